@@ -1,0 +1,667 @@
+"""Synthetic atomic-resolution images with known ground truth.
+
+Everything here works on plain numpy arrays in pixel units and never imports
+HyperSpy.
+
+Conventions
+-----------
+* Positions are in pixels, ``x`` is the column and ``y`` the row.
+* Pixel centres sit at integer coordinates: pixel ``image[r, c]`` has its
+  centre at ``x = c``, ``y = r``.
+* Images are *point-sampled* Gaussians evaluated at the pixel centres (no
+  integration over the pixel area), so that the model
+  ``B + A * exp(-((X - x0)**2 + (Y - y0)**2) / (2 * sigma**2))`` evaluated on
+  the integer grids ``Y, X = np.mgrid[:ny, :nx]`` *is* the noise-free image
+  (up to the truncation of each Gaussian at ``truncate * sigma``).
+* Angles are in degrees and counter-clockwise **as seen on the displayed
+  image** (row 0 at the top, y pointing down). A vector pointing right
+  (``+x``) rotated by +90 degrees points *up* on the screen, i.e. towards
+  ``-y``. In image coordinates a rotation by ``theta`` maps ``(u, v)`` to
+  ``(u cos(theta) + v sin(theta), -u sin(theta) + v cos(theta))``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numba
+import numpy as np
+
+__all__ = [
+    "lattice_positions",
+    "render_gaussians",
+    "make_lattice_image",
+    "cramer_rao_bound",
+]
+
+_LATTICES = ("square", "hexagonal", "perovskite")
+_NOISES = ("poisson", "gaussian")
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+def _check_shape(shape) -> tuple[int, int]:
+    try:
+        ny, nx = (int(v) for v in shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"shape must be a pair (ny, nx), got {shape!r}") from None
+    if ny <= 0 or nx <= 0 or (ny, nx) != tuple(shape):
+        raise ValueError(f"shape must be two positive integers, got {shape!r}")
+    return ny, nx
+
+
+def _rotation_matrix(rotation_deg: float) -> np.ndarray:
+    """Matrix mapping unrotated (u, v) to image (x, y), CCW as seen on screen."""
+    t = math.radians(rotation_deg)
+    c, s = math.cos(t), math.sin(t)
+    return np.array([[c, s], [-s, c]])
+
+
+def _unit_cell(lattice: str, spacing: float):
+    """Return (a1, a2, motif, motif_sublattice) in unrotated image coordinates."""
+    if lattice == "square":
+        a1 = np.array([spacing, 0.0])
+        a2 = np.array([0.0, spacing])
+        motif = np.array([[0.0, 0.0]])
+        sub = np.array([0])
+    elif lattice == "hexagonal":
+        a1 = np.array([spacing, 0.0])
+        a2 = np.array([0.5 * spacing, 0.5 * math.sqrt(3.0) * spacing])
+        motif = np.array([[0.0, 0.0]])
+        sub = np.array([0])
+    else:  # perovskite
+        a = spacing * math.sqrt(2.0)
+        a1 = np.array([a, 0.0])
+        a2 = np.array([0.0, a])
+        motif = np.array([[0.0, 0.0], [0.5 * a, 0.5 * a]])
+        sub = np.array([0, 1])
+    return a1, a2, motif, sub
+
+
+def _n_sublattices(lattice: str) -> int:
+    return 2 if lattice == "perovskite" else 1
+
+
+def _per_atom(value, n: int, name: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return np.full(n, float(arr))
+    arr = arr.ravel()
+    if arr.size != n:
+        raise ValueError(
+            f"{name} must be a scalar or have one value per atom ({n}), "
+            f"got {arr.size} values"
+        )
+    return np.ascontiguousarray(arr)
+
+
+# ---------------------------------------------------------------------------
+# lattice
+# ---------------------------------------------------------------------------
+def lattice_positions(
+    shape: tuple[int, int],
+    spacing: float,
+    lattice: str = "square",
+    rotation: float = 0.0,
+    origin: tuple[float, float] | None = None,
+    margin: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions of all lattice sites inside an image.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Image shape ``(ny, nx)``.
+    spacing : float
+        Nearest-neighbour distance in pixels. ``"square"``: lattice constant.
+        ``"hexagonal"``: triangular lattice, nearest-neighbour distance.
+        ``"perovskite"``: nearest A-B distance; the A (and B) sub-lattices
+        are square with period ``spacing * sqrt(2)`` and B sits at the centre
+        of each A cell.
+    lattice : {"square", "hexagonal", "perovskite"}, default "square"
+        Lattice type.
+    rotation : float, default 0.0
+        Rotation of the lattice in degrees, counter-clockwise **as seen on
+        the displayed image** (y pointing down): the unrotated first lattice
+        vector ``(spacing, 0)`` becomes
+        ``spacing * (cos(rotation), -sin(rotation))``.
+    origin : tuple of float, optional
+        ``(x, y)`` of one lattice site (an A site for the perovskite).
+        Default: the image centre ``((nx - 1) / 2, (ny - 1) / 2)``.
+    margin : float, default 0.0
+        Only sites with ``margin <= x <= nx - 1 - margin`` and
+        ``margin <= y <= ny - 1 - margin`` are returned. A negative margin
+        includes sites outside the image.
+
+    Returns
+    -------
+    x, y : numpy.ndarray of float64
+        Site positions (column, row) in pixels.
+    sublattice : numpy.ndarray of int64
+        Sub-lattice index per site (always 0 except for the perovskite, where
+        0 = A and 1 = B). Sites are ordered by sub-lattice, then row, then
+        column.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``lattice``, a non-positive ``spacing`` or an invalid
+        ``shape``.
+
+    Examples
+    --------
+    >>> from hyperspy_localcryst.numerics.synthetic import lattice_positions
+    >>> x, y, sub = lattice_positions((5, 5), spacing=2.0, origin=(0.0, 0.0))
+    >>> x.size
+    9
+    >>> x[:3], y[:3]
+    (array([0., 2., 4.]), array([0., 0., 0.]))
+    >>> x, y, sub = lattice_positions((64, 64), 10.0, lattice="perovskite")
+    >>> sorted(set(sub.tolist()))
+    [0, 1]
+    """
+    ny, nx = _check_shape(shape)
+    if lattice not in _LATTICES:
+        raise ValueError(f"lattice must be one of {_LATTICES}, got {lattice!r}")
+    spacing = float(spacing)
+    if not np.isfinite(spacing) or spacing <= 0:
+        raise ValueError(f"spacing must be a positive number, got {spacing!r}")
+    rotation = float(rotation)
+    margin = float(margin)
+    if not (np.isfinite(rotation) and np.isfinite(margin)):
+        raise ValueError("rotation and margin must be finite")
+    if origin is None:
+        ox, oy = 0.5 * (nx - 1), 0.5 * (ny - 1)
+    else:
+        ox, oy = (float(v) for v in origin)
+
+    xmin, xmax = margin, nx - 1 - margin
+    ymin, ymax = margin, ny - 1 - margin
+    empty = (np.empty(0), np.empty(0), np.empty(0, dtype=np.int64))
+    if xmin > xmax or ymin > ymax:
+        return empty
+
+    a1, a2, motif, motif_sub = _unit_cell(lattice, spacing)
+    rot = _rotation_matrix(rotation)
+    basis = rot @ np.column_stack([a1, a2])  # columns: rotated a1, a2
+    motif = motif @ rot.T
+    inv = np.linalg.inv(basis)
+
+    corners = np.array(
+        [[xmin, ymin], [xmax, ymin], [xmin, ymax], [xmax, ymax]]
+    ) - np.array([ox, oy])
+    eps = 1e-9 * max(1.0, spacing, abs(xmax), abs(ymax))
+    xs, ys, subs = [], [], []
+    for m, s in zip(motif, motif_sub):
+        frac = (corners - m) @ inv.T
+        i0, j0 = np.floor(frac.min(axis=0)).astype(int) - 1
+        i1, j1 = np.ceil(frac.max(axis=0)).astype(int) + 1
+        jj, ii = np.mgrid[j0 : j1 + 1, i0 : i1 + 1]
+        px = ox + m[0] + basis[0, 0] * ii + basis[0, 1] * jj
+        py = oy + m[1] + basis[1, 0] * ii + basis[1, 1] * jj
+        keep = (
+            (px >= xmin - eps)
+            & (px <= xmax + eps)
+            & (py >= ymin - eps)
+            & (py <= ymax + eps)
+        )
+        px, py = px[keep], py[keep]
+        order = np.lexsort((np.round(px, 6), np.round(py, 6)))
+        xs.append(px[order])
+        ys.append(py[order])
+        subs.append(np.full(px.size, s, dtype=np.int64))
+    if not xs:
+        return empty
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(subs)
+
+
+# ---------------------------------------------------------------------------
+# rendering
+# ---------------------------------------------------------------------------
+@numba.njit(cache=True, nogil=True)
+def _render_axis_aligned(image, x, y, amp, sx, sy, truncate):  # pragma: no cover
+    ny, nx = image.shape
+    t2 = truncate * truncate
+    wmax = 0
+    for k in range(x.size):
+        w = 2 * int(math.ceil(truncate * sx[k])) + 3
+        if w > wmax:
+            wmax = w
+    qx = np.empty(wmax)
+    ex = np.empty(wmax)
+    for k in range(x.size):
+        rx = truncate * sx[k]
+        ry = truncate * sy[k]
+        c0 = max(int(math.ceil(x[k] - rx)), 0)
+        c1 = min(int(math.floor(x[k] + rx)), nx - 1)
+        r0 = max(int(math.ceil(y[k] - ry)), 0)
+        r1 = min(int(math.floor(y[k] + ry)), ny - 1)
+        if c0 > c1 or r0 > r1:
+            continue
+        isx = 1.0 / sx[k]
+        isy = 1.0 / sy[k]
+        for c in range(c0, c1 + 1):
+            d = (c - x[k]) * isx
+            qx[c - c0] = d * d
+            ex[c - c0] = math.exp(-0.5 * d * d)
+        a = amp[k]
+        for r in range(r0, r1 + 1):
+            d = (r - y[k]) * isy
+            q = d * d
+            if q > t2:
+                continue
+            ey = a * math.exp(-0.5 * q)
+            for c in range(c0, c1 + 1):
+                if qx[c - c0] + q <= t2:
+                    image[r, c] += ey * ex[c - c0]
+
+
+@numba.njit(cache=True, nogil=True)
+def _render_rotated(image, x, y, amp, sx, sy, theta, truncate):  # pragma: no cover
+    ny, nx = image.shape
+    t2 = truncate * truncate
+    for k in range(x.size):
+        ct = math.cos(theta[k])
+        st = math.sin(theta[k])
+        hx = truncate * math.sqrt((sx[k] * ct) ** 2 + (sy[k] * st) ** 2)
+        hy = truncate * math.sqrt((sx[k] * st) ** 2 + (sy[k] * ct) ** 2)
+        c0 = max(int(math.ceil(x[k] - hx)), 0)
+        c1 = min(int(math.floor(x[k] + hx)), nx - 1)
+        r0 = max(int(math.ceil(y[k] - hy)), 0)
+        r1 = min(int(math.floor(y[k] + hy)), ny - 1)
+        isx = 1.0 / sx[k]
+        isy = 1.0 / sy[k]
+        a = amp[k]
+        for r in range(r0, r1 + 1):
+            dy = r - y[k]
+            for c in range(c0, c1 + 1):
+                dx = c - x[k]
+                # axes: u along (cos t, -sin t), v along (sin t, cos t)
+                u = (dx * ct - dy * st) * isx
+                v = (dx * st + dy * ct) * isy
+                q = u * u + v * v
+                if q <= t2:
+                    image[r, c] += a * math.exp(-0.5 * q)
+
+
+def render_gaussians(
+    shape: tuple[int, int],
+    x,
+    y,
+    amplitude,
+    sigma,
+    background: float = 0.0,
+    sigma_y=None,
+    rotation=None,
+    truncate: float = 6.0,
+) -> np.ndarray:
+    """Render a sum of point-sampled 2-D Gaussians on a pixel grid.
+
+    Each Gaussian is
+    ``A * exp(-u**2 / (2 * sigma**2) - v**2 / (2 * sigma_y**2))`` where
+    ``(u, v)`` are the offsets from the centre along the Gaussian's own axes,
+    evaluated at the integer pixel centres only where
+    ``u**2 / sigma**2 + v**2 / sigma_y**2 <= truncate**2`` (for a round
+    Gaussian: within a radius ``truncate * sigma`` of the centre).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Image shape ``(ny, nx)``.
+    x, y : array_like
+        Centres (column, row) in pixels, one per atom. Centres outside the
+        image are allowed; their tails are rendered.
+    amplitude : float or array_like
+        Peak height(s) above the background.
+    sigma : float or array_like
+        Standard deviation(s) in pixels (along ``x`` for an unrotated
+        elliptical Gaussian).
+    background : float, default 0.0
+        Constant added to every pixel.
+    sigma_y : float or array_like, optional
+        Second standard deviation; default ``sigma`` (round Gaussians).
+    rotation : float or array_like, optional
+        Angle in degrees of the ``sigma`` axis, counter-clockwise as seen on
+        the image (y down), i.e. the axis points along
+        ``(cos(rotation), -sin(rotation))``. Only matters when
+        ``sigma_y != sigma``.
+    truncate : float, default 6.0
+        Window radius in units of sigma.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` image of shape ``shape``.
+
+    Examples
+    --------
+    >>> from hyperspy_localcryst.numerics.synthetic import render_gaussians
+    >>> img = render_gaussians((5, 7), [3.0], [2.0], 100.0, 1.0, background=10.0)
+    >>> img.shape, float(img[2, 3]), float(img.min()) >= 10.0
+    ((5, 7), 110.0, True)
+    >>> round(float(img[2, 4]), 4)  # one pixel away: 100 * exp(-1/2) + 10
+    70.6531
+    """
+    ny, nx = _check_shape(shape)
+    x = np.ascontiguousarray(np.asarray(x, dtype=np.float64).ravel())
+    y = np.ascontiguousarray(np.asarray(y, dtype=np.float64).ravel())
+    if x.size != y.size:
+        raise ValueError(f"x and y must have the same size ({x.size} != {y.size})")
+    n = x.size
+    amp = _per_atom(amplitude, n, "amplitude")
+    sx = _per_atom(sigma, n, "sigma")
+    sy = sx.copy() if sigma_y is None else _per_atom(sigma_y, n, "sigma_y")
+    truncate = float(truncate)
+    if not np.isfinite(truncate) or truncate <= 0:
+        raise ValueError(f"truncate must be a positive number, got {truncate!r}")
+    for name, arr in (("x", x), ("y", y), ("amplitude", amp)):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite")
+    for name, arr in (("sigma", sx), ("sigma_y", sy)):
+        if not np.all(np.isfinite(arr) & (arr > 0)):
+            raise ValueError(f"{name} must be positive and finite")
+    background = float(background)
+
+    image = np.full((ny, nx), background, dtype=np.float64)
+    if n == 0:
+        return image
+    if rotation is None:
+        theta = None
+    else:
+        theta = np.deg2rad(_per_atom(rotation, n, "rotation"))
+        if not np.all(np.isfinite(theta)):
+            raise ValueError("rotation must be finite")
+    if theta is None or np.all((theta == 0) | (sx == sy)):
+        _render_axis_aligned(image, x, y, amp, sx, sy, truncate)
+    else:
+        _render_rotated(image, x, y, amp, sx, sy, theta, truncate)
+    return image
+
+
+# ---------------------------------------------------------------------------
+# full synthetic images
+# ---------------------------------------------------------------------------
+def make_lattice_image(
+    shape: tuple[int, int] = (512, 512),
+    spacing: float = 20.0,
+    sigma: float = 3.5,
+    peak: float = 200.0,
+    background: float = 20.0,
+    lattice: str = "square",
+    rotation: float = 0.0,
+    sublattice_peaks: Sequence[float] | None = None,
+    displacement: Callable | None = None,
+    noise: str | None = "poisson",
+    seed=None,
+    margin: float | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Synthetic atomic-resolution image of a crystal lattice with ground truth.
+
+    Atoms are round point-sampled Gaussians (see :func:`render_gaussians`) on
+    the sites of :func:`lattice_positions` (origin at the image centre). Sites
+    whose (displaced) centres lie up to ``6 * sigma`` (the render truncation,
+    so at least 4 sigma) outside the image are rendered too, so that atoms
+    near the edges have the correct neighbour tails, but only the atoms whose
+    centres lie inside the image minus ``margin`` are listed in ``truth``.
+
+    Parameters
+    ----------
+    shape : tuple of int, default (512, 512)
+        Image shape ``(ny, nx)``.
+    spacing : float, default 20.0
+        Nearest-neighbour distance in pixels (see :func:`lattice_positions`).
+    sigma : float, default 3.5
+        Gaussian standard deviation of every atom, in pixels.
+    peak : float, default 200.0
+        Amplitude above background of sub-lattice 0 (of all sub-lattices when
+        ``sublattice_peaks`` is not given).
+    background : float, default 20.0
+        Constant background.
+    lattice : {"square", "hexagonal", "perovskite"}, default "square"
+        Lattice type.
+    rotation : float, default 0.0
+        Lattice rotation in degrees, counter-clockwise as seen on the image.
+    sublattice_peaks : sequence of float, optional
+        Amplitude per sub-lattice, e.g. ``(200, 80)`` for a perovskite with
+        dimmer B sites. Overrides ``peak``.
+    displacement : callable, optional
+        ``f(x, y, sublattice) -> (dx, dy)``, called once with the arrays of
+        ideal positions and sub-lattice indices; returns displacements in
+        pixels (arrays or scalars) added to the ideal positions.
+    noise : {"poisson", "gaussian", None}, default "poisson"
+        ``"poisson"``: Poisson sample of the noise-free image;
+        ``"gaussian"``: add ``N(0, sqrt(image))``; ``None``: noise-free.
+    seed : int or numpy.random.Generator, optional
+        Passed to :func:`numpy.random.default_rng`.
+    margin : float, optional
+        Atoms are listed in ``truth`` when ``margin <= x <= nx - 1 - margin``
+        and ``margin <= y <= ny - 1 - margin``. Default 0 (all atoms whose
+        centres are within the span of the pixel centres).
+
+    Returns
+    -------
+    image : numpy.ndarray
+        ``float64`` image.
+    truth : dict of numpy.ndarray
+        ``"x"``, ``"y"`` (displaced positions), ``"ideal_x"``, ``"ideal_y"``,
+        ``"amplitude"``, ``"sigma"`` and ``"sublattice"``, one entry per atom
+        listed.
+
+    Raises
+    ------
+    ValueError
+        For invalid arguments (unknown ``lattice`` or ``noise``, non-positive
+        ``spacing`` or ``sigma``, too few ``sublattice_peaks``, negative
+        intensities with noise).
+
+    Examples
+    --------
+    >>> from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    >>> img, truth = make_lattice_image((128, 128), spacing=16.0, seed=0)
+    >>> img.shape, img.dtype
+    ((128, 128), dtype('float64'))
+    >>> sorted(truth)
+    ['amplitude', 'ideal_x', 'ideal_y', 'sigma', 'sublattice', 'x', 'y']
+    >>> clean, t = make_lattice_image((64, 64), spacing=16.0, noise=None)
+    >>> bool(np.all(t["x"] >= 0) and np.all(t["x"] <= 63))
+    True
+    """
+    ny, nx = _check_shape(shape)
+    if lattice not in _LATTICES:
+        raise ValueError(f"lattice must be one of {_LATTICES}, got {lattice!r}")
+    sigma = float(sigma)
+    if not np.isfinite(sigma) or sigma <= 0:
+        raise ValueError(f"sigma must be a positive number, got {sigma!r}")
+    if noise is not None and noise not in _NOISES:
+        raise ValueError(f"noise must be one of {_NOISES} or None, got {noise!r}")
+    n_sub = _n_sublattices(lattice)
+    if sublattice_peaks is None:
+        peaks = np.full(n_sub, float(peak))
+    else:
+        peaks = np.asarray(sublattice_peaks, dtype=np.float64).ravel()
+        if peaks.size < n_sub:
+            raise ValueError(
+                f"sublattice_peaks needs {n_sub} value(s) for lattice "
+                f"{lattice!r}, got {peaks.size}"
+            )
+    background = float(background)
+    if not np.all(np.isfinite(peaks)) or not np.isfinite(background):
+        raise ValueError("peak, sublattice_peaks and background must be finite")
+    if noise is not None and (background < 0 or np.any(peaks < 0)):
+        raise ValueError(
+            "peak, sublattice_peaks and background must be non-negative when "
+            "noise is added"
+        )
+    margin = 0.0 if margin is None else float(margin)
+    truncate = 6.0
+
+    # ideal sites, generously outside the image (displacements may move them)
+    reach = truncate * sigma
+    ix, iy, sub = lattice_positions(
+        (ny, nx), spacing, lattice, rotation, margin=-(reach + float(spacing))
+    )
+    if displacement is not None:
+        dx, dy = displacement(ix.copy(), iy.copy(), sub.copy())
+        x = ix + np.broadcast_to(np.asarray(dx, dtype=np.float64), ix.shape)
+        y = iy + np.broadcast_to(np.asarray(dy, dtype=np.float64), iy.shape)
+        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+            raise ValueError("displacement returned non-finite values")
+    else:
+        x, y = ix.copy(), iy.copy()
+
+    render = (x >= -reach) & (x <= nx - 1 + reach)
+    render &= (y >= -reach) & (y <= ny - 1 + reach)
+    amp = peaks[sub]
+    image = render_gaussians(
+        (ny, nx),
+        x[render],
+        y[render],
+        amp[render],
+        sigma,
+        background=background,
+        truncate=truncate,
+    )
+
+    inside = (x >= margin) & (x <= nx - 1 - margin)
+    inside &= (y >= margin) & (y <= ny - 1 - margin)
+    truth = {
+        "x": x[inside],
+        "y": y[inside],
+        "ideal_x": ix[inside],
+        "ideal_y": iy[inside],
+        "amplitude": amp[inside],
+        "sigma": np.full(int(inside.sum()), sigma),
+        "sublattice": sub[inside],
+    }
+
+    if noise is not None:
+        rng = np.random.default_rng(seed)
+        np.maximum(image, 0.0, out=image)  # guard against -0.0 round-off
+        if noise == "poisson":
+            image = rng.poisson(image).astype(np.float64)
+        else:
+            image = image + rng.normal(0.0, np.sqrt(image))
+    return image, truth
+
+
+# ---------------------------------------------------------------------------
+# Cramér-Rao bound
+# ---------------------------------------------------------------------------
+def cramer_rao_bound(
+    peak: float,
+    background: float,
+    sigma: float,
+    window_radius: float | None = None,
+    n_params: int = 5,
+) -> float:
+    """Cramér-Rao lower bound on the x (= y) position of an isolated atom.
+
+    The atom is a round point-sampled Gaussian
+    ``mu = B + A exp(-((X - x0)**2 + (Y - y0)**2) / (2 sigma**2))`` with
+    Poisson noise. The Fisher information
+    ``I_ij = sum_pixels (d mu / d theta_i) (d mu / d theta_j) / mu`` is summed
+    over the pixels whose centres lie within ``window_radius`` of the atom
+    centre, for the parameters ``theta = (x0, y0, A, sigma, B)[:n_params]``
+    (the remaining ones are treated as known). The bound is
+    ``sqrt((I^-1)[0, 0])``, root-mean-square averaged over a 4 x 4 grid of
+    sub-pixel centre offsets (and over x and y).
+
+    Parameters
+    ----------
+    peak : float
+        Amplitude ``A`` above background (expected counts), > 0.
+    background : float
+        Background ``B`` (expected counts per pixel), >= 0. For
+        ``background == 0`` the background is treated as known (the limit
+        ``B -> 0+`` of the bound, where the Fisher information on ``B``
+        diverges).
+    sigma : float
+        Gaussian standard deviation in pixels, > 0.
+    window_radius : float, optional
+        Radius of the (circular) fitting window in pixels; default
+        ``8 * sigma`` (effectively infinite).
+    n_params : {2, 3, 4, 5}, default 5
+        Number of free parameters: 2 = position only, 5 = position,
+        amplitude, width and background.
+
+    Returns
+    -------
+    float
+        Lower bound on the standard deviation of the x coordinate, in pixels.
+
+    Examples
+    --------
+    >>> from hyperspy_localcryst.numerics.synthetic import cramer_rao_bound
+    >>> crb = cramer_rao_bound(200.0, 20.0, 3.5)
+    >>> 0.02 < crb < 0.06
+    True
+    >>> # zero background, position only: sigma / sqrt(total counts)
+    >>> n_photons = 2 * np.pi * 3.5**2 * 200.0
+    >>> crb0 = cramer_rao_bound(200.0, 0.0, 3.5, n_params=2)
+    >>> round(float(crb0 * np.sqrt(n_photons)), 3)
+    3.5
+    """
+    peak = float(peak)
+    background = float(background)
+    sigma = float(sigma)
+    if not np.isfinite(peak) or peak <= 0:
+        raise ValueError(f"peak must be positive, got {peak!r}")
+    if not np.isfinite(background) or background < 0:
+        raise ValueError(f"background must be non-negative, got {background!r}")
+    if not np.isfinite(sigma) or sigma <= 0:
+        raise ValueError(f"sigma must be positive, got {sigma!r}")
+    if window_radius is None:
+        window_radius = 8.0 * sigma
+    window_radius = float(window_radius)
+    if not np.isfinite(window_radius) or window_radius <= 0:
+        raise ValueError(f"window_radius must be positive, got {window_radius!r}")
+    if isinstance(n_params, bool) or n_params not in (2, 3, 4, 5):
+        raise ValueError(f"n_params must be 2, 3, 4 or 5, got {n_params!r}")
+    n_free = n_params
+    if background == 0 and n_free == 5:
+        n_free = 4  # B -> 0+: Fisher information on B diverges, B known
+
+    half = int(math.ceil(window_radius)) + 1
+    grid = np.arange(-half, half + 1, dtype=np.float64)
+    offsets = (np.arange(4) + 0.5) / 4.0
+    var_sum = 0.0
+    n_var = 0
+    for ox in offsets:
+        for oy in offsets:
+            dx = grid[None, :] - ox
+            dy = grid[:, None] - oy
+            r2 = dx * dx + dy * dy
+            inwin = r2 <= window_radius * window_radius
+            dx = np.broadcast_to(dx, r2.shape)[inwin]
+            dy = np.broadcast_to(dy, r2.shape)[inwin]
+            r2 = r2[inwin]
+            g = np.exp(-0.5 * r2 / sigma**2)
+            mu = background + peak * g
+            ok = mu > 0
+            derivs = np.stack(
+                [
+                    peak * g * dx / sigma**2,
+                    peak * g * dy / sigma**2,
+                    g,
+                    peak * g * r2 / sigma**3,
+                    np.ones_like(g),
+                ]
+            )[:n_free, ok]
+            fisher = (derivs / mu[ok]) @ derivs.T
+            try:
+                cov = np.linalg.inv(fisher)
+            except np.linalg.LinAlgError:
+                raise ValueError(
+                    "Fisher matrix is singular: window_radius too small for "
+                    f"{n_params} free parameters"
+                ) from None
+            if not (cov[0, 0] > 0 and cov[1, 1] > 0):
+                raise ValueError(
+                    "Fisher matrix is ill-conditioned: window_radius too small "
+                    f"for {n_params} free parameters"
+                )
+            var_sum += cov[0, 0] + cov[1, 1]
+            n_var += 2
+    return float(math.sqrt(var_sum / n_var))

@@ -1,0 +1,1 @@
+"""HyperSpy signal classes of hyperspy_localcryst."""

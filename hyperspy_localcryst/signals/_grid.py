@@ -1,0 +1,118 @@
+"""The boundary between calibrated signals and pixel numerics.
+
+An image's *grid* is the calibration of its two signal axes (size, scale,
+offset, units, name), stored as a plain dictionary so that it travels in the
+metadata of the per-atom table and survives copies, slicing and saving.
+Pixel positions (x = column, y = row, centres at integers) convert to
+calibrated ones as ``offset + scale * pixel``.
+"""
+
+import numpy as np
+
+__all__ = ["grid_from_axes", "to_pixels", "to_calibrated", "pixel_scale"]
+
+
+def grid_from_axes(signal_axes):
+    """Grid dictionary of two signal axes (x first, then y).
+
+    Parameters
+    ----------
+    signal_axes : tuple of hyperspy axes
+        ``signal.axes_manager.signal_axes``.
+
+    Returns
+    -------
+    dict
+        ``{"x": {...}, "y": {...}}`` with keys size, scale, offset, units,
+        name.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs, numpy as np
+    >>> s = hs.signals.Signal2D(np.zeros((4, 6)))
+    >>> grid_from_axes(s.axes_manager.signal_axes)["x"]["size"]
+    6
+    """
+    out = {}
+    for key, ax in zip(("x", "y"), signal_axes):
+        if not ax.is_uniform:
+            raise ValueError(
+                f"The signal axis {ax.name!r} is not uniform; atom positions need a "
+                "uniform pixel grid (convert it with `axis.convert_to_uniform_axis()`)."
+            )
+        units = ax.units if isinstance(ax.units, str) else ""
+        out[key] = {
+            "size": int(ax.size),
+            "scale": float(ax.scale),
+            "offset": float(ax.offset),
+            "units": "" if units == "<undefined>" else units,
+            "name": str(ax.name) if isinstance(ax.name, str) else key,
+        }
+    if out["x"]["units"] != out["y"]["units"]:
+        raise ValueError(
+            f"The x and y axes have different units ({out['x']['units']!r} and "
+            f"{out['y']['units']!r}); convert them to the same unit first."
+        )
+    return out
+
+
+def pixel_scale(grid):
+    """The (square) pixel size of a grid, in its calibrated units.
+
+    Parameters
+    ----------
+    grid : dict
+        Grid dictionary from :func:`grid_from_axes`.
+
+    Returns
+    -------
+    float
+        The pixel size.
+
+    Examples
+    --------
+    >>> g = {"x": {"scale": 0.1}, "y": {"scale": 0.1}}
+    >>> pixel_scale(g)
+    0.1
+    """
+    sx, sy = float(grid["x"]["scale"]), float(grid["y"]["scale"])
+    if sx == 0 or sy == 0 or not np.isfinite(sx * sy):
+        raise ValueError("The image axes have a zero or non-finite scale.")
+    if abs(abs(sx) - abs(sy)) > 1e-6 * max(abs(sx), abs(sy)):
+        raise ValueError(
+            f"Pixels are not square (x scale {sx:g}, y scale {sy:g}); distances in "
+            "pixels would be ambiguous. Rescale the image to square pixels first."
+        )
+    return abs(sx)
+
+
+def to_pixels(grid, x, y):
+    """Calibrated positions to pixel positions.
+
+    Examples
+    --------
+    >>> g = {"x": {"scale": 0.5, "offset": 1.0}, "y": {"scale": 0.5, "offset": 0.0}}
+    >>> to_pixels(g, [2.0], [1.0])
+    (array([2.]), array([2.]))
+    """
+    gx, gy = grid["x"], grid["y"]
+    return (
+        (np.asarray(x, dtype=float) - gx["offset"]) / gx["scale"],
+        (np.asarray(y, dtype=float) - gy["offset"]) / gy["scale"],
+    )
+
+
+def to_calibrated(grid, x, y):
+    """Pixel positions to calibrated positions.
+
+    Examples
+    --------
+    >>> g = {"x": {"scale": 0.5, "offset": 1.0}, "y": {"scale": 0.5, "offset": 0.0}}
+    >>> to_calibrated(g, [2.0], [2.0])
+    (array([2.]), array([1.]))
+    """
+    gx, gy = grid["x"], grid["y"]
+    return (
+        gx["offset"] + gx["scale"] * np.asarray(x, dtype=float),
+        gy["offset"] + gy["scale"] * np.asarray(y, dtype=float),
+    )

@@ -1,0 +1,422 @@
+"""The per-atom table signal.
+
+Data model
+----------
+``data`` has shape ``(n_atoms, n_columns)``: the navigation axis is the atom
+(index), the signal axis is the column. Everything needed to read the table
+lives in ``metadata.AtomPositions`` so that it survives copies, ``inav``
+slicing and ``.hspy``/``.zspy`` round trips:
+
+- ``columns``: column names (``x``, ``y``, descriptors...),
+- ``units``: one unit string per column,
+- ``grid``: the calibration of the image the atoms come from (``x`` and ``y``
+  each with size, scale, offset, units, name), so that later steps can draw
+  and rasterise without the image,
+- ``navigation``: for image stacks, the navigation axes of the stack; the
+  ``frame`` column then holds each atom's flat frame index,
+- ``settings``: the parameters of the step that produced the table.
+
+Positions ``x`` and ``y`` are in the image's calibrated units.
+"""
+
+import warnings
+
+import numpy as np
+from hyperspy._signals.lazy_signal1d import LazySignal1D
+from hyperspy.signals import Signal1D
+
+from ._grid import to_pixels
+
+__all__ = ["AtomPositions", "LazyAtomPositions", "make_atom_positions"]
+
+_KEY = "AtomPositions"
+
+
+def make_atom_positions(columns, units, grid, settings=None, navigation=None, title=""):
+    """Build an :class:`AtomPositions` from named columns.
+
+    Parameters
+    ----------
+    columns : dict of str to array_like
+        Column name to values (one per atom), in calibrated units.
+    units : dict of str to str
+        Column name to unit.
+    grid : dict
+        Image grid (see :func:`hyperspy_localcryst.signals._grid.grid_from_axes`).
+    settings : dict, optional
+        Parameters of the step that made the table.
+    navigation : list of dict, optional
+        Navigation axes of the image stack the atoms come from.
+    title : str
+        Signal title.
+
+    Returns
+    -------
+    AtomPositions
+
+    Examples
+    --------
+    >>> grid = {k: dict(size=10, scale=0.1, offset=0.0, units="nm", name=k)
+    ...         for k in "xy"}
+    >>> t = make_atom_positions({"x": [0.1], "y": [0.2]}, {"x": "nm", "y": "nm"}, grid)
+    >>> t.columns
+    ['x', 'y']
+    """
+    names = list(columns)
+    data = np.column_stack([np.asarray(columns[c], dtype=float) for c in names])
+    if data.shape[0] == 0:
+        raise ValueError("No atoms: a per-atom table needs at least one atom.")
+    s = AtomPositions(data)
+    s.metadata.General.title = title
+    nav = s.axes_manager.navigation_axes[0]
+    nav.name = "atom"
+    sig = s.axes_manager.signal_axes[0]
+    sig.name = "column"
+    s.metadata.set_item(f"{_KEY}.columns", names)
+    s.metadata.set_item(f"{_KEY}.units", [units.get(c, "") for c in names])
+    s.metadata.set_item(f"{_KEY}.grid", grid)
+    if settings:
+        s.metadata.set_item(f"{_KEY}.settings", _plain(settings))
+    if navigation:
+        s.metadata.set_item(f"{_KEY}.navigation", list(navigation))
+    return s
+
+
+def _plain(d):
+    """Settings as values HyperSpy can save (no None, arrays as lists)."""
+    out = {}
+    for k, v in d.items():
+        if v is None:
+            v = "None"
+        elif isinstance(v, np.ndarray):
+            v = v.tolist()
+        elif isinstance(v, (list, tuple)):
+            v = [str(e) if not isinstance(e, (int, float, str)) else e for e in v]
+        elif not isinstance(v, (int, float, str, bool, np.number)):
+            v = str(v)
+        out[k] = v
+    return out
+
+
+class AtomPositions(Signal1D):
+    """One row per atom: calibrated positions and descriptors as columns.
+
+    Made by :meth:`AtomicImage.find_atoms` and :meth:`AtomicImage.refine_atoms`.
+    See the module docstring for the data model.
+
+    Examples
+    --------
+    >>> from hyperspy_localcryst.data import synthetic_lattice
+    >>> img = synthetic_lattice(shape=(128, 128), seed=0)
+    >>> atoms = img.find_atoms()
+    >>> atoms.columns[:2]
+    ['x', 'y']
+    """
+
+    _signal_type = "atom_positions"
+    _signal_dimension = 1
+    _lazy = False
+
+    # ---------------------------------------------------------------- access
+    @property
+    def columns(self):
+        """Column names, in order."""
+        return list(self.metadata.get_item(f"{_KEY}.columns", []))
+
+    @property
+    def units(self):
+        """Mapping of column name to unit."""
+        return dict(zip(self.columns, self.metadata.get_item(f"{_KEY}.units", [])))
+
+    @property
+    def grid(self):
+        """Calibration of the image the atoms come from (dictionary)."""
+        g = self.metadata.get_item(f"{_KEY}.grid")
+        if g is None:
+            raise ValueError(
+                "This table has no image grid in metadata.AtomPositions.grid; it "
+                "was not made by hyperspy_localcryst."
+            )
+        return g.as_dictionary() if hasattr(g, "as_dictionary") else dict(g)
+
+    @property
+    def n_atoms(self):
+        """Number of atoms (rows)."""
+        return int(self.data.shape[0])
+
+    def get_column(self, name):
+        """Values of one column as a numpy array.
+
+        Parameters
+        ----------
+        name : str
+            Column name, one of :attr:`columns`.
+
+        Returns
+        -------
+        numpy.ndarray
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> atoms.get_column("x").shape == (atoms.n_atoms,)
+        True
+        """
+        cols = self.columns
+        if name not in cols:
+            raise ValueError(f"Unknown column {name!r}; this table has {cols}.")
+        return np.asarray(self.data[:, cols.index(name)])
+
+    def get_pixel_positions(self):
+        """Positions in pixels of the source image (x = column, y = row).
+
+        Returns
+        -------
+        x, y : numpy.ndarray
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> x_px, y_px = atoms.get_pixel_positions()
+        >>> bool((x_px >= -0.5).all() and (x_px <= 127.5).all())
+        True
+        """
+        return to_pixels(self.grid, self.get_column("x"), self.get_column("y"))
+
+    # ------------------------------------------------------------- editing
+    def add_columns(self, columns, units=None):
+        """A new table with extra (or replaced) columns.
+
+        Parameters
+        ----------
+        columns : dict of str to array_like
+            One value per atom for each new column.
+        units : dict of str to str, optional
+            Units of the new columns.
+
+        Returns
+        -------
+        AtomPositions
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> atoms.add_columns({"flag": np.ones(atoms.n_atoms)}).columns[-1]
+        'flag'
+        """
+        units = units or {}
+        old = self.columns
+        old_units = self.units
+        values = {c: self.get_column(c) for c in old}
+        new_units = dict(old_units)
+        for name, v in columns.items():
+            v = np.asarray(v, dtype=float).ravel()
+            if v.shape != (self.n_atoms,):
+                raise ValueError(
+                    f"Column {name!r} has {v.size} values for {self.n_atoms} atoms."
+                )
+            values[name] = v
+            new_units[name] = units.get(name, old_units.get(name, ""))
+        return self._derive(values, new_units)
+
+    def select(self, mask):
+        """A new table with the atoms where ``mask`` is true (or at indices).
+
+        Parameters
+        ----------
+        mask : array_like of bool or int
+            Boolean mask over atoms, or atom indices.
+
+        Returns
+        -------
+        AtomPositions
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> atoms.select(atoms.get_column("x") < 3.0).n_atoms < atoms.n_atoms
+        True
+        """
+        idx = np.asarray(mask)
+        if idx.dtype == bool and idx.shape != (self.n_atoms,):
+            raise ValueError(f"`mask` has {idx.size} entries for {self.n_atoms} atoms.")
+        values = {c: self.get_column(c)[idx] for c in self.columns}
+        return self._derive(values, self.units)
+
+    def _derive(self, values, units):
+        s = make_atom_positions(
+            values,
+            units,
+            self.grid,
+            navigation=self.metadata.get_item(f"{_KEY}.navigation"),
+            title=self.metadata.General.title,
+        )
+        st = self.metadata.get_item(f"{_KEY}.settings")
+        if st is not None:
+            s.metadata.set_item(f"{_KEY}.settings", st)
+        orig = self.metadata.get_item("Source")
+        if orig is not None:
+            s.metadata.set_item("Source", orig)
+        return s
+
+    def label_sublattices(self, n_sublattices=2, column="amplitude", seed=0):
+        """Label atom types by a Gaussian mixture of one column's values.
+
+        Parameters
+        ----------
+        n_sublattices : int
+            Number of atom types.
+        column : str
+            Column to split on, e.g. ``"amplitude"`` or ``"intensity"`` after
+            refinement, ``"peak"`` after finding.
+        seed : int
+            Random state, for reproducible labels.
+
+        Returns
+        -------
+        AtomPositions
+            With a ``sublattice`` column: 0 = brightest type.
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> img = synthetic_lattice(shape=(128, 128), lattice="perovskite",
+        ...                         sublattice_peaks=(200, 80), seed=0)
+        >>> atoms = img.find_atoms().label_sublattices(2, column="peak")
+        >>> sorted(set(atoms.get_column("sublattice")))
+        [0.0, 1.0]
+        """
+        from ..numerics.finding import label_by_intensity
+
+        v = self.get_column(column)
+        good = np.isfinite(v)
+        lab = np.full(self.n_atoms, np.nan)
+        if good.sum() < n_sublattices:
+            raise ValueError(
+                f"Only {int(good.sum())} atom(s) have a finite {column!r}; cannot "
+                f"split into {n_sublattices} sublattices."
+            )
+        if not good.all():
+            warnings.warn(
+                f"{int((~good).sum())} atom(s) have no finite {column!r}; their "
+                "sublattice is NaN.",
+                stacklevel=2,
+            )
+        lab[good] = label_by_intensity(v[good], n_sublattices, seed=seed)
+        return self.add_columns({"sublattice": lab}, {"sublattice": ""})
+
+    # -------------------------------------------------------------- export
+    def to_dataframe(self):
+        """The table as a :class:`pandas.DataFrame` (one row per atom).
+
+        Units are kept in ``DataFrame.attrs["units"]``.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> df = synthetic_lattice(shape=(128, 128), seed=0).find_atoms().to_dataframe()
+        >>> list(df.columns[:2])
+        ['x', 'y']
+        """
+        import pandas as pd
+
+        df = pd.DataFrame(np.asarray(self.data), columns=self.columns)
+        df.index.name = "atom"
+        df.attrs["units"] = self.units
+        return df
+
+    def to_csv(self, path, **kwargs):
+        """Write the table to a CSV file whose header carries the units.
+
+        Column headers read ``name [unit]`` (``name`` alone when unitless).
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            Output file.
+        **kwargs
+            Passed to :meth:`pandas.DataFrame.to_csv`.
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> path = os.path.join(tempfile.mkdtemp(), "atoms.csv")
+        >>> atoms.to_csv(path)
+        >>> open(path).readline().startswith("atom,x [")
+        True
+        """
+        df = self.to_dataframe()
+        u = self.units
+        df.columns = [f"{c} [{u[c]}]" if u.get(c) else c for c in df.columns]
+        df.to_csv(path, **kwargs)
+
+    # ------------------------------------------------------------ plotting
+    def to_markers(self, colour_by=None, cmap="viridis", size=None, **kwargs):
+        """Atoms as :class:`hyperspy.api.plot.markers.Points` for an image.
+
+        Parameters
+        ----------
+        colour_by : str, optional
+            Column whose values set the colour (e.g. ``"sublattice"``); a
+            single colour when not given.
+        cmap : str
+            Matplotlib colormap for ``colour_by``.
+        size : float, optional
+            Marker size in points; scaled to the number of atoms if not given.
+        **kwargs
+            Passed to ``Points``.
+
+        Returns
+        -------
+        hyperspy.api.plot.markers.Points
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> img = synthetic_lattice(shape=(128, 128), seed=0)
+        >>> m = img.find_atoms().to_markers()
+        >>> type(m).__name__
+        'Points'
+        """
+        import hyperspy.api as hs
+        from matplotlib import colormaps
+        from matplotlib.colors import Normalize
+
+        offsets = np.column_stack([self.get_column("x"), self.get_column("y")])
+        if size is None:
+            size = float(np.clip(4000 / max(self.n_atoms, 1) ** 0.5 / 4, 2, 20))
+        if colour_by is None:
+            colors = kwargs.pop("color", "red")
+        else:
+            v = self.get_column(colour_by)
+            finite = v[np.isfinite(v)]
+            lo, hi = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
+            norm = Normalize(lo, hi if hi > lo else lo + 1)
+            colors = colormaps[cmap](norm(np.nan_to_num(v, nan=lo)))
+        return hs.plot.markers.Points(
+            offsets=offsets, sizes=size, color=colors, **kwargs
+        )
+
+
+class LazyAtomPositions(LazySignal1D, AtomPositions):
+    """Lazy version of :class:`AtomPositions` (data held as a dask array).
+
+    Examples
+    --------
+    >>> from hyperspy_localcryst.data import synthetic_lattice
+    >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+    >>> type(atoms.as_lazy()).__name__
+    'LazyAtomPositions'
+    """
+
+    _lazy = True

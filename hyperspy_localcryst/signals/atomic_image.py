@@ -1,0 +1,649 @@
+"""The atomically resolved image signal.
+
+:class:`AtomicImage` is a :class:`hyperspy.api.signals.Signal2D` with
+``signal_type="atomic_image"``. Its methods are thin: they check the axes,
+convert calibrated parameters to pixels once, call the numerics in
+:mod:`hyperspy_localcryst.numerics` on each frame and wrap the results as
+signals in calibrated units. Nothing here modifies the signal it is called
+on.
+"""
+
+import warnings
+
+import numpy as np
+from hyperspy._signals.lazy_signal2d import LazySignal2D
+from hyperspy.signals import BaseSignal, Signal2D
+from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
+
+from ..numerics import finding, refinement
+from ._grid import grid_from_axes, pixel_scale, to_calibrated, to_pixels
+from .atom_positions import AtomPositions, make_atom_positions
+
+__all__ = ["AtomicImage", "LazyAtomicImage"]
+
+# Units of the refined columns: "length" = the image's axis units,
+# "intensity" = the image's intensity units.
+_REFINED_UNITS = {
+    "x": "length",
+    "y": "length",
+    "amplitude": "intensity",
+    "sigma_x": "length",
+    "sigma_y": "length",
+    "sigma_major": "length",
+    "sigma_minor": "length",
+    "ellipticity": "",
+    "orientation": "deg",
+    "background": "intensity",
+    "intensity": "intensity",
+    "residual": "intensity",
+    "snr": "",
+    "x_err": "length",
+    "y_err": "length",
+    "converged": "",
+}
+_LENGTH_COLUMNS = ("sigma_x", "sigma_y", "sigma_major", "sigma_minor", "x_err", "y_err")
+
+
+class AtomicImage(Signal2D):
+    """An atomically resolved image (HAADF/ABF/iDPC STEM, STM...).
+
+    Load one with ``hs.load(path, signal_type="atomic_image")`` or convert a
+    Signal2D with ``s.set_signal_type("atomic_image")``. The two signal axes
+    must be uniform, with square pixels and the same units; navigation axes
+    (time, tilt...) are processed frame by frame.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> from hyperspy_localcryst.data import synthetic_lattice
+    >>> s = synthetic_lattice(shape=(128, 128), seed=0)
+    >>> s.metadata.Signal.signal_type
+    'atomic_image'
+    """
+
+    _signal_type = "atomic_image"
+    _signal_dimension = 2
+    _lazy = False
+
+    # --------------------------------------------------------------- helpers
+    def _grid(self):
+        grid = grid_from_axes(self.axes_manager.signal_axes)
+        pixel_scale(grid)  # raises on non-square pixels
+        return grid
+
+    def _check_real(self):
+        if np.iscomplexobj(self.data) or self.data.dtype.kind not in "biuf":
+            raise TypeError(
+                f"An AtomicImage needs real numbers, this one has dtype "
+                f"{self.data.dtype}; take the amplitude or phase first."
+            )
+
+    def _frames(self):
+        """Yield (flat frame index, 2D float array) for every navigation index."""
+        self._check_real()
+        nav_shape = self.axes_manager._navigation_shape_in_array
+        if len(nav_shape) == 0:
+            yield 0, np.asarray(self.data, dtype=np.float64)
+            return
+        for k, idx in enumerate(np.ndindex(*nav_shape)):
+            yield k, np.asarray(self.data[idx], dtype=np.float64)
+
+    def _navigation(self):
+        return [ax.get_axis_dictionary() for ax in self.axes_manager.navigation_axes]
+
+    def _length_to_px(self, value, name):
+        if value is None:
+            return None
+        v = float(value)
+        if not np.isfinite(v) or v <= 0:
+            raise ValueError(f"`{name}` must be a positive length, got {value}.")
+        return v / pixel_scale(self._grid())
+
+    def _source(self):
+        return {
+            "title": str(self.metadata.General.title),
+            "original_filename": str(
+                self.metadata.get_item("General.original_filename", "")
+            ),
+        }
+
+    # -------------------------------------------------------- preprocessing
+    def normalise_contrast(self, percentiles=(0.1, 99.9)):
+        """Scale each frame so the given percentiles map to 0 and 1.
+
+        Values outside are clipped. Returns a new signal.
+
+        Parameters
+        ----------
+        percentiles : tuple of float
+            Lower and upper percentile.
+
+        Returns
+        -------
+        AtomicImage
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> s = synthetic_lattice(shape=(64, 64), seed=0).normalise_contrast((0, 100))
+        >>> float(s.data.min()), float(s.data.max())
+        (0.0, 1.0)
+        """
+        lo, hi = (float(p) for p in percentiles)
+        if not 0 <= lo < hi <= 100:
+            raise ValueError(
+                f"`percentiles` must satisfy 0 <= low < high <= 100, got {percentiles}."
+            )
+        self._check_real()
+
+        return self._map_new(_normalise, lo=lo, hi=hi)
+
+    def denoise(self, method="gaussian", sigma=None, size=None):
+        """Remove noise with a Gaussian or a median filter.
+
+        Parameters
+        ----------
+        method : {"gaussian", "median"}
+            The filter.
+        sigma : float, optional
+            Gaussian width in calibrated units; default one pixel.
+        size : float, optional
+            Median window in calibrated units; default three pixels.
+
+        Returns
+        -------
+        AtomicImage
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> s = synthetic_lattice(shape=(64, 64), seed=0)
+        >>> bool(s.denoise().data.std() < s.data.std())
+        True
+        """
+        self._check_real()
+        if method == "gaussian":
+            px = self._length_to_px(sigma, "sigma") if sigma is not None else 1.0
+            return self._map_new(_gaussian, sigma=px)
+        if method == "median":
+            px = self._length_to_px(size, "size") if size is not None else 3.0
+            n = max(int(round(px)), 1)
+            return self._map_new(_median, size=n)
+        raise ValueError(f"Unknown `method` {method!r}; choose 'gaussian' or 'median'.")
+
+    def remove_background(self, sigma=None):
+        """Subtract a smooth background (a wide Gaussian blur of the image).
+
+        Parameters
+        ----------
+        sigma : float, optional
+            Width of the background in calibrated units; default three times
+            the atom separation (estimated if needed).
+
+        Returns
+        -------
+        AtomicImage
+            The image minus its background; it can have negative values.
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> s = synthetic_lattice(shape=(64, 64), seed=0)
+        >>> abs(float(s.remove_background(sigma=1.0).data.mean())) < 1
+        True
+        """
+        self._check_real()
+        if sigma is None:
+            px = 3 * self._length_to_px(self.estimate_separation(), "separation")
+        else:
+            px = self._length_to_px(sigma, "sigma")
+        return self._map_new(_subtract_background, sigma=px)
+
+    def _map_new(self, function, **kwargs):
+        return self.map(function, inplace=False, output_dtype=np.float64, **kwargs)
+
+    # --------------------------------------------------------------- finding
+    def estimate_separation(self):
+        """Estimate the smallest distance between atomic columns.
+
+        The first maximum of the autocorrelation of the image (of the first
+        frame for a stack), see
+        :func:`hyperspy_localcryst.numerics.finding.estimate_separation`.
+
+        Returns
+        -------
+        float
+            Separation in the calibrated units of the signal axes.
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> s = synthetic_lattice(shape=(256, 256), spacing=20, scale=0.01, seed=0)
+        >>> round(s.estimate_separation(), 2)
+        0.2
+        """
+        grid = self._grid()
+        _, img = next(self._frames())
+        return finding.estimate_separation(img) * pixel_scale(grid)
+
+    def _target_px(self, target, img, grid, sep_px):
+        """Targets given by the user as arrays, signals or positions."""
+        if target is None:
+            return None
+        items = target if isinstance(target, list) else [target]
+        out = []
+        for t in items:
+            if isinstance(t, BaseSignal):
+                if t.axes_manager.signal_dimension != 2:
+                    raise ValueError("A target signal must be a 2D image.")
+                out.append(np.asarray(t.data, dtype=float))
+            elif isinstance(t, tuple) and len(t) == 2 and np.isscalar(t[0]):
+                xp, yp = to_pixels(grid, [t[0]], [t[1]])
+                out.append(
+                    finding.extract_target(
+                        img, xp[0], yp[0], max(2, int(round(0.4 * sep_px)))
+                    )
+                )
+            else:
+                arr = np.asarray(t, dtype=float)
+                if arr.ndim != 2:
+                    raise ValueError(
+                        "`target` must be a 2D array, a 2D signal, an (x, y) position "
+                        f"in calibrated units, or a list of those; got shape {arr.shape}."
+                    )
+                out.append(arr)
+        return out
+
+    def find_atoms(
+        self,
+        separation=None,
+        method="template",
+        target=None,
+        threshold="auto",
+        n_sublattices=1,
+        min_area=0.25,
+        max_area=2.5,
+        min_votes=None,
+    ):
+        """Find every atomic column, without assuming a lattice.
+
+        The paper's local finder by default: a target (representative atom)
+        is cross-correlated over the image, the correlation map thresholded,
+        blobs filtered by a size histogram, centroids taken. See
+        :mod:`hyperspy_localcryst.numerics.finding`.
+
+        Parameters
+        ----------
+        separation : float, optional
+            Smallest column separation in calibrated units; estimated with
+            :meth:`estimate_separation` when not given.
+        method : str or list of str
+            ``"template"``, ``"log"``, ``"local_max"``, or a list of them for a
+            majority consensus.
+        target : array, signal, (x, y) or list of those, optional
+            Representative atom(s): a 2D array or signal, or the calibrated
+            position of an atom in this image. Several targets label the atoms
+            by the best-matching one (``sublattice`` column). Chosen
+            automatically when not given.
+        threshold : float or "auto"
+            Correlation threshold (template) or prominence (others).
+        n_sublattices : int
+            Split the atoms into this many types by peak intensity (Gaussian
+            mixture); 0 = brightest. Ignored when several targets are given.
+        min_area, max_area : float
+            Blob-size filter of the template finder, as fractions of the
+            median blob area.
+        min_votes : int, optional
+            Finders that must agree in a consensus (default: a majority).
+
+        Returns
+        -------
+        AtomPositions
+            Columns ``x``, ``y`` (calibrated), ``score``, ``peak`` (smoothed
+            image value), ``sublattice``; ``votes`` for a consensus; ``frame``
+            for a stack.
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> s = synthetic_lattice(shape=(128, 128), spacing=20, seed=0)
+        >>> atoms = s.find_atoms()
+        >>> atoms.n_atoms
+        49
+        """
+        grid = self._grid()
+        scale = pixel_scale(grid)
+        n_sublattices = int(n_sublattices)
+        if n_sublattices < 1:
+            raise ValueError(
+                f"`n_sublattices` must be at least 1, got {n_sublattices}."
+            )
+        rows = []
+        for k, img in self._frames():
+            sep_px = (
+                self._length_to_px(separation, "separation")
+                if separation is not None
+                else finding.estimate_separation(img)
+            )
+            targets = self._target_px(target, img, grid, sep_px)
+            kwargs = {}
+            if "template" in ([method] if isinstance(method, str) else method):
+                kwargs = {"target": targets, "min_area": min_area, "max_area": max_area}
+            found = finding.find_atoms(
+                img,
+                sep_px,
+                method=method,
+                threshold=threshold,
+                min_votes=min_votes,
+                **kwargs,
+            )
+            x, y = found["x"], found["y"]
+            smooth = ndi.gaussian_filter(img, max(sep_px / 10, 0.5))
+            ix = np.clip(np.round(x).astype(int), 0, img.shape[1] - 1)
+            iy = np.clip(np.round(y).astype(int), 0, img.shape[0] - 1)
+            peak = smooth[iy, ix]
+            if targets is not None and len(targets) > 1:
+                label = found["label"].astype(float)
+            elif n_sublattices > 1 and len(x) >= n_sublattices:
+                label = finding.label_by_intensity(peak, n_sublattices).astype(float)
+            else:
+                label = np.zeros(len(x))
+            score = found.get("score", found.get("votes", np.ones(len(x))))
+            cols = {"x": x, "y": y, "score": score, "peak": peak, "sublattice": label}
+            if "votes" in found:
+                cols["votes"] = found["votes"]
+            cols["frame"] = np.full(len(x), k)
+            cols["separation"] = np.full(len(x), sep_px)
+            rows.append(cols)
+        table = {c: np.concatenate([r[c] for r in rows]) for c in rows[0]}
+        n = len(table["x"])
+        if n == 0:
+            raise ValueError(
+                "No atoms found. Check `separation` (the smallest column distance, in "
+                f"{grid['x']['units'] or 'calibrated units'}), lower `threshold`, or "
+                "try another `method`."
+            )
+        table["x"], table["y"] = to_calibrated(grid, table["x"], table["y"])
+        sep_used = table.pop("separation")
+        if self.axes_manager.navigation_dimension == 0:
+            table.pop("frame")
+        units = {
+            "x": grid["x"]["units"],
+            "y": grid["y"]["units"],
+            "peak": self._iunits(),
+        }
+        settings = {
+            "step": "find_atoms",
+            "method": method if isinstance(method, str) else "+".join(method),
+            "separation": float(np.median(sep_used) * scale),
+            "threshold": threshold,
+            "n_sublattices": n_sublattices,
+            "n_targets": 0
+            if target is None
+            else len(target)
+            if isinstance(target, list)
+            else 1,
+        }
+        out = make_atom_positions(
+            table,
+            units,
+            grid,
+            settings=settings,
+            navigation=self._navigation() or None,
+            title=f"Atoms of {self.metadata.General.title}".strip(),
+        )
+        out.metadata.set_item("Source", self._source())
+        return out
+
+    def _iunits(self):
+        q = self.metadata.get_item("Signal.quantity", "")
+        return str(q) if q else "a.u."
+
+    # ------------------------------------------------------------ refinement
+    def refine_atoms(
+        self,
+        atoms=None,
+        method="gaussian",
+        model="round",
+        radius=None,
+        weights="auto",
+        subtract_neighbours=True,
+        max_passes=3,
+    ):
+        """Refine atom positions to sub-pixel precision and describe each atom.
+
+        All atoms are fitted in one compiled pass; overlapping neighbours are
+        subtracted from each fitting window (a joint fit). See
+        :func:`hyperspy_localcryst.numerics.refinement.refine_gaussians`.
+
+        Parameters
+        ----------
+        atoms : AtomPositions, optional
+            Seeds; found with :meth:`find_atoms` when not given.
+        method : {"gaussian", "com"}
+            2D Gaussian fit, or background-subtracted centre of mass (which
+            only updates ``x`` and ``y``).
+        model : {"round", "elliptical"}
+            Gaussian model; the elliptical one adds widths along two axes and
+            their orientation (a tilt proxy).
+        radius : float, optional
+            Fitting-window radius in calibrated units; default half the
+            median nearest-neighbour distance of the atoms.
+        weights : {"auto", "poisson", "uniform"}
+            Poisson maximum likelihood or least squares (``"auto"``: Poisson
+            when the image has no negative values).
+        subtract_neighbours : bool
+            Joint fit: remove the model of the neighbours from each window.
+        max_passes : int
+            Maximum number of joint passes.
+
+        Returns
+        -------
+        AtomPositions
+            The input columns with ``x``, ``y`` refined, plus ``amplitude``,
+            ``sigma_x``, ``sigma_y``, ``sigma_major``, ``sigma_minor``,
+            ``ellipticity``, ``orientation`` (degrees of the major axis from
+            +x towards +y), ``background``, ``intensity`` (integrated peak),
+            ``residual`` (RMS of the fit), ``snr`` (amplitude / residual),
+            ``x_err``, ``y_err`` (standard errors) and ``converged``.
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> s = synthetic_lattice(shape=(128, 128), spacing=20, seed=0)
+        >>> refined = s.refine_atoms()
+        >>> "x_err" in refined.columns
+        True
+        """
+        if method not in ("gaussian", "com"):
+            raise ValueError(
+                f"Unknown `method` {method!r}; choose 'gaussian' or 'com'."
+            )
+        grid = self._grid()
+        scale = pixel_scale(grid)
+        if atoms is None:
+            atoms = self.find_atoms()
+        if not isinstance(atoms, AtomPositions):
+            raise TypeError(
+                f"`atoms` must be an AtomPositions table, got {type(atoms).__name__}."
+            )
+        _check_same_grid(atoms.grid, grid)
+        xp, yp = atoms.get_pixel_positions()
+        if not (np.all(np.isfinite(xp)) and np.all(np.isfinite(yp))):
+            raise ValueError("`atoms` contains NaN positions; drop them with `select`.")
+        frame = (
+            atoms.get_column("frame").astype(int)
+            if "frame" in atoms.columns
+            else np.zeros(atoms.n_atoms, int)
+        )
+        radius_px = self._length_to_px(radius, "radius")
+        cols = {}
+        for k, img in self._frames():
+            sel = np.flatnonzero(frame == k)
+            if len(sel) == 0:
+                continue
+            r_px = (
+                radius_px
+                if radius_px is not None
+                else _default_radius(xp[sel], yp[sel])
+            )
+            if method == "com":
+                fx, fy = refinement.centre_of_mass(img, xp[sel], yp[sel], r_px)
+                res = {"x": fx, "y": fy}
+            else:
+                res = refinement.refine_gaussians(
+                    img,
+                    xp[sel],
+                    yp[sel],
+                    r_px,
+                    model=model,
+                    weights=weights,
+                    max_passes=max_passes,
+                    subtract_neighbours=subtract_neighbours,
+                )
+            for c, v in res.items():
+                cols.setdefault(c, np.full(atoms.n_atoms, np.nan))[sel] = v
+        cols["x"], cols["y"] = to_calibrated(grid, cols["x"], cols["y"])
+        for c in _LENGTH_COLUMNS:
+            if c in cols:
+                cols[c] = cols[c] * scale
+        if "converged" in cols:
+            n_bad = int(np.sum(cols["converged"] == 0))
+            if n_bad:
+                warnings.warn(
+                    f"The fit did not converge for {n_bad} of {atoms.n_atoms} atoms; they "
+                    "keep their seed positions (column `converged` = 0).",
+                    stacklevel=2,
+                )
+        iu = self._iunits()
+        lu = grid["x"]["units"]
+        units = {
+            c: {"length": lu, "intensity": iu}.get(u, u)
+            for c, u in _REFINED_UNITS.items()
+            if c in cols
+        }
+        out = atoms.add_columns(cols, units)
+        settings = dict(atoms.metadata.get_item("AtomPositions.settings", {}) or {})
+        if hasattr(settings, "as_dictionary"):
+            settings = settings.as_dictionary()
+        settings.update(
+            {
+                "step": "refine_atoms",
+                "refine_method": method,
+                "model": model,
+                "radius": "auto" if radius is None else float(radius),
+                "weights": weights,
+                "subtract_neighbours": bool(subtract_neighbours),
+            }
+        )
+        out.metadata.set_item("AtomPositions.settings", settings)
+        return out
+
+    # -------------------------------------------------------------- plotting
+    def plot_atoms(self, atoms, colour_by=None, cmap="viridis", size=None, **kwargs):
+        """Plot the image with the atoms drawn as markers.
+
+        Parameters
+        ----------
+        atoms : AtomPositions
+            The atoms (from this image).
+        colour_by : str, optional
+            Column that sets the marker colour, e.g. ``"sublattice"``.
+        cmap : str
+            Colormap for ``colour_by``.
+        size : float, optional
+            Marker size in points.
+        **kwargs
+            Passed to :meth:`plot`.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> s = synthetic_lattice(shape=(128, 128), seed=0)
+        >>> s.plot_atoms(s.find_atoms(), colour_by="sublattice")
+        """
+        if not isinstance(atoms, AtomPositions):
+            raise TypeError(
+                f"`atoms` must be an AtomPositions table, got {type(atoms).__name__}."
+            )
+        if self.axes_manager.navigation_dimension:
+            raise ValueError(
+                "plot_atoms draws one image; pick a frame with `inav` and the "
+                "frame's atoms with `atoms.select(atoms.get_column('frame') == k)`."
+            )
+        _check_same_grid(atoms.grid, self._grid())
+        self.plot(**kwargs)
+        self.add_marker(atoms.to_markers(colour_by=colour_by, cmap=cmap, size=size))
+
+
+class LazyAtomicImage(LazySignal2D, AtomicImage):
+    """Lazy version of :class:`AtomicImage`: data stays in a dask array.
+
+    The finding and refinement methods load one frame at a time.
+
+    Examples
+    --------
+    >>> from hyperspy_localcryst.data import synthetic_lattice
+    >>> type(synthetic_lattice(shape=(64, 64), seed=0).as_lazy()).__name__
+    'LazyAtomicImage'
+    """
+
+    _lazy = True
+
+
+def _normalise(img, lo, hi):
+    a, b = np.percentile(img, [lo, hi])
+    if b <= a:
+        raise ValueError("The image is constant: contrast cannot be normalised.")
+    return np.clip((img - a) / (b - a), 0.0, 1.0)
+
+
+def _gaussian(img, sigma):
+    return ndi.gaussian_filter(np.asarray(img, dtype=float), sigma)
+
+
+def _median(img, size):
+    return ndi.median_filter(np.asarray(img, dtype=float), size)
+
+
+def _subtract_background(img, sigma):
+    img = np.asarray(img, dtype=float)
+    return img - ndi.gaussian_filter(img, sigma)
+
+
+def _default_radius(x, y):
+    if len(x) < 2:
+        raise ValueError(
+            "Cannot choose a fitting radius from a single atom; give `radius`."
+        )
+    d, _ = cKDTree(np.column_stack([x, y])).query(np.column_stack([x, y]), k=2)
+    nn = np.median(d[:, 1])
+    if nn < 2:
+        raise ValueError(
+            f"The atoms are {nn:.2g} px apart (median): duplicates or an image that "
+            "does not resolve them. Give `radius` or remove the duplicates."
+        )
+    return max(nn / 2.0, 1.5)
+
+
+def _check_same_grid(a, b):
+    for k in ("x", "y"):
+        ga, gb = a[k], b[k]
+        same = (
+            int(ga["size"]) == int(gb["size"])
+            and np.isclose(ga["scale"], gb["scale"], rtol=1e-6)
+            and np.isclose(
+                ga["offset"], gb["offset"], rtol=1e-6, atol=1e-9 * abs(gb["scale"])
+            )
+            and ga["units"] == gb["units"]
+        )
+        if not same:
+            raise ValueError(
+                f"The atoms come from another image grid ({k}: size {ga['size']}, "
+                f"scale {ga['scale']:g} {ga['units']}, offset {ga['offset']:g}) than "
+                f"this image ({k}: size {gb['size']}, scale {gb['scale']:g} "
+                f"{gb['units']}, offset {gb['offset']:g})."
+            )
