@@ -1,0 +1,100 @@
+"""The built wheel carries the extension file and registers our signals.
+
+Builds the wheel from this source tree, checks its contents and entry point,
+installs it into a fresh virtual environment (reusing the already installed
+dependencies through ``--system-site-packages``) and asks HyperSpy there which
+signal types it knows.
+"""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+    )
+    (path,) = out.glob("hyperspy_localcryst-*.whl")
+    return path
+
+
+def test_wheel_contents(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "hyperspy_localcryst/hyperspy_extension.yaml" in names
+    assert "hyperspy_localcryst/data/PbTiO3-SrRuO3_interface_HAADF.hspy" in names
+    assert "hyperspy_localcryst/data/README.md" in names
+    # test data stays out of the wheel
+    assert not any(n.startswith("tests/") for n in names)
+    ep = next(n for n in names if n.endswith("entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(ep).decode()
+    assert "[hyperspy.extensions]" in text
+    assert "hyperspy_localcryst = hyperspy_localcryst" in text
+    assert "localcryst = hyperspy_localcryst.cli:main" in text
+    assert wheel.stat().st_size < 2_000_000
+
+
+def test_wheel_registers_signals(wheel, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True
+    )
+    py = venv / "bin" / "python"
+    subprocess.run(
+        [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--force-reinstall",
+            str(wheel),
+        ],
+        check=True,
+    )
+    code = (
+        "import hyperspy_localcryst, hyperspy.api as hs\n"
+        "from hyperspy.extensions import ALL_EXTENSIONS as E\n"
+        "print(hyperspy_localcryst.__file__)\n"
+        "print(sorted(E['signals']))\n"
+        "s = hs.signals.Signal2D([[0., 1.], [1., 0.]])\n"
+        "s.set_signal_type('atomic_image')\n"
+        "print(type(s).__name__, type(s.as_lazy()).__name__)\n"
+    )
+    res = subprocess.run(
+        [str(py), "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    lines = res.stdout.strip().splitlines()
+    assert str(venv) in lines[0]  # the wheel's copy, not the source tree
+    for name in (
+        "AtomicImage",
+        "LazyAtomicImage",
+        "AtomPositions",
+        "LazyAtomPositions",
+    ):
+        assert f"'{name}'" in lines[1]
+    assert lines[2] == "AtomicImage LazyAtomicImage"
