@@ -126,7 +126,8 @@ def _load(path):
         raise ValueError(f"{path} holds {len(s)} signals; save the image alone first.")
     if s.axes_manager.signal_dimension != 2:
         raise ValueError(
-            f"{path} is not an image (signal dimension {s.axes_manager.signal_dimension})."
+            f"{path} is not an image "
+            f"(signal dimension {s.axes_manager.signal_dimension})."
         )
     if s.axes_manager.navigation_dimension:
         raise ValueError(
@@ -151,7 +152,10 @@ def main(argv=None):
 
     Examples
     --------
-    >>> main(["--help"])  # doctest: +SKIP
+    A failure is one line on stderr and a non-zero status:
+
+    >>> main(["find", "no_such_file.dm4"])
+    1
     """
     args = _parser().parse_args(argv)
     import logging

@@ -238,7 +238,7 @@ class AtomPositions(Signal1D):
         --------
         >>> from hyperspy_localcryst.data import synthetic_lattice
         >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
-        >>> atoms.select(atoms.get_column("x") < 3.0).n_atoms < atoms.n_atoms
+        >>> atoms.select(atoms.get_column("x") < 0.5).n_atoms < atoms.n_atoms
         True
         """
         idx = np.asarray(mask)
@@ -287,7 +287,7 @@ class AtomPositions(Signal1D):
         >>> img = synthetic_lattice(shape=(128, 128), lattice="perovskite",
         ...                         sublattice_peaks=(200, 80), seed=0)
         >>> atoms = img.find_atoms().label_sublattices(2, column="peak")
-        >>> sorted(set(atoms.get_column("sublattice")))
+        >>> sorted(set(atoms.get_column("sublattice").tolist()))
         [0.0, 1.0]
         """
         from ..numerics.finding import label_by_intensity

@@ -250,7 +250,8 @@ class AtomicImage(Signal2D):
                 if arr.ndim != 2:
                     raise ValueError(
                         "`target` must be a 2D array, a 2D signal, an (x, y) position "
-                        f"in calibrated units, or a list of those; got shape {arr.shape}."
+                        "in calibrated units, or a list of those; got shape "
+                        f"{arr.shape}."
                     )
                 out.append(arr)
         return out
@@ -512,8 +513,8 @@ class AtomicImage(Signal2D):
             n_bad = int(np.sum(cols["converged"] == 0))
             if n_bad:
                 warnings.warn(
-                    f"The fit did not converge for {n_bad} of {atoms.n_atoms} atoms; they "
-                    "keep their seed positions (column `converged` = 0).",
+                    f"The fit did not converge for {n_bad} of {atoms.n_atoms} atoms; "
+                    "they keep their seed positions (column `converged` = 0).",
                     stacklevel=2,
                 )
         iu = self._iunits()
