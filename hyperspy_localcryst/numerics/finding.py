@@ -369,8 +369,9 @@ def find_atoms_template(
         of the correlation map.
     min_area, max_area : float
         Blobs smaller than ``min_area`` times the median blob area are point
-        artefacts and dropped; blobs larger than ``max_area`` times it are
-        merged atoms and split at their correlation maxima.
+        artefacts and dropped; blobs larger than ``max_area`` times it may
+        hold merged atoms and are split at their correlation maxima (a blob
+        with a single maximum stays one atom).
 
     Returns
     -------
@@ -413,8 +414,29 @@ def find_atoms_template(
     x, y, s = _blobs(score, thr, sep, min_area, max_area)
     ix = np.clip(np.round(x).astype(int), 0, img.shape[1] - 1)
     iy = np.clip(np.round(y).astype(int), 0, img.shape[0] - 1)
-    label = np.argmax(maps[:, iy, ix], axis=0) if len(x) else np.empty(0, int)
+    label = _best_target(img, ix, iy, targets) if len(x) else np.empty(0, int)
     return {"x": x, "y": y, "score": s, "label": label}
+
+
+def _best_target(img, ix, iy, targets):
+    """Index of the target each atom resembles most, brightness included.
+
+    The correlation map is blind to brightness and contrast (that is what lets
+    one target find dim and bright columns alike), so atom types that differ
+    mainly in intensity are told apart by the mean squared difference between
+    each atom's patch and each target instead.
+    """
+    if len(targets) == 1:
+        return np.zeros(len(ix), dtype=int)
+    pad = max(max(t.shape) for t in targets) // 2 + 1
+    big = np.pad(img, pad, mode="reflect")
+    cost = np.empty((len(targets), len(ix)))
+    for k, t in enumerate(targets):
+        hy, hx = t.shape[0] // 2, t.shape[1] // 2
+        oy, ox = np.mgrid[-hy : t.shape[0] - hy, -hx : t.shape[1] - hx]
+        patches = big[iy[:, None, None] + pad + oy, ix[:, None, None] + pad + ox]
+        cost[k] = np.mean((patches - t) ** 2, axis=(1, 2))
+    return np.argmin(cost, axis=0)
 
 
 def _prominence_threshold(prom):

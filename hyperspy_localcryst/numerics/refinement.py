@@ -416,6 +416,19 @@ def _fit_one(image, others, p0, own0, model, weighting, radius, max_iter, tol):
         for a in range(npar):
             var[a] = inv[a, a] * chi2
         resid = math.sqrt(rss / n_pix)
+        # A fit is only a fit if the data determine it: a significant peak,
+        # a position known to better than the window, inside the image.
+        r2 = float(radius * radius)
+        if (
+            not (var[2] < p[2] * p[2])
+            or not (var[0] < r2)
+            or not (var[1] < r2)
+            or p[0] < -0.5
+            or p[1] < -0.5
+            or p[0] > nx - 0.5
+            or p[1] > ny - 0.5
+        ):
+            ok = False
     return p, var, n_pix, ok, resid
 
 
@@ -668,7 +681,9 @@ def refine_gaussians(
         ``"poisson"`` when the image has no negative pixels.
     max_passes : int
         Maximum number of passes in which the other atoms' models are
-        subtracted (1 = every atom fitted alone).
+        subtracted (1 = every atom fitted alone). Passes stop when no atom
+        moves by more than ``tol`` or a tenth of its standard error. Strongly
+        overlapping columns (closer than about 3 sigma) need more passes.
     max_iter : int
         Maximum Fisher-scoring iterations per atom and pass.
     tol : float
@@ -745,7 +760,7 @@ def refine_gaussians(
             params, cov, resid, ok = _fit_pass(
                 image, empty, params, params, mdl, weighting, radius, max_iter, tol, ok
             )
-    if subtract_neighbours:
+    if subtract_neighbours and max_passes > 1:
         for _ in range(max_passes - 1):
             rr = _render_radii(params, mdl, radius)
             others = _render_peaks(image.shape, params, mdl, rr, ok)
@@ -759,7 +774,7 @@ def refine_gaussians(
             # Stop once no atom moves by more than tol or a tenth of its own
             # statistical error: further passes change nothing measurable.
             err = np.sqrt(cov[keep, :2])
-            if shift.size == 0 or np.all(shift < np.maximum(tol, 0.1 * err)):
+            if np.all(shift < np.maximum(tol, 0.1 * err)):
                 break
     return _to_columns(params, cov, resid, ok, mdl, x, y)
 
@@ -804,7 +819,8 @@ def _to_columns(params, cov, resid, ok, mdl, x0, y0):
     out["background"] = bg
     out["intensity"] = 2 * np.pi * amp * smaj * smin
     out["residual"] = resid
-    out["snr"] = amp / resid
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["snr"] = amp / resid
     out["x_err"] = np.sqrt(cov[:, 0])
     out["y_err"] = np.sqrt(cov[:, 1])
     out["converged"] = ok.astype(np.float64)
