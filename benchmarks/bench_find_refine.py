@@ -13,8 +13,8 @@ script measures, on that same image:
    elliptical), ``centre_of_mass``, ``trackpy.locate``, a per-atom
    ``scipy.optimize.curve_fit`` loop and atomap's 2D-Gaussian refinement;
 3. speed in atoms/s (best of ``--repeat`` after one warm-up call);
-4. peak memory (``tracemalloc`` peak and the ``ru_maxrss`` increase of a
-   subprocess);
+4. peak memory (``tracemalloc`` peak, and the peak-RSS increase of a fresh
+   subprocess, read from ``VmHWM`` on Linux, ``ru_maxrss`` elsewhere);
 5. find + refine time next to ``trackpy.locate`` time.
 
 Matching rules
