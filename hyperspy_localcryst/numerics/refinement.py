@@ -68,26 +68,28 @@ def _gauss(model, p, dx, dy):
 
 
 @njit(cache=True, fastmath=True)
-def _peak_window(p, model, cx, cy, r, out):
-    """Atom ``p``'s peak (no background) on the (2r+1)^2 window at (cx, cy)."""
-    n = 2 * r + 1
+def _add_peak(p, model, j0, j1, i0, i1, dst, dj, di):
+    """Add atom ``p``'s peak (no background) on rows j0..j1, columns i0..i1.
+
+    Pixel (j, i) goes to ``dst[j - dj, i - di]``. The renderer of all atoms and
+    each fit's removal of its own rendered peak both use this, so the two
+    agree exactly.
+    """
     if model == _ROUND:
         inv2s2 = 0.5 / (p[3] * p[3])
-        ex = np.empty(n)
-        for o in range(n):
-            t = cx - r + o - p[0]
-            ex[o] = math.exp(-t * t * inv2s2)
-        for a in range(n):
-            t = cy - r + a - p[1]
-            ey = p[2] * math.exp(-t * t * inv2s2)
-            for b in range(n):
-                out[a, b] = ey * ex[b]
+        ex = np.empty(i1 - i0)
+        for i in range(i0, i1):
+            t = i - p[0]
+            ex[i - i0] = p[2] * math.exp(-t * t * inv2s2)
+        for j in range(j0, j1):
+            t = j - p[1]
+            ey = math.exp(-t * t * inv2s2)
+            for i in range(i0, i1):
+                dst[j - dj, i - di] += ey * ex[i - i0]
     else:
-        for a in range(n):
-            for b in range(n):
-                out[a, b] = p[2] * _gauss(
-                    model, p, cx - r + b - p[0], cy - r + a - p[1]
-                )
+        for j in range(j0, j1):
+            for i in range(i0, i1):
+                dst[j - dj, i - di] += p[2] * _gauss(model, p, i - p[0], j - p[1])
 
 
 @njit(cache=True, parallel=True)
@@ -106,7 +108,6 @@ def _render_peaks(shape, params, model, radii, ok):
     n_bands = max(1, min(64, ny // 16))
     edges = np.linspace(0, ny, n_bands + 1).astype(np.int64)
     for band in prange(n_bands):
-        ex = np.empty(2 * rmax + 1)
         b0, b1 = edges[band], edges[band + 1]
         first = np.searchsorted(cys, b0 - rmax)
         last = np.searchsorted(cys, b1 + rmax, side="right")
@@ -122,22 +123,8 @@ def _render_peaks(shape, params, model, radii, ok):
             j1 = min(cy + r + 1, b1)
             i0 = max(cx - r, 0)
             i1 = min(cx + r + 1, nx)
-            if j0 >= j1 or i0 >= i1:
-                continue
-            if model == _ROUND:
-                inv2s2 = 0.5 / (p[3] * p[3])
-                for i in range(i0, i1):
-                    t = i - p[0]
-                    ex[i - i0] = p[2] * math.exp(-t * t * inv2s2)
-                for j in range(j0, j1):
-                    t = j - p[1]
-                    ey = math.exp(-t * t * inv2s2)
-                    for i in range(i0, i1):
-                        out[j, i] += ey * ex[i - i0]
-            else:
-                for j in range(j0, j1):
-                    for i in range(i0, i1):
-                        out[j, i] += p[2] * _gauss(model, p, i - p[0], j - p[1])
+            if j0 < j1 and i0 < i1:
+                _add_peak(p, model, j0, j1, i0, i1, out, 0, 0)
     return out
 
 
@@ -341,9 +328,11 @@ def _fit_one(image, others, p0, own0, model, weighting, radius, max_iter, tol):
     own = np.zeros((2 * radius + 1, 2 * radius + 1))
     subtract = others.shape[0] > 0
     if subtract:
-        _peak_window(own0, model, cx, cy, radius, own)
-        for j in range(max(cy - radius, 0), min(cy + radius + 1, ny)):
-            for i in range(max(cx - radius, 0), min(cx + radius + 1, nx)):
+        j0, j1 = max(cy - radius, 0), min(cy + radius + 1, ny)
+        i0, i1 = max(cx - radius, 0), min(cx + radius + 1, nx)
+        _add_peak(own0, model, j0, j1, i0, i1, own, cy - radius, cx - radius)
+        for j in range(j0, j1):
+            for i in range(i0, i1):
                 a, b = j - cy + radius, i - cx + radius
                 own[a, b] = others[j, i] - own[a, b]
     ok = True
