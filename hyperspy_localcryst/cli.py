@@ -49,6 +49,7 @@ def run_pipeline(signal, out_dir, separation=None, n_sublattices=2, model="round
     (49, True)
     """
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -63,11 +64,8 @@ def run_pipeline(signal, out_dir, separation=None, n_sublattices=2, model="round
     refined.to_csv(out_dir / "atoms.csv")
     refined.save(out_dir / "atoms.hspy", overwrite=True)
     signal.plot_atoms(refined, colour_by="sublattice", cmap="coolwarm")
-    fig = signal._plot.signal_plot.figure
-    fig.savefig(out_dir / "atoms.png", dpi=150)
+    plt.gcf().savefig(out_dir / "atoms.png", dpi=150)  # a single image: one figure
     plt.close("all")
-    import numpy as np
-
     err = np.hypot(refined.get_column("x_err"), refined.get_column("y_err"))
     return {
         "n_atoms": refined.n_atoms,
