@@ -372,7 +372,10 @@ class AtomPositions(Signal1D):
         cmap : str
             Matplotlib colormap for ``colour_by``.
         size : float, optional
-            Marker size in points; scaled to the number of atoms if not given.
+            Marker size in points. When not given, each marker's diameter is
+            0.3 times the median nearest-neighbour distance of the atoms, in
+            the image's calibrated units, so it scales with the field of view
+            and with zooming.
         **kwargs
             Passed to ``Points``.
 
@@ -394,7 +397,16 @@ class AtomPositions(Signal1D):
 
         offsets = np.column_stack([self.get_column("x"), self.get_column("y")])
         if size is None:
-            size = float(np.clip(4000 / max(self.n_atoms, 1) ** 0.5 / 4, 2, 20))
+            from scipy.spatial import cKDTree
+
+            nn = 0.0
+            if self.n_atoms > 1:
+                d, _ = cKDTree(offsets).query(offsets, k=2)
+                nn = float(np.median(d[:, 1]))
+            g = self.grid
+            pixel = abs(float(g["x"]["scale"]))
+            kwargs.setdefault("units", "x")
+            size = 0.3 * nn if nn > 0 else 3 * pixel
         if colour_by is None:
             colors = kwargs.pop("color", "red")
         else:
