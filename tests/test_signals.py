@@ -460,3 +460,12 @@ def test_refine_atoms_from_other_grid_raises(small_lattice):
         rescaled.refine_atoms(s.find_atoms())
     with pytest.raises(ValueError, match="another image grid"):
         rescaled.plot_atoms(s.find_atoms())
+
+
+def test_default_markers_scale_with_the_lattice(small_lattice):
+    """Without a size, markers are 0.3 x the nearest-neighbour distance wide,
+    in the image's units, so they mark atoms without covering the image."""
+    s, _ = small_lattice  # 20 px spacing at 0.01 nm/px
+    m = s.find_atoms().to_markers()
+    assert m.kwargs["units"] == "x"
+    np.testing.assert_allclose(m.kwargs["sizes"], 0.3 * 0.2, rtol=0.02)
