@@ -67,25 +67,59 @@ def _gauss(model, p, dx, dy):
     return math.exp(-0.5 * q)
 
 
-@njit(cache=True, fastmath=True)
-def _add_peak(p, model, j0, j1, i0, i1, dst, dj, di):
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _gauss_factors(start, count, t0, k, out):
+    """``out[o] = exp(-k (start + o - t0)**2)`` for ``o < count``.
+
+    Three exponentials and a product recurrence outwards from the sample
+    nearest ``t0``, instead of one exponential per sample (relative error
+    ~1e-15); direct evaluation where the recurrence factors could overflow.
+    """
+    mid = min(max(int(math.floor(t0 - start + 0.5)), 0), count - 1)
+    tm = start + mid - t0
+    if k * (2.0 * abs(tm) + 1.0) * (count + 1) > 600.0:
+        for o in range(count):
+            t = start + o - t0
+            out[o] = math.exp(-k * t * t)
+        return
+    c = math.exp(-2.0 * k)
+    v = math.exp(-k * tm * tm)
+    out[mid] = v
+    q = math.exp(-k * (2.0 * tm + 1.0))
+    u = v
+    for o in range(mid + 1, count):
+        u *= q
+        q *= c
+        out[o] = u
+    q = math.exp(k * (2.0 * tm - 1.0))
+    u = v
+    for o in range(mid - 1, -1, -1):
+        u *= q
+        q *= c
+        out[o] = u
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _add_peak(p, model, j0, j1, i0, i1, dst, dj, di, ex, ey):
     """Add atom ``p``'s peak (no background) on rows j0..j1, columns i0..i1.
 
-    Pixel (j, i) goes to ``dst[j - dj, i - di]``. The renderer of all atoms and
-    each fit's removal of its own rendered peak both use this, so the two
-    agree exactly.
+    Pixel (j, i) goes to ``dst[j - dj, i - di]``; ``ex`` and ``ey`` are
+    scratch vectors at least as long as the column and row ranges. The
+    renderer of all atoms and each fit's removal of its own rendered peak
+    both use this, so the two agree exactly.
     """
+    if j1 <= j0 or i1 <= i0:
+        return
     if model == _ROUND:
-        inv2s2 = 0.5 / (p[3] * p[3])
-        ex = np.empty(i1 - i0)
-        for i in range(i0, i1):
-            t = i - p[0]
-            ex[i - i0] = p[2] * math.exp(-t * t * inv2s2)
+        k = 0.5 / (p[3] * p[3])
+        _gauss_factors(i0, i1 - i0, p[0], k, ex)
+        _gauss_factors(j0, j1 - j0, p[1], k, ey)
+        amp = p[2]
         for j in range(j0, j1):
-            t = j - p[1]
-            ey = math.exp(-t * t * inv2s2)
-            for i in range(i0, i1):
-                dst[j - dj, i - di] += ey * ex[i - i0]
+            f = amp * ey[j - j0]
+            row = dst[j - dj]
+            for i in range(i1 - i0):
+                row[i + i0 - di] += f * ex[i]
     else:
         for j in range(j0, j1):
             for i in range(i0, i1):
@@ -93,14 +127,15 @@ def _add_peak(p, model, j0, j1, i0, i1, dst, dj, di):
 
 
 @njit(cache=True, parallel=True)
-def _render_peaks(shape, params, model, radii, ok):
-    """Sum of the Gaussian peaks (no background) of all atoms.
+def _render_peaks(out, params, model, radii, ok):
+    """Sum of the Gaussian peaks (no background) of all atoms, into ``out``.
 
-    Parallel over horizontal bands of the image: each band adds only its own
-    rows of the atoms that overlap it, so no two threads write the same pixel.
+    Parallel over horizontal bands of the image: each band zeroes and adds
+    only its own rows of the atoms that overlap it, so no two threads write
+    the same pixel. ``out`` is reused from pass to pass (allocating a fresh
+    image each time costs more than the rendering: page faults).
     """
-    ny, nx = shape
-    out = np.zeros((ny, nx))
+    ny, nx = out.shape
     cy_all = np.floor(params[:, 1] + 0.5)
     order = np.argsort(cy_all)
     cys = cy_all[order]
@@ -108,7 +143,10 @@ def _render_peaks(shape, params, model, radii, ok):
     n_bands = max(1, min(64, ny // 16))
     edges = np.linspace(0, ny, n_bands + 1).astype(np.int64)
     for band in prange(n_bands):
+        ex = np.empty(2 * rmax + 1)
+        ey = np.empty(2 * rmax + 1)
         b0, b1 = edges[band], edges[band + 1]
+        out[b0:b1] = 0.0
         first = np.searchsorted(cys, b0 - rmax)
         last = np.searchsorted(cys, b1 + rmax, side="right")
         for q in range(first, last):
@@ -123,131 +161,186 @@ def _render_peaks(shape, params, model, radii, ok):
             j1 = min(cy + r + 1, b1)
             i0 = max(cx - r, 0)
             i1 = min(cx + r + 1, nx)
-            if j0 < j1 and i0 < i1:
-                _add_peak(p, model, j0, j1, i0, i1, out, 0, 0)
+            _add_peak(p, model, j0, j1, i0, i1, out, 0, 0, ex, ey)
     return out
 
 
-@njit(cache=True, fastmath=True)
-def _solve(F, g, n):
-    """Solve F d = g in place by Cholesky; returns (d, ok)."""
-    L = np.zeros((n, n))
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _cholesky(F, n, L):
+    """Lower Cholesky factor of the SPD matrix ``F`` into ``L``; False if not SPD."""
     for i in range(n):
         for j in range(i + 1):
             s = F[i, j]
             for k in range(j):
                 s -= L[i, k] * L[j, k]
             if i == j:
-                if s <= 0.0:
-                    return np.zeros(n), False
+                if not s > 0.0:
+                    return False
                 L[i, i] = math.sqrt(s)
             else:
                 L[i, j] = s / L[j, j]
-    z = np.zeros(n)
+    return True
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _cholesky_solve(L, g, n, out):
+    """Solve ``L L^T out = g`` (forward then back substitution)."""
     for i in range(n):
         s = g[i]
         for k in range(i):
-            s -= L[i, k] * z[k]
-        z[i] = s / L[i, i]
-    d = np.zeros(n)
+            s -= L[i, k] * out[k]
+        out[i] = s / L[i, i]
     for i in range(n - 1, -1, -1):
-        s = z[i]
+        s = out[i]
         for k in range(i + 1, n):
-            s -= L[k, i] * d[k]
-        d[i] = s / L[i, i]
-    return d, True
+            s -= L[k, i] * out[k]
+        out[i] = s / L[i, i]
 
 
-@njit(cache=True, fastmath=True)
-def _invert_spd(F, n):
-    inv = np.empty((n, n))
-    e = np.zeros(n)
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _inverse_diagonal(L, n, W, out):
+    """Diagonal of ``(L L^T)^-1`` = column sums of squares of ``L^-1`` (in ``W``)."""
     for c in range(n):
-        e[:] = 0.0
-        e[c] = 1.0
-        d, ok = _solve(F, e, n)
-        if not ok:
-            inv[:, :] = np.nan
-            return inv
-        inv[:, c] = d
-    return inv
+        for i in range(n):
+            if i < c:
+                W[i, c] = 0.0
+                continue
+            s = 1.0 if i == c else 0.0
+            for k in range(c, i):
+                s -= L[i, k] * W[k, c]
+            W[i, c] = s / L[i, i]
+    for c in range(n):
+        s = 0.0
+        for i in range(c, n):
+            s += W[i, c] * W[i, c]
+        out[c] = s
 
 
-@njit(cache=True, fastmath=True)
-def _accumulate_round(image, own, subtract, p, cx, cy, radius, poisson, ex, ey, F, g):
-    """Fisher matrix (15 unique terms), score (5) and residual sums, round model.
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _load_window(
+    image, others, own_p, model, cx, cy, radius, own, D, X, Y, lo, hi, ex, ey
+):
+    """Gather an atom's circular window into flat arrays; return its size.
 
-    Scalar accumulators and a branch-free inner loop over each row's chord of
-    the circular window, so the compiler can vectorise it.
+    The window is the disc of ``radius`` pixels around pixel (``cx``, ``cy``),
+    clipped to the image. Pixel ``k`` has value ``D[k]`` at column ``X[k]``,
+    row ``Y[k]``; window row ``a`` (image row ``cy - radius + a``) holds the
+    columns ``cx - radius + lo[a] <= i < cx - radius + hi[a]``, stored in
+    order. With ``others`` (the rendered sum of all atoms) given, ``D`` is the
+    data minus every *other* atom's model: ``others`` minus this atom's own
+    peak ``own_p``, rendered into the scratch window ``own`` (with the scratch
+    vectors ``ex``, ``ey``) exactly as the renderer drew it.
     """
     ny, nx = image.shape
+    subtract = others.shape[0] > 0
+    if subtract:
+        own[:, :] = 0.0
+        j0, j1 = max(cy - radius, 0), min(cy + radius + 1, ny)
+        i0, i1 = max(cx - radius, 0), min(cx + radius + 1, nx)
+        _add_peak(own_p, model, j0, j1, i0, i1, own, cy - radius, cx - radius, ex, ey)
+    k = 0
+    for a in range(2 * radius + 1):
+        j = cy - radius + a
+        lo[a] = 0
+        hi[a] = 0
+        if j < 0 or j >= ny:
+            continue
+        half = int(math.sqrt(radius * radius - (a - radius) * (a - radius)))
+        b0 = max(radius - half, radius - cx)
+        b1 = min(radius + half + 1, nx - cx + radius)
+        if b1 <= b0:
+            continue
+        lo[a] = b0
+        hi[a] = b1
+        i0 = cx - radius
+        for b in range(b0, b1):
+            d = image[j, i0 + b]
+            if subtract:
+                d += own[a, b] - others[j, i0 + b]
+            D[k] = d
+            X[k] = i0 + b
+            Y[k] = j
+            k += 1
+    return k
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _accumulate_round(D, X, Y, E, n, lo, hi, p, cx, cy, radius, poisson, ex, ey, F, g):
+    """Fisher matrix (15 unique terms), score (5) and residual sums, round model.
+
+    The Gaussian is separable, so its values on the window come from one
+    factor per column and per row (``ex``, ``ey``) into ``E``; the main loop
+    then runs over the flat window with scalar accumulators and no branches,
+    so the compiler vectorises it (``error_model="numpy"`` removes the
+    division-by-zero check that would otherwise prevent that). Returns
+    ``(rss, wrss, mu_min)``: residual sum of squares, its weighted version
+    and the smallest model value in the window.
+    """
     x0, y0, amp, s, bg = p[0], p[1], p[2], p[3], p[4]
-    s2 = s * s
-    inv2s2 = 0.5 / s2
-    for o in range(2 * radius + 1):
-        t = cx - radius + o - x0
-        ex[o] = math.exp(-t * t * inv2s2)
-        t = cy - radius + o - y0
-        ey[o] = math.exp(-t * t * inv2s2)
+    inv_s2 = 1.0 / (s * s)
+    inv_s3 = inv_s2 / s
+    m = 2 * radius + 1
+    _gauss_factors(cx - radius, m, x0, 0.5 * inv_s2, ex)
+    _gauss_factors(cy - radius, m, y0, 0.5 * inv_s2, ey)
+    q = 0
+    e_lo = 1.0
+    e_hi = 0.0
+    for a in range(2 * radius + 1):
+        b0, b1 = lo[a], hi[a]
+        if b1 <= b0:
+            continue
+        eyj = ey[a]
+        # along a row the Gaussian is smallest at a chord end
+        e_lo = min(e_lo, eyj * min(ex[b0], ex[b1 - 1]))
+        e_hi = max(e_hi, eyj)
+        for b in range(b0, b1):
+            E[q] = eyj * ex[b]
+            q += 1
     f00 = f01 = f02 = f03 = f04 = 0.0
     f11 = f12 = f13 = f14 = 0.0
     f22 = f23 = f24 = f33 = f34 = f44 = 0.0
     g0 = g1 = g2 = g3 = g4 = 0.0
     rss = 0.0
     wrss = 0.0
-    npix = 0
-    mu_min = np.inf
-    for j in range(max(cy - radius, 0), min(cy + radius + 1, ny)):
-        oj = j - cy
-        half = int(math.sqrt(radius * radius - oj * oj))
-        i0 = max(cx - half, 0)
-        i1 = min(cx + half + 1, nx)
-        dy = j - y0
-        eyj = ey[oj + radius]
-        for i in range(i0, i1):
-            oi = i - cx + radius
-            d = image[j, i]
-            if subtract:
-                d -= own[oj + radius, oi]
-            dx = i - x0
-            e = eyj * ex[oi]
-            ae = amp * e
-            mu = bg + ae
-            mu_min = min(mu_min, mu)
-            w = 1.0 / mu if poisson else 1.0
-            r2 = dx * dx + dy * dy
-            j0 = ae * dx / s2
-            j1 = ae * dy / s2
-            j3 = ae * r2 / (s2 * s)
-            res = d - mu
-            wr = w * res
-            rss += res * res
-            wrss += wr * res
-            g0 += wr * j0
-            g1 += wr * j1
-            g2 += wr * e
-            g3 += wr * j3
-            g4 += wr
-            wj0 = w * j0
-            wj1 = w * j1
-            we = w * e
-            wj3 = w * j3
-            f00 += wj0 * j0
-            f01 += wj0 * j1
-            f02 += wj0 * e
-            f03 += wj0 * j3
-            f04 += wj0
-            f11 += wj1 * j1
-            f12 += wj1 * e
-            f13 += wj1 * j3
-            f14 += wj1
-            f22 += we * e
-            f23 += we * j3
-            f24 += we
-            f33 += wj3 * j3
-            f34 += wj3
-            f44 += w
-            npix += 1
+    for q in range(n):
+        dx = X[q] - x0
+        dy = Y[q] - y0
+        e = E[q]
+        ae = amp * e
+        mu = bg + ae
+        w = 1.0 / mu if poisson else 1.0
+        r2 = dx * dx + dy * dy
+        j0 = ae * dx * inv_s2
+        j1 = ae * dy * inv_s2
+        j3 = ae * r2 * inv_s3
+        res = D[q] - mu
+        wr = w * res
+        rss += res * res
+        wrss += wr * res
+        g0 += wr * j0
+        g1 += wr * j1
+        g2 += wr * e
+        g3 += wr * j3
+        g4 += wr
+        wj0 = w * j0
+        wj1 = w * j1
+        we = w * e
+        wj3 = w * j3
+        f00 += wj0 * j0
+        f01 += wj0 * j1
+        f02 += wj0 * e
+        f03 += wj0 * j3
+        f04 += wj0
+        f11 += wj1 * j1
+        f12 += wj1 * e
+        f13 += wj1 * j3
+        f14 += wj1
+        f22 += we * e
+        f23 += we * j3
+        f24 += we
+        f33 += wj3 * j3
+        f34 += wj3
+        f44 += w
     F[0, 0], F[0, 1], F[0, 2], F[0, 3], F[0, 4] = f00, f01, f02, f03, f04
     F[1, 1], F[1, 2], F[1, 3], F[1, 4] = f11, f12, f13, f14
     F[2, 2], F[2, 3], F[2, 4], F[3, 3], F[3, 4], F[4, 4] = f22, f23, f24, f33, f34, f44
@@ -255,98 +348,82 @@ def _accumulate_round(image, own, subtract, p, cx, cy, radius, poisson, ex, ey, 
         for b in range(a):
             F[a, b] = F[b, a]
     g[0], g[1], g[2], g[3], g[4] = g0, g1, g2, g3, g4
-    return rss, wrss, npix, mu_min
+    # the model's minimum is where the Gaussian is smallest (largest if amp < 0)
+    mu_min = bg + amp * (e_lo if amp >= 0.0 else e_hi)
+    return rss, wrss, mu_min
 
 
-@njit(cache=True, fastmath=True)
-def _accumulate_elliptical(image, own, subtract, p, cx, cy, radius, poisson, F, g):
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _accumulate_elliptical(D, X, Y, n, p, poisson, J, F, g):
     """Fisher matrix, score and residual sums for the elliptical model."""
-    ny, nx = image.shape
-    J = np.zeros(7)
     F[:, :] = 0.0
     g[:] = 0.0
     rss = 0.0
     wrss = 0.0
-    npix = 0
     mu_min = np.inf
-    for j in range(max(cy - radius, 0), min(cy + radius + 1, ny)):
-        oj = j - cy
-        half = int(math.sqrt(radius * radius - oj * oj))
-        dy = j - p[1]
-        for i in range(max(cx - half, 0), min(cx + half + 1, nx)):
-            d = image[j, i]
-            if subtract:
-                d -= own[oj + radius, i - cx + radius]
-            dx = i - p[0]
-            e = math.exp(
-                -0.5 * (p[3] * dx * dx + 2.0 * p[4] * dx * dy + p[5] * dy * dy)
-            )
-            ae = p[2] * e
-            mu = p[6] + ae
-            mu_min = min(mu_min, mu)
-            w = 1.0 / mu if poisson else 1.0
-            J[0] = ae * (p[3] * dx + p[4] * dy)
-            J[1] = ae * (p[4] * dx + p[5] * dy)
-            J[2] = e
-            J[3] = -0.5 * ae * dx * dx
-            J[4] = -ae * dx * dy
-            J[5] = -0.5 * ae * dy * dy
-            J[6] = 1.0
-            res = d - mu
-            rss += res * res
-            wrss += w * res * res
-            npix += 1
-            for a in range(7):
-                wa = w * J[a]
-                g[a] += wa * res
-                for b in range(a + 1):
-                    F[a, b] += wa * J[b]
-    for a in range(7):
-        for b in range(a):
-            F[b, a] = F[a, b]
-    return rss, wrss, npix, mu_min
+    for q in range(n):
+        dx = X[q] - p[0]
+        dy = Y[q] - p[1]
+        e = math.exp(-0.5 * (p[3] * dx * dx + 2.0 * p[4] * dx * dy + p[5] * dy * dy))
+        ae = p[2] * e
+        mu = p[6] + ae
+        mu_min = min(mu_min, mu)
+        w = 1.0 / mu if poisson else 1.0
+        J[0] = ae * (p[3] * dx + p[4] * dy)
+        J[1] = ae * (p[4] * dx + p[5] * dy)
+        J[2] = e
+        J[3] = -0.5 * ae * dx * dx
+        J[4] = -ae * dx * dy
+        J[5] = -0.5 * ae * dy * dy
+        J[6] = 1.0
+        res = D[q] - mu
+        rss += res * res
+        wrss += w * res * res
+        for c in range(7):
+            wa = w * J[c]
+            g[c] += wa * res
+            for d in range(c + 1):
+                F[c, d] += wa * J[d]
+    for c in range(7):
+        for d in range(c):
+            F[d, c] = F[c, d]
+    return rss, wrss, mu_min
 
 
-@njit(cache=True, fastmath=True)
-def _fit_one(image, others, p0, own0, model, weighting, radius, max_iter, tol):
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _fit_one(image, others, p0, own0, model, weighting, radius, max_iter, tol, scratch):
     """Fit one atom by Fisher scoring.
 
-    Returns (params, variances, n_pixels, ok, rms_residual).
+    ``scratch`` is the calling thread's work space (see :func:`_scratch`),
+    reused from atom to atom. Returns (params, variances, n_pixels, ok,
+    rms_residual).
     """
     ny, nx = image.shape
     npar = p0.shape[0]
+    own, flat, vecs, small, mats, ibuf = scratch
+    D, X, Y, E = flat[0], flat[1], flat[2], flat[3]
+    ex, ey = vecs[0], vecs[1]
+    J, g, step, trial = small[0], small[1], small[2], small[3]
+    F, L = mats[0], mats[1]
+    lo, hi = ibuf[0], ibuf[1]
     p = p0.copy()
     cx = int(np.floor(p0[0] + 0.5))
     cy = int(np.floor(p0[1] + 0.5))
     poisson = weighting == _POISSON
-    F = np.zeros((npar, npar))
-    g = np.zeros(npar)
-    ex = np.empty(2 * radius + 1)
-    ey = np.empty(2 * radius + 1)
-    # Model of every other atom inside the window (the atom's own current
-    # model is taken out of the rendered sum of all atoms).
-    own = np.zeros((2 * radius + 1, 2 * radius + 1))
-    subtract = others.shape[0] > 0
-    if subtract:
-        j0, j1 = max(cy - radius, 0), min(cy + radius + 1, ny)
-        i0, i1 = max(cx - radius, 0), min(cx + radius + 1, nx)
-        _add_peak(own0, model, j0, j1, i0, i1, own, cy - radius, cx - radius)
-        for j in range(j0, j1):
-            for i in range(i0, i1):
-                a, b = j - cy + radius, i - cx + radius
-                own[a, b] = others[j, i] - own[a, b]
+    n_pix = _load_window(
+        image, others, own0, model, cx, cy, radius, own, D, X, Y, lo, hi, ex, ey
+    )
     ok = True
     it = 0
     rss = wrss = 0.0
-    n_pix = 0
     while True:
         if model == _ROUND:
-            rss, wrss, n_pix, mu_min = _accumulate_round(
-                image, own, subtract, p, cx, cy, radius, poisson, ex, ey, F, g
+            rss, wrss, mu_min = _accumulate_round(
+                D, X, Y, E, n_pix, lo, hi, p, cx, cy, radius, poisson, ex, ey, F, g
             )
         else:
-            rss, wrss, n_pix, mu_min = _accumulate_elliptical(
-                image, own, subtract, p, cx, cy, radius, poisson, F, g
+            rss, wrss, mu_min = _accumulate_elliptical(
+                D, X, Y, n_pix, p, poisson, J, F, g
             )
         if (poisson and mu_min <= 0.0) or n_pix <= npar:
             ok = False
@@ -354,10 +431,10 @@ def _fit_one(image, others, p0, own0, model, weighting, radius, max_iter, tol):
         if it >= max_iter:
             break
         it += 1
-        step, solved = _solve(F, g, npar)
-        if not solved:
+        if not _cholesky(F, npar, L):
             ok = False
             break
+        _cholesky_solve(L, g, npar, step)
         # Safeguards: bounded position step, positive width and amplitude.
         width = p[3] if model == _ROUND else 1.0 / math.sqrt(max(p[3], p[5]))
         lim = 0.5 * width
@@ -366,9 +443,9 @@ def _fit_one(image, others, p0, own0, model, weighting, radius, max_iter, tol):
             if abs(step[a]) * scale > lim:
                 scale = lim / abs(step[a])
         valid = False
-        trial = p
         for _ in range(30):
-            trial = p + scale * step
+            for a in range(npar):
+                trial[a] = p[a] + scale * step[a]
             valid = trial[2] > 0.0
             # a column wider than its window is unconstrained by the data
             if model == _ROUND:
@@ -389,7 +466,7 @@ def _fit_one(image, others, p0, own0, model, weighting, radius, max_iter, tol):
         if not valid:
             ok = False
             break
-        p = trial
+        p[:] = trial
         if abs(p[0] - p0[0]) > radius or abs(p[1] - p0[1]) > radius:
             ok = False
             break
@@ -400,10 +477,11 @@ def _fit_one(image, others, p0, own0, model, weighting, radius, max_iter, tol):
     var = np.full(npar, np.nan)
     resid = np.nan
     if ok:
-        inv = _invert_spd(F, npar)
+        if _cholesky(F, npar, L):
+            _inverse_diagonal(L, npar, mats[2], var)
         chi2 = wrss / (n_pix - npar)
         for a in range(npar):
-            var[a] = inv[a, a] * chi2
+            var[a] *= chi2
         resid = math.sqrt(rss / n_pix)
         # A fit is only a fit if the data determine it: a significant peak,
         # a position known to better than the window, inside the image.
@@ -421,6 +499,24 @@ def _fit_one(image, others, p0, own0, model, weighting, radius, max_iter, tol):
     return p, var, n_pix, ok, resid
 
 
+@njit(cache=True)
+def _scratch(radius, npar):
+    """Work space of one thread for :func:`_fit_one`: the atom's own rendered
+    peak, the flat window (values, columns, rows, Gaussian), the separable
+    Gaussian factors, Jacobian, score, step and trial parameters, the Fisher
+    matrix, its Cholesky factor and inverse, and the chord bounds of the
+    window rows."""
+    m = 2 * radius + 1
+    return (
+        np.zeros((m, m)),
+        np.zeros((4, m * m)),
+        np.zeros((2, m)),
+        np.zeros((4, npar)),
+        np.zeros((3, npar, npar)),
+        np.zeros((2, m), dtype=np.int64),
+    )
+
+
 @njit(cache=True, parallel=True)
 def _fit_pass(
     image, others, params, own, model, weighting, radius, max_iter, tol, ok_in
@@ -430,17 +526,31 @@ def _fit_pass(
     cov = np.full((n, npar), np.nan)
     resid = np.full(n, np.nan)
     ok = np.zeros(n, dtype=np.bool_)
-    for k in prange(n):
-        if not ok_in[k]:
-            continue
-        p, c, n_pix, good, rr = _fit_one(
-            image, others, params[k], own[k], model, weighting, radius, max_iter, tol
-        )
-        if good:
-            out[k] = p
-            cov[k] = c
-            resid[k] = rr
-            ok[k] = True
+    # blocks of atoms, each with its own scratch space (no allocation per atom)
+    block = 64
+    n_blocks = (n + block - 1) // block
+    for blk in prange(n_blocks):
+        scratch = _scratch(radius, npar)
+        for k in range(blk * block, min((blk + 1) * block, n)):
+            if not ok_in[k]:
+                continue
+            p, c, n_pix, good, rr = _fit_one(
+                image,
+                others,
+                params[k],
+                own[k],
+                model,
+                weighting,
+                radius,
+                max_iter,
+                tol,
+                scratch,
+            )
+            if good:
+                out[k] = p
+                cov[k] = c
+                resid[k] = rr
+                ok[k] = True
     return out, cov, resid, ok
 
 
@@ -604,6 +714,19 @@ def estimate_sigma(image, x, y, radius):
     if len(x) == 0:
         raise ValueError("No positions given to estimate the column width from.")
     bg, amp = _initial_params(image, x, y, radius)
+    return _median_sigma(image, x, y, bg, amp, radius)
+
+
+#: Atoms used at most by :func:`_median_sigma` (a median of this many is
+#: stable to well under 1 %; more only costs time).
+_SIGMA_SAMPLE = 2000
+
+
+def _median_sigma(image, x, y, bg, amp, radius):
+    """Median half-maximum width over (an evenly spread sample of) the atoms."""
+    if len(x) > _SIGMA_SAMPLE:
+        take = np.linspace(0, len(x) - 1, _SIGMA_SAMPLE).astype(np.int64)
+        x, y, bg, amp = x[take], y[take], bg[take], amp[take]
     # Half-maximum area of each peak: robust to tails of neighbours.
     sig = _half_max_sigma(image, x, y, bg, amp, radius)
     sig = sig[np.isfinite(sig)]
@@ -721,12 +844,12 @@ def refine_gaussians(
         # A zero-count background would make the Poisson weights diverge.
         image = image + max(1e-9 * image.max(), 1e-12)
 
+    bg, amp = _initial_params(image, x, y, radius)
     if sigma is None:
-        sigma = estimate_sigma(image, x, y, radius)
+        sigma = _median_sigma(image, x, y, bg, amp, radius)
     if not np.isfinite(sigma) or sigma <= 0:
         raise ValueError(f"`sigma` must be positive, got {sigma}.")
     sigma = min(float(sigma), 0.8 * radius)  # widths stay below the window radius
-    bg, amp = _initial_params(image, x, y, radius)
     params = np.column_stack([x, y, amp, np.full(n, sigma), bg])
     ok = np.ones(n, dtype=np.bool_)
     empty = np.zeros((0, 0))
@@ -750,9 +873,10 @@ def refine_gaussians(
                 image, empty, params, params, mdl, weighting, radius, max_iter, tol, ok
             )
     if subtract_neighbours and max_passes > 1:
+        others = np.empty_like(image)
         for _ in range(max_passes - 1):
             rr = _render_radii(params, mdl, radius)
-            others = _render_peaks(image.shape, params, mdl, rr, ok)
+            _render_peaks(others, params, mdl, rr, ok)
             new, cov, resid, ok_new = _fit_pass(
                 image, others, params, params, mdl, weighting, radius, max_iter, tol, ok
             )
