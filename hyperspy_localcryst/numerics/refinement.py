@@ -840,7 +840,7 @@ def refine_gaussians(
     if weights == "auto":
         weights = "poisson" if image.min() >= 0 else "uniform"
     weighting = _POISSON if weights == "poisson" else _UNIFORM
-    if weighting == _POISSON:
+    if weighting == _POISSON and image.min() <= 0:
         # A zero-count background would make the Poisson weights diverge.
         image = image + max(1e-9 * image.max(), 1e-12)
 
@@ -855,10 +855,10 @@ def refine_gaussians(
     empty = np.zeros((0, 0))
 
     # With neighbour subtraction to follow, the first (independent) pass only
-    # has to be good enough to model the neighbours: two iterations suffice.
-    first_iter = (
-        min(2, max_iter) if subtract_neighbours and max_passes > 1 else max_iter
-    )
+    # has to be good enough to model the neighbours: one Fisher-scoring step
+    # from the found positions suffices (the next pass starts from there and
+    # converges to the same positions as with more steps here).
+    first_iter = 1 if subtract_neighbours and max_passes > 1 else max_iter
     params, cov, resid, ok_fit = _fit_pass(
         image, empty, params, params, _ROUND, weighting, radius, first_iter, tol, ok
     )

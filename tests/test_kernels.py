@@ -1,0 +1,164 @@
+"""The compiled kernels against the straightforward computations they replace.
+
+Each fast kernel (see ``numerics/_imaging.py`` and the refinement kernels) is
+checked against the slow, obvious version on inputs that exercise its edge
+cases: even template sizes, plateaus, image borders, recurrences that could
+overflow, work space reused from atom to atom.
+"""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from skimage.feature import match_template, peak_local_max
+from skimage.filters import threshold_otsu
+
+from hyperspy_localcryst.numerics import _imaging, finding, refinement
+from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+
+
+@pytest.mark.parametrize("tshape", [(7, 7), (8, 5), (6, 10), (21, 13)])
+def test_ncc_equals_scikit_image_match_template(tshape):
+    rng = np.random.default_rng(1)
+    img = rng.poisson(20, (60, 70)).astype(float) + 1000.0
+    tgt = rng.random(tshape)
+    ours = finding.normalised_cross_correlation(img, tgt)
+    ref = match_template(img, tgt, pad_input=True, mode="reflect")
+    assert ours.shape == img.shape
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+def test_ncc_several_targets_share_the_image_transform():
+    rng = np.random.default_rng(2)
+    img = rng.random((50, 40))
+    targets = [rng.random((5, 5)), rng.random((7, 7)), rng.random((5, 5))]
+    maps = finding._ncc_maps(img, targets)
+    for t, m in zip(targets, maps):
+        np.testing.assert_allclose(
+            m, match_template(img, t, pad_input=True, mode="reflect"), atol=1e-5
+        )
+
+
+def test_ncc_constant_region_is_zero_not_noise():
+    img = np.zeros((40, 40))
+    img[25:, 25:] = np.random.default_rng(0).random((15, 15))
+    ncc = finding.normalised_cross_correlation(img, np.eye(5))
+    assert np.all(ncc[:15, :15] == 0.0)  # flat: no defined correlation
+    assert np.abs(ncc).max() <= 1.0
+
+
+@pytest.mark.parametrize("levels", [0, 20, 5])
+def test_local_maxima_equal_peak_local_max(levels):
+    rng = np.random.default_rng(levels)
+    img = ndi.gaussian_filter(rng.random((200, 230)), 3)
+    if levels:  # coarse levels make plateaus of equal maxima
+        img = np.round(img * levels) / levels
+    rows, cols = _imaging.local_maxima(img, 5)
+    ref = peak_local_max(img, min_distance=5, exclude_border=False)
+    np.testing.assert_array_equal(np.column_stack([rows, cols]), ref)
+
+
+def test_local_maxima_threshold():
+    img = ndi.gaussian_filter(np.random.default_rng(3).random((100, 100)), 2)
+    thr = np.median(img)
+    rows, cols = _imaging.local_maxima(img, 3, threshold=thr)
+    ref = peak_local_max(img, min_distance=3, threshold_abs=thr, exclude_border=False)
+    np.testing.assert_array_equal(np.column_stack([rows, cols]), ref)
+    assert np.all(img[rows, cols] > thr)
+
+
+@pytest.mark.parametrize("th, tw", [(1, 1), (5, 3), (17, 17)])
+def test_window_variance_brute_force(th, tw):
+    a = np.random.default_rng(4).normal(100.0, 10.0, (150, 90))
+    var = _imaging.window_variance(a, th, tw)
+    win = np.lib.stride_tricks.sliding_window_view(a, (th, tw))
+    ref = ((win - win.mean(axis=(2, 3), keepdims=True)) ** 2).sum(axis=(2, 3))
+    if th * tw == 1:
+        ref[:] = 0.0  # a single pixel has no contrast
+    np.testing.assert_allclose(var, ref, rtol=1e-9, atol=1e-6)
+
+
+def test_histogram_and_otsu_equal_numpy_and_scikit_image():
+    v = np.random.default_rng(5).normal(size=100_001)
+    counts = _imaging.histogram(v, v.min(), v.max(), 256)
+    ref, _ = np.histogram(v, 256, (v.min(), v.max()))
+    # values exactly on a bin edge may be counted on either side
+    assert counts.sum() == len(v)
+    assert np.abs(counts - ref).max() <= 1
+    assert finding._auto_threshold(v) == pytest.approx(threshold_otsu(v), abs=1e-12)
+
+
+def test_label_stats_equal_ndimage():
+    rng = np.random.default_rng(6)
+    score = ndi.gaussian_filter(rng.random((120, 100)), 2)
+    labels, n = ndi.label(score > np.median(score))
+    w = score - np.median(score)
+    area, sw, swx, swy, vmax = _imaging.label_stats(labels, w, score, n)
+    idx = np.arange(1, n + 1)
+    ones = np.ones_like(w)
+    np.testing.assert_array_equal(area[1:], ndi.sum_labels(ones, labels, idx))
+    com = np.array(ndi.center_of_mass(np.where(labels > 0, w, 0), labels, idx))
+    np.testing.assert_allclose(swy[1:] / sw[1:], com[:, 0])
+    np.testing.assert_allclose(swx[1:] / sw[1:], com[:, 1])
+    np.testing.assert_array_equal(vmax[1:], ndi.maximum(score, labels, idx))
+
+
+def test_ring_max_equals_maximum_at():
+    r = 30
+    a = np.random.default_rng(7).random((2 * r + 1, 2 * r + 1))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    ri = np.round(np.hypot(xx, yy)).astype(int)
+    ref = np.full(r + 1, -np.inf)
+    np.maximum.at(ref, ri[ri <= r], a[ri <= r])
+    np.testing.assert_array_equal(_imaging.ring_max(a, r), ref)
+
+
+@pytest.mark.parametrize("rows", [300, 1000])
+def test_filters_in_strips_equal_whole_image(rows):
+    img = np.random.default_rng(8).random((rows, 120))
+    for filt, halo in [
+        (lambda a: ndi.gaussian_filter(a, 2.5), 11),
+        (lambda a: ndi.maximum_filter(a, size=17, mode="nearest"), 8),
+    ]:
+        np.testing.assert_array_equal(
+            _imaging.in_strips(filt, img, halo, min_rows=64), filt(img)
+        )
+
+
+def test_wide_smooth_is_close_to_gaussian():
+    yy, xx = np.mgrid[:512, :512]
+    img = 0.01 * (xx - 200.0) ** 2 / 50 + 3 * np.sin(yy / 90)
+    img = img + np.random.default_rng(9).normal(0, 5, img.shape)
+    smooth = finding._smooth(img, 32)  # binned by 4 and interpolated back
+    ref = ndi.gaussian_filter(img, 32)
+    inner = (slice(96, -96), slice(96, -96))
+    assert np.abs(smooth - ref)[inner].max() < 0.05 * np.ptp(ref[inner])
+
+
+@pytest.mark.parametrize(
+    "start, count, t0, k",
+    [(-10, 21, 0.3, 0.5 / 3.5**2), (100, 29, 113.7, 0.5), (0, 15, -4.0, 0.02)],
+)
+def test_gauss_factor_recurrence(start, count, t0, k):
+    out = np.empty(count)
+    refinement._gauss_factors(start, count, t0, k, out)
+    t = start + np.arange(count) - t0
+    np.testing.assert_allclose(out, np.exp(-k * t * t), rtol=1e-12, atol=1e-300)
+
+
+def test_gauss_factor_overflow_falls_back_to_direct():
+    out = np.empty(41)
+    # a narrow peak far from the window: the recurrence factors would overflow
+    refinement._gauss_factors(0, 41, -30.0, 20.0, out)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_array_equal(out, np.exp(-20.0 * (np.arange(41) + 30.0) ** 2))
+
+
+def test_refinement_independent_of_atom_order():
+    """Per-thread work space is reused from atom to atom: nothing may leak."""
+    img, truth = make_lattice_image((160, 160), spacing=20, sigma=3.5, seed=3)
+    x, y = truth["x"] + 0.3, truth["y"] - 0.2
+    fit = refinement.refine_gaussians(img, x, y, 10)
+    perm = np.random.default_rng(0).permutation(len(x))
+    fit_p = refinement.refine_gaussians(img, x[perm], y[perm], 10)
+    for col in ("x", "y", "amplitude", "sigma_x", "x_err"):
+        np.testing.assert_allclose(fit_p[col], fit[col][perm], rtol=1e-9)
