@@ -213,6 +213,37 @@ def test_mos2_hexagonal_mo_lattice(mos2):
     assert a_atoms == pytest.approx(0.316, rel=0.07)
 
 
+def test_mos2_honeycomb_with_the_mo_s_separation(mos2):
+    """Both sublattices when the user gives the Mo-S distance.
+
+    The S2 columns are faint (see above), so the automatic separation is the
+    Mo-Mo period. Given the Mo-S distance (0.17 nm in this file's
+    calibration) the Laplacian-of-Gaussian finder picks up the S2 columns
+    too, and the intensity mixture separates the two: every Mo and S2 site of
+    the interior (98 %), and each S2 column sits in a triangle of three Mo.
+    """
+    s, auto = mos2
+    atoms = s.find_atoms(separation=0.17, method="log", n_sublattices=2)
+    x, y = atoms.get_column("x"), atoms.get_column("y")
+    mo = atoms.get_column("sublattice") == 0
+    g = atoms.grid
+    w, h = g["x"]["size"] * g["x"]["scale"], g["y"]["size"] * g["y"]["scale"]
+    x0, y0 = g["x"]["offset"], g["y"]["offset"]
+    inner = (np.abs(x - x0 - w / 2) < 0.4 * w) & (np.abs(y - y0 - h / 2) < 0.4 * h)
+    # lattice constant from the automatic (Mo-only) map
+    d, _, interior = _neighbours(auto, 6)
+    a = np.median(d[interior, :6].mean(1))
+    n_mo = (0.8 * w) * (0.8 * h) / (np.sqrt(3) / 2 * a**2)
+    assert (inner & mo).sum() == pytest.approx(n_mo, rel=0.1)
+    assert (inner & ~mo).sum() == pytest.approx(n_mo, rel=0.1)
+    # each S2 column: three Mo at a / sqrt(3)
+    dist, _ = cKDTree(np.column_stack([x[mo], y[mo]])).query(
+        np.column_stack([x[~mo], y[~mo]]), 3
+    )
+    assert np.median(dist[:, 0]) == pytest.approx(a / np.sqrt(3), rel=0.1)
+    assert np.mean(dist[inner[~mo], 2] < 1.25 * a / np.sqrt(3)) > 0.9
+
+
 def test_mos2_refinement_converges(mos2):
     s, atoms = mos2
     with warnings.catch_warnings():
