@@ -209,6 +209,19 @@ def test_joint_fit_removes_overlap_bias_with_more_passes():
     assert np.max(np.hypot(joint["x"] - x, joint["y"] - y)) < 0.02
 
 
+def test_unsettled_joint_fit_warns():
+    """Three passes do not settle a pair 2.5 sigma apart: the user is told."""
+    img, x, y, radius = _pair()
+    with pytest.warns(RuntimeWarning, match="had not settled after max_passes=3"):
+        refinement.refine_gaussians(img, np.round(x), np.round(y), radius)
+
+
+def test_settled_lattice_does_not_warn(recwarn):
+    img, truth = make_lattice_image((160, 160), spacing=20, sigma=3.5, seed=5)
+    refinement.refine_gaussians(img, truth["x"], truth["y"], 10)
+    assert not [w for w in recwarn if "settled" in str(w.message)]
+
+
 def test_joint_fit_at_four_sigma():
     img, x, y, radius = _pair(separation_sigmas=4.0)
     joint = refinement.refine_gaussians(img, np.round(x), np.round(y), radius)

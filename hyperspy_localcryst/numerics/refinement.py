@@ -20,9 +20,11 @@ Positions are in pixels, x = column, y = row, pixel centres at integers.
 """
 
 import math
+import warnings
 
 import numpy as np
 from numba import njit, prange
+from scipy.spatial import cKDTree
 
 __all__ = [
     "REFINED_COLUMNS",
@@ -519,7 +521,16 @@ def _scratch(radius, npar):
 
 @njit(cache=True, parallel=True)
 def _fit_pass(
-    image, others, params, own, model, weighting, radius, max_iter, tol, ok_in
+    image,
+    others,
+    params,
+    own,
+    model,
+    weighting,
+    radius,
+    max_iter,
+    tol,
+    ok_in,
 ):
     n, npar = params.shape
     out = params.copy()
@@ -793,9 +804,14 @@ def refine_gaussians(
         ``"poisson"`` when the image has no negative pixels.
     max_passes : int
         Maximum number of passes in which the other atoms' models are
-        subtracted (1 = every atom fitted alone). Passes stop when no atom
-        moves by more than ``tol`` or a tenth of its standard error. Strongly
-        overlapping columns (closer than about 3 sigma) need more passes.
+        subtracted (1 = every atom fitted alone). After each pass only the
+        atoms that moved by more than ``tol`` or a tenth of their standard
+        error, and their neighbours, are refitted; passes stop when none
+        moved. Strongly overlapping columns need more passes; a
+        ``RuntimeWarning`` says when more than 1 % of the atoms had not
+        settled. Known limitation: on images with diffuse intensity between
+        the columns (e.g. the bundled PbTiO3/SrRuO3 image) many passes drift
+        towards wider peaks on a lower background.
     max_iter : int
         Maximum Fisher-scoring iterations per atom and pass.
     tol : float
@@ -874,21 +890,70 @@ def refine_gaussians(
             )
     if subtract_neighbours and max_passes > 1:
         others = np.empty_like(image)
-        for _ in range(max_passes - 1):
+        last = np.zeros_like(params)  # each atom's change in the last pass
+        active = ok.copy()  # atoms refitted in this pass
+        pairs = None
+        if cov.shape != params.shape:  # round first pass, elliptical from here
+            cov = np.full_like(params, np.nan)
+        for k in range(max_passes - 1):
             rr = _render_radii(params, mdl, radius)
             _render_peaks(others, params, mdl, rr, ok)
-            new, cov, resid, ok_new = _fit_pass(
-                image, others, params, params, mdl, weighting, radius, max_iter, tol, ok
+            new, cov_new, resid_new, ok_new = _fit_pass(
+                image,
+                others,
+                params,
+                params,
+                mdl,
+                weighting,
+                radius,
+                max_iter,
+                tol,
+                ok & active,
             )
-            keep = ok & ok_new
-            shift = np.abs(new[keep, :2] - params[keep, :2])
-            params = np.where(keep[:, None], new, params)
+            # atoms not refitted keep their parameters, errors and residuals
+            keep = ok & (ok_new | ~active)
+            cov = np.where(active[:, None], cov_new, cov)
+            resid = np.where(active, resid_new, resid)
+            change = np.where((active & keep)[:, None], new - params, 0.0)
+            # All atoms are updated together (Jacobi); strongly overlapping
+            # columns then overshoot each other and oscillate. An atom whose
+            # position change reverses direction moves only half way (damping
+            # its oscillation while leaving steady convergence untouched).
+            reverse = np.sum(change[:, :2] * last[:, :2], axis=1) < 0
+            change[reverse] *= 0.5
+            last = change
+            params = params + change
             ok = keep
-            # Stop once no atom moves by more than tol or a tenth of its own
-            # statistical error: further passes change nothing measurable.
-            err = np.sqrt(cov[keep, :2])
-            if np.all(shift < np.maximum(tol, 0.1 * err)):
+            # An atom has settled when it moved by less than tol or a tenth of
+            # its statistical error; only atoms that moved, or whose
+            # neighbours moved, are refitted in the next pass.
+            err = np.sqrt(np.nan_to_num(cov[:, :2], nan=0.0))
+            moved = ok & np.any(np.abs(change[:, :2]) >= np.maximum(tol, 0.1 * err), 1)
+            if not np.any(moved):
                 break
+            if k == max_passes - 2 and np.mean(moved[ok]) > 0.01:
+                warnings.warn(
+                    f"The joint fit had not settled after max_passes={max_passes}: "
+                    f"{int(moved.sum())} of {int(ok.sum())} atoms still moved by more "
+                    "than a tenth of their standard error in the last pass. Strongly "
+                    "overlapping columns need more passes; on images whose "
+                    "background between the columns a Gaussian-per-column model "
+                    "cannot describe, more passes can instead drift (widths grow, "
+                    "the background sinks): check the widths before trusting them.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                break
+            if np.mean(moved[ok]) > 0.5:
+                active = ok.copy()  # most atoms: no neighbour search needed
+                continue
+            if pairs is None:
+                reach = float(radius + rr.max())
+                pairs = cKDTree(params[:, :2]).query_pairs(reach, output_type="ndarray")
+            active = moved.copy()
+            active[pairs[moved[pairs[:, 0]], 1]] = True
+            active[pairs[moved[pairs[:, 1]], 0]] = True
+            active &= ok
     return _to_columns(params, cov, resid, ok, mdl, x, y)
 
 
