@@ -1,5 +1,6 @@
-"""Compiled image kernels for the finders: window sums, blob statistics,
-ring maxima, local maxima.
+"""Compiled and threaded image kernels for the finders: window variance,
+correlation normalisation, histogram, blob statistics, ring maxima, local
+maxima, filters in strips.
 
 Each replaces a general library call that was the bottleneck of
 :mod:`.finding` on large images (profiled at 2048² px): scikit-image's

@@ -152,8 +152,8 @@ def estimate_separation(image, min_separation=3.0):
     for rmax in sorted({min(r_all, 256), r_all}):
         # centred (fftshift-ed) window of the autocorrelation, zero lag at
         # its centre
-        k = np.arange(-rmax, rmax + 1)
-        sub = ac[np.ix_(k % ny, k % nx)].astype(np.float64)
+        lag = np.arange(-rmax, rmax + 1)
+        sub = ac[np.ix_(lag % ny, lag % nx)].astype(np.float64)
         # the maximum over each ring (not the mean) keeps the peaks of a
         # lattice that are few per ring visible
         prof = ring_max(sub, rmax)
@@ -388,12 +388,13 @@ def _check_target(img, target):
 def _ncc_maps(img, targets):
     """Normalised cross-correlation maps of several targets (see
     :func:`normalised_cross_correlation`); the image's Fourier transform and
-    window sums are computed once and shared.
+    window variance are computed once per template shape and shared.
 
     The correlation runs in single precision FFTs (the map is accurate to
-    ~1e-4, far below the noise of any threshold on it); the window sums that
-    normalise it are in double precision.
+    ~1e-4, far below the noise of any threshold on it); the window variance
+    that normalises it is in double precision.
     """
+    ny, nx = img.shape
     base = img - img.mean()
     cache = {}
     maps = []
@@ -416,7 +417,6 @@ def _ncc_maps(img, targets):
         t_ssd = float(np.sum(t * t))
         kernel = scipy.fft.rfft2(t[::-1, ::-1].astype(np.float32), s=shape, workers=-1)
         full = scipy.fft.irfft2(spectrum * kernel, s=shape, workers=-1)
-        ny, nx = img.shape
         num = full[th - 1 : th - 1 + ny, tw - 1 : tw - 1 + nx]
         maps.append(normalise_correlation(num, var, t_ssd))
     return maps

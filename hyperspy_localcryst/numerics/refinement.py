@@ -287,7 +287,7 @@ def _accumulate_round(D, X, Y, E, n, lo, hi, p, cx, cy, radius, poisson, ex, ey,
     q = 0
     e_lo = 1.0
     e_hi = 0.0
-    for a in range(2 * radius + 1):
+    for a in range(m):
         b0, b1 = lo[a], hi[a]
         if b1 <= b0:
             continue
@@ -521,16 +521,7 @@ def _scratch(radius, npar):
 
 @njit(cache=True, parallel=True)
 def _fit_pass(
-    image,
-    others,
-    params,
-    own,
-    model,
-    weighting,
-    radius,
-    max_iter,
-    tol,
-    ok_in,
+    image, others, params, own, model, weighting, radius, max_iter, tol, ok_in
 ):
     n, npar = params.shape
     out = params.copy()
