@@ -32,6 +32,7 @@ __all__ = [
     "lattice_positions",
     "render_gaussians",
     "make_lattice_image",
+    "two_phase_positions",
     "cramer_rao_bound",
 ]
 
@@ -544,6 +545,95 @@ def make_lattice_image(
         else:
             image = image + rng.normal(0.0, np.sqrt(image))
     return image, truth
+
+
+def two_phase_positions(
+    shape: tuple[int, int] = (512, 512),
+    spacing: float = 20.0,
+    phases: tuple[str, str] = ("square", "hexagonal"),
+    rotation: float = 0.0,
+    jitter: float = 0.0,
+    n_boundary_neighbours: int = 12,
+    seed=None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two lattices side by side with a straight boundary, and the truth per atom.
+
+    The left half holds ``phases[0]``, the right half ``phases[1]`` (both with
+    nearest-neighbour distance ``spacing``), separated by a gap of one
+    ``spacing`` along the vertical line through the image centre; then the
+    whole point set is rotated by ``rotation`` about the image centre (so the
+    boundary turns too) and cropped to the image; ``jitter`` is added last, so
+    the same arguments with and without jitter list the same atoms.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Image shape ``(ny, nx)``.
+    spacing : float
+        Nearest-neighbour distance of both phases, in pixels.
+    phases : tuple of str
+        Lattice of each half (``"square"``, ``"hexagonal"``, ``"perovskite"``).
+    rotation : float
+        Degrees, counter-clockwise as seen on the image.
+    jitter : float
+        Standard deviation of Gaussian noise added to each coordinate.
+    n_boundary_neighbours : int
+        An atom is a *boundary* atom when its this many nearest (noise-free)
+        neighbours include one of the other phase, or lie at other distances
+        than in the bulk of its phase (the gap at the boundary).
+    seed : int or numpy.random.Generator, optional
+        For the jitter.
+
+    Returns
+    -------
+    x, y : numpy.ndarray
+        Positions in pixels.
+    label : numpy.ndarray of int
+        0 = ``phases[0]``, 1 = ``phases[1]``, 2 = boundary.
+
+    Examples
+    --------
+    >>> x, y, label = two_phase_positions((256, 256), spacing=16.0)
+    >>> sorted(set(label.tolist()))
+    [0, 1, 2]
+    """
+    from scipy.spatial import cKDTree
+
+    ny, nx = _check_shape(shape)
+    cx, cy = 0.5 * (nx - 1), 0.5 * (ny - 1)
+    big = int(np.ceil(np.hypot(nx, ny))) + 2 * int(np.ceil(spacing))
+    xs, ys, ph = [], [], []
+    for i, lattice in enumerate(phases):
+        x, y, _ = lattice_positions((big, big), spacing, lattice, origin=(0.0, 0.0))
+        x = x - 0.5 * (big - 1) + cx
+        y = y - 0.5 * (big - 1) + cy
+        keep = x <= cx - 0.5 * spacing if i == 0 else x >= cx + 0.5 * spacing
+        xs.append(x[keep])
+        ys.append(y[keep])
+        ph.append(np.full(int(keep.sum()), i))
+    x, y, ph = np.concatenate(xs), np.concatenate(ys), np.concatenate(ph)
+    k = n_boundary_neighbours
+    d, nbr = cKDTree(np.column_stack([x, y])).query(np.column_stack([x, y]), k=k + 1)
+    # bulk shell distances of each phase: an atom far from the boundary
+    label = ph.copy()
+    for i in range(len(phases)):
+        members = np.flatnonzero(ph == i)
+        px = cx + (0.25 if i else -0.25) * big
+        far = members[np.argmin(np.hypot(x[members] - px, y[members] - cy))]
+        bulk = d[far]
+        differs = np.abs(d - bulk).max(axis=1) > 0.05 * spacing
+        mixed = (ph[nbr[:, 1:]] != i).any(axis=1)
+        label[(ph == i) & (differs | mixed)] = 2
+    rot = _rotation_matrix(rotation)
+    u = np.column_stack([x - cx, y - cy]) @ rot.T
+    x, y = u[:, 0] + cx, u[:, 1] + cy
+    inside = (x >= 0) & (x <= nx - 1) & (y >= 0) & (y <= ny - 1)
+    x, y, label = x[inside], y[inside], label[inside]
+    if jitter:
+        rng = np.random.default_rng(seed)
+        x = x + rng.normal(0.0, jitter, x.size)
+        y = y + rng.normal(0.0, jitter, y.size)
+    return x, y, label
 
 
 # ---------------------------------------------------------------------------

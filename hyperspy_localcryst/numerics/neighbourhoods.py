@@ -1,0 +1,465 @@
+"""Neighbourhood vectors of atoms: step 4 of the local-crystallography method.
+
+For every centre atom *i* the neighbourhood is the list of vectors from *i* to its
+neighbours, ``N_i = ([dx1, dy1], ..., [dxk, dyk])`` (Belianinov et al., Nat.
+Commun. 6, 7801, 2015). Everything here works on plain arrays in one unit
+(pixels or calibrated, as long as x and y share it); with pixel coordinates
+x = column and y = row, so that with y pointing down an increasing
+``atan2(dy, dx)`` turns *clockwise* on screen.
+
+Orderings
+---------
+``"distance"``
+    Neighbours sorted by distance. Neighbours at nearly equal distance (a
+    *shell*: consecutive distances within ``distance_tolerance`` relative
+    to each other) are ordered clockwise by angle, starting from one angle
+    shared by all atoms (the middle of the emptiest direction of the pooled
+    nearest neighbours), so noise cannot swap two members of a shell.
+``"angle"``
+    Rotation removed: the whole neighbourhood is rotated so that the nearest
+    neighbour points along +x, then neighbours are ordered clockwise.
+    Neighbours at nearly the same angle (collinear ones, within
+    ``angle_tolerance`` degrees of each other) are ordered by distance, and
+    directions within the tolerance of the first neighbour count as the first
+    direction (no wrap-around at 360 degrees).
+
+Shells
+------
+The vector of a perfect lattice is only the same for every atom when the
+count ``k`` closes a shell; otherwise which members of a partly used shell
+are kept is decided by noise. Closing counts: square 4, 8, 12, 20, 24;
+hexagonal (triangular) 6, 12, 18, 30; honeycomb 3, 9, 12, 18; a square
+lattice seen with its centred sublattice (perovskite [001] A+B) 4, 8, 12.
+Between these counts, use ``radius`` (all neighbours within a distance,
+a count per atom) instead.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+__all__ = [
+    "Neighbourhoods",
+    "neighbour_vectors",
+    "neighbour_invariants",
+    "rotate_vectors",
+    "check_positions",
+]
+
+METRICS = ("distance", "angle")
+
+
+@dataclass
+class Neighbourhoods:
+    """Result of :func:`neighbour_vectors`.
+
+    Attributes
+    ----------
+    centres : numpy.ndarray of int, shape (n,)
+        Index of each centre atom in the input positions.
+    vectors : numpy.ndarray, shape (n, k, 2)
+        Neighbour vectors ``(dx, dy)`` in the chosen order; NaN where an atom
+        has fewer than ``k`` neighbours (``radius`` mode). For the angle
+        metric they are rotated (see ``rotation``).
+    indices : numpy.ndarray of int, shape (n, k)
+        Index of each neighbour atom, -1 where missing.
+    counts : numpy.ndarray of int, shape (n,)
+        Number of neighbours of each centre.
+    rotation : numpy.ndarray, shape (n,)
+        Direction of the nearest neighbour (radians, ``atan2(dy, dx)``). The
+        angle metric rotated each neighbourhood by ``-rotation``; rotate by
+        ``+rotation`` to get image-frame vectors back.
+    """
+
+    centres: np.ndarray
+    vectors: np.ndarray
+    indices: np.ndarray
+    counts: np.ndarray
+    rotation: np.ndarray
+
+
+def check_positions(x, y, min_atoms=1):
+    """Validated ``(n, 2)`` positions: finite, distinct, at least ``min_atoms``.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Positions, one per atom.
+    min_atoms : int
+        Smallest acceptable number of atoms.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, 2)
+
+    Examples
+    --------
+    >>> check_positions([0, 1], [0, 0]).shape
+    (2, 2)
+    """
+    x = np.asarray(x, dtype=float).ravel()
+    y = np.asarray(y, dtype=float).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"x and y have different lengths ({x.size} and {y.size}).")
+    pts = np.column_stack([x, y])
+    bad = ~np.isfinite(pts).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{int(bad.sum())} atom position(s) are NaN or infinite (first at index "
+            f"{int(np.flatnonzero(bad)[0])}); drop them first, e.g. with "
+            "`atoms.select(np.isfinite(atoms.get_column('x')))`."
+        )
+    if len(pts) < min_atoms:
+        raise ValueError(f"{len(pts)} atom(s) given; at least {min_atoms} are needed.")
+    if len(pts) > 1:
+        span = float(np.ptp(pts, axis=0).max()) or 1.0
+        pairs = cKDTree(pts).query_pairs(1e-9 * span, output_type="ndarray")
+        if len(pairs):
+            i, j = pairs[0]
+            raise ValueError(
+                f"{len(pairs)} pair(s) of atoms share a position (e.g. atoms {i} and "
+                f"{j} at ({pts[i, 0]:g}, {pts[i, 1]:g})); remove the duplicates."
+            )
+    return pts
+
+
+def _check_parameters(
+    n_neighbours, metric, radius, angle_tolerance, distance_tolerance
+):
+    if metric not in METRICS:
+        raise ValueError(f"Unknown metric {metric!r}; use one of {METRICS}.")
+    if radius is None and n_neighbours is None:
+        raise ValueError("Give `n_neighbours`, `radius` or both.")
+    if n_neighbours is not None:
+        if isinstance(n_neighbours, bool) or int(n_neighbours) != n_neighbours:
+            raise ValueError(
+                f"`n_neighbours` must be an integer, got {n_neighbours!r}."
+            )
+        if n_neighbours < 1:
+            raise ValueError(f"`n_neighbours` must be at least 1, got {n_neighbours}.")
+    if radius is not None and not (np.isfinite(radius) and radius > 0):
+        raise ValueError(f"`radius` must be a positive distance, got {radius!r}.")
+    if not 0 <= angle_tolerance < 90:
+        raise ValueError(
+            f"`angle_tolerance` must be in [0, 90) degrees, got {angle_tolerance!r}."
+        )
+    if not 0 <= distance_tolerance < 1:
+        raise ValueError(
+            f"`distance_tolerance` must be in [0, 1), got {distance_tolerance!r}."
+        )
+
+
+def _query(tree, pts, k, radius):
+    """Distances and indices of up to k neighbours (within radius), self dropped."""
+    n = len(pts)
+    if radius is not None:
+        within = tree.query_ball_point(pts, radius, return_length=True, workers=-1)
+        kmax = int(within.max()) - 1
+        k = kmax if k is None else min(k, kmax)
+        if k < 1:
+            raise ValueError(
+                f"No atom has a neighbour within `radius`={radius:g}; the nearest "
+                "neighbours are farther apart."
+            )
+    if k > n - 1:
+        raise ValueError(
+            f"{n} atom(s) cannot have {k} neighbours each; at least {k + 1} atoms "
+            "are needed."
+        )
+    ub = np.inf if radius is None else radius * (1 + 1e-12)
+    d, idx = tree.query(pts, k=k + 1, distance_upper_bound=ub, workers=-1)
+    d, idx = d[:, 1:], idx[:, 1:]
+    idx = np.where(np.isfinite(d), idx, -1)
+    return d, idx
+
+
+def _edge_distance(pts, extent):
+    xmin, xmax, ymin, ymax = extent
+    return np.minimum.reduce(
+        [pts[:, 0] - xmin, xmax - pts[:, 0], pts[:, 1] - ymin, ymax - pts[:, 1]]
+    )
+
+
+def _reference_angle(theta):
+    """An angle far from every pooled neighbour direction.
+
+    The middle of the empty (least populated) run of directions that comes
+    last before 360 degrees, so that ordering starts near +x.
+    """
+    t = np.mod(theta[np.isfinite(theta)], 2 * np.pi)
+    nb = 360
+    h = np.bincount((t / (2 * np.pi) * nb).astype(int) % nb, minlength=nb)
+    # smooth circularly so one stray count does not decide
+    hs = sum(np.roll(h, s) for s in range(-5, 6))
+    empty = hs == hs.min()
+    if empty.all():
+        return 0.0
+    # rotate so that bin 0 is occupied, then take the last empty run
+    shift = int(np.flatnonzero(~empty)[0])
+    e = np.roll(empty, -shift)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], e.astype(int), [0]])))
+    start, stop = edges[-2], edges[-1]
+    mid = ((start + stop) / 2 + shift) % nb
+    return float(mid / nb * 2 * np.pi)
+
+
+def _grouped_order(primary, secondary, gap):
+    """Row-wise order by ``primary`` with near-equal runs ordered by ``secondary``.
+
+    Consecutive sorted primary values closer than ``gap`` (array, per element
+    of the sorted row, or scalar) are chained into one group; groups keep the
+    primary order, members of a group are sorted by ``secondary``. NaN/inf
+    primaries go last.
+    """
+    n, k = primary.shape
+    o = np.argsort(primary, axis=1, kind="stable")
+    p = np.take_along_axis(primary, o, axis=1)
+    g = np.take_along_axis(gap, o, axis=1) if np.ndim(gap) == 2 else gap
+    step = np.diff(p, axis=1) > g[:, :-1] if np.ndim(gap) == 2 else np.diff(p) > g
+    step |= ~np.isfinite(p[:, 1:])
+    group = np.concatenate([np.zeros((n, 1), int), np.cumsum(step, axis=1)], axis=1)
+    sec = np.take_along_axis(secondary, o, axis=1)
+    fin = np.isfinite(sec)
+    lo = np.where(fin, sec, np.inf).min(axis=1, keepdims=True)
+    hi = np.where(fin, sec, -np.inf).max(axis=1, keepdims=True)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    rank = np.where(fin, (sec - lo) / (span * (1 + 1e-9)), 0.0)
+    o2 = np.argsort(group + rank, axis=1, kind="stable")
+    return np.take_along_axis(o, o2, axis=1)
+
+
+def _shell_rotation(theta, d, distance_tolerance):
+    """Orientation of each neighbourhood from its whole first shell.
+
+    The first shell is the nearest neighbour and the next ones chained to it
+    by relative steps within ``distance_tolerance`` (``m`` neighbours). Its
+    orientation is the ``m``-fold circular mean
+    ``arg(sum exp(i m theta)) / m``, which uses every member (a single
+    nearest neighbour gives a noisier angle); when the shell is not close to
+    ``m``-fold symmetric (mean resultant length below 0.5) the nearest
+    neighbour's direction is used instead. The anchor is the member closest
+    to that direction, and the rotation is taken in the anchor's
+    ``2 pi / m`` sector.
+
+    Returns ``(rotation, anchor column)``.
+    """
+    # chain: consecutive (sorted) distances within the tolerance of each other
+    linked = np.diff(d, axis=1) <= distance_tolerance * d[:, :-1]
+    shell = np.concatenate(
+        [np.ones((len(d), 1), bool), np.cumprod(linked, axis=1).astype(bool)], axis=1
+    )
+    m = shell.sum(axis=1)
+    z = np.where(shell, np.exp(1j * m[:, None] * np.nan_to_num(theta)), 0).sum(axis=1)
+    phi = np.angle(z) / m
+    # a shell that is not m-fold symmetric (|mean resultant| small): nearest one
+    phi = np.where(np.abs(z) >= 0.5 * m, phi, theta[:, 0])
+    sector = 2 * np.pi / m
+    # distance of each member's direction to the nearest copy of phi
+    off = np.mod(theta - phi[:, None] + sector[:, None] / 2, sector[:, None])
+    off = np.abs(off - sector[:, None] / 2)
+    first = np.argmin(np.where(shell, off, np.inf), axis=1)
+    t_first = np.take_along_axis(theta, first[:, None], axis=1)[:, 0]
+    turns = np.round((t_first - phi) / sector)
+    return phi + turns * sector, first
+
+
+def rotate_vectors(vectors, angle):
+    """Rotate ``(..., k, 2)`` vectors by ``angle`` (radians, one per row).
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray, shape (n, k, 2)
+    angle : array_like, shape (n,)
+        Positive angles turn +x towards +y.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n, k, 2)
+
+    Examples
+    --------
+    >>> v = np.array([[[1.0, 0.0]]])
+    >>> np.round(rotate_vectors(v, [np.pi / 2]), 12)
+    array([[[0., 1.]]])
+    """
+    c = np.cos(np.asarray(angle, dtype=float))[:, None]
+    s = np.sin(np.asarray(angle, dtype=float))[:, None]
+    vx, vy = vectors[..., 0], vectors[..., 1]
+    return np.stack([c * vx - s * vy, s * vx + c * vy], axis=-1)
+
+
+def neighbour_vectors(
+    x,
+    y,
+    n_neighbours=6,
+    metric="distance",
+    radius=None,
+    exclude_border=True,
+    extent=None,
+    border=None,
+    angle_tolerance=10.0,
+    distance_tolerance=0.1,
+):
+    """Neighbourhood vectors of every atom, ordered by distance or by angle.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Atom positions in one unit (pixels: x = column, y = row).
+    n_neighbours : int or None
+        Number of nearest neighbours ``k``. With ``radius`` it caps the count;
+        ``None`` with ``radius`` keeps every neighbour within it.
+    metric : {"distance", "angle"}
+        Ordering (see the module docstring); ``"angle"`` also removes the
+        rotation of each neighbourhood.
+    radius : float, optional
+        Keep only neighbours within this distance: the count varies per atom
+        and missing entries are NaN (index -1).
+    exclude_border : bool
+        Do not use atoms near the edge of ``extent`` as centres (they remain
+        neighbours of inner atoms).
+    extent : tuple of float, optional
+        ``(xmin, xmax, ymin, ymax)`` of the imaged area; the bounding box of
+        the atoms when not given.
+    border : float, optional
+        Width of the excluded border. When not given, a centre needs to be
+        farther from the edge than its farthest neighbour (``radius`` in
+        radius mode) plus half the median nearest-neighbour distance, so no
+        true neighbour can lie outside the image.
+    angle_tolerance : float
+        Degrees within which two neighbour directions count as the same
+        (angle metric: ordered by distance).
+    distance_tolerance : float
+        Relative distance within which neighbours form one shell (distance
+        metric: ordered by angle).
+
+    Returns
+    -------
+    Neighbourhoods
+
+    Examples
+    --------
+    >>> yy, xx = np.mgrid[0:9, 0:9]
+    >>> nb = neighbour_vectors(xx.ravel(), yy.ravel(), n_neighbours=4)
+    >>> nb.vectors[0].tolist()  # right, down, left, up: clockwise on screen
+    [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]]
+    """
+    _check_parameters(n_neighbours, metric, radius, angle_tolerance, distance_tolerance)
+    k_req = None if n_neighbours is None else int(n_neighbours)
+    pts = check_positions(x, y, min_atoms=2 if k_req is None else k_req + 1)
+    tree = cKDTree(pts)
+    d, idx = _query(tree, pts, k_req, radius)
+    nn = float(np.median(d[:, 0][np.isfinite(d[:, 0])]))
+
+    centres = np.arange(len(pts))
+    if exclude_border:
+        if extent is None:
+            extent = (
+                *(pts[:, 0].min(), pts[:, 0].max()),
+                pts[:, 1].min(),
+                pts[:, 1].max(),
+            )
+        edge = _edge_distance(pts, extent)
+        if border is None:
+            reach = (
+                radius
+                if radius is not None
+                else np.nanmax(np.where(np.isfinite(d), d, np.nan), axis=1)
+            )
+            need = reach + 0.5 * nn
+        else:
+            if not (np.isfinite(border) and border >= 0):
+                raise ValueError(
+                    f"`border` must be a non-negative distance, got {border!r}."
+                )
+            need = border
+        centres = np.flatnonzero(edge >= need)
+        if len(centres) == 0:
+            raise ValueError(
+                f"All {len(pts)} atoms lie within the border excluded from centres "
+                f"(need {np.min(need):.4g} from the edge); use a smaller `border`, "
+                "fewer neighbours or `exclude_border=False`."
+            )
+        d, idx = d[centres], idx[centres]
+
+    v = pts[np.where(idx >= 0, idx, 0)] - pts[centres][:, None, :]
+    v[idx < 0] = np.nan
+    theta = np.arctan2(v[..., 1], v[..., 0])
+    rotation = theta[:, 0].copy()
+
+    if metric == "distance":
+        ref = _reference_angle(theta)
+        ang = np.mod(theta - ref, 2 * np.pi)
+        gap = distance_tolerance * d
+        order = _grouped_order(np.where(idx >= 0, d, np.inf), ang, gap)
+    else:
+        tol = np.deg2rad(angle_tolerance)
+        rotation, first = _shell_rotation(theta, d, distance_tolerance)
+        ang = np.mod(theta - rotation[:, None], 2 * np.pi)
+        ang = np.where(ang > 2 * np.pi - tol, ang - 2 * np.pi, ang)
+        # the anchor neighbour leads its direction group
+        np.put_along_axis(ang, first[:, None], -1.0, axis=1)
+        ang = np.where(idx >= 0, ang, np.inf)
+        order = _grouped_order(ang, np.where(idx >= 0, d, np.inf), tol)
+        v = rotate_vectors(v, -rotation)
+
+    v = np.take_along_axis(v, order[..., None], axis=1)
+    idx = np.take_along_axis(idx, order, axis=1)
+    return Neighbourhoods(
+        centres=centres,
+        vectors=v,
+        indices=idx,
+        counts=(idx >= 0).sum(axis=1),
+        rotation=rotation,
+    )
+
+
+def neighbour_invariants(vectors):
+    """Rotation-invariant scalars of neighbourhoods, and the polar displacement.
+
+    Parameters
+    ----------
+    vectors : numpy.ndarray, shape (n, k, 2)
+        Image-frame neighbour vectors (NaN for missing neighbours).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``bond_lengths`` (n, k): distances sorted ascending (NaN last);
+        ``bond_angles`` (n, k): angles in degrees between angularly adjacent
+        bonds, sorted ascending (they sum to 360; NaN for missing);
+        ``polar`` (n, 2): displacement of the centre from the centroid of its
+        neighbours, i.e. minus the vector sum of the neighbour vectors divided
+        by their count.
+
+    Examples
+    --------
+    >>> v = np.array([[[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.2]]])
+    >>> inv = neighbour_invariants(v)
+    >>> inv["bond_lengths"][0].tolist()
+    [1.0, 1.0, 1.0, 1.2]
+    >>> inv["bond_angles"][0].tolist()
+    [90.0, 90.0, 90.0, 90.0]
+    >>> (np.round(inv["polar"][0], 3) + 0.0).tolist()
+    [0.0, 0.05]
+    """
+    v = np.asarray(vectors, dtype=float)
+    r = np.hypot(v[..., 0], v[..., 1])
+    lengths = np.sort(r, axis=1)
+    t = np.arctan2(v[..., 1], v[..., 0])
+    t = np.sort(np.where(np.isfinite(t), np.mod(t, 2 * np.pi), np.nan), axis=1)
+    count = np.isfinite(t).sum(axis=1)
+    first = t[:, 0]
+    last = np.take_along_axis(t, np.maximum(count - 1, 0)[:, None], axis=1)[:, 0]
+    gaps = np.diff(t, axis=1)
+    wrap = first + 2 * np.pi - last
+    angles = np.full_like(t, np.nan)
+    angles[:, :-1] = gaps
+    rows = np.arange(len(t))
+    angles[rows, np.maximum(count - 1, 0)] = wrap
+    angles = np.sort(np.rad2deg(angles), axis=1)
+    n_fin = np.isfinite(r).sum(axis=1)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        polar = -np.nansum(v, axis=1) / n_fin
+    return {"bond_lengths": lengths, "bond_angles": angles, "polar": polar}
