@@ -238,9 +238,9 @@ def _shell_rotation(theta, d, distance_tolerance):
     ``arg(sum exp(i m theta)) / m``, which uses every member (a single
     nearest neighbour gives a noisier angle); when the shell is not close to
     ``m``-fold symmetric (mean resultant length below 0.5) the nearest
-    neighbour's direction is used instead. The anchor is the member closest
-    to that direction, and the rotation is taken in the anchor's
-    ``2 pi / m`` sector.
+    neighbour's direction is used instead. Of the ``m`` equivalent
+    directions, the one closest to the image-wide mean orientation is turned
+    to +x, and the shell member closest to it is the anchor.
 
     Returns ``(rotation, anchor column)``.
     """
@@ -255,13 +255,18 @@ def _shell_rotation(theta, d, distance_tolerance):
     # a shell that is not m-fold symmetric (|mean resultant| small): nearest one
     phi = np.where(np.abs(z) >= 0.5 * m, phi, theta[:, 0])
     sector = 2 * np.pi / m
-    # distance of each member's direction to the nearest copy of phi
-    off = np.mod(theta - phi[:, None] + sector[:, None] / 2, sector[:, None])
-    off = np.abs(off - sector[:, None] / 2)
-    first = np.argmin(np.where(shell, off, np.inf), axis=1)
-    t_first = np.take_along_axis(theta, first[:, None], axis=1)[:, 0]
-    turns = np.round((t_first - phi) / sector)
-    return phi + turns * sector, first
+    # Which of the m symmetry-equivalent directions becomes +x: the one
+    # closest to one direction shared by the whole image (the m-fold mean
+    # of all atoms' orientations), so that a distortion that breaks the
+    # shell's symmetry lands in the same vector components for every atom.
+    # Choosing per atom (e.g. the nearest neighbour) would let noise pick.
+    mc = np.bincount(m).argmax()
+    alpha = np.angle(np.exp(1j * mc * phi[m == mc]).sum()) / mc
+    turns = np.round((alpha - phi) / sector)
+    rotation = phi + turns * sector
+    off = np.angle(np.exp(1j * (theta - rotation[:, None])))
+    first = np.argmin(np.where(shell, np.abs(off), np.inf), axis=1)
+    return rotation, first
 
 
 def rotate_vectors(vectors, angle):
