@@ -12,6 +12,10 @@ import yaml
 from hyperspy.extensions import ALL_EXTENSIONS
 
 import hyperspy_localcryst
+from hyperspy_localcryst.signals.atom_neighbourhoods import (
+    AtomNeighbourhoods,
+    LazyAtomNeighbourhoods,
+)
 from hyperspy_localcryst.signals.atom_positions import (
     AtomPositions,
     LazyAtomPositions,
@@ -61,7 +65,7 @@ def test_every_yaml_signal_is_registered(name):
 def test_every_signal_has_a_lazy_twin():
     signals = _yaml_signals()
     eager = {n: d for n, d in signals.items() if not d["lazy"]}
-    assert {"AtomicImage", "AtomPositions"} <= set(eager)
+    assert {"AtomicImage", "AtomPositions", "AtomNeighbourhoods"} <= set(eager)
     for name, d in eager.items():
         twin = "Lazy" + name
         assert twin in signals, f"{name} has no lazy twin in the yaml"
@@ -138,6 +142,19 @@ def test_atom_positions_as_lazy(small_lattice):
     assert lazy.columns == atoms.columns
     lazy.compute()
     assert type(lazy) is AtomPositions
+
+
+def test_set_signal_type_atom_neighbourhoods_and_lazy(small_lattice):
+    s = hs.signals.Signal1D(np.zeros((5, 4)))
+    s.set_signal_type("atom_neighbourhoods")
+    assert type(s) is AtomNeighbourhoods
+    img, _ = small_lattice
+    nb = img.find_atoms().get_neighbourhoods(n_neighbours=4)
+    assert type(nb) is AtomNeighbourhoods
+    lazy = nb.as_lazy()
+    assert type(lazy) is LazyAtomNeighbourhoods
+    lazy.compute()
+    assert type(lazy) is AtomNeighbourhoods
 
 
 def _assert_same_table(a, b):

@@ -309,6 +309,80 @@ class AtomPositions(Signal1D):
         lab[good] = label_by_intensity(v[good], n_sublattices, seed=seed)
         return self.add_columns({"sublattice": lab}, {"sublattice": ""})
 
+    # -------------------------------------------------------- neighbourhoods
+    def get_neighbourhoods(
+        self,
+        n_neighbours=6,
+        metric="distance",
+        radius=None,
+        exclude_border=True,
+        border=None,
+        angle_tolerance=10.0,
+        distance_tolerance=0.1,
+    ):
+        """Neighbour vectors of every atom, as a signal for HyperSpy's learning.
+
+        Step 4 of local crystallography (Belianinov et al. 2015): each centre
+        atom is described by the vectors to its ``k`` nearest neighbours (the
+        next shell fills in when ``k`` exceeds the first), in calibrated
+        units. Atoms near the image edge are not centres but remain
+        neighbours. In image stacks (a ``frame`` column), neighbours are
+        searched within each frame.
+
+        Parameters
+        ----------
+        n_neighbours : int or None
+            ``k``. Counts that close a shell give the same vector for every
+            atom of a perfect lattice: square 4, 8, 12, 20; hexagonal 6, 12,
+            18; honeycomb 3, 9, 12. With ``radius`` it caps the count
+            (``None``: every neighbour within ``radius``).
+        metric : {"distance", "angle"}
+            ``"distance"``: sorted by distance, equal distances (within
+            ``distance_tolerance``) clockwise by angle from a direction common
+            to all atoms. ``"angle"``: rotation removed (first shell turned so
+            its anchor neighbour points along +x), then clockwise, collinear
+            neighbours (within ``angle_tolerance``) by distance. Rotation
+            invariant.
+        radius : float, optional
+            Only neighbours within this calibrated distance; the count varies
+            per atom and missing vectors are NaN (see
+            :meth:`AtomNeighbourhoods.fill_missing`).
+        exclude_border : bool
+            Exclude atoms near the edge from the centres.
+        border : float, optional
+            Calibrated width of the excluded border. Default: per atom, its
+            farthest neighbour's distance plus half a nearest-neighbour
+            distance, so no neighbour can be outside the image.
+        angle_tolerance : float
+            Degrees.
+        distance_tolerance : float
+            Relative.
+
+        Returns
+        -------
+        AtomNeighbourhoods
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(256, 256), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4, metric="angle")
+        >>> (np.round(np.median(nb.data, axis=0)[:2], 2) + 0.0).tolist()  # first: +x
+        [0.2, 0.0]
+        """
+        from .atom_neighbourhoods import make_neighbourhoods
+
+        return make_neighbourhoods(
+            self,
+            n_neighbours=n_neighbours,
+            metric=metric,
+            radius=radius,
+            exclude_border=exclude_border,
+            border=border,
+            angle_tolerance=angle_tolerance,
+            distance_tolerance=distance_tolerance,
+        )
+
     # -------------------------------------------------------------- export
     def to_dataframe(self):
         """The table as a :class:`pandas.DataFrame` (one row per atom).

@@ -1,0 +1,1254 @@
+"""Statistics of atom tables and neighbourhood vectors, on plain arrays.
+
+Clustering of per-atom descriptors (:class:`KMedians`, the k-means variant of
+Belianinov et al., Nat. Commun. 6, 7801 (2015), and hierarchical clustering of
+a subsample: :func:`linkage_sample`, :func:`cut_linkage`,
+:func:`linkage_threshold`), histograms of neighbour vectors
+(:func:`vector_histogram`), the periodicity of a point pattern
+(:func:`point_pattern_fft`, :func:`fft_periodicity`), per-atom maps
+(:func:`rasterise_nearest`) and the polarity of PCA modes of neighbourhood
+vectors (:func:`mode_polarity`, :func:`loading_arrangement`).
+
+Nothing here imports HyperSpy.
+
+Conventions
+-----------
+* Positions are in pixels, ``x`` is the column and ``y`` the row; pixel
+  ``image[r, c]`` has its centre at ``x = c``, ``y = r``.
+* Images are arrays of shape ``(ny, nx)`` indexed ``[row, column]``.
+* Bad input raises :class:`ValueError` naming the argument.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numba import njit, prange
+from scipy import fft as sp_fft
+from scipy.cluster import hierarchy
+from scipy.spatial import cKDTree
+
+__all__ = [
+    "KMedians",
+    "linkage_sample",
+    "cut_linkage",
+    "linkage_threshold",
+    "vector_histogram",
+    "point_pattern_fft",
+    "fft_periodicity",
+    "rasterise_nearest",
+    "mode_polarity",
+    "loading_arrangement",
+]
+
+_LINKAGE_METHODS = (
+    "single",
+    "complete",
+    "average",
+    "weighted",
+    "centroid",
+    "median",
+    "ward",
+)
+
+
+# ---------------------------------------------------------------------------
+# input checks
+# ---------------------------------------------------------------------------
+def _samples(X, name: str = "X") -> np.ndarray:
+    """``X`` as a finite float64 array of shape (n_samples, n_features)."""
+    try:
+        arr = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real numeric array") from None
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2D (n_samples, n_features), got shape {arr.shape}"
+        )
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def _int_arg(value, name: str, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _shape_arg(shape) -> tuple[int, int]:
+    try:
+        ny, nx = (int(v) for v in shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"shape must be a pair (ny, nx), got {shape!r}") from None
+    if ny <= 0 or nx <= 0 or (ny, nx) != tuple(shape):
+        raise ValueError(f"shape must be two positive integers, got {shape!r}")
+    return ny, nx
+
+
+def _coordinates(x, y) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"x must be 1D, got shape {x.shape}")
+    if y.shape != x.shape:
+        raise ValueError(f"y must have the shape of x {x.shape}, got {y.shape}")
+    return x, y
+
+
+def _linkage_matrix(Z) -> np.ndarray:
+    Z = np.asarray(Z, dtype=np.float64)
+    if Z.ndim != 2 or Z.shape[1] != 4 or Z.shape[0] < 1:
+        raise ValueError(
+            f"Z must be a linkage matrix of shape (n - 1, 4), got {Z.shape}"
+        )
+    if not hierarchy.is_valid_linkage(Z):
+        raise ValueError("Z is not a valid linkage matrix")
+    return Z
+
+
+# ---------------------------------------------------------------------------
+# k-medians
+# ---------------------------------------------------------------------------
+_N_CHUNKS = 16
+
+
+@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+def _assign(X, C, labels, d2, below):
+    """Nearest centre (squared Euclidean, lowest index on ties) of each row,
+    written into ``labels`` and ``d2``; returns how many labels changed.
+
+    Also counts, in ``below[k, f]``, the members of cluster k whose feature f
+    is below the centre ``C[k, f]`` (what the incremental median needs).
+    """
+    n, d = X.shape
+    K = C.shape[0]
+    counts = np.zeros((_N_CHUNKS, K, d), dtype=np.int64)
+    changed = np.zeros(_N_CHUNKS, dtype=np.int64)
+    for ch in prange(_N_CHUNKS):
+        for i in range(ch * n // _N_CHUNKS, (ch + 1) * n // _N_CHUNKS):
+            best = np.inf
+            bk = 0
+            for k in range(K):
+                s = 0.0
+                for f in range(d):
+                    t = X[i, f] - C[k, f]
+                    s += t * t
+                if s < best:
+                    best = s
+                    bk = k
+            if labels[i] != bk:
+                changed[ch] += 1
+            labels[i] = bk
+            d2[i] = best
+            for f in range(d):
+                if X[i, f] < C[bk, f]:
+                    counts[ch, bk, f] += 1
+    for k in range(K):
+        for f in range(d):
+            t = 0
+            for ch in range(_N_CHUNKS):
+                t += counts[ch, k, f]
+            below[k, f] = t
+    return changed.sum()
+
+
+def _sorted_columns(X):
+    """Each column of ``X`` sorted: values (d, n) and row indices (d, n);
+    numpy's sort releases the GIL, so columns are sorted in threads."""
+    XT = np.ascontiguousarray(X.T)
+    d = XT.shape[0]
+    order = np.empty(XT.shape, dtype=np.intp)
+    vals = np.empty_like(XT)
+
+    def work(f):
+        order[f] = np.argsort(XT[f])
+        vals[f] = XT[f][order[f]]
+
+    n_threads = min(os.cpu_count() or 1, d)
+    if n_threads > 1 and XT.shape[1] >= 10000:
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(work, range(d)))
+    else:
+        for f in range(d):
+            work(f)
+    return vals, order
+
+
+@njit(cache=True)
+def _median_walk(vals, order, labels, f, k, count, centre, below):
+    """Median of feature f over cluster k, walking the sorted column from the
+    position of the previous centre, where ``below`` members lie below it."""
+    n = vals.shape[1]
+    lo_r = (count - 1) // 2
+    hi_r = count // 2
+    p = np.searchsorted(vals[f], centre)
+    lo = 0.0
+    hi = 0.0
+    if below <= lo_r:
+        r = below
+        i = p
+        while i < n:
+            if labels[order[f, i]] == k:
+                if r == lo_r:
+                    lo = vals[f, i]
+                if r == hi_r:
+                    hi = vals[f, i]
+                    break
+                r += 1
+            i += 1
+    else:
+        r = below - 1
+        i = p - 1
+        while i >= 0:
+            if labels[order[f, i]] == k:
+                if r == hi_r:
+                    hi = vals[f, i]
+                if r == lo_r:
+                    lo = vals[f, i]
+                    break
+                r -= 1
+            i -= 1
+        if hi_r == below:
+            i = p
+            while i < n:
+                if labels[order[f, i]] == k:
+                    hi = vals[f, i]
+                    break
+                i += 1
+    return 0.5 * (lo + hi)
+
+
+@njit(cache=True, parallel=True)
+def _medians(vals, order, labels, counts, C, below, exact_below, out):
+    """Component-wise medians of the clusters (as numpy.median: the mean of
+    the two middle values for even counts); empty clusters keep ``C``.
+
+    Per feature, either walk from the previous centres (cost ~ K times the
+    rank change, when ``below`` counts are valid) or scan the sorted column
+    once for all clusters (cost <= n).
+    """
+    d, n = vals.shape
+    K = counts.shape[0]
+    for f in prange(d):
+        walk = 0.0
+        for k in range(K):
+            if counts[k] > 0:
+                shift = abs(below[k, f] - (counts[k] - 1) // 2) + 1
+                walk += shift * n / counts[k]
+        if exact_below and walk < 0.5 * n:
+            for k in range(K):
+                if counts[k] > 0:
+                    out[k, f] = _median_walk(
+                        vals, order, labels, f, k, counts[k], C[k, f], below[k, f]
+                    )
+                else:
+                    out[k, f] = C[k, f]
+            continue
+        seen = np.zeros(K, dtype=np.int64)
+        lo = np.zeros(K)
+        hi = np.zeros(K)
+        remaining = 0
+        for k in range(K):
+            if counts[k] > 0:
+                remaining += 1
+        for i in range(n):
+            if remaining == 0:
+                break
+            k = labels[order[f, i]]
+            r = seen[k]
+            c = counts[k]
+            if r == (c - 1) // 2:
+                lo[k] = vals[f, i]
+            if r == c // 2:
+                hi[k] = vals[f, i]
+                remaining -= 1
+            seen[k] = r + 1
+        for k in range(K):
+            if counts[k] > 0:
+                out[k, f] = 0.5 * (lo[k] + hi[k])
+            else:
+                out[k, f] = C[k, f]
+
+
+def _kmedians_run(X, vals, order, C, max_iter, tol):
+    n = X.shape[0]
+    K = C.shape[0]
+    labels = np.full(n, -1, dtype=np.intp)
+    d2 = np.empty(n)
+    below = np.zeros(C.shape, dtype=np.int64)
+    _assign(X, C, labels, d2, below)
+    n_iter = 0
+    new = np.empty_like(C)
+    while n_iter < max_iter:
+        counts = np.bincount(labels, minlength=K)
+        empty = np.flatnonzero(counts == 0)
+        exact_below = empty.size == 0
+        if empty.size:
+            # re-seed each empty cluster with the point farthest from its centre
+            far = np.argsort(-d2, kind="stable")[: empty.size]
+            labels[far] = empty
+            counts = np.bincount(labels, minlength=K)
+        _medians(vals, order, labels, counts, C, below, exact_below, new)
+        n_iter += 1
+        shift = float(((new - C) ** 2).sum())
+        C, new = new, C
+        changed = _assign(X, C, labels, d2, below)
+        if changed == 0 or shift <= tol:
+            break
+    return C, float(d2.sum()), n_iter
+
+
+class KMedians:
+    """k-means with median centroids (Belianinov et al. 2015).
+
+    Each sample is assigned to the centre at the smallest squared Euclidean
+    distance; each centre is then moved to the component-wise *median* of its
+    members, which makes the centres robust to outliers (a few mis-fitted
+    atoms do not drag a cluster centre). The estimator follows the
+    scikit-learn interface, so it can be passed to HyperSpy's
+    ``cluster_analysis(algorithm=KMedians(n_clusters=3))``.
+
+    Parameters
+    ----------
+    n_clusters : int, default 8
+        Number of clusters K.
+    n_init : int, default 4
+        Number of runs from different k-means++ initialisations; the run
+        with the smallest inertia is kept.
+    max_iter : int, default 100
+        Maximum number of centre updates per run.
+    tol : float, default 1e-6
+        A run stops when the labels no longer change or when the summed
+        squared shift of the centres falls below ``tol`` times the mean
+        per-feature variance of ``X``.
+    random_state : int, numpy.random.RandomState or None, default 0
+        Seed of the k-means++ initialisations.
+
+    Attributes
+    ----------
+    labels_ : numpy.ndarray of int, shape (n_samples,)
+        Cluster of each sample (nearest final centre).
+    cluster_centers_ : numpy.ndarray, shape (n_clusters, n_features)
+        The centres (component-wise medians).
+    inertia_ : float
+        Sum of squared distances of the samples to their assigned centres.
+    n_iter_ : int
+        Number of centre updates of the best run.
+
+    Notes
+    -----
+    Assignment and median steps are compiled and parallel: the columns of
+    ``X`` are sorted once per fit, after which the medians of all clusters
+    take one scan of each sorted column (O(n d) per iteration, no sorting).
+    Unlike k-means the median step does not minimise the squared distances,
+    so the inertia need not decrease at every iteration; ``max_iter`` bounds
+    a run. An empty cluster is re-seeded
+    with the sample farthest from its own centre.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(c, 0.1, (50, 2)) for c in (0, 5, 10)])
+    >>> km = KMedians(n_clusters=3).fit(X)
+    >>> np.bincount(km.labels_).tolist()
+    [50, 50, 50]
+    >>> np.round(np.sort(km.cluster_centers_[:, 0]))
+    array([ 0.,  5., 10.])
+    >>> bool((km.predict(X) == km.labels_).all())
+    True
+    """
+
+    _PARAMS = ("n_clusters", "n_init", "max_iter", "tol", "random_state")
+
+    def __init__(
+        self,
+        n_clusters=8,
+        n_init=4,
+        max_iter=100,
+        tol=1e-6,
+        random_state=0,
+    ):
+        self.n_clusters = n_clusters
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    def get_params(self, deep=True):
+        """Parameters of the estimator, as scikit-learn's ``get_params``.
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Ignored (no nested estimators); kept for scikit-learn.
+
+        Returns
+        -------
+        dict
+            Parameter names mapped to their values.
+
+        Examples
+        --------
+        >>> KMedians(n_clusters=3).get_params()["n_clusters"]
+        3
+        """
+        return {name: getattr(self, name) for name in self._PARAMS}
+
+    def set_params(self, **params):
+        """Set parameters, as scikit-learn's ``set_params``.
+
+        Parameters
+        ----------
+        **params
+            New values of the parameters named in :meth:`get_params`.
+
+        Returns
+        -------
+        KMedians
+            The estimator itself.
+
+        Examples
+        --------
+        >>> KMedians().set_params(n_clusters=4, n_init=2).n_clusters
+        4
+        """
+        for name, value in params.items():
+            if name not in self._PARAMS:
+                raise ValueError(
+                    f"Invalid parameter {name!r} for KMedians; "
+                    f"valid parameters: {', '.join(self._PARAMS)}"
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"KMedians({args})"
+
+    def _check_params(self, n_samples: int) -> int:
+        K = _int_arg(self.n_clusters, "n_clusters", 1)
+        if K > n_samples:
+            raise ValueError(
+                f"n_clusters={K} must be <= the number of samples ({n_samples})"
+            )
+        _int_arg(self.n_init, "n_init", 1)
+        _int_arg(self.max_iter, "max_iter", 1)
+        tol = float(self.tol)
+        if not np.isfinite(tol) or tol < 0:
+            raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
+        return K
+
+    def fit(self, X, y=None):
+        """Cluster the rows of ``X``.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Finite data (NaN or infinity raises :class:`ValueError`).
+        y : None
+            Ignored; kept for scikit-learn.
+
+        Returns
+        -------
+        KMedians
+            The fitted estimator (``labels_``, ``cluster_centers_``,
+            ``inertia_``, ``n_iter_`` set).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.array([[0.0], [0.1], [0.2], [9.0], [9.1]])
+        >>> round(KMedians(n_clusters=2).fit(X).inertia_, 3)
+        0.025
+        """
+        from sklearn.cluster import kmeans_plusplus
+        from sklearn.utils import check_random_state
+
+        X = np.ascontiguousarray(_samples(X, "X"))
+        K = self._check_params(X.shape[0])
+        rng = check_random_state(self.random_state)
+        Xc = X - X.mean(axis=0)
+        x2 = np.einsum("ij,ij->i", Xc, Xc)
+        tol = float(self.tol) * float(np.mean(np.var(Xc, axis=0)))
+        vals, order = _sorted_columns(X)
+        best = None
+        for _ in range(int(self.n_init)):
+            _, seeds = kmeans_plusplus(Xc, K, x_squared_norms=x2, random_state=rng)
+            run = _kmedians_run(X, vals, order, X[seeds], int(self.max_iter), tol)
+            if best is None or run[1] < best[1]:
+                best = run
+        self.cluster_centers_, self.inertia_, self.n_iter_ = best
+        self.labels_ = self.predict(X)
+        return self
+
+    def predict(self, X):
+        """Index of the nearest centre (squared Euclidean distance) of each row.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Finite data with as many features as the fitted data.
+
+        Returns
+        -------
+        numpy.ndarray of int, shape (n_samples,)
+            Cluster labels.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> km = KMedians(n_clusters=2).fit([[0.0], [0.2], [10.0], [10.2]])
+        >>> km.predict([[1.0], [9.0]]).tolist() == [km.labels_[0], km.labels_[2]]
+        True
+        """
+        if not hasattr(self, "cluster_centers_"):
+            raise ValueError("KMedians is not fitted yet; call fit(X) first")
+        X = _samples(X, "X")
+        if X.shape[1] != self.cluster_centers_.shape[1]:
+            raise ValueError(
+                f"X has {X.shape[1]} features, the estimator was fitted with "
+                f"{self.cluster_centers_.shape[1]}"
+            )
+        X = np.ascontiguousarray(X)
+        C = np.ascontiguousarray(self.cluster_centers_)
+        labels = np.full(X.shape[0], -1, dtype=np.intp)
+        _assign(X, C, labels, np.empty(len(X)), np.empty(C.shape, dtype=np.int64))
+        return labels
+
+    def fit_predict(self, X, y=None):
+        """Fit and return ``labels_``.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+            Finite data.
+        y : None
+            Ignored; kept for scikit-learn.
+
+        Returns
+        -------
+        numpy.ndarray of int, shape (n_samples,)
+            Cluster labels.
+
+        Examples
+        --------
+        >>> labels = KMedians(n_clusters=2).fit_predict([[0.0], [0.1], [5.0]])
+        >>> bool(labels[0] == labels[1] != labels[2])
+        True
+        """
+        return self.fit(X).labels_
+
+
+# ---------------------------------------------------------------------------
+# hierarchical clustering
+# ---------------------------------------------------------------------------
+def linkage_sample(X, n_samples=2000, method="ward", seed=0):
+    """Hierarchical clustering (linkage matrix) of a random subsample of rows.
+
+    Agglomerative clustering costs O(n²) memory and time, so **large data are
+    clustered on a random subsample**: when ``X`` has more than ``n_samples``
+    rows, ``n_samples`` of them are drawn at random without replacement
+    (seeded by ``seed``); otherwise all rows are used. The dendrogram of the
+    result (``scipy.cluster.hierarchy.dendrogram(Z)``) shows the sampled
+    rows on the x axis and, on the **y axis, the linkage distance**: the
+    height at which two clusters merge measures how well separated they are
+    (for ``"ward"`` the increase of the within-cluster variance). Cut it
+    with :func:`cut_linkage`; :func:`linkage_threshold` gives the height of
+    the cut.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_rows, n_features)
+        Finite data (at least two rows).
+    n_samples : int, default 2000
+        Largest number of rows clustered (>= 2).
+    method : str, default "ward"
+        Linkage method of :func:`scipy.cluster.hierarchy.linkage`
+        (Euclidean metric).
+    seed : int or None, default 0
+        Seed of the subsample (``numpy.random.default_rng``).
+
+    Returns
+    -------
+    Z : numpy.ndarray, shape (len(index) - 1, 4)
+        Linkage matrix of the rows ``X[index]``.
+    index : numpy.ndarray of int
+        Indices of the rows used, sorted ascending.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(5000, 3))
+    >>> Z, index = linkage_sample(X, n_samples=500)
+    >>> Z.shape, index.shape, bool((np.diff(index) > 0).all())
+    ((499, 4), (500,), True)
+    """
+    X = _samples(X, "X")
+    n_samples = _int_arg(n_samples, "n_samples", 2)
+    if method not in _LINKAGE_METHODS:
+        raise ValueError(
+            f"method must be one of {', '.join(_LINKAGE_METHODS)}, got {method!r}"
+        )
+    n = X.shape[0]
+    if n < 2:
+        raise ValueError(f"X must have at least 2 rows, got {n}")
+    if n <= n_samples:
+        index = np.arange(n)
+    else:
+        rng = np.random.default_rng(seed)
+        index = np.sort(rng.choice(n, size=n_samples, replace=False))
+    Z = hierarchy.linkage(X[index], method=method, metric="euclidean")
+    return Z, index
+
+
+def cut_linkage(Z, n_clusters):
+    """Flat clusters from a linkage matrix, label 0 the largest.
+
+    Uses :func:`scipy.cluster.hierarchy.fcluster` with
+    ``criterion="maxclust"`` and relabels the clusters by decreasing size
+    (ties keep fcluster's order). With tied merge heights fcluster may return
+    fewer than ``n_clusters`` clusters.
+
+    Parameters
+    ----------
+    Z : array_like, shape (n - 1, 4)
+        Linkage matrix (e.g. from :func:`linkage_sample`).
+    n_clusters : int
+        Number of clusters, ``1 <= n_clusters <= n``.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n,)
+        Labels ``0 .. n_clusters - 1`` of the observations clustered in ``Z``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0], [0.1], [0.2], [5.0], [5.1]])
+    >>> Z, _ = linkage_sample(X)
+    >>> cut_linkage(Z, 2).tolist()
+    [0, 0, 0, 1, 1]
+    """
+    Z = _linkage_matrix(Z)
+    n = Z.shape[0] + 1
+    K = _int_arg(n_clusters, "n_clusters", 1)
+    if K > n:
+        raise ValueError(
+            f"n_clusters={K} must be <= the number of observations in Z ({n})"
+        )
+    raw = hierarchy.fcluster(Z, K, criterion="maxclust") - 1
+    sizes = np.bincount(raw)
+    order = np.argsort(-sizes, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[raw].astype(np.intp)
+
+
+def linkage_threshold(Z, n_clusters):
+    """Height at which cutting the dendrogram gives ``n_clusters`` clusters.
+
+    The y value of a dendrogram of ``Z`` is the linkage (cluster separation)
+    distance. With the n - 1 merge heights sorted, ``n_clusters`` clusters
+    remain after the lowest ``n - n_clusters`` merges; the threshold is the
+    midpoint between the last merge made and the next one (between 0 and the
+    lowest merge for ``n_clusters = n``, and 1.05 times the top merge for
+    ``n_clusters = 1``). ``fcluster(Z, t, criterion="distance")`` at this
+    ``t`` gives ``n_clusters`` clusters unless merge heights are tied, or the
+    linkage is not monotonic (``"centroid"``, ``"median"``).
+
+    Parameters
+    ----------
+    Z : array_like, shape (n - 1, 4)
+        Linkage matrix.
+    n_clusters : int
+        Number of clusters, ``1 <= n_clusters <= n``.
+
+    Returns
+    -------
+    float
+        Threshold on the dendrogram's y axis (e.g. for a horizontal line).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z, _ = linkage_sample(np.array([[0.0], [1.0], [10.0]]), method="single")
+    >>> linkage_threshold(Z, 2)
+    5.0
+    """
+    Z = _linkage_matrix(Z)
+    n = Z.shape[0] + 1
+    K = _int_arg(n_clusters, "n_clusters", 1)
+    if K > n:
+        raise ValueError(
+            f"n_clusters={K} must be <= the number of observations in Z ({n})"
+        )
+    h = np.concatenate(([0.0], np.sort(Z[:, 2])))
+    if K == 1:
+        return float(1.05 * h[-1])
+    return float(0.5 * (h[n - K] + h[n - K + 1]))
+
+
+# ---------------------------------------------------------------------------
+# vector histogram
+# ---------------------------------------------------------------------------
+@njit(cache=True)
+def _max_abs_finite(v):
+    """Largest absolute component of the rows of ``v`` that are finite."""
+    m = 0.0
+    for i in range(v.shape[0]):
+        a = v[i, 0]
+        b = v[i, 1]
+        if np.isfinite(a) and np.isfinite(b):
+            m = max(m, abs(a), abs(b))
+    return m
+
+
+@njit(cache=True)
+def _bin_index(v, lo, norm, edges, nbins):
+    # as numpy.histogram for equal bins: estimate, then correct by the edges
+    i = int((v - lo) * norm)
+    if i >= nbins:
+        i = nbins - 1
+    if i < 0:
+        i = 0
+    if v < edges[i]:
+        i -= 1
+    elif i < nbins - 1 and v >= edges[i + 1]:
+        i += 1
+    return i
+
+
+@njit(cache=True, parallel=True)
+def _histogram2d(v, xedges, yedges, n_chunks):
+    n = v.shape[0]
+    nx = xedges.shape[0] - 1
+    ny = yedges.shape[0] - 1
+    xlo, xhi = xedges[0], xedges[nx]
+    ylo, yhi = yedges[0], yedges[ny]
+    xnorm = nx / (xhi - xlo)
+    ynorm = ny / (yhi - ylo)
+    counts = np.zeros((n_chunks, ny, nx), dtype=np.int64)
+    for ch in prange(n_chunks):
+        for i in range(ch * n // n_chunks, (ch + 1) * n // n_chunks):
+            a = v[i, 0]
+            b = v[i, 1]
+            # NaN fails every comparison
+            if a >= xlo and a <= xhi and b >= ylo and b <= yhi:
+                ix = _bin_index(a, xlo, xnorm, xedges, nx)
+                iy = _bin_index(b, ylo, ynorm, yedges, ny)
+                counts[ch, iy, ix] += 1
+    out = np.zeros((ny, nx))
+    for ch in range(n_chunks):
+        out += counts[ch]
+    return out
+
+
+def vector_histogram(vectors, bins=101, extent=None):
+    """2D histogram of 2D vectors (e.g. all neighbour vectors of all atoms).
+
+    Bins follow :func:`numpy.histogram2d` exactly (half-open bins, the last
+    bin closed; vectors outside ``extent`` are not counted) but are counted
+    in one compiled parallel pass without temporary arrays.
+
+    Parameters
+    ----------
+    vectors : array_like, shape (..., 2)
+        Vectors ``(dx, dy)`` in pixels along the last axis. Rows with a NaN
+        or infinite component are ignored.
+    bins : int or (int, int), default 101
+        Number of bins, or ``(nx, ny)`` along dx and dy.
+    extent : (xmin, xmax, ymin, ymax) or None
+        Outer bin edges. ``None``: symmetric about 0, ``±1.05 m`` on both
+        axes with ``m`` the largest absolute component of the finite vectors
+        (``±1`` when there is none or all are zero).
+
+    Returns
+    -------
+    counts : numpy.ndarray of float64, shape (ny, nx)
+        Counts; row ``i`` is the dy bin, column ``j`` the dx bin (so
+        ``imshow(counts, origin="lower", extent=extent)`` draws the vectors).
+    extent : tuple of float
+        ``(xmin, xmax, ymin, ymax)`` of the bin edges.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = np.array([[1.0, 0.0], [0.0, -1.0], [np.nan, 2.0]])
+    >>> counts, extent = vector_histogram(v, bins=3)
+    >>> float(counts.sum()), extent
+    (2.0, (-1.05, 1.05, -1.05, 1.05))
+    >>> counts.tolist()
+    [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+    """
+    try:
+        v = np.asarray(vectors, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("vectors must be a real numeric array") from None
+    if v.ndim < 1 or v.shape[-1] != 2:
+        raise ValueError(f"vectors must have shape (..., 2), got {v.shape}")
+    v = np.ascontiguousarray(v.reshape(-1, 2))
+    if np.ndim(bins) == 0:
+        nx = ny = _int_arg(bins, "bins", 1)
+    else:
+        if len(bins) != 2:
+            raise ValueError(f"bins must be an int or a pair (nx, ny), got {bins!r}")
+        nx = _int_arg(bins[0], "bins", 1)
+        ny = _int_arg(bins[1], "bins", 1)
+    if extent is None:
+        m = float(_max_abs_finite(v)) if v.shape[0] else 0.0
+        h = 1.05 * m if m > 0 else 1.0
+        extent = (-h, h, -h, h)
+    else:
+        try:
+            extent = tuple(float(e) for e in extent)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"extent must be (xmin, xmax, ymin, ymax), got {extent!r}"
+            ) from None
+        if (
+            len(extent) != 4
+            or not np.isfinite(extent).all()
+            or not (extent[1] > extent[0] and extent[3] > extent[2])
+        ):
+            raise ValueError(
+                "extent must be four finite numbers (xmin, xmax, ymin, ymax) "
+                f"with xmax > xmin and ymax > ymin, got {extent!r}"
+            )
+    xedges = np.linspace(extent[0], extent[1], nx + 1)
+    yedges = np.linspace(extent[2], extent[3], ny + 1)
+    # one private histogram per chunk (at most 128 MiB of them in all)
+    n_chunks = 1 if v.shape[0] < 1 << 16 else max(1, min(16, (1 << 24) // (nx * ny)))
+    counts = _histogram2d(v, xedges, yedges, n_chunks)
+    return counts, extent
+
+
+# ---------------------------------------------------------------------------
+# periodicity of point patterns
+# ---------------------------------------------------------------------------
+def _splat(x, y, shape):
+    """Bilinear splat of points (weight 1 each) onto a zero image."""
+    ny, nx = shape
+    inside = (x >= 0) & (x <= nx - 1) & (y >= 0) & (y <= ny - 1)
+    x = x[inside]
+    y = y[inside]
+    x0 = np.floor(x)
+    y0 = np.floor(y)
+    fx = x - x0
+    fy = y - y0
+    x0 = x0.astype(np.intp)
+    y0 = y0.astype(np.intp)
+    # one spare row and column take the zero weights of points on the far edge
+    w = nx + 1
+    idx = y0 * w + x0
+    acc = np.bincount(idx, (1 - fx) * (1 - fy), minlength=(ny + 1) * w)
+    acc += np.bincount(idx + 1, fx * (1 - fy), minlength=(ny + 1) * w)
+    acc += np.bincount(idx + w, (1 - fx) * fy, minlength=(ny + 1) * w)
+    acc += np.bincount(idx + w + 1, fx * fy, minlength=(ny + 1) * w)
+    return acc.reshape(ny + 1, w)[:ny, :nx]
+
+
+def point_pattern_fft(x, y, shape, window=True):
+    """Power spectrum of a point pattern (e.g. atom positions).
+
+    Each point is splatted with bilinear weights onto the 4 pixels around it
+    in a zero image of ``shape`` (points outside the image, or NaN, are
+    ignored), the image is multiplied by a 2D Hann window when ``window``,
+    and ``|F|²`` of its 2D FFT is returned with zero frequency at
+    ``(ny // 2, nx // 2)`` (``numpy.fft.fftshift``). A lattice with period
+    ``a`` pixels along x gives spots ``nx / a`` pixels left and right of the
+    centre; along y, ``ny / a`` pixels above and below.
+
+    Parameters
+    ----------
+    x, y : array_like, shape (n,)
+        Point positions in pixels (x = column, y = row).
+    shape : (int, int)
+        ``(ny, nx)`` of the image and of the spectrum.
+    window : bool, default True
+        Multiply by a Hann window (suppresses the edge streaks).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (ny, nx)
+        Power spectrum, zero frequency at ``(ny // 2, nx // 2)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[4:60:8, 4:60:4] + 0.5  # periods 8 (y) and 4 (x)
+    >>> p = point_pattern_fft(xx.ravel(), yy.ravel(), (64, 64))
+    >>> p.shape, int(np.argmax(p[32, 33:])) + 1, int(np.argmax(p[33:, 32])) + 1
+    ((64, 64), 16, 8)
+    """
+    x, y = _coordinates(x, y)
+    shape = _shape_arg(shape)
+    img = _splat(x, y, shape)
+    if window:
+        img = img * np.outer(np.hanning(shape[0]), np.hanning(shape[1]))
+    f = sp_fft.fft2(img, workers=-1)
+    power = f.real**2 + f.imag**2
+    return np.fft.fftshift(power)
+
+
+def fft_periodicity(power, exclude_radius=3):
+    """Peak-to-median score of a centred power spectrum.
+
+    The maximum of ``power`` outside a disc of ``exclude_radius`` pixels
+    around the centre ``(ny // 2, nx // 2)`` divided by the median outside
+    that disc. Sharp Bragg spots of a periodic pattern give a large score
+    (hundreds or more); a random (Poisson) point set gives a small one
+    (about ``log(ny * nx)``, ~10-30, since its power is exponentially
+    distributed).
+
+    Parameters
+    ----------
+    power : array_like, shape (ny, nx)
+        Non-negative finite power spectrum, e.g. from
+        :func:`point_pattern_fft`.
+    exclude_radius : float, default 3
+        Radius in pixels of the excluded zero-frequency disc (pixels at a
+        distance ``<= exclude_radius`` are excluded).
+
+    Returns
+    -------
+    float
+        The score; ``inf`` when the median is 0 and the maximum is not,
+        ``0.0`` when both are 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[2:64:4, 2:64:4].astype(float) + 0.3
+    >>> lattice = fft_periodicity(point_pattern_fft(xx.ravel(), yy.ravel(), (64, 64)))
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.uniform(0, 63, (2, xx.size))
+    >>> random = fft_periodicity(point_pattern_fft(x, y, (64, 64)))
+    >>> bool(lattice > 10 * random)
+    True
+    """
+    p = np.asarray(power, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError(f"power must be 2D, got shape {p.shape}")
+    if not np.isfinite(p).all():
+        raise ValueError("power contains NaN or infinite values")
+    r = float(exclude_radius)
+    if not np.isfinite(r) or r < 0:
+        raise ValueError(
+            f"exclude_radius must be a finite number >= 0, got {exclude_radius!r}"
+        )
+    ny, nx = p.shape
+    yy, xx = np.ogrid[:ny, :nx]
+    outside = (yy - ny // 2) ** 2 + (xx - nx // 2) ** 2 > r * r
+    if not outside.any():
+        raise ValueError(
+            f"exclude_radius={exclude_radius} excludes every pixel of power "
+            f"(shape {p.shape})"
+        )
+    vals = p[outside]
+    peak = float(vals.max())
+    med = float(np.median(vals))
+    if med > 0:
+        return peak / med
+    return float("inf") if peak > 0 else 0.0
+
+
+# ---------------------------------------------------------------------------
+# nearest-point maps
+# ---------------------------------------------------------------------------
+_MAX_CANDIDATES = 256
+_MAX_CELLS = 1024
+
+
+@njit(cache=True, parallel=True)
+def _nearest_tiles(sx, sy, sidx, start, grid, values, rc, tile, max_d, out, hard):
+    """Nearest point of every pixel, tile by tile.
+
+    The nearest point of every pixel of a tile with centre ``c`` and
+    half-diagonal ``h`` lies within ``rc + 2 h`` of ``c``, where ``rc`` is
+    the distance from ``c`` to its nearest point: those candidates are taken
+    from the grid of cells (points ``sx, sy`` sorted by cell, cell ``i`` holds
+    ``start[i]:start[i + 1]``) and compared exactly at each pixel (ties: the
+    lowest index ``sidx``). Tiles with too many candidates are flagged in
+    ``hard`` and left for a k-d tree.
+    """
+    ny, nx = out.shape
+    nty, ntx = rc.shape
+    gx0, gy0, g = grid[0], grid[1], grid[2]
+    ncx = int(grid[3])
+    ncy = int(grid[4])
+    max_d2 = max_d * max_d
+    for ty in prange(nty):
+        cand_x = np.empty(_MAX_CANDIDATES)
+        cand_y = np.empty(_MAX_CANDIDATES)
+        cand_i = np.empty(_MAX_CANDIDATES, dtype=np.int64)
+        r0 = ty * tile
+        r1 = min(r0 + tile, ny)
+        for tx in range(ntx):
+            c0 = tx * tile
+            c1 = min(c0 + tile, nx)
+            cx = 0.5 * (c0 + c1 - 1)
+            cy = 0.5 * (r0 + r1 - 1)
+            h = 0.5 * np.sqrt((c1 - c0 - 1.0) ** 2 + (r1 - r0 - 1.0) ** 2)
+            if rc[ty, tx] - h > max_d * (1.0 + 1e-9) + 1e-9:
+                # every pixel of the tile is farther than max_d from all points
+                for r in range(r0, r1):
+                    for c in range(c0, c1):
+                        out[r, c] = np.nan
+                continue
+            radius = (rc[ty, tx] + 2.0 * h) * (1.0 + 1e-9) + 1e-9
+            rad2 = radius * radius
+            i0 = max(int(np.floor((cx - radius - gx0) / g)), 0)
+            i1 = min(int(np.floor((cx + radius - gx0) / g)), ncx - 1)
+            j0 = max(int(np.floor((cy - radius - gy0) / g)), 0)
+            j1 = min(int(np.floor((cy + radius - gy0) / g)), ncy - 1)
+            if i1 < i0 or j1 < j0 or (i1 - i0 + 1) * (j1 - j0 + 1) > _MAX_CELLS:
+                hard[ty, tx] = True
+                continue
+            nc = 0
+            full = False
+            for j in range(j0, j1 + 1):
+                for k in range(start[j * ncx + i0], start[j * ncx + i1 + 1]):
+                    dx = sx[k] - cx
+                    dy = sy[k] - cy
+                    if dx * dx + dy * dy <= rad2:
+                        if nc == _MAX_CANDIDATES:
+                            full = True
+                            break
+                        cand_x[nc] = sx[k]
+                        cand_y[nc] = sy[k]
+                        cand_i[nc] = sidx[k]
+                        nc += 1
+                if full:
+                    break
+            if full or nc == 0:
+                hard[ty, tx] = True
+                continue
+            for r in range(r0, r1):
+                for c in range(c0, c1):
+                    best = np.inf
+                    bi = -1
+                    for m in range(nc):
+                        dx = cand_x[m] - c
+                        dy = cand_y[m] - r
+                        d = dx * dx + dy * dy
+                        if d < best or (d == best and cand_i[m] < bi):
+                            best = d
+                            bi = cand_i[m]
+                    out[r, c] = values[bi] if best <= max_d2 else np.nan
+
+
+def _nearest_tree(x, y, values, rows, cols, max_d):
+    """Values at pixels (rows, cols) of their nearest points by k-d tree
+    (duplicate points reduced to their lowest index; exact ties between
+    distinct points go to the lowest index)."""
+    pts, first = np.unique(np.column_stack([x, y]), axis=0, return_index=True)
+    tree = cKDTree(pts)
+    k = min(8, len(pts))
+    q = np.column_stack([cols, rows]).astype(np.float64)
+    _, j = tree.query(q, k=k, workers=-1)
+    j = j.reshape(len(q), k)
+    d2 = (pts[j, 0] - q[:, :1]) ** 2 + (pts[j, 1] - q[:, 1:]) ** 2
+    d2min = d2.min(axis=1)
+    tied = d2 == d2min[:, None]
+    best = np.where(tied, first[j], np.iinfo(np.intp).max).min(axis=1)
+    if k < len(pts):
+        # more than k equidistant points possible: look at all of them
+        for i in np.flatnonzero(tied.all(axis=1)):
+            near = tree.query_ball_point(q[i], np.sqrt(d2min[i]) * (1 + 1e-9))
+            near = np.asarray(near, dtype=np.intp)
+            dd = (pts[near, 0] - q[i, 0]) ** 2 + (pts[near, 1] - q[i, 1]) ** 2
+            best[i] = first[near[dd == d2min[i]]].min()
+    res = values[best]
+    res[d2min > max_d * max_d] = np.nan
+    return res
+
+
+def rasterise_nearest(x, y, values, shape, max_distance=None):
+    """Map of the value of the nearest point at every pixel (Voronoi map).
+
+    Pixel ``[r, c]`` (centre at ``x = c``, ``y = r``) takes the value of the
+    point nearest to its centre, exactly (squared distances compared in
+    double precision); a pixel equidistant from several points takes the
+    value of the one with the lowest index. Use it to draw any per-atom
+    quantity (strain, cluster label, polarisation) as an image.
+
+    The image is cut into tiles of about one point spacing. The distance
+    from a tile's centre to its nearest point (k-d tree) bounds where the
+    nearest points of all the tile's pixels can be; those few candidates,
+    taken from a grid of cells, are compared at every pixel (compiled,
+    parallel over rows of tiles). Tiles with too many candidates (far from
+    strongly clustered points) fall back to a k-d tree query per pixel.
+
+    Parameters
+    ----------
+    x, y : array_like, shape (n,)
+        Finite point positions in pixels (x = column, y = row); points may
+        lie outside the image.
+    values : array_like, shape (n,)
+        Value of each point; NaN values appear as NaN in the map.
+    shape : (int, int)
+        ``(ny, nx)`` of the map.
+    max_distance : float or None, default None
+        Pixels farther than this (in pixels) from every point are NaN;
+        ``None``: no limit.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (ny, nx)
+        The map.
+
+    Examples
+    --------
+    >>> rasterise_nearest([0.0, 3.0], [0.0, 0.0], [1.0, 2.0], (1, 5)).tolist()
+    [[1.0, 1.0, 2.0, 2.0, 2.0]]
+    >>> rasterise_nearest([0.0], [0.0], [7.0], (1, 4), max_distance=2).tolist()
+    [[7.0, 7.0, 7.0, nan]]
+    """
+    x, y = _coordinates(x, y)
+    if x.size == 0:
+        raise ValueError("x and y must hold at least one point")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("x and y must be finite (no NaN positions)")
+    try:
+        values = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("values must be real numbers") from None
+    if values.shape != x.shape:
+        raise ValueError(
+            f"values must have the shape of x {x.shape}, got {values.shape}"
+        )
+    ny, nx = _shape_arg(shape)
+    if max_distance is None:
+        max_d = np.inf
+    else:
+        max_d = float(max_distance)
+        if np.isnan(max_d) or max_d < 0:
+            raise ValueError(f"max_distance must be >= 0 or None, got {max_distance!r}")
+    n = x.size
+    # tiles of about one point spacing, cells holding ~2 points each
+    tile = int(np.clip(np.sqrt(ny * nx / n), 2, 32))
+    gx0, gy0 = float(x.min()), float(y.min())
+    w, h = float(x.max()) - gx0, float(y.max()) - gy0
+    g = max(np.sqrt(2.0 * w * h / n), w / 2048, h / 2048, 1.0)
+    ncx, ncy = int(w // g) + 1, int(h // g) + 1
+    ix = np.minimum((x - gx0) // g, ncx - 1).astype(np.intp)
+    iy = np.minimum((y - gy0) // g, ncy - 1).astype(np.intp)
+    cell = iy * ncx + ix
+    order = np.argsort(cell, kind="stable")
+    start = np.zeros(ncy * ncx + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cell, minlength=ncy * ncx), out=start[1:])
+    # distance from every tile centre to its nearest point
+    tree = cKDTree(np.column_stack([x, y]))
+    r0 = np.arange(0, ny, tile)
+    c0 = np.arange(0, nx, tile)
+    cy = 0.5 * (r0 + np.minimum(r0 + tile, ny) - 1)
+    cx = 0.5 * (c0 + np.minimum(c0 + tile, nx) - 1)
+    qy, qx = np.meshgrid(cy, cx, indexing="ij")
+    rc = tree.query(np.column_stack([qx.ravel(), qy.ravel()]), workers=-1)[0]
+    rc = rc.reshape(qy.shape)
+    out = np.empty((ny, nx))
+    hard = np.zeros(rc.shape, dtype=np.bool_)
+    grid = np.array([gx0, gy0, g, ncx, ncy], dtype=np.float64)
+    _nearest_tiles(
+        x[order], y[order], order, start, grid, values, rc, tile, max_d, out, hard
+    )
+    if hard.any():
+        mask = np.repeat(np.repeat(hard, tile, axis=0), tile, axis=1)[:ny, :nx]
+        rows, cols = np.nonzero(mask)
+        out[rows, cols] = _nearest_tree(x, y, values, rows, cols, max_d)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# polarity of PCA modes
+# ---------------------------------------------------------------------------
+def mode_polarity(factor):
+    """Net displacement of a PCA mode of neighbourhood vectors.
+
+    Parameters
+    ----------
+    factor : array_like, shape (2 m,)
+        A mode (PCA factor) of the stacked neighbour vectors, laid out as
+        ``(dx1, dy1, dx2, dy2, ...)``.
+
+    Returns
+    -------
+    dict
+        ``vector_sum``: ``(sum dx_j, sum dy_j)``; ``polarity``:
+        ``|sum v_j| / sum |v_j|`` in [0, 1] (1 for a uniform shift of all
+        neighbours, 0 for a breathing or other centro-symmetric mode, 0 for
+        an all-zero mode); ``polar``: ``polarity > 0.25``.
+
+    Examples
+    --------
+    >>> mode_polarity([1.0, 0.0, 1.0, 0.0])["polarity"]
+    1.0
+    >>> mode_polarity([1.0, 0.0, -1.0, 0.0])["polar"]
+    False
+    """
+    f = np.asarray(factor, dtype=np.float64)
+    if f.ndim != 1 or f.size == 0 or f.size % 2:
+        raise ValueError(
+            "factor must be 1D with an even, non-zero length "
+            f"(dx1, dy1, dx2, dy2, ...), got shape {f.shape}"
+        )
+    if not np.isfinite(f).all():
+        raise ValueError("factor contains NaN or infinite values")
+    v = f.reshape(-1, 2)
+    s = v.sum(axis=0)
+    total = float(np.hypot(v[:, 0], v[:, 1]).sum())
+    polarity = float(np.hypot(s[0], s[1]) / total) if total > 0 else 0.0
+    polarity = min(polarity, 1.0)
+    return {
+        "vector_sum": (float(s[0]), float(s[1])),
+        "polarity": polarity,
+        "polar": bool(polarity > 0.25),
+    }
+
+
+def loading_arrangement(loadings, positions=None):
+    """Ferro- or antipolar arrangement of a polar mode over the atoms.
+
+    Parameters
+    ----------
+    loadings : array_like, shape (n,)
+        Per-atom loadings (scores) of a polar mode.
+    positions : array_like, shape (n, 2), optional
+        Atom positions; only checked to match ``loadings`` (kept so that a
+        spatial criterion can be added without changing calls).
+
+    Returns
+    -------
+    str
+        ``"ferro"`` when ``|mean| > 0.5 * RMS`` of the loadings (most atoms
+        displaced the same way), else ``"antipolar"``.
+
+    Examples
+    --------
+    >>> loading_arrangement([1.0, 1.2, 0.9, 1.1])
+    'ferro'
+    >>> loading_arrangement([1.0, -1.0, 1.0, -1.0])
+    'antipolar'
+    """
+    a = np.asarray(loadings, dtype=np.float64)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"loadings must be 1D and non-empty, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError("loadings contains NaN or infinite values")
+    if positions is not None:
+        p = np.asarray(positions, dtype=np.float64)
+        if p.shape != (a.size, 2):
+            raise ValueError(
+                f"positions must have shape ({a.size}, 2) to match loadings, "
+                f"got {p.shape}"
+            )
+    rms = float(np.sqrt(np.mean(a * a)))
+    return "ferro" if abs(float(a.mean())) > 0.5 * rms else "antipolar"

@@ -1,0 +1,515 @@
+"""Neighbourhood vectors: ordering, rotation invariance, borders, clustering, PCA.
+
+Truth comes from point sets built from lattices (known phase, boundary and
+displacement per atom), and one end-to-end synthetic image.
+"""
+
+import hyperspy.api as hs
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from hyperspy_localcryst.numerics.neighbourhoods import (
+    neighbour_invariants,
+    neighbour_vectors,
+)
+from hyperspy_localcryst.numerics.synthetic import (
+    lattice_positions,
+    render_gaussians,
+    two_phase_positions,
+)
+from hyperspy_localcryst.signals.atom_neighbourhoods import AtomNeighbourhoods
+from hyperspy_localcryst.signals.atom_positions import make_atom_positions
+
+SCALE = 0.01  # nm per pixel
+
+
+def _table(x, y, size=512, **extra):
+    grid = {
+        k: dict(size=size, scale=SCALE, offset=0.0, units="nm", name=k) for k in "xy"
+    }
+    cols = {"x": np.asarray(x) * SCALE, "y": np.asarray(y) * SCALE, **extra}
+    return make_atom_positions(cols, {"x": "nm", "y": "nm"}, grid)
+
+
+def _lattice(lattice, spacing=16.0, rotation=0.0, jitter=0.0, seed=0, shape=(512, 512)):
+    x, y, sub = lattice_positions(shape, spacing, lattice, rotation=rotation)
+    rng = np.random.default_rng(seed)
+    return x + rng.normal(0, jitter, x.size), y + rng.normal(0, jitter, y.size), sub
+
+
+def _spread(vectors):
+    """Largest deviation of any atom's vector from the median vector."""
+    return float(np.abs(vectors - np.median(vectors, axis=0)).max())
+
+
+EXTENT = (-0.5, 511.5, -0.5, 511.5)
+
+# ----------------------------------------------------------------- ordering
+
+SHELL_CLOSING = [
+    ("square", 4),
+    ("square", 8),
+    ("square", 12),
+    ("square", 20),
+    ("hexagonal", 6),
+    ("hexagonal", 12),
+    ("hexagonal", 18),
+    ("perovskite", 4),
+    ("perovskite", 12),
+]
+
+
+@pytest.mark.parametrize("metric", ["distance", "angle"])
+@pytest.mark.parametrize(("lattice", "k"), SHELL_CLOSING)
+@pytest.mark.parametrize("rotation", [0.0, 31.0, 45.0])
+def test_noise_never_permutes_the_vector(lattice, k, metric, rotation):
+    # 2 % position noise: every atom of the lattice must give the same layout,
+    # so its deviation from the median stays at the noise level (a swap of
+    # two neighbours would move a component by about one spacing).
+    x, y, _ = _lattice(lattice, rotation=rotation, jitter=0.32, seed=3)
+    nb = neighbour_vectors(x, y, k, metric, extent=EXTENT)
+    assert len(nb.centres) > 200
+    assert _spread(nb.vectors) < 3.0  # px; 0.32 px noise, spacing 16 px
+
+
+def test_distance_metric_orders_shells_then_clockwise():
+    yy, xx = np.mgrid[0:11, 0:11].astype(float)
+    nb = neighbour_vectors(xx.ravel(), yy.ravel(), 8, "distance")
+    v = nb.vectors[0]
+    r = np.hypot(v[:, 0], v[:, 1])
+    np.testing.assert_allclose(r, [1, 1, 1, 1] + [np.sqrt(2)] * 4)
+    # clockwise on screen (y down): atan2 increases within a shell
+    for shell in (slice(0, 4), slice(4, 8)):
+        t = np.unwrap(np.arctan2(v[shell, 1], v[shell, 0]))
+        assert np.all(np.diff(t) > 0)
+
+
+def test_angle_metric_collinear_neighbours_by_distance():
+    yy, xx = np.mgrid[0:15, 0:15].astype(float)
+    nb = neighbour_vectors(xx.ravel(), yy.ravel(), 12, "angle")
+    v = nb.vectors[0]
+    # first neighbour on +x, the collinear one at 2a right after it
+    np.testing.assert_allclose(v[0], [1, 0], atol=1e-12)
+    np.testing.assert_allclose(v[1], [2, 0], atol=1e-12)
+    t = np.mod(np.arctan2(v[:, 1], v[:, 0]) + 1e-9, 2 * np.pi)
+    assert np.all(np.diff(t) >= -1e-9)  # clockwise, ties by distance
+
+
+@pytest.mark.parametrize("lattice", ["square", "hexagonal", "perovskite"])
+def test_angle_metric_is_rotation_invariant(lattice):
+    k = {"square": 12, "hexagonal": 12, "perovskite": 12}[lattice]
+    ref = None
+    for rotation in (0.0, 13.0, 45.0, 77.7, 120.0, 200.0):
+        x, y, _ = _lattice(lattice, rotation=rotation, jitter=0.16, seed=1)
+        nb = neighbour_vectors(x, y, k, "angle", extent=EXTENT)
+        med = np.median(nb.vectors, axis=0)
+        if ref is None:
+            ref = med
+        np.testing.assert_allclose(med, ref, atol=0.2)
+        # the recovered rotation is the lattice's (modulo its symmetry)
+        fold = {"square": 4, "hexagonal": 6, "perovskite": 4}[lattice]
+        rot = -np.deg2rad(rotation)  # lattice rotation is CCW on screen
+        if lattice == "perovskite":  # A-B bonds are the cell diagonals
+            rot += np.pi / 4
+        diff = np.angle(np.exp(1j * fold * (nb.rotation - rot)))
+        assert np.abs(diff).max() < 0.1
+
+
+def test_distance_metric_is_not_rotation_invariant():
+    x0, y0, _ = _lattice("square")
+    x1, y1, _ = _lattice("square", rotation=30.0)
+    a = neighbour_vectors(x0, y0, 4, "distance", extent=EXTENT).vectors
+    b = neighbour_vectors(x1, y1, 4, "distance", extent=EXTENT).vectors
+    assert np.abs(np.median(a, 0) - np.median(b, 0)).max() > 1.0
+
+
+# ------------------------------------------------------------------ borders
+
+
+def test_border_atoms_are_neighbours_but_not_centres():
+    x, y, _ = _lattice("square", jitter=0.1)
+    nb = neighbour_vectors(x, y, 8, extent=EXTENT, border=40.0)
+    cx, cy = x[nb.centres], y[nb.centres]
+    edge = np.minimum.reduce([cx + 0.5, 511.5 - cx, cy + 0.5, 511.5 - cy])
+    assert edge.min() >= 40.0
+    # every atom within the border that sits next to a centre is a neighbour
+    used = np.unique(nb.indices)
+    border_atoms = np.flatnonzero(
+        np.minimum.reduce([x + 0.5, 511.5 - x, y + 0.5, 511.5 - y]) < 40.0
+    )
+    assert np.isin(border_atoms, used).sum() > 50
+
+
+def test_automatic_border_keeps_every_neighbourhood_inside():
+    x, y, _ = _lattice("hexagonal", jitter=0.1)
+    nb = neighbour_vectors(x, y, 12, "angle", extent=EXTENT)
+    cx, cy = x[nb.centres], y[nb.centres]
+    edge = np.minimum.reduce([cx + 0.5, 511.5 - cx, cy + 0.5, 511.5 - cy])
+    reach = np.linalg.norm(nb.vectors, axis=-1).max(axis=1)
+    assert np.all(edge >= reach)
+    # and the atoms that are excluded really are near the edge
+    out = np.setdiff1d(np.arange(len(x)), nb.centres)
+    eo = np.minimum.reduce([x[out] + 0.5, 511.5 - x[out], y[out] + 0.5, 511.5 - y[out]])
+    assert eo.max() < 2 * 16 + 16
+
+
+def test_radius_mode_counts_vary_and_pad_with_nan():
+    x, y, _ = _lattice("square", jitter=0.1)
+    keep = np.ones(x.size, bool)
+    centre = np.argmin(np.hypot(x - 256, y - 256))
+    keep[centre] = False  # a vacancy
+    nb = neighbour_vectors(x[keep], y[keep], None, radius=17.0, extent=EXTENT)
+    assert set(np.unique(nb.counts)) == {3, 4}
+    assert (nb.counts == 3).sum() == 4  # the vacancy's four neighbours
+    assert np.isnan(nb.vectors[nb.counts == 3][:, 3]).all()
+    assert (nb.indices[nb.counts == 3][:, 3] == -1).all()
+
+
+# ---------------------------------------------------------------- invariants
+
+
+def test_invariants_of_a_square_lattice_and_a_shifted_centre():
+    yy, xx = np.mgrid[0:9, 0:9].astype(float)
+    x, y = xx.ravel(), yy.ravel()
+    nb = neighbour_vectors(x, y, 4)
+    inv = neighbour_invariants(nb.vectors)
+    np.testing.assert_allclose(inv["bond_lengths"], 1.0)
+    np.testing.assert_allclose(inv["bond_angles"], 90.0)
+    np.testing.assert_allclose(inv["polar"], 0.0, atol=1e-12)
+    # shift one atom: its polar displacement is the shift
+    i = 40
+    x2 = x.copy()
+    x2[i] += 0.1
+    nb = neighbour_vectors(x2, y, 4)
+    inv = neighbour_invariants(nb.vectors)
+    row = np.flatnonzero(nb.centres == i)[0]
+    np.testing.assert_allclose(inv["polar"][row], [0.1, 0.0], atol=1e-12)
+
+
+# --------------------------------------------------------------- clustering
+
+
+@pytest.mark.parametrize("rotation", [0.0, 23.0, 45.0, 71.0, 150.0])
+def test_two_phases_recovered_at_any_rotation(rotation):
+    x, y, truth = two_phase_positions((512, 512), 16.0, rotation=rotation, jitter=0.3)
+    nb = _table(x, y).get_neighbourhoods(n_neighbours=12, metric="angle")
+    t = truth[nb.centre_indices]
+    bulk = t != 2
+    nb.cluster_analysis(n_clusters=2)
+    lab = nb.get_cluster_labels(merged=True).data
+    assert adjusted_rand_score(t[bulk], lab[bulk]) >= 0.95
+    # with a third cluster, the boundary atoms form their own
+    nb.cluster_analysis(n_clusters=3)
+    lab = nb.get_cluster_labels(merged=True).data
+    smallest = np.argmin(np.bincount(lab))
+    assert np.mean(t[lab == smallest] == 2) >= 0.9
+    assert adjusted_rand_score(t[bulk], lab[bulk]) >= 0.95
+
+
+def test_two_phases_end_to_end_from_an_image():
+    from hyperspy_localcryst.data import synthetic_lattice
+
+    x, y, truth = two_phase_positions((384, 384), 16.0, rotation=17.0)
+    clean = render_gaussians((384, 384), x, y, amplitude=200.0, sigma=2.5)
+    rng = np.random.default_rng(0)
+    img = synthetic_lattice(shape=(384, 384), seed=0)  # for its axes
+    img.data = rng.poisson(clean + 20.0).astype(float)
+    atoms = img.refine_atoms(img.find_atoms())
+    nb = atoms.get_neighbourhoods(n_neighbours=12, metric="angle")
+    xp, yp = nb.get_centres().get_pixel_positions()
+    d = np.hypot(xp[:, None] - x[None], yp[:, None] - y[None])
+    t = truth[np.argmin(d, axis=1)]
+    assert np.min(d, axis=1).max() < 1.0
+    nb.cluster_analysis(n_clusters=2, algorithm="kmedians")
+    lab = nb.get_cluster_labels(merged=True).data
+    assert adjusted_rand_score(t[t != 2], lab[t != 2]) >= 0.95
+
+
+def test_kmedians_and_kmeans_agree_on_clear_phases():
+    x, y, truth = two_phase_positions((384, 384), 16.0, jitter=0.2)
+    nb = _table(x, y, 384).get_neighbourhoods(n_neighbours=12, metric="angle")
+    nb.cluster_analysis(n_clusters=2, algorithm="kmedians")
+    a = nb.get_cluster_labels(merged=True).data
+    assert nb.learning_results.cluster_algorithm == "kmedians"
+    nb.cluster_analysis(n_clusters=2)
+    b = nb.get_cluster_labels(merged=True).data
+    t = truth[nb.centre_indices]
+    assert adjusted_rand_score(a[t != 2], b[t != 2]) == 1.0
+    k = nb.estimate_number_of_clusters(
+        max_clusters=4, algorithm="kmedians", metric="elbow", show_progressbar=False
+    )
+    assert 2 <= int(k) <= 3
+
+
+# ---------------------------------------------------------------------- PCA
+
+
+def _antipolar(metric, jitter=0.1):
+    # square lattice, rows shifted alternately by +-0.6 px along x
+    x, y, _ = _lattice("square")
+    row = np.rint((y - y.min()) / 16).astype(int)
+    disp = np.where(row % 2 == 0, 0.6, -0.6)
+    rng = np.random.default_rng(2)
+    x = x + disp + rng.normal(0, jitter, x.size)
+    y = y + rng.normal(0, jitter, y.size)
+    return _table(x, y).get_neighbourhoods(n_neighbours=4, metric=metric), disp
+
+
+@pytest.mark.parametrize("metric", ["distance", "angle"])
+def test_pca_loading_map_follows_an_antipolar_shift(metric):
+    nb, disp = _antipolar(metric)
+    nb.decomposition(print_info=False)
+    props = nb.get_mode_properties(4)
+    assert props["trivial"][0]
+    first = int(np.flatnonzero(~props["trivial"].to_numpy())[0])
+    loading = nb.learning_results.loadings[:, first]
+    r = np.corrcoef(loading, disp[nb.centre_indices])[0, 1]
+    assert abs(r) >= 0.9
+    assert props["polar"][first]
+    assert props["arrangement"][first] == "antipolar"
+    # the loading map carries the same numbers on the image grid
+    m = nb.get_loading_map(first)
+    xp, yp = nb.get_centres().get_pixel_positions()
+    np.testing.assert_allclose(
+        m.data[np.rint(yp).astype(int), np.rint(xp).astype(int)], loading
+    )
+
+
+def test_pca_of_a_uniform_sublattice_shift_is_ferro():
+    x, y, sub = _lattice("perovskite", jitter=0.1, seed=4)
+    disp = np.where(sub == 1, 0.6, 0.0)
+    atoms = _table(x + disp, y, sublattice=sub.astype(float))
+    nb = atoms.get_neighbourhoods(n_neighbours=4)
+    nb.decomposition(print_info=False)
+    props = nb.get_mode_properties(3)
+    first = int(np.flatnonzero(~props["trivial"].to_numpy())[0])
+    r = np.corrcoef(nb.learning_results.loadings[:, first], disp[nb.centre_indices])
+    assert abs(r[0, 1]) >= 0.9
+    assert props["polar"][first]
+    assert props["arrangement"][first] == "ferro"
+
+
+def test_breathing_mode_is_not_polar():
+    # alternate atoms (checkerboard) see their neighbours closer / farther
+    x, y, _ = _lattice("square")
+    rng = np.random.default_rng(0)
+    scale = 1 + 0.03 * rng.standard_normal(x.size)
+    nb = _table(x, y).get_neighbourhoods(n_neighbours=4)
+    v = nb.get_vectors()
+    s = AtomNeighbourhoods(
+        (v * scale[nb.centre_indices, None, None]).reshape(len(v), -1),
+    )
+    s.metadata.set_item("AtomNeighbourhoods", nb.metadata.AtomNeighbourhoods)
+    s.decomposition(print_info=False)
+    props = s.get_mode_properties(2)
+    assert not props["polar"][0]
+    assert props["arrangement"][0] == "non-polar"
+
+
+# ---------------------------------------------------------- signal features
+
+
+def test_centres_map_back_to_the_atoms():
+    x, y, _ = _lattice("square", jitter=0.1)
+    atoms = _table(x, y)
+    nb = atoms.get_neighbourhoods(n_neighbours=8)
+    c = nb.get_centres()
+    idx = c.get_column("atom").astype(int)
+    np.testing.assert_array_equal(idx, nb.centre_indices)
+    np.testing.assert_allclose(c.get_column("x"), atoms.get_column("x")[idx])
+    # vectors are calibrated: neighbour minus centre, in nm
+    v = nb.get_vectors()
+    assert 0.15 < np.median(np.linalg.norm(v[:, 0], axis=-1)) < 0.17
+    # slicing keeps the link
+    part = nb.inav[10:20]
+    np.testing.assert_array_equal(part.centre_indices, nb.centre_indices[10:20])
+    np.testing.assert_array_equal(
+        part.get_centres().get_column("atom"), idx[10:20].astype(float)
+    )
+
+
+def test_image_frame_vectors_undo_the_rotation():
+    x, y, _ = _lattice("hexagonal", rotation=20.0, jitter=0.1)
+    atoms = _table(x, y)
+    a = atoms.get_neighbourhoods(6, metric="angle").get_vectors("image")
+    b = atoms.get_neighbourhoods(6, metric="distance").get_vectors("image")
+
+    # same neighbours, possibly in another order: compare sorted by angle
+    def key(v):
+        t = np.mod(np.arctan2(v[..., 1], v[..., 0]), 2 * np.pi)
+        return np.take_along_axis(v, np.argsort(t, axis=1)[..., None], axis=1)
+
+    np.testing.assert_allclose(key(a), key(b), atol=1e-9)
+
+
+@pytest.mark.parametrize("ext", ["hspy", "zspy"])
+def test_learning_results_survive_round_trip(tmp_path, ext):
+    x, y, truth = two_phase_positions((384, 384), 16.0, jitter=0.2)
+    nb = _table(x, y, 384).get_neighbourhoods(n_neighbours=12, metric="angle")
+    nb.decomposition(print_info=False)
+    nb.cluster_analysis(n_clusters=3)
+    path = tmp_path / f"nb.{ext}"
+    nb.save(path)
+    back = hs.load(path)
+    assert type(back) is AtomNeighbourhoods
+    np.testing.assert_array_equal(back.centre_indices, nb.centre_indices)
+    np.testing.assert_allclose(
+        back.learning_results.factors, nb.learning_results.factors
+    )
+    np.testing.assert_array_equal(
+        back.get_cluster_labels(merged=True).data,
+        nb.get_cluster_labels(merged=True).data,
+    )
+    assert back.atoms.columns == nb.atoms.columns
+    np.testing.assert_allclose(np.asarray(back.atoms.data), np.asarray(nb.atoms.data))
+    np.testing.assert_allclose(back.get_cluster_map().data, nb.get_cluster_map().data)
+
+
+def test_cluster_map_markers_fft_and_histograms():
+    x, y, truth = two_phase_positions((384, 384), 16.0, jitter=0.2)
+    nb = _table(x, y, 384).get_neighbourhoods(n_neighbours=12, metric="angle")
+    nb.cluster_analysis(n_clusters=3)
+    lab = nb.get_cluster_labels(merged=True).data
+    m = nb.get_cluster_map()
+    assert m.axes_manager.signal_shape == (384, 384)
+    ax = m.axes_manager.signal_axes[0]
+    assert (ax.scale, ax.units) == (SCALE, "nm")
+    xp, yp = nb.get_centres().get_pixel_positions()
+    np.testing.assert_array_equal(
+        m.data[np.rint(yp).astype(int), np.rint(xp).astype(int)], lab
+    )
+    assert np.isnan(m.data).any()  # the excluded border is not painted
+    assert len(nb.get_cluster_markers().kwargs["offsets"]) == len(lab)
+    # FFT: the two phases are periodic, the boundary class is not
+    fft = nb.get_cluster_fft()
+    assert fft.axes_manager.navigation_shape == (3,)
+    assert fft.axes_manager.signal_axes[0].units == "1/nm"
+    score = fft.metadata.Signal.periodicity
+    boundary = int(np.argmin(np.bincount(lab)))
+    bulk = [i for i in range(3) if i != boundary]
+    assert min(score[i] for i in bulk) > score[boundary]
+    # histograms: all vectors counted, split by cluster on a common extent
+    h = nb.get_vector_histogram(bins=41)
+    assert h.data.sum() == 12 * len(lab)
+    assert h.axes_manager.signal_axes[0].units == "nm"
+    hc = nb.get_vector_histogram(bins=41, by_cluster=True)
+    np.testing.assert_allclose(hc.data.sum(axis=0), h.data)
+    # a 50-neighbour histogram peaks at the lattice vectors (pair correlation)
+    nb50 = _table(*_lattice("square", jitter=0.2)[:2]).get_neighbourhoods(50)
+    h50 = nb50.get_vector_histogram(bins=161)
+    iy, ix = np.unravel_index(np.argmax(h50.data), h50.data.shape)
+    peak = (
+        h50.axes_manager.signal_axes[0].axis[ix],
+        h50.axes_manager.signal_axes[1].axis[iy],
+    )
+    assert min(abs(abs(p) - 0.16) for p in peak) < 0.01
+
+
+def test_dendrogram_and_linkage():
+    x, y, truth = two_phase_positions((384, 384), 16.0, jitter=0.2)
+    nb = _table(x, y, 384).get_neighbourhoods(n_neighbours=12, metric="angle")
+    Z, rows = nb.get_linkage(n_samples=300)
+    assert len(rows) == 300 and Z.shape == (299, 4)
+    ax = nb.plot_dendrogram(n_clusters=2, n_samples=300)
+    assert "separation" in ax.get_ylabel()
+    # cutting the tree in two gives the two phases
+    from hyperspy_localcryst.numerics.statistics import cut_linkage
+
+    t = truth[nb.centre_indices[rows]]
+    lab = cut_linkage(Z, 2)
+    assert adjusted_rand_score(t[t != 2], lab[t != 2]) >= 0.95
+
+
+def test_invariants_signal_and_modes_figure():
+    nb, _ = _antipolar("distance")
+    inv = nb.get_invariants()
+    assert {"bond_1", "bond_angle_1", "polar_x", "polar_y", "polar"} <= set(inv.columns)
+    # the antipolar shift is 0.6 px: centres are 0.6 px off their neighbours
+    np.testing.assert_allclose(
+        np.median(np.abs(inv.get_column("polar_x"))), 0.6 * SCALE, rtol=0.2
+    )
+    nb.decomposition(print_info=False)
+    fig = nb.plot_modes((0, 1))
+    assert len(fig.axes) == 2
+
+
+def test_radius_mode_needs_complete_rows_for_learning():
+    x, y, _ = _lattice("square", jitter=0.1)
+    keep = np.ones(x.size, bool)
+    keep[np.argmin(np.hypot(x - 256, y - 256))] = False
+    nb = _table(x[keep], y[keep]).get_neighbourhoods(None, radius=0.17)
+    assert nb.get_missing_mask().sum() == 4
+    with pytest.raises(ValueError, match="fewer than 4 neighbours"):
+        nb.decomposition()
+    nb.decomposition(navigation_mask=nb.get_missing_mask(), print_info=False)
+    filled = nb.fill_missing()
+    assert np.isfinite(filled.data).all()
+    assert np.isnan(nb.data).any()  # the original is untouched
+    # the vacancy's neighbours are the rows farthest from the typical one
+    dist = np.linalg.norm(filled.data - np.median(filled.data, axis=0), axis=1)
+    far = set(np.argsort(dist)[-4:])
+    assert far == set(np.flatnonzero(nb.get_missing_mask()))
+    filled.cluster_analysis(n_clusters=2)
+
+
+def test_stack_neighbours_stay_within_their_frame():
+    x, y, _ = _lattice("square", jitter=0.1, shape=(256, 256))
+    n = x.size
+    atoms = make_atom_positions(
+        {
+            "x": np.concatenate([x, x + 0.05]) * SCALE,
+            "y": np.concatenate([y, y]) * SCALE,
+            "frame": np.repeat([0.0, 1.0], n),
+        },
+        {"x": "nm", "y": "nm"},
+        {k: dict(size=256, scale=SCALE, offset=0.0, units="nm", name=k) for k in "xy"},
+    )
+    nb = atoms.get_neighbourhoods(4)
+    frames = atoms.get_column("frame")
+    assert set(np.unique(frames[nb.centre_indices])) == {0.0, 1.0}
+    # no neighbour at 0.05 px (the other frame's copy)
+    assert np.linalg.norm(nb.get_vectors(), axis=-1).min() > 0.1
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "x", "y", "match"),
+    [
+        ({"n_neighbours": 6}, [0, 1, 2], [0, 0, 1], "at least 7 are needed"),
+        ({"n_neighbours": 0}, [0, 1, 2], [0, 0, 1], "at least 1"),
+        ({"n_neighbours": 2.5}, [0, 1, 2], [0, 0, 1], "integer"),
+        ({"n_neighbours": 1, "metric": "bogus"}, [0, 1], [0, 0], "Unknown metric"),
+        ({"n_neighbours": 1}, [0, 1, np.nan], [0, 0, 1], "NaN"),
+        ({"n_neighbours": 1}, [0, 1, 1], [0, 0, 0], "share a position"),
+        ({"n_neighbours": 1, "radius": -1.0}, [0, 1], [0, 0], "radius"),
+        ({"n_neighbours": None, "radius": 0.1}, [0, 1], [0, 0], "No atom has"),
+    ],
+)
+def test_bad_input_is_named(kwargs, x, y, match):
+    with pytest.raises(ValueError, match=match):
+        neighbour_vectors(np.asarray(x, float), np.asarray(y, float), **kwargs)
+
+
+def test_all_atoms_on_the_border_is_an_error():
+    x, y, _ = _lattice("square", shape=(48, 48))
+    with pytest.raises(ValueError, match="within the border"):
+        _table(x, y, 48).get_neighbourhoods(8)
+
+
+def test_signal_bad_input():
+    x, y, _ = _lattice("square", shape=(128, 128))
+    atoms = _table(x, y, 128)
+    with pytest.raises(ValueError, match="Unknown metric"):
+        atoms.get_neighbourhoods(4, metric="nearest")
+    nb = atoms.get_neighbourhoods(4)
+    with pytest.raises(ValueError, match="cluster_analysis"):
+        nb.get_cluster_map()
+    with pytest.raises(ValueError, match="decomposition"):
+        nb.get_mode_properties()
+    with pytest.raises(ValueError, match="values for"):
+        nb.get_map(np.zeros(3))
+    with pytest.raises(ValueError, match="frame"):
+        nb.get_vectors("world")
