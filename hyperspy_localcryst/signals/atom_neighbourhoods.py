@@ -360,8 +360,9 @@ class AtomNeighbourhoods(Signal1D):
         to None (raw squared Euclidean distances between neighbourhoods, as
         in the paper), and ``algorithm="kmedians"`` runs
         :class:`~hyperspy_localcryst.numerics.statistics.KMedians` (k-means
-        with component-wise median centroids). Labels are sorted by cluster
-        size (0 = largest); get them with ``get_cluster_labels(merged=True)``.
+        with component-wise median centroids). Get the labels with
+        ``get_cluster_labels(merged=True)`` (HyperSpy's numbering, not
+        sorted by size).
 
         Examples
         --------
@@ -617,7 +618,8 @@ class AtomNeighbourhoods(Signal1D):
         Returns
         -------
         hyperspy.api.signals.Signal2D
-            Labels 0..K-1 (0 = largest cluster), NaN away from atoms.
+            Labels 0..K-1 as ``get_cluster_labels(merged=True)``, NaN away
+            from atoms.
 
         Examples
         --------
@@ -956,8 +958,12 @@ class AtomNeighbourhoods(Signal1D):
                 width=0.012,
             )
             r = props.iloc[c]
+            tips = np.concatenate([mean, mean + sc * f, [[0.0, 0.0]]])
+            pad = 0.15 * np.ptp(tips, axis=0).max()
+            ax.set_xlim(tips[:, 0].min() - pad, tips[:, 0].max() + pad)
+            ax.set_ylim(tips[:, 1].min() - pad, tips[:, 1].max() + pad)
             ax.set_title(
-                f"mode {c}: {r.explained_variance_ratio:.1%}\n"
+                f"mode {c}: {100 * r.explained_variance_ratio:.2g} %\n"
                 f"{r.arrangement}{' (trivial)' if r.trivial else ''}",
                 fontsize=9,
             )
