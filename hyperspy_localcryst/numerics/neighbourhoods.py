@@ -215,17 +215,14 @@ def _order_by_group(group, secondary):
 def _grouped_order(primary, secondary, gap):
     """Row-wise order by ``primary`` with near-equal runs ordered by ``secondary``.
 
-    Consecutive sorted primary values closer than ``gap`` (array, per element
-    of the sorted row, or scalar) are chained into one group; groups keep the
-    primary order, members of a group are sorted by ``secondary``. NaN/inf
-    primaries go last.
+    Consecutive sorted primary values closer than ``gap`` (a scalar) are
+    chained into one group; groups keep the primary order, members of a group
+    are sorted by ``secondary``. NaN/inf primaries go last.
     """
     n, k = primary.shape
     o = np.argsort(primary, axis=1, kind="stable")
     p = np.take_along_axis(primary, o, axis=1)
-    g = np.take_along_axis(gap, o, axis=1) if np.ndim(gap) == 2 else gap
-    step = np.diff(p, axis=1) > g[:, :-1] if np.ndim(gap) == 2 else np.diff(p) > g
-    step |= ~np.isfinite(p[:, 1:])
+    step = (np.diff(p, axis=1) > gap) | ~np.isfinite(p[:, 1:])
     group = np.concatenate([np.zeros((n, 1), int), np.cumsum(step, axis=1)], axis=1)
     sec = np.take_along_axis(secondary, o, axis=1)
     fin = np.isfinite(sec)

@@ -596,7 +596,7 @@ class AtomNeighbourhoods(Signal1D):
         c = self.get_centres()
         xp, yp = c.get_pixel_positions()
         if max_distance is None:
-            r = np.linalg.norm(self.get_vectors(), axis=-1)
+            r = np.linalg.norm(self.get_vectors("local"), axis=-1)
             max_distance = float(np.nanmedian(r[:, 0])) if r.size else np.inf
         md_px = max_distance / pixel_scale(grid)
         shape = (grid["y"]["size"], grid["x"]["size"])
@@ -862,6 +862,12 @@ class AtomNeighbourhoods(Signal1D):
         mean = np.nanmean(np.asarray(self.data, float), axis=0)
         ev = lr.explained_variance
         ratio = ev / ev.sum() if ev is not None and ev.sum() > 0 else np.full(n, np.nan)
+        c = self.get_centres()
+        groups = (
+            c.get_column("sublattice")
+            if "sublattice" in c.columns
+            else np.zeros(c.n_atoms)
+        )
         rows = []
         for i in range(n):
             f = np.asarray(lr.factors[:, i])
@@ -874,7 +880,7 @@ class AtomNeighbourhoods(Signal1D):
                     "vector_sum_y": p["vector_sum"][1],
                     "polarity": p["polarity"],
                     "polar": p["polar"],
-                    "arrangement": self._arrangement(lr.loadings[:, i])
+                    "arrangement": self._arrangement(lr.loadings[:, i], groups)
                     if p["polar"]
                     else "non-polar",
                     "trivial": bool(cos > 0.9),
@@ -884,16 +890,12 @@ class AtomNeighbourhoods(Signal1D):
         df.index.name = "component"
         return df
 
-    def _arrangement(self, loadings):
-        # Loadings are compared within each sublattice: in a two-sublattice
-        # crystal a uniform relative shift gives opposite loadings on the two
-        # kinds of centre, which is still a ferro (polar) arrangement.
-        c = self.get_centres()
-        groups = (
-            c.get_column("sublattice")
-            if "sublattice" in c.columns
-            else np.zeros(c.n_atoms)
-        )
+    @staticmethod
+    def _arrangement(loadings, groups):
+        # Loadings are compared within each sublattice (``groups``): in a
+        # two-sublattice crystal a uniform relative shift gives opposite
+        # loadings on the two kinds of centre, which is still a ferro (polar)
+        # arrangement.
         kinds = {
             st.loading_arrangement(loadings[groups == g])
             for g in np.unique(groups[np.isfinite(groups)])
