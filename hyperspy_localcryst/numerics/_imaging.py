@@ -18,6 +18,8 @@ from numba import njit, prange
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
+from ._parallel import max_threads
+
 _POOL = None
 
 
@@ -31,7 +33,7 @@ def in_strips(filt, image, halo, min_rows=256):
     equals ``filt(image)`` exactly; scipy.ndimage releases the GIL, so the
     strips run in parallel on all cores.
     """
-    n = os.cpu_count() or 1
+    n = max_threads()
     ny = image.shape[0]
     n = min(n, ny // max(min_rows, 1))
     if n < 2:

@@ -26,6 +26,7 @@ from ._imaging import (
     ring_max,
     window_variance,
 )
+from ._parallel import max_threads
 
 __all__ = [
     "METHODS",
@@ -142,9 +143,9 @@ def estimate_separation(image, min_separation=3.0):
     # that matter here
     win = np.outer(np.hanning(ny), np.hanning(nx)).astype(np.float32)
     # single precision halves the cost; the peak positions do not notice
-    f = scipy.fft.rfft2(img.astype(np.float32) * win, workers=-1)
+    f = scipy.fft.rfft2(img.astype(np.float32) * win, workers=max_threads())
     f = (f * f.conj()).real
-    ac = scipy.fft.irfft2(f, s=(ny, nx), workers=-1)
+    ac = scipy.fft.irfft2(f, s=(ny, nx), workers=max_threads())
     # the rings are searched outwards, first to 256 px (any realistic
     # separation), then to the largest radius the image allows
     r_all = int(min(ny, nx) // 2) - 1
@@ -408,15 +409,19 @@ def _ncc_maps(img, targets):
             dy, dx = th // 2, tw // 2
             pad = np.pad(base, ((dy, th - 1 - dy), (dx, tw - 1 - dx)), "reflect")
             shape = tuple(scipy.fft.next_fast_len(n, real=True) for n in pad.shape)
-            spectrum = scipy.fft.rfft2(pad.astype(np.float32), s=shape, workers=-1)
+            spectrum = scipy.fft.rfft2(
+                pad.astype(np.float32), s=shape, workers=max_threads()
+            )
             # windows without contrast have no defined correlation: var = 0
             var = window_variance(pad, th, tw)
             cache[(th, tw)] = (spectrum, shape, var)
         spectrum, shape, var = cache[(th, tw)]
         t = tgt - tgt.mean()
         t_ssd = float(np.sum(t * t))
-        kernel = scipy.fft.rfft2(t[::-1, ::-1].astype(np.float32), s=shape, workers=-1)
-        full = scipy.fft.irfft2(spectrum * kernel, s=shape, workers=-1)
+        kernel = scipy.fft.rfft2(
+            t[::-1, ::-1].astype(np.float32), s=shape, workers=max_threads()
+        )
+        full = scipy.fft.irfft2(spectrum * kernel, s=shape, workers=max_threads())
         num = full[th - 1 : th - 1 + ny, tw - 1 : tw - 1 + nx]
         maps.append(normalise_correlation(num, var, t_ssd))
     return maps

@@ -22,6 +22,7 @@ Conventions
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -41,6 +42,8 @@ __all__ = [
     "rasterise_nearest",
     "mode_polarity",
     "loading_arrangement",
+    "per_frame",
+    "label_fractions",
 ]
 
 _LINKAGE_METHODS = (
@@ -1252,3 +1255,106 @@ def loading_arrangement(loadings, positions=None):
             )
     rms = float(np.sqrt(np.mean(a * a)))
     return "ferro" if abs(float(a.mean())) > 0.5 * rms else "antipolar"
+
+
+_FRAME_STATISTICS = ("mean", "median", "std", "min", "max", "count")
+
+
+def per_frame(frame, values, n_frames, statistic="mean"):
+    """A statistic of per-atom values in every frame of a stack.
+
+    Parameters
+    ----------
+    frame : array_like of int
+        Flat frame index of each atom, ``0 <= frame < n_frames``.
+    values : array_like
+        Shape ``(n_atoms,)`` or ``(n_atoms, m)``. NaN values are ignored.
+    n_frames : int
+        Number of frames (frames without atoms give NaN, or 0 for "count").
+    statistic : {"mean", "median", "std", "min", "max", "count"}
+        ``"count"`` counts the finite values.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_frames, m)``.
+
+    Examples
+    --------
+    >>> per_frame([0, 0, 2], [1.0, 3.0, 5.0], 3)
+    array([[ 2.],
+           [nan],
+           [ 5.]])
+    """
+    if statistic not in _FRAME_STATISTICS:
+        raise ValueError(
+            f"Unknown `statistic` {statistic!r}; choose from {_FRAME_STATISTICS}."
+        )
+    frame = np.asarray(frame).astype(np.int64).ravel()
+    v = np.asarray(values, dtype=float)
+    v = v.reshape(len(v), -1) if v.ndim else v.reshape(1, 1)
+    if v.shape[0] != frame.shape[0]:
+        raise ValueError(f"`values` has {v.shape[0]} rows for {len(frame)} atoms.")
+    n_frames = int(n_frames)
+    if len(frame) and (frame.min() < 0 or frame.max() >= n_frames):
+        raise ValueError(f"`frame` indices must lie in [0, {n_frames}).")
+    order = np.argsort(frame, kind="stable")
+    bounds = np.searchsorted(frame[order], np.arange(n_frames + 1))
+    v = v[order]
+    fill = 0.0 if statistic == "count" else np.nan
+    out = np.full((n_frames, v.shape[1]), fill)
+    func = {
+        "mean": np.nanmean,
+        "median": np.nanmedian,
+        "std": np.nanstd,
+        "min": np.nanmin,
+        "max": np.nanmax,
+    }.get(statistic)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames -> NaN
+        for k in np.flatnonzero(np.diff(bounds)):
+            block = v[bounds[k] : bounds[k + 1]]
+            if statistic == "count":
+                out[k] = np.isfinite(block).sum(axis=0)
+            else:
+                out[k] = func(block, axis=0)
+    return out
+
+
+def label_fractions(frame, labels, n_frames, n_labels=None):
+    """Fraction of the atoms of each frame that carry each label.
+
+    Parameters
+    ----------
+    frame : array_like of int
+        Flat frame index of each atom.
+    labels : array_like of int
+        Label of each atom (e.g. cluster), ``0 <= label``; negative = none.
+    n_frames : int
+        Number of frames.
+    n_labels : int, optional
+        Number of labels (default ``max(labels) + 1``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_frames, n_labels)``; rows sum to 1, NaN for empty frames.
+
+    Examples
+    --------
+    >>> label_fractions([0, 0, 0, 1], [0, 1, 1, 1], 2)
+    array([[0.33333333, 0.66666667],
+           [0.        , 1.        ]])
+    """
+    frame = np.asarray(frame).astype(np.int64).ravel()
+    labels = np.asarray(labels).astype(np.int64).ravel()
+    if labels.shape != frame.shape:
+        raise ValueError(f"`labels` has {len(labels)} values for {len(frame)} atoms.")
+    if n_labels is None:
+        n_labels = int(labels.max()) + 1 if len(labels) else 0
+    ok = (labels >= 0) & (labels < n_labels)
+    counts = np.zeros((int(n_frames), int(n_labels)))
+    np.add.at(counts, (frame[ok], labels[ok]), 1.0)
+    total = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, counts / total, np.nan)

@@ -25,6 +25,8 @@ import numpy as np
 from hyperspy._signals.lazy_signal1d import LazySignal1D
 from hyperspy.signals import Signal1D
 
+from ..numerics import statistics as st
+from . import _stack
 from ._grid import to_pixels
 
 __all__ = ["AtomPositions", "LazyAtomPositions", "make_atom_positions"]
@@ -255,9 +257,10 @@ class AtomPositions(Signal1D):
             navigation=self.metadata.get_item(f"{_KEY}.navigation"),
             title=self.metadata.General.title,
         )
-        st = self.metadata.get_item(f"{_KEY}.settings")
-        if st is not None:
-            s.metadata.set_item(f"{_KEY}.settings", st)
+        for key in ("settings", "failed_frames", "failed_reasons"):
+            value = self.metadata.get_item(f"{_KEY}.{key}")
+            if value is not None:
+                s.metadata.set_item(f"{_KEY}.{key}", value)
         orig = self.metadata.get_item("Source")
         if orig is not None:
             s.metadata.set_item("Source", orig)
@@ -308,6 +311,120 @@ class AtomPositions(Signal1D):
             )
         lab[good] = label_by_intensity(v[good], n_sublattices, seed=seed)
         return self.add_columns({"sublattice": lab}, {"sublattice": ""})
+
+    # ---------------------------------------------------------------- stacks
+    @property
+    def navigation(self):
+        """Navigation axes (dicts) of the stack the atoms come from; [] if none."""
+        return _stack.navigation_dicts(self.metadata.get_item(f"{_KEY}.navigation"))
+
+    @property
+    def n_frames(self):
+        """Number of frames of the source stack (1 for a single image)."""
+        return _stack.n_frames(self.navigation)
+
+    def get_frames(self):
+        """Flat frame index of every atom (zeros for a single image).
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> int(atoms.get_frames().max())
+        0
+        """
+        if "frame" in self.columns:
+            return self.get_column("frame").astype(np.int64)
+        return np.zeros(self.n_atoms, np.int64)
+
+    def get_frame(self, index):
+        """The table of one frame of a stack.
+
+        Parameters
+        ----------
+        index : int or tuple of int
+            Flat frame index, or the navigation indices (in HyperSpy's
+            ``inav`` order: fastest axis first).
+
+        Returns
+        -------
+        AtomPositions
+            The frame's atoms (still with the ``frame`` column).
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> stack = hs.stack([synthetic_lattice((96, 96), seed=k) for k in (0, 1)])
+        >>> atoms = stack.find_atoms(show_progressbar=False)
+        >>> set(atoms.get_frame(1).get_column("frame").tolist())
+        {1.0}
+        """
+        k = self._flat_frame(index)
+        sel = np.flatnonzero(self.get_frames() == k)
+        if len(sel) == 0:
+            raise ValueError(f"Frame {k} has no atoms.")
+        return self.select(sel)
+
+    def _flat_frame(self, index):
+        n = self.n_frames
+        if isinstance(index, tuple):
+            shape = [int(d["size"]) for d in self.navigation]
+            if len(index) != len(shape):
+                raise ValueError(
+                    f"`index` needs {len(shape)} navigation indices, got {index}."
+                )
+            # inav order (fastest first) -> array order (slowest first)
+            k = int(
+                np.ravel_multi_index(tuple(reversed(index)), tuple(reversed(shape)))
+            )
+        else:
+            k = int(index)
+        if not 0 <= k < n:
+            raise ValueError(f"Frame `index` {index} is outside 0..{n - 1}.")
+        return k
+
+    def get_frame_statistics(self, columns=None, statistic="mean"):
+        """A statistic of columns in every frame, on the stack's navigation axes.
+
+        Parameters
+        ----------
+        columns : list of str, optional
+            Columns (default: every column except ``frame`` and the
+            navigation coordinates).
+        statistic : {"mean", "median", "std", "min", "max", "count"}
+            NaN values are ignored; frames without atoms give NaN (0 for
+            ``"count"``).
+
+        Returns
+        -------
+        hyperspy.api.signals.Signal1D
+            Navigation axes of the stack, signal axis ``column``; the column
+            names are in ``metadata.Signal.names``.
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> stack = hs.stack([synthetic_lattice((96, 96), seed=k) for k in (0, 1)])
+        >>> atoms = stack.find_atoms(show_progressbar=False)
+        >>> atoms.get_frame_statistics(["peak"], "count").data.ravel().tolist()
+        [25.0, 25.0]
+        """
+        skip = {"frame"} | {str(d.get("name")) for d in self.navigation}
+        if columns is None:
+            columns = [c for c in self.columns if c not in skip]
+        elif isinstance(columns, str):
+            columns = [columns]
+        values = np.column_stack([self.get_column(c) for c in columns])
+        out = st.per_frame(self.get_frames(), values, self.n_frames, statistic)
+        return _stack.stack_signal(
+            out,
+            self.navigation,
+            columns,
+            axis_name="column",
+            title=f"{statistic} per frame of {self.metadata.General.title}",
+        )
 
     # -------------------------------------------------------- neighbourhoods
     def get_neighbourhoods(

@@ -8,6 +8,7 @@ signals in calibrated units. Nothing here modifies the signal it is called
 on.
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -17,6 +18,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 from ..numerics import finding, refinement
+from ..numerics._parallel import limit_threads
 from ._grid import grid_from_axes, pixel_scale, to_calibrated, to_pixels
 from .atom_positions import AtomPositions, make_atom_positions
 
@@ -227,35 +229,6 @@ class AtomicImage(Signal2D):
         _, img = next(self._frames())
         return finding.estimate_separation(img) * pixel_scale(grid)
 
-    def _target_px(self, target, img, grid, sep_px):
-        """Targets given by the user as arrays, signals or positions."""
-        if target is None:
-            return None
-        items = target if isinstance(target, list) else [target]
-        out = []
-        for t in items:
-            if isinstance(t, BaseSignal):
-                if t.axes_manager.signal_dimension != 2:
-                    raise ValueError("A target signal must be a 2D image.")
-                out.append(np.asarray(t.data, dtype=float))
-            elif isinstance(t, tuple) and len(t) == 2 and np.isscalar(t[0]):
-                xp, yp = to_pixels(grid, [t[0]], [t[1]])
-                out.append(
-                    finding.extract_target(
-                        img, xp[0], yp[0], max(2, int(round(0.4 * sep_px)))
-                    )
-                )
-            else:
-                arr = np.asarray(t, dtype=float)
-                if arr.ndim != 2:
-                    raise ValueError(
-                        "`target` must be a 2D array, a 2D signal, an (x, y) position "
-                        "in calibrated units, or a list of those; got shape "
-                        f"{arr.shape}."
-                    )
-                out.append(arr)
-        return out
-
     def find_atoms(
         self,
         separation=None,
@@ -266,6 +239,8 @@ class AtomicImage(Signal2D):
         min_area=0.25,
         max_area=2.5,
         min_votes=None,
+        show_progressbar=None,
+        num_workers=None,
     ):
         """Find every atomic column, without assuming a lattice.
 
@@ -297,6 +272,15 @@ class AtomicImage(Signal2D):
             median blob area.
         min_votes : int, optional
             Finders that must agree in a consensus (default: a majority).
+        show_progressbar : bool, optional
+            HyperSpy's progress bar over the frames of a stack (default: the
+            HyperSpy preference).
+        num_workers : int, optional
+            Frames processed in parallel (dask threads). Default: one per
+            core, each frame then single-threaded; ``1`` processes the frames
+            one after another, each on all cores. With a
+            ``dask.distributed`` client active, the frames run on its
+            workers instead (see ``docs/series.md``).
 
         Returns
         -------
@@ -320,45 +304,33 @@ class AtomicImage(Signal2D):
             raise ValueError(
                 f"`n_sublattices` must be at least 1, got {n_sublattices}."
             )
-        rows = []
-        for k, img in self._frames():
-            sep_px = (
-                self._length_to_px(separation, "separation")
-                if separation is not None
-                else finding.estimate_separation(img)
-            )
-            targets = self._target_px(target, img, grid, sep_px)
-            kwargs = {}
-            if "template" in ([method] if isinstance(method, str) else method):
-                kwargs = {"target": targets, "min_area": min_area, "max_area": max_area}
-            found = finding.find_atoms(
-                img,
-                sep_px,
-                method=method,
-                threshold=threshold,
-                min_votes=min_votes,
-                **kwargs,
-            )
-            x, y = found["x"], found["y"]
-            smooth = ndi.gaussian_filter(img, max(sep_px / 10, 0.5))
-            ix = np.clip(np.round(x).astype(int), 0, img.shape[1] - 1)
-            iy = np.clip(np.round(y).astype(int), 0, img.shape[0] - 1)
-            peak = smooth[iy, ix]
-            if targets is not None and len(targets) > 1:
-                label = found["label"].astype(float)
-            elif n_sublattices > 1 and len(x) >= n_sublattices:
-                label = finding.label_by_intensity(peak, n_sublattices).astype(float)
-            else:
-                label = np.zeros(len(x))
-            score = found.get("score", found.get("votes", np.ones(len(x))))
-            cols = {"x": x, "y": y, "score": score, "peak": peak, "sublattice": label}
-            if "votes" in found:
-                cols["votes"] = found["votes"]
-            cols["frame"] = np.full(len(x), k)
-            cols["separation"] = np.full(len(x), sep_px)
-            rows.append(cols)
-        table = {c: np.concatenate([r[c] for r in rows]) for c in rows[0]}
-        n = len(table["x"])
+        methods = [method] if isinstance(method, str) else list(method)
+        for m in methods:
+            if m not in finding.METHODS:
+                raise ValueError(
+                    f"Unknown `method` {m!r}; choose from {list(finding.METHODS)} "
+                    "or a list of them."
+                )
+        sep_px = (
+            self._length_to_px(separation, "separation")
+            if separation is not None
+            else None
+        )
+        results = self._run_frames(
+            _find_frame,
+            show_progressbar=show_progressbar,
+            num_workers=num_workers,
+            sep_px=sep_px,
+            method=method,
+            targets=self._target_spec(target, grid),
+            threshold=threshold,
+            n_sublattices=n_sublattices,
+            min_area=min_area,
+            max_area=max_area,
+            min_votes=min_votes,
+        )
+        table = _pool_frames(results)
+        n = 0 if table is None else len(table["x"])
         if n == 0:
             raise ValueError(
                 "No atoms found. Check `separation` (the smallest column distance, in "
@@ -367,8 +339,6 @@ class AtomicImage(Signal2D):
             )
         table["x"], table["y"] = to_calibrated(grid, table["x"], table["y"])
         sep_used = table.pop("separation")
-        if self.axes_manager.navigation_dimension == 0:
-            table.pop("frame")
         units = {
             "x": grid["x"]["units"],
             "y": grid["y"]["units"],
@@ -386,6 +356,19 @@ class AtomicImage(Signal2D):
             if isinstance(target, list)
             else 1,
         }
+        return self._make_table(table, units, settings, results)
+
+    def _make_table(self, table, units, settings, results):
+        """Wrap pooled frame columns as AtomPositions with the stack's metadata."""
+        grid = self._grid()
+        if self.axes_manager.navigation_dimension == 0:
+            table.pop("frame", None)
+        else:
+            coords, coord_units = _navigation_columns(
+                self.axes_manager.navigation_axes, table["frame"], set(table)
+            )
+            table.update(coords)
+            units.update(coord_units)
         out = make_atom_positions(
             table,
             units,
@@ -395,6 +378,115 @@ class AtomicImage(Signal2D):
             title=f"Atoms of {self.metadata.General.title}".strip(),
         )
         out.metadata.set_item("Source", self._source())
+        failed = [(k, r["error"]) for k, r in enumerate(results) if "error" in r]
+        if failed:
+            out.metadata.set_item(
+                "AtomPositions.failed_frames", [int(k) for k, _ in failed]
+            )
+            out.metadata.set_item(
+                "AtomPositions.failed_reasons", [str(e) for _, e in failed]
+            )
+        return out
+
+    # ------------------------------------------------------- frame machinery
+    def _run_frames(
+        self, function, show_progressbar=None, num_workers=None, iterating=None, **kw
+    ):
+        """Apply ``function(frame, **kw)`` to every frame; list of results.
+
+        A single image is processed directly and errors propagate. A stack
+        goes through HyperSpy's :meth:`map` (``ragged=True``): one task per
+        frame (per chunk for lazy data), dask's threads by default, a
+        ``dask.distributed`` client when one is active, HyperSpy's progress
+        bar. Each frame's numerics then run on one thread when frames run in
+        parallel. An exception in one frame becomes ``{"error": message}``
+        for that frame (the caller warns and keeps the others); when every
+        frame fails, the first frame's error is raised.
+        """
+        self._check_real()
+        iterating = iterating or {}  # name -> object array of navigation shape
+        if self.axes_manager.navigation_dimension == 0:
+            data = self.data.compute() if self._lazy else self.data
+            kw.update({k: v[()] for k, v in iterating.items()})
+            return [function(np.asarray(data), **kw)]
+        n_frames = self.axes_manager.navigation_size
+        if num_workers is not None and (
+            not isinstance(num_workers, (int, np.integer)) or num_workers < 1
+        ):
+            raise ValueError(
+                f"`num_workers` must be a positive integer, got {num_workers!r}."
+            )
+        # frames run in parallel: share the cores out between them
+        cores = os.cpu_count() or 1
+        if _distributed_client():
+            threads = 1
+        elif num_workers == 1:
+            threads = None
+        else:
+            threads = max(1, cores // min(num_workers or cores, n_frames))
+        nav_chunks = "auto"
+        if not self._lazy:
+            nav_chunks = (1,) * self.axes_manager.navigation_dimension
+        mapped = self.map(
+            _guarded,
+            frame_function=function,
+            threads=threads,
+            inplace=False,
+            ragged=True,
+            lazy_output=False,
+            output_signal_size=(),
+            output_dtype=object,
+            navigation_chunks=nav_chunks,
+            show_progressbar=show_progressbar,
+            num_workers=None if num_workers is None else int(num_workers),
+            **{k: BaseSignal(v, ragged=True) for k, v in iterating.items()},
+            **kw,
+        )
+        results = list(np.asarray(mapped.data, dtype=object).ravel())
+        errors = [(k, r["error"]) for k, r in enumerate(results) if "error" in r]
+        if len(errors) == n_frames:
+            raise ValueError(f"Every frame failed; frame 0: {errors[0][1]}")
+        for k, e in errors:
+            warnings.warn(
+                f"Frame {k} ({self._frame_label(k)}) failed and has no atoms: {e}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return results
+
+    def _frame_label(self, k):
+        idx = np.unravel_index(k, self.axes_manager._navigation_shape_in_array)
+        parts = []
+        for ax in self.axes_manager.navigation_axes:
+            i = idx[ax.index_in_array]
+            parts.append(f"{ax.name}={ax.axis[i]:g} {ax.units}".strip())
+        return ", ".join(parts)
+
+    def _target_spec(self, target, grid):
+        """Targets as arrays, or ("position", x_px, y_px) cut from each frame."""
+        if target is None:
+            return None
+        items = target if isinstance(target, list) else [target]
+        if len(items) == 0:
+            raise ValueError("`target` is an empty list.")
+        out = []
+        for t in items:
+            if isinstance(t, BaseSignal):
+                if t.axes_manager.signal_dimension != 2:
+                    raise ValueError("A target signal must be a 2D image.")
+                out.append(np.asarray(t.data, dtype=float))
+            elif isinstance(t, tuple) and len(t) == 2 and np.isscalar(t[0]):
+                xp, yp = to_pixels(grid, [t[0]], [t[1]])
+                out.append(("position", float(xp[0]), float(yp[0])))
+            else:
+                arr = np.asarray(t, dtype=float)
+                if arr.ndim != 2:
+                    raise ValueError(
+                        "`target` must be a 2D array, a 2D signal, an (x, y) position "
+                        "in calibrated units, or a list of those; got shape "
+                        f"{arr.shape}."
+                    )
+                out.append(arr)
         return out
 
     def _iunits(self):
@@ -411,6 +503,8 @@ class AtomicImage(Signal2D):
         weights="auto",
         subtract_neighbours=True,
         max_passes=3,
+        show_progressbar=None,
+        num_workers=None,
     ):
         """Refine atom positions to sub-pixel precision and describe each atom.
 
@@ -438,6 +532,15 @@ class AtomicImage(Signal2D):
             Joint fit: remove the model of the neighbours from each window.
         max_passes : int
             Maximum number of joint passes.
+        show_progressbar : bool, optional
+            HyperSpy's progress bar over the frames of a stack (default: the
+            HyperSpy preference).
+        num_workers : int, optional
+            Frames processed in parallel (dask threads). Default: one per
+            core, each frame then single-threaded; ``1`` processes the frames
+            one after another, each on all cores. With a
+            ``dask.distributed`` client active, the frames run on its
+            workers instead (see ``docs/series.md``).
 
         Returns
         -------
@@ -447,7 +550,9 @@ class AtomicImage(Signal2D):
             ``ellipticity``, ``orientation`` (degrees of the major axis from
             +x towards +y), ``background``, ``intensity`` (integrated peak),
             ``residual`` (RMS of the fit), ``snr`` (amplitude / residual),
-            ``x_err``, ``y_err`` (standard errors) and ``converged``.
+            ``x_err``, ``y_err`` (standard errors) and ``converged``. In a
+            stack, the atoms of a frame whose fit fails keep their seed
+            positions with ``converged`` = 0 (and a ``RuntimeWarning``).
 
         Examples
         --------
@@ -461,10 +566,20 @@ class AtomicImage(Signal2D):
             raise ValueError(
                 f"Unknown `method` {method!r}; choose 'gaussian' or 'com'."
             )
+        if model not in ("round", "elliptical"):
+            raise ValueError(
+                f"Unknown `model` {model!r}; choose 'round' or 'elliptical'."
+            )
+        if weights not in ("auto", "poisson", "uniform"):
+            raise ValueError(
+                f"Unknown `weights` {weights!r}; choose 'auto', 'poisson' or 'uniform'."
+            )
         grid = self._grid()
         scale = pixel_scale(grid)
         if atoms is None:
-            atoms = self.find_atoms()
+            atoms = self.find_atoms(
+                show_progressbar=show_progressbar, num_workers=num_workers
+            )
         if not isinstance(atoms, AtomPositions):
             raise TypeError(
                 f"`atoms` must be an AtomPositions table, got {type(atoms).__name__}."
@@ -478,33 +593,46 @@ class AtomicImage(Signal2D):
             if "frame" in atoms.columns
             else np.zeros(atoms.n_atoms, int)
         )
-        radius_px = self._length_to_px(radius, "radius")
-        cols = {}
-        for k, img in self._frames():
-            sel = np.flatnonzero(frame == k)
-            if len(sel) == 0:
-                continue
-            r_px = (
-                radius_px
-                if radius_px is not None
-                else _default_radius(xp[sel], yp[sel])
+        nav_shape = self.axes_manager._navigation_shape_in_array
+        n_frames = int(np.prod(nav_shape)) if nav_shape else 1
+        if frame.min() < 0 or frame.max() >= n_frames:
+            raise ValueError(
+                f"`atoms` has frame indices up to {frame.max()} but this image has "
+                f"{n_frames} frame(s)."
             )
-            if method == "com":
-                fx, fy = refinement.centre_of_mass(img, xp[sel], yp[sel], r_px)
-                res = {"x": fx, "y": fy}
-            else:
-                res = refinement.refine_gaussians(
-                    img,
-                    xp[sel],
-                    yp[sel],
-                    r_px,
-                    model=model,
-                    weights=weights,
-                    max_passes=max_passes,
-                    subtract_neighbours=subtract_neighbours,
-                )
+        order = np.argsort(frame, kind="stable")
+        bounds = np.searchsorted(frame[order], np.arange(n_frames + 1))
+        seeds = np.empty(nav_shape, dtype=object)
+        for k, idx in enumerate(np.ndindex(*nav_shape)):
+            sel = order[bounds[k] : bounds[k + 1]]
+            seeds[idx] = np.column_stack([xp[sel], yp[sel]])
+        fit_kwargs = {
+            "model": model,
+            "weights": weights,
+            "max_passes": max_passes,
+            "subtract_neighbours": subtract_neighbours,
+        }
+        results = self._run_frames(
+            _refine_frame,
+            show_progressbar=show_progressbar,
+            num_workers=num_workers,
+            iterating={"seeds": seeds},
+            radius_px=self._length_to_px(radius, "radius"),
+            method=method,
+            fit_kwargs=fit_kwargs,
+        )
+        cols = {}
+        for k, res in enumerate(results):
+            sel = order[bounds[k] : bounds[k + 1]]
+            if "error" in res:
+                res = {"converged": np.zeros(len(sel))} if method != "com" else {}
             for c, v in res.items():
                 cols.setdefault(c, np.full(atoms.n_atoms, np.nan))[sel] = v
+        # failed frames keep their seeds
+        for c, v in (("x", xp), ("y", yp)):
+            col = cols.setdefault(c, np.full(atoms.n_atoms, np.nan))
+            bad = np.isnan(col)
+            col[bad] = v[bad]
         cols["x"], cols["y"] = to_calibrated(grid, cols["x"], cols["y"])
         for c in _LENGTH_COLUMNS:
             if c in cols:
@@ -593,6 +721,128 @@ class LazyAtomicImage(LazySignal2D, AtomicImage):
     """
 
     _lazy = True
+
+
+# ----------------------------------------------------------------- per frame
+# Module-level functions, so that dask can send them to other processes.
+def _guarded(frame, frame_function, threads=None, **kwargs):
+    """Run one frame's numerics; an exception becomes ``{"error": message}``."""
+    try:
+        with limit_threads(threads):
+            return frame_function(frame, **kwargs)
+    except (ValueError, TypeError, ArithmeticError, np.linalg.LinAlgError) as e:
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def _frame_array(frame):
+    img = np.asarray(frame, dtype=np.float64)
+    if img.ndim != 2:
+        raise ValueError(f"A frame must be 2D, got shape {img.shape}.")
+    return img
+
+
+def _find_frame(
+    frame,
+    sep_px,
+    method,
+    targets,
+    threshold,
+    n_sublattices,
+    min_area,
+    max_area,
+    min_votes,
+):
+    """Find the atoms of one frame: columns in pixels (plus ``separation``)."""
+    img = _frame_array(frame)
+    if sep_px is None:
+        sep_px = finding.estimate_separation(img)
+    if targets is not None:
+        half = max(2, int(round(0.4 * sep_px)))
+        targets = [
+            finding.extract_target(img, t[1], t[2], half) if isinstance(t, tuple) else t
+            for t in targets
+        ]
+    kwargs = {}
+    if "template" in ([method] if isinstance(method, str) else method):
+        kwargs = {"target": targets, "min_area": min_area, "max_area": max_area}
+    found = finding.find_atoms(
+        img, sep_px, method=method, threshold=threshold, min_votes=min_votes, **kwargs
+    )
+    x, y = found["x"], found["y"]
+    smooth = ndi.gaussian_filter(img, max(sep_px / 10, 0.5))
+    ix = np.clip(np.round(x).astype(int), 0, img.shape[1] - 1)
+    iy = np.clip(np.round(y).astype(int), 0, img.shape[0] - 1)
+    peak = smooth[iy, ix]
+    if targets is not None and len(targets) > 1:
+        label = found["label"].astype(float)
+    elif n_sublattices > 1 and len(x) >= n_sublattices:
+        label = finding.label_by_intensity(peak, n_sublattices).astype(float)
+    else:
+        label = np.zeros(len(x))
+    score = found.get("score", found.get("votes", np.ones(len(x))))
+    cols = {"x": x, "y": y, "score": score, "peak": peak, "sublattice": label}
+    if "votes" in found:
+        cols["votes"] = found["votes"]
+    cols["separation"] = np.full(len(x), sep_px)
+    return cols
+
+
+def _refine_frame(frame, seeds, radius_px, method, fit_kwargs):
+    """Refine the seeds (n, 2 pixel array) of one frame: columns in pixels."""
+    img = _frame_array(frame)
+    seeds = np.asarray(seeds, dtype=float).reshape(-1, 2)
+    if len(seeds) == 0:
+        return {}
+    xp, yp = seeds[:, 0], seeds[:, 1]
+    r_px = radius_px if radius_px is not None else _default_radius(xp, yp)
+    if method == "com":
+        fx, fy = refinement.centre_of_mass(img, xp, yp, r_px)
+        return {"x": fx, "y": fy}
+    return refinement.refine_gaussians(img, xp, yp, r_px, **fit_kwargs)
+
+
+def _pool_frames(results):
+    """Concatenate per-frame column dicts, adding the flat ``frame`` index."""
+    ok = [(k, r) for k, r in enumerate(results) if "error" not in r and r]
+    if not ok:
+        return None
+    names = list(ok[0][1])
+    table = {c: np.concatenate([np.asarray(r[c], float) for _, r in ok]) for c in names}
+    table["frame"] = np.concatenate(
+        [np.full(len(r[names[0]]), k, dtype=float) for k, r in ok]
+    )
+    return table
+
+
+def _navigation_columns(nav_axes, frame, taken):
+    """Calibrated navigation coordinate of each atom, one column per axis."""
+    shape = tuple(ax.size for ax in sorted(nav_axes, key=lambda a: a.index_in_array))
+    idx = np.unravel_index(frame.astype(int), shape)
+    cols, units = {}, {}
+    for i, ax in enumerate(nav_axes):
+        name = str(ax.name)
+        if (
+            ax.name in (None, "<undefined>")
+            or not name.isidentifier()
+            or name in taken
+            or name in cols
+        ):
+            name = f"nav{i}"
+        cols[name] = np.asarray(ax.axis, dtype=float)[idx[ax.index_in_array]]
+        units[name] = str(ax.units) if ax.units not in (None, "<undefined>") else ""
+    return cols, units
+
+
+def _distributed_client():
+    """The active ``dask.distributed`` client, if any."""
+    try:
+        from distributed import default_client
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
 
 
 def _normalise(img, lo, hi):
