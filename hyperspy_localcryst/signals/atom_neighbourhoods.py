@@ -27,12 +27,15 @@ default source, and ``algorithm="kmedians"`` selects the paper's k-means
 with component-wise median centroids.
 """
 
+import warnings
+
 import numpy as np
 from hyperspy._signals.lazy_signal1d import LazySignal1D
 from hyperspy.signals import Signal1D, Signal2D
 
 from ..numerics import neighbourhoods as nbn
 from ..numerics import statistics as st
+from . import _stack
 from ._grid import pixel_scale
 from .atom_positions import AtomPositions
 
@@ -83,24 +86,38 @@ def make_neighbourhoods(
         if "frame" in atoms.columns
         else np.zeros(atoms.n_atoms, int)
     )
-    parts = []
+    parts, failed = [], []
     for f in np.unique(frames):
         sel = np.flatnonzero(frames == f)
-        r = nbn.neighbour_vectors(
-            x[sel],
-            y[sel],
-            n_neighbours=n_neighbours,
-            metric=metric,
-            radius=radius,
-            exclude_border=exclude_border,
-            extent=_extent(grid),
-            border=border,
-            angle_tolerance=angle_tolerance,
-            distance_tolerance=distance_tolerance,
-        )
+        try:
+            r = nbn.neighbour_vectors(
+                x[sel],
+                y[sel],
+                n_neighbours=n_neighbours,
+                metric=metric,
+                radius=radius,
+                exclude_border=exclude_border,
+                extent=_extent(grid),
+                border=border,
+                angle_tolerance=angle_tolerance,
+                distance_tolerance=distance_tolerance,
+            )
+        except ValueError as e:
+            if len(np.unique(frames)) == 1:
+                raise
+            failed.append((int(f), str(e)))
+            continue
         r.centres = sel[r.centres]
         r.indices = np.where(r.indices >= 0, sel[np.maximum(r.indices, 0)], -1)
         parts.append(r)
+    if not parts:
+        raise ValueError(
+            f"No frame has neighbourhoods; frame {failed[0][0]}: {failed[0][1]}"
+        )
+    for f, e in failed:
+        warnings.warn(
+            f"Frame {f} has no neighbourhoods: {e}", RuntimeWarning, stacklevel=3
+        )
     k = max(p.vectors.shape[1] for p in parts)
 
     def pad(a, fill):
@@ -556,6 +573,115 @@ class AtomNeighbourhoods(Signal1D):
         ax.set_title(f"{method} linkage of {self.metadata.General.title}")
         return ax
 
+    # ---------------------------------------------------------------- stacks
+    def _centre_frames(self):
+        return self.atoms.get_frames()[self.centre_indices]
+
+    def get_cluster_fractions(self):
+        """Fraction of each frame's centre atoms in each cluster.
+
+        One clustering of the pooled neighbourhoods of all frames gives
+        labels that mean the same in every frame; this follows them through
+        the stack (phase fractions against time, tilt...).
+
+        Returns
+        -------
+        hyperspy.api.signals.Signal1D
+            Navigation axes of the stack (none for a single image), signal
+            axis ``cluster``; each spectrum sums to 1 (NaN for frames without
+            centres).
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> stack = hs.stack([synthetic_lattice((128, 128), seed=k) for k in (0, 1)])
+        >>> nb = stack.find_atoms(show_progressbar=False).get_neighbourhoods(4)
+        >>> nb.cluster_analysis(n_clusters=2)
+        >>> np.allclose(nb.get_cluster_fractions().data.sum(-1), 1)
+        True
+        """
+        labels = self._labels()
+        k = int(np.asarray(self.learning_results.cluster_labels).shape[0])
+        atoms = self.atoms
+        out = st.label_fractions(self._centre_frames(), labels, atoms.n_frames, k)
+        return _stack.stack_signal(
+            out,
+            atoms.navigation,
+            [f"cluster {i}" for i in range(k)],
+            axis_name="cluster",
+            title=f"Cluster fractions of {self.metadata.General.title}",
+        )
+
+    def get_frame_statistics(self, values="loadings", statistic="mean", names=None):
+        """A statistic of per-centre values in every frame of the stack.
+
+        Parameters
+        ----------
+        values : {"loadings", "signal", "invariants"}, str, list, array or signal
+            ``"loadings"``: decomposition loadings (significant components);
+            ``"signal"``: the neighbour vectors; ``"invariants"``: bond
+            lengths, angles and polar displacement (:meth:`get_invariants`);
+            other strings or a list of them: columns of the centres' table;
+            otherwise an array of shape ``(n_centres,)`` or
+            ``(n_centres, m)``.
+        statistic : {"mean", "median", "std", "min", "max", "count"}
+            Computed over each frame's centres, NaN ignored.
+        names : list of str, optional
+            Names of the values (stored in ``metadata.Signal.names``).
+
+        Returns
+        -------
+        hyperspy.api.signals.Signal1D
+            Navigation axes of the stack, one spectrum of ``m`` values.
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> stack = hs.stack([synthetic_lattice((128, 128), seed=k) for k in (0, 1)])
+        >>> nb = stack.find_atoms(show_progressbar=False).get_neighbourhoods(4)
+        >>> nb.get_frame_statistics("signal").axes_manager.signal_shape
+        (8,)
+        """
+        units, auto = "", None
+        if isinstance(values, str) and values == "invariants":
+            inv = self.get_invariants()
+            known = set(self.atoms.columns) | {"atom"}
+            extra = [c for c in inv.columns if c not in known]
+            return inv.get_frame_statistics(extra, statistic)
+        if isinstance(values, (str, list)) and values not in ("loadings", "signal"):
+            return self.get_centres().get_frame_statistics(values, statistic)
+        if isinstance(values, str) and values == "loadings":
+            lr = self.learning_results
+            if lr.loadings is None:
+                raise ValueError("No decomposition results: run `decomposition` first.")
+            v = np.asarray(lr.loadings)
+            v = v[:, : lr.number_significant_components or v.shape[1]]
+            auto = [f"loading {i}" for i in range(v.shape[1])]
+        elif isinstance(values, str):
+            v = np.asarray(self.data, dtype=float)
+            auto = list(self.metadata.AtomNeighbourhoods.component_names)
+            units = self.atoms.units.get("x", "")
+        else:
+            v = np.asarray(getattr(values, "data", values), dtype=float)
+        n_c = self.axes_manager.navigation_size
+        v = v.reshape(len(v), -1) if v.ndim else v
+        if v.shape[0] != n_c:
+            raise ValueError(f"`values` has {v.shape[0]} rows for {n_c} centre atoms.")
+        if names is None:
+            names = auto or [f"value {i}" for i in range(v.shape[1])]
+        atoms = self.atoms
+        out = st.per_frame(self._centre_frames(), v, atoms.n_frames, statistic)
+        return _stack.stack_signal(
+            out,
+            atoms.navigation,
+            names,
+            units=units,
+            axis_name="value",
+            title=f"{statistic} per frame of {self.metadata.General.title}",
+        )
+
     # ------------------------------------------------------------------ maps
     def _per_centre(self, values, name):
         v = np.asarray(getattr(values, "data", values), dtype=float).ravel()
@@ -564,12 +690,12 @@ class AtomNeighbourhoods(Signal1D):
             raise ValueError(f"`{name}` has {v.size} values for {n} centre atoms.")
         return v
 
-    def get_map(self, values, max_distance=None):
+    def get_map(self, values, max_distance=None, frame=None):
         """Rasterise per-centre values on the image's calibrated grid.
 
         Each pixel takes the value of its nearest centre atom (Voronoi
         cells); pixels farther than ``max_distance`` from every centre are
-        NaN.
+        NaN. For a stack, each frame's centres make that frame's map.
 
         Parameters
         ----------
@@ -577,6 +703,9 @@ class AtomNeighbourhoods(Signal1D):
             One value per centre (row), e.g. cluster labels or loadings.
         max_distance : float, optional
             Calibrated units; default the median nearest-neighbour distance.
+        frame : int or tuple of int, optional
+            For a stack: one frame (flat index or navigation indices); by
+            default every frame, as a stack on the source's navigation axes.
 
         Returns
         -------
@@ -592,28 +721,49 @@ class AtomNeighbourhoods(Signal1D):
         (128, 128)
         """
         v = self._per_centre(values, "values")
-        grid = self.atoms.grid
-        c = self.get_centres()
-        xp, yp = c.get_pixel_positions()
+        atoms = self.atoms
+        grid = atoms.grid
+        xp, yp = self.get_centres().get_pixel_positions()
         if max_distance is None:
             r = np.linalg.norm(self.get_vectors("local"), axis=-1)
             max_distance = float(np.nanmedian(r[:, 0])) if r.size else np.inf
         md_px = max_distance / pixel_scale(grid)
         shape = (grid["y"]["size"], grid["x"]["size"])
-        img = st.rasterise_nearest(xp, yp, v, shape, max_distance=md_px)
-        s = Signal2D(img)
-        for ax, key in zip(s.axes_manager.signal_axes, ("x", "y")):
+        frames = self._centre_frames()
+        n = atoms.n_frames
+        wanted = range(n) if frame is None else [atoms._flat_frame(frame)]
+        maps = np.full((len(wanted),) + shape, np.nan)
+        for i, k in enumerate(wanted):
+            sel = frames == k
+            if sel.any():
+                maps[i] = st.rasterise_nearest(
+                    xp[sel], yp[sel], v[sel], shape, max_distance=md_px
+                )
+        nav = atoms.navigation if frame is None and n > 1 else []
+        data = maps.reshape(tuple(int(d["size"]) for d in reversed(nav)) + shape)
+        axes = [
+            {**{k: a for k, a in d.items() if k != "_type"}, "navigate": True}
+            for d in reversed(nav)
+        ]
+        for key in ("y", "x"):
             g = grid[key]
-            ax.scale, ax.offset, ax.units, ax.name = (
-                g["scale"],
-                g["offset"],
-                g["units"],
-                g["name"],
+            axes.append(
+                {
+                    "size": g["size"],
+                    "scale": g["scale"],
+                    "offset": g["offset"],
+                    "units": g["units"],
+                    "name": g["name"],
+                    "navigate": False,
+                }
             )
-        return s
+        return Signal2D(data, axes=axes)
 
-    def get_cluster_map(self, max_distance=None):
+    def get_cluster_map(self, max_distance=None, frame=None):
         """The cluster label of the nearest centre atom at every pixel.
+
+        ``max_distance`` and ``frame`` as in :meth:`get_map` (a stack gives
+        one map per frame).
 
         Returns
         -------
@@ -630,12 +780,14 @@ class AtomNeighbourhoods(Signal1D):
         >>> float(np.nanmax(nb.get_cluster_map().data)) <= 1
         True
         """
-        s = self.get_map(self._labels(), max_distance)
+        s = self.get_map(self._labels(), max_distance, frame)
         s.metadata.General.title = "Cluster map"
         return s
 
-    def get_loading_map(self, component, max_distance=None):
+    def get_loading_map(self, component, max_distance=None, frame=None):
         """Loading of one decomposition component at every pixel (nearest atom).
+
+        ``max_distance`` and ``frame`` as in :meth:`get_map`.
 
         Examples
         --------
@@ -646,7 +798,7 @@ class AtomNeighbourhoods(Signal1D):
         >>> nb.get_loading_map(1).data.shape
         (128, 128)
         """
-        s = self.get_map(self._loading(component), max_distance)
+        s = self.get_map(self._loading(component), max_distance, frame)
         s.metadata.General.title = f"Loading map of component {component}"
         return s
 

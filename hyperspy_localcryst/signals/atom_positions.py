@@ -566,7 +566,8 @@ class AtomPositions(Signal1D):
             Marker size in points. When not given, each marker's diameter is
             0.3 times the median nearest-neighbour distance of the atoms, in
             the image's calibrated units, so it scales with the field of view
-            and with zooming.
+            and with zooming. For a stack the markers are ragged: each frame
+            of the image shows its own atoms.
         **kwargs
             Passed to ``Points``.
 
@@ -606,9 +607,23 @@ class AtomPositions(Signal1D):
             lo, hi = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
             norm = Normalize(lo, hi if hi > lo else lo + 1)
             colors = colormaps[cmap](norm(np.nan_to_num(v, nan=lo)))
+        if self.n_frames > 1:
+            # a stack: ragged markers that follow the image's navigation
+            offsets = self._per_frame_ragged(offsets)
+            if colour_by is not None or not isinstance(colors, str):
+                colors = self._per_frame_ragged(np.asarray(colors))
         return hs.plot.markers.Points(
             offsets=offsets, sizes=size, color=colors, **kwargs
         )
+
+    def _per_frame_ragged(self, rows):
+        """Object array of the stack's navigation shape with each frame's rows."""
+        shape = tuple(int(d["size"]) for d in reversed(self.navigation))
+        frames = self.get_frames()
+        out = np.empty(shape, dtype=object)
+        for k, idx in enumerate(np.ndindex(*shape)):
+            out[idx] = rows[frames == k]
+        return out
 
 
 class LazyAtomPositions(LazySignal1D, AtomPositions):
