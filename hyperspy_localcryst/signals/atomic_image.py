@@ -653,6 +653,14 @@ class AtomicImage(Signal2D):
             if c in cols
         }
         out = atoms.add_columns(cols, units)
+        failed = [k for k, r in enumerate(results) if "error" in r]
+        if failed:
+            out.metadata.set_item(
+                "AtomPositions.failed_frames", [int(k) for k in failed]
+            )
+            out.metadata.set_item(
+                "AtomPositions.failed_reasons", [results[k]["error"] for k in failed]
+            )
         settings = dict(atoms.metadata.get_item("AtomPositions.settings", {}) or {})
         if hasattr(settings, "as_dictionary"):
             settings = settings.as_dictionary()

@@ -1,0 +1,247 @@
+"""Image series: per-frame finding/refinement through HyperSpy ``map``, lazy and
+distributed stacks, failed frames, pooled neighbourhoods and per-frame signals."""
+
+import tracemalloc
+import warnings
+
+import dask.array as da
+import hyperspy.api as hs
+import numpy as np
+import pytest
+
+from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+from hyperspy_localcryst.signals.atomic_image import AtomicImage, LazyAtomicImage
+
+
+SEP = 0.22  # nm: 11 px, below both lattice spacings
+
+
+def _stack(frames, scale=0.02, time_scale=0.5):
+    s = AtomicImage(np.stack(frames))
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.units = scale, "nm"
+    t = s.axes_manager.navigation_axes[0]
+    t.name, t.units, t.scale, t.offset = "time", "s", time_scale, 10.0
+    return s
+
+
+@pytest.fixture
+def series():
+    """Six 128² frames of a square lattice (spacing 16 px, different noise);
+    frame 4 is another phase (spacing 13 px, turned by 30°), so the frames
+    differ in atom count and structure."""
+    frames = []
+    for k in range(6):
+        spacing, rotation = (13, 30) if k == 4 else (16, 0)
+        img, _ = make_lattice_image(
+            (128, 128), spacing=spacing, sigma=2.5, rotation=rotation, seed=k
+        )
+        frames.append(img)
+    return _stack(frames)
+
+
+def _quiet(func, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return func(*args, **kwargs)
+
+
+def test_stack_gives_one_table_with_frames_and_coordinates(series):
+    before = series.data.copy()
+    atoms = series.find_atoms(separation=SEP, show_progressbar=False)
+    np.testing.assert_array_equal(series.data, before)
+    frame = atoms.get_column("frame")
+    assert set(frame.tolist()) == set(range(6))
+    counts = np.bincount(frame.astype(int))
+    # the other phase has more atoms than the square frames
+    assert counts[4] > counts[[0, 1, 2, 3, 5]].max() + 10
+    # calibrated navigation coordinate per atom
+    assert atoms.units["time"] == "s"
+    np.testing.assert_allclose(atoms.get_column("time"), 10.0 + 0.5 * frame)
+    # each frame's table equals a single-image run on that frame
+    single = series.inav[2].find_atoms(separation=SEP)
+    np.testing.assert_allclose(
+        atoms.get_frame(2).get_column("x"), single.get_column("x"), atol=1e-12
+    )
+    assert atoms.n_frames == 6 and atoms.get_frame(2).n_atoms == single.n_atoms
+
+
+def test_refine_stack_matches_frame_by_frame(series):
+    atoms = series.find_atoms(separation=SEP, show_progressbar=False)
+    refined = _quiet(series.refine_atoms, atoms, show_progressbar=False)
+    one = _quiet(series.inav[3].refine_atoms, series.inav[3].find_atoms(separation=SEP))
+    np.testing.assert_allclose(
+        refined.get_frame(3).get_column("x"), one.get_column("x"), atol=1e-9
+    )
+    assert "time" in refined.columns and "x_err" in refined.columns
+
+
+def test_lazy_equals_non_lazy_and_workers_do_not_matter(series):
+    eager = series.find_atoms(separation=SEP, show_progressbar=False)
+    eager = _quiet(series.refine_atoms, eager, show_progressbar=False)
+    lazy = series.as_lazy()
+    lazy.data = lazy.data.rechunk((2, 128, 128))
+    assert isinstance(lazy, LazyAtomicImage)
+    lz = lazy.find_atoms(separation=SEP, show_progressbar=False)
+    lz = _quiet(lazy.refine_atoms, lz, show_progressbar=False)
+    serial = series.find_atoms(separation=SEP, num_workers=1, show_progressbar=False)
+    serial = _quiet(series.refine_atoms, serial, num_workers=1, show_progressbar=False)
+    for other in (lz, serial):
+        assert other.columns == eager.columns
+        for c in ("x", "y"):
+            np.testing.assert_allclose(
+                other.get_column(c), eager.get_column(c), atol=1e-6 * 0.02, rtol=0
+            )
+
+
+def test_lazy_chunks_split_across_signal_axes(series):
+    lazy = series.as_lazy()
+    lazy.data = lazy.data.rechunk((1, 64, 64))
+    eager = series.find_atoms(separation=SEP, show_progressbar=False)
+    lz = lazy.find_atoms(separation=SEP, show_progressbar=False)
+    np.testing.assert_allclose(lz.get_column("x"), eager.get_column("x"), atol=1e-12)
+
+
+def test_bad_frames_are_reported_and_others_kept(series):
+    s = series.deepcopy()
+    s.data[1] = np.nan
+    s.data[3] = 5.0  # constant
+    good = series.find_atoms(separation=SEP, show_progressbar=False)
+    with pytest.warns(RuntimeWarning, match=r"Frame 1 \(time=10.5 s\) failed"):
+        atoms = s.find_atoms(separation=SEP, show_progressbar=False)
+    assert list(atoms.metadata.AtomPositions.failed_frames) == [1, 3]
+    reasons = list(atoms.metadata.AtomPositions.failed_reasons)
+    assert "NaN" in reasons[0] and "constant" in reasons[1]
+    assert set(atoms.get_column("frame").tolist()) == {0, 2, 4, 5}
+    np.testing.assert_allclose(
+        atoms.get_frame(5).get_column("x"), good.get_frame(5).get_column("x")
+    )
+    # refinement: the frame that fails keeps its seeds, converged = 0
+    seeds = series.find_atoms(separation=SEP, show_progressbar=False)
+    with pytest.warns(RuntimeWarning, match="Frame 1"):
+        refined = s.refine_atoms(seeds, show_progressbar=False)
+    f1 = refined.get_frame(1)
+    np.testing.assert_array_equal(f1.get_column("converged"), 0)
+    np.testing.assert_allclose(f1.get_column("x"), seeds.get_frame(1).get_column("x"))
+    # the other frames were fitted (atoms cut by the image edge need not be)
+    f0 = refined.get_frame(0)
+    assert np.mean(f0.get_column("converged")) > 0.6
+    assert np.any(f0.get_column("x") != seeds.get_frame(0).get_column("x"))
+    # failed frames survive a copy of the table
+    assert list(refined.metadata.AtomPositions.failed_frames) == [1]
+
+
+def test_every_frame_bad_is_one_clear_error(series):
+    s = series.deepcopy()
+    s.data[:] = 0.0
+    with pytest.raises(ValueError, match="Every frame failed; frame 0: .*constant"):
+        s.find_atoms(separation=SEP, show_progressbar=False)
+
+
+def test_bad_num_workers(series):
+    for bad in (0, -1, 1.5, "two"):
+        with pytest.raises(ValueError, match="num_workers"):
+            series.find_atoms(separation=SEP, num_workers=bad)
+
+
+def test_lazy_stack_is_processed_chunk_by_chunk():
+    """A lazily generated stack: each frame is made when its task runs, and the
+    peak memory stays far below the size of the whole stack."""
+    n, size = 96, 256
+    made = []
+
+    def frame(block_info=None):
+        k = block_info[None]["chunk-location"][0]
+        made.append(k)
+        img, _ = make_lattice_image((size, size), spacing=16, sigma=3, seed=k)
+        return img[None]
+
+    data = da.map_blocks(frame, chunks=((1,) * n, (size,), (size,)), dtype=float)
+    s = LazyAtomicImage(data)
+    stack_bytes = n * size * size * 8
+    tracemalloc.start()
+    try:
+        atoms = s.find_atoms(separation=16, show_progressbar=False, num_workers=2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sorted(made) == list(range(n))  # every frame made exactly once
+    assert atoms.n_frames == n and set(atoms.get_frames().tolist()) == set(range(n))
+    assert peak < stack_bytes / 4, (peak, stack_bytes)
+
+
+def test_distributed_cluster_gives_the_same_atoms(series):
+    distributed = pytest.importorskip("distributed")
+    eager = series.find_atoms(separation=SEP, show_progressbar=False)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        on_cluster = series.find_atoms(separation=SEP, show_progressbar=False)
+        refined = _quiet(series.refine_atoms, on_cluster, show_progressbar=False)
+    np.testing.assert_array_equal(on_cluster.data, eager.data)
+    ok = refined.get_column("converged") == 1
+    assert ok.mean() > 0.6 and np.all(np.isfinite(refined.get_column("x_err")[ok]))
+
+
+def test_pooled_neighbourhoods_and_per_frame_signals(series):
+    atoms = series.find_atoms(separation=SEP, show_progressbar=False)
+    nb = atoms.get_neighbourhoods(n_neighbours=4)
+    centres = nb.get_centres()
+    assert "time" in centres.columns and "frame" in centres.columns
+    nb.cluster_analysis(n_clusters=2)
+    labels = nb.get_cluster_labels(merged=True).data
+    frames = centres.get_column("frame").astype(int)
+    # one clustering: the other phase's frame is its own cluster, the
+    # square frames share the other label
+    assert len(set(labels[frames == 4])) == 1
+    assert set(labels[frames != 4]) == {1 - labels[frames == 4][0]}
+    fr = nb.get_cluster_fractions()
+    assert fr.axes_manager.navigation_axes[0].name == "time"
+    assert fr.axes_manager.navigation_axes[0].scale == 0.5
+    np.testing.assert_allclose(fr.data.sum(axis=1), 1.0)
+    hexa = labels[frames == 4][0]
+    np.testing.assert_allclose(fr.data[4, hexa], 1.0)
+    np.testing.assert_allclose(fr.data[[0, 1, 2, 3, 5], hexa], 0.0)
+    # descriptor statistics per frame
+    stats = nb.get_frame_statistics("invariants", "median")
+    names = list(stats.metadata.Signal.names)
+    bond = stats.data[:, names.index("bond_1")]
+    np.testing.assert_allclose(bond[[0, 1, 2, 3, 5]], 16 * 0.02, rtol=0.02)
+    np.testing.assert_allclose(bond[4], 13 * 0.02, rtol=0.02)
+    count = atoms.get_frame_statistics("x", "count")
+    np.testing.assert_array_equal(count.data[:, 0], np.bincount(atoms.get_frames()))
+    # a cluster map per frame, on the stack's axes
+    cmap = nb.get_cluster_map()
+    assert cmap.axes_manager.navigation_shape == (6,)
+    assert np.nanmax(cmap.inav[4].data) == np.nanmin(cmap.inav[4].data) == hexa
+    one = nb.get_cluster_map(frame=4)
+    np.testing.assert_array_equal(one.data, cmap.inav[4].data)
+
+
+def test_stack_markers_follow_the_navigation(series):
+    atoms = series.find_atoms(separation=SEP, show_progressbar=False)
+    m = atoms.to_markers(colour_by="peak")
+    assert m._is_iterating
+    offsets = m.kwargs["offsets"]
+    assert offsets.shape == (6,)
+    assert len(offsets[4]) == atoms.get_frame(4).n_atoms
+    series.plot()
+    series.add_marker(m)
+    series.axes_manager.indices = (4,)
+
+
+@pytest.mark.parametrize("ext", ["hspy", "zspy"])
+def test_stack_table_round_trip(series, tmp_path, ext):
+    s = series.deepcopy()
+    s.data[1] = np.nan
+    with pytest.warns(RuntimeWarning):
+        atoms = s.find_atoms(separation=SEP, show_progressbar=False)
+    atoms.save(tmp_path / f"a.{ext}")
+    back = hs.load(tmp_path / f"a.{ext}")
+    np.testing.assert_array_equal(back.data, atoms.data)
+    assert back.columns == atoms.columns and back.units == atoms.units
+    assert list(back.metadata.AtomPositions.failed_frames) == [1]
+    assert back.n_frames == 6 and back.navigation[0]["name"] == "time"
