@@ -12,7 +12,6 @@ import pytest
 from hyperspy_localcryst.numerics.synthetic import make_lattice_image
 from hyperspy_localcryst.signals.atomic_image import AtomicImage, LazyAtomicImage
 
-
 SEP = 0.22  # nm: 11 px, below both lattice spacings
 
 
@@ -245,3 +244,90 @@ def test_stack_table_round_trip(series, tmp_path, ext):
     assert back.columns == atoms.columns and back.units == atoms.units
     assert list(back.metadata.AtomPositions.failed_frames) == [1]
     assert back.n_frames == 6 and back.navigation[0]["name"] == "time"
+
+
+# ------------------------------------------------------------------ truth
+@pytest.fixture(scope="module")
+def drifting():
+    """20 frames of 384² px, a square lattice (20 px) drifting by a known
+    (0.37, -0.23) px per frame plus a random walk, Poisson noise; found,
+    refined and linked once for the tests below."""
+    from hyperspy_localcryst.numerics.synthetic import make_drift_stack
+
+    stack, truth = make_drift_stack(
+        n_frames=20, shape=(384, 384), spacing=20, drift_jitter=0.1, seed=3
+    )
+    s = AtomicImage(stack)
+    s.axes_manager.navigation_axes[0].name = "time"
+    atoms = s.find_atoms(show_progressbar=False)
+    refined = _quiet(s.refine_atoms, atoms, show_progressbar=False)
+    return s, truth, refined.link_frames()
+
+
+def _truth_id(atoms, truth):
+    """Index of the true site of every found atom (nearest in its frame)."""
+    from scipy.spatial import cKDTree
+
+    x, y, f = atoms.get_column("x"), atoms.get_column("y"), atoms.get_frames()
+    ids, dist = np.full(len(x), -1), np.full(len(x), np.inf)
+    for k in range(truth["x"].shape[0]):
+        ok = np.isfinite(truth["x"][k])
+        tree = cKDTree(np.column_stack([truth["x"][k][ok], truth["y"][k][ok]]))
+        sel = f == k
+        d, j = tree.query(np.column_stack([x[sel], y[sel]]))
+        ids[sel], dist[sel] = np.flatnonzero(ok)[j], d
+    return ids, dist
+
+
+def test_drift_is_measured_to_5_hundredths_of_a_pixel(drifting):
+    _, truth, atoms = drifting
+    drift = atoms.estimate_drift()
+    assert drift.axes_manager.navigation_axes[0].name == "time"
+    measured = drift.data[:, :2]  # pixels: the stack is uncalibrated
+    error = np.abs(measured - truth["shifts"])
+    assert error.max() < 0.05, error.max()
+    assert np.all(drift.data[1:, 2:] < 0.02)  # reported standard errors
+
+
+def test_tracking_links_99_percent_correctly(drifting):
+    _, truth, atoms = drifting
+    ids, dist = _truth_id(atoms, truth)
+    track, frame = atoms.get_column("track").astype(int), atoms.get_frames()
+    order = np.lexsort((frame, track))
+    same_track = np.diff(track[order]) == 0
+    same_site = np.diff(ids[order]) == 0
+    links = same_track.sum()
+    assert links > 0.9 * 19 * atoms.get_frame(0).n_atoms
+    assert np.mean(same_site[same_track]) >= 0.99
+    traj = atoms.get_trajectories()
+    assert traj.axes_manager.navigation_shape == (int(track.max()) + 1,)
+    d = atoms.get_displacements(0, 19)
+    np.testing.assert_allclose(
+        np.median(d.get_column("dx")), truth["shifts"][19, 0], atol=0.05
+    )
+
+
+def test_per_frame_precision_near_cramer_rao(drifting):
+    from hyperspy_localcryst.numerics.synthetic import cramer_rao_bound
+
+    s, truth, atoms = drifting
+    ids, dist = _truth_id(atoms, truth)
+    x, y = atoms.get_column("x"), atoms.get_column("y")
+    f = atoms.get_frames()
+    tx, ty = truth["x"][f, ids], truth["y"][f, ids]
+    inside = (tx > 15) & (tx < 368) & (ty > 15) & (ty < 368)
+    ok = inside & (atoms.get_column("converged") == 1) & (dist < 3)
+    assert ok.sum() > 0.95 * inside.sum()
+    # default fitting window: half the nearest-neighbour distance, 10 px
+    crb = cramer_rao_bound(200.0, 20.0, 3.5, window_radius=10)
+    ratios = []
+    for k in range(20):
+        sel = ok & (f == k)
+        for err in (x[sel] - tx[sel], y[sel] - ty[sel]):
+            ratios.append(np.sqrt(np.mean(err**2)) / crb)
+    ratios = np.array(ratios)
+    n_per_frame = ok.sum() / 20
+    # pooled over frames within 1.05 x CRB; each frame within its own
+    # sampling scatter (3 standard deviations of an RMS of n values)
+    assert np.sqrt(np.mean(ratios**2)) <= 1.05, ratios
+    assert ratios.max() <= 1.05 + 3 / np.sqrt(2 * n_per_frame), ratios

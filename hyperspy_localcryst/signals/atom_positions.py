@@ -426,6 +426,263 @@ class AtomPositions(Signal1D):
             title=f"{statistic} per frame of {self.metadata.General.title}",
         )
 
+    # -------------------------------------------------------------- tracking
+    def _nn_distance(self):
+        from scipy.spatial import cKDTree
+
+        x, y, f = self.get_column("x"), self.get_column("y"), self.get_frames()
+        d = []
+        for k in np.unique(f):
+            p = np.column_stack([x[f == k], y[f == k]])
+            if len(p) > 1:
+                d.append(cKDTree(p).query(p, k=2)[0][:, 1])
+        if not d:
+            raise ValueError("Tracking needs frames with at least two atoms.")
+        return float(np.median(np.concatenate(d)))
+
+    def link_frames(self, max_displacement=None, memory=0, shifts="auto"):
+        """Link each atom to its successor in the next frame (tracks).
+
+        One-to-one links minimising the squared displacements, solved
+        exactly (see :func:`hyperspy_localcryst.numerics.tracking.link_frames`).
+
+        Parameters
+        ----------
+        max_displacement : float, optional
+            Largest move between frames, calibrated units, after the drift is
+            removed. Default 0.3 × the median nearest-neighbour distance.
+        memory : int
+            Frames an atom may be missing and still continue its track.
+        shifts : "auto", None, array_like or signal
+            Drift of each frame relative to frame 0 (calibrated, shape
+            ``(n_frames, 2)``, e.g. from :meth:`estimate_drift` or
+            :meth:`AtomicImage.estimate_drift`). ``"auto"``: link once with a
+            wide search (0.45 × the nearest-neighbour distance), measure the
+            drift from those links, link again with it. ``None``: no drift.
+
+        Returns
+        -------
+        AtomPositions
+            With a ``track`` column (0 .. n_tracks - 1).
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> stack = hs.stack([synthetic_lattice((96, 96), seed=k) for k in (0, 1)])
+        >>> atoms = stack.find_atoms(show_progressbar=False).link_frames()
+        >>> int(atoms.get_column("track").max()) + 1 == atoms.get_frame(0).n_atoms
+        True
+        """
+        from ..numerics import tracking
+
+        scale = abs(float(self.grid["x"]["scale"]))
+        nn = self._nn_distance()
+        md = 0.3 * nn if max_displacement is None else float(max_displacement)
+        if not np.isfinite(md) or md <= 0:
+            raise ValueError(
+                f"`max_displacement` must be a positive length, got {max_displacement}."
+            )
+        xp, yp = self.get_pixel_positions()
+        frame = self.get_frames()
+        if isinstance(shifts, str):
+            if shifts != "auto":
+                raise ValueError(
+                    f"`shifts` must be 'auto', None or an array, got {shifts!r}."
+                )
+            wide = tracking.link_frames(xp, yp, frame, 0.45 * nn / scale, memory)
+            sh_px, _ = tracking.estimate_shifts(xp, yp, frame, wide, self.n_frames)
+            sh_px = np.nan_to_num(sh_px)
+        elif shifts is None:
+            sh_px = None
+        else:
+            sh_px = np.asarray(getattr(shifts, "data", shifts), float)
+            sh_px = sh_px.reshape(self.n_frames, -1)[:, :2] / scale
+        track = tracking.link_frames(xp, yp, frame, md / scale, memory, sh_px)
+        out = self.add_columns({"track": track}, {"track": ""})
+        settings = dict(_plain({"max_displacement": md, "memory": int(memory)}))
+        out.metadata.set_item(f"{_KEY}.tracking", settings)
+        return out
+
+    def _tracks(self):
+        if "track" not in self.columns:
+            raise ValueError("No `track` column: run `link_frames` first.")
+        return self.get_column("track").astype(np.int64)
+
+    def estimate_drift(self):
+        """Drift of every frame relative to frame 0, from the linked atoms.
+
+        The median displacement of the tracks each frame shares with frame 0
+        (see :func:`hyperspy_localcryst.numerics.tracking.estimate_shifts`).
+
+        Returns
+        -------
+        hyperspy.api.signals.Signal1D
+            On the stack's navigation axes; values ``dx``, ``dy``,
+            ``dx_err``, ``dy_err`` in calibrated units.
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> stack = hs.stack([synthetic_lattice((96, 96), seed=k) for k in (0, 1)])
+        >>> atoms = stack.find_atoms(show_progressbar=False).link_frames()
+        >>> atoms.estimate_drift().data.shape
+        (2, 4)
+        """
+        from ..numerics import tracking
+
+        xp, yp = self.get_pixel_positions()
+        sh, err = tracking.estimate_shifts(
+            xp, yp, self.get_frames(), self._tracks(), self.n_frames
+        )
+        scale = float(self.grid["x"]["scale"])
+        return _stack.stack_signal(
+            np.column_stack([sh, err]) * scale,
+            self.navigation,
+            ["dx", "dy", "dx_err", "dy_err"],
+            units=self.grid["x"]["units"],
+            axis_name="drift",
+            title=f"Drift of {self.metadata.General.title}",
+        )
+
+    def get_trajectories(self):
+        """Position of every track in every frame.
+
+        Returns
+        -------
+        hyperspy.api.signals.Signal2D
+            Navigation axis ``track``; signal axes ``coordinate`` (x, y) and
+            ``frame`` (the stack's axis when it has one navigation axis, else
+            the flat frame index); calibrated positions, NaN where the track
+            has no atom.
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> stack = hs.stack([synthetic_lattice((96, 96), seed=k) for k in (0, 1)])
+        >>> atoms = stack.find_atoms(show_progressbar=False).link_frames()
+        >>> atoms.get_trajectories().axes_manager.signal_shape
+        (2, 2)
+        """
+        from hyperspy.signals import Signal2D
+
+        from ..numerics import tracking
+
+        tx, ty = tracking.trajectories(
+            self.get_column("x"),
+            self.get_column("y"),
+            self.get_frames(),
+            self._tracks(),
+            self.n_frames,
+        )
+        nav = self.navigation
+        frame_axis = {"size": self.n_frames, "name": "frame", "navigate": False}
+        if len(nav) == 1:
+            frame_axis.update(
+                {
+                    k: nav[0][k]
+                    for k in ("scale", "offset", "units", "name")
+                    if k in nav[0]
+                }
+            )
+        units = self.grid["x"]["units"]
+        s = Signal2D(
+            np.stack([tx, ty], axis=-1),
+            axes=[
+                {"size": tx.shape[0], "name": "track", "navigate": True},
+                frame_axis,
+                {"size": 2, "name": "coordinate", "navigate": False},
+            ],
+        )
+        s.metadata.General.title = f"Trajectories of {self.metadata.General.title}"
+        s.metadata.set_item("Signal.quantity", f"Position ({units})")
+        return s
+
+    def get_displacements(self, frame_a=0, frame_b=None):
+        """Displacement of every tracked atom between two frames.
+
+        Parameters
+        ----------
+        frame_a, frame_b : int or tuple of int
+            Frames (flat index or navigation indices); default frame 0 and
+            the last frame.
+
+        Returns
+        -------
+        AtomPositions
+            One row per track present in both frames, at its position in
+            ``frame_a``, with ``dx``, ``dy`` (calibrated) and ``track``;
+            draw it with :meth:`to_arrows`.
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> stack = hs.stack([synthetic_lattice((96, 96), seed=k) for k in (0, 1)])
+        >>> atoms = stack.find_atoms(show_progressbar=False).link_frames()
+        >>> "dx" in atoms.get_displacements().columns
+        True
+        """
+        from ..numerics import tracking
+
+        a = self._flat_frame(frame_a)
+        b = self._flat_frame(self.n_frames - 1 if frame_b is None else frame_b)
+        d = tracking.displacements(
+            self.get_column("x"),
+            self.get_column("y"),
+            self.get_frames(),
+            self._tracks(),
+            a,
+            b,
+        )
+        if len(d["x"]) == 0:
+            raise ValueError(f"No track is present in both frames {a} and {b}.")
+        out = self.select(d["index_a"]).add_columns(
+            {"dx": d["dx"], "dy": d["dy"]},
+            {"dx": self.units["x"], "dy": self.units["y"]},
+        )
+        out.metadata.General.title = f"Displacements from frame {a} to {b}"
+        return out
+
+    def to_arrows(self, dx="dx", dy="dy", scale=1.0, **kwargs):
+        """Arrows from each atom, e.g. displacements, for an image plot.
+
+        Parameters
+        ----------
+        dx, dy : str
+            Columns with the arrow components (calibrated units).
+        scale : float
+            Arrow length = ``scale`` × the vector (exaggerate small
+            displacements with a large value).
+        **kwargs
+            Passed to :class:`hyperspy.api.plot.markers.Arrows`.
+
+        Returns
+        -------
+        hyperspy.api.plot.markers.Arrows
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(96, 96), seed=0).find_atoms()
+        >>> atoms = atoms.add_columns({"dx": np.ones(atoms.n_atoms),
+        ...                            "dy": np.zeros(atoms.n_atoms)})
+        >>> type(atoms.to_arrows()).__name__
+        'Arrows'
+        """
+        import hyperspy.api as hs
+
+        offsets = np.column_stack([self.get_column("x"), self.get_column("y")])
+        kwargs.setdefault("color", "yellow")
+        return hs.plot.markers.Arrows(
+            offsets,
+            self.get_column(dx) * scale,
+            self.get_column(dy) * scale,
+            **kwargs,
+        )
+
     # -------------------------------------------------------- neighbourhoods
     def get_neighbourhoods(
         self,
