@@ -331,3 +331,89 @@ def test_per_frame_precision_near_cramer_rao(drifting):
     # sampling scatter (3 standard deviations of an RMS of n values)
     assert np.sqrt(np.mean(ratios**2)) <= 1.05, ratios
     assert ratios.max() <= 1.05 + 3 / np.sqrt(2 * n_per_frame), ratios
+
+
+# ------------------------------------------------------- alignment, summing
+@pytest.fixture(scope="module")
+def scanned():
+    """10 frames of 256², drift (0.8, -0.5) px per frame, also during the
+    scan (dwell 1 ms, line 0.256 s, frame 65.5 s)."""
+    from hyperspy_localcryst.numerics.synthetic import make_drift_stack
+
+    frames, truth = make_drift_stack(
+        n_frames=10,
+        shape=(256, 256),
+        drift=(0.8, -0.5),
+        pixel_time=0.001,
+        line_time=0.256,
+        frame_time=65.536,
+        seed=1,
+    )
+    return AtomicImage(frames), truth
+
+
+def _width(image):
+    atoms = _quiet(image.refine_atoms, image.find_atoms(separation=20))
+    ok = atoms.get_column("converged") == 1
+    return float(np.median(atoms.get_column("sigma_x")[ok]))
+
+
+def test_estimate_drift_by_correlation_and_by_atoms(scanned):
+    s, truth = scanned
+    xcorr = s.estimate_drift()
+    assert np.abs(xcorr.data[:, :2] - truth["shifts"]).max() < 0.05
+    assert list(xcorr.metadata.Signal.names) == ["dx", "dy", "dx_err", "dy_err"]
+    prev = s.estimate_drift(reference="previous")
+    assert np.abs(prev.data[:, :2] - truth["shifts"]).max() < 0.1
+    atoms = _quiet(s.refine_atoms, s.find_atoms(show_progressbar=False))
+    by_atoms = s.estimate_drift("atoms", atoms=atoms)
+    assert np.abs(by_atoms.data[:, :2] - truth["shifts"]).max() < 0.05
+
+
+def test_sum_frames_is_as_sharp_as_one_frame(scanned):
+    s, truth = scanned
+    naive = AtomicImage(s.data.mean(axis=0))
+    mean = s.sum_frames()
+    assert np.all(np.isfinite(mean.data))
+    assert mean.axes_manager.navigation_dimension == 0
+    # the crop keeps what every frame covers: the drift is 7.2 x 4.5 px
+    ny, nx = mean.data.shape
+    assert 256 - 10 <= nx <= 256 - 7 and 256 - 7 <= ny <= 256 - 4
+    assert mean.metadata.Alignment.n_frames == 10
+    assert abs(_width(mean) - 3.5) < 0.05
+    assert _width(naive) > 3.5 + 0.3
+    for model, kw in (
+        ("scan", {"pixel_time": 0.001, "line_time": 0.256, "frame_time": 65.536}),
+        ("affine", {"atoms": s.find_atoms(show_progressbar=False)}),
+    ):
+        m = s.sum_frames(model=model, **kw)
+        assert abs(_width(m) - 3.5) < 0.05, model
+        assert m.metadata.Alignment.model == model
+
+
+def test_align_frames_keeps_the_stack(scanned):
+    s, truth = scanned
+    aligned = s.align_frames()
+    assert aligned.data.shape == s.data.shape
+    assert isinstance(aligned, AtomicImage)
+    # the aligned frames overlap: frame 9 now matches frame 0 where covered
+    ok = np.isfinite(aligned.data[9])
+    r = np.corrcoef(aligned.data[9][ok], s.data[0][ok])[0, 1]
+    r_raw = np.corrcoef(s.data[9][ok], s.data[0][ok])[0, 1]
+    assert r > r_raw + 0.2
+
+
+def test_alignment_bad_input(scanned, series):
+    s, _ = scanned
+    with pytest.raises(ValueError, match="needs the scan timing"):
+        s.sum_frames(model="scan")
+    with pytest.raises(TypeError, match="needs `atoms`"):
+        s.align_frames(model="affine")
+    with pytest.raises(ValueError, match="Unknown `model`"):
+        s.sum_frames(model="elastic")
+    with pytest.raises(ValueError, match="Unknown `method`"):
+        s.estimate_drift("phase")
+    with pytest.raises(ValueError, match="needs an image stack"):
+        series.inav[0].sum_frames()
+    with pytest.raises(ValueError, match="NaN shifts"):
+        s.sum_frames(drift=np.full((10, 2), np.nan))

@@ -1,0 +1,214 @@
+"""Speed and memory of image series: frames per second, atoms per second, peak RSS.
+
+Run: ``python benchmarks/bench_series.py [--frames 16] [--size 1024]
+[--big-gib 6.5] [--skip-big]``
+
+1. A stack of ``--frames`` frames of ``--size``² px (square lattice, 20 px
+   spacing: ~2,600 atoms per 1024² frame, Poisson noise), ``find_atoms`` then
+   ``refine_atoms``, each case in a fresh process:
+
+   - ``serial, 1 core``: ``num_workers=1`` pinned to one core (``taskset -c
+     0``): one frame after the other on one core, the baseline;
+   - ``num_workers=1``: one frame after the other, each frame's numerics
+     threaded over all cores;
+   - ``num_workers=2``: two frames at a time (dask threads), one thread each;
+   - ``LocalCluster``: a 2-worker ``dask.distributed`` cluster (processes,
+     one thread each) on this machine, cluster start-up excluded.
+
+2. A lazy stack larger than a quarter of this machine's memory
+   (``--big-gib`` GiB of float32 frames, made frame by frame inside the dask
+   graph, never held whole), found and refined chunk by chunk; peak resident
+   memory of the process (``ru_maxrss``) against the stack's size.
+
+Times are wall-clock seconds of one run of each case (frames are not cached
+between the cases).
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+
+
+def _frames(n, size, seed=0):
+    from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+
+    return np.stack(
+        [
+            make_lattice_image((size, size), spacing=20, seed=seed + k)[0].astype(
+                np.float32
+            )
+            for k in range(n)
+        ]
+    )
+
+
+def _run_case(case, n, size):
+    """One case in this process; prints a JSON line."""
+    warnings.filterwarnings("ignore")
+    from hyperspy_localcryst.signals.atomic_image import AtomicImage
+
+    s = AtomicImage(_frames(n, size))
+    kw = {"show_progressbar": False}
+    if case in ("serial", "workers1"):
+        kw["num_workers"] = 1
+    elif case == "workers2":
+        kw["num_workers"] = 2
+    client = cluster = None
+    if case == "cluster":
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)
+        # warm the workers (imports, compiled kernels) outside the timing
+        AtomicImage(_frames(2, 256)).find_atoms(**kw)
+    # warm this process's compiled kernels on a small stack
+    small = AtomicImage(_frames(2, 256))
+    small.refine_atoms(small.find_atoms(**kw), **kw)
+    t0 = time.perf_counter()
+    atoms = s.find_atoms(**kw)
+    t1 = time.perf_counter()
+    refined = s.refine_atoms(atoms, **kw)
+    t2 = time.perf_counter()
+    if client is not None:
+        client.close()
+        cluster.close()
+    print(
+        json.dumps(
+            {
+                "case": case,
+                "frames": n,
+                "atoms": int(refined.n_atoms),
+                "find_s": t1 - t0,
+                "refine_s": t2 - t1,
+            }
+        )
+    )
+
+
+def _run_big(gib, size):
+    """A lazily made stack of ``gib`` GiB, found and refined chunk by chunk."""
+    warnings.filterwarnings("ignore")
+    import dask.array as da
+
+    from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    from hyperspy_localcryst.signals.atomic_image import LazyAtomicImage
+
+    n = int(np.ceil(gib * 2**30 / (size * size * 4)))
+    base, _ = make_lattice_image((size, size), spacing=20, noise=None)
+
+    def frame(block_info=None):
+        k = block_info[None]["chunk-location"][0]
+        rng = np.random.default_rng(k)
+        shifted = np.roll(base, (k % 7, k % 5), axis=(0, 1))
+        return rng.poisson(shifted).astype(np.float32)[None]
+
+    data = da.map_blocks(frame, chunks=((1,) * n, (size,), (size,)), dtype=np.float32)
+    s = LazyAtomicImage(data)
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    t0 = time.perf_counter()
+    atoms = s.find_atoms(separation=20, show_progressbar=False)
+    t1 = time.perf_counter()
+    refined = s.refine_atoms(atoms, show_progressbar=False)
+    t2 = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    print(
+        json.dumps(
+            {
+                "case": "big",
+                "frames": n,
+                "stack_mib": n * size * size * 4 / 2**20,
+                "atoms": int(refined.n_atoms),
+                "find_s": t1 - t0,
+                "refine_s": t2 - t1,
+                "rss_before_mib": rss0,
+                "peak_rss_mib": peak,
+            }
+        )
+    )
+
+
+def _sub(args, pin=False):
+    cmd = [sys.executable, __file__] + args
+    if pin:
+        cmd = ["taskset", "-c", "0"] + cmd
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--size", type=int, default=1024)
+    p.add_argument("--big-gib", type=float, default=6.5)
+    p.add_argument("--skip-big", action="store_true")
+    p.add_argument("--case", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.case == "big":
+        return _run_big(a.big_gib, a.size)
+    if a.case:
+        return _run_case(a.case, a.frames, a.size)
+
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    print(
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, {mem:.1f} GiB"
+    )
+    common = ["--frames", str(a.frames), "--size", str(a.size)]
+    rows = []
+    for case, pin in (
+        ("serial", True),
+        ("workers1", False),
+        ("workers2", False),
+        ("cluster", False),
+    ):
+        rows.append(_sub(["--case", case] + common, pin=pin))
+    base = rows[0]["find_s"] + rows[0]["refine_s"]
+    names = {
+        "serial": "serial, 1 core (`num_workers=1`, taskset)",
+        "workers1": "`num_workers=1` (frames in turn, threads inside)",
+        "workers2": "`num_workers=2` (dask threads)",
+        "cluster": "2-worker `LocalCluster` (processes)",
+    }
+    print(
+        f"\n{a.frames} frames of {a.size}² px, {rows[0]['atoms'] // a.frames:,} "
+        "atoms per frame"
+    )
+    print(
+        "| case | find (s) | refine (s) | total (s) | frames/s | atoms/s "
+        "| speed-up vs serial |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        total = r["find_s"] + r["refine_s"]
+        print(
+            f"| {names[r['case']]} | {r['find_s']:.2f} | {r['refine_s']:.2f} | "
+            f"{total:.2f} | {r['frames'] / total:.2f} | {r['atoms'] / total:,.0f} | "
+            f"{base / total:.2f} |"
+        )
+    if not a.skip_big:
+        r = _sub(["--case", "big", "--big-gib", str(a.big_gib), "--size", str(a.size)])
+        print(
+            f"\nlazy stack: {r['frames']} frames of {a.size}² float32 = "
+            f"{r['stack_mib'] / 1024:.2f} GiB ({r['stack_mib'] / 1024 / mem:.0%} of "
+            "RAM), made frame by frame"
+        )
+        print("| find (s) | refine (s) | atoms | RSS before (MiB) | peak RSS (MiB) |")
+        print("|---|---|---|---|---|")
+        print(
+            f"| {r['find_s']:.0f} | {r['refine_s']:.0f} | {r['atoms']:,} | "
+            f"{r['rss_before_mib']:.0f} | {r['peak_rss_mib']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
