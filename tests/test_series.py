@@ -417,3 +417,28 @@ def test_alignment_bad_input(scanned, series):
         series.inav[0].sum_frames()
     with pytest.raises(ValueError, match="NaN shifts"):
         s.sum_frames(drift=np.full((10, 2), np.nan))
+
+
+def test_statstem_series_example_runs_end_to_end(tmp_path):
+    """The gallery example on StatSTEM's 5-frame series (tests/data copy)."""
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).parents[1] / "examples" / "statstem_timeseries.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "columns per frame: [116, 115, 117, 116, 115]" in out.stdout
+    assert "100.0% within 0.5 Å" in out.stdout
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pngs == [
+        "1_frame0_atoms.png",
+        "2_trajectories_drift.png",
+        "3_per_frame.png",
+        "4_aligned_mean.png",
+    ]
