@@ -380,14 +380,7 @@ class AtomicImage(Signal2D):
             title=f"Atoms of {self.metadata.General.title}".strip(),
         )
         out.metadata.set_item("Source", self._source())
-        failed = [(k, r["error"]) for k, r in enumerate(results) if "error" in r]
-        if failed:
-            out.metadata.set_item(
-                "AtomPositions.failed_frames", [int(k) for k, _ in failed]
-            )
-            out.metadata.set_item(
-                "AtomPositions.failed_reasons", [str(e) for _, e in failed]
-            )
+        _record_failed(out, results)
         return out
 
     # ------------------------------------------------------- frame machinery
@@ -678,14 +671,7 @@ class AtomicImage(Signal2D):
             if c in cols
         }
         out = atoms.add_columns(cols, units)
-        failed = [k for k, r in enumerate(results) if "error" in r]
-        if failed:
-            out.metadata.set_item(
-                "AtomPositions.failed_frames", [int(k) for k in failed]
-            )
-            out.metadata.set_item(
-                "AtomPositions.failed_reasons", [results[k]["error"] for k in failed]
-            )
+        _record_failed(out, results)
         settings = dict(atoms.metadata.get_item("AtomPositions.settings", {}) or {})
         if hasattr(settings, "as_dictionary"):
             settings = settings.as_dictionary()
@@ -1130,6 +1116,16 @@ def _refine_frame(frame, seeds, radius_px, method, fit_kwargs):
         fx, fy = refinement.centre_of_mass(img, xp, yp, r_px)
         return {"x": fx, "y": fy}
     return refinement.refine_gaussians(img, xp, yp, r_px, **fit_kwargs)
+
+
+def _record_failed(table, results):
+    """List the frames whose step failed in the table's metadata."""
+    failed = [(k, r["error"]) for k, r in enumerate(results) if "error" in r]
+    if failed:
+        table.metadata.set_item("AtomPositions.failed_frames", [k for k, _ in failed])
+        table.metadata.set_item(
+            "AtomPositions.failed_reasons", [str(e) for _, e in failed]
+        )
 
 
 def _pool_frames(results):
