@@ -11,7 +11,13 @@ slice like the stack.
 import numpy as np
 from hyperspy.signals import Signal1D
 
-__all__ = ["navigation_dicts", "n_frames", "stack_signal"]
+__all__ = [
+    "navigation_dicts",
+    "navigation_shape",
+    "navigation_axes",
+    "n_frames",
+    "stack_signal",
+]
 
 
 def navigation_dicts(navigation):
@@ -30,6 +36,31 @@ def navigation_dicts(navigation):
     ]
 
 
+def navigation_shape(navigation):
+    """Shape of the stack's navigation in array order (slowest axis first).
+
+    Examples
+    --------
+    >>> navigation_shape([{"size": 3}, {"size": 4}])
+    (4, 3)
+    """
+    return tuple(int(d["size"]) for d in reversed(navigation_dicts(navigation)))
+
+
+def navigation_axes(navigation):
+    """Axis dictionaries for a new signal on the stack's navigation, array order.
+
+    Examples
+    --------
+    >>> navigation_axes([{"_type": "UniformDataAxis", "size": 3}])
+    [{'size': 3, 'navigate': True}]
+    """
+    return [
+        {**{k: v for k, v in d.items() if k != "_type"}, "navigate": True}
+        for d in reversed(navigation_dicts(navigation))
+    ]
+
+
 def n_frames(navigation):
     """Number of frames of a stack described by its navigation axes.
 
@@ -40,7 +71,7 @@ def n_frames(navigation):
     >>> n_frames(None)
     1
     """
-    return int(np.prod([int(d["size"]) for d in navigation_dicts(navigation)]))
+    return int(np.prod(navigation_shape(navigation)))
 
 
 def stack_signal(values, navigation, names, units="", axis_name="column", title=""):
@@ -81,13 +112,8 @@ def stack_signal(values, navigation, names, units="", axis_name="column", title=
             f"Per-frame values must have shape (n_frames={n_frames(nav)}, m), got "
             f"{values.shape}."
         )
-    shape = tuple(int(d["size"]) for d in reversed(nav))
-    data = values.reshape(shape + values.shape[1:])
-    axes = []
-    for d in reversed(nav):  # array order: slowest axis first
-        d = {k: v for k, v in d.items() if k != "_type"}
-        d["navigate"] = True
-        axes.append(d)
+    data = values.reshape(navigation_shape(nav) + values.shape[1:])
+    axes = navigation_axes(nav)
     axes.append({"size": values.shape[1], "name": axis_name, "navigate": False})
     s = Signal1D(data, axes=axes)
     s.metadata.General.title = title

@@ -740,11 +740,8 @@ class AtomNeighbourhoods(Signal1D):
                     xp[sel], yp[sel], v[sel], shape, max_distance=md_px
                 )
         nav = atoms.navigation if frame is None and n > 1 else []
-        data = maps.reshape(tuple(int(d["size"]) for d in reversed(nav)) + shape)
-        axes = [
-            {**{k: a for k, a in d.items() if k != "_type"}, "navigate": True}
-            for d in reversed(nav)
-        ]
+        data = maps.reshape(_stack.navigation_shape(nav) + shape)
+        axes = _stack.navigation_axes(nav)
         for key in ("y", "x"):
             g = grid[key]
             axes.append(

@@ -369,15 +369,13 @@ class AtomPositions(Signal1D):
     def _flat_frame(self, index):
         n = self.n_frames
         if isinstance(index, tuple):
-            shape = [int(d["size"]) for d in self.navigation]
+            shape = _stack.navigation_shape(self.navigation)
             if len(index) != len(shape):
                 raise ValueError(
                     f"`index` needs {len(shape)} navigation indices, got {index}."
                 )
             # inav order (fastest first) -> array order (slowest first)
-            k = int(
-                np.ravel_multi_index(tuple(reversed(index)), tuple(reversed(shape)))
-            )
+            k = int(np.ravel_multi_index(tuple(reversed(index)), shape))
         else:
             k = int(index)
         if not 0 <= k < n:
@@ -875,7 +873,7 @@ class AtomPositions(Signal1D):
 
     def _per_frame_ragged(self, rows):
         """Object array of the stack's navigation shape with each frame's rows."""
-        shape = tuple(int(d["size"]) for d in reversed(self.navigation))
+        shape = _stack.navigation_shape(self.navigation)
         frames = self.get_frames()
         out = np.empty(shape, dtype=object)
         for k, idx in enumerate(np.ndindex(*shape)):
