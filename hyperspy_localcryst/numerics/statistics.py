@@ -42,6 +42,7 @@ __all__ = [
     "rasterise_nearest",
     "mode_polarity",
     "loading_arrangement",
+    "frame_groups",
     "per_frame",
     "label_fractions",
 ]
@@ -1260,6 +1261,36 @@ def loading_arrangement(loadings, positions=None):
 _FRAME_STATISTICS = ("mean", "median", "std", "min", "max", "count")
 
 
+def frame_groups(frame, n_frames):
+    """The atom indices of every frame of a stack, in one sort.
+
+    Parameters
+    ----------
+    frame : array_like of int
+        Flat frame index of each atom, ``0 <= frame < n_frames``.
+    n_frames : int
+        Number of frames.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``n_frames`` index arrays (empty for frames without atoms), each in
+        the atoms' input order.
+
+    Examples
+    --------
+    >>> [g.tolist() for g in frame_groups([1, 0, 1], 3)]
+    [[1], [0, 2], []]
+    """
+    frame = np.asarray(frame).astype(np.int64).ravel()
+    n_frames = int(n_frames)
+    if len(frame) and (frame.min() < 0 or frame.max() >= n_frames):
+        raise ValueError(f"`frame` indices must lie in [0, {n_frames}).")
+    order = np.argsort(frame, kind="stable")
+    bounds = np.searchsorted(frame[order], np.arange(1, n_frames))
+    return np.split(order, bounds)
+
+
 def per_frame(frame, values, n_frames, statistic="mean"):
     """A statistic of per-atom values in every frame of a stack.
 
@@ -1296,11 +1327,7 @@ def per_frame(frame, values, n_frames, statistic="mean"):
     if v.shape[0] != frame.shape[0]:
         raise ValueError(f"`values` has {v.shape[0]} rows for {len(frame)} atoms.")
     n_frames = int(n_frames)
-    if len(frame) and (frame.min() < 0 or frame.max() >= n_frames):
-        raise ValueError(f"`frame` indices must lie in [0, {n_frames}).")
-    order = np.argsort(frame, kind="stable")
-    bounds = np.searchsorted(frame[order], np.arange(n_frames + 1))
-    v = v[order]
+    groups = frame_groups(frame, n_frames)
     fill = 0.0 if statistic == "count" else np.nan
     out = np.full((n_frames, v.shape[1]), fill)
     func = {
@@ -1312,8 +1339,10 @@ def per_frame(frame, values, n_frames, statistic="mean"):
     }.get(statistic)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames -> NaN
-        for k in np.flatnonzero(np.diff(bounds)):
-            block = v[bounds[k] : bounds[k + 1]]
+        for k, rows in enumerate(groups):
+            if len(rows) == 0:
+                continue
+            block = v[rows]
             if statistic == "count":
                 out[k] = np.isfinite(block).sum(axis=0)
             else:

@@ -729,13 +729,13 @@ class AtomNeighbourhoods(Signal1D):
             max_distance = float(np.nanmedian(r[:, 0])) if r.size else np.inf
         md_px = max_distance / pixel_scale(grid)
         shape = (grid["y"]["size"], grid["x"]["size"])
-        frames = self._centre_frames()
         n = atoms.n_frames
+        groups = st.frame_groups(self._centre_frames(), n)
         wanted = range(n) if frame is None else [atoms._flat_frame(frame)]
         maps = np.full((len(wanted),) + shape, np.nan)
         for i, k in enumerate(wanted):
-            sel = frames == k
-            if sel.any():
+            sel = groups[k]
+            if len(sel):
                 maps[i] = st.rasterise_nearest(
                     xp[sel], yp[sel], v[sel], shape, max_distance=md_px
                 )

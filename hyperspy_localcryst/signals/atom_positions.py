@@ -428,10 +428,10 @@ class AtomPositions(Signal1D):
     def _nn_distance(self):
         from scipy.spatial import cKDTree
 
-        x, y, f = self.get_column("x"), self.get_column("y"), self.get_frames()
+        xy = np.column_stack([self.get_column("x"), self.get_column("y")])
         d = []
-        for k in np.unique(f):
-            p = np.column_stack([x[f == k], y[f == k]])
+        for rows in st.frame_groups(self.get_frames(), self.n_frames):
+            p = xy[rows]
             if len(p) > 1:
                 d.append(cKDTree(p).query(p, k=2)[0][:, 1])
         if not d:
@@ -874,10 +874,10 @@ class AtomPositions(Signal1D):
     def _per_frame_ragged(self, rows):
         """Object array of the stack's navigation shape with each frame's rows."""
         shape = _stack.navigation_shape(self.navigation)
-        frames = self.get_frames()
         out = np.empty(shape, dtype=object)
-        for k, idx in enumerate(np.ndindex(*shape)):
-            out[idx] = rows[frames == k]
+        groups = st.frame_groups(self.get_frames(), self.n_frames)
+        for idx, sel in zip(np.ndindex(*shape), groups):
+            out[idx] = rows[sel]
         return out
 
 

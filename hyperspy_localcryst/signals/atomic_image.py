@@ -19,6 +19,7 @@ from scipy.spatial import cKDTree
 
 from ..numerics import finding, refinement
 from ..numerics._parallel import limit_threads
+from ..numerics.statistics import frame_groups
 from . import _stack
 from ._grid import grid_from_axes, pixel_scale, to_calibrated, to_pixels
 from .atom_positions import AtomPositions, make_atom_positions
@@ -618,11 +619,9 @@ class AtomicImage(Signal2D):
                 f"`atoms` has frame indices up to {frame.max()} but this image has "
                 f"{n_frames} frame(s)."
             )
-        order = np.argsort(frame, kind="stable")
-        bounds = np.searchsorted(frame[order], np.arange(n_frames + 1))
+        groups = frame_groups(frame, n_frames)
         seeds = np.empty(nav_shape, dtype=object)
-        for k, idx in enumerate(np.ndindex(*nav_shape)):
-            sel = order[bounds[k] : bounds[k + 1]]
+        for idx, sel in zip(np.ndindex(*nav_shape), groups):
             seeds[idx] = np.column_stack([xp[sel], yp[sel]])
         fit_kwargs = {
             "model": model,
@@ -640,8 +639,7 @@ class AtomicImage(Signal2D):
             fit_kwargs=fit_kwargs,
         )
         cols = {}
-        for k, res in enumerate(results):
-            sel = order[bounds[k] : bounds[k + 1]]
+        for sel, res in zip(groups, results):
             if "error" in res:
                 res = {"converged": np.zeros(len(sel))} if method != "com" else {}
             for c, v in res.items():
