@@ -451,12 +451,12 @@ class AtomicImage(Signal2D):
         return results
 
     def _frame_label(self, k):
-        idx = np.unravel_index(k, self.axes_manager._navigation_shape_in_array)
-        parts = []
-        for ax in self.axes_manager.navigation_axes:
-            i = idx[ax.index_in_array]
-            parts.append(f"{ax.name}={ax.axis[i]:g} {ax.units}".strip())
-        return ", ".join(parts)
+        axes = self.axes_manager.navigation_axes
+        coords, _ = _navigation_columns(axes, np.array([k]), set())
+        return ", ".join(
+            f"{ax.name}={v[0]:g} {ax.units}".strip()
+            for ax, v in zip(axes, coords.values())
+        )
 
     def _target_spec(self, target, grid):
         """Targets as arrays, or ("position", x_px, y_px) cut from each frame."""
@@ -737,12 +737,7 @@ class AtomicImage(Signal2D):
         grid = self._grid()
         scale = float(grid["x"]["scale"])
         if method == "atoms":
-            if not isinstance(atoms, AtomPositions):
-                raise TypeError("`atoms` must be the AtomPositions of this stack.")
-            _check_same_grid(atoms.grid, grid)
-            if "track" not in atoms.columns:
-                atoms = atoms.link_frames()
-            return atoms.estimate_drift()
+            return self._linked(atoms, "`method='atoms'`").estimate_drift()
         if method != "xcorr":
             raise ValueError(f"Unknown `method` {method!r}; choose 'xcorr' or 'atoms'.")
         if reference not in ("first", "previous", "mean"):
@@ -776,6 +771,13 @@ class AtomicImage(Signal2D):
             title=f"Drift of {self.metadata.General.title}",
         )
 
+    def _linked(self, atoms, what):
+        """``atoms`` checked to come from this stack, linked if not yet."""
+        if not isinstance(atoms, AtomPositions):
+            raise TypeError(f"{what} needs `atoms` (AtomPositions of this stack).")
+        _check_same_grid(atoms.grid, self._grid())
+        return atoms if "track" in atoms.columns else atoms.link_frames()
+
     def _frame_maps(self, drift, model, atoms, line_time, pixel_time, frame_time):
         """Per-frame affine maps (matrices, translations) in pixels: a = M p + t."""
         from ..numerics import alignment, tracking
@@ -789,16 +791,11 @@ class AtomicImage(Signal2D):
                 f"Unknown `model` {model!r}; choose 'rigid', 'affine' or 'scan'."
             )
         if model == "affine":
-            if not isinstance(atoms, AtomPositions):
-                raise TypeError(
-                    "`model='affine'` needs `atoms` (AtomPositions of this stack)."
-                )
-            _check_same_grid(atoms.grid, grid)
-            if "track" not in atoms.columns:
-                atoms = atoms.link_frames()
+            atoms = self._linked(atoms, "`model='affine'`")
             xp, yp = atoms.get_pixel_positions()
-            f, tr = atoms.get_frames(), atoms.get_column("track").astype(int)
-            tx, ty = tracking.trajectories(xp, yp, f, tr, n)
+            tx, ty = tracking.trajectories(
+                xp, yp, atoms.get_frames(), atoms._tracks(), n
+            )
             mats, trans = np.tile(np.eye(2), (n, 1, 1)), np.zeros((n, 2))
             for k in range(1, n):
                 ok = np.isfinite(tx[:, 0]) & np.isfinite(tx[:, k])
