@@ -48,6 +48,7 @@ __all__ = [
     "correct_scan_drift",
     "estimate_velocity",
     "warp_frame",
+    "warped_mean",
     "sum_frames",
 ]
 
@@ -59,40 +60,41 @@ _BATCH_PIXELS = 1 << 22
 # ---------------------------------------------------------------------------
 # validation helpers
 # ---------------------------------------------------------------------------
-def _image(value, name: str) -> np.ndarray:
+def _real(value, name: str) -> np.ndarray:
+    """``value`` as a float64 array; ValueError for complex or non-numeric."""
     arr = np.asarray(value)
     if np.iscomplexobj(arr):
         raise ValueError(f"{name} must be real, got a complex array")
     try:
-        arr = arr.astype(np.float64, copy=False)
+        return arr.astype(np.float64, copy=False)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a numeric array") from None
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2D image, got {arr.ndim} dimension(s)")
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty")
+
+
+def _finite(arr: np.ndarray, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
 
 
+def _image(value, name: str) -> np.ndarray:
+    arr = _real(value, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2D image, got {arr.ndim} dimension(s)")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    return _finite(arr, name)
+
+
 def _stack(value, name: str = "stack") -> np.ndarray:
-    arr = np.asarray(value)
-    if np.iscomplexobj(arr):
-        raise ValueError(f"{name} must be real, got a complex array")
-    try:
-        arr = arr.astype(np.float64, copy=False)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a numeric array") from None
+    arr = _real(value, name)
     if arr.ndim != 3:
         raise ValueError(
             f"{name} must be 3D (n_frames, ny, nx), got {arr.ndim} dimension(s)"
         )
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
+    return _finite(arr, name)
 
 
 def _upsample(value) -> int:
@@ -136,9 +138,7 @@ def _per_frame(value, n: int, shape: tuple, name: str) -> np.ndarray:
             f"{name} must have shape {(n,) + shape} (one per frame) or {shape}, "
             f"got {arr.shape}"
         )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
+    return _finite(arr, name)
 
 
 # ---------------------------------------------------------------------------
@@ -545,8 +545,7 @@ def estimate_velocity(
     n = shifts.shape[0]
     if n < 2:
         raise ValueError(f"shifts needs at least 2 frames, got {n}")
-    if not np.all(np.isfinite(shifts)):
-        raise ValueError("shifts contains NaN or infinite values")
+    _finite(shifts, "shifts")
     if frame_times is None:
         t = np.arange(n, dtype=np.float64)
     else:
@@ -555,8 +554,7 @@ def estimate_velocity(
             raise ValueError(
                 f"frame_times must have shape ({n},) like shifts, got {t.shape}"
             )
-        if not np.all(np.isfinite(t)):
-            raise ValueError("frame_times contains NaN or infinite values")
+        _finite(t, "frame_times")
     line_time = _time(line_time, "line_time")
     pixel_time = _time(pixel_time, "pixel_time")
     tc = t - t.mean()
@@ -700,7 +698,7 @@ def sum_frames(stack, shifts=None, matrices=None, translations=None, order: int 
     array([4, 4, 3, 2, 1])
     """
     stack = _stack(stack)
-    n, ny, nx = stack.shape
+    n = stack.shape[0]
     if shifts is not None and translations is not None:
         raise ValueError("give either shifts or translations, not both")
     if shifts is not None:
@@ -719,13 +717,51 @@ def sum_frames(stack, shifts=None, matrices=None, translations=None, order: int 
     if isinstance(order, bool) or order not in range(6):
         raise ValueError(f"order must be an integer from 0 to 5, got {order!r}")
 
-    total = np.zeros((ny, nx))
-    count = np.zeros((ny, nx), dtype=np.int64)
-    for k in range(n):  # one resampling per frame
-        warped = warp_frame(stack[k], mats[k], trans[k], order=order, cval=np.nan)
+    return warped_mean(stack, mats, trans, order=order)
+
+
+def warped_mean(frames, matrices, translations, order: int = 1):
+    """Mean of frames resampled with :func:`warp_frame`, one frame at a time.
+
+    The loop behind :func:`sum_frames`, for any iterable of frames (e.g. a
+    generator reading a lazy stack frame by frame), so that only one frame
+    and the two accumulators are in memory.
+
+    Parameters
+    ----------
+    frames : iterable of array_like
+        2D frames, all of one shape, finite.
+    matrices : array_like
+        ``(n_frames, 2, 2)`` maps ``a = M p + t`` (see :func:`warp_frame`).
+    translations : array_like
+        ``(n_frames, 2)``.
+    order : int, default 1
+        Spline order of the resampling.
+
+    Returns
+    -------
+    mean, count : numpy.ndarray
+        As :func:`sum_frames`.
+
+    Examples
+    --------
+    >>> frames = [np.ones((4, 4)), 3 * np.ones((4, 4))]
+    >>> mean, count = warped_mean(frames, np.tile(np.eye(2), (2, 1, 1)),
+    ...                           [(0.0, 0.0), (1.0, 0.0)])
+    >>> mean[0].tolist(), count[0].tolist()
+    ([2.0, 2.0, 2.0, 1.0], [2, 2, 2, 1])
+    """
+    total = count = None
+    for frame, m, t in zip(frames, matrices, translations):
+        warped = warp_frame(frame, m, t, order=order, cval=np.nan)
         valid = np.isfinite(warped)
+        if total is None:
+            total = np.zeros(warped.shape)
+            count = np.zeros(warped.shape, dtype=np.int64)
         total += np.where(valid, warped, 0.0)
         count += valid
+    if total is None:
+        raise ValueError("`frames` is empty.")
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, total / count, np.nan)
     return mean, count

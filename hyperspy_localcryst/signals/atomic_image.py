@@ -957,16 +957,8 @@ class AtomicImage(Signal2D):
         mats, trans = self._frame_maps(
             drift, model, atoms, line_time, pixel_time, frame_time
         )
-        total = count = None
-        for k, img in self._frames():
-            w = alignment.warp_frame(img, mats[k], trans[k], order=order)
-            ok = np.isfinite(w)
-            if total is None:
-                total, count = np.zeros_like(w), np.zeros(w.shape, np.int64)
-            total[ok] += w[ok]
-            count[ok] += 1
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(count > 0, total / count, np.nan)
+        frames = (img for _, img in self._frames())  # one frame in memory
+        mean, count = alignment.warped_mean(frames, mats, trans, order=order)
         rows, cols = slice(None), slice(None)
         if crop:
             box = _covered_box(count == len(mats))
