@@ -227,6 +227,9 @@ def test_stack_markers_follow_the_navigation(series):
     offsets = m.kwargs["offsets"]
     assert offsets.shape == (6,)
     assert len(offsets[4]) == atoms.get_frame(4).n_atoms
+    # default size from distances within a frame, not across overlapping frames
+    # (0.3 x the 16 px = 0.32 nm spacing; pooled frames would give ~0)
+    np.testing.assert_allclose(m.kwargs["sizes"], 0.3 * 16 * 0.02, rtol=0.1)
     series.plot()
     series.add_marker(m)
     series.axes_manager.indices = (4,)

@@ -426,6 +426,7 @@ class AtomPositions(Signal1D):
 
     # -------------------------------------------------------------- tracking
     def _nn_distance(self):
+        """Median nearest-neighbour distance within frames (0 if no pair)."""
         from scipy.spatial import cKDTree
 
         xy = np.column_stack([self.get_column("x"), self.get_column("y")])
@@ -434,9 +435,7 @@ class AtomPositions(Signal1D):
             p = xy[rows]
             if len(p) > 1:
                 d.append(cKDTree(p).query(p, k=2)[0][:, 1])
-        if not d:
-            raise ValueError("Tracking needs frames with at least two atoms.")
-        return float(np.median(np.concatenate(d)))
+        return float(np.median(np.concatenate(d))) if d else 0.0
 
     def link_frames(self, max_displacement=None, memory=0, shifts="auto"):
         """Link each atom to its successor in the next frame (tracks).
@@ -476,6 +475,8 @@ class AtomPositions(Signal1D):
 
         scale = abs(float(self.grid["x"]["scale"]))
         nn = self._nn_distance()
+        if nn == 0:
+            raise ValueError("Tracking needs frames with at least two atoms.")
         md = 0.3 * nn if max_displacement is None else float(max_displacement)
         if not np.isfinite(md) or md <= 0:
             raise ValueError(
@@ -844,12 +845,7 @@ class AtomPositions(Signal1D):
 
         offsets = np.column_stack([self.get_column("x"), self.get_column("y")])
         if size is None:
-            from scipy.spatial import cKDTree
-
-            nn = 0.0
-            if self.n_atoms > 1:
-                d, _ = cKDTree(offsets).query(offsets, k=2)
-                nn = float(np.median(d[:, 1]))
+            nn = self._nn_distance()  # within frames: a stack's frames overlap
             g = self.grid
             pixel = abs(float(g["x"]["scale"]))
             kwargs.setdefault("units", "x")
