@@ -137,6 +137,24 @@ def test_every_frame_bad_is_one_clear_error(series):
         s.find_atoms(separation=SEP, show_progressbar=False)
 
 
+def test_frames_of_different_sizes_are_one_clear_error():
+    small, large = np.ones((32, 40)), np.ones((48, 48))
+    ragged = np.empty(2, dtype=object)
+    ragged[0], ragged[1] = small, large
+    for data in ([small, large], ragged):
+        with pytest.raises(ValueError, match=r"different sizes \(40x32, 48x48 px\)"):
+            AtomicImage(data)
+    assert AtomicImage([small, small]).data.shape == (2, 32, 40)
+
+
+def test_in_memory_stack_is_mapped_without_a_copy(series):
+    lazy = series._frames_as_lazy()
+    chunk = lazy.data.dask[(lazy.data.name, 3, 0, 0)]
+    assert np.shares_memory(chunk, series.data)
+    np.testing.assert_array_equal(lazy.data.compute(), series.data)
+    assert lazy.axes_manager.navigation_shape == series.axes_manager.navigation_shape
+
+
 def test_bad_num_workers(series):
     for bad in (0, -1, 1.5, "two"):
         with pytest.raises(ValueError, match="num_workers"):

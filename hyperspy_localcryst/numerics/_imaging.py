@@ -52,7 +52,7 @@ def in_strips(filt, image, halo, min_rows=256):
     return np.concatenate(list(_POOL.map(run, range(n))), axis=0)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def window_variance(a, th, tw):
     """Sum of squared deviations from the mean over every ``th`` x ``tw`` window.
 
@@ -111,7 +111,7 @@ def window_variance(a, th, tw):
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def normalise_correlation(num, var, t_ssd):
     """``num / sqrt(var * t_ssd)`` clipped to [-1, 1]; 0 where ``var`` is 0."""
     ny, nx = num.shape
@@ -125,7 +125,7 @@ def normalise_correlation(num, var, t_ssd):
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def histogram(values, lo, hi, nbins):
     """Counts of ``values`` in ``nbins`` equal bins over [lo, hi] (the last bin
     closed), as ``numpy.histogram(values, nbins, (lo, hi))``, in parallel."""
@@ -143,7 +143,7 @@ def histogram(values, lo, hi, nbins):
     return counts.sum(axis=0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def label_stats(labels, weights, values, n):
     """Per-label pixel count, weight sums and maximum value.
 
@@ -172,7 +172,7 @@ def label_stats(labels, weights, values, n):
     return area, sw, swx, swy, vmax
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def ring_max(a, r_max):
     """Maximum of ``a`` over each ring of integer radius about its centre.
 

@@ -60,7 +60,7 @@ _POISSON, _UNIFORM = 0, 1
 # --------------------------------------------------------------------------
 # Compiled kernels
 # --------------------------------------------------------------------------
-@njit(cache=True, fastmath=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def _gauss(model, p, dx, dy):
     if model == _ROUND:
         s2 = p[3] * p[3]
@@ -69,7 +69,7 @@ def _gauss(model, p, dx, dy):
     return math.exp(-0.5 * q)
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _gauss_factors(start, count, t0, k, out):
     """``out[o] = exp(-k (start + o - t0)**2)`` for ``o < count``.
 
@@ -101,7 +101,7 @@ def _gauss_factors(start, count, t0, k, out):
         out[o] = u
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _add_peak(p, model, j0, j1, i0, i1, dst, dj, di, ex, ey):
     """Add atom ``p``'s peak (no background) on rows j0..j1, columns i0..i1.
 
@@ -128,7 +128,7 @@ def _add_peak(p, model, j0, j1, i0, i1, dst, dj, di, ex, ey):
                 dst[j - dj, i - di] += p[2] * _gauss(model, p, i - p[0], j - p[1])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _render_peaks(out, params, model, radii, ok):
     """Sum of the Gaussian peaks (no background) of all atoms, into ``out``.
 
@@ -167,7 +167,7 @@ def _render_peaks(out, params, model, radii, ok):
     return out
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _cholesky(F, n, L):
     """Lower Cholesky factor of the SPD matrix ``F`` into ``L``; False if not SPD."""
     for i in range(n):
@@ -184,7 +184,7 @@ def _cholesky(F, n, L):
     return True
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _cholesky_solve(L, g, n, out):
     """Solve ``L L^T out = g`` (forward then back substitution)."""
     for i in range(n):
@@ -199,7 +199,7 @@ def _cholesky_solve(L, g, n, out):
         out[i] = s / L[i, i]
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _inverse_diagonal(L, n, W, out):
     """Diagonal of ``(L L^T)^-1`` = column sums of squares of ``L^-1`` (in ``W``)."""
     for c in range(n):
@@ -218,7 +218,7 @@ def _inverse_diagonal(L, n, W, out):
         out[c] = s
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _load_window(
     image, others, own_p, model, cx, cy, radius, own, D, X, Y, lo, hi, ex, ey
 ):
@@ -266,7 +266,7 @@ def _load_window(
     return k
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _accumulate_round(D, X, Y, E, n, lo, hi, p, cx, cy, radius, poisson, ex, ey, F, g):
     """Fisher matrix (15 unique terms), score (5) and residual sums, round model.
 
@@ -355,7 +355,7 @@ def _accumulate_round(D, X, Y, E, n, lo, hi, p, cx, cy, radius, poisson, ex, ey,
     return rss, wrss, mu_min
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _accumulate_elliptical(D, X, Y, n, p, poisson, J, F, g):
     """Fisher matrix, score and residual sums for the elliptical model."""
     F[:, :] = 0.0
@@ -392,7 +392,7 @@ def _accumulate_elliptical(D, X, Y, n, p, poisson, J, F, g):
     return rss, wrss, mu_min
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _fit_one(image, others, p0, own0, model, weighting, radius, max_iter, tol, scratch):
     """Fit one atom by Fisher scoring.
 
@@ -501,7 +501,7 @@ def _fit_one(image, others, p0, own0, model, weighting, radius, max_iter, tol, s
     return p, var, n_pix, ok, resid
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scratch(radius, npar):
     """Work space of one thread for :func:`_fit_one`: the atom's own rendered
     peak, the flat window (values, columns, rows, Gaussian), the separable
@@ -519,7 +519,7 @@ def _scratch(radius, npar):
     )
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _fit_pass(
     image, others, params, own, model, weighting, radius, max_iter, tol, ok_in
 ):
@@ -556,7 +556,7 @@ def _fit_pass(
     return out, cov, resid, ok
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _initial_params(image, x, y, radius):
     """Background (low quantile of the window ring) and peak amplitude."""
     ny, nx = image.shape
@@ -586,7 +586,7 @@ def _initial_params(image, x, y, radius):
     return bg, amp
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _centre_of_mass(image, x, y, radius, n_iter):
     ny, nx = image.shape
     n = x.shape[0]
@@ -737,7 +737,7 @@ def _median_sigma(image, x, y, bg, amp, radius):
     return float(np.clip(np.median(sig), 0.5, radius))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _half_max_sigma(image, x, y, bg, amp, radius):
     ny, nx = image.shape
     n = x.shape[0]

@@ -123,7 +123,7 @@ def _linkage_matrix(Z) -> np.ndarray:
 _N_CHUNKS = 16
 
 
-@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "contract"})
 def _assign(X, C, labels, d2, below):
     """Nearest centre (squared Euclidean, lowest index on ties) of each row,
     written into ``labels`` and ``d2``; returns how many labels changed.
@@ -185,7 +185,7 @@ def _sorted_columns(X):
     return vals, order
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _median_walk(vals, order, labels, f, k, count, centre, below):
     """Median of feature f over cluster k, walking the sorted column from the
     position of the previous centre, where ``below`` members lie below it."""
@@ -229,7 +229,7 @@ def _median_walk(vals, order, labels, f, k, count, centre, below):
     return 0.5 * (lo + hi)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _medians(vals, order, labels, counts, C, below, exact_below, out):
     """Component-wise medians of the clusters (as numpy.median: the mean of
     the two middle values for even counts); empty clusters keep ``C``.
@@ -703,7 +703,7 @@ def linkage_threshold(Z, n_clusters):
 # ---------------------------------------------------------------------------
 # vector histogram
 # ---------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _max_abs_finite(v):
     """Largest absolute component of the rows of ``v`` that are finite."""
     m = 0.0
@@ -715,7 +715,7 @@ def _max_abs_finite(v):
     return m
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _bin_index(v, lo, norm, edges, nbins):
     # as numpy.histogram for equal bins: estimate, then correct by the edges
     i = int((v - lo) * norm)
@@ -730,7 +730,7 @@ def _bin_index(v, lo, norm, edges, nbins):
     return i
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _histogram2d(v, xedges, yedges, n_chunks):
     n = v.shape[0]
     nx = xedges.shape[0] - 1
@@ -971,7 +971,7 @@ _MAX_CANDIDATES = 256
 _MAX_CELLS = 1024
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def _nearest_tiles(sx, sy, sidx, start, grid, values, rc, tile, max_d, out, hard):
     """Nearest point of every pixel, tile by tile.
 

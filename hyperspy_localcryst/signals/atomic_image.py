@@ -9,6 +9,7 @@ on.
 """
 
 import os
+import uuid
 import warnings
 
 import numpy as np
@@ -69,6 +70,10 @@ class AtomicImage(Signal2D):
     _signal_type = "atomic_image"
     _signal_dimension = 2
     _lazy = False
+
+    def __init__(self, *args, **kwargs):
+        _check_frame_shapes(args[0] if args else kwargs.get("data"))
+        super().__init__(*args, **kwargs)
 
     # --------------------------------------------------------------- helpers
     def _grid(self):
@@ -420,10 +425,7 @@ class AtomicImage(Signal2D):
             threads = None
         else:
             threads = max(1, cores // min(num_workers or cores, n_frames))
-        nav_chunks = "auto"
-        if not self._lazy:
-            nav_chunks = (1,) * self.axes_manager.navigation_dimension
-        mapped = self.map(
+        mapped = self._frames_as_lazy().map(
             _guarded,
             frame_function=function,
             threads=threads,
@@ -432,7 +434,6 @@ class AtomicImage(Signal2D):
             lazy_output=False,
             output_signal_size=(),
             output_dtype=object,
-            navigation_chunks=nav_chunks,
             show_progressbar=show_progressbar,
             num_workers=None if num_workers is None else int(num_workers),
             **{k: BaseSignal(v, ragged=True) for k, v in iterating.items()},
@@ -449,6 +450,38 @@ class AtomicImage(Signal2D):
                 stacklevel=3,
             )
         return results
+
+    def _frames_as_lazy(self):
+        """The stack as a lazy signal, one frame per chunk, without copying.
+
+        A lazy stack is returned as it is (mapped chunk by chunk). An
+        in-memory stack is wrapped as a dask array whose chunks are views of
+        its frames: HyperSpy's ``as_lazy`` (``dask.array.from_array``) first
+        copies the whole stack and hashes it to name the chunks, serial work
+        of about 13 ms per 4 MB frame before any frame is processed.
+        """
+        if self._lazy:
+            return self
+        import dask.array as da
+
+        data = self.data
+        am = self.axes_manager
+        nav_shape = data.shape[: am.navigation_dimension]
+        sig_dim = am.signal_dimension
+        name = f"localcryst-frames-{uuid.uuid4().hex}"
+        graph = {
+            (name, *idx) + (0,) * sig_dim: data[tuple(slice(i, i + 1) for i in idx)]
+            for idx in np.ndindex(*nav_shape)
+        }
+        chunks = tuple((1,) * n for n in nav_shape) + tuple(
+            (n,) for n in data.shape[len(nav_shape) :]
+        )
+        lazy = self._deepcopy_with_new_data(
+            da.Array(graph, name, chunks, meta=np.empty((0,) * data.ndim, data.dtype))
+        )
+        lazy._lazy = True
+        lazy._assign_subclass()
+        return lazy
 
     def _frame_label(self, k):
         axes = self.axes_manager.navigation_axes
@@ -1043,6 +1076,27 @@ def _frame_array(frame):
     if img.ndim != 2:
         raise ValueError(f"A frame must be 2D, got shape {img.shape}.")
     return img
+
+
+def _check_frame_shapes(data):
+    """Refuse, clearly, a list (or object array) of frames of different sizes.
+
+    A HyperSpy signal is one rectangular array: frames of different sizes
+    cannot be one stack (numpy's and HyperSpy's own errors do not say so).
+    """
+    if isinstance(data, (list, tuple)) or (
+        isinstance(data, np.ndarray) and data.dtype == object
+    ):
+        items = list(np.ravel(np.asarray(data, dtype=object))) if len(data) else []
+        shapes = {np.shape(f) for f in items}
+        if len(shapes) > 1 and all(len(sh) == 2 for sh in shapes):
+            sizes = ", ".join(f"{sh[1]}x{sh[0]}" for sh in sorted(shapes))
+            raise ValueError(
+                f"The frames have different sizes ({sizes} px) and cannot form one "
+                "AtomicImage stack. Crop them to a common size (e.g. "
+                "`s.isig[:width, :height]`) before stacking, or process each frame "
+                "as its own AtomicImage."
+            )
 
 
 def _find_frame(
