@@ -1,11 +1,16 @@
-"""Command line: ``localcryst demo`` and ``localcryst find FILE``.
+"""Command line: ``localcryst analyse FILE...``, ``demo`` and ``find``.
 
-Both run find + refine and write, into the output folder, the per-atom table
-(``atoms.csv`` and ``atoms.hspy``) and a picture of the atoms on the image
-(``atoms.png``). Errors are one clear line on stderr with exit status 1; the
-output folder is written to a temporary folder first and moved into place
-only when everything succeeded, so a failed run never leaves a folder that
-looks complete.
+``analyse`` runs the whole pipeline (load -> find -> refine -> neighbourhoods
+-> PCA + k-means) on each file and writes, per file, the per-atom table, the
+neighbourhood signal, the figures and a self-contained ``report.html`` (see
+:mod:`hyperspy_localcryst.report`). ``demo`` does the same on the bundled
+PbTiO3/SrRuO3 interface image. ``find`` only finds and refines.
+
+Errors are one clear line on stderr and a non-zero exit status. Each output
+folder is written to a temporary folder first and moved into place only when
+everything in it succeeded, so a failed run never leaves a folder that looks
+complete; with several files, a failed file is reported and the others'
+results are kept.
 """
 
 import argparse
@@ -13,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 __all__ = ["main", "run_pipeline"]
@@ -82,57 +88,243 @@ def _parser():
         prog="localcryst",
         description=(
             "Local crystallography for HyperSpy: find and refine every atomic "
-            "column of an atomically resolved image."
+            "column of an atomically resolved image, describe each atom by its "
+            "neighbourhood and cluster the neighbourhoods."
+        ),
+        epilog="Run `localcryst COMMAND --help` for the options of each command.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    an = sub.add_parser(
+        "analyse",
+        aliases=["analyze"],
+        help="whole pipeline on image files, with figures and report.html",
+        description=(
+            "Load each FILE (any format hs.load reads; image stacks included), "
+            "find and refine the atoms, build the neighbourhoods, run PCA and "
+            "k-means, and write into OUT/<file name>/: atoms.csv, atoms.hspy "
+            "(or .zspy), neighbourhoods.hspy, PNG figures, summary.json and a "
+            "self-contained report.html. A file that fails is reported and the "
+            "others are still analysed (exit status 1 if any failed)."
         ),
     )
-    sub = p.add_subparsers(dest="command", required=True)
+    an.add_argument("files", nargs="+", metavar="FILE", help="image files")
+    an.add_argument(
+        "--out",
+        default="localcryst_results",
+        help="output folder (default %(default)s)",
+    )
+    an.add_argument(
+        "--signal-type",
+        default=None,
+        help="signal_type passed to hs.load (the image is then analysed as an "
+        "atomic_image)",
+    )
+    an.add_argument(
+        "--index",
+        type=int,
+        default=None,
+        help="which signal to take when a file holds several (default: the only "
+        "image in it)",
+    )
     d = sub.add_parser(
         "demo",
-        help="run find + refine on the bundled PbTiO3/SrRuO3 interface image",
+        help="analyse the bundled PbTiO3/SrRuO3 interface image (real data)",
+        description=(
+            "Run `analyse` on the HAADF image of a PbTiO3/SrRuO3 interface shipped "
+            "with the package (Hadjimichael et al., GPL-3.0 via TEMUL), with the "
+            "settings of its gallery example: LoG finder, separation 0.2 nm, "
+            "4 neighbours, distance metric."
+        ),
     )
-    d.add_argument("--out", default="localcryst_demo", help="output folder")
-    f = sub.add_parser("find", help="find + refine the atoms of an image file")
-    f.add_argument("file", help="any image file hs.load reads")
-    f.add_argument("--out", default=None, help="output folder (default FILE_atoms)")
-    for a in (d, f):
+    d.add_argument(
+        "--out", default="localcryst_demo", help="output folder (default %(default)s)"
+    )
+    for a, demo in ((an, False), (d, True)):
         a.add_argument(
             "--separation",
             type=float,
-            default=None,
-            help="smallest column distance in calibrated units (default: estimated)",
+            default=0.2 if demo else None,
+            help="smallest column distance in calibrated units (default: "
+            + ("0.2 nm" if demo else "estimated from the image")
+            + ")",
         )
         a.add_argument(
-            "--sublattices", type=int, default=2, help="atom types to label (default 2)"
+            "--method",
+            default="log" if demo else "template",
+            help="atom finder: template, log, local_max or a consensus such as "
+            "template+log (default %(default)s)",
         )
         a.add_argument(
-            "--model",
-            choices=("round", "elliptical"),
-            default="round",
-            help="Gaussian model of the refinement",
+            "--neighbours",
+            type=int,
+            default=4 if demo else 6,
+            help="neighbours per neighbourhood (default %(default)s)",
         )
         a.add_argument(
-            "--overwrite", action="store_true", help="replace an existing output folder"
+            "--metric",
+            choices=("angle", "distance"),
+            default="distance" if demo else "angle",
+            help="neighbour ordering: angle (rotation invariant) or distance "
+            "(default %(default)s)",
         )
+        a.add_argument(
+            "--clusters",
+            default="auto",
+            help="number of k-means clusters, or auto (largest gap of the Ward "
+            "dendrogram, 2 to 8; default %(default)s)",
+        )
+        a.add_argument(
+            "--sublattices",
+            type=int,
+            default=2,
+            help="atom types labelled by fitted amplitude (default %(default)s)",
+        )
+        a.add_argument(
+            "--format",
+            choices=("hspy", "zspy"),
+            default="hspy",
+            help="file format of the saved signals (default %(default)s)",
+        )
+        a.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        a.add_argument(
+            "--no-progressbar", action="store_true", help="hide the progress bars"
+        )
+        a.add_argument(
+            "--overwrite", action="store_true", help="replace existing results"
+        )
+    f = sub.add_parser(
+        "find",
+        help="find + refine the atoms of one image file (no neighbourhoods)",
+        description="Find and refine the atoms of FILE; write atoms.csv, "
+        "atoms.hspy and atoms.png.",
+    )
+    f.add_argument("file", help="any image file hs.load reads")
+    f.add_argument("--out", default=None, help="output folder (default FILE_atoms)")
+    f.add_argument(
+        "--separation",
+        type=float,
+        default=None,
+        help="smallest column distance in calibrated units (default: estimated)",
+    )
+    f.add_argument(
+        "--sublattices", type=int, default=2, help="atom types to label (default 2)"
+    )
+    f.add_argument(
+        "--model",
+        choices=("round", "elliptical"),
+        default="round",
+        help="Gaussian model of the refinement",
+    )
+    f.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output folder"
+    )
     return p
 
 
-def _load(path):
+def _load(path, signal_type=None, index=None, allow_stack=False):
     import hyperspy.api as hs
 
-    s = hs.load(path)
+    if not Path(path).exists():
+        raise ValueError(f"{path}: no such file.")
+    kw = {"signal_type": signal_type} if signal_type else {}
+    s = hs.load(path, **kw)
     if isinstance(s, list):
-        raise ValueError(f"{path} holds {len(s)} signals; save the image alone first.")
+        images = [i for i, x in enumerate(s) if x.axes_manager.signal_dimension == 2]
+        if index is not None:
+            if not 0 <= index < len(s):
+                raise ValueError(f"{path} holds {len(s)} signals; --index {index}.")
+            s = s[index]
+        elif len(images) == 1:
+            s = s[images[0]]
+        else:
+            titles = "; ".join(
+                f"{i}: {x.metadata.General.title}" for i, x in enumerate(s)
+            )
+            raise ValueError(
+                f"{path} holds {len(s)} signals ({titles}); choose one with --index."
+            )
     if s.axes_manager.signal_dimension != 2:
         raise ValueError(
             f"{path} is not an image "
             f"(signal dimension {s.axes_manager.signal_dimension})."
         )
-    if s.axes_manager.navigation_dimension:
+    if s.axes_manager.navigation_dimension and not allow_stack:
         raise ValueError(
-            f"{path} is an image stack; `find` takes a single image for now."
+            f"{path} is an image stack; use `localcryst analyse` for stacks."
         )
+    if s.data.dtype.kind in "ui":  # raw counts: float for the fits
+        s.change_dtype("float64")
     s.set_signal_type("atomic_image")
     return s
+
+
+def _write_atomically(out, overwrite, work):
+    """Run ``work(tmp)`` in a temporary sibling folder, then move it to ``out``."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ValueError(f"{out} exists; use --overwrite or another --out.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".localcryst-", dir=out.parent.resolve()))
+    try:
+        result = work(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def _clusters(value):
+    if value == "auto":
+        return value
+    try:
+        k = int(value)
+    except ValueError:
+        k = 0
+    if k < 1:
+        raise ValueError(
+            f"--clusters must be 'auto' or a positive integer, got {value!r}."
+        )
+    return k
+
+
+def _analyse_one(signal, out, args):
+    from .report import analyse
+
+    def log(msg):
+        print(f"  {msg}", flush=True)
+
+    return _write_atomically(
+        out,
+        args.overwrite or args.command == "demo",  # the demo may always re-run
+        lambda tmp: analyse(
+            signal,
+            tmp,
+            separation=args.separation,
+            method=args.method.split("+") if "+" in args.method else args.method,
+            neighbours=args.neighbours,
+            metric=args.metric,
+            clusters=_clusters(args.clusters),
+            n_sublattices=args.sublattices,
+            file_format=args.format,
+            seed=args.seed,
+            show_progressbar=False if args.no_progressbar else None,
+            log=log,
+        ),
+    )
+
+
+def _say_summary(summary, out):
+    err = summary["median_position_error"]
+    print(
+        f"  {summary['n_atoms']} atoms ({summary['n_refined']} refined, median "
+        f"position error {'n/a' if err is None else f'{err:.2g}'} {summary['units']}),"
+        f" {summary['n_clusters']} clusters "
+        f"({', '.join(f'{f:.0%}' for f in summary['cluster_fractions'])})"
+    )
+    print(f"  report: {(Path(out) / 'report.html').resolve()}")
 
 
 def main(argv=None):
@@ -146,7 +338,7 @@ def main(argv=None):
     Returns
     -------
     int
-        Exit status.
+        Exit status: 0 when everything succeeded, 1 otherwise.
 
     Examples
     --------
@@ -157,33 +349,22 @@ def main(argv=None):
     """
     args = _parser().parse_args(argv)
     import logging
-    import warnings
 
     logging.getLogger("hyperspy").setLevel(logging.ERROR)
     # file-version notices of old .hspy files are not the user's concern here
     warnings.filterwarnings("ignore", message="Loading old file version")
+    if args.command in ("analyse", "analyze", "demo"):
+        return _main_analyse(args)
     try:
-        if args.command == "demo":
-            from .data import pto_sro_interface
-
-            signal = pto_sro_interface()
-            out = Path(args.out)
-        else:
-            signal = _load(args.file)
-            out = Path(args.out or Path(args.file).with_suffix("").name + "_atoms")
-        if out.exists() and not args.overwrite and args.command == "find":
-            raise ValueError(f"{out} exists; use --overwrite or another --out.")
-        tmp = Path(tempfile.mkdtemp(prefix=".localcryst-", dir=out.parent.resolve()))
-        try:
-            summary = run_pipeline(
+        signal = _load(args.file)
+        out = Path(args.out or Path(args.file).with_suffix("").name + "_atoms")
+        summary = _write_atomically(
+            out,
+            args.overwrite,
+            lambda tmp: run_pipeline(
                 signal, tmp, args.separation, args.sublattices, args.model
-            )
-            if out.exists():
-                shutil.rmtree(out)
-            tmp.rename(out)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+            ),
+        )
     except (ValueError, TypeError, OSError) as e:
         print(f"localcryst: error: {e}", file=sys.stderr)
         return 1
@@ -195,6 +376,50 @@ def main(argv=None):
     )
     print(f"Results in {out.resolve()}: atoms.png, atoms.csv, atoms.hspy")
     return 0
+
+
+def _main_analyse(args):
+    # per-frame warnings are summarised in the report, not printed one by one
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+    if args.command == "demo":
+        jobs = [("PbTiO3/SrRuO3 interface (bundled)", None, Path(args.out))]
+    else:
+        names = [Path(f).with_suffix("").name for f in args.files]
+        dup = {n for n in names if names.count(n) > 1}
+        jobs = [
+            (
+                f,
+                f,
+                Path(args.out)
+                / (Path(f).with_suffix("").name if n not in dup else f"{n}_{i}"),
+            )
+            for i, (f, n) in enumerate(zip(args.files, names))
+        ]
+    failed = 0
+    for k, (label, path, out) in enumerate(jobs):
+        print(f"[{k + 1}/{len(jobs)}] {label}", flush=True)
+        t = time.perf_counter()
+        try:
+            if path is None:
+                from .data import pto_sro_interface
+
+                signal = pto_sro_interface()
+            else:
+                signal = _load(path, args.signal_type, args.index, allow_stack=True)
+            summary = _analyse_one(signal, out, args)
+        except (ValueError, TypeError, OSError, RuntimeError) as e:
+            failed += 1
+            print(f"localcryst: error: {label}: {e}", file=sys.stderr, flush=True)
+            continue
+        _say_summary(summary, out)
+        print(f"  done in {time.perf_counter() - t:.1f} s", flush=True)
+    if failed:
+        print(
+            f"localcryst: {failed} of {len(jobs)} file(s) failed; the others' "
+            "results are complete.",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ from importlib import resources
 
 import numpy as np
 
-__all__ = ["pto_sro_interface", "synthetic_lattice"]
+__all__ = [
+    "pto_sro_interface",
+    "synthetic_lattice",
+    "synthetic_two_phase",
+    "synthetic_series",
+]
 
 
 def pto_sro_interface(lazy=False):
@@ -108,8 +113,6 @@ def synthetic_lattice(
     >>> len(truth["x"])
     49
     """
-    import hyperspy.api as hs
-
     from ..numerics.synthetic import make_lattice_image
 
     img, t = make_lattice_image(
@@ -125,12 +128,7 @@ def synthetic_lattice(
         noise=noise,
         seed=seed,
     )
-    s = hs.signals.Signal2D(img)
-    for ax, name in zip(s.axes_manager.signal_axes, ("x", "y")):
-        ax.name, ax.scale, ax.units, ax.offset = name, scale, units, 0.0
-    s.metadata.General.title = f"Synthetic {lattice} lattice"
-    s.metadata.Signal.quantity = "Intensity (counts)"
-    s.set_signal_type("atomic_image")
+    s = _atomic_image(img, scale, units, f"Synthetic {lattice} lattice")
     if not return_truth:
         return s
     truth = {
@@ -142,3 +140,177 @@ def synthetic_lattice(
         "sublattice": np.asarray(t["sublattice"]),
     }
     return s, truth
+
+
+def _atomic_image(data, scale, units, title):
+    """An AtomicImage with square calibrated pixels (offset 0) and a title."""
+    import hyperspy.api as hs
+
+    s = hs.signals.Signal2D(data)
+    for ax, name in zip(s.axes_manager.signal_axes, ("x", "y")):
+        ax.name, ax.scale, ax.units, ax.offset = name, scale, units, 0.0
+    s.metadata.General.title = title
+    s.metadata.Signal.quantity = "Intensity (counts)"
+    s.set_signal_type("atomic_image")
+    return s
+
+
+def synthetic_two_phase(
+    shape=(512, 512),
+    spacing=20.0,
+    phases=("square", "hexagonal"),
+    rotation=0.0,
+    jitter=0.0,
+    sigma=3.5,
+    peak=200.0,
+    background=20.0,
+    noise="poisson",
+    scale=0.01,
+    units="nm",
+    seed=None,
+    return_truth=False,
+):
+    """Two phases side by side with a straight boundary, and the truth per atom.
+
+    The left half holds ``phases[0]``, the right half ``phases[1]``, both
+    with nearest-neighbour distance ``spacing``, separated by a gap of one
+    spacing, the whole rotated by ``rotation`` (see
+    :func:`hyperspy_localcryst.numerics.synthetic.two_phase_positions`).
+    Columns are point-sampled round Gaussians on a constant background.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (rows, columns).
+    spacing, sigma : float
+        Nearest-neighbour distance and column width, in pixels.
+    phases : tuple of str
+        Lattice of each half: ``"square"``, ``"hexagonal"``, ``"perovskite"``.
+    rotation : float
+        Degrees, counter-clockwise as displayed.
+    jitter : float
+        Standard deviation of random position noise per coordinate, pixels.
+    peak, background : float
+        Column amplitude and background, in counts.
+    noise : {"poisson", "gaussian", None}
+        Noise model (Gaussian: standard deviation ``sqrt(counts)``).
+    scale : float
+        Pixel size in ``units``.
+    units : str
+        Axis units.
+    seed : int, optional
+        Random seed (jitter and noise).
+    return_truth : bool
+        Also return the truth.
+
+    Returns
+    -------
+    AtomicImage or (AtomicImage, dict)
+        With ``return_truth``, a dict of arrays: ``x``, ``y`` (calibrated),
+        ``x_px``, ``y_px`` and ``phase`` (0 = ``phases[0]``, 1 =
+        ``phases[1]``, 2 = boundary atom).
+
+    Examples
+    --------
+    >>> from hyperspy_localcryst.data import synthetic_two_phase
+    >>> s, truth = synthetic_two_phase((256, 256), spacing=16, seed=0,
+    ...                                return_truth=True)
+    >>> sorted(set(truth["phase"].tolist()))
+    [0, 1, 2]
+    """
+    from ..numerics.synthetic import render_gaussians, two_phase_positions
+
+    if noise not in ("poisson", "gaussian", None):
+        raise ValueError(
+            f"`noise` must be 'poisson', 'gaussian' or None, got {noise!r}."
+        )
+    rng = np.random.default_rng(seed)
+    x, y, label = two_phase_positions(
+        shape,
+        spacing=spacing,
+        phases=phases,
+        rotation=rotation,
+        jitter=jitter,
+        seed=rng,
+    )
+    img = render_gaussians(shape, x, y, peak, sigma, background=background)
+    if noise == "poisson":
+        img = rng.poisson(img).astype(float)
+    elif noise == "gaussian":
+        img = img + rng.normal(size=img.shape) * np.sqrt(img)
+    s = _atomic_image(img, scale, units, f"Synthetic {phases[0]} | {phases[1]}")
+    if not return_truth:
+        return s
+    truth = {"x": x * scale, "y": y * scale, "x_px": x, "y_px": y, "phase": label}
+    return s, truth
+
+
+def synthetic_series(
+    n_frames=20,
+    shape=(256, 256),
+    spacing=20.0,
+    drift=(0.37, -0.23),
+    frame_time=1.0,
+    scale=0.01,
+    units="nm",
+    seed=None,
+    return_truth=False,
+    **kwargs,
+):
+    """A drifting image series (time stack) with the true positions per frame.
+
+    See :func:`hyperspy_localcryst.numerics.synthetic.make_drift_stack` for
+    the model (drift per frame, random walk, scan distortion, noise) and the
+    other keyword arguments (``drift_jitter``, ``line_time``, ``pixel_time``,
+    ``sigma``, ``peak``, ``background``, ``lattice``, ``noise``).
+
+    Parameters
+    ----------
+    n_frames : int
+        Number of frames.
+    shape : tuple of int
+        Frame shape (rows, columns).
+    spacing : float
+        Nearest-neighbour distance in pixels.
+    drift : tuple of float
+        (dx, dy) per frame in pixels.
+    frame_time : float
+        Seconds between frames (the ``time`` navigation axis' scale).
+    scale : float
+        Pixel size in ``units``.
+    units : str
+        Axis units.
+    seed : int, optional
+        Random seed.
+    return_truth : bool
+        Also return the truth of ``make_drift_stack`` (positions in pixels).
+    **kwargs
+        Passed to ``make_drift_stack``.
+
+    Returns
+    -------
+    AtomicImage or (AtomicImage, dict)
+        A stack with navigation axis ``time`` (s).
+
+    Examples
+    --------
+    >>> from hyperspy_localcryst.data import synthetic_series
+    >>> s = synthetic_series(n_frames=3, shape=(64, 64), seed=0)
+    >>> s.axes_manager.navigation_shape, s.axes_manager.navigation_axes[0].name
+    ((3,), 'time')
+    """
+    from ..numerics.synthetic import make_drift_stack
+
+    stack, truth = make_drift_stack(
+        n_frames=n_frames,
+        shape=shape,
+        spacing=spacing,
+        drift=drift,
+        frame_time=frame_time,
+        seed=seed,
+        **kwargs,
+    )
+    s = _atomic_image(stack, scale, units, "Synthetic drifting series")
+    t = s.axes_manager.navigation_axes[0]
+    t.name, t.scale, t.units = "time", frame_time, "s"
+    return (s, truth) if return_truth else s

@@ -1,0 +1,499 @@
+"""The whole pipeline on one image (or stack), written to a folder with a report.
+
+:func:`analyse` runs find -> refine -> neighbourhoods -> decomposition +
+clustering and writes, into a folder:
+
+- ``atoms.csv``, ``atoms.hspy`` (or ``.zspy``): the refined per-atom table;
+- ``neighbourhoods.hspy`` (or ``.zspy``): the neighbourhood signal with its
+  decomposition and cluster results (``learning_results``,
+  ``cluster_labels``...);
+- PNG figures: ``atoms.png``, ``cluster_map.png``, ``dendrogram.png``,
+  ``scree.png``, ``pca_modes.png``, ``loading_maps.png``,
+  ``cluster_ffts.png``, ``neighbour_histograms.png`` (and, for a stack,
+  ``cluster_fractions.png``);
+- ``summary.json``: the parameters and key numbers;
+- ``report.html``: one self-contained page (figures embedded) with the
+  parameters used and the key numbers.
+
+The command line (``localcryst analyse``, ``localcryst demo``) is a thin
+shell over :func:`analyse`. Every random step is seeded, so the same input
+and parameters give the same numbers.
+"""
+
+import base64
+import html
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["analyse", "write_report", "FIGURES"]
+
+#: Figures of a report, in display order: file name -> caption.
+FIGURES = {
+    "atoms.png": "Refined atom positions on the image",
+    "cluster_map.png": "Cluster map: each pixel takes the cluster of its nearest "
+    "centre atom",
+    "dendrogram.png": "Ward dendrogram of the neighbourhoods (the cut gives K)",
+    "scree.png": "Scree plot: explained variance of the PCA components",
+    "pca_modes.png": "PCA modes drawn as arrows on the mean neighbourhood",
+    "loading_maps.png": "Loading maps of the first non-mean PCA components",
+    "cluster_ffts.png": "Power spectrum of each cluster's atom positions",
+    "neighbour_histograms.png": "Neighbour-vector histograms, per cluster",
+    "cluster_fractions.png": "Cluster fractions per frame",
+}
+
+
+def _k_from_dendrogram(nb, k_max=8, seed=0):
+    """K whose dendrogram cut sits in the largest gap between merge heights."""
+    z, _ = nb.get_linkage(seed=seed)
+    h = np.sort(z[:, 2])[::-1][: k_max + 1]
+    ks = np.arange(2, min(k_max, len(h)) + 1)
+    if len(ks) == 0:
+        return 1
+    return int(ks[np.argmax(h[ks - 2] - h[ks - 1])])
+
+
+def analyse(
+    signal,
+    out_dir,
+    separation=None,
+    method="template",
+    neighbours=6,
+    metric="angle",
+    clusters="auto",
+    n_sublattices=2,
+    file_format="hspy",
+    seed=0,
+    show_progressbar=None,
+    log=None,
+):
+    """Run the whole pipeline on ``signal`` and write results, figures and report.
+
+    Parameters
+    ----------
+    signal : AtomicImage
+        An image or a stack of images (navigation axes: frames are pooled
+        for the neighbourhood statistics, figures show the first frame).
+    out_dir : str or pathlib.Path
+        Existing folder to write into.
+    separation : float, optional
+        Smallest column distance in calibrated units (estimated if None).
+    method : str or list of str
+        Finder (see :meth:`AtomicImage.find_atoms`).
+    neighbours : int
+        Neighbours per neighbourhood.
+    metric : {"angle", "distance"}
+        Neighbour ordering (see :meth:`AtomPositions.get_neighbourhoods`).
+    clusters : "auto" or int
+        Number of k-means clusters; "auto" cuts the Ward dendrogram in its
+        largest gap (K from 2 to 8).
+    n_sublattices : int
+        Atom types labelled by fitted amplitude (``sublattice`` column); 1
+        for none.
+    file_format : {"hspy", "zspy"}
+        Format of the saved signals.
+    seed : int
+        Seed of every random step (dendrogram subsample, k-means).
+    show_progressbar : bool, optional
+        HyperSpy's progress bars for stacks.
+    log : callable, optional
+        Called with one line of text per step (e.g. ``print``).
+
+    Returns
+    -------
+    dict
+        The parameters and key numbers (also in ``summary.json``).
+
+    Examples
+    --------
+    >>> import tempfile, matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from hyperspy_localcryst.data import synthetic_lattice
+    >>> out = tempfile.mkdtemp()
+    >>> summary = analyse(synthetic_lattice(shape=(160, 160), seed=0), out)
+    >>> summary["n_atoms"], summary["n_clusters"] >= 1
+    (81, True)
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if file_format not in ("hspy", "zspy"):
+        raise ValueError(
+            f"`file_format` must be 'hspy' or 'zspy', got {file_format!r}."
+        )
+    if not (clusters == "auto" or (isinstance(clusters, int) and clusters >= 1)):
+        raise ValueError(
+            f"`clusters` must be 'auto' or a positive int, got {clusters!r}."
+        )
+    log = log or (lambda msg: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = _analyse(
+            signal,
+            Path(out_dir),
+            plt,
+            log,
+            separation=separation,
+            method=method,
+            neighbours=neighbours,
+            metric=metric,
+            clusters=clusters,
+            n_sublattices=n_sublattices,
+            file_format=file_format,
+            seed=seed,
+            show_progressbar=show_progressbar,
+        )
+    messages = []
+    for w in caught:
+        text = f"{w.category.__name__}: {w.message}"
+        if (
+            issubclass(w.category, (UserWarning, RuntimeWarning))
+            and text not in messages
+        ):
+            messages.append(text)
+    summary["warnings"] = messages
+    (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_report(out_dir, summary)
+    return summary
+
+
+def _analyse(signal, out, plt, log, *, show_progressbar, **p):
+    """The steps of :func:`analyse` (warnings are collected by the caller)."""
+    times = {}
+    stack = signal.axes_manager.navigation_dimension > 0
+    kw = {"show_progressbar": show_progressbar} if stack else {}
+
+    t = time.perf_counter()
+    log("finding atoms")
+    atoms = signal.find_atoms(separation=p["separation"], method=p["method"], **kw)
+    times["find_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    log(f"refining {atoms.n_atoms} atoms")
+    atoms = signal.refine_atoms(atoms, **kw)
+    if p["n_sublattices"] > 1 and atoms.n_atoms >= 10 * p["n_sublattices"]:
+        atoms = atoms.label_sublattices(
+            p["n_sublattices"], column="amplitude", seed=p["seed"]
+        )
+    times["refine_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    log(
+        f"neighbourhoods (k = {p['neighbours']}, {p['metric']} metric), PCA, clustering"
+    )
+    nb = atoms.get_neighbourhoods(n_neighbours=p["neighbours"], metric=p["metric"])
+    nb.decomposition(print_info=False)
+    k = (
+        _k_from_dendrogram(nb, seed=p["seed"])
+        if p["clusters"] == "auto"
+        else p["clusters"]
+    )
+    k = min(k, nb.axes_manager.navigation_size)
+    nb.cluster_analysis(n_clusters=k, random_state=p["seed"], n_init=10)
+    labels = nb.get_cluster_labels(merged=True).data.astype(int)
+    times["neighbourhoods_s"] = time.perf_counter() - t
+
+    atoms.to_csv(out / "atoms.csv")
+    atoms.save(out / f"atoms.{p['file_format']}", overwrite=True)
+    nb.save(out / f"neighbourhoods.{p['file_format']}", overwrite=True)
+
+    t = time.perf_counter()
+    log("drawing figures")
+    units = atoms.units["x"]
+    settings = atoms.metadata.AtomPositions.settings
+    err = np.hypot(atoms.get_column("x_err"), atoms.get_column("y_err"))
+    ok = np.isfinite(err)
+    sizes = np.bincount(labels, minlength=k)
+    summary = {
+        "title": signal.metadata.General.title,
+        "parameters": {
+            **p,
+            "separation": "estimated" if p["separation"] is None else p["separation"],
+            "separation_used": float(settings.separation)
+            if "separation" in settings
+            else None,
+            "method": p["method"]
+            if isinstance(p["method"], str)
+            else "+".join(p["method"]),
+        },
+        "image_shape": list(signal.axes_manager.signal_shape),
+        "n_frames": int(max(signal.axes_manager.navigation_size, 1)),
+        "units": units,
+        "n_atoms": int(atoms.n_atoms),
+        "n_refined": int(ok.sum()),
+        "median_position_error": float(np.median(err[ok])) if ok.any() else None,
+        "n_centres": int(nb.axes_manager.navigation_size),
+        "n_clusters": int(k),
+        "cluster_sizes": sizes.tolist(),
+        "cluster_fractions": (sizes / max(sizes.sum(), 1)).round(4).tolist(),
+        "explained_variance_ratio": np.asarray(nb.get_scree_plot_data().data[:6])
+        .round(5)
+        .tolist(),
+    }
+    _figures(signal, atoms, nb, k, sizes, out, plt, p["seed"])
+    times["figures_s"] = time.perf_counter() - t
+    summary["times_s"] = {key: round(v, 3) for key, v in times.items()}
+    return summary
+
+
+def _frame0(signal, values):
+    """The first frame of an image-shaped signal (stack maps are per frame)."""
+    data = np.asarray(values.data)
+    return data.reshape((-1,) + data.shape[-2:])[0]
+
+
+def _extent(signal):
+    ax = signal.axes_manager.signal_axes
+    return (
+        ax[0].offset - 0.5 * ax[0].scale,
+        ax[0].offset + (ax[0].size - 0.5) * ax[0].scale,
+        ax[1].offset + (ax[1].size - 0.5) * ax[1].scale,
+        ax[1].offset - 0.5 * ax[1].scale,
+    )
+
+
+def _figsize(signal, rows=1, width=9.0):
+    nx, ny = signal.axes_manager.signal_shape
+    return (width, min(max(width * ny / nx * rows, 2.4), 12.0) + 0.6)
+
+
+def _image(ax, signal, title):
+    img = np.asarray(signal.data)
+    img = img.reshape((-1,) + img.shape[-2:])[0]
+    lo, hi = np.nanpercentile(img, [0.5, 99.5])
+    ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, extent=_extent(signal))
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(signal.axes_manager.signal_axes[0].units or "px")
+
+
+def _save(fig, out, name, plt):
+    fig.savefig(out / name, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _figures(signal, atoms, nb, k, sizes, out, plt, seed):
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    first = atoms.get_frame(0) if atoms.n_frames > 1 else atoms
+    colours = plt.get_cmap("tab10" if k <= 10 else "tab20")(np.arange(k) % 20)
+    cmap, norm = ListedColormap(colours), BoundaryNorm(np.arange(k + 1) - 0.5, k)
+    frame_note = " (first frame)" if atoms.n_frames > 1 else ""
+
+    fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
+    _image(ax, signal, f"{first.n_atoms} atoms{frame_note}")
+    sub = (
+        first.get_column("sublattice")
+        if "sublattice" in first.columns
+        else np.zeros(first.n_atoms)
+    )
+    sc = ax.scatter(
+        first.get_column("x"),
+        first.get_column("y"),
+        c=sub,
+        cmap="coolwarm",
+        s=max(1.0, 3000 / max(first.n_atoms, 1)),
+        linewidths=0,
+    )
+    if len(np.unique(sub)) > 1:
+        fig.colorbar(sc, ax=ax, label="sublattice (by amplitude)", fraction=0.03)
+    _save(fig, out, "atoms.png", plt)
+
+    frame = 0 if atoms.n_frames > 1 else None
+    fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
+    _image(ax, signal, f"Cluster map, k-means K = {k}{frame_note}")
+    cmap_data = _frame0(signal, nb.get_cluster_map(frame=frame))
+    ax.imshow(cmap_data, cmap=cmap, norm=norm, alpha=0.45, extent=_extent(signal))
+    handles = [
+        plt.Line2D([], [], marker="s", ls="", color=colours[i], label=f"{i}: {n}")
+        for i, n in enumerate(sizes)
+    ]
+    ax.legend(handles=handles, title="cluster: atoms", fontsize=7, loc="upper right")
+    _save(fig, out, "cluster_map.png", plt)
+
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    nb.plot_dendrogram(n_clusters=k, ax=ax, seed=seed)
+    ax.set_title(f"Ward dendrogram of the neighbourhoods, cut at K = {k}", fontsize=9)
+    _save(fig, out, "dendrogram.png", plt)
+
+    ax = nb.plot_scree_plot(n=min(20, nb.axes_manager.signal_size))
+    ax.figure.set_size_inches(5, 3.6)
+    ax.set_title("Scree plot", fontsize=9)
+    _save(ax.figure, out, "scree.png", plt)
+
+    n_comp = min(4, nb.axes_manager.signal_size - 1, len(nb.data) - 1)
+    comps = tuple(range(1, n_comp + 1)) or (0,)
+    _save(nb.plot_modes(comps), out, "pca_modes.png", plt)
+
+    fig, axes = plt.subplots(
+        len(comps),
+        1,
+        figsize=_figsize(signal, rows=len(comps)),
+        squeeze=False,
+        layout="constrained",
+    )
+    for ax, c in zip(axes[:, 0], comps):
+        _image(ax, signal, f"Loading of PCA component {c}{frame_note}")
+        vals = _frame0(signal, nb.get_loading_map(c, frame=frame))
+        lim = np.nanpercentile(np.abs(vals), 98) or 1.0
+        im = ax.imshow(
+            vals, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=0.6, extent=_extent(signal)
+        )
+        fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
+    _save(fig, out, "loading_maps.png", plt)
+
+    fft = nb.get_cluster_fft()
+    a0, a1 = fft.axes_manager.signal_axes
+    ex = (a0.low_value, a0.high_value, a1.high_value, a1.low_value)
+    fig, axes = plt.subplots(
+        1, k, figsize=(3.0 * k, 3.2), squeeze=False, layout="constrained"
+    )
+    for i, ax in enumerate(axes[0]):
+        p = np.log10(fft.data[i] + 1e-12 * max(fft.data[i].max(), 1e-300))
+        ax.imshow(p, extent=ex, cmap="inferno", vmin=np.percentile(p, 50))
+        ax.set_title(f"cluster {i} ({sizes[i]} atoms)", fontsize=8, color=colours[i])
+        ax.set_xlabel(f"kx ({a0.units})", fontsize=7)
+    _save(fig, out, "cluster_ffts.png", plt)
+
+    hist = nb.get_vector_histogram(bins=81, by_cluster=True)
+    h0, h1 = hist.axes_manager.signal_axes
+    ex = (h0.low_value, h0.high_value, h1.high_value, h1.low_value)
+    fig, axes = plt.subplots(
+        1, k, figsize=(3.0 * k, 3.2), squeeze=False, layout="constrained"
+    )
+    for i, ax in enumerate(axes[0]):
+        ax.imshow(np.log1p(hist.data[i]), extent=ex, cmap="magma")
+        ax.set_title(f"cluster {i}", fontsize=8, color=colours[i])
+        ax.set_xlabel(f"dx ({h0.units})", fontsize=7)
+    _save(fig, out, "neighbour_histograms.png", plt)
+
+    if atoms.n_frames > 1:
+        frac = nb.get_cluster_fractions()
+        nav = frac.axes_manager.navigation_axes
+        x = nav[0].axis if nav else np.arange(frac.data.shape[0])
+        fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")
+        data = np.asarray(frac.data).reshape(len(x), -1)
+        for i in range(data.shape[1]):
+            ax.plot(x, data[:, i], "o-", color=colours[i], label=f"cluster {i}")
+        ax.set_xlabel(f"{nav[0].name} ({nav[0].units})" if nav else "frame")
+        ax.set_ylabel("fraction of centre atoms")
+        ax.legend(fontsize=7)
+        _save(fig, out, "cluster_fractions.png", plt)
+
+
+def write_report(out_dir, summary):
+    """Write ``report.html``: the figures in ``out_dir`` (embedded) and the numbers.
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        Folder holding the figures of :data:`FIGURES`.
+    summary : dict
+        As returned by :func:`analyse`.
+
+    Returns
+    -------
+    pathlib.Path
+        The report's path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> write_report(out, {"title": "empty", "parameters": {}}).name
+    'report.html'
+    """
+    out = Path(out_dir)
+    esc = html.escape
+    rows = "".join(
+        f"<tr><th>{esc(str(key))}</th><td>{esc(str(v))}</td></tr>"
+        for key, v in summary.get("parameters", {}).items()
+    )
+    numbers = []
+    if "n_atoms" in summary:
+        err = summary.get("median_position_error")
+        numbers += [
+            ("image", " x ".join(map(str, summary["image_shape"])) + " px"),
+            ("frames", summary["n_frames"]),
+            ("atoms found", summary["n_atoms"]),
+            ("atoms refined", summary["n_refined"]),
+            (
+                "median position error (fit)",
+                "n/a" if err is None else f"{err:.3g} {summary['units']}",
+            ),
+            ("centre atoms (neighbourhoods)", summary["n_centres"]),
+            ("clusters K", summary["n_clusters"]),
+            (
+                "cluster fractions",
+                ", ".join(
+                    f"{i}: {f:.1%}" for i, f in enumerate(summary["cluster_fractions"])
+                ),
+            ),
+            (
+                "explained variance ratio (first components)",
+                ", ".join(f"{v:.3g}" for v in summary["explained_variance_ratio"]),
+            ),
+            (
+                "times (s)",
+                ", ".join(f"{k[:-2]} {v:.2f}" for k, v in summary["times_s"].items()),
+            ),
+        ]
+    key_rows = "".join(
+        f"<tr><th>{esc(str(a))}</th><td>{esc(str(b))}</td></tr>" for a, b in numbers
+    )
+    warn = summary.get("warnings") or []
+    warn_html = (
+        "<h2>Warnings</h2><ul>" + "".join(f"<li>{esc(w)}</li>" for w in warn) + "</ul>"
+        if warn
+        else ""
+    )
+    figs = []
+    for name, caption in FIGURES.items():
+        path = out / name
+        if not path.exists():
+            continue
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        figs.append(
+            f'<figure><img alt="{esc(caption)}" data-file="{name}" '
+            f'src="data:image/png;base64,{data}"><figcaption>{esc(caption)} '
+            f"(<code>{name}</code>)</figcaption></figure>"
+        )
+    title = esc(str(summary.get("title") or "image"))
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Local crystallography report: {title}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }}
+th {{ background: #f4f4f4; font-weight: normal; }}
+figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
+figcaption {{ color: #444; font-size: 0.9em; }}
+</style></head><body>
+<h1>Local crystallography: {title}</h1>
+<p>find &rarr; refine &rarr; neighbourhoods &rarr; PCA + k-means, by
+hyperspy_localcryst. Files in this folder: <code>atoms.csv</code>, the per-atom
+table and the neighbourhood signal (HyperSpy files), the PNG figures below,
+<code>summary.json</code>.</p>
+<h2>Key numbers</h2><table>{key_rows}</table>
+<h2>Parameters</h2><table>{rows}</table>
+{warn_html}
+<h2>Figures</h2>
+{"".join(figs)}
+<script>
+// for automated checks: how many figures the browser decoded
+window.addEventListener("load", () => {{
+  const imgs = Array.from(document.images);
+  document.body.dataset.figures = imgs.length;
+  document.body.dataset.figuresLoaded = imgs.filter(
+    (i) => i.complete && i.naturalWidth > 0).length;
+}});
+</script>
+</body></html>
+"""
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,219 @@
+"""The command line and the report: `localcryst analyse`, `demo`, `find`."""
+
+import json
+import re
+import shutil
+import subprocess
+
+import hyperspy.api as hs
+import numpy as np
+import pytest
+
+from hyperspy_localcryst import report
+from hyperspy_localcryst.cli import main
+from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+
+EXPECTED_FIGURES = [
+    "atoms.png",
+    "cluster_map.png",
+    "dendrogram.png",
+    "scree.png",
+    "pca_modes.png",
+    "loading_maps.png",
+    "cluster_ffts.png",
+    "neighbour_histograms.png",
+]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "report"
+    assert main(["demo", "--out", str(out), "--no-progressbar"]) == 0
+    return out
+
+
+def _image_file(path, shape=(160, 160), spacing=14, seed=0, stack=0):
+    if stack:
+        data = np.stack(
+            [
+                make_lattice_image(shape, spacing=spacing, seed=seed + k)[0]
+                for k in range(stack)
+            ]
+        )
+    else:
+        data = make_lattice_image(shape, spacing=spacing, seed=seed)[0]
+    s = hs.signals.Signal2D(data)
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.units = 0.02, "nm"
+    s.save(path, overwrite=True)
+    return path
+
+
+def _numbers(summary):
+    return {k: v for k, v in summary.items() if k not in ("times_s",)}
+
+
+def test_demo_writes_every_output(demo):
+    for name in EXPECTED_FIGURES + [
+        "atoms.csv",
+        "atoms.hspy",
+        "neighbourhoods.hspy",
+        "summary.json",
+        "report.html",
+    ]:
+        assert (demo / name).stat().st_size > 0, name
+    summary = json.loads((demo / "summary.json").read_text())
+    # the bundled PbTiO3/SrRuO3 image: ~1,070 columns, two or more classes
+    assert 1000 < summary["n_atoms"] < 1150
+    assert summary["n_clusters"] >= 2
+    assert abs(sum(summary["cluster_fractions"]) - 1) < 1e-3
+    assert 0 < summary["median_position_error"] < 0.01  # nm
+    page = (demo / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == len(EXPECTED_FIGURES)
+    assert "1071" in page or str(summary["n_atoms"]) in page
+    nb = hs.load(demo / "neighbourhoods.hspy")
+    assert nb.learning_results.loadings is not None
+    assert nb.get_cluster_labels(merged=True).data.shape == (summary["n_centres"],)
+
+
+def test_rerun_gives_identical_numbers(demo, tmp_path):
+    again = tmp_path / "again"
+    assert main(["demo", "--out", str(again), "--no-progressbar"]) == 0
+    a = json.loads((demo / "summary.json").read_text())
+    b = json.loads((again / "summary.json").read_text())
+    assert _numbers(a) == _numbers(b)
+    assert (demo / "atoms.csv").read_bytes() == (again / "atoms.csv").read_bytes()
+
+
+def test_analyse_batch_keeps_good_files_and_reports_bad_ones(tmp_path, capsys):
+    good = _image_file(tmp_path / "lattice.hspy")
+    line = tmp_path / "line.hspy"
+    hs.signals.Signal1D(np.arange(50.0)).save(line)
+    out = tmp_path / "results"
+    status = main(
+        ["analyse", str(good), str(line), str(tmp_path / "missing.dm4")]
+        + ["--out", str(out), "--clusters", "2", "--neighbours", "4"]
+    )
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "line.hspy is not an image (signal dimension 1)" in err
+    assert "missing.dm4: no such file" in err
+    assert "2 of 3 file(s) failed" in err
+    assert sorted(p.name for p in out.iterdir()) == ["lattice"]
+    summary = json.loads((out / "lattice" / "summary.json").read_text())
+    assert summary["n_atoms"] == 121  # 11 x 11 columns of the synthetic lattice
+    assert summary["n_clusters"] == 2
+    assert summary["parameters"]["neighbours"] == 4
+
+
+def test_analyse_stack_pools_frames(tmp_path):
+    stack = _image_file(tmp_path / "stack.hspy", stack=3)
+    out = tmp_path / "out"
+    argv = ["analyse", str(stack), "--out", str(out), "--no-progressbar"]
+    assert main(argv + ["--clusters", "2"]) == 0
+    summary = json.loads((out / "stack" / "summary.json").read_text())
+    assert summary["n_frames"] == 3
+    assert summary["n_atoms"] == 3 * 121
+    assert (out / "stack" / "cluster_fractions.png").exists()
+
+
+def test_failure_leaves_no_folder_that_looks_complete(tmp_path, monkeypatch, capsys):
+    good = _image_file(tmp_path / "lattice.hspy")
+    out = tmp_path / "results"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("figure failed")
+
+    monkeypatch.setattr(report, "_figures", broken)
+    assert main(["analyse", str(good), "--out", str(out)]) == 1
+    assert "figure failed" in capsys.readouterr().err
+    assert not (out / "lattice").exists()
+    assert [p for p in out.iterdir()] == []  # no temporary folder left behind
+
+
+def test_existing_results_need_overwrite(tmp_path, capsys):
+    good = _image_file(tmp_path / "lattice.hspy")
+    argv = ["analyse", str(good), "--out", str(tmp_path / "r"), "--clusters", "2"]
+    assert main(argv) == 0
+    assert main(argv) == 1
+    assert "exists; use --overwrite" in capsys.readouterr().err
+    assert main(argv + ["--overwrite"]) == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--clusters", "0"], "--clusters must be 'auto' or a positive integer"),
+        (["--clusters", "many"], "--clusters must be 'auto' or a positive integer"),
+        (["--method", "magic"], "method"),
+    ],
+)
+def test_bad_options_are_one_clear_line(tmp_path, capsys, args, message):
+    good = _image_file(tmp_path / "lattice.hspy")
+    status = main(["analyse", str(good), "--out", str(tmp_path / "r")] + args)
+    err = capsys.readouterr().err
+    assert status == 1
+    assert message in err
+    assert len(err.strip().splitlines()) == 2  # the error, then the batch summary
+    assert "Traceback" not in err
+
+
+def test_help_lists_every_option():
+    text = subprocess.run(
+        ["localcryst", "analyse", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for option in (
+        "--signal-type",
+        "--separation",
+        "--neighbours",
+        "--metric",
+        "--clusters",
+        "--out",
+        "--method",
+        "--format",
+        "--seed",
+        "--overwrite",
+    ):
+        assert option in text
+    top = subprocess.run(
+        ["localcryst", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert all(c in top for c in ("analyse", "demo", "find"))
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _figures_loaded(chromium, page):
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu"]
+        + ["--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    body = re.search(r"<body[^>]*>", dom).group(0)
+    total = int(re.search(r'data-figures="(\d+)"', body).group(1))
+    loaded = int(re.search(r'data-figures-loaded="(\d+)"', body).group(1))
+    return total, loaded
+
+
+@pytest.mark.skipif(
+    _chromium() is None,
+    reason="Chromium is not installed (Debian: apt-get install chromium); "
+    ".ci/run installs it",
+)
+def test_report_renders_every_figure_in_a_browser(demo, tmp_path):
+    chromium = _chromium()
+    total, loaded = _figures_loaded(chromium, demo / "report.html")
+    assert total == len(EXPECTED_FIGURES)
+    assert loaded == total
+    # the check can fail: a report with one corrupt figure is caught
+    page = (demo / "report.html").read_text()
+    broken = tmp_path / "report.html"
+    broken.write_text(page.replace("base64,iVBOR", "base64,AAAA", 1))
+    assert _figures_loaded(chromium, broken) == (total, total - 1)
