@@ -187,6 +187,13 @@ def _parser():
         )
         a.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         a.add_argument(
+            "--preprocess",
+            default="none",
+            choices=("none", "background", "denoise", "background+denoise"),
+            help="before finding: subtract a smooth background (e.g. STM height "
+            "gradients, step edges) and/or Gaussian-denoise (default %(default)s)",
+        )
+        a.add_argument(
             "--no-progressbar", action="store_true", help="hide the progress bars"
         )
         a.add_argument(
@@ -223,11 +230,16 @@ def _parser():
 
 def _load(path, signal_type=None, index=None, allow_stack=False):
     import hyperspy.api as hs
+    import numpy as np
 
     if not Path(path).exists():
         raise ValueError(f"{path}: no such file.")
     kw = {"signal_type": signal_type} if signal_type else {}
-    s = hs.load(path, **kw)
+    if Path(path).suffix.lower() == ".npy":  # a bare array: an uncalibrated image
+        s = hs.signals.Signal2D(np.load(path, allow_pickle=False))
+        s.metadata.General.title = Path(path).stem
+    else:
+        s = hs.load(path, **kw)
     if isinstance(s, list):
         images = [i for i, x in enumerate(s) if x.axes_manager.signal_dimension == 2]
         if index is not None:
@@ -310,6 +322,7 @@ def _analyse_one(signal, out, args):
             n_sublattices=args.sublattices,
             file_format=args.format,
             seed=args.seed,
+            preprocess=[] if args.preprocess == "none" else args.preprocess.split("+"),
             show_progressbar=False if args.no_progressbar else None,
             log=log,
         ),
@@ -409,7 +422,8 @@ def _main_analyse(args):
             summary = _analyse_one(signal, out, args)
         except (ValueError, TypeError, OSError, RuntimeError) as e:
             failed += 1
-            print(f"localcryst: error: {label}: {e}", file=sys.stderr, flush=True)
+            msg = str(e) if str(e).startswith(str(label)) else f"{label}: {e}"
+            print(f"localcryst: error: {msg}", file=sys.stderr, flush=True)
             continue
         _say_summary(summary, out)
         print(f"  done in {time.perf_counter() - t:.1f} s", flush=True)

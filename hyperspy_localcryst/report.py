@@ -67,6 +67,7 @@ def analyse(
     n_sublattices=2,
     file_format="hspy",
     seed=0,
+    preprocess=(),
     show_progressbar=None,
     log=None,
 ):
@@ -97,6 +98,11 @@ def analyse(
         Format of the saved signals.
     seed : int
         Seed of every random step (dendrogram subsample, k-means).
+    preprocess : sequence of {"background", "denoise"}
+        Applied in order before finding: ``"background"`` subtracts a wide
+        Gaussian blur (:meth:`AtomicImage.remove_background`, e.g. for STM
+        height gradients and step edges), ``"denoise"`` a Gaussian denoise
+        (:meth:`AtomicImage.denoise`). Figures show the preprocessed image.
     show_progressbar : bool, optional
         HyperSpy's progress bars for stacks.
     log : callable, optional
@@ -130,6 +136,12 @@ def analyse(
         raise ValueError(
             f"`clusters` must be 'auto' or a positive int, got {clusters!r}."
         )
+    preprocess = [preprocess] if isinstance(preprocess, str) else list(preprocess)
+    unknown = [p for p in preprocess if p not in ("background", "denoise")]
+    if unknown:
+        raise ValueError(
+            f"`preprocess` steps must be 'background' or 'denoise', got {unknown}."
+        )
     log = log or (lambda msg: None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -146,6 +158,7 @@ def analyse(
             n_sublattices=n_sublattices,
             file_format=file_format,
             seed=seed,
+            preprocess=preprocess,
             show_progressbar=show_progressbar,
         )
     messages = []
@@ -169,6 +182,12 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     kw = {"show_progressbar": show_progressbar} if stack else {}
 
     t = time.perf_counter()
+    for step in p["preprocess"]:
+        log(f"preprocessing: {step}")
+        if step == "background":
+            signal = signal.remove_background()
+        else:
+            signal = signal.denoise("gaussian")
     log("finding atoms")
     atoms = signal.find_atoms(separation=p["separation"], method=p["method"], **kw)
     times["find_s"] = time.perf_counter() - t
@@ -185,7 +204,7 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     log(
         f"neighbourhoods (k = {p['neighbours']}, {p['metric']} metric), PCA, clustering"
     )
-    nb = atoms.get_neighbourhoods(n_neighbours=p["neighbours"], metric=p["metric"])
+    nb = _neighbourhoods(atoms, p["neighbours"], p["metric"])
     nb.decomposition(print_info=False)
     k = (
         _k_from_dendrogram(nb, seed=p["seed"])
@@ -203,7 +222,9 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
 
     t = time.perf_counter()
     log("drawing figures")
-    units = atoms.units["x"]
+    units = atoms.units["x"] or (
+        "px" if atoms.grid["x"]["scale"] == 1 else "uncalibrated units"
+    )
     settings = atoms.metadata.AtomPositions.settings
     err = np.hypot(atoms.get_column("x_err"), atoms.get_column("y_err"))
     ok = np.isfinite(err)
@@ -219,6 +240,7 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
             "method": p["method"]
             if isinstance(p["method"], str)
             else "+".join(p["method"]),
+            "preprocess": "+".join(p["preprocess"]) or "none",
         },
         "image_shape": list(signal.axes_manager.signal_shape),
         "n_frames": int(max(signal.axes_manager.navigation_size, 1)),
@@ -238,6 +260,35 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     times["figures_s"] = time.perf_counter() - t
     summary["times_s"] = {key: round(v, 3) for key, v in times.items()}
     return summary
+
+
+def _neighbourhoods(atoms, k, metric):
+    """Neighbourhoods of the atoms away from the border; on an image too small
+    for two such centres, of every atom (with a warning), rather than none."""
+    try:
+        nb = atoms.get_neighbourhoods(n_neighbours=k, metric=metric)
+        n = nb.axes_manager.navigation_size
+        if n >= 2:
+            return nb
+        reason = f"Only {n} atom lies far enough from the edges to be a centre."
+    except ValueError as e:
+        if "border" not in str(e):
+            raise
+        reason = str(e)
+    # a small image: every atom is near an edge. Keep them all as centres
+    # (their neighbourhoods lean inwards) rather than give no result.
+    warnings.warn(
+        f"{reason} Every atom is used as a centre instead (exclude_border=False): "
+        "neighbourhoods of edge atoms are one-sided.",
+        UserWarning,
+        stacklevel=3,
+    )
+    nb = atoms.get_neighbourhoods(n_neighbours=k, metric=metric, exclude_border=False)
+    if nb.axes_manager.navigation_size < 2:
+        raise ValueError(
+            f"Only {atoms.n_atoms} atom(s) found: too few for neighbourhood statistics."
+        )
+    return nb
 
 
 def _frame0(signal, values):
@@ -295,10 +346,10 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed):
         first.get_column("y"),
         c=sub,
         cmap="coolwarm",
-        s=max(1.0, 3000 / max(first.n_atoms, 1)),
+        s=float(np.clip(20000 / max(first.n_atoms, 1), 2, 30)),
         linewidths=0,
     )
-    if len(np.unique(sub)) > 1:
+    if len(np.unique(sub[np.isfinite(sub)])) > 1:
         fig.colorbar(sc, ax=ax, label="sublattice (by amplitude)", fraction=0.03)
     _save(fig, out, "atoms.png", plt)
 

@@ -217,3 +217,20 @@ def test_report_renders_every_figure_in_a_browser(demo, tmp_path):
     broken = tmp_path / "report.html"
     broken.write_text(page.replace("base64,iVBOR", "base64,AAAA", 1))
     assert _figures_loaded(chromium, broken) == (total, total - 1)
+
+
+def test_small_image_and_preprocessing_give_a_documented_result(tmp_path):
+    from hyperspy_localcryst.data import synthetic_lattice
+
+    small = synthetic_lattice(shape=(30, 30), spacing=12, seed=0)
+    summary = report.analyse(
+        small, tmp_path, clusters=1, neighbours=4, preprocess=["background"]
+    )
+    assert summary["parameters"]["preprocess"] == "background"
+    assert summary["n_centres"] == summary["n_atoms"]  # every atom kept as centre
+    assert any("exclude_border=False" in w for w in summary["warnings"])
+    assert "Warnings" in (tmp_path / "report.html").read_text()
+    with pytest.raises(ValueError, match="`preprocess` steps"):
+        report.analyse(small, tmp_path, preprocess=["sharpen"])
+    with pytest.raises(ValueError, match="`clusters`"):
+        report.analyse(small, tmp_path, clusters=0)
