@@ -35,6 +35,8 @@ __all__ = [
     "two_phase_positions",
     "cramer_rao_bound",
     "make_drift_stack",
+    "edge_spectrum",
+    "make_spectrum_image_pair",
 ]
 
 _LATTICES = ("square", "hexagonal", "perovskite")
@@ -985,3 +987,199 @@ def make_drift_stack(
         else:
             stack = stack + rng.normal(0.0, np.sqrt(stack))
     return stack, truth
+
+
+# ---------------------------------------------------------------------------
+# survey image + spectrum image pair
+# ---------------------------------------------------------------------------
+def edge_spectrum(energy, onset, white_line=3.0, width=1.5, decay=60.0):
+    """A core-loss edge without background: a smoothed step and a white line.
+
+    Parameters
+    ----------
+    energy : array_like
+        Channel energies (eV).
+    onset : float
+        Edge onset (eV).
+    white_line : float
+        Height of the peak just above the onset, relative to the step.
+    width : float
+        Width (eV) of the step and of the peak.
+    decay : float
+        The step decays as ``exp(-(E - onset) / decay)`` above the onset.
+
+    Returns
+    -------
+    numpy.ndarray
+        Non-negative, 0 well below the onset, step height 1.
+
+    Examples
+    --------
+    >>> e = np.arange(440.0, 480.0)
+    >>> s = edge_spectrum(e, 456.0)
+    >>> float(s[0]) < 1e-3 < float(s.max())
+    True
+    """
+    e = np.asarray(energy, dtype=np.float64)
+    z = (e - onset) / width
+    step = 0.5 * (1.0 + np.tanh(z)) * np.exp(-np.maximum(e - onset, 0.0) / decay)
+    peak = white_line * np.exp(-0.5 * ((e - onset - 2.0 * width) / width) ** 2)
+    return step + peak
+
+
+def make_spectrum_image_pair(
+    shape=(192, 192),
+    spacing=14.0,
+    lattice="perovskite",
+    sigma=2.5,
+    sublattice_peaks=(200.0, 80.0),
+    background=20.0,
+    si_region=None,
+    si_shape=(40, 40),
+    si_rotation=0.0,
+    energy=None,
+    site_spectra=None,
+    probe_sigma=None,
+    dose=200.0,
+    positions=None,
+    subsample=3,
+    noise="poisson",
+    seed=None,
+):
+    """A survey image and a spectrum image (SI) of the same atoms, with truth.
+
+    The survey is a lattice image (:func:`make_lattice_image`'s model). The
+    SI scans the rectangle ``si_region`` of the survey (outer pixel edges,
+    survey pixels, before rotation) with ``si_shape`` pixels, its frame
+    turned by ``si_rotation`` about the rectangle's centre (see
+    :func:`hyperspy_localcryst.numerics.spectra.region_transform`). Each SI
+    pixel records ``sum over atoms of g(r) * site_spectra[site]``, ``g`` a
+    round Gaussian probe/scattering footprint of width ``probe_sigma`` around
+    each atom, averaged over ``subsample²`` points of the SI pixel, times
+    ``dose``, with Poisson noise.
+
+    Parameters
+    ----------
+    shape, spacing, lattice, sigma, sublattice_peaks, background
+        Survey image (pixels), as :func:`make_lattice_image`; the site of an
+        atom is its sub-lattice.
+    si_region : (float, float, float, float), optional
+        ``(left, top, right, bottom)``; default the central 60 % of the survey.
+    si_shape : (int, int)
+        ``(ny, nx)`` of the SI.
+    si_rotation : float
+        Degrees, counter-clockwise as seen on the survey.
+    energy : array_like, optional
+        Channel energies; default 400..599 eV in 1 eV channels.
+    site_spectra : array_like, shape (n_sites, n_energy), optional
+        Spectrum of each site; default :func:`edge_spectrum` with onsets 456
+        eV (site 0) and 532 eV (site 1), like Ti L3 and O K.
+    probe_sigma : float, optional
+        Survey pixels; default ``0.2 * spacing``.
+    dose : float
+        Counts scale of the SI.
+    positions : (x, y, site), optional
+        Use these atoms (survey pixels, integer sites) instead of a lattice;
+        they are rendered in the survey with ``sublattice_peaks[site]``.
+    subsample : int
+        Points per SI pixel and axis.
+    noise : {"poisson", None}
+    seed : int, optional
+
+    Returns
+    -------
+    survey : numpy.ndarray, shape ``shape``
+    si : numpy.ndarray, shape ``si_shape + (n_energy,)``
+    truth : dict
+        ``x``, ``y``, ``site`` (atoms inside the survey, survey pixels),
+        ``si_x``, ``si_y`` (the same atoms in SI pixels), ``affine`` (SI to
+        survey pixels, (2, 3)), ``energy``, ``site_spectra``.
+
+    Examples
+    --------
+    >>> survey, si, t = make_spectrum_image_pair(shape=(64, 64), si_shape=(8, 8),
+    ...                                          seed=0)
+    >>> survey.shape, si.shape, t["site_spectra"].shape
+    ((64, 64), (8, 8, 200), (2, 200))
+    """
+    from scipy.spatial import cKDTree
+
+    from .spectra import atoms_to_si_pixels, region_transform, si_pixel_centres
+
+    ny, nx = _check_shape(shape)
+    spacing = float(spacing)
+    if probe_sigma is None:
+        probe_sigma = 0.2 * spacing
+    probe_sigma = float(probe_sigma)
+    if not probe_sigma > 0:
+        raise ValueError(f"probe_sigma must be positive, got {probe_sigma!r}")
+    if energy is None:
+        energy = np.arange(400.0, 600.0, 1.0)
+    energy = np.asarray(energy, dtype=np.float64)
+    if site_spectra is None:
+        site_spectra = np.stack(
+            [edge_spectrum(energy, 456.0), edge_spectrum(energy, 532.0)]
+        )
+    site_spectra = np.atleast_2d(np.asarray(site_spectra, dtype=np.float64))
+    if site_spectra.shape[1] != energy.size:
+        raise ValueError(
+            f"site_spectra has {site_spectra.shape[1]} channels for "
+            f"{energy.size} energies"
+        )
+    if si_region is None:
+        si_region = (0.2 * nx - 0.5, 0.2 * ny - 0.5, 0.8 * nx - 0.5, 0.8 * ny - 0.5)
+    A = region_transform(si_region, si_shape, si_rotation)
+    reach = 6.0 * max(sigma, probe_sigma)
+    if positions is None:
+        x, y, site = lattice_positions(
+            (ny, nx), spacing, lattice, margin=-(reach + spacing)
+        )
+    else:
+        x, y, site = (np.asarray(v).ravel() for v in positions)
+        x, y, site = x.astype(float), y.astype(float), site.astype(np.int64)
+    peaks = np.asarray(sublattice_peaks, dtype=np.float64).ravel()
+    if site.max() >= len(site_spectra) or site.max() >= len(peaks) or site.min() < 0:
+        raise ValueError(
+            "every site needs a spectrum in site_spectra and a peak in sublattice_peaks"
+        )
+    render = (
+        (x >= -reach) & (x <= nx - 1 + reach) & (y >= -reach) & (y <= ny - 1 + reach)
+    )
+    survey = render_gaussians(
+        (ny, nx),
+        x[render],
+        y[render],
+        peaks[site[render]],
+        sigma,
+        background=background,
+        truncate=6.0,
+    )
+    px, py, pixel = si_pixel_centres(A, si_shape, subsample)
+    pairs = cKDTree(np.column_stack([px, py])).sparse_distance_matrix(
+        cKDTree(np.column_stack([x, y])), 5.0 * probe_sigma, output_type="ndarray"
+    )
+    g = np.exp(-0.5 * (pairs["v"] / probe_sigma) ** 2) / subsample**2
+    n_pix = int(np.prod(si_shape))
+    # weight of each (SI pixel, site): sum of the footprints of that site's atoms
+    w = np.zeros((n_pix, len(site_spectra)))
+    np.add.at(w, (pixel[pairs["i"]], site[pairs["j"]]), g)
+    si = dose * (w @ site_spectra)
+    rng = np.random.default_rng(seed)
+    if noise == "poisson":
+        survey = rng.poisson(np.maximum(survey, 0)).astype(np.float64)
+        si = rng.poisson(np.maximum(si, 0)).astype(np.float64)
+    elif noise is not None:
+        raise ValueError(f"noise must be 'poisson' or None, got {noise!r}")
+    inside = (x >= 0) & (x <= nx - 1) & (y >= 0) & (y <= ny - 1)
+    si_x, si_y = atoms_to_si_pixels(x[inside], y[inside], A)
+    truth = {
+        "x": x[inside],
+        "y": y[inside],
+        "site": site[inside],
+        "si_x": si_x,
+        "si_y": si_y,
+        "affine": A,
+        "energy": energy,
+        "site_spectra": site_spectra,
+    }
+    return survey, si.reshape(tuple(si_shape) + (energy.size,)), truth

@@ -876,6 +876,217 @@ class AtomPositions(Signal1D):
             out[idx] = rows[sel]
         return out
 
+    # ------------------------------------------------------ spectrum images
+    def register_to_spectrum_image(self, si, region=None, rotation=0.0, shift=None):
+        """The atoms' positions on a spectrum image's navigation grid.
+
+        The SI (any Signal1D with two navigation axes, e.g. an exspy
+        ``EELSSpectrum``) scanned a region of the survey image these atoms
+        come from. The region is ``region`` if given, else the one recorded
+        in the SI file (DigitalMicrograph's ``Spectrum Image Rect``), else
+        the SI's own navigation calibration when it is in the survey's
+        units (see :mod:`hyperspy_localcryst.signals.spectra`).
+
+        Parameters
+        ----------
+        si : hyperspy Signal1D
+            Spectrum image ``(x, y | energy)``; its spatial axes may be
+            uncalibrated.
+        region : (left, top, right, bottom), optional
+            Outer edges of the SI's pixels on the survey, in the survey's
+            calibrated units, before ``rotation``.
+        rotation : float
+            Degrees, counter-clockwise as seen on the survey: the SI's scan
+            frame is turned by this about the region's centre.
+        shift : (float, float), optional
+            Calibrated ``(dx, dy)`` added to the region, e.g. the drift from
+            :func:`hyperspy_localcryst.signals.spectra.estimate_si_shift`.
+
+        Returns
+        -------
+        AtomPositions
+            With ``si_x``, ``si_y`` (SI pixels, centres at integers) and
+            ``in_si``; the map in ``metadata.AtomPositions.spectrum_image``.
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> si = hs.signals.Signal1D(np.zeros((16, 16, 10)))
+        >>> r = atoms.register_to_spectrum_image(si, region=(0.2, 0.2, 1.0, 1.0))
+        >>> int(r.get_column("in_si").sum())
+        16
+        """
+        from .spectra import register_atoms
+
+        return register_atoms(self, si, region, rotation, shift)
+
+    def get_spectra(
+        self,
+        si,
+        region=None,
+        rotation=0.0,
+        shift=None,
+        cell="voronoi",
+        radius=None,
+        max_distance=None,
+        subsample=None,
+        normalise=False,
+    ):
+        """Spectrum of every atom: the SI summed over the atom's cell.
+
+        Each SI pixel is sampled by ``subsample²`` points; a point belongs to
+        its nearest atom (``cell="voronoi"``, all atoms of the table, up to
+        ``max_distance``) or to every atom within ``radius``
+        (``cell="radius"``), so an SI pixel shared by two cells is split by
+        area (:func:`hyperspy_localcryst.numerics.spectra.cell_weights`).
+
+        Parameters
+        ----------
+        si, region, rotation, shift
+            See :meth:`register_to_spectrum_image`.
+        cell : {"voronoi", "radius"}
+        radius : float, optional
+            Calibrated, for ``cell="radius"``.
+        max_distance : float, optional
+            Calibrated; Voronoi cells end this far from their atom (default
+            the median nearest-neighbour distance).
+        subsample : int, optional
+            Default: sampling points 1/8 of a neighbour distance apart.
+        normalise : bool
+            Divide each atom's sum by its cell area (in SI pixels): the mean
+            spectrum of one SI pixel of the cell.
+
+        Returns
+        -------
+        hyperspy Signal1D
+            Same class as ``si`` (e.g. ``EELSSpectrum``), navigation axis
+            ``atom`` (rows of this table), the SI's calibrated energy axis;
+            NaN for atoms whose cell misses the SI.
+            ``metadata.AtomSpectra.area``: cell area in SI pixels per atom.
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> si = hs.signals.Signal1D(np.ones((16, 16, 10)))
+        >>> sp = atoms.get_spectra(si, region=(0.0, 0.0, 1.2, 1.2))
+        >>> sp.axes_manager.navigation_axes[0].name
+        'atom'
+        """
+        from .spectra import atom_spectra
+
+        return atom_spectra(
+            self,
+            si,
+            region=region,
+            rotation=rotation,
+            shift=shift,
+            cell=cell,
+            radius=radius,
+            max_distance=max_distance,
+            subsample=subsample,
+            normalise=normalise,
+        )
+
+    def get_class_spectra(self, si, column="sublattice", allow_empty=False, **kwargs):
+        """Mean spectrum of each class of atoms (e.g. each sublattice).
+
+        The cell sums of the atoms of a class divided by their total cell
+        area: the mean spectrum of one SI pixel of that class's cells.
+
+        Parameters
+        ----------
+        si : hyperspy Signal1D
+            Spectrum image, see :meth:`register_to_spectrum_image`.
+        column : str or array_like
+            Column of integer labels (NaN or negative: not used), or one
+            label per atom.
+        allow_empty : bool
+            A class with no cell in the SI gives NaN instead of an error.
+        **kwargs
+            ``region``, ``rotation``, ``shift``, ``cell``, ``radius``,
+            ``max_distance``, ``subsample`` as in :meth:`get_spectra`;
+            ``names``.
+
+        Returns
+        -------
+        hyperspy Signal1D
+            Navigation axis ``cluster``; ``metadata.ClassSpectra`` has the
+            atom counts and areas per class.
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> atoms = atoms.add_columns({"half": atoms.get_column("x") > 0.6})
+        >>> si = hs.signals.Signal1D(np.ones((16, 16, 10)))
+        >>> atoms.get_class_spectra(si, "half", region=(0, 0, 1.2, 1.2)).data.shape
+        (2, 10)
+        """
+        from .spectra import class_spectra
+
+        labels = self.get_column(column) if isinstance(column, str) else column
+        return class_spectra(self, si, labels, allow_empty=allow_empty, **kwargs)
+
+    def get_spectral_quantity(
+        self, si, edge=None, window=None, background=None, name=None, **kwargs
+    ):
+        """Per-atom intensity of an edge (energy window) above a power law.
+
+        The atom's cell-mean spectrum (see :meth:`get_spectra` with
+        ``normalise=True``) minus a power law ``A E^-r`` fitted in
+        ``background``, summed over ``window`` times the channel width.
+
+        Parameters
+        ----------
+        si : hyperspy Signal1D
+        edge : str, optional
+            e.g. ``"Ti_L3"``, ``"O_K"``, ``"La_M5"``: onset from exspy's
+            database; default ``window`` = onset - 2 eV .. onset + 30 eV
+            (clipped to the axis), ``background`` = onset - 50 .. onset - 5
+            eV.
+        window, background : (float, float), optional
+            In the energy axis's units.
+        name : str, optional
+            Column name (default the edge, or ``window_<start>_<end>``).
+        **kwargs
+            ``region``, ``rotation``, ``shift``, ``cell``, ``radius``,
+            ``max_distance``, ``subsample`` as in :meth:`get_spectra`.
+
+        Returns
+        -------
+        AtomPositions
+            With the new column (NaN outside the SI); draw it with
+            ``to_markers(colour_by=name)`` or, per centre,
+            ``nb.get_map(values)`` like a cluster map.
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> si = hs.signals.Signal1D(np.ones((16, 16, 10)))
+        >>> t = atoms.get_spectral_quantity(si, window=(2, 5), name="w",
+        ...                                 region=(0, 0, 1.2, 1.2))
+        >>> float(np.nanmax(t.get_column("w")))
+        4.0
+        """
+        from .spectra import spectral_quantity
+
+        return spectral_quantity(
+            self,
+            si,
+            edge=edge,
+            window=window,
+            background=background,
+            name=name,
+            **kwargs,
+        )
+
 
 class LazyAtomPositions(LazySignal1D, AtomPositions):
     """Lazy version of :class:`AtomPositions` (data held as a dask array).

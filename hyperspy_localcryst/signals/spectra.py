@@ -1,0 +1,597 @@
+"""Atoms and spectrum images: registration, per-atom and per-cluster spectra.
+
+The signal layer of :mod:`hyperspy_localcryst.numerics.spectra`. A spectrum
+image (SI) is any HyperSpy ``Signal1D`` with two navigation axes (e.g.
+exspy's ``EELSSpectrum``). Where it lies on the survey image the atoms were
+found in is, in this order of precedence:
+
+1. ``region=(left, top, right, bottom)``, the SI's outer pixel edges in the
+   survey's calibrated units (before ``rotation``), given by the user;
+2. the region recorded in the SI file: DigitalMicrograph stores it as
+   ``ImageTags.SI.Acquisition.Survey Image.Spectrum Image Rect`` = (top,
+   left, bottom, right) in survey pixels;
+3. the SI's own calibrated navigation axes, when they are in the survey's
+   units (the SI's coordinates are then taken as survey coordinates).
+
+``rotation`` (degrees, counter-clockwise as seen on the survey) turns the
+SI's scan frame about the region's centre; ``shift`` (calibrated ``(dx,
+dy)``, e.g. from :func:`estimate_si_shift` with the simultaneous HAADF)
+moves it. The SI's own calibration is not needed: an uncalibrated SI works
+with 1 or 2.
+"""
+
+import warnings
+
+import numpy as np
+from hyperspy.signals import Signal1D
+
+from ..numerics import spectra as nsp
+from ._grid import pixel_scale, to_pixels
+
+__all__ = [
+    "si_affine",
+    "region_from_metadata",
+    "register_atoms",
+    "atom_spectra",
+    "class_spectra",
+    "spectral_quantity",
+    "estimate_si_shift",
+    "edge_onset",
+]
+
+_RECT_KEY = "Spectrum Image Rect"
+
+
+def _check_si(si):
+    from hyperspy.signal import BaseSignal
+
+    if not isinstance(si, BaseSignal):
+        raise TypeError(f"`si` must be a HyperSpy signal, got {type(si).__name__}.")
+    am = si.axes_manager
+    if am.signal_dimension != 1 or am.navigation_dimension != 2:
+        raise ValueError(
+            "`si` must be a spectrum image: a Signal1D with two navigation axes "
+            f"(x, y | energy); got dimensions {am.navigation_shape}|"
+            f"{am.signal_shape}."
+        )
+    for ax in am.navigation_axes:
+        if not ax.is_uniform:
+            raise ValueError(f"The SI's navigation axis {ax.name!r} is not uniform.")
+    ax_x, ax_y = am.navigation_axes
+    return (int(ax_y.size), int(ax_x.size)), ax_x, ax_y
+
+
+def _units(u):
+    return "" if not isinstance(u, str) or u == "<undefined>" else u
+
+
+def region_from_metadata(si):
+    """The SI's region on its survey image, if the file recorded it.
+
+    Looks for DigitalMicrograph's ``Spectrum Image Rect`` (top, left, bottom,
+    right; survey pixel edges, pixel ``i`` spanning ``i .. i + 1``) anywhere in
+    ``si.original_metadata``.
+
+    Parameters
+    ----------
+    si : hyperspy signal
+
+    Returns
+    -------
+    tuple of float or None
+        ``(left, top, right, bottom)`` in survey pixels with pixel centres at
+        integers (this package's convention), or None.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> si = hs.signals.Signal1D(np.zeros((2, 3, 4)))
+    >>> si.original_metadata.set_item(
+    ...     "ImageList.TagGroup0.ImageTags.SI.Acquisition.Survey Image."
+    ...     "Spectrum Image Rect", (10, 20, 30, 50))
+    >>> region_from_metadata(si)
+    (19.5, 9.5, 49.5, 29.5)
+    """
+
+    def walk(d):
+        for k, v in d.items():
+            if k == _RECT_KEY:
+                return v
+            if isinstance(v, dict):
+                found = walk(v)
+                if found is not None:
+                    return found
+        return None
+
+    rect = walk(si.original_metadata.as_dictionary())
+    if rect is None:
+        return None
+    try:
+        top, left, bottom, right = (float(v) for v in rect)
+    except (TypeError, ValueError):
+        return None
+    return (left - 0.5, top - 0.5, right - 0.5, bottom - 0.5)
+
+
+def si_affine(grid, si, region=None, rotation=0.0, shift=None):
+    """Affine map from SI pixels to survey pixels, and how it was found.
+
+    Parameters
+    ----------
+    grid : dict
+        The survey's grid (``atoms.grid``).
+    si : hyperspy Signal1D with two navigation axes
+    region : (left, top, right, bottom), optional
+        Calibrated survey units; see the module docstring for the default.
+    rotation : float
+        Degrees, counter-clockwise on the survey.
+    shift : (float, float), optional
+        Calibrated ``(dx, dy)`` added to the SI's position.
+
+    Returns
+    -------
+    affine : numpy.ndarray, shape (2, 3)
+    info : dict
+        ``region`` (calibrated), ``region_source`` ("user", "metadata",
+        "si_axes"), ``rotation``, ``si_shape``, ``affine``.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> grid = {k: dict(size=100, scale=0.1, offset=0.0, units="nm", name=k)
+    ...         for k in "xy"}
+    >>> si = hs.signals.Signal1D(np.zeros((5, 4, 8)))
+    >>> A, info = si_affine(grid, si, region=(1.0, 2.0, 3.0, 4.5))
+    >>> A.round(3).tolist()
+    [[5.0, 0.0, 12.5], [0.0, 5.0, 22.5]]
+    """
+    si_shape, ax_x, ax_y = _check_si(si)
+    scale = pixel_scale(grid)
+    units = grid["x"]["units"]
+    src = "user"
+    if region is not None:
+        try:
+            left, top, right, bottom = (float(v) for v in region)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"`region` must be (left, top, right, bottom), got {region!r}."
+            ) from None
+        (lpx, rpx), (tpx, bpx) = to_pixels(grid, [left, right], [top, bottom])
+        px_region = (float(lpx), float(tpx), float(rpx), float(bpx))
+        si_units = _units(ax_x.units)
+        if si_units and si_units == units:
+            w = abs(right - left) / si_shape[1]
+            if abs(w - abs(ax_x.scale)) > 0.05 * abs(ax_x.scale):
+                warnings.warn(
+                    f"The SI's x scale ({ax_x.scale:g} {si_units}) differs from "
+                    f"`region`'s width per SI pixel ({w:g} {units}); using "
+                    "`region`.",
+                    stacklevel=3,
+                )
+    else:
+        px_region = region_from_metadata(si)
+        if px_region is not None:
+            src = "metadata"
+        else:
+            su, sv = _units(ax_x.units), _units(ax_y.units)
+            if not su:
+                raise ValueError(
+                    "The SI's navigation axes are uncalibrated and its file "
+                    "records no region on the survey: give "
+                    "`region=(left, top, right, bottom)` in the survey's units "
+                    f"({units or 'pixels'})."
+                )
+            if su != units or sv != units:
+                raise ValueError(
+                    f"Mismatched units: the SI's navigation axes are in "
+                    f"{su!r}/{sv!r}, the survey image in {units!r}. Convert one "
+                    "(e.g. `si.axes_manager.convert_units('navigation', "
+                    f"units={units!r})`) or give `region`."
+                )
+            src = "si_axes"
+            edges = []
+            for ax in (ax_x, ax_y):
+                a = ax.offset - 0.5 * ax.scale
+                b = ax.offset + (ax.size - 0.5) * ax.scale
+                edges.append(sorted((a, b)))
+            (left, right), (top, bottom) = edges
+            lp, tp = to_pixels(grid, [left], [top])
+            rp, bp = to_pixels(grid, [right], [bottom])
+            px_region = (float(lp[0]), float(tp[0]), float(rp[0]), float(bp[0]))
+    if shift is not None:
+        try:
+            dx, dy = (float(v) for v in shift)
+        except (TypeError, ValueError):
+            raise TypeError(f"`shift` must be (dx, dy), got {shift!r}.") from None
+        px_region = (
+            px_region[0] + dx / scale,
+            px_region[1] + dy / scale,
+            px_region[2] + dx / scale,
+            px_region[3] + dy / scale,
+        )
+    A = nsp.region_transform(px_region, si_shape, rotation)
+    # the region must lie on the survey (a little slack for rounding)
+    ci, cj = np.array([-0.5, si_shape[1] - 0.5]), np.array([-0.5, si_shape[0] - 0.5])
+    cx, cy = nsp.apply_affine(A, *np.meshgrid(ci, cj))
+    nx, ny = grid["x"]["size"], grid["y"]["size"]
+    tol = 1.0
+    if (
+        cx.min() < -0.5 - tol
+        or cy.min() < -0.5 - tol
+        or cx.max() > nx - 0.5 + tol
+        or cy.max() > ny - 0.5 + tol
+    ):
+        cal = [
+            (
+                grid["x"]["offset"] + grid["x"]["scale"] * a,
+                grid["y"]["offset"] + grid["y"]["scale"] * b,
+            )
+            for a, b in zip(cx.ravel(), cy.ravel())
+        ]
+        raise ValueError(
+            f"The spectrum image's region ({src}) lies outside the survey image: "
+            f"its corners are at {[tuple(round(v, 4) for v in c) for c in cal]} "
+            f"({units or 'px'}), the survey spans x "
+            f"{grid['x']['offset'] - 0.5 * grid['x']['scale']:g} .. "
+            f"{grid['x']['offset'] + (nx - 0.5) * grid['x']['scale']:g}, y "
+            f"{grid['y']['offset'] - 0.5 * grid['y']['scale']:g} .. "
+            f"{grid['y']['offset'] + (ny - 0.5) * grid['y']['scale']:g}. Check "
+            "`region`, `rotation`, `shift` and that the atoms come from the "
+            "survey image of this SI."
+        )
+    gx, gy = grid["x"], grid["y"]
+    info = {
+        "region": [
+            gx["offset"] + gx["scale"] * px_region[0],
+            gy["offset"] + gy["scale"] * px_region[1],
+            gx["offset"] + gx["scale"] * px_region[2],
+            gy["offset"] + gy["scale"] * px_region[3],
+        ],
+        "region_source": src,
+        "rotation": float(rotation),
+        "si_shape": [int(v) for v in si_shape],
+        "affine": A.tolist(),
+        "units": units,
+    }
+    return A, info
+
+
+def _single_image(atoms):
+    if atoms.n_frames > 1:
+        raise ValueError(
+            "The per-atom table comes from an image stack; use the table of the "
+            "survey image (`atoms.get_frame(k)`)."
+        )
+
+
+def register_atoms(atoms, si, region=None, rotation=0.0, shift=None):
+    """The atoms' positions on the SI's navigation grid (see the module doc).
+
+    Returns
+    -------
+    AtomPositions
+        With columns ``si_x``, ``si_y`` (SI pixels, centres at integers) and
+        ``in_si`` (1 inside the SI, else 0); the registration in
+        ``metadata.AtomPositions.spectrum_image``.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> from hyperspy_localcryst.data import synthetic_lattice
+    >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+    >>> si = hs.signals.Signal1D(np.zeros((16, 16, 10)))
+    >>> r = register_atoms(atoms, si, region=(0.2, 0.2, 1.0, 1.0))
+    >>> int(r.get_column("in_si").sum())
+    16
+    """
+    _single_image(atoms)
+    A, info = si_affine(atoms.grid, si, region, rotation, shift)
+    xp, yp = atoms.get_pixel_positions()
+    i, j = nsp.atoms_to_si_pixels(xp, yp, A)
+    ny, nx = info["si_shape"]
+    inside = (i >= -0.5) & (i < nx - 0.5) & (j >= -0.5) & (j < ny - 0.5)
+    out = atoms.add_columns(
+        {"si_x": i, "si_y": j, "in_si": inside.astype(float)},
+        {"si_x": "px", "si_y": "px", "in_si": ""},
+    )
+    out.metadata.set_item("AtomPositions.spectrum_image", info)
+    return out
+
+
+def _integrate(
+    atoms, si, region, rotation, shift, cell, radius, max_distance, subsample
+):
+    _single_image(atoms)
+    A, info = si_affine(atoms.grid, si, region, rotation, shift)
+    scale = pixel_scale(atoms.grid)
+    xp, yp = atoms.get_pixel_positions()
+    r_px = None if radius is None else float(radius) / scale
+    md_px = None if max_distance is None else float(max_distance) / scale
+    if cell == "radius" and radius is None:
+        raise ValueError('`radius` (calibrated) is required for cell="radius".')
+    W = nsp.cell_weights(
+        xp,
+        yp,
+        A,
+        info["si_shape"],
+        cell=cell,
+        radius=r_px,
+        max_distance=md_px,
+        subsample=subsample,
+    )
+    data = si.data
+    if hasattr(data, "compute"):
+        data = data.compute()
+    sums, area = nsp.integrate_cells(data, W)
+    info.update({"cell": cell, "radius": "None" if radius is None else float(radius)})
+    return sums, area, info
+
+
+def _spectra_signal(data, si, axis_name, title, extra_md):
+    sig_ax = si.axes_manager.signal_axes[0].get_axis_dictionary()
+    sig_ax["navigate"] = False
+    s = Signal1D(
+        data,
+        axes=[{"size": data.shape[0], "name": axis_name, "navigate": True}, sig_ax],
+    )
+    md = si.metadata.as_dictionary()
+    for key in ("Acquisition_instrument", "Sample"):
+        if key in md:
+            s.metadata.set_item(key, md[key])
+    quantity = si.metadata.get_item("Signal.quantity")
+    if quantity:
+        s.metadata.set_item("Signal.quantity", quantity)
+    stype = si.metadata.get_item("Signal.signal_type", "")
+    if stype:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s.set_signal_type(stype)
+    s.metadata.General.title = title
+    for k, v in extra_md.items():
+        s.metadata.set_item(k, v)
+    return s
+
+
+def atom_spectra(
+    atoms,
+    si,
+    region=None,
+    rotation=0.0,
+    shift=None,
+    cell="voronoi",
+    radius=None,
+    max_distance=None,
+    subsample=None,
+    normalise=False,
+):
+    """Spectrum of every atom: the SI integrated over the atom's cell.
+
+    See :meth:`AtomPositions.get_spectra`.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> from hyperspy_localcryst.data import synthetic_lattice
+    >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+    >>> si = hs.signals.Signal1D(np.ones((16, 16, 10)))
+    >>> sp = atom_spectra(atoms, si, region=(0.0, 0.0, 1.2, 1.2))
+    >>> sp.axes_manager.navigation_shape == (atoms.n_atoms,)
+    True
+    """
+    sums, area, info = _integrate(
+        atoms, si, region, rotation, shift, cell, radius, max_distance, subsample
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        data = sums / area[:, None] if normalise else sums.copy()
+    data[area == 0] = np.nan
+    title = si.metadata.get_item("General.title", "")
+    info["normalise"] = bool(normalise)
+    return _spectra_signal(
+        data,
+        si,
+        "atom",
+        f"Per-atom spectra of {title}".strip(),
+        {"AtomSpectra": dict(info, area=area.tolist())},
+    )
+
+
+def class_spectra(
+    atoms,
+    si,
+    labels,
+    n_classes=None,
+    names=None,
+    region=None,
+    rotation=0.0,
+    shift=None,
+    cell="voronoi",
+    radius=None,
+    max_distance=None,
+    subsample=None,
+    allow_empty=False,
+    axis_name="cluster",
+):
+    """Mean spectrum (per SI pixel, area weighted) of each class of atoms.
+
+    ``labels`` has one integer per atom of ``atoms`` (negative or NaN: not
+    used). See :meth:`AtomNeighbourhoods.get_cluster_spectra`.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> from hyperspy_localcryst.data import synthetic_lattice
+    >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+    >>> si = hs.signals.Signal1D(np.ones((16, 16, 10)))
+    >>> lab = (atoms.get_column("x") > 0.6).astype(int)
+    >>> m = class_spectra(atoms, si, lab, region=(0.0, 0.0, 1.2, 1.2))
+    >>> m.data.shape, bool(np.allclose(m.data, 1))
+    ((2, 10), True)
+    """
+    lab = np.asarray(getattr(labels, "data", labels), dtype=float).ravel()
+    if lab.shape != (atoms.n_atoms,):
+        raise ValueError(f"`labels` has {lab.size} values for {atoms.n_atoms} atoms.")
+    sums, area, info = _integrate(
+        atoms, si, region, rotation, shift, cell, radius, max_distance, subsample
+    )
+    lab = np.where(np.isfinite(lab), lab, -1)
+    means, n_atoms, tot = nsp.cluster_mean_spectra(
+        sums, area, lab, n_classes, allow_empty=allow_empty
+    )
+    k = means.shape[0]
+    if names is None:
+        names = [f"{axis_name} {i}" for i in range(k)]
+    names = [str(n) for n in names]
+    if len(names) != k:
+        raise ValueError(f"`names` has {len(names)} entries for {k} classes.")
+    title = si.metadata.get_item("General.title", "")
+    info.update({"names": names, "n_atoms": n_atoms.tolist(), "area": tot.tolist()})
+    return _spectra_signal(
+        means,
+        si,
+        axis_name,
+        f"Mean spectrum per {axis_name} of {title}".strip(),
+        {"ClassSpectra": info},
+    )
+
+
+def edge_onset(edge):
+    """Onset energy (eV) of an ionisation edge such as ``"Ti_L3"`` (via exspy).
+
+    Examples
+    --------
+    >>> edge_onset("O_K")
+    532.0
+    """
+    if not isinstance(edge, str) or "_" not in edge:
+        raise ValueError(f"`edge` must be like 'Ti_L3' or 'O_K', got {edge!r}.")
+    try:
+        from exspy.material import elements
+    except ImportError:  # pragma: no cover
+        raise ImportError(
+            "Edge names need exspy (`pip install exspy`); give `window=` instead."
+        ) from None
+    el, shell = edge.split("_", 1)
+    try:
+        be = elements[el].Atomic_properties.Binding_energies[shell]
+    except (AttributeError, KeyError):
+        raise ValueError(
+            f"Unknown edge {edge!r}: exspy's database has no {shell} edge of {el}."
+        ) from None
+    return float(be["onset_energy (eV)"])
+
+
+def spectral_quantity(
+    atoms,
+    si,
+    edge=None,
+    window=None,
+    background=None,
+    name=None,
+    width=30.0,
+    region=None,
+    rotation=0.0,
+    shift=None,
+    cell="voronoi",
+    radius=None,
+    max_distance=None,
+    subsample=None,
+):
+    """Per-atom intensity of an energy window (an edge) above a power law.
+
+    See :meth:`AtomPositions.get_spectral_quantity`.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> from hyperspy_localcryst.data import synthetic_lattice
+    >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+    >>> si = hs.signals.Signal1D(np.ones((16, 16, 10)))
+    >>> t = spectral_quantity(atoms, si, window=(2, 5), region=(0, 0, 1.2, 1.2))
+    >>> float(np.nanmax(t.get_column("window_2_5")))
+    4.0
+    """
+    energy = si.axes_manager.signal_axes[0].axis
+    if edge is not None:
+        onset = edge_onset(edge)
+        if window is None:
+            window = (onset - 2.0, min(onset + float(width), float(energy.max())))
+        if background is None:
+            background = (max(onset - 50.0, float(energy.min())), onset - 5.0)
+        if name is None:
+            name = edge
+    if window is None:
+        raise ValueError("Give `edge` (e.g. 'Ti_L3') or `window=(start, end)`.")
+    if name is None:
+        name = f"window_{window[0]:g}_{window[1]:g}"
+    sums, area, info = _integrate(
+        atoms, si, region, rotation, shift, cell, radius, max_distance, subsample
+    )
+    ok = area > 0
+    values = np.full(atoms.n_atoms, np.nan)
+    if ok.any():
+        values[ok] = nsp.window_intensity(
+            sums[ok] / area[ok, None], energy, window, background
+        )
+    units = _units(si.axes_manager.signal_axes[0].units)
+    out = atoms.add_columns({name: values}, {name: f"counts {units}/SI px".strip()})
+    info.update(
+        {
+            "window": [float(v) for v in window],
+            "background": "None"
+            if background is None
+            else [float(v) for v in background],
+        }
+    )
+    out.metadata.set_item(f"AtomPositions.spectral_quantities.{name}", info)
+    return out
+
+
+def estimate_si_shift(atoms, survey, haadf, si, region=None, rotation=0.0, search=None):
+    """Drift of the SI against the survey, from the simultaneous HAADF image.
+
+    Parameters
+    ----------
+    atoms : AtomPositions
+        From the survey (for its grid).
+    survey : hyperspy Signal2D
+        The survey image.
+    haadf : hyperspy Signal2D or array
+        The image recorded with the SI, covering exactly its pixels (any
+        integer sub-sampling).
+    si : spectrum image
+    region, rotation
+        As in :func:`si_affine`.
+    search : float, optional
+        Largest shift, calibrated (default 1.5 SI pixels).
+
+    Returns
+    -------
+    shift : tuple of float
+        Calibrated ``(dx, dy)``; pass it as ``shift=`` to the other calls.
+    score : float
+        Normalised correlation at the best shift.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> from hyperspy_localcryst.data import synthetic_lattice
+    >>> img = synthetic_lattice(shape=(128, 128), noise=None)
+    >>> atoms = img.find_atoms()
+    >>> si = hs.signals.Signal1D(np.zeros((10, 10, 4)))
+    >>> haadf = img.data[40:90, 32:82]  # 2 px right of the region below
+    >>> (dx, dy), score = estimate_si_shift(atoms, img, haadf, si,
+    ...                                     region=(0.295, 0.395, 0.795, 0.895))
+    >>> round(dx, 3), round(dy, 3)
+    (0.02, 0.0)
+    """
+    A, info = si_affine(atoms.grid, si, region, rotation)
+    scale = pixel_scale(atoms.grid)
+    s = None if search is None else float(search) / scale
+    shift_px, score = nsp.estimate_si_shift(
+        np.asarray(getattr(survey, "data", survey), float),
+        np.asarray(getattr(haadf, "data", haadf), float),
+        A,
+        info["si_shape"],
+        search=s,
+    )
+    return (float(shift_px[0] * scale), float(shift_px[1] * scale)), score
