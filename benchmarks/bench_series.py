@@ -120,9 +120,12 @@ def _run_case(case, n, size, lazy=False, repeats=3):
     )
 
 
-def _run_big(gib, size, spacing=20):
-    """A lazily made stack of ``gib`` GiB, found and refined chunk by chunk."""
-    warnings.filterwarnings("ignore")
+def big_stack(gib, size, spacing=20):
+    """A lazy stack of ``gib`` GiB whose frames are made inside the dask graph.
+
+    One rendered lattice, rolled and Poisson-sampled per frame: the stack never
+    exists whole. Returns ``(LazyAtomicImage, n_frames)``.
+    """
     import dask.array as da
 
     from hyperspy_localcryst.numerics.synthetic import make_lattice_image
@@ -138,7 +141,13 @@ def _run_big(gib, size, spacing=20):
         return rng.poisson(shifted).astype(np.float32)[None]
 
     data = da.map_blocks(frame, chunks=((1,) * n, (size,), (size,)), dtype=np.float32)
-    s = LazyAtomicImage(data)
+    return LazyAtomicImage(data), n
+
+
+def _run_big(gib, size, spacing=20):
+    """A lazily made stack of ``gib`` GiB, found and refined chunk by chunk."""
+    warnings.filterwarnings("ignore")
+    s, n = big_stack(gib, size, spacing)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
     t0 = time.perf_counter()
     atoms = s.find_atoms(separation=spacing, show_progressbar=False)

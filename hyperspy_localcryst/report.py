@@ -291,10 +291,24 @@ def _neighbourhoods(atoms, k, metric):
     return nb
 
 
+#: Longest side, in pixels, of the images drawn in figures: larger images are
+#: shown with a stride (a figure is ~1,000 px wide; drawing a 4096² map at full
+#: resolution costs gigabytes of RGBA buffers for nothing).
+DISPLAY_PX = 1600
+
+
+def _display(data):
+    """First frame of an image-shaped array (stack maps are per frame), strided
+    down to at most :data:`DISPLAY_PX` per side for drawing."""
+    data = np.asarray(data)
+    data = data.reshape((-1,) + data.shape[-2:])[0]
+    step = max(1, int(np.ceil(max(data.shape) / DISPLAY_PX)))
+    return data[::step, ::step]
+
+
 def _frame0(signal, values):
-    """The first frame of an image-shaped signal (stack maps are per frame)."""
-    data = np.asarray(values.data)
-    return data.reshape((-1,) + data.shape[-2:])[0]
+    """The first frame of a map signal, ready to draw (see :func:`_display`)."""
+    return _display(values.data)
 
 
 def _extent(signal):
@@ -313,8 +327,11 @@ def _figsize(signal, rows=1, width=9.0):
 
 
 def _image(ax, signal, title):
-    img = np.asarray(signal.data)
-    img = img.reshape((-1,) + img.shape[-2:])[0]
+    first = signal
+    if signal.axes_manager.navigation_dimension:  # one frame only (lazy-safe)
+        first = signal.inav[(0,) * signal.axes_manager.navigation_dimension]
+    data = first.data.compute() if first._lazy else first.data
+    img = _display(data).astype(float)
     lo, hi = np.nanpercentile(img, [0.5, 99.5])
     ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, extent=_extent(signal))
     ax.set_title(title, fontsize=9)

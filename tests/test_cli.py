@@ -234,3 +234,16 @@ def test_small_image_and_preprocessing_give_a_documented_result(tmp_path):
         report.analyse(small, tmp_path, preprocess=["sharpen"])
     with pytest.raises(ValueError, match="`clusters`"):
         report.analyse(small, tmp_path, clusters=0)
+
+
+def test_analyse_lazy_stack_and_large_image_figures(tmp_path, monkeypatch):
+    from hyperspy_localcryst.data import synthetic_series
+
+    lazy = synthetic_series(n_frames=3, shape=(128, 128), spacing=14, seed=0).as_lazy()
+    # figures draw the first frame only, strided to DISPLAY_PX per side
+    monkeypatch.setattr(report, "DISPLAY_PX", 64)
+    summary = report.analyse(lazy, tmp_path, clusters=2, neighbours=4)
+    assert summary["n_frames"] == 3
+    assert lazy._lazy  # nothing was loaded into the input
+    assert report._display(np.zeros((2, 128, 100))).shape == (64, 50)
+    assert (tmp_path / "cluster_fractions.png").exists()

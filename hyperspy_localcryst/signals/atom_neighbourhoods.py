@@ -973,7 +973,7 @@ class AtomNeighbourhoods(Signal1D):
 
         For each factor (a deformation of the neighbourhood, laid out as the
         rows) reports the vector sum of its neighbour shifts and
-        ``polarity`` = |sum| / sum of |shifts|: a polar mode moves the centre
+        ``polarity`` = ``|sum| / sum of |shifts|``: a polar mode moves the centre
         against its neighbours (non-zero sum), a non-polar one deforms the
         neighbourhood symmetrically. A polar mode's loadings are ``"ferro"``
         when mostly of one sign within each sublattice (the ``sublattice``
