@@ -137,7 +137,7 @@ def estimate_separation(image, min_separation=3.0):
     ny, nx = img.shape
     # high-pass: remove what varies over a quarter of the image
     img = img - _smooth(img, max(ny, nx) / 16.0)
-    img = img - img.mean()
+    img = _unit_scale(img - img.mean())
     # window to suppress the edge discontinuity; it also makes the circular
     # (unpadded) autocorrelation equal to the linear one at the short lags
     # that matter here
@@ -171,6 +171,20 @@ def estimate_separation(image, min_separation=3.0):
         "Could not find a periodic separation in the image (no autocorrelation "
         "maximum); give `separation` explicitly."
     )
+
+
+def _unit_scale(a):
+    """``a`` divided by the power of two nearest above its largest magnitude.
+
+    The FFTs run in single precision: raw counts near 2**32 (squared in the
+    correlation) or images in tiny units (1e-20 m) would overflow or underflow
+    there. A power of two only changes the exponents, so the scaled result is
+    exactly proportional and nothing downstream depends on the image's gain.
+    """
+    m = float(np.max(np.abs(a))) if a.size else 0.0
+    if m == 0 or not np.isfinite(m):
+        return a
+    return np.ldexp(a, -int(np.frexp(m)[1]))
 
 
 def _smooth(img, sigma):
@@ -324,7 +338,11 @@ def auto_target(image, separation, n_max=400):
     inside = (x >= h) & (y >= h) & (x < img.shape[1] - h) & (y < img.shape[0] - h)
     x, y, prom = x[inside], y[inside], prom[inside]
     if len(x) == 0:
-        raise ValueError("No local maximum found to build a target from.")
+        raise ValueError(
+            f"No local maximum found to build a target from (image {img.shape[1]} "
+            f"x {img.shape[0]} px, `separation` {sep:g} px): the image is too small "
+            "for this separation; give a smaller `separation` or a `target`."
+        )
     keep = np.argsort(prom)[::-1][:n_max]
     patches = [
         img[j - h : j + h + 1, i - h : i + h + 1] for i, j in zip(x[keep], y[keep])
@@ -396,7 +414,7 @@ def _ncc_maps(img, targets):
     that normalises it is in double precision.
     """
     ny, nx = img.shape
-    base = img - img.mean()
+    base = _unit_scale(img - img.mean())
     cache = {}
     maps = []
     for tgt in targets:
@@ -416,7 +434,7 @@ def _ncc_maps(img, targets):
             var = window_variance(pad, th, tw)
             cache[(th, tw)] = (spectrum, shape, var)
         spectrum, shape, var = cache[(th, tw)]
-        t = tgt - tgt.mean()
+        t = _unit_scale(tgt - tgt.mean())
         t_ssd = float(np.sum(t * t))
         kernel = scipy.fft.rfft2(
             t[::-1, ::-1].astype(np.float32), s=shape, workers=max_threads()

@@ -35,6 +35,7 @@ Between these counts, use ``radius`` (all neighbours within a distance,
 a count per atom) instead.
 """
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,11 +126,22 @@ def check_positions(x, y, min_atoms=1):
     return pts
 
 
+def _check_real(value, name, allow_none=False):
+    """A TypeError naming the argument for anything but a real number."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a number, got {value!r}.")
+
+
 def _check_parameters(
     n_neighbours, metric, radius, angle_tolerance, distance_tolerance
 ):
     if metric not in METRICS:
         raise ValueError(f"Unknown metric {metric!r}; use one of {METRICS}.")
+    _check_real(radius, "radius", allow_none=True)
+    _check_real(angle_tolerance, "angle_tolerance")
+    _check_real(distance_tolerance, "distance_tolerance")
     if radius is None and n_neighbours is None:
         raise ValueError("Give `n_neighbours`, `radius` or both.")
     if n_neighbours is not None:
@@ -408,6 +420,7 @@ def neighbour_vectors(
             )
             need = reach + 0.5 * nn
         else:
+            _check_real(border, "border")
             if not (np.isfinite(border) and border >= 0):
                 raise ValueError(
                     f"`border` must be a non-negative distance, got {border!r}."
@@ -421,6 +434,12 @@ def neighbour_vectors(
                 "fewer neighbours or `exclude_border=False`."
             )
         d, idx = d[centres], idx[centres]
+        if not np.isfinite(d).any():  # radius mode: only edge atoms had one
+            raise ValueError(
+                f"No centre atom has a neighbour within `radius`={radius:g} (only "
+                "atoms near the edge, which are not centres, do); use a larger "
+                "`radius`."
+            )
 
     v = pts[np.where(idx >= 0, idx, 0)] - pts[centres][:, None, :]
     v[idx < 0] = np.nan

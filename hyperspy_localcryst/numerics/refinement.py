@@ -844,8 +844,19 @@ def refine_gaussians(
     n = len(x)
     if n == 0:
         return {c: np.empty(0) for c in REFINED_COLUMNS}
+    if weights == "poisson" and image.min() < 0:
+        raise ValueError(
+            "`weights='poisson'` needs an image without negative values (minimum "
+            f"{image.min():.4g}); use weights='uniform' (least squares) or 'auto'."
+        )
     if weights == "auto":
         weights = "poisson" if image.min() >= 0 else "uniform"
+    # A power of two brings the image to order 1, exactly: the squared model
+    # values of the Fisher information neither overflow (raw counts near
+    # 2**32) nor underflow (tiny units), and the fit does not depend on the
+    # detector gain; the intensity columns are scaled back at the end.
+    gain = _gain_exponent(image)
+    image = np.ldexp(image, -gain)
     weighting = _POISSON if weights == "poisson" else _UNIFORM
     if weighting == _POISSON and image.min() <= 0:
         # A zero-count background would make the Poisson weights diverge.
@@ -945,7 +956,16 @@ def refine_gaussians(
             active[pairs[moved[pairs[:, 0]], 1]] = True
             active[pairs[moved[pairs[:, 1]], 0]] = True
             active &= ok
-    return _to_columns(params, cov, resid, ok, mdl, x, y)
+    out = _to_columns(params, cov, resid, ok, mdl, x, y)
+    for c in ("amplitude", "background", "intensity", "residual"):
+        out[c] = np.ldexp(out[c], gain)
+    return out
+
+
+def _gain_exponent(image):
+    """Exponent of the power of two just above the image's largest magnitude."""
+    m = float(np.max(np.abs(image))) if image.size else 0.0
+    return int(np.frexp(m)[1]) if m > 0 and np.isfinite(m) else 0
 
 
 def _render_radii(params, mdl, radius):
