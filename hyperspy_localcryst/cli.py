@@ -14,6 +14,7 @@ results are kept.
 """
 
 import argparse
+import logging
 import shutil
 import sys
 import tempfile
@@ -64,6 +65,9 @@ def run_pipeline(signal, out_dir, separation=None, n_sublattices=2, model="round
     atoms = signal.find_atoms(separation=separation)
     t1 = time.perf_counter()
     refined = signal.refine_atoms(atoms, model=model)
+    from .report import _check_fitted
+
+    _check_fitted(refined)
     if n_sublattices > 1 and refined.n_atoms >= n_sublattices:
         refined = refined.label_sublattices(n_sublattices, column="amplitude")
     t2 = time.perf_counter()
@@ -83,8 +87,48 @@ def run_pipeline(signal, out_dir, separation=None, n_sublattices=2, model="round
     }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit status 1, like every other
+    error of the command (argparse prints the whole usage and exits with 2)."""
+
+    def error(self, message):
+        self.exit(1, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a non-negative integer, got {text!r}"
+        )
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 def _parser():
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="localcryst",
         description=(
             "Local crystallography for HyperSpy: find and refine every atomic "
@@ -121,7 +165,7 @@ def _parser():
     )
     an.add_argument(
         "--index",
-        type=int,
+        type=_non_negative_int,
         default=None,
         help="which signal to take when a file holds several (default: the only "
         "image in it)",
@@ -142,7 +186,7 @@ def _parser():
     for a, demo in ((an, False), (d, True)):
         a.add_argument(
             "--separation",
-            type=float,
+            type=_positive_float,
             default=0.2 if demo else None,
             help="smallest column distance in calibrated units (default: "
             + ("0.2 nm" if demo else "estimated from the image")
@@ -156,7 +200,7 @@ def _parser():
         )
         a.add_argument(
             "--neighbours",
-            type=int,
+            type=_positive_int,
             default=4 if demo else 6,
             help="neighbours per neighbourhood (default %(default)s)",
         )
@@ -175,7 +219,7 @@ def _parser():
         )
         a.add_argument(
             "--sublattices",
-            type=int,
+            type=_positive_int,
             default=2,
             help="atom types labelled by fitted amplitude (default %(default)s)",
         )
@@ -185,7 +229,12 @@ def _parser():
             default="hspy",
             help="file format of the saved signals (default %(default)s)",
         )
-        a.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        a.add_argument(
+            "--seed",
+            type=_non_negative_int,
+            default=0,
+            help="random seed (default 0)",
+        )
         a.add_argument(
             "--preprocess",
             default="none",
@@ -209,12 +258,15 @@ def _parser():
     f.add_argument("--out", default=None, help="output folder (default FILE_atoms)")
     f.add_argument(
         "--separation",
-        type=float,
+        type=_positive_float,
         default=None,
         help="smallest column distance in calibrated units (default: estimated)",
     )
     f.add_argument(
-        "--sublattices", type=int, default=2, help="atom types to label (default 2)"
+        "--sublattices",
+        type=_positive_int,
+        default=2,
+        help="atom types to label (default 2)",
     )
     f.add_argument(
         "--model",
@@ -234,12 +286,26 @@ def _load(path, signal_type=None, index=None, allow_stack=False):
 
     if not Path(path).exists():
         raise ValueError(f"{path}: no such file.")
+    if Path(path).is_dir():
+        raise ValueError(f"{path} is a folder, not an image file.")
     kw = {"signal_type": signal_type} if signal_type else {}
-    if Path(path).suffix.lower() == ".npy":  # a bare array: an uncalibrated image
-        s = hs.signals.Signal2D(np.load(path, allow_pickle=False))
+    hs_log = logging.getLogger("hyperspy")
+    level = hs_log.level
+    hs_log.setLevel(logging.CRITICAL)  # the reason is in our one-line error
+    try:
+        if Path(path).suffix.lower() == ".npy":  # a bare array: uncalibrated image
+            s = np.load(path, allow_pickle=False)
+        else:
+            s = hs.load(path, **kw)
+    except Exception as e:  # any reader's failure: one line, not a traceback
+        raise ValueError(f"{path} could not be read: {e}") from e
+    finally:
+        hs_log.setLevel(level)
+    if isinstance(s, np.ndarray):
+        if s.ndim < 2:
+            raise ValueError(f"{path} is not an image (a {s.ndim}D array).")
+        s = hs.signals.Signal2D(s)
         s.metadata.General.title = Path(path).stem
-    else:
-        s = hs.load(path, **kw)
     if isinstance(s, list):
         images = [i for i, x in enumerate(s) if x.axes_manager.signal_dimension == 2]
         if index is not None:
@@ -255,6 +321,8 @@ def _load(path, signal_type=None, index=None, allow_stack=False):
             raise ValueError(
                 f"{path} holds {len(s)} signals ({titles}); choose one with --index."
             )
+    elif index not in (None, 0):
+        raise ValueError(f"{path} holds 1 signal; --index {index}.")
     if s.axes_manager.signal_dimension != 2:
         raise ValueError(
             f"{path} is not an image "
@@ -264,7 +332,12 @@ def _load(path, signal_type=None, index=None, allow_stack=False):
         raise ValueError(
             f"{path} is an image stack; use `localcryst analyse` for stacks."
         )
-    if s.data.dtype.kind in "ui":  # raw counts: float for the fits
+    if s.data.dtype.kind not in "buif":
+        raise ValueError(
+            f"{path} holds {s.data.dtype} values, not real numbers; take the "
+            "amplitude or phase (complex) or one channel (RGB) first."
+        )
+    if s.data.dtype.kind in "bui":  # raw counts: float for the fits
         s.change_dtype("float64")
     s.set_signal_type("atomic_image")
     return s
@@ -360,9 +433,10 @@ def main(argv=None):
     >>> main(["find", "no_such_file.dm4"])
     1
     """
-    args = _parser().parse_args(argv)
-    import logging
-
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (1, one line)
+        return e.code if isinstance(e.code, int) else 1
     logging.getLogger("hyperspy").setLevel(logging.ERROR)
     # file-version notices of old .hspy files are not the user's concern here
     warnings.filterwarnings("ignore", message="Loading old file version")
@@ -371,15 +445,27 @@ def main(argv=None):
     try:
         signal = _load(args.file)
         out = Path(args.out or Path(args.file).with_suffix("").name + "_atoms")
-        summary = _write_atomically(
-            out,
-            args.overwrite,
-            lambda tmp: run_pipeline(
-                signal, tmp, args.separation, args.sublattices, args.model
-            ),
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            summary = _write_atomically(
+                out,
+                args.overwrite,
+                lambda tmp: run_pipeline(
+                    signal, tmp, args.separation, args.sublattices, args.model
+                ),
+            )
+        shown = [
+            str(w.message)
+            for w in caught
+            if issubclass(w.category, (UserWarning, RuntimeWarning))
+        ]
+        for text in dict.fromkeys(shown):  # each once, one line each
+            print(f"localcryst: warning: {text}", file=sys.stderr)
     except (ValueError, TypeError, OSError) as e:
         print(f"localcryst: error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug: still one line, not a traceback
+        print(f"localcryst: error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     print(
         f"{summary['n_atoms']} atoms found in {summary['find_s']:.2f} s and refined "
@@ -420,8 +506,10 @@ def _main_analyse(args):
             else:
                 signal = _load(path, args.signal_type, args.index, allow_stack=True)
             summary = _analyse_one(signal, out, args)
-        except (ValueError, TypeError, OSError, RuntimeError) as e:
+        except Exception as e:  # one file's failure never ends the batch
             failed += 1
+            if not isinstance(e, (ValueError, TypeError, OSError, RuntimeError)):
+                e = f"{type(e).__name__}: {e}"  # unexpected: say what it was
             msg = str(e) if str(e).startswith(str(label)) else f"{label}: {e}"
             print(f"localcryst: error: {msg}", file=sys.stderr, flush=True)
             continue

@@ -46,6 +46,17 @@ FIGURES = {
 }
 
 
+def _check_fitted(atoms):
+    """Refuse a table in which no atom could be fitted (every ``converged`` 0):
+    the image has no bright, Gaussian-like columns where atoms were found."""
+    if not np.any(atoms.get_column("converged") == 1):
+        raise ValueError(
+            f"The Gaussian fit failed for all {atoms.n_atoms} atoms found: the image "
+            "shows no bright, peaked columns there. Dark-atom images (ABF) must be "
+            "inverted first; check the separation and the finder (`method`)."
+        )
+
+
 def _k_from_dendrogram(nb, k_max=8, seed=0):
     """K whose dendrogram cut sits in the largest gap between merge heights."""
     z, _ = nb.get_linkage(seed=seed)
@@ -128,11 +139,34 @@ def analyse(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .signals._grid import check_integer
+    from .signals.atomic_image import AtomicImage
+
+    if not isinstance(signal, AtomicImage):
+        raise TypeError(
+            "`signal` must be an AtomicImage (e.g. "
+            "`s.set_signal_type('atomic_image')` on a real-valued image), got "
+            f"{type(signal).__name__}."
+        )
+    if not Path(out_dir).is_dir():
+        raise ValueError(f"`out_dir` {str(out_dir)!r} is not an existing folder.")
     if file_format not in ("hspy", "zspy"):
         raise ValueError(
             f"`file_format` must be 'hspy' or 'zspy', got {file_format!r}."
         )
-    if not (clusters == "auto" or (isinstance(clusters, int) and clusters >= 1)):
+    if metric not in ("angle", "distance"):
+        raise ValueError(f"`metric` must be 'angle' or 'distance', got {metric!r}.")
+    check_integer(neighbours, "neighbours", minimum=1)
+    check_integer(n_sublattices, "n_sublattices", minimum=1)
+    check_integer(seed, "seed", minimum=0)
+    if not (
+        clusters == "auto"
+        or (
+            isinstance(clusters, int)
+            and not isinstance(clusters, bool)
+            and clusters >= 1
+        )
+    ):
         raise ValueError(
             f"`clusters` must be 'auto' or a positive int, got {clusters!r}."
         )
@@ -194,6 +228,7 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     t = time.perf_counter()
     log(f"refining {atoms.n_atoms} atoms")
     atoms = signal.refine_atoms(atoms, **kw)
+    _check_fitted(atoms)
     if p["n_sublattices"] > 1 and atoms.n_atoms >= 10 * p["n_sublattices"]:
         atoms = atoms.label_sublattices(
             p["n_sublattices"], column="amplitude", seed=p["seed"]

@@ -7,9 +7,83 @@ Pixel positions (x = column, y = row, centres at integers) convert to
 calibrated ones as ``offset + scale * pixel``.
 """
 
+import numbers
+
 import numpy as np
 
-__all__ = ["grid_from_axes", "to_pixels", "to_calibrated", "pixel_scale"]
+__all__ = [
+    "grid_from_axes",
+    "to_pixels",
+    "to_calibrated",
+    "pixel_scale",
+    "check_number",
+    "check_integer",
+    "check_units",
+]
+
+
+def check_number(value, name, what="a number"):
+    """``value`` as a float, or a TypeError naming the argument ``name``.
+
+    Booleans, strings, None and sequences are refused (``float("1")`` or
+    ``True`` would otherwise pass silently).
+
+    Examples
+    --------
+    >>> check_number(np.float32(0.5), "sigma")
+    0.5
+    >>> check_number("a", "sigma")
+    Traceback (most recent call last):
+    ...
+    TypeError: `sigma` must be a number, got 'a'.
+    """
+    ok = isinstance(value, numbers.Real) or (
+        isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
+    )
+    if not ok or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be {what}, got {value!r}.")
+    return float(value)
+
+
+def check_integer(value, name, minimum=None):
+    """``value`` as an int (no silent truncation of 1.5), at least ``minimum``.
+
+    Examples
+    --------
+    >>> check_integer(np.int64(3), "n_neighbours", minimum=1)
+    3
+    >>> check_integer(1.5, "n_clusters")
+    Traceback (most recent call last):
+    ...
+    TypeError: `n_clusters` must be an integer, got 1.5.
+    """
+    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be an integer, got {value!r}.")
+    v = int(value)
+    if minimum is not None and v < minimum:
+        raise ValueError(f"`{name}` must be at least {minimum}, got {v}.")
+    return v
+
+
+def check_units(have, want, name):
+    """Refuse lengths in other units than the image's (no silent factor of 10).
+
+    Empty units (uncalibrated, or not recorded) are not compared.
+
+    Examples
+    --------
+    >>> check_units("nm", "nm", "drift")
+    >>> check_units("Å", "nm", "drift")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: `drift` is in Å but the image is in nm; convert one of them first...
+    """
+    have, want = str(have or ""), str(want or "")
+    if have and want and have != want:
+        raise ValueError(
+            f"`{name}` is in {have} but the image is in {want}; convert one of them "
+            "first (lengths are not converted between units)."
+        )
 
 
 def grid_from_axes(signal_axes):

@@ -36,7 +36,7 @@ from hyperspy.signals import Signal1D, Signal2D
 from ..numerics import neighbourhoods as nbn
 from ..numerics import statistics as st
 from . import _stack
-from ._grid import pixel_scale
+from ._grid import check_integer, check_number, pixel_scale
 from .atom_positions import AtomPositions
 
 __all__ = [
@@ -313,6 +313,7 @@ class AtomNeighbourhoods(Signal1D):
         >>> bool(np.isfinite(nb.fill_missing().data).all())
         True
         """
+        value = check_number(value, "value")
         s = self.deepcopy()
         s.data = np.where(np.isfinite(s.data), s.data, value)
         return s
@@ -358,6 +359,14 @@ class AtomNeighbourhoods(Signal1D):
         # the number of clusters); "kmedians" is the paper's k-means variant.
         if isinstance(algorithm, str) and algorithm.lower() == "kmedians":
             return st.KMedians(**kwargs)
+        from hyperspy.learn._mva import cluster_algorithms
+
+        if isinstance(algorithm, str) and algorithm not in cluster_algorithms:
+            known = ["kmedians"] + [a for a in cluster_algorithms if a]
+            raise ValueError(
+                f"Unknown `algorithm` {algorithm!r}; choose from {known} or pass an "
+                "object with a `fit` method."
+            )
         return super()._get_cluster_algorithm(algorithm, **kwargs)
 
     def cluster_analysis(
@@ -391,6 +400,18 @@ class AtomNeighbourhoods(Signal1D):
         True
         """
         self._check_complete(navigation_mask)
+        if "n_clusters" in kwargs:
+            k = check_integer(kwargs["n_clusters"], "n_clusters", minimum=1)
+            n = self.axes_manager.navigation_size
+            if navigation_mask is not None and not isinstance(navigation_mask, str):
+                m = np.asarray(getattr(navigation_mask, "data", navigation_mask), bool)
+                n = int((~m).sum()) if m.size == n else n
+            if k > n:
+                raise ValueError(
+                    f"`n_clusters` ({k}) is larger than the number of centre atoms "
+                    f"({n})."
+                )
+            kwargs["n_clusters"] = k
         if algorithm in (None, "kmeans"):
             kwargs.setdefault("n_init", 10)
         if algorithm in (None, "kmeans", "kmedians", "minibatchkmeans"):
@@ -684,7 +705,12 @@ class AtomNeighbourhoods(Signal1D):
 
     # ------------------------------------------------------------------ maps
     def _per_centre(self, values, name):
-        v = np.asarray(getattr(values, "data", values), dtype=float).ravel()
+        try:
+            v = np.asarray(getattr(values, "data", values), dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"`{name}` must be numbers, one per centre atom, got {values!r:.60}."
+            ) from None
         n = self.axes_manager.navigation_size
         if v.shape != (n,):
             raise ValueError(f"`{name}` has {v.size} values for {n} centre atoms.")
@@ -727,6 +753,12 @@ class AtomNeighbourhoods(Signal1D):
         if max_distance is None:
             r = np.linalg.norm(self.get_vectors("local"), axis=-1)
             max_distance = float(np.nanmedian(r[:, 0])) if r.size else np.inf
+        else:
+            max_distance = check_number(max_distance, "max_distance", "a length")
+            if not max_distance > 0:  # 0 would give a map of NaN only
+                raise ValueError(
+                    f"`max_distance` must be a positive length, got {max_distance}."
+                )
         md_px = max_distance / pixel_scale(grid)
         shape = (grid["y"]["size"], grid["x"]["size"])
         n = atoms.n_frames
@@ -803,6 +835,7 @@ class AtomNeighbourhoods(Signal1D):
         lr = self.learning_results
         if lr.loadings is None:
             raise ValueError("No decomposition results: run `decomposition` first.")
+        component = check_integer(component, "component")
         if not 0 <= component < lr.loadings.shape[1]:
             raise ValueError(
                 f"`component` {component} is out of range "
@@ -851,9 +884,9 @@ class AtomNeighbourhoods(Signal1D):
         >>> type(nb.get_cluster_markers()).__name__
         'Points'
         """
-        from matplotlib import colormaps
+        from .atom_positions import _colormap
 
-        cm = colormaps[cmap]
+        cm = _colormap(cmap)
         colours = cm(np.mod(self._labels(), cm.N))
         return self.get_centres().to_markers(size=size, color=colours, **kwargs)
 
@@ -1007,7 +1040,17 @@ class AtomNeighbourhoods(Signal1D):
         lr = self.learning_results
         if lr.factors is None:
             raise ValueError("No decomposition results: run `decomposition` first.")
-        n = lr.factors.shape[1] if n_components is None else int(n_components)
+        n_max = lr.factors.shape[1]
+        n = (
+            n_max
+            if n_components is None
+            else check_integer(n_components, "n_components", 1)
+        )
+        if n > n_max:
+            raise ValueError(
+                f"`n_components` ({n}) is more than the {n_max} components of the "
+                "decomposition."
+            )
         mean = np.nanmean(np.asarray(self.data, float), axis=0)
         ev = lr.explained_variance
         ratio = ev / ev.sum() if ev is not None and ev.sum() > 0 else np.full(n, np.nan)
@@ -1052,12 +1095,13 @@ class AtomNeighbourhoods(Signal1D):
         }
         return "ferro" if kinds == {"ferro"} else "antipolar"
 
-    def plot_modes(self, components=(0, 1, 2, 3), scale=None, frame="local"):
+    def plot_modes(self, components=None, scale=None, frame="local"):
         """Draw decomposition modes as arrows on the mean neighbourhood.
 
         Parameters
         ----------
-        components : sequence of int
+        components : sequence of int, optional
+            Default: the first four (all, when there are fewer).
         scale : float, optional
             Arrow length multiplier; default makes the longest arrow a third
             of the nearest-neighbour distance.
@@ -1084,6 +1128,18 @@ class AtomNeighbourhoods(Signal1D):
         lr = self.learning_results
         if lr.factors is None:
             raise ValueError("No decomposition results: run `decomposition` first.")
+        if frame != "local":
+            raise ValueError(f"Unknown `frame` {frame!r}; modes are drawn in 'local'.")
+        n_max = lr.factors.shape[1]
+        if components is None:
+            components = tuple(range(min(4, n_max)))
+        if isinstance(components, (int, np.integer)):
+            components = (components,)
+        components = [check_integer(c, "components") for c in components]
+        if not components or not all(0 <= c < n_max for c in components):
+            raise ValueError(
+                f"`components` must be one or more of 0..{n_max - 1}, got {components}."
+            )
         props = self.get_mode_properties()
         k = self.n_neighbours
         mean = np.nanmean(np.asarray(self.data, float), axis=0).reshape(k, 2)

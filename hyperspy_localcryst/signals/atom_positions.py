@@ -27,7 +27,7 @@ from hyperspy.signals import Signal1D
 
 from ..numerics import statistics as st
 from . import _stack
-from ._grid import to_pixels
+from ._grid import check_integer, check_number, check_units, to_pixels
 
 __all__ = ["AtomPositions", "LazyAtomPositions", "make_atom_positions"]
 
@@ -82,6 +82,29 @@ def make_atom_positions(columns, units, grid, settings=None, navigation=None, ti
     if navigation:
         s.metadata.set_item(f"{_KEY}.navigation", list(navigation))
     return s
+
+
+def _finite_positions(table, what):
+    """Refuse NaN/infinite positions (kd-trees and markers cannot place them)."""
+    bad = ~(np.isfinite(table.get_column("x")) & np.isfinite(table.get_column("y")))
+    if bad.any():
+        raise ValueError(
+            f"{what}: {int(bad.sum())} atom position(s) are NaN or infinite (first at "
+            f"index {int(np.argmax(bad))}); drop them first, e.g. with "
+            "`atoms.select(np.isfinite(atoms.get_column('x')))`."
+        )
+
+
+def _colormap(cmap):
+    """A Matplotlib colormap from its name (or itself), else a clear error."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Colormap
+
+    if isinstance(cmap, Colormap):
+        return cmap
+    if isinstance(cmap, str) and cmap in colormaps:
+        return colormaps[cmap]
+    raise ValueError(f"Unknown `cmap` {cmap!r}; use a Matplotlib colormap name.")
 
 
 def _plain(d):
@@ -209,13 +232,27 @@ class AtomPositions(Signal1D):
         >>> atoms.add_columns({"flag": np.ones(atoms.n_atoms)}).columns[-1]
         'flag'
         """
+        if not isinstance(columns, dict):
+            raise TypeError(
+                "`columns` must be a dict of column name to values, got "
+                f"{type(columns).__name__}."
+            )
+        if units is not None and not isinstance(units, dict):
+            raise TypeError(
+                f"`units` must be a dict of column name to unit, got {units!r}."
+            )
         units = units or {}
         old = self.columns
         old_units = self.units
         values = {c: self.get_column(c) for c in old}
         new_units = dict(old_units)
         for name, v in columns.items():
-            v = np.asarray(v, dtype=float).ravel()
+            if not isinstance(name, str):
+                raise TypeError(f"Column names must be strings, got {name!r}.")
+            try:
+                v = np.asarray(v, dtype=float).ravel()
+            except (TypeError, ValueError):
+                raise TypeError(f"Column {name!r} must hold numbers.") from None
             if v.shape != (self.n_atoms,):
                 raise ValueError(
                     f"Column {name!r} has {v.size} values for {self.n_atoms} atoms."
@@ -246,6 +283,24 @@ class AtomPositions(Signal1D):
         idx = np.asarray(mask)
         if idx.dtype == bool and idx.shape != (self.n_atoms,):
             raise ValueError(f"`mask` has {idx.size} entries for {self.n_atoms} atoms.")
+        if idx.size == 0 and idx.dtype != bool:
+            idx = idx.astype(np.int64)
+        if idx.dtype.kind not in "biu" or idx.ndim != 1:
+            raise TypeError(
+                "`mask` must be a boolean mask over the atoms or a 1D array of atom "
+                f"indices, got {mask!r:.80}."
+            )
+        if (
+            idx.dtype != bool
+            and idx.size
+            and (idx.min() < -self.n_atoms or idx.max() >= self.n_atoms)
+        ):
+            raise ValueError(
+                f"`mask` has atom indices outside 0..{self.n_atoms - 1}: "
+                f"{idx.min()}..{idx.max()}."
+            )
+        if (idx.dtype == bool and not idx.any()) or idx.size == 0:
+            raise ValueError("`mask` selects no atom; a table needs at least one.")
         values = {c: self.get_column(c)[idx] for c in self.columns}
         return self._derive(values, self.units)
 
@@ -295,6 +350,9 @@ class AtomPositions(Signal1D):
         """
         from ..numerics.finding import label_by_intensity
 
+        n_sublattices = check_integer(n_sublattices, "n_sublattices", minimum=1)
+        if seed is not None:
+            seed = check_integer(seed, "seed", minimum=0)
         v = self.get_column(column)
         good = np.isfinite(v)
         lab = np.full(self.n_atoms, np.nan)
@@ -375,9 +433,15 @@ class AtomPositions(Signal1D):
                     f"`index` needs {len(shape)} navigation indices, got {index}."
                 )
             # inav order (fastest first) -> array order (slowest first)
-            k = int(np.ravel_multi_index(tuple(reversed(index)), shape))
+            idx = tuple(check_integer(i, "index") for i in reversed(index))
+            if any(not 0 <= i < n for i, n in zip(idx, shape)):
+                raise ValueError(
+                    f"Frame `index` {index} is outside the navigation shape "
+                    f"{tuple(reversed(shape))}."
+                )
+            k = int(np.ravel_multi_index(idx, shape))
         else:
-            k = int(index)
+            k = check_integer(index, "index")
         if not 0 <= k < n:
             raise ValueError(f"Frame `index` {index} is outside 0..{n - 1}.")
         return k
@@ -414,6 +478,8 @@ class AtomPositions(Signal1D):
             columns = [c for c in self.columns if c not in skip]
         elif isinstance(columns, str):
             columns = [columns]
+        if len(columns) == 0:
+            raise ValueError("`columns` is empty: name at least one column.")
         values = np.column_stack([self.get_column(c) for c in columns])
         out = st.per_frame(self.get_frames(), values, self.n_frames, statistic)
         return _stack.stack_signal(
@@ -474,10 +540,15 @@ class AtomPositions(Signal1D):
         from ..numerics import tracking
 
         scale = abs(float(self.grid["x"]["scale"]))
+        _finite_positions(self, "link_frames")
         nn = self._nn_distance()
         if nn == 0:
             raise ValueError("Tracking needs frames with at least two atoms.")
-        md = 0.3 * nn if max_displacement is None else float(max_displacement)
+        md = (
+            0.3 * nn
+            if max_displacement is None
+            else check_number(max_displacement, "max_displacement", "a length")
+        )
         if not np.isfinite(md) or md <= 0:
             raise ValueError(
                 f"`max_displacement` must be a positive length, got {max_displacement}."
@@ -495,6 +566,14 @@ class AtomPositions(Signal1D):
         elif shifts is None:
             sh_px = None
         else:
+            if hasattr(shifts, "metadata") and list(
+                shifts.metadata.get_item("Signal.names", [])
+            )[:2] == ["dx", "dy"]:
+                check_units(
+                    shifts.metadata.get_item("Signal.quantity"),
+                    self.grid["x"]["units"],
+                    "shifts",
+                )
             sh_px = np.asarray(getattr(shifts, "data", shifts), float)
             sh_px = sh_px.reshape(self.n_frames, -1)[:, :2] / scale
         track = tracking.link_frames(xp, yp, frame, md / scale, memory, sh_px)
@@ -787,10 +866,15 @@ class AtomPositions(Signal1D):
 
         Parameters
         ----------
-        path : str or pathlib.Path
-            Output file.
+        path : str, pathlib.Path or None
+            Output file; ``None`` returns the CSV text instead.
         **kwargs
             Passed to :meth:`pandas.DataFrame.to_csv`.
+
+        Returns
+        -------
+        str or None
+            The CSV text when ``path`` is None.
 
         Examples
         --------
@@ -805,7 +889,7 @@ class AtomPositions(Signal1D):
         df = self.to_dataframe()
         u = self.units
         df.columns = [f"{c} [{u[c]}]" if u.get(c) else c for c in df.columns]
-        df.to_csv(path, **kwargs)
+        return df.to_csv(path, **kwargs)  # path None: the text itself
 
     # ------------------------------------------------------------ plotting
     def to_markers(self, colour_by=None, cmap="viridis", size=None, **kwargs):
@@ -840,9 +924,14 @@ class AtomPositions(Signal1D):
         'Points'
         """
         import hyperspy.api as hs
-        from matplotlib import colormaps
         from matplotlib.colors import Normalize
 
+        _finite_positions(self, "to_markers")
+        cm = _colormap(cmap)
+        if size is not None:
+            size = check_number(size, "size", "a positive marker size")
+            if not np.isfinite(size) or size <= 0:
+                raise ValueError(f"`size` must be a positive marker size, got {size}.")
         offsets = np.column_stack([self.get_column("x"), self.get_column("y")])
         if size is None:
             nn = self._nn_distance()  # within frames: a stack's frames overlap
@@ -857,7 +946,7 @@ class AtomPositions(Signal1D):
             finite = v[np.isfinite(v)]
             lo, hi = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
             norm = Normalize(lo, hi if hi > lo else lo + 1)
-            colors = colormaps[cmap](norm(np.nan_to_num(v, nan=lo)))
+            colors = cm(norm(np.nan_to_num(v, nan=lo)))
         if self.n_frames > 1:
             # a stack: ragged markers that follow the image's navigation
             offsets = self._per_frame_ragged(offsets)

@@ -22,7 +22,15 @@ from ..numerics import finding, refinement
 from ..numerics._parallel import limit_threads
 from ..numerics.statistics import frame_groups
 from . import _stack
-from ._grid import grid_from_axes, pixel_scale, to_calibrated, to_pixels
+from ._grid import (
+    check_integer,
+    check_number,
+    check_units,
+    grid_from_axes,
+    pixel_scale,
+    to_calibrated,
+    to_pixels,
+)
 from .atom_positions import AtomPositions, make_atom_positions
 
 __all__ = ["AtomicImage", "LazyAtomicImage"]
@@ -104,10 +112,23 @@ class AtomicImage(Signal2D):
     def _length_to_px(self, value, name):
         if value is None:
             return None
-        v = float(value)
+        v = check_number(value, name, "a length in the calibrated units of the axes")
         if not np.isfinite(v) or v <= 0:
             raise ValueError(f"`{name}` must be a positive length, got {value}.")
         return v / pixel_scale(self._grid())
+
+    def _filter_width_px(self, value, name, times=1):
+        """A width in pixels, refused beyond ``times`` the image size: a
+        Gaussian of sigma 1e8 px builds a kernel of 8e8 taps (minutes and the
+        memory of the machine); a wider one is the image mean anyway."""
+        px = self._length_to_px(value, name)
+        size = max(self.axes_manager.signal_shape)
+        if px > times * size:
+            limit = "the image" if times == 1 else f"{times} times the image"
+            raise ValueError(
+                f"`{name}` ({value:g} = {px:.4g} px) is wider than {limit} ({size} px)."
+            )
+        return px
 
     def _source(self):
         return {
@@ -139,7 +160,13 @@ class AtomicImage(Signal2D):
         >>> float(s.data.min()), float(s.data.max())
         (0.0, 1.0)
         """
-        lo, hi = (float(p) for p in percentiles)
+        try:
+            lo, hi = (check_number(p, "percentiles") for p in percentiles)
+        except (TypeError, ValueError):
+            raise TypeError(
+                "`percentiles` must be a pair of numbers (low, high), got "
+                f"{percentiles!r}."
+            ) from None
         if not 0 <= lo < hi <= 100:
             raise ValueError(
                 f"`percentiles` must satisfy 0 <= low < high <= 100, got {percentiles}."
@@ -156,9 +183,11 @@ class AtomicImage(Signal2D):
         method : {"gaussian", "median"}
             The filter.
         sigma : float, optional
-            Gaussian width in calibrated units; default one pixel.
+            Gaussian width in calibrated units (at most ten times the image
+            size); default one pixel.
         size : float, optional
-            Median window in calibrated units; default three pixels.
+            Median window in calibrated units (at most the image size);
+            default three pixels.
 
         Returns
         -------
@@ -173,10 +202,10 @@ class AtomicImage(Signal2D):
         """
         self._check_real()
         if method == "gaussian":
-            px = self._length_to_px(sigma, "sigma") if sigma is not None else 1.0
+            px = 1.0 if sigma is None else self._filter_width_px(sigma, "sigma", 10)
             return self._map_new(_gaussian, sigma=px)
         if method == "median":
-            px = self._length_to_px(size, "size") if size is not None else 3.0
+            px = self._filter_width_px(size, "size") if size is not None else 3.0
             n = max(int(round(px)), 1)
             return self._map_new(_median, size=n)
         raise ValueError(f"Unknown `method` {method!r}; choose 'gaussian' or 'median'.")
@@ -187,8 +216,9 @@ class AtomicImage(Signal2D):
         Parameters
         ----------
         sigma : float, optional
-            Width of the background in calibrated units; default three times
-            the atom separation (estimated if needed).
+            Width of the background in calibrated units, at most ten times
+            the image size; default three times the atom separation
+            (estimated if needed), limited to the image size.
 
         Returns
         -------
@@ -205,8 +235,9 @@ class AtomicImage(Signal2D):
         self._check_real()
         if sigma is None:
             px = 3 * self._length_to_px(self.estimate_separation(), "separation")
+            px = min(px, max(self.axes_manager.signal_shape))
         else:
-            px = self._length_to_px(sigma, "sigma")
+            px = self._filter_width_px(sigma, "sigma", 10)
         return self._map_new(_subtract_background, sigma=px)
 
     def _map_new(self, function, **kwargs):
@@ -307,12 +338,23 @@ class AtomicImage(Signal2D):
         """
         grid = self._grid()
         scale = pixel_scale(grid)
-        n_sublattices = int(n_sublattices)
-        if n_sublattices < 1:
-            raise ValueError(
-                f"`n_sublattices` must be at least 1, got {n_sublattices}."
+        n_sublattices = check_integer(n_sublattices, "n_sublattices", minimum=1)
+        if not isinstance(method, (str, list, tuple)):
+            raise TypeError(
+                f"`method` must be a finder's name or a list of names, got {method!r}."
             )
         methods = [method] if isinstance(method, str) else list(method)
+        if isinstance(threshold, str):
+            if threshold != "auto":
+                raise ValueError(
+                    f"`threshold` must be a number or 'auto', got {threshold!r}."
+                )
+        else:
+            check_number(threshold, "threshold", "a number or 'auto'")
+        min_area = check_number(min_area, "min_area")
+        max_area = check_number(max_area, "max_area")
+        if min_votes is not None:
+            min_votes = check_integer(min_votes, "min_votes", minimum=1)
         for m in methods:
             if m not in finding.METHODS:
                 raise ValueError(
@@ -485,10 +527,9 @@ class AtomicImage(Signal2D):
 
     def _frame_label(self, k):
         axes = self.axes_manager.navigation_axes
-        coords, _ = _navigation_columns(axes, np.array([k]), set())
+        coords, units = _navigation_columns(axes, np.array([k]), set())
         return ", ".join(
-            f"{ax.name}={v[0]:g} {ax.units}".strip()
-            for ax, v in zip(axes, coords.values())
+            f"{name}={v[0]:g} {units[name]}".strip() for name, v in coords.items()
         )
 
     def _target_spec(self, target, grid):
@@ -500,9 +541,15 @@ class AtomicImage(Signal2D):
             raise ValueError("`target` is an empty list.")
         out = []
         for t in items:
+            if isinstance(t, str):
+                raise TypeError(
+                    "`target` must be a 2D array, a 2D signal, an (x, y) position or "
+                    f"a list of those, got {t!r}."
+                )
             if isinstance(t, BaseSignal):
                 if t.axes_manager.signal_dimension != 2:
                     raise ValueError("A target signal must be a 2D image.")
+                _check_target_grid(t, grid)
                 out.append(np.asarray(t.data, dtype=float))
             elif isinstance(t, tuple) and len(t) == 2 and np.isscalar(t[0]):
                 xp, yp = to_pixels(grid, [t[0]], [t[1]])
@@ -575,8 +622,9 @@ class AtomicImage(Signal2D):
             Gaussian model; the elliptical one adds widths along two axes and
             their orientation (a tilt proxy).
         radius : float, optional
-            Fitting-window radius in calibrated units; default half the
-            median nearest-neighbour distance of the atoms.
+            Fitting-window radius in calibrated units (at most the image
+            size); default half the median nearest-neighbour distance of the
+            atoms.
         weights : {"auto", "poisson", "uniform"}
             Poisson maximum likelihood or least squares (``"auto"``: Poisson
             when the image has no negative values).
@@ -636,6 +684,12 @@ class AtomicImage(Signal2D):
             raise TypeError(
                 f"`atoms` must be an AtomPositions table, got {type(atoms).__name__}."
             )
+        max_passes = check_integer(max_passes, "max_passes", minimum=1)
+        if not isinstance(subtract_neighbours, (bool, np.bool_)):
+            raise TypeError(
+                "`subtract_neighbours` must be True or False, got "
+                f"{subtract_neighbours!r}."
+            )
         _check_same_grid(atoms.grid, grid)
         xp, yp = atoms.get_pixel_positions()
         if not (np.all(np.isfinite(xp)) and np.all(np.isfinite(yp))):
@@ -645,6 +699,14 @@ class AtomicImage(Signal2D):
             if "frame" in atoms.columns
             else np.zeros(atoms.n_atoms, int)
         )
+        key = np.column_stack([frame, xp, yp])
+        n_dup = len(key) - len(np.unique(key, axis=0))
+        if n_dup:
+            raise ValueError(
+                f"`atoms` has {n_dup} duplicate(s) (atoms at the same position in "
+                "the same frame), whose fits would share one column; remove them "
+                "first."
+            )
         nav_shape = self.axes_manager._navigation_shape_in_array
         n_frames = int(np.prod(nav_shape)) if nav_shape else 1
         if frame.min() < 0 or frame.max() >= n_frames:
@@ -667,7 +729,9 @@ class AtomicImage(Signal2D):
             show_progressbar=show_progressbar,
             num_workers=num_workers,
             iterating={"seeds": seeds},
-            radius_px=self._length_to_px(radius, "radius"),
+            radius_px=None
+            if radius is None
+            else self._filter_width_px(radius, "radius"),
             method=method,
             fit_kwargs=fit_kwargs,
         )
@@ -753,7 +817,11 @@ class AtomicImage(Signal2D):
             On the stack's navigation axes: ``dx``, ``dy``, ``dx_err``,
             ``dy_err`` (calibrated; errors NaN for ``"xcorr"``). Pass it to
             :meth:`align_frames`, :meth:`sum_frames` or
-            :meth:`AtomPositions.link_frames`.
+            :meth:`AtomPositions.link_frames`. A frame that cannot be
+            correlated (NaN pixels, constant) gets NaN shifts and a
+            ``RuntimeWarning``; the other frames are kept (with
+            ``"previous"``, the next frame is compared with the last good
+            one).
 
         Examples
         --------
@@ -782,16 +850,33 @@ class AtomicImage(Signal2D):
             frames = np.stack([f for _, f in self._frames()])
             shifts = alignment.frame_shifts(frames, "mean", upsample)
         else:  # one frame in memory at a time (besides the reference)
+            upsample = check_integer(upsample, "upsample", minimum=1)
             frames = self._frames()
             _, first = next(frames)
+            if not np.all(np.isfinite(first)) or np.ptp(first) == 0:
+                raise ValueError(
+                    f"Frame 0 ({self._frame_label(0)}), the reference, has NaN or "
+                    "infinite pixels or is constant: no drift can be measured "
+                    "against it."
+                )
             shifts, ref, total = [np.zeros(2)], first, np.zeros(2)
-            for _, img in frames:
-                step = np.asarray(alignment.phase_correlation_shift(ref, img, upsample))
+            for k, img in frames:
+                try:
+                    step = alignment.phase_correlation_shift(ref, img, upsample)
+                except ValueError as e:
+                    warnings.warn(
+                        f"Frame {k} ({self._frame_label(k)}) failed and has no drift "
+                        f"(NaN): {e}",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    shifts.append(np.full(2, np.nan))
+                    continue  # 'previous': the next frame is compared with ref
                 if reference == "previous":
-                    total = total + step
+                    total = total + np.asarray(step)
                     ref = img
                 else:
-                    total = step
+                    total = np.asarray(step)
                 shifts.append(total)
             shifts = np.array(shifts)
         errors = np.full_like(shifts, np.nan)
@@ -809,6 +894,12 @@ class AtomicImage(Signal2D):
         if not isinstance(atoms, AtomPositions):
             raise TypeError(f"{what} needs `atoms` (AtomPositions of this stack).")
         _check_same_grid(atoms.grid, self._grid())
+        n = self.axes_manager.navigation_size
+        if atoms.n_frames != n:
+            raise ValueError(
+                f"`atoms` come from {atoms.n_frames} frame(s) but this stack has {n}; "
+                "find the atoms on this stack."
+            )
         return atoms if "track" in atoms.columns else atoms.link_frames()
 
     def _frame_maps(self, drift, model, atoms, line_time, pixel_time, frame_time):
@@ -842,9 +933,22 @@ class AtomicImage(Signal2D):
                 if atoms is not None
                 else self.estimate_drift()
             )
-        shifts = np.asarray(getattr(drift, "data", drift), float).reshape(n, -1)
+        if isinstance(drift, BaseSignal) and list(
+            drift.metadata.get_item("Signal.names", [])
+        )[:2] == ["dx", "dy"]:
+            check_units(
+                drift.metadata.get_item("Signal.quantity"), grid["x"]["units"], "drift"
+            )
+        try:
+            shifts = np.asarray(getattr(drift, "data", drift), float).reshape(n, -1)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"`drift` must hold (dx, dy) for each of the {n} frames, got "
+                f"{np.shape(getattr(drift, 'data', drift))}."
+            ) from None
         shifts = shifts[:, :2] / scale
-        if not np.all(np.isfinite(shifts)):
+        bad = ~np.all(np.isfinite(shifts), axis=1)
+        if bad.all() or (bad.any() and model == "scan"):
             raise ValueError("`drift` has NaN shifts; estimate it another way.")
         mats = np.tile(np.eye(2), (n, 1, 1))
         if model == "scan":
@@ -873,7 +977,7 @@ class AtomicImage(Signal2D):
         pt = 0.0 if pixel_time is None else float(pixel_time)
         lt = nx * pt if line_time is None else float(line_time)
         ft = ny * lt if frame_time is None else float(frame_time)
-        for name, v in (("line_time", lt), ("pixel_time", pt), ("frame_time", ft)):
+        for name, v in (("pixel_time", pt), ("line_time", lt), ("frame_time", ft)):
             if not np.isfinite(v) or v < 0:
                 raise ValueError(f"`{name}` must be a non-negative time, got {v}.")
         if ft <= 0:
@@ -933,6 +1037,7 @@ class AtomicImage(Signal2D):
         mats, trans = self._frame_maps(
             drift, model, atoms, line_time, pixel_time, frame_time
         )
+        _warn_no_drift(trans, "are NaN in the aligned stack")
         out = self.map(
             _warp,
             matrix=_per_frame_signal(mats, self),
@@ -990,11 +1095,14 @@ class AtomicImage(Signal2D):
         mats, trans = self._frame_maps(
             drift, model, atoms, line_time, pixel_time, frame_time
         )
-        frames = (img for _, img in self._frames())  # one frame in memory
-        mean, count = alignment.warped_mean(frames, mats, trans, order=order)
+        good = _warn_no_drift(trans, "are left out of the mean")
+        frames = (img for k, img in self._frames() if good[k])  # one in memory
+        mean, count = alignment.warped_mean(
+            frames, mats[good], trans[good], order=order
+        )
         rows, cols = slice(None), slice(None)
         if crop:
-            box = _covered_box(count == len(mats))
+            box = _covered_box(count == good.sum())
             if box is None:
                 raise ValueError("No pixel is covered by every frame; use crop=False.")
             rows, cols = box
@@ -1003,7 +1111,11 @@ class AtomicImage(Signal2D):
         out.data = mean[rows, cols].astype(np.float64)
         out.metadata.General.title = f"Aligned mean of {self.metadata.General.title}"
         _set_alignment(out, model, mats, trans)
-        out.metadata.set_item("Alignment.n_frames", int(len(mats)))
+        out.metadata.set_item("Alignment.n_frames", int(good.sum()))
+        if not good.all():
+            out.metadata.set_item(
+                "Alignment.skipped_frames", np.flatnonzero(~good).tolist()
+            )
         return out
 
     # -------------------------------------------------------------- plotting
@@ -1041,8 +1153,9 @@ class AtomicImage(Signal2D):
                 "frame's atoms with `atoms.select(atoms.get_column('frame') == k)`."
             )
         _check_same_grid(atoms.grid, self._grid())
-        self.plot(**kwargs)
-        self.add_marker(atoms.to_markers(colour_by=colour_by, cmap=cmap, size=size))
+        markers = atoms.to_markers(colour_by=colour_by, cmap=cmap, size=size)
+        self.plot(**kwargs)  # after the markers: no figure is left on an error
+        self.add_marker(markers)
 
 
 class LazyAtomicImage(LazySignal2D, AtomicImage):
@@ -1197,7 +1310,8 @@ def _navigation_columns(nav_axes, frame, taken):
         ):
             name = f"nav{i}"
         cols[name] = np.asarray(ax.axis, dtype=float)[idx[ax.index_in_array]]
-        units[name] = str(ax.units) if ax.units not in (None, "<undefined>") else ""
+        u = "" if ax.units is None else str(ax.units)  # traits' Undefined too
+        units[name] = "" if u == "<undefined>" else u
     return cols, units
 
 
@@ -1216,9 +1330,25 @@ def _distributed_client():
 def _warp(frame, matrix, translation, order):
     from ..numerics import alignment
 
+    if not np.all(np.isfinite(translation)):  # a frame without drift
+        return np.full(np.shape(frame), np.nan)
     return alignment.warp_frame(
         np.asarray(frame, float), np.reshape(matrix, (2, 2)), translation, order
     )
+
+
+def _warn_no_drift(translations, consequence):
+    """Frames with a drift (NaN shifts: their correlation failed); warn about
+    the others."""
+    good = np.all(np.isfinite(translations), axis=1)
+    if not good.all():
+        warnings.warn(
+            f"Frames {np.flatnonzero(~good).tolist()} have no drift (NaN shifts) and "
+            f"{consequence}.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return good
 
 
 def _per_frame_signal(values, image):
@@ -1302,7 +1432,41 @@ def _default_radius(x, y):
     return max(nn / 2.0, 1.5)
 
 
+def _check_target_grid(target, grid):
+    """A calibrated target signal must have this image's pixel size and units
+    (it is used pixel for pixel); an uncalibrated one is a plain array."""
+    axes = target.axes_manager.signal_axes
+    units = [ax.units if isinstance(ax.units, str) else "" for ax in axes]
+    units = ["" if u == "<undefined>" else u for u in units]
+    if not any(units) and all(ax.scale == 1 for ax in axes):
+        return
+    scale = pixel_scale(grid)
+    ok = all(u == grid["x"]["units"] for u in units) and all(
+        np.isclose(abs(ax.scale), scale, rtol=1e-6) for ax in axes
+    )
+    if not ok:
+        raise ValueError(
+            f"The `target` signal has pixels of {axes[0].scale:g} {units[0]} but the "
+            f"image has {scale:g} {grid['x']['units']}; a target is matched pixel for "
+            "pixel: cut it from an image with the same calibration (or pass its "
+            "array, `target.data`)."
+        )
+
+
 def _check_same_grid(a, b):
+    ua, ub = a["x"]["units"], b["x"]["units"]
+    if ua != ub:
+        hint = (
+            f" (e.g. `image.axes_manager.convert_units(units='{ua}')`)"
+            if ua and ub
+            else ""
+        )
+        raise ValueError(
+            f"`atoms` are in {ua or 'uncalibrated units'} but this image is in "
+            f"{ub or 'uncalibrated units'}; tables are not converted between units. "
+            "Find the atoms on this image, or first convert the image's axes to the "
+            f"table's units{hint}."
+        )
     for k in ("x", "y"):
         ga, gb = a[k], b[k]
         same = (
