@@ -62,3 +62,30 @@ def _close_figures():
     """Close every matplotlib figure a test opened."""
     yield
     plt.close("all")
+
+
+# ---------------------------------------------------------------- hypothesis
+# Profiles of the property-based tests (tests/test_properties.py): "default"
+# for every suite run, "thorough" (>= 500 examples per property) on demand:
+#     HYPOTHESIS_PROFILE=thorough python -m pytest tests/test_properties.py
+# deadline=None: a first example compiles numba kernels; derandomize: a run is
+# reproducible (and no example database is written into the checkout).
+import os  # noqa: E402
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+_HYPOTHESIS_COMMON = {
+    "deadline": None,
+    "derandomize": True,
+    "database": None,
+    "print_blob": True,
+    "suppress_health_check": [
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+}
+settings.register_profile("default", max_examples=50, **_HYPOTHESIS_COMMON)
+settings.register_profile("thorough", max_examples=500, **_HYPOTHESIS_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
