@@ -280,6 +280,18 @@ def _parser():
     return p
 
 
+def _known_signal_types():
+    """The ``signal_type`` names (and aliases) of HyperSpy and its extensions."""
+    from hyperspy.extensions import ALL_EXTENSIONS
+
+    known = set()
+    for spec in ALL_EXTENSIONS["signals"].values():
+        known.add(spec.get("signal_type") or "")
+        known.update(spec.get("signal_type_aliases") or [])
+    known.discard("")
+    return known
+
+
 def _load(path, signal_type=None, index=None, allow_stack=False):
     import hyperspy.api as hs
     import numpy as np
@@ -494,6 +506,15 @@ def _main_analyse(args):
             )
             for i, (f, n) in enumerate(zip(args.files, names))
         ]
+    if getattr(args, "signal_type", None):
+        known = _known_signal_types()
+        if args.signal_type not in known:
+            print(
+                f"localcryst: error: unknown --signal-type {args.signal_type!r}; "
+                f"known: {', '.join(sorted(known))}.",
+                file=sys.stderr,
+            )
+            return 1
     failed = 0
     for k, (label, path, out) in enumerate(jobs):
         print(f"[{k + 1}/{len(jobs)}] {label}", flush=True)

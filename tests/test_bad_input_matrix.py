@@ -376,6 +376,20 @@ def test_wide_gaussians_up_to_ten_images_are_the_mean(image):
     assert abs(image.denoise(sigma=10.0).data.std()) < 2.0
 
 
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda n: n.get_vector_histogram(bins=10**6), r"bins gives a grid"),
+        (lambda n: n.get_vector_histogram(bins=(10**5, 10**4)), r"bins gives a grid"),
+        (lambda n: n.get_cluster_fft(shape=(10**5, 10**5)), r"shape gives a grid"),
+    ],
+    ids=["bins", "bins-pair", "fft-shape"],
+)
+def test_huge_grids_are_refused_not_out_of_memory(learned, call, match):
+    """A typo (bins=10**6) asked for 8 TB and ended in a MemoryError."""
+    _raises(learned, ValueError, match, call)
+
+
 def test_huge_radius_and_border(atoms):
     for kw in ({"radius": 1e6}, {"border": 1e6}):
         _raises(atoms, ValueError, "border", lambda a: a.get_neighbourhoods(4, **kw))
@@ -1468,6 +1482,25 @@ def test_cli_semantic_option_errors(files, tmp_path):
             ["analyse", str(files / "good.hspy"), "--out", str(tmp_path / "o")] + opts
         )
         assert status == 1 and len(err) == 2 and message in err[0], (opts, err)
+
+
+def test_cli_unknown_signal_type_is_refused_before_any_file(files, tmp_path):
+    """HyperSpy only warns about an unknown signal_type and loads a plain
+    signal; the command refuses it once, names the known ones, writes nothing."""
+    out = tmp_path / "o"
+    status, stdout, err = _cli(
+        ["analyse", str(files / "good.hspy"), "--out", str(out)]
+        + ["--signal-type", "nonsense"]
+    )
+    assert status == 1 and stdout == "" and len(err) == 1
+    assert "unknown --signal-type 'nonsense'; known: " in err[0]
+    assert "atomic_image" in err[0] and "EELS" in err[0]
+    assert not out.exists()
+    status, _, err = _cli(
+        ["analyse", str(files / "good.hspy"), "--out", str(out)]
+        + ["--signal-type", "atomic_image"]
+    )
+    assert status == 0, err
 
 
 def test_cli_find_prints_warnings_as_single_lines(files, tmp_path):

@@ -426,6 +426,13 @@ def test_one_bad_frame_keeps_the_other_frames_drift(world):
     assert np.isnan(prev.data[2, :2]).all()
     # frame 3 is compared with frame 1, the last good one: still the drift
     np.testing.assert_allclose(prev.data[3, :2], clean.data[3, :2], atol=0.01 * 0.2)
+    # reference="mean": the mean is made of the good frames, frame 2 is NaN
+    with pytest.warns(RuntimeWarning, match=r"Frame 2 \(time=11 s\) failed"):
+        by_mean = stack.estimate_drift(reference="mean")
+    assert np.isnan(by_mean.data[2, :2]).all()
+    np.testing.assert_allclose(
+        by_mean.data[[0, 1, 3], :2], clean.data[[0, 1, 3], :2], atol=0.01 * 0.2
+    )
     with pytest.warns(RuntimeWarning, match=r"Frames \[2\] have no drift"):
         mean = stack.sum_frames(drift=drift)
     assert mean.metadata.Alignment.n_frames == 3
@@ -441,8 +448,9 @@ def test_one_bad_frame_keeps_the_other_frames_drift(world):
     # the reference frame itself bad: one clear error
     bad0 = world["stack"].deepcopy()
     bad0.data[0] = 1.0
-    with pytest.raises(ValueError, match=r"Frame 0 \(time=10 s\), the reference"):
-        bad0.estimate_drift()
+    for reference in ("first", "previous", "mean"):
+        with pytest.raises(ValueError, match=r"Frame 0 \(time=10 s\), the reference"):
+            bad0.estimate_drift(reference=reference)
 
 
 def test_one_bad_frame_keeps_the_others_through_the_table_steps(world):

@@ -86,6 +86,20 @@ def _int_arg(value, name: str, minimum: int) -> int:
     return int(value)
 
 
+#: Largest 2D grid (cells) a histogram or spectrum is made on: 2**27 cells
+#: of float64 are 1 GiB per array; beyond, an argument typo (bins=10**6)
+#: would end in a MemoryError or in swapping instead of a clear error.
+MAX_GRID_CELLS = 2**27
+
+
+def _check_grid_size(ny, nx, name):
+    if ny * nx > MAX_GRID_CELLS:
+        raise ValueError(
+            f"{name} gives a grid of {ny} x {nx} = {ny * nx:,} cells, more than "
+            f"{MAX_GRID_CELLS:,} (1 GiB per array); use fewer"
+        )
+
+
 def _shape_arg(shape) -> tuple[int, int]:
     try:
         ny, nx = (int(v) for v in shape)
@@ -93,6 +107,7 @@ def _shape_arg(shape) -> tuple[int, int]:
         raise ValueError(f"shape must be a pair (ny, nx), got {shape!r}") from None
     if ny <= 0 or nx <= 0 or (ny, nx) != tuple(shape):
         raise ValueError(f"shape must be two positive integers, got {shape!r}")
+    _check_grid_size(ny, nx, "shape")
     return ny, nx
 
 
@@ -806,6 +821,7 @@ def vector_histogram(vectors, bins=101, extent=None):
             raise ValueError(f"bins must be an int or a pair (nx, ny), got {bins!r}")
         nx = _int_arg(bins[0], "bins", 1)
         ny = _int_arg(bins[1], "bins", 1)
+    _check_grid_size(ny, nx, "bins")
     if extent is None:
         m = float(_max_abs_finite(v)) if v.shape[0] else 0.0
         h = 1.05 * m if m > 0 else 1.0

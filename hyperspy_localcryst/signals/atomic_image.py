@@ -846,19 +846,31 @@ class AtomicImage(Signal2D):
                 f"Unknown `reference` {reference!r}; choose 'first', 'previous' or "
                 "'mean'."
             )
+        upsample = check_integer(upsample, "upsample", minimum=1)
         if reference == "mean":
             frames = np.stack([f for _, f in self._frames()])
-            shifts = alignment.frame_shifts(frames, "mean", upsample)
+            flat = frames.reshape(len(frames), -1)
+            good = np.all(np.isfinite(flat), axis=1) & (np.ptp(flat, axis=1) > 0)
+            if not good[0]:
+                self._bad_reference()
+            for k in np.flatnonzero(~good):
+                warnings.warn(
+                    f"Frame {k} ({self._frame_label(k)}) failed and has no drift "
+                    "(NaN): it has NaN or infinite pixels or is constant; the mean "
+                    "is made of the other frames.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            shifts = np.full((len(frames), 2), np.nan)
+            if good.sum() == 1:
+                shifts[0] = 0.0
+            else:
+                shifts[good] = alignment.frame_shifts(frames[good], "mean", upsample)
         else:  # one frame in memory at a time (besides the reference)
-            upsample = check_integer(upsample, "upsample", minimum=1)
             frames = self._frames()
             _, first = next(frames)
             if not np.all(np.isfinite(first)) or np.ptp(first) == 0:
-                raise ValueError(
-                    f"Frame 0 ({self._frame_label(0)}), the reference, has NaN or "
-                    "infinite pixels or is constant: no drift can be measured "
-                    "against it."
-                )
+                self._bad_reference()
             shifts, ref, total = [np.zeros(2)], first, np.zeros(2)
             for k, img in frames:
                 try:
@@ -887,6 +899,12 @@ class AtomicImage(Signal2D):
             units=grid["x"]["units"],
             axis_name="drift",
             title=f"Drift of {self.metadata.General.title}",
+        )
+
+    def _bad_reference(self):
+        raise ValueError(
+            f"Frame 0 ({self._frame_label(0)}), the reference, has NaN or infinite "
+            "pixels or is constant: no drift can be measured against it."
         )
 
     def _linked(self, atoms, what):
