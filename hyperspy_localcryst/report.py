@@ -219,9 +219,9 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     for step in p["preprocess"]:
         log(f"preprocessing: {step}")
         if step == "background":
-            signal = signal.remove_background()
+            signal = signal.remove_background(**kw)
         else:
-            signal = signal.denoise("gaussian")
+            signal = signal.denoise("gaussian", **kw)
     log("finding atoms")
     atoms = signal.find_atoms(separation=p["separation"], method=p["method"], **kw)
     times["find_s"] = time.perf_counter() - t

@@ -117,6 +117,18 @@ def test_analyse_stack_pools_frames(tmp_path):
     assert (out / "stack" / "cluster_fractions.png").exists()
 
 
+def test_no_progressbar_also_silences_preprocessing(tmp_path, capfd):
+    """`--no-progressbar` reaches every step of a stack, preprocessing too
+    (with the bars on, HyperSpy's tqdm bars are printed)."""
+    stack = _image_file(tmp_path / "stack.hspy", stack=3)
+    argv = ["analyse", str(stack), "--preprocess", "background+denoise"]
+    argv += ["--clusters", "2"]
+    assert main(argv + ["--out", str(tmp_path / "a"), "--no-progressbar"]) == 0
+    assert "it/s" not in capfd.readouterr().err
+    assert main(argv + ["--out", str(tmp_path / "b")]) == 0
+    assert "it/s" in capfd.readouterr().err
+
+
 def test_failure_leaves_no_folder_that_looks_complete(tmp_path, monkeypatch, capsys):
     good = _image_file(tmp_path / "lattice.hspy")
     out = tmp_path / "results"

@@ -139,7 +139,7 @@ class AtomicImage(Signal2D):
         }
 
     # -------------------------------------------------------- preprocessing
-    def normalise_contrast(self, percentiles=(0.1, 99.9)):
+    def normalise_contrast(self, percentiles=(0.1, 99.9), show_progressbar=None):
         """Scale each frame so the given percentiles map to 0 and 1.
 
         Values outside are clipped. Returns a new signal.
@@ -148,6 +148,8 @@ class AtomicImage(Signal2D):
         ----------
         percentiles : tuple of float
             Lower and upper percentile.
+        show_progressbar : bool, optional
+            For a stack; default HyperSpy's preference.
 
         Returns
         -------
@@ -173,9 +175,9 @@ class AtomicImage(Signal2D):
             )
         self._check_real()
 
-        return self._map_new(_normalise, lo=lo, hi=hi)
+        return self._map_new(_normalise, show_progressbar, lo=lo, hi=hi)
 
-    def denoise(self, method="gaussian", sigma=None, size=None):
+    def denoise(self, method="gaussian", sigma=None, size=None, show_progressbar=None):
         """Remove noise with a Gaussian or a median filter.
 
         Parameters
@@ -188,6 +190,8 @@ class AtomicImage(Signal2D):
         size : float, optional
             Median window in calibrated units (at most the image size);
             default three pixels.
+        show_progressbar : bool, optional
+            For a stack; default HyperSpy's preference.
 
         Returns
         -------
@@ -203,14 +207,14 @@ class AtomicImage(Signal2D):
         self._check_real()
         if method == "gaussian":
             px = 1.0 if sigma is None else self._filter_width_px(sigma, "sigma", 10)
-            return self._map_new(_gaussian, sigma=px)
+            return self._map_new(_gaussian, show_progressbar, sigma=px)
         if method == "median":
             px = self._filter_width_px(size, "size") if size is not None else 3.0
             n = max(int(round(px)), 1)
-            return self._map_new(_median, size=n)
+            return self._map_new(_median, show_progressbar, size=n)
         raise ValueError(f"Unknown `method` {method!r}; choose 'gaussian' or 'median'.")
 
-    def remove_background(self, sigma=None):
+    def remove_background(self, sigma=None, show_progressbar=None):
         """Subtract a smooth background (a wide Gaussian blur of the image).
 
         Parameters
@@ -219,6 +223,8 @@ class AtomicImage(Signal2D):
             Width of the background in calibrated units, at most ten times
             the image size; default three times the atom separation
             (estimated if needed), limited to the image size.
+        show_progressbar : bool, optional
+            For a stack; default HyperSpy's preference.
 
         Returns
         -------
@@ -238,10 +244,16 @@ class AtomicImage(Signal2D):
             px = min(px, max(self.axes_manager.signal_shape))
         else:
             px = self._filter_width_px(sigma, "sigma", 10)
-        return self._map_new(_subtract_background, sigma=px)
+        return self._map_new(_subtract_background, show_progressbar, sigma=px)
 
-    def _map_new(self, function, **kwargs):
-        return self.map(function, inplace=False, output_dtype=np.float64, **kwargs)
+    def _map_new(self, function, show_progressbar=None, **kwargs):
+        return self.map(
+            function,
+            inplace=False,
+            output_dtype=np.float64,
+            show_progressbar=show_progressbar,
+            **kwargs,
+        )
 
     # --------------------------------------------------------------- finding
     def estimate_separation(self):
