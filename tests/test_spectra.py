@@ -20,7 +20,10 @@ from hyperspy_localcryst.numerics.synthetic import (
     make_spectrum_image_pair,
     two_phase_positions,
 )
-from hyperspy_localcryst.signals.spectra import region_from_metadata
+from hyperspy_localcryst.signals.spectra import (
+    estimate_si_registration,
+    region_from_metadata,
+)
 
 SCALE = 0.01  # nm per survey pixel
 
@@ -144,6 +147,84 @@ def test_estimate_si_shift_recovers_drift():
     haadf = survey[18:98, 34:94]
     (dx, dy), score = nsp.estimate_si_shift(survey, haadf, A, (16, 12), search=6)
     assert abs(dx - 3) < 0.3 and abs(dy + 3) < 0.3 and score > 0.9
+
+
+def test_rotate_affine_matches_region_transform():
+    region, shape = (9.5, 19.5, 29.5, 59.5), (4, 2)
+    for angle in (-35.0, 17.0, 120.0):
+        np.testing.assert_allclose(
+            nsp.rotate_affine(nsp.region_transform(region, shape), angle, shape),
+            nsp.region_transform(region, shape, angle),
+            atol=1e-12,
+        )
+
+
+@pytest.mark.parametrize("rotation", [-35.0, 120.0])
+def test_registration_estimates_unknown_rotation_and_drift(rotation):
+    """The SI was turned by an angle no file records and drifted by (3, -2)
+    survey px: searching all angles with the simultaneous HAADF recovers both,
+    and the atoms then map into the SI within a fraction of an SI pixel."""
+    x, y, phase = two_phase_positions((192, 192), spacing=14.0, seed=0)
+    site = (np.asarray(phase) > 0).astype(int)
+    region = (50.5, 40.5, 140.5, 150.5)  # recorded (before the drift)
+    drift = np.array([3.0, -2.0])
+    true_region = tuple(np.add(region, np.tile(drift, 2)))
+    survey, si, t = make_spectrum_image_pair(
+        shape=(192, 192),
+        si_shape=(36, 30),
+        si_region=true_region,
+        si_rotation=rotation,
+        positions=(x, y, site),
+        seed=1,
+    )
+    img = _survey_signal(survey)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        atoms = img.find_atoms()
+    si = _si_signal(si, t["energy"])
+    cal_region = tuple(v * SCALE for v in region)
+    reg = estimate_si_registration(atoms, img, t["haadf"], si, region=cal_region)
+    assert abs(reg["rotation"] - rotation) < 0.5
+    np.testing.assert_allclose(np.array(reg["shift"]) / SCALE, drift, atol=0.3)
+    assert reg["score"] > 0.9
+    r = atoms.register_to_spectrum_image(
+        si, region=cal_region, rotation=reg["rotation"], shift=reg["shift"]
+    )
+    ok, k = _match(*atoms.get_pixel_positions(), t["x"], t["y"])
+    inside = ok & r.get_column("in_si").astype(bool)
+    err = np.hypot(
+        r.get_column("si_x")[inside] - t["si_x"][k[inside]],
+        r.get_column("si_y")[inside] - t["si_y"][k[inside]],
+    )
+    assert inside.sum() > 30 and err.max() < 0.25
+    # without the estimate (rotation 0, no drift) the mapping is wrong
+    r0 = atoms.register_to_spectrum_image(si, region=cal_region)
+    err0 = np.hypot(
+        r0.get_column("si_x")[inside] - t["si_x"][k[inside]],
+        r0.get_column("si_y")[inside] - t["si_y"][k[inside]],
+    )
+    assert err0.max() > 3
+
+
+def test_registration_bad_arguments():
+    survey, si, t = make_spectrum_image_pair(shape=(96, 96), si_shape=(8, 8), seed=0)
+    img = _survey_signal(survey)
+    atoms = img.find_atoms()
+    si = _si_signal(si, t["energy"])
+    region = (0.2, 0.2, 0.7, 0.7)
+    for kw, exc, match in (
+        ({"rotation_range": (10, -10)}, ValueError, "`rotation_range` must be"),
+        ({"rotation_range": "any"}, TypeError, "`rotation_range` must be"),
+        ({"rotation_step": 0}, ValueError, "`rotation_step` must be a positive"),
+        ({"rotation_step": "1"}, TypeError, "`rotation_step` must be an angle"),
+    ):
+        with pytest.raises(exc, match=match):
+            estimate_si_registration(atoms, img, t["haadf"], si, region, **kw)
+    # a range of one angle is just estimate_si_shift at that angle
+    one = estimate_si_registration(
+        atoms, img, t["haadf"], si, region, rotation_range=(0, 0)
+    )
+    assert one["rotation"] == 0.0
 
 
 # ------------------------------------------- registration and spectra (truth)

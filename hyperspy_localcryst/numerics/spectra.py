@@ -45,6 +45,8 @@ __all__ = [
     "cluster_mean_spectra",
     "window_intensity",
     "estimate_si_shift",
+    "rotate_affine",
+    "estimate_si_rotation",
 ]
 
 
@@ -631,3 +633,120 @@ def estimate_si_shift(survey, haadf, affine, si_shape, search=None):
                 off[0 if axis == 1 else 1] += 0.5 * (cm - cp) / den
     shift_si = np.array([(off[0] - mu) * du, (off[1] - mv) * dv])
     return A[:, :2] @ shift_si, float(ncc[a, b])
+
+
+def rotate_affine(affine, rotation, si_shape):
+    """``affine`` with the SI's frame turned by ``rotation`` about its centre.
+
+    The centre of the SI grid (SI pixel ``((nx - 1) / 2, (ny - 1) / 2)``)
+    stays where it is on the survey, as with :func:`region_transform`'s
+    ``rotation``: ``rotate_affine(region_transform(r, sh), a, sh)`` equals
+    ``region_transform(r, sh, a)``.
+
+    Examples
+    --------
+    >>> A0 = region_transform((10.5, 20.5, 50.5, 40.5), (10, 20))
+    >>> A = rotate_affine(A0, 30.0, (10, 20))
+    >>> bool(np.allclose(A, region_transform((10.5, 20.5, 50.5, 40.5), (10, 20), 30)))
+    True
+    """
+    A = _affine(affine)
+    ny, nx = _si_shape(si_shape)
+    t = math.radians(_finite(rotation, "rotation"))
+    c, s = math.cos(t), math.sin(t)
+    R = np.array([[c, s], [-s, c]])
+    mid = np.array([0.5 * (nx - 1), 0.5 * (ny - 1)])
+    centre = A[:, :2] @ mid + A[:, 2]
+    out = np.empty((2, 3))
+    out[:, :2] = R @ A[:, :2]
+    out[:, 2] = centre - out[:, :2] @ mid
+    return out
+
+
+def estimate_si_rotation(
+    survey, haadf, affine, si_shape, rotations=None, search=None, refine=True
+):
+    """Rotation and shift of the SI on the survey, from its simultaneous image.
+
+    For each trial rotation of the SI's frame about its centre
+    (:func:`rotate_affine`), :func:`estimate_si_shift` gives the best shift
+    and its normalised correlation; the best trial is then refined on a grid
+    eight times finer (± one trial step) and by a parabola through the
+    scores. A field that repeats under a rotation (a perfect lattice under
+    its point-group rotations) matches equally well at each of them: give
+    ``rotations`` around the expected angle there; an interface, a defect
+    or the edge of a particle makes the answer unique.
+
+    Parameters
+    ----------
+    survey, haadf, si_shape, search
+        As in :func:`estimate_si_shift`.
+    affine : array_like, shape (2, 3)
+        SI-pixel to survey-pixel map at rotation 0 (e.g.
+        :func:`region_transform` of the recorded region).
+    rotations : array_like of float, optional
+        Trial rotations in degrees, evenly spaced; default -180 to 180 in
+        steps at which the SI's corner moves by about 2 survey pixels
+        (at most 5 degrees).
+    refine : bool, default True
+        Refine around the best trial (otherwise the best trial itself).
+
+    Returns
+    -------
+    rotation : float
+        Degrees, counter-clockwise as seen on the survey.
+    shift : numpy.ndarray, shape (2,)
+        ``(dx, dy)`` in survey pixels to add to the rotated affine's
+        translation.
+    score : float
+        Normalised correlation at the best rotation and shift.
+
+    Examples
+    --------
+    >>> from scipy import ndimage
+    >>> from hyperspy_localcryst.numerics.synthetic import two_phase_positions
+    >>> from hyperspy_localcryst.numerics.synthetic import render_gaussians
+    >>> x, y, _ = two_phase_positions((128, 128), spacing=10.0, seed=0)
+    >>> img = render_gaussians((128, 128), x, y, 100.0, 2.0, background=10.0)
+    >>> A0 = region_transform((34.5, 34.5, 94.5, 94.5), (30, 30))
+    >>> A = rotate_affine(A0, 12.0, (30, 30))  # the SI was turned by 12 degrees
+    >>> jj, ii = np.mgrid[0:30, 0:30]
+    >>> sx, sy = apply_affine(A, ii, jj)
+    >>> haadf = ndimage.map_coordinates(img, [sy, sx], order=1)
+    >>> rot, shift, score = estimate_si_rotation(img, haadf, A0, (30, 30),
+    ...                                          rotations=np.arange(-30, 31, 2.0))
+    >>> abs(rot - 12.0) < 0.3, bool(np.abs(shift).max() < 0.3)
+    (True, True)
+    """
+    A0 = _affine(affine)
+    ny, nx = _si_shape(si_shape)
+    if rotations is None:
+        corner = 0.5 * math.hypot(*(A0[:, :2] @ np.array([nx, ny])))
+        step = min(5.0, math.degrees(2.0 / max(corner, 1.0)))
+        n = int(math.ceil(360.0 / step))
+        rotations = -180.0 + 360.0 * np.arange(n) / n
+    rotations = np.asarray(rotations, dtype=np.float64).ravel()
+    if rotations.size == 0 or not np.isfinite(rotations).all():
+        raise ValueError("`rotations` must be one or more finite angles (degrees).")
+
+    def trial(r):
+        return estimate_si_shift(
+            survey, haadf, rotate_affine(A0, r, si_shape), si_shape, search
+        )
+
+    scores = np.array([trial(r)[1] for r in rotations])
+    best = float(rotations[int(np.argmax(scores))])
+    if refine and rotations.size > 1:
+        step = float(np.median(np.abs(np.diff(np.sort(rotations)))))
+        fine = best + step * np.arange(-8, 9) / 8.0
+        fscores = np.array([trial(r)[1] for r in fine])
+        k = int(np.argmax(fscores))
+        best = float(fine[k])
+        if 0 < k < len(fine) - 1:
+            cm, c0, cp = fscores[k - 1], fscores[k], fscores[k + 1]
+            den = cm - 2 * c0 + cp
+            if den < 0:
+                best += 0.5 * (cm - cp) / den * (step / 8.0)
+    best = float(best)
+    shift, score = trial(best)
+    return best, shift, score

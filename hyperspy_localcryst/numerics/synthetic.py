@@ -1093,7 +1093,10 @@ def make_spectrum_image_pair(
     truth : dict
         ``x``, ``y``, ``site`` (atoms inside the survey, survey pixels),
         ``si_x``, ``si_y`` (the same atoms in SI pixels), ``affine`` (SI to
-        survey pixels, (2, 3)), ``energy``, ``site_spectra``.
+        survey pixels, (2, 3)), ``energy``, ``site_spectra``, ``haadf``
+        (the image recorded with the SI: the survey's model sampled on the
+        SI's scan with ``subsample`` pixels per SI pixel and axis, Poisson
+        noise like the survey).
 
     Examples
     --------
@@ -1102,9 +1105,15 @@ def make_spectrum_image_pair(
     >>> survey.shape, si.shape, t["site_spectra"].shape
     ((64, 64), (8, 8, 200), (2, 200))
     """
+    from scipy import ndimage
     from scipy.spatial import cKDTree
 
-    from .spectra import atoms_to_si_pixels, region_transform, si_pixel_centres
+    from .spectra import (
+        apply_affine,
+        atoms_to_si_pixels,
+        region_transform,
+        si_pixel_centres,
+    )
 
     ny, nx = _check_shape(shape)
     spacing = float(spacing)
@@ -1164,10 +1173,17 @@ def make_spectrum_image_pair(
     w = np.zeros((n_pix, len(site_spectra)))
     np.add.at(w, (pixel[pairs["i"]], site[pairs["j"]]), g)
     si = dose * (w @ site_spectra)
+    # the simultaneous image (e.g. HAADF): the survey's model sampled on the
+    # SI's scan, ``subsample`` x ``subsample`` pixels per SI pixel
+    f = int(subsample)
+    jj, ii = np.mgrid[0 : si_shape[0] * f, 0 : si_shape[1] * f]
+    hx, hy = apply_affine(A, (ii + 0.5) / f - 0.5, (jj + 0.5) / f - 0.5)
+    haadf = ndimage.map_coordinates(survey, [hy, hx], order=1, mode="nearest")
     rng = np.random.default_rng(seed)
     if noise == "poisson":
         survey = rng.poisson(np.maximum(survey, 0)).astype(np.float64)
         si = rng.poisson(np.maximum(si, 0)).astype(np.float64)
+        haadf = rng.poisson(np.maximum(haadf, 0)).astype(np.float64)
     elif noise is not None:
         raise ValueError(f"noise must be 'poisson' or None, got {noise!r}")
     inside = (x >= 0) & (x <= nx - 1) & (y >= 0) & (y <= ny - 1)
@@ -1181,5 +1197,6 @@ def make_spectrum_image_pair(
         "affine": A,
         "energy": energy,
         "site_spectra": site_spectra,
+        "haadf": haadf,
     }
     return survey, si.reshape(tuple(si_shape) + (energy.size,)), truth

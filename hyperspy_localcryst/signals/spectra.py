@@ -16,7 +16,8 @@ found in is, in this order of precedence:
 ``rotation`` (degrees, counter-clockwise as seen on the survey) turns the
 SI's scan frame about the region's centre; ``shift`` (calibrated ``(dx,
 dy)``, e.g. from :func:`estimate_si_shift` with the simultaneous HAADF)
-moves it. The SI's own calibration is not needed: an uncalibrated SI works
+moves it; :func:`estimate_si_registration` measures both when the rotation
+is not known. The SI's own calibration is not needed: an uncalibrated SI works
 with 1 or 2.
 """
 
@@ -36,6 +37,7 @@ __all__ = [
     "class_spectra",
     "spectral_quantity",
     "estimate_si_shift",
+    "estimate_si_registration",
     "edge_onset",
 ]
 
@@ -595,3 +597,113 @@ def estimate_si_shift(atoms, survey, haadf, si, region=None, rotation=0.0, searc
         search=s,
     )
     return (float(shift_px[0] * scale), float(shift_px[1] * scale)), score
+
+
+def estimate_si_registration(
+    atoms,
+    survey,
+    haadf,
+    si,
+    region=None,
+    rotation_range=(-180.0, 180.0),
+    rotation_step=None,
+    search=None,
+):
+    """Rotation and drift of the SI on the survey, from the simultaneous HAADF.
+
+    For an SI whose scan was turned against the survey's by an angle that
+    the files do not record: trial rotations of the SI's frame about the
+    region's centre, each with the best shift
+    (:func:`estimate_si_shift`), refined around the best trial
+    (:func:`hyperspy_localcryst.numerics.spectra.estimate_si_rotation`). A
+    field that repeats under a rotation (a perfect lattice) matches equally
+    at its point-group rotations: narrow ``rotation_range`` around the
+    expected angle there; an interface, defect or particle edge in the SI's
+    field makes the answer unique.
+
+    Parameters
+    ----------
+    atoms : AtomPositions
+        From the survey (for its grid).
+    survey : hyperspy Signal2D
+        The survey image.
+    haadf : hyperspy Signal2D or array
+        The image recorded with the SI, covering exactly its pixels.
+    si : spectrum image
+    region
+        As in :func:`si_affine` (default: from the file or the SI's axes).
+    rotation_range : (float, float)
+        Degrees searched, counter-clockwise as seen on the survey.
+    rotation_step : float, optional
+        Degrees between trials; default the angle that moves the SI's
+        corner by about 2 survey pixels (at most 5).
+    search : float, optional
+        Largest shift, calibrated (default 1.5 SI pixels).
+
+    Returns
+    -------
+    dict
+        ``rotation`` (degrees), ``shift`` (calibrated ``(dx, dy)``) and
+        ``score`` (normalised correlation; 1 = identical images): pass
+        ``rotation=`` and ``shift=`` to
+        :meth:`AtomPositions.register_to_spectrum_image` and the other calls.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> from scipy import ndimage
+    >>> from hyperspy_localcryst.data import synthetic_two_phase
+    >>> from hyperspy_localcryst.numerics.spectra import (apply_affine,
+    ...     rotate_affine)
+    >>> survey = synthetic_two_phase(shape=(128, 128), noise=None, seed=0)
+    >>> atoms = survey.find_atoms()
+    >>> si = hs.signals.Signal1D(np.zeros((30, 30, 4)))
+    >>> region = (0.345, 0.345, 0.945, 0.945)  # survey 0.01 nm/px
+    >>> A0, _ = si_affine(atoms.grid, si, region)
+    >>> sx, sy = apply_affine(rotate_affine(A0, 20.0, (30, 30)),
+    ...                       *np.meshgrid(np.arange(30), np.arange(30)))
+    >>> haadf = ndimage.map_coordinates(survey.data, [sy, sx], order=1)
+    >>> reg = estimate_si_registration(atoms, survey, haadf, si, region,
+    ...                                rotation_range=(-45, 45))
+    >>> round(reg["rotation"]), max(abs(v) for v in reg["shift"]) < 0.005
+    (20, True)
+    """
+    from ._grid import check_number
+
+    A0, info = si_affine(atoms.grid, si, region, 0.0)
+    try:
+        lo, hi = (check_number(v, "rotation_range") for v in rotation_range)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`rotation_range` must be (low, high) in degrees, got {rotation_range!r}."
+        ) from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi >= lo):
+        raise ValueError(
+            f"`rotation_range` must be finite with high >= low, got {rotation_range}."
+        )
+    si_shape = info["si_shape"]
+    if rotation_step is None:
+        corner = 0.5 * np.hypot(*(A0[:, :2] @ np.array(si_shape[::-1], float)))
+        rotation_step = min(5.0, np.degrees(2.0 / max(corner, 1.0)))
+    step = check_number(rotation_step, "rotation_step", "an angle in degrees")
+    if not (np.isfinite(step) and step > 0):
+        raise ValueError(f"`rotation_step` must be a positive angle, got {step}.")
+    n = max(int(np.ceil((hi - lo) / step)), 0)
+    rotations = lo + (hi - lo) * np.arange(n + 1) / max(n, 1)
+    if hi - lo >= 360.0:  # -180 and 180 are the same rotation
+        rotations = rotations[:-1]
+    scale = pixel_scale(atoms.grid)
+    s = None if search is None else float(search) / scale
+    rot, shift_px, score = nsp.estimate_si_rotation(
+        np.asarray(getattr(survey, "data", survey), float),
+        np.asarray(getattr(haadf, "data", haadf), float),
+        A0,
+        si_shape,
+        rotations=rotations,
+        search=s,
+    )
+    return {
+        "rotation": float(rot),
+        "shift": (float(shift_px[0] * scale), float(shift_px[1] * scale)),
+        "score": float(score),
+    }
