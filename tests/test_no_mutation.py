@@ -2,9 +2,11 @@
 
 1. No method changes the signal it is called on, nor a signal passed to it:
    data (and dtype), axes, metadata and original_metadata are compared with
-   a deep snapshot after every public method of the three signal classes
-   (HyperSpy's learning methods store their results in ``learning_results``
-   by design; they must still leave data, axes and metadata alone).
+   a deep snapshot after every public method of the three signal classes,
+   the spectrum-image functions and the neighbourhood library (whose state
+   is compared too). HyperSpy's learning methods store their results in
+   ``learning_results`` by design; they must still leave data, axes and
+   metadata alone.
 2. Every result signal survives ``.hspy`` and ``.zspy`` round trips with its
    class, calibration, metadata and learning results, and still works after
    loading.
@@ -24,10 +26,15 @@ import pytest
 
 from hyperspy_localcryst import report
 from hyperspy_localcryst.cli import main
+from hyperspy_localcryst.library import NeighbourhoodLibrary
 from hyperspy_localcryst.numerics.synthetic import make_drift_stack, make_lattice_image
 from hyperspy_localcryst.signals.atom_neighbourhoods import AtomNeighbourhoods
 from hyperspy_localcryst.signals.atom_positions import AtomPositions
 from hyperspy_localcryst.signals.atomic_image import AtomicImage, LazyAtomicImage
+from hyperspy_localcryst.signals.spectra import (
+    estimate_si_registration,
+    estimate_si_shift,
+)
 
 from ._helpers import _equal, assert_unchanged, snapshot
 
@@ -72,11 +79,24 @@ def world():
     linked = stack_atoms.link_frames()
     stack_nb = linked.get_neighbourhoods(4)
     stack_nb.cluster_analysis(n_clusters=2)
+    # a spectrum image over part of the image (uncalibrated spatial axes,
+    # calibrated energy, metadata of its own) and its simultaneous image
+    rng = np.random.default_rng(0)
+    si = hs.signals.Signal1D(rng.poisson(50.0, (16, 16, 60)).astype(float))
+    e = si.axes_manager.signal_axes[0]
+    e.name, e.units, e.offset, e.scale = "Energy loss", "eV", 400.0, 2.0
+    si.metadata.General.title = "SI"
+    si.original_metadata.set_item("Microscope.beam_energy", 200)
+    haadf = hs.signals.Signal2D(img[20:100, 20:100].copy())
+    library = NeighbourhoodLibrary.from_neighbourhoods(nb, names=["a", "b"])
     return {
         "image": image,
         "atoms": atoms,
         "refined": refined,
         "nb": nb,
+        "si": si,
+        "haadf": haadf,
+        "library": library,
         "stack": stack,
         "stack_atoms": stack_atoms,
         "linked": linked,
@@ -89,6 +109,9 @@ def w(world):
     """Deep copies, so that a test that (wrongly) changed one cannot leak."""
     out = {}
     for k, v in world.items():
+        if k == "library":
+            out[k] = copy.deepcopy(v)
+            continue
         out[k] = v.deepcopy()
         if hasattr(v, "learning_results"):
             out[k].learning_results = copy.deepcopy(v.learning_results)
@@ -201,6 +224,41 @@ _NB_CALLS = {
     ),
 }
 
+REGION = (0.2, 0.2, 1.0, 1.0)  # nm: where the SI lies on the image
+
+_SPECTRA_CALLS = {
+    "register_to_spectrum_image": lambda w: w["refined"].register_to_spectrum_image(
+        w["si"], region=REGION, rotation=10.0, shift=(0.01, 0.0)
+    ),
+    "get_spectra": lambda w: w["refined"].get_spectra(w["si"], region=REGION),
+    "get_spectra-radius": lambda w: w["refined"].get_spectra(
+        w["si"], region=REGION, cell="radius", radius=0.05, normalise=True
+    ),
+    "get_class_spectra": lambda w: w["refined"].get_class_spectra(
+        w["si"], "sublattice", region=REGION
+    ),
+    "get_spectral_quantity": lambda w: w["refined"].get_spectral_quantity(
+        w["si"], window=(440, 460), background=(410, 430), region=REGION
+    ),
+    "get_cluster_spectra": lambda w: w["nb"].get_cluster_spectra(
+        w["si"], region=REGION
+    ),
+    "get_spectral_map": lambda w: w["nb"].get_spectral_map(
+        w["si"], window=(440, 460), region=REGION
+    ),
+    "estimate_si_shift": lambda w: estimate_si_shift(
+        w["refined"], w["image"], w["haadf"], w["si"], region=REGION
+    ),
+    "estimate_si_registration": lambda w: estimate_si_registration(
+        w["refined"], w["image"], w["haadf"], w["si"], REGION, (-5, 5)
+    ),
+    "library-from_neighbourhoods": lambda w: NeighbourhoodLibrary.from_neighbourhoods(
+        w["nb"], spectra=w["nb"].get_cluster_spectra(w["si"], region=REGION)
+    ),
+    "library-classify-atoms": lambda w: w["library"].classify(w["refined"]),
+    "library-classify-nb": lambda w: w["library"].classify(w["nb"]),
+}
+
 _LEARNING = ("decomposition", "cluster_analysis", "estimate_number_of_clusters")
 
 
@@ -212,18 +270,26 @@ def _learning_snapshot(signal):
     }
 
 
-@pytest.mark.parametrize(
-    "name", list(_IMAGE_CALLS) + list(_TABLE_CALLS) + list(_NB_CALLS)
-)
+_ALL_CALLS = {**_IMAGE_CALLS, **_TABLE_CALLS, **_NB_CALLS, **_SPECTRA_CALLS}
+
+
+def _library_snapshot(lib):
+    return copy.deepcopy(lib.__dict__)
+
+
+@pytest.mark.parametrize("name", list(_ALL_CALLS))
 def test_no_method_changes_any_signal_it_touches(w, name):
     """Every signal of the world (the caller and its arguments) is unchanged,
-    down to the dtype, the axes and both metadata trees."""
-    call = {**_IMAGE_CALLS, **_TABLE_CALLS, **_NB_CALLS}[name]
+    down to the dtype, the axes and both metadata trees; the library too."""
+    call = _ALL_CALLS[name]
+    lib = w.pop("library")
+    lib_before = _library_snapshot(lib)
     before = {k: snapshot(v) for k, v in w.items()}
     learned = {k: _learning_snapshot(v) for k, v in w.items() if k.endswith("nb")}
-    result = _quiet(call, w)
+    result = _quiet(call, {**w, "library": lib})
     for k, v in w.items():
         assert_unchanged(v, before[k])
+    assert _equal(_library_snapshot(lib), lib_before)
     if not any(name.startswith(p) for p in _LEARNING):
         for k, snap in learned.items():
             assert _equal(_learning_snapshot(w[k]), snap), k
@@ -289,6 +355,21 @@ def _results(world):
         "stack-neighbourhoods": stack_nb,
         "get_cluster_fractions": stack_nb.get_cluster_fractions(),
         "stack-get_cluster_map": stack_nb.get_cluster_map(),
+        "register_to_spectrum_image": refined.register_to_spectrum_image(
+            world["si"], region=REGION, rotation=10.0
+        ),
+        "get_spectra": refined.get_spectra(world["si"], region=REGION),
+        "get_class_spectra": refined.get_class_spectra(
+            world["si"], "sublattice", region=REGION
+        ),
+        "get_spectral_quantity": refined.get_spectral_quantity(
+            world["si"], window=(440, 460), region=REGION
+        ),
+        "get_cluster_spectra": nb.get_cluster_spectra(world["si"], region=REGION),
+        "get_spectral_map": nb.get_spectral_map(
+            world["si"], window=(440, 460), region=REGION
+        ),
+        "library-classify": world["library"].classify(refined),
     }
 
 
@@ -318,6 +399,13 @@ _RESULT_NAMES = [
     "stack-neighbourhoods",
     "get_cluster_fractions",
     "stack-get_cluster_map",
+    "register_to_spectrum_image",
+    "get_spectra",
+    "get_class_spectra",
+    "get_spectral_quantity",
+    "get_cluster_spectra",
+    "get_spectral_map",
+    "library-classify",
 ]
 
 
