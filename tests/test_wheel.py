@@ -95,6 +95,8 @@ def test_wheel_registers_signals(wheel, tmp_path):
         "LazyAtomicImage",
         "AtomPositions",
         "LazyAtomPositions",
+        "AtomNeighbourhoods",
+        "LazyAtomNeighbourhoods",
     ):
         assert f"'{name}'" in lines[1]
     assert lines[2] == "AtomicImage LazyAtomicImage"
