@@ -452,6 +452,9 @@ def main(argv=None):
     logging.getLogger("hyperspy").setLevel(logging.ERROR)
     # file-version notices of old .hspy files are not the user's concern here
     warnings.filterwarnings("ignore", message="Loading old file version")
+    # deprecations inside HyperSpy's extensions (e.g. exspy's imports), which
+    # the user of the command can do nothing about
+    warnings.filterwarnings("ignore", message=r"Importing `\w+` from `hyperspy\.")
     if args.command in ("analyse", "analyze", "demo"):
         return _main_analyse(args)
     try:
@@ -537,9 +540,13 @@ def _main_analyse(args):
         _say_summary(summary, out)
         print(f"  done in {time.perf_counter() - t:.1f} s", flush=True)
     if failed:
+        rest = (
+            "no result was written."
+            if failed == len(jobs)
+            else "the others' results are complete."
+        )
         print(
-            f"localcryst: {failed} of {len(jobs)} file(s) failed; the others' "
-            "results are complete.",
+            f"localcryst: {failed} of {len(jobs)} file(s) failed; {rest}",
             file=sys.stderr,
         )
     return 1 if failed else 0

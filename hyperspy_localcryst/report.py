@@ -46,6 +46,12 @@ FIGURES = {
 }
 
 
+def _unit_text(units):
+    """Axis units for a label: "" for HyperSpy's undefined units."""
+    u = "" if units is None else str(units)
+    return "" if u in ("<undefined>", "Undefined") else u
+
+
 def _check_fitted(atoms):
     """Refuse a table in which no atom could be fitted (every ``converged`` 0):
     the image has no bright, Gaussian-like columns where atoms were found."""
@@ -370,7 +376,7 @@ def _image(ax, signal, title):
     lo, hi = np.nanpercentile(img, [0.5, 99.5])
     ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, extent=_extent(signal))
     ax.set_title(title, fontsize=9)
-    ax.set_xlabel(signal.axes_manager.signal_axes[0].units or "px")
+    ax.set_xlabel(_unit_text(signal.axes_manager.signal_axes[0].units) or "px")
 
 
 def _save(fig, out, name, plt):
@@ -458,7 +464,7 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed):
         p = np.log10(fft.data[i] + 1e-12 * max(fft.data[i].max(), 1e-300))
         ax.imshow(p, extent=ex, cmap="inferno", vmin=np.percentile(p, 50))
         ax.set_title(f"cluster {i} ({sizes[i]} atoms)", fontsize=8, color=colours[i])
-        ax.set_xlabel(f"kx ({a0.units})", fontsize=7)
+        ax.set_xlabel(f"kx ({_unit_text(a0.units) or '1/px'})", fontsize=7)
     _save(fig, out, "cluster_ffts.png", plt)
 
     hist = nb.get_vector_histogram(bins=81, by_cluster=True)
@@ -470,7 +476,7 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed):
     for i, ax in enumerate(axes[0]):
         ax.imshow(np.log1p(hist.data[i]), extent=ex, cmap="magma")
         ax.set_title(f"cluster {i}", fontsize=8, color=colours[i])
-        ax.set_xlabel(f"dx ({h0.units})", fontsize=7)
+        ax.set_xlabel(f"dx ({_unit_text(h0.units) or 'px'})", fontsize=7)
     _save(fig, out, "neighbour_histograms.png", plt)
 
     if atoms.n_frames > 1:
@@ -481,7 +487,10 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed):
         data = np.asarray(frac.data).reshape(len(x), -1)
         for i in range(data.shape[1]):
             ax.plot(x, data[:, i], "o-", color=colours[i], label=f"cluster {i}")
-        ax.set_xlabel(f"{nav[0].name} ({nav[0].units})" if nav else "frame")
+        u = _unit_text(nav[0].units) if nav else ""
+        ax.set_xlabel(
+            (f"{nav[0].name} ({u})" if u else str(nav[0].name)) if nav else "frame"
+        )
         ax.set_ylabel("fraction of centre atoms")
         ax.legend(fontsize=7)
         _save(fig, out, "cluster_fractions.png", plt)

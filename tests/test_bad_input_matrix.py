@@ -807,10 +807,23 @@ def test_uncalibrated_image_gives_pixel_tables(lattice):
     np.testing.assert_allclose(np.median(bond), 16, atol=0.5)  # pixels
 
 
-def test_uncalibrated_report_says_px(lattice, tmp_path):
+def test_uncalibrated_report_says_px(lattice, tmp_path, monkeypatch):
+    """Numbers and figure axes say px, never HyperSpy's '<undefined>'."""
+    from matplotlib.axes import Axes
+
+    labels = []
+    set_xlabel = Axes.set_xlabel
+
+    def record(ax, label, *args, **kwargs):
+        labels.append(str(label))
+        return set_xlabel(ax, label, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "set_xlabel", record)
     s = AtomicImage(lattice[0].data.copy())
-    summary = report.analyse(s, tmp_path, clusters=1, neighbours=4)
+    summary = report.analyse(s, tmp_path, clusters=2, neighbours=4)
     assert summary["units"] == "px"
+    assert labels and not any("undefined" in lab for lab in labels), labels
+    assert "px" in labels and "kx (1/px)" in labels and "dx (px)" in labels
 
 
 def test_flipped_axis_keeps_positions_inside_the_image(lattice):
@@ -1400,9 +1413,7 @@ def test_cli_bad_files_are_one_line_and_exit_1(files, tmp_path, name, message):
     assert status == 1
     assert len(err) == 2, err  # the error, then the batch summary
     assert re.search(message, err[0]), err
-    assert (
-        err[1] == "localcryst: 1 of 1 file(s) failed; the others' results are complete."
-    )
+    assert err[1] == "localcryst: 1 of 1 file(s) failed; no result was written."
     assert not any("Traceback" in line for line in err)
     assert not (tmp_path / "f").exists()
     assert not (tmp_path / "a").exists() or list((tmp_path / "a").iterdir()) == []
