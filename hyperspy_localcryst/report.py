@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .signals._grid import axis_units, check_integer
+
 __all__ = ["analyse", "write_report", "FIGURES"]
 
 #: Figures of a report, in display order: file name -> caption.
@@ -44,12 +46,6 @@ FIGURES = {
     "neighbour_histograms.png": "Neighbour-vector histograms, per cluster",
     "cluster_fractions.png": "Cluster fractions per frame",
 }
-
-
-def _unit_text(units):
-    """Axis units for a label: "" for HyperSpy's undefined units."""
-    u = "" if units is None else str(units)
-    return "" if u in ("<undefined>", "Undefined") else u
 
 
 def _check_fitted(atoms):
@@ -145,7 +141,6 @@ def analyse(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .signals._grid import check_integer
     from .signals.atomic_image import AtomicImage
 
     if not isinstance(signal, AtomicImage):
@@ -376,7 +371,7 @@ def _image(ax, signal, title):
     lo, hi = np.nanpercentile(img, [0.5, 99.5])
     ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, extent=_extent(signal))
     ax.set_title(title, fontsize=9)
-    ax.set_xlabel(_unit_text(signal.axes_manager.signal_axes[0].units) or "px")
+    ax.set_xlabel(axis_units(signal.axes_manager.signal_axes[0].units) or "px")
 
 
 def _save(fig, out, name, plt):
@@ -464,7 +459,7 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed):
         p = np.log10(fft.data[i] + 1e-12 * max(fft.data[i].max(), 1e-300))
         ax.imshow(p, extent=ex, cmap="inferno", vmin=np.percentile(p, 50))
         ax.set_title(f"cluster {i} ({sizes[i]} atoms)", fontsize=8, color=colours[i])
-        ax.set_xlabel(f"kx ({_unit_text(a0.units) or '1/px'})", fontsize=7)
+        ax.set_xlabel(f"kx ({axis_units(a0.units) or '1/px'})", fontsize=7)
     _save(fig, out, "cluster_ffts.png", plt)
 
     hist = nb.get_vector_histogram(bins=81, by_cluster=True)
@@ -476,7 +471,7 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed):
     for i, ax in enumerate(axes[0]):
         ax.imshow(np.log1p(hist.data[i]), extent=ex, cmap="magma")
         ax.set_title(f"cluster {i}", fontsize=8, color=colours[i])
-        ax.set_xlabel(f"dx ({_unit_text(h0.units) or 'px'})", fontsize=7)
+        ax.set_xlabel(f"dx ({axis_units(h0.units) or 'px'})", fontsize=7)
     _save(fig, out, "neighbour_histograms.png", plt)
 
     if atoms.n_frames > 1:
@@ -487,7 +482,7 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed):
         data = np.asarray(frac.data).reshape(len(x), -1)
         for i in range(data.shape[1]):
             ax.plot(x, data[:, i], "o-", color=colours[i], label=f"cluster {i}")
-        u = _unit_text(nav[0].units) if nav else ""
+        u = axis_units(nav[0].units) if nav else ""
         ax.set_xlabel(
             (f"{nav[0].name} ({u})" if u else str(nav[0].name)) if nav else "frame"
         )

@@ -23,6 +23,24 @@ from ._parallel import max_threads
 _POOL = None
 
 
+def gain_exponent(a):
+    """Exponent of the power of two just above the largest magnitude of ``a``.
+
+    Dividing by ``2**gain_exponent(a)`` (``np.ldexp(a, -e)``) brings ``a`` to
+    order 1 exactly (only the exponents change): single-precision FFTs and
+    squared model values then neither overflow (raw counts near 2**32) nor
+    underflow (tiny units), and results do not depend on the detector gain.
+    0 for an empty, all-zero or non-finite array.
+
+    Examples
+    --------
+    >>> gain_exponent(np.array([3.0, -5.0])), gain_exponent(np.zeros(2))
+    (3, 0)
+    """
+    m = float(np.max(np.abs(a))) if np.size(a) else 0.0
+    return int(np.frexp(m)[1]) if m > 0 and np.isfinite(m) else 0
+
+
 def in_strips(filt, image, halo, min_rows=256):
     """Apply a local filter to horizontal strips of ``image`` in threads.
 

@@ -18,6 +18,7 @@ from scipy.spatial import cKDTree
 from skimage.filters import threshold_otsu
 
 from ._imaging import (
+    gain_exponent,
     histogram,
     in_strips,
     label_stats,
@@ -174,17 +175,9 @@ def estimate_separation(image, min_separation=3.0):
 
 
 def _unit_scale(a):
-    """``a`` divided by the power of two nearest above its largest magnitude.
-
-    The FFTs run in single precision: raw counts near 2**32 (squared in the
-    correlation) or images in tiny units (1e-20 m) would overflow or underflow
-    there. A power of two only changes the exponents, so the scaled result is
-    exactly proportional and nothing downstream depends on the image's gain.
-    """
-    m = float(np.max(np.abs(a))) if a.size else 0.0
-    if m == 0 or not np.isfinite(m):
-        return a
-    return np.ldexp(a, -int(np.frexp(m)[1]))
+    """``a`` divided by the power of two nearest above its largest magnitude
+    (:func:`._imaging.gain_exponent`): the FFTs here run in single precision."""
+    return np.ldexp(a, -gain_exponent(a))
 
 
 def _smooth(img, sigma):

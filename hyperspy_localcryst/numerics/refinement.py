@@ -26,6 +26,8 @@ import numpy as np
 from numba import njit, prange
 from scipy.spatial import cKDTree
 
+from ._imaging import gain_exponent
+
 __all__ = [
     "REFINED_COLUMNS",
     "refine_gaussians",
@@ -855,7 +857,7 @@ def refine_gaussians(
     # values of the Fisher information neither overflow (raw counts near
     # 2**32) nor underflow (tiny units), and the fit does not depend on the
     # detector gain; the intensity columns are scaled back at the end.
-    gain = _gain_exponent(image)
+    gain = gain_exponent(image)
     image = np.ldexp(image, -gain)
     weighting = _POISSON if weights == "poisson" else _UNIFORM
     if weighting == _POISSON and image.min() <= 0:
@@ -960,12 +962,6 @@ def refine_gaussians(
     for c in ("amplitude", "background", "intensity", "residual"):
         out[c] = np.ldexp(out[c], gain)
     return out
-
-
-def _gain_exponent(image):
-    """Exponent of the power of two just above the image's largest magnitude."""
-    m = float(np.max(np.abs(image))) if image.size else 0.0
-    return int(np.frexp(m)[1]) if m > 0 and np.isfinite(m) else 0
 
 
 def _render_radii(params, mdl, radius):

@@ -47,6 +47,8 @@ __all__ = [
     "estimate_si_shift",
     "rotate_affine",
     "estimate_si_rotation",
+    "default_rotation_step",
+    "rotation_trials",
 ]
 
 
@@ -663,6 +665,38 @@ def rotate_affine(affine, rotation, si_shape):
     return out
 
 
+def default_rotation_step(affine, si_shape):
+    """Degrees that move the SI's corner by about 2 survey pixels (at most 5).
+
+    Examples
+    --------
+    >>> A = region_transform((-0.5, -0.5, 99.5, 99.5), (10, 10))
+    >>> round(default_rotation_step(A, (10, 10)), 3)
+    1.621
+    """
+    A = _affine(affine)
+    ny, nx = _si_shape(si_shape)
+    corner = 0.5 * math.hypot(*(A[:, :2] @ np.array([nx, ny])))
+    return min(5.0, math.degrees(2.0 / max(corner, 1.0)))
+
+
+def rotation_trials(low, high, step):
+    """Evenly spaced trial rotations from ``low`` to ``high`` (degrees), at
+    most ``step`` apart; a range of a full turn or more leaves out ``high``
+    (the same rotation as ``low``).
+
+    Examples
+    --------
+    >>> rotation_trials(-10.0, 10.0, 5.0).tolist()
+    [-10.0, -5.0, 0.0, 5.0, 10.0]
+    >>> rotation_trials(-180.0, 180.0, 90.0).tolist()
+    [-180.0, -90.0, 0.0, 90.0]
+    """
+    n = max(int(math.ceil((high - low) / step)), 0)
+    rotations = low + (high - low) * np.arange(n + 1) / max(n, 1)
+    return rotations[:-1] if high - low >= 360.0 else rotations
+
+
 def estimate_si_rotation(
     survey, haadf, affine, si_shape, rotations=None, search=None, refine=True
 ):
@@ -719,12 +753,8 @@ def estimate_si_rotation(
     (True, True)
     """
     A0 = _affine(affine)
-    ny, nx = _si_shape(si_shape)
     if rotations is None:
-        corner = 0.5 * math.hypot(*(A0[:, :2] @ np.array([nx, ny])))
-        step = min(5.0, math.degrees(2.0 / max(corner, 1.0)))
-        n = int(math.ceil(360.0 / step))
-        rotations = -180.0 + 360.0 * np.arange(n) / n
+        rotations = rotation_trials(-180.0, 180.0, default_rotation_step(A0, si_shape))
     rotations = np.asarray(rotations, dtype=np.float64).ravel()
     if rotations.size == 0 or not np.isfinite(rotations).all():
         raise ValueError("`rotations` must be one or more finite angles (degrees).")

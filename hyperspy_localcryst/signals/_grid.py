@@ -19,7 +19,23 @@ __all__ = [
     "check_number",
     "check_integer",
     "check_units",
+    "axis_units",
 ]
+
+
+def axis_units(units):
+    """An axis' units as a string, "" where HyperSpy has none (its traits
+    ``Undefined``, shown as ``<undefined>``).
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> axis_units(hs.signals.Signal2D(np.zeros((2, 2))).axes_manager[0].units)
+    ''
+    >>> axis_units("nm")
+    'nm'
+    """
+    return units if isinstance(units, str) and units != "<undefined>" else ""
 
 
 def check_number(value, name, what="a number"):
@@ -114,12 +130,11 @@ def grid_from_axes(signal_axes):
                 f"The signal axis {ax.name!r} is not uniform; atom positions need a "
                 "uniform pixel grid (convert it with `axis.convert_to_uniform_axis()`)."
             )
-        units = ax.units if isinstance(ax.units, str) else ""
         out[key] = {
             "size": int(ax.size),
             "scale": float(ax.scale),
             "offset": float(ax.offset),
-            "units": "" if units == "<undefined>" else units,
+            "units": axis_units(ax.units),
             "name": str(ax.name) if isinstance(ax.name, str) else key,
         }
     if out["x"]["units"] != out["y"]["units"]:

@@ -23,6 +23,7 @@ from ..numerics._parallel import limit_threads
 from ..numerics.statistics import frame_groups
 from . import _stack
 from ._grid import (
+    axis_units,
     check_integer,
     check_number,
     check_units,
@@ -1340,8 +1341,7 @@ def _navigation_columns(nav_axes, frame, taken):
         ):
             name = f"nav{i}"
         cols[name] = np.asarray(ax.axis, dtype=float)[idx[ax.index_in_array]]
-        u = "" if ax.units is None else str(ax.units)  # traits' Undefined too
-        units[name] = "" if u == "<undefined>" else u
+        units[name] = axis_units(ax.units)
     return cols, units
 
 
@@ -1466,8 +1466,7 @@ def _check_target_grid(target, grid):
     """A calibrated target signal must have this image's pixel size and units
     (it is used pixel for pixel); an uncalibrated one is a plain array."""
     axes = target.axes_manager.signal_axes
-    units = [ax.units if isinstance(ax.units, str) else "" for ax in axes]
-    units = ["" if u == "<undefined>" else u for u in units]
+    units = [axis_units(ax.units) for ax in axes]
     if not any(units) and all(ax.scale == 1 for ax in axes):
         return
     scale = pixel_scale(grid)

@@ -27,7 +27,7 @@ import numpy as np
 from hyperspy.signals import Signal1D
 
 from ..numerics import spectra as nsp
-from ._grid import pixel_scale, to_pixels
+from ._grid import axis_units, pixel_scale, to_pixels
 
 __all__ = [
     "si_affine",
@@ -61,10 +61,6 @@ def _check_si(si):
             raise ValueError(f"The SI's navigation axis {ax.name!r} is not uniform.")
     ax_x, ax_y = am.navigation_axes
     return (int(ax_y.size), int(ax_x.size)), ax_x, ax_y
-
-
-def _units(u):
-    return "" if not isinstance(u, str) or u == "<undefined>" else u
 
 
 def region_from_metadata(si):
@@ -160,7 +156,7 @@ def si_affine(grid, si, region=None, rotation=0.0, shift=None):
             ) from None
         (lpx, rpx), (tpx, bpx) = to_pixels(grid, [left, right], [top, bottom])
         px_region = (float(lpx), float(tpx), float(rpx), float(bpx))
-        si_units = _units(ax_x.units)
+        si_units = axis_units(ax_x.units)
         if si_units and si_units == units:
             w = abs(right - left) / si_shape[1]
             if abs(w - abs(ax_x.scale)) > 0.05 * abs(ax_x.scale):
@@ -175,7 +171,7 @@ def si_affine(grid, si, region=None, rotation=0.0, shift=None):
         if px_region is not None:
             src = "metadata"
         else:
-            su, sv = _units(ax_x.units), _units(ax_y.units)
+            su, sv = axis_units(ax_x.units), axis_units(ax_y.units)
             if not su:
                 raise ValueError(
                     "The SI's navigation axes are uncalibrated and its file "
@@ -534,7 +530,7 @@ def spectral_quantity(
         values[ok] = nsp.window_intensity(
             sums[ok] / area[ok, None], energy, window, background
         )
-    units = _units(si.axes_manager.signal_axes[0].units)
+    units = axis_units(si.axes_manager.signal_axes[0].units)
     out = atoms.add_columns({name: values}, {name: f"counts {units}/SI px".strip()})
     info.update(
         {
@@ -683,15 +679,11 @@ def estimate_si_registration(
         )
     si_shape = info["si_shape"]
     if rotation_step is None:
-        corner = 0.5 * np.hypot(*(A0[:, :2] @ np.array(si_shape[::-1], float)))
-        rotation_step = min(5.0, np.degrees(2.0 / max(corner, 1.0)))
+        rotation_step = nsp.default_rotation_step(A0, si_shape)
     step = check_number(rotation_step, "rotation_step", "an angle in degrees")
     if not (np.isfinite(step) and step > 0):
         raise ValueError(f"`rotation_step` must be a positive angle, got {step}.")
-    n = max(int(np.ceil((hi - lo) / step)), 0)
-    rotations = lo + (hi - lo) * np.arange(n + 1) / max(n, 1)
-    if hi - lo >= 360.0:  # -180 and 180 are the same rotation
-        rotations = rotations[:-1]
+    rotations = nsp.rotation_trials(lo, hi, step)
     scale = pixel_scale(atoms.grid)
     s = None if search is None else float(search) / scale
     rot, shift_px, score = nsp.estimate_si_rotation(
