@@ -6,21 +6,28 @@ neighbourhood signal, the figures and a self-contained ``report.html`` (see
 :mod:`hyperspy_localcryst.report`). ``demo`` does the same on the bundled
 PbTiO3/SrRuO3 interface image. ``find`` only finds and refines.
 
-Errors are one clear line on stderr and a non-zero exit status. Each output
-folder is written to a temporary folder first and moved into place only when
-everything in it succeeded, so a failed run never leaves a folder that looks
-complete; with several files, a failed file is reported and the others'
-results are kept.
+Errors are one clear line on stderr and a non-zero exit status. Each result
+folder is written aside and moved into place only when everything in it
+succeeded (:mod:`hyperspy_localcryst._output`): a failed or interrupted run
+leaves nothing partial, a folder localcryst did not write is never replaced,
+and two runs never write the same result. With several files, a failed file
+is reported and the others' results are kept. Ctrl-C is one line and exit
+status 130; a closed standard output (``| head``) never stops a run.
 """
 
 import argparse
+import contextlib
+import errno
 import logging
-import shutil
+import os
+import signal
 import sys
-import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
+
+from ._output import OutputError, result_folder
 
 __all__ = ["main", "run_pipeline"]
 
@@ -243,7 +250,11 @@ def _parser():
             "--no-progressbar", action="store_true", help="hide the progress bars"
         )
         a.add_argument(
-            "--overwrite", action="store_true", help="replace existing results"
+            "--overwrite",
+            action="store_true",
+            help="replace an earlier localcryst result of the same name (a folder "
+            "localcryst did not write, or one holding an input file or other "
+            "files, is never replaced)",
         )
     f = sub.add_parser(
         "find",
@@ -272,7 +283,10 @@ def _parser():
         help="Gaussian model of the refinement",
     )
     f.add_argument(
-        "--overwrite", action="store_true", help="replace an existing output folder"
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier localcryst result (never a folder localcryst did "
+        "not write, nor one holding the input)",
     )
     return p
 
@@ -352,24 +366,6 @@ def _load(path, signal_type=None, index=None, allow_stack=False):
     return s
 
 
-def _write_atomically(out, overwrite, work):
-    """Run ``work(tmp)`` in a temporary sibling folder, then move it to ``out``."""
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise ValueError(f"{out} exists; use --overwrite or another --out.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".localcryst-", dir=out.parent.resolve()))
-    try:
-        result = work(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return result
-
-
 def _clusters(value):
     if value == "auto":
         return value
@@ -384,30 +380,49 @@ def _clusters(value):
     return k
 
 
-def _analyse_one(signal, out, args):
+def _analyse_one(path, out, args):
+    """Load ``path`` (None: the bundled demo image) and analyse it into ``out``,
+    written aside and moved into place (see :mod:`hyperspy_localcryst._output`)."""
     from .report import analyse
 
     def log(msg):
         print(f"  {msg}", flush=True)
 
-    return _write_atomically(
-        out,
-        args.overwrite or args.command == "demo",  # the demo may always re-run
-        lambda tmp: analyse(
-            signal,
+    if path is None:
+        from .data import pto_sro_interface
+
+        inputs = [_demo_file()]
+    else:
+        inputs = [path]
+    clusters = _clusters(args.clusters)
+    with result_folder(out, inputs, args.overwrite, command=args.command) as tmp:
+        if path is None:
+            image = pto_sro_interface()
+        else:
+            image = _load(path, args.signal_type, args.index, allow_stack=True)
+        return analyse(
+            image,
             tmp,
             separation=args.separation,
             method=args.method.split("+") if "+" in args.method else args.method,
             neighbours=args.neighbours,
             metric=args.metric,
-            clusters=_clusters(args.clusters),
+            clusters=clusters,
             n_sublattices=args.sublattices,
             file_format=args.format,
             seed=args.seed,
             preprocess=[] if args.preprocess == "none" else args.preprocess.split("+"),
             show_progressbar=False if args.no_progressbar else None,
             log=log,
-        ),
+        )
+
+
+def _demo_file():
+    """Path of the bundled demo image (an input: never inside a replaced folder)."""
+    from importlib import resources
+
+    return Path(str(resources.files("hyperspy_localcryst.data"))) / (
+        "PbTiO3-SrRuO3_interface_HAADF.hspy"
     )
 
 
@@ -422,8 +437,95 @@ def _say_summary(summary, out):
     print(f"  report: {(Path(out) / 'report.html').resolve()}")
 
 
+class _Terminated(BaseException):
+    """Raised in the main thread by SIGTERM/SIGHUP, so that ``finally`` blocks
+    remove the temporary folder as they do on Ctrl-C."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _termination_as_exception():
+    installed = {}
+    if threading.current_thread() is threading.main_thread():
+
+        def handler(signum, frame):
+            raise _Terminated(signum)
+
+        for name in ("SIGTERM", "SIGHUP"):
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                installed[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, previous in installed.items():
+            signal.signal(sig, previous)
+
+
+class _SafeStream:
+    """stdout/stderr that survive a closed reader (``localcryst ... | head -1``):
+    once the pipe is gone, output is dropped and the run goes on, so a finished
+    result is never thrown away for want of a terminal."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.broken = False
+
+    def _drop(self):
+        self.broken = True
+        with contextlib.suppress(Exception):  # also silence the final flush
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def write(self, text):
+        if not self.broken:
+            try:
+                return self._stream.write(text)
+            except (BrokenPipeError, ValueError):
+                self._drop()
+            except OSError as e:
+                if e.errno != errno.EPIPE:
+                    raise
+                self._drop()
+        return len(text)
+
+    def flush(self):
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except (BrokenPipeError, ValueError):
+                self._drop()
+            except OSError as e:
+                if e.errno != errno.EPIPE:
+                    raise
+                self._drop()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _safe_streams():
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _SafeStream(sys.stdout), _SafeStream(sys.stderr)
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        sys.stdout, sys.stderr = saved
+
+
 def main(argv=None):
     """Entry point of the ``localcryst`` console script.
+
+    Ctrl-C (or SIGTERM/SIGHUP) ends the run with one line and exit status 130
+    (143/129): the result being written is removed, results already complete
+    are kept. A closed standard output (``| head``) never stops a run.
 
     Parameters
     ----------
@@ -433,7 +535,8 @@ def main(argv=None):
     Returns
     -------
     int
-        Exit status: 0 when everything succeeded, 1 otherwise.
+        Exit status: 0 when everything succeeded, 1 otherwise, 128 + the
+        signal number when interrupted.
 
     Examples
     --------
@@ -442,6 +545,20 @@ def main(argv=None):
     >>> main(["find", "no_such_file.dm4"])
     1
     """
+    with _safe_streams(), _termination_as_exception():
+        try:
+            return _main(argv)
+        except (KeyboardInterrupt, _Terminated) as e:
+            signum = getattr(e, "signum", signal.SIGINT)
+            print(
+                f"localcryst: interrupted ({signal.Signals(signum).name}); the "
+                "result being written was removed, complete results are kept.",
+                file=sys.stderr,
+            )
+            return 128 + int(signum)
+
+
+def _main(argv):
     try:
         args = _parser().parse_args(argv)
     except SystemExit as e:  # --help (0) or a usage error (1, one line)
@@ -455,17 +572,14 @@ def main(argv=None):
     if args.command in ("analyse", "analyze", "demo"):
         return _main_analyse(args)
     try:
-        signal = _load(args.file)
         out = Path(args.out or Path(args.file).with_suffix("").name + "_atoms")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            summary = _write_atomically(
-                out,
-                args.overwrite,
-                lambda tmp: run_pipeline(
-                    signal, tmp, args.separation, args.sublattices, args.model
-                ),
-            )
+            with result_folder(out, [args.file], args.overwrite, command="find") as tmp:
+                image = _load(args.file)
+                summary = run_pipeline(
+                    image, tmp, args.separation, args.sublattices, args.model
+                )
         shown = [
             str(w.message)
             for w in caught
@@ -474,7 +588,7 @@ def main(argv=None):
         for text in dict.fromkeys(shown):  # each once, one line each
             print(f"localcryst: warning: {text}", file=sys.stderr)
     except (ValueError, TypeError, OSError) as e:
-        print(f"localcryst: error: {e}", file=sys.stderr)
+        print(f"localcryst: error: {_os_message(e)}", file=sys.stderr)
         return 1
     except Exception as e:  # a bug: still one line, not a traceback
         print(f"localcryst: error: {type(e).__name__}: {e}", file=sys.stderr)
@@ -487,6 +601,14 @@ def main(argv=None):
     )
     print(f"Results in {out.resolve()}: atoms.png, atoms.csv, atoms.hspy")
     return 0
+
+
+def _os_message(e):
+    """An OSError as one line a user can act on (``[Errno 28] ...`` otherwise)."""
+    if isinstance(e, OSError) and not isinstance(e, OutputError) and e.strerror:
+        where = f": {e.filename}" if e.filename else ""
+        return f"{e.strerror}{where}"
+    return str(e)
 
 
 def _main_analyse(args):
@@ -520,18 +642,13 @@ def _main_analyse(args):
         print(f"[{k + 1}/{len(jobs)}] {label}", flush=True)
         t = time.perf_counter()
         try:
-            if path is None:
-                from .data import pto_sro_interface
-
-                signal = pto_sro_interface()
-            else:
-                signal = _load(path, args.signal_type, args.index, allow_stack=True)
-            summary = _analyse_one(signal, out, args)
+            summary = _analyse_one(path, out, args)
         except Exception as e:  # one file's failure never ends the batch
             failed += 1
             if not isinstance(e, (ValueError, TypeError, OSError, RuntimeError)):
                 e = f"{type(e).__name__}: {e}"  # unexpected: say what it was
-            msg = str(e) if str(e).startswith(str(label)) else f"{label}: {e}"
+            e = _os_message(e) if isinstance(e, OSError) else str(e)
+            msg = e if e.startswith(str(label)) else f"{label}: {e}"
             print(f"localcryst: error: {msg}", file=sys.stderr, flush=True)
             continue
         _say_summary(summary, out)

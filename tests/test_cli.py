@@ -139,8 +139,9 @@ def test_failure_leaves_no_folder_that_looks_complete(tmp_path, monkeypatch, cap
     monkeypatch.setattr(report, "_figures", broken)
     assert main(["analyse", str(good), "--out", str(out)]) == 1
     assert "figure failed" in capsys.readouterr().err
-    assert not (out / "lattice").exists()
-    assert [p for p in out.iterdir()] == []  # no temporary folder left behind
+    # no result, no temporary folder, and not the --out folder the run made
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [good]
 
 
 def test_existing_results_need_overwrite(tmp_path, capsys):
@@ -148,7 +149,9 @@ def test_existing_results_need_overwrite(tmp_path, capsys):
     argv = ["analyse", str(good), "--out", str(tmp_path / "r"), "--clusters", "2"]
     assert main(argv) == 0
     assert main(argv) == 1
-    assert "exists; use --overwrite" in capsys.readouterr().err
+    assert "holds an earlier localcryst result; use --overwrite" in (
+        capsys.readouterr().err
+    )
     assert main(argv + ["--overwrite"]) == 0
 
 

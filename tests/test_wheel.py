@@ -1,13 +1,14 @@
 """The built wheel carries the extension file and registers our signals.
 
 Builds the wheel from this source tree, checks its contents and entry point,
-installs it into a fresh virtual environment (reusing the already installed
-dependencies through ``--system-site-packages``) and asks HyperSpy there which
-signal types it knows.
+installs it into a fresh virtual environment (which sees the dependencies
+installed in the environment running the tests through a ``.pth`` file) and
+asks HyperSpy there which signal types it knows.
 """
 
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -53,12 +54,33 @@ def test_wheel_contents(wheel):
     assert wheel.stat().st_size < 2_000_000
 
 
+def _venv_with_our_dependencies(path):
+    """A fresh virtual environment that sees this environment's packages.
+
+    ``venv --system-site-packages`` would expose the *base* interpreter's
+    packages, which lack HyperSpy when the suite itself runs in a virtual
+    environment (as `.ci/run` does). Instead, a ``.pth`` file adds this
+    environment's site-packages after the new environment's own, so the wheel
+    installed there shadows the copy under test here.
+    """
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+    py = path / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    ours = dict.fromkeys(
+        sysconfig.get_paths()[k] for k in ("purelib", "platlib")
+    )  # ordered, unique
+    Path(site, "_outer_environment.pth").write_text("\n".join(ours) + "\n")
+    return py
+
+
 def test_wheel_registers_signals(wheel, tmp_path):
     venv = tmp_path / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True
-    )
-    py = venv / "bin" / "python"
+    py = _venv_with_our_dependencies(venv)
     subprocess.run(
         [
             str(py),

@@ -1,0 +1,472 @@
+"""The command line never deletes or replaces what it did not create (issue 17).
+
+Every case runs the real ``localcryst`` command (the installed console script)
+in a temporary folder that also holds files which must survive, and compares
+a byte-level snapshot of that folder before and after. The cases are the ones
+a user met: ``--overwrite`` on the folder holding the input, ``--out .``, an
+existing folder of the user's, two runs into one result, Ctrl-C, SIGTERM,
+SIGKILL, a closed pipe, a full disk, the umask.
+"""
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import hyperspy.api as hs
+import numpy as np
+import pytest
+
+from hyperspy_localcryst import _output, report
+from hyperspy_localcryst._output import MARKER, OutputError, result_folder
+from hyperspy_localcryst.cli import main
+from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="POSIX signals, umask and file modes"
+)
+
+
+def _command():
+    exe = shutil.which("localcryst")
+    return [exe] if exe else [sys.executable, "-m", "hyperspy_localcryst.cli"]
+
+
+def run(args, cwd, **kwargs):
+    """The real command, as a user types it."""
+    return subprocess.run(
+        _command() + [str(a) for a in args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
+    )
+
+
+def snapshot(root):
+    """Every file and folder below ``root``: kind, mode and content hash."""
+    root = Path(root)
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        st = p.lstat()
+        if p.is_symlink():
+            out[rel] = ("link", os.readlink(p))
+        elif p.is_dir():
+            out[rel] = ("dir", st.st_mode)
+        else:
+            out[rel] = ("file", st.st_mode, hashlib.sha256(p.read_bytes()).hexdigest())
+    return out
+
+
+def hidden_leftovers(folder):
+    return [p.name for p in Path(folder).iterdir() if p.name.startswith(".localcryst")]
+
+
+def one_error_line(stderr):
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("localcryst: error:")]
+    assert "Traceback" not in stderr, stderr
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def image_bytes(tmp_path_factory):
+    path = tmp_path_factory.mktemp("img") / "img.hspy"
+    s = hs.signals.Signal2D(make_lattice_image((128, 128), spacing=14, seed=3)[0])
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.units = 0.02, "nm"
+    s.save(path)
+    return path.read_bytes()
+
+
+@pytest.fixture
+def user(tmp_path, image_bytes):
+    """A user's working folder: raw data beside notes, both irreplaceable."""
+    (tmp_path / "sample1").mkdir()
+    (tmp_path / "sample1" / "sample1.hspy").write_bytes(image_bytes)
+    (tmp_path / "sample1" / "notes.txt").write_text("only copy of my notes\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "img.hspy").write_bytes(image_bytes)
+    (tmp_path / "data" / "raw2.dat").write_bytes(b"\x00\x01raw")
+    (tmp_path / "mydata").mkdir()
+    (tmp_path / "mydata" / "thesis.txt").write_text("chapter 1\n")
+    return tmp_path
+
+
+# ------------------------------------------------------------- point 1
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_analyse_never_replaces_the_folder_of_its_input(user, overwrite):
+    before = snapshot(user)
+    res = run(
+        ["analyse", "sample1/sample1.hspy", "--out", "."]
+        + (["--overwrite"] if overwrite else []),
+        cwd=user,
+    )
+    assert res.returncode == 1
+    line = one_error_line(res.stderr)
+    assert str(user / "sample1") in line and "input" in line
+    assert snapshot(user) == before
+
+
+def test_find_never_replaces_the_data_folder(user):
+    before = snapshot(user)
+    res = run(["find", "data/img.hspy", "--out", "data", "--overwrite"], cwd=user)
+    assert res.returncode == 1
+    assert "holds the input" in one_error_line(res.stderr)
+    assert snapshot(user) == before
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_demo_never_replaces_a_users_folder(user, overwrite):
+    before = snapshot(user)
+    res = run(
+        ["demo", "--out", "mydata"] + (["--overwrite"] if overwrite else []), cwd=user
+    )
+    assert res.returncode == 1
+    line = one_error_line(res.stderr)
+    assert "mydata" in line and "not written by localcryst" in line
+    assert snapshot(user) == before
+
+
+@pytest.mark.parametrize("command", ["demo", "find"])
+def test_out_dot_never_empties_the_working_folder(user, command):
+    work = user / "mydata"
+    before = snapshot(user)
+    args = ["--out", ".", "--overwrite"]
+    if command == "find":
+        args = [str(user / "data" / "img.hspy")] + args
+    res = run([command] + args, cwd=work)
+    assert res.returncode == 1
+    assert "current folder" in one_error_line(res.stderr)
+    assert "Errno" not in res.stderr
+    assert snapshot(user) == before
+
+
+def test_out_that_contains_the_working_folder_is_refused(user):
+    before = snapshot(user)
+    res = run(["demo", "--out", "..", "--overwrite"], cwd=user / "mydata")
+    assert res.returncode == 1
+    assert snapshot(user) == before
+
+
+def test_symlinked_or_file_destination_is_refused(user):
+    (user / "link").symlink_to(user / "mydata", target_is_directory=True)
+    (user / "afile").write_text("x")
+    before = snapshot(user)
+    for out, why in (("link", "symbolic link"), ("afile", "not a folder")):
+        res = run(["find", "data/img.hspy", "--out", out, "--overwrite"], cwd=user)
+        assert res.returncode == 1
+        assert why in one_error_line(res.stderr)
+    assert snapshot(user) == before
+
+
+def test_overwrite_replaces_only_an_untouched_earlier_result(user):
+    res = run(["find", "data/img.hspy", "--out", "res"], cwd=user)
+    assert res.returncode == 0, res.stderr
+    marker = json.loads((user / "res" / MARKER).read_text())
+    assert marker["created_by"] == "hyperspy_localcryst"
+    assert sorted(marker["files"]) == ["atoms.csv", "atoms.hspy", "atoms.png"]
+
+    # again without --overwrite: a one-line refusal, nothing changes
+    before = snapshot(user)
+    res = run(["find", "data/img.hspy", "--out", "res"], cwd=user)
+    assert res.returncode == 1
+    assert "use --overwrite" in one_error_line(res.stderr)
+    assert snapshot(user) == before
+
+    # a file the user added, or a result file the user edited, keeps it
+    (user / "res" / "my_notes.txt").write_text("mine\n")
+    before = snapshot(user)
+    res = run(["find", "data/img.hspy", "--out", "res", "--overwrite"], cwd=user)
+    assert res.returncode == 1
+    assert "my_notes.txt" in one_error_line(res.stderr)
+    assert snapshot(user) == before
+    (user / "res" / "my_notes.txt").unlink()
+    with open(user / "res" / "atoms.csv", "a") as f:
+        f.write("# checked by hand\n")
+    before = snapshot(user)
+    res = run(["find", "data/img.hspy", "--out", "res", "--overwrite"], cwd=user)
+    assert res.returncode == 1
+    assert "changed since localcryst wrote them (atoms.csv)" in res.stderr
+    assert snapshot(user) == before
+
+    # an untouched earlier result is replaced; the user's files are not touched
+    shutil.rmtree(user / "res")
+    assert run(["find", "data/img.hspy", "--out", "res"], cwd=user).returncode == 0
+    others = {k: v for k, v in snapshot(user).items() if not k.startswith("res")}
+    res = run(["find", "data/img.hspy", "--out", "res", "--overwrite"], cwd=user)
+    assert res.returncode == 0, res.stderr
+    assert {k: v for k, v in snapshot(user).items() if not k.startswith("res")} == (
+        others
+    )
+    assert hidden_leftovers(user) == []
+
+
+def test_unmarked_folder_with_result_names_is_refused(user):
+    fake = user / "out" / "img"
+    fake.mkdir(parents=True)
+    (fake / "atoms.csv").write_text("my own table\n")
+    before = snapshot(user)
+    res = run(["analyse", "data/img.hspy", "--out", "out", "--overwrite"], cwd=user)
+    assert res.returncode == 1
+    assert "not written by localcryst" in one_error_line(res.stderr)
+    assert snapshot(user) == before
+
+
+# ------------------------------------------------------------- point 2
+def test_a_run_holding_the_result_name_blocks_a_second(user):
+    """A live run owns its result name (an OS lock): a second run into the same
+    name stops at once with one line, whatever its --overwrite."""
+    lock = _output._Lock(user / "R", "img")
+    (user / "R").mkdir()
+    assert lock.acquire()
+    try:
+        before = snapshot(user)
+        res = run(["analyse", "data/img.hspy", "--out", "R", "--overwrite"], cwd=user)
+        assert res.returncode == 1
+        line = one_error_line(res.stderr)
+        assert "being written by another localcryst run" in line
+        assert f"process {os.getpid()}" in line
+        assert snapshot(user) == before
+    finally:
+        lock.release()
+    assert hidden_leftovers(user / "R") == []
+
+
+def test_two_concurrent_runs_never_both_claim_one_result(user, image_bytes):
+    (user / "A").mkdir()
+    (user / "B").mkdir()
+    (user / "A" / "img.hspy").write_bytes(image_bytes)
+    b, truth_b = make_lattice_image((128, 128), spacing=16, seed=9)  # another image
+    hs.signals.Signal2D(b).save(user / "B" / "img.hspy")
+    truth_a = make_lattice_image((128, 128), spacing=14, seed=3)[1]  # the fixture's
+    n_atoms = {"A": len(truth_a["x"]), "B": len(truth_b["x"])}  # 9 x 9 and 7 x 7
+    argv = ["--out", "R", "--clusters", "2", "--no-progressbar"]
+    procs = [
+        subprocess.Popen(
+            _command() + ["analyse", f"{d}/img.hspy"] + argv,
+            cwd=user,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for d in "AB"
+    ]
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
+    codes = sorted(r[2] for r in results)
+    assert codes == [0, 1], results
+    winner = "AB"[[r[2] for r in results].index(0)]
+    loser_err = next(r[1] for r in results if r[2] == 1)
+    assert "R/img" in loser_err
+    assert (
+        "being written by another localcryst run" in loser_err
+        or "use --overwrite" in loser_err
+    )
+    # the one result left is the winner's, complete
+    summary = json.loads((user / "R" / "img" / "summary.json").read_text())
+    assert summary["n_atoms"] == n_atoms[winner]
+    assert json.loads((user / "R" / "img" / MARKER).read_text())["inputs"] == [
+        str(user / winner / "img.hspy")
+    ]
+    assert hidden_leftovers(user / "R") == []
+
+
+# ------------------------------------------------------------- point 3
+def _start_and_signal(cwd, sig, wait_for, out="R"):
+    p = subprocess.Popen(
+        _command() + ["demo", "--out", f"{out}/demo", "--no-progressbar"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = ""
+    while wait_for not in seen:
+        line = p.stdout.readline()
+        assert line, f"run ended before {wait_for!r}: {p.communicate()}"
+        seen += line
+    time.sleep(0.3)
+    p.send_signal(sig)
+    stdout, stderr = p.communicate(timeout=120)
+    return p.returncode, stderr
+
+
+@pytest.mark.parametrize(
+    "sig, status, wait_for",
+    [
+        (signal.SIGINT, 130, "drawing figures"),
+        (signal.SIGTERM, 143, "refining"),
+    ],
+)
+def test_interrupt_is_one_line_and_leaves_nothing(user, sig, status, wait_for):
+    before = snapshot(user)
+    code, stderr = _start_and_signal(user, sig, wait_for)
+    assert code == status, stderr
+    assert "Traceback" not in stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert lines == [
+        f"localcryst: interrupted ({sig.name}); the result being written was "
+        "removed, complete results are kept."
+    ]
+    # nothing partial: not the result, not a work folder, not a lock
+    assert snapshot(user) == before
+
+
+def test_next_run_removes_what_a_killed_run_left(user):
+    code, _ = _start_and_signal(user, signal.SIGKILL, "refining")
+    assert code == -signal.SIGKILL
+    left = sorted(hidden_leftovers(user / "R"))
+    assert any(n.startswith(".localcryst-tmp-") for n in left), left
+    (user / "R" / "mine.txt").write_text("keep me\n")
+    res = run(["find", "data/img.hspy", "--out", "R/other"], cwd=user)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (user / "R").iterdir()) == ["mine.txt", "other"]
+    assert (user / "R" / "mine.txt").read_text() == "keep me\n"
+
+
+def test_a_live_runs_work_folder_is_not_removed(user):
+    """Another run's work in progress (its lock held) survives a cleanup."""
+    parent = user / "R"
+    parent.mkdir()
+    lock = _output._Lock(parent, "busy")
+    assert lock.acquire()
+    try:
+        work = _output._fresh_sibling(parent, "tmp", "busy")
+        _output._write_marker(work, "analyse", [], complete=False)
+        (work / "atoms.csv").write_text("half written")
+        res = run(["find", "data/img.hspy", "--out", "R/other"], cwd=user)
+        assert res.returncode == 0, res.stderr
+        assert (work / "atoms.csv").read_text() == "half written"
+    finally:
+        lock.release()
+
+
+def test_replaced_result_is_restored_if_its_replacement_never_arrived(user):
+    """A run killed between moving the old result aside and moving the new one
+    in: the next run puts the old result back instead of deleting it."""
+    assert run(["find", "data/img.hspy", "--out", "R/res"], cwd=user).returncode == 0
+    old_content = snapshot(user / "R" / "res")
+    os.rename(user / "R" / "res", user / "R" / ".localcryst-old-0123abcd-res")
+    res = run(["find", "data/img.hspy", "--out", "R/other"], cwd=user)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (user / "R").iterdir()) == ["other", "res"]
+    assert snapshot(user / "R" / "res") == old_content
+
+
+@pytest.mark.parametrize(
+    "umask, dir_mode, file_mode", [(0o022, 0o755, 0o644), (0o002, 0o775, 0o664)]
+)
+def test_result_folders_follow_the_umask(user, umask, dir_mode, file_mode):
+    res = run(
+        ["find", "data/img.hspy", "--out", "new/res"],
+        cwd=user,
+        preexec_fn=lambda: os.umask(umask),
+    )
+    assert res.returncode == 0, res.stderr
+    for folder in (user / "new", user / "new" / "res"):
+        assert folder.stat().st_mode & 0o777 == dir_mode
+    assert (user / "new" / "res" / "atoms.csv").stat().st_mode & 0o777 == file_mode
+
+
+def test_closed_stdout_never_discards_a_finished_result(user):
+    """``localcryst analyse f --out o | head -1``: the reader goes away after the
+    first line; the analysis still completes and is kept, and nothing about a
+    broken pipe is printed."""
+    p = subprocess.Popen(
+        _command()
+        + ["analyse", "data/img.hspy", "--out", "o", "--clusters", "2"]
+        + ["--no-progressbar"],
+        cwd=user,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = p.stdout.readline()
+    p.stdout.close()  # like `head -1` exiting
+    stderr = p.stderr.read().decode()
+    p.wait(timeout=300)
+    assert first.startswith(b"[1/1]")
+    assert p.returncode == 0, stderr
+    assert "Broken pipe" not in stderr and "Errno 32" not in stderr
+    assert "Traceback" not in stderr
+    assert (user / "o" / "img" / "report.html").stat().st_size > 0
+    assert json.loads((user / "o" / "img" / MARKER).read_text())["complete"]
+
+
+# ----------------------------------------------------------- in process
+def test_full_disk_keeps_the_earlier_result(user, monkeypatch, capsys):
+    out = user / "R"
+    argv = ["analyse", str(user / "data" / "img.hspy"), "--out", str(out)]
+    argv += ["--clusters", "2", "--no-progressbar"]
+    assert main(argv) == 0
+    before = snapshot(user)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(report, "write_report", full)
+    capsys.readouterr()
+    assert main(argv + ["--overwrite"]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Errno" not in err
+    assert snapshot(user) == before
+
+
+def test_ctrl_c_in_process_returns_130(user, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "analyse", interrupted)
+    before = snapshot(user)
+    status = main(["analyse", str(user / "data" / "img.hspy"), "--out", str(user)])
+    assert status == 130
+    assert "interrupted (SIGINT)" in capsys.readouterr().err
+    assert snapshot(user) == before
+
+
+def test_interrupted_swap_puts_the_old_result_back(tmp_path, monkeypatch):
+    """Ctrl-C between moving the earlier result aside and moving the new one in
+    restores the earlier one."""
+    out = tmp_path / "res"
+    with result_folder(out) as tmp:
+        (tmp / "a.txt").write_text("first")
+    before = snapshot(tmp_path)
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if Path(src).name.startswith(".localcryst-tmp-"):
+            raise KeyboardInterrupt
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(_output.os, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        with result_folder(out, overwrite=True) as tmp:
+            (tmp / "a.txt").write_text("second")
+    monkeypatch.setattr(_output.os, "rename", real_rename)
+    assert snapshot(tmp_path) == before
+
+
+def test_failed_work_leaves_the_destination_as_it_was(tmp_path):
+    with pytest.raises(RuntimeError):
+        with result_folder(tmp_path / "new" / "res") as tmp:
+            (tmp / "a.txt").write_text("partial")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []  # the parent it made is gone too
+
+
+def test_check_destination_messages_name_the_folder(tmp_path):
+    folder = tmp_path / "x"
+    folder.mkdir()
+    with pytest.raises(OutputError, match=str(folder)):
+        _output.check_destination(folder, overwrite=True)
+    data = np.zeros(3)
+    np.save(folder / "in.npy", data)
+    with pytest.raises(OutputError, match="holds the input"):
+        _output.check_destination(folder, inputs=[folder / "in.npy"], overwrite=True)
