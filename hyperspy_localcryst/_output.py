@@ -7,7 +7,8 @@ files localcryst wrote into it. The rules, checked before any work starts
 and again just before the move:
 
 - a folder without that marker is never replaced, with or without
-  ``--overwrite``: localcryst did not write it;
+  ``--overwrite``: localcryst did not write it (an empty folder may receive
+  a result: nothing in it can be lost);
 - a marked folder is replaced only with ``overwrite=True``, only if it
   holds nothing but the files its marker lists, each unchanged since it was
   written (a user's ``notes.txt`` put in it later, or an edited
@@ -233,12 +234,14 @@ def check_destination(out, inputs=(), overwrite=False):
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> check_destination(pathlib.Path(tempfile.mkdtemp()) / "new")  # free: fine
+    >>> mine = pathlib.Path(tempfile.mkdtemp())
+    >>> check_destination(mine / "new")  # free: fine
+    >>> _ = (mine / "notes.txt").write_text("my notes")
     >>> try:
-    ...     check_destination(tempfile.mkdtemp(), overwrite=True)
+    ...     check_destination(mine, overwrite=True)
     ... except OutputError as e:
-    ...     print("refused")
-    refused
+    ...     print(str(e).split("; ")[0].endswith("not written by localcryst"))
+    True
     """
     out = Path(out)
     if not (out.exists() or out.is_symlink()):
@@ -262,6 +265,8 @@ def check_destination(out, inputs=(), overwrite=False):
             f"{out} holds the input {_short(held)}; localcryst never replaces a "
             f"folder that holds its input; {other}."
         )
+    if not any(out.iterdir()):
+        return  # an empty folder: nothing in it can be lost
     marker = read_marker(out)
     if marker is None:
         raise OutputError(
@@ -440,9 +445,11 @@ def result_folder(out, inputs=(), overwrite=False, command="analyse"):
         yield tmp
         _write_marker(tmp, command, inputs, complete=True)
         check_destination(out, inputs, overwrite)  # nothing changed meanwhile?
-        if out.exists():  # an earlier result, checked above: move it aside
+        if out.exists() and any(out.iterdir()):  # an earlier result: aside
             old = _unused_sibling(parent, "old", name)
             os.rename(out, old)
+        elif out.exists() and os.name == "nt":  # POSIX renames onto an empty one
+            os.rmdir(out)
         os.rename(tmp, out)
         tmp = None
     finally:

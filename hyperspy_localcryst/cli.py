@@ -611,22 +611,37 @@ def _os_message(e):
     return str(e)
 
 
+def _result_names(files):
+    """One result-folder name per input file, unique within the batch (case
+    folded, for case-insensitive file systems): the file name without its
+    extension, with ``_<position>`` added where two files share a name."""
+    stems = [Path(f).with_suffix("").name for f in files]
+    shared = {
+        s.casefold()
+        for s in stems
+        if [t.casefold() for t in stems].count(s.casefold()) > 1
+    }
+    taken, names = set(), []
+    for i, stem in enumerate(stems):
+        name = f"{stem}_{i}" if stem.casefold() in shared else stem
+        while name.casefold() in taken or (
+            name != stem and name.casefold() in {t.casefold() for t in stems}
+        ):
+            name += f"_{i}"
+        taken.add(name.casefold())
+        names.append(name)
+    return names
+
+
 def _main_analyse(args):
     # per-frame warnings are summarised in the report, not printed one by one
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     if args.command == "demo":
         jobs = [("PbTiO3/SrRuO3 interface (bundled)", None, Path(args.out))]
     else:
-        names = [Path(f).with_suffix("").name for f in args.files]
-        dup = {n for n in names if names.count(n) > 1}
         jobs = [
-            (
-                f,
-                f,
-                Path(args.out)
-                / (Path(f).with_suffix("").name if n not in dup else f"{n}_{i}"),
-            )
-            for i, (f, n) in enumerate(zip(args.files, names))
+            (f, f, Path(args.out) / name)
+            for f, name in zip(args.files, _result_names(args.files))
         ]
     if getattr(args, "signal_type", None):
         known = _known_signal_types()

@@ -464,9 +464,43 @@ def test_failed_work_leaves_the_destination_as_it_was(tmp_path):
 def test_check_destination_messages_name_the_folder(tmp_path):
     folder = tmp_path / "x"
     folder.mkdir()
-    with pytest.raises(OutputError, match=str(folder)):
+    _output.check_destination(folder)  # empty: nothing to lose, accepted
+    (folder / "mine.txt").write_text("x")
+    with pytest.raises(OutputError, match=f"{folder} exists and was not written"):
         _output.check_destination(folder, overwrite=True)
-    data = np.zeros(3)
-    np.save(folder / "in.npy", data)
-    with pytest.raises(OutputError, match="holds the input"):
+    np.save(folder / "in.npy", np.zeros(3))
+    with pytest.raises(OutputError, match=f"{folder} holds the input"):
         _output.check_destination(folder, inputs=[folder / "in.npy"], overwrite=True)
+
+
+def test_an_empty_folder_receives_the_result(user):
+    (user / "empty").mkdir()
+    res = run(["find", "data/img.hspy", "--out", "empty"], cwd=user)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (user / "empty").iterdir()) == [
+        MARKER,
+        "atoms.csv",
+        "atoms.hspy",
+        "atoms.png",
+    ]
+    assert hidden_leftovers(user) == []
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        ["a/img.hspy", "b/img.hspy", "img_0.hspy"],
+        ["a/img.hspy", "b/img.hspy", "img_1.hspy", "img_0.hspy"],
+        ["a/IMG.hspy", "b/img.dm4"],
+        ["x.hspy", "y.emi", "x.dm4"],
+    ],
+)
+def test_a_batch_never_writes_two_files_into_one_result(files):
+    """Within one batch, --overwrite must not replace the result of an earlier
+    file: every file gets its own name (also on case-insensitive disks)."""
+    from hyperspy_localcryst.cli import _result_names
+
+    names = _result_names(files)
+    assert len({n.casefold() for n in names}) == len(files)
+    for f, n in zip(files, names):
+        assert n.startswith(Path(f).with_suffix("").name)
