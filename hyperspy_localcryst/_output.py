@@ -243,10 +243,10 @@ def check_destination(out, inputs=(), overwrite=False):
     ...     print(str(e).split("; ")[0].endswith("not written by localcryst"))
     True
     """
-    out = Path(out)
+    out = Path(os.path.abspath(out))  # messages name the folder unambiguously
     if not (out.exists() or out.is_symlink()):
         return
-    other = "choose another --out"
+    other = "choose another output folder"
     if out.is_symlink():
         raise OutputError(
             f"{out} is a symbolic link; localcryst writes results only into folders "
@@ -271,7 +271,7 @@ def check_destination(out, inputs=(), overwrite=False):
     if marker is None:
         raise OutputError(
             f"{out} exists and was not written by localcryst; it is never replaced "
-            f"(not even with --overwrite); {other}."
+            f"(not even with overwrite); {other}."
         )
     foreign = sorted(set(_contents(out)) - set(marker["files"]))
     if foreign:
@@ -291,7 +291,8 @@ def check_destination(out, inputs=(), overwrite=False):
         )
     if not overwrite:
         raise OutputError(
-            f"{out} holds an earlier localcryst result; use --overwrite to replace "
+            f"{out} holds an earlier localcryst result; use --overwrite "
+            "(overwrite=True) to replace "
             f"it, or {other}."
         )
 
@@ -414,13 +415,15 @@ def result_folder(out, inputs=(), overwrite=False, command="analyse"):
     out = Path(os.path.abspath(out))
     parent, name = out.parent, out.name
     if not name:
-        raise OutputError(f"{out} cannot be a result folder; choose another --out.")
+        raise OutputError(
+            f"{out} cannot be a result folder; choose another output folder."
+        )
     created = not (parent.exists() or parent.is_symlink())
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         raise OutputError(
-            f"{parent} exists and is not a folder; choose another --out."
+            f"{parent} exists and is not a folder; choose another output folder."
         ) from None
     except OSError as e:
         raise OutputError(f"cannot create {parent}: {e.strerror or e}.") from None
@@ -434,7 +437,7 @@ def result_folder(out, inputs=(), overwrite=False, command="analyse"):
         raise OutputError(
             f"{out} is being written by another localcryst run"
             + (f" (process {pid})" if pid else "")
-            + "; wait for it to finish or choose another --out."
+            + "; wait for it to finish or choose another output folder."
         )
     tmp = old = None
     try:

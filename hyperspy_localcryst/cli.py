@@ -27,26 +27,43 @@ import time
 import warnings
 from pathlib import Path
 
-from ._output import OutputError, result_folder
+from ._output import OutputError, check_destination, result_folder
 
 __all__ = ["main", "run_pipeline"]
 
 
-def run_pipeline(signal, out_dir, separation=None, n_sublattices=2, model="round"):
+def run_pipeline(
+    signal,
+    out_dir,
+    separation=None,
+    n_sublattices=2,
+    model="round",
+    overwrite=False,
+    inputs=(),
+):
     """Find and refine the atoms of ``signal`` and write the results.
+
+    The folder is written aside and moved into place when complete; nothing
+    localcryst did not write is ever replaced (see
+    :func:`hyperspy_localcryst._output.result_folder`).
 
     Parameters
     ----------
     signal : AtomicImage
         A single image (no navigation axes).
-    out_dir : pathlib.Path
-        Existing folder to write into.
+    out_dir : str or pathlib.Path
+        The result folder: new, empty, or an earlier localcryst result
+        (replaced only with ``overwrite=True``).
     separation : float, optional
         Smallest column separation in calibrated units (estimated if None).
     n_sublattices : int
         Atom types to label by fitted amplitude.
     model : {"round", "elliptical"}
         Gaussian model of the refinement.
+    overwrite : bool
+        Replace an earlier localcryst result in ``out_dir``.
+    inputs : sequence of str or pathlib.Path
+        Files the image was read from (never inside a replaced folder).
 
     Returns
     -------
@@ -57,11 +74,17 @@ def run_pipeline(signal, out_dir, separation=None, n_sublattices=2, model="round
     --------
     >>> import tempfile, pathlib
     >>> from hyperspy_localcryst.data import synthetic_lattice
-    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "atoms"
     >>> summary = run_pipeline(synthetic_lattice(shape=(128, 128), seed=0), out)
     >>> summary["n_atoms"], (out / "atoms.csv").exists()
     (49, True)
     """
+    check_destination(out_dir, inputs, overwrite)  # refuse before any work
+    with result_folder(out_dir, inputs, overwrite, command="find") as tmp:
+        return _find_into(Path(tmp), signal, separation, n_sublattices, model)
+
+
+def _find_into(out_dir, signal, separation, n_sublattices, model):
     import matplotlib
     import numpy as np
 
@@ -73,9 +96,11 @@ def run_pipeline(signal, out_dir, separation=None, n_sublattices=2, model="round
     t1 = time.perf_counter()
     refined = signal.refine_atoms(atoms, model=model)
     from .report import _check_fitted
+    from .signals._grid import check_n_sublattices
 
     _check_fitted(refined)
-    if n_sublattices > 1 and refined.n_atoms >= n_sublattices:
+    if n_sublattices > 1:  # more types than atoms: an error, never all type 0
+        check_n_sublattices(n_sublattices, refined.n_atoms, "atoms found")
         refined = refined.label_sublattices(n_sublattices, column="amplitude")
     t2 = time.perf_counter()
     refined.to_csv(out_dir / "atoms.csv")
@@ -381,40 +406,39 @@ def _clusters(value):
 
 
 def _analyse_one(path, out, args):
-    """Load ``path`` (None: the bundled demo image) and analyse it into ``out``,
-    written aside and moved into place (see :mod:`hyperspy_localcryst._output`)."""
+    """Load ``path`` (None: the bundled demo image) and analyse it into ``out``
+    (written aside and moved into place: :mod:`hyperspy_localcryst._output`)."""
     from .report import analyse
 
     def log(msg):
         print(f"  {msg}", flush=True)
 
+    inputs = [_demo_file() if path is None else path]
+    clusters = _clusters(args.clusters)
+    check_destination(out, inputs, args.overwrite)  # refuse before reading
     if path is None:
         from .data import pto_sro_interface
 
-        inputs = [_demo_file()]
+        image = pto_sro_interface()
     else:
-        inputs = [path]
-    clusters = _clusters(args.clusters)
-    with result_folder(out, inputs, args.overwrite, command=args.command) as tmp:
-        if path is None:
-            image = pto_sro_interface()
-        else:
-            image = _load(path, args.signal_type, args.index, allow_stack=True)
-        return analyse(
-            image,
-            tmp,
-            separation=args.separation,
-            method=args.method.split("+") if "+" in args.method else args.method,
-            neighbours=args.neighbours,
-            metric=args.metric,
-            clusters=clusters,
-            n_sublattices=args.sublattices,
-            file_format=args.format,
-            seed=args.seed,
-            preprocess=[] if args.preprocess == "none" else args.preprocess.split("+"),
-            show_progressbar=False if args.no_progressbar else None,
-            log=log,
-        )
+        image = _load(path, args.signal_type, args.index, allow_stack=True)
+    return analyse(
+        image,
+        out,
+        separation=args.separation,
+        method=args.method.split("+") if "+" in args.method else args.method,
+        neighbours=args.neighbours,
+        metric=args.metric,
+        clusters=clusters,
+        n_sublattices=args.sublattices,
+        file_format=args.format,
+        seed=args.seed,
+        preprocess=[] if args.preprocess == "none" else args.preprocess.split("+"),
+        show_progressbar=False if args.no_progressbar else None,
+        log=log,
+        overwrite=args.overwrite,
+        inputs=inputs,
+    )
 
 
 def _demo_file():
@@ -575,11 +599,17 @@ def _main(argv):
         out = Path(args.out or Path(args.file).with_suffix("").name + "_atoms")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with result_folder(out, [args.file], args.overwrite, command="find") as tmp:
-                image = _load(args.file)
-                summary = run_pipeline(
-                    image, tmp, args.separation, args.sublattices, args.model
-                )
+            check_destination(out, [args.file], args.overwrite)  # before reading
+            image = _load(args.file)
+            summary = run_pipeline(
+                image,
+                out,
+                args.separation,
+                args.sublattices,
+                args.model,
+                overwrite=args.overwrite,
+                inputs=[args.file],
+            )
         shown = [
             str(w.message)
             for w in caught

@@ -30,6 +30,8 @@ import pathlib
 
 import numpy as np
 
+from .signals._grid import check_bool, check_integer, check_number
+
 __all__ = ["NeighbourhoodLibrary", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
@@ -64,7 +66,7 @@ def _nb_settings(nb):
 
 def _reference_nn(nb):
     """Median length of each centre's first neighbour vector."""
-    v = np.asarray(nb.data, dtype=np.float64)
+    v = nb._table()  # 2D (n_centres, 2k) also for one row; refuses stacks
     r = np.hypot(v[:, 0], v[:, 1])
     r = r[np.isfinite(r)]
     if r.size == 0:
@@ -73,7 +75,7 @@ def _reference_nn(nb):
 
 
 def _features(nb, scaling):
-    X = np.asarray(nb.data, dtype=np.float64)
+    X = nb._table()  # 2D (n_centres, 2k) also for one row; refuses stacks
     bad = ~np.isfinite(X).all(axis=1)
     if bad.any():
         raise ValueError(
@@ -96,6 +98,17 @@ def _python(v):
     if isinstance(v, dict):
         return {k: _python(e) for k, e in v.items()}
     return v
+
+
+def _strings(value, name):
+    """A list of strings (one per class), refusing a bare string, dict or set."""
+    if not isinstance(value, (list, tuple, np.ndarray)) or not all(
+        isinstance(v, str) for v in value
+    ):
+        raise TypeError(
+            f"`{name}` must be a list of strings (one per class), got {value!r:.60}."
+        )
+    return [str(v) for v in value]
 
 
 def _sklearn_class(path):
@@ -201,18 +214,22 @@ class NeighbourhoodLibrary:
                 f"got shape {c.shape}."
             )
         k = c.shape[0]
-        names = [str(n) for n in names]
+        names = _strings(names, "names")
         if len(names) != k:
             raise ValueError(f"`names` has {len(names)} entries for {k} classes.")
         if len(set(names)) != k:
             raise ValueError(f"`names` must be unique, got {names}.")
-        descriptions = [""] * k if descriptions is None else list(descriptions)
+        descriptions = (
+            [""] * k if descriptions is None else _strings(descriptions, "descriptions")
+        )
         if len(descriptions) != k:
             raise ValueError(
                 f"`descriptions` has {len(descriptions)} entries for {k} classes."
             )
-        if scaling not in _SCALINGS:
+        if not isinstance(scaling, str) or scaling not in _SCALINGS:
             raise ValueError(f"`scaling` must be one of {_SCALINGS}, got {scaling!r}.")
+        if not isinstance(settings, dict):
+            raise TypeError(f"`settings` must be a dict, got {settings!r:.60}.")
         missing = [s for s in _SETTINGS + ("units",) if s not in settings]
         if missing:
             raise ValueError(f"`settings` lacks {missing}.")
@@ -229,9 +246,11 @@ class NeighbourhoodLibrary:
         self.spread = (
             np.zeros(k) if spread is None else np.asarray(spread, np.float64).ravel()
         )
-        if self.spread.shape != (k,):
-            raise ValueError(f"`spread` must have {k} values.")
-        self.reference_nn = float(reference_nn)
+        if self.spread.shape != (k,) or not np.all(np.isfinite(self.spread)):
+            raise ValueError(f"`spread` must have {k} finite values.")
+        self.reference_nn = check_number(reference_nn, "reference_nn", "a length")
+        if not (np.isfinite(self.reference_nn) and self.reference_nn > 0):
+            raise ValueError(f"`reference_nn` must be positive, got {reference_nn}.")
         self.counts = (
             np.zeros(k, np.int64) if counts is None else np.asarray(counts, np.int64)
         )
@@ -301,14 +320,44 @@ class NeighbourhoodLibrary:
         >>> round(float(lib.centroids[0, 0]), 2)
         1.0
         """
-        if scaling not in _SCALINGS:
+        from hyperspy.signal import BaseSignal
+
+        from .signals.atom_neighbourhoods import AtomNeighbourhoods
+
+        if not isinstance(nb, AtomNeighbourhoods):
+            raise TypeError(
+                "`nb` must be an AtomNeighbourhoods signal (from "
+                f"`get_neighbourhoods`), got {type(nb).__name__}."
+            )
+        if not isinstance(scaling, str) or scaling not in _SCALINGS:
             raise ValueError(f"`scaling` must be one of {_SCALINGS}, got {scaling!r}.")
+        if names is not None:
+            names = _strings(names, "names")
+        if descriptions is not None:
+            descriptions = _strings(descriptions, "descriptions")
+        if spectra is not None and not isinstance(spectra, BaseSignal):
+            raise TypeError(
+                "`spectra` must be a HyperSpy signal with one spectrum per class "
+                f"(e.g. `nb.get_cluster_spectra(si)`), got {type(spectra).__name__}."
+            )
+        max_training = check_integer(max_training, "max_training", minimum=1)
+        seed = check_integer(seed, "seed", minimum=0)
         settings = _nb_settings(nb)
         X = _features(nb, scaling)
         if labels is None:
             lab = nb._labels()
         else:
-            lab = np.asarray(getattr(labels, "data", labels), dtype=float).ravel()
+            values = getattr(labels, "data", labels)
+            if isinstance(values, (str, dict, set)):
+                raise TypeError(
+                    f"`labels` must be one integer per centre, got {labels!r:.60}."
+                )
+            try:
+                lab = np.asarray(values, dtype=float).ravel()
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"`labels` must be one integer per centre, got {labels!r:.60}."
+                ) from None
             if lab.shape != (X.shape[0],):
                 raise ValueError(
                     f"`labels` has {lab.size} values for {X.shape[0]} centres."
@@ -454,11 +503,14 @@ class NeighbourhoodLibrary:
         >>> NeighbourhoodLibrary.load(path).names
         ['a']
         """
+        if not isinstance(path, (str, pathlib.Path)):
+            raise TypeError(f"`path` must be a file path, got {path!r:.60}.")
+        check_bool(overwrite, "overwrite", allow_none=True)
         path = pathlib.Path(path)
         if path.suffix not in (".hspy", ".zspy"):
             raise ValueError(
-                f"Library files are .hspy or .zspy, got {path.name!r}; HyperSpy "
-                "formats keep the metadata exactly."
+                f"`path`: library files are .hspy or .zspy, got {path.name!r}; "
+                "HyperSpy formats keep the metadata exactly."
             )
         self.to_signal().save(path, overwrite=overwrite)
 
@@ -466,8 +518,18 @@ class NeighbourhoodLibrary:
     def load(cls, path):
         """Read a library written by :meth:`save`.
 
-        Raises a ``ValueError`` for a file that is not a library or was
+        Raises a ``ValueError`` naming the file for a file that is missing,
+        not a readable library (truncated, text, another signal) or was
         written by an incompatible format version.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            A ``.hspy`` or ``.zspy`` file.
+
+        Returns
+        -------
+        NeighbourhoodLibrary
 
         Examples
         --------
@@ -480,10 +542,44 @@ class NeighbourhoodLibrary:
         ...
         ValueError: ... is not a neighbourhood library ...
         """
+        import logging
+
         import hyperspy.api as hs
 
-        s = hs.load(path)
-        return cls.from_signal(s, str(path))
+        if not isinstance(path, (str, pathlib.Path)):
+            raise TypeError(f"`path` must be a file path, got {path!r:.60}.")
+        p = pathlib.Path(path)
+        if not p.is_file() and not (p.suffix == ".zspy" and p.is_dir()):
+            raise ValueError(f"`path` {str(p)!r}: no such library file.")
+        if p.suffix not in (".hspy", ".zspy"):
+            raise ValueError(
+                f"{str(p)!r} is not a readable localcryst library: libraries are "
+                ".hspy or .zspy files written by `NeighbourhoodLibrary.save`."
+            )
+        log = logging.getLogger("hyperspy.io")  # it logs an error before raising
+        level = log.level
+        log.setLevel(logging.CRITICAL)
+        try:
+            s = hs.load(p)
+        except Exception as e:  # truncated, not HDF5/zarr, ...: every reader error
+            raise ValueError(
+                f"{str(p)!r} is not a readable localcryst library (the file could "
+                f"not be read: {type(e).__name__}: {e})."
+            ) from e
+        finally:
+            log.setLevel(level)
+        if isinstance(s, list):
+            raise ValueError(
+                f"{str(p)!r} is not a readable localcryst library (it holds "
+                f"{len(s)} signals)."
+            )
+        try:
+            return cls.from_signal(s, str(p))
+        except (KeyError, TypeError, AttributeError) as e:  # damaged metadata
+            raise ValueError(
+                f"{str(p)!r} is not a readable localcryst library (incomplete "
+                f"metadata: {type(e).__name__}: {e})."
+            ) from e
 
     @classmethod
     def from_signal(cls, s, where="signal"):
@@ -618,18 +714,19 @@ class NeighbourhoodLibrary:
         >>> lib.thresholds().round(3).tolist()
         [0.3]
         """
+        f = check_number(unknown_factor, "unknown_factor")
+        if not (np.isfinite(f) and f > 0):
+            raise ValueError(
+                f"`unknown_factor` must be positive and finite, got {unknown_factor}."
+            )
         if unknown_distance is not None:
-            d = float(unknown_distance)
-            if not d > 0:
+            d = check_number(unknown_distance, "unknown_distance", "a distance")
+            if not (np.isfinite(d) and d > 0):
                 raise ValueError(
-                    f"`unknown_distance` must be positive, got {unknown_distance}."
+                    "`unknown_distance` must be positive and finite, got "
+                    f"{unknown_distance}."
                 )
             return np.full(self.n_classes, d)
-        f = float(unknown_factor)
-        if not f > 0:
-            raise ValueError(
-                f"`unknown_factor` must be positive, got {unknown_factor}."
-            )
         return np.maximum(f * self.spread, 0.05 * self.reference_nn)
 
     def classify(
@@ -677,6 +774,9 @@ class NeighbourhoodLibrary:
         from .signals.atom_neighbourhoods import AtomNeighbourhoods
         from .signals.atom_positions import AtomPositions
 
+        if not isinstance(method, str) or method not in ("centroid", "model"):
+            raise ValueError(f"Unknown `method` {method!r}; use 'centroid' or 'model'.")
+        self.thresholds(unknown_factor, unknown_distance)  # checked before the work
         if isinstance(data, AtomNeighbourhoods):
             nb = data
             self.check_compatible(nb)
@@ -687,8 +787,8 @@ class NeighbourhoodLibrary:
                 "`data` must be AtomPositions or AtomNeighbourhoods, got "
                 f"{type(data).__name__}."
             )
-        X = _features(nb, self.scaling)
         thr = self.thresholds(unknown_factor, unknown_distance)
+        X = _features(nb, self.scaling)
         d = cdist(X, self.centroids)
         if method == "centroid":
             order = np.argsort(d, axis=1)
@@ -710,7 +810,7 @@ class NeighbourhoodLibrary:
                 conf = p[np.arange(len(X)), [cols[int(b)] for b in best]]
             else:
                 conf = np.ones(len(X))
-        else:
+        else:  # pragma: no cover - checked above
             raise ValueError(f"Unknown `method` {method!r}; use 'centroid' or 'model'.")
         unknown = d1 > thr[best]
         label = np.where(unknown, -1, best)

@@ -23,13 +23,21 @@ and parameters give the same numbers.
 import base64
 import html
 import json
+import os
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .signals._grid import axis_units, check_integer
+from ._output import check_destination, result_folder
+from .signals._grid import (
+    axis_units,
+    check_at_most,
+    check_bool,
+    check_integer,
+    check_n_sublattices,
+)
 
 __all__ = ["analyse", "write_report", "FIGURES"]
 
@@ -83,16 +91,32 @@ def analyse(
     preprocess=(),
     show_progressbar=None,
     log=None,
+    overwrite=False,
+    inputs=(),
 ):
     """Run the whole pipeline on ``signal`` and write results, figures and report.
+
+    The result folder is written aside and moved into place when complete
+    (:func:`hyperspy_localcryst._output.result_folder`): a failure or Ctrl-C
+    leaves ``out_dir`` as it was, and nothing localcryst did not write is
+    ever replaced.
 
     Parameters
     ----------
     signal : AtomicImage
         An image or a stack of images (navigation axes: frames are pooled
-        for the neighbourhood statistics, figures show the first frame).
+        for the neighbourhood statistics; figures show one frame, the first
+        whose atoms were found, named in their titles and in the summary's
+        ``figure_frame``). A frame that fails (NaN pixels, constant) is
+        left out with a warning, listed in ``failed_frames`` /
+        ``failed_reasons``; only when every frame fails is it an error.
     out_dir : str or pathlib.Path
-        Existing folder to write into.
+        The result folder. It must not exist yet (its parent is created when
+        needed), be empty, or hold an earlier, unchanged localcryst result
+        (replaced only with ``overwrite=True``). A folder localcryst did not
+        write, or one holding an input file or the current folder, is
+        refused (:class:`~hyperspy_localcryst._output.OutputError`, a
+        ValueError).
     separation : float, optional
         Smallest column distance in calibrated units (estimated if None).
     method : str or list of str
@@ -103,10 +127,12 @@ def analyse(
         Neighbour ordering (see :meth:`AtomPositions.get_neighbourhoods`).
     clusters : "auto" or int
         Number of k-means clusters; "auto" cuts the Ward dendrogram in its
-        largest gap (K from 2 to 8).
+        largest gap (K from 2 to 8). A number larger than the number of
+        centre atoms is refused (ValueError), never lowered.
     n_sublattices : int
         Atom types labelled by fitted amplitude (``sublattice`` column); 1
-        for none.
+        for none. More than the atoms found is refused; with fewer than ten
+        atoms per type the labelling is skipped with a warning.
     file_format : {"hspy", "zspy"}
         Format of the saved signals.
     seed : int
@@ -120,11 +146,18 @@ def analyse(
         HyperSpy's progress bars for stacks.
     log : callable, optional
         Called with one line of text per step (e.g. ``print``).
+    overwrite : bool
+        Replace an earlier localcryst result in ``out_dir``.
+    inputs : sequence of str or pathlib.Path
+        Files the signal was read from: never inside a replaced folder, and
+        recorded in the folder's marker.
 
     Returns
     -------
     dict
-        The parameters and key numbers (also in ``summary.json``).
+        The parameters and key numbers (also in ``summary.json``), with
+        ``figure_frame`` (flat index of the frame the figures show; None for
+        a single image), ``failed_frames`` and ``failed_reasons``.
 
     Examples
     --------
@@ -144,45 +177,62 @@ def analyse(
     from .signals.atomic_image import AtomicImage
 
     if not isinstance(signal, AtomicImage):
+        complex_hint = (
+            " (this one holds complex values: take `s.amplitude` or `s.phase`)"
+            if np.iscomplexobj(getattr(signal, "data", None))
+            else ""
+        )
         raise TypeError(
             "`signal` must be an AtomicImage (e.g. "
             "`s.set_signal_type('atomic_image')` on a real-valued image), got "
-            f"{type(signal).__name__}."
+            f"{type(signal).__name__}{complex_hint}."
         )
-    if not Path(out_dir).is_dir():
-        raise ValueError(f"`out_dir` {str(out_dir)!r} is not an existing folder.")
-    if file_format not in ("hspy", "zspy"):
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise TypeError(f"`out_dir` must be a path, got {out_dir!r:.60}.")
+    check_bool(overwrite, "overwrite")
+    if isinstance(inputs, (str, os.PathLike)) or not all(
+        isinstance(p, (str, os.PathLike)) for p in inputs
+    ):
+        raise TypeError(f"`inputs` must be a list of paths, got {inputs!r:.60}.")
+    if not isinstance(file_format, str) or file_format not in ("hspy", "zspy"):
         raise ValueError(
             f"`file_format` must be 'hspy' or 'zspy', got {file_format!r}."
         )
-    if metric not in ("angle", "distance"):
+    if not isinstance(metric, str) or metric not in ("angle", "distance"):
         raise ValueError(f"`metric` must be 'angle' or 'distance', got {metric!r}.")
     check_integer(neighbours, "neighbours", minimum=1)
     check_integer(n_sublattices, "n_sublattices", minimum=1)
-    check_integer(seed, "seed", minimum=0)
-    if not (
-        clusters == "auto"
-        or (
-            isinstance(clusters, int)
-            and not isinstance(clusters, bool)
-            and clusters >= 1
+    check_integer(seed, "seed", minimum=0, maximum=2**32 - 1)
+    check_bool(show_progressbar, "show_progressbar", allow_none=True)
+    if not (isinstance(clusters, str) and clusters == "auto"):
+        try:
+            clusters = check_integer(clusters, "clusters", minimum=1)
+        except TypeError:
+            raise ValueError(
+                f"`clusters` must be 'auto' or a positive int, got {clusters!r}."
+            ) from None
+    if isinstance(preprocess, str):
+        preprocess = [preprocess]
+    elif isinstance(preprocess, (list, tuple)):
+        preprocess = list(preprocess)
+    else:
+        raise TypeError(
+            "`preprocess` must be a sequence of 'background' / 'denoise', got "
+            f"{preprocess!r:.60}."
         )
-    ):
-        raise ValueError(
-            f"`clusters` must be 'auto' or a positive int, got {clusters!r}."
-        )
-    preprocess = [preprocess] if isinstance(preprocess, str) else list(preprocess)
     unknown = [p for p in preprocess if p not in ("background", "denoise")]
     if unknown:
         raise ValueError(
             f"`preprocess` steps must be 'background' or 'denoise', got {unknown}."
         )
+    if log is not None and not callable(log):
+        raise TypeError(f"`log` must be a function (e.g. print) or None, got {log!r}.")
     log = log or (lambda msg: None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        summary = _analyse(
+    check_destination(out_dir, inputs, overwrite)  # refuse before any work
+    with result_folder(out_dir, inputs, overwrite, command="analyse") as tmp:
+        return _analyse_into(
+            tmp,
             signal,
-            Path(out_dir),
             plt,
             log,
             separation=separation,
@@ -195,6 +245,19 @@ def analyse(
             seed=seed,
             preprocess=preprocess,
             show_progressbar=show_progressbar,
+        )
+
+
+def _analyse_into(out_dir, signal, plt, log, **p):
+    """Run the pipeline and write everything into the (fresh) folder ``out_dir``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = _analyse(
+            signal,
+            Path(out_dir),
+            plt,
+            log,
+            **p,
         )
     messages = []
     for w in caught:
@@ -230,10 +293,20 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     log(f"refining {atoms.n_atoms} atoms")
     atoms = signal.refine_atoms(atoms, **kw)
     _check_fitted(atoms)
-    if p["n_sublattices"] > 1 and atoms.n_atoms >= 10 * p["n_sublattices"]:
-        atoms = atoms.label_sublattices(
-            p["n_sublattices"], column="amplitude", seed=p["seed"]
-        )
+    if p["n_sublattices"] > 1:
+        check_n_sublattices(p["n_sublattices"], atoms.n_atoms, "atoms found")
+        if atoms.n_atoms >= 10 * p["n_sublattices"]:
+            atoms = atoms.label_sublattices(
+                p["n_sublattices"], column="amplitude", seed=p["seed"]
+            )
+        else:
+            warnings.warn(
+                f"Only {atoms.n_atoms} atoms for `n_sublattices` = "
+                f"{p['n_sublattices']} (fewer than 10 per type): the sublattices "
+                "are not labelled (all 0).",
+                UserWarning,
+                stacklevel=2,
+            )
     times["refine_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -242,15 +315,23 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     )
     nb = _neighbourhoods(atoms, p["neighbours"], p["metric"])
     nb.decomposition(print_info=False)
-    k = (
-        _k_from_dendrogram(nb, seed=p["seed"])
-        if p["clusters"] == "auto"
-        else p["clusters"]
-    )
-    k = min(k, nb.axes_manager.navigation_size)
+    n_centres = nb.axes_manager.navigation_size
+    if p["clusters"] == "auto":
+        k = min(_k_from_dendrogram(nb, seed=p["seed"]), n_centres)
+    else:  # the user's number is used as given, or refused
+        k = check_at_most(
+            p["clusters"], "clusters", n_centres, "centre atoms (neighbourhoods)"
+        )
     nb.cluster_analysis(n_clusters=k, random_state=p["seed"], n_init=10)
     labels = nb.get_cluster_labels(merged=True).data.astype(int)
     times["neighbourhoods_s"] = time.perf_counter() - t
+
+    # figures show one good frame: the first with centre atoms (a failed frame
+    # has none), named in the titles and the summary
+    md = atoms.metadata.get_item("AtomPositions")
+    failed = [int(k) for k in (md.get_item("failed_frames", []) or [])]
+    reasons = [str(r) for r in (md.get_item("failed_reasons", []) or [])]
+    shown = int(nb.get_centres().get_frames().min()) if stack else None
 
     atoms.to_csv(out / "atoms.csv")
     atoms.save(out / f"atoms.{p['file_format']}", overwrite=True)
@@ -288,11 +369,14 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
         "n_clusters": int(k),
         "cluster_sizes": sizes.tolist(),
         "cluster_fractions": (sizes / max(sizes.sum(), 1)).round(4).tolist(),
+        "figure_frame": shown,
+        "failed_frames": failed,
+        "failed_reasons": reasons,
         "explained_variance_ratio": np.asarray(nb.get_scree_plot_data().data[:6])
         .round(5)
         .tolist(),
     }
-    _figures(signal, atoms, nb, k, sizes, out, plt, p["seed"])
+    _figures(signal, atoms, nb, k, sizes, out, plt, p["seed"], shown)
     times["figures_s"] = time.perf_counter() - t
     summary["times_s"] = {key: round(v, 3) for key, v in times.items()}
     return summary
@@ -301,6 +385,11 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
 def _neighbourhoods(atoms, k, metric):
     """Neighbourhoods of the atoms away from the border; on an image too small
     for two such centres, of every atom (with a warning), rather than none."""
+    if k > atoms.n_atoms - 1:
+        raise ValueError(
+            f"`neighbours` = {k} is more than the {atoms.n_atoms - 1} other atoms: "
+            f"{atoms.n_atoms} atom(s) found; at least {k + 1} are needed."
+        )
     try:
         nb = atoms.get_neighbourhoods(n_neighbours=k, metric=metric)
         n = nb.axes_manager.navigation_size
@@ -342,8 +431,8 @@ def _display(data):
     return data[::step, ::step]
 
 
-def _frame0(signal, values):
-    """The first frame of a map signal, ready to draw (see :func:`_display`)."""
+def _map_data(values):
+    """A one-frame map signal, ready to draw (see :func:`_display`)."""
     return _display(values.data)
 
 
@@ -362,10 +451,13 @@ def _figsize(signal, rows=1, width=9.0):
     return (width, min(max(width * ny / nx * rows, 2.4), 12.0) + 0.6)
 
 
-def _image(ax, signal, title):
+def _image(ax, signal, title, frame=None):
+    """Draw one frame (flat index ``frame`` of a stack; lazy-safe)."""
     first = signal
-    if signal.axes_manager.navigation_dimension:  # one frame only (lazy-safe)
-        first = signal.inav[(0,) * signal.axes_manager.navigation_dimension]
+    nav = signal.axes_manager.navigation_shape  # inav order
+    if nav:
+        idx = np.unravel_index(frame or 0, nav[::-1])[::-1]  # flat (C) -> inav
+        first = signal.inav[tuple(int(i) for i in idx)]
     data = first.data.compute() if first._lazy else first.data
     img = _display(data).astype(float)
     lo, hi = np.nanpercentile(img, [0.5, 99.5])
@@ -379,16 +471,20 @@ def _save(fig, out, name, plt):
     plt.close(fig)
 
 
-def _figures(signal, atoms, nb, k, sizes, out, plt, seed):
+def _figures(signal, atoms, nb, k, sizes, out, plt, seed, frame=None):
+    """Draw the report's figures; maps of a stack show the flat frame ``frame``."""
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
-    first = atoms.get_frame(0) if atoms.n_frames > 1 else atoms
+    first = atoms.get_frame(frame) if frame is not None else atoms
     colours = plt.get_cmap("tab10" if k <= 10 else "tab20")(np.arange(k) % 20)
     cmap, norm = ListedColormap(colours), BoundaryNorm(np.arange(k + 1) - 0.5, k)
-    frame_note = " (first frame)" if atoms.n_frames > 1 else ""
+    frame_note = ""
+    if frame is not None:
+        label = signal._frame_label(frame)
+        frame_note = f" (frame {frame}{': ' + label if label else ''})"
 
     fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
-    _image(ax, signal, f"{first.n_atoms} atoms{frame_note}")
+    _image(ax, signal, f"{first.n_atoms} atoms{frame_note}", frame)
     sub = (
         first.get_column("sublattice")
         if "sublattice" in first.columns
@@ -406,10 +502,9 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed):
         fig.colorbar(sc, ax=ax, label="sublattice (by amplitude)", fraction=0.03)
     _save(fig, out, "atoms.png", plt)
 
-    frame = 0 if atoms.n_frames > 1 else None
     fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
-    _image(ax, signal, f"Cluster map, k-means K = {k}{frame_note}")
-    cmap_data = _frame0(signal, nb.get_cluster_map(frame=frame))
+    _image(ax, signal, f"Cluster map, k-means K = {k}{frame_note}", frame)
+    cmap_data = _map_data(nb.get_cluster_map(frame=frame))
     ax.imshow(cmap_data, cmap=cmap, norm=norm, alpha=0.45, extent=_extent(signal))
     handles = [
         plt.Line2D([], [], marker="s", ls="", color=colours[i], label=f"{i}: {n}")
@@ -440,8 +535,8 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed):
         layout="constrained",
     )
     for ax, c in zip(axes[:, 0], comps):
-        _image(ax, signal, f"Loading of PCA component {c}{frame_note}")
-        vals = _frame0(signal, nb.get_loading_map(c, frame=frame))
+        _image(ax, signal, f"Loading of PCA component {c}{frame_note}", frame)
+        vals = _map_data(nb.get_loading_map(c, frame=frame))
         lim = np.nanpercentile(np.abs(vals), 98) or 1.0
         im = ax.imshow(
             vals, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=0.6, extent=_extent(signal)
@@ -491,7 +586,7 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed):
         _save(fig, out, "cluster_fractions.png", plt)
 
 
-def write_report(out_dir, summary):
+def write_report(out_dir, summary, overwrite=False):
     """Write ``report.html``: the figures in ``out_dir`` (embedded) and the numbers.
 
     Parameters
@@ -500,6 +595,9 @@ def write_report(out_dir, summary):
         Folder holding the figures of :data:`FIGURES`.
     summary : dict
         As returned by :func:`analyse`.
+    overwrite : bool
+        Replace an existing ``report.html`` (by default an existing file is
+        never replaced: ``FileExistsError``).
 
     Returns
     -------
@@ -513,7 +611,13 @@ def write_report(out_dir, summary):
     >>> write_report(out, {"title": "empty", "parameters": {}}).name
     'report.html'
     """
+    check_bool(overwrite, "overwrite")
     out = Path(out_dir)
+    if not overwrite and (out / "report.html").exists():
+        raise FileExistsError(
+            f"{out / 'report.html'} exists; `write_report` replaces it only with "
+            "overwrite=True."
+        )
     esc = html.escape
     rows = "".join(
         f"<tr><th>{esc(str(key))}</th><td>{esc(str(v))}</td></tr>"
@@ -532,6 +636,23 @@ def write_report(out_dir, summary):
                 "n/a" if err is None else f"{err:.3g} {summary['units']}",
             ),
             ("centre atoms (neighbourhoods)", summary["n_centres"]),
+            (
+                "frame shown in the figures",
+                "the image"
+                if summary.get("figure_frame") is None
+                else summary["figure_frame"],
+            ),
+            (
+                "failed frames",
+                "; ".join(
+                    f"{k}: {r}"
+                    for k, r in zip(
+                        summary.get("failed_frames", []),
+                        summary.get("failed_reasons", []),
+                    )
+                )
+                or "none",
+            ),
             ("clusters K", summary["n_clusters"]),
             (
                 "cluster fractions",
@@ -602,5 +723,7 @@ window.addEventListener("load", () => {{
 </body></html>
 """
     path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
+    # "x" mode: never replaces a file that appeared meanwhile
+    with open(path, "w" if overwrite else "x", encoding="utf-8") as f:
+        f.write(page)
     return path

@@ -748,7 +748,7 @@ def test_table_methods_wrong_types(atoms, call, exc, match):
         ),
         (lambda n: n.get_vector_histogram(bins="a"), ValueError, "bins must be an int"),
         (lambda n: n.get_vector_histogram(bins=2.5), ValueError, "bins must be an int"),
-        (lambda n: n.get_map(np.zeros(25), frame=3), ValueError, "Frame `index` 3 is"),
+        (lambda n: n.get_map(np.zeros(25), frame=3), ValueError, "Frame `frame` 3 is"),
         (
             lambda n: n.cluster_analysis(n_clusters=1.5),
             TypeError,
@@ -1045,7 +1045,7 @@ def test_single_atom(one_atom, kw):
     for call, match in (
         (lambda a: a.get_neighbourhoods(4), "1 atom\\(s\\) given; at least 5"),
         (lambda a: a.get_neighbourhoods(None, radius=0.3), "at least 2"),
-        (lambda a: a.label_sublattices(2, "peak"), "Only 1 atom\\(s\\)"),
+        (lambda a: a.label_sublattices(2, "peak"), "`n_sublattices` = 2 is more"),
         (lambda a: a.link_frames(), "at least two atoms"),
     ):
         _raises(found, ValueError, match, call)
@@ -1333,9 +1333,15 @@ def test_report_bad_options(image, tmp_path, kw, exc, match):
     assert not (tmp_path / "summary.json").exists()
 
 
-def test_report_needs_an_existing_folder(image, tmp_path):
-    with pytest.raises(ValueError, match="`out_dir` .* is not an existing folder"):
-        report.analyse(image, tmp_path / "missing")
+def test_report_never_writes_into_a_users_folder(image, tmp_path):
+    """`out_dir` is the result folder: a user's non-empty folder is refused
+    before any work, and nothing in it changes."""
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not written by localcryst"):
+        report.analyse(image, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    with pytest.raises(TypeError, match="`out_dir` must be a path"):
+        report.analyse(image, 3)
 
 
 # ================================================================== CLI

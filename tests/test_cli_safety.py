@@ -248,7 +248,7 @@ def test_two_concurrent_runs_never_both_claim_one_result(user, image_bytes):
     b, truth_b = make_lattice_image((128, 128), spacing=16, seed=9)  # another image
     hs.signals.Signal2D(b).save(user / "B" / "img.hspy")
     truth_a = make_lattice_image((128, 128), spacing=14, seed=3)[1]  # the fixture's
-    n_atoms = {"A": len(truth_a["x"]), "B": len(truth_b["x"])}  # 9 x 9 and 7 x 7
+    truth = {"A": truth_a, "B": truth_b}
     argv = ["--out", "R", "--clusters", "2", "--no-progressbar"]
     procs = [
         subprocess.Popen(
@@ -270,9 +270,18 @@ def test_two_concurrent_runs_never_both_claim_one_result(user, image_bytes):
         "being written by another localcryst run" in loser_err
         or "use --overwrite" in loser_err
     )
-    # the one result left is the winner's, complete
-    summary = json.loads((user / "R" / "img" / "summary.json").read_text())
-    assert summary["n_atoms"] == n_atoms[winner]
+    # the one result left is the winner's, complete: its atoms sit on the
+    # winner's columns (spacing 14 px), not on the loser's (16 px)
+    xp, yp = hs.load(user / "R" / "img" / "atoms.hspy").get_pixel_positions()
+    found = np.column_stack([xp, yp])
+
+    def recall(t):
+        want = np.column_stack([t["x"], t["y"]])  # pixels
+        d = np.linalg.norm(want[:, None] - found[None], axis=-1).min(axis=1)
+        return float(np.mean(d < 1.0))
+
+    loser = "B" if winner == "A" else "A"
+    assert recall(truth[winner]) == 1.0 and recall(truth[loser]) < 0.5
     assert json.loads((user / "R" / "img" / MARKER).read_text())["inputs"] == [
         str(user / winner / "img.hspy")
     ]
@@ -504,3 +513,58 @@ def test_a_batch_never_writes_two_files_into_one_result(files):
     assert len({n.casefold() for n in names}) == len(files)
     for f, n in zip(files, names):
         assert n.startswith(Path(f).with_suffix("").name)
+
+
+def test_to_csv_never_replaces_an_existing_file(tmp_path):
+    from hyperspy_localcryst.data import synthetic_lattice
+
+    atoms = synthetic_lattice(shape=(96, 96), seed=0).find_atoms()
+    path = tmp_path / "atoms.csv"
+    path.write_text("my own table\n")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        atoms.to_csv(path)
+    assert path.read_text() == "my own table\n"
+    with pytest.raises(TypeError, match="overwrite"):
+        atoms.to_csv(path, overwrite="yes")
+    atoms.to_csv(path, overwrite=True)
+    assert path.read_text().startswith("atom,x [nm]")
+
+
+def test_python_api_follows_the_same_rules(user):
+    """report.analyse and cli.run_pipeline write result folders the same way
+    as the command line: a user's folder is refused, an earlier result is
+    replaced only with overwrite=True."""
+    from hyperspy_localcryst.cli import run_pipeline
+    from hyperspy_localcryst.data import synthetic_lattice
+
+    image = synthetic_lattice(shape=(96, 96), spacing=16, seed=1)
+    before = snapshot(user)
+    for call in (
+        lambda: report.analyse(image, user / "mydata", clusters=2, neighbours=4),
+        lambda: run_pipeline(image, user / "data", overwrite=True),
+    ):
+        with pytest.raises(OutputError, match="not written by localcryst"):
+            call()
+    assert snapshot(user) == before
+    out = user / "api"
+    first = run_pipeline(image, out)
+    assert read_marker_files(out) == ["atoms.csv", "atoms.hspy", "atoms.png"]
+    with pytest.raises(OutputError, match="use --overwrite"):
+        run_pipeline(image, out)
+    again = run_pipeline(image, out, overwrite=True)
+    assert again["n_atoms"] == first["n_atoms"]
+    assert hidden_leftovers(user) == []
+
+
+def read_marker_files(folder):
+    return sorted(json.loads((Path(folder) / MARKER).read_text())["files"])
+
+
+def test_write_report_never_replaces_an_existing_page(tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text("<p>my own page</p>")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        report.write_report(tmp_path, {"title": "t", "parameters": {}})
+    assert page.read_text() == "<p>my own page</p>"
+    report.write_report(tmp_path, {"title": "t", "parameters": {}}, overwrite=True)
+    assert "Local crystallography: t" in page.read_text()

@@ -533,12 +533,17 @@ def test_one_bad_frame_keeps_the_other_frames_drift(world):
         aligned = stack.align_frames(drift=drift)
     assert np.isnan(aligned.data[2]).all()
     assert np.isfinite(aligned.data[[0, 1, 3]]).mean() > 0.95
-    # the reference frame itself bad: one clear error
+    # the reference frame itself bad (issue 17): frame 1 becomes the reference,
+    # frame 0 has no drift, the others keep theirs (relative to frame 1)
     bad0 = world["stack"].deepcopy()
     bad0.data[0] = 1.0
     for reference in ("first", "previous", "mean"):
-        with pytest.raises(ValueError, match=r"Frame 0 \(time=10 s\), the reference"):
-            bad0.estimate_drift(reference=reference)
+        with pytest.warns(RuntimeWarning, match=r"Frame 0 \(time=10 s\) failed"):
+            d = bad0.estimate_drift(reference=reference)
+        assert np.isnan(d.data[0, :2]).all() and d.metadata.Drift.reference_frame == 1
+        np.testing.assert_allclose(
+            d.data[1:, :2], clean.data[1:, :2] - clean.data[1, :2], atol=0.01 * 0.2
+        )
 
 
 def test_one_bad_frame_keeps_the_others_through_the_table_steps(world):

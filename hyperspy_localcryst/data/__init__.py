@@ -40,6 +40,9 @@ def pto_sro_interface(lazy=False):
     """
     import hyperspy.api as hs
 
+    from ..signals._grid import check_bool
+
+    check_bool(lazy, "lazy")
     path = resources.files(__name__) / "PbTiO3-SrRuO3_interface_HAADF.hspy"
     with resources.as_file(path) as p:
         s = hs.load(p, signal_type="atomic_image", lazy=lazy)
@@ -115,6 +118,7 @@ def synthetic_lattice(
     """
     from ..numerics.synthetic import make_lattice_image
 
+    _check_options(scale, units, return_truth)
     img, t = make_lattice_image(
         shape=shape,
         spacing=spacing,
@@ -140,6 +144,18 @@ def synthetic_lattice(
         "sublattice": np.asarray(t["sublattice"]),
     }
     return s, truth
+
+
+def _check_options(scale, units, return_truth):
+    """The calibration and switches shared by the generators, checked first."""
+    from ..signals._grid import check_bool, check_number
+
+    v = check_number(scale, "scale", "a pixel size")
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"`scale` must be a positive, finite pixel size, got {scale}.")
+    if not isinstance(units, str):
+        raise TypeError(f"`units` must be a string (e.g. 'nm'), got {units!r}.")
+    check_bool(return_truth, "return_truth")
 
 
 def _atomic_image(data, scale, units, title):
@@ -218,13 +234,21 @@ def synthetic_two_phase(
     >>> sorted(set(truth["phase"].tolist()))
     [0, 1, 2]
     """
-    from ..numerics.synthetic import render_gaussians, two_phase_positions
+    from ..numerics.synthetic import _check_seed, render_gaussians, two_phase_positions
+    from ..signals._grid import check_number
 
+    _check_options(scale, units, return_truth)
     if noise not in ("poisson", "gaussian", None):
         raise ValueError(
             f"`noise` must be 'poisson', 'gaussian' or None, got {noise!r}."
         )
-    rng = np.random.default_rng(seed)
+    for name, value in (("peak", peak), ("background", background)):
+        v = check_number(value, name, "a number of counts")
+        if not np.isfinite(v) or (noise is not None and v < 0):
+            raise ValueError(
+                f"`{name}` must be finite (and non-negative with noise), got {value}."
+            )
+    rng = np.random.default_rng(_check_seed(seed))
     x, y, label = two_phase_positions(
         shape,
         spacing=spacing,
@@ -301,6 +325,7 @@ def synthetic_series(
     """
     from ..numerics.synthetic import make_drift_stack
 
+    _check_options(scale, units, return_truth)
     stack, truth = make_drift_stack(
         n_frames=n_frames,
         shape=shape,

@@ -41,6 +41,8 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
+from ._checks import check_integer, check_memory, check_number, check_numbers
+
 __all__ = [
     "phase_correlation_shift",
     "frame_shifts",
@@ -62,7 +64,12 @@ _BATCH_PIXELS = 1 << 22
 # ---------------------------------------------------------------------------
 def _real(value, name: str) -> np.ndarray:
     """``value`` as a float64 array; ValueError for complex or non-numeric."""
-    arr = np.asarray(value)
+    if value is None or isinstance(value, (str, bytes, dict, set)):
+        raise ValueError(f"{name} must be a numeric array, got {value!r:.60}")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):  # ragged
+        raise ValueError(f"{name} must be a numeric array") from None
     if np.iscomplexobj(arr):
         raise ValueError(f"{name} must be real, got a complex array")
     try:
@@ -97,29 +104,48 @@ def _stack(value, name: str = "stack") -> np.ndarray:
     return _finite(arr, name)
 
 
-def _upsample(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"upsample must be an integer >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"upsample must be an integer >= 1, got {value!r}")
-    return int(value)
+def check_upsample(value, shape=None) -> int:
+    """``upsample`` as an int >= 1 whose refinement grid fits in memory.
+
+    The refinement samples ``m ≈ 1.5 × upsample`` points per axis: its
+    arrays take ``16 m (ny + nx) + 24 m²`` bytes per frame, so an
+    ``upsample`` of 10⁶ would need tens of TiB; refused before any
+    allocation (ValueError with the estimate) when ``shape`` is given.
+
+    Examples
+    --------
+    >>> check_upsample(20, (128, 128))
+    20
+    >>> check_upsample(10**7, (128, 128))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: upsample=10000000 needs ... of memory (...)...
+    """
+    value = check_integer(value, "upsample", minimum=1, type_error=ValueError)
+    if shape is not None:
+        m = 2 * (int(np.ceil(0.75 * value)) + 1) + 1
+        ny, nx = shape[-2:]
+        check_memory(
+            16.0 * m * (ny + nx) + 24.0 * m * m,
+            "upsample",
+            value,
+            f"a {m} x {m} refinement grid per frame",
+        )
+    return value
 
 
 def _vector(value, name: str) -> np.ndarray:
     try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair (x, y), got {value!r}") from None
-    if arr.shape != (2,) or not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be a finite pair (x, y), got {value!r}")
-    return arr
+        return np.array(check_numbers(value, name, 2, "a pair (x, y)"))
+    except TypeError as e:  # this module has always raised ValueError
+        raise ValueError(str(e)) from None
 
 
 def _time(value, name: str) -> float:
     try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+        value = check_number(value, name)
+    except TypeError as e:
+        raise ValueError(str(e)) from None
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a non-negative number, got {value!r}")
     return value
@@ -297,7 +323,7 @@ def phase_correlation_shift(reference, image, upsample: int = 20):
         raise ValueError(
             f"image shape {image.shape} differs from reference shape {reference.shape}"
         )
-    upsample = _upsample(upsample)
+    upsample = check_upsample(upsample, image.shape)
     for name, arr in (("reference", reference), ("image", image)):
         if np.ptp(arr) == 0:
             raise ValueError(f"{name} is constant: no shift can be measured")
@@ -347,7 +373,7 @@ def frame_shifts(stack, reference: str = "first", upsample: int = 20) -> np.ndar
     stack = _stack(stack)
     if reference not in _REFERENCES:
         raise ValueError(f"reference must be one of {_REFERENCES}, got {reference!r}")
-    upsample = _upsample(upsample)
+    upsample = check_upsample(upsample, stack.shape)
     flat = stack.reshape(stack.shape[0], -1)
     constant = np.flatnonzero(flat.max(axis=1) == flat.min(axis=1))
     if constant.size:
@@ -470,14 +496,14 @@ def correct_scan_drift(
     >>> qx, qy  # recorded 2 + 100 * 0.01 = 3 time units after time 0
     (array([8.5]), array([100.6]))
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    x = _real(x, "x")
+    y = _real(y, "y")
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape ({x.shape} != {y.shape})")
     v = _vector(velocity, "velocity")
     line_time = _time(line_time, "line_time")
     pixel_time = _time(pixel_time, "pixel_time")
-    t0 = np.asarray(frame_start_time, dtype=np.float64)
+    t0 = _real(frame_start_time, "frame_start_time")
     if not np.all(np.isfinite(t0)):
         raise ValueError("frame_start_time must be finite")
     try:
@@ -539,7 +565,7 @@ def estimate_velocity(
     >>> v.round(4), err.round(4)
     (array([ 0.3, -0.1]), array([0.  , 0.01]))
     """
-    shifts = np.asarray(shifts, dtype=np.float64)
+    shifts = _real(shifts, "shifts")
     if shifts.ndim != 2 or shifts.shape[1] != 2:
         raise ValueError(f"shifts must have shape (n_frames, 2), got {shifts.shape}")
     n = shifts.shape[0]
@@ -549,7 +575,7 @@ def estimate_velocity(
     if frame_times is None:
         t = np.arange(n, dtype=np.float64)
     else:
-        t = np.asarray(frame_times, dtype=np.float64)
+        t = _real(frame_times, "frame_times")
         if t.shape != (n,):
             raise ValueError(
                 f"frame_times must have shape ({n},) like shifts, got {t.shape}"
@@ -628,12 +654,16 @@ def warp_frame(
     if matrix is None:
         m = np.eye(2)
     else:
-        m = np.asarray(matrix, dtype=np.float64)
+        m = _real(matrix, "matrix")
         if m.shape != (2, 2) or not np.all(np.isfinite(m)):
             raise ValueError(f"matrix must be a finite 2 x 2 array, got {matrix!r}")
     t = _vector(translation, "translation")
     if isinstance(order, bool) or order not in range(6):
         raise ValueError(f"order must be an integer from 0 to 5, got {order!r}")
+    try:
+        cval = check_number(cval, "cval")  # NaN (the default) and inf allowed
+    except TypeError as e:
+        raise ValueError(str(e)) from None
     # ndimage indexes (row, col) = (y, x): swap rows and columns of M and t
     return ndimage.affine_transform(
         image,
@@ -751,6 +781,15 @@ def warped_mean(frames, matrices, translations, order: int = 1):
     >>> mean[0].tolist(), count[0].tolist()
     ([2.0, 2.0, 2.0, 1.0], [2, 2, 2, 1])
     """
+    for name, value in (
+        ("frames", frames),
+        ("matrices", matrices),
+        ("translations", translations),
+    ):
+        if isinstance(value, (str, bytes, dict, set)) or not hasattr(value, "__iter__"):
+            raise ValueError(f"{name} must be one entry per frame, got {value!r:.60}")
+    if isinstance(order, bool) or order not in range(6):
+        raise ValueError(f"order must be an integer from 0 to 5, got {order!r}")
     total = count = None
     for frame, m, t in zip(frames, matrices, translations):
         warped = warp_frame(frame, m, t, order=order, cval=np.nan)

@@ -17,6 +17,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 from skimage.filters import threshold_otsu
 
+from ._checks import check_array, check_integer, check_number
 from ._imaging import (
     gain_exponent,
     histogram,
@@ -88,7 +89,7 @@ def check_image(image, name="image"):
 
 
 def _check_separation(separation, shape):
-    sep = float(separation)
+    sep = check_number(separation, "separation", "a number of pixels")
     if not np.isfinite(sep) or sep <= 0:
         raise ValueError(
             f"`separation` must be a positive number of pixels, got {sep}."
@@ -136,6 +137,12 @@ def estimate_separation(image, min_separation=3.0):
     """
     img = check_image(image)
     ny, nx = img.shape
+    min_separation = check_number(min_separation, "min_separation", "pixels")
+    if not (np.isfinite(min_separation) and min_separation > 0):
+        raise ValueError(
+            f"`min_separation` must be a positive number of pixels, got "
+            f"{min_separation}."
+        )
     # high-pass: remove what varies over a quarter of the image
     img = img - _smooth(img, max(ny, nx) / 16.0)
     img = _unit_scale(img - img.mean())
@@ -273,12 +280,15 @@ def extract_target(image, x, y, half_width):
            [44., 45., 46.],
            [54., 55., 56.]])
     """
-    img = np.asarray(image)
-    h = int(half_width)
+    img = check_array(image, "image", ndim=2)
+    h = check_integer(half_width, "half_width", minimum=1)
+    x, y = (check_number(v, n) for v, n in ((x, "x"), (y, "y")))
+    if not (np.isfinite(x) and np.isfinite(y)):
+        raise ValueError(f"The target position (x={x}, y={y}) must be finite.")
     cx, cy = int(round(x)), int(round(y))
     if cx - h < 0 or cy - h < 0 or cx + h >= img.shape[1] or cy + h >= img.shape[0]:
         raise ValueError(
-            f"The target at (x={x:g}, y={y:g}) with half width {h} px does not fit "
+            f"The target at (x={x:g}, y={y:g}) with `half_width` {h} px does not fit "
             f"inside the image ({img.shape[1]} x {img.shape[0]} px)."
         )
     return np.array(img[cy - h : cy + h + 1, cx - h : cx + h + 1], dtype=np.float64)
@@ -317,6 +327,7 @@ def auto_target(image, separation, n_max=400):
     """
     img = check_image(image)
     sep = _check_separation(separation, img.shape)
+    n_max = check_integer(n_max, "n_max", minimum=1)
     h = _half_width(sep)
     if 2 * h + 1 > min(img.shape):
         raise ValueError(
@@ -384,7 +395,7 @@ def normalised_cross_correlation(image, target):
 
 
 def _check_target(img, target):
-    tgt = np.asarray(target, dtype=np.float64)
+    tgt = check_array(target, "target")
     if tgt.ndim != 2:
         raise ValueError(f"`target` must be 2D, got {tgt.ndim} dimension(s).")
     if tgt.shape[0] > img.shape[0] or tgt.shape[1] > img.shape[1]:
@@ -515,29 +526,27 @@ def find_atoms_template(
     """
     img = check_image(image)
     sep = _check_separation(separation, img.shape)
+    thr = _threshold(threshold, -1.0, 1.0)
+    min_area = check_number(min_area, "min_area", "a fraction of the median area")
+    max_area = check_number(max_area, "max_area", "a fraction of the median area")
+    if not (np.isfinite(max_area) and 0 <= min_area < max_area):
+        raise ValueError(
+            "Need 0 <= `min_area` < `max_area` (finite fractions of the median), "
+            f"got min_area={min_area}, max_area={max_area}."
+        )
     if target is None:
         targets = [auto_target(img, sep)]
     elif isinstance(target, (list, tuple)):
-        targets = [np.asarray(t, dtype=float) for t in target]
+        targets = list(target)
     else:
-        targets = [np.asarray(target, dtype=float)]
+        targets = [target]
     if len(targets) == 0:
         raise ValueError("`target` is an empty list.")
     targets = [_check_target(img, t) for t in targets]
     maps = _ncc_maps(img, targets)
     score = maps[0] if len(maps) == 1 else np.max(maps, axis=0)
-    if isinstance(threshold, str):
-        if threshold != "auto":
-            raise ValueError(
-                f"`threshold` must be a number or 'auto', got {threshold!r}."
-            )
+    if thr is None:
         thr = _auto_threshold(score.ravel())
-    else:
-        thr = float(threshold)
-        if not -1 <= thr < 1:
-            raise ValueError(f"`threshold` must lie in [-1, 1), got {thr}.")
-    if not (0 <= min_area < max_area):
-        raise ValueError("Need 0 <= `min_area` < `max_area` (fractions of the median).")
     x, y, s = _blobs(score, thr, sep, min_area, max_area)
     ix = np.clip(np.round(x).astype(int), 0, img.shape[1] - 1)
     iy = np.clip(np.round(y).astype(int), 0, img.shape[0] - 1)
@@ -564,6 +573,18 @@ def _best_target(img, ix, iy, targets):
         patches = big[iy[:, None, None] + pad + oy, ix[:, None, None] + pad + ox]
         cost[k] = np.mean((patches - t) ** 2, axis=(1, 2))
     return np.argmin(cost, axis=0)
+
+
+def _threshold(threshold, lo=-np.inf, hi=np.inf):
+    """``"auto"`` as None, else the threshold as a float in ``[lo, hi)``."""
+    if isinstance(threshold, str) and threshold == "auto":
+        return None
+    if isinstance(threshold, str):
+        raise ValueError(f"`threshold` must be a number or 'auto', got {threshold!r}.")
+    thr = check_number(threshold, "threshold", "a number or 'auto'")
+    if not lo <= thr < hi:
+        raise ValueError(f"`threshold` must lie in [{lo:g}, {hi:g}), got {thr}.")
+    return thr
 
 
 def _prominence_threshold(prom):
@@ -609,8 +630,9 @@ def find_atoms_local_max(image, separation, threshold="auto"):
     """
     img = check_image(image)
     sep = _check_separation(separation, img.shape)
+    thr = _threshold(threshold)
     y, x, prom = _maxima(img, sep)
-    thr = _prominence_threshold(prom) if threshold == "auto" else float(threshold)
+    thr = _prominence_threshold(prom) if thr is None else thr
     keep = prom > thr
     return {"x": x[keep].astype(float), "y": y[keep].astype(float), "score": prom[keep]}
 
@@ -644,12 +666,13 @@ def find_atoms_log(image, separation, threshold="auto"):
     """
     img = check_image(image)
     sep = _check_separation(separation, img.shape)
+    thr = _threshold(threshold)
     sig = max(sep / 5.0, 0.7)
     resp = -(sig**2) * in_strips(
         lambda a: ndi.gaussian_laplace(a, sig, mode="reflect"), img, 4 * sig + 1
     )
     y, x, prom = _maxima(resp, sep, smooth=0)
-    thr = _prominence_threshold(prom) if threshold == "auto" else float(threshold)
+    thr = _prominence_threshold(prom) if thr is None else thr
     keep = (prom > thr) & (resp[y, x] > 0)
     return {"x": x[keep].astype(float), "y": y[keep].astype(float), "score": prom[keep]}
 
@@ -681,14 +704,32 @@ def consensus(results, separation, min_votes=None):
     >>> consensus([a, b], separation=9, min_votes=2)["x"]
     array([1.1])
     """
+    if not isinstance(results, (list, tuple)) or not all(
+        isinstance(r, dict) and "x" in r and "y" in r for r in results
+    ):
+        raise TypeError(
+            "`results` must be a list of finder outputs (dicts with 'x' and 'y'), "
+            f"got {results!r:.60}."
+        )
     n_f = len(results)
     if n_f == 0:
         raise ValueError("`results` is empty: give at least one finder's output.")
+    separation = check_number(separation, "separation", "a number of pixels")
+    if not (np.isfinite(separation) and separation > 0):
+        raise ValueError(f"`separation` must be a positive number, got {separation}.")
     if min_votes is None:
         min_votes = n_f // 2 + 1
+    min_votes = check_integer(min_votes, "min_votes")
     if not 1 <= min_votes <= n_f:
         raise ValueError(f"`min_votes` must lie in [1, {n_f}], got {min_votes}.")
-    xy = np.concatenate([np.column_stack([r["x"], r["y"]]) for r in results])
+    xy = np.concatenate(
+        [
+            np.column_stack(
+                [check_array(r["x"], "results", 1), check_array(r["y"], "results", 1)]
+            )
+            for r in results
+        ]
+    )
     src = np.concatenate([np.full(len(r["x"]), k) for k, r in enumerate(results)])
     if len(xy) == 0:
         return {"x": np.empty(0), "y": np.empty(0), "votes": np.empty(0, int)}
@@ -748,6 +789,10 @@ def find_atoms(image, separation=None, method="template", threshold="auto", **kw
     img = check_image(image)
     sep = estimate_separation(img) if separation is None else separation
     sep = _check_separation(sep, img.shape)
+    if not isinstance(method, (str, list, tuple)):
+        raise TypeError(
+            f"`method` must be a finder's name or a list of names, got {method!r}."
+        )
     methods = [method] if isinstance(method, str) else list(method)
     if len(methods) == 0:
         raise ValueError("`method` is an empty list.")
@@ -793,12 +838,13 @@ def label_by_intensity(values, n_types=2, seed=0):
     """
     from sklearn.mixture import GaussianMixture
 
-    v = np.asarray(values, dtype=float).reshape(-1, 1)
-    n_types = int(n_types)
-    if n_types < 1:
-        raise ValueError(f"`n_types` must be at least 1, got {n_types}.")
+    v = check_array(values, "values").reshape(-1, 1)
+    n_types = check_integer(n_types, "n_types", minimum=1)
+    seed = check_integer(seed, "seed", minimum=0, maximum=2**32 - 1)
     if len(v) < n_types:
-        raise ValueError(f"Cannot split {len(v)} atom(s) into {n_types} types.")
+        raise ValueError(
+            f"Cannot split {len(v)} atom(s) into {n_types} types (`n_types`)."
+        )
     if not np.all(np.isfinite(v)):
         raise ValueError("`values` contains NaN or infinite intensities.")
     if n_types == 1:

@@ -35,11 +35,19 @@ Between these counts, use ``radius`` (all neighbours within a distance,
 a count per atom) instead.
 """
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
+
+from ._checks import (
+    check_array,
+    check_bool,
+    check_integer,
+    check_memory,
+    check_number,
+    check_numbers,
+)
 
 __all__ = [
     "Neighbourhoods",
@@ -47,6 +55,7 @@ __all__ = [
     "neighbour_invariants",
     "rotate_vectors",
     "check_positions",
+    "locate_centres",
 ]
 
 METRICS = ("distance", "angle")
@@ -100,8 +109,9 @@ def check_positions(x, y, min_atoms=1):
     >>> check_positions([0, 1], [0, 0]).shape
     (2, 2)
     """
-    x = np.asarray(x, dtype=float).ravel()
-    y = np.asarray(y, dtype=float).ravel()
+    x = check_array(x, "x").ravel()
+    y = check_array(y, "y").ravel()
+    min_atoms = check_integer(min_atoms, "min_atoms", minimum=1)
     if x.shape != y.shape:
         raise ValueError(f"x and y have different lengths ({x.size} and {y.size}).")
     pts = np.column_stack([x, y])
@@ -130,8 +140,7 @@ def _check_real(value, name, allow_none=False):
     """A TypeError naming the argument for anything but a real number."""
     if value is None and allow_none:
         return
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a number, got {value!r}.")
+    check_number(value, name)
 
 
 def _check_parameters(
@@ -145,12 +154,7 @@ def _check_parameters(
     if radius is None and n_neighbours is None:
         raise ValueError("Give `n_neighbours`, `radius` or both.")
     if n_neighbours is not None:
-        if isinstance(n_neighbours, bool) or int(n_neighbours) != n_neighbours:
-            raise ValueError(
-                f"`n_neighbours` must be an integer, got {n_neighbours!r}."
-            )
-        if n_neighbours < 1:
-            raise ValueError(f"`n_neighbours` must be at least 1, got {n_neighbours}.")
+        check_integer(n_neighbours, "n_neighbours", minimum=1, type_error=ValueError)
     if radius is not None and not (np.isfinite(radius) and radius > 0):
         raise ValueError(f"`radius` must be a positive distance, got {radius!r}.")
     if not 0 <= angle_tolerance < 90:
@@ -185,6 +189,14 @@ def _query(tree, pts, k, radius):
     d, idx = d[:, 1:], idx[:, 1:]
     idx = np.where(np.isfinite(d), idx, -1)
     return d, idx
+
+
+def _finite_numbers(value, name, n, what):
+    """``n`` finite numbers; ValueError (as this module raises for values)."""
+    try:
+        return check_numbers(value, name, n, what)
+    except TypeError as e:
+        raise ValueError(str(e)) from None
 
 
 def _edge_distance(pts, extent):
@@ -330,8 +342,15 @@ def rotate_vectors(vectors, angle):
     >>> np.round(rotate_vectors(v, [np.pi / 2]), 12)
     array([[[0., 1.]]])
     """
-    c = np.cos(np.asarray(angle, dtype=float))[:, None]
-    s = np.sin(np.asarray(angle, dtype=float))[:, None]
+    vectors = check_array(vectors, "vectors", ndim=3)
+    angle = check_array(angle, "angle", ndim=1)
+    if vectors.shape[-1] != 2 or len(angle) != len(vectors):
+        raise ValueError(
+            f"`vectors` must have shape (n, k, 2) and `angle` shape (n,), got "
+            f"{vectors.shape} and {angle.shape}."
+        )
+    c = np.cos(angle)[:, None]
+    s = np.sin(angle)[:, None]
     vx, vy = vectors[..., 0], vectors[..., 1]
     return np.stack([c * vx - s * vy, s * vx + c * vy], axis=-1)
 
@@ -397,14 +416,37 @@ def neighbour_vectors(
     [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]]
     """
     _check_parameters(n_neighbours, metric, radius, angle_tolerance, distance_tolerance)
+    exclude_border = check_bool(exclude_border, "exclude_border")
+    if border is not None:
+        _check_real(border, "border")
     k_req = None if n_neighbours is None else int(n_neighbours)
-    pts = check_positions(x, y, min_atoms=2 if k_req is None else k_req + 1)
+    pts = check_positions(x, y, min_atoms=1)
+    need = 2 if k_req is None else k_req + 1
+    if len(pts) < need:
+        raise ValueError(
+            f"{len(pts)} atom(s) given; at least {need} are needed"
+            + ("." if k_req is None else f" for `n_neighbours` = {k_req}.")
+        )
+    if radius is not None and k_req is None:
+        # every pair within the radius is kept: refuse a radius whose pairs
+        # cannot fit (the atoms' density times the disc's area, per atom)
+        span = np.ptp(pts, axis=0)
+        density = len(pts) / max(float(np.prod(np.maximum(span, 1e-300))), 1e-300)
+        per_atom = min(len(pts) - 1, np.pi * radius**2 * density + 1)
+        check_memory(
+            40.0 * len(pts) * per_atom,
+            "radius",
+            radius,
+            f"{len(pts)} atoms × up to {per_atom:.3g} neighbours each",
+        )
     tree = cKDTree(pts)
     d, idx = _query(tree, pts, k_req, radius)
     nn = float(np.median(d[:, 0][np.isfinite(d[:, 0])]))
 
     centres = np.arange(len(pts))
     if exclude_border:
+        if extent is not None:
+            extent = _finite_numbers(extent, "extent", 4, "(xmin, xmax, ymin, ymax)")
         if extent is None:
             extent = (
                 *(pts[:, 0].min(), pts[:, 0].max()),
@@ -501,7 +543,7 @@ def neighbour_invariants(vectors):
     >>> (np.round(inv["polar"][0], 3) + 0.0).tolist()
     [0.0, 0.05]
     """
-    v = np.asarray(vectors, dtype=float)
+    v = check_array(vectors, "vectors", ndim=3)
     r = np.hypot(v[..., 0], v[..., 1])
     lengths = np.sort(r, axis=1)
     t = np.arctan2(v[..., 1], v[..., 0])
@@ -520,3 +562,62 @@ def neighbour_invariants(vectors):
     with np.errstate(invalid="ignore", divide="ignore"):
         polar = -np.nansum(v, axis=1) / n_fin
     return {"bond_lengths": lengths, "bond_angles": angles, "polar": polar}
+
+
+def locate_centres(positions, vectors, rotation=None, tol=1e-6):
+    """The atoms whose neighbours lie at ``vectors`` from them.
+
+    A neighbourhood row that lost the index of its centre atom (a single row
+    taken out of its table) is found again from the geometry: the centre is
+    the atom ``c`` for which ``positions[c] + R(rotation[c]) v`` is an atom
+    position for every finite vector ``v`` of the row. Refined positions are
+    never exactly periodic, so on real data one atom remains; on an ideal,
+    noise-free lattice every inner atom fits, and all are returned.
+
+    Parameters
+    ----------
+    positions : numpy.ndarray, shape (n, 2)
+        Atom positions (x, y); NaN rows are never centres.
+    vectors : numpy.ndarray, shape (k, 2)
+        The row's neighbour vectors (NaN = missing), in the local frame and
+        the units of ``positions``.
+    rotation : array_like, shape (n,), optional
+        Angle (radians) that turns each atom's local frame into the image
+        frame (the angle metric; NaN for atoms that are never centres); None
+        for vectors in the image frame.
+    tol : float
+        Largest mismatch, in the units of ``positions`` (rounding only: the
+        vectors are differences of the same positions).
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Indices of the atoms that fit, ascending (empty when none).
+
+    Examples
+    --------
+    >>> p = np.array([[0.0, 0.0], [1.0, 0.1], [0.2, 1.3], [2.0, 0.3]])
+    >>> locate_centres(p, np.array([[1.0, 0.1], [0.2, 1.3]])).tolist()
+    [0]
+    >>> locate_centres(p, np.array([[1.0, 0.2]])).tolist()
+    [1]
+    """
+    p = check_array(positions, "positions").reshape(-1, 2)
+    v = check_array(vectors, "vectors").reshape(-1, 2)
+    v = v[np.isfinite(v).all(axis=1)]
+    finite = np.isfinite(p).all(axis=1)
+    rot = None if rotation is None else np.asarray(rotation, dtype=float)
+    ok = np.flatnonzero(finite)
+    candidates = ok if rot is None else np.flatnonzero(finite & np.isfinite(rot))
+    if v.size == 0 or candidates.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    tree = cKDTree(p[ok])
+    for vj in v:
+        step = np.broadcast_to(vj, (len(candidates), 1, 2))
+        if rot is not None:
+            step = rotate_vectors(step, rot[candidates])
+        d, _ = tree.query(p[candidates] + step[:, 0])
+        candidates = candidates[d <= tol]
+        if candidates.size == 0:
+            break
+    return np.sort(candidates).astype(np.int64)

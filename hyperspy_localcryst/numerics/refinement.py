@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit, prange
 from scipy.spatial import cKDTree
 
+from ._checks import check_array, check_bool, check_integer, check_number
 from ._imaging import gain_exponent
 
 __all__ = [
@@ -636,14 +637,20 @@ def _check_inputs(image, x, y, radius):
     image = np.ascontiguousarray(image, dtype=np.float64)
     if not np.all(np.isfinite(image)):
         raise ValueError("`image` contains NaN or infinite pixels.")
-    x = np.ascontiguousarray(x, dtype=np.float64).ravel()
-    y = np.ascontiguousarray(y, dtype=np.float64).ravel()
+    x = np.ascontiguousarray(check_array(x, "x")).ravel()
+    y = np.ascontiguousarray(check_array(y, "y")).ravel()
     if x.shape != y.shape:
         raise ValueError("`x` and `y` must have the same length.")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("`x` and `y` must be finite (NaN positions given).")
+    radius = check_number(radius, "radius", "a number of pixels")
     if not np.isfinite(radius) or radius < 1:
         raise ValueError(f"`radius` must be at least 1 pixel, got {radius}.")
+    if radius > max(image.shape):
+        raise ValueError(
+            f"`radius` ({radius:g} px) is larger than the image "
+            f"({image.shape[1]} x {image.shape[0]} px)."
+        )
     return image, x, y, int(round(radius))
 
 
@@ -680,9 +687,10 @@ def centre_of_mass(image, x, y, radius, n_iter=3):
     (10.3, 9.8)
     """
     image, x, y, radius = _check_inputs(image, x, y, radius)
+    n_iter = check_integer(n_iter, "n_iter", minimum=1)
     if len(x) == 0:
         return x.copy(), y.copy()
-    return _centre_of_mass(image, x, y, radius, int(n_iter))
+    return _centre_of_mass(image, x, y, radius, n_iter)
 
 
 def estimate_sigma(image, x, y, radius):
@@ -835,14 +843,20 @@ def refine_gaussians(
     3.0
     """
     image, x, y, radius = _check_inputs(image, x, y, radius)
-    if model not in ("round", "elliptical"):
+    if not isinstance(model, str) or model not in ("round", "elliptical"):
         raise ValueError(f"`model` must be 'round' or 'elliptical', got {model!r}.")
-    if weights not in ("auto", "poisson", "uniform"):
+    if not isinstance(weights, str) or weights not in ("auto", "poisson", "uniform"):
         raise ValueError(
             f"`weights` must be 'auto', 'poisson' or 'uniform', got {weights!r}."
         )
-    if int(max_passes) < 1 or int(max_iter) < 1:
-        raise ValueError("`max_passes` and `max_iter` must be at least 1.")
+    max_passes = check_integer(max_passes, "max_passes", minimum=1)
+    max_iter = check_integer(max_iter, "max_iter", minimum=1)
+    tol = check_number(tol, "tol", "a distance in pixels")
+    if not (np.isfinite(tol) and tol >= 0):
+        raise ValueError(f"`tol` must be a non-negative distance, got {tol}.")
+    subtract_neighbours = check_bool(subtract_neighbours, "subtract_neighbours")
+    if sigma is not None:
+        sigma = check_number(sigma, "sigma", "a width in pixels")
     n = len(x)
     if n == 0:
         return {c: np.empty(0) for c in REFINED_COLUMNS}

@@ -34,6 +34,16 @@ import numpy as np
 from scipy import sparse
 from scipy.spatial import cKDTree
 
+from ._checks import (
+    available_memory,
+    check_array,
+    check_bool,
+    check_integer,
+    check_memory,
+    check_number,
+    check_numbers,
+)
+
 __all__ = [
     "region_transform",
     "invert_affine",
@@ -53,29 +63,49 @@ __all__ = [
 
 
 def _finite(value, name):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a number, got {value!r}") from None
+    v = check_number(value, name)
     if not math.isfinite(v):
         raise ValueError(f"`{name}` must be finite, got {value!r}")
     return v
 
 
+def _positive(value, name):
+    v = _finite(value, name)
+    if v <= 0:
+        raise ValueError(f"`{name}` must be positive, got {value!r}")
+    return v
+
+
 def _si_shape(si_shape):
-    try:
-        ny, nx = (int(v) for v in si_shape)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"`si_shape` must be a pair (ny, nx), got {si_shape!r}"
-        ) from None
-    if ny < 1 or nx < 1:
-        raise ValueError(f"`si_shape` must be positive, got {si_shape!r}")
+    if not isinstance(si_shape, (tuple, list, np.ndarray)) or len(si_shape) != 2:
+        raise TypeError(f"`si_shape` must be a pair (ny, nx), got {si_shape!r:.60}")
+    ny, nx = (check_integer(v, "si_shape", minimum=1) for v in si_shape)
     return ny, nx
 
 
+#: Bytes per sampling point of :func:`cell_weights` (coordinates, SI pixel
+#: index, kd-tree query results and temporaries: about ten 8-byte arrays).
+_BYTES_PER_POINT = 80
+
+
+def _check_subsample(subsample, n_pixels):
+    """``subsample`` as an int >= 1 whose sampling points fit in memory (the
+    SI's own size is named when one point per pixel is already too many)."""
+    s = check_integer(subsample, "subsample", minimum=1)
+    points = float(n_pixels) * s * s
+    too_big = _BYTES_PER_POINT * float(n_pixels) > available_memory()
+    check_memory(
+        8.0 * points,
+        "si_shape" if too_big else "subsample",
+        f"{n_pixels} pixels" if too_big else s,
+        f"{n_pixels} SI pixels × {s}² points, per coordinate array",
+        total=_BYTES_PER_POINT * points,
+    )
+    return s
+
+
 def _affine(A):
-    A = np.asarray(A, dtype=np.float64)
+    A = check_array(A, "affine")
     if A.shape != (2, 3) or not np.isfinite(A).all():
         raise ValueError(f"`affine` must be a finite (2, 3) array, got shape {A.shape}")
     if abs(np.linalg.det(A[:, :2])) < 1e-12:
@@ -114,12 +144,9 @@ def region_transform(region, si_shape, rotation=0.0):
     >>> apply_affine(A, [0.0, 1.0], [0.0, 1.0])
     (array([2., 7.]), array([ 4.5, 14.5]))
     """
-    try:
-        left, top, right, bottom = (_finite(v, "region") for v in region)
-    except TypeError:
-        raise TypeError(
-            f"`region` must be (left, top, right, bottom), got {region!r}"
-        ) from None
+    left, top, right, bottom = check_numbers(
+        region, "region", 4, "(left, top, right, bottom)"
+    )
     if right <= left or bottom <= top:
         raise ValueError(
             f"`region` (left, top, right, bottom) = {tuple(region)} has no area: "
@@ -164,9 +191,11 @@ def apply_affine(A, x, y):
     >>> apply_affine([[1, 0, 5], [0, 2, 0]], [1.0], [1.0])
     (array([6.]), array([2.]))
     """
-    A = np.asarray(A, dtype=np.float64)
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    A = check_array(A, "A", ndim=2)
+    x = check_array(x, "x")
+    y = check_array(y, "y")
+    if A.shape != (2, 3):
+        raise ValueError(f"`A` must be a (2, 3) affine map, got shape {A.shape}.")
     return (
         A[0, 0] * x + A[0, 1] * y + A[0, 2],
         A[1, 0] * x + A[1, 1] * y + A[1, 2],
@@ -224,9 +253,7 @@ def si_pixel_centres(affine, si_shape, subsample=1):
     ([0.0, 1.0, 0.0, 1.0, 2.0, 3.0, 2.0, 3.0], [0, 0, 0, 0, 1, 1, 1, 1])
     """
     ny, nx = _si_shape(si_shape)
-    s = int(subsample)
-    if s < 1:
-        raise ValueError(f"`subsample` must be a positive integer, got {subsample!r}")
+    s = _check_subsample(subsample, ny * nx)
     sub = (np.arange(s) + 0.5) / s - 0.5
     jj, ii = np.mgrid[0:ny, 0:nx]
     bb, aa = np.meshgrid(sub, sub, indexing="ij")
@@ -283,6 +310,8 @@ def cell_weights(
     subsample : int, optional
         Sampling points per SI pixel and axis; default: enough for a point
         spacing of at most 1/8 of the nearest-neighbour distance (1..16).
+        A value whose points would not fit in the available memory is
+        refused up front (ValueError with the estimate).
 
     Returns
     -------
@@ -296,14 +325,22 @@ def cell_weights(
     >>> W.toarray().tolist()
     [[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]
     """
-    x = np.asarray(x, dtype=np.float64).ravel()
-    y = np.asarray(y, dtype=np.float64).ravel()
+    x = check_array(x, "x").ravel()
+    y = check_array(y, "y").ravel()
     if x.shape != y.shape or x.size == 0:
         raise ValueError("`x` and `y` must be non-empty and of equal length.")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("Atom positions `x`, `y` contain NaN or infinite values.")
     ny, nx = _si_shape(si_shape)
     A = _affine(affine)
+    if not isinstance(cell, str) or cell not in ("voronoi", "radius"):
+        raise ValueError(f"Unknown `cell` {cell!r}; use 'voronoi' or 'radius'.")
+    if radius is not None:
+        radius = _positive(radius, "radius")
+    if max_distance is not None:
+        max_distance = _positive(max_distance, "max_distance")
+    if subsample is not None:
+        subsample = _check_subsample(subsample, ny * nx)
     nn = _nn_distance(x, y)
     if subsample is None:
         pix = max(np.hypot(*A[:, 0]), np.hypot(*A[:, 1]))
@@ -324,9 +361,17 @@ def cell_weights(
     elif cell == "radius":
         if radius is None:
             raise ValueError('`radius` is required for cell="radius".')
-        r = _finite(radius, "radius")
-        if r <= 0:
-            raise ValueError(f"`radius` must be positive, got {radius!r}")
+        r = radius
+        # every (atom, point) pair within r is stored: refuse a radius whose
+        # pairs cannot fit (a disc holds pi r² s² / (SI pixel area) points)
+        area = abs(np.linalg.det(A[:, :2]))
+        per_atom = min(px.size, math.pi * r * r * subsample**2 / area + 1)
+        check_memory(
+            24.0 * n * per_atom,
+            "radius",
+            radius,
+            f"{n} atoms × up to {per_atom:.3g} sampling points each",
+        )
         points = cKDTree(np.column_stack([px, py]))
         pairs = atoms.sparse_distance_matrix(points, r, output_type="ndarray")
         rows, cols = pairs["i"].astype(np.int64), pixel[pairs["j"]]
@@ -383,7 +428,12 @@ def integrate_cells(spectra, weights):
     ([[2.0, 4.0], [10.0, 12.0]], [2.0, 2.0])
     """
     S = _spectra2d(spectra)
-    if weights.shape[1] != S.shape[0]:
+    if not (sparse.issparse(weights) or isinstance(weights, np.ndarray)):
+        raise TypeError(
+            "`weights` must be the sparse matrix of `cell_weights`, got "
+            f"{type(weights).__name__}."
+        )
+    if weights.ndim != 2 or weights.shape[1] != S.shape[0]:
         raise ValueError(
             f"`weights` cover {weights.shape[1]} SI pixels, `spectra` has {S.shape[0]}."
         )
@@ -426,11 +476,11 @@ def cluster_mean_spectra(sums, area, labels, n_clusters=None, allow_empty=False)
     >>> m.tolist(), n.tolist()
     ([[1.0, 2.0], [4.0, 4.5]], [1, 2])
     """
-    sums = np.asarray(sums, dtype=np.float64)
-    area = np.asarray(area, dtype=np.float64).ravel()
-    lab = np.asarray(labels)
+    sums = check_array(sums, "sums", ndim=2)
+    area = check_array(area, "area").ravel()
+    lab = check_array(labels, "labels")
     if lab.dtype.kind == "f":
-        if not np.all(np.isnan(lab) | (lab == np.round(lab))):
+        if not np.all(np.isnan(lab) | (np.isfinite(lab) & (lab == np.round(lab)))):
             raise ValueError("`labels` must be integers.")
         lab = np.where(np.isnan(lab), -1, lab)
     lab = lab.astype(np.int64).ravel()
@@ -439,9 +489,14 @@ def cluster_mean_spectra(sums, area, labels, n_clusters=None, allow_empty=False)
             f"`labels` has {lab.size} entries for {area.size} atoms "
             f"({sums.shape[0]} spectra)."
         )
-    k = int(lab.max()) + 1 if n_clusters is None else int(n_clusters)
-    if k < 1:
-        raise ValueError("`labels` has no class (all negative).")
+    allow_empty = check_bool(allow_empty, "allow_empty")
+    if n_clusters is None:
+        k = int(lab.max()) + 1 if lab.size else 0
+        if k < 1:
+            raise ValueError("`labels` has no class (all negative).")
+    else:
+        k = check_integer(n_clusters, "n_clusters", minimum=1)
+    check_memory(8.0 * k * max(sums.shape[-1], 1), "n_clusters", k)
     use = (lab >= 0) & (lab < k) & (area > 0)
     L = sparse.coo_matrix(
         (np.ones(int(use.sum())), (lab[use], np.flatnonzero(use))),
@@ -492,20 +547,17 @@ def window_intensity(spectra, energy, window, background=None):
     >>> round(float(window_intensity(s, e, (150, 159), (120, 145))[0]), 3)
     50.0
     """
-    S = np.asarray(spectra, dtype=np.float64)
+    S = check_array(spectra, "spectra")
     if S.ndim == 1:
         S = S[None, :]
-    e = np.asarray(energy, dtype=np.float64).ravel()
+    e = check_array(energy, "energy", finite=True).ravel()
     if S.ndim != 2 or S.shape[1] != e.size:
         raise ValueError(
             f"`spectra` must be (n, {e.size}) to match `energy`, got {S.shape}."
         )
 
     def chans(win, name):
-        try:
-            lo, hi = (float(v) for v in win)
-        except (TypeError, ValueError):
-            raise TypeError(f"`{name}` must be (start, end), got {win!r}") from None
+        lo, hi = check_numbers(win, name, 2, "(start, end)")
         if not hi > lo:
             raise ValueError(f"`{name}` {win!r}: end must exceed start.")
         if lo < e.min() - 1e-9 or hi > e.max() + 1e-9:
@@ -582,8 +634,8 @@ def estimate_si_shift(survey, haadf, affine, si_shape, search=None):
     from scipy import ndimage
     from skimage.feature import match_template
 
-    survey = np.asarray(survey, dtype=np.float64)
-    haadf = np.asarray(haadf, dtype=np.float64)
+    survey = check_array(survey, "survey")
+    haadf = check_array(haadf, "haadf")
     if survey.ndim != 2 or haadf.ndim != 2:
         raise ValueError("`survey` and `haadf` must be 2D images.")
     if not (np.isfinite(survey).all() and np.isfinite(haadf).all()):
@@ -599,9 +651,18 @@ def estimate_si_shift(survey, haadf, affine, si_shape, search=None):
     if search < 0:
         raise ValueError(f"`search` must be non-negative, got {search}.")
     du, dv = 1.0 / su, 1.0 / sv  # grid step: one survey pixel, in SI pixels
+    mu, mv = int(np.ceil(search * du * su)), int(np.ceil(search * dv * sv))
+    cells = (nx * su + 2 * mu + 1) * (ny * sv + 2 * mv + 1)  # resampled survey
+    too_big = 56.0 * (nx * su + 1) * (ny * sv + 1) > available_memory()
+    check_memory(
+        8.0 * cells,
+        "si_shape" if too_big else "search",
+        (ny, nx) if too_big else search,
+        f"a {ny * sv + 2 * mv + 1:.0f} x {nx * su + 2 * mu + 1:.0f} px search area",
+        total=56.0 * cells,  # coordinates, samples and the correlation map
+    )
     iu = np.arange(-0.5 + 0.5 * du, nx - 0.5, du)
     jv = np.arange(-0.5 + 0.5 * dv, ny - 0.5, dv)
-    mu, mv = int(np.ceil(search * du * su)), int(np.ceil(search * dv * sv))
     if len(iu) < 2 or len(jv) < 2:
         raise ValueError("The SI region is smaller than 2 survey pixels.")
     # template: the simultaneous image averaged over one survey pixel
@@ -692,7 +753,10 @@ def rotation_trials(low, high, step):
     >>> rotation_trials(-180.0, 180.0, 90.0).tolist()
     [-180.0, -90.0, 0.0, 90.0]
     """
-    n = max(int(math.ceil((high - low) / step)), 0)
+    low, high = _finite(low, "low"), _finite(high, "high")
+    step = _positive(step, "step")
+    n = max(math.ceil((high - low) / step), 0)
+    check_memory(8.0 * (n + 1), "step", step, f"{n + 1} trial rotations")
     rotations = low + (high - low) * np.arange(n + 1) / max(n, 1)
     return rotations[:-1] if high - low >= 360.0 else rotations
 
@@ -753,9 +817,19 @@ def estimate_si_rotation(
     (True, True)
     """
     A0 = _affine(affine)
+    refine = check_bool(refine, "refine")
     if rotations is None:
         rotations = rotation_trials(-180.0, 180.0, default_rotation_step(A0, si_shape))
-    rotations = np.asarray(rotations, dtype=np.float64).ravel()
+    if isinstance(rotations, (str, dict, set)):
+        raise TypeError(
+            f"`rotations` must be angles in degrees, got {rotations!r:.60}."
+        )
+    try:
+        rotations = np.asarray(rotations, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`rotations` must be angles in degrees, got {rotations!r:.60}."
+        ) from None
     if rotations.size == 0 or not np.isfinite(rotations).all():
         raise ValueError("`rotations` must be one or more finite angles (degrees).")
 

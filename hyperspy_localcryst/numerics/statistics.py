@@ -31,6 +31,14 @@ from scipy import fft as sp_fft
 from scipy.cluster import hierarchy
 from scipy.spatial import cKDTree
 
+from ._checks import (
+    check_array,
+    check_bool,
+    check_integer,
+    check_memory,
+    check_number,
+)
+
 __all__ = [
     "KMedians",
     "linkage_sample",
@@ -86,6 +94,11 @@ def _int_arg(value, name: str, minimum: int) -> int:
     return int(value)
 
 
+def _seed(value, name="seed"):
+    """A random seed: None or a non-negative integer."""
+    return None if value is None else check_integer(value, name, minimum=0)
+
+
 #: Largest 2D grid (cells) a histogram or spectrum is made on: 2**27 cells
 #: of float64 are 1 GiB per array; beyond, an argument typo (bins=10**6)
 #: would end in a MemoryError or in swapping instead of a clear error.
@@ -101,6 +114,8 @@ def _check_grid_size(ny, nx, name):
 
 
 def _shape_arg(shape) -> tuple[int, int]:
+    if not isinstance(shape, (tuple, list, np.ndarray)):
+        raise ValueError(f"shape must be a pair (ny, nx), got {shape!r:.60}")
     try:
         ny, nx = (int(v) for v in shape)
     except (TypeError, ValueError):
@@ -112,8 +127,8 @@ def _shape_arg(shape) -> tuple[int, int]:
 
 
 def _coordinates(x, y) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    x = check_array(x, "x")
+    y = check_array(y, "y")
     if x.ndim != 1:
         raise ValueError(f"x must be 1D, got shape {x.shape}")
     if y.shape != x.shape:
@@ -122,7 +137,7 @@ def _coordinates(x, y) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _linkage_matrix(Z) -> np.ndarray:
-    Z = np.asarray(Z, dtype=np.float64)
+    Z = check_array(Z, "Z")
     if Z.ndim != 2 or Z.shape[1] != 4 or Z.shape[0] < 1:
         raise ValueError(
             f"Z must be a linkage matrix of shape (n - 1, 4), got {Z.shape}"
@@ -460,7 +475,8 @@ class KMedians:
             )
         _int_arg(self.n_init, "n_init", 1)
         _int_arg(self.max_iter, "max_iter", 1)
-        tol = float(self.tol)
+        _seed(self.random_state, "random_state")
+        tol = check_number(self.tol, "tol")
         if not np.isfinite(tol) or tol < 0:
             raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
         return K
@@ -612,7 +628,12 @@ def linkage_sample(X, n_samples=2000, method="ward", seed=0):
     """
     X = _samples(X, "X")
     n_samples = _int_arg(n_samples, "n_samples", 2)
-    if method not in _LINKAGE_METHODS:
+    seed = _seed(seed)
+    m = min(n_samples, X.shape[0])  # the pairwise distances of m rows
+    check_memory(
+        4.0 * m * (m - 1), "n_samples", n_samples, f"{m} rows: {m}² / 2 distances"
+    )
+    if not isinstance(method, str) or method not in _LINKAGE_METHODS:
         raise ValueError(
             f"method must be one of {', '.join(_LINKAGE_METHODS)}, got {method!r}"
         )
@@ -910,6 +931,7 @@ def point_pattern_fft(x, y, shape, window=True):
     """
     x, y = _coordinates(x, y)
     shape = _shape_arg(shape)
+    window = check_bool(window, "window")
     img = _splat(x, y, shape)
     if window:
         img = img * np.outer(np.hanning(shape[0]), np.hanning(shape[1]))
@@ -954,12 +976,12 @@ def fft_periodicity(power, exclude_radius=3):
     >>> bool(lattice > 10 * random)
     True
     """
-    p = np.asarray(power, dtype=np.float64)
+    p = check_array(power, "power")
     if p.ndim != 2:
         raise ValueError(f"power must be 2D, got shape {p.shape}")
     if not np.isfinite(p).all():
         raise ValueError("power contains NaN or infinite values")
-    r = float(exclude_radius)
+    r = check_number(exclude_radius, "exclude_radius", "a radius in pixels")
     if not np.isfinite(r) or r < 0:
         raise ValueError(
             f"exclude_radius must be a finite number >= 0, got {exclude_radius!r}"
@@ -1149,7 +1171,7 @@ def rasterise_nearest(x, y, values, shape, max_distance=None):
     if max_distance is None:
         max_d = np.inf
     else:
-        max_d = float(max_distance)
+        max_d = check_number(max_distance, "max_distance", "a distance or None")
         if np.isnan(max_d) or max_d < 0:
             raise ValueError(f"max_distance must be >= 0 or None, got {max_distance!r}")
     n = x.size
@@ -1214,7 +1236,7 @@ def mode_polarity(factor):
     >>> mode_polarity([1.0, 0.0, -1.0, 0.0])["polar"]
     False
     """
-    f = np.asarray(factor, dtype=np.float64)
+    f = check_array(factor, "factor")
     if f.ndim != 1 or f.size == 0 or f.size % 2:
         raise ValueError(
             "factor must be 1D with an even, non-zero length "
@@ -1258,13 +1280,13 @@ def loading_arrangement(loadings, positions=None):
     >>> loading_arrangement([1.0, -1.0, 1.0, -1.0])
     'antipolar'
     """
-    a = np.asarray(loadings, dtype=np.float64)
+    a = check_array(loadings, "loadings")
     if a.ndim != 1 or a.size == 0:
         raise ValueError(f"loadings must be 1D and non-empty, got shape {a.shape}")
     if not np.isfinite(a).all():
         raise ValueError("loadings contains NaN or infinite values")
     if positions is not None:
-        p = np.asarray(positions, dtype=np.float64)
+        p = check_array(positions, "positions")
         if p.shape != (a.size, 2):
             raise ValueError(
                 f"positions must have shape ({a.size}, 2) to match loadings, "
@@ -1275,6 +1297,23 @@ def loading_arrangement(loadings, positions=None):
 
 
 _FRAME_STATISTICS = ("mean", "median", "std", "min", "max", "count")
+
+
+def _frame_index(values, name="frame", negative=False):
+    """Integer indices (integral floats accepted) as int64, or a named error."""
+    arr = check_array(values, name).ravel()
+    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        raise ValueError(f"`{name}` must hold integers, got {values!r:.60}.")
+    if not negative and arr.size and arr.min() < 0:
+        raise ValueError(f"`{name}` indices must be non-negative.")
+    return arr.astype(np.int64)
+
+
+def _n_frames(n_frames, per_frame=1):
+    """``n_frames`` as an int >= 0 whose per-frame arrays fit in memory."""
+    n = check_integer(n_frames, "n_frames", minimum=0)
+    check_memory(8.0 * n * per_frame, "n_frames", n, f"{per_frame} value(s) per frame")
+    return n
 
 
 def frame_groups(frame, n_frames):
@@ -1298,8 +1337,8 @@ def frame_groups(frame, n_frames):
     >>> [g.tolist() for g in frame_groups([1, 0, 1], 3)]
     [[1], [0, 2], []]
     """
-    frame = np.asarray(frame).astype(np.int64).ravel()
-    n_frames = int(n_frames)
+    frame = _frame_index(frame)
+    n_frames = _n_frames(n_frames)
     if len(frame) and (frame.min() < 0 or frame.max() >= n_frames):
         raise ValueError(f"`frame` indices must lie in [0, {n_frames}).")
     order = np.argsort(frame, kind="stable")
@@ -1337,12 +1376,12 @@ def per_frame(frame, values, n_frames, statistic="mean"):
         raise ValueError(
             f"Unknown `statistic` {statistic!r}; choose from {_FRAME_STATISTICS}."
         )
-    frame = np.asarray(frame).astype(np.int64).ravel()
-    v = np.asarray(values, dtype=float)
+    frame = _frame_index(frame)
+    v = check_array(values, "values")
     v = v.reshape(len(v), -1) if v.ndim else v.reshape(1, 1)
     if v.shape[0] != frame.shape[0]:
         raise ValueError(f"`values` has {v.shape[0]} rows for {len(frame)} atoms.")
-    n_frames = int(n_frames)
+    n_frames = _n_frames(n_frames, v.shape[1])
     groups = frame_groups(frame, n_frames)
     fill = 0.0 if statistic == "count" else np.nan
     out = np.full((n_frames, v.shape[1]), fill)
@@ -1391,14 +1430,20 @@ def label_fractions(frame, labels, n_frames, n_labels=None):
     array([[0.33333333, 0.66666667],
            [0.        , 1.        ]])
     """
-    frame = np.asarray(frame).astype(np.int64).ravel()
-    labels = np.asarray(labels).astype(np.int64).ravel()
+    frame = _frame_index(frame)
+    labels = _frame_index(labels, "labels", negative=True)
     if labels.shape != frame.shape:
         raise ValueError(f"`labels` has {len(labels)} values for {len(frame)} atoms.")
     if n_labels is None:
         n_labels = int(labels.max()) + 1 if len(labels) else 0
+    else:
+        n_labels = check_integer(n_labels, "n_labels", minimum=0)
+    check_memory(8.0 * n_labels, "n_labels", n_labels, "one count per label")
+    n_frames = _n_frames(n_frames, max(n_labels, 1))
+    if len(frame) and frame.max() >= n_frames:
+        raise ValueError(f"`frame` indices must lie in [0, {n_frames}).")
     ok = (labels >= 0) & (labels < n_labels)
-    counts = np.zeros((int(n_frames), int(n_labels)))
+    counts = np.zeros((n_frames, n_labels))
     np.add.at(counts, (frame[ok], labels[ok]), 1.0)
     total = counts.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):

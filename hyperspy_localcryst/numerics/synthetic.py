@@ -28,6 +28,15 @@ from collections.abc import Callable, Sequence
 import numba
 import numpy as np
 
+from ._checks import (
+    available_memory,
+    check_array,
+    check_integer,
+    check_memory,
+    check_number,
+    check_numbers,
+)
+
 __all__ = [
     "lattice_positions",
     "render_gaussians",
@@ -46,14 +55,70 @@ _NOISES = ("poisson", "gaussian")
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-def _check_shape(shape) -> tuple[int, int]:
+def _check_shape(shape, name="shape", n_images=1) -> tuple[int, int]:
+    """``(ny, nx)`` positive integers whose ``n_images`` float64 images fit in
+    memory (refused before allocating, with the estimate)."""
+    if not isinstance(shape, (tuple, list, np.ndarray)) or len(shape) != 2:
+        raise ValueError(f"{name} must be a pair (ny, nx), got {shape!r:.60}")
     try:
-        ny, nx = (int(v) for v in shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"shape must be a pair (ny, nx), got {shape!r}") from None
-    if ny <= 0 or nx <= 0 or (ny, nx) != tuple(shape):
-        raise ValueError(f"shape must be two positive integers, got {shape!r}")
+        ny, nx = (check_integer(v, name, type_error=ValueError) for v in shape)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be two positive integers, got {shape!r}"
+        ) from None
+    if ny <= 0 or nx <= 0:
+        raise ValueError(f"{name} must be two positive integers, got {shape!r}")
+    check_memory(
+        8.0 * ny * nx * n_images,
+        name,
+        tuple(shape),
+        f"{n_images} x {ny} x {nx} float64 image(s)",
+        total=8.0 * ny * nx * n_images * 3,  # the image, noise and temporaries
+    )
     return ny, nx
+
+
+def _number(value, name, minimum=None, positive=False):
+    """A finite number (TypeError for a non-number), positive or >= minimum."""
+    v = check_number(value, name)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if positive and v <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    return v
+
+
+def _numbers(value, name, n, what):
+    """``n`` finite numbers; ValueError (as this module has always raised)."""
+    try:
+        return check_numbers(value, name, n, what)
+    except TypeError as e:
+        raise ValueError(str(e)) from None
+
+
+def _check_seed(seed):
+    """A random seed as :func:`numpy.random.default_rng` takes it."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return seed
+    return check_integer(seed, "seed", minimum=0)
+
+
+def _check_sites(shape, spacing, margin, n_motif=2, margin_name="margin"):
+    """Refuse a lattice with more sites than fit in memory: a tiny ``spacing``
+    (or a huge margin around the image, named ``margin_name``)."""
+    ny, nx = shape
+
+    def sites(m):
+        area = (nx + 2 * abs(m) + 2 * spacing) * (ny + 2 * abs(m) + 2 * spacing)
+        return n_motif * area / (spacing * spacing)
+
+    name, value = ("spacing", spacing)
+    if 64.0 * sites(0.0) <= available_memory():  # the margin makes it too many
+        name, value = margin_name, margin
+    n = sites(margin)
+    check_memory(24.0 * n, name, value, f"about {n:.3g} lattice sites", total=64.0 * n)
 
 
 def _rotation_matrix(rotation_deg: float) -> np.ndarray:
@@ -89,7 +154,7 @@ def _n_sublattices(lattice: str) -> int:
 
 
 def _per_atom(value, n: int, name: str) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64)
+    arr = check_array(value, name)
     if arr.ndim == 0:
         return np.full(n, float(arr))
     arr = arr.ravel()
@@ -167,19 +232,16 @@ def lattice_positions(
     [0, 1]
     """
     ny, nx = _check_shape(shape)
-    if lattice not in _LATTICES:
+    if not isinstance(lattice, str) or lattice not in _LATTICES:
         raise ValueError(f"lattice must be one of {_LATTICES}, got {lattice!r}")
-    spacing = float(spacing)
-    if not np.isfinite(spacing) or spacing <= 0:
-        raise ValueError(f"spacing must be a positive number, got {spacing!r}")
-    rotation = float(rotation)
-    margin = float(margin)
-    if not (np.isfinite(rotation) and np.isfinite(margin)):
-        raise ValueError("rotation and margin must be finite")
+    spacing = _number(spacing, "spacing", positive=True)
+    rotation = _number(rotation, "rotation")
+    margin = _number(margin, "margin")
     if origin is None:
         ox, oy = 0.5 * (nx - 1), 0.5 * (ny - 1)
     else:
-        ox, oy = (float(v) for v in origin)
+        ox, oy = _numbers(origin, "origin", 2, "(x, y)")
+    _check_sites((ny, nx), spacing, margin)
 
     xmin, xmax = margin, nx - 1 - margin
     ymin, ymax = margin, ny - 1 - margin
@@ -229,15 +291,17 @@ def _render_axis_aligned(image, x, y, amp, sx, sy, truncate):  # pragma: no cove
     ny, nx = image.shape
     t2 = truncate * truncate
     wmax = 0
+    # reaches are clipped to the image (a wider Gaussian is cut there anyway),
+    # so a huge sigma neither allocates nor overflows the integer bounds
     for k in range(x.size):
-        w = 2 * int(math.ceil(truncate * sx[k])) + 3
+        w = 2 * int(math.ceil(min(truncate * sx[k], nx + 1.0))) + 3
         if w > wmax:
             wmax = w
     qx = np.empty(wmax)
     ex = np.empty(wmax)
     for k in range(x.size):
-        rx = truncate * sx[k]
-        ry = truncate * sy[k]
+        rx = min(truncate * sx[k], nx + 1.0)
+        ry = min(truncate * sy[k], ny + 1.0)
         c0 = max(int(math.ceil(x[k] - rx)), 0)
         c1 = min(int(math.floor(x[k] + rx)), nx - 1)
         r0 = max(int(math.ceil(y[k] - ry)), 0)
@@ -271,6 +335,8 @@ def _render_rotated(image, x, y, amp, sx, sy, theta, truncate):  # pragma: no co
         st = math.sin(theta[k])
         hx = truncate * math.sqrt((sx[k] * ct) ** 2 + (sy[k] * st) ** 2)
         hy = truncate * math.sqrt((sx[k] * st) ** 2 + (sy[k] * ct) ** 2)
+        hx = min(hx, nx + 1.0)  # clipped to the image (see above)
+        hy = min(hy, ny + 1.0)
         c0 = max(int(math.ceil(x[k] - hx)), 0)
         c1 = min(int(math.floor(x[k] + hx)), nx - 1)
         r0 = max(int(math.ceil(y[k] - hy)), 0)
@@ -349,24 +415,22 @@ def render_gaussians(
     70.6531
     """
     ny, nx = _check_shape(shape)
-    x = np.ascontiguousarray(np.asarray(x, dtype=np.float64).ravel())
-    y = np.ascontiguousarray(np.asarray(y, dtype=np.float64).ravel())
+    x = np.ascontiguousarray(check_array(x, "x").ravel())
+    y = np.ascontiguousarray(check_array(y, "y").ravel())
     if x.size != y.size:
         raise ValueError(f"x and y must have the same size ({x.size} != {y.size})")
     n = x.size
     amp = _per_atom(amplitude, n, "amplitude")
     sx = _per_atom(sigma, n, "sigma")
     sy = sx.copy() if sigma_y is None else _per_atom(sigma_y, n, "sigma_y")
-    truncate = float(truncate)
-    if not np.isfinite(truncate) or truncate <= 0:
-        raise ValueError(f"truncate must be a positive number, got {truncate!r}")
+    truncate = _number(truncate, "truncate", positive=True)
     for name, arr in (("x", x), ("y", y), ("amplitude", amp)):
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} must be finite")
     for name, arr in (("sigma", sx), ("sigma_y", sy)):
         if not np.all(np.isfinite(arr) & (arr > 0)):
             raise ValueError(f"{name} must be positive and finite")
-    background = float(background)
+    background = _number(background, "background")
 
     image = np.full((ny, nx), background, dtype=np.float64)
     if n == 0:
@@ -473,32 +537,46 @@ def make_lattice_image(
     True
     """
     ny, nx = _check_shape(shape)
-    if lattice not in _LATTICES:
+    if not isinstance(lattice, str) or lattice not in _LATTICES:
         raise ValueError(f"lattice must be one of {_LATTICES}, got {lattice!r}")
-    sigma = float(sigma)
-    if not np.isfinite(sigma) or sigma <= 0:
-        raise ValueError(f"sigma must be a positive number, got {sigma!r}")
-    if noise is not None and noise not in _NOISES:
+    spacing = _number(spacing, "spacing", positive=True)
+    sigma = _number(sigma, "sigma", positive=True)
+    if sigma > max(ny, nx):
+        raise ValueError(
+            f"sigma ({sigma:g} px) is larger than the image ({nx} x {ny} px)"
+        )
+    rotation = _number(rotation, "rotation")
+    _check_seed(seed)
+    if noise is not None and (not isinstance(noise, str) or noise not in _NOISES):
         raise ValueError(f"noise must be one of {_NOISES} or None, got {noise!r}")
+    if displacement is not None and not callable(displacement):
+        raise TypeError(
+            f"displacement must be a function f(x, y, sublattice), got {displacement!r}"
+        )
     n_sub = _n_sublattices(lattice)
     if sublattice_peaks is None:
-        peaks = np.full(n_sub, float(peak))
+        peaks = np.full(n_sub, _number(peak, "peak"))
     else:
-        peaks = np.asarray(sublattice_peaks, dtype=np.float64).ravel()
+        if not isinstance(sublattice_peaks, (tuple, list, np.ndarray)):
+            raise TypeError(
+                "sublattice_peaks must be a sequence of numbers (one per "
+                f"sublattice), got {sublattice_peaks!r:.60}"
+            )
+        peaks = check_array(sublattice_peaks, "sublattice_peaks").ravel()
         if peaks.size < n_sub:
             raise ValueError(
                 f"sublattice_peaks needs {n_sub} value(s) for lattice "
                 f"{lattice!r}, got {peaks.size}"
             )
-    background = float(background)
-    if not np.all(np.isfinite(peaks)) or not np.isfinite(background):
+    background = _number(background, "background")
+    if not np.all(np.isfinite(peaks)):
         raise ValueError("peak, sublattice_peaks and background must be finite")
     if noise is not None and (background < 0 or np.any(peaks < 0)):
         raise ValueError(
             "peak, sublattice_peaks and background must be non-negative when "
             "noise is added"
         )
-    margin = 0.0 if margin is None else float(margin)
+    margin = 0.0 if margin is None else _number(margin, "margin")
     truncate = 6.0
 
     # ideal sites, generously outside the image (displacements may move them)
@@ -603,8 +681,27 @@ def two_phase_positions(
     from scipy.spatial import cKDTree
 
     ny, nx = _check_shape(shape)
+    spacing = _number(spacing, "spacing", positive=True)
+    rotation = _number(rotation, "rotation")
+    jitter = _number(jitter, "jitter", minimum=0.0)
+    _check_seed(seed)
+    if (
+        not isinstance(phases, (tuple, list))
+        or len(phases) != 2
+        or not all(isinstance(p, str) and p in _LATTICES for p in phases)
+    ):
+        raise ValueError(
+            f"phases must be two lattices from {_LATTICES}, got {phases!r:.60}"
+        )
+    n_boundary_neighbours = check_integer(
+        n_boundary_neighbours, "n_boundary_neighbours", minimum=1
+    )
     cx, cy = 0.5 * (nx - 1), 0.5 * (ny - 1)
-    big = int(np.ceil(np.hypot(nx, ny))) + 2 * int(np.ceil(spacing))
+    big = int(np.ceil(np.hypot(nx, ny))) + 2 * int(np.ceil(min(spacing, 1e9)))
+    if spacing >= big:
+        raise ValueError(
+            f"spacing ({spacing:g} px) is larger than the image ({nx} x {ny} px)"
+        )
     xs, ys, ph = [], [], []
     for i, lattice in enumerate(phases):
         x, y, _ = lattice_positions((big, big), spacing, lattice, origin=(0.0, 0.0))
@@ -616,6 +713,10 @@ def two_phase_positions(
         ph.append(np.full(int(keep.sum()), i))
     x, y, ph = np.concatenate(xs), np.concatenate(ys), np.concatenate(ph)
     k = n_boundary_neighbours
+    if k >= x.size:
+        raise ValueError(
+            f"n_boundary_neighbours ({k}) must be below the number of sites ({x.size})"
+        )
     d, nbr = cKDTree(np.column_stack([x, y])).query(np.column_stack([x, y]), k=k + 1)
     # bulk shell distances of each phase: an atom far from the boundary
     label = ph.copy()
@@ -696,20 +797,27 @@ def cramer_rao_bound(
     >>> round(float(crb0 * np.sqrt(n_photons)), 3)
     3.5
     """
-    peak = float(peak)
-    background = float(background)
-    sigma = float(sigma)
+    peak = check_number(peak, "peak")
+    background = check_number(background, "background")
+    sigma = check_number(sigma, "sigma")
     if not np.isfinite(peak) or peak <= 0:
         raise ValueError(f"peak must be positive, got {peak!r}")
     if not np.isfinite(background) or background < 0:
         raise ValueError(f"background must be non-negative, got {background!r}")
     if not np.isfinite(sigma) or sigma <= 0:
         raise ValueError(f"sigma must be positive, got {sigma!r}")
+    window = window_radius
     if window_radius is None:
         window_radius = 8.0 * sigma
-    window_radius = float(window_radius)
+    window_radius = check_number(window_radius, "window_radius")
     if not np.isfinite(window_radius) or window_radius <= 0:
         raise ValueError(f"window_radius must be positive, got {window_radius!r}")
+    named = ("sigma", sigma) if window is None else ("window_radius", window_radius)
+    check_memory(
+        8.0 * 16 * (2 * math.ceil(window_radius) + 3) ** 2,
+        *named,
+        "16 sub-pixel positions of the window",
+    )
     if isinstance(n_params, bool) or n_params not in (2, 3, 4, 5):
         raise ValueError(f"n_params must be 2, 3, 4 or 5, got {n_params!r}")
     n_free = n_params
@@ -881,39 +989,38 @@ def make_drift_stack(
     if n_frames < 1:
         raise ValueError(f"n_frames must be a positive integer, got {n_frames!r}")
     ny, nx = _check_shape(shape)
-    if lattice not in _LATTICES:
+    check_memory(
+        8.0 * n_frames * ny * nx,
+        "n_frames",
+        n_frames,
+        f"{n_frames} frames of {ny} x {nx} px",
+        total=8.0 * n_frames * ny * nx * 3,
+    )
+    if not isinstance(lattice, str) or lattice not in _LATTICES:
         raise ValueError(f"lattice must be one of {_LATTICES}, got {lattice!r}")
-    if noise is not None and noise not in _NOISES:
+    if noise is not None and (not isinstance(noise, str) or noise not in _NOISES):
         raise ValueError(f"noise must be one of {_NOISES} or None, got {noise!r}")
-    spacing = float(spacing)
-    if not np.isfinite(spacing) or spacing <= 0:
-        raise ValueError(f"spacing must be a positive number, got {spacing!r}")
-    try:
-        drift_v = np.array(drift, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"drift must be a pair (dx, dy), got {drift!r}") from None
-    if drift_v.shape != (2,) or not np.all(np.isfinite(drift_v)):
-        raise ValueError(f"drift must be a finite pair (dx, dy), got {drift!r}")
-
-    def _number(value, name, positive):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number, got {value!r}") from None
-        if not np.isfinite(value) or value < 0 or (positive and value == 0):
-            kind = "positive" if positive else "non-negative"
-            raise ValueError(f"{name} must be a {kind} number, got {value!r}")
-        return value
-
-    drift_jitter = _number(drift_jitter, "drift_jitter", False)
-    line_time = _number(line_time, "line_time", False)
-    pixel_time = _number(pixel_time, "pixel_time", False)
-    frame_time = _number(frame_time, "frame_time", True)
-    sigma = _number(sigma, "sigma", True)
-    for name, value in (("peak", peak), ("background", background)):
-        if not np.isfinite(float(value)):
-            raise ValueError(f"{name} must be finite, got {value!r}")
-    peak, background = float(peak), float(background)
+    spacing = _number(spacing, "spacing", positive=True)
+    drift_v = np.array(_numbers(drift, "drift", 2, "a pair (dx, dy)"))
+    _check_seed(seed)
+    drift_jitter = _number(drift_jitter, "drift_jitter", minimum=0.0)
+    line_time = _number(line_time, "line_time", minimum=0.0)
+    pixel_time = _number(pixel_time, "pixel_time", minimum=0.0)
+    frame_time = _number(frame_time, "frame_time", positive=True)
+    sigma = _number(sigma, "sigma", positive=True)
+    if sigma > max(ny, nx):
+        raise ValueError(
+            f"sigma ({sigma:g} px) is larger than the image ({nx} x {ny} px)"
+        )
+    peak, background = _number(peak, "peak"), _number(background, "background")
+    # the drift moves the sites over the stack: the lattice spans the frames
+    span = n_frames * np.abs(drift_v).max() + n_frames * 6 * drift_jitter
+    if span > 1e9:
+        raise ValueError(
+            f"drift {tuple(drift_v)} over {n_frames} frames moves {span:.3g} px: "
+            "far beyond any image; give a drift of a few pixels per frame"
+        )
+    _check_sites((ny, nx), spacing, span + 6 * sigma, margin_name="drift")
     if noise is not None and (peak < 0 or background < 0):
         raise ValueError("peak and background must be non-negative when noise is added")
 
@@ -944,6 +1051,16 @@ def make_drift_stack(
     lo = back.min(axis=0) - shifts.max(axis=0) - 1.0  # 1.0: the site offsets
     hi = back.max(axis=0) - shifts.min(axis=0) + 1.0
     x0, y0 = np.floor(lo)
+    span = (hi[1] - y0 + 1) * (hi[0] - x0 + 1)
+    cause = "line_time" if line_time else "pixel_time" if pixel_time else "drift"
+    value = {"line_time": line_time, "pixel_time": pixel_time, "drift": drift}[cause]
+    check_memory(
+        8.0 * span,
+        cause,
+        value,
+        f"the frames' scan-distorted area of {span:.3g} px²",
+        total=8.0 * span * 3,
+    )
     big = (int(np.ceil(hi[1] - y0)) + 1, int(np.ceil(hi[0] - x0)) + 1)
     px, py, sub = lattice_positions(
         big, spacing, lattice, origin=(0.5 * (nx - 1) - x0, 0.5 * (ny - 1) - y0)
@@ -1020,7 +1137,11 @@ def edge_spectrum(energy, onset, white_line=3.0, width=1.5, decay=60.0):
     >>> float(s[0]) < 1e-3 < float(s.max())
     True
     """
-    e = np.asarray(energy, dtype=np.float64)
+    e = check_array(energy, "energy")
+    onset = _number(onset, "onset")
+    white_line = _number(white_line, "white_line")
+    width = _number(width, "width", positive=True)
+    decay = _number(decay, "decay", positive=True)
     z = (e - onset) / width
     step = 0.5 * (1.0 + np.tanh(z)) * np.exp(-np.maximum(e - onset, 0.0) / decay)
     peak = white_line * np.exp(-0.5 * ((e - onset - 2.0 * width) / width) ** 2)
@@ -1116,20 +1237,39 @@ def make_spectrum_image_pair(
     )
 
     ny, nx = _check_shape(shape)
-    spacing = float(spacing)
+    spacing = _number(spacing, "spacing", positive=True)
+    sigma = _number(sigma, "sigma", positive=True)
+    background = _number(background, "background", minimum=0.0)
+    dose = _number(dose, "dose", minimum=0.0)
+    si_rotation = _number(si_rotation, "si_rotation")
+    _check_seed(seed)
     if probe_sigma is None:
         probe_sigma = 0.2 * spacing
-    probe_sigma = float(probe_sigma)
+    probe_sigma = _number(probe_sigma, "probe_sigma")
     if not probe_sigma > 0:
         raise ValueError(f"probe_sigma must be positive, got {probe_sigma!r}")
+    if not isinstance(si_shape, (tuple, list, np.ndarray)) or len(si_shape) != 2:
+        raise TypeError(f"si_shape must be a pair (ny, nx), got {si_shape!r:.60}")
+    sny, snx = (check_integer(v, "si_shape", minimum=1) for v in si_shape)
+    subsample = check_integer(subsample, "subsample", minimum=1)
+    check_memory(
+        8.0 * sny * snx * subsample**2,
+        "subsample",
+        subsample,
+        f"{sny * snx} SI pixels × {subsample}² points, per array",
+        total=80.0 * sny * snx * subsample**2,
+    )
     if energy is None:
         energy = np.arange(400.0, 600.0, 1.0)
-    energy = np.asarray(energy, dtype=np.float64)
+    energy = check_array(energy, "energy", ndim=1, finite=True)
+    check_memory(
+        8.0 * sny * snx * energy.size, "si_shape", tuple(si_shape), "the SI's counts"
+    )
     if site_spectra is None:
         site_spectra = np.stack(
             [edge_spectrum(energy, 456.0), edge_spectrum(energy, 532.0)]
         )
-    site_spectra = np.atleast_2d(np.asarray(site_spectra, dtype=np.float64))
+    site_spectra = np.atleast_2d(check_array(site_spectra, "site_spectra"))
     if site_spectra.shape[1] != energy.size:
         raise ValueError(
             f"site_spectra has {site_spectra.shape[1]} channels for "
@@ -1138,6 +1278,11 @@ def make_spectrum_image_pair(
     if si_region is None:
         si_region = (0.2 * nx - 0.5, 0.2 * ny - 0.5, 0.8 * nx - 0.5, 0.8 * ny - 0.5)
     A = region_transform(si_region, si_shape, si_rotation)
+    for name, value in (("sigma", sigma), ("probe_sigma", probe_sigma)):
+        if value > max(ny, nx):
+            raise ValueError(
+                f"{name} ({value:g} px) is larger than the image ({nx} x {ny} px)"
+            )
     reach = 6.0 * max(sigma, probe_sigma)
     if positions is None:
         x, y, site = lattice_positions(
@@ -1146,7 +1291,7 @@ def make_spectrum_image_pair(
     else:
         x, y, site = (np.asarray(v).ravel() for v in positions)
         x, y, site = x.astype(float), y.astype(float), site.astype(np.int64)
-    peaks = np.asarray(sublattice_peaks, dtype=np.float64).ravel()
+    peaks = check_array(sublattice_peaks, "sublattice_peaks").ravel()
     if site.max() >= len(site_spectra) or site.max() >= len(peaks) or site.min() < 0:
         raise ValueError(
             "every site needs a spectrum in site_spectra and a peak in sublattice_peaks"

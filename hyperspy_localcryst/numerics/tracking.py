@@ -40,6 +40,8 @@ from scipy.sparse.csgraph import (
 )
 from scipy.spatial import cKDTree
 
+from ._checks import check_array, check_memory, check_number
+
 __all__ = [
     "link_frames",
     "estimate_shifts",
@@ -124,6 +126,7 @@ def _check_n_frames(n_frames, frame):
     if n_frames is None:
         return needed
     n_frames = _as_count(n_frames, "n_frames")
+    check_memory(8.0 * n_frames, "n_frames", n_frames, "per track and array")
     if n_frames < needed:
         raise ValueError(
             f"`n_frames` ({n_frames}) must exceed the largest frame index "
@@ -168,10 +171,14 @@ def link_frames(x, y, frame, max_displacement, memory=0, shifts=None):
     memory : int, optional
         Number of frames a track may skip: an atom missing in frame k can be
         re-linked in frames k + 1 .. k + memory + 1 (default 0: no gaps).
+        A frame without any atom (e.g. one whose finding failed) is a gap
+        too: bridge it with ``memory``.
     shifts : array_like, shape (n_frames, 2), optional
         Translation ``(dx, dy)`` in pixels of each frame relative to frame 0
         (see :func:`estimate_shifts`), used to predict positions. Must have
-        at least ``max(frame) + 1`` rows. Default: no drift.
+        at least ``max(frame) + 1`` rows, finite for the frames with atoms
+        (NaN for a frame without atoms, e.g. a failed one). Default: no
+        drift.
 
     Returns
     -------
@@ -198,11 +205,9 @@ def link_frames(x, y, frame, max_displacement, memory=0, shifts=None):
     """
     x, y, frame, _ = _check_points(x, y, frame)
     try:
-        max_d = float(max_displacement)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"`max_displacement` must be a number, got {max_displacement!r}."
-        ) from None
+        max_d = check_number(max_displacement, "max_displacement")
+    except TypeError as e:
+        raise ValueError(str(e)) from None
     if not (np.isfinite(max_d) and max_d > 0):
         raise ValueError(
             f"`max_displacement` must be positive and finite, got {max_displacement}."
@@ -213,14 +218,24 @@ def link_frames(x, y, frame, max_displacement, memory=0, shifts=None):
     if shifts is None:
         shifts = np.zeros((max(n_frames, 1), 2))
     else:
-        shifts = np.asarray(shifts, dtype=np.float64)
+        try:
+            shifts = check_array(shifts, "shifts")
+        except TypeError as e:
+            raise ValueError(str(e)) from None
         if shifts.ndim != 2 or shifts.shape[1] != 2 or shifts.shape[0] < n_frames:
             raise ValueError(
                 f"`shifts` must have shape (n_frames, 2) with n_frames >= "
                 f"{n_frames}, got {shifts.shape}."
             )
-        if not np.all(np.isfinite(shifts[:n_frames])):
-            raise ValueError("`shifts` contains NaN or infinite values.")
+        # frames without atoms (e.g. whose finding failed) may have NaN shifts
+        used = np.zeros(n_frames, bool)
+        used[frame] = True
+        bad = np.flatnonzero(used & ~np.all(np.isfinite(shifts[:n_frames]), axis=1))
+        if bad.size:
+            raise ValueError(
+                f"`shifts` contains NaN or infinite values for frames with atoms "
+                f"({bad[:10].tolist()})."
+            )
     track = np.full(n, -1, dtype=np.int64)
     if n == 0:
         return track
@@ -319,12 +334,14 @@ def _solve_component(i, j, cost, max_d):
 def estimate_shifts(x, y, frame, track, n_frames=None):
     """Per-frame translation of a movie from the linked atoms.
 
-    ``shifts[k]`` is measured directly against frame 0: the median
-    displacement (robust against wrong links and moving atoms) of the tracks
-    present in both frames, so its error does not grow with k. When frame k
-    shares fewer than 3 tracks with frame 0 (tracks broken by missing
-    atoms), it is measured against the earlier frame of known shift with
-    which it shares the most tracks, and that frame's shift is added.
+    ``shifts[k]`` is measured directly against the reference frame (frame 0,
+    or the first frame with atoms when frame 0 has none, e.g. because its
+    finding failed): the median displacement (robust against wrong links
+    and moving atoms) of the tracks present in both frames, so its error
+    does not grow with k. When frame k shares fewer than 3 tracks with the
+    reference (tracks broken by missing atoms), it is measured against the
+    earlier frame of known shift with which it shares the most tracks, and
+    that frame's shift is added.
 
     Parameters
     ----------
@@ -341,8 +358,9 @@ def estimate_shifts(x, y, frame, track, n_frames=None):
     Returns
     -------
     shifts : numpy.ndarray, shape (n_frames, 2)
-        Translation ``(dx, dy)`` of each frame relative to frame 0, in pixels;
-        ``shifts[0] = (0, 0)``; NaN for frames that could not be linked.
+        Translation ``(dx, dy)`` of each frame relative to the reference
+        frame, in pixels (0 there); NaN for frames that could not be linked
+        and for frames without atoms before the reference.
     errors : numpy.ndarray, shape (n_frames, 2)
         Standard errors of ``shifts``: ``1.2533 * std / sqrt(n_links)`` per
         axis (the standard error of a median), added in quadrature to the
@@ -380,11 +398,13 @@ def estimate_shifts(x, y, frame, track, n_frames=None):
     errors = np.full((n_frames, 2), np.nan)
     if n_frames == 0:
         return shifts, errors
-    shifts[0] = errors[0] = 0.0
     present = table >= 0
+    with_atoms = np.flatnonzero(present.any(axis=0))
+    first = int(with_atoms[0]) if with_atoms.size else 0
+    shifts[first] = errors[first] = 0.0
     lost = []
-    for k in range(1, n_frames):
-        ref = 0
+    for k in range(first + 1, n_frames):
+        ref = first
         common = present[:, k] & present[:, ref]
         if np.count_nonzero(common) < 3:
             rows = np.flatnonzero(present[:, k])

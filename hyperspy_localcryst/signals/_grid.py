@@ -7,9 +7,17 @@ Pixel positions (x = column, y = row, centres at integers) convert to
 calibrated ones as ``offset + scale * pixel``.
 """
 
-import numbers
-
 import numpy as np
+
+# One implementation of each argument check, shared with the numerics.
+from ..numerics._checks import (
+    check_at_most,
+    check_bool,
+    check_integer,
+    check_memory,
+    check_number,
+    check_numbers,
+)
 
 __all__ = [
     "grid_from_axes",
@@ -18,7 +26,12 @@ __all__ = [
     "pixel_scale",
     "check_number",
     "check_integer",
+    "check_bool",
+    "check_numbers",
+    "check_at_most",
+    "check_memory",
     "check_units",
+    "check_n_sublattices",
     "axis_units",
 ]
 
@@ -36,49 +49,6 @@ def axis_units(units):
     'nm'
     """
     return units if isinstance(units, str) and units != "<undefined>" else ""
-
-
-def check_number(value, name, what="a number"):
-    """``value`` as a float, or a TypeError naming the argument ``name``.
-
-    Booleans, strings, None and sequences are refused (``float("1")`` or
-    ``True`` would otherwise pass silently).
-
-    Examples
-    --------
-    >>> check_number(np.float32(0.5), "sigma")
-    0.5
-    >>> check_number("a", "sigma")
-    Traceback (most recent call last):
-    ...
-    TypeError: `sigma` must be a number, got 'a'.
-    """
-    ok = isinstance(value, numbers.Real) or (
-        isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
-    )
-    if not ok or isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be {what}, got {value!r}.")
-    return float(value)
-
-
-def check_integer(value, name, minimum=None):
-    """``value`` as an int (no silent truncation of 1.5), at least ``minimum``.
-
-    Examples
-    --------
-    >>> check_integer(np.int64(3), "n_neighbours", minimum=1)
-    3
-    >>> check_integer(1.5, "n_clusters")
-    Traceback (most recent call last):
-    ...
-    TypeError: `n_clusters` must be an integer, got 1.5.
-    """
-    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be an integer, got {value!r}.")
-    v = int(value)
-    if minimum is not None and v < minimum:
-        raise ValueError(f"`{name}` must be at least {minimum}, got {v}.")
-    return v
 
 
 def check_units(have, want, name):
@@ -100,6 +70,39 @@ def check_units(have, want, name):
             f"`{name}` is in {have} but the image is in {want}; convert one of them "
             "first (lengths are not converted between units)."
         )
+
+
+def check_n_sublattices(n_sublattices, n_atoms, what="atoms to label"):
+    """``n_sublattices`` as an int from 1 to the number of atoms to split.
+
+    Shared by ``AtomicImage.find_atoms`` and
+    ``AtomPositions.label_sublattices``: more types than atoms cannot be
+    labelled (it used to give every atom type 0 without a word).
+
+    Parameters
+    ----------
+    n_sublattices : int
+        The argument.
+    n_atoms : int
+        Atoms there are to split.
+    what : str
+        How the atoms are called in the message.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> check_n_sublattices(2, 64)
+    2
+    >>> check_n_sublattices(100, 64)
+    Traceback (most recent call last):
+    ...
+    ValueError: `n_sublattices` = 100 is more than the 64 atoms to label; ...
+    """
+    n = check_integer(n_sublattices, "n_sublattices", minimum=1)
+    return check_at_most(n, "n_sublattices", int(n_atoms), what)
 
 
 def grid_from_axes(signal_axes):
@@ -129,6 +132,17 @@ def grid_from_axes(signal_axes):
             raise ValueError(
                 f"The signal axis {ax.name!r} is not uniform; atom positions need a "
                 "uniform pixel grid (convert it with `axis.convert_to_uniform_axis()`)."
+            )
+        if not (np.isfinite(ax.offset) and np.isfinite(ax.scale) and ax.scale != 0):
+            what = (
+                "non-finite offset"
+                if np.isfinite(ax.scale) and ax.scale
+                else ("zero or non-finite scale")
+            )
+            raise ValueError(
+                f"The signal axis {ax.name!r} has a {what} (offset {ax.offset!r}, "
+                f"scale {ax.scale!r}); atom positions need a finite offset and a "
+                "finite, non-zero scale (set `axis.offset` / `axis.scale`)."
             )
         out[key] = {
             "size": int(ax.size),

@@ -11,7 +11,17 @@ metric (see :mod:`hyperspy_localcryst.numerics.neighbourhoods`).
   of the centre atoms in the per-atom table, so that ``inav`` slicing,
   clustering and saving keep the link from each row to its atom.
 - Signal axis ``component``: index of the vector component;
-  ``metadata.AtomNeighbourhoods.component_names`` names them.
+  ``metadata.AtomNeighbourhoods.component_names`` names them. The axis
+  values index that list (offset 0, scale 1 when made), so the names follow
+  ``isig`` slices (:attr:`AtomNeighbourhoods.component_names`); a slice that
+  breaks ``(dx, dy)`` pairs is refused by the methods that need vectors.
+- ``inav[a:b]`` and ``inav[::n]`` keep the centre indices on the axis. An
+  integer ``inav[k]`` removes the axis and with it the centre's index; the
+  centre is then found again from the geometry (the one atom whose
+  neighbours lie exactly at the row's vectors, which on refined positions is
+  unique; on an ideal noise-free lattice it is not, and the methods that need
+  the centre say so and advise ``inav[k:k + 1]``). Signals with an extra
+  navigation axis (``hs.stack([nb, nb])``) are refused.
 - ``metadata.AtomNeighbourhoods``: ``metric``, ``n_neighbours``, ``radius``,
   ``border``, tolerances, ``units`` and ``atoms``, the whole per-atom table
   (:class:`AtomPositions`, every atom, since any atom can be a neighbour)
@@ -27,6 +37,7 @@ default source, and ``algorithm="kmedians"`` selects the paper's k-means
 with component-wise median centroids.
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -35,9 +46,25 @@ from hyperspy.signals import Signal1D, Signal2D
 
 from ..numerics import neighbourhoods as nbn
 from ..numerics import statistics as st
+from ..numerics._checks import check_array, format_bytes
 from . import _stack
-from ._grid import check_integer, check_number, pixel_scale
-from .atom_positions import AtomPositions
+from ._grid import (
+    check_at_most,
+    check_bool,
+    check_integer,
+    check_memory,
+    check_number,
+    check_numbers,
+    pixel_scale,
+)
+from .atom_positions import (
+    AtomPositions,
+    _check_rows,
+    _check_statistic,
+    _is_signal,
+    _name_positions,
+    _rows,
+)
 
 __all__ = [
     "AtomNeighbourhoods",
@@ -46,6 +73,128 @@ __all__ = [
 ]
 
 _KEY = "AtomNeighbourhoods"
+
+_STACK_ADVICE = (
+    "Each row must be one centre atom of the table in "
+    "metadata.AtomNeighbourhoods.atoms: take one signal of the stack with "
+    "`.inav[:, k]`, or compute the neighbourhoods of several images at once from "
+    "one pooled table (`find_atoms` on the image stack, or atom tables "
+    "concatenated with `hs.stack([a, b], axis='atom')`)."
+)
+
+_NO_CENTRE = (
+    "This single row has no `atom` navigation axis (an integer index `nb.inav[k]` "
+    "makes HyperSpy remove it, and with it the index of the row's centre atom), "
+    "and its vectors do not single out one atom of metadata.AtomNeighbourhoods."
+    "atoms: {found}. Take the row with `nb.inav[k:k + 1]` to keep the link."
+)
+
+
+#: Clustering algorithms and preprocessing HyperSpy's ``cluster_analysis``
+#: and ``estimate_number_of_clusters`` take by name (its documented lists),
+#: plus the paper's ``"kmedians"``; any object with ``fit`` (``fit_transform``
+#: for preprocessing) is passed on.
+_CLUSTER_ALGORITHMS = (
+    "kmeans",
+    "agglomerative",
+    "minibatchkmeans",
+    "spectralclustering",
+)
+_PREPROCESSING = ("norm", "standard", "minmax")
+_SOURCES = ("signal", "decomposition", "bss")
+_METRICS = ("gap", "elbow", "silhouette")
+#: HyperSpy's decomposition algorithms by name (its documented list).
+_DECOMPOSITION_ALGORITHMS = (
+    "SVD",
+    "MLPCA",
+    "sklearn_pca",
+    "NMF",
+    "sparse_pca",
+    "mini_batch_sparse_pca",
+    "RPCA",
+    "ORPCA",
+    "ORNMF",
+)
+
+
+def _check_grid(ny, nx, n_arrays, name, value, grid, advice=None):
+    """Refuse, before allocating, ``n_arrays`` float64 grids of ``ny × nx``
+    that exceed the numerics' grid limit or the memory available.
+
+    ``grid`` names the grid in the message, e.g. ``"bins gives a grid"``;
+    ``advice`` (default: a smaller ``name``) ends it.
+    """
+    cells = int(ny) * int(nx)
+    detail = f"{grid} of {ny} x {nx} = {cells:,} cells"
+    if n_arrays > 1:
+        detail += f", {n_arrays} of them"
+    advice = advice or f"give a smaller `{name}`"
+    if cells > st.MAX_GRID_CELLS:
+        raise ValueError(
+            f"{name}={value!r:.60} needs {format_bytes(8.0 * cells)} of memory per "
+            f"array ({detail}; at most {st.MAX_GRID_CELLS:,} cells, 1 GiB, are "
+            f"allowed): {advice}."
+        )
+    check_memory(
+        8.0 * cells, name, value, detail, advice=advice, total=8.0 * cells * n_arrays
+    )
+
+
+def _check_length(value, name):
+    """A positive, finite length (calibrated units), or an error naming ``name``."""
+    v = check_number(value, name, "a length")
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"`{name}` must be a positive, finite length, got {v}.")
+    return v
+
+
+def _check_shape(shape):
+    """An FFT ``shape`` as two positive integers ``(ny, nx)``."""
+    if not isinstance(shape, (tuple, list, np.ndarray)) or len(shape) != 2:
+        raise ValueError(
+            f"`shape` = {shape!r:.60}: the FFT shape must be a pair (ny, nx) of "
+            "positive integers."
+        )
+    if (
+        not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
+            for n in shape
+        )
+        or min(shape) < 1
+    ):
+        raise ValueError(
+            f"`shape` = {tuple(shape)!r:.60}: the FFT shape must be two positive "
+            "integers (ny, nx)."
+        )
+    return int(shape[0]), int(shape[1])
+
+
+def _check_bins(bins):
+    """Histogram ``bins`` (an int or a pair) as ``(nx, ny)``."""
+    pair = bins if isinstance(bins, (tuple, list, np.ndarray)) else (bins, bins)
+    ok = len(pair) == 2 and all(
+        isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_))
+        for n in pair
+    )
+    if not ok:
+        raise ValueError(
+            f"`bins` = {bins!r:.60}: the numbers of bins must be an integer or a "
+            "pair (nx, ny) of integers."
+        )
+    if min(pair) < 1:
+        raise ValueError(f"`bins` = {bins!r:.60}: the numbers of bins must be >= 1.")
+    return int(pair[0]), int(pair[1])
+
+
+def _check_extent(extent):
+    """A histogram ``extent`` as four finite, increasing edges."""
+    e = check_numbers(extent, "extent", 4, "(xmin, xmax, ymin, ymax)", finite=False)
+    if not (np.isfinite(e).all() and e[1] > e[0] and e[3] > e[2]):
+        raise ValueError(
+            f"`extent` = {extent!r:.80}: the histogram extent must be four finite "
+            "numbers (xmin, xmax, ymin, ymax) with xmax > xmin and ymax > ymin."
+        )
+    return e
 
 
 def _extent(grid):
@@ -79,13 +228,22 @@ def make_neighbourhoods(
     >>> nb.axes_manager.signal_shape
     (8,)
     """
+    # the arguments, once for all frames (a stack's frames would each fail)
+    if not isinstance(metric, str) or metric not in nbn.METRICS:
+        raise ValueError(
+            f"Unknown metric {metric!r:.60}: `metric` must be one of {nbn.METRICS}."
+        )
+    nbn._check_parameters(
+        n_neighbours, metric, radius, angle_tolerance, distance_tolerance
+    )
+    check_bool(exclude_border, "exclude_border")
+    if border is not None:
+        b = check_number(border, "border", "a length")
+        if not (np.isfinite(b) and b >= 0):
+            raise ValueError(f"`border` must be a non-negative distance, got {b!r}.")
     grid = atoms.grid
     x, y = atoms.get_column("x"), atoms.get_column("y")
-    frames = (
-        atoms.get_column("frame").astype(int)
-        if "frame" in atoms.columns
-        else np.zeros(atoms.n_atoms, int)
-    )
+    frames = atoms.get_frames()
     parts, failed = [], []
     for f in np.unique(frames):
         sel = np.flatnonzero(frames == f)
@@ -206,15 +364,137 @@ class AtomNeighbourhoods(Signal1D):
             t = table
         return t
 
+    def _n_rows(self):
+        """Number of rows (centres); refuses stacks with an extra axis."""
+        return _check_rows(self, _STACK_ADVICE)
+
+    def _table(self, positions=None):
+        """The data as a 2D array ``(n_rows, n_components)``, single rows included.
+
+        Every access to the data goes through here (see
+        :func:`~hyperspy_localcryst.signals.atom_positions._check_rows`).
+        """
+        _check_rows(self, _STACK_ADVICE)
+        return _rows(self, positions)
+
+    @property
+    def component_names(self):
+        """Name of each signal position (``dx1``, ``dy1``, ...), following ``isig``.
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> atoms.get_neighbourhoods(n_neighbours=4).isig[2:4].component_names
+        ['dx2', 'dy2']
+        """
+        names = list(self.metadata.get_item(f"{_KEY}.component_names", []))
+        where = f"metadata.{_KEY}.component_names"
+        return [str(names[i]) for i in _name_positions(self, len(names), where)]
+
+    def _pairs(self, what):
+        """Signal positions ordering the components as ``(dx1, dy1, dx2, ...)``.
+
+        Returns the positions and the number of neighbours; refuses, naming
+        ``what``, a signal whose components are not whole ``(dx, dy)`` pairs.
+        """
+        names = self.component_names
+        where = {}
+        for i, name in enumerate(names):
+            m = re.fullmatch(r"d([xy])(\d+)", name)
+            if m:
+                where[(int(m.group(2)), m.group(1))] = i
+        js = sorted({j for j, _ in where})
+        paired = {
+            where[(j, c)]
+            for j in js
+            if (j, "x") in where and (j, "y") in where
+            for c in "xy"
+        }
+        lone = [names[i] for i in range(len(names)) if i not in paired]
+        if lone or not paired:
+            raise ValueError(
+                f"{what} needs whole (dx, dy) neighbour vectors, but the components "
+                f"of this signal are {names} (an `isig` slice): {lone} have no "
+                "partner. Slice whole pairs (e.g. `nb.isig[2:6]` for neighbours 2 "
+                "and 3) or use the whole signal."
+            )
+        js = [j for j in js if (j, "x") in where and (j, "y") in where]
+        order = np.array([where[(j, c)] for j in js for c in "xy"], dtype=np.int64)
+        return order, len(js)
+
     @property
     def centre_indices(self):
-        """Index in :attr:`atoms` of the centre atom of each row."""
-        return np.rint(self.axes_manager.navigation_axes[0].axis).astype(int)
+        """Index in :attr:`atoms` of the centre atom of each row.
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> bool((nb.inav[1:3].centre_indices == nb.centre_indices[1:3]).all())
+        True
+        """
+        self._n_rows()
+        nav = self.axes_manager.navigation_axes
+        if not nav:
+            return self._centre_by_geometry()
+        values = np.asarray(nav[0].axis, dtype=float)
+        idx = np.rint(values)
+        n_atoms = self.atoms.n_atoms
+        if not (
+            np.allclose(values, idx, rtol=0, atol=1e-6)
+            and idx.min() >= 0
+            and idx.max() < n_atoms
+        ):
+            raise ValueError(
+                f"The navigation axis values of this {type(self).__name__} are not "
+                f"indices of the {n_atoms} atoms of metadata.{_KEY}.atoms "
+                f"(range {values.min():g}..{values.max():g}): the axis was changed, "
+                "so the rows are no longer linked to their centre atoms."
+            )
+        return idx.astype(np.int64)
+
+    def _centre_by_geometry(self):
+        """The centre of a single row whose axis HyperSpy removed (``nb.inav[k]``):
+        the one atom whose neighbours lie exactly at the row's vectors."""
+        try:
+            order, k = self._pairs("centre_indices")
+        except ValueError:
+            raise ValueError(
+                _NO_CENTRE.format(found="its components are not whole vectors")
+            ) from None
+        atoms = self.atoms
+        # calibrated units throughout, as get_vectors("image") turns them
+        xy = np.column_stack([atoms.get_column("x"), atoms.get_column("y")])
+        rotation = None
+        if self.metric == "angle" and "rotation" in atoms.columns:
+            rotation = np.deg2rad(atoms.get_column("rotation"))
+        vectors = self._table(order).reshape(k, 2)
+        tol = 1e-6 * pixel_scale(atoms.grid)
+        found = nbn.locate_centres(xy, vectors, rotation, tol=tol)
+        if found.size != 1:
+            raise ValueError(
+                _NO_CENTRE.format(
+                    found="no atom fits"
+                    if found.size == 0
+                    else f"{found.size} atoms fit equally (an ideal lattice)"
+                )
+            )
+        return found
 
     @property
     def n_neighbours(self):
-        """Number of neighbour vectors per row."""
-        return self.axes_manager.signal_shape[0] // 2
+        """Number of neighbour vectors per row (whole ``(dx, dy)`` pairs).
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> atoms.get_neighbourhoods(n_neighbours=4).isig[2:6].n_neighbours
+        2
+        """
+        return self._pairs("n_neighbours")[1]
 
     @property
     def metric(self):
@@ -229,6 +509,13 @@ class AtomNeighbourhoods(Signal1D):
         Returns
         -------
         AtomPositions
+
+        Raises
+        ------
+        ValueError
+            For a single row taken with an integer ``nb.inav[k]`` (HyperSpy
+            removes the axis that held the centre's index; use
+            ``nb.inav[k:k + 1]``) and for stacks with an extra navigation axis.
 
         Examples
         --------
@@ -254,6 +541,15 @@ class AtomNeighbourhoods(Signal1D):
         Returns
         -------
         numpy.ndarray
+            Neighbours in increasing order of their number (``dx1``/``dy1``
+            first) among the components present: after ``nb.isig[2:6]``,
+            neighbours 2 and 3.
+
+        Raises
+        ------
+        ValueError
+            When an ``isig`` slice broke ``(dx, dy)`` pairs (the message lists
+            the components present).
 
         Examples
         --------
@@ -262,9 +558,12 @@ class AtomNeighbourhoods(Signal1D):
         >>> atoms.get_neighbourhoods(n_neighbours=4).get_vectors().shape[1:]
         (4, 2)
         """
-        if frame not in ("image", "local"):
-            raise ValueError(f"Unknown frame {frame!r}; use 'image' or 'local'.")
-        v = np.asarray(self.data, dtype=float).reshape(-1, self.n_neighbours, 2)
+        if not isinstance(frame, str) or frame not in ("image", "local"):
+            raise ValueError(
+                f"Unknown frame {frame!r:.60}: `frame` must be 'image' or 'local'."
+            )
+        order, k = self._pairs("get_vectors")
+        v = self._table(order).reshape(-1, k, 2)
         if frame == "image" and self.metric == "angle":
             rot = self.atoms.get_column("rotation")[self.centre_indices]
             v = nbn.rotate_vectors(v, np.deg2rad(rot))
@@ -288,7 +587,7 @@ class AtomNeighbourhoods(Signal1D):
         >>> int(atoms.get_neighbourhoods(n_neighbours=4).get_missing_mask().sum())
         0
         """
-        return ~np.isfinite(np.asarray(self.data)).all(axis=1)
+        return ~np.isfinite(self._table()).all(axis=1)
 
     def fill_missing(self, value=0.0):
         """A copy with missing neighbour vectors set to ``value``.
@@ -314,30 +613,151 @@ class AtomNeighbourhoods(Signal1D):
         True
         """
         value = check_number(value, "value")
+        if not np.isfinite(value):
+            raise ValueError(
+                f"`value` must be a finite number, got {value} (NaN or infinite "
+                "entries are what `fill_missing` replaces)."
+            )
         s = self.deepcopy()
         s.data = np.where(np.isfinite(s.data), s.data, value)
         return s
 
-    def _check_complete(self, navigation_mask):
-        bad = self.get_missing_mask()
-        if navigation_mask is not None and not isinstance(navigation_mask, str):
-            m = np.asarray(
-                getattr(navigation_mask, "data", navigation_mask), bool
-            ).ravel()
-            if m.shape == bad.shape:
-                bad = bad & ~m
-        if bad.any():
+    def _navigation_mask(self, navigation_mask, n):
+        """``navigation_mask`` as a flat boolean array over the ``n`` rows
+        (True: left out), or None; refuses anything else."""
+        if navigation_mask is None:
+            return None
+        data = navigation_mask.data if _is_signal(navigation_mask) else navigation_mask
+        msg = (
+            "`navigation_mask` must be None or a boolean array (or signal) with one "
+            f"value per centre atom ({n}), True to leave the centre out, got "
+            f"{navigation_mask!r:.60}."
+        )
+        if isinstance(data, (str, bytes, dict, set, frozenset)):
+            raise TypeError(msg)
+        try:
+            m = np.asarray(data)
+        except (TypeError, ValueError):  # ragged sequences
+            raise TypeError(msg) from None
+        if m.dtype != bool:
+            raise TypeError(msg)
+        if m.size != n:
             raise ValueError(
-                f"{int(bad.sum())} centre atom(s) have fewer than {self.n_neighbours} "
-                "neighbours (NaN entries, radius mode); learning needs complete rows: "
+                f"`navigation_mask` has {m.size} values (shape {m.shape}) for {n} "
+                "centre atoms; give one per centre atom."
+            )
+        m = m.ravel()
+        if int((~m).sum()) < 2:
+            raise ValueError(
+                f"`navigation_mask` leaves {int((~m).sum())} of the {n} centre atoms; "
+                "learning needs at least 2 (True leaves a centre out)."
+            )
+        return m
+
+    def _learning_rows(self, navigation_mask):
+        """Check the rows learning uses: at least two, a valid mask, complete.
+
+        Returns the mask (flat boolean or None) and the number of rows used.
+        """
+        n = self._n_rows()
+        if n < 2:
+            raise ValueError(
+                "Learning needs at least 2 centre atoms (HyperSpy: navigation_size "
+                f"< 2); this signal has {n} row (e.g. from `nb.inav[k]`)."
+            )
+        mask = self._navigation_mask(navigation_mask, n)
+        bad = self.get_missing_mask()
+        if mask is not None:
+            bad = bad & ~mask
+        if bad.any():
+            try:
+                fewer = f"fewer than {self.n_neighbours} neighbours"
+            except ValueError:  # components sliced apart: no whole vectors
+                fewer = "missing neighbours"
+            raise ValueError(
+                f"{int(bad.sum())} centre atom(s) have {fewer} "
+                "(NaN entries, radius mode); learning needs complete rows: "
                 "use `nb.fill_missing()` or `navigation_mask=nb.get_missing_mask()`."
             )
+        return mask, n if mask is None else int((~mask).sum())
+
+    def _signal_mask(self, signal_mask):
+        """``signal_mask`` as a flat boolean array over the components, or None."""
+        if signal_mask is None:
+            return None
+        n = self.axes_manager.signal_size
+        data = signal_mask.data if _is_signal(signal_mask) else signal_mask
+        try:
+            m = None if isinstance(data, (str, dict, set)) else np.asarray(data)
+        except (TypeError, ValueError):
+            m = None
+        if m is None or m.dtype != bool or m.size != n:
+            raise TypeError(
+                "`signal_mask` must be None or a boolean array with one value per "
+                f"component ({n}), True to leave the component out, got "
+                f"{signal_mask!r:.60}."
+            )
+        if m.all():
+            raise ValueError("`signal_mask` leaves out every component.")
+        return m.ravel()
+
+    def _check_source(self, source, name):
+        """A clustering source: 'signal', 'decomposition', 'bss' (with their
+        results) or a signal with one row per centre."""
+        if _is_signal(source):
+            nav = source.axes_manager.navigation_size
+            if nav != self._n_rows():
+                raise ValueError(
+                    f"`{name}` has {nav} rows (navigation size) for "
+                    f"{self._n_rows()} centre atoms."
+                )
+            return source
+        if not isinstance(source, str) or source not in _SOURCES:
+            exc = ValueError if isinstance(source, str) else TypeError
+            raise exc(
+                f"Unknown cluster source {source!r:.60}: `{name}` must be one of "
+                f"{_SOURCES} or a signal with one row per centre atom."
+            )
+        lr = self.learning_results
+        if source == "decomposition":
+            try:
+                self._decomposition()
+            except ValueError as e:
+                raise ValueError(f"`{name}` = 'decomposition': {e}") from None
+        if source == "bss" and getattr(lr, "bss_loadings", None) is None:
+            raise ValueError(
+                f"`{name}` = 'bss' needs blind source separation results: run "
+                "`blind_source_separation` first."
+            )
+        return source
+
+    def _check_number_of_components(self, number_of_components, source):
+        if number_of_components is None:
+            return None
+        k = check_integer(number_of_components, "number_of_components", minimum=1)
+        if isinstance(source, str) and source == "decomposition":
+            n = self.learning_results.loadings.shape[1]
+            check_at_most(k, "number_of_components", n, "decomposition components")
+        return k
+
+    def _check_learning_kwargs(self, kwargs):
+        """Check the HyperSpy keywords we know, in place."""
+        if "signal_mask" in kwargs:
+            kwargs["signal_mask"] = self._signal_mask(kwargs["signal_mask"])
+        for key in ("return_info", "print_info"):
+            if key in kwargs:
+                check_bool(kwargs[key], key)
+        if "show_progressbar" in kwargs:
+            check_bool(kwargs["show_progressbar"], "show_progressbar", allow_none=True)
 
     # --------------------------------------------------------------- learning
     def decomposition(self, *args, navigation_mask=None, **kwargs):
-        """HyperSpy's decomposition, after checking there are no missing entries.
+        """HyperSpy's decomposition, after checking its arguments and the rows.
 
-        See :meth:`hyperspy.api.signals.BaseSignal.decomposition`. PCA of
+        Rows with missing neighbours are refused (fill or mask them), as are
+        a ``navigation_mask`` that is not one boolean per centre and unknown
+        ``algorithm`` names. See
+        :meth:`hyperspy.api.signals.BaseSignal.decomposition`. PCA of
         neighbourhoods: the factors are modes (deformations of the mean
         neighbourhood, see :meth:`get_mode_properties`), the loadings are
         per centre atom (see :meth:`get_map`).
@@ -351,23 +771,82 @@ class AtomNeighbourhoods(Signal1D):
         >>> nb.learning_results.factors.shape
         (8, 8)
         """
-        self._check_complete(navigation_mask)
-        return super().decomposition(*args, navigation_mask=navigation_mask, **kwargs)
+        mask, _ = self._learning_rows(navigation_mask)
+        algorithm = kwargs.get("algorithm", "SVD")
+        if isinstance(algorithm, str):
+            if algorithm not in _DECOMPOSITION_ALGORITHMS:
+                raise ValueError(
+                    f"`algorithm` {algorithm!r} not recognised; choose from "
+                    f"{list(_DECOMPOSITION_ALGORITHMS)} or pass an object with "
+                    "`fit_transform` (or `fit` and `transform`)."
+                )
+        elif not (
+            hasattr(algorithm, "fit_transform")
+            or (hasattr(algorithm, "fit") and hasattr(algorithm, "transform"))
+        ):
+            raise TypeError(
+                f"`algorithm` must be one of {list(_DECOMPOSITION_ALGORITHMS)} or an "
+                f"object with `fit_transform`, got {algorithm!r:.60}."
+            )
+        if "normalize_poissonian_noise" in kwargs:
+            key = "normalize_poissonian_noise"
+            check_bool(kwargs[key], key)
+        if kwargs.get("output_dimension") is not None:
+            check_integer(kwargs["output_dimension"], "output_dimension", minimum=1)
+        self._check_learning_kwargs(kwargs)
+        return super().decomposition(*args, navigation_mask=mask, **kwargs)
 
     def _get_cluster_algorithm(self, algorithm, **kwargs):
         # HyperSpy looks algorithms up here (also once per K when estimating
         # the number of clusters); "kmedians" is the paper's k-means variant.
-        if isinstance(algorithm, str) and algorithm.lower() == "kmedians":
+        # Names and objects were checked by `_check_algorithm` before.
+        if isinstance(algorithm, str) and algorithm == "kmedians":
             return st.KMedians(**kwargs)
-        from hyperspy.learn._mva import cluster_algorithms
-
-        if isinstance(algorithm, str) and algorithm not in cluster_algorithms:
-            known = ["kmedians"] + [a for a in cluster_algorithms if a]
-            raise ValueError(
-                f"Unknown `algorithm` {algorithm!r}; choose from {known} or pass an "
-                "object with a `fit` method."
-            )
         return super()._get_cluster_algorithm(algorithm, **kwargs)
+
+    @staticmethod
+    def _check_algorithm(algorithm, estimate=False):
+        """A clustering algorithm HyperSpy (or we) can run, checked up front."""
+        known = ["kmedians", *_CLUSTER_ALGORITHMS]
+        if algorithm is None:
+            return None
+        if isinstance(algorithm, str):
+            if algorithm not in known:
+                objects = "" if estimate else " or pass an object with a `fit` method"
+                raise ValueError(
+                    f"Unknown `algorithm` {algorithm!r}; choose from {known}{objects}."
+                )
+            return algorithm
+        if estimate:
+            raise TypeError(
+                f"`algorithm` must be one of {known} (HyperSpy's estimate runs only "
+                f"its own algorithms), got {algorithm!r:.60}."
+            )
+        if not hasattr(algorithm, "fit"):
+            raise TypeError(
+                f"`algorithm` must be one of {known} or an object with a `fit` "
+                f"method, got {algorithm!r:.60}."
+            )
+        return algorithm
+
+    @staticmethod
+    def _check_preprocessing(preprocessing, estimate=False):
+        if preprocessing is None or (
+            isinstance(preprocessing, str) and preprocessing in _PREPROCESSING
+        ):
+            return preprocessing
+        if isinstance(preprocessing, str) or estimate:
+            raise ValueError(
+                f"Unknown `preprocessing` {preprocessing!r:.60}; choose from "
+                f"{[None, *_PREPROCESSING]}"
+                + ("." if estimate else " or pass an object with `fit_transform`.")
+            )
+        if not hasattr(preprocessing, "fit_transform"):
+            raise TypeError(
+                f"`preprocessing` must be one of {[None, *_PREPROCESSING]} or an "
+                f"object with `fit_transform`, got {preprocessing!r:.60}."
+            )
+        return preprocessing
 
     def cluster_analysis(
         self,
@@ -388,7 +867,7 @@ class AtomNeighbourhoods(Signal1D):
         :class:`~hyperspy_localcryst.numerics.statistics.KMedians` (k-means
         with component-wise median centroids). Get the labels with
         ``get_cluster_labels(merged=True)`` (HyperSpy's numbering, not
-        sorted by size).
+        sorted by size). Every argument is checked before HyperSpy runs.
 
         Examples
         --------
@@ -399,13 +878,18 @@ class AtomNeighbourhoods(Signal1D):
         >>> nb.get_cluster_labels(merged=True).data.shape == (len(nb.data),)
         True
         """
-        self._check_complete(navigation_mask)
+        mask, n = self._learning_rows(navigation_mask)
+        self._check_source(cluster_source, "cluster_source")
+        if source_for_centers is not None:
+            self._check_source(source_for_centers, "source_for_centers")
+        self._check_preprocessing(preprocessing)
+        number_of_components = self._check_number_of_components(
+            number_of_components, cluster_source
+        )
+        self._check_algorithm(algorithm)
+        self._check_learning_kwargs(kwargs)
         if "n_clusters" in kwargs:
             k = check_integer(kwargs["n_clusters"], "n_clusters", minimum=1)
-            n = self.axes_manager.navigation_size
-            if navigation_mask is not None and not isinstance(navigation_mask, str):
-                m = np.asarray(getattr(navigation_mask, "data", navigation_mask), bool)
-                n = int((~m).sum()) if m.size == n else n
             if k > n:
                 raise ValueError(
                     f"`n_clusters` ({k}) is larger than the number of centre atoms "
@@ -421,7 +905,7 @@ class AtomNeighbourhoods(Signal1D):
             source_for_centers=source_for_centers,
             preprocessing=preprocessing,
             number_of_components=number_of_components,
-            navigation_mask=navigation_mask,
+            navigation_mask=mask,
             algorithm=algorithm,
             **kwargs,
         )
@@ -440,7 +924,9 @@ class AtomNeighbourhoods(Signal1D):
 
         ``algorithm="kmedians"`` is accepted but K is then estimated with
         k-means (HyperSpy's estimator only runs its own algorithms); on
-        separated clusters both give the same K. See
+        separated clusters both give the same K. ``max_clusters`` may not
+        exceed the number of centre atoms used (one less for
+        ``metric="silhouette"``). See
         :meth:`hyperspy.api.signals.BaseSignal.estimate_number_of_clusters`.
 
         Examples
@@ -454,7 +940,45 @@ class AtomNeighbourhoods(Signal1D):
         >>> 1 <= int(k) <= 3
         True
         """
-        self._check_complete(navigation_mask)
+        mask, n = self._learning_rows(navigation_mask)
+        self._check_source(cluster_source, "cluster_source")
+        self._check_preprocessing(preprocessing, estimate=True)
+        self._check_algorithm(algorithm, estimate=True)
+        if not isinstance(metric, str) or metric not in _METRICS:
+            raise ValueError(
+                f"Unknown `metric` {metric!r:.60}; choose from {_METRICS}."
+            )
+        max_clusters = check_integer(max_clusters, "max_clusters", minimum=2)
+        if metric == "silhouette":  # scores need one centre more than clusters
+            check_at_most(
+                max_clusters,
+                "max_clusters",
+                n - 1,
+                f"clusters the silhouette can score on {n} centre atoms",
+            )
+        else:
+            check_at_most(max_clusters, "max_clusters", n, "centre atoms")
+        if "n_clusters" in kwargs:
+            raise ValueError(
+                "`n_clusters` is what `estimate_number_of_clusters` estimates; give "
+                "`max_clusters` instead."
+            )
+        kwargs["number_of_components"] = self._check_number_of_components(
+            kwargs.get("number_of_components"), cluster_source
+        )
+        if "n_ref" in kwargs:
+            kwargs["n_ref"] = check_integer(kwargs["n_ref"], "n_ref", minimum=1)
+        self._check_learning_kwargs(kwargs)
+        if metric != "silhouette":  # HyperSpy's within-cluster distances: n x n
+            check_memory(
+                8.0 * n * n,
+                "metric",
+                metric,
+                f"the pairwise distances of {n} centre atoms, for K = 1",
+                advice="leave centres out with `navigation_mask`, use "
+                "metric='silhouette', or choose K from `plot_dendrogram`, which "
+                "subsamples",
+            )
         if algorithm == "kmedians":
             algorithm = "kmeans"  # HyperSpy's estimator accepts only its own
         if algorithm in (None, "kmeans", "minibatchkmeans"):
@@ -463,32 +987,74 @@ class AtomNeighbourhoods(Signal1D):
             cluster_source,
             max_clusters=max_clusters,
             preprocessing=preprocessing,
-            navigation_mask=navigation_mask,
+            navigation_mask=mask,
             algorithm=algorithm,
             metric=metric,
             **kwargs,
         )
 
     def _labels(self):
+        n = self._n_rows()
         lr = self.learning_results
         if getattr(lr, "cluster_labels", None) is None:
             raise ValueError("No cluster results: run `cluster_analysis` first.")
         lab = np.asarray(lr.cluster_labels)
+        if lab.ndim != 2 or lab.shape[1] != n:
+            raise ValueError(
+                f"The cluster results label {lab.shape[-1]} rows but this signal has "
+                f"{n}: it was changed after `cluster_analysis`; run "
+                "`cluster_analysis` on it again."
+            )
         out = np.full(lab.shape[1], -1)
         for i, row in enumerate(lab):
             out[np.asarray(row, bool)] = i
         return out
 
+    def _decomposition(self):
+        """Learning results, checked to be a decomposition of these rows."""
+        n_rows = self._n_rows()
+        lr = self.learning_results
+        if lr.loadings is None or lr.factors is None:
+            raise ValueError("No decomposition results: run `decomposition` first.")
+        n_comp = self.axes_manager.signal_size
+        if lr.loadings.shape[0] != n_rows or lr.factors.shape[0] != n_comp:
+            raise ValueError(
+                f"The decomposition results are for {lr.loadings.shape[0]} rows x "
+                f"{lr.factors.shape[0]} components but this signal has {n_rows} x "
+                f"{n_comp}: it was changed after `decomposition`; run "
+                "`decomposition` on it again."
+            )
+        return lr
+
+    @staticmethod
+    def _check_linkage_arguments(source, n_samples, method, seed):
+        """The arguments of :meth:`get_linkage`, checked before any work."""
+        if not isinstance(source, str) or source not in ("signal", "decomposition"):
+            raise ValueError(
+                f"Unknown source {source!r:.60}: `source` must be 'signal' or "
+                "'decomposition'."
+            )
+        n_samples = check_integer(n_samples, "n_samples")
+        if n_samples < 2:
+            raise ValueError(
+                f"`n_samples` = {n_samples}: the subsample size n_samples must be "
+                ">= 2 (a linkage joins at least two rows)."
+            )
+        if not isinstance(method, str) or method not in st._LINKAGE_METHODS:
+            raise ValueError(
+                f"Unknown `method` {method!r:.60}: the linkage method must be one of "
+                f"{', '.join(st._LINKAGE_METHODS)}."
+            )
+        if seed is not None:
+            check_integer(seed, "seed", minimum=0)
+        return n_samples
+
     def _source_matrix(self, source):
         if source == "signal":
-            return np.asarray(self.data, dtype=float)
-        if source == "decomposition":
-            lr = self.learning_results
-            if lr.loadings is None:
-                raise ValueError("No decomposition results: run `decomposition` first.")
-            n = lr.number_significant_components or lr.loadings.shape[1]
-            return np.asarray(lr.loadings[:, :n])
-        raise ValueError(f"Unknown source {source!r}; use 'signal' or 'decomposition'.")
+            return self._table()
+        lr = self._decomposition()
+        n = lr.number_significant_components or lr.loadings.shape[1]
+        return np.asarray(lr.loadings[:, :n])
 
     def get_linkage(self, source="signal", n_samples=2000, method="ward", seed=0):
         """Hierarchical clustering (scipy linkage) of the neighbourhoods.
@@ -524,7 +1090,13 @@ class AtomNeighbourhoods(Signal1D):
         >>> Z.shape[0] == len(rows) - 1
         True
         """
+        n_samples = self._check_linkage_arguments(source, n_samples, method, seed)
         X = self._source_matrix(source)
+        if len(X) < 2:
+            raise ValueError(
+                "Hierarchical clustering needs at least 2 rows (centre atoms); this "
+                f"signal has {len(X)} (e.g. from `nb.inav[k]`)."
+            )
         ok = np.isfinite(X).all(axis=1)
         if not ok.all():
             raise ValueError(
@@ -553,7 +1125,8 @@ class AtomNeighbourhoods(Signal1D):
         Parameters
         ----------
         n_clusters : int, optional
-            Draw the cut that gives this many clusters.
+            Draw the cut that gives this many clusters (at most the number
+            of centres clustered).
         source, n_samples, method, seed
             See :meth:`get_linkage`.
         ax : matplotlib.axes.Axes, optional
@@ -575,21 +1148,37 @@ class AtomNeighbourhoods(Signal1D):
         'cluster separation (linkage distance)'
         """
         import matplotlib.pyplot as plt
+        from matplotlib.axes import Axes
         from scipy.cluster.hierarchy import dendrogram
 
+        if n_clusters is not None:
+            n_clusters = check_integer(n_clusters, "n_clusters")
+            if n_clusters < 1:
+                raise ValueError(
+                    f"`n_clusters` = {n_clusters} cannot cut the dendrogram: "
+                    "n_clusters must be >= 1."
+                )
+        if ax is not None and not isinstance(ax, Axes):
+            raise TypeError(f"`ax` must be a Matplotlib Axes or None, got {ax!r:.60}.")
+        truncate = check_integer(truncate, "truncate", minimum=0)
+        n_samples = self._check_linkage_arguments(source, n_samples, method, seed)
+        if n_clusters is not None:
+            m = min(n_samples, self._n_rows())  # the rows the linkage clusters
+            check_at_most(n_clusters, "n_clusters", m, "centre atoms clustered")
         Z, rows = self.get_linkage(source, n_samples, method, seed)
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 4))
-        kw = {"truncate_mode": "lastp", "p": truncate} if truncate else {}
         thr = None
         if n_clusters is not None:
             thr = st.linkage_threshold(Z, n_clusters)
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4))
+        kw = {"truncate_mode": "lastp", "p": truncate} if truncate else {}
+        if thr is not None:
             kw["color_threshold"] = thr
         dendrogram(Z, ax=ax, no_labels=len(rows) > 60 and not truncate, **kw)
         if thr is not None:
             ax.axhline(thr, color="k", ls="--", lw=1)
         ax.set_ylabel("cluster separation (linkage distance)")
-        sub = "" if len(rows) == self.axes_manager.navigation_size else " (subsample)"
+        sub = "" if len(rows) == self._n_rows() else " (subsample)"
         ax.set_xlabel(f"{len(rows)} centre atoms{sub}")
         ax.set_title(f"{method} linkage of {self.metadata.General.title}")
         return ax
@@ -649,7 +1238,8 @@ class AtomNeighbourhoods(Signal1D):
         statistic : {"mean", "median", "std", "min", "max", "count"}
             Computed over each frame's centres, NaN ignored.
         names : list of str, optional
-            Names of the values (stored in ``metadata.Signal.names``).
+            Names of the values, one per value (stored in
+            ``metadata.Signal.names``).
 
         Returns
         -------
@@ -665,33 +1255,61 @@ class AtomNeighbourhoods(Signal1D):
         >>> nb.get_frame_statistics("signal").axes_manager.signal_shape
         (8,)
         """
+        _check_statistic(statistic)
+        if names is not None and (
+            not isinstance(names, (list, tuple))
+            or not all(isinstance(n, str) for n in names)
+        ):
+            raise TypeError(
+                f"`names` must be a list of strings (one per value), got {names!r:.60}."
+            )
         units, auto = "", None
+        if isinstance(values, (list, tuple)) and all(
+            isinstance(v, str) for v in values
+        ):
+            values = list(values)  # column names of the centres' table
         if isinstance(values, str) and values == "invariants":
             inv = self.get_invariants()
             known = set(self.atoms.columns) | {"atom"}
             extra = [c for c in inv.columns if c not in known]
-            return inv.get_frame_statistics(extra, statistic)
-        if isinstance(values, (str, list)) and values not in ("loadings", "signal"):
-            return self.get_centres().get_frame_statistics(values, statistic)
+            return self._renamed(inv.get_frame_statistics(extra, statistic), names)
+        if isinstance(values, list) or (
+            isinstance(values, str) and values not in ("loadings", "signal")
+        ):
+            out = self.get_centres()._frame_statistics(values, statistic, "values")
+            return self._renamed(out, names)
         if isinstance(values, str) and values == "loadings":
-            lr = self.learning_results
-            if lr.loadings is None:
-                raise ValueError("No decomposition results: run `decomposition` first.")
+            lr = self._decomposition()
             v = np.asarray(lr.loadings)
             v = v[:, : lr.number_significant_components or v.shape[1]]
             auto = [f"loading {i}" for i in range(v.shape[1])]
         elif isinstance(values, str):
-            v = np.asarray(self.data, dtype=float)
-            auto = list(self.metadata.AtomNeighbourhoods.component_names)
+            v = self._table()
+            auto = self.component_names
             units = self.atoms.units.get("x", "")
         else:
-            v = np.asarray(getattr(values, "data", values), dtype=float)
-        n_c = self.axes_manager.navigation_size
-        v = v.reshape(len(v), -1) if v.ndim else v
+            v = check_array(values.data if _is_signal(values) else values, "values")
+            if v.ndim == 0:
+                raise TypeError(
+                    "`values` must be 'loadings', 'signal', 'invariants', column "
+                    "names or an array with one row per centre atom, got "
+                    f"{values!r:.60}."
+                )
+        n_c = self._n_rows()
+        if v.ndim > 2:
+            raise ValueError(
+                f"`values` must have shape (n_centres,) or (n_centres, m) = ({n_c}, "
+                f"m), got shape {v.shape}."
+            )
+        v = v.reshape(len(v), -1)
         if v.shape[0] != n_c:
             raise ValueError(f"`values` has {v.shape[0]} rows for {n_c} centre atoms.")
         if names is None:
             names = auto or [f"value {i}" for i in range(v.shape[1])]
+        elif len(names) != v.shape[1]:
+            raise ValueError(
+                f"`names` has {len(names)} names for {v.shape[1]} values per centre."
+            )
         atoms = self.atoms
         out = st.per_frame(self._centre_frames(), v, atoms.n_frames, statistic)
         return _stack.stack_signal(
@@ -703,15 +1321,29 @@ class AtomNeighbourhoods(Signal1D):
             title=f"{statistic} per frame of {self.metadata.General.title}",
         )
 
+    @staticmethod
+    def _renamed(signal, names):
+        """Per-frame statistics of columns, renamed by ``names`` when given."""
+        if names is None:
+            return signal
+        have = list(signal.metadata.get_item("Signal.names", []))
+        if len(names) != len(have):
+            raise ValueError(
+                f"`names` has {len(names)} names for {len(have)} values per centre."
+            )
+        signal.metadata.set_item("Signal.names", [str(n) for n in names])
+        return signal
+
     # ------------------------------------------------------------------ maps
     def _per_centre(self, values, name):
         try:
-            v = np.asarray(getattr(values, "data", values), dtype=float).ravel()
-        except (TypeError, ValueError):
+            v = check_array(values.data if _is_signal(values) else values, name)
+        except TypeError:
             raise TypeError(
                 f"`{name}` must be numbers, one per centre atom, got {values!r:.60}."
             ) from None
-        n = self.axes_manager.navigation_size
+        v = v.ravel()
+        n = self._n_rows()
         if v.shape != (n,):
             raise ValueError(f"`{name}` has {v.size} values for {n} centre atoms.")
         return v
@@ -728,7 +1360,8 @@ class AtomNeighbourhoods(Signal1D):
         values : array_like or signal
             One value per centre (row), e.g. cluster labels or loadings.
         max_distance : float, optional
-            Calibrated units; default the median nearest-neighbour distance.
+            Calibrated units, positive and finite; default the median
+            nearest-neighbour distance.
         frame : int or tuple of int, optional
             For a stack: one frame (flat index or navigation indices); by
             default every frame, as a stack on the source's navigation axes.
@@ -747,23 +1380,29 @@ class AtomNeighbourhoods(Signal1D):
         (128, 128)
         """
         v = self._per_centre(values, "values")
+        if max_distance is not None:  # 0 would give a map of NaN only
+            max_distance = _check_length(max_distance, "max_distance")
         atoms = self.atoms
         grid = atoms.grid
+        n = atoms.n_frames
+        wanted = range(n) if frame is None else [atoms._flat_frame(frame, "frame")]
+        shape = (grid["y"]["size"], grid["x"]["size"])
+        if len(wanted) > 1 and shape[0] * shape[1] <= st.MAX_GRID_CELLS:
+            name, value, advice = "frame", frame, "map one frame with `frame`=k"
+        else:
+            name, value = f"metadata.{_KEY}.atoms.metadata.AtomPositions.grid", shape
+            advice = "the image is too large to rasterise; bin it first"
+        _check_grid(*shape, len(wanted), name, value, "the image gives maps", advice)
         xp, yp = self.get_centres().get_pixel_positions()
         if max_distance is None:
-            r = np.linalg.norm(self.get_vectors("local"), axis=-1)
-            max_distance = float(np.nanmedian(r[:, 0])) if r.size else np.inf
-        else:
-            max_distance = check_number(max_distance, "max_distance", "a length")
-            if not max_distance > 0:  # 0 would give a map of NaN only
-                raise ValueError(
-                    f"`max_distance` must be a positive length, got {max_distance}."
-                )
+            try:
+                r = np.linalg.norm(self.get_vectors("local"), axis=-1)[:, 0]
+            except ValueError:  # components sliced apart: the atoms' own spacing
+                r = np.array([atoms._nn_distance() or np.nan])
+            r = r[np.isfinite(r)]
+            max_distance = float(np.median(r)) if r.size else np.inf
         md_px = max_distance / pixel_scale(grid)
-        shape = (grid["y"]["size"], grid["x"]["size"])
-        n = atoms.n_frames
         groups = st.frame_groups(self._centre_frames(), n)
-        wanted = range(n) if frame is None else [atoms._flat_frame(frame)]
         maps = np.full((len(wanted),) + shape, np.nan)
         for i, k in enumerate(wanted):
             sel = groups[k]
@@ -832,9 +1471,7 @@ class AtomNeighbourhoods(Signal1D):
         return s
 
     def _loading(self, component):
-        lr = self.learning_results
-        if lr.loadings is None:
-            raise ValueError("No decomposition results: run `decomposition` first.")
+        lr = self._decomposition()
         component = check_integer(component, "component")
         if not 0 <= component < lr.loadings.shape[1]:
             raise ValueError(
@@ -900,7 +1537,8 @@ class AtomNeighbourhoods(Signal1D):
         Parameters
         ----------
         shape : tuple of int, optional
-            FFT size (ny, nx); default the image shape.
+            FFT size (ny, nx); default the image shape. Refused (with the
+            memory it would take) beyond 2**27 cells or the memory available.
         window : bool
             Apply a Hann window.
 
@@ -919,10 +1557,16 @@ class AtomNeighbourhoods(Signal1D):
         >>> nb.get_cluster_fft().axes_manager.navigation_shape
         (2,)
         """
+        window = check_bool(window, "window")
         lab = self._labels()
         grid = self.atoms.grid
         if shape is None:
             shape = (grid["y"]["size"], grid["x"]["size"])
+        else:
+            shape = _check_shape(shape)
+        n_clusters = int(lab.max()) + 1
+        # one power spectrum per cluster, plus the complex FFT of one (2 arrays)
+        _check_grid(*shape, n_clusters + 2, "shape", shape, "shape gives a grid")
         xp, yp = self.get_centres().get_pixel_positions()
         spectra, score = [], []
         for i in range(int(lab.max()) + 1):
@@ -953,6 +1597,8 @@ class AtomNeighbourhoods(Signal1D):
         Parameters
         ----------
         bins : int or (int, int)
+            Number of bins, or ``(nx, ny)``; refused (with the memory it
+            would take) beyond 2**27 cells or the memory available.
         extent : tuple of float, optional
             ``(xmin, xmax, ymin, ymax)`` in calibrated units; symmetric
             about 0 and covering all vectors by default.
@@ -974,10 +1620,16 @@ class AtomNeighbourhoods(Signal1D):
         >>> int(h.data.sum()) == 4 * len(nb.data)
         True
         """
+        by_cluster = check_bool(by_cluster, "by_cluster")
+        nx, ny = _check_bins(bins)
+        if extent is not None:
+            extent = _check_extent(extent)
+        lab = self._labels() if by_cluster else None
+        n_hist = int(lab.max()) + 2 if by_cluster else 1
+        _check_grid(ny, nx, n_hist, "bins", bins, "bins gives a grid")
         v = self.get_vectors("image")
-        counts, extent = st.vector_histogram(v, bins=bins, extent=extent)
+        counts, extent = st.vector_histogram(v, bins=(nx, ny), extent=extent)
         if by_cluster:
-            lab = self._labels()
             counts = np.stack(
                 [
                     st.vector_histogram(v[lab == i], bins=bins, extent=extent)[0]
@@ -1037,9 +1689,8 @@ class AtomNeighbourhoods(Signal1D):
         """
         import pandas as pd
 
-        lr = self.learning_results
-        if lr.factors is None:
-            raise ValueError("No decomposition results: run `decomposition` first.")
+        lr = self._decomposition()
+        order, _ = self._pairs("get_mode_properties")
         n_max = lr.factors.shape[1]
         n = (
             n_max
@@ -1051,7 +1702,7 @@ class AtomNeighbourhoods(Signal1D):
                 f"`n_components` ({n}) is more than the {n_max} components of the "
                 "decomposition."
             )
-        mean = np.nanmean(np.asarray(self.data, float), axis=0)
+        mean = np.nanmean(self._table(order), axis=0)
         ev = lr.explained_variance
         ratio = ev / ev.sum() if ev is not None and ev.sum() > 0 else np.full(n, np.nan)
         c = self.get_centres()
@@ -1062,7 +1713,7 @@ class AtomNeighbourhoods(Signal1D):
         )
         rows = []
         for i in range(n):
-            f = np.asarray(lr.factors[:, i])
+            f = np.asarray(lr.factors[order, i])
             p = st.mode_polarity(f)
             cos = abs(f @ mean) / (np.linalg.norm(f) * np.linalg.norm(mean) + 1e-300)
             rows.append(
@@ -1103,8 +1754,8 @@ class AtomNeighbourhoods(Signal1D):
         components : sequence of int, optional
             Default: the first four (all, when there are fewer).
         scale : float, optional
-            Arrow length multiplier; default makes the longest arrow a third
-            of the nearest-neighbour distance.
+            Arrow length multiplier (positive); default makes the longest
+            arrow a third of the nearest-neighbour distance.
         frame : {"local"}
             Modes live in the stored frame (rotated for the angle metric).
 
@@ -1125,11 +1776,26 @@ class AtomNeighbourhoods(Signal1D):
         """
         import matplotlib.pyplot as plt
 
-        lr = self.learning_results
-        if lr.factors is None:
-            raise ValueError("No decomposition results: run `decomposition` first.")
-        if frame != "local":
-            raise ValueError(f"Unknown `frame` {frame!r}; modes are drawn in 'local'.")
+        if not isinstance(frame, str) or frame != "local":
+            raise ValueError(
+                f"Unknown `frame` {frame!r:.60}; modes are drawn in 'local'."
+            )
+        if scale is not None:
+            scale = check_number(scale, "scale", "a positive number")
+            if not (np.isfinite(scale) and scale > 0):
+                raise ValueError(
+                    f"`scale` must be a positive, finite number or None, got {scale}."
+                )
+        if components is not None and not isinstance(components, (int, np.integer)):
+            if not isinstance(components, (list, tuple, np.ndarray)) or (
+                np.ndim(components) != 1
+            ):
+                raise TypeError(
+                    "`components` must be a component index or a sequence of them, "
+                    f"got {components!r:.60}."
+                )
+        lr = self._decomposition()
+        order, k = self._pairs("plot_modes")
         n_max = lr.factors.shape[1]
         if components is None:
             components = tuple(range(min(4, n_max)))
@@ -1141,15 +1807,14 @@ class AtomNeighbourhoods(Signal1D):
                 f"`components` must be one or more of 0..{n_max - 1}, got {components}."
             )
         props = self.get_mode_properties()
-        k = self.n_neighbours
-        mean = np.nanmean(np.asarray(self.data, float), axis=0).reshape(k, 2)
+        mean = np.nanmean(self._table(order), axis=0).reshape(k, 2)
         nn = float(np.nanmin(np.linalg.norm(mean, axis=1)))
         units = self.metadata.get_item(f"{_KEY}.units", "")
         fig, axes = plt.subplots(
             1, len(components), figsize=(3.2 * len(components), 3.4), squeeze=False
         )
         for ax, c in zip(axes[0], components):
-            f = np.asarray(lr.factors[:, c]).reshape(k, 2)
+            f = np.asarray(lr.factors[order, c]).reshape(k, 2)
             sc = scale or (nn / 3) / max(np.abs(f).max(), 1e-300)
             ax.plot(mean[:, 0], mean[:, 1], "o", color="0.6", ms=5)
             ax.plot([0], [0], "k+", ms=8)
@@ -1202,8 +1867,9 @@ class AtomNeighbourhoods(Signal1D):
         >>> float(np.median(inv.get_column("bond_angle_1"))) > 80
         True
         """
-        inv = nbn.neighbour_invariants(self.get_vectors("image"))
-        k = self.n_neighbours
+        vectors = self.get_vectors("image")
+        inv = nbn.neighbour_invariants(vectors)
+        k = vectors.shape[1]
         units = self.metadata.get_item(f"{_KEY}.units", "")
         cols, u = {}, {}
         for j in range(k):
@@ -1309,6 +1975,9 @@ class AtomNeighbourhoods(Signal1D):
         >>> float(np.nanmax(m.data))
         4.0
         """
+        self._n_rows()
+        if max_distance is not None:  # before the spectra are integrated
+            max_distance = _check_length(max_distance, "max_distance")
         t = self.atoms.get_spectral_quantity(si, edge=edge, window=window, **kwargs)
         name = t.columns[-1]
         values = t.get_column(name)[self.centre_indices]

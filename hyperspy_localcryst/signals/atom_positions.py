@@ -17,8 +17,19 @@ slicing and ``.hspy``/``.zspy`` round trips:
 - ``settings``: the parameters of the step that produced the table.
 
 Positions ``x`` and ``y`` are in the image's calibrated units.
+
+The signal axis names the columns: signal position *i* is column
+``columns[round(axis.axis[i])]`` of the metadata list, the axis being made
+with offset 0 and scale 1. HyperSpy's ``isig`` slices shift and scale the
+axis (``isig[2:5]``: offset 2; ``isig[::2]``: scale 2), so the names follow
+every slice and the ``.hspy``/``.zspy`` round trip. ``inav[k]`` (one row,
+no navigation axis) is a one-atom table. A table with more than one
+navigation axis (``hs.stack([a, b])`` without ``axis``) is refused by every
+method: concatenate tables along the atom axis instead
+(``hs.stack([a, b], axis="atom")``).
 """
 
+import os
 import warnings
 
 import numpy as np
@@ -26,8 +37,17 @@ from hyperspy._signals.lazy_signal1d import LazySignal1D
 from hyperspy.signals import Signal1D
 
 from ..numerics import statistics as st
+from ..numerics._checks import check_array
 from . import _stack
-from ._grid import check_integer, check_number, check_units, to_pixels
+from ._grid import (
+    check_bool,
+    check_integer,
+    check_memory,
+    check_n_sublattices,
+    check_number,
+    check_units,
+    to_pixels,
+)
 
 __all__ = ["AtomPositions", "LazyAtomPositions", "make_atom_positions"]
 
@@ -84,6 +104,120 @@ def make_atom_positions(columns, units, grid, settings=None, navigation=None, ti
     return s
 
 
+def _axis_name(axis):
+    name = axis.name
+    return name if isinstance(name, str) else "<undefined>"
+
+
+def _name_positions(signal, n_names, listing):
+    """Index into a metadata name list of every position of the signal axis.
+
+    The signal axis of a table is made with offset 0 and scale 1, so its
+    values are the indices of the names; HyperSpy's ``isig`` slices (integer,
+    float or stepped) keep that true by shifting and scaling the axis.
+
+    Parameters
+    ----------
+    signal : hyperspy signal
+        A table (AtomPositions or AtomNeighbourhoods).
+    n_names : int
+        Length of the full name list in metadata.
+    listing : str
+        Where the names live (for messages), e.g.
+        ``"metadata.AtomPositions.columns"``.
+
+    Returns
+    -------
+    numpy.ndarray of int
+
+    Examples
+    --------
+    >>> from hyperspy_localcryst.data import synthetic_lattice
+    >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+    >>> _name_positions(atoms.isig[1:4], 5, "columns").tolist()
+    [1, 2, 3]
+    """
+    am = signal.axes_manager
+    if am.signal_dimension != 1:
+        raise ValueError(
+            f"This {type(signal).__name__} has {am.signal_dimension} signal axes; a "
+            "table has exactly one (its columns)."
+        )
+    _check_not_transposed(signal)
+    axis = am.signal_axes[0]
+    values = np.asarray(axis.axis, dtype=float)
+    pos = np.rint(values)
+    ok = (
+        values.size > 0
+        and np.allclose(values, pos, rtol=0, atol=1e-6)
+        and pos.min() >= 0
+        and pos.max() < n_names
+        and len(np.unique(pos)) == len(pos)
+    )
+    if not ok:
+        shown = np.array2string(values[:6], separator=", ")
+        raise ValueError(
+            f"The signal axis {_axis_name(axis)!r} of this {type(signal).__name__} "
+            f"(values {shown}{'...' if values.size > 6 else ''}) no longer maps onto "
+            f"the {n_names} names in {listing}: its values must be the indices of "
+            "the names (offset 0, scale 1 when made; `isig` slices keep that). Was "
+            "the axis recalibrated, or were signals stacked along the signal axis?"
+        )
+    return pos.astype(np.int64)
+
+
+def _check_rows(signal, advice):
+    """Number of rows of a table; refuse layouts that are not one row per item.
+
+    A table has one navigation axis (its rows) or none (a single row, from
+    an integer ``inav`` index). ``advice`` ends the message for a table with
+    extra navigation axes (from ``hs.stack`` without ``axis``).
+    """
+    am = signal.axes_manager
+    nav = am.navigation_axes
+    if len(nav) > 1:
+        names = ", ".join(_axis_name(a) for a in nav)
+        raise ValueError(
+            f"This {type(signal).__name__} has {len(nav)} navigation axes ({names}), "
+            "e.g. from `hs.stack` without `axis`, which adds a new axis; a table has "
+            f"one row per atom on a single navigation axis. {advice}"
+        )
+    _check_not_transposed(signal)
+    return int(nav[0].size) if nav else 1
+
+
+def _check_not_transposed(signal):
+    am = signal.axes_manager
+    nav, sig = am.navigation_axes, am.signal_axes
+    if (nav and _axis_name(nav[0]) in ("column", "component")) or (
+        sig and _axis_name(sig[0]) == "atom"
+    ):
+        raise ValueError(
+            f"This {type(signal).__name__} is transposed (atoms on the signal axis); "
+            "use the table as made, with atoms on the navigation axis."
+        )
+
+
+def _rows(signal, positions=None):
+    """The data as a 2D array ``(n_rows, n_columns)`` (a single row included).
+
+    ``positions`` (indices on the signal axis) picks columns before a lazy
+    table is computed.
+    """
+    data = signal.data
+    if data.ndim == 1:  # one row: HyperSpy removed the navigation axis
+        data = data[None, :]
+    if positions is not None:
+        data = data[:, positions]
+    return np.asarray(data, dtype=float)
+
+
+_STACK_ADVICE = (
+    "Concatenate tables along the atom axis with `hs.stack([a, b], axis='atom')`, "
+    "or take one table of the stack with `.inav[:, k]`."
+)
+
+
 def _finite_positions(table, what):
     """Refuse NaN/infinite positions (kd-trees and markers cannot place them)."""
     bad = ~(np.isfinite(table.get_column("x")) & np.isfinite(table.get_column("y")))
@@ -102,9 +236,67 @@ def _colormap(cmap):
 
     if isinstance(cmap, Colormap):
         return cmap
-    if isinstance(cmap, str) and cmap in colormaps:
-        return colormaps[cmap]
-    raise ValueError(f"Unknown `cmap` {cmap!r}; use a Matplotlib colormap name.")
+    if not isinstance(cmap, str):
+        raise TypeError(
+            f"`cmap` must be a Matplotlib colormap or its name, got {cmap!r:.60}."
+        )
+    if cmap not in colormaps:
+        raise ValueError(f"Unknown `cmap` {cmap!r}; use a Matplotlib colormap name.")
+    return colormaps[cmap]
+
+
+#: Largest marker size per ``units`` of HyperSpy's markers: 10 times the
+#: image in data units (``"x"``, ``"y"``, ``"xy"``; set from the grid), 10
+#: axes in ``"width"``/``"height"``, 100 inches on the display. Larger sizes
+#: are typos (``size=1e12`` made Matplotlib draw for minutes).
+_MAX_MARKER_SIZE = {
+    "points": 7200.0,
+    "inches": 100.0,
+    "dots": 30000.0,
+    "width": 10.0,
+    "height": 10.0,
+}
+
+
+def _check_marker_size(size, units, grid):
+    """``size`` as a positive marker size no larger than 10 times the image."""
+    size = check_number(size, "size", "a positive marker size")
+    if not np.isfinite(size) or size <= 0:
+        raise ValueError(f"`size` must be a positive marker size, got {size}.")
+    if units in ("x", "y", "xy"):
+        extent = max(abs(g["scale"]) * g["size"] for g in (grid["x"], grid["y"]))
+        limit, what = 10 * extent, f"10 times the image ({extent:.4g} wide)"
+    elif isinstance(units, str) and units in _MAX_MARKER_SIZE:
+        limit = _MAX_MARKER_SIZE[units]
+        what = (
+            "100 inches on the display"
+            if units in ("points", "inches", "dots")
+            else "10 axes"
+        )
+    else:
+        return size  # other units: HyperSpy's markers check them
+    if size > limit:
+        raise ValueError(
+            f"`size` = {size:g} ({units}) is larger than {what}: at most {limit:.4g}; "
+            "a marker that large covers the image and takes minutes to draw."
+        )
+    return size
+
+
+def _check_statistic(statistic):
+    """Refuse an unknown ``statistic`` of the per-frame statistics up front."""
+    if not isinstance(statistic, str) or statistic not in st._FRAME_STATISTICS:
+        raise ValueError(
+            f"Unknown `statistic` {statistic!r:.60}; choose from "
+            f"{st._FRAME_STATISTICS}."
+        )
+    return statistic
+
+
+def _is_signal(value):
+    """A HyperSpy signal (its data is the value), without importing HyperSpy's
+    private base class."""
+    return hasattr(value, "axes_manager") and hasattr(value, "data")
 
 
 def _plain(d):
@@ -143,15 +335,44 @@ class AtomPositions(Signal1D):
     _lazy = False
 
     # ---------------------------------------------------------------- access
+    def _column_positions(self):
+        """Index in ``metadata.AtomPositions.columns`` of each signal position."""
+        names = list(self.metadata.get_item(f"{_KEY}.columns", []))
+        return _name_positions(self, len(names), f"metadata.{_KEY}.columns")
+
     @property
     def columns(self):
-        """Column names, in order."""
-        return list(self.metadata.get_item(f"{_KEY}.columns", []))
+        """Column names, in order.
+
+        They follow the signal axis: after ``atoms.isig[2:5]`` they are the
+        names of columns 2 to 4 of the full list in
+        ``metadata.AtomPositions.columns``.
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> atoms.isig[1:3].columns
+        ['y', 'score']
+        """
+        names = list(self.metadata.get_item(f"{_KEY}.columns", []))
+        return [str(names[i]) for i in self._column_positions()]
 
     @property
     def units(self):
-        """Mapping of column name to unit."""
-        return dict(zip(self.columns, self.metadata.get_item(f"{_KEY}.units", [])))
+        """Mapping of column name to unit.
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> atoms.units["x"]
+        'nm'
+        """
+        names = list(self.metadata.get_item(f"{_KEY}.columns", []))
+        units = list(self.metadata.get_item(f"{_KEY}.units", []))
+        units += [""] * (len(names) - len(units))
+        return {str(names[i]): str(units[i]) for i in self._column_positions()}
 
     @property
     def grid(self):
@@ -166,8 +387,25 @@ class AtomPositions(Signal1D):
 
     @property
     def n_atoms(self):
-        """Number of atoms (rows)."""
-        return int(self.data.shape[0])
+        """Number of atoms (rows); 1 for a single row (``atoms.inav[k]``).
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> atoms.inav[3].n_atoms
+        1
+        """
+        return _check_rows(self, _STACK_ADVICE)
+
+    def _table(self, positions=None):
+        """The table as a 2D array ``(n_atoms, n_columns)``, single rows included.
+
+        Every access to the data goes through here: it refuses layouts that
+        are not one row per atom (stacks with a new axis, transposed tables).
+        """
+        _check_rows(self, _STACK_ADVICE)
+        return _rows(self, positions)
 
     def get_column(self, name):
         """Values of one column as a numpy array.
@@ -181,6 +419,12 @@ class AtomPositions(Signal1D):
         -------
         numpy.ndarray
 
+        Raises
+        ------
+        ValueError
+            For a name that is not one of :attr:`columns` (the message names
+            the argument and lists the columns).
+
         Examples
         --------
         >>> from hyperspy_localcryst.data import synthetic_lattice
@@ -188,10 +432,27 @@ class AtomPositions(Signal1D):
         >>> atoms.get_column("x").shape == (atoms.n_atoms,)
         True
         """
+        return self._values(name, "name")
+
+    def _values(self, name, argument):
+        """Values of column ``name``, given as the argument ``argument``."""
+        return self._table([self._column_position(name, argument)])[:, 0]
+
+    def _column_position(self, name, argument):
+        """Signal position of column ``name``, or an error naming ``argument``."""
         cols = self.columns
-        if name not in cols:
-            raise ValueError(f"Unknown column {name!r}; this table has {cols}.")
-        return np.asarray(self.data[:, cols.index(name)])
+        if not isinstance(name, str) or name not in cols:
+            sliced = ""
+            if isinstance(name, str) and name in list(
+                self.metadata.get_item(f"{_KEY}.columns", [])
+            ):
+                sliced = f" ({name!r} was left out by an `isig` slice)"
+            kind = "" if isinstance(name, str) else " (column names are strings)"
+            raise ValueError(
+                f"Unknown column {name!r:.60} for `{argument}`{kind}; this table has "
+                f"{cols}{sliced}."
+            )
+        return cols.index(name)
 
     def get_pixel_positions(self):
         """Positions in pixels of the source image (x = column, y = row).
@@ -239,23 +500,36 @@ class AtomPositions(Signal1D):
             )
         if units is not None and not isinstance(units, dict):
             raise TypeError(
-                f"`units` must be a dict of column name to unit, got {units!r}."
+                f"`units` must be a dict of column name to unit, got {units!r:.60}."
             )
         units = units or {}
+        for name, unit in units.items():
+            if not isinstance(unit, str):
+                raise TypeError(
+                    f"`units` must map column names to unit strings; {name!r} has "
+                    f"{unit!r:.40}."
+                )
         old = self.columns
         old_units = self.units
         values = {c: self.get_column(c) for c in old}
         new_units = dict(old_units)
         for name, v in columns.items():
-            if not isinstance(name, str):
-                raise TypeError(f"Column names must be strings, got {name!r}.")
+            if not isinstance(name, str) or not name:
+                raise TypeError(
+                    f"Column names must be non-empty strings, got {name!r:.40} (a key "
+                    "of `columns`)."
+                )
             try:
-                v = np.asarray(v, dtype=float).ravel()
-            except (TypeError, ValueError):
-                raise TypeError(f"Column {name!r} must hold numbers.") from None
+                v = check_array(v, "columns").ravel()
+            except TypeError:
+                raise TypeError(
+                    f"Column {name!r} must hold numbers (`columns` maps each name to "
+                    f"one real number per atom), got {v!r:.40}."
+                ) from None
             if v.shape != (self.n_atoms,):
                 raise ValueError(
-                    f"Column {name!r} has {v.size} values for {self.n_atoms} atoms."
+                    f"Column {name!r} has {v.size} values for {self.n_atoms} atoms "
+                    "(`columns` needs one value per atom)."
                 )
             values[name] = v
             new_units[name] = units.get(name, old_units.get(name, ""))
@@ -280,16 +554,27 @@ class AtomPositions(Signal1D):
         >>> atoms.select(atoms.get_column("x") < 0.5).n_atoms < atoms.n_atoms
         True
         """
-        idx = np.asarray(mask)
-        if idx.dtype == bool and idx.shape != (self.n_atoms,):
-            raise ValueError(f"`mask` has {idx.size} entries for {self.n_atoms} atoms.")
+        got = (
+            f"an array of shape {mask.shape} and dtype {mask.dtype}"
+            if isinstance(mask, np.ndarray)
+            else f"{mask!r:.80}"
+        )
+        bad = TypeError(
+            "`mask` must be a boolean mask over the atoms or a 1D array of atom "
+            f"indices, got {got}."
+        )
+        if mask is None or isinstance(mask, (str, bytes, dict, set, frozenset)):
+            raise bad
+        try:
+            idx = np.asarray(mask.data if _is_signal(mask) else mask)
+        except (TypeError, ValueError):  # ragged sequences
+            raise bad from None
         if idx.size == 0 and idx.dtype != bool:
             idx = idx.astype(np.int64)
         if idx.dtype.kind not in "biu" or idx.ndim != 1:
-            raise TypeError(
-                "`mask` must be a boolean mask over the atoms or a 1D array of atom "
-                f"indices, got {mask!r:.80}."
-            )
+            raise bad
+        if idx.dtype == bool and idx.shape != (self.n_atoms,):
+            raise ValueError(f"`mask` has {idx.size} entries for {self.n_atoms} atoms.")
         if (
             idx.dtype != bool
             and idx.size
@@ -352,15 +637,13 @@ class AtomPositions(Signal1D):
 
         n_sublattices = check_integer(n_sublattices, "n_sublattices", minimum=1)
         if seed is not None:
-            seed = check_integer(seed, "seed", minimum=0)
-        v = self.get_column(column)
+            seed = check_integer(seed, "seed", minimum=0, maximum=2**32 - 1)
+        v = self._values(column, "column")
         good = np.isfinite(v)
         lab = np.full(self.n_atoms, np.nan)
-        if good.sum() < n_sublattices:
-            raise ValueError(
-                f"Only {int(good.sum())} atom(s) have a finite {column!r}; cannot "
-                f"split into {n_sublattices} sublattices."
-            )
+        check_n_sublattices(
+            n_sublattices, int(good.sum()), f"atoms with a finite {column!r}"
+        )
         if not good.all():
             warnings.warn(
                 f"{int((~good).sum())} atom(s) have no finite {column!r}; their "
@@ -393,7 +676,16 @@ class AtomPositions(Signal1D):
         """
         if "frame" in self.columns:
             return self.get_column("frame").astype(np.int64)
+        self._not_sliced_away("frame", "Per-frame methods")
         return np.zeros(self.n_atoms, np.int64)
+
+    def _not_sliced_away(self, name, what):
+        """Refuse when column ``name`` exists but an ``isig`` slice left it out."""
+        if name in list(self.metadata.get_item(f"{_KEY}.columns", [])):
+            raise ValueError(
+                f"{what} need the {name!r} column, which an `isig` slice left out of "
+                f"this table (columns {self.columns}); keep it in the slice."
+            )
 
     def get_frame(self, index):
         """The table of one frame of a stack.
@@ -418,32 +710,41 @@ class AtomPositions(Signal1D):
         >>> set(atoms.get_frame(1).get_column("frame").tolist())
         {1.0}
         """
-        k = self._flat_frame(index)
+        k = self._flat_frame(index, "index")
         sel = np.flatnonzero(self.get_frames() == k)
         if len(sel) == 0:
             raise ValueError(f"Frame {k} has no atoms.")
         return self.select(sel)
 
-    def _flat_frame(self, index):
+    def _flat_frame(self, index, name):
+        """Flat frame index of ``index`` (flat, or a tuple of navigation
+        indices in ``inav`` order), checked, for the argument ``name``."""
         n = self.n_frames
         if isinstance(index, tuple):
             shape = _stack.navigation_shape(self.navigation)
             if len(index) != len(shape):
                 raise ValueError(
-                    f"`index` needs {len(shape)} navigation indices, got {index}."
+                    f"`{name}` needs {len(shape)} navigation indices, got {index}."
                 )
             # inav order (fastest first) -> array order (slowest first)
-            idx = tuple(check_integer(i, "index") for i in reversed(index))
+            idx = tuple(check_integer(i, name) for i in reversed(index))
             if any(not 0 <= i < n for i, n in zip(idx, shape)):
                 raise ValueError(
-                    f"Frame `index` {index} is outside the navigation shape "
-                    f"{tuple(reversed(shape))}."
+                    f"Frame `{name}` {index} is outside the navigation shape "
+                    f"{tuple(reversed(shape))} (indices from 0)."
                 )
-            k = int(np.ravel_multi_index(idx, shape))
-        else:
-            k = check_integer(index, "index")
+            return int(np.ravel_multi_index(idx, shape))
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise TypeError(
+                f"`{name}` must be an integer (flat frame index) or a tuple of "
+                f"navigation indices, got {index!r:.60}."
+            )
+        k = int(index)
         if not 0 <= k < n:
-            raise ValueError(f"Frame `index` {index} is outside 0..{n - 1}.")
+            raise ValueError(
+                f"Frame `{name}` {k} is outside 0..{n - 1} (the flat frame indices of "
+                f"this table's {n} frame(s))."
+            )
         return k
 
     def get_frame_statistics(self, columns=None, statistic="mean"):
@@ -473,14 +774,26 @@ class AtomPositions(Signal1D):
         >>> atoms.get_frame_statistics(["peak"], "count").data.ravel().tolist()
         [25.0, 25.0]
         """
+        return self._frame_statistics(columns, statistic, "columns")
+
+    def _frame_statistics(self, columns, statistic, argument):
+        """:meth:`get_frame_statistics`, the columns given as ``argument``."""
+        _check_statistic(statistic)
         skip = {"frame"} | {str(d.get("name")) for d in self.navigation}
         if columns is None:
             columns = [c for c in self.columns if c not in skip]
         elif isinstance(columns, str):
             columns = [columns]
+        elif not isinstance(columns, (list, tuple)):
+            raise TypeError(
+                f"`{argument}` must be a column name or a list of them, got "
+                f"{columns!r:.60}."
+            )
         if len(columns) == 0:
-            raise ValueError("`columns` is empty: name at least one column.")
-        values = np.column_stack([self.get_column(c) for c in columns])
+            raise ValueError(f"`{argument}` is empty: name at least one column.")
+        positions = [self._column_position(c, argument) for c in columns]
+        columns = list(columns)
+        values = self._table(positions)
         out = st.per_frame(self.get_frames(), values, self.n_frames, statistic)
         return _stack.stack_signal(
             out,
@@ -518,7 +831,8 @@ class AtomPositions(Signal1D):
             Frames an atom may be missing and still continue its track.
         shifts : "auto", None, array_like or signal
             Drift of each frame relative to frame 0 (calibrated, shape
-            ``(n_frames, 2)``, e.g. from :meth:`estimate_drift` or
+            ``(n_frames, 2)``, or the ``(n_frames, 4)`` result of
+            :meth:`estimate_drift` or
             :meth:`AtomicImage.estimate_drift`). ``"auto"``: link once with a
             wide search (0.45 × the nearest-neighbour distance), measure the
             drift from those links, link again with it. ``None``: no drift.
@@ -540,50 +854,92 @@ class AtomPositions(Signal1D):
         from ..numerics import tracking
 
         scale = abs(float(self.grid["x"]["scale"]))
-        _finite_positions(self, "link_frames")
-        nn = self._nn_distance()
-        if nn == 0:
-            raise ValueError("Tracking needs frames with at least two atoms.")
-        md = (
-            0.3 * nn
-            if max_displacement is None
-            else check_number(max_displacement, "max_displacement", "a length")
-        )
-        if not np.isfinite(md) or md <= 0:
-            raise ValueError(
-                f"`max_displacement` must be a positive length, got {max_displacement}."
-            )
-        xp, yp = self.get_pixel_positions()
-        frame = self.get_frames()
+        if max_displacement is not None:
+            md = check_number(max_displacement, "max_displacement", "a length")
+            if not np.isfinite(md) or md <= 0:
+                raise ValueError(
+                    "`max_displacement` must be a positive length, got "
+                    f"{max_displacement}."
+                )
+        if isinstance(memory, (bool, np.bool_)) or not isinstance(
+            memory, (int, np.integer)
+        ):
+            raise ValueError(f"`memory` must be an integer, got {memory!r:.60}.")
+        if memory < 0:
+            raise ValueError(f"`memory` must be >= 0, got {memory}.")
+        sh_px = None
         if isinstance(shifts, str):
             if shifts != "auto":
                 raise ValueError(
                     f"`shifts` must be 'auto', None or an array, got {shifts!r}."
                 )
+        elif shifts is not None:
+            sh_px = self._shifts_in_pixels(shifts, scale)
+        if max_displacement is not None:  # before the neighbour distances
+            self._check_link_memory(md)
+        _finite_positions(self, "link_frames")
+        nn = self._nn_distance()
+        if nn == 0:
+            raise ValueError("Tracking needs frames with at least two atoms.")
+        if max_displacement is None:
+            md = 0.3 * nn
+            self._check_link_memory(md)
+        xp, yp = self.get_pixel_positions()
+        frame = self.get_frames()
+        if isinstance(shifts, str):
             wide = tracking.link_frames(xp, yp, frame, 0.45 * nn / scale, memory)
             sh_px, _ = tracking.estimate_shifts(xp, yp, frame, wide, self.n_frames)
             sh_px = np.nan_to_num(sh_px)
-        elif shifts is None:
-            sh_px = None
-        else:
-            if hasattr(shifts, "metadata") and list(
-                shifts.metadata.get_item("Signal.names", [])
-            )[:2] == ["dx", "dy"]:
-                check_units(
-                    shifts.metadata.get_item("Signal.quantity"),
-                    self.grid["x"]["units"],
-                    "shifts",
-                )
-            sh_px = np.asarray(getattr(shifts, "data", shifts), float)
-            sh_px = sh_px.reshape(self.n_frames, -1)[:, :2] / scale
         track = tracking.link_frames(xp, yp, frame, md / scale, memory, sh_px)
         out = self.add_columns({"track": track}, {"track": ""})
         settings = dict(_plain({"max_displacement": md, "memory": int(memory)}))
         out.metadata.set_item(f"{_KEY}.tracking", settings)
         return out
 
+    def _shifts_in_pixels(self, shifts, scale):
+        """``shifts`` (array or drift signal, calibrated) as ``(n_frames, 2)``
+        pixels, checked."""
+        if _is_signal(shifts) and list(shifts.metadata.get_item("Signal.names", []))[
+            :2
+        ] == ["dx", "dy"]:
+            check_units(
+                shifts.metadata.get_item("Signal.quantity"),
+                self.grid["x"]["units"],
+                "shifts",
+            )
+        arr = check_array(shifts.data if _is_signal(shifts) else shifts, "shifts")
+        n = self.n_frames
+        if arr.ndim < 2 or arr.shape[-1] < 2 or arr.size != n * arr.shape[-1]:
+            raise ValueError(
+                f"`shifts` must have shape (n_frames, 2) = ({n}, 2) (one (dx, dy) per "
+                f"frame, calibrated), got shape {arr.shape}."
+            )
+        return arr.reshape(n, -1)[:, :2] / scale
+
+    def _check_link_memory(self, md):
+        """Refuse a ``max_displacement`` whose candidate links would not fit.
+
+        Every atom is a candidate for every atom of the next frame within
+        ``md``: about ``n × min(n, n × π md² / area)`` pairs per frame pair
+        at the table's density (``n`` atoms per frame, ``area`` the image's),
+        each held in a few arrays (about 64 bytes).
+        """
+        g = self.grid
+        area = abs(g["x"]["scale"] * g["y"]["scale"]) * g["x"]["size"] * g["y"]["size"]
+        n = self.n_atoms / max(self.n_frames, 1)
+        pairs = n * min(n, n * np.pi * md**2 / area)
+        check_memory(
+            64.0 * pairs,
+            "max_displacement",
+            md,
+            f"about {pairs:.3g} candidate links per pair of frames",
+            advice="give a `max_displacement` below the atom spacing (the default "
+            "is 0.3 times the nearest-neighbour distance)",
+        )
+
     def _tracks(self):
         if "track" not in self.columns:
+            self._not_sliced_away("track", "Tracking methods")
             raise ValueError("No `track` column: run `link_frames` first.")
         return self.get_column("track").astype(np.int64)
 
@@ -705,8 +1061,10 @@ class AtomPositions(Signal1D):
         """
         from ..numerics import tracking
 
-        a = self._flat_frame(frame_a)
-        b = self._flat_frame(self.n_frames - 1 if frame_b is None else frame_b)
+        a = self._flat_frame(frame_a, "frame_a")
+        b = self._flat_frame(
+            self.n_frames - 1 if frame_b is None else frame_b, "frame_b"
+        )
         d = tracking.displacements(
             self.get_column("x"),
             self.get_column("y"),
@@ -733,7 +1091,7 @@ class AtomPositions(Signal1D):
             Columns with the arrow components (calibrated units).
         scale : float
             Arrow length = ``scale`` × the vector (exaggerate small
-            displacements with a large value).
+            displacements with a large value); positive and finite.
         **kwargs
             Passed to :class:`hyperspy.api.plot.markers.Arrows`.
 
@@ -752,14 +1110,15 @@ class AtomPositions(Signal1D):
         """
         import hyperspy.api as hs
 
+        u = self._values(dx, "dx")
+        v = self._values(dy, "dy")
+        scale = check_number(scale, "scale", "a positive number")
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(f"`scale` must be a positive, finite number, got {scale}.")
+        _finite_positions(self, "to_arrows")
         offsets = np.column_stack([self.get_column("x"), self.get_column("y")])
         kwargs.setdefault("color", "yellow")
-        return hs.plot.markers.Arrows(
-            offsets,
-            self.get_column(dx) * scale,
-            self.get_column(dy) * scale,
-            **kwargs,
-        )
+        return hs.plot.markers.Arrows(offsets, u * scale, v * scale, **kwargs)
 
     # -------------------------------------------------------- neighbourhoods
     def get_neighbourhoods(
@@ -854,12 +1213,12 @@ class AtomPositions(Signal1D):
         """
         import pandas as pd
 
-        df = pd.DataFrame(np.asarray(self.data), columns=self.columns)
+        df = pd.DataFrame(self._table(), columns=self.columns)
         df.index.name = "atom"
         df.attrs["units"] = self.units
         return df
 
-    def to_csv(self, path, **kwargs):
+    def to_csv(self, path, overwrite=False, **kwargs):
         """Write the table to a CSV file whose header carries the units.
 
         Column headers read ``name [unit]`` (``name`` alone when unitless).
@@ -868,6 +1227,9 @@ class AtomPositions(Signal1D):
         ----------
         path : str, pathlib.Path or None
             Output file; ``None`` returns the CSV text instead.
+        overwrite : bool
+            Replace an existing file (by default an existing file is never
+            replaced: ``FileExistsError``).
         **kwargs
             Passed to :meth:`pandas.DataFrame.to_csv`.
 
@@ -886,6 +1248,24 @@ class AtomPositions(Signal1D):
         >>> open(path).readline().startswith("atom,x [")
         True
         """
+        check_bool(overwrite, "overwrite")
+        if not (
+            path is None
+            or isinstance(path, (str, os.PathLike))
+            or callable(getattr(path, "write", None))
+        ):
+            raise ValueError(
+                f"Invalid file path {path!r:.60}: `path` must be a file name (str or "
+                "pathlib.Path), a writable file object or None."
+            )
+        if (
+            isinstance(path, (str, os.PathLike))  # not a buffer (pandas checks)
+            and not overwrite
+            and os.path.lexists(path)
+        ):
+            raise FileExistsError(
+                f"{path} exists; `to_csv` replaces a file only with overwrite=True."
+            )
         df = self.to_dataframe()
         u = self.units
         df.columns = [f"{c} [{u[c]}]" if u.get(c) else c for c in df.columns]
@@ -903,11 +1283,14 @@ class AtomPositions(Signal1D):
         cmap : str
             Matplotlib colormap for ``colour_by``.
         size : float, optional
-            Marker size in points. When not given, each marker's diameter is
-            0.3 times the median nearest-neighbour distance of the atoms, in
-            the image's calibrated units, so it scales with the field of view
-            and with zooming. For a stack the markers are ragged: each frame
-            of the image shows its own atoms.
+            Marker size in points (or in the ``units`` given in ``kwargs``);
+            a positive number no larger than 100 inches on the display (10
+            times the image in data units ``"x"``, ``"y"``, ``"xy"``). When
+            not given, each marker's diameter is 0.3 times the median
+            nearest-neighbour distance of the atoms, in the image's
+            calibrated units, so it scales with the field of view and with
+            zooming. For a stack the markers are ragged: each frame of the
+            image shows its own atoms.
         **kwargs
             Passed to ``Points``.
 
@@ -926,12 +1309,11 @@ class AtomPositions(Signal1D):
         import hyperspy.api as hs
         from matplotlib.colors import Normalize
 
-        _finite_positions(self, "to_markers")
         cm = _colormap(cmap)
+        v = None if colour_by is None else self._values(colour_by, "colour_by")
         if size is not None:
-            size = check_number(size, "size", "a positive marker size")
-            if not np.isfinite(size) or size <= 0:
-                raise ValueError(f"`size` must be a positive marker size, got {size}.")
+            size = _check_marker_size(size, kwargs.get("units", "points"), self.grid)
+        _finite_positions(self, "to_markers")
         offsets = np.column_stack([self.get_column("x"), self.get_column("y")])
         if size is None:
             nn = self._nn_distance()  # within frames: a stack's frames overlap
@@ -942,7 +1324,6 @@ class AtomPositions(Signal1D):
         if colour_by is None:
             colors = kwargs.pop("color", "red")
         else:
-            v = self.get_column(colour_by)
             finite = v[np.isfinite(v)]
             lo, hi = (finite.min(), finite.max()) if len(finite) else (0.0, 1.0)
             norm = Normalize(lo, hi if hi > lo else lo + 1)
@@ -1067,6 +1448,11 @@ class AtomPositions(Signal1D):
         """
         from .spectra import atom_spectra
 
+        if cell == "voronoi" and max_distance is None and self.n_atoms < 2:
+            raise ValueError(
+                "A single atom has no neighbour distance to bound its Voronoi cell; "
+                "give `max_distance` (calibrated)."
+            )
         return atom_spectra(
             self,
             si,
@@ -1118,7 +1504,24 @@ class AtomPositions(Signal1D):
         """
         from .spectra import class_spectra
 
-        labels = self.get_column(column) if isinstance(column, str) else column
+        if isinstance(column, str):
+            labels = self._values(column, "column")
+        else:
+            msg = (
+                "`column` must be a column name or one label per atom, got "
+                f"{column!r:.60}."
+            )
+            try:
+                labels = check_array(column, "column")
+            except TypeError:
+                raise TypeError(msg) from None
+            if labels.ndim == 0:
+                raise TypeError(msg)
+            if labels.shape != (self.n_atoms,):
+                raise ValueError(
+                    f"`column` has {labels.size} labels for {self.n_atoms} atoms "
+                    f"(shape {labels.shape}); give one label per atom or a column name."
+                )
         return class_spectra(self, si, labels, allow_empty=allow_empty, **kwargs)
 
     def get_spectral_quantity(

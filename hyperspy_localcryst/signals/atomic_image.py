@@ -14,7 +14,12 @@ import warnings
 
 import numpy as np
 from hyperspy._signals.lazy_signal2d import LazySignal2D
-from hyperspy.signals import BaseSignal, Signal2D
+from hyperspy.signals import (
+    BaseSignal,
+    ComplexSignal2D,
+    LazyComplexSignal2D,
+    Signal2D,
+)
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
@@ -24,8 +29,11 @@ from ..numerics.statistics import frame_groups
 from . import _stack
 from ._grid import (
     axis_units,
+    check_bool,
     check_integer,
+    check_n_sublattices,
     check_number,
+    check_numbers,
     check_units,
     grid_from_axes,
     pixel_scale,
@@ -34,7 +42,12 @@ from ._grid import (
 )
 from .atom_positions import AtomPositions, make_atom_positions
 
-__all__ = ["AtomicImage", "LazyAtomicImage"]
+__all__ = [
+    "AtomicImage",
+    "LazyAtomicImage",
+    "ComplexAtomicImage",
+    "LazyComplexAtomicImage",
+]
 
 # Units of the refined columns: "length" = the image's axis units,
 # "intensity" = the image's intensity units.
@@ -143,7 +156,10 @@ class AtomicImage(Signal2D):
     def normalise_contrast(self, percentiles=(0.1, 99.9), show_progressbar=None):
         """Scale each frame so the given percentiles map to 0 and 1.
 
-        Values outside are clipped. Returns a new signal.
+        Values outside are clipped. Returns a new signal. In a stack, a
+        constant frame cannot be scaled: it becomes NaN (with a
+        ``RuntimeWarning``) and the other frames are kept; a single constant
+        image is a ``ValueError``.
 
         Parameters
         ----------
@@ -163,20 +179,14 @@ class AtomicImage(Signal2D):
         >>> float(s.data.min()), float(s.data.max())
         (0.0, 1.0)
         """
-        try:
-            lo, hi = (check_number(p, "percentiles") for p in percentiles)
-        except (TypeError, ValueError):
-            raise TypeError(
-                "`percentiles` must be a pair of numbers (low, high), got "
-                f"{percentiles!r}."
-            ) from None
+        lo, hi = check_numbers(percentiles, "percentiles", 2, "a pair (low, high)")
         if not 0 <= lo < hi <= 100:
             raise ValueError(
                 f"`percentiles` must satisfy 0 <= low < high <= 100, got {percentiles}."
             )
         self._check_real()
-
-        return self._map_new(_normalise, show_progressbar, lo=lo, hi=hi)
+        stack = self.axes_manager.navigation_dimension > 0
+        return self._map_new(_normalise, show_progressbar, lo=lo, hi=hi, stack=stack)
 
     def denoise(self, method="gaussian", sigma=None, size=None, show_progressbar=None):
         """Remove noise with a Gaussian or a median filter.
@@ -206,14 +216,18 @@ class AtomicImage(Signal2D):
         True
         """
         self._check_real()
+        if not isinstance(method, str) or method not in ("gaussian", "median"):
+            raise ValueError(
+                f"Unknown `method` {method!r}; choose 'gaussian' or 'median'."
+            )
+        # both widths are checked, whichever the method uses
+        sigma_px = None if sigma is None else self._filter_width_px(sigma, "sigma", 10)
+        size_px = None if size is None else self._filter_width_px(size, "size")
         if method == "gaussian":
-            px = 1.0 if sigma is None else self._filter_width_px(sigma, "sigma", 10)
+            px = 1.0 if sigma_px is None else sigma_px
             return self._map_new(_gaussian, show_progressbar, sigma=px)
-        if method == "median":
-            px = self._filter_width_px(size, "size") if size is not None else 3.0
-            n = max(int(round(px)), 1)
-            return self._map_new(_median, show_progressbar, size=n)
-        raise ValueError(f"Unknown `method` {method!r}; choose 'gaussian' or 'median'.")
+        n = max(int(round(3.0 if size_px is None else size_px)), 1)
+        return self._map_new(_median, show_progressbar, size=n)
 
     def remove_background(self, sigma=None, show_progressbar=None):
         """Subtract a smooth background (a wide Gaussian blur of the image).
@@ -248,6 +262,7 @@ class AtomicImage(Signal2D):
         return self._map_new(_subtract_background, show_progressbar, sigma=px)
 
     def _map_new(self, function, show_progressbar=None, **kwargs):
+        check_bool(show_progressbar, "show_progressbar", allow_none=True)
         return self.map(
             function,
             inplace=False,
@@ -260,9 +275,11 @@ class AtomicImage(Signal2D):
     def estimate_separation(self):
         """Estimate the smallest distance between atomic columns.
 
-        The first maximum of the autocorrelation of the image (of the first
-        frame for a stack), see
+        The first maximum of the autocorrelation of the image, see
         :func:`hyperspy_localcryst.numerics.finding.estimate_separation`.
+        For a stack, of the first usable frame: frames where it fails (NaN
+        pixels, constant) are skipped with a ``RuntimeWarning`` naming them;
+        only when every frame fails is it an error (naming the reasons).
 
         Returns
         -------
@@ -276,9 +293,11 @@ class AtomicImage(Signal2D):
         >>> round(s.estimate_separation(), 2)
         0.2
         """
-        grid = self._grid()
-        _, img = next(self._frames())
-        return finding.estimate_separation(img) * pixel_scale(grid)
+        scale = pixel_scale(self._grid())
+        if self.axes_manager.navigation_dimension == 0:
+            _, img = next(self._frames())
+            return finding.estimate_separation(img) * scale
+        return self._stack_separation(warn=True) * scale
 
     def find_atoms(
         self,
@@ -318,7 +337,9 @@ class AtomicImage(Signal2D):
             Correlation threshold (template) or prominence (others).
         n_sublattices : int
             Split the atoms into this many types by peak intensity (Gaussian
-            mixture); 0 = brightest. Ignored when several targets are given.
+            mixture); 0 = brightest. At most the number of atoms found (in a
+            stack, a frame with fewer atoms fails). Ignored when several
+            targets are given.
         min_area, max_area : float
             Blob-size filter of the template finder, as fractions of the
             median blob area.
@@ -367,7 +388,9 @@ class AtomicImage(Signal2D):
         min_area = check_number(min_area, "min_area")
         max_area = check_number(max_area, "max_area")
         if min_votes is not None:
-            min_votes = check_integer(min_votes, "min_votes", minimum=1)
+            min_votes = check_integer(
+                min_votes, "min_votes", minimum=1, maximum=max(len(methods), 1)
+            )
         for m in methods:
             if m not in finding.METHODS:
                 raise ValueError(
@@ -457,21 +480,20 @@ class AtomicImage(Signal2D):
         bar. Each frame's numerics then run on one thread when frames run in
         parallel. An exception in one frame becomes ``{"error": message}``
         for that frame (the caller warns and keeps the others); when every
-        frame fails, the first frame's error is raised.
+        frame fails, a ValueError lists every frame's reason.
         """
         self._check_real()
+        check_bool(show_progressbar, "show_progressbar", allow_none=True)
+        if num_workers is not None:
+            num_workers = check_integer(
+                num_workers, "num_workers", minimum=1, type_error=ValueError
+            )
         iterating = iterating or {}  # name -> object array of navigation shape
         if self.axes_manager.navigation_dimension == 0:
             data = self.data.compute() if self._lazy else self.data
             kw.update({k: v[()] for k, v in iterating.items()})
             return [function(np.asarray(data), **kw)]
         n_frames = self.axes_manager.navigation_size
-        if num_workers is not None and (
-            not isinstance(num_workers, (int, np.integer)) or num_workers < 1
-        ):
-            raise ValueError(
-                f"`num_workers` must be a positive integer, got {num_workers!r}."
-            )
         # frames run in parallel: share the cores out between them
         cores = os.cpu_count() or 1
         if _distributed_client():
@@ -497,7 +519,7 @@ class AtomicImage(Signal2D):
         results = list(np.asarray(mapped.data, dtype=object).ravel())
         errors = [(k, r["error"]) for k, r in enumerate(results) if "error" in r]
         if len(errors) == n_frames:
-            raise ValueError(f"Every frame failed; frame 0: {errors[0][1]}")
+            raise ValueError(f"Every frame failed; {_failure_summary(errors)}")
         for k, e in errors:
             warnings.warn(
                 f"Frame {k} ({self._frame_label(k)}) failed and has no atoms: {e}",
@@ -552,23 +574,30 @@ class AtomicImage(Signal2D):
         items = target if isinstance(target, list) else [target]
         if len(items) == 0:
             raise ValueError("`target` is an empty list.")
+        kinds = (
+            "a 2D array, a 2D signal, an (x, y) position in calibrated units or a "
+            "list of those"
+        )
         out = []
         for t in items:
-            if isinstance(t, str):
-                raise TypeError(
-                    "`target` must be a 2D array, a 2D signal, an (x, y) position or "
-                    f"a list of those, got {t!r}."
-                )
+            if isinstance(t, (str, bytes, dict, set, frozenset)) or t is None:
+                raise TypeError(f"`target` must be {kinds}, got {t!r:.80}.")
             if isinstance(t, BaseSignal):
                 if t.axes_manager.signal_dimension != 2:
                     raise ValueError("A target signal must be a 2D image.")
                 _check_target_grid(t, grid)
                 out.append(np.asarray(t.data, dtype=float))
-            elif isinstance(t, tuple) and len(t) == 2 and np.isscalar(t[0]):
-                xp, yp = to_pixels(grid, [t[0]], [t[1]])
+            elif isinstance(t, tuple) and len(t) == 2 and np.ndim(t[0]) == 0:
+                x, y = check_numbers(t, "target", 2, "an (x, y) position")
+                xp, yp = to_pixels(grid, [x], [y])
                 out.append(("position", float(xp[0]), float(yp[0])))
             else:
-                arr = np.asarray(t, dtype=float)
+                try:
+                    arr = np.asarray(t, dtype=float)
+                except (TypeError, ValueError):
+                    raise TypeError(
+                        f"`target` must be {kinds}, got {t!r:.80}."
+                    ) from None
                 if arr.ndim != 2:
                     raise ValueError(
                         "`target` must be a 2D array, a 2D signal, an (x, y) position "
@@ -578,27 +607,35 @@ class AtomicImage(Signal2D):
                 out.append(arr)
         return out
 
-    def _stack_separation(self):
+    def _stack_separation(self, warn=False):
         """One separation (pixels) for every frame of a stack, or None for an image.
 
         Estimated on the first frame where it can be (a frame of NaN or
-        constant pixels is skipped), so that every frame is searched with the
-        same scale (and the autocorrelation is computed once, not per frame).
+        constant pixels is skipped, with a warning if ``warn``), so that every
+        frame is searched with the same scale (and the autocorrelation is
+        computed once, not per frame). Every frame failing is an error.
         """
         if self.axes_manager.navigation_dimension == 0:
             return None
         errors = []
-        for k, img in self._frames():
+        for k, img in self._frames():  # one frame in memory at a time
             try:
-                return finding.estimate_separation(img)
-            except ValueError as e:
-                errors.append(f"frame {k}: {e}")
-            if len(errors) == 5:
-                break
+                sep = finding.estimate_separation(img)
+            except (ValueError, TypeError, ArithmeticError) as e:
+                errors.append((k, f"{type(e).__name__}: {e}"))
+                continue
+            for j, e in errors if warn else ():
+                warnings.warn(
+                    f"Frame {j} ({self._frame_label(j)}) was skipped: the "
+                    f"separation could not be estimated there ({e}); it is "
+                    f"estimated on frame {k} ({self._frame_label(k)}).",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            return sep
         raise ValueError(
-            "Could not estimate the atom separation from the first frames ("
-            + "; ".join(errors)
-            + "); give `separation`."
+            "Could not estimate the atom separation: every frame failed; "
+            f"{_failure_summary(errors)}. Give `separation`."
         )
 
     def _iunits(self):
@@ -698,20 +735,12 @@ class AtomicImage(Signal2D):
                 f"`atoms` must be an AtomPositions table, got {type(atoms).__name__}."
             )
         max_passes = check_integer(max_passes, "max_passes", minimum=1)
-        if not isinstance(subtract_neighbours, (bool, np.bool_)):
-            raise TypeError(
-                "`subtract_neighbours` must be True or False, got "
-                f"{subtract_neighbours!r}."
-            )
+        subtract_neighbours = check_bool(subtract_neighbours, "subtract_neighbours")
         _check_same_grid(atoms.grid, grid)
         xp, yp = atoms.get_pixel_positions()
         if not (np.all(np.isfinite(xp)) and np.all(np.isfinite(yp))):
             raise ValueError("`atoms` contains NaN positions; drop them with `select`.")
-        frame = (
-            atoms.get_column("frame").astype(int)
-            if "frame" in atoms.columns
-            else np.zeros(atoms.n_atoms, int)
-        )
+        frame = atoms.get_frames()  # refuses a table whose `frame` was sliced off
         key = np.column_stack([frame, xp, yp])
         n_dup = len(key) - len(np.unique(key, axis=0))
         if n_dup:
@@ -804,7 +833,12 @@ class AtomicImage(Signal2D):
     def estimate_drift(
         self, method="xcorr", reference="first", upsample=20, atoms=None
     ):
-        """Drift of every frame of a stack relative to frame 0.
+        """Drift of every frame of a stack relative to a reference frame.
+
+        The reference is frame 0, or, when frame 0 cannot be used (NaN
+        pixels, constant), the first usable frame
+        (``metadata.Drift.reference_frame``); only when every frame fails is
+        it an error, listing the reasons.
 
         Parameters
         ----------
@@ -832,7 +866,8 @@ class AtomicImage(Signal2D):
             :meth:`align_frames`, :meth:`sum_frames` or
             :meth:`AtomPositions.link_frames`. A frame that cannot be
             correlated (NaN pixels, constant) gets NaN shifts and a
-            ``RuntimeWarning``; the other frames are kept (with
+            ``RuntimeWarning``, and is listed in
+            ``metadata.Drift.failed_frames``; the other frames are kept (with
             ``"previous"``, the next frame is compared with the last good
             one).
 
@@ -848,6 +883,11 @@ class AtomicImage(Signal2D):
         from ..numerics import alignment
 
         self._stack_only("estimate_drift")
+        if atoms is not None and not isinstance(atoms, AtomPositions):
+            raise TypeError(
+                "This step needs `atoms` to be an AtomPositions table (of this "
+                f"stack), got {type(atoms).__name__}."
+            )
         grid = self._grid()
         scale = float(grid["x"]["scale"])
         if method == "atoms":
@@ -860,41 +900,42 @@ class AtomicImage(Signal2D):
                 "'mean'."
             )
         upsample = check_integer(upsample, "upsample", minimum=1)
+        alignment.check_upsample(upsample, self.axes_manager.signal_shape)
+        failed = []  # (frame, reason)
         if reference == "mean":
             frames = np.stack([f for _, f in self._frames()])
-            flat = frames.reshape(len(frames), -1)
-            good = np.all(np.isfinite(flat), axis=1) & (np.ptp(flat, axis=1) > 0)
-            if not good[0]:
-                self._bad_reference()
-            for k in np.flatnonzero(~good):
-                warnings.warn(
-                    f"Frame {k} ({self._frame_label(k)}) failed and has no drift "
-                    "(NaN): it has NaN or infinite pixels or is constant; the mean "
-                    "is made of the other frames.",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+            for k, f in enumerate(frames):
+                problem = _frame_problem(f)
+                if problem:
+                    failed.append(
+                        (k, problem + "; the mean is made of the other frames")
+                    )
+            good = np.ones(len(frames), bool)
+            good[[k for k, _ in failed]] = False
+            if not good.any():
+                self._every_frame_failed(failed)
             shifts = np.full((len(frames), 2), np.nan)
             if good.sum() == 1:
-                shifts[0] = 0.0
+                shifts[good] = 0.0
             else:
                 shifts[good] = alignment.frame_shifts(frames[good], "mean", upsample)
+            ref_k = int(np.flatnonzero(good)[0])
         else:  # one frame in memory at a time (besides the reference)
-            frames = self._frames()
-            _, first = next(frames)
-            if not np.all(np.isfinite(first)) or np.ptp(first) == 0:
-                self._bad_reference()
-            shifts, ref, total = [np.zeros(2)], first, np.zeros(2)
-            for k, img in frames:
+            shifts, ref, ref_k, total = [], None, None, np.zeros(2)
+            for k, img in self._frames():
+                if ref is None:  # the first usable frame is the reference
+                    problem = _frame_problem(img)
+                    if problem:
+                        failed.append((k, problem))
+                        shifts.append(np.full(2, np.nan))
+                    else:
+                        ref, ref_k = img, k
+                        shifts.append(np.zeros(2))
+                    continue
                 try:
                     step = alignment.phase_correlation_shift(ref, img, upsample)
                 except ValueError as e:
-                    warnings.warn(
-                        f"Frame {k} ({self._frame_label(k)}) failed and has no drift "
-                        f"(NaN): {e}",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
+                    failed.append((k, str(e)))
                     shifts.append(np.full(2, np.nan))
                     continue  # 'previous': the next frame is compared with ref
                 if reference == "previous":
@@ -903,9 +944,24 @@ class AtomicImage(Signal2D):
                 else:
                     total = np.asarray(step)
                 shifts.append(total)
+            if ref is None:
+                self._every_frame_failed(failed)
             shifts = np.array(shifts)
+        against = (
+            ""
+            if ref_k == 0
+            else f"; the drift is measured against frame {ref_k} "
+            f"({self._frame_label(ref_k)}), the first usable frame"
+        )
+        for k, reason in failed:
+            warnings.warn(
+                f"Frame {k} ({self._frame_label(k)}) failed and has no drift "
+                f"(NaN): {reason}{against if k < ref_k else ''}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         errors = np.full_like(shifts, np.nan)
-        return _stack.stack_signal(
+        out = _stack.stack_signal(
             np.column_stack([shifts, errors]) * scale,
             self._navigation(),
             ["dx", "dy", "dx_err", "dy_err"],
@@ -913,11 +969,14 @@ class AtomicImage(Signal2D):
             axis_name="drift",
             title=f"Drift of {self.metadata.General.title}",
         )
+        out.metadata.set_item("Drift.reference_frame", ref_k)
+        if failed:
+            out.metadata.set_item("Drift.failed_frames", [k for k, _ in failed])
+        return out
 
-    def _bad_reference(self):
+    def _every_frame_failed(self, failed):
         raise ValueError(
-            f"Frame 0 ({self._frame_label(0)}), the reference, has NaN or infinite "
-            "pixels or is constant: no drift can be measured against it."
+            f"Every frame failed: no drift can be measured; {_failure_summary(failed)}."
         )
 
     def _linked(self, atoms, what):
@@ -931,13 +990,33 @@ class AtomicImage(Signal2D):
                 f"`atoms` come from {atoms.n_frames} frame(s) but this stack has {n}; "
                 "find the atoms on this stack."
             )
-        return atoms if "track" in atoms.columns else atoms.link_frames()
+        if "track" in atoms.columns:
+            return atoms
+        # frames without atoms (failed) are gaps that tracks must bridge
+        empty = np.ones(n, bool)
+        empty[atoms.get_frames()] = False
+        runs = np.diff(np.flatnonzero(np.diff(np.r_[0, empty.astype(int), 0])))[::2]
+        return atoms.link_frames(memory=int(runs.max(initial=0)))
 
     def _frame_maps(self, drift, model, atoms, line_time, pixel_time, frame_time):
         """Per-frame affine maps (matrices, translations) in pixels: a = M p + t."""
         from ..numerics import alignment, tracking
 
         self._stack_only("Frame alignment")
+        if atoms is not None and not isinstance(atoms, AtomPositions):
+            raise TypeError(
+                "This step needs `atoms` to be an AtomPositions table (of this "
+                f"stack), got {type(atoms).__name__}."
+            )
+        for name, v in (
+            ("line_time", line_time),
+            ("pixel_time", pixel_time),
+            ("frame_time", frame_time),
+        ):  # checked whatever the model (a typo is never ignored)
+            if v is not None:
+                t = check_number(v, name, "a time")
+                if not (np.isfinite(t) and t >= 0):
+                    raise ValueError(f"`{name}` must be a non-negative time, got {v}.")
         grid = self._grid()
         scale = float(grid["x"]["scale"])
         n = self.axes_manager.navigation_size
@@ -951,12 +1030,26 @@ class AtomicImage(Signal2D):
             tx, ty = tracking.trajectories(
                 xp, yp, atoms.get_frames(), atoms._tracks(), n
             )
-            mats, trans = np.tile(np.eye(2), (n, 1, 1)), np.zeros((n, 2))
-            for k in range(1, n):
-                ok = np.isfinite(tx[:, 0]) & np.isfinite(tx[:, k])
-                mats[k], trans[k], _ = tracking.estimate_affine(
-                    tx[ok, 0], ty[ok, 0], tx[ok, k], ty[ok, k]
+            # reference: the first frame with atoms (a failed frame has none)
+            counts = np.isfinite(tx).sum(axis=0)
+            if not np.any(counts >= 3):
+                raise ValueError(
+                    "`atoms` has no frame with 3 or more tracked atoms: no affine "
+                    "map can be fitted."
                 )
+            ref = int(np.argmax(counts >= 3))
+            mats, trans = np.tile(np.eye(2), (n, 1, 1)), np.full((n, 2), np.nan)
+            trans[ref] = 0.0
+            for k in range(n):
+                ok = np.isfinite(tx[:, ref]) & np.isfinite(tx[:, k])
+                if k == ref or ok.sum() < 3:
+                    continue  # too few common tracks: NaN, left out with a warning
+                try:
+                    mats[k], trans[k], _ = tracking.estimate_affine(
+                        tx[ok, ref], ty[ok, ref], tx[ok, k], ty[ok, k]
+                    )
+                except ValueError:  # collinear tracks
+                    mats[k], trans[k] = np.eye(2), np.nan
             return mats, trans
         if drift is None:
             drift = (
@@ -977,14 +1070,29 @@ class AtomicImage(Signal2D):
                 f"`drift` must hold (dx, dy) for each of the {n} frames, got "
                 f"{np.shape(getattr(drift, 'data', drift))}."
             ) from None
+        if shifts.shape[1] < 2:
+            raise ValueError(
+                f"`drift` must hold (dx, dy) for each of the {n} frames, got shape "
+                f"{np.shape(getattr(drift, 'data', drift))}."
+            )
         shifts = shifts[:, :2] / scale
-        bad = ~np.all(np.isfinite(shifts), axis=1)
-        if bad.all() or (bad.any() and model == "scan"):
-            raise ValueError("`drift` has NaN shifts; estimate it another way.")
+        good = np.all(np.isfinite(shifts), axis=1)
+        if good.sum() < (2 if model == "scan" else 1):
+            why = (
+                "the scan model needs two frames with a drift"
+                if good.any()
+                else "no frame can be aligned"
+            )
+            raise ValueError(
+                f"`drift` has NaN shifts for {int((~good).sum())} of the {n} frames; "
+                f"{why}: estimate it another way."
+            )
         mats = np.tile(np.eye(2), (n, 1, 1))
-        if model == "scan":
+        if model == "scan":  # the velocity from the frames with a drift
             lt, pt, ft = self._scan_times(line_time, pixel_time, frame_time)
-            v, _ = alignment.estimate_velocity(shifts, np.arange(n) * ft, lt, pt)
+            v, _ = alignment.estimate_velocity(
+                shifts[good], np.flatnonzero(good) * ft, lt, pt
+            )
             mats[:] = alignment.scan_drift_matrix(v, lt, pt)
         return mats, shifts
 
@@ -1005,9 +1113,9 @@ class AtomicImage(Signal2D):
                 "metadata Acquisition_instrument.TEM.dwell_time."
             )
         ny, nx = self.axes_manager._signal_shape_in_array
-        pt = 0.0 if pixel_time is None else float(pixel_time)
-        lt = nx * pt if line_time is None else float(line_time)
-        ft = ny * lt if frame_time is None else float(frame_time)
+        pt = 0.0 if pixel_time is None else check_number(pixel_time, "pixel_time")
+        lt = nx * pt if line_time is None else check_number(line_time, "line_time")
+        ft = ny * lt if frame_time is None else check_number(frame_time, "frame_time")
         for name, v in (("pixel_time", pt), ("line_time", lt), ("frame_time", ft)):
             if not np.isfinite(v) or v < 0:
                 raise ValueError(f"`{name}` must be a non-negative time, got {v}.")
@@ -1025,7 +1133,13 @@ class AtomicImage(Signal2D):
         frame_time=None,
         order=1,
     ):
-        """Resample every frame onto frame 0's grid (drift and scan distortion).
+        """Resample every frame onto the reference frame's grid (drift, scan).
+
+        The reference is the frame whose drift is zero: frame 0, or the
+        first usable frame when frame 0 cannot be used (see
+        :meth:`estimate_drift`). A frame without a drift (NaN shifts: its
+        correlation failed) is NaN in the result, with a ``RuntimeWarning``,
+        and listed in ``metadata.Alignment.skipped_frames``.
 
         Parameters
         ----------
@@ -1035,7 +1149,8 @@ class AtomicImage(Signal2D):
             cross-correlation.
         model : {"rigid", "affine", "scan"}
             ``"rigid"``: translate each frame. ``"affine"``: an affine map
-            per frame fitted to the tracked ``atoms`` against frame 0 (drift
+            per frame fitted to the tracked ``atoms`` against the first frame
+            with atoms (drift
             plus the shear/scale that drift during the scan, or scan noise,
             causes; lattice-based). ``"scan"``: the linear-drift scan model:
             the drift velocity (from the shifts and ``frame_time``) and the
@@ -1054,8 +1169,9 @@ class AtomicImage(Signal2D):
         Returns
         -------
         AtomicImage
-            Same axes; NaN where a frame does not cover frame 0's field of
-            view. The maps used are in ``metadata.Alignment``.
+            Same axes; NaN where a frame does not cover the reference
+            frame's field of view. The maps used are in
+            ``metadata.Alignment``.
 
         Examples
         --------
@@ -1065,10 +1181,11 @@ class AtomicImage(Signal2D):
         >>> aligned.data.shape
         (3, 128, 128)
         """
+        order = _check_order(order)
         mats, trans = self._frame_maps(
             drift, model, atoms, line_time, pixel_time, frame_time
         )
-        _warn_no_drift(trans, "are NaN in the aligned stack")
+        good = _warn_no_drift(trans, "are NaN in the aligned stack")
         out = self.map(
             _warp,
             matrix=_per_frame_signal(mats, self),
@@ -1079,6 +1196,10 @@ class AtomicImage(Signal2D):
             show_progressbar=False,
         )
         _set_alignment(out, model, mats, trans)
+        if not good.all():
+            out.metadata.set_item(
+                "Alignment.skipped_frames", np.flatnonzero(~good).tolist()
+            )
         return out
 
     def sum_frames(
@@ -1104,8 +1225,9 @@ class AtomicImage(Signal2D):
             See :meth:`align_frames`.
         crop : bool
             Keep only the rectangle covered by every frame (calibrated
-            offsets adjusted); otherwise the full frame-0 grid, each pixel the
-            mean of the frames covering it (NaN where none).
+            offsets adjusted); otherwise the full grid of the reference
+            frame, each pixel the mean of the frames covering it (NaN where
+            none).
 
         Returns
         -------
@@ -1123,6 +1245,8 @@ class AtomicImage(Signal2D):
         """
         from ..numerics import alignment
 
+        order = _check_order(order)
+        crop = check_bool(crop, "crop")
         mats, trans = self._frame_maps(
             drift, model, atoms, line_time, pixel_time, frame_time
         )
@@ -1178,6 +1302,19 @@ class AtomicImage(Signal2D):
             raise TypeError(
                 f"`atoms` must be an AtomPositions table, got {type(atoms).__name__}."
             )
+        if colour_by is not None and (
+            not isinstance(colour_by, str) or colour_by not in atoms.columns
+        ):
+            raise ValueError(
+                f"`colour_by` must be a column of `atoms` ({atoms.columns}), got "
+                f"{colour_by!r:.60}."
+            )
+        if size is not None:
+            v = check_number(size, "size", "a marker size in points")
+            if not (np.isfinite(v) and 0 < v <= 1e4):
+                raise ValueError(
+                    f"`size` must be a marker size in points (0 to 10000), got {size}."
+                )
         if self.axes_manager.navigation_dimension:
             raise ValueError(
                 "plot_atoms draws one image; pick a frame with `inav` and the "
@@ -1204,6 +1341,70 @@ class LazyAtomicImage(LazySignal2D, AtomicImage):
     _lazy = True
 
 
+def _refused_on_complex(name):
+    """A method of :class:`AtomicImage` that refuses complex data (TypeError)."""
+
+    def method(self, *args, **kwargs):
+        raise TypeError(
+            f"`{name}` needs real numbers; this atomic_image holds complex values "
+            f"(dtype {self.data.dtype}). Take the amplitude or the phase first "
+            "(`s.amplitude`, `s.phase`: AtomicImages)."
+        )
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (
+        f"Refused on complex data: raises a TypeError (see :meth:`AtomicImage.{name}`)."
+    )
+    return method
+
+
+class ComplexAtomicImage(ComplexSignal2D):
+    """A complex image set to ``signal_type="atomic_image"`` (e.g. a wave).
+
+    Atom finding and fitting need real numbers: every :class:`AtomicImage`
+    method raises a ``TypeError`` that says to take the amplitude or the
+    phase (which are :class:`AtomicImage` signals). Without this class
+    HyperSpy would keep a plain ``ComplexSignal2D``, whose missing methods
+    raise ``AttributeError``.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> s = hs.signals.Signal2D(np.ones((8, 8), dtype=complex))
+    >>> s.set_signal_type("atomic_image")
+    >>> type(s).__name__, type(s.amplitude).__name__
+    ('ComplexAtomicImage', 'AtomicImage')
+    >>> s.find_atoms()
+    Traceback (most recent call last):
+    ...
+    TypeError: `find_atoms` needs real numbers; this atomic_image holds complex ...
+    """
+
+    _signal_type = "atomic_image"
+    _signal_dimension = 2
+    _lazy = False
+
+
+class LazyComplexAtomicImage(LazyComplexSignal2D, ComplexAtomicImage):
+    """Lazy version of :class:`ComplexAtomicImage`.
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> s = hs.signals.Signal2D(np.ones((8, 8), dtype=complex))
+    >>> s.set_signal_type("atomic_image")
+    >>> type(s.as_lazy()).__name__
+    'LazyComplexAtomicImage'
+    """
+
+    _lazy = True
+
+
+for _name, _member in list(vars(AtomicImage).items()):  # every public method
+    if callable(_member) and not _name.startswith("_"):
+        setattr(ComplexAtomicImage, _name, _refused_on_complex(_name))
+
+
 # ----------------------------------------------------------------- per frame
 # Module-level functions, so that dask can send them to other processes.
 def _guarded(frame, frame_function, threads=None, **kwargs):
@@ -1213,6 +1414,44 @@ def _guarded(frame, frame_function, threads=None, **kwargs):
             return frame_function(frame, **kwargs)
     except (ValueError, TypeError, ArithmeticError, np.linalg.LinAlgError) as e:
         return {"error": f"{type(e).__name__}: {e}"}
+
+
+def _failure_summary(errors, limit=8):
+    """``"frame 0: reason (also frames 1, 2); frame 3: other"`` for ``(k, reason)``
+    pairs, frames with the same reason grouped, in order of first failure."""
+    groups = {}
+    for k, reason in errors:
+        groups.setdefault(str(reason), []).append(int(k))
+    parts = []
+    for reason, ks in list(groups.items())[:limit]:
+        also = ""
+        if len(ks) > 1:
+            rest = ", ".join(map(str, ks[1:11])) + (" ..." if len(ks) > 11 else "")
+            also = f" (also frame{'s' if len(ks) > 2 else ''} {rest})"
+        parts.append(f"frame {ks[0]}: {reason}{also}")
+    if len(groups) > limit:
+        parts.append(f"and {len(groups) - limit} other reasons")
+    return "; ".join(parts)
+
+
+def _check_order(order):
+    """The spline order of the resampling, checked before any work."""
+    if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
+        raise TypeError(
+            f"`order`: order must be an integer from 0 to 5, got {order!r}."
+        )
+    if not 0 <= order <= 5:
+        raise ValueError(f"`order`: order must be an integer from 0 to 5, got {order}.")
+    return int(order)
+
+
+def _frame_problem(img):
+    """Why a frame cannot be correlated or averaged (None if it can)."""
+    if not np.all(np.isfinite(img)):
+        return "it has NaN or infinite pixels"
+    if np.ptp(img) == 0:
+        return "it is constant"
+    return None
 
 
 def _frame_array(frame):
@@ -1277,7 +1516,8 @@ def _find_frame(
     peak = smooth[iy, ix]
     if targets is not None and len(targets) > 1:
         label = found["label"].astype(float)
-    elif n_sublattices > 1 and len(x) >= n_sublattices:
+    elif n_sublattices > 1:
+        check_n_sublattices(n_sublattices, len(x), "atoms found")
         label = finding.label_by_intensity(peak, n_sublattices).astype(float)
     else:
         label = np.zeros(len(x))
@@ -1427,9 +1667,17 @@ def _covered_box(full):
     return None
 
 
-def _normalise(img, lo, hi):
+def _normalise(img, lo, hi, stack=False):
     a, b = np.percentile(img, [lo, hi])
     if b <= a:
+        if stack:  # one bad frame: NaN, the others kept
+            warnings.warn(
+                "A frame is constant between the percentiles: its contrast cannot "
+                "be normalised and it is NaN in the result.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return np.full(np.shape(img), np.nan)
         raise ValueError("The image is constant: contrast cannot be normalised.")
     return np.clip((img - a) / (b - a), 0.0, 1.0)
 

@@ -27,7 +27,15 @@ import numpy as np
 from hyperspy.signals import Signal1D
 
 from ..numerics import spectra as nsp
-from ._grid import axis_units, pixel_scale, to_pixels
+from ._grid import (
+    axis_units,
+    check_bool,
+    check_integer,
+    check_number,
+    check_numbers,
+    pixel_scale,
+    to_pixels,
+)
 
 __all__ = [
     "si_affine",
@@ -144,16 +152,18 @@ def si_affine(grid, si, region=None, rotation=0.0, shift=None):
     [[5.0, 0.0, 12.5], [0.0, 5.0, 22.5]]
     """
     si_shape, ax_x, ax_y = _check_si(si)
+    if not isinstance(grid, dict) or not all(k in grid for k in ("x", "y")):
+        raise TypeError(
+            f"`grid` must be an image grid dictionary (`atoms.grid`), got {grid!r:.60}."
+        )
     scale = pixel_scale(grid)
     units = grid["x"]["units"]
+    rotation = _angle(rotation, "rotation")
     src = "user"
     if region is not None:
-        try:
-            left, top, right, bottom = (float(v) for v in region)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"`region` must be (left, top, right, bottom), got {region!r}."
-            ) from None
+        left, top, right, bottom = check_numbers(
+            region, "region", 4, "(left, top, right, bottom)"
+        )
         (lpx, rpx), (tpx, bpx) = to_pixels(grid, [left, right], [top, bottom])
         px_region = (float(lpx), float(tpx), float(rpx), float(bpx))
         si_units = axis_units(ax_x.units)
@@ -197,10 +207,7 @@ def si_affine(grid, si, region=None, rotation=0.0, shift=None):
             rp, bp = to_pixels(grid, [right], [bottom])
             px_region = (float(lp[0]), float(tp[0]), float(rp[0]), float(bp[0]))
     if shift is not None:
-        try:
-            dx, dy = (float(v) for v in shift)
-        except (TypeError, ValueError):
-            raise TypeError(f"`shift` must be (dx, dy), got {shift!r}.") from None
+        dx, dy = check_numbers(shift, "shift", 2, "(dx, dy)")
         px_region = (
             px_region[0] + dx / scale,
             px_region[1] + dy / scale,
@@ -254,7 +261,51 @@ def si_affine(grid, si, region=None, rotation=0.0, shift=None):
     return A, info
 
 
+def _angle(value, name):
+    """A finite angle in degrees."""
+    v = check_number(value, name, "an angle in degrees")
+    if not np.isfinite(v):
+        raise ValueError(f"`{name}` must be a finite angle in degrees, got {value}.")
+    return v
+
+
+def _length(value, name, scale, zero=False):
+    """A positive (or, with ``zero``, non-negative) finite calibrated length
+    (None passes) in survey pixels."""
+    if value is None:
+        return None
+    v = check_number(value, name, "a length in the survey's calibrated units")
+    if not (np.isfinite(v) and (v > 0 or (zero and v == 0))):
+        what = "non-negative" if zero else "positive"
+        raise ValueError(f"`{name}` must be a {what}, finite length, got {value}.")
+    return v / scale
+
+
+def _check_atoms(atoms):
+    from .atom_positions import AtomPositions
+
+    if not isinstance(atoms, AtomPositions):
+        raise TypeError(
+            f"`atoms` must be an AtomPositions table, got {type(atoms).__name__}."
+        )
+
+
+def _image_array(value, name):
+    """A 2D image (array or signal) as a float array, or an error naming it."""
+    data = getattr(value, "data", value)
+    if isinstance(data, (str, dict, set)) or data is None:
+        raise TypeError(f"`{name}` must be a 2D image, got {value!r:.60}.")
+    try:
+        arr = np.asarray(data.compute() if hasattr(data, "compute") else data, float)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a 2D image, got {value!r:.60}.") from None
+    if arr.ndim != 2:
+        raise ValueError(f"`{name}` must be a 2D image, got shape {arr.shape}.")
+    return arr
+
+
 def _single_image(atoms):
+    _check_atoms(atoms)
     if atoms.n_frames > 1:
         raise ValueError(
             "The per-atom table comes from an image stack; use the table of the "
@@ -303,10 +354,14 @@ def _integrate(
     A, info = si_affine(atoms.grid, si, region, rotation, shift)
     scale = pixel_scale(atoms.grid)
     xp, yp = atoms.get_pixel_positions()
-    r_px = None if radius is None else float(radius) / scale
-    md_px = None if max_distance is None else float(max_distance) / scale
+    r_px = _length(radius, "radius", scale)
+    md_px = _length(max_distance, "max_distance", scale)
+    if not isinstance(cell, str) or cell not in ("voronoi", "radius"):
+        raise ValueError(f"Unknown `cell` {cell!r}; use 'voronoi' or 'radius'.")
     if cell == "radius" and radius is None:
         raise ValueError('`radius` (calibrated) is required for cell="radius".')
+    if subsample is not None:
+        subsample = check_integer(subsample, "subsample", minimum=1)
     W = nsp.cell_weights(
         xp,
         yp,
@@ -376,6 +431,7 @@ def atom_spectra(
     >>> sp.axes_manager.navigation_shape == (atoms.n_atoms,)
     True
     """
+    normalise = check_bool(normalise, "normalise")
     sums, area, info = _integrate(
         atoms, si, region, rotation, shift, cell, radius, max_distance, subsample
     )
@@ -425,7 +481,26 @@ def class_spectra(
     >>> m.data.shape, bool(np.allclose(m.data, 1))
     ((2, 10), True)
     """
-    lab = np.asarray(getattr(labels, "data", labels), dtype=float).ravel()
+    _check_atoms(atoms)
+    allow_empty = check_bool(allow_empty, "allow_empty")
+    if not isinstance(axis_name, str) or not axis_name:
+        raise TypeError(f"`axis_name` must be a non-empty string, got {axis_name!r}.")
+    if n_classes is not None:
+        n_classes = check_integer(n_classes, "n_classes", minimum=1)
+    if names is not None and (
+        not isinstance(names, (list, tuple))
+        or not all(isinstance(n, str) for n in names)
+    ):
+        raise TypeError(f"`names` must be a list of strings, got {names!r:.60}.")
+    values = getattr(labels, "data", labels)
+    if isinstance(values, (str, dict, set)):
+        raise TypeError(f"`labels` must be one integer per atom, got {labels!r:.60}.")
+    try:
+        lab = np.asarray(values, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`labels` must be one integer per atom, got {labels!r:.60}."
+        ) from None
     if lab.shape != (atoms.n_atoms,):
         raise ValueError(f"`labels` has {lab.size} values for {atoms.n_atoms} atoms.")
     sums, area, info = _integrate(
@@ -508,11 +583,22 @@ def spectral_quantity(
     >>> float(np.nanmax(t.get_column("window_2_5")))
     4.0
     """
+    _check_si(si)
+    _check_atoms(atoms)
     energy = si.axes_manager.signal_axes[0].axis
+    width = check_number(width, "width", "an energy width")
+    if not (np.isfinite(width) and width > 0):
+        raise ValueError(f"`width` must be a positive energy width, got {width}.")
+    if window is not None:
+        window = check_numbers(window, "window", 2, "(start, end)")
+    if background is not None:
+        background = check_numbers(background, "background", 2, "(start, end)")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"`name` must be a non-empty string, got {name!r:.60}.")
     if edge is not None:
         onset = edge_onset(edge)
         if window is None:
-            window = (onset - 2.0, min(onset + float(width), float(energy.max())))
+            window = (onset - 2.0, min(onset + width, float(energy.max())))
         if background is None:
             background = (max(onset - 50.0, float(energy.min())), onset - 5.0)
         if name is None:
@@ -582,12 +668,13 @@ def estimate_si_shift(atoms, survey, haadf, si, region=None, rotation=0.0, searc
     >>> round(dx, 3), round(dy, 3)
     (0.02, 0.0)
     """
+    _check_atoms(atoms)
     A, info = si_affine(atoms.grid, si, region, rotation)
     scale = pixel_scale(atoms.grid)
-    s = None if search is None else float(search) / scale
+    s = _length(search, "search", scale, zero=True)
     shift_px, score = nsp.estimate_si_shift(
-        np.asarray(getattr(survey, "data", survey), float),
-        np.asarray(getattr(haadf, "data", haadf), float),
+        _image_array(survey, "survey"),
+        _image_array(haadf, "haadf"),
         A,
         info["si_shape"],
         search=s,
@@ -664,18 +751,19 @@ def estimate_si_registration(
     >>> round(reg["rotation"]), max(abs(v) for v in reg["shift"]) < 0.005
     (20, True)
     """
-    from ._grid import check_number
-
+    _check_atoms(atoms)
     A0, info = si_affine(atoms.grid, si, region, 0.0)
-    try:
-        lo, hi = (check_number(v, "rotation_range") for v in rotation_range)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"`rotation_range` must be (low, high) in degrees, got {rotation_range!r}."
-        ) from None
-    if not (np.isfinite(lo) and np.isfinite(hi) and hi >= lo):
+    lo, hi = check_numbers(
+        rotation_range, "rotation_range", 2, "(low, high) in degrees"
+    )
+    if not hi >= lo:
         raise ValueError(
             f"`rotation_range` must be finite with high >= low, got {rotation_range}."
+        )
+    if hi - lo > 360.0:
+        raise ValueError(
+            f"`rotation_range` {rotation_range} spans {hi - lo:g} degrees; a full "
+            "turn (360) covers every rotation."
         )
     si_shape = info["si_shape"]
     if rotation_step is None:
@@ -685,10 +773,10 @@ def estimate_si_registration(
         raise ValueError(f"`rotation_step` must be a positive angle, got {step}.")
     rotations = nsp.rotation_trials(lo, hi, step)
     scale = pixel_scale(atoms.grid)
-    s = None if search is None else float(search) / scale
+    s = _length(search, "search", scale, zero=True)
     rot, shift_px, score = nsp.estimate_si_rotation(
-        np.asarray(getattr(survey, "data", survey), float),
-        np.asarray(getattr(haadf, "data", haadf), float),
+        _image_array(survey, "survey"),
+        _image_array(haadf, "haadf"),
         A0,
         si_shape,
         rotations=rotations,

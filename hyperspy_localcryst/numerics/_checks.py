@@ -1,0 +1,318 @@
+"""Argument checks shared by the numerics and the signal layer.
+
+One implementation of each check, so that every public function refuses bad
+input with the same kind of message, naming the argument and what was given.
+The signal layer re-exports them from :mod:`hyperspy_localcryst.signals._grid`
+(imports run from ``signals`` to ``numerics``, never back).
+
+- :func:`check_number`, :func:`check_integer`, :func:`check_bool`: one value
+  of a type (booleans are not numbers, floats are not integers, ``1`` and
+  ``"no"`` are not booleans; numpy scalars are fine);
+- :func:`check_numbers`: a fixed-length sequence of finite numbers (a tuple,
+  list or array; not a dict, set or string);
+- :func:`check_array`: an array of real numbers (not a string, dict, set or
+  None; a given number of dimensions);
+- :func:`check_at_most`: a count that the data cannot satisfy (more
+  sublattices, clusters or neighbours than atoms);
+- :func:`check_memory`: a request whose arrays would not fit in the memory
+  available, refused before anything is allocated, with the estimate.
+"""
+
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "check_number",
+    "check_integer",
+    "check_bool",
+    "check_numbers",
+    "check_array",
+    "check_at_most",
+    "check_memory",
+    "format_bytes",
+    "available_memory",
+]
+
+
+def check_number(value, name, what="a number"):
+    """``value`` as a float, or a TypeError naming the argument ``name``.
+
+    Booleans, strings, None and sequences are refused (``float("1")`` or
+    ``True`` would otherwise pass silently).
+
+    Examples
+    --------
+    >>> check_number(np.float32(0.5), "sigma")
+    0.5
+    >>> check_number("a", "sigma")
+    Traceback (most recent call last):
+    ...
+    TypeError: `sigma` must be a number, got 'a'.
+    """
+    ok = isinstance(value, numbers.Real) or (
+        isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
+    )
+    if not ok or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be {what}, got {value!r}.")
+    return float(value)
+
+
+def check_integer(value, name, minimum=None, maximum=None, type_error=TypeError):
+    """``value`` as an int (no silent truncation of 1.5), in ``[minimum, maximum]``.
+
+    Parameters
+    ----------
+    value : object
+        The argument.
+    name : str
+        Its name, quoted in the message.
+    minimum, maximum : int, optional
+        Inclusive bounds (ValueError outside).
+    type_error : type
+        Exception raised for a non-integer (the numerics of a few modules
+        have always raised ValueError there).
+
+    Examples
+    --------
+    >>> check_integer(np.int64(3), "n_neighbours", minimum=1)
+    3
+    >>> check_integer(1.5, "n_clusters")
+    Traceback (most recent call last):
+    ...
+    TypeError: `n_clusters` must be an integer, got 1.5.
+    """
+    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
+        raise type_error(f"`{name}` must be an integer, got {value!r}.")
+    v = int(value)
+    if minimum is not None and v < minimum:
+        raise ValueError(f"`{name}` must be at least {minimum}, got {v}.")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"`{name}` must be at most {maximum}, got {v}.")
+    return v
+
+
+def check_bool(value, name, allow_none=False):
+    """``value`` as a bool: True/False (or a numpy bool), nothing else.
+
+    ``"no"``, ``0``, ``1`` or ``None`` where a switch is expected are refused
+    (``"no"`` is truthy: it would silently mean yes). With ``allow_none``,
+    None (e.g. "HyperSpy's preference" for ``show_progressbar``) is returned
+    as it is.
+
+    Examples
+    --------
+    >>> check_bool(np.True_, "exclude_border")
+    True
+    >>> check_bool("no", "exclude_border")
+    Traceback (most recent call last):
+    ...
+    TypeError: `exclude_border` must be True or False, got 'no'.
+    """
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        none = " True, False or None" if allow_none else " True or False"
+        raise TypeError(f"`{name}` must be{none}, got {value!r:.60}.")
+    return bool(value)
+
+
+def check_numbers(value, name, length=None, what=None, finite=True):
+    """A sequence of numbers (tuple, list or 1D array) as a tuple of floats.
+
+    Parameters
+    ----------
+    value : sequence
+        The argument.
+    name : str
+        Its name, quoted in the message.
+    length : int, optional
+        Required number of items.
+    what : str, optional
+        Description of the expected value, e.g. ``"(x, y)"``.
+    finite : bool
+        Refuse NaN and infinite items (ValueError).
+
+    Examples
+    --------
+    >>> check_numbers([1, 2.5], "shift", 2)
+    (1.0, 2.5)
+    >>> check_numbers({"a": 1}, "target", 2, "(x, y)")
+    Traceback (most recent call last):
+    ...
+    TypeError: `target` must be (x, y), a sequence of 2 numbers, got {'a': 1}.
+    >>> check_numbers((np.nan, 0.5), "target", 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: `target` must hold finite numbers, got (nan, 0.5).
+    """
+    what = what or "a sequence of numbers"
+    n = "" if length is None else f", a sequence of {length} numbers"
+    msg = f"`{name}` must be {what}{n}, got {value!r:.80}."
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1:
+            raise TypeError(msg)
+        items = list(value)
+    elif isinstance(value, (tuple, list)):
+        items = list(value)
+    else:  # dict, set, str, scalar, generator...: refused, never iterated
+        raise TypeError(msg)
+    if length is not None and len(items) != length:
+        raise TypeError(msg)
+    try:
+        out = tuple(check_number(v, name) for v in items)
+    except TypeError:
+        raise TypeError(msg) from None
+    if finite and not all(np.isfinite(out)):
+        raise ValueError(f"`{name}` must hold finite numbers, got {value!r:.80}.")
+    return out
+
+
+def check_array(value, name, ndim=None, finite=False):
+    """``value`` as a float64 array, or an error naming the argument.
+
+    Parameters
+    ----------
+    value : array_like
+        The argument (list, tuple, numpy or dask array...).
+    name : str
+        Its name, quoted in the message.
+    ndim : int or tuple of int, optional
+        Allowed number(s) of dimensions (ValueError otherwise).
+    finite : bool
+        Refuse NaN and infinite values (ValueError).
+
+    Examples
+    --------
+    >>> check_array([1, 2], "x")
+    array([1., 2.])
+    >>> check_array({"a": 1}, "x")
+    Traceback (most recent call last):
+    ...
+    TypeError: `x` must be an array of real numbers, got {'a': 1}.
+    """
+    msg = f"`{name}` must be an array of real numbers, got {value!r:.60}."
+    if value is None or isinstance(value, (str, bytes, dict, set, frozenset)):
+        raise TypeError(msg)
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):  # ragged sequences
+        raise TypeError(msg) from None
+    if np.iscomplexobj(arr):
+        raise TypeError(f"`{name}` must be real, got complex dtype {arr.dtype}.")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(msg)
+    arr = arr.astype(np.float64, copy=False)
+    dims = (ndim,) if isinstance(ndim, int) else ndim
+    if dims is not None and arr.ndim not in dims:
+        raise ValueError(
+            f"`{name}` must have {' or '.join(map(str, dims))} dimension(s), got "
+            f"shape {arr.shape}."
+        )
+    if finite and not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` contains NaN or infinite values.")
+    return arr
+
+
+def check_at_most(value, name, available, what):
+    """Refuse a count the data cannot satisfy (``value > available``).
+
+    Parameters
+    ----------
+    value : int
+        The count asked for (already an int).
+    name : str
+        The argument's name.
+    available : int
+        How many there are.
+    what : str
+        What there are, e.g. ``"atoms found"``.
+
+    Examples
+    --------
+    >>> check_at_most(2, "n_sublattices", 64, "atoms found")
+    2
+    >>> check_at_most(100, "n_sublattices", 64, "atoms found")
+    Traceback (most recent call last):
+    ...
+    ValueError: `n_sublattices` = 100 is more than the 64 atoms found; ...
+    """
+    if value > available:
+        raise ValueError(
+            f"`{name}` = {value} is more than the {available} {what}; "
+            f"give at most {available}."
+        )
+    return value
+
+
+def format_bytes(n):
+    """A byte count for people (binary units).
+
+    Examples
+    --------
+    >>> format_bytes(819200000000)
+    '763 GiB'
+    >>> format_bytes(1536)
+    '1.5 KiB'
+    """
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
+            return f"{n:.3g} {unit}" if n < 1000 else f"{n:.0f} {unit}"
+        n /= 1024
+
+
+def available_memory():
+    """Bytes of memory available now (psutil; ``inf`` when unknown).
+
+    Examples
+    --------
+    >>> available_memory() > 0
+    True
+    """
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil comes with dask
+        return float("inf")
+    return float(psutil.virtual_memory().available)
+
+
+def check_memory(n_bytes, name, value, detail="", advice=None, total=None):
+    """Refuse, before allocating, a request that needs more memory than free.
+
+    Parameters
+    ----------
+    n_bytes : int or float
+        Size of the request's largest array, in bytes (quoted).
+    name : str
+        The argument that sets it.
+    value : object
+        Its value, quoted.
+    detail : str
+        How the size comes about, e.g. ``"1024 SI pixels × 10000² points"``.
+    advice : str, optional
+        What to do instead (default: a smaller ``name``).
+    total : int or float, optional
+        Bytes of all the arrays of the request (default ``n_bytes``); it is
+        what is compared with the available memory.
+
+    Examples
+    --------
+    >>> check_memory(1e3, "bins", 10)
+    >>> check_memory(8e18, "bins", 10**9, "a 10⁹ × 10⁹ grid")
+    Traceback (most recent call last):
+    ...
+    ValueError: bins=1000000000 needs 6.94 EiB of memory (a 10⁹ × 10⁹ grid)...
+    """
+    total = float(n_bytes if total is None else total)
+    free = available_memory()
+    if total <= free:
+        return
+    size = f"{format_bytes(n_bytes)} of memory"
+    if total > n_bytes:
+        size += f" per array, {format_bytes(total)} in all"
+    detail = f" ({detail})" if detail else ""
+    raise ValueError(
+        f"{name}={value!r} needs {size}{detail} but {format_bytes(free)} is "
+        f"available: {advice or f'give a smaller `{name}`'}."
+    )
