@@ -37,7 +37,13 @@ import shutil
 import time
 from pathlib import Path
 
-__all__ = ["MARKER", "OutputError", "result_folder", "check_destination"]
+__all__ = [
+    "MARKER",
+    "OutputError",
+    "result_folder",
+    "check_destination",
+    "abandon_all",
+]
 
 #: Name of the marker file inside every result folder localcryst writes.
 MARKER = ".localcryst-result.json"
@@ -439,34 +445,72 @@ def result_folder(out, inputs=(), overwrite=False, command="analyse"):
             + (f" (process {pid})" if pid else "")
             + "; wait for it to finish or choose another output folder."
         )
-    tmp = old = None
+    run = _Run(out, lock, created)
+    _ACTIVE.add(run)
     try:
         _remove_stale(parent, name)
         check_destination(out, inputs, overwrite)
-        tmp = _fresh_sibling(parent, "tmp", name)
-        _write_marker(tmp, command, inputs, complete=False)
-        yield tmp
-        _write_marker(tmp, command, inputs, complete=True)
+        run.tmp = _fresh_sibling(parent, "tmp", name)
+        _write_marker(run.tmp, command, inputs, complete=False)
+        yield run.tmp
+        _write_marker(run.tmp, command, inputs, complete=True)
         check_destination(out, inputs, overwrite)  # nothing changed meanwhile?
         if out.exists() and any(out.iterdir()):  # an earlier result: aside
-            old = _unused_sibling(parent, "old", name)
-            os.rename(out, old)
+            run.old = _unused_sibling(parent, "old", name)
+            os.rename(out, run.old)
         elif out.exists() and os.name == "nt":  # POSIX renames onto an empty one
             os.rmdir(out)
-        os.rename(tmp, out)
-        tmp = None
+        os.rename(run.tmp, out)
+        run.tmp = None
     finally:
+        run.close()
+
+
+#: Result folders being written by this process (for :func:`abandon_all`).
+_ACTIVE = set()
+
+
+class _Run:
+    """The state of one result folder being written, so that it can be closed
+    from the ``finally`` of :func:`result_folder` or from a signal handler."""
+
+    def __init__(self, out, lock, created):
+        self.out, self.lock, self.created = out, lock, created
+        self.tmp = self.old = None
+
+    def close(self):
+        """Remove the work folder, put back (or remove) a result moved aside,
+        release the lock, and remove the parent folder if this run made it and
+        it is empty."""
+        _ACTIVE.discard(self)
         try:
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
-            if old is not None:
-                if out.exists():
-                    shutil.rmtree(old, ignore_errors=True)
+            if self.tmp is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            if self.old is not None:
+                if self.out.exists():
+                    shutil.rmtree(self.old, ignore_errors=True)
                 else:  # the new result never arrived: put the old one back
                     with contextlib.suppress(OSError):
-                        os.rename(old, out)
+                        os.rename(self.old, self.out)
         finally:
-            lock.release()
-            if created:  # a folder this run made and nothing was left in
+            self.tmp = self.old = None
+            self.lock.release()
+            if self.created:  # (rmdir fails, harmlessly, unless empty)
                 with contextlib.suppress(OSError):
-                    parent.rmdir()  # (fails, harmlessly, unless empty)
+                    self.out.parent.rmdir()
+
+
+def abandon_all():
+    """Close every result folder this process is writing, as on an error.
+
+    For a signal handler that ends the process at once (``os._exit``):
+    work folders are removed and results moved aside are put back, without
+    unwinding through the code that was running when the signal came.
+
+    Examples
+    --------
+    >>> abandon_all()  # nothing is being written: nothing to do
+    """
+    for run in list(_ACTIVE):
+        with contextlib.suppress(Exception):
+            run.close()

@@ -27,9 +27,9 @@ import time
 import warnings
 from pathlib import Path
 
-from ._output import OutputError, check_destination, result_folder
+from ._output import OutputError, abandon_all, check_destination, result_folder
 
-__all__ = ["main", "run_pipeline"]
+__all__ = ["main", "console_main", "run_pipeline"]
 
 
 def run_pipeline(
@@ -470,17 +470,51 @@ class _Terminated(BaseException):
         self.signum = signum
 
 
+def _interrupted_line(signum):
+    return (
+        f"localcryst: interrupted ({signal.Signals(signum).name}); the result being "
+        "written was removed, complete results are kept."
+    )
+
+
+def _exit_now(signum, frame):
+    """Signal handler of the console script: close the result folders being
+    written (work folder removed, a result moved aside put back), say so in one
+    line, and end the process at once. Nothing unwinds through the code that
+    was running (numba, HDF5, BLAS threads), so nothing can crash on the way
+    out; the exit status is 128 + the signal number (130 for Ctrl-C)."""
+    for name in _STOP_SIGNALS:
+        with contextlib.suppress(Exception):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    abandon_all()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    with contextlib.suppress(Exception):
+        os.write(2, (_interrupted_line(signum) + "\n").encode())
+    os._exit(128 + int(signum))
+
+
+#: Signals that end a run: Ctrl-C, ``kill``, a closed terminal.
+_STOP_SIGNALS = tuple(n for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+#: True when running as the console script (see :func:`console_main`).
+_CONSOLE = False
+
+
 @contextlib.contextmanager
 def _termination_as_exception():
+    """SIGTERM/SIGHUP raise like Ctrl-C while ``main`` runs in a Python session;
+    as the console script, every stop signal ends the process at once."""
     installed = {}
     if threading.current_thread() is threading.main_thread():
 
         def handler(signum, frame):
             raise _Terminated(signum)
 
-        for name in ("SIGTERM", "SIGHUP"):
-            sig = getattr(signal, name, None)
-            if sig is not None:
+        for name in _STOP_SIGNALS:
+            sig = getattr(signal, name)
+            if _CONSOLE:
+                installed[sig] = signal.signal(sig, _exit_now)
+            elif name != "SIGINT":  # Ctrl-C stays Python's KeyboardInterrupt
                 installed[sig] = signal.signal(sig, handler)
     try:
         yield
@@ -505,28 +539,26 @@ class _SafeStream:
             os.dup2(devnull, self._stream.fileno())
             os.close(devnull)
 
+    def _call(self, method, *args):
+        """``stream.method(*args)``, or nothing once the reader has gone."""
+        if self.broken:
+            return None
+        try:
+            return getattr(self._stream, method)(*args)
+        except (BrokenPipeError, ValueError):  # ValueError: closed file
+            self._drop()
+        except OSError as e:
+            if e.errno != errno.EPIPE:
+                raise
+            self._drop()
+        return None
+
     def write(self, text):
-        if not self.broken:
-            try:
-                return self._stream.write(text)
-            except (BrokenPipeError, ValueError):
-                self._drop()
-            except OSError as e:
-                if e.errno != errno.EPIPE:
-                    raise
-                self._drop()
-        return len(text)
+        written = self._call("write", text)
+        return len(text) if written is None else written
 
     def flush(self):
-        if not self.broken:
-            try:
-                self._stream.flush()
-            except (BrokenPipeError, ValueError):
-                self._drop()
-            except OSError as e:
-                if e.errno != errno.EPIPE:
-                    raise
-                self._drop()
+        self._call("flush")
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
@@ -574,12 +606,33 @@ def main(argv=None):
             return _main(argv)
         except (KeyboardInterrupt, _Terminated) as e:
             signum = getattr(e, "signum", signal.SIGINT)
-            print(
-                f"localcryst: interrupted ({signal.Signals(signum).name}); the "
-                "result being written was removed, complete results are kept.",
-                file=sys.stderr,
-            )
+            print(_interrupted_line(signum), file=sys.stderr)
             return 128 + int(signum)
+
+
+def console_main():
+    """Entry point of the ``localcryst`` console script: :func:`main`, with
+    Ctrl-C, SIGTERM and SIGHUP ending the process at once after removing the
+    result being written (one line, exit status 130, 143 or 129).
+
+    Returns
+    -------
+    int
+        The exit status.
+
+    Examples
+    --------
+    >>> import subprocess, sys
+    >>> subprocess.run([sys.executable, "-m", "hyperspy_localcryst.cli", "find",
+    ...                 "no_such_file.dm4"], capture_output=True).returncode
+    1
+    """
+    global _CONSOLE
+    _CONSOLE = True
+    try:
+        return main()
+    finally:
+        _CONSOLE = False
 
 
 def _main(argv):
@@ -712,4 +765,4 @@ def _main_analyse(args):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())
