@@ -289,9 +289,9 @@ def test_two_concurrent_runs_never_both_claim_one_result(user, image_bytes):
 
 
 # ------------------------------------------------------------- point 3
-def _start_and_signal(cwd, sig, wait_for, out="R"):
+def _start_and_signal(cwd, sig, wait_for, out="R", extra=()):
     p = subprocess.Popen(
-        _command() + ["demo", "--out", f"{out}/demo", "--no-progressbar"],
+        _command() + ["demo", "--out", f"{out}/demo", "--no-progressbar", *extra],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -326,6 +326,20 @@ def test_interrupt_is_one_line_and_leaves_nothing(user, sig, status, wait_for):
         "removed, complete results are kept."
     ]
     # nothing partial: not the result, not a work folder, not a lock
+    assert snapshot(user) == before
+
+
+def test_interrupted_replacement_keeps_the_earlier_result(user):
+    """Ctrl-C while --overwrite replaces an earlier result: the earlier result
+    stays, byte for byte."""
+    assert (
+        run(["demo", "--out", "R/demo", "--no-progressbar"], cwd=user).returncode == 0
+    )
+    before = snapshot(user)
+    code, stderr = _start_and_signal(
+        user, signal.SIGINT, "refining", extra=["--overwrite"]
+    )
+    assert code == 130, stderr
     assert snapshot(user) == before
 
 
