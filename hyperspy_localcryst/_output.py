@@ -43,6 +43,7 @@ __all__ = [
     "result_folder",
     "check_destination",
     "abandon_all",
+    "clean_stale",
 ]
 
 #: Name of the marker file inside every result folder localcryst writes.
@@ -158,19 +159,24 @@ def read_marker(folder):
         return None
     if not isinstance(info, dict) or info.get("created_by") != _CREATOR:
         return None
-    if not isinstance(info.get("files"), list):
-        return None
+    for key, kind in (("files", list), ("folders", list), ("sha256", dict)):
+        if not isinstance(info.get(key), kind):
+            return None
     return info
 
 
 def _contents(folder):
-    """Every file and folder below ``folder``, as POSIX paths relative to it."""
+    """Every entry below ``folder`` (files, folders, links), as POSIX paths
+    relative to it; symbolic links are listed, never followed."""
     folder = Path(folder)
-    return sorted(
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.relative_to(folder).as_posix() != MARKER
-    )
+    out = []
+    for root, dirs, files in os.walk(folder):  # does not follow links
+        rel = Path(root).relative_to(folder)
+        for name in dirs + files:
+            entry = (rel / name).as_posix()
+            if entry != MARKER:
+                out.append(entry)
+    return sorted(out)
 
 
 def _digest(path):
@@ -182,8 +188,21 @@ def _digest(path):
 
 
 def _digests(folder, names):
+    """SHA-256 of each regular file among ``names`` (links are not files)."""
     folder = Path(folder)
-    return {n: _digest(folder / n) for n in names if (folder / n).is_file()}
+    return {
+        n: _digest(folder / n)
+        for n in names
+        if (folder / n).is_file() and not (folder / n).is_symlink()
+    }
+
+
+def _folders(folder, names):
+    """The real folders (not links) among ``names``."""
+    folder = Path(folder)
+    return sorted(
+        n for n in names if (folder / n).is_dir() and not (folder / n).is_symlink()
+    )
 
 
 def _write_marker(folder, command, inputs, complete):
@@ -198,6 +217,7 @@ def _write_marker(folder, command, inputs, complete):
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "complete": complete,
         "files": files,
+        "folders": _folders(folder, files),
         "sha256": _digests(folder, files),
     }
     path = Path(folder) / MARKER
@@ -285,11 +305,19 @@ def check_destination(out, inputs=(), overwrite=False):
             f"{out} holds files localcryst did not write ({_short(foreign)}); it is "
             f"not replaced; move them out or {other}."
         )
-    written = marker.get("sha256")
-    written = written if isinstance(written, dict) else {}
+    # each entry must still be what was written: the same bytes for a file,
+    # a real folder for a folder (a link or a user's file in its place is not)
+    written, folders = marker["sha256"], set(marker["folders"])
+    now = _digests(out, list(written))
     changed = sorted(
-        n for n, h in _digests(out, list(written)).items() if h != written[n]
+        n
+        for n in marker["files"]
+        if (n in written and now.get(n) != written[n])
+        or (n in folders and n not in _folders(out, [n]))
+        or (n not in written and n not in folders)
+        or (out / n).is_symlink()
     )
+    changed = [n for n in changed if (out / n).exists() or (out / n).is_symlink()]
     if changed:
         raise OutputError(
             f"{out} holds files changed since localcryst wrote them "
@@ -347,6 +375,26 @@ def _remove_stale(parent, own_name):
             lock = _Lock(parent, name)
             if lock.acquire():  # nobody holds it: a leftover of a killed run
                 lock.release()
+
+
+def clean_stale(folder):
+    """Remove what killed localcryst runs left in ``folder`` (their hidden work
+    folders and lock files; a result that was being replaced is put back).
+
+    Only names localcryst makes are touched, and only those no live run holds.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        An output folder (nothing happens if it does not exist).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> clean_stale(tempfile.mkdtemp())  # nothing left behind: nothing to do
+    """
+    if Path(folder).is_dir():
+        _remove_stale(folder, None)
 
 
 def _sibling(parent, kind, name):
@@ -420,7 +468,7 @@ def result_folder(out, inputs=(), overwrite=False, command="analyse"):
     """
     out = Path(os.path.abspath(out))
     parent, name = out.parent, out.name
-    if not name:
+    if not name or name.startswith(".localcryst-"):  # "/" or our own hidden names
         raise OutputError(
             f"{out} cannot be a result folder; choose another output folder."
         )
@@ -432,12 +480,17 @@ def result_folder(out, inputs=(), overwrite=False, command="analyse"):
             f"{parent} exists and is not a folder; choose another output folder."
         ) from None
     except OSError as e:
-        raise OutputError(f"cannot create {parent}: {e.strerror or e}.") from None
+        raise OutputError(
+            f"cannot create {parent}: {e.strerror or e}; choose another output folder."
+        ) from None
     lock = _Lock(parent, name)
     try:
         acquired = lock.acquire()
     except OSError as e:
-        raise OutputError(f"cannot write into {parent}: {e.strerror or e}.") from None
+        raise OutputError(
+            f"cannot write into {parent}: {e.strerror or e}; choose another output "
+            "folder."
+        ) from None
     if not acquired:
         pid = lock.holder()
         raise OutputError(

@@ -27,7 +27,13 @@ import time
 import warnings
 from pathlib import Path
 
-from ._output import OutputError, abandon_all, check_destination, result_folder
+from ._output import (
+    OutputError,
+    abandon_all,
+    check_destination,
+    clean_stale,
+    result_folder,
+)
 
 __all__ = ["main", "console_main", "run_pipeline"]
 
@@ -405,7 +411,7 @@ def _clusters(value):
     return k
 
 
-def _analyse_one(path, out, args):
+def _analyse_one(path, out, args, batch=()):
     """Load ``path`` (None: the bundled demo image) and analyse it into ``out``
     (written aside and moved into place: :mod:`hyperspy_localcryst._output`)."""
     from .report import analyse
@@ -413,8 +419,11 @@ def _analyse_one(path, out, args):
     def log(msg):
         print(f"  {msg}", flush=True)
 
-    inputs = [_demo_file() if path is None else path]
+    # every file of the batch is an input: no result may replace a folder
+    # holding any of them
+    inputs = [_demo_file() if path is None else path, *batch]
     clusters = _clusters(args.clusters)
+    clean_stale(Path(out).parent)  # what killed runs left, even if we refuse
     check_destination(out, inputs, args.overwrite)  # refuse before reading
     if path is None:
         from .data import pto_sro_interface
@@ -529,7 +538,8 @@ class _SafeStream:
     result is never thrown away for want of a terminal."""
 
     def __init__(self, stream):
-        self._stream = stream
+        # no stream at all (started with `>&-`): write into the void
+        self._stream = stream if stream is not None else open(os.devnull, "w")
         self.broken = False
 
     def _drop(self):
@@ -610,6 +620,21 @@ def main(argv=None):
             return 128 + int(signum)
 
 
+def _reserve_standard_descriptors():
+    """Open the null device on standard descriptors 0-2 the shell closed
+    (``localcryst ... >&-``): otherwise the next file opened (a lock, an HDF5
+    file) would get descriptor 1, and anything a library prints would land
+    in it."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            new = os.open(os.devnull, os.O_RDWR)
+            if new != fd:
+                os.dup2(new, fd)
+                os.close(new)
+
+
 def console_main():
     """Entry point of the ``localcryst`` console script: :func:`main`, with
     Ctrl-C, SIGTERM and SIGHUP ending the process at once after removing the
@@ -629,6 +654,7 @@ def console_main():
     """
     global _CONSOLE
     _CONSOLE = True
+    _reserve_standard_descriptors()
     try:
         return main()
     finally:
@@ -649,9 +675,10 @@ def _main(argv):
     if args.command in ("analyse", "analyze", "demo"):
         return _main_analyse(args)
     try:
-        out = Path(args.out or Path(args.file).with_suffix("").name + "_atoms")
+        out = Path(args.out or _stem(args.file) + "_atoms")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            clean_stale(out.absolute().parent)
             check_destination(out, [args.file], args.overwrite)  # before reading
             image = _load(args.file)
             summary = run_pipeline(
@@ -694,11 +721,19 @@ def _os_message(e):
     return str(e)
 
 
+def _stem(path):
+    """A file's name without extension, usable as a folder name: never ``.``,
+    ``..`` or hidden (``..npy`` would otherwise name the output folder itself
+    or its parent, and ``.localcryst-*`` a work folder)."""
+    stem = Path(path).with_suffix("").name.lstrip(".")
+    return stem or "image"
+
+
 def _result_names(files):
     """One result-folder name per input file, unique within the batch (case
     folded, for case-insensitive file systems): the file name without its
     extension, with ``_<position>`` added where two files share a name."""
-    stems = [Path(f).with_suffix("").name for f in files]
+    stems = [_stem(f) for f in files]
     shared = {
         s.casefold()
         for s in stems
@@ -740,7 +775,7 @@ def _main_analyse(args):
         print(f"[{k + 1}/{len(jobs)}] {label}", flush=True)
         t = time.perf_counter()
         try:
-            summary = _analyse_one(path, out, args)
+            summary = _analyse_one(path, out, args, batch=getattr(args, "files", ()))
         except Exception as e:  # one file's failure never ends the batch
             failed += 1
             if not isinstance(e, (ValueError, TypeError, OSError, RuntimeError)):

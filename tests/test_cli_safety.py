@@ -582,3 +582,95 @@ def test_write_report_never_replaces_an_existing_page(tmp_path):
     assert page.read_text() == "<p>my own page</p>"
     report.write_report(tmp_path, {"title": "t", "parameters": {}}, overwrite=True)
     assert "Local crystallography: t" in page.read_text()
+
+
+# ------------------------------------------- held-out fault-matrix findings
+def test_a_user_file_in_place_of_a_result_folder_is_never_replaced(user):
+    """A result folder (atoms.zspy) that the user replaced by a file or a link
+    makes the result 'changed': --overwrite refuses, nothing is lost."""
+    argv = ["analyse", "data/img.hspy", "--out", "R", "--format", "zspy"]
+    argv += ["--clusters", "2", "--no-progressbar"]
+    assert run(argv, cwd=user).returncode == 0
+    zspy = user / "R" / "img" / "atoms.zspy"
+    assert zspy.is_dir()
+    shutil.rmtree(zspy)
+    zspy.write_text("user text\n")
+    before = snapshot(user)
+    res = run(argv + ["--overwrite"], cwd=user)
+    assert res.returncode == 1
+    assert "changed since localcryst wrote them (atoms.zspy)" in res.stderr
+    assert snapshot(user) == before
+    zspy.unlink()
+    zspy.symlink_to(user / "mydata", target_is_directory=True)
+    before = snapshot(user)
+    res = run(argv + ["--overwrite"], cwd=user)
+    assert res.returncode == 1 and "atoms.zspy" in one_error_line(res.stderr)
+    assert snapshot(user) == before
+
+
+@pytest.mark.parametrize("order", ["result input first", "result input last"])
+def test_no_result_replaces_a_folder_holding_another_input_of_the_batch(user, order):
+    assert run(["find", "data/img.hspy", "--out", "R/img"], cwd=user).returncode == 0
+    files = ["data/img.hspy", "R/img/atoms.hspy"]
+    if order == "result input first":
+        files = files[::-1]
+    before = snapshot(user)
+    res = run(["analyse", *files, "--out", "R", "--overwrite"], cwd=user)
+    assert res.returncode == 1
+    assert "holds the input" in res.stderr
+    # the earlier result holding an input is untouched (the other file's
+    # result, R/atoms, may be written)
+    after = snapshot(user)
+    assert {k: v for k, v in after.items() if k in before} == before
+
+
+@pytest.mark.parametrize("name", ["..npy", "...npy", ".hidden.npy"])
+def test_odd_file_names_stay_inside_the_output_folder(user, name):
+    np.save(user / "x.npy", make_lattice_image((96, 96), spacing=16, seed=2)[0])
+    (user / "x.npy").rename(user / name)
+    res = run(
+        ["analyse", name, "--out", "R/sub", "--clusters", "2", "--no-progressbar"],
+        cwd=user,
+    )
+    assert res.returncode == 0, res.stderr
+    results = [p for p in (user / "R" / "sub").iterdir()]
+    assert len(results) == 1 and results[0].is_dir()
+    assert not results[0].name.startswith(".")
+    assert (results[0] / MARKER).is_file()
+    assert sorted(p.name for p in (user / "R").iterdir()) == ["sub"]
+
+
+def test_our_hidden_names_cannot_be_result_folders(user):
+    before = snapshot(user)
+    res = run(
+        ["find", "data/img.hspy", "--out", "R/.localcryst-tmp-0123abcd-x"], cwd=user
+    )
+    assert res.returncode == 1
+    assert "cannot be a result folder" in one_error_line(res.stderr)
+    assert snapshot(user) == before
+
+
+@pytest.mark.parametrize("command", ["analyse", "find"])
+def test_closed_stdout_and_stderr_never_stop_a_run(user, command):
+    args = [command, "data/img.hspy", "--out", "R/res"]
+    if command == "analyse":
+        args += ["--clusters", "2", "--no-progressbar"]
+    cmd = " ".join(_command() + args) + " >&- 2>&-"
+    res = subprocess.run(cmd, shell=True, cwd=user, timeout=300)
+    assert res.returncode == 0
+    out = user / "R" / "res" / ("img" if command == "analyse" else "")
+    assert json.loads((out / MARKER).read_text())["complete"]
+
+
+def test_a_refused_run_still_removes_what_a_killed_run_left(user):
+    (user / "R").mkdir()
+    work = user / "R" / ".localcryst-tmp-0123abcd-img"
+    work.mkdir()
+    _output._write_marker(work, "analyse", [], complete=False)
+    (user / "R" / ".localcryst-lock-img").write_text("99999\n")
+    (user / "R" / "img").mkdir()
+    (user / "R" / "img" / "mine.txt").write_text("mine")
+    res = run(["analyse", "data/img.hspy", "--out", "R"], cwd=user)
+    assert res.returncode == 1  # R/img is the user's: refused
+    assert sorted(p.name for p in (user / "R").iterdir()) == ["img"]
+    assert (user / "R" / "img" / "mine.txt").read_text() == "mine"
