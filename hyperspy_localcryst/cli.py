@@ -528,8 +528,9 @@ def _termination_as_exception():
     try:
         yield
     finally:
-        for sig, previous in installed.items():
-            signal.signal(sig, previous)
+        if not _CONSOLE:  # the console script keeps its handler to the end
+            for sig, previous in installed.items():
+                signal.signal(sig, previous)
 
 
 class _SafeStream:
@@ -800,4 +801,6 @@ def _main_analyse(args):
 
 
 if __name__ == "__main__":
-    sys.exit(console_main())
+    from .__main__ import main as _console_script
+
+    sys.exit(_console_script())

@@ -45,7 +45,7 @@ def test_readme_demo_command_is_a_console_script():
     assert demo == "pip install . && localcryst demo"
     pyproject = (ROOT / "pyproject.toml").read_text()
     scripts = pyproject.split("[project.scripts]")[1].split("\n[")[0]
-    assert 'localcryst = "hyperspy_localcryst.cli:console_main"' in scripts
+    assert 'localcryst = "hyperspy_localcryst.__main__:main"' in scripts
 
 
 def test_test_extra_declares_what_the_tests_import():

@@ -50,7 +50,7 @@ def test_wheel_contents(wheel):
     text = zipfile.ZipFile(wheel).read(ep).decode()
     assert "[hyperspy.extensions]" in text
     assert "hyperspy_localcryst = hyperspy_localcryst" in text
-    assert "localcryst = hyperspy_localcryst.cli:console_main" in text
+    assert "localcryst = hyperspy_localcryst.__main__:main" in text
     assert wheel.stat().st_size < 2_000_000
 
 
