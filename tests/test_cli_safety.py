@@ -674,3 +674,23 @@ def test_a_refused_run_still_removes_what_a_killed_run_left(user):
     assert res.returncode == 1  # R/img is the user's: refused
     assert sorted(p.name for p in (user / "R").iterdir()) == ["img"]
     assert (user / "R" / "img" / "mine.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.8])
+def test_ctrl_c_while_starting_is_one_line(user, delay):
+    """A Ctrl-C while the command imports HyperSpy and loads the file."""
+    before = snapshot(user)
+    p = subprocess.Popen(
+        _command() + ["analyse", "data/img.hspy", "--out", "R"],
+        cwd=user,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    _, stderr = p.communicate(timeout=120)
+    assert p.returncode == 130, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("localcryst: interrupted (SIGINT)")
+    assert snapshot(user) == before
