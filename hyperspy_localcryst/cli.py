@@ -421,7 +421,7 @@ def _analyse_one(path, out, args, batch=()):
 
     # every file of the batch is an input: no result may replace a folder
     # holding any of them
-    inputs = [_demo_file() if path is None else path, *batch]
+    inputs = list(dict.fromkeys([_demo_file() if path is None else path, *batch]))
     clusters = _clusters(args.clusters)
     clean_stale(Path(out).parent)  # what killed runs left, even if we refuse
     check_destination(out, inputs, args.overwrite)  # refuse before reading

@@ -30,6 +30,7 @@ import pathlib
 
 import numpy as np
 
+from .numerics._checks import check_array
 from .signals._grid import check_bool, check_integer, check_number
 
 __all__ = ["NeighbourhoodLibrary", "FORMAT_VERSION"]
@@ -44,6 +45,7 @@ _SETTINGS = (
     "distance_tolerance",
 )
 _SCALINGS = ("none", "nn")
+_MODEL_PARTS = ("class", "params", "training", "labels")  # as to_signal writes
 
 
 def _nb_settings(nb):
@@ -111,12 +113,92 @@ def _strings(value, name):
     return [str(v) for v in value]
 
 
-def _sklearn_class(path):
+def _check_settings(settings):
+    """The neighbourhood settings of a library, each checked and named."""
+    if not isinstance(settings, dict):
+        raise TypeError(f"`settings` must be a dict, got {settings!r:.60}.")
+    missing = [s for s in _SETTINGS + ("units",) if s not in settings]
+    if missing:
+        raise ValueError(f"`settings` lacks {missing}.")
+    out = _python(dict(settings))
+    if not isinstance(out["metric"], str) or out["metric"] not in ("distance", "angle"):
+        raise ValueError(
+            "`settings['metric']` must be 'distance' or 'angle', got "
+            f"{out['metric']!r:.60}."
+        )
+    out["n_neighbours"] = check_integer(
+        out["n_neighbours"], "settings['n_neighbours']", minimum=1
+    )
+    if out["radius"] not in (None, "None"):
+        r = check_number(out["radius"], "settings['radius']", "a length or 'None'")
+        if not (np.isfinite(r) and r > 0):
+            raise ValueError(
+                f"`settings['radius']` must be a positive length or 'None', got "
+                f"{out['radius']!r}."
+            )
+    for key in ("angle_tolerance", "distance_tolerance"):
+        v = check_number(out[key], f"settings['{key}']")
+        if not (np.isfinite(v) and v >= 0):
+            raise ValueError(
+                f"`settings['{key}']` must be a non-negative number, got {out[key]!r}."
+            )
+    if not isinstance(out["units"], str):
+        raise TypeError(
+            f"`settings['units']` must be a string, got {out['units']!r:.60}."
+        )
+    return out
+
+
+def _check_model(model, n_classes, n_components):
+    """A stored model: ``{"class", "params", "X", "y"}``, each checked."""
+    keys = ("class", "params", "X", "y")
+    if not isinstance(model, dict) or any(k not in model for k in keys):
+        raise TypeError(
+            '`model` must be a dict with "class", "params", "X" and "y" (see '
+            f"`from_neighbourhoods`), got {model!r:.60}."
+        )
+    _sklearn_class_name(model["class"])
+    if not isinstance(model["params"], dict):
+        raise TypeError(
+            f"`model['params']` must be a dict, got {model['params']!r:.60}."
+        )
+    X = check_array(model["X"], "model['X']", ndim=2, finite=True)
+    y = check_array(model["y"], "model['y']", ndim=1, finite=True)
+    if X.shape[1] != n_components or len(y) != len(X) or len(X) == 0:
+        raise ValueError(
+            f"`model` must hold training samples with {n_components} components "
+            f"and one label each, got `model['X']` of shape {X.shape} and "
+            f"{len(y)} labels."
+        )
+    if not np.all((y >= 0) & (y < n_classes) & (y == np.round(y))):
+        raise ValueError(f"`model['y']` must hold class indices 0 .. {n_classes - 1}.")
+    return {
+        "class": model["class"],
+        "params": model["params"],
+        "X": X,
+        "y": y.astype(np.int64),
+    }
+
+
+def _reason(e):
+    """An exception as the reason after "not a valid library: " (one line)."""
+    text = str(e).strip() or type(e).__name__
+    if not isinstance(e, (ValueError, TypeError)):  # KeyError...: say which
+        text = f"{type(e).__name__}: {text}"
+    return text if text.endswith(".") else text + "."
+
+
+def _sklearn_class_name(path):
     if not isinstance(path, str) or not path.startswith("sklearn."):
         raise ValueError(
-            f"Only scikit-learn models can be stored in a library, got {path!r}."
+            "Only scikit-learn models can be stored in a library (`model`), got "
+            f"{path!r:.60}."
         )
-    module, _, name = path.rpartition(".")
+    return path
+
+
+def _sklearn_class(path):
+    module, _, name = _sklearn_class_name(path).rpartition(".")
     return getattr(importlib.import_module(module), name)
 
 
@@ -207,8 +289,8 @@ class NeighbourhoodLibrary:
         model=None,
         source="",
     ):
-        c = np.asarray(centroids, dtype=np.float64)
-        if c.ndim != 2 or c.shape[0] < 1 or not np.isfinite(c).all():
+        c = check_array(centroids, "centroids", ndim=2, finite=True)
+        if c.shape[0] < 1 or c.shape[1] < 1:
             raise ValueError(
                 f"`centroids` must be a finite (n_classes, n_components) array, "
                 f"got shape {c.shape}."
@@ -228,35 +310,58 @@ class NeighbourhoodLibrary:
             )
         if not isinstance(scaling, str) or scaling not in _SCALINGS:
             raise ValueError(f"`scaling` must be one of {_SCALINGS}, got {scaling!r}.")
-        if not isinstance(settings, dict):
-            raise TypeError(f"`settings` must be a dict, got {settings!r:.60}.")
-        missing = [s for s in _SETTINGS + ("units",) if s not in settings]
-        if missing:
-            raise ValueError(f"`settings` lacks {missing}.")
-        if 2 * int(settings["n_neighbours"]) != c.shape[1]:
+        settings = _check_settings(settings)
+        n_nb = settings["n_neighbours"]
+        if 2 * n_nb != c.shape[1]:
             raise ValueError(
                 f"`centroids` have {c.shape[1]} components for "
-                f"n_neighbours={settings['n_neighbours']} (needs 2 per neighbour)."
+                f"n_neighbours={n_nb} in `settings` (needs 2 per neighbour)."
             )
         self.centroids = c
         self.names = names
         self.descriptions = [str(d) for d in descriptions]
-        self.settings = _python(dict(settings))
+        self.settings = settings
         self.scaling = scaling
-        self.spread = (
-            np.zeros(k) if spread is None else np.asarray(spread, np.float64).ravel()
-        )
-        if self.spread.shape != (k,) or not np.all(np.isfinite(self.spread)):
-            raise ValueError(f"`spread` must have {k} finite values.")
+        if spread is None:
+            self.spread = np.zeros(k)
+        else:
+            self.spread = check_array(spread, "spread").ravel()
+            if self.spread.shape != (k,):
+                raise ValueError(
+                    f"`spread` must have one value per class ({k}), got "
+                    f"{self.spread.size}."
+                )
+            if not np.all(np.isfinite(self.spread) & (self.spread >= 0)):
+                raise ValueError(
+                    "`spread` must hold non-negative, finite distances, got "
+                    f"{self.spread.tolist()!r:.80}."
+                )
         self.reference_nn = check_number(reference_nn, "reference_nn", "a length")
         if not (np.isfinite(self.reference_nn) and self.reference_nn > 0):
             raise ValueError(f"`reference_nn` must be positive, got {reference_nn}.")
-        self.counts = (
-            np.zeros(k, np.int64) if counts is None else np.asarray(counts, np.int64)
-        )
+        if counts is None:
+            self.counts = np.zeros(k, np.int64)
+        else:
+            n = check_array(counts, "counts").ravel()
+            if n.shape != (k,) or not np.all((n >= 0) & (n == np.round(n))):
+                raise ValueError(
+                    f"`counts` must be one non-negative integer per class ({k}), got "
+                    f"{n.tolist()!r:.80}."
+                )
+            self.counts = n.astype(np.int64)
+        if spectra is not None:
+            from hyperspy.signal import BaseSignal
+
+            if not isinstance(spectra, BaseSignal):
+                raise TypeError(
+                    "`spectra` must be a HyperSpy signal with one spectrum per "
+                    f"class, got {type(spectra).__name__}."
+                )
         self.spectra = spectra
-        self.model = model
-        self.source = str(source)
+        self.model = None if model is None else _check_model(model, k, c.shape[1])
+        if not isinstance(source, str):
+            raise TypeError(f"`source` must be a string, got {source!r:.60}.")
+        self.source = source
         self._fitted = None
 
     # ------------------------------------------------------------ building
@@ -518,9 +623,11 @@ class NeighbourhoodLibrary:
     def load(cls, path):
         """Read a library written by :meth:`save`.
 
-        Raises a ``ValueError`` naming the file for a file that is missing,
-        not a readable library (truncated, text, another signal) or was
-        written by an incompatible format version.
+        Every failure is one ``ValueError`` naming the file: a file that is
+        missing, not a readable library (truncated, text, another signal),
+        written by an incompatible format version, or whose content is not a
+        valid library (edited or damaged metadata or centroids: the reason
+        follows the file's name).
 
         Parameters
         ----------
@@ -573,43 +680,97 @@ class NeighbourhoodLibrary:
                 f"{str(p)!r} is not a readable localcryst library (it holds "
                 f"{len(s)} signals)."
             )
-        try:
-            return cls.from_signal(s, str(p))
-        except (KeyError, TypeError, AttributeError) as e:  # damaged metadata
-            raise ValueError(
-                f"{str(p)!r} is not a readable localcryst library (incomplete "
-                f"metadata: {type(e).__name__}: {e})."
-            ) from e
+        return cls.from_signal(s, repr(str(p)))
 
     @classmethod
     def from_signal(cls, s, where="signal"):
-        """The library stored in a signal made by :meth:`to_signal`."""
+        """The library stored in a signal made by :meth:`to_signal`.
+
+        Parameters
+        ----------
+        s : hyperspy signal
+        where : str
+            What ``s`` is, quoted in the error (e.g. a file name).
+
+        Raises a ``ValueError`` naming ``where`` for a signal that holds no
+        valid library (no or damaged metadata, another format version).
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> NeighbourhoodLibrary.from_signal(hs.signals.Signal1D(np.zeros((2, 3))))
+        Traceback (most recent call last):
+        ...
+        ValueError: signal is not a valid localcryst library: it is not a ...
+        """
+        from hyperspy.signal import BaseSignal
+
+        if not isinstance(s, BaseSignal):
+            raise TypeError(
+                "`s` must be a HyperSpy signal made by `NeighbourhoodLibrary."
+                f"to_signal`, got {type(s).__name__}."
+            )
+        try:
+            return cls._from_signal(s)
+        except MemoryError:
+            raise
+        except Exception as e:  # damaged or edited content: every reason, one error
+            raise ValueError(
+                f"{where} is not a valid localcryst library: {_reason(e)}"
+            ) from e
+
+    @classmethod
+    def _from_signal(cls, s):
         md = s.metadata.get_item(_KEY)
         if md is None:
-            raise ValueError(
-                f"{where} is not a neighbourhood library (no metadata.{_KEY})."
-            )
+            raise ValueError(f"it is not a neighbourhood library (no metadata.{_KEY}).")
         version = md.get_item("format_version")
-        if version is None or int(version) != FORMAT_VERSION:
+        if isinstance(version, np.generic):
+            version = version.item()
+        if not isinstance(version, int) or isinstance(version, bool):
             raise ValueError(
-                f"{where} is a library of format version {version}, this "
+                f"its `format_version` must be an integer, got {version!r:.60}."
+            )
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"it is a library of format version {version}, this "
                 f"hyperspy_localcryst reads version {FORMAT_VERSION}: rebuild the "
                 "library with this version (or use the version that wrote it)."
             )
         d = _python(md.as_dictionary())
+        missing = [
+            k
+            for k in ("names", "settings", "scaling", "spread", "reference_nn")
+            + ("descriptions", "counts")
+            if k not in d
+        ]
+        if missing:
+            raise ValueError(f"its metadata.{_KEY} lacks {missing}.")
         spectra = md.get_item("spectra")
         if spectra is not None:
             spectra = spectra.deepcopy()  # HyperSpy restores it with its axes
         model = None
         if md.get_item("model") is not None:
+            parts = {k: md.get_item(f"model.{k}") for k in _MODEL_PARTS}
+            missing = [k for k, v in parts.items() if v is None]
+            if missing:
+                raise ValueError(f"its stored `model` lacks {missing}.")
+            try:
+                params = json.loads(parts["params"])
+            except (TypeError, ValueError):
+                raise ValueError(
+                    "its stored `model` parameters are not JSON, got "
+                    f"{parts['params']!r:.60}."
+                ) from None
             model = {
-                "class": str(md.get_item("model.class")),
-                "params": json.loads(md.get_item("model.params")),
-                "X": np.asarray(md.get_item("model.training").data, np.float64),
-                "y": np.asarray(md.get_item("model.labels").data, np.int64),
+                "class": parts["class"],
+                "params": params,
+                "X": getattr(parts["training"], "data", parts["training"]),
+                "y": getattr(parts["labels"], "data", parts["labels"]),
             }
+        data = s.data.compute() if hasattr(s.data, "compute") else s.data
         return cls(
-            np.asarray(s.data, dtype=np.float64),
+            data,
             d["names"],
             d["settings"],
             scaling=d["scaling"],
@@ -638,6 +799,13 @@ class NeighbourhoodLibrary:
         ...
         ValueError: The neighbourhoods do not match the library: metric ...
         """
+        from .signals.atom_neighbourhoods import AtomNeighbourhoods
+
+        if not isinstance(nb, AtomNeighbourhoods):
+            raise TypeError(
+                "`nb` must be an AtomNeighbourhoods signal (from "
+                f"`get_neighbourhoods`), got {type(nb).__name__}."
+            )
         got = _nb_settings(nb)
         bad = []
         for k in _SETTINGS + ("units",):
@@ -671,6 +839,12 @@ class NeighbourhoodLibrary:
         >>> lib.get_neighbourhoods(atoms).metadata.AtomNeighbourhoods.metric
         'angle'
         """
+        from .signals.atom_positions import AtomPositions
+
+        if not isinstance(atoms, AtomPositions):
+            raise TypeError(
+                f"`atoms` must be an AtomPositions table, got {type(atoms).__name__}."
+            )
         s = self.settings
         units = atoms.grid["x"]["units"]
         if units != s["units"]:
@@ -691,7 +865,11 @@ class NeighbourhoodLibrary:
 
     def _fitted_model(self):
         if self.model is None:
-            raise ValueError("This library stores no scikit-learn model.")
+            raise ValueError(
+                "`method`='model': this library stores no scikit-learn model; use "
+                "`method='centroid'`, or build the library with "
+                "`from_neighbourhoods(..., model=...)`."
+            )
         if self._fitted is None:
             est = _sklearn_class(self.model["class"])(**self.model["params"])
             est.fit(self.model["X"], self.model["y"])
@@ -776,6 +954,8 @@ class NeighbourhoodLibrary:
 
         if not isinstance(method, str) or method not in ("centroid", "model"):
             raise ValueError(f"Unknown `method` {method!r}; use 'centroid' or 'model'.")
+        if method == "model":
+            self._fitted_model()  # refused (no model) before the work
         self.thresholds(unknown_factor, unknown_distance)  # checked before the work
         if isinstance(data, AtomNeighbourhoods):
             nb = data

@@ -1041,3 +1041,345 @@ def test_table_methods_name_the_argument(atoms):
         nb.get_vector_histogram(by_cluster="no")
     with pytest.raises(TypeError, match="`window`"):
         nb.get_cluster_fft(window="no")
+
+
+# ============================ point 6: the blind fault matrix's remaining cases
+_SETTINGS1 = dict(
+    metric="angle",
+    n_neighbours=1,
+    radius="None",
+    angle_tolerance=10.0,
+    distance_tolerance=0.1,
+    units="nm",
+)
+
+
+@pytest.mark.parametrize("spread", [[-1.0], [NAN], [np.inf], [-np.inf]])
+def test_library_spread_must_be_a_non_negative_finite_distance(spread):
+    with pytest.raises(ValueError, match="`spread`") as info:
+        NeighbourhoodLibrary(np.ones((1, 2)), ["a"], _SETTINGS1, spread=spread)
+    assert "got" in str(info.value)
+    lib = NeighbourhoodLibrary(np.ones((1, 2)), ["a"], _SETTINGS1, spread=[0.0])
+    assert lib.spread.tolist() == [0.0]
+
+
+@pytest.mark.parametrize(
+    "kw, exc, name",
+    [
+        ({"counts": [-1]}, ValueError, "`counts`"),
+        ({"counts": ["a"]}, TypeError, "`counts`"),
+        ({"centroids": "ab"}, TypeError, "`centroids`"),
+        ({"settings": dict(_SETTINGS1, metric="cosine")}, ValueError, "metric"),
+        ({"settings": dict(_SETTINGS1, n_neighbours="1")}, TypeError, "n_neighbours"),
+        ({"settings": dict(_SETTINGS1, units=3)}, TypeError, "units"),
+        ({"settings": dict(_SETTINGS1, radius=-1.0)}, ValueError, "radius"),
+        ({"model": {"class": "sklearn.svm.SVC"}}, TypeError, "`model`"),
+        ({"spectra": np.ones((1, 4))}, TypeError, "`spectra`"),
+        ({"source": 3}, TypeError, "`source`"),
+    ],
+)
+def test_library_constructor_names_every_argument(kw, exc, name):
+    args = {"centroids": np.ones((1, 2)), "names": ["a"], "settings": _SETTINGS1}
+    with pytest.raises(exc) as info:
+        NeighbourhoodLibrary(**(args | kw))
+    assert name in str(info.value), str(info.value)
+
+
+def test_infinite_drift_is_refused_not_skipped(clean_series):
+    stack = np.asarray(clean_series.data)
+    inf_drift = [[0.0, 0.0], [np.inf, 0.0], [0.0, 0.0], [0.0, 0.0]]
+    # numerics: sum_frames refuses inf (and NaN) shifts, naming them
+    with pytest.raises(ValueError, match="`shifts`"):
+        alignment.sum_frames(stack[:3], shifts=inf_drift[:3])
+    # the signal methods: NaN means "no drift, skipped"; inf is refused
+    for method in ("align_frames", "sum_frames"):
+        for drift in (inf_drift, [[0.0, 0.0], [0.0, 0.0], [0.0, -np.inf], [0, 0]]):
+            info = _raises(
+                clean_series,
+                ValueError,
+                "`drift`",
+                lambda s, m=method, d=drift: getattr(s, m)(drift=np.array(d)),
+            )
+            assert "infinite" in str(info.value) and "frame" in str(info.value)
+        with pytest.warns(RuntimeWarning, match=r"Frames \[1\] have no drift"):
+            getattr(clean_series, method)(
+                drift=np.array([[0.0, 0.0], [NAN, NAN], [0.0, 0.0], [0.0, 0.0]])
+            )
+
+
+@pytest.mark.parametrize("bad", ["x", None, 3, np.zeros((4, 4, 8))])
+def test_spectrum_functions_refuse_a_non_signal(atoms, bad):
+    with pytest.raises(TypeError, match="`si`"):
+        ssp.region_from_metadata(bad)
+    region = (0.2, 0.2, 1.4, 1.4)
+    for call in (
+        lambda: ssp.si_affine(atoms.grid, bad, region),
+        lambda: ssp.register_atoms(atoms, bad, region),
+        lambda: ssp.atom_spectra(atoms, bad, region),
+        lambda: ssp.class_spectra(atoms, bad, np.zeros(atoms.n_atoms), region=region),
+        lambda: ssp.spectral_quantity(atoms, bad, window=(2, 5), region=region),
+    ):
+        with pytest.raises(TypeError, match="`si`"):
+            call()
+    for call in (
+        lambda: ssp.register_atoms(bad, _si((8, 8)), region),
+        lambda: ssp.atom_spectra(bad, _si((8, 8)), region),
+    ):
+        with pytest.raises(TypeError, match="`atoms`"):
+            call()
+
+
+@pytest.mark.parametrize(
+    "grid, exc, name",
+    [
+        ({"x": 1, "y": 2}, TypeError, "`grid`"),
+        ("grid", TypeError, "`grid`"),
+        ({"x": {}, "y": {}}, TypeError, "`grid`"),
+        ("scale", TypeError, "`grid['x']['scale']`"),
+        ("nan", ValueError, "`grid['x']`"),
+        ("size", ValueError, "`grid['x']['size']`"),
+    ],
+)
+def test_si_affine_checks_the_grid(atoms, grid, exc, name):
+    good = atoms.grid
+    if grid == "scale":
+        grid = {"x": dict(good["x"], scale="a"), "y": good["y"]}
+    elif grid == "nan":
+        grid = {"x": dict(good["x"], scale=NAN), "y": good["y"]}
+    elif grid == "size":
+        grid = {"x": dict(good["x"], size=np.inf), "y": good["y"]}
+    with pytest.raises(exc) as info:
+        ssp.si_affine(grid, _si((8, 8)), (0.2, 0.2, 1.4, 1.4))
+    assert name in str(info.value), str(info.value)
+
+
+def _damaged_library(tmp_path, atoms, name, edit):
+    nb = atoms.get_neighbourhoods(4)
+    lib = NeighbourhoodLibrary.from_neighbourhoods(
+        nb, labels=np.zeros(len(nb.data), int)
+    )
+    s = edit(lib.to_signal())
+    path = tmp_path / name
+    s.save(path)
+    return path
+
+
+def _set(key, value):
+    def edit(s):
+        s.metadata.set_item(f"NeighbourhoodLibrary.{key}", value)
+        return s
+
+    return edit
+
+
+def _without_scaling(s):
+    del s.metadata.NeighbourhoodLibrary.scaling
+    return s
+
+
+@pytest.mark.parametrize(
+    "edit, reason",
+    [
+        (lambda s: s.isig[0:1], "`centroids` have 1 components"),
+        (_set("format_version", "one"), "`format_version` must be an integer"),
+        (_set("format_version", 99), "format version 99"),
+        (_set("names", ["a", "b", "c"]), "`names` has 3 entries for 1 classes"),
+        (_set("spread", [-1.0]), "`spread`"),
+        (_set("settings.metric", "cosine"), "metric"),
+        (_set("settings.n_neighbours", "four"), "n_neighbours"),
+        (_set("counts", ["x"]), "`counts`"),
+        (_set("model.class", "sklearn.svm.SVC"), "`model`"),
+        (_without_scaling, "lacks"),
+    ],
+    ids=[
+        "cut-centroids",
+        "version-text",
+        "version-99",
+        "names",
+        "spread",
+        "metric",
+        "n_neighbours",
+        "counts",
+        "model",
+        "missing",
+    ],
+)
+def test_library_load_names_the_file_and_the_reason(tmp_path, atoms, edit, reason):
+    path = _damaged_library(tmp_path, atoms, "damaged.hspy", edit)
+    with pytest.raises(ValueError) as info:
+        NeighbourhoodLibrary.load(path)
+    msg = str(info.value)
+    assert "damaged.hspy" in msg and "not a valid localcryst library" in msg, msg
+    assert reason in msg.split("not a valid localcryst library")[1], msg
+    # the same signal in memory: from_signal says where, and why
+    with pytest.raises(ValueError, match="in memory is not a valid localcryst"):
+        NeighbourhoodLibrary.from_signal(hs.load(path), "the library in memory")
+    with pytest.raises(TypeError, match="`s`"):
+        NeighbourhoodLibrary.from_signal("damaged.hspy")
+
+
+@pytest.mark.parametrize(
+    "kw", [{}, {"separation": 0.2}], ids=["estimated", "given-separation"]
+)
+@pytest.mark.parametrize(
+    "target, where",
+    [
+        ((50.0, 50.0), "outside the image"),
+        ((-0.5, 0.5), "outside the image"),
+        ((0.02, 0.64), "edges"),
+        ([(0.64, 0.64), (0.64, 1.26)], "edges"),
+    ],
+)
+def test_target_position_off_the_image_names_target(kw, target, where):
+    s = synthetic_lattice(shape=(128, 128), seed=0)
+    info = _raises(
+        s, ValueError, "`target`", lambda s: s.find_atoms(target=target, **kw)
+    )
+    assert where in str(info.value) and "nm" in str(info.value), str(info.value)
+
+
+def test_target_position_near_the_edge_of_a_stack(clean_series):
+    info = _raises(
+        clean_series,
+        ValueError,
+        "`target`",
+        lambda s: s.find_atoms(target=(0.02, 0.48)),
+    )
+    assert "edges" in str(info.value)
+    good = _quiet(clean_series.find_atoms, target=(0.48, 0.48))
+    assert good.n_atoms > 0
+
+
+def test_classify_with_the_model_method_but_no_model_names_method(atoms):
+    nb = atoms.get_neighbourhoods(4)
+    lib = NeighbourhoodLibrary.from_neighbourhoods(
+        nb, labels=np.zeros(len(nb.data), int)
+    )
+    with pytest.raises(ValueError, match="`method`") as info:
+        lib.classify(nb, method="model")
+    assert "no scikit-learn model" in str(info.value)
+    with pytest.raises(TypeError, match="`nb`"):
+        lib.check_compatible("nb")
+    with pytest.raises(TypeError, match="`atoms`"):
+        lib.get_neighbourhoods("atoms")
+
+
+@pytest.mark.parametrize(
+    "call, exc, name",
+    [
+        (lambda: synthetic_lattice(shape=(128.0, 128)), ValueError, "shape"),
+        (lambda: synthetic_lattice(shape=(128,)), ValueError, "shape"),
+        (lambda: synthetic_lattice(spacing=NAN), ValueError, "spacing"),
+        (lambda: synthetic_lattice(sigma=-1), ValueError, "sigma"),
+        (lambda: synthetic_lattice(rotation=NAN), ValueError, "rotation"),
+        (
+            lambda: synthetic_lattice(lattice="perovskite", sublattice_peaks=(NAN, 80)),
+            ValueError,
+            "sublattice_peaks",
+        ),
+        (
+            lambda: synthetic_lattice(sublattice_peaks=(NAN, 80)),
+            ValueError,
+            "sublattice_peaks",
+        ),
+        (lambda: synthetic_lattice(displacement="x"), TypeError, "displacement"),
+        (
+            lambda: synthetic_lattice((64, 64), displacement=lambda x, y, s: 1.0),
+            ValueError,
+            "displacement",
+        ),
+        (
+            lambda: synthetic_lattice(
+                (64, 64), displacement=lambda x, y, s: (x[:2], y[:2])
+            ),
+            ValueError,
+            "displacement",
+        ),
+        (lambda: synthetic_lattice(noise="salt"), ValueError, "noise"),
+        (lambda: synthetic_lattice(lattice="cubic"), ValueError, "lattice"),
+        (lambda: synthetic_lattice((64, 64), peak=-1.0), ValueError, "peak"),
+        (
+            lambda: synthetic_lattice((64, 64), background=-1.0),
+            ValueError,
+            "background",
+        ),
+        (
+            lambda: synthetic_two_phase(phases=("square", "cubic")),
+            ValueError,
+            "phases",
+        ),
+        (lambda: synthetic_two_phase(phases="square"), ValueError, "phases"),
+        (lambda: synthetic_two_phase(jitter=NAN), ValueError, "jitter"),
+        (lambda: synthetic_two_phase(shape=(128,)), ValueError, "shape"),
+        (lambda: synthetic_two_phase(sigma=-1), ValueError, "sigma"),
+        (lambda: synthetic_two_phase(noise=np.zeros(2)), ValueError, "noise"),
+        (lambda: synthetic_series(n_frames=2.0), ValueError, "n_frames"),
+        (lambda: synthetic_series(n_frames=0), ValueError, "n_frames"),
+        (lambda: synthetic_series(frame_time=0), ValueError, "frame_time"),
+        (lambda: synthetic_series(drift_jitter=np.inf), ValueError, "drift_jitter"),
+        (
+            lambda: synthetic_series(2, (64, 64), drift_jitter=1e15),
+            ValueError,
+            "drift_jitter",
+        ),
+        (lambda: synthetic_series(2, (64, 64), jitter=1.0), TypeError, "jitter"),
+        (lambda: synthetic_series(2, (64, 64), lattice="cubic"), ValueError, "lattice"),
+        (
+            lambda: synthetic_series(2, (64, 64), drift=(200.0, 0.0), pixel_time=0.01),
+            ValueError,
+            "drift",
+        ),
+        (
+            lambda: synthetic.render_gaussians((16, 16), [1.0, 2.0], [1.0], 1.0, 1.0),
+            ValueError,
+            "x",
+        ),
+        (
+            lambda: synthetic.render_gaussians((16, 16), [1.0], [1.0], 1.0, [-1.0]),
+            ValueError,
+            "sigma",
+        ),
+        (
+            lambda: synthetic.cramer_rao_bound(100.0, 10.0, 2.0, n_params=np.eye(2)),
+            ValueError,
+            "n_params",
+        ),
+        (
+            lambda: synthetic.make_spectrum_image_pair(
+                (64, 64), si_shape=(8, 8), si_region="abcd"
+            ),
+            TypeError,
+            "si_region",
+        ),
+        (
+            lambda: synthetic.make_spectrum_image_pair(
+                (64, 64), si_shape=(8, 8), sublattice_peaks=(NAN, 1.0)
+            ),
+            ValueError,
+            "sublattice_peaks",
+        ),
+        (
+            lambda: synthetic.make_spectrum_image_pair(
+                (64, 64), si_shape=(8, 8), positions="abc"
+            ),
+            TypeError,
+            "positions",
+        ),
+        (
+            lambda: synthetic.make_spectrum_image_pair(
+                (64, 64), si_shape=(8, 8), spacing=1e15
+            ),
+            ValueError,
+            "spacing",
+        ),
+        (
+            lambda: synthetic.make_spectrum_image_pair((64, 64), noise="gaussian"),
+            ValueError,
+            "noise",
+        ),
+    ],
+)
+def test_data_generators_name_the_argument_in_backticks(call, exc, name):
+    with pytest.raises(exc) as info:
+        call()
+    assert f"`{name}`" in str(info.value), str(info.value)

@@ -87,6 +87,31 @@ def image_bytes(tmp_path_factory):
     return path.read_bytes()
 
 
+@pytest.fixture(scope="module")
+def earlier_find(tmp_path_factory, image_bytes):
+    """An earlier `localcryst find` result, made once by the real command; tests
+    copy it (byte for byte, so its marker stays valid) instead of re-running."""
+    work = tmp_path_factory.mktemp("earlier")
+    (work / "img.hspy").write_bytes(image_bytes)
+    res = run(["find", "img.hspy", "--out", "res"], cwd=work)
+    assert res.returncode == 0, res.stderr
+    return work / "res"
+
+
+def copy_result(template, dest):
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(template, dest)
+    return dest
+
+
+#: A command that fails fast after the output checks (the file is missing):
+#: every run first cleans what killed runs left in the output folder.
+def quick_failing_run(cwd, out):
+    res = run(["find", "missing.hspy", "--out", out], cwd=cwd)
+    assert res.returncode == 1 and "missing.hspy: no such file" in res.stderr
+    return res
+
+
 @pytest.fixture
 def user(tmp_path, image_bytes):
     """A user's working folder: raw data beside notes, both irreplaceable."""
@@ -168,12 +193,11 @@ def test_symlinked_or_file_destination_is_refused(user):
     assert snapshot(user) == before
 
 
-def test_overwrite_replaces_only_an_untouched_earlier_result(user):
-    res = run(["find", "data/img.hspy", "--out", "res"], cwd=user)
-    assert res.returncode == 0, res.stderr
-    marker = json.loads((user / "res" / MARKER).read_text())
+def test_overwrite_replaces_only_an_untouched_earlier_result(user, earlier_find):
+    marker = json.loads((earlier_find / MARKER).read_text())
     assert marker["created_by"] == "hyperspy_localcryst"
     assert sorted(marker["files"]) == ["atoms.csv", "atoms.hspy", "atoms.png"]
+    copy_result(earlier_find, user / "res")
 
     # again without --overwrite: a one-line refusal, nothing changes
     before = snapshot(user)
@@ -200,13 +224,15 @@ def test_overwrite_replaces_only_an_untouched_earlier_result(user):
 
     # an untouched earlier result is replaced; the user's files are not touched
     shutil.rmtree(user / "res")
-    assert run(["find", "data/img.hspy", "--out", "res"], cwd=user).returncode == 0
+    copy_result(earlier_find, user / "res")
     others = {k: v for k, v in snapshot(user).items() if not k.startswith("res")}
     res = run(["find", "data/img.hspy", "--out", "res", "--overwrite"], cwd=user)
     assert res.returncode == 0, res.stderr
     assert {k: v for k, v in snapshot(user).items() if not k.startswith("res")} == (
         others
     )
+    new = json.loads((user / "res" / MARKER).read_text())
+    assert new["inputs"] == [str(user / "data" / "img.hspy")]  # the new result
     assert hidden_leftovers(user) == []
 
 
@@ -289,9 +315,14 @@ def test_two_concurrent_runs_never_both_claim_one_result(user, image_bytes):
 
 
 # ------------------------------------------------------------- point 3
-def _start_and_signal(cwd, sig, wait_for, out="R", extra=()):
+#: A small analysis (the image of the `user` fixture) into R/img.
+SMALL = ["analyse", "data/img.hspy", "--out", "R", "--clusters", "2"]
+SMALL += ["--neighbours", "4", "--no-progressbar"]
+
+
+def _start_and_signal(cwd, sig, wait_for, args=("demo", "--out", "R/demo")):
     p = subprocess.Popen(
-        _command() + ["demo", "--out", f"{out}/demo", "--no-progressbar", *extra],
+        _command() + list(args) + ["--no-progressbar"],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -329,29 +360,26 @@ def test_interrupt_is_one_line_and_leaves_nothing(user, sig, status, wait_for):
     assert snapshot(user) == before
 
 
-def test_interrupted_replacement_keeps_the_earlier_result(user):
+def test_interrupted_replacement_keeps_the_earlier_result(user, earlier_find):
     """Ctrl-C while --overwrite replaces an earlier result: the earlier result
     stays, byte for byte."""
-    assert (
-        run(["demo", "--out", "R/demo", "--no-progressbar"], cwd=user).returncode == 0
-    )
+    copy_result(earlier_find, user / "R" / "img")
     before = snapshot(user)
     code, stderr = _start_and_signal(
-        user, signal.SIGINT, "refining", extra=["--overwrite"]
+        user, signal.SIGINT, "drawing figures", SMALL + ["--overwrite"]
     )
     assert code == 130, stderr
     assert snapshot(user) == before
 
 
 def test_next_run_removes_what_a_killed_run_left(user):
-    code, _ = _start_and_signal(user, signal.SIGKILL, "refining")
+    code, _ = _start_and_signal(user, signal.SIGKILL, "finding atoms", SMALL)
     assert code == -signal.SIGKILL
     left = sorted(hidden_leftovers(user / "R"))
     assert any(n.startswith(".localcryst-tmp-") for n in left), left
     (user / "R" / "mine.txt").write_text("keep me\n")
-    res = run(["find", "data/img.hspy", "--out", "R/other"], cwd=user)
-    assert res.returncode == 0, res.stderr
-    assert sorted(p.name for p in (user / "R").iterdir()) == ["mine.txt", "other"]
+    quick_failing_run(user, "R/other")
+    assert sorted(p.name for p in (user / "R").iterdir()) == ["mine.txt"]
     assert (user / "R" / "mine.txt").read_text() == "keep me\n"
 
 
@@ -365,38 +393,33 @@ def test_a_live_runs_work_folder_is_not_removed(user):
         work = _output._fresh_sibling(parent, "tmp", "busy")
         _output._write_marker(work, "analyse", [], complete=False)
         (work / "atoms.csv").write_text("half written")
-        res = run(["find", "data/img.hspy", "--out", "R/other"], cwd=user)
-        assert res.returncode == 0, res.stderr
+        quick_failing_run(user, "R/other")
         assert (work / "atoms.csv").read_text() == "half written"
     finally:
         lock.release()
 
 
-def test_replaced_result_is_restored_if_its_replacement_never_arrived(user):
+def test_replaced_result_is_restored_if_its_replacement_never_arrived(
+    user, earlier_find
+):
     """A run killed between moving the old result aside and moving the new one
     in: the next run puts the old result back instead of deleting it."""
-    assert run(["find", "data/img.hspy", "--out", "R/res"], cwd=user).returncode == 0
-    old_content = snapshot(user / "R" / "res")
-    os.rename(user / "R" / "res", user / "R" / ".localcryst-old-0123abcd-res")
-    res = run(["find", "data/img.hspy", "--out", "R/other"], cwd=user)
-    assert res.returncode == 0, res.stderr
-    assert sorted(p.name for p in (user / "R").iterdir()) == ["other", "res"]
-    assert snapshot(user / "R" / "res") == old_content
+    copy_result(earlier_find, user / "R" / ".localcryst-old-0123abcd-res")
+    quick_failing_run(user, "R/other")
+    assert sorted(p.name for p in (user / "R").iterdir()) == ["res"]
+    assert snapshot(user / "R" / "res") == snapshot(earlier_find)
 
 
-@pytest.mark.parametrize(
-    "umask, dir_mode, file_mode", [(0o022, 0o755, 0o644), (0o002, 0o775, 0o664)]
-)
-def test_result_folders_follow_the_umask(user, umask, dir_mode, file_mode):
+def test_result_folders_follow_the_umask(user):
     res = run(
         ["find", "data/img.hspy", "--out", "new/res"],
         cwd=user,
-        preexec_fn=lambda: os.umask(umask),
+        preexec_fn=lambda: os.umask(0o027),  # not the usual 022: it must matter
     )
     assert res.returncode == 0, res.stderr
     for folder in (user / "new", user / "new" / "res"):
-        assert folder.stat().st_mode & 0o777 == dir_mode
-    assert (user / "new" / "res" / "atoms.csv").stat().st_mode & 0o777 == file_mode
+        assert folder.stat().st_mode & 0o777 == 0o750
+    assert (user / "new" / "res" / "atoms.csv").stat().st_mode & 0o777 == 0o640
 
 
 def test_closed_stdout_never_discards_a_finished_result(user):
@@ -424,18 +447,19 @@ def test_closed_stdout_never_discards_a_finished_result(user):
 
 
 # ----------------------------------------------------------- in process
-def test_full_disk_keeps_the_earlier_result(user, monkeypatch, capsys):
-    out = user / "R"
-    argv = ["analyse", str(user / "data" / "img.hspy"), "--out", str(out)]
-    argv += ["--clusters", "2", "--no-progressbar"]
-    assert main(argv) == 0
+def test_full_disk_keeps_the_earlier_result(user, earlier_find, monkeypatch, capsys):
+    """The disk fills while a figure is saved: one line, no partial result, the
+    earlier result intact."""
+    import matplotlib.figure
+
+    copy_result(earlier_find, user / "R")
     before = snapshot(user)
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(report, "write_report", full)
-    capsys.readouterr()
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full)
+    argv = ["find", str(user / "data" / "img.hspy"), "--out", str(user / "R")]
     assert main(argv + ["--overwrite"]) == 1
     err = capsys.readouterr().err
     assert "No space left on device" in err and "Errno" not in err
@@ -624,19 +648,17 @@ def test_no_result_replaces_a_folder_holding_another_input_of_the_batch(user, or
     assert {k: v for k, v in after.items() if k in before} == before
 
 
-@pytest.mark.parametrize("name", ["..npy", "...npy", ".hidden.npy"])
-def test_odd_file_names_stay_inside_the_output_folder(user, name):
-    np.save(user / "x.npy", make_lattice_image((96, 96), spacing=16, seed=2)[0])
-    (user / "x.npy").rename(user / name)
-    res = run(
-        ["analyse", name, "--out", "R/sub", "--clusters", "2", "--no-progressbar"],
-        cwd=user,
-    )
+def test_odd_file_names_stay_inside_the_output_folder(user):
+    names = ["..npy", "...npy", ".hidden.npy"]
+    for name in names:
+        np.save(user / "x.npy", make_lattice_image((96, 96), spacing=16, seed=2)[0])
+        (user / "x.npy").rename(user / name)
+    res = run(["analyse", *names, "--out", "R/sub"] + SMALL[4:], cwd=user)
     assert res.returncode == 0, res.stderr
-    results = [p for p in (user / "R" / "sub").iterdir()]
-    assert len(results) == 1 and results[0].is_dir()
-    assert not results[0].name.startswith(".")
-    assert (results[0] / MARKER).is_file()
+    results = sorted((user / "R" / "sub").iterdir())
+    assert len(results) == 3 and all(p.is_dir() for p in results)
+    assert not any(p.name.startswith(".") for p in results)
+    assert all((p / MARKER).is_file() for p in results)
     assert sorted(p.name for p in (user / "R").iterdir()) == ["sub"]
 
 
@@ -650,16 +672,11 @@ def test_our_hidden_names_cannot_be_result_folders(user):
     assert snapshot(user) == before
 
 
-@pytest.mark.parametrize("command", ["analyse", "find"])
-def test_closed_stdout_and_stderr_never_stop_a_run(user, command):
-    args = [command, "data/img.hspy", "--out", "R/res"]
-    if command == "analyse":
-        args += ["--clusters", "2", "--no-progressbar"]
-    cmd = " ".join(_command() + args) + " >&- 2>&-"
+def test_closed_stdout_and_stderr_never_stop_a_run(user):
+    cmd = " ".join(_command() + SMALL) + " >&- 2>&-"
     res = subprocess.run(cmd, shell=True, cwd=user, timeout=300)
     assert res.returncode == 0
-    out = user / "R" / "res" / ("img" if command == "analyse" else "")
-    assert json.loads((out / MARKER).read_text())["complete"]
+    assert json.loads((user / "R" / "img" / MARKER).read_text())["complete"]
 
 
 def test_a_refused_run_still_removes_what_a_killed_run_left(user):

@@ -234,13 +234,20 @@ def synthetic_two_phase(
     >>> sorted(set(truth["phase"].tolist()))
     [0, 1, 2]
     """
-    from ..numerics.synthetic import _check_seed, render_gaussians, two_phase_positions
+    from ..numerics.synthetic import (
+        _check_seed,
+        _number,
+        render_gaussians,
+        two_phase_positions,
+    )
     from ..signals._grid import check_number
 
     _check_options(scale, units, return_truth)
-    if noise not in ("poisson", "gaussian", None):
+    if noise is not None and not (
+        isinstance(noise, str) and noise in ("poisson", "gaussian")
+    ):
         raise ValueError(
-            f"`noise` must be 'poisson', 'gaussian' or None, got {noise!r}."
+            f"`noise` must be 'poisson', 'gaussian' or None, got {noise!r:.60}."
         )
     for name, value in (("peak", peak), ("background", background)):
         v = check_number(value, name, "a number of counts")
@@ -248,6 +255,7 @@ def synthetic_two_phase(
             raise ValueError(
                 f"`{name}` must be finite (and non-negative with noise), got {value}."
             )
+    _number(sigma, "sigma", positive=True)  # before the positions are made
     rng = np.random.default_rng(_check_seed(seed))
     x, y, label = two_phase_positions(
         shape,
@@ -323,9 +331,25 @@ def synthetic_series(
     >>> s.axes_manager.navigation_shape, s.axes_manager.navigation_axes[0].name
     ((3,), 'time')
     """
+    import inspect
+
     from ..numerics.synthetic import make_drift_stack
 
     _check_options(scale, units, return_truth)
+    allowed = set(inspect.signature(make_drift_stack).parameters) - {
+        "n_frames",
+        "shape",
+        "spacing",
+        "drift",
+        "frame_time",
+        "seed",
+    }
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise TypeError(
+            f"`{unknown[0]}` is not an argument of `synthetic_series`; the "
+            f"keyword arguments passed on to `make_drift_stack` are {sorted(allowed)}."
+        )
     stack, truth = make_drift_stack(
         n_frames=n_frames,
         shape=shape,

@@ -65,31 +65,35 @@ _BATCH_PIXELS = 1 << 22
 def _real(value, name: str) -> np.ndarray:
     """``value`` as a float64 array; ValueError for complex or non-numeric."""
     if value is None or isinstance(value, (str, bytes, dict, set)):
-        raise ValueError(f"{name} must be a numeric array, got {value!r:.60}")
+        raise ValueError(f"`{name}` must be a numeric array, got {value!r:.60}.")
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError):  # ragged
-        raise ValueError(f"{name} must be a numeric array") from None
+        raise ValueError(
+            f"`{name}` must be a numeric array, got {value!r:.60}."
+        ) from None
     if np.iscomplexobj(arr):
-        raise ValueError(f"{name} must be real, got a complex array")
+        raise ValueError(f"`{name}` must be real, got a complex array.")
     try:
         return arr.astype(np.float64, copy=False)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a numeric array") from None
+        raise ValueError(
+            f"`{name}` must be a numeric array, got {value!r:.60}."
+        ) from None
 
 
 def _finite(arr: np.ndarray, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise ValueError(f"`{name}` contains NaN or infinite values.")
     return arr
 
 
 def _image(value, name: str) -> np.ndarray:
     arr = _real(value, name)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2D image, got {arr.ndim} dimension(s)")
+        raise ValueError(f"`{name}` must be a 2D image, got {arr.ndim} dimension(s).")
     if arr.size == 0:
-        raise ValueError(f"{name} must not be empty")
+        raise ValueError(f"`{name}` must not be empty, got shape {arr.shape}.")
     return _finite(arr, name)
 
 
@@ -97,10 +101,10 @@ def _stack(value, name: str = "stack") -> np.ndarray:
     arr = _real(value, name)
     if arr.ndim != 3:
         raise ValueError(
-            f"{name} must be 3D (n_frames, ny, nx), got {arr.ndim} dimension(s)"
+            f"`{name}` must be 3D (n_frames, ny, nx), got {arr.ndim} dimension(s)."
         )
     if arr.size == 0:
-        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+        raise ValueError(f"`{name}` must not be empty, got shape {arr.shape}.")
     return _finite(arr, name)
 
 
@@ -147,7 +151,7 @@ def _time(value, name: str) -> float:
     except TypeError as e:
         raise ValueError(str(e)) from None
     if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+        raise ValueError(f"`{name}` must be a non-negative number, got {value!r}.")
     return value
 
 
@@ -156,13 +160,15 @@ def _per_frame(value, n: int, shape: tuple, name: str) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a numeric array") from None
+        raise ValueError(
+            f"`{name}` must be a numeric array, got {value!r:.60}."
+        ) from None
     if arr.shape == shape:
         arr = np.broadcast_to(arr, (n,) + shape)
     if arr.shape != (n,) + shape:
         raise ValueError(
-            f"{name} must have shape {(n,) + shape} (one per frame) or {shape}, "
-            f"got {arr.shape}"
+            f"`{name}` must have shape {(n,) + shape} (one per frame) or {shape}, "
+            f"got {arr.shape}."
         )
     return _finite(arr, name)
 
@@ -321,12 +327,13 @@ def phase_correlation_shift(reference, image, upsample: int = 20):
     image = _image(image, "image")
     if image.shape != reference.shape:
         raise ValueError(
-            f"image shape {image.shape} differs from reference shape {reference.shape}"
+            f"`image` shape {image.shape} differs from `reference` shape "
+            f"{reference.shape}."
         )
     upsample = check_upsample(upsample, image.shape)
     for name, arr in (("reference", reference), ("image", image)):
         if np.ptp(arr) == 0:
-            raise ValueError(f"{name} is constant: no shift can be measured")
+            raise ValueError(f"`{name}` is constant: no shift can be measured.")
     dx, dy = _shifts_to(reference, image[None], upsample)[0]
     return float(dx), float(dy)
 
@@ -372,13 +379,15 @@ def frame_shifts(stack, reference: str = "first", upsample: int = 20) -> np.ndar
     """
     stack = _stack(stack)
     if reference not in _REFERENCES:
-        raise ValueError(f"reference must be one of {_REFERENCES}, got {reference!r}")
+        raise ValueError(
+            f"`reference` must be one of {_REFERENCES}, got {reference!r:.60}."
+        )
     upsample = check_upsample(upsample, stack.shape)
     flat = stack.reshape(stack.shape[0], -1)
     constant = np.flatnonzero(flat.max(axis=1) == flat.min(axis=1))
     if constant.size:
         raise ValueError(
-            f"stack frame {int(constant[0])} is constant: no shift can be measured"
+            f"`stack` frame {int(constant[0])} is constant: no shift can be measured."
         )
     n = stack.shape[0]
     shifts = np.zeros((n, 2))
@@ -441,8 +450,10 @@ def scan_drift_matrix(velocity, line_time: float = 0.0, pixel_time: float = 0.0)
     det = float(np.linalg.det(inverse))
     if not det > 1e-6:
         raise ValueError(
-            "velocity is too fast for line_time/pixel_time: the scan does not "
-            f"overtake the drift (det(I - v (pixel_time, line_time)) = {det:.3g})"
+            f"`velocity` {tuple(float(a) for a in v)} is too fast for "
+            f"`line_time`={line_time:g}/`pixel_time`={pixel_time:g}: the scan "
+            "does not overtake the drift "
+            f"(det(I - v (pixel_time, line_time)) = {det:.3g})."
         )
     return np.linalg.inv(inverse)
 
@@ -499,19 +510,22 @@ def correct_scan_drift(
     x = _real(x, "x")
     y = _real(y, "y")
     if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same shape ({x.shape} != {y.shape})")
+        raise ValueError(
+            f"`x` and `y` must have the same shape, got x and y of shapes {x.shape} "
+            f"and {y.shape}."
+        )
     v = _vector(velocity, "velocity")
     line_time = _time(line_time, "line_time")
     pixel_time = _time(pixel_time, "pixel_time")
     t0 = _real(frame_start_time, "frame_start_time")
     if not np.all(np.isfinite(t0)):
-        raise ValueError("frame_start_time must be finite")
+        raise ValueError("`frame_start_time` contains NaN or infinite values.")
     try:
         t = t0 + y * line_time + x * pixel_time
     except ValueError:
         raise ValueError(
-            f"frame_start_time of shape {t0.shape} does not broadcast against "
-            f"x of shape {x.shape}"
+            f"`frame_start_time` of shape {t0.shape} does not broadcast against "
+            f"`x` of shape {x.shape}."
         ) from None
     return x - v[0] * t, y - v[1] * t
 
@@ -567,10 +581,10 @@ def estimate_velocity(
     """
     shifts = _real(shifts, "shifts")
     if shifts.ndim != 2 or shifts.shape[1] != 2:
-        raise ValueError(f"shifts must have shape (n_frames, 2), got {shifts.shape}")
+        raise ValueError(f"`shifts` must have shape (n_frames, 2), got {shifts.shape}.")
     n = shifts.shape[0]
     if n < 2:
-        raise ValueError(f"shifts needs at least 2 frames, got {n}")
+        raise ValueError(f"`shifts` needs at least 2 frames, got {n}.")
     _finite(shifts, "shifts")
     if frame_times is None:
         t = np.arange(n, dtype=np.float64)
@@ -578,7 +592,7 @@ def estimate_velocity(
         t = _real(frame_times, "frame_times")
         if t.shape != (n,):
             raise ValueError(
-                f"frame_times must have shape ({n},) like shifts, got {t.shape}"
+                f"`frame_times` must have shape ({n},) like `shifts`, got {t.shape}."
             )
         _finite(t, "frame_times")
     line_time = _time(line_time, "line_time")
@@ -586,7 +600,9 @@ def estimate_velocity(
     tc = t - t.mean()
     sxx = float(tc @ tc)
     if sxx == 0:
-        raise ValueError("frame_times must not all be equal")
+        raise ValueError(
+            f"`frame_times` must not all be equal, got {t.tolist()!r:.60}."
+        )
     slope = tc @ (shifts - shifts.mean(axis=0)) / sxx
     residual = shifts - shifts.mean(axis=0) - np.outer(tc, slope)
     if n > 2:
@@ -596,8 +612,9 @@ def estimate_velocity(
     factor = 1.0 + pixel_time * slope[0] + line_time * slope[1]
     if not factor > 1e-6:
         raise ValueError(
-            "the measured drift is too fast for line_time/pixel_time "
-            f"(1 + pixel_time * w_x + line_time * w_y = {factor:.3g})"
+            "the measured drift (`shifts`) is too fast for "
+            f"`line_time`={line_time:g}/`pixel_time`={pixel_time:g} "
+            f"(1 + pixel_time * w_x + line_time * w_y = {factor:.3g})."
         )
     return slope / factor, stderr / factor
 
@@ -656,10 +673,12 @@ def warp_frame(
     else:
         m = _real(matrix, "matrix")
         if m.shape != (2, 2) or not np.all(np.isfinite(m)):
-            raise ValueError(f"matrix must be a finite 2 x 2 array, got {matrix!r}")
+            raise ValueError(
+                f"`matrix` must be a finite 2 x 2 array, got {matrix!r:.80}."
+            )
     t = _vector(translation, "translation")
     if isinstance(order, bool) or order not in range(6):
-        raise ValueError(f"order must be an integer from 0 to 5, got {order!r}")
+        raise ValueError(f"`order` must be an integer from 0 to 5, got {order!r}.")
     try:
         cval = check_number(cval, "cval")  # NaN (the default) and inf allowed
     except TypeError as e:
@@ -730,7 +749,7 @@ def sum_frames(stack, shifts=None, matrices=None, translations=None, order: int 
     stack = _stack(stack)
     n = stack.shape[0]
     if shifts is not None and translations is not None:
-        raise ValueError("give either shifts or translations, not both")
+        raise ValueError("give either `shifts` or `translations`, not both.")
     if shifts is not None:
         translations = shifts
         name = "shifts"
@@ -745,7 +764,7 @@ def sum_frames(stack, shifts=None, matrices=None, translations=None, order: int 
     else:
         mats = _per_frame(matrices, n, (2, 2), "matrices")
     if isinstance(order, bool) or order not in range(6):
-        raise ValueError(f"order must be an integer from 0 to 5, got {order!r}")
+        raise ValueError(f"`order` must be an integer from 0 to 5, got {order!r}.")
 
     return warped_mean(stack, mats, trans, order=order)
 
@@ -787,9 +806,11 @@ def warped_mean(frames, matrices, translations, order: int = 1):
         ("translations", translations),
     ):
         if isinstance(value, (str, bytes, dict, set)) or not hasattr(value, "__iter__"):
-            raise ValueError(f"{name} must be one entry per frame, got {value!r:.60}")
+            raise ValueError(
+                f"`{name}` must be one entry per frame, got {value!r:.60}."
+            )
     if isinstance(order, bool) or order not in range(6):
-        raise ValueError(f"order must be an integer from 0 to 5, got {order!r}")
+        raise ValueError(f"`order` must be an integer from 0 to 5, got {order!r}.")
     total = count = None
     for frame, m, t in zip(frames, matrices, translations):
         warped = warp_frame(frame, m, t, order=order, cval=np.nan)

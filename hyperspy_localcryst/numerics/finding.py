@@ -284,12 +284,14 @@ def extract_target(image, x, y, half_width):
     h = check_integer(half_width, "half_width", minimum=1)
     x, y = (check_number(v, n) for v, n in ((x, "x"), (y, "y")))
     if not (np.isfinite(x) and np.isfinite(y)):
-        raise ValueError(f"The target position (x={x}, y={y}) must be finite.")
+        raise ValueError(
+            f"`x`, `y`: the target position (x={x}, y={y}) must be finite."
+        )
     cx, cy = int(round(x)), int(round(y))
     if cx - h < 0 or cy - h < 0 or cx + h >= img.shape[1] or cy + h >= img.shape[0]:
         raise ValueError(
-            f"The target at (x={x:g}, y={y:g}) with `half_width` {h} px does not fit "
-            f"inside the image ({img.shape[1]} x {img.shape[0]} px)."
+            f"`x`, `y`: the target at (x={x:g}, y={y:g}) with `half_width` {h} px "
+            f"does not fit inside the image ({img.shape[1]} x {img.shape[0]} px)."
         )
     return np.array(img[cy - h : cy + h + 1, cx - h : cx + h + 1], dtype=np.float64)
 
@@ -331,7 +333,7 @@ def auto_target(image, separation, n_max=400):
     h = _half_width(sep)
     if 2 * h + 1 > min(img.shape):
         raise ValueError(
-            f"The target ({2 * h + 1} px for a separation of {sep:g} px) is larger "
+            f"`separation` {sep:g} px gives a target of {2 * h + 1} px, larger "
             f"than the image ({img.shape[1]} x {img.shape[0]} px)."
         )
     side = max(128, int(np.ceil(20 * sep)))

@@ -59,15 +59,15 @@ def _check_shape(shape, name="shape", n_images=1) -> tuple[int, int]:
     """``(ny, nx)`` positive integers whose ``n_images`` float64 images fit in
     memory (refused before allocating, with the estimate)."""
     if not isinstance(shape, (tuple, list, np.ndarray)) or len(shape) != 2:
-        raise ValueError(f"{name} must be a pair (ny, nx), got {shape!r:.60}")
+        raise ValueError(f"`{name}` must be a pair (ny, nx), got {shape!r:.60}.")
     try:
         ny, nx = (check_integer(v, name, type_error=ValueError) for v in shape)
     except ValueError:
         raise ValueError(
-            f"{name} must be two positive integers, got {shape!r}"
+            f"`{name}` must be two positive integers, got {shape!r:.60}."
         ) from None
     if ny <= 0 or nx <= 0:
-        raise ValueError(f"{name} must be two positive integers, got {shape!r}")
+        raise ValueError(f"`{name}` must be two positive integers, got {shape!r}.")
     check_memory(
         8.0 * ny * nx * n_images,
         name,
@@ -82,11 +82,11 @@ def _number(value, name, minimum=None, positive=False):
     """A finite number (TypeError for a non-number), positive or >= minimum."""
     v = check_number(value, name)
     if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise ValueError(f"`{name}` must be finite, got {value!r}.")
     if positive and v <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
+        raise ValueError(f"`{name}` must be a positive number, got {value!r}.")
     if minimum is not None and v < minimum:
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+        raise ValueError(f"`{name}` must be a non-negative number, got {value!r}.")
     return v
 
 
@@ -160,8 +160,8 @@ def _per_atom(value, n: int, name: str) -> np.ndarray:
     arr = arr.ravel()
     if arr.size != n:
         raise ValueError(
-            f"{name} must be a scalar or have one value per atom ({n}), "
-            f"got {arr.size} values"
+            f"`{name}` must be a scalar or have one value per atom ({n}), "
+            f"got {arr.size} values."
         )
     return np.ascontiguousarray(arr)
 
@@ -233,7 +233,7 @@ def lattice_positions(
     """
     ny, nx = _check_shape(shape)
     if not isinstance(lattice, str) or lattice not in _LATTICES:
-        raise ValueError(f"lattice must be one of {_LATTICES}, got {lattice!r}")
+        raise ValueError(f"`lattice` must be one of {_LATTICES}, got {lattice!r:.60}.")
     spacing = _number(spacing, "spacing", positive=True)
     rotation = _number(rotation, "rotation")
     margin = _number(margin, "margin")
@@ -418,7 +418,9 @@ def render_gaussians(
     x = np.ascontiguousarray(check_array(x, "x").ravel())
     y = np.ascontiguousarray(check_array(y, "y").ravel())
     if x.size != y.size:
-        raise ValueError(f"x and y must have the same size ({x.size} != {y.size})")
+        raise ValueError(
+            f"`x` and `y` must have the same size, got {x.size} and {y.size} values."
+        )
     n = x.size
     amp = _per_atom(amplitude, n, "amplitude")
     sx = _per_atom(sigma, n, "sigma")
@@ -426,10 +428,13 @@ def render_gaussians(
     truncate = _number(truncate, "truncate", positive=True)
     for name, arr in (("x", x), ("y", y), ("amplitude", amp)):
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must be finite")
+            raise ValueError(f"`{name}` contains NaN or infinite values.")
     for name, arr in (("sigma", sx), ("sigma_y", sy)):
-        if not np.all(np.isfinite(arr) & (arr > 0)):
-            raise ValueError(f"{name} must be positive and finite")
+        bad = ~(np.isfinite(arr) & (arr > 0))
+        if bad.any():
+            raise ValueError(
+                f"`{name}` must be positive and finite, got {arr[bad][0]!r}."
+            )
     background = _number(background, "background")
 
     image = np.full((ny, nx), background, dtype=np.float64)
@@ -440,7 +445,7 @@ def render_gaussians(
     else:
         theta = np.deg2rad(_per_atom(rotation, n, "rotation"))
         if not np.all(np.isfinite(theta)):
-            raise ValueError("rotation must be finite")
+            raise ValueError("`rotation` contains NaN or infinite values.")
     if theta is None or np.all((theta == 0) | (sx == sy)):
         _render_axis_aligned(image, x, y, amp, sx, sy, truncate)
     else:
@@ -538,44 +543,53 @@ def make_lattice_image(
     """
     ny, nx = _check_shape(shape)
     if not isinstance(lattice, str) or lattice not in _LATTICES:
-        raise ValueError(f"lattice must be one of {_LATTICES}, got {lattice!r}")
+        raise ValueError(f"`lattice` must be one of {_LATTICES}, got {lattice!r:.60}.")
     spacing = _number(spacing, "spacing", positive=True)
     sigma = _number(sigma, "sigma", positive=True)
     if sigma > max(ny, nx):
         raise ValueError(
-            f"sigma ({sigma:g} px) is larger than the image ({nx} x {ny} px)"
+            f"`sigma` ({sigma:g} px) is larger than the image ({nx} x {ny} px)."
         )
     rotation = _number(rotation, "rotation")
     _check_seed(seed)
     if noise is not None and (not isinstance(noise, str) or noise not in _NOISES):
-        raise ValueError(f"noise must be one of {_NOISES} or None, got {noise!r}")
+        raise ValueError(
+            f"`noise` must be one of {_NOISES} or None, got {noise!r:.60}."
+        )
     if displacement is not None and not callable(displacement):
         raise TypeError(
-            f"displacement must be a function f(x, y, sublattice), got {displacement!r}"
+            "`displacement` must be a function f(x, y, sublattice), got "
+            f"{displacement!r:.60}."
         )
     n_sub = _n_sublattices(lattice)
+    peak = _number(peak, "peak")  # checked even when sublattice_peaks overrides it
     if sublattice_peaks is None:
-        peaks = np.full(n_sub, _number(peak, "peak"))
+        peaks = np.full(n_sub, peak)
     else:
         if not isinstance(sublattice_peaks, (tuple, list, np.ndarray)):
             raise TypeError(
-                "sublattice_peaks must be a sequence of numbers (one per "
-                f"sublattice), got {sublattice_peaks!r:.60}"
+                "`sublattice_peaks` must be a sequence of numbers (one per "
+                f"sublattice), got {sublattice_peaks!r:.60}."
             )
         peaks = check_array(sublattice_peaks, "sublattice_peaks").ravel()
         if peaks.size < n_sub:
             raise ValueError(
-                f"sublattice_peaks needs {n_sub} value(s) for lattice "
-                f"{lattice!r}, got {peaks.size}"
+                f"`sublattice_peaks` needs {n_sub} value(s) for lattice "
+                f"{lattice!r}, got {sublattice_peaks!r:.60}."
+            )
+        if not np.all(np.isfinite(peaks)):
+            raise ValueError(
+                "`sublattice_peaks` must hold finite numbers, got "
+                f"{sublattice_peaks!r:.60}."
             )
     background = _number(background, "background")
-    if not np.all(np.isfinite(peaks)):
-        raise ValueError("peak, sublattice_peaks and background must be finite")
-    if noise is not None and (background < 0 or np.any(peaks < 0)):
-        raise ValueError(
-            "peak, sublattice_peaks and background must be non-negative when "
-            "noise is added"
-        )
+    given = ("peak", peak) if sublattice_peaks is None else ("sublattice_peaks", peaks)
+    for name, value in (given, ("background", background)):
+        if noise is not None and np.any(np.asarray(value) < 0):
+            raise ValueError(
+                f"`{name}` must be non-negative when noise is added, got "
+                f"{value!r:.60} (`noise`={noise!r})."
+            )
     margin = 0.0 if margin is None else _number(margin, "margin")
     truncate = 6.0
 
@@ -585,11 +599,18 @@ def make_lattice_image(
         (ny, nx), spacing, lattice, rotation, margin=-(reach + float(spacing))
     )
     if displacement is not None:
-        dx, dy = displacement(ix.copy(), iy.copy(), sub.copy())
-        x = ix + np.broadcast_to(np.asarray(dx, dtype=np.float64), ix.shape)
-        y = iy + np.broadcast_to(np.asarray(dy, dtype=np.float64), iy.shape)
+        out = displacement(ix.copy(), iy.copy(), sub.copy())
+        try:
+            dx, dy = out
+            x = ix + np.broadcast_to(np.asarray(dx, dtype=np.float64), ix.shape)
+            y = iy + np.broadcast_to(np.asarray(dy, dtype=np.float64), iy.shape)
+        except (TypeError, ValueError):
+            raise ValueError(
+                "`displacement` must return (dx, dy), numbers or arrays of one "
+                f"value per site ({ix.size}), got {out!r:.60}."
+            ) from None
         if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-            raise ValueError("displacement returned non-finite values")
+            raise ValueError("`displacement` returned NaN or infinite displacements.")
     else:
         x, y = ix.copy(), iy.copy()
 
@@ -691,7 +712,7 @@ def two_phase_positions(
         or not all(isinstance(p, str) and p in _LATTICES for p in phases)
     ):
         raise ValueError(
-            f"phases must be two lattices from {_LATTICES}, got {phases!r:.60}"
+            f"`phases` must be two lattices from {_LATTICES}, got {phases!r:.60}."
         )
     n_boundary_neighbours = check_integer(
         n_boundary_neighbours, "n_boundary_neighbours", minimum=1
@@ -700,7 +721,7 @@ def two_phase_positions(
     big = int(np.ceil(np.hypot(nx, ny))) + 2 * int(np.ceil(min(spacing, 1e9)))
     if spacing >= big:
         raise ValueError(
-            f"spacing ({spacing:g} px) is larger than the image ({nx} x {ny} px)"
+            f"`spacing` ({spacing:g} px) is larger than the image ({nx} x {ny} px)."
         )
     xs, ys, ph = [], [], []
     for i, lattice in enumerate(phases):
@@ -715,7 +736,8 @@ def two_phase_positions(
     k = n_boundary_neighbours
     if k >= x.size:
         raise ValueError(
-            f"n_boundary_neighbours ({k}) must be below the number of sites ({x.size})"
+            f"`n_boundary_neighbours` ({k}) must be below the number of sites "
+            f"({x.size})."
         )
     d, nbr = cKDTree(np.column_stack([x, y])).query(np.column_stack([x, y]), k=k + 1)
     # bulk shell distances of each phase: an atom far from the boundary
@@ -801,25 +823,24 @@ def cramer_rao_bound(
     background = check_number(background, "background")
     sigma = check_number(sigma, "sigma")
     if not np.isfinite(peak) or peak <= 0:
-        raise ValueError(f"peak must be positive, got {peak!r}")
+        raise ValueError(f"`peak` must be positive, got {peak!r}.")
     if not np.isfinite(background) or background < 0:
-        raise ValueError(f"background must be non-negative, got {background!r}")
+        raise ValueError(f"`background` must be non-negative, got {background!r}.")
     if not np.isfinite(sigma) or sigma <= 0:
-        raise ValueError(f"sigma must be positive, got {sigma!r}")
+        raise ValueError(f"`sigma` must be positive, got {sigma!r}.")
     window = window_radius
     if window_radius is None:
         window_radius = 8.0 * sigma
     window_radius = check_number(window_radius, "window_radius")
     if not np.isfinite(window_radius) or window_radius <= 0:
-        raise ValueError(f"window_radius must be positive, got {window_radius!r}")
+        raise ValueError(f"`window_radius` must be positive, got {window_radius!r}.")
     named = ("sigma", sigma) if window is None else ("window_radius", window_radius)
     check_memory(
         8.0 * 16 * (2 * math.ceil(window_radius) + 3) ** 2,
         *named,
         "16 sub-pixel positions of the window",
     )
-    if isinstance(n_params, bool) or n_params not in (2, 3, 4, 5):
-        raise ValueError(f"n_params must be 2, 3, 4 or 5, got {n_params!r}")
+    n_params = check_integer(n_params, "n_params", 2, 5, type_error=ValueError)
     n_free = n_params
     if background == 0 and n_free == 5:
         n_free = 4  # B -> 0+: Fisher information on B diverges, B known
@@ -855,13 +876,14 @@ def cramer_rao_bound(
                 cov = np.linalg.inv(fisher)
             except np.linalg.LinAlgError:
                 raise ValueError(
-                    "Fisher matrix is singular: window_radius too small for "
-                    f"{n_params} free parameters"
+                    "Fisher matrix is singular: `window_radius` too small for "
+                    f"{n_params} free parameters (`n_params`), got {window_radius!r}."
                 ) from None
             if not (cov[0, 0] > 0 and cov[1, 1] > 0):
                 raise ValueError(
-                    "Fisher matrix is ill-conditioned: window_radius too small "
-                    f"for {n_params} free parameters"
+                    "Fisher matrix is ill-conditioned: `window_radius` too small "
+                    f"for {n_params} free parameters (`n_params`), got "
+                    f"{window_radius!r}."
                 )
             var_sum += cov[0, 0] + cov[1, 1]
             n_var += 2
@@ -983,11 +1005,7 @@ def make_drift_stack(
     >>> bool(np.allclose(d[np.isfinite(d)], 1.48))
     True
     """
-    if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)):
-        raise ValueError(f"n_frames must be a positive integer, got {n_frames!r}")
-    n_frames = int(n_frames)
-    if n_frames < 1:
-        raise ValueError(f"n_frames must be a positive integer, got {n_frames!r}")
+    n_frames = check_integer(n_frames, "n_frames", minimum=1, type_error=ValueError)
     ny, nx = _check_shape(shape)
     check_memory(
         8.0 * n_frames * ny * nx,
@@ -997,9 +1015,11 @@ def make_drift_stack(
         total=8.0 * n_frames * ny * nx * 3,
     )
     if not isinstance(lattice, str) or lattice not in _LATTICES:
-        raise ValueError(f"lattice must be one of {_LATTICES}, got {lattice!r}")
+        raise ValueError(f"`lattice` must be one of {_LATTICES}, got {lattice!r:.60}.")
     if noise is not None and (not isinstance(noise, str) or noise not in _NOISES):
-        raise ValueError(f"noise must be one of {_NOISES} or None, got {noise!r}")
+        raise ValueError(
+            f"`noise` must be one of {_NOISES} or None, got {noise!r:.60}."
+        )
     spacing = _number(spacing, "spacing", positive=True)
     drift_v = np.array(_numbers(drift, "drift", 2, "a pair (dx, dy)"))
     _check_seed(seed)
@@ -1010,27 +1030,38 @@ def make_drift_stack(
     sigma = _number(sigma, "sigma", positive=True)
     if sigma > max(ny, nx):
         raise ValueError(
-            f"sigma ({sigma:g} px) is larger than the image ({nx} x {ny} px)"
+            f"`sigma` ({sigma:g} px) is larger than the image ({nx} x {ny} px)."
         )
     peak, background = _number(peak, "peak"), _number(background, "background")
     # the drift moves the sites over the stack: the lattice spans the frames
-    span = n_frames * np.abs(drift_v).max() + n_frames * 6 * drift_jitter
+    walk = n_frames * 6 * drift_jitter
+    span = n_frames * np.abs(drift_v).max() + walk
     if span > 1e9:
+        name, value = "drift", tuple(float(v) for v in drift_v)
+        if walk > 0.5 * span:
+            name, value = "drift_jitter", drift_jitter
         raise ValueError(
-            f"drift {tuple(drift_v)} over {n_frames} frames moves {span:.3g} px: "
-            "far beyond any image; give a drift of a few pixels per frame"
+            f"`{name}` = {value} over {n_frames} frames moves the specimen up to "
+            f"{span:.3g} px: far beyond any image; give a drift of a few pixels "
+            "per frame."
         )
     _check_sites((ny, nx), spacing, span + 6 * sigma, margin_name="drift")
-    if noise is not None and (peak < 0 or background < 0):
-        raise ValueError("peak and background must be non-negative when noise is added")
+    for name, value in (("peak", peak), ("background", background)):
+        if noise is not None and value < 0:
+            raise ValueError(
+                f"`{name}` must be non-negative when noise is added, got {value!r} "
+                f"(`noise`={noise!r})."
+            )
 
     velocity = drift_v / frame_time
     scan = np.eye(2) - np.outer(velocity, (pixel_time, line_time))
     det = float(np.linalg.det(scan))
     if not det > 1e-6:
         raise ValueError(
-            "drift is too fast for line_time/pixel_time: the scan does not "
-            f"overtake the drift (det(I - v (pixel_time, line_time)) = {det:.3g})"
+            f"`drift` {tuple(float(v) for v in drift_v)} is too fast for "
+            f"`line_time`={line_time:g}/`pixel_time`={pixel_time:g}: the scan "
+            "does not overtake the drift "
+            f"(det(I - v (pixel_time, line_time)) = {det:.3g})."
         )
     matrix = np.linalg.inv(scan)
 
@@ -1237,19 +1268,22 @@ def make_spectrum_image_pair(
     )
 
     ny, nx = _check_shape(shape)
+    if noise is not None and not (isinstance(noise, str) and noise == "poisson"):
+        raise ValueError(f"`noise` must be 'poisson' or None, got {noise!r:.60}.")
     spacing = _number(spacing, "spacing", positive=True)
     sigma = _number(sigma, "sigma", positive=True)
     background = _number(background, "background", minimum=0.0)
     dose = _number(dose, "dose", minimum=0.0)
     si_rotation = _number(si_rotation, "si_rotation")
     _check_seed(seed)
+    probe_name = "probe_sigma" if probe_sigma is not None else "spacing"
     if probe_sigma is None:
         probe_sigma = 0.2 * spacing
     probe_sigma = _number(probe_sigma, "probe_sigma")
     if not probe_sigma > 0:
-        raise ValueError(f"probe_sigma must be positive, got {probe_sigma!r}")
+        raise ValueError(f"`probe_sigma` must be positive, got {probe_sigma!r}.")
     if not isinstance(si_shape, (tuple, list, np.ndarray)) or len(si_shape) != 2:
-        raise TypeError(f"si_shape must be a pair (ny, nx), got {si_shape!r:.60}")
+        raise TypeError(f"`si_shape` must be a pair (ny, nx), got {si_shape!r:.60}.")
     sny, snx = (check_integer(v, "si_shape", minimum=1) for v in si_shape)
     subsample = check_integer(subsample, "subsample", minimum=1)
     check_memory(
@@ -1272,16 +1306,21 @@ def make_spectrum_image_pair(
     site_spectra = np.atleast_2d(check_array(site_spectra, "site_spectra"))
     if site_spectra.shape[1] != energy.size:
         raise ValueError(
-            f"site_spectra has {site_spectra.shape[1]} channels for "
-            f"{energy.size} energies"
+            f"`site_spectra` has {site_spectra.shape[1]} channels for "
+            f"{energy.size} energies (`energy`)."
         )
     if si_region is None:
         si_region = (0.2 * nx - 0.5, 0.2 * ny - 0.5, 0.8 * nx - 0.5, 0.8 * ny - 0.5)
+    si_region = check_numbers(si_region, "si_region", 4, "(left, top, right, bottom)")
     A = region_transform(si_region, si_shape, si_rotation)
-    for name, value in (("sigma", sigma), ("probe_sigma", probe_sigma)):
+    for name, value in (("sigma", sigma), (probe_name, probe_sigma)):
         if value > max(ny, nx):
+            what = (
+                "" if name != "spacing" else f" (the default probe_sigma, 0.2 × {name})"
+            )
             raise ValueError(
-                f"{name} ({value:g} px) is larger than the image ({nx} x {ny} px)"
+                f"`{name}` gives a width of {value:g} px{what}, larger than the "
+                f"image ({nx} x {ny} px)."
             )
     reach = 6.0 * max(sigma, probe_sigma)
     if positions is None:
@@ -1289,12 +1328,28 @@ def make_spectrum_image_pair(
             (ny, nx), spacing, lattice, margin=-(reach + spacing)
         )
     else:
-        x, y, site = (np.asarray(v).ravel() for v in positions)
-        x, y, site = x.astype(float), y.astype(float), site.astype(np.int64)
-    peaks = check_array(sublattice_peaks, "sublattice_peaks").ravel()
+        if not isinstance(positions, (tuple, list)) or len(positions) != 3:
+            raise TypeError(
+                "`positions` must be (x, y, site), three arrays of one value per "
+                f"atom, got {positions!r:.60}."
+            )
+        x, y, site = (check_array(v, "positions", finite=True) for v in positions)
+        x, y, site = x.ravel(), y.ravel(), site.ravel()
+        if not (x.size == y.size == site.size) or x.size == 0:
+            raise ValueError(
+                "`positions` must be (x, y, site) of the same, non-zero length, got "
+                f"{x.size}, {y.size} and {site.size} values."
+            )
+        if not np.all(site == np.round(site)):
+            raise ValueError("`positions`: the sites must be integers.")
+        site = site.astype(np.int64)
+    peaks = check_array(sublattice_peaks, "sublattice_peaks", finite=True).ravel()
     if site.max() >= len(site_spectra) or site.max() >= len(peaks) or site.min() < 0:
         raise ValueError(
-            "every site needs a spectrum in site_spectra and a peak in sublattice_peaks"
+            "every site of `positions` needs a spectrum in `site_spectra` and a "
+            "peak in `sublattice_peaks` (sites 0 .. "
+            f"{min(len(site_spectra), len(peaks)) - 1}), got sites "
+            f"{int(site.min())} .. {int(site.max())}."
         )
     render = (
         (x >= -reach) & (x <= nx - 1 + reach) & (y >= -reach) & (y <= ny - 1 + reach)
@@ -1329,8 +1384,6 @@ def make_spectrum_image_pair(
         survey = rng.poisson(np.maximum(survey, 0)).astype(np.float64)
         si = rng.poisson(np.maximum(si, 0)).astype(np.float64)
         haadf = rng.poisson(np.maximum(haadf, 0)).astype(np.float64)
-    elif noise is not None:
-        raise ValueError(f"noise must be 'poisson' or None, got {noise!r}")
     inside = (x >= 0) & (x <= nx - 1) & (y >= 0) & (y <= ny - 1)
     si_x, si_y = atoms_to_si_pixels(x[inside], y[inside], A)
     truth = {

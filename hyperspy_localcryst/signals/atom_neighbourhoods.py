@@ -20,8 +20,12 @@ metric (see :mod:`hyperspy_localcryst.numerics.neighbourhoods`).
   centre is then found again from the geometry (the one atom whose
   neighbours lie exactly at the row's vectors, which on refined positions is
   unique; on an ideal noise-free lattice it is not, and the methods that need
-  the centre say so and advise ``inav[k:k + 1]``). Signals with an extra
-  navigation axis (``hs.stack([nb, nb])``) are refused.
+  the centre say so and advise ``inav[k:k + 1]``).
+- ``hs.stack`` keeps only the first input's metadata (component names,
+  units, atom table, image grid): every method refuses a signal made by it
+  (recognised by ``original_metadata.stack_elements``), whatever the axis,
+  and signals with an extra navigation axis. Compute the neighbourhoods once
+  from one pooled table instead.
 - ``metadata.AtomNeighbourhoods``: ``metric``, ``n_neighbours``, ``radius``,
   ``border``, tolerances, ``units`` and ``atoms``, the whole per-atom table
   (:class:`AtomPositions`, every atom, since any atom can be a neighbour)
@@ -59,6 +63,7 @@ from ._grid import (
 )
 from .atom_positions import (
     AtomPositions,
+    _check_not_stacked,
     _check_rows,
     _check_statistic,
     _is_signal,
@@ -76,10 +81,9 @@ _KEY = "AtomNeighbourhoods"
 
 _STACK_ADVICE = (
     "Each row must be one centre atom of the table in "
-    "metadata.AtomNeighbourhoods.atoms: take one signal of the stack with "
-    "`.inav[:, k]`, or compute the neighbourhoods of several images at once from "
-    "one pooled table (`find_atoms` on the image stack, or atom tables "
-    "concatenated with `hs.stack([a, b], axis='atom')`)."
+    "metadata.AtomNeighbourhoods.atoms: compute the neighbourhoods once from one "
+    "pooled table (`find_atoms` on an image stack, or tables of one image joined "
+    "with `AtomPositions.concatenate`), then `get_neighbourhoods`."
 )
 
 _NO_CENTRE = (
@@ -343,11 +347,16 @@ class AtomNeighbourhoods(Signal1D):
     _signal_type = "atom_neighbourhoods"
     _signal_dimension = 1
     _lazy = False
+    #: What ``hs.stack`` keeps of its first input only, and what to do instead
+    #: (see :func:`~hyperspy_localcryst.signals.atom_positions._check_not_stacked`).
+    _stack_kept = "component names, units, atom table and image grid"
+    _stack_advice = _STACK_ADVICE
 
     # ---------------------------------------------------------------- access
     @property
     def atoms(self):
         """The whole per-atom table the neighbourhoods come from."""
+        _check_not_stacked(self)
         t = self.metadata.get_item(f"{_KEY}.atoms")
         if t is None:
             raise ValueError(
@@ -365,13 +374,14 @@ class AtomNeighbourhoods(Signal1D):
         return t
 
     def _n_rows(self):
-        """Number of rows (centres); refuses stacks with an extra axis."""
+        """Number of rows (centres); refuses stacks (see :meth:`_table`)."""
         return _check_rows(self, _STACK_ADVICE)
 
     def _table(self, positions=None):
         """The data as a 2D array ``(n_rows, n_components)``, single rows included.
 
-        Every access to the data goes through here (see
+        Every access to the data goes through here: it refuses signals made
+        by ``hs.stack`` and an extra navigation axis (see
         :func:`~hyperspy_localcryst.signals.atom_positions._check_rows`).
         """
         _check_rows(self, _STACK_ADVICE)
@@ -499,6 +509,7 @@ class AtomNeighbourhoods(Signal1D):
     @property
     def metric(self):
         """The ordering, ``"distance"`` or ``"angle"``."""
+        _check_not_stacked(self)
         return self.metadata.get_item(f"{_KEY}.metric")
 
     def get_centres(self):
@@ -515,7 +526,7 @@ class AtomNeighbourhoods(Signal1D):
         ValueError
             For a single row taken with an integer ``nb.inav[k]`` (HyperSpy
             removes the axis that held the centre's index; use
-            ``nb.inav[k:k + 1]``) and for stacks with an extra navigation axis.
+            ``nb.inav[k:k + 1]``) and for signals made by ``hs.stack``.
 
         Examples
         --------
@@ -612,6 +623,7 @@ class AtomNeighbourhoods(Signal1D):
         >>> bool(np.isfinite(nb.fill_missing().data).all())
         True
         """
+        _check_not_stacked(self)
         value = check_number(value, "value")
         if not np.isfinite(value):
             raise ValueError(

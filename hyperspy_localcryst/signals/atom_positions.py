@@ -23,10 +23,16 @@ The signal axis names the columns: signal position *i* is column
 with offset 0 and scale 1. HyperSpy's ``isig`` slices shift and scale the
 axis (``isig[2:5]``: offset 2; ``isig[::2]``: scale 2), so the names follow
 every slice and the ``.hspy``/``.zspy`` round trip. ``inav[k]`` (one row,
-no navigation axis) is a one-atom table. A table with more than one
-navigation axis (``hs.stack([a, b])`` without ``axis``) is refused by every
-method: concatenate tables along the atom axis instead
-(``hs.stack([a, b], axis="atom")``).
+no navigation axis) is a one-atom table.
+
+``hs.stack`` keeps only the first input's metadata (column names, units,
+image grid), so a stacked table would name, scale or place the other
+inputs' rows and columns wrongly. Every method refuses a signal made by
+``hs.stack`` (recognised by the ``original_metadata.stack_elements`` that
+HyperSpy records), whatever the axis, and a table with more than one
+navigation axis: join tables with :meth:`AtomPositions.concatenate`
+(columns matched by name, grids and units checked), or find the atoms on an
+image stack.
 """
 
 import os
@@ -137,6 +143,7 @@ def _name_positions(signal, n_names, listing):
     >>> _name_positions(atoms.isig[1:4], 5, "columns").tolist()
     [1, 2, 3]
     """
+    _check_not_stacked(signal)
     am = signal.axes_manager
     if am.signal_dimension != 1:
         raise ValueError(
@@ -171,19 +178,62 @@ def _check_rows(signal, advice):
 
     A table has one navigation axis (its rows) or none (a single row, from
     an integer ``inav`` index). ``advice`` ends the message for a table with
-    extra navigation axes (from ``hs.stack`` without ``axis``).
+    extra navigation axes (e.g. built by hand); a signal made by ``hs.stack``
+    is refused first (:func:`_check_not_stacked`).
     """
+    _check_not_stacked(signal)
     am = signal.axes_manager
     nav = am.navigation_axes
     if len(nav) > 1:
         names = ", ".join(_axis_name(a) for a in nav)
         raise ValueError(
             f"This {type(signal).__name__} has {len(nav)} navigation axes ({names}), "
-            "e.g. from `hs.stack` without `axis`, which adds a new axis; a table has "
+            "e.g. from stacking signals, which adds a new axis; a table has "
             f"one row per atom on a single navigation axis. {advice}"
         )
     _check_not_transposed(signal)
     return int(nav[0].size) if nav else 1
+
+
+def _check_not_stacked(signal):
+    """Refuse a signal made by ``hs.stack``, whatever the axis.
+
+    ``hs.stack`` keeps only the first input's metadata and axes, so the
+    column (component) names, units and image grid of the other inputs are
+    lost and cannot be checked afterwards: stacked along the signal axis the
+    names of the first input label the others' columns, along the atom axis
+    the first input's units and grid are applied to every row. HyperSpy
+    records every input's metadata in ``original_metadata.stack_elements``
+    (its default ``stack_metadata=True``), which is how a stack is
+    recognised. The message names what the class keeps (``_stack_kept``)
+    and what to do instead (``_stack_advice``).
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> from hyperspy_localcryst.data import synthetic_lattice
+    >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+    >>> _check_not_stacked(atoms)
+    >>> both = hs.stack([atoms, atoms], axis="atom", show_progressbar=False)
+    >>> _check_not_stacked(both)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: This AtomPositions was made by `hs.stack` ...
+    """
+    elements = signal.original_metadata.get_item("stack_elements")
+    if elements is None:
+        return
+    n = len(list(elements.keys())) if hasattr(elements, "keys") else "several"
+    cls = type(signal)
+    kept = getattr(cls, "_stack_kept", "metadata")
+    advice = getattr(cls, "_stack_advice", "")
+    raise ValueError(
+        f"This {cls.__name__} was made by `hs.stack` (original_metadata."
+        f"stack_elements records its {n} inputs), which keeps only the first "
+        f"input's {kept}: the other inputs' are lost and cannot be checked, so "
+        "its values cannot be trusted (their rows or columns would be named, "
+        f"scaled or placed by the first input's). {advice}".rstrip()
+    )
 
 
 def _check_not_transposed(signal):
@@ -213,8 +263,9 @@ def _rows(signal, positions=None):
 
 
 _STACK_ADVICE = (
-    "Concatenate tables along the atom axis with `hs.stack([a, b], axis='atom')`, "
-    "or take one table of the stack with `.inav[:, k]`."
+    "Join tables with `a.concatenate(b, ...)` (rows of `a`, then of each other "
+    "table; columns matched by name, image grid and units checked), or find the "
+    "atoms on an image stack (one table with a `frame` column)."
 )
 
 
@@ -226,6 +277,111 @@ def _finite_positions(table, what):
             f"{what}: {int(bad.sum())} atom position(s) are NaN or infinite (first at "
             f"index {int(np.argmax(bad))}); drop them first, e.g. with "
             "`atoms.select(np.isfinite(atoms.get_column('x')))`."
+        )
+
+
+def _columns_by_name(table, columns, units, grid, navigation, name):
+    """The rows of ``table`` (the argument ``name``) with the given columns in
+    order, after checking its units, image grid and stack navigation against
+    the table it is joined to (for :meth:`AtomPositions.concatenate`)."""
+    try:  # the table's own checks (hs.stack, layout), named
+        have, have_units = table.columns, table.units
+        have_grid, have_navigation = table.grid, table.navigation
+        data = table._table()
+    except ValueError as e:
+        raise ValueError(f"`{name}`: {e}") from None
+    missing = [c for c in columns if c not in have]
+    extra = [c for c in have if c not in columns]
+    if missing or extra:
+        full = list(table.metadata.get_item(f"{_KEY}.columns", []))
+        sliced = [c for c in missing if c in full]
+        parts = []
+        if missing:
+            note = f" ({sliced} left out by an `isig` slice)" if sliced else ""
+            parts.append(f"lacks the column(s) {missing}{note}")
+        if extra:
+            parts.append(f"has column(s) {extra} that this table lacks")
+        raise ValueError(
+            f"`{name}` {' and '.join(parts)}; tables are joined column by column "
+            f"(by name) and need the same columns: this table has {columns}, "
+            f"`{name}` has {have}. Add the columns with `add_columns` or leave them "
+            "out of both with `isig`."
+        )
+    for c in columns:
+        if have_units[c] != units[c]:
+            raise ValueError(
+                f"`{name}` has column {c!r} in {have_units[c] or 'no units'!r} but "
+                f"this table has it in {units[c] or 'no units'!r}: lengths are "
+                "never converted between units (a silent factor of 10 is the worst "
+                "kind of wrong answer). Find both tables on images in the same units "
+                "(e.g. convert an image's axes with `axes_manager.convert_units`)."
+            )
+    _check_same_table_grid(have_grid, grid, name)
+    _check_same_navigation(have_navigation, navigation, name)
+    return data[:, [have.index(c) for c in columns]]
+
+
+def _check_same_table_grid(other, grid, name):
+    """Refuse a table (``name``) from another image grid than ``grid``."""
+    for k in ("x", "y"):
+        go, gs = other[k], grid[k]
+        same = (
+            str(go.get("units", "")) == str(gs.get("units", ""))
+            and int(go["size"]) == int(gs["size"])
+            and np.isclose(float(go["scale"]), float(gs["scale"]), rtol=1e-9, atol=0)
+            and np.isclose(
+                float(go["offset"]),
+                float(gs["offset"]),
+                rtol=1e-9,
+                atol=1e-9 * abs(float(gs["scale"])),
+            )
+        )
+        if not same:
+            raise ValueError(
+                f"`{name}` comes from another image grid ({k}: size {go['size']}, "
+                f"scale {float(go['scale']):g} {go.get('units', '')}, offset "
+                f"{float(go['offset']):g}) than this table ({k}: size {gs['size']}, "
+                f"scale {float(gs['scale']):g} {gs.get('units', '')}, offset "
+                f"{float(gs['offset']):g}): its positions would be drawn and turned "
+                "into pixels on the wrong grid. Join only tables of the same image "
+                "(for several images, find the atoms on an image stack); lengths "
+                "are never converted between units."
+            )
+
+
+def _check_same_navigation(other, navigation, name):
+    """Refuse a table (``name``) from another image stack than ``navigation``."""
+
+    def key(axes):
+        out = []
+        for d in axes:
+            row = []
+            for k in ("name", "size", "scale", "offset", "units", "axis"):
+                v = d.get(k)
+                if isinstance(v, (list, tuple, np.ndarray)):
+                    v = tuple(np.round(np.asarray(v, dtype=float), 12).tolist())
+                elif isinstance(v, (float, np.floating)):
+                    v = round(float(v), 12)
+                elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+                    v = int(v)
+                row.append(v)
+            out.append(tuple(row))
+        return out
+
+    if key(other) != key(navigation):
+
+        def show(axes):
+            if not axes:
+                return "a single image"
+            return "a stack of " + " x ".join(
+                f"{d.get('size')} ({d.get('name')})" for d in axes
+            )
+
+        raise ValueError(
+            f"`{name}` comes from {show(other)} but this table from "
+            f"{show(navigation)} (metadata.AtomPositions.navigation differs): "
+            "their `frame` columns would not mean the same frames. Join only tables "
+            "of the same image or image stack."
         )
 
 
@@ -333,6 +489,10 @@ class AtomPositions(Signal1D):
     _signal_type = "atom_positions"
     _signal_dimension = 1
     _lazy = False
+    #: What ``hs.stack`` keeps of its first input only (see
+    #: :func:`_check_not_stacked`), and what to do instead.
+    _stack_kept = "column names, units and image grid"
+    _stack_advice = _STACK_ADVICE
 
     # ---------------------------------------------------------------- access
     def _column_positions(self):
@@ -377,6 +537,7 @@ class AtomPositions(Signal1D):
     @property
     def grid(self):
         """Calibration of the image the atoms come from (dictionary)."""
+        _check_not_stacked(self)
         g = self.metadata.get_item(f"{_KEY}.grid")
         if g is None:
             raise ValueError(
@@ -401,8 +562,9 @@ class AtomPositions(Signal1D):
     def _table(self, positions=None):
         """The table as a 2D array ``(n_atoms, n_columns)``, single rows included.
 
-        Every access to the data goes through here: it refuses layouts that
-        are not one row per atom (stacks with a new axis, transposed tables).
+        Every access to the data goes through here: it refuses signals made
+        by ``hs.stack`` and layouts that are not one row per atom (a new
+        navigation axis, transposed tables).
         """
         _check_rows(self, _STACK_ADVICE)
         return _rows(self, positions)
@@ -606,6 +768,77 @@ class AtomPositions(Signal1D):
             s.metadata.set_item("Source", orig)
         return s
 
+    def concatenate(self, *others):
+        """One table with the rows of this table, then those of each other.
+
+        The way to join tables (``hs.stack`` of tables is refused: it keeps
+        only the first table's column names, units and grid). Every table
+        must come from the same image grid (size, scale, offset and units of
+        ``x`` and ``y``), the same stack navigation (if any), and have the
+        same set of columns with the same units. The other tables' columns
+        are taken by name, so ``isig``-sliced or reordered tables line up;
+        the result has this table's column order, grid, navigation,
+        settings and ``failed_frames``. Lengths are never converted: a table
+        in nm and one in Å are refused.
+
+        The positions stay those of the one image grid: join tables of the
+        same image (parts of a table, atoms found separately, e.g. one
+        sublattice each) or of the same image stack. Tables of different
+        images would put their atoms on top of each other; for several
+        images, stack the images and find the atoms on the stack.
+
+        Parameters
+        ----------
+        *others : AtomPositions
+            Tables whose rows follow this table's, in order.
+
+        Returns
+        -------
+        AtomPositions
+            ``n_atoms`` = the sum of the tables' (a copy of this table when
+            no other is given).
+
+        Raises
+        ------
+        TypeError
+            For an argument that is not an :class:`AtomPositions`.
+        ValueError
+            Naming the argument (``others[i]``): another image grid or stack
+            navigation, a column missing or extra (by name), a column in
+            other units; or for a signal made by ``hs.stack``.
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> left = atoms.get_column("x") < 0.6
+        >>> a, b = atoms.select(left), atoms.select(~left)
+        >>> both = a.concatenate(b.isig[::-1])  # columns taken by name
+        >>> both.n_atoms == atoms.n_atoms, both.columns == atoms.columns
+        (True, True)
+        >>> x = np.concatenate([a.get_column("x"), b.get_column("x")])
+        >>> bool((both.get_column("x") == x).all())
+        True
+        """
+        columns = self.columns
+        units = self.units
+        grid = self.grid
+        navigation = self.navigation
+        parts = [self._table()]
+        for i, other in enumerate(others):
+            name = f"others[{i}]"
+            if not isinstance(other, AtomPositions):
+                raise TypeError(
+                    f"`{name}` must be an AtomPositions table, got "
+                    f"{type(other).__name__}."
+                )
+            parts.append(
+                _columns_by_name(other, columns, units, grid, navigation, name)
+            )
+        data = np.concatenate(parts, axis=0)
+        values = {c: data[:, j] for j, c in enumerate(columns)}
+        return self._derive(values, units)
+
     def label_sublattices(self, n_sublattices=2, column="amplitude", seed=0):
         """Label atom types by a Gaussian mixture of one column's values.
 
@@ -657,6 +890,7 @@ class AtomPositions(Signal1D):
     @property
     def navigation(self):
         """Navigation axes (dicts) of the stack the atoms come from; [] if none."""
+        _check_not_stacked(self)
         return _stack.navigation_dicts(self.metadata.get_item(f"{_KEY}.navigation"))
 
     @property

@@ -408,7 +408,7 @@ class AtomicImage(Signal2D):
             num_workers=num_workers,
             sep_px=sep_px,
             method=method,
-            targets=self._target_spec(target, grid),
+            targets=self._target_spec(target, grid, sep_px),
             threshold=threshold,
             n_sublattices=n_sublattices,
             min_area=min_area,
@@ -567,8 +567,10 @@ class AtomicImage(Signal2D):
             f"{name}={v[0]:g} {units[name]}".strip() for name, v in coords.items()
         )
 
-    def _target_spec(self, target, grid):
-        """Targets as arrays, or ("position", x_px, y_px) cut from each frame."""
+    def _target_spec(self, target, grid, sep_px=None):
+        """Targets as arrays, or ("position", x_px, y_px, label) cut from each
+        frame; a position must leave the target (sized from ``sep_px`` when
+        known) inside the image."""
         if target is None:
             return None
         items = target if isinstance(target, list) else [target]
@@ -590,7 +592,16 @@ class AtomicImage(Signal2D):
             elif isinstance(t, tuple) and len(t) == 2 and np.ndim(t[0]) == 0:
                 x, y = check_numbers(t, "target", 2, "an (x, y) position")
                 xp, yp = to_pixels(grid, [x], [y])
-                out.append(("position", float(xp[0]), float(yp[0])))
+                units = grid["x"]["units"] or "px"
+                spec = (
+                    "position",
+                    float(xp[0]),
+                    float(yp[0]),
+                    f"({x:g}, {y:g}) {units}",
+                )
+                half = 0 if sep_px is None else _target_half_width(sep_px)
+                _check_target_position(spec, half, grid["x"]["size"], grid["y"]["size"])
+                out.append(spec)
             else:
                 try:
                     arr = np.asarray(t, dtype=float)
@@ -1020,7 +1031,7 @@ class AtomicImage(Signal2D):
         grid = self._grid()
         scale = float(grid["x"]["scale"])
         n = self.axes_manager.navigation_size
-        if model not in ("rigid", "affine", "scan"):
+        if not isinstance(model, str) or model not in ("rigid", "affine", "scan"):
             raise ValueError(
                 f"Unknown `model` {model!r}; choose 'rigid', 'affine' or 'scan'."
             )
@@ -1074,6 +1085,14 @@ class AtomicImage(Signal2D):
             raise ValueError(
                 f"`drift` must hold (dx, dy) for each of the {n} frames, got shape "
                 f"{np.shape(getattr(drift, 'data', drift))}."
+            )
+        infinite = np.flatnonzero(np.isinf(shifts[:, :2]).any(axis=1))
+        if infinite.size:
+            raise ValueError(
+                f"`drift` has infinite shifts for frame(s) {infinite.tolist()} "
+                f"(frame {infinite[0]}: {tuple(shifts[infinite[0], :2].tolist())}): "
+                "NaN marks a frame without a drift (left out), inf is no shift; "
+                "give finite shifts or NaN."
             )
         shifts = shifts[:, :2] / scale
         good = np.all(np.isfinite(shifts), axis=1)
@@ -1144,8 +1163,9 @@ class AtomicImage(Signal2D):
         Parameters
         ----------
         drift : signal or array_like, optional
-            From :meth:`estimate_drift` (calibrated ``dx``, ``dy`` per frame).
-            Default: estimated, from ``atoms`` when given, else by
+            From :meth:`estimate_drift` (calibrated ``dx``, ``dy`` per frame;
+            NaN: a frame without a drift, skipped; infinite shifts are
+            refused). Default: estimated, from ``atoms`` when given, else by
             cross-correlation.
         model : {"rigid", "affine", "scan"}
             ``"rigid"``: translate each frame. ``"affine"``: an affine map
@@ -1482,6 +1502,28 @@ def _check_frame_shapes(data):
             )
 
 
+def _target_half_width(sep_px):
+    """Half the side of a target cut at a position (as ``auto_target``)."""
+    return max(2, int(round(0.4 * sep_px)))
+
+
+def _check_target_position(spec, half, nx, ny):
+    """A ``target`` position must leave a whole target inside the image."""
+    _, xp, yp, label = spec
+    cx, cy = int(round(xp)), int(round(yp))
+    if half <= cx < nx - half and half <= cy < ny - half:
+        return
+    outside = not (0 <= cx < nx and 0 <= cy < ny)
+    where = "outside the image" if outside else f"within {half} px of the image's edges"
+    size = f"a target of {2 * half + 1} x {2 * half + 1} px" if half else "a target"
+    margin = f", at least {half} px from its edges" if half else ""
+    raise ValueError(
+        f"`target` {label} lies {where} (pixel x={xp:.4g}, y={yp:.4g}): {size} "
+        f"around it does not fit inside the image ({nx} x {ny} px); give the "
+        f"calibrated position of an atom of this image{margin}."
+    )
+
+
 def _find_frame(
     frame,
     sep_px,
@@ -1498,7 +1540,10 @@ def _find_frame(
     if sep_px is None:
         sep_px = finding.estimate_separation(img)
     if targets is not None:
-        half = max(2, int(round(0.4 * sep_px)))
+        half = _target_half_width(sep_px)
+        for t in targets:
+            if isinstance(t, tuple):
+                _check_target_position(t, half, img.shape[1], img.shape[0])
         targets = [
             finding.extract_target(img, t[1], t[2], half) if isinstance(t, tuple) else t
             for t in targets

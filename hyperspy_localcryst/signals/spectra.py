@@ -99,6 +99,11 @@ def region_from_metadata(si):
     (19.5, 9.5, 49.5, 29.5)
     """
 
+    from hyperspy.signal import BaseSignal
+
+    if not isinstance(si, BaseSignal):
+        raise TypeError(f"`si` must be a HyperSpy signal, got {type(si).__name__}.")
+
     def walk(d):
         for k, v in d.items():
             if k == _RECT_KEY:
@@ -152,10 +157,7 @@ def si_affine(grid, si, region=None, rotation=0.0, shift=None):
     [[5.0, 0.0, 12.5], [0.0, 5.0, 22.5]]
     """
     si_shape, ax_x, ax_y = _check_si(si)
-    if not isinstance(grid, dict) or not all(k in grid for k in ("x", "y")):
-        raise TypeError(
-            f"`grid` must be an image grid dictionary (`atoms.grid`), got {grid!r:.60}."
-        )
+    _check_grid(grid)
     scale = pixel_scale(grid)
     units = grid["x"]["units"]
     rotation = _angle(rotation, "rotation")
@@ -259,6 +261,35 @@ def si_affine(grid, si, region=None, rotation=0.0, shift=None):
         "units": units,
     }
     return A, info
+
+
+def _check_grid(grid):
+    """An image grid dictionary (``atoms.grid``): x and y with a positive
+    integer ``size``, finite ``scale`` (non-zero) and ``offset``, ``units``."""
+    keys = ("size", "scale", "offset", "units")
+    if not isinstance(grid, dict) or not all(
+        isinstance(grid.get(k), dict) and all(f in grid[k] for f in keys)
+        for k in ("x", "y")
+    ):
+        raise TypeError(
+            "`grid` must be an image grid dictionary (`atoms.grid`: x and y, each "
+            f"with {', '.join(keys)}), got {grid!r:.60}."
+        )
+    for k in ("x", "y"):
+        g = grid[k]
+        size = check_number(g["size"], f"grid['{k}']['size']", "a number of pixels")
+        scale = check_number(g["scale"], f"grid['{k}']['scale']", "a pixel size")
+        offset = check_number(g["offset"], f"grid['{k}']['offset']")
+        if not (np.isfinite(size) and size >= 1 and size == np.round(size)):
+            raise ValueError(
+                f"`grid['{k}']['size']` must be a positive number of pixels, got "
+                f"{g['size']!r}."
+            )
+        if not (np.isfinite(scale) and scale != 0 and np.isfinite(offset)):
+            raise ValueError(
+                f"`grid['{k}']` must have a finite, non-zero scale and a finite "
+                f"offset, got scale {g['scale']!r} and offset {g['offset']!r}."
+            )
 
 
 def _angle(value, name):
