@@ -633,8 +633,10 @@ def test_a_user_file_in_place_of_a_result_folder_is_never_replaced(user):
 
 
 @pytest.mark.parametrize("order", ["result input first", "result input last"])
-def test_no_result_replaces_a_folder_holding_another_input_of_the_batch(user, order):
-    assert run(["find", "data/img.hspy", "--out", "R/img"], cwd=user).returncode == 0
+def test_no_result_replaces_a_folder_holding_another_input_of_the_batch(
+    user, earlier_find, order
+):
+    copy_result(earlier_find, user / "R" / "img")
     files = ["data/img.hspy", "R/img/atoms.hspy"]
     if order == "result input first":
         files = files[::-1]
