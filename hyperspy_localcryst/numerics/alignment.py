@@ -540,8 +540,9 @@ def estimate_velocity(
     ``M v t_k`` (see :func:`scan_drift_matrix`); with ``line_time`` or
     ``pixel_time`` given, the slope ``w`` is converted to the true velocity
     ``v = w / (1 + pixel_time * w_x + line_time * w_y)`` (the exact inverse
-    of ``w = M v``), and its standard error scaled by the same factor (first
-    order).
+    of ``w = M v``), and its standard errors propagated to first order
+    (through the factor too, which depends on ``w``, with the covariance of
+    ``w_x`` and ``w_y`` from the fit residuals).
 
     Parameters
     ----------
@@ -605,10 +606,10 @@ def estimate_velocity(
         )
     slope = tc @ (shifts - shifts.mean(axis=0)) / sxx
     residual = shifts - shifts.mean(axis=0) - np.outer(tc, slope)
-    if n > 2:
-        stderr = np.sqrt((residual**2).sum(axis=0) / (n - 2) / sxx)
+    if n > 2:  # covariance of the slopes (w_x, w_y)
+        cov = residual.T @ residual / (n - 2) / sxx
     else:
-        stderr = np.full(2, np.nan)
+        cov = np.full((2, 2), np.nan)
     factor = 1.0 + pixel_time * slope[0] + line_time * slope[1]
     if not factor > 1e-6:
         raise ValueError(
@@ -616,7 +617,10 @@ def estimate_velocity(
             f"`line_time`={line_time:g}/`pixel_time`={pixel_time:g} "
             f"(1 + pixel_time * w_x + line_time * w_y = {factor:.3g})."
         )
-    return slope / factor, stderr / factor
+    # delta method: derivative of v = w / factor, with factor = 1 + p . w
+    jac = np.eye(2) / factor - np.outer(slope, (pixel_time, line_time)) / factor**2
+    stderr = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", jac, cov, jac), 0.0))
+    return slope / factor, stderr
 
 
 # ---------------------------------------------------------------------------

@@ -57,6 +57,8 @@ _DENSE_LIMIT = 250_000
 
 # Factor of the standard error of the median of a normal sample (sqrt(pi / 2)).
 _MEDIAN_SE = 1.2533
+# Standard deviation of a normal sample over its median absolute deviation.
+_MAD_SIGMA = 1.4826
 
 
 # ----------------------------------------------------------------- validation
@@ -362,9 +364,11 @@ def estimate_shifts(x, y, frame, track, n_frames=None):
         frame, in pixels (0 there); NaN for frames that could not be linked
         and for frames without atoms before the reference.
     errors : numpy.ndarray, shape (n_frames, 2)
-        Standard errors of ``shifts``: ``1.2533 * std / sqrt(n_links)`` per
-        axis (the standard error of a median), added in quadrature to the
-        reference frame's error when the reference is not frame 0.
+        Standard errors of ``shifts``: ``1.2533 * s / sqrt(n_links)`` per
+        axis (the standard error of a median), with ``s = 1.4826 * MAD`` the
+        robust standard deviation of the links' displacements (wrong links
+        change it no more than they move the median), added in quadrature to
+        the reference frame's error when the reference is not frame 0.
 
     Raises
     ------
@@ -419,7 +423,8 @@ def estimate_shifts(x, y, frame, track, n_frames=None):
         b = table[common, k]
         d = np.column_stack([x[b] - x[a], y[b] - y[a]])
         step = np.median(d, axis=0)
-        step_err = _MEDIAN_SE * d.std(axis=0, ddof=1) / np.sqrt(len(d))
+        spread = _MAD_SIGMA * np.median(np.abs(d - step), axis=0)  # robust std
+        step_err = _MEDIAN_SE * spread / np.sqrt(len(d))
         shifts[k] = shifts[ref] + step
         errors[k] = np.hypot(errors[ref], step_err)
     if lost:

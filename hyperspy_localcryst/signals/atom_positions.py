@@ -1148,7 +1148,9 @@ class AtomPositions(Signal1D):
                 f"`shifts` must have shape (n_frames, 2) = ({n}, 2) (one (dx, dy) per "
                 f"frame, calibrated), got shape {arr.shape}."
             )
-        return arr.reshape(n, -1)[:, :2] / scale
+        # per axis, signed: the inverse of the drift's pixel -> calibrated
+        axes = [float(self.grid[k]["scale"]) for k in ("x", "y")]
+        return arr.reshape(n, -1)[:, :2] / axes
 
     def _check_link_memory(self, md):
         """Refuse a ``max_displacement`` whose candidate links would not fit.
@@ -1204,9 +1206,11 @@ class AtomPositions(Signal1D):
         sh, err = tracking.estimate_shifts(
             xp, yp, self.get_frames(), self._tracks(), self.n_frames
         )
-        scale = float(self.grid["x"]["scale"])
+        # per axis: a flipped axis (negative scale) flips that component of
+        # the drift; standard errors are lengths (never negative)
+        sx, sy = (float(self.grid[k]["scale"]) for k in ("x", "y"))
         return _stack.stack_signal(
-            np.column_stack([sh, err]) * scale,
+            np.column_stack([sh, err]) * [sx, sy, abs(sx), abs(sy)],
             self.navigation,
             ["dx", "dy", "dx_err", "dy_err"],
             units=self.grid["x"]["units"],

@@ -900,7 +900,7 @@ class AtomicImage(Signal2D):
                 f"stack), got {type(atoms).__name__}."
             )
         grid = self._grid()
-        scale = float(grid["x"]["scale"])
+        sx, sy = (float(grid[k]["scale"]) for k in ("x", "y"))
         if method == "atoms":
             return self._linked(atoms, "`method='atoms'`").estimate_drift()
         if method != "xcorr":
@@ -973,7 +973,7 @@ class AtomicImage(Signal2D):
             )
         errors = np.full_like(shifts, np.nan)
         out = _stack.stack_signal(
-            np.column_stack([shifts, errors]) * scale,
+            np.column_stack([shifts, errors]) * [sx, sy, abs(sx), abs(sy)],
             self._navigation(),
             ["dx", "dy", "dx_err", "dy_err"],
             units=grid["x"]["units"],
@@ -1029,7 +1029,7 @@ class AtomicImage(Signal2D):
                 if not (np.isfinite(t) and t >= 0):
                     raise ValueError(f"`{name}` must be a non-negative time, got {v}.")
         grid = self._grid()
-        scale = float(grid["x"]["scale"])
+        scales = [float(grid[k]["scale"]) for k in ("x", "y")]  # per axis, signed
         n = self.axes_manager.navigation_size
         if not isinstance(model, str) or model not in ("rigid", "affine", "scan"):
             raise ValueError(
@@ -1094,7 +1094,7 @@ class AtomicImage(Signal2D):
                 "NaN marks a frame without a drift (left out), inf is no shift; "
                 "give finite shifts or NaN."
             )
-        shifts = shifts[:, :2] / scale
+        shifts = shifts[:, :2] / scales
         good = np.all(np.isfinite(shifts), axis=1)
         if good.sum() < (2 if model == "scan" else 1):
             why = (
@@ -1676,11 +1676,11 @@ def _per_frame_signal(values, image):
 
 
 def _set_alignment(signal, model, mats, trans):
-    scale = float(signal.axes_manager.signal_axes[0].scale)
+    scales = [float(ax.scale) for ax in signal.axes_manager.signal_axes]  # x, y
     signal.metadata.set_item("Alignment.model", model)
     signal.metadata.set_item("Alignment.matrices", np.asarray(mats).tolist())
     signal.metadata.set_item(
-        "Alignment.translations", (np.asarray(trans) * scale).tolist()
+        "Alignment.translations", (np.asarray(trans) * scales).tolist()
     )
 
 

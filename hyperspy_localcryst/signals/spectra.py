@@ -158,7 +158,7 @@ def si_affine(grid, si, region=None, rotation=0.0, shift=None):
     """
     si_shape, ax_x, ax_y = _check_si(si)
     _check_grid(grid)
-    scale = pixel_scale(grid)
+    pixel_scale(grid)  # refuses non-square pixels
     units = grid["x"]["units"]
     rotation = _angle(rotation, "rotation")
     src = "user"
@@ -210,11 +210,13 @@ def si_affine(grid, si, region=None, rotation=0.0, shift=None):
             px_region = (float(lp[0]), float(tp[0]), float(rp[0]), float(bp[0]))
     if shift is not None:
         dx, dy = check_numbers(shift, "shift", 2, "(dx, dy)")
+        # per axis, signed: a flipped axis moves the other way in pixels
+        dx, dy = dx / grid["x"]["scale"], dy / grid["y"]["scale"]
         px_region = (
-            px_region[0] + dx / scale,
-            px_region[1] + dy / scale,
-            px_region[2] + dx / scale,
-            px_region[3] + dy / scale,
+            px_region[0] + dx,
+            px_region[1] + dy,
+            px_region[2] + dx,
+            px_region[3] + dy,
         )
     A = nsp.region_transform(px_region, si_shape, rotation)
     # the region must lie on the survey (a little slack for rounding)
@@ -710,7 +712,8 @@ def estimate_si_shift(atoms, survey, haadf, si, region=None, rotation=0.0, searc
         info["si_shape"],
         search=s,
     )
-    return (float(shift_px[0] * scale), float(shift_px[1] * scale)), score
+    sx, sy = (float(atoms.grid[k]["scale"]) for k in ("x", "y"))
+    return (float(shift_px[0] * sx), float(shift_px[1] * sy)), score
 
 
 def estimate_si_registration(
@@ -815,6 +818,9 @@ def estimate_si_registration(
     )
     return {
         "rotation": float(rot),
-        "shift": (float(shift_px[0] * scale), float(shift_px[1] * scale)),
+        "shift": (
+            float(shift_px[0] * atoms.grid["x"]["scale"]),
+            float(shift_px[1] * atoms.grid["y"]["scale"]),
+        ),
         "score": float(score),
     }
