@@ -393,7 +393,8 @@ def test_memory_heavy_subsample_is_refused_up_front(atoms):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     msg = str(info.value)
-    assert "subsample=10000 needs 763 GiB" in msg and "`subsample`" in msg
+    need = 32 * 32 * (10**4) ** 2 * 8 / 2**30  # float64 points per SI pixel: 763
+    assert f"subsample=10000 needs {need:.0f} GiB" in msg and "`subsample`" in msg
     assert "available" in msg
     assert peak < 50 * 2**20 and elapsed < 10  # nothing allocated, no waiting
     # a non-integer subsample is refused; an integer is fine

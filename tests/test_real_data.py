@@ -30,6 +30,8 @@ from skimage.feature import peak_local_max
 from hyperspy_localcryst.data import pto_sro_interface
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
+from ._helpers import near_edge
+
 
 def _neighbours(atoms, k):
     """Distances to the k+k nearest neighbours and their indices, interior mask.
@@ -75,6 +77,21 @@ def _fft_spacings(img, d_min, d_max, n_pairs, pad=2048):
     return 1 / np.hypot(kk[:, 0], kk[:, 1]), np.degrees(np.arctan2(kk[:, 1], kk[:, 0]))
 
 
+def column_density(img, d_min, d_max):
+    """Columns per px² and the first-order d-spacing (px), from the image's
+    Fourier transform alone (no atom finding).
+
+    The two strongest spots with ``d_min < d < d_max`` must be the
+    first-order spots of the lattice of *all* columns (for a perovskite
+    [001] projection the {110} spots: A and B columns; the A-B distance is
+    their d-spacing); the cell their reciprocal vectors span holds one
+    column, so the density is the area of that reciprocal cell.
+    """
+    dspace, angle = _fft_spacings(img, d_min, d_max, 2)
+    kx, ky = np.cos(np.radians(angle)) / dspace, np.sin(np.radians(angle)) / dspace
+    return abs(kx[0] * ky[1] - ky[0] * kx[1]), float(np.mean(dspace))
+
+
 # -------------------------------------------------------------------- SrTiO3
 @pytest.fixture(scope="module")
 def sto(real_data):
@@ -86,6 +103,13 @@ def sto(real_data):
     return s, atoms, refined
 
 
+@pytest.fixture(scope="module")
+def sto_lattice(sto):
+    """Columns per px² and the A-B distance (px) of the SrTiO3 image, from its
+    Fourier transform ({110} spots, d = 0.28 nm = 28 px)."""
+    return column_density(sto[0].data, 22, 33)
+
+
 def test_srtio3_loads_as_atomic_image(sto):
     s, _, _ = sto
     assert isinstance(s, AtomicImage)
@@ -94,35 +118,46 @@ def test_srtio3_loads_as_atomic_image(sto):
     assert s.axes_manager.signal_axes[0].scale == pytest.approx(0.01001, rel=1e-3)
 
 
-def test_srtio3_columns(sto):
+def test_srtio3_columns(sto, sto_lattice):
     """SrTiO3 [001]: Sr and Ti-O columns on a checkerboard, a = 0.3905 nm.
 
-    The Sr-Ti(O) distance is a / sqrt(2) = 0.276 nm. About 1300 columns fit in
-    the 10.25 x 10.25 nm field of view (two per projected cell), and the
-    median nearest-neighbour distance is 0.277 nm. (The mean distance to the
-    four nearest neighbours is 0.286 nm, i.e. a = 0.405 nm: the pixel size in
-    the file and a slight scan distortion make the lattice 2-4 % larger along
-    one direction; the nearest neighbour is along the shorter one.)
+    The Sr-Ti(O) distance is a / sqrt(2) = 0.276 nm, and the median
+    nearest-neighbour distance is 0.277 nm. (The mean distance to the four
+    nearest neighbours is 0.286 nm, i.e. a = 0.405 nm: the pixel size in the
+    file and a slight scan distortion make the lattice 2-4 % larger along one
+    direction; the nearest neighbour is along the shorter one.)
+
+    The number of columns is the image's own: the density of columns from
+    its Fourier transform (the two {110} spots, d = 28.4 and 28.7 px, span
+    the cell of one column: 814 px²) times the area. In the central box
+    (10 % margins) within 3 % (measured 829 for 824); in the whole image
+    between every column centred in it (1288) and those centred up to half
+    an A-B distance outside, whose tails show at the edge (1361); found 1309.
     """
-    _, atoms, refined = sto
-    assert 1300 <= refined.n_atoms <= 1400
+    s, atoms, refined = sto
+    density, d_ab = sto_lattice
+    ny, nx = s.data.shape
+    assert density * nx * ny <= refined.n_atoms <= density * (nx + d_ab) * (ny + d_ab)
     assert refined.n_atoms == atoms.n_atoms
-    assert np.mean(refined.get_column("converged") == 1) > 0.98
+    # fits fail only for columns cut by the frame (centres within 3 px of it)
+    xp, yp = refined.get_pixel_positions()
+    inside = ~near_edge(xp, yp, (ny, nx), 0.25 * d_ab)
+    assert np.all(refined.get_column("converged")[inside] == 1)
     d, _, interior = _neighbours(refined, 4)
-    assert interior.sum() > 700
+    assert interior.sum() == pytest.approx(density * 0.64 * nx * ny, rel=0.03)
     assert np.median(d[interior, 0]) == pytest.approx(0.276, rel=0.02)
     # calibration-free: A-A (second shell) / A-B (first shell) = sqrt(2)
     ratio = np.median(d[interior, 4:8].mean(1)) / np.median(d[interior, :4].mean(1))
     assert ratio == pytest.approx(np.sqrt(2), rel=0.02)
 
 
-def test_srtio3_sublattices(sto):
+def test_srtio3_sublattices(sto, sto_lattice):
     """Two classes of about half the columns each, on a checkerboard.
 
     Sr (Z = 38) columns are brighter than Ti-O columns in HAADF; every
     column's nearest neighbour is of the other type.
     """
-    _, _, refined = sto
+    s, _, refined = sto
     labelled = refined.label_sublattices(2, "amplitude")
     lab = labelled.get_column("sublattice")
     # atoms whose fit failed (edge columns cut by the frame) have no amplitude
@@ -130,7 +165,9 @@ def test_srtio3_sublattices(sto):
     ok = labelled.get_column("converged") == 1
     assert np.all(np.isnan(lab[~ok]))
     assert set(np.unique(lab[ok])) == {0.0, 1.0}
-    assert ok.mean() > 0.97
+    _, d_ab = sto_lattice
+    xp, yp = labelled.get_pixel_positions()
+    assert np.all(ok[~near_edge(xp, yp, s.data.shape, 0.25 * d_ab)])
     frac = np.mean(lab == 0)
     assert 0.4 <= frac <= 0.6
     d, idx, interior = _neighbours(labelled, 4)
@@ -187,7 +224,6 @@ def test_mos2_hexagonal_mo_lattice(mos2):
     """
     s, atoms = mos2
     d, idx, interior = _neighbours(atoms, 6)
-    assert interior.sum() > 150
     a_atoms = np.median(d[interior, :6].mean(1))
     # hexagonal: the next shell at sqrt(3) a, bond angles in 60 degree steps
     second = np.median(d[interior, 6:12].mean(1))
@@ -256,13 +292,15 @@ def test_mos2_refinement_converges(mos2):
     ny, nx = s.data.shape
     inner = (xp > 24) & (yp > 24) & (xp < nx - 25) & (yp < ny - 25)
     assert ok[inner].mean() > 0.98  # a few fail at defects and contamination
-    assert ok.mean() > 0.9
-    # refinement moves the columns by less than a fifth of the spacing
+    # the other failures are columns cut by the frame
+    assert (~ok).sum() <= (~inner).sum() + 0.02 * inner.sum()
+    # the finder works to the pixel: refinement moves the columns by less
+    # than a pixel (measured median 0.15 px)
     shift = np.hypot(
         refined.get_column("x") - atoms.get_column("x"),
         refined.get_column("y") - atoms.get_column("y"),
     )
-    assert np.median(shift[ok]) < 0.05
+    assert np.median(shift[ok]) < s.axes_manager.signal_axes[0].scale
 
 
 # ----------------------------------------------------------- PbTiO3/SrRuO3
@@ -297,16 +335,37 @@ def test_pto_sro_interface(pto):
       below their mean. Pseudo-cubic a is 0.39-0.415 nm for PbTiO3 and
       0.393 nm for SrRuO3, so the stored pixel size is ~6 % too small; the
       literature check is therefore loose (10 %).
+
+    The number of columns against the image's own density of columns (its
+    Fourier transform's two {110} spots span the cell of one column, 293
+    px²), a whole A-B distance inside the frame: in the PbTiO3 part (rows
+    above 140 px) every column is found, within 3 % (measured 527 for 535).
+    In the SrRuO3 layers (rows below 170 px; the interface is at about 155
+    px) the default template finder finds the bright A columns and only a
+    few of the faint B (Ru-O) columns between them: 0.58 of the columns
+    (the LoG finder at the A-B distance finds them all, see the CLI demo).
     """
     s, atoms, refined = pto
-    assert atoms.n_atoms > 800
     ny, nx = s.data.shape
     xp, yp = atoms.get_pixel_positions()
     assert np.all((xp >= -0.5) & (xp <= nx - 0.5))
     assert np.all((yp >= -0.5) & (yp <= ny - 0.5))
-    assert np.mean(refined.get_column("converged") == 1) > 0.95
+    density, d_ab = column_density(s.data, 12, 35)
+    inner_x = (xp >= d_ab) & (xp < nx - d_ab)
+    pto_part = inner_x & (yp >= d_ab) & (yp < 140)
+    expected = density * (140 - d_ab) * (nx - 2 * d_ab)
+    assert pto_part.sum() == pytest.approx(expected, rel=0.03)
+    sro_part = inner_x & (yp >= 170) & (yp < ny - d_ab)
+    expected = density * (ny - d_ab - 170) * (nx - 2 * d_ab)
+    assert 0.5 * 0.97 * expected <= sro_part.sum() <= 0.7 * expected
+    # fits fail for the columns cut by the frame (centres within 3 px of it)
+    # and for a few interior ones (6 of 917 at the commit this was measured
+    # on: smeared columns and the interface)
+    xr, yr = refined.get_pixel_positions()
+    failed = refined.get_column("converged") != 1
+    interior_failed = failed & ~near_edge(xr, yr, (ny, nx), 0.25 * d_ab)
+    assert interior_failed.sum() <= 0.01 * refined.n_atoms
     d, _, interior = _neighbours(refined, 4)
-    assert interior.sum() > 300
     ab = np.median(d[interior, :4].mean(1))
     aa = np.median(d[interior, 4:8].mean(1))
     assert aa / ab == pytest.approx(np.sqrt(2), rel=0.03)
