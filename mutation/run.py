@@ -215,31 +215,24 @@ def _candidates(path):
     def one_line(node):
         return node.lineno == node.end_lineno and node.lineno not in skip
 
+    def between(node, left, right, table, op):
+        """The operator token between two operands, swapped by ``table``."""
+        if type(op) not in table or not one_line(node):
+            return
+        line = lines[node.lineno - 1]
+        a, b = left.end_col_offset, right.col_offset
+        old, new = table[type(op)]
+        seg = line[a:b]
+        if seg.strip().strip("()") != old:
+            return
+        k = seg.find(old)
+        out.append((node.lineno, a + k, a + k + len(old), new, f"{old}->{new}"))
+
     for node in ast.walk(tree):
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            left, right = node.left, node.right
-            if left.end_lineno != right.lineno or not one_line(node):
-                continue
-            line = lines[node.lineno - 1]
-            a, b = left.end_col_offset, right.col_offset
-            old, new = _BINOPS[type(node.op)]
-            seg = line[a:b]
-            k = seg.find(old)
-            if k < 0 or seg.strip().strip("()") != old:
-                continue
-            out.append((node.lineno, a + k, a + k + len(old), new, f"{old}->{new}"))
+        if isinstance(node, ast.BinOp):
+            between(node, node.left, node.right, _BINOPS, node.op)
         elif isinstance(node, ast.Compare) and len(node.ops) == 1:
-            if type(node.ops[0]) not in _CMPOPS or not one_line(node):
-                continue
-            left, right = node.left, node.comparators[0]
-            line = lines[node.lineno - 1]
-            a, b = left.end_col_offset, right.col_offset
-            old, new = _CMPOPS[type(node.ops[0])]
-            seg = line[a:b]
-            if seg.strip().strip("()") != old:
-                continue
-            k = seg.find(old)
-            out.append((node.lineno, a + k, a + k + len(old), new, f"{old}->{new}"))
+            between(node, node.left, node.comparators[0], _CMPOPS, node.ops[0])
         elif isinstance(node, ast.BoolOp) and one_line(node):
             old, new = ("and", "or") if isinstance(node.op, ast.And) else ("or", "and")
             line = lines[node.lineno - 1]
