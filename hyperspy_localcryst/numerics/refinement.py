@@ -272,18 +272,7 @@ def _sandwich_variance(D, X, Y, E, n, p, model, L, npar, W, M, Z, out):
         for q in range(n):
             dx = X[q] - p[0]
             dy = Y[q] - p[1]
-            e = math.exp(
-                -0.5 * (p[3] * dx * dx + 2.0 * p[4] * dx * dy + p[5] * dy * dy)
-            )
-            ae = p[2] * e
-            Z[0, q] = ae * (p[3] * dx + p[4] * dy)
-            Z[1, q] = ae * (p[4] * dx + p[5] * dy)
-            Z[2, q] = e
-            Z[3, q] = -0.5 * ae * dx * dx
-            Z[4, q] = -ae * dx * dy
-            Z[5, q] = -0.5 * ae * dy * dy
-            Z[6, q] = 1.0
-            res[q] = D[q] - p[6] - ae
+            res[q] = D[q] - _elliptical_jacobian(p, dx, dy, Z[:, q])
     # whiten (forward substitution, row by row) and sum the leverages
     lev[:n] = 0.0
     for i in range(npar):
@@ -462,6 +451,22 @@ def _accumulate_round(
 
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _elliptical_jacobian(p, dx, dy, J):
+    """Elliptical model at offset ``(dx, dy)`` from its centre: fills ``J``
+    with its derivatives by the 7 parameters and returns the model value."""
+    e = math.exp(-0.5 * (p[3] * dx * dx + 2.0 * p[4] * dx * dy + p[5] * dy * dy))
+    ae = p[2] * e
+    J[0] = ae * (p[3] * dx + p[4] * dy)
+    J[1] = ae * (p[4] * dx + p[5] * dy)
+    J[2] = e
+    J[3] = -0.5 * ae * dx * dx
+    J[4] = -ae * dx * dy
+    J[5] = -0.5 * ae * dy * dy
+    J[6] = 1.0
+    return p[6] + ae
+
+
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _accumulate_elliptical(D, X, Y, N, n, p, poisson, J, F, g):
     """Fisher matrix, score and residual sums for the elliptical model."""
     F[:, :] = 0.0
@@ -472,18 +477,9 @@ def _accumulate_elliptical(D, X, Y, N, n, p, poisson, J, F, g):
     for q in range(n):
         dx = X[q] - p[0]
         dy = Y[q] - p[1]
-        e = math.exp(-0.5 * (p[3] * dx * dx + 2.0 * p[4] * dx * dy + p[5] * dy * dy))
-        ae = p[2] * e
-        mu = p[6] + ae
+        mu = _elliptical_jacobian(p, dx, dy, J)
         mu_min = min(mu_min, mu)
         w = 1.0 / (mu + N[q]) if poisson else 1.0
-        J[0] = ae * (p[3] * dx + p[4] * dy)
-        J[1] = ae * (p[4] * dx + p[5] * dy)
-        J[2] = e
-        J[3] = -0.5 * ae * dx * dx
-        J[4] = -ae * dx * dy
-        J[5] = -0.5 * ae * dy * dy
-        J[6] = 1.0
         res = D[q] - mu
         rss += res * res
         wrss += w * res * res
