@@ -1,0 +1,519 @@
+"""Sublattices by structure: sites of the local cell, locally normalised intensity.
+
+A 1D mixture of the intensities of all atoms (``finding.label_by_intensity``)
+splits an image by its slow gradients of thickness or height rather than by
+atom type. Here the labels come from the crystal itself:
+
+1. each atom's intensity is normalised by the median and the spread of the
+   atoms around it (:func:`local_normalise`), which removes slow gradients;
+2. the lattice translations are the neighbour displacement vectors ``v`` that
+   take almost every atom onto another atom *of similar normalised
+   intensity* (a positive correlation of the intensities at ``x`` and
+   ``x + v``); the primitive cell is spanned by the two shortest
+   non-collinear ones (:func:`find_translations`);
+3. atoms linked by ``±a1``, ``±a2`` (matched with vectors averaged over
+   the neighbourhood, so slow strain or scan distortion does not break the
+   links) form connected components; the offset of every component within
+   the cell is propagated from its neighbours, and components with the same
+   offset are one site (so fragments at vacancies, edges and defects join
+   their site);
+4. sites are merged into the requested number of sublattices by their mean
+   normalised intensity (an optimal 1D partition), label 0 = brightest.
+
+Everything is in pixels (x = column, y = row) and never imports HyperSpy.
+"""
+
+import warnings
+
+import numpy as np
+from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import (
+    breadth_first_order,
+    connected_components,
+    minimum_spanning_tree,
+)
+from scipy.spatial import cKDTree
+
+from ._checks import check_array, check_integer, check_number
+
+__all__ = ["local_normalise", "find_translations", "label_sublattices"]
+
+
+def _positions(x, y, intensity=None):
+    x = check_array(x, "x", ndim=1, finite=True)
+    y = check_array(y, "y", ndim=1, finite=True)
+    if x.shape != y.shape:
+        raise ValueError(
+            f"`x` and `y` must have the same length, got {x.size} and {y.size}."
+        )
+    xy = np.column_stack([x, y])
+    if intensity is None:
+        return xy
+    v = check_array(intensity, "intensity", ndim=1, finite=True)
+    if v.shape != x.shape:
+        raise ValueError(
+            f"`intensity` needs one value per atom ({x.size}), got {v.size}."
+        )
+    return xy, v
+
+
+def _nn_distance(tree, xy):
+    d, _ = tree.query(xy, k=2)
+    d = d[:, 1]
+    d0 = float(np.median(d[d > 0])) if np.any(d > 0) else 0.0
+    if not d0 > 0:
+        raise ValueError("The atoms coincide: no neighbour distance to work with.")
+    return d0
+
+
+def local_normalise(x, y, intensity, n_neighbours=24):
+    """Intensity relative to the atoms around each atom.
+
+    ``q = (I - median) / IQR`` over the atom and its ``n_neighbours``
+    nearest atoms, so a slow gradient of thickness, focus or height (additive
+    or multiplicative) does not change ``q``.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Positions (pixels).
+    intensity : array_like
+        One value per atom (amplitude, integrated intensity, peak, height).
+    n_neighbours : int, default 24
+        Atoms of the local window (about three neighbour distances).
+
+    Returns
+    -------
+    numpy.ndarray
+        Locally normalised intensity, 0 at the local median.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[0:10, 0:10].reshape(2, -1).astype(float)
+    >>> bright = (xx + yy) % 2 == 0
+    >>> raw = (1.0 + 0.1 * xx) * np.where(bright, 2.0, 1.0)  # gradient along x
+    >>> q = local_normalise(xx, yy, raw)
+    >>> bool(np.all(q[bright] > q[~bright].max()))
+    True
+    """
+    xy, v = _positions(x, y, intensity)
+    k = check_integer(n_neighbours, "n_neighbours", minimum=2)
+    n = len(v)
+    if n < 3:
+        return np.zeros(n)
+    k = min(k + 1, n)
+    _, idx = cKDTree(xy).query(xy, k=k)
+    nb = v[idx]
+    lo, med, hi = np.percentile(nb, [25, 50, 75], axis=1)
+    scale = hi - lo
+    g_lo, g_hi = np.percentile(v, [25, 75])
+    floor = max(1e-3 * (g_hi - g_lo), 1e-12 * max(np.abs(v).max(), 1e-300))
+    scale = np.maximum(scale, floor if floor > 0 else 1.0)
+    return (v - med) / scale
+
+
+def _candidate_vectors(xy, tree, d0, r_max):
+    """Neighbour displacement vectors shared by many atoms (one of each ±)."""
+    n = len(xy)
+    sample = np.linspace(0, n - 1, min(n, 4000)).astype(np.int64)
+    k = min(n, 64)
+    dist, idx = tree.query(xy[sample], k=k)
+    disp = (xy[idx[:, 1:]] - xy[sample][:, None, :]).reshape(-1, 2)
+    r = np.hypot(disp[:, 0], disp[:, 1])
+    disp = disp[(r > 0.5 * d0) & (r <= r_max)]
+    # one half plane: v and -v are the same candidate
+    flip = (disp[:, 1] < 0) | ((disp[:, 1] == 0) & (disp[:, 0] < 0))
+    disp[flip] *= -1
+    h = d0 / 8.0
+    nb = int(np.ceil(r_max / h))
+    edges_x = np.arange(-nb, nb + 1) * h - 0.5 * h
+    edges_y = np.arange(-1, nb + 1) * h - 0.5 * h
+    hist, _, _ = np.histogram2d(disp[:, 0], disp[:, 1], [edges_x, edges_y])
+    sm = ndimage.gaussian_filter(hist, 1.0)
+    peaks = (sm == ndimage.maximum_filter(sm, size=5)) & (sm > 0)
+    px, py = np.nonzero(peaks)
+    cand = np.column_stack([edges_x[px] + 0.5 * h, edges_y[py] + 0.5 * h])
+    dtree = cKDTree(disp)
+    out, counts = [], []
+    for c in cand[np.argsort(-sm[px, py])]:
+        for _ in range(3):  # mean shift
+            members = dtree.query_ball_point(c, 0.3 * d0)
+            if not members:
+                break
+            c = disp[members].mean(axis=0)
+        if len(members) < 0.15 * len(sample):
+            continue
+        if out and np.min(np.hypot(*(np.array(out) - c).T)) < 0.3 * d0:
+            continue
+        out.append(c)
+        counts.append(len(members))
+    if not out:
+        return np.empty((0, 2))
+    out = np.array(out)
+    return out[np.argsort(np.hypot(out[:, 0], out[:, 1]))]
+
+
+def _match(xy, tree, targets, tol):
+    """Nearest atom to each target within ``tol`` (index, -1 if none)."""
+    dist, j = tree.query(targets, distance_upper_bound=tol)
+    j = np.where(np.isfinite(dist), j, -1)
+    return j
+
+
+def _inside(tree, points, d0):
+    """Points with atoms around them (inside the crystal, not beyond an edge)."""
+    k = min(3, tree.n)
+    d, _ = tree.query(points, k=k)
+    d = d.reshape(len(points), -1)
+    return d[:, -1] < 1.6 * d0
+
+
+def find_translations(x, y, intensity, tolerance=0.3, min_fraction=0.8):
+    """Lattice translations of a coloured point pattern.
+
+    A candidate vector (a peak of the neighbour displacement histogram) is a
+    translation when it takes at least ``min_fraction`` of the atoms onto an
+    atom and the locally normalised intensities at both ends are positively
+    correlated (at least half the largest correlation of all candidates):
+    a vector from an A to a B site matches geometrically but pairs a bright
+    with a dim column.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Positions (pixels).
+    intensity : array_like
+        Locally normalised intensities (:func:`local_normalise`).
+    tolerance : float, default 0.3
+        Match radius in units of the median nearest-neighbour distance.
+    min_fraction : float, default 0.8
+        Fraction of atoms (whose target lies inside the crystal) that must
+        find an atom there.
+
+    Returns
+    -------
+    dict
+        ``"a1"``, ``"a2"``: reduced primitive vectors (pixels; NaN if not
+        found); ``"candidates"``, ``"fraction"``, ``"correlation"``,
+        ``"is_translation"``: every candidate and its scores;
+        ``"nn_distance"``: median nearest-neighbour distance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[0:20, 0:24].reshape(2, -1) * 10.0
+    >>> bright = ((xx + yy) / 10) % 2 == 0  # checkerboard: cell 20 px, 45 deg
+    >>> noise = np.random.default_rng(0).normal(0, 0.3, xx.size)
+    >>> q = np.where(bright, 1.0, -1.0) + noise
+    >>> t = find_translations(xx, yy, q)
+    >>> sorted(np.round(np.abs(np.r_[t["a1"], t["a2"]])).tolist())
+    [10.0, 10.0, 10.0, 10.0]
+    """
+    xy, q = _positions(x, y, intensity)
+    tolerance = check_number(tolerance, "tolerance")
+    min_fraction = check_number(min_fraction, "min_fraction")
+    tree = cKDTree(xy)
+    d0 = _nn_distance(tree, xy)
+    cand = _candidate_vectors(xy, tree, d0, 3.6 * d0)
+    frac = np.zeros(len(cand))
+    corr = np.zeros(len(cand))
+    for m, v in enumerate(cand):
+        inside = np.flatnonzero(_inside(tree, xy + v, d0))
+        if len(inside) < 3:
+            continue
+        j = _match(xy, tree, xy[inside] + v, tolerance * d0)
+        ok = j >= 0
+        frac[m] = ok.mean()
+        if ok.sum() > 2 and np.std(q[inside[ok]]) > 0 and np.std(q[j[ok]]) > 0:
+            corr[m] = np.corrcoef(q[inside[ok]], q[j[ok]])[0, 1]
+    geometric = frac >= min_fraction
+    r_max = corr[geometric].max() if geometric.any() else 0.0
+    if r_max >= 0.15:
+        is_t = geometric & (corr >= 0.5 * r_max)
+    else:  # intensity says nothing about sites: geometry alone
+        is_t = geometric
+    a1 = a2 = np.full(2, np.nan)
+    tv = cand[is_t]
+    if len(tv):
+        a1 = tv[0]
+        for v in tv[1:]:
+            s = abs(a1[0] * v[1] - a1[1] * v[0]) / (np.hypot(*a1) * np.hypot(*v))
+            if s > 0.3:
+                a2 = v - np.round(np.dot(v, a1) / np.dot(a1, a1)) * a1
+                break
+    return {
+        "a1": np.asarray(a1, float),
+        "a2": np.asarray(a2, float),
+        "candidates": cand,
+        "fraction": frac,
+        "correlation": corr,
+        "is_translation": is_t,
+        "nn_distance": d0,
+    }
+
+
+def _local_vectors(xy, tree, vec, d0, tol):
+    """``vec`` adapted to each atom: median of matched displacements nearby."""
+    j = _match(xy, tree, xy + vec, tol * d0)
+    ok = j >= 0
+    disp = np.where(ok[:, None], xy[np.maximum(j, 0)] - xy, np.nan)
+    k = min(len(xy), 13)
+    _, idx = tree.query(xy, k=k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        loc = np.nanmedian(disp[idx], axis=1)
+    bad = ~np.all(np.isfinite(loc), axis=1)
+    loc[bad] = vec
+    return loc
+
+
+def _wrap(f):
+    return f - np.round(f)
+
+
+def label_sublattices(
+    x, y, intensity, n_sublattices=2, tolerance=0.25, n_neighbours=24
+):
+    """Label atoms by the site they occupy in the local cell.
+
+    See the module docstring for the method. Slow gradients of intensity
+    (thickness, focus, STM height drift) do not change the labels; intensity
+    only decides which vectors are lattice translations (a statistic over
+    all atoms), and which sites are merged and in which order.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Positions (pixels).
+    intensity : array_like
+        One value per atom (fitted amplitude, integrated intensity, peak).
+    n_sublattices : int, None or "auto", default 2
+        Number of labels. Sites are merged by mean normalised intensity when
+        the cell has more; ``None``/``"auto"``: one label per site found.
+        When the cell has fewer sites, the atoms are split by their locally
+        normalised intensity instead (with a warning).
+    tolerance : float, default 0.25
+        Match radius of the translation links, in units of the median
+        nearest-neighbour distance.
+    n_neighbours : int, default 24
+        Window of the local normalisation (:func:`local_normalise`).
+
+    Returns
+    -------
+    labels : numpy.ndarray of int
+        0 = brightest sublattice.
+    info : dict
+        ``"a1"``, ``"a2"`` (cell vectors, pixels), ``"site_offsets"``
+        (fractional offset of each site in the cell, site 0 at the origin),
+        ``"site_label"``, ``"site_size"``, ``"site_intensity"`` (mean
+        normalised intensity), ``"site"`` (per atom), ``"q"`` (per-atom
+        normalised intensity), ``"n_sites"``, ``"method"`` (``"structure"``
+        or ``"local intensity"`` when the structure could not be used).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> yy, xx = np.mgrid[0:20, 0:24].reshape(2, -1) * 10.0
+    >>> a_site = ((xx + yy) / 10) % 2 == 0
+    >>> raw = np.where(a_site, 1.0, 0.6) * (1 + xx / xx.max())  # 2x gradient
+    >>> raw = raw + np.random.default_rng(1).normal(0, 0.08, xx.size)
+    >>> labels, info = label_sublattices(xx, yy, raw, 2)
+    >>> bool(np.all(labels == np.where(a_site, 0, 1))), info["n_sites"]
+    (True, 2)
+    """
+    xy, v = _positions(x, y, intensity)
+    auto = n_sublattices is None or (
+        isinstance(n_sublattices, str) and n_sublattices == "auto"
+    )
+    if not auto:
+        n_sublattices = check_integer(n_sublattices, "n_sublattices", minimum=1)
+        if n_sublattices > len(v):
+            raise ValueError(
+                f"Cannot split {len(v)} atom(s) into {n_sublattices} sublattices "
+                "(`n_sublattices`)."
+            )
+    tolerance = check_number(tolerance, "tolerance")
+    n = len(v)
+    q = local_normalise(xy[:, 0], xy[:, 1], v, n_neighbours)
+    info = {
+        "a1": np.full(2, np.nan),
+        "a2": np.full(2, np.nan),
+        "q": q,
+        "method": "structure",
+    }
+    if n < 8:
+        return _fallback(q, n_sublattices, auto, info, "fewer than 8 atoms")
+    t = find_translations(xy[:, 0], xy[:, 1], q)
+    a1, a2 = t["a1"], t["a2"]
+    info.update(a1=a1, a2=a2, nn_distance=t["nn_distance"])
+    if not (np.all(np.isfinite(a1)) and np.all(np.isfinite(a2))):
+        return _fallback(q, n_sublattices, auto, info, "no lattice translations")
+    tree = cKDTree(xy)
+    d0 = t["nn_distance"]
+    # translation graph with locally adapted vectors
+    rows, cols = [], []
+    loc = []
+    for vec in (a1, a2):
+        lv = _local_vectors(xy, tree, vec, d0, 0.35)
+        loc.append(lv)
+        j = _match(xy, tree, xy + lv, tolerance * d0)
+        ok = np.flatnonzero(j >= 0)
+        rows.append(ok)
+        cols.append(j[ok])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    n_comp, comp = connected_components(graph, directed=False)
+    # offsets between touching components, in the local cell
+    basis = np.stack([loc[0], loc[1]], axis=2)  # (n, 2, 2): columns a1, a2
+    det = basis[:, 0, 0] * basis[:, 1, 1] - basis[:, 0, 1] * basis[:, 1, 0]
+    good = np.abs(det) > 1e-9
+    basis[~good] = np.column_stack([a1, a2])
+    inv = np.linalg.inv(basis)
+    k = min(n, 9)
+    _, idx = tree.query(xy, k=k)
+    i_all = np.repeat(np.arange(n), k - 1)
+    j_all = idx[:, 1:].ravel()
+    frac = np.einsum("nij,nj->ni", inv[i_all], xy[j_all] - xy[i_all])
+    frac = _wrap(frac)
+    other = comp[i_all] != comp[j_all]
+    ci, cj, fr = comp[i_all][other], comp[j_all][other], frac[other]
+    sizes = np.bincount(comp, minlength=n_comp)
+    offset = np.full((n_comp, 2), np.nan)
+    if len(ci):
+        key = ci.astype(np.int64) * n_comp + cj
+        ukey, inv_key = np.unique(key, return_inverse=True)
+        cnt = np.bincount(inv_key)
+        ang = 2 * np.pi * fr
+        mean = np.column_stack(
+            [
+                np.arctan2(
+                    np.bincount(inv_key, np.sin(ang[:, d])),
+                    np.bincount(inv_key, np.cos(ang[:, d])),
+                )
+                / (2 * np.pi)
+                for d in range(2)
+            ]
+        )
+        a, b = ukey // n_comp, ukey % n_comp
+        # spanning tree that prefers well-supported pairs
+        w = coo_matrix((1.0 / (1.0 + cnt), (a, b)), shape=(n_comp, n_comp))
+        mst = minimum_spanning_tree(w.tocsr()).tocoo()
+        tree_edges = coo_matrix(
+            (np.ones(len(mst.row)), (mst.row, mst.col)), shape=(n_comp, n_comp)
+        )
+        sym = (tree_edges + tree_edges.T).tocsr()
+        lookup = dict(zip(zip(a.tolist(), b.tolist()), range(len(a))))
+        for start in np.argsort(-sizes):
+            if np.isfinite(offset[start, 0]):
+                continue
+            offset[start] = 0.0
+            order, pred = breadth_first_order(sym, start, directed=False)
+            for c in order[1:]:
+                p = pred[c]
+                m = lookup.get((p, c))
+                if m is not None:
+                    offset[c] = offset[p] + mean[m]
+                else:
+                    offset[c] = offset[p] - mean[lookup[(c, p)]]
+    offset[~np.isfinite(offset[:, 0])] = 0.0
+    offset = _wrap(offset)
+    # components with the same offset are one site
+    cell = np.column_stack([a1, a2])
+    site_of_comp = np.full(n_comp, -1)
+    site_off = []
+    for c in np.argsort(-sizes, kind="stable"):
+        if site_off:
+            diff = _wrap(np.array(site_off) - offset[c]) @ cell.T
+            dist = np.hypot(diff[:, 0], diff[:, 1])
+            s = int(np.argmin(dist))
+            if dist[s] < 0.35 * d0:
+                site_of_comp[c] = s
+                continue
+        site_of_comp[c] = len(site_off)
+        site_off.append(offset[c])
+    site_off = np.array(site_off)
+    site = site_of_comp[comp]
+    size = np.bincount(site, minlength=len(site_off))
+    # sites far smaller than the largest are not sites of the cell (invented
+    # or displaced atoms): give their atoms the nearest real site
+    real = size >= 0.2 * size.max()
+    if not real.all():
+        keep = np.flatnonzero(real)
+        for s in np.flatnonzero(~real):
+            diff = _wrap(site_off[keep] - site_off[s]) @ cell.T
+            site[site == s] = keep[np.argmin(np.hypot(diff[:, 0], diff[:, 1]))]
+        remap = np.full(len(site_off), -1)
+        remap[keep] = np.arange(len(keep))
+        site = remap[site]
+        site_off = site_off[keep]
+    n_sites = len(site_off)
+    size = np.bincount(site, minlength=n_sites)
+    mean_q = np.bincount(site, q, minlength=n_sites) / size
+    info.update(n_sites=n_sites, site=site, site_size=size, site_intensity=mean_q)
+    info["site_offsets"] = _wrap(site_off - site_off[np.argmax(size)])
+    n_lab = n_sites if auto else n_sublattices
+    if n_sites < n_lab:
+        return _fallback(
+            q,
+            n_sublattices,
+            auto,
+            info,
+            f"the cell has {n_sites} site(s), fewer than `n_sublattices` = "
+            f"{n_sublattices}",
+        )
+    site_label = _partition(mean_q, size, n_lab)
+    info["site_label"] = site_label
+    return site_label[site], info
+
+
+def _partition(means, weights, n):
+    """Optimal split of sites into ``n`` groups by mean (brightest = 0)."""
+    order = np.argsort(-means)
+    m, w = means[order], weights[order].astype(float)
+    k = len(m)
+    cw = np.r_[0, np.cumsum(w)]
+    cm = np.r_[0, np.cumsum(w * m)]
+    cm2 = np.r_[0, np.cumsum(w * m * m)]
+
+    def cost(i, j):  # sites i..j-1
+        ww = cw[j] - cw[i]
+        return cm2[j] - cm2[i] - (cm[j] - cm[i]) ** 2 / ww
+
+    best = np.full((n + 1, k + 1), np.inf)
+    arg = np.zeros((n + 1, k + 1), int)
+    best[0, 0] = 0.0
+    for g in range(1, n + 1):
+        for j in range(g, k + 1):
+            for i in range(g - 1, j):
+                c = best[g - 1, i] + cost(i, j)
+                if c < best[g, j]:
+                    best[g, j], arg[g, j] = c, i
+    lab_sorted = np.empty(k, int)
+    j = k
+    for g in range(n, 0, -1):
+        i = arg[g, j]
+        lab_sorted[i:j] = g - 1
+        j = i
+    out = np.empty(k, int)
+    out[order] = lab_sorted
+    return out
+
+
+def _fallback(q, n_sublattices, auto, info, why):
+    from .finding import label_by_intensity
+
+    n_lab = 1 if auto else n_sublattices
+    info.update(method="local intensity", reason=why)
+    info.setdefault("n_sites", 0)
+    if not auto:
+        warnings.warn(
+            f"Sublattices by structure: {why}; the atoms are split by their "
+            "locally normalised intensity instead.",
+            UserWarning,
+            stacklevel=3,
+        )
+    if n_lab == 1:
+        return np.zeros(len(q), dtype=int), info
+    return label_by_intensity(q, n_lab), info
