@@ -70,9 +70,10 @@ def _nn_distance(tree, xy):
 def local_normalise(x, y, intensity, n_neighbours=24):
     """Intensity relative to the atoms around each atom.
 
-    ``q = (I - median) / IQR`` over the atom and its ``n_neighbours``
-    nearest atoms, so a slow gradient of thickness, focus or height (additive
-    or multiplicative) does not change ``q``.
+    ``q = (I - M) / IQR`` over the atom and its ``n_neighbours`` nearest
+    atoms (``M``: the midpoint of the quartiles), so a slow gradient of
+    thickness, focus or height (additive or multiplicative) does not change
+    ``q``.
 
     Parameters
     ----------
@@ -86,7 +87,7 @@ def local_normalise(x, y, intensity, n_neighbours=24):
     Returns
     -------
     numpy.ndarray
-        Locally normalised intensity, 0 at the local median.
+        Locally normalised intensity, 0 midway between the local quartiles.
 
     Examples
     --------
@@ -106,7 +107,8 @@ def local_normalise(x, y, intensity, n_neighbours=24):
     k = min(k + 1, n)
     _, idx = cKDTree(xy).query(xy, k=k)
     nb = v[idx]
-    lo, med, hi = np.percentile(nb, [25, 50, 75], axis=1)
+    lo, hi = np.percentile(nb, [25, 75], axis=1)
+    med = 0.5 * (lo + hi)  # midhinge: between the types, even in a 13:12 window
     scale = hi - lo
     g_lo, g_hi = np.percentile(v, [25, 75])
     floor = max(1e-3 * (g_hi - g_lo), 1e-12 * max(np.abs(v).max(), 1e-300))
