@@ -996,7 +996,10 @@ class AtomPositions(Signal1D):
                 else:
                     record["frames"] = np.array([p["frame"] for p in per_frame])
         out = self.add_columns({"sublattice": lab}, {"sublattice": ""})
-        out.metadata.set_item(f"{_KEY}.settings.sublattices", _plain(record))
+        settings = out.metadata.get_item(f"{_KEY}.settings")
+        settings = settings.as_dictionary() if settings is not None else {}
+        settings["sublattices"] = _plain(record)  # a copy: self keeps its own
+        out.metadata.set_item(f"{_KEY}.settings", settings)
         return out
 
     # ---------------------------------------------------------------- stacks

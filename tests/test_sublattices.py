@@ -1,0 +1,188 @@
+"""Sublattices by structure against known truth.
+
+Scenes: perovskite [001] (A/B checkerboard, B/A amplitude 0.6) and [110]
+(Sr-O, Ti and O columns, amplitudes 1, 0.6, 0.25) on non-square images,
+rotated by an odd angle, with a 2x slow gain gradient across the image and
+Poisson noise. Per-atom intensities are measured from the noisy image (mean
+over a disc around the jittered position), independently of the finder. The
+global 1D mixture of intensities (the former default) fails on these scenes;
+the labels by structure must be >= 98 % right.
+"""
+
+import warnings
+
+import hyperspy.api as hs
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+
+from hyperspy_localcryst.numerics import sublattices as sl
+from hyperspy_localcryst.numerics.finding import label_by_intensity
+from hyperspy_localcryst.numerics.synthetic import render_gaussians
+
+ROT = 17.3  # degrees, counter-clockwise on screen
+
+
+def _basis(kind):
+    """Cell (columns a1, a2, pixels, rotated) and motif (fractional) + amplitudes."""
+    if kind == "001":
+        cell = np.array([[28.0, 0.0], [0.0, 28.0]])
+        motif = np.array([[0.0, 0.0], [0.5, 0.5]])
+        amp = np.array([1.0, 0.6])
+    else:  # [110]: Sr-O at the corner, Ti above it at c/2, O beside Ti
+        cell = np.array([[23.0, 0.0], [0.0, 32.5]])
+        motif = np.array([[0.0, 0.0], [0.0, 0.5], [0.5, 0.5]])
+        amp = np.array([1.0, 0.6, 0.25])
+    t = np.radians(ROT)
+    rot = np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
+    return rot @ cell, motif, amp
+
+
+def _scene(kind, shape=(300, 420), counts=10, seed=0, jitter=0.3):
+    rng = np.random.default_rng(seed)
+    ny, nx = shape
+    basis, motif, amp = _basis(kind)
+    n = int(max(nx, ny) / np.linalg.norm(basis, axis=0).min()) + 3
+    ii, jj = np.mgrid[-n : n + 1, -n : n + 1].reshape(2, -1)
+    origin = np.array([[nx / 2 + 3.3], [ny / 2 - 2.1]])
+    pts = [basis @ np.stack([ii + m[0], jj + m[1]]) + origin for m in motif]
+    site = np.repeat(np.arange(len(motif)), ii.size)
+    x, y = np.concatenate(pts, axis=1)
+    keep = (x > -12) & (x < nx + 11) & (y > -12) & (y < ny + 11)
+    x, y, site = x[keep], y[keep], site[keep]
+    sigma = 3.5 if kind == "001" else 3.0
+    img = render_gaussians(shape, x, y, amp[site] * counts, sigma, 0.1 * counts)
+    gain = 1 + 0.7 * np.arange(nx)[None, :] / nx + 0.3 * np.arange(ny)[:, None] / ny
+    img = rng.poisson(img * gain).astype(float)  # 2x gradient corner to corner
+    inside = (x >= 4) & (x <= nx - 5) & (y >= 4) & (y <= ny - 5)
+    x, y, site = x[inside], y[inside], site[inside]
+    mx = x + rng.normal(0, jitter, x.size)
+    my = y + rng.normal(0, jitter, x.size)
+    r = int(np.ceil(sigma))
+    oy, ox = np.mgrid[-r : r + 1, -r : r + 1]
+    disc = ox**2 + oy**2 <= sigma**2
+    ix = np.clip(np.round(mx).astype(int)[:, None] + ox[disc], 0, nx - 1)
+    iy = np.clip(np.round(my).astype(int)[:, None] + oy[disc], 0, ny - 1)
+    return img, mx, my, img[iy, ix].mean(axis=1), site
+
+
+def _same_lattice(vec, basis):
+    """True when ``vec`` is a lattice vector of ``basis`` (within 0.1 cell)."""
+    f = np.linalg.solve(basis, vec)
+    return bool(np.all(np.abs(f - np.round(f)) < 0.1))
+
+
+@pytest.mark.parametrize("kind, n", [("001", 2), ("110", 3)])
+def test_structure_labels_beat_global_mixture(kind, n):
+    img, x, y, inten, site = _scene(kind)
+    labels, info = sl.label_sublattices(x, y, inten, n)
+    assert np.mean(labels == site) >= 0.98
+    # the global mixture is fooled by the gradient on the same scene
+    assert np.mean(label_by_intensity(inten, n) == site) < 0.95
+    # the cell found is the true primitive cell (same lattice, same area)
+    basis, motif, _ = _basis(kind)
+    a1, a2 = info["a1"], info["a2"]
+    assert _same_lattice(a1, basis) and _same_lattice(a2, basis)
+    area = abs(a1[0] * a2[1] - a1[1] * a2[0])
+    assert area == pytest.approx(abs(np.linalg.det(basis)), rel=0.03)
+    # each site's offset in the cell is the truth's, relative to site 0
+    cell = np.column_stack([a1, a2])
+    assert info["n_sites"] == n
+    for s in range(n):
+        sites = np.flatnonzero(info["site_label"] == s)
+        assert len(sites) == 1
+        found = cell @ (info["site_offsets"][sites[0]] - info["site_offsets"][0])
+        ref = info["site_label"][0]
+        true = basis @ (motif[s] - motif[ref])
+        assert _same_lattice(found - true, basis)
+
+
+def test_auto_finds_the_sites_and_merging_orders_by_brightness():
+    img, x, y, inten, site = _scene("110", seed=1)
+    labels, info = sl.label_sublattices(x, y, inten, "auto")
+    assert info["n_sites"] == 3 and np.mean(labels == site) >= 0.98
+    two, _ = sl.label_sublattices(x, y, inten, 2)
+    # O (faintest) alone is class 1; Sr-O and Ti (0.6) together are class 0
+    assert np.mean(two == np.where(site == 2, 1, 0)) >= 0.98
+
+
+def test_vacancies_and_invented_atoms_keep_their_site():
+    img, x, y, inten, site = _scene("001", seed=2)
+    rng = np.random.default_rng(5)
+    keep = rng.random(x.size) > 0.05  # 5 % vacancies
+    n_fake = int(0.02 * x.size)  # 2 % atoms at random places
+    fx = rng.uniform(10, 410, n_fake)
+    fy = rng.uniform(10, 290, n_fake)
+    d, _ = cKDTree(np.c_[x, y]).query(np.c_[fx, fy])
+    fx, fy = fx[d > 6], fy[d > 6]
+    xx = np.r_[x[keep], fx]
+    yy = np.r_[y[keep], fy]
+    ii = np.r_[inten[keep], rng.uniform(inten.min(), inten.max(), fx.size)]
+    labels, info = sl.label_sublattices(xx, yy, ii, 2)
+    assert info["method"] == "structure"
+    assert np.mean(labels[: keep.sum()] == site[keep]) >= 0.98
+
+
+def test_a_single_site_lattice_is_split_with_a_warning_not_by_the_gradient():
+    # square lattice, one atom type, intensity = a steep gradient + noise
+    yy, xx = np.mgrid[0:18, 0:26].reshape(2, -1) * 12.0
+    rng = np.random.default_rng(3)
+    inten = 1.0 + xx / xx.max() * 3.0 + rng.normal(0, 0.05, xx.size)
+    with pytest.warns(UserWarning, match="fewer than `n_sublattices`"):
+        labels, info = sl.label_sublattices(xx, yy, inten, 2)
+    assert info["n_sites"] == 1 and info["method"] == "local intensity"
+    left = xx < xx.max() / 2  # the gradient would put one half in each class
+    by_half = [np.mean(labels[half] == 0) for half in (left, ~left)]
+    assert abs(by_half[0] - by_half[1]) < 0.2
+    glob = label_by_intensity(inten, 2)
+    assert abs(np.mean(glob[left] == 0) - np.mean(glob[~left] == 0)) > 0.8
+    one, info1 = sl.label_sublattices(xx, yy, inten, "auto")
+    assert info1["n_sites"] == 1 and np.all(one == 0)
+
+
+def test_signal_method_finds_labels_and_records_the_cell():
+    img, x, y, inten, site = _scene("001", shape=(220, 300), counts=20, seed=4)
+    s = hs.signals.Signal2D(img)
+    for ax, off in zip(s.axes_manager.signal_axes, (1.5, -0.7)):
+        ax.scale, ax.offset, ax.units = 0.02, off, "nm"
+    s.set_signal_type("atomic_image")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        atoms = s.find_atoms()
+        lab = atoms.label_sublattices()  # default: structure, column "peak"
+        old = atoms.label_sublattices(method="intensity", column="peak")
+    px, py = atoms.get_pixel_positions()
+    d, j = cKDTree(np.c_[x, y]).query(np.c_[px, py])
+    ok = d < 3
+    assert ok.sum() >= 0.95 * len(x)
+    got = lab.get_column("sublattice")[ok]
+    assert np.mean(got == site[j[ok]]) >= 0.98
+    rec = lab.metadata.AtomPositions.settings.sublattices
+    assert rec.method == "structure" and rec.column == "peak" and rec.n_sites == 2
+    basis, _, _ = _basis("001")
+    a1_px = np.asarray(rec.a1) / 0.02  # square pixels, same scale on x and y
+    assert _same_lattice(a1_px, basis)
+    assert np.linalg.norm(a1_px) == pytest.approx(28.0, rel=0.02)
+    # method="intensity" is the former global mixture of the column
+    peak = atoms.get_column("peak")
+    assert np.array_equal(
+        old.get_column("sublattice"), label_by_intensity(peak, 2).astype(float)
+    )
+    assert old.metadata.AtomPositions.settings.sublattices.method == "intensity"
+
+
+def test_bad_arguments_are_named():
+    img, x, y, inten, site = _scene("001", shape=(120, 150))
+    with pytest.raises(ValueError, match="n_sublattices"):
+        sl.label_sublattices(x, y, inten, 0)
+    with pytest.raises(ValueError, match="intensity"):
+        sl.label_sublattices(x, y, inten[:-1], 2)
+    s = hs.signals.Signal2D(img)
+    s.set_signal_type("atomic_image")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        atoms = s.find_atoms()
+    with pytest.raises(ValueError, match="method"):
+        atoms.label_sublattices(method="brightness")
+    with pytest.raises(ValueError, match="auto"):
+        atoms.label_sublattices("auto", method="intensity")
