@@ -186,3 +186,13 @@ def test_bad_arguments_are_named():
         atoms.label_sublattices(method="brightness")
     with pytest.raises(ValueError, match="auto"):
         atoms.label_sublattices("auto", method="intensity")
+
+
+def test_atoms_without_intensity_get_their_site():
+    img, x, y, inten, site = _scene("110", seed=6)
+    lost = np.random.default_rng(7).random(x.size) < 0.3  # 30 % failed fits
+    inten = np.where(lost, np.nan, inten)
+    labels, info = sl.label_sublattices(x, y, inten, 3)
+    assert info["method"] == "structure"
+    assert np.mean(labels[lost] == site[lost]) >= 0.98
+    assert np.mean(labels[~lost] == site[~lost]) >= 0.98

@@ -50,11 +50,15 @@ def _positions(x, y, intensity=None):
     xy = np.column_stack([x, y])
     if intensity is None:
         return xy
-    v = check_array(intensity, "intensity", ndim=1, finite=True)
+    v = check_array(intensity, "intensity", ndim=1)
     if v.shape != x.shape:
         raise ValueError(
             f"`intensity` needs one value per atom ({x.size}), got {v.size}."
         )
+    if np.any(np.isinf(v)):
+        raise ValueError("`intensity` contains infinite values (NaN = unknown).")
+    if v.size and not np.isfinite(v).any():
+        raise ValueError("`intensity` has no finite value.")
     return xy, v
 
 
@@ -80,7 +84,8 @@ def local_normalise(x, y, intensity, n_neighbours=24):
     x, y : array_like
         Positions (pixels).
     intensity : array_like
-        One value per atom (amplitude, integrated intensity, peak, height).
+        One value per atom (amplitude, integrated intensity, peak, height);
+        NaN where unknown (NaN in the result, ignored in the windows).
     n_neighbours : int, default 24
         Atoms of the local window (about three neighbour distances).
 
@@ -107,12 +112,14 @@ def local_normalise(x, y, intensity, n_neighbours=24):
     k = min(k + 1, n)
     _, idx = cKDTree(xy).query(xy, k=k)
     nb = v[idx]
-    lo, hi = np.percentile(nb, [25, 75], axis=1)
+    with warnings.catch_warnings():  # a window of unknown intensities only
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(nb, [25, 75], axis=1)
     med = 0.5 * (lo + hi)  # midhinge: between the types, even in a 13:12 window
     scale = hi - lo
-    g_lo, g_hi = np.percentile(v, [25, 75])
-    floor = max(1e-3 * (g_hi - g_lo), 1e-12 * max(np.abs(v).max(), 1e-300))
-    scale = np.maximum(scale, floor if floor > 0 else 1.0)
+    g_lo, g_hi = np.nanpercentile(v, [25, 75])
+    floor = max(1e-3 * (g_hi - g_lo), 1e-12 * max(np.nanmax(np.abs(v)), 1e-300))
+    scale = np.maximum(np.nan_to_num(scale), floor if floor > 0 else 1.0)
     return (v - med) / scale
 
 
@@ -172,7 +179,7 @@ def _inside(tree, points, d0):
     return d[:, -1] < 1.6 * d0
 
 
-def find_translations(x, y, intensity, tolerance=0.3, min_fraction=0.8):
+def find_translations(x, y, intensity, tolerance=0.3, min_fraction=0.6):
     """Lattice translations of a coloured point pattern.
 
     A candidate vector (a peak of the neighbour displacement histogram) is a
@@ -190,9 +197,10 @@ def find_translations(x, y, intensity, tolerance=0.3, min_fraction=0.8):
         Locally normalised intensities (:func:`local_normalise`).
     tolerance : float, default 0.3
         Match radius in units of the median nearest-neighbour distance.
-    min_fraction : float, default 0.8
+    min_fraction : float, default 0.6
         Fraction of atoms (whose target lies inside the crystal) that must
-        find an atom there.
+        find an atom there (a vector between two of three sites of a cell
+        serves a third of them).
 
     Returns
     -------
@@ -228,8 +236,11 @@ def find_translations(x, y, intensity, tolerance=0.3, min_fraction=0.8):
         j = _match(xy, tree, xy[inside] + v, tolerance * d0)
         ok = j >= 0
         frac[m] = ok.mean()
-        if ok.sum() > 2 and np.std(q[inside[ok]]) > 0 and np.std(q[j[ok]]) > 0:
-            corr[m] = np.corrcoef(q[inside[ok]], q[j[ok]])[0, 1]
+        qa, qb = q[inside[ok]], q[j[ok]]
+        known = np.isfinite(qa) & np.isfinite(qb)
+        qa, qb = qa[known], qb[known]
+        if len(qa) > 2 and np.std(qa) > 0 and np.std(qb) > 0:
+            corr[m] = np.corrcoef(qa, qb)[0, 1]
     geometric = frac >= min_fraction
     r_max = corr[geometric].max() if geometric.any() else 0.0
     if r_max >= 0.15:
@@ -291,6 +302,8 @@ def label_sublattices(
         Positions (pixels).
     intensity : array_like
         One value per atom (fitted amplitude, integrated intensity, peak).
+        NaN where unknown (a failed fit): such atoms are labelled by their
+        site alone (-1 if the structure could not be used).
     n_sublattices : int, None or "auto", default 2
         Number of labels. Sites are merged by mean normalised intensity when
         the cell has more; ``None``/``"auto"``: one label per site found.
@@ -305,7 +318,8 @@ def label_sublattices(
     Returns
     -------
     labels : numpy.ndarray of int
-        0 = brightest sublattice.
+        0 = brightest sublattice; -1 for an atom without intensity when the
+        structure could not be used.
     info : dict
         ``"a1"``, ``"a2"`` (cell vectors, pixels), ``"site_offsets"``
         (fractional offset of each site in the cell, site 0 at the origin),
@@ -452,7 +466,10 @@ def label_sublattices(
         site_off = site_off[keep]
     n_sites = len(site_off)
     size = np.bincount(site, minlength=n_sites)
-    mean_q = np.bincount(site, q, minlength=n_sites) / size
+    known = np.isfinite(q)
+    mean_q = np.bincount(site[known], q[known], minlength=n_sites) / np.maximum(
+        np.bincount(site[known], minlength=n_sites), 1
+    )
     info.update(n_sites=n_sites, site=site, site_size=size, site_intensity=mean_q)
     info["site_offsets"] = _wrap(site_off - site_off[np.argmax(size)])
     n_lab = n_sites if auto else n_sublattices
@@ -509,7 +526,7 @@ def _fallback(q, n_sublattices, auto, info, why):
     n_lab = 1 if auto else n_sublattices
     info.update(method="local intensity", reason=why)
     info.setdefault("n_sites", 0)
-    if not auto:
+    if n_lab > 1:
         warnings.warn(
             f"Sublattices by structure: {why}; the atoms are split by their "
             "locally normalised intensity instead.",
@@ -518,4 +535,7 @@ def _fallback(q, n_sublattices, auto, info, why):
         )
     if n_lab == 1:
         return np.zeros(len(q), dtype=int), info
-    return label_by_intensity(q, n_lab), info
+    labels = np.full(len(q), -1)
+    known = np.isfinite(q)
+    labels[known] = label_by_intensity(q[known], n_lab)
+    return labels, info

@@ -870,12 +870,13 @@ class AtomPositions(Signal1D):
         Returns
         -------
         AtomPositions
-            With a ``sublattice`` column: 0 = brightest type (NaN for atoms
-            without a finite intensity). ``metadata.AtomPositions.settings.
-            sublattices`` records the method, the column and, for the
-            structure method, the cell vectors (``a1``, ``a2``, calibrated
-            units, one pair per frame of a stack), the number of sites and
-            their fractional offsets in the cell.
+            With a ``sublattice`` column: 0 = brightest type. An atom
+            without a finite intensity (a failed fit) gets the label of its
+            site with the structure method, NaN otherwise.
+            ``metadata.AtomPositions.settings.sublattices`` records the
+            method, the column and, for the structure method, the cell
+            vectors (``a1``, ``a2``, calibrated units; one row per frame of
+            a stack), the number of sites and their fractional offsets.
 
         Examples
         --------
@@ -926,7 +927,12 @@ class AtomPositions(Signal1D):
         if not good.all():
             warnings.warn(
                 f"{int((~good).sum())} atom(s) have no finite {column!r}; their "
-                "sublattice is NaN.",
+                "sublattice is "
+                + (
+                    "NaN."
+                    if method == "intensity"
+                    else "that of their site (NaN if the structure is not used)."
+                ),
                 stacklevel=2,
             )
         record = {"method": method, "column": column}
@@ -939,8 +945,8 @@ class AtomPositions(Signal1D):
             sx, sy = g["x"]["scale"], g["y"]["scale"]
             per_frame = []
             for f in np.unique(frames[good]):
-                sel = np.flatnonzero(good & (frames == f))
-                if len(sel) < (1 if auto else n_sublattices):
+                sel = np.flatnonzero(frames == f)
+                if np.isfinite(v[sel]).sum() < (1 if auto else n_sublattices):
                     continue
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
@@ -954,7 +960,7 @@ class AtomPositions(Signal1D):
                         w.category,
                         stacklevel=2,
                     )
-                lab[sel] = labels
+                lab[sel] = np.where(labels >= 0, labels, np.nan)
                 per_frame.append(
                     {
                         "frame": int(f),
