@@ -229,6 +229,7 @@ def find_translations(x, y, intensity, tolerance=0.3, min_fraction=0.6):
     cand = _candidate_vectors(xy, tree, d0, 3.6 * d0)
     frac = np.zeros(len(cand))
     corr = np.zeros(len(cand))
+    pairs = np.zeros(len(cand))
     for m, v in enumerate(cand):
         inside = np.flatnonzero(_inside(tree, xy + v, d0))
         if len(inside) < 3:
@@ -241,10 +242,16 @@ def find_translations(x, y, intensity, tolerance=0.3, min_fraction=0.6):
         qa, qb = qa[known], qb[known]
         if len(qa) > 2 and np.std(qa) > 0 and np.std(qb) > 0:
             corr[m] = np.corrcoef(qa, qb)[0, 1]
+            pairs[m] = len(qa)
     geometric = frac >= min_fraction
-    r_max = corr[geometric].max() if geometric.any() else 0.0
-    if r_max >= 0.15:
-        is_t = geometric & (corr >= 0.5 * r_max)
+    # standard error of a correlation near 0 from `pairs` pairs
+    se = 1.0 / np.sqrt(np.maximum(pairs, 1))
+    best = np.argmax(np.where(geometric, corr, -np.inf)) if geometric.any() else 0
+    r_max = corr[best] if geometric.any() else 0.0
+    if r_max >= max(0.1, 3 * se[best]):
+        # a translation correlates as well as the best one, up to noise; a
+        # vector between sites pairs bright with dim (r near -r_max)
+        is_t = geometric & ((corr >= 0.5 * r_max) | (corr >= r_max - 3 * se))
     else:  # intensity says nothing about sites: geometry alone
         is_t = geometric
     a1 = a2 = np.full(2, np.nan)
