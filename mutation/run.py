@@ -102,6 +102,7 @@ MODULE_TESTS = {
         "tests/test_numerics_details.py",
         "tests/test_series.py",
     ],
+    "sublattices.py": ["tests/test_sublattices.py"],
     "spectra.py": [
         "tests/test_spectra.py",
         "tests/test_registration.py",
