@@ -111,16 +111,30 @@ def local_normalise(x, y, intensity, n_neighbours=24):
         return np.zeros(n)
     k = min(k + 1, n)
     _, idx = cKDTree(xy).query(xy, k=k)
-    nb = v[idx]
-    with warnings.catch_warnings():  # a window of unknown intensities only
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = np.nanpercentile(nb, [25, 75], axis=1)
+    lo, hi = _row_quantiles(v[idx], (0.25, 0.75))
     med = 0.5 * (lo + hi)  # midhinge: between the types, even in a 13:12 window
     scale = hi - lo
     g_lo, g_hi = np.nanpercentile(v, [25, 75])
     floor = max(1e-3 * (g_hi - g_lo), 1e-12 * max(np.nanmax(np.abs(v)), 1e-300))
     scale = np.maximum(np.nan_to_num(scale), floor if floor > 0 else 1.0)
     return (v - med) / scale
+
+
+def _row_quantiles(a, qs):
+    """Quantiles of each row ignoring NaN (linear interpolation), vectorised."""
+    a = np.sort(a, axis=1)  # NaN last
+    count = np.isfinite(a).sum(axis=1)
+    out = []
+    for q in qs:
+        pos = np.maximum(count - 1, 0) * q
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(count - 1, 0))
+        w = pos - lo
+        vlo = np.take_along_axis(a, lo[:, None], axis=1)[:, 0]
+        vhi = np.take_along_axis(a, hi[:, None], axis=1)[:, 0]
+        val = vlo + w * (vhi - vlo)
+        out.append(np.where(count > 0, val, np.nan))
+    return out
 
 
 def _candidate_vectors(xy, tree, d0, r_max):
@@ -230,8 +244,10 @@ def find_translations(x, y, intensity, tolerance=0.3, min_fraction=0.6):
     frac = np.zeros(len(cand))
     corr = np.zeros(len(cand))
     pairs = np.zeros(len(cand))
+    scored = np.linspace(0, len(xy) - 1, min(len(xy), 6000)).astype(np.int64)
+    scored = np.unique(scored)
     for m, v in enumerate(cand):
-        inside = np.flatnonzero(_inside(tree, xy + v, d0))
+        inside = scored[_inside(tree, xy[scored] + v, d0)]
         if len(inside) < 3:
             continue
         j = _match(xy, tree, xy[inside] + v, tolerance * d0)
