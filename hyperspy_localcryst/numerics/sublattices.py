@@ -4,8 +4,9 @@ A 1D mixture of the intensities of all atoms (``finding.label_by_intensity``)
 splits an image by its slow gradients of thickness or height rather than by
 atom type. Here the labels come from the crystal itself:
 
-1. each atom's intensity is normalised by the median and the spread of the
-   atoms around it (:func:`local_normalise`), which removes slow gradients;
+1. each atom's intensity is taken relative to a plane fitted to the atoms
+   around it and divided by their spread (:func:`local_normalise`), which
+   removes slow gradients;
 2. the lattice translations are the neighbour displacement vectors ``v`` that
    take almost every atom onto another atom *of similar normalised
    intensity* (a positive correlation of the intensities at ``x`` and
@@ -74,10 +75,12 @@ def _nn_distance(tree, xy):
 def local_normalise(x, y, intensity, n_neighbours=24):
     """Intensity relative to the atoms around each atom.
 
-    ``q = (I - M) / IQR`` over the atom and its ``n_neighbours`` nearest
-    atoms (``M``: the midpoint of the quartiles), so a slow gradient of
-    thickness, focus or height (additive or multiplicative) does not change
-    ``q``.
+    A plane ``c0 + c1 dx + c2 dy`` is fitted (least squares) to the
+    intensities of the atom and its ``n_neighbours`` nearest atoms; with the
+    residuals ``r`` of that window, ``q = (r_i - M) / IQR`` (``M``: the
+    midpoint of the quartiles of ``r``). A slow gradient of thickness, focus
+    or height (additive or multiplicative, even one larger than the contrast
+    between neighbours) does not change ``q``.
 
     Parameters
     ----------
@@ -97,9 +100,9 @@ def local_normalise(x, y, intensity, n_neighbours=24):
     Examples
     --------
     >>> import numpy as np
-    >>> yy, xx = np.mgrid[0:10, 0:10].reshape(2, -1).astype(float)
+    >>> yy, xx = np.mgrid[0:10, 0:12].reshape(2, -1).astype(float)
     >>> bright = (xx + yy) % 2 == 0
-    >>> raw = (1.0 + 0.1 * xx) * np.where(bright, 2.0, 1.0)  # gradient along x
+    >>> raw = 5.0 * xx + np.where(bright, 1.0, 0.0)  # steep ramp along x
     >>> q = local_normalise(xx, yy, raw)
     >>> bool(np.all(q[bright] > q[~bright].max()))
     True
@@ -111,13 +114,25 @@ def local_normalise(x, y, intensity, n_neighbours=24):
         return np.zeros(n)
     k = min(k + 1, n)
     _, idx = cKDTree(xy).query(xy, k=k)
-    lo, hi = _row_quantiles(v[idx], (0.25, 0.75))
+    vals = v[idx]
+    known = np.isfinite(vals)
+    w = known.astype(float)
+    d = xy[idx] - xy[:, None, :]
+    scale_xy = max(float(np.abs(d).max()), 1e-12)
+    design = np.concatenate([np.ones((n, k, 1)), d / scale_xy], axis=2)  # (n,k,3)
+    a = np.einsum("nk,nki,nkj->nij", w, design, design)
+    a += 1e-9 * np.eye(3)  # collinear windows (one row of atoms): no slope
+    b = np.einsum("nk,nki,nk->ni", w, design, np.where(known, vals, 0.0))
+    coef = np.linalg.solve(a, b[..., None])[..., 0]
+    res = vals - np.einsum("nki,ni->nk", design, coef)
+    res = np.where(known, res, np.nan)
+    lo, hi = _row_quantiles(res, (0.25, 0.75))
     med = 0.5 * (lo + hi)  # midhinge: between the types, even in a 13:12 window
     scale = hi - lo
     g_lo, g_hi = np.nanpercentile(v, [25, 75])
     floor = max(1e-3 * (g_hi - g_lo), 1e-12 * max(np.nanmax(np.abs(v)), 1e-300))
     scale = np.maximum(np.nan_to_num(scale), floor if floor > 0 else 1.0)
-    return (v - med) / scale
+    return (res[:, 0] - med) / scale
 
 
 def _row_quantiles(a, qs):
@@ -292,6 +307,7 @@ def find_translations(x, y, intensity, tolerance=0.3, min_fraction=0.6):
         "correlation": corr,
         "is_translation": is_t,
         "nn_distance": d0,
+        "min_fraction": min_fraction,
     }
 
 
@@ -390,12 +406,51 @@ def label_sublattices(
     if n < 8:
         return _fallback(q, n_sublattices, auto, info, "fewer than 8 atoms")
     t = find_translations(xy[:, 0], xy[:, 1], q)
-    a1, a2 = t["a1"], t["a2"]
-    info.update(a1=a1, a2=a2, nn_distance=t["nn_distance"])
-    if not (np.all(np.isfinite(a1)) and np.all(np.isfinite(a2))):
-        return _fallback(q, n_sublattices, auto, info, "no lattice translations")
-    tree = cKDTree(xy)
     d0 = t["nn_distance"]
+    info.update(nn_distance=d0)
+    tree = cKDTree(xy)
+    known = np.isfinite(q)
+    n_known = int(known.sum())
+    best = None
+    for a1, a2 in _candidate_cells(t):
+        site, site_off = _assign_sites(xy, tree, a1, a2, d0, tolerance)
+        n_sites = len(site_off)
+        mean_q = np.bincount(site[known], q[known], minlength=n_sites) / np.maximum(
+            np.bincount(site[known], minlength=n_sites), 1
+        )
+        rss = float(np.sum((q[known] - mean_q[site[known]]) ** 2))
+        # Bayesian information criterion: a site must explain its variance
+        bic = n_known * np.log(max(rss, 1e-300) / max(n_known, 1)) + n_sites * np.log(
+            max(n_known, 2)
+        )
+        if best is None or bic < best[0] - 1e-9:
+            best = (bic, a1, a2, site, site_off, mean_q)
+    if best is None:
+        return _fallback(q, n_sublattices, auto, info, "no lattice translations")
+    _, a1, a2, site, site_off, mean_q = best
+    info.update(a1=a1, a2=a2)
+    n_sites = len(site_off)
+    size = np.bincount(site, minlength=n_sites)
+    info.update(n_sites=n_sites, site=site, site_size=size, site_intensity=mean_q)
+    info["site_offsets"] = _wrap(site_off - site_off[np.argmax(size)])
+    n_lab = n_sites if auto else n_sublattices
+    if n_sites < n_lab:
+        return _fallback(
+            q,
+            n_sublattices,
+            auto,
+            info,
+            f"the cell has {n_sites} site(s), fewer than `n_sublattices` = "
+            f"{n_sublattices}",
+        )
+    site_label = _partition(mean_q, size, n_lab)
+    info["site_label"] = site_label
+    return site_label[site], info
+
+
+def _assign_sites(xy, tree, a1, a2, d0, tolerance):
+    """Site of every atom for the cell (a1, a2), and the sites' offsets."""
+    n = len(xy)
     # translation graph with locally adapted vectors
     rows, cols = [], []
     loc = []
@@ -492,27 +547,53 @@ def label_sublattices(
         remap[keep] = np.arange(len(keep))
         site = remap[site]
         site_off = site_off[keep]
-    n_sites = len(site_off)
-    size = np.bincount(site, minlength=n_sites)
-    known = np.isfinite(q)
-    mean_q = np.bincount(site[known], q[known], minlength=n_sites) / np.maximum(
-        np.bincount(site[known], minlength=n_sites), 1
-    )
-    info.update(n_sites=n_sites, site=site, site_size=size, site_intensity=mean_q)
-    info["site_offsets"] = _wrap(site_off - site_off[np.argmax(size)])
-    n_lab = n_sites if auto else n_sublattices
-    if n_sites < n_lab:
-        return _fallback(
-            q,
-            n_sublattices,
-            auto,
-            info,
-            f"the cell has {n_sites} site(s), fewer than `n_sublattices` = "
-            f"{n_sublattices}",
-        )
-    site_label = _partition(mean_q, size, n_lab)
-    info["site_label"] = site_label
-    return site_label[site], info
+    return site, site_off
+
+
+def _same_lattice(b1, b2):
+    """Whether the cells (columns) b1 and b2 span the same lattice."""
+    f = np.linalg.solve(b1, b2)
+    return bool(np.all(np.abs(f - np.round(f)) < 0.15)) and abs(
+        abs(np.linalg.det(b1)) - abs(np.linalg.det(b2))
+    ) < 0.15 * abs(np.linalg.det(b1))
+
+
+def _basis_of(vectors):
+    """Two shortest non-collinear vectors (reduced), or None."""
+    if len(vectors) < 2:
+        return None
+    a1 = vectors[0]
+    for v in vectors[1:]:
+        s = abs(a1[0] * v[1] - a1[1] * v[0]) / (np.hypot(*a1) * np.hypot(*v))
+        if s > 0.3:
+            return a1, v - np.round(np.dot(v, a1) / np.dot(a1, a1)) * a1
+    return None
+
+
+def _candidate_cells(t):
+    """Nested cell hypotheses: translations = candidates with an intensity
+    correlation above each threshold (the rule of :func:`find_translations`
+    first, then each gap between sorted correlations, then geometry alone)."""
+    cand, geo = t["candidates"], t["fraction"] >= t["min_fraction"]
+    corr = t["correlation"]
+    sets = [t["is_translation"]]
+    for tau in np.unique(corr[geo]):
+        sets.append(geo & (corr >= tau))
+    sets.append(geo)
+    cells = []
+    for sel in sets:
+        basis = _basis_of(cand[sel])
+        if basis is None:
+            continue
+        b = np.column_stack(basis)
+        if abs(np.linalg.det(b)) < 1e-9:
+            continue
+        if any(_same_lattice(np.column_stack(c), b) for c in cells):
+            continue
+        cells.append(basis)
+        if len(cells) == 5:
+            break
+    return cells
 
 
 def _partition(means, weights, n):
