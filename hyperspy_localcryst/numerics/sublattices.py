@@ -11,7 +11,12 @@ atom type. Here the labels come from the crystal itself:
    take almost every atom onto another atom *of similar normalised
    intensity* (a positive correlation of the intensities at ``x`` and
    ``x + v``); the primitive cell is spanned by the two shortest
-   non-collinear ones (:func:`find_translations`);
+   non-collinear ones (:func:`find_translations`). Because the correlation
+   of true translations varies (scan-line noise correlates neighbours along
+   the fast scan direction), nested hypotheses (the translations above each
+   correlation threshold, and geometry alone) are all built into sites and
+   the cell whose site means give the lowest Bayesian information criterion
+   of the normalised intensities wins;
 3. atoms linked by ``±a1``, ``±a2`` (matched with vectors averaged over
    the neighbourhood, so slow strain or scan distortion does not break the
    links) form connected components; the offset of every component within
