@@ -49,7 +49,6 @@ axis (``anisotropic``).
 import numba
 import numpy as np
 from scipy.ndimage import gaussian_filter, maximum_filter, uniform_filter
-from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
 from ._checks import check_array, check_bool, check_number, check_numbers
@@ -308,7 +307,6 @@ def _lattice_fit(q, basis, tol):
     m, comp = _walk(indptr.astype(np.int64), cols.astype(np.int64), steps, npts)
     sizes = np.bincount(comp[comp >= 0])
     use = (comp >= 0) & (sizes[np.maximum(comp, 0)] >= 2) if sizes.size else comp >= 0
-    inv = np.linalg.inv(basis.T)
     v = basis.copy()
     for it in range(6):
         idx = np.nonzero(use)[0]
@@ -351,7 +349,6 @@ def _lattice_fit(q, basis, tol):
     for axis in (0, 1):
         p = [axis, 2 + axis]
         cov[np.ix_(p, p)] = sigma2 * cinv
-    del inv
     return {
         "vectors": v,
         "covariance": cov,
@@ -440,7 +437,9 @@ def find_lattice_vectors(
     else:
         tol = check_number(tolerance, "tolerance", "a distance in pixels")
         if not (np.isfinite(tol) and tol > 0):
-            raise ValueError(f"`tolerance` must be a positive distance, got {tolerance}.")
+            raise ValueError(
+                f"`tolerance` must be a positive distance, got {tolerance}."
+            )
     q = _separate_groups(p, g, _RADII[-1] * d_nn)
     lo, hi = _boxes(q, g)
     if values is not None and types is None:
@@ -539,7 +538,8 @@ def lattice_parameters(vectors, covariance=None, scale=(1.0, 1.0)):
         e = np.zeros(4)
         e[k] = h
         jac[:, k] = (
-            _parameters((flat + e).reshape(2, 2)) - _parameters((flat - e).reshape(2, 2))
+            _parameters((flat + e).reshape(2, 2))
+            - _parameters((flat - e).reshape(2, 2))
         ) / (2 * h)
     pcov = jac @ cov @ jac.T
     err = np.sqrt(np.clip(np.diag(pcov), 0, None))

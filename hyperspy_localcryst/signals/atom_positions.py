@@ -1877,7 +1877,9 @@ class AtomPositions(Signal1D):
         keep = np.ones(x.size, dtype=bool)
         if sublattice is not None:
             k = check_number(sublattice, "sublattice", "a sublattice label (int)")
-            present = np.unique(labels[np.isfinite(labels)]) if labels is not None else []
+            present = (
+                np.unique(labels[np.isfinite(labels)]) if labels is not None else []
+            )
             if labels is None or k not in present:
                 raise ValueError(
                     f"`sublattice` = {sublattice!r} is not a label of this table "
@@ -1886,7 +1888,10 @@ class AtomPositions(Signal1D):
                 )
             keep = labels == k
         types = values = None
-        if labels is not None and len(np.unique(labels[keep & np.isfinite(labels)])) > 1:
+        if (
+            labels is not None
+            and len(np.unique(labels[keep & np.isfinite(labels)])) > 1
+        ):
             types = labels[keep]
         else:
             for name in ("amplitude", "peak"):
