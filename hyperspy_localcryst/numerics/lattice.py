@@ -9,8 +9,8 @@ Method
 :func:`find_lattice_vectors`
 
 1. **Candidates.** Vectors from (up to ``max_sources``) atoms to every atom
-   within a radius ``R`` are binned in a 2D histogram (bins of 1/16 of the
-   median nearest-neighbour distance ``d``); its maxima, refined as the mean of
+   within a radius ``R`` are binned in a 2D histogram (bins of a quarter of
+   ``tolerance``, at most 600 per side); its maxima, refined as the mean of
    the vectors within ``tolerance``, are candidate translations. A candidate's
    *match fraction* is the share of the sources whose ``r + v`` lies inside
    the atoms' bounding box that do have an atom there. A translation of the
@@ -25,8 +25,8 @@ Method
    atoms of each pair (a slow thickness gradient does not count). Candidates
    whose score is clearly below the best one's are not translations.
 3. **Basis.** The shortest remaining candidate and the shortest one not
-   collinear with it (``R`` grows from 3.2 ``d`` to 12 ``d`` until two are
-   found) form a reduced basis.
+   collinear with it (``R`` grows from 2.5 to 10 times the median distance to
+   the 6th nearest atom until two are found) form a reduced basis.
 4. **Fit.** Every pair of atoms whose separation is an integer combination
    ``n1 v1 + n2 v2`` within ``tolerance`` is an edge; a breadth-first walk of
    the edges gives each atom integer lattice coordinates within its connected
@@ -55,10 +55,11 @@ from ._checks import check_array, check_bool, check_number, check_numbers
 
 __all__ = ["find_lattice_vectors", "lattice_parameters", "calibration_factors"]
 
-#: Search radii for the candidate translations, in median nearest-neighbour
-#: distances: the next is tried when fewer than two non-collinear translations
-#: were found (large cells with many sites, e.g. tungsten bronzes).
-_RADII = (3.2, 6.0, 12.0)
+#: Search radii for the candidate translations, in median distances to the
+#: 6th nearest atom: the next is tried when fewer than two non-collinear
+#: translations were found (large cells with many sites, e.g. tungsten
+#: bronzes).
+_RADII = (2.5, 5.0, 10.0)
 #: A candidate is kept when its match fraction is at least this times the best.
 _MIN_RELATIVE_FRACTION = 0.75
 #: A candidate's type score may fall this much below the best one's.
@@ -158,7 +159,7 @@ def _candidates(q, boxes_lo, boxes_hi, g, d_nn, radius, tol, sources):
     d = q[j] - q[si]
     if d.shape[0] == 0:
         return np.empty((0, 2)), np.empty(0), []
-    h = d_nn / 16.0
+    h = max(tol / 4.0, radius / 300.0)
     nb = int(np.ceil(radius / h))
     edges = (np.arange(-nb, nb + 2) - 0.5) * h
     hist, _, _ = np.histogram2d(d[:, 1], d[:, 0], bins=(edges, edges))
@@ -428,10 +429,11 @@ def find_lattice_vectors(
         )
     p = np.column_stack([x, y])
     q0 = _separate_groups(p, g, 0.0)
-    dist, _ = cKDTree(q0).query(q0, k=2)
+    dist, _ = cKDTree(q0).query(q0, k=min(7, x.size))
     d_nn = float(np.median(dist[:, 1][dist[:, 1] > 0])) if np.any(dist[:, 1] > 0) else 0
     if not d_nn > 0:
         raise ValueError("All atoms share one position: no lattice to measure.")
+    d_6 = max(float(np.median(dist[:, -1])), d_nn)
     if tolerance is None:
         tol = 0.25 * d_nn
     else:
@@ -440,7 +442,7 @@ def find_lattice_vectors(
             raise ValueError(
                 f"`tolerance` must be a positive distance, got {tolerance}."
             )
-    q = _separate_groups(p, g, _RADII[-1] * d_nn)
+    q = _separate_groups(p, g, _RADII[-1] * d_6)
     lo, hi = _boxes(q, g)
     if values is not None and types is None:
         values = _local_normalise(q, values)
@@ -450,14 +452,14 @@ def find_lattice_vectors(
         sources = np.sort(rng.choice(x.size, int(max_sources), replace=False))
     basis = None
     for r in _RADII:
-        vecs, fracs, members = _candidates(q, lo, hi, g, d_nn, r * d_nn, tol, sources)
+        vecs, fracs, members = _candidates(q, lo, hi, g, d_nn, r * d_6, tol, sources)
         basis = _choose_basis(vecs, fracs, members, types, values)
         if basis is not None:
             break
     if basis is None:
         raise ValueError(
             f"No two independent lattice translations found among {x.size} atoms "
-            f"(searched up to {_RADII[-1]:g} nearest-neighbour distances): the "
+            f"(searched up to {_RADII[-1] * d_6:.4g} px): the "
             "atoms do not form a lattice, or too few rows of it."
         )
     fit = _lattice_fit(q, basis, tol)
