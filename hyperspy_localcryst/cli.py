@@ -409,6 +409,14 @@ def _known_signal_types():
     return known
 
 
+def _load_parameters():
+    import inspect
+
+    import hyperspy.api as hs
+
+    return inspect.signature(hs.load).parameters
+
+
 def _load(path, signal_type=None, index=None, allow_stack=False, reader=None):
     import hyperspy.api as hs
     import numpy as np
@@ -418,8 +426,8 @@ def _load(path, signal_type=None, index=None, allow_stack=False, reader=None):
     if Path(path).is_dir():
         raise ValueError(f"{path} is a folder, not an image file.")
     kw = {"signal_type": signal_type} if signal_type else {}
-    if reader:
-        kw["reader"] = reader
+    if reader:  # HyperSpy >= 2.4 calls it file_format (reader deprecated)
+        kw["file_format" if "file_format" in _load_parameters() else "reader"] = reader
     hs_log = logging.getLogger("hyperspy")
     level = hs_log.level
     hs_log.setLevel(logging.CRITICAL)  # the reason is in our one-line error

@@ -337,7 +337,8 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
             p["lattice_parameter"], atoms=signal.find_atoms(**find_kw)
         )
         c = signal.metadata.Calibration
-        log(f"pixel size x {c.factor_x:.4f} (correction factor)")
+        ax = signal.axes_manager.signal_axes[0]
+        log(f"correction factor {c.factor_x:.4f}: pixel size {ax.scale:.6g} {ax.units}")
     log("finding atoms")
     atoms = signal.find_atoms(**find_kw)
     times["find_s"] = time.perf_counter() - t
@@ -936,5 +937,5 @@ def _pm(value, err):
     """``value ± err`` with the value given to the error's precision."""
     if not (err > 0 and np.isfinite(err)):
         return f"{value:.5g}"
-    digits = max(0, -int(np.floor(np.log10(err))) + 1)
-    return f"{value:.{digits}f} ± {err:.2g}"
+    digits = max(0, -int(np.floor(np.log10(err))))
+    return f"{value:.{digits}f} ± {err:.{digits}f}"
