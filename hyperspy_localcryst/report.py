@@ -474,6 +474,7 @@ def _lattice_table(atoms):
                         "orientation",
                         "units",
                         "n_atoms",
+                        "residual_rms",
                     )
                 },
             }
@@ -902,13 +903,14 @@ def _lattice_html(summary):
     if lattice:
         head = (
             "<tr><th>atoms</th><th>a</th><th>b</th><th>gamma (deg)</th>"
-            "<th>direction of a (deg from +x to +y)</th><th>atoms fitted</th></tr>"
+            "<th>direction of a (deg from +x to +y)</th><th>atoms fitted</th>"
+            "<th>misfit of one lattice (rms, px)</th></tr>"
         )
         body = []
         for r in lattice:
             if "error" in r:
                 body.append(
-                    f"<tr><td>{esc(r['atoms'])}</td><td colspan=5>not measured: "
+                    f"<tr><td>{esc(r['atoms'])}</td><td colspan=6>not measured: "
                     f"{esc(r['error'])}</td></tr>"
                 )
                 continue
@@ -920,6 +922,7 @@ def _lattice_html(summary):
                 _pm(r["gamma"], r["gamma_err"]),
                 f"{r['orientation']:.2f}",
                 r["n_atoms"],
+                f"{r['residual_rms']:.2g}",
             ]
             body.append(
                 "<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>"
@@ -927,7 +930,10 @@ def _lattice_html(summary):
         parts.append(
             "<h2>Lattice parameters (measured)</h2><p>Primitive cell of the "
             "atoms (a &le; b, reduced cell), fitted by least squares to all "
-            "atoms; &plusmn; one standard error from the fit residuals.</p>"
+            "atoms; &plusmn; one standard error from the fit residuals. A misfit "
+            "well above the position errors means the lattice is not one "
+            "(distortion, domains, several phases): the values are then "
+            "averages.</p>"
             f"<table>{head}{''.join(body)}</table>"
         )
     return "\n".join(parts)

@@ -12,18 +12,22 @@ Method
    within a radius ``R`` are binned in a 2D histogram (bins of a quarter of
    ``tolerance``, at most 600 per side); its maxima, refined as the mean of
    the vectors within ``tolerance``, are candidate translations. A candidate's
-   *match fraction* is the share of the sources whose ``r + v`` lies inside
-   the atoms' bounding box that do have an atom there. A translation of the
-   structure maps every atom onto an atom (fraction ~ 1); a vector between two
-   sites of the basis maps only the atoms of one site (~ 1/2 or less).
-   Candidates with at least 0.75 times the best fraction are kept.
+   *match fraction* is the share of the sources whose ``r + v`` lies among
+   atoms (inside the atoms' bounding box, with an atom within the median
+   distance to the 6th nearest atom: not in vacuum, not off the image) that
+   do have an atom at ``r + v``. A
+   translation of the structure maps every atom onto an atom (fraction ~ 1);
+   a vector between two sites of the basis maps only the atoms of one site
+   (~ 1/2 or less). Candidates with at least 0.85 times the best fraction are
+   kept.
 2. **Same type.** A geometric translation may still swap atom types (in
    SrTiO3 [001] the half-diagonal maps Sr columns onto Ti columns). With
    ``types`` (sublattice labels) a candidate's score is its share of
    same-type pairs relative to chance; with ``values`` (e.g. fitted
    amplitudes) the correlation of the locally normalised values of the two
    atoms of each pair (a slow thickness gradient does not count). Candidates
-   whose score is clearly below the best one's are not translations.
+   whose score is negative (unlike atoms joined more often than by chance) and
+   clearly below the best one's are not translations.
 3. **Basis.** The shortest remaining candidate and the shortest one not
    collinear with it (``R`` grows from 2.5 to 10 times the median distance to
    the 6th nearest atom until two are found) form a reduced basis.
@@ -61,7 +65,7 @@ __all__ = ["find_lattice_vectors", "lattice_parameters", "calibration_factors"]
 #: bronzes).
 _RADII = (2.5, 5.0, 10.0)
 #: A candidate is kept when its match fraction is at least this times the best.
-_MIN_RELATIVE_FRACTION = 0.75
+_MIN_RELATIVE_FRACTION = 0.85
 #: A candidate's type score may fall this much below the best one's.
 _TYPE_MARGIN = 0.3
 #: Histogram maxima examined per search radius (the strongest).
@@ -105,6 +109,7 @@ def _separate_groups(p, g, reach):
 
 
 def _boxes(p, g):
+    """Bounding box of each group's atoms."""
     n = g.max(initial=0) + 1
     lo = np.full((n, 2), np.inf)
     hi = np.full((n, 2), -np.inf)
@@ -131,7 +136,9 @@ def _local_normalise(q, values, k=13):
 
 
 def _type_score(i, j, types, values):
-    """How well pairs (i, j) join atoms of the same type (1 = always)."""
+    """How well pairs (i, j) join atoms of the same type (1 = always, 0 =
+    chance, negative = unlike atoms), from labels (``types``) or from values
+    (correlation); returns (score, number of pairs)."""
     if types is not None:
         ti, tj = types[i], types[j]
         ok = np.isfinite(ti) & np.isfinite(tj)
@@ -148,7 +155,25 @@ def _type_score(i, j, types, values):
     return float(np.corrcoef(vi[ok], vj[ok])[0, 1]), int(ok.sum())
 
 
-def _candidates(q, boxes_lo, boxes_hi, g, d_nn, radius, tol, sources):
+def _swaps(members, good, types, values):
+    """Candidates that join unlike atoms: a score below chance (negative) and
+    clearly below the best candidate's, by labels or by values."""
+    swap = np.zeros(len(members), dtype=bool)
+    for t, v in ((types, None), (None, values)):
+        if t is None and v is None:
+            continue
+        sn = np.array([_type_score(i, j, t, v) for i, j in members]).reshape(-1, 2)
+        scores, ns = sn[:, 0], sn[:, 1]
+        finite = good & np.isfinite(scores)
+        if not finite.any():
+            continue
+        best = scores[finite].max()
+        margin = np.maximum(_TYPE_MARGIN, 4.0 / np.sqrt(np.maximum(ns, 1)))
+        swap |= np.isfinite(scores) & (scores < np.minimum(best - margin, 0))
+    return swap
+
+
+def _candidates(q, g, lo, hi, reach, d_nn, radius, tol, sources):
     """Candidate translations within ``radius``: (vectors, fractions, pairs)."""
     tree = cKDTree(q)
     src_tree = cKDTree(q[sources])
@@ -188,12 +213,12 @@ def _candidates(q, boxes_lo, boxes_hi, g, d_nn, radius, tol, sources):
         src = si[idx]
         _, first = np.unique(src, return_index=True)
         idx = idx[first]  # one partner per source
-        inside = np.all(
-            (q[sources] + c >= boxes_lo[g[sources]] - 0.5 * tol)
-            & (q[sources] + c <= boxes_hi[g[sources]] + 0.5 * tol),
-            axis=1,
-        )
-        eligible = int(inside.sum())
+        # sources whose r + v lies among atoms (not in vacuum, not off the
+        # image): an atom within reach of r + v
+        target = q[sources] + c
+        near, _ = tree.query(target, distance_upper_bound=reach)
+        inside = np.all((target >= lo[g[sources]]) & (target <= hi[g[sources]]), axis=1)
+        eligible = int((np.isfinite(near) & inside).sum())
         if eligible < 3:
             continue
         vecs.append(c)
@@ -216,14 +241,7 @@ def _choose_basis(vecs, fracs, members, types, values):
     if vecs.shape[0] < 2:
         return None
     good = fracs >= _MIN_RELATIVE_FRACTION * fracs.max()
-    if types is not None or values is not None:
-        scores = np.array([_type_score(i, j, types, values)[0] for i, j in members])
-        ns = np.array([_type_score(i, j, types, values)[1] for i, j in members])
-        finite = good & np.isfinite(scores)
-        if finite.any():
-            best = scores[finite].max()
-            margin = np.maximum(_TYPE_MARGIN, 4.0 / np.sqrt(np.maximum(ns, 1)))
-            good &= ~(np.isfinite(scores) & (scores < best - margin))
+    good &= ~_swaps(members, good, types, values)
     cand = vecs[good]
     if cand.shape[0] < 2:
         return None
@@ -374,11 +392,12 @@ def find_lattice_vectors(
         Atom positions in pixels (NaN positions are left out).
     types : array_like, optional
         Atom type per atom (e.g. sublattice labels): a translation maps atoms
-        onto atoms of the same type. Takes precedence over ``values``.
+        onto atoms of the same type.
     values : array_like, optional
         A per-atom brightness (e.g. fitted amplitude), used like ``types``
         after local normalisation: a vector that maps bright columns onto
-        faint ones is not a translation.
+        faint ones is not a translation. With both, a vector that either
+        finds joining unlike atoms is not a translation.
     groups : array_like, optional
         Group per atom (e.g. the frame of a stack): pairs never join groups;
         one lattice is fitted to all groups (one origin each).
@@ -443,16 +462,18 @@ def find_lattice_vectors(
                 f"`tolerance` must be a positive distance, got {tolerance}."
             )
     q = _separate_groups(p, g, _RADII[-1] * d_6)
-    lo, hi = _boxes(q, g)
-    if values is not None and types is None:
+    if values is not None:
         values = _local_normalise(q, values)
+    lo, hi = _boxes(q, g)
     rng = np.random.default_rng(0)
     sources = np.arange(x.size)
     if x.size > max_sources:
         sources = np.sort(rng.choice(x.size, int(max_sources), replace=False))
     basis = None
     for r in _RADII:
-        vecs, fracs, members = _candidates(q, lo, hi, g, d_nn, r * d_6, tol, sources)
+        vecs, fracs, members = _candidates(
+            q, g, lo, hi, d_6, d_nn, r * d_6, tol, sources
+        )
         basis = _choose_basis(vecs, fracs, members, types, values)
         if basis is not None:
             break

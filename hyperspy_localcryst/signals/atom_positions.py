@@ -1831,11 +1831,11 @@ class AtomPositions(Signal1D):
         ----------
         sublattice : int, optional
             Only the atoms of this ``sublattice`` label. Default: all atoms;
-            a translation must then map atoms onto atoms of the same type,
-            judged by the ``sublattice`` labels when there are several, else
-            by the fitted ``amplitude`` (or the ``peak`` value of found
-            atoms): in SrTiO3 [001] the Sr-Ti half-diagonal is not a
-            translation.
+            a translation must then map atoms onto atoms of the same type:
+            a vector that joins unlike atoms, by the ``sublattice`` labels
+            (when there are several) or by the fitted ``amplitude`` (the
+            ``peak`` value of found atoms), is not one. In SrTiO3 [001] the
+            Sr-Ti half-diagonal is not a translation.
 
         Returns
         -------
@@ -1893,11 +1893,10 @@ class AtomPositions(Signal1D):
             and len(np.unique(labels[keep & np.isfinite(labels)])) > 1
         ):
             types = labels[keep]
-        else:
-            for name in ("amplitude", "peak"):
-                if name in cols:
-                    values = self.get_column(name)[keep]
-                    break
+        for name in ("amplitude", "peak"):
+            if name in cols:
+                values = self.get_column(name)[keep]
+                break
         groups = self.get_column("frame")[keep] if "frame" in cols else None
         fit = find_lattice_vectors(
             x[keep], y[keep], types=types, values=values, groups=groups
