@@ -496,6 +496,10 @@ def _calibration(signal, units):
         if key in md:
             value = md[key]
             out[key] = list(value) if isinstance(value, (list, tuple)) else value
+    if "original_scale" in md:
+        out["original_units"] = str(
+            md.get("original_units", md.get("previous_units", units)) or ""
+        )
     if "measured" in md:
         out["measured_before"] = dict(md["measured"])
     return out
@@ -868,7 +872,8 @@ def _lattice_html(summary):
             rows.append(
                 (
                     "pixel size in the file",
-                    f"{ox:.6g}" if ox == oy else f"{ox:.6g}, {oy:.6g}",
+                    (f"{ox:.6g}" if ox == oy else f"x {ox:.6g}, y {oy:.6g}")
+                    + f" {cal.get('original_units') or '(uncalibrated)'}",
                 )
             )
         if "factor_x" in cal:

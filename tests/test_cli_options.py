@@ -219,3 +219,24 @@ def test_help_documents_the_options(capsys):
         "auto,bright,dark",
     ):
         assert option in text, option
+
+
+def test_pixel_size_then_lattice_parameter_keep_the_file_calibration(
+    files, tmp_path, no_figures
+):
+    """A raw array given 0.0206 nm/px, then corrected against the cell: the
+    report names the file's own (absent) calibration and the correction."""
+    status, out = _analyse(
+        files,
+        tmp_path,
+        "raw.npy",
+        *("--pixel-size", "0.0206", "--units", "nm"),
+        *("--lattice-parameter", f"{A_PX * 0.02},{B_PX * 0.02}"),
+    )
+    assert status == 0
+    cal = _summary(out, "raw")["calibration"]
+    assert cal["original_scale"] == [1.0, 1.0] and cal["original_units"] == ""
+    assert cal["factor_x"] == pytest.approx(1 / 1.03, rel=1e-3)
+    assert cal["pixel_size"][1] == pytest.approx(0.02, rel=1e-3)
+    page = (out / "raw" / "report.html").read_text()
+    assert "<td>1 (uncalibrated)</td>" in page

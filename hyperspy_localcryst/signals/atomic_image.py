@@ -1400,8 +1400,8 @@ class AtomicImage(Signal2D):
             The recalibrated copy. ``metadata.Calibration`` records
             ``factor_x``, ``factor_y`` (new scale / previous scale), the
             ``previous_scale`` and ``previous_offset`` (x, y), the
-            ``original_scale`` (of the file, kept through repeated
-            calibrations), the ``units``, the ``lattice_parameter`` and
+            ``original_scale`` and ``original_units`` (of the file, kept
+            through repeated calibrations), the ``units``, the ``lattice_parameter`` and
             ``angle`` given, and the ``measured`` lattice (a, b, gamma with
             errors, before the correction).
 
@@ -1517,6 +1517,11 @@ class AtomicImage(Signal2D):
                 "original_scale": list(old)
                 if old is not None
                 else previous["previous_scale"],
+                "original_units": str(
+                    self.metadata.get_item("Calibration.original_units", have)
+                    if old is not None
+                    else have
+                ),
                 "units": units or have,
                 "lattice_parameter": lp,
                 "angle": None if angle is None else float(angle),
