@@ -591,6 +591,17 @@ def _say_summary(summary, out):
         f" {summary['n_clusters']} clusters "
         f"({', '.join(f'{f:.0%}' for f in summary['cluster_fractions'])})"
     )
+    for row in summary.get("lattice", [])[:1]:  # all atoms
+        if "error" not in row:
+            u = row["units"] or "px"
+            print(
+                f"  lattice: a = {row['a']:.5g} ± {row['a_err']:.1g} {u}, b = "
+                f"{row['b']:.5g} ± {row['b_err']:.1g} {u}, gamma = "
+                f"{row['gamma']:.2f} ± {row['gamma_err']:.1g} deg"
+            )
+    cal = summary.get("calibration", {})
+    if "factor_x" in cal:
+        print(f"  calibration: correction factor {cal['factor_x']:.4f}")
     print(f"  report: {(Path(out) / 'report.html').resolve()}")
 
 

@@ -75,11 +75,15 @@ def _analyse(files, tmp_path, name, *options):
     return status, out
 
 
-def test_pixel_size_and_units_calibrate_a_raw_array(files, tmp_path, no_figures):
+def test_pixel_size_and_units_calibrate_a_raw_array(
+    files, tmp_path, capsys, no_figures
+):
     status, out = _analyse(
         files, tmp_path, "raw.npy", "--pixel-size", "0.00659", "--units", "A"
     )
     assert status == 0
+    said = capsys.readouterr().out
+    assert "pixel size 0.00659 Å" in said and "lattice: a = 0.0988" in said
     s = _summary(out, "raw")
     assert s["calibration"]["pixel_size"] == [0.00659, 0.00659]
     assert s["calibration"]["units"] == "Å" and s["units"] == "Å"
