@@ -316,3 +316,15 @@ def test_real_srtio3_cell_and_calibration():
     f = out.metadata.Calibration.factor_x
     assert 0.96 < f < 0.97
     assert np.sqrt(r["a"] * r["b"]) * f == pytest.approx(0.3905, rel=1e-9)
+
+
+def test_no_lattice_is_a_clear_error():
+    """Random points (an amorphous film, noise) and a single row have no
+    lattice: one ValueError that says so, never a made-up cell."""
+    p = np.random.default_rng(1).uniform(0, 300, (500, 2))
+    with pytest.raises(ValueError, match="No two independent lattice translations"):
+        find_lattice_vectors(p[:, 0], p[:, 1])
+    with pytest.raises(ValueError, match="No two independent lattice translations"):
+        find_lattice_vectors(np.arange(40) * 9.0, np.full(40, 5.0))
+    with pytest.raises(ValueError, match="at least 6"):
+        find_lattice_vectors([1.0, 2.0, np.nan], [1.0, 5.0, 3.0])
