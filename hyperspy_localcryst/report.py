@@ -44,7 +44,8 @@ __all__ = ["analyse", "write_report", "FIGURES"]
 
 #: Figures of a report, in display order: file name -> caption.
 FIGURES = {
-    "atoms.png": "Refined atom positions on the image",
+    "atoms.png": "Refined atom positions on the image, with the measured cell "
+    "vectors a and b",
     "cluster_map.png": "Cluster map: each pixel takes the cluster of its nearest "
     "centre atom",
     "dendrogram.png": "Ward dendrogram of the neighbourhoods (the cut gives K)",
@@ -440,7 +441,7 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
         .round(5)
         .tolist(),
     }
-    _figures(signal, atoms, nb, k, sizes, out, plt, p["seed"], shown)
+    _figures(signal, atoms, nb, k, sizes, out, plt, p["seed"], shown, lattice)
     times["figures_s"] = time.perf_counter() - t
     summary["times_s"] = {key: round(v, 3) for key, v in times.items()}
     return summary
@@ -475,6 +476,8 @@ def _lattice_table(atoms):
                         "units",
                         "n_atoms",
                         "residual_rms",
+                        "a_vector",
+                        "b_vector",
                     )
                 },
             }
@@ -594,7 +597,7 @@ def _save(fig, out, name, plt):
     plt.close(fig)
 
 
-def _figures(signal, atoms, nb, k, sizes, out, plt, seed, frame=None):
+def _figures(signal, atoms, nb, k, sizes, out, plt, seed, frame=None, lattice=()):
     """Draw the report's figures; maps of a stack show the flat frame ``frame``."""
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
@@ -623,6 +626,7 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed, frame=None):
     )
     if len(np.unique(sub[np.isfinite(sub)])) > 1:
         fig.colorbar(sc, ax=ax, label="sublattice (by amplitude)", fraction=0.03)
+    _draw_cell(ax, first, next((r for r in lattice or () if "a" in r), None))
     _save(fig, out, "atoms.png", plt)
 
     fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
@@ -707,6 +711,24 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed, frame=None):
         ax.set_ylabel("fraction of centre atoms")
         ax.legend(fontsize=7)
         _save(fig, out, "cluster_fractions.png", plt)
+
+
+def _draw_cell(ax, atoms, row):
+    """The measured cell vectors a (yellow) and b (green) from the atom
+    nearest the middle of the atoms."""
+    if row is None or atoms.n_atoms == 0:
+        return
+    x, y = atoms.get_column("x"), atoms.get_column("y")
+    i = int(np.nanargmin(np.hypot(x - np.nanmedian(x), y - np.nanmedian(y))))
+    for key, colour in (("a", "yellow"), ("b", "lime")):
+        vx, vy = row[f"{key}_vector"]
+        ax.annotate(
+            "",
+            xy=(x[i] + vx, y[i] + vy),
+            xytext=(x[i], y[i]),
+            arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.5},
+        )
+        ax.text(x[i] + 1.1 * vx, y[i] + 1.1 * vy, key, color=colour, fontsize=9)
 
 
 def write_report(out_dir, summary, overwrite=False):
