@@ -328,3 +328,24 @@ def test_no_lattice_is_a_clear_error():
         find_lattice_vectors(np.arange(40) * 9.0, np.full(40, 5.0))
     with pytest.raises(ValueError, match="at least 6"):
         find_lattice_vectors([1.0, 2.0, np.nan], [1.0, 5.0, 3.0])
+
+
+def test_calibrate_a_stack_of_one_type():
+    """A two-frame stack (the second shifted by 3 px) of a square lattice of
+    one atom type, stored 4 % too large: the frames are measured apart and
+    the fitted amplitudes of neighbours, which anti-correlate a little in
+    the joint fit, are not taken for a change of atom type."""
+    from hyperspy_localcryst.data import synthetic_lattice
+
+    s = synthetic_lattice(shape=(150, 170), spacing=18.0, rotation=7.0, seed=1)
+    stack = _atomic_image(np.stack([s.data, np.roll(s.data, 3, axis=1)]), 0.0104)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        atoms = stack.refine_atoms(
+            stack.find_atoms(show_progressbar=False), show_progressbar=False
+        )
+        out = stack.calibrate(0.18, atoms=atoms)
+    assert out.axes_manager.signal_axes[0].scale == pytest.approx(0.01, rel=1e-3)
+    r = atoms.get_lattice_parameters()
+    assert r["a"] == pytest.approx(0.18 * 1.04, rel=1e-3)
+    assert r["n_atoms"] > 0.8 * atoms.n_atoms

@@ -26,8 +26,9 @@ Method
    same-type pairs relative to chance; with ``values`` (e.g. fitted
    amplitudes) the correlation of the locally normalised values of the two
    atoms of each pair (a slow thickness gradient does not count). Candidates
-   whose score is negative (unlike atoms joined more often than by chance) and
-   clearly below the best one's are not translations.
+   whose score is clearly below the best one's and below chance (labels:
+   negative; values: below -0.4, since the fitted amplitudes of neighbouring
+   columns of one type anti-correlate a little) are not translations.
 3. **Basis.** The shortest remaining candidate and the shortest one not
    collinear with it (``R`` grows from 2.5 to 10 times the median distance to
    the 6th nearest atom until two are found) form a reduced basis.
@@ -70,6 +71,11 @@ _MIN_RELATIVE_FRACTION = 0.85
 _TYPE_MARGIN = 0.3
 #: Histogram maxima examined per search radius (the strongest).
 _MAX_PEAKS = 80
+#: Correlation of the values of paired atoms below which (and clearly below
+#: the best candidate's) a vector swaps types. Not 0: the amplitudes of
+#: neighbouring columns of one type anti-correlate by up to ~0.25 (joint fit
+#: of overlapping peaks, noise), while a bright/faint swap gives -0.5 to -0.95.
+_VALUE_SWAP = -0.4
 #: Robust standard deviations beyond which an atom is left out of the fit.
 _OUTLIER = 5.0
 
@@ -156,10 +162,11 @@ def _type_score(i, j, types, values):
 
 
 def _swaps(members, good, types, values):
-    """Candidates that join unlike atoms: a score below chance (negative) and
-    clearly below the best candidate's, by labels or by values."""
+    """Candidates that join unlike atoms: a score clearly below the best
+    candidate's and below chance (labels: negative; values: below
+    :data:`_VALUE_SWAP`), by labels or by values."""
     swap = np.zeros(len(members), dtype=bool)
-    for t, v in ((types, None), (None, values)):
+    for t, v, ceiling in ((types, None, 0.0), (None, values, _VALUE_SWAP)):
         if t is None and v is None:
             continue
         sn = np.array([_type_score(i, j, t, v) for i, j in members]).reshape(-1, 2)
@@ -169,7 +176,7 @@ def _swaps(members, good, types, values):
             continue
         best = scores[finite].max()
         margin = np.maximum(_TYPE_MARGIN, 4.0 / np.sqrt(np.maximum(ns, 1)))
-        swap |= np.isfinite(scores) & (scores < np.minimum(best - margin, 0))
+        swap |= np.isfinite(scores) & (scores < np.minimum(best - margin, ceiling))
     return swap
 
 
