@@ -959,8 +959,8 @@ def _lattice_html(summary):
             "atoms (a &le; b, reduced cell), fitted by least squares to all "
             "atoms; &plusmn; one standard error from the fit residuals. A misfit "
             "well above the position errors means the lattice is not one "
-            "(distortion, domains, several phases): the values are then "
-            "averages.</p>"
+            "(scan distortion, domains, several phases): the values are then "
+            "averages and the errors optimistic.</p>"
             f"<table>{head}{''.join(body)}</table>"
         )
     return "\n".join(parts)

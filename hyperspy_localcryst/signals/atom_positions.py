@@ -1842,8 +1842,11 @@ class AtomPositions(Signal1D):
         dict
             ``a <= b`` and ``gamma`` (deg; 90 to 120, a reduced cell) with
             standard errors ``a_err``, ``b_err``, ``gamma_err`` (from the
-            residual scatter of the fit: they include distortions a single
-            lattice does not describe), ``units``, ``a_vector`` and
+            residual scatter of the fit, taken as independent: they hold for
+            random position errors; a smooth distortion, e.g. of the scan,
+            makes the residuals correlated and the errors optimistic, which
+            ``residual_rms`` well above the position errors reveals),
+            ``units``, ``a_vector`` and
             ``b_vector`` (calibrated x, y), ``orientation`` (deg, direction
             of ``a`` from +x towards +y), ``sublattice``, ``n_atoms``
             (fitted), ``n_outliers`` (left out), ``residual_rms`` (per axis,
