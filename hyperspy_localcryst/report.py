@@ -333,6 +333,12 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     ckw = {} if p["contrast"] is None else {"contrast": p["contrast"]}
     find_kw = {"separation": p["separation"], "method": p["method"], **ckw, **kw}
     if p["lattice_parameter"] is not None:
+        if axis_units(signal.axes_manager.signal_axes[0].units) in ("", "px"):
+            raise ValueError(
+                "The image has no length units, so `lattice_parameter` cannot be "
+                "compared with it: set an approximate pixel size and units first "
+                "(command line: --pixel-size 0.01 --units nm)."
+            )
         log("calibrating against the lattice parameter")
         signal = signal.calibrate(
             p["lattice_parameter"], atoms=signal.find_atoms(**find_kw)

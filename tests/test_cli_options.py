@@ -244,3 +244,12 @@ def test_pixel_size_then_lattice_parameter_keep_the_file_calibration(
     assert cal["pixel_size"][1] == pytest.approx(0.02, rel=1e-3)
     page = (out / "raw" / "report.html").read_text()
     assert "<td>1 (uncalibrated)</td>" in page
+
+
+def test_lattice_parameter_on_an_uncalibrated_file_says_what_to_do(
+    files, tmp_path, capsys
+):
+    status, out = _analyse(files, tmp_path, "raw.npy", "--lattice-parameter", "0.3")
+    err = capsys.readouterr().err
+    assert status == 1 and "--pixel-size 0.01 --units nm" in err
+    assert "Traceback" not in err and not (out / "raw").exists()
