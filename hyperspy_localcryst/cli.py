@@ -591,13 +591,15 @@ def _say_summary(summary, out):
         f" {summary['n_clusters']} clusters "
         f"({', '.join(f'{f:.0%}' for f in summary['cluster_fractions'])})"
     )
+    from .report import _pm
+
     for row in summary.get("lattice", [])[:1]:  # all atoms
         if "error" not in row:
             u = row["units"] or "px"
             print(
-                f"  lattice: a = {row['a']:.5g} ± {row['a_err']:.1g} {u}, b = "
-                f"{row['b']:.5g} ± {row['b_err']:.1g} {u}, gamma = "
-                f"{row['gamma']:.2f} ± {row['gamma_err']:.1g} deg"
+                f"  lattice: a = {_pm(row['a'], row['a_err'])} {u}, b = "
+                f"{_pm(row['b'], row['b_err'])} {u}, gamma = "
+                f"{_pm(row['gamma'], row['gamma_err'])} deg"
             )
     cal = summary.get("calibration", {})
     if "factor_x" in cal:
