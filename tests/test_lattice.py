@@ -349,3 +349,23 @@ def test_calibrate_a_stack_of_one_type():
     r = atoms.get_lattice_parameters()
     assert r["a"] == pytest.approx(0.18 * 1.04, rel=1e-3)
     assert r["n_atoms"] > 0.8 * atoms.n_atoms
+
+
+def test_displaced_atoms_are_left_out():
+    """3 % of the atoms 2.4 px off their sites (within the pairing tolerance,
+    ~25 times the position noise): they are left out of the fit, the cell
+    and its errors are those of the clean atoms."""
+    cell = _cell(12.0, 15.0, 95.0, -21.0)
+    p, _ = _sites(cell, (300, 380), basis=((0.0, 0.0),))
+    rng = np.random.default_rng(4)
+    q = p + rng.normal(0, 0.1, p.shape)
+    bad = rng.choice(len(q), len(q) * 3 // 100, replace=False)
+    ang = rng.uniform(0, 2 * np.pi, bad.size)
+    q[bad] += 2.4 * np.column_stack([np.cos(ang), np.sin(ang)])
+    fit = find_lattice_vectors(q[:, 0], q[:, 1])
+    assert fit["n_outliers"] == bad.size
+    assert fit["residual_rms"] == pytest.approx(0.1, rel=0.15)
+    r = lattice_parameters(fit["vectors"], fit["covariance"])
+    a, b, g = _independent(cell)
+    for key, want in (("a", a), ("b", b), ("gamma", g)):
+        assert abs(r[key] - want) < 4 * r[f"{key}_err"], key
