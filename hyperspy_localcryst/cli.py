@@ -162,6 +162,42 @@ def _positive_float(text):
     return value
 
 
+#: Length units accepted by --units (spelling given -> axis units).
+_UNITS = {
+    "nm": "nm",
+    "pm": "pm",
+    "A": "Å",
+    "Å": "Å",
+    "angstrom": "Å",
+    "um": "µm",
+    "µm": "µm",
+    "mm": "mm",
+    "m": "m",
+}
+
+
+def _length_units(text):
+    if text not in _UNITS:
+        raise argparse.ArgumentTypeError(
+            f"must be one of nm, pm, A, um, mm, m, got {text!r}"
+        )
+    return _UNITS[text]
+
+
+def _lattice_parameter(text):
+    """``A`` or ``A,B``: one or two positive lengths."""
+    parts = text.split(",")
+    try:
+        values = [float(v) for v in parts]
+    except ValueError:
+        values = []
+    if len(parts) > 2 or not values or not all(0 < v < float("inf") for v in values):
+        raise argparse.ArgumentTypeError(
+            f"must be a positive length or two separated by a comma (a,b), got {text!r}"
+        )
+    return values[0] if len(values) == 1 else tuple(values)
+
+
 def _parser():
     p = _Parser(
         prog="localcryst",
@@ -199,6 +235,27 @@ def _parser():
         "atomic_image)",
     )
     an.add_argument(
+        "--reader",
+        default=None,
+        help="RosettaSciIO reader passed to hs.load, e.g. HSPY for Atomap's .hdf5 "
+        "files (default: chosen from the file extension)",
+    )
+    an.add_argument(
+        "--pixel-size",
+        type=_positive_float,
+        default=None,
+        metavar="VALUE",
+        help="pixel size to use instead of the file's (same for x and y), e.g. "
+        "0.00659 for a file without calibration; its units are --units",
+    )
+    an.add_argument(
+        "--units",
+        type=_length_units,
+        default=None,
+        help="units of --pixel-size: nm, pm, A (Ångström), um, mm or m (default: "
+        "the file's units, nm for a file without any); only with --pixel-size",
+    )
+    an.add_argument(
         "--index",
         type=_non_negative_int,
         default=None,
@@ -226,6 +283,24 @@ def _parser():
             help="smallest column distance in calibrated units (default: "
             + ("0.2 nm" if demo else "estimated from the image")
             + ")",
+        )
+        a.add_argument(
+            "--contrast",
+            choices=("auto", "bright", "dark"),
+            default=None,
+            help="column contrast passed to finding and refinement: bright "
+            "(HAADF), dark (ABF, many STM/iDPC images) or auto (default: the "
+            "finder's default)",
+        )
+        a.add_argument(
+            "--lattice-parameter",
+            type=_lattice_parameter,
+            default=None,
+            metavar="A[,B]",
+            help="known lattice parameter(s) in the image's units: the pixel size "
+            "is corrected so the measured cell (a <= b of the reduced cell; one "
+            "value: a = b) equals it, before the analysis (e.g. 0.3905 for "
+            "SrTiO3 [001] in nm); the report gives the correction factor",
         )
         a.add_argument(
             "--method",
@@ -334,7 +409,15 @@ def _known_signal_types():
     return known
 
 
-def _load(path, signal_type=None, index=None, allow_stack=False):
+def _load_parameters():
+    import inspect
+
+    import hyperspy.api as hs
+
+    return inspect.signature(hs.load).parameters
+
+
+def _load(path, signal_type=None, index=None, allow_stack=False, reader=None):
     import hyperspy.api as hs
     import numpy as np
 
@@ -343,11 +426,13 @@ def _load(path, signal_type=None, index=None, allow_stack=False):
     if Path(path).is_dir():
         raise ValueError(f"{path} is a folder, not an image file.")
     kw = {"signal_type": signal_type} if signal_type else {}
+    if reader:  # HyperSpy >= 2.4 calls it file_format (reader deprecated)
+        kw["file_format" if "file_format" in _load_parameters() else "reader"] = reader
     hs_log = logging.getLogger("hyperspy")
     level = hs_log.level
     hs_log.setLevel(logging.CRITICAL)  # the reason is in our one-line error
     try:
-        if Path(path).suffix.lower() == ".npy":  # a bare array: uncalibrated image
+        if Path(path).suffix.lower() == ".npy" and not reader:  # a bare array
             s = np.load(path, allow_pickle=False)
         else:
             s = hs.load(path, **kw)
@@ -430,7 +515,20 @@ def _analyse_one(path, out, args, batch=()):
 
         image = pto_sro_interface()
     else:
-        image = _load(path, args.signal_type, args.index, allow_stack=True)
+        image = _load(
+            path, args.signal_type, args.index, allow_stack=True, reader=args.reader
+        )
+        if args.pixel_size is not None:
+            image = _set_pixel_size(image, args.pixel_size, args.units)
+    from .signals._grid import axis_units
+
+    ax = image.axes_manager.signal_axes[0]
+    log(f"pixel size {ax.scale:.6g} {axis_units(ax.units) or '(uncalibrated)'}")
+    extra = {}
+    if args.contrast is not None:
+        extra["contrast"] = args.contrast
+    if args.lattice_parameter is not None:
+        extra["lattice_parameter"] = args.lattice_parameter
     return analyse(
         image,
         out,
@@ -447,7 +545,33 @@ def _analyse_one(path, out, args, batch=()):
         log=log,
         overwrite=args.overwrite,
         inputs=inputs,
+        **extra,
     )
+
+
+def _set_pixel_size(image, size, units):
+    """The image with ``size`` per pixel on both axes (origin pixel kept), in
+    ``units`` (default: the file's, else nm); the file's calibration is kept in
+    ``metadata.Calibration``."""
+    from .signals._grid import axis_units
+
+    axes = image.axes_manager.signal_axes
+    have = axis_units(axes[0].units)
+    units = units or (have if have and have not in ("px", "pixels") else "nm")
+    image.metadata.set_item(
+        "Calibration",
+        {
+            "method": "pixel size given (--pixel-size)",
+            "original_scale": [float(a.scale) for a in axes],
+            "original_units": have,
+            "units": units,
+        },
+    )
+    for a in axes:
+        a.offset = a.offset / a.scale * size if a.scale else 0.0
+        a.scale = size
+        a.units = units
+    return image
 
 
 def _demo_file():
@@ -467,6 +591,19 @@ def _say_summary(summary, out):
         f" {summary['n_clusters']} clusters "
         f"({', '.join(f'{f:.0%}' for f in summary['cluster_fractions'])})"
     )
+    from .report import _pm
+
+    for row in summary.get("lattice", [])[:1]:  # all atoms
+        if "error" not in row:
+            u = row["units"] or "px"
+            print(
+                f"  lattice: a = {_pm(row['a'], row['a_err'])} {u}, b = "
+                f"{_pm(row['b'], row['b_err'])} {u}, gamma = "
+                f"{_pm(row['gamma'], row['gamma_err'])} deg"
+            )
+    cal = summary.get("calibration", {})
+    if "factor_x" in cal:
+        print(f"  calibration: correction factor {cal['factor_x']:.4f}")
     print(f"  report: {(Path(out) / 'report.html').resolve()}")
 
 
@@ -674,6 +811,13 @@ def _main(argv):
     # the user of the command can do nothing about
     warnings.filterwarnings("ignore", message=r"Importing `\w+` from `hyperspy\.")
     if args.command in ("analyse", "analyze", "demo"):
+        if getattr(args, "units", None) and args.pixel_size is None:
+            print(
+                "localcryst: error: --units gives the units of --pixel-size; give "
+                "--pixel-size too (see `localcryst analyse --help`)",
+                file=sys.stderr,
+            )
+            return 1
         return _main_analyse(args)
     try:
         out = Path(args.out or _stem(args.file) + "_atoms")

@@ -37,13 +37,15 @@ from .signals._grid import (
     check_bool,
     check_integer,
     check_n_sublattices,
+    check_number,
 )
 
 __all__ = ["analyse", "write_report", "FIGURES"]
 
 #: Figures of a report, in display order: file name -> caption.
 FIGURES = {
-    "atoms.png": "Refined atom positions on the image",
+    "atoms.png": "Refined atom positions on the image, with the measured cell "
+    "vectors a and b",
     "cluster_map.png": "Cluster map: each pixel takes the cluster of its nearest "
     "centre atom",
     "dendrogram.png": "Ward dendrogram of the neighbourhoods (the cut gives K)",
@@ -93,6 +95,8 @@ def analyse(
     log=None,
     overwrite=False,
     inputs=(),
+    contrast=None,
+    lattice_parameter=None,
 ):
     """Run the whole pipeline on ``signal`` and write results, figures and report.
 
@@ -151,13 +155,25 @@ def analyse(
     inputs : sequence of str or pathlib.Path
         Files the signal was read from: never inside a replaced folder, and
         recorded in the folder's marker.
+    contrast : {"auto", "bright", "dark"}, optional
+        Passed to :meth:`AtomicImage.find_atoms` and
+        :meth:`AtomicImage.refine_atoms` (only when given).
+    lattice_parameter : float or (float, float), optional
+        Known lattice parameter(s) in the image's units: before the analysis
+        the image is recalibrated against them
+        (:meth:`AtomicImage.calibrate`, one factor for both axes, measured on
+        the atoms found with the same settings).
 
     Returns
     -------
     dict
         The parameters and key numbers (also in ``summary.json``), with
         ``figure_frame`` (flat index of the frame the figures show; None for
-        a single image), ``failed_frames`` and ``failed_reasons``.
+        a single image), ``failed_frames`` and ``failed_reasons``,
+        ``calibration`` (pixel size and units used, where they came from,
+        the correction factor of a lattice calibration) and ``lattice``
+        (measured a, b, gamma with standard errors: all atoms, then each
+        sublattice).
 
     Examples
     --------
@@ -228,6 +244,14 @@ def analyse(
     if log is not None and not callable(log):
         raise TypeError(f"`log` must be a function (e.g. print) or None, got {log!r}.")
     log = log or (lambda msg: None)
+    if contrast is not None and (
+        not isinstance(contrast, str) or contrast not in ("auto", "bright", "dark")
+    ):
+        raise ValueError(
+            f"`contrast` must be 'auto', 'bright' or 'dark', got {contrast!r:.60}."
+        )
+    if lattice_parameter is not None:
+        lattice_parameter = _check_lattice_parameter(lattice_parameter)
     check_destination(out_dir, inputs, overwrite)  # refuse before any work
     with result_folder(out_dir, inputs, overwrite, command="analyse") as tmp:
         return _analyse_into(
@@ -245,7 +269,26 @@ def analyse(
             seed=seed,
             preprocess=preprocess,
             show_progressbar=show_progressbar,
+            contrast=contrast,
+            lattice_parameter=lattice_parameter,
         )
+
+
+def _check_lattice_parameter(value):
+    """One positive length or two, as a float or a tuple of two floats."""
+    many = isinstance(value, (list, tuple, np.ndarray))
+    values = list(np.ravel(value)) if many else [value]
+    if len(values) not in (1, 2):
+        raise ValueError(
+            "`lattice_parameter` must be one length or two (a, b), got "
+            f"{len(values)} values."
+        )
+    out = [check_number(v, "lattice_parameter", "a length") for v in values]
+    if not all(np.isfinite(v) and v > 0 for v in out):
+        raise ValueError(
+            f"`lattice_parameter` must be positive lengths, got {value!r:.60}."
+        )
+    return tuple(out) if many else out[0]
 
 
 def _analyse_into(out_dir, signal, plt, log, **p):
@@ -286,12 +329,29 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
             signal = signal.remove_background(**kw)
         else:
             signal = signal.denoise("gaussian", **kw)
+    # `contrast` is passed only when given (older finders have no such argument)
+    ckw = {} if p["contrast"] is None else {"contrast": p["contrast"]}
+    find_kw = {"separation": p["separation"], "method": p["method"], **ckw, **kw}
+    if p["lattice_parameter"] is not None:
+        if axis_units(signal.axes_manager.signal_axes[0].units) in ("", "px"):
+            raise ValueError(
+                "The image has no length units, so `lattice_parameter` cannot be "
+                "compared with it: set an approximate pixel size and units first "
+                "(command line: --pixel-size 0.01 --units nm)."
+            )
+        log("calibrating against the lattice parameter")
+        signal = signal.calibrate(
+            p["lattice_parameter"], atoms=signal.find_atoms(**find_kw)
+        )
+        c = signal.metadata.Calibration
+        ax = signal.axes_manager.signal_axes[0]
+        log(f"correction factor {c.factor_x:.4f}: pixel size {ax.scale:.6g} {ax.units}")
     log("finding atoms")
-    atoms = signal.find_atoms(separation=p["separation"], method=p["method"], **kw)
+    atoms = signal.find_atoms(**find_kw)
     times["find_s"] = time.perf_counter() - t
     t = time.perf_counter()
     log(f"refining {atoms.n_atoms} atoms")
-    atoms = signal.refine_atoms(atoms, **kw)
+    atoms = signal.refine_atoms(atoms, **ckw, **kw)
     _check_fitted(atoms)
     if p["n_sublattices"] > 1:
         check_n_sublattices(p["n_sublattices"], atoms.n_atoms, "atoms found")
@@ -308,6 +368,11 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
                 stacklevel=2,
             )
     times["refine_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    log("measuring the lattice parameters")
+    lattice = _lattice_table(atoms)
+    times["lattice_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     log(
@@ -358,6 +423,10 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
             if isinstance(p["method"], str)
             else "+".join(p["method"]),
             "preprocess": "+".join(p["preprocess"]) or "none",
+            "contrast": p["contrast"] or "finder default",
+            "lattice_parameter": "none (calibration as loaded)"
+            if p["lattice_parameter"] is None
+            else p["lattice_parameter"],
         },
         "image_shape": list(signal.axes_manager.signal_shape),
         "n_frames": int(max(signal.axes_manager.navigation_size, 1)),
@@ -369,6 +438,8 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
         "n_clusters": int(k),
         "cluster_sizes": sizes.tolist(),
         "cluster_fractions": (sizes / max(sizes.sum(), 1)).round(4).tolist(),
+        "calibration": _calibration(signal, units),
+        "lattice": lattice,
         "figure_frame": shown,
         "failed_frames": failed,
         "failed_reasons": reasons,
@@ -376,10 +447,71 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
         .round(5)
         .tolist(),
     }
-    _figures(signal, atoms, nb, k, sizes, out, plt, p["seed"], shown)
+    _figures(signal, atoms, nb, k, sizes, out, plt, p["seed"], shown, lattice)
     times["figures_s"] = time.perf_counter() - t
     summary["times_s"] = {key: round(v, 3) for key, v in times.items()}
     return summary
+
+
+def _lattice_table(atoms):
+    """Measured lattice parameters of all atoms, then of each sublattice; a
+    measurement that fails is a row with its reason (never a failed run)."""
+    rows = []
+    labels = atoms.get_column("sublattice") if "sublattice" in atoms.columns else None
+    subs = [] if labels is None else np.unique(labels[np.isfinite(labels)])
+    for sub in [None] + ([int(v) for v in subs] if len(subs) > 1 else []):
+        name = "all atoms" if sub is None else f"sublattice {sub}"
+        try:
+            m = atoms.get_lattice_parameters(sublattice=sub)
+        except ValueError as e:
+            rows.append({"atoms": name, "error": str(e)})
+            continue
+        rows.append(
+            {
+                "atoms": name,
+                **{
+                    k: m[k]
+                    for k in (
+                        "a",
+                        "a_err",
+                        "b",
+                        "b_err",
+                        "gamma",
+                        "gamma_err",
+                        "orientation",
+                        "units",
+                        "n_atoms",
+                        "residual_rms",
+                        "a_vector",
+                        "b_vector",
+                    )
+                },
+            }
+        )
+    return rows
+
+
+def _calibration(signal, units):
+    """The pixel size used and where it came from (file, user, lattice)."""
+    ax = signal.axes_manager.signal_axes
+    md = signal.metadata.get_item("Calibration")
+    md = md.as_dictionary() if md is not None else {}
+    out = {
+        "pixel_size": [float(ax[0].scale), float(ax[1].scale)],
+        "units": units,
+        "source": md.get("method", "file"),
+    }
+    for key in ("original_scale", "factor_x", "factor_y", "lattice_parameter"):
+        if key in md:
+            value = md[key]
+            out[key] = list(value) if isinstance(value, (list, tuple)) else value
+    if "original_scale" in md:
+        out["original_units"] = str(
+            md.get("original_units", md.get("previous_units", units)) or ""
+        )
+    if "measured" in md:
+        out["measured_before"] = dict(md["measured"])
+    return out
 
 
 def _neighbourhoods(atoms, k, metric):
@@ -471,7 +603,7 @@ def _save(fig, out, name, plt):
     plt.close(fig)
 
 
-def _figures(signal, atoms, nb, k, sizes, out, plt, seed, frame=None):
+def _figures(signal, atoms, nb, k, sizes, out, plt, seed, frame=None, lattice=()):
     """Draw the report's figures; maps of a stack show the flat frame ``frame``."""
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
@@ -500,6 +632,7 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed, frame=None):
     )
     if len(np.unique(sub[np.isfinite(sub)])) > 1:
         fig.colorbar(sc, ax=ax, label="sublattice (by amplitude)", fraction=0.03)
+    _draw_cell(ax, first, next((r for r in lattice or () if "a" in r), None))
     _save(fig, out, "atoms.png", plt)
 
     fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
@@ -584,6 +717,24 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed, frame=None):
         ax.set_ylabel("fraction of centre atoms")
         ax.legend(fontsize=7)
         _save(fig, out, "cluster_fractions.png", plt)
+
+
+def _draw_cell(ax, atoms, row):
+    """The measured cell vectors a (yellow) and b (green) from the atom
+    nearest the middle of the atoms."""
+    if row is None or atoms.n_atoms == 0:
+        return
+    x, y = atoms.get_column("x"), atoms.get_column("y")
+    i = int(np.nanargmin(np.hypot(x - np.nanmedian(x), y - np.nanmedian(y))))
+    for key, colour in (("a", "yellow"), ("b", "lime")):
+        vx, vy = row[f"{key}_vector"]
+        ax.annotate(
+            "",
+            xy=(x[i] + vx, y[i] + vy),
+            xytext=(x[i], y[i]),
+            arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.5},
+        )
+        ax.text(x[i] + 1.1 * vx, y[i] + 1.1 * vy, key, color=colour, fontsize=9)
 
 
 def write_report(out_dir, summary, overwrite=False):
@@ -672,6 +823,7 @@ def write_report(out_dir, summary, overwrite=False):
     key_rows = "".join(
         f"<tr><th>{esc(str(a))}</th><td>{esc(str(b))}</td></tr>" for a, b in numbers
     )
+    lattice_html = _lattice_html(summary)
     warn = summary.get("warnings") or []
     warn_html = (
         "<h2>Warnings</h2><ul>" + "".join(f"<li>{esc(w)}</li>" for w in warn) + "</ul>"
@@ -707,6 +859,7 @@ hyperspy_localcryst. Files in this folder: <code>atoms.csv</code>, the per-atom
 table and the neighbourhood signal (HyperSpy files), the PNG figures below,
 <code>summary.json</code>.</p>
 <h2>Key numbers</h2><table>{key_rows}</table>
+{lattice_html}
 <h2>Parameters</h2><table>{rows}</table>
 {warn_html}
 <h2>Figures</h2>
@@ -727,3 +880,101 @@ window.addEventListener("load", () => {{
     with open(path, "w" if overwrite else "x", encoding="utf-8") as f:
         f.write(page)
     return path
+
+
+def _lattice_html(summary):
+    """The calibration used and the measured lattice parameters, as HTML."""
+    esc = html.escape
+    cal = summary.get("calibration")
+    lattice = summary.get("lattice")
+    if not cal and not lattice:
+        return ""
+    parts = []
+    if cal:
+        u = cal.get("units") or "px"
+        sx, sy = cal["pixel_size"]
+        size = f"{sx:.6g} {u}" if sx == sy else f"x {sx:.6g}, y {sy:.6g} {u}"
+        rows = [("pixel size used", size), ("calibration from", cal.get("source"))]
+        if "original_scale" in cal:
+            ox, oy = cal["original_scale"]
+            rows.append(
+                (
+                    "pixel size in the file",
+                    (f"{ox:.6g}" if ox == oy else f"x {ox:.6g}, y {oy:.6g}")
+                    + f" {cal.get('original_units') or '(uncalibrated)'}",
+                )
+            )
+        if "factor_x" in cal:
+            fx, fy = cal["factor_x"], cal["factor_y"]
+            rows.append(
+                (
+                    "correction factor (lattice calibration)",
+                    f"{fx:.5f}" if fx == fy else f"x {fx:.5f}, y {fy:.5f}",
+                )
+            )
+            lp = cal.get("lattice_parameter")
+            rows.append(
+                ("lattice parameter given", f"{', '.join(f'{v:g}' for v in lp)} {u}")
+            )
+            m = cal.get("measured_before")
+            if m:
+                rows.append(
+                    (
+                        "lattice measured before the correction",
+                        f"a = {m['a']:.5g}, b = {m['b']:.5g} {u}, gamma = "
+                        f"{m['gamma']:.2f} deg",
+                    )
+                )
+        parts.append(
+            "<h2>Calibration</h2><table>"
+            + "".join(
+                f"<tr><th>{esc(str(a))}</th><td>{esc(str(b))}</td></tr>"
+                for a, b in rows
+            )
+            + "</table>"
+        )
+    if lattice:
+        head = (
+            "<tr><th>atoms</th><th>a</th><th>b</th><th>gamma (deg)</th>"
+            "<th>direction of a (deg from +x to +y)</th><th>atoms fitted</th>"
+            "<th>misfit of one lattice (rms, px)</th></tr>"
+        )
+        body = []
+        for r in lattice:
+            if "error" in r:
+                body.append(
+                    f"<tr><td>{esc(r['atoms'])}</td><td colspan=6>not measured: "
+                    f"{esc(r['error'])}</td></tr>"
+                )
+                continue
+            u = r.get("units") or "px"
+            cells = [
+                r["atoms"],
+                f"{_pm(r['a'], r['a_err'])} {u}",
+                f"{_pm(r['b'], r['b_err'])} {u}",
+                _pm(r["gamma"], r["gamma_err"]),
+                f"{r['orientation']:.2f}",
+                r["n_atoms"],
+                f"{r['residual_rms']:.2g}",
+            ]
+            body.append(
+                "<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>"
+            )
+        parts.append(
+            "<h2>Lattice parameters (measured)</h2><p>Primitive cell of the "
+            "atoms (a &le; b, reduced cell), fitted by least squares to all "
+            "atoms; &plusmn; one standard error from the fit residuals. A misfit "
+            "well above the position errors means the lattice is not one "
+            "(scan distortion, domains, several phases): the values are then "
+            "averages and the errors optimistic.</p>"
+            f"<table>{head}{''.join(body)}</table>"
+        )
+    return "\n".join(parts)
+
+
+def _pm(value, err):
+    """``value ± err`` with the value given to the error's precision."""
+    if not (err > 0 and np.isfinite(err)):
+        return f"{value:.5g}"
+    digits = max(0, -int(np.floor(np.log10(err))))
+    return f"{value:.{digits}f} ± {err:.{digits}f}"

@@ -110,6 +110,7 @@ MODULE_TESTS = {
         "tests/test_numerics_details.py",
     ],
     "_parallel.py": ["tests/test_kernels.py", "tests/test_series.py"],
+    "lattice.py": ["tests/test_lattice.py", "tests/test_cli_options.py"],
 }
 
 #: Modules left out of the sample: argument checks (covered by the bad-input

@@ -1345,6 +1345,196 @@ class AtomicImage(Signal2D):
         self.plot(**kwargs)  # after the markers: no figure is left on an error
         self.add_marker(markers)
 
+    # ------------------------------------------------------------ calibration
+    def calibrate(
+        self,
+        lattice_parameter,
+        atoms=None,
+        sublattice=None,
+        angle=None,
+        directions=None,
+        anisotropic=False,
+        units=None,
+    ):
+        """A copy of the image whose pixel size makes the lattice the known one.
+
+        The lattice is measured from the atoms
+        (:meth:`AtomPositions.get_lattice_parameters`) and the scales (and
+        offsets) of the two signal axes are multiplied by the correction
+        factor, so that the measured lattice parameter equals
+        ``lattice_parameter``. The signal it is called on is not changed.
+
+        Parameters
+        ----------
+        lattice_parameter : float or (float, float)
+            Known ``a`` (one value: ``a = b``, e.g. a cubic perovskite seen
+            along [001]) or ``(a, b)``, in the image's units (or in
+            ``units``). Without ``directions``, ``a`` is the shorter vector of
+            the measured reduced cell.
+        atoms : AtomPositions, optional
+            Atoms of this image (found, or better refined). Default: found
+            and refined here with the default settings.
+        sublattice : int, optional
+            Measure the lattice of this sublattice label only (default: all
+            atoms, translations between atoms of the same type).
+        angle : float, optional
+            Known angle between ``a`` and ``b`` in degrees; with
+            ``anisotropic`` it separates x and y for cells at 45 degrees.
+        directions : (float, float), optional
+            Approximate directions of ``a`` and ``b`` in the image (degrees
+            from +x towards +y), when the order by length is not the right
+            one (e.g. a square cell distorted by the scan).
+        anisotropic : bool
+            Correct x and y by separate factors (the pixels become
+            non-square; the analysis methods need square pixels, so use it
+            to measure the scan distortion, then resample). Default: one
+            factor for both axes.
+        units : str, optional
+            Units of ``lattice_parameter`` for an uncalibrated image (e.g.
+            ``"nm"``); for a calibrated one they must be the image's (lengths
+            are not converted between units).
+
+        Returns
+        -------
+        AtomicImage
+            The recalibrated copy. ``metadata.Calibration`` records
+            ``factor_x``, ``factor_y`` (new scale / previous scale), the
+            ``previous_scale`` and ``previous_offset`` (x, y), the
+            ``original_scale`` and ``original_units`` (of the file, kept
+            through repeated calibrations), the ``units``, the ``lattice_parameter`` and
+            ``angle`` given, and the ``measured`` lattice (a, b, gamma with
+            errors, before the correction).
+
+        Raises
+        ------
+        ValueError
+            For atoms of another image, an uncalibrated image without
+            ``units``, units that differ from the image's, or a lattice that
+            cannot be measured.
+
+        Warns
+        -----
+        UserWarning
+            When the correction exceeds 20 %: the measured cell may not be
+            the one given (a sublattice, a centred cell).
+
+        Examples
+        --------
+        An image whose stored pixel size is 4 % too large:
+
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> img = synthetic_lattice(shape=(150, 170), spacing=18.0, scale=0.0104,
+        ...                         rotation=7.0, seed=1)
+        >>> fixed = img.calibrate(0.18)  # the true cell: 18 px of 0.01 nm
+        >>> round(fixed.axes_manager[0].scale, 5)
+        0.01
+        >>> round(fixed.metadata.Calibration.factor_x, 3)
+        0.962
+        >>> img.axes_manager[0].scale  # unchanged
+        0.0104
+        """
+        from ..numerics.lattice import calibration_factors
+
+        check_bool(anisotropic, "anisotropic")
+        grid = grid_from_axes(self.axes_manager.signal_axes)
+        have = grid["x"]["units"]
+        if units is not None:
+            if not isinstance(units, str) or not units.strip() or units == "px":
+                raise ValueError(
+                    f"`units` must name a length unit (e.g. 'nm'), got {units!r:.60}."
+                )
+            if have and have not in ("px", "pixels") and have != units:
+                raise ValueError(
+                    f"`units` is {units} but the image is in {have}; give "
+                    f"`lattice_parameter` in {have} (lengths are not converted "
+                    "between units)."
+                )
+        elif not have or have in ("px", "pixels"):
+            raise ValueError(
+                "This image is uncalibrated; give the units of `lattice_parameter` "
+                "with `units` (e.g. units='nm')."
+            )
+        if atoms is None:
+            atoms = self.refine_atoms(self.find_atoms())
+        elif not isinstance(atoms, AtomPositions):
+            raise TypeError(
+                f"`atoms` must be an AtomPositions table, got {type(atoms).__name__}."
+            )
+        else:
+            _check_same_grid(atoms.grid, grid)
+        measured = atoms.get_lattice_parameters(sublattice=sublattice)
+        vectors = np.array([measured["a_vector"], measured["b_vector"]])
+        f = calibration_factors(
+            vectors,
+            lattice_parameter,
+            angle=angle,
+            directions=directions,
+            anisotropic=anisotropic,
+        )
+        fx, fy = f["factor_x"], f["factor_y"]
+        if max(abs(np.log(fx)), abs(np.log(fy))) > np.log(1.2) and have not in (
+            "",
+            "px",
+            "pixels",
+        ):
+            warnings.warn(
+                f"The calibration changes the pixel size by a factor {fx:.4g} (x), "
+                f"{fy:.4g} (y): check that the measured cell (a = "
+                f"{measured['a']:.4g}, b = {measured['b']:.4g} {have}, gamma = "
+                f"{measured['gamma']:.1f} deg) is the cell you gave, not a "
+                "sublattice's or a centred one (see `sublattice`).",
+                UserWarning,
+                stacklevel=2,
+            )
+        out = self.deepcopy()
+        ax_x, ax_y = out.axes_manager.signal_axes
+        previous = {
+            "previous_scale": [float(ax_x.scale), float(ax_y.scale)],
+            "previous_offset": [float(ax_x.offset), float(ax_y.offset)],
+            "previous_units": have,
+        }
+        old = self.metadata.get_item("Calibration.original_scale")
+        previous["previous_method"] = str(
+            self.metadata.get_item("Calibration.method", "file")
+        )
+        for ax, factor in ((ax_x, fx), (ax_y, fy)):
+            ax.scale = ax.scale * factor
+            ax.offset = ax.offset * factor
+            if units is not None:
+                ax.units = units
+        lp = (
+            [float(v) for v in lattice_parameter]
+            if isinstance(lattice_parameter, (list, tuple, np.ndarray))
+            else [float(lattice_parameter)]
+        )
+        out.metadata.set_item(
+            "Calibration",
+            {
+                "method": "lattice parameter",
+                "factor_x": float(fx),
+                "factor_y": float(fy),
+                **previous,
+                "original_scale": list(old)
+                if old is not None
+                else previous["previous_scale"],
+                "original_units": str(
+                    self.metadata.get_item("Calibration.original_units", have)
+                    if old is not None
+                    else have
+                ),
+                "units": units or have,
+                "lattice_parameter": lp,
+                "angle": None if angle is None else float(angle),
+                "anisotropic": bool(anisotropic),
+                "sublattice": None if sublattice is None else int(sublattice),
+                "measured": {
+                    k: measured[k]
+                    for k in ("a", "b", "gamma", "a_err", "b_err", "gamma_err")
+                },
+            },
+        )
+        return out
+
 
 class LazyAtomicImage(LazySignal2D, AtomicImage):
     """Lazy version of :class:`AtomicImage`: data stays in a dask array.
