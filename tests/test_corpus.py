@@ -18,12 +18,15 @@ must be unmarked) once the fix lands.
 """
 
 import importlib.util
+import inspect
 import json
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from hyperspy_localcryst.signals.atom_positions import AtomPositions
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "data" / "corpus"
@@ -47,6 +50,12 @@ def result(name):
     res = bench.evaluate(meta, xy, conv, sub, image.shape)
     res["xy"], res["meta"] = xy, meta
     return res
+
+
+# sublattices by structure (issue 18, point 5) flips the low-dose labels
+_BY_STRUCTURE = (
+    "method" in inspect.signature(AtomPositions.label_sublattices).parameters
+)
 
 
 def xfail(reason):
@@ -156,6 +165,10 @@ def test_sto110_haadf_close_columns():
     assert r["precision"] >= 0.97, r
 
 
+@xfail(
+    "dark columns (ABF, raw): 8 atoms found, 0 of 72 columns matched, "
+    "6 of 8 fits not converged"
+)
 def test_sto110_abf_columns():
     r = result("sto110_abf")
     assert r["recall"] >= 0.98, r
@@ -185,7 +198,12 @@ def test_low_dose_frame():
     assert r["precision"] >= 0.97, r
 
 
-@xfail("labels by global amplitude: 0.944 right on the low-dose frame")
+@pytest.mark.xfail(
+    not _BY_STRUCTURE,
+    strict=True,
+    reason="issue 18: labels by global amplitude: 0.944 right on the low-dose "
+    "frame (1.000 with the sublattices-by-structure default)",
+)
 def test_low_dose_sublattices():
     r = result("sto001_haadf_lowdose")
     assert r["sublattice_accuracy"] >= 0.98, r
@@ -202,7 +220,10 @@ def test_low_dose_sublattices():
             "sto001_abf",
             marks=xfail("dark columns: refine_atoms raises on the 1 atom found"),
         ),
-        "sto110_haadf",
+        pytest.param(
+            "sto110_haadf",
+            marks=xfail("12 of 62 fits not converged (0.806), at the image edges"),
+        ),
         "mos2_haadf",
         "au_np110_haadf",
     ],
