@@ -201,7 +201,11 @@ def _parabolic(minus: np.ndarray, centre: np.ndarray, plus: np.ndarray):
 
 
 def _correlation_peaks(
-    ref_spectra: np.ndarray, spectra: np.ndarray, upsample: int, radius=None
+    ref_spectra: np.ndarray,
+    spectra: np.ndarray,
+    upsample: int,
+    radius=None,
+    smooth=None,
 ):
     """Shifts ``(n, 2)`` (x, y) of ``spectra`` relative to ``ref_spectra``.
 
@@ -210,30 +214,30 @@ def _correlation_peaks(
     matrix-multiply DFT on a grid of step ``1 / upsample`` pixel around that
     pixel (Guizar-Sicairos et al., Opt. Lett. 33, 156 (2008)) and the best
     grid point is refined by a parabola through its neighbours. With
-    ``radius``, only pixels within ``radius`` of zero shift are searched,
-    and the function returns ``(shifts, inside)``: ``inside`` is False where
-    the best pixel is not a local maximum of the whole correlation (the peak
-    lies beyond ``radius``).
+    ``radius``, only pixels within ``radius`` of zero shift are searched.
+    With ``smooth``, the cross-power spectrum is multiplied by
+    ``exp(-4 pi^2 smooth^2 f^2)``: both images smoothed by a Gaussian of
+    ``smooth`` px.
     """
     n, ny, nx = spectra.shape
     cross = spectra * np.conj(ref_spectra)
+    if smooth:
+        f2 = scipy.fft.fftfreq(ny)[:, None] ** 2 + scipy.fft.fftfreq(nx)[None, :] ** 2
+        cross = cross * np.exp(-4.0 * np.pi**2 * smooth**2 * f2)
     corr = scipy.fft.ifft2(cross, axes=(-2, -1), workers=-1).real
-    inside = None
-    if radius is not None:
-        ry = np.minimum(np.arange(ny), ny - np.arange(ny))[:, None]
-        rx = np.minimum(np.arange(nx), nx - np.arange(nx))[None, :]
-        near = np.where(ry * ry + rx * rx <= radius * radius, corr, -np.inf)
-        flat = near.reshape(n, -1).argmax(axis=1)
-        local = ndimage.maximum_filter(corr, size=(1, 3, 3), mode="wrap")
-        inside = (
-            corr.reshape(n, -1)[np.arange(n), flat]
-            >= local.reshape(n, -1)[np.arange(n), flat]
-        )
+    if radius is not None:  # the block of shifts within radius of zero
+        r = int(min(np.floor(radius), (min(ny, nx) - 1) // 2))
+        offsets = np.arange(-r, r + 1)
+        block = corr[:, offsets % ny][:, :, offsets % nx]
+        disc = offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius * radius
+        block = np.where(disc, block, -np.inf)
+        by, bx = np.unravel_index(block.reshape(n, -1).argmax(axis=1), disc.shape)
+        py, px = offsets[by].astype(np.float64), offsets[bx].astype(np.float64)
     else:
         flat = corr.reshape(n, -1).argmax(axis=1)
-    py, px = np.unravel_index(flat, (ny, nx))
-    py = np.where(py > ny // 2, py - ny, py).astype(np.float64)
-    px = np.where(px > nx // 2, px - nx, px).astype(np.float64)
+        py, px = np.unravel_index(flat, (ny, nx))
+        py = np.where(py > ny // 2, py - ny, py).astype(np.float64)
+        px = np.where(px > nx // 2, px - nx, px).astype(np.float64)
 
     # sample grid around the coarse peak: step 1/upsample, half width 0.75 px
     # (plus one step so that the parabola always has both neighbours)
@@ -245,7 +249,7 @@ def _correlation_peaks(
     fx = scipy.fft.fftfreq(nx)
     ey = np.exp(2j * np.pi * sy[:, :, None] * fy)  # (n, m, ny)
     ex = np.exp(2j * np.pi * fx[:, None] * sx[:, None, :])  # (n, nx, m)
-    fine = (ey @ cross @ ex).real  # (n, m, m): [frame, y sample, x sample]
+    fine = (ey @ (cross @ ex)).real  # (n, m, m): [frame, y sample, x sample]
 
     m = steps.size
     inner = fine[:, 1:-1, 1:-1].reshape(n, -1).argmax(axis=1)
@@ -257,8 +261,7 @@ def _correlation_peaks(
     dx = _parabolic(fine[rows, iy, ix - 1], centre, fine[rows, iy, ix + 1])
     shift_x = sx[rows, ix] + dx / upsample
     shift_y = sy[rows, iy] + dy / upsample
-    shifts = np.column_stack([shift_x, shift_y])
-    return shifts if radius is None else (shifts, inside)
+    return np.column_stack([shift_x, shift_y])
 
 
 def _shifts_to(
@@ -422,6 +425,18 @@ def _overlap(a: np.ndarray, b: np.ndarray, shift):
     return a[ya, xa], b[yb, xb]
 
 
+def _fast_below(n: int) -> int:
+    """The largest 5-smooth number <= ``n`` and >= 0.9 ``n`` (else ``n``)."""
+    for m in range(n, int(0.9 * n) - 1, -1):
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+    return n
+
+
 def _refine(a: np.ndarray, b: np.ndarray, start, radius: float, upsample: int, smooth):
     """Sub-pixel shift: the highest correlation peak within ``radius`` of the
     integer shift ``start``, on the overlapping crops (no wrap-around), both
@@ -430,14 +445,13 @@ def _refine(a: np.ndarray, b: np.ndarray, start, radius: float, upsample: int, s
     it a low-dose periodic pair has peaks of nearly equal height at every
     lattice vector)."""
     ca, cb = _overlap(a, b, start)
-    ca = ndimage.gaussian_filter(ca, smooth)
-    cb = ndimage.gaussian_filter(cb, smooth)
-    ny, nx = ca.shape
+    # trimmed to sizes with fast FFTs (at most a few rows and columns)
+    ny, nx = (_fast_below(v) for v in ca.shape)
+    ca, cb = ca[:ny, :nx], cb[:ny, :nx]
     window = np.outer(np.hanning(ny), np.hanning(nx))
     ref = _spectra(ca[None], window)
     img = _spectra(cb[None], None)
-    shift, _ = _correlation_peaks(ref, img, upsample, radius)
-    return start + shift[0]
+    return start + _correlation_peaks(ref, img, upsample, radius, smooth)[0]
 
 
 def _pair_shift(a: _Prepared, b: _Prepared, upsample: int, guess=None):
