@@ -205,7 +205,6 @@ def _correlation_peaks(
     spectra: np.ndarray,
     upsample: int,
     radius=None,
-    smooth=None,
 ):
     """Shifts ``(n, 2)`` (x, y) of ``spectra`` relative to ``ref_spectra``.
 
@@ -215,15 +214,9 @@ def _correlation_peaks(
     pixel (Guizar-Sicairos et al., Opt. Lett. 33, 156 (2008)) and the best
     grid point is refined by a parabola through its neighbours. With
     ``radius``, only pixels within ``radius`` of zero shift are searched.
-    With ``smooth``, the cross-power spectrum is multiplied by
-    ``exp(-4 pi^2 smooth^2 f^2)``: both images smoothed by a Gaussian of
-    ``smooth`` px.
     """
     n, ny, nx = spectra.shape
     cross = spectra * np.conj(ref_spectra)
-    if smooth:
-        f2 = scipy.fft.fftfreq(ny)[:, None] ** 2 + scipy.fft.fftfreq(nx)[None, :] ** 2
-        cross = cross * np.exp(-4.0 * np.pi**2 * smooth**2 * f2)
     corr = scipy.fft.ifft2(cross, axes=(-2, -1), workers=-1).real
     if radius is not None:  # the block of shifts within radius of zero
         r = int(min(np.floor(radius), (min(ny, nx) - 1) // 2))
@@ -447,11 +440,14 @@ def _refine(a: np.ndarray, b: np.ndarray, start, radius: float, upsample: int, s
     ca, cb = _overlap(a, b, start)
     # trimmed to sizes with fast FFTs (at most a few rows and columns)
     ny, nx = (_fast_below(v) for v in ca.shape)
-    ca, cb = ca[:ny, :nx], cb[:ny, :nx]
+    # smoothed before the window (smoothing the windowed, circular images in
+    # the cross-power spectrum instead biased an integer shift by 0.013 px)
+    ca = ndimage.gaussian_filter(ca[:ny, :nx], smooth)
+    cb = ndimage.gaussian_filter(cb[:ny, :nx], smooth)
     window = np.outer(np.hanning(ny), np.hanning(nx))
     ref = _spectra(ca[None], window)
     img = _spectra(cb[None], None)
-    return start + _correlation_peaks(ref, img, upsample, radius, smooth)[0]
+    return start + _correlation_peaks(ref, img, upsample, radius)[0]
 
 
 def _pair_shift(a: _Prepared, b: _Prepared, upsample: int, guess=None):
