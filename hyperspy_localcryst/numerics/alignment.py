@@ -560,8 +560,8 @@ def _auto_shifts(frames, upsample: int):
             shift, _ = _pair_shift(p, prep, upsample, guess=guess if lattice else None)
             edges.append((i, k, shift))
         recent = (recent + [prep])[-2:]
-    if n == 1:
-        return np.zeros((1, 2))
+    if n <= 1:  # no frame, or one: nothing to measure
+        return np.zeros((n, 2))
     shifts, dropped = _solve_graph(n, edges)
     if dropped:
         pairs = ", ".join(f"{i}->{j} ({r:.2f} px)" for i, j, r in dropped[:6])
