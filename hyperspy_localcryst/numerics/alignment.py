@@ -213,18 +213,29 @@ def _correlation_peaks(
     matrix-multiply DFT on a grid of step ``1 / upsample`` pixel around that
     pixel (Guizar-Sicairos et al., Opt. Lett. 33, 156 (2008)) and the best
     grid point is refined by a parabola through its neighbours. With
-    ``radius``, only pixels within ``radius`` of zero shift are searched.
+    ``radius`` (a periodic image), the peak is the local maximum nearest
+    zero among those within ``_BLOCK * radius`` at least ``_PEAK`` of the
+    highest there.
     """
     n, ny, nx = spectra.shape
     cross = spectra * np.conj(ref_spectra)
     corr = scipy.fft.ifft2(cross, axes=(-2, -1), workers=-1).real
-    if radius is not None:  # the block of shifts within radius of zero
-        r = int(min(np.floor(radius), (min(ny, nx) - 1) // 2))
+    if radius is not None:  # the lattice peak nearest zero
+        r = int(min(np.ceil(_BLOCK * radius), (min(ny, nx) - 1) // 2))
         offsets = np.arange(-r, r + 1)
         block = corr[:, offsets % ny][:, :, offsets % nx]
-        disc = offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius * radius
+        dist2 = offsets[:, None] ** 2 + offsets[None, :] ** 2
+        disc = dist2 <= (_BLOCK * radius) ** 2
         block = np.where(disc, block, -np.inf)
-        by, bx = np.unravel_index(block.reshape(n, -1).argmax(axis=1), disc.shape)
+        # peaks: local maxima at least _PEAK of the highest (not the slope
+        # of a peak beyond the block's edge); the nearest zero wins
+        top = block.reshape(n, -1).max(axis=1)[:, None, None]
+        peaks = (block == ndimage.maximum_filter(block, size=(1, 3, 3))) & (
+            block >= top - (1.0 - _PEAK) * np.abs(top)
+        )
+        peaks[:, ~disc] = False
+        rank = np.where(peaks, dist2, np.iinfo(np.int64).max)
+        by, bx = np.unravel_index(rank.reshape(n, -1).argmin(axis=1), disc.shape)
         py, px = offsets[by].astype(np.float64), offsets[bx].astype(np.float64)
     else:
         flat = corr.reshape(n, -1).argmax(axis=1)
@@ -304,6 +315,9 @@ def _warn_ambiguous(which, lattice):
 _SURE = 0.4
 # the lattice peak is searched within this fraction of the spacing
 _SEARCH = 0.45
+# the block searched around it (x _SEARCH) and the height of a peak in it
+_BLOCK = 1.7
+_PEAK = 0.7
 # smallest overlap (fraction of the frame) of the coarse search of
 # non-periodic frames
 _MIN_OVERLAP = 0.25
