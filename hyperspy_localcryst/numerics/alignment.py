@@ -204,44 +204,39 @@ def _correlation_peaks(
     ref_spectra: np.ndarray,
     spectra: np.ndarray,
     upsample: int,
-    radius=None,
+    radius: float,
 ):
     """Shifts ``(n, 2)`` (x, y) of ``spectra`` relative to ``ref_spectra``.
 
-    The cross-power spectrum is transformed back, the highest pixel of the
-    correlation located, then the correlation is evaluated by a
-    matrix-multiply DFT on a grid of step ``1 / upsample`` pixel around that
-    pixel (Guizar-Sicairos et al., Opt. Lett. 33, 156 (2008)) and the best
-    grid point is refined by a parabola through its neighbours. With
-    ``radius`` (a periodic image), the peak is the local maximum nearest
-    zero among those within ``_BLOCK * radius`` at least ``_PEAK`` of the
-    highest there.
+    The cross-power spectrum is transformed back and the peak pixel of the
+    correlation located (the local maximum nearest zero among those within
+    ``_BLOCK * radius`` that are at least ``_PEAK`` of the highest there: on
+    a periodic image, the lattice peak nearest zero); then the correlation
+    is evaluated by a matrix-multiply DFT on a grid of step ``1 / upsample``
+    pixel around that pixel (Guizar-Sicairos et al., Opt. Lett. 33, 156
+    (2008)) and the best grid point is refined by a parabola through its
+    neighbours.
     """
     n, ny, nx = spectra.shape
     cross = spectra * np.conj(ref_spectra)
     corr = scipy.fft.ifft2(cross, axes=(-2, -1), workers=-1).real
-    if radius is not None:  # the lattice peak nearest zero
-        r = int(min(np.ceil(_BLOCK * radius), (min(ny, nx) - 1) // 2))
-        offsets = np.arange(-r, r + 1)
-        block = corr[:, offsets % ny][:, :, offsets % nx]
-        dist2 = offsets[:, None] ** 2 + offsets[None, :] ** 2
-        disc = dist2 <= (_BLOCK * radius) ** 2
-        block = np.where(disc, block, -np.inf)
-        # peaks: local maxima at least _PEAK of the highest (not the slope
-        # of a peak beyond the block's edge); the nearest zero wins
-        top = block.reshape(n, -1).max(axis=1)[:, None, None]
-        peaks = (block == ndimage.maximum_filter(block, size=(1, 3, 3))) & (
-            block >= top - (1.0 - _PEAK) * np.abs(top)
-        )
-        peaks[:, ~disc] = False
-        rank = np.where(peaks, dist2, np.iinfo(np.int64).max)
-        by, bx = np.unravel_index(rank.reshape(n, -1).argmin(axis=1), disc.shape)
-        py, px = offsets[by].astype(np.float64), offsets[bx].astype(np.float64)
-    else:
-        flat = corr.reshape(n, -1).argmax(axis=1)
-        py, px = np.unravel_index(flat, (ny, nx))
-        py = np.where(py > ny // 2, py - ny, py).astype(np.float64)
-        px = np.where(px > nx // 2, px - nx, px).astype(np.float64)
+    # the lattice peak nearest zero
+    r = int(min(np.ceil(_BLOCK * radius), (min(ny, nx) - 1) // 2))
+    offsets = np.arange(-r, r + 1)
+    block = corr[:, offsets % ny][:, :, offsets % nx]
+    dist2 = offsets[:, None] ** 2 + offsets[None, :] ** 2
+    disc = dist2 <= (_BLOCK * radius) ** 2
+    block = np.where(disc, block, -np.inf)
+    # peaks: local maxima at least _PEAK of the highest (not the slope
+    # of a peak beyond the block's edge); the nearest zero wins
+    top = block.reshape(n, -1).max(axis=1)[:, None, None]
+    peaks = (block == ndimage.maximum_filter(block, size=(1, 3, 3))) & (
+        block >= top - (1.0 - _PEAK) * np.abs(top)
+    )
+    peaks[:, ~disc] = False
+    rank = np.where(peaks, dist2, np.iinfo(np.int64).max)
+    by, bx = np.unravel_index(rank.reshape(n, -1).argmin(axis=1), disc.shape)
+    py, px = offsets[by].astype(np.float64), offsets[bx].astype(np.float64)
 
     # sample grid around the coarse peak: step 1/upsample, half width 0.75 px
     # (plus one step so that the parabola always has both neighbours)
