@@ -508,7 +508,11 @@ def test_one_bad_frame_keeps_the_other_frames_drift(world):
     with pytest.warns(RuntimeWarning, match=r"Frame 2 \(time=11 s\) failed"):
         drift = stack.estimate_drift()
     assert np.isnan(drift.data[2, :2]).all()
-    np.testing.assert_array_equal(drift.data[[0, 1, 3], :2], clean.data[[0, 1, 3], :2])
+    # the default drift combines steps between frames (issue 18): without
+    # frame 2 its pairs differ, the drift of the others agrees to 0.01 px
+    np.testing.assert_allclose(
+        drift.data[[0, 1, 3], :2], clean.data[[0, 1, 3], :2], atol=0.01 * 0.01
+    )
     with pytest.warns(RuntimeWarning, match="Frame 2"):
         prev = stack.estimate_drift(reference="previous")
     assert np.isnan(prev.data[2, :2]).all()

@@ -841,9 +841,7 @@ class AtomicImage(Signal2D):
         if self.axes_manager.navigation_dimension == 0:
             raise ValueError(f"{what} needs an image stack (navigation axes).")
 
-    def estimate_drift(
-        self, method="xcorr", reference="first", upsample=20, atoms=None
-    ):
+    def estimate_drift(self, method="xcorr", reference="auto", upsample=20, atoms=None):
         """Drift of every frame of a stack relative to a reference frame.
 
         The reference is frame 0, or, when frame 0 cannot be used (NaN
@@ -860,14 +858,28 @@ class AtomicImage(Signal2D):
             atoms tracked between frames (``atoms`` from this stack, linked
             with :meth:`AtomPositions.link_frames` if not yet), immune to
             contrast changes and precise to ~σ/√N.
-        reference : {"first", "previous", "mean"}
-            For ``"xcorr"``: correlate each frame with frame 0, with the
-            previous frame (accumulated; follows drift beyond half a lattice
-            spacing), or with the aligned mean.
+        reference : {"auto", "first", "previous", "mean"}
+            For ``"xcorr"``
+            (:func:`~hyperspy_localcryst.numerics.alignment.frame_shifts`):
+            ``"auto"`` (default) measures each frame against the previous
+            one, with closure checks against the frame before that and
+            against the reference frame, combined by least squares (follows
+            any total drift on a periodic image as long as the drift between
+            two frames stays below 0.4 lattice spacings); ``"first"``:
+            against the reference frame only; ``"previous"``: the steps
+            accumulated without checks; ``"mean"``: ``"auto"``, then each
+            frame against the aligned mean. On a periodic image a shift is
+            known only up to a lattice vector: the lattice peak nearest the
+            expected shift is taken, and a step longer than 0.4 spacings, or
+            a pair of frames that breaks the closure, gives a
+            ``RuntimeWarning``.
         upsample : int
             Sub-pixel upsampling of the correlation peak.
         atoms : AtomPositions, optional
-            For ``method="atoms"``.
+            For ``method="atoms"``; with ``"xcorr"``, a check: the
+            cross-correlation drift is compared with the atoms' drift
+            (linked if not yet) and a ``RuntimeWarning`` names the frames
+            where they differ by more than 1 px (or 5 standard errors).
 
         Returns
         -------
@@ -905,10 +917,10 @@ class AtomicImage(Signal2D):
             return self._linked(atoms, "`method='atoms'`").estimate_drift()
         if method != "xcorr":
             raise ValueError(f"Unknown `method` {method!r}; choose 'xcorr' or 'atoms'.")
-        if reference not in ("first", "previous", "mean"):
+        if reference not in ("auto", "first", "previous", "mean"):
             raise ValueError(
-                f"Unknown `reference` {reference!r}; choose 'first', 'previous' or "
-                "'mean'."
+                f"Unknown `reference` {reference!r}; choose 'auto', 'first', "
+                "'previous' or 'mean'."
             )
         upsample = check_integer(upsample, "upsample", minimum=1)
         alignment.check_upsample(upsample, self.axes_manager.signal_shape)
@@ -931,6 +943,24 @@ class AtomicImage(Signal2D):
             else:
                 shifts[good] = alignment.frame_shifts(frames[good], "mean", upsample)
             ref_k = int(np.flatnonzero(good)[0])
+        elif reference == "auto":  # one frame at a time, a few kept
+            good = []
+
+            def usable():
+                for k, img in self._frames():
+                    problem = _frame_problem(img)
+                    if problem:
+                        failed.append((k, problem))
+                        continue
+                    good.append(k)
+                    yield img
+
+            measured = alignment._auto_shifts(usable(), upsample)
+            if not good:
+                self._every_frame_failed(failed)
+            shifts = np.full((self.axes_manager.navigation_size, 2), np.nan)
+            shifts[good] = measured[: len(good)]
+            ref_k = good[0]
         else:  # one frame in memory at a time (besides the reference)
             shifts, ref, ref_k, total = [], None, None, np.zeros(2)
             for k, img in self._frames():
@@ -971,6 +1001,8 @@ class AtomicImage(Signal2D):
                 RuntimeWarning,
                 stacklevel=2,
             )
+        if atoms is not None:
+            self._check_against_atoms(shifts, atoms, sx, sy)
         errors = np.full_like(shifts, np.nan)
         out = _stack.stack_signal(
             np.column_stack([shifts, errors]) * [sx, sy, abs(sx), abs(sy)],
@@ -984,6 +1016,30 @@ class AtomicImage(Signal2D):
         if failed:
             out.metadata.set_item("Drift.failed_frames", [k for k, _ in failed])
         return out
+
+    def _check_against_atoms(self, shifts, atoms, sx, sy):
+        """Warn where the cross-correlation drift (pixels) and the atoms'
+        drift differ by more than 1 px or 5 standard errors."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ref = self._linked(atoms, "`atoms`").estimate_drift()
+        data = np.asarray(ref.data, float).reshape(len(shifts), -1)
+        by_atoms = data[:, :2] / [sx, sy]
+        err = np.nan_to_num(data[:, 2:4] / [abs(sx), abs(sy)])
+        both = np.all(np.isfinite(shifts) & np.isfinite(by_atoms), axis=1)
+        rel = shifts - shifts[both][0] - (by_atoms - by_atoms[both][0])
+        off = both & np.any(np.abs(rel) > np.maximum(1.0, 5.0 * err), axis=1)
+        if off.any():
+            k = int(np.flatnonzero(off)[0])
+            warnings.warn(
+                f"The cross-correlation drift differs from the atoms' drift in "
+                f"frame(s) {np.flatnonzero(off).tolist()[:10]} (frame {k}: "
+                f"{tuple(np.round(rel[k], 2).tolist())} px): on a periodic image "
+                "one of them may have taken a wrong lattice peak; compare with "
+                "`estimate_drift('atoms', atoms=atoms)`.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _every_frame_failed(self, failed):
         raise ValueError(
