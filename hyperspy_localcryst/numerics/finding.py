@@ -33,6 +33,7 @@ from ._parallel import max_threads
 __all__ = [
     "METHODS",
     "estimate_separation",
+    "estimate_column_width",
     "extract_target",
     "auto_target",
     "normalised_cross_correlation",
@@ -44,7 +45,7 @@ __all__ = [
     "label_by_intensity",
 ]
 
-METHODS = ("template", "log", "local_max")
+METHODS = ("template", "log", "local_max", "sparse")
 
 
 def check_image(image, name="image"):
@@ -972,6 +973,10 @@ def find_atoms(image, separation=None, method="template", threshold="auto", **kw
             results.append(find_atoms_template(img, sep, threshold=threshold, **kwargs))
         elif m == "log":
             results.append(find_atoms_log(img, sep, threshold=threshold))
+        elif m == "sparse":
+            from .sparse import find_atoms_sparse
+
+            results.append(find_atoms_sparse(img, sep, threshold=threshold))
         else:
             results.append(find_atoms_local_max(img, sep, threshold=threshold))
     if len(results) == 1:

@@ -275,7 +275,11 @@ class AtomicImage(Signal2D):
     def estimate_separation(self):
         """Estimate the smallest distance between atomic columns.
 
-        The first maximum of the autocorrelation of the image, see
+        The distance between neighbouring columns, not the lattice period:
+        the nearest-neighbour distances of the image's significant local
+        maxima, cross-checked with its autocorrelation, so that a dim
+        sublattice visible above the noise (MoS2's S2 sites, a perovskite's B
+        sites) sets it; see
         :func:`hyperspy_localcryst.numerics.finding.estimate_separation`.
         For a stack, of the first usable frame: frames where it fails (NaN
         pixels, constant) are skipped with a ``RuntimeWarning`` naming them;
@@ -326,8 +330,10 @@ class AtomicImage(Signal2D):
             :meth:`estimate_separation` when not given (for a stack, once, on
             the first usable frame, and used for every frame).
         method : str or list of str
-            ``"template"``, ``"log"``, ``"local_max"``, or a list of them for a
-            majority consensus.
+            ``"template"``, ``"log"``, ``"local_max"``, ``"sparse"``
+            (non-negative sparse deconvolution by the column profile: resolves
+            overlapping columns down to about 2.5 widths apart, slower), or a
+            list of them for a majority consensus.
         target : array, signal, (x, y) or list of those, optional
             Representative atom(s): a 2D array or signal, or the calibrated
             position of an atom in this image. Several targets label the atoms
