@@ -920,7 +920,7 @@ def consensus(results, separation, min_votes=None):
     return {"x": mx[keep], "y": my[keep], "votes": nv[keep]}
 
 
-def find_atoms(image, separation=None, method="log", threshold="auto", **kwargs):
+def find_atoms(image, separation=None, method=None, threshold="auto", **kwargs):
     """Find atomic columns with one finder or a consensus of several.
 
     Parameters
@@ -930,8 +930,9 @@ def find_atoms(image, separation=None, method="log", threshold="auto", **kwargs)
     separation : float, optional
         Smallest column separation, in pixels; estimated with
         :func:`estimate_separation` if not given.
-    method : str or list of str
-        ``"log"`` (default: Laplacian of Gaussian), ``"template"`` (the
+    method : str or list of str, optional
+        Default ``"log"``, or ``"template"`` when a ``target`` is given.
+        ``"log"`` (Laplacian of Gaussian), ``"template"`` (the
         paper's target search), ``"local_max"``, ``"sparse"``
         (:func:`~hyperspy_localcryst.numerics.sparse.find_atoms_sparse`:
         non-negative sparse deconvolution, separates overlapping columns,
@@ -964,6 +965,8 @@ def find_atoms(image, separation=None, method="log", threshold="auto", **kwargs)
     img = check_image(image)
     sep = estimate_separation(img) if separation is None else separation
     sep = _check_separation(sep, img.shape)
+    if method is None:
+        method = "template" if kwargs.get("target") is not None else "log"
     if not isinstance(method, (str, list, tuple)):
         raise TypeError(
             f"`method` must be a finder's name or a list of names, got {method!r}."

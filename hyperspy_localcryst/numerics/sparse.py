@@ -22,7 +22,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 from ._checks import check_integer, check_number
-from ._imaging import in_strips
+from ._imaging import in_strips, local_maxima
 from ._parallel import max_threads
 from .finding import (
     _check_separation,
@@ -51,12 +51,13 @@ def find_atoms_sparse(
     3. :func:`sparse_deconvolution` by a Gaussian of width ``sigma`` (FISTA,
        L1 penalty ``penalty`` times the noise of the profile-filtered image,
        non-negative coefficients).
-    4. Coefficient clusters (8-connected pixels with positive weight): each
-       joins the nearest heavier cluster within half the separation (the
-       pieces of one column whose profile, probe tails included, differs
-       from the Gaussian model); each group is an atom at its weighted
-       centroid, with its weight (the column's integrated intensity) as
-       ``score``.
+    4. Atoms are the local maxima, at least ``0.4 separation`` apart, of
+       the coefficient map blurred at ``min(sigma, separation / 4)`` (which
+       joins the pieces of one column whose profile, probe tails included,
+       differs from the Gaussian model); each takes the positive
+       coefficients nearest to it within half the separation, and lies at
+       their weighted centroid, with their sum (the column's integrated
+       intensity) as ``score``.
     5. Atoms lighter than ``threshold`` are dropped.
 
     Parameters
@@ -124,7 +125,7 @@ def find_atoms_sparse(
     # the noise of the profile-filtered image: noise * ||h||_2
     lam = penalty * noise / (2.0 * np.sqrt(np.pi) * sig)
     coef = sparse_deconvolution(work, sig, lam, max_iter)
-    x, y, mass = _clusters(coef, 0.5 * sep)
+    x, y, mass = _clusters(coef, sig, sep)
     ny, nx = img.shape
     inside = (x > -1) & (y > -1) & (x < nx) & (y < ny)
     x, y, mass = (
@@ -240,37 +241,27 @@ def _background(img, sigma, sep):
     return _smooth(opened, sep)
 
 
-def _clusters(coef, radius):
-    """Weighted centroids and weights of the coefficient clusters, pieces
-    closer than ``radius`` joined."""
-    labels, n = ndi.label(coef > 0, structure=np.ones((3, 3), bool))
-    if n == 0:
+def _clusters(coef, sigma, sep):
+    """Atoms from the coefficient map: the local maxima of the map blurred
+    at ``min(sigma, sep / 4)`` at least ``0.4 sep`` apart, each taking the
+    positive coefficients nearest to it (within ``sep / 2``); weighted
+    centroids and summed weights."""
+    if not np.any(coef > 0):
         return np.empty(0), np.empty(0), np.empty(0)
-    idx = labels.ravel()
-    sel = idx > 0
-    w = coef.ravel()[sel].astype(np.float64)
-    lab = idx[sel]
-    rows, cols = np.divmod(np.flatnonzero(sel), coef.shape[1])
-    mass = np.bincount(lab, w, n + 1)[1:]
-    x = np.bincount(lab, w * cols, n + 1)[1:] / mass
-    y = np.bincount(lab, w * rows, n + 1)[1:] / mass
-    # each cluster joins the nearest heavier cluster within the radius (the
-    # pieces of one column whose profile differs from the model); chains
-    # end at a cluster with no heavier one within reach: an atom
-    xy = np.column_stack([x, y])
-    k = min(n, 8)
-    dist, nb = cKDTree(xy).query(xy, k=k, distance_upper_bound=radius)
-    dist, nb = dist.reshape(n, k), nb.reshape(n, k)
-    valid = nb < n
-    heavier = np.zeros_like(valid)
-    heavier[valid] = mass[nb[valid]] > mass[np.nonzero(valid)[0]]
-    first = np.argmax(heavier, axis=1)
-    parent = np.where(heavier.any(axis=1), nb[np.arange(n), first], np.arange(n))
-    for _ in range(64):  # pointer jumping to the root of each chain
-        nxt = parent[parent]
-        if np.array_equal(nxt, parent):
-            break
-        parent = nxt
-    _, comp = np.unique(parent, return_inverse=True)
-    m = np.bincount(comp, mass)
-    return np.bincount(comp, mass * x) / m, np.bincount(comp, mass * y) / m, m
+    blur = min(sigma, 0.25 * sep)
+    b = in_strips(lambda a: ndi.gaussian_filter(a, blur), coef, 4 * blur + 1)
+    rows, cols = local_maxima(b, max(1, int(0.4 * sep)), threshold=0.0)
+    if len(rows) == 0:
+        return np.empty(0), np.empty(0), np.empty(0)
+    pr, pc = np.nonzero(coef > 0)
+    w = coef[pr, pc].astype(np.float64)
+    _, owner = cKDTree(np.column_stack([cols, rows])).query(
+        np.column_stack([pc, pr]), distance_upper_bound=0.5 * sep
+    )
+    ok = owner < len(rows)
+    n = len(rows)
+    mass = np.bincount(owner[ok], w[ok], n)
+    good = mass > 0
+    x = np.bincount(owner[ok], w[ok] * pc[ok], n)[good] / mass[good]
+    y = np.bincount(owner[ok], w[ok] * pr[ok], n)[good] / mass[good]
+    return x, y, mass[good]

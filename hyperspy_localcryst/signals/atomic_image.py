@@ -306,7 +306,7 @@ class AtomicImage(Signal2D):
     def find_atoms(
         self,
         separation=None,
-        method="log",
+        method=None,
         target=None,
         threshold="auto",
         n_sublattices=1,
@@ -333,7 +333,8 @@ class AtomicImage(Signal2D):
             :meth:`estimate_separation` when not given (for a stack, once, on
             the first usable frame, and used for every frame).
         method : str or list of str
-            ``"log"`` (default), ``"template"``, ``"local_max"``, ``"sparse"``
+            Default: ``"template"`` when a `target` is given, else ``"log"``.
+            ``"log"``, ``"template"``, ``"local_max"``, ``"sparse"``
             (non-negative sparse deconvolution by the column profile: resolves
             overlapping columns down to about 2.5 widths apart, slower), or a
             list of them for a majority consensus.
@@ -382,6 +383,8 @@ class AtomicImage(Signal2D):
         grid = self._grid()
         scale = pixel_scale(grid)
         n_sublattices = check_integer(n_sublattices, "n_sublattices", minimum=1)
+        if method is None:
+            method = "log" if target is None else "template"
         if not isinstance(method, (str, list, tuple)):
             raise TypeError(
                 f"`method` must be a finder's name or a list of names, got {method!r}."
