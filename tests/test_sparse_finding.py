@@ -85,6 +85,18 @@ def test_separation_is_a_b_for_a_dim_perovskite_b(peaks):
     assert finding.estimate_separation(img) == pytest.approx(18.0, rel=0.02)
 
 
+@pytest.mark.parametrize("lattice", ["square", "hexagonal", "perovskite"])
+def test_separation_of_a_noisy_lattice_is_not_a_noise_distance(lattice):
+    """Peak 18 counts over a background of 20 (SNR 2.9 per pixel): the
+    column distance within 3 %, not a distance between noise maxima."""
+    for seed in range(2):
+        img, _ = make_lattice_image(
+            SHAPE, spacing=16.0, sigma=3.0, peak=18.0, lattice=lattice,
+            rotation=21.0, seed=seed,
+        )  # fmt: skip
+        assert finding.estimate_separation(img) == pytest.approx(16.0, rel=0.03)
+
+
 def test_separation_of_noise_alone_is_refused():
     rng = np.random.default_rng(0)
     for _ in range(3):

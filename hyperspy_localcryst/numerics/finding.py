@@ -125,7 +125,9 @@ def estimate_separation(image, min_separation=3.0):
        more than 10 times the noise of the smoothed image (the noise is
        estimated from the image; pure noise gives no such maxima) and more
        than 1 % of the image's contrast. Sub-pixel positions by parabolas.
-    3. The median of their nearest-neighbour distances, refined to the mean
+    3. The median of their nearest-neighbour distances (at least half of
+       them within 15 % of it, and at least six maxima: otherwise there is
+       no typical distance and a ValueError says so), refined to the mean
        of all pair distances within 15 % of it (nearest-neighbour distances
        of noisy positions are biased low; pair distances are not).
     4. Cross-check with the autocorrelation: when its ring-maximum profile
@@ -200,6 +202,14 @@ def estimate_separation(image, min_separation=3.0):
             "not resolved); give `separation` explicitly."
         )
     d = float(np.median(nn))
+    # columns have a typical distance; maxima of noise that passed the test
+    # have not
+    if len(nn) < 6 or np.mean(np.abs(nn - d) < 0.15 * d) < 0.5:
+        raise ValueError(
+            f"Could not find a periodic separation in the image: the {len(nn)} "
+            "significant maxima have no typical nearest-neighbour distance (an "
+            "image of noise, or too few columns); give `separation` explicitly."
+        )
     pairs = tree.query_pairs(1.2 * d, output_type="ndarray")
     pd = np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T)
     for _ in range(3):
