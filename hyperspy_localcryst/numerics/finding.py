@@ -120,11 +120,15 @@ def estimate_separation(image, min_separation=3.0):
        image's autocorrelation (white noise, which adds only at zero lag, is
        left out; see :func:`estimate_column_width`).
     2. The significant local maxima of the image smoothed at half that width
-       (so that columns 2.2 widths apart stay two maxima), at least 1.2
+       (little more than the columns' own width, so that close columns stay
+       separate maxima where the noise allows; pairs closer than about 3
+       widths, whose sum has hardly a dip, are not resolved), at least 1.2
        widths apart: prominence above the lowest value within two widths of
        more than 10 times the noise of the smoothed image (the noise is
        estimated from the image; pure noise gives no such maxima) and more
        than 1 % of the image's contrast. Sub-pixel positions by parabolas.
+       Maxima within two widths of the image edge are left out (a column cut
+       by the edge peaks on the edge, closer to its neighbours).
     3. The median of their nearest-neighbour distances (at least half of
        them within 15 % of it, and at least six maxima: otherwise there is
        no typical distance and a ValueError says so), refined to the mean
@@ -135,7 +139,9 @@ def estimate_separation(image, min_separation=3.0):
        (sub-pixel, from the 2D autocorrelation) is returned (more precise on
        large, regular lattices); otherwise the distance of step 3.
 
-    It needs no lattice model.
+    It needs no lattice model. On a small image with fewer than six such
+    maxima away from the edge, the first maximum of the autocorrelation's
+    ring-maximum profile is returned instead.
 
     Parameters
     ----------
@@ -181,27 +187,29 @@ def estimate_separation(image, min_separation=3.0):
     sub, rmax = _autocorrelation(img)
     width = _width_from_autocorrelation(sub, rmax)
     x, y = _significant_maxima(img, width)
+    n_all = len(x)
     # a column cut by the image edge has its maximum on the edge, closer to
     # its neighbours than the column is
     m = 2 * width
     inside = (x >= m) & (y >= m) & (x <= img.shape[1] - 1 - m)
     inside &= y <= img.shape[0] - 1 - m
-    x, y = x[inside], y[inside]
-    if len(x) >= 3:
-        xy = np.column_stack([x, y])
-        tree = cKDTree(xy)
-        dist, _ = tree.query(xy, k=2)
-        nn = dist[:, 1]
-        nn = nn[nn >= min_separation]
-    else:
-        nn = np.empty(0)
-    if len(nn) < 2:
+    if n_all < 3:
         raise ValueError(
             "Could not find a periodic separation in the image: fewer than three "
             "significant maxima above the noise (an image of noise, or columns "
             "not resolved); give `separation` explicitly."
         )
-    d = float(np.median(nn))
+    if inside.sum() < 6:
+        # a small image with only a few columns: the first ring maximum of
+        # the autocorrelation (as good as it gets on a few columns)
+        return _first_ring_peak(sub, rmax, min_separation)
+    x, y = x[inside], y[inside]
+    xy = np.column_stack([x, y])
+    tree = cKDTree(xy)
+    dist, _ = tree.query(xy, k=2)
+    nn = dist[:, 1]
+    nn = nn[nn >= min_separation]
+    d = float(np.median(nn)) if len(nn) else 0.0
     # columns have a typical distance; maxima of noise that passed the test
     # have not
     if len(nn) < 6 or np.mean(np.abs(nn - d) < 0.15 * d) < 0.5:
@@ -234,6 +242,21 @@ def estimate_separation(image, min_separation=3.0):
         if abs(r - d) <= 0.08 * d:
             return r
     return d
+
+
+def _first_ring_peak(sub, rmax, min_separation):
+    """Distance of the first maximum of the autocorrelation's ring-maximum
+    profile beyond ``min_separation`` (sub-pixel), or a ValueError."""
+    prof = ring_max(sub, rmax)
+    prof = prof / prof[0]
+    for k in range(max(int(np.ceil(min_separation)), 1), rmax - 1):
+        if prof[k] > prof[k - 1] and prof[k] >= prof[k + 1] and prof[k] > 0.05:
+            a, b, c = prof[k - 1], prof[k], prof[k + 1]
+            return _refine_peak_distance(sub, k + _parabola(a, b, c), rmax)
+    raise ValueError(
+        "Could not find a periodic separation in the image (no autocorrelation "
+        "maximum); give `separation` explicitly."
+    )
 
 
 def estimate_column_width(image):
@@ -337,15 +360,7 @@ def _significant_maxima(img, width):
     noise = _noise_std(img) / (2.0 * np.sqrt(np.pi) * t)
     lo_, hi_ = np.percentile(s, [1, 99])
     keep = prom > max(10.0 * noise, 0.01 * (hi_ - lo_))
-    rows, cols = rows[keep], cols[keep]
-    ny, nx = s.shape
-    r = np.clip(rows, 1, ny - 2)
-    c = np.clip(cols, 1, nx - 2)
-    dx = _parabolas(s[r, c - 1], s[r, c], s[r, c + 1])
-    dy = _parabolas(s[r - 1, c], s[r, c], s[r + 1, c])
-    dx = np.where(c == cols, dx, 0.0)
-    dy = np.where(r == rows, dy, 0.0)
-    return cols + dx, rows + dy
+    return _subpixel(s, rows[keep], cols[keep])
 
 
 def _parabolas(a, b, c):
@@ -832,7 +847,8 @@ def find_atoms_log(image, separation, threshold="auto"):
     Returns
     -------
     dict
-        ``x``, ``y`` (pixels), ``score`` (LoG response).
+        ``x``, ``y`` (pixels; the response's maximum refined by a parabola
+        along each axis), ``score`` (LoG response).
 
     Examples
     --------
@@ -851,7 +867,19 @@ def find_atoms_log(image, separation, threshold="auto"):
     y, x, prom = _maxima(resp, sep, smooth=0)
     thr = _prominence_threshold(prom) if thr is None else thr
     keep = (prom > thr) & (resp[y, x] > 0)
-    return {"x": x[keep].astype(float), "y": y[keep].astype(float), "score": prom[keep]}
+    fx, fy = _subpixel(resp, y[keep], x[keep])
+    return {"x": fx, "y": fy, "score": prom[keep]}
+
+
+def _subpixel(resp, rows, cols):
+    """Positions of maxima of ``resp`` at (rows, cols) refined by a parabola
+    through three samples along each axis (none on the image border)."""
+    ny, nx = resp.shape
+    r = np.clip(rows, 1, ny - 2)
+    c = np.clip(cols, 1, nx - 2)
+    dx = np.where(c == cols, _parabolas(resp[r, c - 1], resp[r, c], resp[r, c + 1]), 0)
+    dy = np.where(r == rows, _parabolas(resp[r - 1, c], resp[r, c], resp[r + 1, c]), 0)
+    return cols + dx, rows + dy
 
 
 def consensus(results, separation, min_votes=None):
