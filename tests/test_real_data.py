@@ -284,7 +284,7 @@ def test_mos2_honeycomb_with_the_mo_s_separation(mos2):
     reason="package issue (issue 18, point 4): since the default finder also "
     "finds the faint S2 columns of the honeycomb (13.6 px from Mo, width 3 px), "
     "the default refinement converges for only 60 % of the interior columns "
-    "(Mo 75 %, S2 36 %); with the Mo columns alone it was above 98 %",
+    "(Mo 78 %, S2 39 %); with the Mo columns alone it was above 98 %",
 )
 def test_mos2_refinement_converges(mos2):
     s, atoms = mos2
