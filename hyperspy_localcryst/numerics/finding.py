@@ -370,11 +370,15 @@ def _significant_maxima(img, width):
 
 
 def _parabolas(a, b, c):
-    """Vectorised :func:`_parabola`."""
+    """Vectorised :func:`_parabola`, clipped to +-0.49 px: a position is
+    never exactly on a pixel boundary, where the pixel nearest to it (the
+    refinement's window centre) would depend on rounding (a peak centred
+    between two pixels of a noise-free image, after a calibration round
+    trip)."""
     den = a - 2 * b + c
     with np.errstate(divide="ignore", invalid="ignore"):
         off = np.where(den != 0, 0.5 * (a - c) / den, 0.0)
-    return np.clip(off, -0.5, 0.5)
+    return np.clip(off, -0.49, 0.49)
 
 
 def _unit_scale(a):
