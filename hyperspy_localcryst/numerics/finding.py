@@ -357,16 +357,16 @@ def _significant_maxima(img, width):
     the column ``width`` that stand out of the noise (see
     :func:`estimate_separation`, step 2)."""
     t = max(0.5 * width, 0.5)
-    s = in_strips(lambda a: ndi.gaussian_filter(a, t), img, 4 * t + 1)
-    rows, cols = local_maxima(s, max(1, int(round(1.2 * width))))
+    sm = in_strips(lambda a: ndi.gaussian_filter(a, t), img, 4 * t + 1)
+    rows, cols = local_maxima(sm, max(1, int(round(1.2 * width))))
     size = max(3, int(round(4 * width)) | 1)
-    low = in_strips(lambda a: ndi.minimum_filter(a, size=size), s, size // 2)
-    prom = s[rows, cols] - low[rows, cols]
+    low = in_strips(lambda a: ndi.minimum_filter(a, size=size), sm, size // 2)
+    prom = sm[rows, cols] - low[rows, cols]
     # noise of the smoothed image: white noise times the kernel's L2 norm
     noise = _noise_std(img) / (2.0 * np.sqrt(np.pi) * t)
-    lo_, hi_ = np.percentile(s, [1, 99])
+    lo_, hi_ = np.percentile(sm, [1, 99])
     keep = prom > max(10.0 * noise, 0.01 * (hi_ - lo_))
-    return _subpixel(s, rows[keep], cols[keep])
+    return _subpixel(sm, rows[keep], cols[keep])
 
 
 def _parabolas(a, b, c):
