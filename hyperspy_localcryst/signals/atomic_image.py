@@ -399,6 +399,12 @@ class AtomicImage(Signal2D):
             check_number(threshold, "threshold", "a number or 'auto'")
         min_area = check_number(min_area, "min_area")
         max_area = check_number(max_area, "max_area")
+        # checked whatever the method (they are the template finder's)
+        if not (np.isfinite(max_area) and 0 <= min_area < max_area):
+            raise ValueError(
+                "Need 0 <= `min_area` < `max_area` (finite fractions of the median), "
+                f"got min_area={min_area}, max_area={max_area}."
+            )
         if min_votes is not None:
             min_votes = check_integer(
                 min_votes, "min_votes", minimum=1, maximum=max(len(methods), 1)
