@@ -304,8 +304,8 @@ def _parser():
         )
         a.add_argument(
             "--method",
-            default="log" if demo else "template",
-            help="atom finder: template, log, local_max or a consensus such as "
+            default="log",
+            help="atom finder: log, template, local_max, sparse or a consensus such as "
             "template+log (default %(default)s)",
         )
         a.add_argument(

@@ -83,7 +83,7 @@ def analyse(
     signal,
     out_dir,
     separation=None,
-    method="template",
+    method="log",
     neighbours=6,
     metric="angle",
     clusters="auto",

@@ -616,7 +616,6 @@ def test_tracking_parameters_zero_negative_nan(_stack, kw, match):
             "`min_area` must be a number",
         ),
         (lambda s: s.find_atoms(method=5), TypeError, "`method` must be a finder's"),
-        (lambda s: s.find_atoms(method=None), TypeError, "`method` must be a finder's"),
         (lambda s: s.find_atoms(target="abc"), TypeError, "`target` must be a 2D"),
         (
             lambda s: s.find_atoms(method=["log", "template"], min_votes="a"),

@@ -275,3 +275,34 @@ def test_consensus_min_votes():
     np.testing.assert_array_equal(out["votes"][order], [3, 2])
     out1 = finding.consensus([a, b, c], separation=9, min_votes=1)
     assert len(out1["x"]) == 4
+
+
+# ------------------------------------------------------ the default finder
+def test_default_finds_a_dim_sublattice_with_the_automatic_separation():
+    """Perovskite, B 4.5 times dimmer than A (beyond the old automatic
+    separation's limit of 1/2.25), rotated, not square: with every default
+    (separation estimated, default method) every A and B column is found."""
+    img, truth = make_lattice_image(
+        (176, 208), spacing=18.0, lattice="perovskite", rotation=9.0, seed=7,
+        sublattice_peaks=(720, 160),
+    )  # fmt: skip
+    found = finding.find_atoms(img)
+    _check_complete(
+        found["x"], found["y"], {"x_px": truth["x"], "y_px": truth["y"]}, img.shape
+    )
+    assert np.sum(truth["sublattice"] == 1) > 30  # the B columns are there
+
+
+def test_default_method_with_targets_is_the_template_search(small_perovskite):
+    """Targets only mean something to the template search: given targets,
+    the default method uses them (and labels the atoms by them)."""
+    s, truth = small_perovskite
+    k0, k1 = _central_atom(truth, 0), _central_atom(truth, 1)
+    targets = [
+        (float(truth["x"][k0]), float(truth["y"][k0])),
+        (float(truth["x"][k1]), float(truth["y"][k1])),
+    ]
+    atoms = s.find_atoms(target=targets)
+    assert atoms.metadata.AtomPositions.settings.method == "template"
+    assert set(np.unique(atoms.get_column("sublattice"))) == {0.0, 1.0}
+    assert s.find_atoms().metadata.AtomPositions.settings.method == "log"

@@ -401,7 +401,7 @@ def test_results_do_not_depend_on_the_calibration(scene, cal):
     plain = _atomic(scene.image)
     other = _atomic(scene.image, scale, offset, units)
     ref = plain.find_atoms()
-    _assert_finds_the_truth(ref, scene, "template", separation_given=False)
+    _assert_finds_the_truth(ref, scene, "log", separation_given=False)  # default
     assert np.isclose(
         other.estimate_separation(), plain.estimate_separation() * scale, rtol=1e-12
     )
@@ -423,14 +423,18 @@ def test_results_do_not_depend_on_the_calibration(scene, cal):
     np.testing.assert_allclose(
         fit.get_column("amplitude")[ok], fit_ref.get_column("amplitude")[ok], rtol=1e-9
     )
+    # whole shells (hexagonal: 6): which members of a partly used shell are
+    # kept is a tie on a noise-free lattice, decided by the last digits
+    # (docs/architecture.md, neighbourhoods)
+    k = 6 if scene.lattice == "hexagonal" else 4
     try:
-        nb_ref = ref.get_neighbourhoods(4, metric="angle")
+        nb_ref = ref.get_neighbourhoods(k, metric="angle")
     except ValueError as e:  # a small image: every atom within the border
         assert "lie within the border" in str(e), e
         with pytest.raises(ValueError, match="lie within the border"):
-            found.get_neighbourhoods(4, metric="angle")
+            found.get_neighbourhoods(k, metric="angle")
         return
-    nb = found.get_neighbourhoods(4, metric="angle")
+    nb = found.get_neighbourhoods(k, metric="angle")
     common, i_ref, i = np.intersect1d(
         nb_ref.centre_indices, nb.centre_indices, return_indices=True
     )
@@ -452,7 +456,7 @@ def test_results_do_not_depend_on_the_gain(scene, k, offset):
     plain = _atomic(img)
     scaled = _atomic(np.ldexp(img, k))
     ref = plain.find_atoms()
-    _assert_finds_the_truth(ref, scene, "template", separation_given=False)
+    _assert_finds_the_truth(ref, scene, "log", separation_given=False)  # default
     found = scaled.find_atoms()
     np.testing.assert_array_equal(_pixels(found), _pixels(ref))  # to the last bit
     np.testing.assert_array_equal(

@@ -203,64 +203,62 @@ def test_mos2_crop_calibration(mos2):
     assert ax.offset == pytest.approx(320 * ax.scale)
 
 
-def test_mos2_hexagonal_mo_lattice(mos2):
+def test_mos2_default_finds_the_honeycomb(mos2):
     """Monolayer MoS2 (2H) seen along [001]: a honeycomb of Mo and S2 columns.
 
-    What the data show: in this 60 kV HAADF image the Mo columns (Z = 42) are
-    bright and the S2 columns (2 x Z = 16) are barely above the background,
-    so the finder picks the **Mo sublattice only**: a hexagonal lattice with
-    period a, not the honeycomb with Mo-S distance a / sqrt(3) = 0.182 nm.
-    Checked here:
+    In this 60 kV HAADF image the Mo columns (Z = 42) are bright and the S2
+    columns (2 x Z = 16) faint, about 0.4 as bright, but above the noise. With
+    the defaults (automatic separation, default finder) both are found:
 
-    * six neighbours at 60 degree steps, the next six at sqrt(3) a;
-    * no pair of atoms at the Mo-S distance (the 5th percentile of the
-      nearest-neighbour distance is above 0.8 a; Mo-S would give 0.58 a);
-    * the number of atoms equals the Mo count of the area, not twice it;
-    * a from the atoms equals a from the image's Fourier transform (first
-      order spots, d = sqrt(3) a / 2) within 2 %; both give a = 0.300 nm
-      (the median nearest-neighbour distance is 0.287 nm: the lattice is
-      slightly distorted, 0.291-0.306 nm along the three directions);
+    * the automatic separation is the Mo-S distance a / sqrt(3), not the Mo-Mo
+      period a, with a from the image's Fourier transform (first-order spots,
+      d = sqrt(3) a / 2, a = 0.300 nm in this file's calibration), within 3 %
+      (measured 0.172 nm for 0.173 nm);
+    * the number of columns in the interior box is twice the Mo count of its
+      area, within 5 % (measured 383 for 390);
+    * the median distance to the three nearest neighbours is a / sqrt(3)
+      within 3 %;
+    * split in two by intensity, the bright class holds the Mo count within
+      5 % and is hexagonal with period a (within 3 %); the faint class, the
+      S2 sites (some are vacant or hold the implanted Se), within 10 %;
     * a is within 7 % of the literature a = 0.316 nm: the pixel size stored in
       the file (13 nm / 1024 px, a nominal field of view) is about 5 % too
-      small, which both measurements share.
+      small.
     """
     s, atoms = mos2
-    d, idx, interior = _neighbours(atoms, 6)
-    a_atoms = np.median(d[interior, :6].mean(1))
-    # hexagonal: the next shell at sqrt(3) a, bond angles in 60 degree steps
-    second = np.median(d[interior, 6:12].mean(1))
-    assert second / a_atoms == pytest.approx(np.sqrt(3), rel=0.03)
-    x, y = atoms.get_column("x"), atoms.get_column("y")
-    ang = np.degrees(np.arctan2(y[idx[:, :6]] - y[:, None], x[idx[:, :6]] - x[:, None]))
-    steps = np.diff(np.sort(ang, axis=1), axis=1)[interior]
-    assert np.median(np.abs(steps - 60.0)) < 5.0
-    # Mo only, no Mo-S pairs
-    assert np.percentile(d[interior, 0], 5) > 0.8 * a_atoms
-    # Fourier transform of the image: three first-order directions
     dspace, _ = _fft_spacings(s.data, 12, 35, 3)
     a_fft = np.mean(2 * dspace / np.sqrt(3)) * s.axes_manager.signal_axes[0].scale
-    assert a_atoms == pytest.approx(a_fft, rel=0.02)
-    # number of Mo in the interior box vs its area
+    assert s.estimate_separation() == pytest.approx(a_fft / np.sqrt(3), rel=0.03)
     g = atoms.grid
     box = (0.8 * g["x"]["size"] * g["x"]["scale"]) * (
         0.8 * g["y"]["size"] * g["y"]["scale"]
     )
     n_mo = box / (np.sqrt(3) / 2 * a_fft**2)
-    assert interior.sum() == pytest.approx(n_mo, rel=0.1)
-    # literature lattice constant, loose (file calibration, see docstring)
+    d, _, interior = _neighbours(atoms, 6)
+    assert interior.sum() == pytest.approx(2 * n_mo, rel=0.05)
+    assert np.median(d[interior, :3].mean(1)) == pytest.approx(
+        a_fft / np.sqrt(3), rel=0.03
+    )
+    labelled = atoms.label_sublattices(2, column="peak")
+    mo = labelled.get_column("sublattice") == 0
+    assert (interior & mo).sum() == pytest.approx(n_mo, rel=0.05)
+    assert (interior & ~mo).sum() == pytest.approx(n_mo, rel=0.1)
+    xy = np.column_stack([labelled.get_column("x")[mo], labelled.get_column("y")[mo]])
+    dmo, _ = cKDTree(xy).query(xy, k=7)
+    a_atoms = np.median(dmo[interior[mo], 1:].mean(1))
+    assert a_atoms == pytest.approx(a_fft, rel=0.03)
     assert a_atoms == pytest.approx(0.316, rel=0.07)
 
 
 def test_mos2_honeycomb_with_the_mo_s_separation(mos2):
     """Both sublattices when the user gives the Mo-S distance.
 
-    The S2 columns are faint (see above), so the automatic separation is the
-    Mo-Mo period. Given the Mo-S distance (0.17 nm in this file's
-    calibration) the Laplacian-of-Gaussian finder picks up the S2 columns
-    too, and the intensity mixture separates the two: every Mo and S2 site of
-    the interior (98 %), and each S2 column sits in a triangle of three Mo.
+    Given the Mo-S distance (0.17 nm in this file's calibration) the
+    Laplacian-of-Gaussian finder picks up the S2 columns too, and the
+    intensity mixture separates the two: every Mo and S2 site of the interior
+    (98 %), and each S2 column sits in a triangle of three Mo.
     """
-    s, auto = mos2
+    s, _ = mos2
     atoms = s.find_atoms(separation=0.17, method="log", n_sublattices=2)
     x, y = atoms.get_column("x"), atoms.get_column("y")
     mo = atoms.get_column("sublattice") == 0
@@ -268,9 +266,9 @@ def test_mos2_honeycomb_with_the_mo_s_separation(mos2):
     w, h = g["x"]["size"] * g["x"]["scale"], g["y"]["size"] * g["y"]["scale"]
     x0, y0 = g["x"]["offset"], g["y"]["offset"]
     inner = (np.abs(x - x0 - w / 2) < 0.4 * w) & (np.abs(y - y0 - h / 2) < 0.4 * h)
-    # lattice constant from the automatic (Mo-only) map
-    d, _, interior = _neighbours(auto, 6)
-    a = np.median(d[interior, :6].mean(1))
+    # lattice constant from the image's Fourier transform
+    dspace, _ = _fft_spacings(s.data, 12, 35, 3)
+    a = np.mean(2 * dspace / np.sqrt(3)) * s.axes_manager.signal_axes[0].scale
     n_mo = (0.8 * w) * (0.8 * h) / (np.sqrt(3) / 2 * a**2)
     assert (inner & mo).sum() == pytest.approx(n_mo, rel=0.1)
     assert (inner & ~mo).sum() == pytest.approx(n_mo, rel=0.1)
@@ -282,6 +280,14 @@ def test_mos2_honeycomb_with_the_mo_s_separation(mos2):
     assert np.mean(dist[inner[~mo], 2] < 1.25 * a / np.sqrt(3)) > 0.9
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="package issue (issue 18, point 4): since the default finder also "
+    "finds the faint S2 columns of the honeycomb (13.6 px from Mo, width 3 px), "
+    "the default refinement converges for only 60 % of the interior columns "
+    "(Mo 78 %, S2 39 %); with the Mo columns alone it was above 98 %",
+)
 def test_mos2_refinement_converges(mos2):
     s, atoms = mos2
     with warnings.catch_warnings():
@@ -343,9 +349,10 @@ def test_pto_sro_interface(pto):
     px²), a whole A-B distance inside the frame: in the PbTiO3 part (rows
     above 140 px) every column is found, within 3 % (measured 527 for 535).
     In the SrRuO3 layers (rows below 170 px; the interface is at about 155
-    px) the default template finder finds the bright A columns and only a
-    few of the faint B (Ru-O) columns between them: 0.58 of the columns
-    (the LoG finder at the A-B distance finds them all, see the CLI demo).
+    px) most of the faint B (Ru-O) columns between the bright A columns are
+    found too: at least 0.88 of the columns (the default LoG finder, measured
+    0.91, 146 of 161; the template finder found 0.58); the missed ones are
+    Ru-O columns barely above the background.
     """
     s, atoms, refined = pto
     ny, nx = s.data.shape
@@ -359,14 +366,15 @@ def test_pto_sro_interface(pto):
     assert pto_part.sum() == pytest.approx(expected, rel=0.03)
     sro_part = inner_x & (yp >= 170) & (yp < ny - d_ab)
     expected = density * (ny - d_ab - 170) * (nx - 2 * d_ab)
-    assert 0.5 * 0.97 * expected <= sro_part.sum() <= 0.7 * expected
+    assert 0.88 * expected <= sro_part.sum() <= 1.03 * expected
     # fits fail for the columns cut by the frame (centres within 3 px of it)
-    # and for a few interior ones (6 of 917 at the commit this was measured
-    # on: smeared columns and the interface)
+    # and for a few interior ones (6 of 917 with the template finder; 15 of
+    # 1042 with the default LoG finder, which adds faint Ru-O columns barely
+    # above the background: refinement's part of issue 18, point 4)
     xr, yr = refined.get_pixel_positions()
     failed = refined.get_column("converged") != 1
     interior_failed = failed & ~near_edge(xr, yr, (ny, nx), 0.25 * d_ab)
-    assert interior_failed.sum() <= 0.01 * refined.n_atoms
+    assert interior_failed.sum() <= 0.02 * refined.n_atoms
     d, _, interior = _neighbours(refined, 4)
     ab = np.median(d[interior, :4].mean(1))
     aa = np.median(d[interior, 4:8].mean(1))

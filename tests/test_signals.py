@@ -297,8 +297,10 @@ def test_image_stack():
 def test_stack_frame_matches_single_image():
     stack, _ = _stack()
     atoms = stack.find_atoms()
+    # a stack uses the separation of its first usable frame for every frame
+    sep = float(atoms.metadata.AtomPositions.settings.separation)
     for k in range(3):
-        single = stack.inav[k].find_atoms()
+        single = stack.inav[k].find_atoms(separation=sep)
         sel = atoms.select(atoms.get_column("frame") == k)
         np.testing.assert_allclose(
             sel.get_column("x"), single.get_column("x"), atol=1e-9

@@ -275,7 +275,11 @@ class AtomicImage(Signal2D):
     def estimate_separation(self):
         """Estimate the smallest distance between atomic columns.
 
-        The first maximum of the autocorrelation of the image, see
+        The distance between neighbouring columns, not the lattice period:
+        the nearest-neighbour distances of the image's significant local
+        maxima, cross-checked with its autocorrelation, so that a dim
+        sublattice visible above the noise (MoS2's S2 sites, a perovskite's B
+        sites) sets it; see
         :func:`hyperspy_localcryst.numerics.finding.estimate_separation`.
         For a stack, of the first usable frame: frames where it fails (NaN
         pixels, constant) are skipped with a ``RuntimeWarning`` naming them;
@@ -302,7 +306,7 @@ class AtomicImage(Signal2D):
     def find_atoms(
         self,
         separation=None,
-        method="template",
+        method=None,
         target=None,
         threshold="auto",
         n_sublattices=1,
@@ -314,9 +318,12 @@ class AtomicImage(Signal2D):
     ):
         """Find every atomic column, without assuming a lattice.
 
-        The paper's local finder by default: a target (representative atom)
-        is cross-correlated over the image, the correlation map thresholded,
-        blobs filtered by a size histogram, centroids taken. See
+        By default the maxima of the scale-normalised Laplacian of Gaussian
+        (LoG), which, measured on synthetic lattices, a dim sublattice and
+        real images, finds close and faint columns that the paper's template
+        search (``method="template"``: a target cross-correlated over the
+        image, the correlation map thresholded, blobs filtered by a size
+        histogram) merges or misses. See
         :mod:`hyperspy_localcryst.numerics.finding`.
 
         Parameters
@@ -326,8 +333,11 @@ class AtomicImage(Signal2D):
             :meth:`estimate_separation` when not given (for a stack, once, on
             the first usable frame, and used for every frame).
         method : str or list of str
-            ``"template"``, ``"log"``, ``"local_max"``, or a list of them for a
-            majority consensus.
+            Default: ``"template"`` when a `target` is given, else ``"log"``.
+            ``"log"``, ``"template"``, ``"local_max"``, ``"sparse"``
+            (non-negative sparse deconvolution by the column profile: resolves
+            overlapping columns down to about 2.5 widths apart, slower), or a
+            list of them for a majority consensus.
         target : array, signal, (x, y) or list of those, optional
             Representative atom(s): a 2D array or signal, or the calibrated
             position of an atom in this image. Several targets label the atoms
@@ -373,6 +383,8 @@ class AtomicImage(Signal2D):
         grid = self._grid()
         scale = pixel_scale(grid)
         n_sublattices = check_integer(n_sublattices, "n_sublattices", minimum=1)
+        if method is None:
+            method = "log" if target is None else "template"
         if not isinstance(method, (str, list, tuple)):
             raise TypeError(
                 f"`method` must be a finder's name or a list of names, got {method!r}."
@@ -387,6 +399,12 @@ class AtomicImage(Signal2D):
             check_number(threshold, "threshold", "a number or 'auto'")
         min_area = check_number(min_area, "min_area")
         max_area = check_number(max_area, "max_area")
+        # checked whatever the method (they are the template finder's)
+        if not (np.isfinite(max_area) and 0 <= min_area < max_area):
+            raise ValueError(
+                "Need 0 <= `min_area` < `max_area` (finite fractions of the median), "
+                f"got min_area={min_area}, max_area={max_area}."
+            )
         if min_votes is not None:
             min_votes = check_integer(
                 min_votes, "min_votes", minimum=1, maximum=max(len(methods), 1)
