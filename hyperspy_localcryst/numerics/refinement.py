@@ -675,14 +675,8 @@ def _fit_one(
             status = _S_FAINT
         elif not (var[0] < r2) or not (var[1] < r2):
             status = _S_UNDETERMINED
-        else:
-            # a column cut by the edge may have its centre just outside the
-            # image; farther than half its width, the data do not hold it
-            m = 0.5 + 0.5 * (
-                p[3] if model == _ROUND else 1.0 / math.sqrt(max(p[3], p[5]))
-            )
-            if p[0] < -m or p[1] < -m or p[0] > nx - 1 + m or p[1] > ny - 1 + m:
-                status = _S_OUTSIDE
+        elif p[0] < -0.5 or p[1] < -0.5 or p[0] > nx - 0.5 or p[1] > ny - 0.5:
+            status = _S_OUTSIDE
     return p, var, n_pix, status, resid
 
 
@@ -1126,7 +1120,7 @@ def refine_gaussians(
         positive amplitude and a width inside its bounds, 6 moved farther
         than the window radius from its seed, 7 amplitude not significant
         (its error exceeds it), 8 position error larger than the window
-        radius, 9 centre outside the image by more than half its width, 10
+        radius, 9 position outside the image, 10
         not fitted). Atoms whose fit failed keep their seed position, with
         ``converged = 0`` and NaN descriptors.
 
