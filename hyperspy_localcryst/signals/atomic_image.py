@@ -68,6 +68,7 @@ _REFINED_UNITS = {
     "x_err": "length",
     "y_err": "length",
     "converged": "",
+    "fit_status": "",
 }
 _LENGTH_COLUMNS = ("sigma_x", "sigma_y", "sigma_major", "sigma_minor", "x_err", "y_err")
 
@@ -680,7 +681,7 @@ class AtomicImage(Signal2D):
         radius=None,
         weights="auto",
         subtract_neighbours=True,
-        max_passes=3,
+        max_passes=5,
         show_progressbar=None,
         num_workers=None,
     ):
@@ -729,9 +730,13 @@ class AtomicImage(Signal2D):
             ``ellipticity``, ``orientation`` (degrees of the major axis from
             +x towards +y), ``background``, ``intensity`` (integrated peak),
             ``residual`` (RMS of the fit), ``snr`` (amplitude / residual),
-            ``x_err``, ``y_err`` (standard errors) and ``converged``. In a
-            stack, the atoms of a frame whose fit fails keep their seed
-            positions with ``converged`` = 0 (and a ``RuntimeWarning``).
+            ``x_err``, ``y_err`` (standard errors), ``converged`` and
+            ``fit_status`` (why a fit failed: 0 converged, 1 converged with
+            the width held at its bound, 2-10 failures, named in
+            :data:`hyperspy_localcryst.numerics.refinement.FIT_STATUS`; NaN
+            where a whole frame failed). Atoms whose fit fails keep their
+            seed positions with ``converged`` = 0, and a ``RuntimeWarning``
+            counts them per reason.
 
         Examples
         --------
@@ -826,7 +831,9 @@ class AtomicImage(Signal2D):
             if n_bad:
                 warnings.warn(
                     f"The fit did not converge for {n_bad} of {atoms.n_atoms} atoms; "
-                    "they keep their seed positions (column `converged` = 0).",
+                    "they keep their seed positions (column `converged` = 0; "
+                    f"`fit_status` gives the reason): {_status_counts(cols)}.",
+                    RuntimeWarning,
                     stacklevel=2,
                 )
         iu = self._iunits()
@@ -1850,6 +1857,18 @@ def _refine_frame(frame, seeds, radius_px, method, fit_kwargs):
         fx, fy = refinement.centre_of_mass(img, xp, yp, r_px)
         return {"x": fx, "y": fy}
     return refinement.refine_gaussians(img, xp, yp, r_px, **fit_kwargs)
+
+
+def _status_counts(cols):
+    """'12 moved farther than ..., 3 frame failed' from the refined columns."""
+    status = cols.get("fit_status")
+    bad = cols["converged"] == 0
+    if status is None:
+        return f"{int(bad.sum())} frame failed"
+    status = np.where(np.isnan(status), -1, status)[bad].astype(int)
+    codes, counts = np.unique(status, return_counts=True)
+    names = {**refinement.FIT_STATUS, -1: "frame failed"}
+    return ", ".join(f"{c} {names.get(k, k)}" for k, c in zip(codes, counts))
 
 
 def _record_failed(table, results):
