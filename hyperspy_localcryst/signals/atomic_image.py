@@ -23,7 +23,7 @@ from hyperspy.signals import (
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from ..numerics import finding, refinement
+from ..numerics import detection, finding, refinement
 from ..numerics._parallel import limit_threads
 from ..numerics.statistics import frame_groups
 from . import _stack
@@ -309,6 +309,9 @@ class AtomicImage(Signal2D):
         min_area=0.25,
         max_area=2.5,
         min_votes=None,
+        contrast="auto",
+        min_significance=detection.MIN_SIGNIFICANCE,
+        replace_outliers=True,
         show_progressbar=None,
         num_workers=None,
     ):
@@ -345,6 +348,25 @@ class AtomicImage(Signal2D):
             median blob area.
         min_votes : int, optional
             Finders that must agree in a consensus (default: a majority).
+        contrast : {"auto", "bright", "dark"}
+            Columns are bright peaks (HAADF) or dark dips (ABF, many STM and
+            iDPC images; found as the peaks of the reversed image).
+            ``"auto"`` decides from the image (the skewness of its
+            matched-filter significance map, on the first usable frame of a
+            stack), records the decision in the settings metadata
+            (``contrast``) and, when it decides ``"dark"``, says so with a
+            ``UserWarning``.
+        min_significance : float or None
+            Drop the atoms whose significance (the ``significance`` column)
+            is below this; ``None`` or 0 keeps every candidate. The default,
+            5, leaves about one false atom per few million independent
+            positions of pure noise.
+        replace_outliers : bool
+            Replace single-pixel outliers (hot/dead pixels, cosmic rays; see
+            :func:`hyperspy_localcryst.numerics.detection.find_outliers`) by
+            their 3 x 3 median before finding; their number is stored as
+            ``n_outliers`` in the settings metadata and reported with a
+            ``UserWarning``.
         show_progressbar : bool, optional
             HyperSpy's progress bar over the frames of a stack (default: the
             HyperSpy preference).
@@ -359,8 +381,12 @@ class AtomicImage(Signal2D):
         -------
         AtomPositions
             Columns ``x``, ``y`` (calibrated), ``score``, ``peak`` (smoothed
-            image value), ``sublattice``; ``votes`` for a consensus; ``frame``
-            for a stack.
+            image value), ``sublattice``, ``significance`` (matched-filter
+            response of the column above its local background divided by its
+            standard deviation under the image's own noise, units
+            ``sigma``; see
+            :func:`hyperspy_localcryst.numerics.detection.significance`);
+            ``votes`` for a consensus; ``frame`` for a stack.
 
         Examples
         --------
@@ -397,11 +423,20 @@ class AtomicImage(Signal2D):
                     f"Unknown `method` {m!r}; choose from {list(finding.METHODS)} "
                     "or a list of them."
                 )
+        contrast = _check_contrast(contrast)
+        min_sig = _check_min_significance(min_significance)
+        replace_outliers = check_bool(replace_outliers, "replace_outliers")
         sep_px = (
             self._length_to_px(separation, "separation")
             if separation is not None
             else self._stack_separation()
         )
+        skewness = None
+        if contrast == "auto":
+            if sep_px is None:
+                _, img0 = next(self._frames())
+                sep_px = finding.estimate_separation(img0)
+            contrast, skewness = self._decide_contrast(sep_px, replace_outliers)
         results = self._run_frames(
             _find_frame,
             show_progressbar=show_progressbar,
@@ -414,14 +449,38 @@ class AtomicImage(Signal2D):
             min_area=min_area,
             max_area=max_area,
             min_votes=min_votes,
+            contrast=contrast,
+            min_significance=min_sig,
+            replace_outliers=replace_outliers,
         )
+        info = [r.pop("detection") for r in results if "detection" in r]
+        n_outliers = int(sum(d["n_outliers"] for d in info))
+        n_weak = int(sum(d["n_below"] for d in info))
+        best_weak = max((d["best_below"] for d in info), default=np.nan)
+        if n_outliers:
+            warnings.warn(
+                f"{n_outliers} single-pixel outlier(s) (hot/dead pixels) were "
+                "replaced by their 3 x 3 median before finding (settings "
+                "`n_outliers`); pass `replace_outliers=False` to keep them.",
+                UserWarning,
+                stacklevel=2,
+            )
         table = _pool_frames(results)
         n = 0 if table is None else len(table["x"])
         if n == 0:
+            weak = (
+                f" {n_weak} candidate(s) were below `min_significance`={min_sig:g} "
+                f"sigma (the strongest {best_weak:.3g} sigma): the image's noise "
+                "explains them. Lower `min_significance` (None keeps every "
+                "candidate) only if you expect columns that faint."
+                if n_weak
+                else ""
+            )
             raise ValueError(
-                "No atoms found. Check `separation` (the smallest column distance, in "
-                f"{grid['x']['units'] or 'calibrated units'}), lower `threshold`, or "
-                "try another `method`."
+                f"No atoms found (contrast={contrast!r}).{weak} Check `separation` "
+                "(the smallest column distance, in "
+                f"{grid['x']['units'] or 'calibrated units'}), `contrast`, lower "
+                "`threshold`, or try another `method`."
             )
         table["x"], table["y"] = to_calibrated(grid, table["x"], table["y"])
         sep_used = table.pop("separation")
@@ -429,9 +488,15 @@ class AtomicImage(Signal2D):
             "x": grid["x"]["units"],
             "y": grid["y"]["units"],
             "peak": self._iunits(),
+            "significance": "sigma",
         }
         settings = {
             "step": "find_atoms",
+            "contrast": contrast,
+            "contrast_skewness": np.nan if skewness is None else float(skewness),
+            "min_significance": 0.0 if min_sig is None else float(min_sig),
+            "n_below_significance": n_weak,
+            "n_outliers": n_outliers,
             "method": method if isinstance(method, str) else "+".join(method),
             "separation": float(np.median(sep_used) * scale),
             "threshold": threshold,
@@ -649,6 +714,29 @@ class AtomicImage(Signal2D):
             f"{_failure_summary(errors)}. Give `separation`."
         )
 
+    def _decide_contrast(self, sep_px, replace_outliers=True):
+        """``contrast="auto"``: bright or dark columns, decided on the first
+        usable frame; a dark decision is announced with a UserWarning."""
+        errors = []
+        for k, img in self._frames():
+            if _frame_problem(img):
+                errors.append(k)
+                continue
+            contrast, skew = _auto_contrast(img, sep_px, replace_outliers)
+            break
+        else:
+            return "bright", np.nan
+        if contrast == "dark":
+            warnings.warn(
+                "contrast='auto' decided that the columns are dark (dips, as in "
+                f"ABF; skewness of the matched-filter map {skew:.2f}, minima "
+                "stronger than maxima): they are found as minima and fitted as "
+                "dips. Pass contrast='bright' if the columns are the bright peaks.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return contrast, skew
+
     def _iunits(self):
         q = self.metadata.get_item("Signal.quantity", "")
         return str(q) if q else "a.u."
@@ -663,6 +751,8 @@ class AtomicImage(Signal2D):
         weights="auto",
         subtract_neighbours=True,
         max_passes=3,
+        contrast="auto",
+        replace_outliers=True,
         show_progressbar=None,
         num_workers=None,
     ):
@@ -693,6 +783,20 @@ class AtomicImage(Signal2D):
             Joint fit: remove the model of the neighbours from each window.
         max_passes : int
             Maximum number of joint passes.
+        contrast : {"auto", "bright", "dark"}
+            Bright columns are fitted as peaks, ``b + A g``; dark ones as dips,
+            ``b - A g`` (least squares on the negated image), so that
+            ``amplitude`` and ``intensity`` are the depth and the integrated
+            depth of the dip, as positive numbers, and ``background`` the
+            level around it. ``"auto"``: the ``contrast`` recorded by
+            :meth:`find_atoms` in the table's settings, else decided from the
+            image as there (with a ``UserWarning`` when dark). Dark columns
+            need ``weights`` ``"auto"`` or ``"uniform"``.
+        replace_outliers : bool
+            Replace single-pixel outliers (hot/dead pixels) by their 3 x 3
+            median before fitting, so that a spike next to a column does not
+            pull its fit; their number is stored as ``n_outliers`` in the
+            settings metadata.
         show_progressbar : bool, optional
             HyperSpy's progress bar over the frames of a stack (default: the
             HyperSpy preference).
@@ -711,7 +815,8 @@ class AtomicImage(Signal2D):
             ``ellipticity``, ``orientation`` (degrees of the major axis from
             +x towards +y), ``background``, ``intensity`` (integrated peak),
             ``residual`` (RMS of the fit), ``snr`` (amplitude / residual),
-            ``x_err``, ``y_err`` (standard errors) and ``converged``. In a
+            ``x_err``, ``y_err`` (standard errors) and ``converged``; for
+            dark columns ``amplitude`` is the (positive) depth of the dip. In a
             stack, the atoms of a frame whose fit fails keep their seed
             positions with ``converged`` = 0 (and a ``RuntimeWarning``).
 
@@ -747,6 +852,8 @@ class AtomicImage(Signal2D):
             )
         max_passes = check_integer(max_passes, "max_passes", minimum=1)
         subtract_neighbours = check_bool(subtract_neighbours, "subtract_neighbours")
+        contrast = _check_contrast(contrast)
+        replace_outliers = check_bool(replace_outliers, "replace_outliers")
         _check_same_grid(atoms.grid, grid)
         xp, yp = atoms.get_pixel_positions()
         if not (np.all(np.isfinite(xp)) and np.all(np.isfinite(yp))):
@@ -771,6 +878,17 @@ class AtomicImage(Signal2D):
         seeds = np.empty(nav_shape, dtype=object)
         for idx, sel in zip(np.ndindex(*nav_shape), groups):
             seeds[idx] = np.column_stack([xp[sel], yp[sel]])
+        prior = atoms.metadata.get_item("AtomPositions.settings.contrast", None)
+        if contrast == "auto" and prior in ("bright", "dark"):
+            contrast = str(prior)
+        elif contrast == "auto":
+            sep_px = 2.0 * _default_radius(xp, yp) if len(xp) > 1 else 10.0
+            contrast, _ = self._decide_contrast(sep_px, replace_outliers)
+        if contrast == "dark" and weights == "poisson":
+            raise ValueError(
+                "Dark columns (contrast='dark') are fitted as dips by least squares: "
+                "use weights='auto' or 'uniform', or contrast='bright'."
+            )
         fit_kwargs = {
             "model": model,
             "weights": weights,
@@ -787,7 +905,10 @@ class AtomicImage(Signal2D):
             else self._filter_width_px(radius, "radius"),
             method=method,
             fit_kwargs=fit_kwargs,
+            contrast=contrast,
+            replace_outliers=replace_outliers,
         )
+        n_outliers = int(sum(r.pop("n_outliers", 0) for r in results))
         cols = {}
         for sel, res in zip(groups, results):
             if "error" in res:
@@ -831,6 +952,8 @@ class AtomicImage(Signal2D):
                 "radius": "auto" if radius is None else float(radius),
                 "weights": weights,
                 "subtract_neighbours": bool(subtract_neighbours),
+                "refine_contrast": contrast,
+                "n_outliers_refine": n_outliers,
             }
         )
         out.metadata.set_item("AtomPositions.settings", settings)
@@ -1524,6 +1647,46 @@ def _check_target_position(spec, half, nx, ny):
     )
 
 
+def _check_contrast(contrast):
+    if not isinstance(contrast, str) or contrast not in detection.CONTRASTS:
+        raise ValueError(
+            f"`contrast` must be one of {list(detection.CONTRASTS)}, got {contrast!r}."
+        )
+    return contrast
+
+
+def _check_min_significance(value):
+    if value is None:
+        return None
+    v = check_number(value, "min_significance", "a number of sigma or None")
+    if not np.isfinite(v) or v < 0:
+        raise ValueError(
+            f"`min_significance` must be a finite number >= 0 (sigma) or None, got {v}."
+        )
+    return v if v > 0 else None
+
+
+def _cleaned(img, replace_outliers):
+    """The frame with single-pixel outliers replaced, its noise model and the
+    number of outliers."""
+    noise = detection.estimate_noise(img)
+    if not replace_outliers:
+        return img, noise, 0
+    mask = detection.find_outliers(img, noise)
+    n = int(mask.sum())
+    return (detection.replace_outliers(img, mask) if n else img), noise, n
+
+
+def _auto_contrast(img, sep_px, replace_outliers=True):
+    """``(contrast, skewness)`` of one frame."""
+    img = finding.check_image(img)
+    img, noise, _ = _cleaned(img, replace_outliers)
+    contrast, info = detection.decide_contrast(
+        img, detection.column_sigma(sep_px), noise, sep_px
+    )
+    return contrast, info["skewness"]
+
+
 def _find_frame(
     frame,
     sep_px,
@@ -1534,18 +1697,29 @@ def _find_frame(
     min_area,
     max_area,
     min_votes,
+    contrast="bright",
+    min_significance=None,
+    replace_outliers=False,
 ):
-    """Find the atoms of one frame: columns in pixels (plus ``separation``)."""
-    img = _frame_array(frame)
+    """Find the atoms of one frame: columns in pixels (plus ``separation``)
+    and a ``detection`` summary (outliers, candidates below significance)."""
+    raw = finding.check_image(_frame_array(frame))
     if sep_px is None:
-        sep_px = finding.estimate_separation(img)
+        sep_px = finding.estimate_separation(raw)
+    raw, noise, n_outliers = _cleaned(raw, replace_outliers)
+    if contrast == "auto":
+        contrast = _auto_contrast(raw, sep_px, False)[0]
+    img = detection.oriented(raw, contrast)
     if targets is not None:
         half = _target_half_width(sep_px)
         for t in targets:
             if isinstance(t, tuple):
                 _check_target_position(t, half, img.shape[1], img.shape[0])
+        flip = raw.min() + raw.max()
         targets = [
-            finding.extract_target(img, t[1], t[2], half) if isinstance(t, tuple) else t
+            finding.extract_target(img, t[1], t[2], half)
+            if isinstance(t, tuple)
+            else (t if contrast == "bright" else flip - np.asarray(t, float))
             for t in targets
         ]
     kwargs = {}
@@ -1554,38 +1728,80 @@ def _find_frame(
     found = finding.find_atoms(
         img, sep_px, method=method, threshold=threshold, min_votes=min_votes, **kwargs
     )
+    sig = detection.significance(
+        raw,
+        found["x"],
+        found["y"],
+        detection.column_sigma(sep_px),
+        noise,
+        contrast,
+    )
+    keep = (
+        np.ones(len(sig), bool) if min_significance is None else sig >= min_significance
+    )
+    weak = sig[~keep]
+    found = {k: np.asarray(v)[keep] for k, v in found.items()}
+    sig = sig[keep]
     x, y = found["x"], found["y"]
-    smooth = ndi.gaussian_filter(img, max(sep_px / 10, 0.5))
-    ix = np.clip(np.round(x).astype(int), 0, img.shape[1] - 1)
-    iy = np.clip(np.round(y).astype(int), 0, img.shape[0] - 1)
+    smooth = ndi.gaussian_filter(raw, max(sep_px / 10, 0.5))
+    ix = np.clip(np.round(x).astype(int), 0, raw.shape[1] - 1)
+    iy = np.clip(np.round(y).astype(int), 0, raw.shape[0] - 1)
     peak = smooth[iy, ix]
     if targets is not None and len(targets) > 1:
         label = found["label"].astype(float)
     elif n_sublattices > 1:
         check_n_sublattices(n_sublattices, len(x), "atoms found")
-        label = finding.label_by_intensity(peak, n_sublattices).astype(float)
+        depth = peak if contrast == "bright" else -peak
+        label = finding.label_by_intensity(depth, n_sublattices).astype(float)
     else:
         label = np.zeros(len(x))
     score = found.get("score", found.get("votes", np.ones(len(x))))
     cols = {"x": x, "y": y, "score": score, "peak": peak, "sublattice": label}
     if "votes" in found:
         cols["votes"] = found["votes"]
+    cols["significance"] = sig
     cols["separation"] = np.full(len(x), sep_px)
+    cols["detection"] = {
+        "n_outliers": n_outliers,
+        "n_below": int(len(weak)),
+        "best_below": float(weak.max()) if len(weak) else np.nan,
+    }
     return cols
 
 
-def _refine_frame(frame, seeds, radius_px, method, fit_kwargs):
-    """Refine the seeds (n, 2 pixel array) of one frame: columns in pixels."""
+def _refine_frame(
+    frame,
+    seeds,
+    radius_px,
+    method,
+    fit_kwargs,
+    contrast="bright",
+    replace_outliers=False,
+):
+    """Refine the seeds (n, 2 pixel array) of one frame: columns in pixels
+    (plus ``n_outliers``, the single-pixel outliers replaced)."""
     img = _frame_array(frame)
     seeds = np.asarray(seeds, dtype=float).reshape(-1, 2)
     if len(seeds) == 0:
         return {}
+    n_outliers = 0
+    if replace_outliers and _frame_problem(img) is None:
+        img, _, n_outliers = _cleaned(img, True)
+    if contrast == "dark":
+        # dips b - A g: least squares on the negated image
+        img = -img
+        fit_kwargs = dict(fit_kwargs, weights="uniform")
     xp, yp = seeds[:, 0], seeds[:, 1]
     r_px = radius_px if radius_px is not None else _default_radius(xp, yp)
     if method == "com":
         fx, fy = refinement.centre_of_mass(img, xp, yp, r_px)
-        return {"x": fx, "y": fy}
-    return refinement.refine_gaussians(img, xp, yp, r_px, **fit_kwargs)
+        out = {"x": fx, "y": fy}
+    else:
+        out = refinement.refine_gaussians(img, xp, yp, r_px, **fit_kwargs)
+        if contrast == "dark":
+            out["background"] = -out["background"]
+    out["n_outliers"] = n_outliers
+    return out
 
 
 def _record_failed(table, results):
