@@ -429,12 +429,13 @@ class AtomicImage(Signal2D):
         sep_px = (
             self._length_to_px(separation, "separation")
             if separation is not None
-            else self._stack_separation()
+            else self._stack_separation(clean=replace_outliers)
         )
         skewness = None
         if contrast == "auto":
             if sep_px is None:
                 _, img0 = next(self._frames())
+                img0 = _cleaned(finding.check_image(img0), replace_outliers)[0]
                 sep_px = finding.estimate_separation(img0)
             contrast, skewness = self._decide_contrast(sep_px, replace_outliers)
         results = self._run_frames(
@@ -683,19 +684,23 @@ class AtomicImage(Signal2D):
                 out.append(arr)
         return out
 
-    def _stack_separation(self, warn=False):
+    def _stack_separation(self, warn=False, clean=False):
         """One separation (pixels) for every frame of a stack, or None for an image.
 
         Estimated on the first frame where it can be (a frame of NaN or
         constant pixels is skipped, with a warning if ``warn``), so that every
         frame is searched with the same scale (and the autocorrelation is
         computed once, not per frame). Every frame failing is an error.
+        ``clean``: single-pixel outliers replaced first (a strong hot pixel
+        dominates the autocorrelation).
         """
         if self.axes_manager.navigation_dimension == 0:
             return None
         errors = []
         for k, img in self._frames():  # one frame in memory at a time
             try:
+                if clean:
+                    img = _cleaned(finding.check_image(img), True)[0]
                 sep = finding.estimate_separation(img)
             except (ValueError, TypeError, ArithmeticError) as e:
                 errors.append((k, f"{type(e).__name__}: {e}"))
@@ -1704,9 +1709,9 @@ def _find_frame(
     """Find the atoms of one frame: columns in pixels (plus ``separation``)
     and a ``detection`` summary (outliers, candidates below significance)."""
     raw = finding.check_image(_frame_array(frame))
+    raw, noise, n_outliers = _cleaned(raw, replace_outliers)
     if sep_px is None:
         sep_px = finding.estimate_separation(raw)
-    raw, noise, n_outliers = _cleaned(raw, replace_outliers)
     if contrast == "auto":
         contrast = _auto_contrast(raw, sep_px, False)[0]
     img = detection.oriented(raw, contrast)
