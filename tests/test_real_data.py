@@ -258,9 +258,9 @@ def test_mos2_honeycomb_with_the_mo_s_separation(mos2):
     too, and the intensity mixture separates the two: every Mo and S2 site of
     the interior (98 %), and each S2 column sits in a triangle of three Mo.
     The S2 columns are faint against this image's noise (matched-filter
-    significance 2-6 sigma, median 6): the default threshold (5 sigma) keeps
-    only about half of them, so the user who asks for them keeps every
-    candidate (``min_significance=None``).
+    significance: median 6 sigma, a quarter below 4.7): the default
+    threshold (5 sigma here) drops about a quarter of them, so the user who
+    asks for them keeps every candidate (``min_significance=None``).
     """
     s, auto = mos2
     atoms = s.find_atoms(
