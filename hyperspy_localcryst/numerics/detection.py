@@ -510,8 +510,9 @@ def decide_contrast(image, sigma, noise=None, separation=None):
       corner holes of an STM Si(111)-7x7 image) skew the map but do not
       outnumber the atoms.
 
-    A square lattice of broad columns looks much the same reversed; there,
-    give ``contrast`` explicitly.
+    A square lattice of broad columns looks much the same reversed, and an
+    image of fewer than about 9 columns (3 x 3 separations) says too little:
+    both stay ``"bright"``; give ``contrast`` explicitly there.
 
     Parameters
     ----------
@@ -559,7 +560,8 @@ def decide_contrast(image, sigma, noise=None, separation=None):
         rows, cols = local_maxima(sign * z, md)
         med.append(float(np.median(sign * z[rows[:n], cols[:n]])) if len(rows) else 0)
     ratio = med[0] / med[1] if med[1] > 0 else np.inf
-    dark = skew < -0.1 and ratio < 1.0
+    # fewer than ~9 columns' worth of image: too little to tell, stay bright
+    dark = skew < -0.1 and ratio < 1.0 and z.size >= 9 * sep**2
     return ("dark" if dark else "bright"), {"skewness": skew, "extrema_ratio": ratio}
 
 

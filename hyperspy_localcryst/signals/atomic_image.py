@@ -24,6 +24,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 from ..numerics import detection, finding, refinement
+from ..numerics._imaging import gain_exponent
 from ..numerics._parallel import limit_threads
 from ..numerics.statistics import frame_groups
 from . import _stack
@@ -435,6 +436,8 @@ class AtomicImage(Signal2D):
             else self._stack_separation(clean=replace_outliers)
         )
         skewness = None
+        if sep_px is not None:  # refused before any work (as the finders do)
+            finding._check_separation(sep_px, (grid["y"]["size"], grid["x"]["size"]))
         if contrast == "auto":
             if sep_px is None:
                 _, img0 = next(self._frames())
@@ -895,8 +898,11 @@ class AtomicImage(Signal2D):
         if contrast == "auto" and prior in ("bright", "dark"):
             contrast = str(prior)
         elif contrast == "auto":
-            sep_px = 2.0 * _default_radius(xp, yp) if len(xp) > 1 else 10.0
-            contrast, _ = self._decide_contrast(sep_px, replace_outliers)
+            try:
+                sep_px = 2.0 * _default_radius(xp, yp)
+                contrast, _ = self._decide_contrast(sep_px, replace_outliers)
+            except (ValueError, ArithmeticError):
+                contrast = "bright"  # too few atoms, or a frame too small to tell
         if contrast == "dark" and weights == "poisson":
             raise ValueError(
                 "Dark columns (contrast='dark') are fitted as dips by least squares: "
@@ -1679,15 +1685,26 @@ def _check_min_significance(value):
     return v if v > 0 else None
 
 
+def _unit(img):
+    """The frame divided by a power of two (exact) to order 1, so that the
+    noise variances of images in any units neither overflow nor underflow."""
+    return np.ldexp(img, -gain_exponent(img))
+
+
 def _cleaned(img, replace_outliers):
-    """The frame with single-pixel outliers replaced, its noise model and the
-    number of outliers."""
-    noise = detection.estimate_noise(img)
+    """The frame with single-pixel outliers replaced, the noise model of
+    ``_unit`` of it and the number of outliers."""
+    unit = _unit(img)
+    noise = detection.estimate_noise(unit)
     if not replace_outliers:
         return img, noise, 0
-    mask = detection.find_outliers(img, noise)
+    mask = detection.find_outliers(unit, noise)
     n = int(mask.sum())
-    return (detection.replace_outliers(img, mask) if n else img), noise, n
+    if not n:
+        return img, noise, 0
+    img = detection.replace_outliers(img, mask)
+    # the spikes may have set the scale of _unit: the model of the clean frame
+    return img, detection.estimate_noise(_unit(img)), n
 
 
 def _auto_contrast(img, sep_px, replace_outliers=True):
@@ -1695,7 +1712,7 @@ def _auto_contrast(img, sep_px, replace_outliers=True):
     img = finding.check_image(img)
     img, noise, _ = _cleaned(img, replace_outliers)
     contrast, info = detection.decide_contrast(
-        img, detection.column_sigma(sep_px), noise, sep_px
+        _unit(img), detection.column_sigma(sep_px), noise, sep_px
     )
     return contrast, info["skewness"]
 
@@ -1742,7 +1759,7 @@ def _find_frame(
         img, sep_px, method=method, threshold=threshold, min_votes=min_votes, **kwargs
     )
     sig = detection.significance(
-        raw,
+        _unit(raw),
         found["x"],
         found["y"],
         detection.column_sigma(sep_px),
