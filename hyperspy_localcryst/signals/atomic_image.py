@@ -1781,7 +1781,7 @@ def _find_frame(
     peak = smooth[iy, ix]
     if targets is not None and len(targets) > 1:
         label = found["label"].astype(float)
-    elif n_sublattices > 1:
+    elif n_sublattices > 1 and len(x):  # none left: "No atoms found" instead
         check_n_sublattices(n_sublattices, len(x), "atoms found")
         depth = peak if contrast == "bright" else -peak
         label = finding.label_by_intensity(depth, n_sublattices).astype(float)
