@@ -352,11 +352,11 @@ class AtomicImage(Signal2D):
         contrast : {"auto", "bright", "dark"}
             Columns are bright peaks (HAADF) or dark dips (ABF, many STM and
             iDPC images; found as the peaks of the reversed image).
-            ``"auto"`` decides from the image (the skewness of its
-            matched-filter significance map, on the first usable frame of a
-            stack), records the decision in the settings metadata
-            (``contrast``) and, when it decides ``"dark"``, says so with a
-            ``UserWarning``.
+            ``"auto"`` decides from the image (the skewness and the extrema
+            of its matched-filter significance map; in a stack on each
+            frame as it is found, ``"mixed"`` when frames differ), records
+            the decision in the settings metadata (``contrast``) and, when
+            it decides ``"dark"``, says so with a ``UserWarning``.
         min_significance : "auto", float or None
             Drop the atoms whose significance (the ``significance`` column)
             is below this many sigma; ``None`` or 0 keeps every candidate.
@@ -438,7 +438,7 @@ class AtomicImage(Signal2D):
         skewness = None
         if sep_px is not None:  # refused before any work (as the finders do)
             finding._check_separation(sep_px, (grid["y"]["size"], grid["x"]["size"]))
-        if contrast == "auto":
+        if contrast == "auto" and self.axes_manager.navigation_dimension == 0:
             if sep_px is None:
                 _, img0 = next(self._frames())
                 img0 = _cleaned(finding.check_image(img0), replace_outliers)[0]
@@ -461,6 +461,19 @@ class AtomicImage(Signal2D):
             replace_outliers=replace_outliers,
         )
         info = [r.pop("detection") for r in results if "detection" in r]
+        if contrast == "auto":  # a stack: decided on each frame as it is found
+            decided = sorted({d["contrast"] for d in info})
+            n_dark = sum(d["contrast"] == "dark" for d in info)
+            contrast = decided[0] if len(decided) == 1 else "mixed"
+            if n_dark:
+                warnings.warn(
+                    f"contrast='auto' decided that the columns are dark (dips, as "
+                    f"in ABF) in {n_dark} of {len(info)} frame(s): there they are "
+                    "found as minima. Pass contrast='bright' (or 'dark') to "
+                    "treat every frame alike.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         n_outliers = int(sum(d["n_outliers"] for d in info))
         n_weak = int(sum(d["n_below"] for d in info))
         best_weak = max((d["best_below"] for d in info), default=np.nan)
@@ -1798,6 +1811,7 @@ def _find_frame(
         "n_below": int(len(weak)),
         "best_below": float(weak.max()) if len(weak) else np.nan,
         "threshold": float(thr),
+        "contrast": contrast,
     }
     return cols
 
