@@ -253,13 +253,19 @@ def test_mos2_default_finds_the_honeycomb(mos2):
 def test_mos2_honeycomb_with_the_mo_s_separation(mos2):
     """Both sublattices when the user gives the Mo-S distance.
 
-    Given the Mo-S distance (0.17 nm in this file's calibration) the
-    Laplacian-of-Gaussian finder picks up the S2 columns too, and the
-    intensity mixture separates the two: every Mo and S2 site of the interior
-    (98 %), and each S2 column sits in a triangle of three Mo.
+    Given the Mo-S distance (0.17 nm in this file's
+    calibration) the Laplacian-of-Gaussian finder picks up the S2 columns
+    too, and the intensity mixture separates the two: every Mo and S2 site of
+    the interior (98 %), and each S2 column sits in a triangle of three Mo.
+    The S2 columns are faint against this image's noise (matched-filter
+    significance: median 6 sigma, a quarter below 4.7): the default
+    threshold (5 sigma here) drops about a quarter of them, so the user who
+    asks for them keeps every candidate (``min_significance=None``).
     """
-    s, _ = mos2
-    atoms = s.find_atoms(separation=0.17, method="log", n_sublattices=2)
+    s, auto = mos2
+    atoms = s.find_atoms(
+        separation=0.17, method="log", n_sublattices=2, min_significance=None
+    )
     x, y = atoms.get_column("x"), atoms.get_column("y")
     mo = atoms.get_column("sublattice") == 0
     g = atoms.grid

@@ -23,7 +23,8 @@ from hyperspy.signals import (
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from ..numerics import finding, refinement
+from ..numerics import detection, finding, refinement
+from ..numerics._imaging import gain_exponent
 from ..numerics._parallel import limit_threads
 from ..numerics.statistics import frame_groups
 from . import _stack
@@ -314,6 +315,9 @@ class AtomicImage(Signal2D):
         min_area=0.25,
         max_area=2.5,
         min_votes=None,
+        contrast="auto",
+        min_significance="auto",
+        replace_outliers=True,
         show_progressbar=None,
         num_workers=None,
     ):
@@ -356,6 +360,28 @@ class AtomicImage(Signal2D):
             median blob area.
         min_votes : int, optional
             Finders that must agree in a consensus (default: a majority).
+        contrast : {"auto", "bright", "dark"}
+            Columns are bright peaks (HAADF) or dark dips (ABF, many STM and
+            iDPC images; found as the peaks of the reversed image).
+            ``"auto"`` decides from the image (the skewness and the extrema
+            of its matched-filter significance map; in a stack on each
+            frame as it is found, ``"mixed"`` when frames differ), records
+            the decision in the settings metadata (``contrast``) and, when
+            it decides ``"dark"``, says so with a ``UserWarning``.
+        min_significance : "auto", float or None
+            Drop the atoms whose significance (the ``significance`` column)
+            is below this many sigma; ``None`` or 0 keeps every candidate.
+            ``"auto"``: the threshold that leaves 0.05 expected false atoms
+            in a frame of pure noise (4.5 sigma for 128 x 128 px, 5 from
+            about 600 x 600 px on; see
+            :func:`hyperspy_localcryst.numerics.detection.significance_threshold`),
+            recorded as ``significance_threshold`` in the settings.
+        replace_outliers : bool
+            Replace single-pixel outliers (hot/dead pixels, cosmic rays; see
+            :func:`hyperspy_localcryst.numerics.detection.find_outliers`) by
+            their 3 x 3 median before finding; their number is stored as
+            ``n_outliers`` in the settings metadata and reported with a
+            ``UserWarning``.
         show_progressbar : bool, optional
             HyperSpy's progress bar over the frames of a stack (default: the
             HyperSpy preference).
@@ -370,8 +396,12 @@ class AtomicImage(Signal2D):
         -------
         AtomPositions
             Columns ``x``, ``y`` (calibrated), ``score``, ``peak`` (smoothed
-            image value), ``sublattice``; ``votes`` for a consensus; ``frame``
-            for a stack.
+            image value), ``sublattice``, ``significance`` (matched-filter
+            response of the column above its local background divided by its
+            standard deviation under the image's own noise, units
+            ``sigma``; see
+            :func:`hyperspy_localcryst.numerics.detection.significance`);
+            ``votes`` for a consensus; ``frame`` for a stack.
 
         Examples
         --------
@@ -416,11 +446,23 @@ class AtomicImage(Signal2D):
                     f"Unknown `method` {m!r}; choose from {list(finding.METHODS)} "
                     "or a list of them."
                 )
+        contrast = _check_contrast(contrast)
+        min_sig = _check_min_significance(min_significance)
+        replace_outliers = check_bool(replace_outliers, "replace_outliers")
         sep_px = (
             self._length_to_px(separation, "separation")
             if separation is not None
-            else self._stack_separation()
+            else self._stack_separation(clean=replace_outliers)
         )
+        skewness = None
+        if sep_px is not None:  # refused before any work (as the finders do)
+            finding._check_separation(sep_px, (grid["y"]["size"], grid["x"]["size"]))
+        if contrast == "auto" and self.axes_manager.navigation_dimension == 0:
+            if sep_px is None:
+                _, img0 = next(self._frames())
+                img0 = _cleaned(finding.check_image(img0), replace_outliers)[0]
+                sep_px = finding.estimate_separation(img0)
+            contrast, skewness = self._decide_contrast(sep_px, replace_outliers)
         results = self._run_frames(
             _find_frame,
             show_progressbar=show_progressbar,
@@ -433,14 +475,53 @@ class AtomicImage(Signal2D):
             min_area=min_area,
             max_area=max_area,
             min_votes=min_votes,
+            contrast=contrast,
+            min_significance=min_sig,
+            replace_outliers=replace_outliers,
         )
+        info = [r.pop("detection") for r in results if "detection" in r]
+        if contrast == "auto":  # a stack: decided on each frame as it is found
+            decided = sorted({d["contrast"] for d in info})
+            n_dark = sum(d["contrast"] == "dark" for d in info)
+            contrast = decided[0] if len(decided) == 1 else "mixed"
+            if n_dark:
+                warnings.warn(
+                    f"contrast='auto' decided that the columns are dark (dips, as "
+                    f"in ABF) in {n_dark} of {len(info)} frame(s): there they are "
+                    "found as minima. Pass contrast='bright' (or 'dark') to "
+                    "treat every frame alike.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        n_outliers = int(sum(d["n_outliers"] for d in info))
+        n_weak = int(sum(d["n_below"] for d in info))
+        best_weak = max((d["best_below"] for d in info), default=np.nan)
+        thr_used = float(np.nanmax([d["threshold"] for d in info] or [0.0]))
+        if n_outliers:
+            warnings.warn(
+                f"{n_outliers} single-pixel outlier(s) (hot/dead pixels) were "
+                "replaced by their 3 x 3 median before finding (settings "
+                "`n_outliers`); pass `replace_outliers=False` to keep them.",
+                UserWarning,
+                stacklevel=2,
+            )
         table = _pool_frames(results)
         n = 0 if table is None else len(table["x"])
         if n == 0:
+            weak = (
+                f" {n_weak} candidate(s) were below `min_significance`="
+                f"{min_significance!r} ({thr_used:.3g} sigma; the strongest "
+                f"{best_weak:.3g} sigma): the image's noise "
+                "explains them. Lower `min_significance` (None keeps every "
+                "candidate) only if you expect columns that faint."
+                if n_weak
+                else ""
+            )
             raise ValueError(
-                "No atoms found. Check `separation` (the smallest column distance, in "
-                f"{grid['x']['units'] or 'calibrated units'}), lower `threshold`, or "
-                "try another `method`."
+                f"No atoms found (contrast={contrast!r}).{weak} Check `separation` "
+                "(the smallest column distance, in "
+                f"{grid['x']['units'] or 'calibrated units'}), `contrast`, lower "
+                "`threshold`, or try another `method`."
             )
         table["x"], table["y"] = to_calibrated(grid, table["x"], table["y"])
         sep_used = table.pop("separation")
@@ -448,9 +529,18 @@ class AtomicImage(Signal2D):
             "x": grid["x"]["units"],
             "y": grid["y"]["units"],
             "peak": self._iunits(),
+            "significance": "sigma",
         }
         settings = {
             "step": "find_atoms",
+            "contrast": contrast,
+            "contrast_skewness": np.nan if skewness is None else float(skewness),
+            "min_significance": (
+                min_sig if isinstance(min_sig, str) else float(min_sig or 0.0)
+            ),
+            "significance_threshold": thr_used,
+            "n_below_significance": n_weak,
+            "n_outliers": n_outliers,
             "method": method if isinstance(method, str) else "+".join(method),
             "separation": float(np.median(sep_used) * scale),
             "threshold": threshold,
@@ -637,19 +727,23 @@ class AtomicImage(Signal2D):
                 out.append(arr)
         return out
 
-    def _stack_separation(self, warn=False):
+    def _stack_separation(self, warn=False, clean=False):
         """One separation (pixels) for every frame of a stack, or None for an image.
 
         Estimated on the first frame where it can be (a frame of NaN or
         constant pixels is skipped, with a warning if ``warn``), so that every
         frame is searched with the same scale (and the autocorrelation is
         computed once, not per frame). Every frame failing is an error.
+        ``clean``: single-pixel outliers replaced first (a strong hot pixel
+        dominates the autocorrelation).
         """
         if self.axes_manager.navigation_dimension == 0:
             return None
         errors = []
         for k, img in self._frames():  # one frame in memory at a time
             try:
+                if clean:
+                    img = _cleaned(finding.check_image(img), True)[0]
                 sep = finding.estimate_separation(img)
             except (ValueError, TypeError, ArithmeticError) as e:
                 errors.append((k, f"{type(e).__name__}: {e}"))
@@ -668,6 +762,29 @@ class AtomicImage(Signal2D):
             f"{_failure_summary(errors)}. Give `separation`."
         )
 
+    def _decide_contrast(self, sep_px, replace_outliers=True):
+        """``contrast="auto"``: bright or dark columns, decided on the first
+        usable frame; a dark decision is announced with a UserWarning."""
+        errors = []
+        for k, img in self._frames():
+            if _frame_problem(img):
+                errors.append(k)
+                continue
+            contrast, skew = _auto_contrast(img, sep_px, replace_outliers)
+            break
+        else:
+            return "bright", np.nan
+        if contrast == "dark":
+            warnings.warn(
+                "contrast='auto' decided that the columns are dark (dips, as in "
+                f"ABF; skewness of the matched-filter map {skew:.2f}, minima "
+                "stronger than maxima): they are found as minima and fitted as "
+                "dips. Pass contrast='bright' if the columns are the bright peaks.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return contrast, skew
+
     def _iunits(self):
         q = self.metadata.get_item("Signal.quantity", "")
         return str(q) if q else "a.u."
@@ -682,6 +799,8 @@ class AtomicImage(Signal2D):
         weights="auto",
         subtract_neighbours=True,
         max_passes=5,
+        contrast="auto",
+        replace_outliers=True,
         show_progressbar=None,
         num_workers=None,
     ):
@@ -712,6 +831,20 @@ class AtomicImage(Signal2D):
             Joint fit: remove the model of the neighbours from each window.
         max_passes : int
             Maximum number of joint passes.
+        contrast : {"auto", "bright", "dark"}
+            Bright columns are fitted as peaks, ``b + A g``; dark ones as dips,
+            ``b - A g`` (least squares on the negated image), so that
+            ``amplitude`` and ``intensity`` are the depth and the integrated
+            depth of the dip, as positive numbers, and ``background`` the
+            level around it. ``"auto"``: the ``contrast`` recorded by
+            :meth:`find_atoms` in the table's settings, else decided from the
+            image as there (with a ``UserWarning`` when dark). Dark columns
+            need ``weights`` ``"auto"`` or ``"uniform"``.
+        replace_outliers : bool
+            Replace single-pixel outliers (hot/dead pixels) by their 3 x 3
+            median before fitting, so that a spike next to a column does not
+            pull its fit; their number is stored as ``n_outliers`` in the
+            settings metadata.
         show_progressbar : bool, optional
             HyperSpy's progress bar over the frames of a stack (default: the
             HyperSpy preference).
@@ -736,7 +869,8 @@ class AtomicImage(Signal2D):
             :data:`hyperspy_localcryst.numerics.refinement.FIT_STATUS`; NaN
             where a whole frame failed). Atoms whose fit fails keep their
             seed positions with ``converged`` = 0, and a ``RuntimeWarning``
-            counts them per reason.
+            counts them per reason. For dark columns amplitude is the (positive) depth of
+            the dip.
 
         Examples
         --------
@@ -770,6 +904,8 @@ class AtomicImage(Signal2D):
             )
         max_passes = check_integer(max_passes, "max_passes", minimum=1)
         subtract_neighbours = check_bool(subtract_neighbours, "subtract_neighbours")
+        contrast = _check_contrast(contrast)
+        replace_outliers = check_bool(replace_outliers, "replace_outliers")
         _check_same_grid(atoms.grid, grid)
         xp, yp = atoms.get_pixel_positions()
         if not (np.all(np.isfinite(xp)) and np.all(np.isfinite(yp))):
@@ -794,6 +930,20 @@ class AtomicImage(Signal2D):
         seeds = np.empty(nav_shape, dtype=object)
         for idx, sel in zip(np.ndindex(*nav_shape), groups):
             seeds[idx] = np.column_stack([xp[sel], yp[sel]])
+        prior = atoms.metadata.get_item("AtomPositions.settings.contrast", None)
+        if contrast == "auto" and prior in ("bright", "dark"):
+            contrast = str(prior)
+        elif contrast == "auto":
+            try:
+                sep_px = 2.0 * _default_radius(xp, yp)
+                contrast, _ = self._decide_contrast(sep_px, replace_outliers)
+            except (ValueError, ArithmeticError):
+                contrast = "bright"  # too few atoms, or a frame too small to tell
+        if contrast == "dark" and weights == "poisson":
+            raise ValueError(
+                "Dark columns (contrast='dark') are fitted as dips by least squares: "
+                "use weights='auto' or 'uniform', or contrast='bright'."
+            )
         fit_kwargs = {
             "model": model,
             "weights": weights,
@@ -810,7 +960,10 @@ class AtomicImage(Signal2D):
             else self._filter_width_px(radius, "radius"),
             method=method,
             fit_kwargs=fit_kwargs,
+            contrast=contrast,
+            replace_outliers=replace_outliers,
         )
+        n_outliers = int(sum(r.pop("n_outliers", 0) for r in results))
         cols = {}
         for sel, res in zip(groups, results):
             if "error" in res:
@@ -856,6 +1009,8 @@ class AtomicImage(Signal2D):
                 "radius": "auto" if radius is None else float(radius),
                 "weights": weights,
                 "subtract_neighbours": bool(subtract_neighbours),
+                "refine_contrast": contrast,
+                "n_outliers_refine": n_outliers,
             }
         )
         out.metadata.set_item("AtomPositions.settings", settings)
@@ -1795,6 +1950,57 @@ def _check_target_position(spec, half, nx, ny):
     )
 
 
+def _check_contrast(contrast):
+    if not isinstance(contrast, str) or contrast not in detection.CONTRASTS:
+        raise ValueError(
+            f"`contrast` must be one of {list(detection.CONTRASTS)}, got {contrast!r}."
+        )
+    return contrast
+
+
+def _check_min_significance(value):
+    if value is None or (isinstance(value, str) and value == "auto"):
+        return value
+    v = check_number(value, "min_significance", "a number of sigma, 'auto' or None")
+    if not np.isfinite(v) or v < 0:
+        raise ValueError(
+            f"`min_significance` must be a finite number >= 0 (sigma) or None, got {v}."
+        )
+    return v if v > 0 else None
+
+
+def _unit(img):
+    """The frame divided by a power of two (exact) to order 1, so that the
+    noise variances of images in any units neither overflow nor underflow."""
+    return np.ldexp(img, -gain_exponent(img))
+
+
+def _cleaned(img, replace_outliers):
+    """The frame with single-pixel outliers replaced, the noise model of
+    ``_unit`` of it and the number of outliers."""
+    unit = _unit(img)
+    noise = detection.estimate_noise(unit)
+    if not replace_outliers:
+        return img, noise, 0
+    mask = detection.find_outliers(unit, noise)
+    n = int(mask.sum())
+    if not n:
+        return img, noise, 0
+    img = detection.replace_outliers(img, mask)
+    # the spikes may have set the scale of _unit: the model of the clean frame
+    return img, detection.estimate_noise(_unit(img)), n
+
+
+def _auto_contrast(img, sep_px, replace_outliers=True):
+    """``(contrast, skewness)`` of one frame."""
+    img = finding.check_image(img)
+    img, noise, _ = _cleaned(img, replace_outliers)
+    contrast, info = detection.decide_contrast(
+        _unit(img), detection.column_sigma(sep_px), noise, sep_px
+    )
+    return contrast, info["skewness"]
+
+
 def _find_frame(
     frame,
     sep_px,
@@ -1805,18 +2011,29 @@ def _find_frame(
     min_area,
     max_area,
     min_votes,
+    contrast="bright",
+    min_significance=None,
+    replace_outliers=False,
 ):
-    """Find the atoms of one frame: columns in pixels (plus ``separation``)."""
-    img = _frame_array(frame)
+    """Find the atoms of one frame: columns in pixels (plus ``separation``)
+    and a ``detection`` summary (outliers, candidates below significance)."""
+    raw = finding.check_image(_frame_array(frame))
+    raw, noise, n_outliers = _cleaned(raw, replace_outliers)
     if sep_px is None:
-        sep_px = finding.estimate_separation(img)
+        sep_px = finding.estimate_separation(raw)
+    if contrast == "auto":
+        contrast = _auto_contrast(raw, sep_px, False)[0]
+    img = detection.oriented(raw, contrast)
     if targets is not None:
         half = _target_half_width(sep_px)
         for t in targets:
             if isinstance(t, tuple):
                 _check_target_position(t, half, img.shape[1], img.shape[0])
+        flip = raw.min() + raw.max()
         targets = [
-            finding.extract_target(img, t[1], t[2], half) if isinstance(t, tuple) else t
+            finding.extract_target(img, t[1], t[2], half)
+            if isinstance(t, tuple)
+            else (t if contrast == "bright" else flip - np.asarray(t, float))
             for t in targets
         ]
     kwargs = {}
@@ -1825,38 +2042,84 @@ def _find_frame(
     found = finding.find_atoms(
         img, sep_px, method=method, threshold=threshold, min_votes=min_votes, **kwargs
     )
+    sig = detection.significance(
+        _unit(raw),
+        found["x"],
+        found["y"],
+        detection.column_sigma(sep_px),
+        noise,
+        contrast,
+    )
+    if isinstance(min_significance, str):
+        thr = detection.significance_threshold(raw.size)
+    else:
+        thr = 0.0 if min_significance is None else min_significance
+    keep = sig >= thr if min_significance is not None else np.ones(len(sig), bool)
+    weak = sig[~keep]
+    found = {k: np.asarray(v)[keep] for k, v in found.items()}
+    sig = sig[keep]
     x, y = found["x"], found["y"]
-    smooth = ndi.gaussian_filter(img, max(sep_px / 10, 0.5))
-    ix = np.clip(np.round(x).astype(int), 0, img.shape[1] - 1)
-    iy = np.clip(np.round(y).astype(int), 0, img.shape[0] - 1)
+    smooth = ndi.gaussian_filter(raw, max(sep_px / 10, 0.5))
+    ix = np.clip(np.round(x).astype(int), 0, raw.shape[1] - 1)
+    iy = np.clip(np.round(y).astype(int), 0, raw.shape[0] - 1)
     peak = smooth[iy, ix]
     if targets is not None and len(targets) > 1:
         label = found["label"].astype(float)
-    elif n_sublattices > 1:
+    elif n_sublattices > 1 and len(x):  # none left: "No atoms found" instead
         check_n_sublattices(n_sublattices, len(x), "atoms found")
-        label = finding.label_by_intensity(peak, n_sublattices).astype(float)
+        depth = peak if contrast == "bright" else -peak
+        label = finding.label_by_intensity(depth, n_sublattices).astype(float)
     else:
         label = np.zeros(len(x))
     score = found.get("score", found.get("votes", np.ones(len(x))))
     cols = {"x": x, "y": y, "score": score, "peak": peak, "sublattice": label}
     if "votes" in found:
         cols["votes"] = found["votes"]
+    cols["significance"] = sig
     cols["separation"] = np.full(len(x), sep_px)
+    cols["detection"] = {
+        "n_outliers": n_outliers,
+        "n_below": int(len(weak)),
+        "best_below": float(weak.max()) if len(weak) else np.nan,
+        "threshold": float(thr),
+        "contrast": contrast,
+    }
     return cols
 
 
-def _refine_frame(frame, seeds, radius_px, method, fit_kwargs):
-    """Refine the seeds (n, 2 pixel array) of one frame: columns in pixels."""
+def _refine_frame(
+    frame,
+    seeds,
+    radius_px,
+    method,
+    fit_kwargs,
+    contrast="bright",
+    replace_outliers=False,
+):
+    """Refine the seeds (n, 2 pixel array) of one frame: columns in pixels
+    (plus ``n_outliers``, the single-pixel outliers replaced)."""
     img = _frame_array(frame)
     seeds = np.asarray(seeds, dtype=float).reshape(-1, 2)
     if len(seeds) == 0:
         return {}
+    n_outliers = 0
+    if replace_outliers and _frame_problem(img) is None:
+        img, _, n_outliers = _cleaned(img, True)
+    if contrast == "dark":
+        # dips b - A g: least squares on the negated image
+        img = -img
+        fit_kwargs = dict(fit_kwargs, weights="uniform")
     xp, yp = seeds[:, 0], seeds[:, 1]
     r_px = radius_px if radius_px is not None else _default_radius(xp, yp)
     if method == "com":
         fx, fy = refinement.centre_of_mass(img, xp, yp, r_px)
-        return {"x": fx, "y": fy}
-    return refinement.refine_gaussians(img, xp, yp, r_px, **fit_kwargs)
+        out = {"x": fx, "y": fy}
+    else:
+        out = refinement.refine_gaussians(img, xp, yp, r_px, **fit_kwargs)
+        if contrast == "dark":
+            out["background"] = -out["background"]
+    out["n_outliers"] = n_outliers
+    return out
 
 
 def _status_counts(cols):

@@ -1,0 +1,347 @@
+"""Detection significance, noise model, single-pixel outliers and contrast.
+
+Against truth: noise of known variance (Gaussian, Poisson, with atoms, with
+scan-row offsets), the matched-filter significance against an independent
+computation, hot pixels at known places, pure noise / vacuum / flat images
+(no atoms), dark-column scenes rendered with known positions, depth and
+level, and the real Atomap ADF/ABF pair of one perovskite area
+(``tests/data/README.md``). Scenes are non-square and rotated, so that an x/y
+swap or a sign flip fails.
+"""
+
+import re
+import warnings
+
+import hyperspy.api as hs
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+
+from hyperspy_localcryst.numerics import detection
+from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+from hyperspy_localcryst.signals.atomic_image import AtomicImage
+
+from ._helpers import match_one_to_one, near_edge
+from .conftest import real_data_path
+
+
+def _atomic(data):
+    return AtomicImage(np.asarray(data, dtype=float))
+
+
+def _scene(shape=(150, 190), spacing=16.0, sigma=2.5, peak=300.0, seed=0, **kw):
+    clean, truth = make_lattice_image(
+        shape,
+        spacing=spacing,
+        sigma=sigma,
+        peak=peak,
+        background=20.0,
+        lattice=kw.pop("lattice", "hexagonal"),
+        rotation=kw.pop("rotation", 11.0),
+        noise=None,
+        seed=seed,
+        **kw,
+    )
+    return clean, truth
+
+
+# ------------------------------------------------------------------ noise
+@pytest.mark.parametrize("with_atoms", [False, True])
+def test_noise_model_of_shot_noise_is_the_poisson_variance(with_atoms):
+    rng = np.random.default_rng(1)
+    if with_atoms:
+        lam, _ = _scene(peak=400.0)
+    else:
+        lam = np.full((130, 170), 60.0)
+    img = rng.poisson(lam).astype(float)
+    noise = detection.estimate_noise(img)
+    # variance = mean for Poisson counts, at the background and at the peaks
+    for level in (20.0, 60.0, 400.0) if with_atoms else (60.0,):
+        assert np.isclose(detection.noise_variance(noise, level), level, rtol=0.1)
+    assert noise["excess"] < 1.1
+
+
+def test_noise_model_of_gaussian_noise_ignores_atoms_and_scan_rows():
+    rng = np.random.default_rng(2)
+    clean, _ = _scene(peak=500.0)
+    rows = rng.normal(0.0, 40.0, (clean.shape[0], 1))  # a jump per scan line
+    img = clean + rng.normal(0.0, 4.0, clean.shape) + rows
+    noise = detection.estimate_noise(img)
+    assert np.isclose(noise["sd"], 4.0, rtol=0.06)
+    assert abs(noise["b"]) < 0.05  # no shot-noise term invented by the atoms
+    # a gain changes the noise by the same factor
+    scaled = detection.estimate_noise(img * 1000.0)
+    assert np.isclose(scaled["sd"], 1000.0 * noise["sd"], rtol=1e-6)
+
+
+def test_significance_matches_an_independent_matched_filter():
+    """A single column on a flat level, noise-free, with a given white-noise
+    model: the response of the zero-mean Gaussian window divided by
+    sqrt(sum w^2) sigma_n, computed here by hand."""
+    ny, nx = 61, 73
+    x0, y0, sig, amp, sd = 40.0, 27.0, 2.0, 50.0, 3.0
+    yy, xx = np.mgrid[:ny, :nx]
+    img = 10.0 + amp * np.exp(-((xx - x0) ** 2 + (yy - y0) ** 2) / (2 * sig**2))
+    noise = {"a": sd**2, "b": 0.0, "floor": sd**2}
+    half = int(np.ceil(2.5 * sig))
+    o = np.arange(-half, half + 1)
+    g = np.exp(-(o[:, None] ** 2 + o[None, :] ** 2) / (2 * sig**2))
+    w = g - g.mean()
+    patch = img[
+        int(y0) - half : int(y0) + half + 1, int(x0) - half : int(x0) + half + 1
+    ]
+    expected = np.sum(w * patch) / (sd * np.sqrt(np.sum(w**2)))
+    got = detection.significance(img, [x0], [y0], sig, noise)
+    assert np.isclose(got[0], expected, rtol=1e-9)
+    # dark: the same dip gives the same significance
+    dip = detection.significance(20.0 - img, [x0], [y0], sig, noise, "dark")
+    assert np.isclose(dip[0], expected, rtol=1e-9)
+    # the transposed position is background: no significance
+    off = detection.significance(img, [y0], [x0], sig, noise)
+    assert abs(off[0]) < 1.0
+
+
+@pytest.mark.parametrize("lam", [3.0, 200.0])
+def test_significance_of_pure_noise_is_standard_normal(lam):
+    rng = np.random.default_rng(3)
+    img = rng.poisson(lam, (300, 260)).astype(float)
+    z = detection.significance_map(img, 2.4)
+    assert abs(np.std(z) - 1.0) < 0.05
+    assert abs(np.mean(z)) < 0.05
+    assert z.max() < detection.MIN_SIGNIFICANCE
+
+
+# --------------------------------------------------------------- outliers
+@pytest.mark.parametrize("sigma", [0.8, 1.5, 3.0])
+def test_hot_and_dead_pixels_are_found_columns_are_not(sigma):
+    rng = np.random.default_rng(4)
+    clean, truth = _scene(sigma=sigma, peak=2000.0)
+    img = rng.poisson(clean).astype(float)
+    assert not detection.find_outliers(img).any()  # columns, even 0.8 px wide
+    hot = [(17, 101), (90, 33), (120, 150)]
+    for r, c in hot:
+        img[r, c] += 5000.0
+    # a dead pixel on a column (on a column narrower than ~2 px it is
+    # indistinguishable from the column's own shape, and stays)
+    k = int(np.argmin(np.hypot(truth["x"] - 100, truth["y"] - 70)))
+    dead = [(int(round(truth["y"][k])), int(round(truth["x"][k])))]
+    img[dead[0]] = 0.0
+    dead = dead if sigma > 2 else []
+    found = detection.find_outliers(img)
+    assert sorted(map(tuple, np.argwhere(found).tolist())) == sorted(hot + dead)
+    fixed = detection.replace_outliers(img, found)
+    assert np.all(fixed[~found] == img[~found])
+    for r, c in hot + dead:  # within the range of its neighbours
+        nb = np.delete(img[r - 1 : r + 2, c - 1 : c + 2].ravel(), 4)
+        assert nb.min() <= fixed[r, c] <= nb.max()
+
+
+def test_a_hot_pixel_next_to_an_atom_neither_pulls_its_fit_nor_adds_an_atom():
+    rng = np.random.default_rng(5)
+    clean, truth = make_lattice_image(
+        (150, 170), spacing=20, sigma=3, peak=200, rotation=7, noise=None, seed=3
+    )
+    img = rng.poisson(clean).astype(float)
+    x, y = truth["x"], truth["y"]
+    k = int(np.argmin(np.hypot(x - 85, y - 75)))
+    r, c = int(round(y[k])), int(round(x[k] + 2))  # 2 px right of the atom
+    img[r, c] += 10000.0
+    img[12, 60] += 10000.0  # and one between atoms
+    s = _atomic(img)
+    with pytest.warns(UserWarning, match="2 single-pixel outlier"):
+        atoms = s.find_atoms()
+    assert atoms.metadata.AtomPositions.settings.n_outliers == 2
+    t, f = match_one_to_one(x, y, *atoms.get_pixel_positions(), tol=3)
+    inner = ~near_edge(x, y, img.shape, 5)
+    assert np.all(t[inner] >= 0)
+    assert not np.any(
+        np.hypot(*(np.array(atoms.get_pixel_positions()).T - [60, 12]).T) < 3
+    )
+    res = {}
+    for rep in (True, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = s.refine_atoms(atoms, replace_outliers=rep)
+        xr, yr = ref.get_pixel_positions()
+        j = int(np.argmin(np.hypot(xr - x[k], yr - y[k])))
+        err = np.hypot(xr[j] - x[k], yr[j] - y[k])
+        res[rep] = err / np.hypot(
+            ref.get_column("x_err")[j], ref.get_column("y_err")[j]
+        )
+        assert ref.get_column("converged")[j] == 1
+    assert ref.metadata.AtomPositions.settings.n_outliers_refine == 0
+    assert res[True] < 3.0  # within its error of the truth
+    assert res[False] > 3.0  # and the test can tell: the spike pulls the fit
+
+
+# ------------------------------------------------------- no atoms, no answer
+def test_noise_flat_and_vacuum_give_no_atoms():
+    rng = np.random.default_rng(6)
+    noise = _atomic(rng.poisson(20.0, (140, 170)))
+    with pytest.raises(
+        ValueError, match=r"No atoms found.*min_significance`='auto' \(\d"
+    ):
+        noise.find_atoms(separation=12.0)
+    flat = _atomic(rng.normal(1000.0, 5.0, (90, 120)))
+    with pytest.raises(ValueError, match="min_significance"):
+        flat.find_atoms(separation=10.0, method="local_max")
+    # a nanoparticle in vacuum: a lattice inside a disc, shot noise outside
+    clean, truth = _scene(shape=(200, 240), spacing=14, sigma=2.2, peak=150.0)
+    yy, xx = np.mgrid[:200, :240]
+    inside = np.hypot(xx - 110, yy - 95) < 60
+    lam = np.where(inside, clean, 20.0)
+    s = _atomic(rng.poisson(lam))
+    tx, ty = truth["x"], truth["y"]
+    deep = np.hypot(tx - 110, ty - 95) < 60 - 7
+    for method in ("template", "log"):
+        atoms = s.find_atoms(separation=14.0, method=method)
+        xa, ya = atoms.get_pixel_positions()
+        assert np.sum(np.hypot(xa - 110, ya - 95) > 60 + 7) == 0, method
+        sig = atoms.get_column("significance")
+        assert atoms.units["significance"] == "sigma" and np.all(sig >= 5)
+        # inside, every atom of the truth is found
+        t, _ = match_one_to_one(tx, ty, xa, ya, tol=3)
+        assert np.all(t[deep] >= 0), method
+    # without the threshold the LoG finder invents atoms in the vacuum
+    every = s.find_atoms(separation=14.0, method="log", min_significance=None)
+    xe, ye = every.get_pixel_positions()
+    assert np.sum(np.hypot(xe - 110, ye - 95) > 67) > 20
+    assert every.metadata.AtomPositions.settings.min_significance == 0
+
+
+# -------------------------------------------------------------- contrast
+def test_dark_columns_are_found_and_fitted_as_dips():
+    rng = np.random.default_rng(7)
+    clean, truth = _scene(peak=250.0, seed=2)
+    level = 600.0
+    lam = level - (clean - 20.0)  # dips of depth 250 on a level of 600
+    img = rng.poisson(lam).astype(float)
+    s = _atomic(img)
+    with pytest.warns(UserWarning, match="contrast='bright'"):
+        atoms = s.find_atoms()
+    assert atoms.metadata.AtomPositions.settings.contrast == "dark"
+    x, y = truth["x"], truth["y"]
+    xa, ya = atoms.get_pixel_positions()
+    t, f = match_one_to_one(x, y, xa, ya, tol=2)
+    inner = ~near_edge(x, y, img.shape, 4)
+    assert np.all(t[inner] >= 0) and np.all(f[~near_edge(xa, ya, img.shape, 4)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = s.refine_atoms(atoms)
+    assert ref.metadata.AtomPositions.settings.refine_contrast == "dark"
+    xr, yr = ref.get_pixel_positions()
+    ok = (t >= 0) & inner
+    j = t[ok]
+    conv = ref.get_column("converged")[j] == 1
+    assert conv.mean() > 0.95
+    dx = (xr[j] - x[ok])[conv] / ref.get_column("x_err")[j][conv]
+    dy = (yr[j] - y[ok])[conv] / ref.get_column("y_err")[j][conv]
+    assert np.mean(np.abs(dx) < 3) > 0.95 and np.mean(np.abs(dy) < 3) > 0.95
+    amp = ref.get_column("amplitude")[j][conv]
+    bg = ref.get_column("background")[j][conv]
+    assert np.isclose(np.median(amp), 250.0, rtol=0.05)  # depth, positive
+    assert np.isclose(np.median(bg), level, rtol=0.02)  # the level around it
+    # the same image read as bright columns fails to find them: the test can tell
+    wrong = s.find_atoms(contrast="bright", min_significance=None)
+    tw, _ = match_one_to_one(x, y, *wrong.get_pixel_positions(), tol=2)
+    assert np.mean(tw[inner] >= 0) < 0.5
+    with pytest.raises(ValueError, match="weights='auto' or 'uniform'"):
+        s.refine_atoms(atoms, contrast="dark", weights="poisson")
+
+
+def test_bright_columns_stay_bright_silently():
+    rng = np.random.default_rng(8)
+    clean, _ = _scene(peak=250.0, seed=4, lattice="square", spacing=18, sigma=2.0)
+    s = _atomic(rng.poisson(clean))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        atoms = s.find_atoms()
+    st = atoms.metadata.AtomPositions.settings
+    assert st.contrast == "bright" and st.contrast_skewness > 0
+    ref = s.refine_atoms(atoms, contrast="auto")
+    assert ref.metadata.AtomPositions.settings.refine_contrast == "bright"
+
+
+@pytest.mark.parametrize(
+    "kw, err",
+    [
+        ({"contrast": "inverted"}, ValueError),
+        ({"contrast": None}, ValueError),
+        ({"min_significance": -1.0}, ValueError),
+        ({"min_significance": "5"}, TypeError),
+        ({"replace_outliers": "yes"}, TypeError),
+    ],
+)
+def test_bad_detection_arguments_are_refused(kw, err):
+    s = _atomic(_scene()[0])
+    name = next(iter(kw))
+    with pytest.raises(err, match=name):
+        s.find_atoms(**kw)
+    if name != "min_significance":
+        with pytest.raises(err, match=name):
+            s.refine_atoms(s.find_atoms(), **kw)
+
+
+# ------------------------------------------------- real ADF/ABF of one area
+def _load(name):
+    s = hs.load(real_data_path(name), file_format="HSPY")
+    return _atomic(np.asarray(s.data, float))
+
+
+def test_raw_abf_gives_the_columns_of_the_simultaneous_adf():
+    """Atomap's perovskite ADF/ABF pair: the ABF is read as dark by default,
+    and its cation columns (the brighter half of the ADF) lie where the
+    ADF's are, up to one shift of the whole image (the two detectors' images
+    are offset by about a pixel), within 0.5 px."""
+    adf, abf = _load("test_ADF_cropped.hdf5"), _load("test_ABF_cropped.hdf5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = adf.find_atoms(method="local_max")
+    with pytest.warns(UserWarning, match="columns are dark"):
+        b = abf.find_atoms(method="local_max")
+    assert a.metadata.AtomPositions.settings.contrast == "bright"
+    assert b.metadata.AtomPositions.settings.contrast == "dark"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ra, rb = adf.refine_atoms(a), abf.refine_atoms(b)
+    xa, ya = ra.get_pixel_positions()
+    xb, yb = rb.get_pixel_positions()
+    inner = ~near_edge(xa, ya, adf.data.shape, 8)
+    d, j = cKDTree(np.column_stack([xb, yb])).query(np.column_stack([xa, ya]))
+    assert np.all(d[inner] < 3)  # every ADF column has its ABF column
+    peak = a.get_column("peak")
+    cation = inner & (peak > np.median(peak)) & (ra.get_column("converged") == 1)
+    dx, dy = xb[j[cation]] - xa[cation], yb[j[cation]] - ya[cation]
+    shift = np.median(dx), np.median(dy)
+    assert 0.3 < shift[0] < 1.5 and abs(shift[1]) < 1.0  # the images' offset
+    within = np.hypot(dx - shift[0], dy - shift[1]) < 0.5
+    assert cation.sum() > 100 and within.mean() > 0.95
+    # read as bright, the raw ABF's "atoms" are not the ADF's columns
+    wrong = abf.find_atoms(method="local_max", contrast="bright")
+    dw, _ = cKDTree(np.column_stack(wrong.get_pixel_positions())).query(
+        np.column_stack([xa[cation], ya[cation]])
+    )
+    assert np.mean(dw < 2) < 0.5
+
+
+def test_real_haadf_is_bright_and_its_atoms_significant():
+    s = hs.load(real_data_path("MoS2_Se-implanted_monolayer_crop384.hspy"))
+    s = _atomic(np.asarray(s.data, float))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        atoms = s.find_atoms()
+    assert not [w for w in caught if "dark" in str(w.message)]
+    st = atoms.metadata.AtomPositions.settings
+    assert st.contrast == "bright"
+    old = s.find_atoms(contrast="bright", min_significance=None, replace_outliers=False)
+    # the threshold drops only a few (edge-cut columns and the hole), each
+    # below 5 sigma, and keeps every other atom unchanged
+    assert atoms.n_atoms + st.n_below_significance == old.n_atoms
+    assert st.n_below_significance <= 0.02 * old.n_atoms
+    x0, y0 = old.get_pixel_positions()
+    d, _ = cKDTree(np.column_stack(atoms.get_pixel_positions())).query(
+        np.column_stack([x0, y0])
+    )
+    dropped = d > 0.5
+    assert np.all(old.get_column("significance")[dropped] < 5)
+    assert re.fullmatch("sigma", atoms.units["significance"])
