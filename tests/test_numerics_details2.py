@@ -1,0 +1,137 @@
+"""More details of the numerics that the module tests did not pin down.
+
+As in ``test_numerics_details.py``, each test checks a property against truth
+known independently of the code (a brute-force numpy or scipy computation, a
+count of pairs by definition, a scene built with known geometry, a documented
+default), chosen so that one of the operator mutants that survived the second
+random sample fails it; ``mutation/mutants_sample_seed1.toml`` lists those
+mutants, and the equivalent ones with the reason and the experiment.
+"""
+
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import ndimage as ndi
+
+from hyperspy_localcryst.numerics import _imaging, finding, neighbourhoods
+from hyperspy_localcryst.numerics._parallel import limit_threads
+from hyperspy_localcryst.numerics.alignment import frame_shifts
+from hyperspy_localcryst.numerics.refinement import estimate_sigma
+from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+
+
+# -------------------------------------------------------------------- _imaging
+@pytest.mark.parametrize("rows, threads", [(300, 16), (700, 8), (1030, 3)])
+def test_filters_in_strips_with_more_threads_than_strips(rows, threads):
+    # more threads than strips of min_rows: the image is cut into
+    # rows // min_rows strips (4, 10 and 3 here) and the result is still the
+    # filter of the whole image, whatever the machine's core count
+    img = np.random.default_rng(11).random((rows, 70))
+
+    def filt(a):
+        return ndi.gaussian_filter(a, 2.5)
+
+    with limit_threads(threads):
+        out = _imaging.in_strips(filt, img, 11, min_rows=64 if rows < 1000 else 256)
+    np.testing.assert_array_equal(out, filt(img))
+
+
+@pytest.mark.parametrize("shape, th, tw", [((150, 37), 5, 4), ((70, 23), 7, 1)])
+def test_window_variance_as_plain_python(shape, th, tw):
+    # compiled and as plain Python (numpy checks every index there, so a
+    # read past the image raises): the sums of squared deviations of every
+    # window, by definition
+    a = np.random.default_rng(12).normal(50.0, 5.0, shape)
+    win = sliding_window_view(a, (th, tw))
+    ref = ((win - win.mean(axis=(2, 3), keepdims=True)) ** 2).sum(axis=(2, 3))
+    np.testing.assert_allclose(
+        _imaging.window_variance(a, th, tw), ref, rtol=1e-9, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        _imaging.window_variance.py_func(a, th, tw), ref, rtol=1e-9, atol=1e-9
+    )
+
+
+# -------------------------------------------------------------------- finding
+def test_wide_smooth_of_a_non_square_image():
+    # 384 rows x 512 columns, binned by 4: the interpolation back to full
+    # resolution must follow each axis's own length
+    yy, xx = np.mgrid[:384, :512]
+    img = 0.01 * (xx - 200.0) ** 2 / 50 + 3 * np.sin(yy / 90)
+    img = img + np.random.default_rng(13).normal(0, 5, img.shape)
+    smooth = finding._smooth(img, 32)
+    ref = ndi.gaussian_filter(img, 32)
+    assert smooth.shape == img.shape
+    inner = (slice(96, -96), slice(96, -96))
+    assert np.abs(smooth - ref)[inner].max() < 0.05 * np.ptp(ref[inner])
+
+
+def test_estimate_separation_of_a_non_square_image():
+    # the background removal of a 300 x 420 image bins it (sigma 26 px)
+    img, _ = make_lattice_image(
+        (300, 420), spacing=13.7, sigma=13.7 / 6, noise=None, rotation=11.0
+    )
+    assert finding.estimate_separation(img) == pytest.approx(13.7, abs=0.05)
+
+
+# -------------------------------------------------------------- neighbourhoods
+def test_radius_memory_estimate_covers_the_pairs(monkeypatch):
+    # A radius query keeps every pair within the radius: before it runs, the
+    # memory those pairs need (at least a 2-vector and an index, 24 bytes
+    # each) must be what is checked against the available memory. The check
+    # is intercepted here, so that nothing large is ever allocated.
+    yy, xx = np.mgrid[0:40, 0:55]
+    x = xx.ravel() * 3.0 + 0.2 * np.sin(yy.ravel())
+    y = yy.ravel() * 2.5
+    radius = 11.0
+    d = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    pairs = int((d <= radius).sum() - len(x))  # ordered pairs, self excluded
+
+    class Checked(Exception):
+        pass
+
+    seen = []
+
+    def spy(n_bytes, name, value, *args, **kwargs):
+        seen.append((n_bytes, name, value))
+        raise Checked
+
+    monkeypatch.setattr(neighbourhoods, "check_memory", spy)
+    with pytest.raises(Checked):
+        neighbourhoods.neighbour_vectors(x, y, n_neighbours=None, radius=radius)
+    ((n_bytes, name, value),) = seen
+    assert (name, value) == ("radius", radius)
+    assert n_bytes >= 24 * pairs
+    assert n_bytes <= 40 * len(x) * len(x)  # and not beyond every pair
+
+
+# ----------------------------------------------------------------- refinement
+@pytest.mark.parametrize("sigma, x0, y0", [(2.0, 20.3, 14.6), (1.4, 9.8, 25.2)])
+def test_estimate_sigma_of_a_single_column(sigma, x0, y0):
+    # one Gaussian column on a background: its width is measured (from the
+    # area above half maximum, 2 pi ln2 sigma^2), not guessed from the window
+    yy, xx = np.mgrid[:36, :41]
+    img = 7.0 + 90.0 * np.exp(-((xx - x0) ** 2 + (yy - y0) ** 2) / (2 * sigma**2))
+    est = estimate_sigma(img, [x0], [y0], radius=9)
+    assert est == pytest.approx(sigma, rel=0.1)
+
+
+# ------------------------------------------------------------------ alignment
+def test_frame_shifts_default_upsampling_is_the_documented_one():
+    # documented: ``upsample : int, default 20``; a non-periodic scene
+    # (smoothed noise, 96 x 120) Fourier-shifted by known sub-pixel amounts
+    rng = np.random.default_rng(14)
+    img = ndi.gaussian_filter(rng.normal(size=(96, 120)), 2.0, mode="wrap")
+    truth = np.array([[0.0, 0.0], [0.35, -1.15], [-2.6, 0.45], [1.05, 2.3]])
+    f = np.fft.fft2(img)
+    ky = np.fft.fftfreq(img.shape[0])[:, None]
+    kx = np.fft.fftfreq(img.shape[1])[None, :]
+    stack = np.stack(
+        [
+            np.fft.ifft2(f * np.exp(-2j * np.pi * (kx * dx + ky * dy))).real
+            for dx, dy in truth
+        ]
+    )
+    default = frame_shifts(stack)
+    np.testing.assert_array_equal(default, frame_shifts(stack, upsample=20))
+    np.testing.assert_allclose(default, truth, atol=1 / 40)
