@@ -8,13 +8,16 @@ random sample fails it; ``mutation/mutants_sample_seed1.toml`` lists those
 mutants, and the equivalent ones with the reason and the experiment.
 """
 
+import os
+import threading
+
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage as ndi
 
-from hyperspy_localcryst.numerics import _imaging, finding, neighbourhoods
-from hyperspy_localcryst.numerics._parallel import limit_threads
+from hyperspy_localcryst.numerics import _imaging, finding, neighbourhoods, spectra
+from hyperspy_localcryst.numerics._parallel import limit_threads, max_threads
 from hyperspy_localcryst.numerics.alignment import frame_shifts
 from hyperspy_localcryst.numerics.refinement import estimate_sigma
 from hyperspy_localcryst.numerics.synthetic import make_lattice_image
@@ -50,6 +53,30 @@ def test_window_variance_as_plain_python(shape, th, tw):
     np.testing.assert_allclose(
         _imaging.window_variance.py_func(a, th, tw), ref, rtol=1e-9, atol=1e-9
     )
+
+
+def test_histogram_of_values_beyond_its_range():
+    # as numpy.histogram(values, nbins, (lo, hi)): values outside the range
+    # are not counted (the package passes the data's own range; the kernel's
+    # contract is numpy's)
+    v = np.random.default_rng(15).normal(size=20_001)
+    for lo, hi, nbins in [(-1.0, 0.5, 64), (0.3, 2.0, 7), (-5.0, -0.25, 256)]:
+        counts = _imaging.histogram(v, lo, hi, nbins)
+        ref, _ = np.histogram(v, nbins, (lo, hi))
+        assert counts.sum() == ((v >= lo) & (v <= hi)).sum()
+        assert np.abs(counts - ref).max() <= 1  # a value on an edge: either side
+
+
+def test_numerics_use_every_core_by_default():
+    # outside limit_threads (in a fresh thread: the limit is thread-local),
+    # a numerics call may use all the machine's cores
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(max_threads()))
+    t.start()
+    t.join()
+    assert seen == [os.cpu_count()]
+    with limit_threads(3):
+        assert max_threads() == 3
 
 
 # -------------------------------------------------------------------- finding
@@ -101,8 +128,47 @@ def test_radius_memory_estimate_covers_the_pairs(monkeypatch):
         neighbourhoods.neighbour_vectors(x, y, n_neighbours=None, radius=radius)
     ((n_bytes, name, value),) = seen
     assert (name, value) == ("radius", radius)
-    assert n_bytes >= 24 * pairs
-    assert n_bytes <= 40 * len(x) * len(x)  # and not beyond every pair
+    # and not far beyond them (a feasible radius must not be refused)
+    assert 24 * pairs <= n_bytes <= 4 * 24 * pairs
+
+
+# -------------------------------------------------------------------- spectra
+def test_radius_cell_memory_estimate_covers_the_pairs(monkeypatch):
+    # cell="radius" stores every (atom, sampling point) pair within the
+    # radius; SI pixels of 4 x 3 survey pixels sampled 2 x 2 times: the
+    # memory checked up front must cover the pairs counted by brute force
+    # (24 bytes each: a row, a column and a weight)
+    yy, xx = np.mgrid[0:6, 0:7]
+    x = 10.0 + 9.0 * xx.ravel()
+    y = 8.0 + 8.5 * yy.ravel()
+    A = spectra.region_transform((0.0, 0.0, 80.0, 60.0), (20, 20))
+    px, py, _ = spectra.si_pixel_centres(A, (20, 20), 2)
+    radius = 6.5
+    d = np.hypot(x[:, None] - px[None, :], y[:, None] - py[None, :])
+    pairs = int((d <= radius).sum())
+
+    class Checked(Exception):
+        pass
+
+    seen = []
+
+    check = spectra.check_memory
+
+    def spy(n_bytes, name, value, *args, **kwargs):
+        if name != "radius":  # the sampling points' own check
+            return check(n_bytes, name, value, *args, **kwargs)
+        seen.append((n_bytes, name, value))
+        raise Checked
+
+    monkeypatch.setattr(spectra, "check_memory", spy)
+    with pytest.raises(Checked):
+        spectra.cell_weights(
+            x, y, A, (20, 20), cell="radius", radius=radius, subsample=2
+        )
+    ((n_bytes, name, value),) = seen
+    assert (name, value) == ("radius", radius)
+    # and not far beyond them (a feasible radius must not be refused)
+    assert 24 * pairs <= n_bytes <= 2 * 24 * pairs
 
 
 # ----------------------------------------------------------------- refinement
