@@ -127,6 +127,7 @@ MODULE_TESTS = {
         "tests/test_numerics_details2.py",
     ],
     "_parallel.py": [
+        "tests/test_numerics_details2.py",
         "tests/test_kernels.py",
         "tests/test_finding.py",
         "tests/test_refinement.py",
