@@ -16,7 +16,13 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage as ndi
 
-from hyperspy_localcryst.numerics import _imaging, finding, neighbourhoods, spectra
+from hyperspy_localcryst.numerics import (
+    _imaging,
+    finding,
+    neighbourhoods,
+    refinement,
+    spectra,
+)
 from hyperspy_localcryst.numerics._parallel import limit_threads, max_threads
 from hyperspy_localcryst.numerics.alignment import frame_shifts
 from hyperspy_localcryst.numerics.refinement import estimate_sigma
@@ -201,3 +207,47 @@ def test_frame_shifts_default_upsampling_is_the_documented_one():
     default = frame_shifts(stack)
     np.testing.assert_array_equal(default, frame_shifts(stack, upsample=20))
     np.testing.assert_allclose(default, truth, atol=1 / 40)
+
+
+@pytest.mark.parametrize("poisson", [False, True])
+def test_elliptical_fisher_sums_match_numpy(poisson):
+    # The Fisher matrix, score and residual sums of the elliptical model
+    # (parameters x, y, amplitude, the precision matrix a, b, c, background)
+    # against numpy: the Jacobian by central differences of the model, the
+    # sums by definition. Compiled and as plain Python (numpy checks every
+    # index there). A rotated, elongated column off the pixel grid.
+    rng = np.random.default_rng(16)
+    yy, xx = np.mgrid[0:13, 0:11]
+    X, Y = xx.ravel().astype(float), yy.ravel().astype(float)
+    p = np.array([5.3, 6.6, 80.0, 0.30, -0.08, 0.12, 12.0])
+
+    def model(q):
+        dx, dy = X - q[0], Y - q[1]
+        return q[6] + q[2] * np.exp(
+            -0.5 * (q[3] * dx * dx + 2 * q[4] * dx * dy + q[5] * dy * dy)
+        )
+
+    N = rng.uniform(0.0, 3.0, X.size)  # the neighbours' model in the window
+    mu = model(p)
+    D = rng.poisson(mu + N).astype(float) - N
+    Jn = np.empty((X.size, 7))
+    for k in range(7):
+        h = 1e-6 * max(abs(p[k]), 1.0)
+        e = np.zeros(7)
+        e[k] = h
+        Jn[:, k] = (model(p + e) - model(p - e)) / (2 * h)
+    w = 1.0 / (mu + N) if poisson else np.ones(X.size)
+    res = D - mu
+    F_ref = Jn.T @ (w[:, None] * Jn)
+    g_ref = Jn.T @ (w * res)
+    for fn in (
+        refinement._accumulate_elliptical,
+        refinement._accumulate_elliptical.py_func,
+    ):
+        J, F, g = np.zeros(7), np.zeros((7, 7)), np.zeros(7)
+        rss, wrss, mu_min = fn(D, X, Y, N, X.size, p, poisson, J, F, g)
+        np.testing.assert_allclose(F, F_ref, rtol=1e-6, atol=1e-9 * np.abs(F_ref).max())
+        np.testing.assert_allclose(g, g_ref, rtol=1e-6, atol=1e-9 * np.abs(g_ref).max())
+        assert rss == pytest.approx(np.sum(res**2), rel=1e-10)
+        assert wrss == pytest.approx(np.sum(w * res**2), rel=1e-10)
+        assert mu_min == pytest.approx(mu.min(), rel=1e-12)
