@@ -251,3 +251,17 @@ def test_elliptical_fisher_sums_match_numpy(poisson):
         assert rss == pytest.approx(np.sum(res**2), rel=1e-10)
         assert wrss == pytest.approx(np.sum(w * res**2), rel=1e-10)
         assert mu_min == pytest.approx(mu.min(), rel=1e-12)
+
+
+@pytest.mark.parametrize("dx, dy", [(1.3, -2.7), (-0.35, 1.8), (2.25, 0.4)])
+def test_si_shift_to_a_fraction_of_a_pixel(dx, dy):
+    # the simultaneous image really was (dx, dy) survey pixels from where the
+    # affine map puts it, a fraction of a pixel off the grid (spline shift):
+    # the sub-pixel refinement must find it
+    img, _ = make_lattice_image((96, 96), spacing=12.0, noise=None)
+    A = spectra.region_transform((30.5, 20.5, 60.5, 70.5), (10, 6))
+    haadf = ndi.shift(img, (-dy, -dx), order=5, mode="nearest")[21:71, 31:61]
+    (ex, ey), score = spectra.estimate_si_shift(img, haadf, A, (10, 6), search=5)
+    assert ex == pytest.approx(dx, abs=0.05)
+    assert ey == pytest.approx(dy, abs=0.05)
+    assert score > 0.98
