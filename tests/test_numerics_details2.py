@@ -26,7 +26,11 @@ from hyperspy_localcryst.numerics import (
 from hyperspy_localcryst.numerics._parallel import limit_threads, max_threads
 from hyperspy_localcryst.numerics.alignment import frame_shifts
 from hyperspy_localcryst.numerics.refinement import estimate_sigma
-from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+from hyperspy_localcryst.numerics.synthetic import (
+    make_lattice_image,
+    render_gaussians,
+    two_phase_positions,
+)
 
 
 # -------------------------------------------------------------------- _imaging
@@ -265,3 +269,22 @@ def test_si_shift_to_a_fraction_of_a_pixel(dx, dy):
     assert ex == pytest.approx(dx, abs=0.05)
     assert ey == pytest.approx(dy, abs=0.05)
     assert score > 0.98
+
+
+@pytest.mark.parametrize("rotation", [12.1, -7.37])
+def test_si_rotation_between_the_fine_trials(rotation):
+    # trials every 2 degrees, refined on a 0.25 degree grid: an SI turned by
+    # an angle between the fine trials is found by the parabola through them
+    x, y, _ = two_phase_positions((128, 140), spacing=10.0, seed=0)
+    img = render_gaussians((128, 140), x, y, 100.0, 2.0, background=10.0)
+    A0 = spectra.region_transform((34.5, 34.5, 94.5, 94.5), (30, 30))
+    A = spectra.rotate_affine(A0, rotation, (30, 30))
+    jj, ii = np.mgrid[0:30, 0:30]
+    sx, sy = spectra.apply_affine(A, ii, jj)
+    haadf = ndi.map_coordinates(img, [sy, sx], order=3)
+    rot, shift, score = spectra.estimate_si_rotation(
+        img, haadf, A0, (30, 30), rotations=np.arange(-30, 31, 2.0)
+    )
+    assert rot == pytest.approx(rotation, abs=0.04)
+    assert np.abs(shift).max() < 0.05
+    assert score > 0.99
