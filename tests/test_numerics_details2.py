@@ -111,6 +111,18 @@ def test_estimate_separation_of_a_non_square_image():
     assert finding.estimate_separation(img) == pytest.approx(13.7, abs=0.05)
 
 
+def test_consensus_of_finders_that_found_nothing():
+    # no finder found an atom: the consensus has no atom either (as for
+    # finders whose atoms all lack the votes)
+    empty = {"x": np.empty(0), "y": np.empty(0)}
+    for results in ([empty], [empty, empty, empty]):
+        out = finding.consensus(results, separation=8.0)
+        assert {k: len(v) for k, v in out.items()} == {"x": 0, "y": 0, "votes": 0}
+    one = {"x": np.array([3.0]), "y": np.array([4.0])}
+    out = finding.consensus([one, empty, empty], separation=8.0)
+    assert {k: len(v) for k, v in out.items()} == {"x": 0, "y": 0, "votes": 0}
+
+
 # -------------------------------------------------------------- neighbourhoods
 def test_radius_memory_estimate_covers_the_pairs(monkeypatch):
     # A radius query keeps every pair within the radius: before it runs, the
