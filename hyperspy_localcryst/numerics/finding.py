@@ -18,6 +18,7 @@ from scipy.spatial import cKDTree
 from skimage.filters import threshold_otsu
 
 from ._checks import check_array, check_integer, check_number
+from .detection import estimate_noise, noise_variance
 from ._imaging import (
     gain_exponent,
     histogram,
@@ -362,10 +363,15 @@ def _significant_maxima(img, width):
     size = max(3, int(round(4 * width)) | 1)
     low = in_strips(lambda a: ndi.minimum_filter(a, size=size), sm, size // 2)
     prom = sm[rows, cols] - low[rows, cols]
-    # noise of the smoothed image: white noise times the kernel's L2 norm
-    noise = _noise_std(img) / (2.0 * np.sqrt(np.pi) * t)
+    # noise of the smoothed image at each maximum's level (shot noise grows
+    # with the signal; a vacuum of a few counts is not noise-free, as the
+    # median difference of its zeros would say): the pixel noise of
+    # :func:`.detection.estimate_noise` times the kernel's L2 norm
+    model = estimate_noise(img)
+    pixel_var = noise_variance(model, 0.5 * (sm[rows, cols] + low[rows, cols]))
+    noise = np.sqrt(pixel_var) / (2.0 * np.sqrt(np.pi) * t)
     lo_, hi_ = np.percentile(sm, [1, 99])
-    keep = prom > max(10.0 * noise, 0.01 * (hi_ - lo_))
+    keep = prom > np.maximum(10.0 * noise, 0.01 * (hi_ - lo_))
     return _subpixel(sm, rows[keep], cols[keep])
 
 
