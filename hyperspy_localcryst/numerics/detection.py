@@ -195,16 +195,10 @@ def _excess(img, noise):
     absolute value is 0.86 pixel standard deviations for white noise.
     1 for white noise; never below 1."""
     step = int(np.ceil(np.sqrt(img.size / _MAX_SAMPLES)))
-    ny, nx = img.shape
-    win = np.stack(
-        [
-            img[dy : ny - 2 + dy : step, dx : nx - 2 + dx : step]
-            for dy in range(3)
-            for dx in range(3)
-        ]
-    )
-    med = np.median(win, axis=0)
-    r = win[4] - med
+    # the 3 x 3 median of each interior pixel (scipy's filter: one frame of
+    # memory, where a stack of the nine shifted views took twenty)
+    med = ndi.median_filter(img, size=3, mode="nearest")[1:-1:step, 1:-1:step]
+    r = img[1:-1:step, 1:-1:step] - med
     sd = np.sqrt(noise_variance(noise, med))
     ratio = _MAD * float(np.median(np.abs(r) / sd)) / _MEDIAN_WHITE
     return max(1.0, ratio**2)
