@@ -18,7 +18,6 @@ from scipy.spatial import cKDTree
 from skimage.filters import threshold_otsu
 
 from ._checks import check_array, check_integer, check_number
-from .detection import estimate_noise, noise_variance
 from ._imaging import (
     gain_exponent,
     histogram,
@@ -30,6 +29,7 @@ from ._imaging import (
     window_variance,
 )
 from ._parallel import max_threads
+from .detection import estimate_noise, noise_variance
 
 __all__ = [
     "METHODS",

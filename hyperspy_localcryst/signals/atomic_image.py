@@ -869,8 +869,8 @@ class AtomicImage(Signal2D):
             :data:`hyperspy_localcryst.numerics.refinement.FIT_STATUS`; NaN
             where a whole frame failed). Atoms whose fit fails keep their
             seed positions with ``converged`` = 0, and a ``RuntimeWarning``
-            counts them per reason. For dark columns amplitude is the (positive) depth of
-            the dip.
+            counts them per reason. For dark columns ``amplitude`` is the
+            (positive) depth of the dip.
 
         Examples
         --------
