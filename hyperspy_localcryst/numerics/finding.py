@@ -359,20 +359,25 @@ def _significant_maxima(img, width):
     :func:`estimate_separation`, step 2)."""
     t = max(0.5 * width, 0.5)
     sm = in_strips(lambda a: ndi.gaussian_filter(a, t), img, 4 * t + 1)
-    rows, cols = local_maxima(sm, max(1, int(round(1.2 * width))))
+    # maxima above the slowly varying background: on a tilted surface (STM)
+    # the columns on the slope are no maxima of the image itself
+    hp = sm - _smooth(sm, 3.0 * width)
+    rows, cols = local_maxima(hp, max(1, int(round(1.2 * width))))
     size = max(3, int(round(4 * width)) | 1)
-    low = in_strips(lambda a: ndi.minimum_filter(a, size=size), sm, size // 2)
-    prom = sm[rows, cols] - low[rows, cols]
+    low = in_strips(lambda a: ndi.minimum_filter(a, size=size), hp, size // 2)
+    prom = hp[rows, cols] - low[rows, cols]
     # noise of the smoothed image at each maximum's level (shot noise grows
     # with the signal; a vacuum of a few counts is not noise-free, as the
     # median difference of its zeros would say): the pixel noise of
     # :func:`.detection.estimate_noise` times the kernel's L2 norm
     model = estimate_noise(img)
-    pixel_var = noise_variance(model, 0.5 * (sm[rows, cols] + low[rows, cols]))
+    pixel_var = noise_variance(model, sm[rows, cols] - 0.5 * prom)
     noise = np.sqrt(pixel_var) / (2.0 * np.sqrt(np.pi) * t)
-    lo_, hi_ = np.percentile(sm, [1, 99])
-    keep = prom > np.maximum(10.0 * noise, 0.01 * (hi_ - lo_))
-    return _subpixel(sm, rows[keep], cols[keep])
+    # and 1 % of the strongest local contrast (not of the image's range,
+    # which a tilt or a step of the surface can dominate)
+    top = np.percentile(prom, 99) if len(prom) else 0.0
+    keep = prom > np.maximum(10.0 * noise, 0.01 * top)
+    return _subpixel(hp, rows[keep], cols[keep])
 
 
 def _parabolas(a, b, c):
@@ -892,7 +897,11 @@ def find_atoms_log(image, separation, threshold="auto"):
         delta[h, h] = 1.0
         norm = np.sqrt(np.sum((sig**2 * ndi.gaussian_laplace(delta, sig)) ** 2))
         thr = max(_prominence_threshold(prom), _LOG_NOISE_K * _noise_std(img) * norm)
-    keep = (prom > thr) & (resp[y, x] > 0)
+    # a column is a peak of the response above its local level: a curved
+    # background (an STM piezo bow) shifts the whole response by a constant,
+    # so "above zero" would keep only the tallest peaks of a bowl
+    level = _smooth(resp, 2.0 * sep)
+    keep = (prom > thr) & (resp[y, x] > level[y, x])
     fx, fy = _subpixel(resp, y[keep], x[keep])
     return {"x": fx, "y": fy, "score": prom[keep]}
 
