@@ -864,6 +864,28 @@ def _in_window(i, j, cx, cy, radius, nx, ny):
     return -half <= i - cx <= half
 
 
+@njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
+def _group_jacobian(params, nb_idx, g0, m, model, held, i, j, Jb, near):
+    """Peak derivatives of the group's atoms at pixel (``i``, ``j``) into the
+    rows of ``Jb`` (a held width's zero); ``near[b]`` False where atom ``b``'s
+    peak is negligible there (beyond 6 widths)."""
+    for b in range(m):
+        pb = params[nb_idx[g0 + b]]
+        dx = i - pb[0]
+        dy = j - pb[1]
+        if model == _ROUND:
+            far = dx * dx + dy * dy > 36.0 * pb[3] * pb[3]
+        else:
+            far = pb[3] * dx * dx + 2.0 * pb[4] * dx * dy + pb[5] * dy * dy > 36.0
+        near[b] = not far
+        if far:
+            Jb[b, :] = 0.0
+            continue
+        _peak_jacobian(pb, model, dx, dy, Jb[b])
+        if held[nb_idx[g0 + b]]:
+            Jb[b, 3] = 0.0
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def _joint_position_variance(
     image, others, params, model, weighting, radius, held, nb_ptr, nb_idx
@@ -906,6 +928,8 @@ def _joint_position_variance(
         t = np.zeros(P_max)
         cxs = np.zeros(maxg, dtype=np.int64)
         cys = np.zeros(maxg, dtype=np.int64)
+        inw = np.zeros(maxg, dtype=np.int64)
+        near = np.zeros(maxg, dtype=np.bool_)
         for k in range(blk * block, min((blk + 1) * block, n)):
             g0 = nb_ptr[k]
             m = nb_ptr[k + 1] - g0
@@ -921,24 +945,23 @@ def _joint_position_variance(
                 i_hi = max(i_hi, min(cxs[a] + radius, nx - 1))
                 j_lo = min(j_lo, max(cys[a] - radius, 0))
                 j_hi = max(j_hi, min(cys[a] + radius, ny - 1))
-            # pass 1: A, and the weighted residual sum for the chi-square
+            # pass 1: A, and the weighted residual sum for the chi-square;
+            # every (window, pixel) pair once
             A[:P, :P] = 0.0
             wrss = 0.0
             n_obs = 0
-            for j in range(j_lo, j_hi + 1):
-                for i in range(i_lo, i_hi + 1):
-                    first = True
-                    for a in range(m):
-                        if not _in_window(i, j, cxs[a], cys[a], radius, nx, ny):
-                            continue
-                        if first:
-                            for b in range(m):
-                                pb = params[nb_idx[g0 + b]]
-                                _peak_jacobian(pb, model, i - pb[0], j - pb[1], Jb[b])
-                                if held[nb_idx[g0 + b]]:
-                                    Jb[b, 3] = 0.0
-                            first = False
-                        mu = params[nb_idx[g0 + a], bgi] + others[j, i]
+            for a in range(m):
+                bg_a = params[nb_idx[g0 + a], bgi]
+                for dj in range(-radius, radius + 1):
+                    j = cys[a] + dj
+                    if j < 0 or j >= ny:
+                        continue
+                    half = int(math.sqrt(radius * radius - dj * dj))
+                    for i in range(max(cxs[a] - half, 0), min(cxs[a] + half + 1, nx)):
+                        _group_jacobian(
+                            params, nb_idx, g0, m, model, held, i, j, Jb, near
+                        )
+                        mu = bg_a + others[j, i]
                         w = 1.0 / mu if weighting == _POISSON else 1.0
                         r = image[j, i] - mu
                         wrss += w * r * r
@@ -947,6 +970,8 @@ def _joint_position_variance(
                             ga = w * (1.0 if c == bgi else Jb[a, c])
                             row = A[a * npar + c]
                             for b in range(m):
+                                if not near[b]:
+                                    continue
                                 for d in range(npar):
                                     row[b * npar + d] += ga * Jb[b, d]
                             row[a * npar + bgi] += ga
@@ -958,47 +983,66 @@ def _joint_position_variance(
             if n_obs <= P or not _lu_inverse(A, P, Ainv, work):
                 continue
             chi2 = wrss / (n_obs - P)
-            # pass 2: the middle of the sandwich along k's position rows
+            # pass 2: the middle of the sandwich along k's position rows;
+            # each pixel once, at the first window that holds it, with the
+            # sum over the windows that hold it (u is zero outside their
+            # parameter blocks)
             sx = 0.0
             sy = 0.0
-            for j in range(j_lo, j_hi + 1):
-                for i in range(i_lo, i_hi + 1):
-                    first = -1
-                    u[:P] = 0.0
-                    for a in range(m):
-                        if not _in_window(i, j, cxs[a], cys[a], radius, nx, ny):
-                            continue
-                        if first < 0:
-                            for b in range(m):
-                                pb = params[nb_idx[g0 + b]]
-                                _peak_jacobian(pb, model, i - pb[0], j - pb[1], Jb[b])
-                                if held[nb_idx[g0 + b]]:
-                                    Jb[b, 3] = 0.0
-                            first = a
-                        mu = params[nb_idx[g0 + a], bgi] + others[j, i]
-                        w = 1.0 / mu if weighting == _POISSON else 1.0
-                        for c in range(npar):
-                            u[a * npar + c] += w * Jb[a, c]
-                        u[a * npar + bgi] += w
-                    if first < 0:
+            for a in range(m):
+                for dj in range(-radius, radius + 1):
+                    j = cys[a] + dj
+                    if j < 0 or j >= ny:
                         continue
-                    for c in range(P):
-                        s = 0.0
-                        for d in range(P):
-                            s += Ainv[c, d] * u[d]
-                        t[c] = s
-                    mu = params[nb_idx[g0 + first], bgi] + others[j, i]
-                    if weighting == _POISSON:
-                        v = mu * chi2
-                    else:
-                        h = t[first * npar + bgi]
-                        for b in range(m):
-                            for d in range(npar):
-                                h += Jb[b, d] * t[b * npar + d]
-                        r = image[j, i] - mu
-                        v = r * r / max(1.0 - h, 1e-3)
-                    sx += t[0] * t[0] * v
-                    sy += t[1] * t[1] * v
+                    half = int(math.sqrt(radius * radius - dj * dj))
+                    for i in range(max(cxs[a] - half, 0), min(cxs[a] + half + 1, nx)):
+                        seen = False
+                        for b in range(a):
+                            if _in_window(i, j, cxs[b], cys[b], radius, nx, ny):
+                                seen = True
+                                break
+                        if seen:
+                            continue
+                        _group_jacobian(
+                            params, nb_idx, g0, m, model, held, i, j, Jb, near
+                        )
+                        n_in = 0
+                        for b in range(a, m):
+                            if b == a or _in_window(
+                                i, j, cxs[b], cys[b], radius, nx, ny
+                            ):
+                                mu = params[nb_idx[g0 + b], bgi] + others[j, i]
+                                w = 1.0 / mu if weighting == _POISSON else 1.0
+                                for c in range(npar):
+                                    u[n_in * npar + c] = w * (
+                                        1.0 if c == bgi else Jb[b, c]
+                                    )
+                                inw[n_in] = b
+                                n_in += 1
+                        # t = A^-1 u over the rows needed: k's position
+                        # (rows 0, 1), or all of them for the leverage
+                        n_rows = 2 if weighting == _POISSON else P
+                        for c in range(n_rows):
+                            s = 0.0
+                            for e in range(n_in):
+                                col = inw[e] * npar
+                                for d in range(npar):
+                                    s += Ainv[c, col + d] * u[e * npar + d]
+                            t[c] = s
+                        mu = params[nb_idx[g0 + a], bgi] + others[j, i]
+                        if weighting == _POISSON:
+                            v = mu * chi2
+                        else:
+                            h = t[a * npar + bgi]
+                            for b in range(m):
+                                if not near[b]:
+                                    continue
+                                for d in range(npar):
+                                    h += Jb[b, d] * t[b * npar + d]
+                            r = image[j, i] - mu
+                            v = r * r / max(1.0 - h, 1e-3)
+                        sx += t[0] * t[0] * v
+                        sy += t[1] * t[1] * v
             var[k, 0] = sx
             var[k, 1] = sy
     return var
