@@ -1415,8 +1415,11 @@ def refine_gaussians(
         sigma_y``; ``x_err``/``y_err`` are the standard errors: for
         Poisson weights from the Fisher information scaled by the reduced
         chi-square, for least squares the sandwich estimate, valid for any
-        per-pixel noise; both treat the neighbours' models as known, which
-        underestimates the errors of columns closer than about 4.5 widths;
+        per-pixel noise; where neighbours reach into a column's window (their
+        peak above 5 % of its amplitude there, joint fit only) the position
+        errors are those of the column and its overlapping neighbours fitted
+        together, the neighbours' parameters free (a local joint covariance:
+        otherwise columns 4 widths apart would have errors 25 % too small);
         ``converged`` is 1.0 or 0.0; ``fit_status`` is the reason, a code of
         :data:`FIT_STATUS`: 0 converged; 1 converged with the width held at
         its upper bound (the window radius, or in the joint passes 1.2 times
