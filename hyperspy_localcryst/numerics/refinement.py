@@ -954,7 +954,7 @@ def _joint_position_variance(
                 bg_a = params[nb_idx[g0 + a], bgi]
                 for dj in range(-radius, radius + 1):
                     j = cys[a] + dj
-                    if j < 0 or j >= ny:
+                    if not 0 <= j < ny:
                         continue
                     half = int(math.sqrt(radius * radius - dj * dj))
                     for i in range(max(cxs[a] - half, 0), min(cxs[a] + half + 1, nx)):
@@ -992,7 +992,7 @@ def _joint_position_variance(
             for a in range(m):
                 for dj in range(-radius, radius + 1):
                     j = cys[a] + dj
-                    if j < 0 or j >= ny:
+                    if not 0 <= j < ny:
                         continue
                     half = int(math.sqrt(radius * radius - dj * dj))
                     for i in range(max(cxs[a] - half, 0), min(cxs[a] + half + 1, nx)):
@@ -1061,7 +1061,7 @@ def _overlap_groups(params, mdl, radius, ok):
     if mdl == _ROUND:
         s = params[:, 3]
     else:
-        s = 1.0 / np.sqrt(np.minimum(params[:, 3], params[:, 5]))
+        s = np.minimum(params[:, 3], params[:, 5]) ** -0.5
     s = np.where(ok, np.nan_to_num(s, nan=0.0), 0.0)
     amp = np.where(ok, params[:, 2], 0.0)
     reach = radius + np.sqrt(2.0 * np.log(1.0 / _JOINT_OVERLAP)) * s.max()
