@@ -1003,14 +1003,22 @@ def _joint_position_variance(
                                 break
                         if seen:
                             continue
-                        _group_jacobian(
-                            params, nb_idx, g0, m, model, held, i, j, Jb, near
-                        )
+                        if weighting != _POISSON:  # the leverage needs all
+                            _group_jacobian(
+                                params, nb_idx, g0, m, model, held, i, j, Jb, near
+                            )
                         n_in = 0
                         for b in range(a, m):
                             if b == a or _in_window(
                                 i, j, cxs[b], cys[b], radius, nx, ny
                             ):
+                                if weighting == _POISSON:  # u needs these only
+                                    pb = params[nb_idx[g0 + b]]
+                                    _peak_jacobian(
+                                        pb, model, i - pb[0], j - pb[1], Jb[b]
+                                    )
+                                    if held[nb_idx[g0 + b]]:
+                                        Jb[b, 3] = 0.0
                                 mu = params[nb_idx[g0 + b], bgi] + others[j, i]
                                 w = 1.0 / mu if weighting == _POISSON else 1.0
                                 for c in range(npar):
