@@ -100,7 +100,10 @@ def test_no_atoms_found():
 
 def test_no_atoms_found_lattice(image):
     _raises(
-        image, ValueError, "No atoms found", lambda s: s.find_atoms(threshold=0.9999)
+        image,
+        ValueError,
+        "No atoms found",
+        lambda s: s.find_atoms(method="template", threshold=0.9999),
     )
 
 
@@ -278,7 +281,10 @@ def test_bad_radius(image, radius):
         (lambda s: s.denoise(method="foo"), r"Unknown `method` 'foo'"),
         (lambda s: s.normalise_contrast((90, 10)), "percentiles"),
         (lambda s: s.find_atoms(threshold="foo"), "threshold"),
-        (lambda s: s.find_atoms(threshold=2.0), "threshold"),
+        (
+            lambda s: s.find_atoms(method="template", threshold=2.0),
+            "threshold",
+        ),
         (lambda s: s.find_atoms(n_sublattices=0), "n_sublattices"),
         (lambda s: s.find_atoms(n_sublattices=-1), "n_sublattices"),
         (lambda s: s.find_atoms(min_area=3.0, max_area=2.0), "min_area"),

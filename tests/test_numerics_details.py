@@ -156,7 +156,10 @@ def test_locate_centres_finds_the_atom():
 def test_elliptical_joint_fit_of_overlapping_columns():
     # tilted elliptical columns (sigma 2.2 x 1.6 px, covariance 0.8) 8-9 px
     # apart on a noise-free image: the neighbours' tails overlap each window,
-    # and the joint fit subtracts them with the elliptical model
+    # and the joint fit subtracts them with the elliptical model. The passes
+    # stop when no column moves by ``tol``; at the default 1e-3 px the widths
+    # are still 1e-3 relative off (measured 2.3e-3 px), so the fit is run to
+    # tol=1e-4 (measured: positions 1.4e-4 px, widths 1.5e-4 px off)
     ny, nx = 48, 56
     yy, xx = np.mgrid[:ny, :nx].astype(float)
     gx, gy = np.meshgrid(np.arange(5) * 9.0 + 10.3, np.arange(4) * 8.0 + 11.7)
@@ -171,13 +174,19 @@ def test_elliptical_joint_fit_of_overlapping_columns():
         q = P[0, 0] * dx * dx + 2 * P[0, 1] * dx * dy + P[1, 1] * dy * dy
         img += 200 * np.exp(-0.5 * q)
     fit = refine_gaussians(
-        img, np.round(x0), np.round(y0), radius=4, model="elliptical", max_passes=12
+        img,
+        np.round(x0),
+        np.round(y0),
+        radius=4,
+        model="elliptical",
+        max_passes=12,
+        tol=1e-4,
     )
     assert fit["converged"].all()
-    np.testing.assert_allclose(fit["x"], x0, atol=2e-3)
-    np.testing.assert_allclose(fit["y"], y0, atol=2e-3)
-    np.testing.assert_allclose(fit["sigma_x"], 2.2, atol=2e-3)
-    np.testing.assert_allclose(fit["sigma_y"], 1.6, atol=2e-3)
+    np.testing.assert_allclose(fit["x"], x0, atol=1e-3)
+    np.testing.assert_allclose(fit["y"], y0, atol=1e-3)
+    np.testing.assert_allclose(fit["sigma_x"], 2.2, atol=1e-3)
+    np.testing.assert_allclose(fit["sigma_y"], 1.6, atol=1e-3)
     np.testing.assert_allclose(fit["amplitude"], 200, rtol=1e-3)
 
 

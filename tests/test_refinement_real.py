@@ -3,7 +3,8 @@
 The SrTiO3 [001] HAADF image (1024 x 1024 px, FEI Titan, 80 kV) and the
 central 384 x 384 px crop of the Se-implanted MoS2 monolayer (60 kV): with
 the defaults at least 98 % of the found columns not cut by the image edge
-converge (95 % of all), every atom carries
+converge (94 % of all: the MoS2 crop's S2 columns put 28 of its 527 at the
+edge), every atom carries
 the reason of its fit's outcome, the warning counts the failures per reason,
 and the joint fit says "not settled" only when further passes would truly
 move atoms by more than their error (checked against a 30-pass fit).
@@ -44,12 +45,14 @@ def test_defaults_converge_on_real_images(name, request):
     conv = refined.get_column("converged")
     status = refined.get_column("fit_status")
     # columns cut by the image edge (seed within 2 px of it) may fail: the
-    # 384 px MoS2 crop has 11 such of 320 atoms, all failures there
+    # 384 px MoS2 crop, its faint S2 columns found too, has 28 such of 527
+    # atoms, 22 of its 29 failures there (measured: 98.6 % of the others
+    # and 94.5 % of all converge)
     x, y = atoms.get_pixel_positions()
     ny, nx = s.data.shape
     inside = np.minimum.reduce([x, y, nx - 1 - x, ny - 1 - y]) >= 2
     assert np.mean(conv[inside] == 1) >= 0.98
-    assert np.mean(conv == 1) >= 0.95
+    assert np.mean(conv == 1) >= 0.94
     # the status and the flag agree, and every code is a documented one
     np.testing.assert_array_equal(conv == 1, status <= 1)
     assert set(np.unique(status).astype(int)) <= set(FIT_STATUS)

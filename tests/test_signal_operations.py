@@ -215,7 +215,10 @@ def test_isig_methods_on_kept_positions(scene):
     nb = t.get_neighbourhoods(4)
     np.testing.assert_array_equal(np.asarray(nb.data), scene["nb_raw"])
     _assert_linked(nb, _atom_xy(scene))
-    lab = scene["atoms"].isig[2:5].label_sublattices(2, column="peak")
+    # by intensity alone: the default (structure) needs the positions
+    lab = (
+        scene["atoms"].isig[2:5].label_sublattices(2, column="peak", method="intensity")
+    )
     assert lab.columns == ["score", "peak", "sublattice"]
     truth = scene["truth"]
     mt, _ = match_one_to_one(
@@ -390,8 +393,8 @@ def test_stack_table_slices_keep_frames(frames):
 
 def test_stack_table_isig_without_frame_refused(frames):
     atoms, names = frames["atoms"], frames["names"]
-    assert names.index("frame") == 5 and names.index("track") == 7
-    no_frame = atoms.isig[:5]
+    assert names.index("frame") == 6 and names.index("track") == 8
+    no_frame = atoms.isig[:6]
     for call in (
         no_frame.get_frames,
         lambda: no_frame.get_frame(1),
@@ -402,8 +405,8 @@ def test_stack_table_isig_without_frame_refused(frames):
     ):
         with pytest.raises(ValueError, match="'frame' column"):
             call()
-    no_track = atoms.isig[:7]
-    assert no_track.get_frame(1).n_atoms == int((frames["raw"][:, 5] == 1).sum())
+    no_track = atoms.isig[:8]
+    assert no_track.get_frame(1).n_atoms == int((frames["raw"][:, 6] == 1).sum())
     with pytest.raises(ValueError, match="'track' column"):
         no_track.estimate_drift()
 
@@ -647,7 +650,7 @@ def test_concatenate_refuses_missing_and_extra_columns(scene):
     _, a, b = _halves(scene)
     with pytest.raises(
         ValueError,
-        match=r"`others\[0\]` lacks the column\(s\) \['score', .*'converged'\] "
+        match=r"`others\[0\]` lacks the column\(s\) \['score', .*'fit_status'\] "
         r"\(\['score', .*\] left out by an `isig` slice\)",
     ):
         a.concatenate(b.isig[0:2])

@@ -496,7 +496,8 @@ def decide_contrast(image, sigma, noise=None, separation=None):
     images and ambiguous patterns stay ``"bright"``:
 
     - its skewness: sharp peaks on a broad background skew it positive, sharp
-      dips negative; ``"dark"`` needs it below -0.1;
+      dips negative; ``"dark"`` needs it below -0.25 (raw ABF: -0.4 to -2;
+      a two-phase HAADF survey: -0.11);
     - the extrema ratio: the median significance of the strongest local
       maxima over that of the strongest local minima (as many of each as
       columns fit in the image at ``separation``, each at least half a
@@ -555,7 +556,7 @@ def decide_contrast(image, sigma, noise=None, separation=None):
         med.append(float(np.median(sign * z[rows[:n], cols[:n]])) if len(rows) else 0)
     ratio = med[0] / med[1] if med[1] > 0 else np.inf
     # fewer than ~9 columns' worth of image: too little to tell, stay bright
-    dark = skew < -0.1 and ratio < 1.0 and z.size >= 9 * sep**2
+    dark = skew < -0.25 and ratio < 1.0 and z.size >= 9 * sep**2
     return ("dark" if dark else "bright"), {"skewness": skew, "extrema_ratio": ratio}
 
 

@@ -191,6 +191,19 @@ def estimate_separation(image, min_separation=3.0):
             f"`min_separation` must be a positive number of pixels, got "
             f"{min_separation}."
         )
+    try:
+        return _estimate_separation(img, min_separation)
+    except ValueError as bright:
+        # dark columns (ABF, dips): the maxima of the bright network between
+        # them need not be regular; the dips are
+        try:
+            return _estimate_separation(img.min() + img.max() - img, min_separation)
+        except ValueError:
+            raise bright from None
+
+
+def _estimate_separation(img, min_separation):
+    """:func:`estimate_separation` of checked arguments, bright columns."""
     sub, rmax = _autocorrelation(img)
     width = _width_from_autocorrelation(sub, rmax)
     x, y = _significant_maxima(img, width)
@@ -357,6 +370,9 @@ def _significant_maxima(img, width):
     """Sub-pixel positions of the local maxima of ``img`` smoothed at half
     the column ``width`` that stand out of the noise (see
     :func:`estimate_separation`, step 2)."""
+    # order 1 (exact, powers of two): the noise variance of an image near
+    # 1e200 would overflow; the maxima kept do not depend on the gain
+    img = _unit_scale(img)
     t = max(0.5 * width, 0.5)
     sm = in_strips(lambda a: ndi.gaussian_filter(a, t), img, 4 * t + 1)
     # maxima above the slowly varying background: on a tilted surface (STM)
@@ -376,7 +392,11 @@ def _significant_maxima(img, width):
     # and 1 % of the strongest local contrast (not of the image's range,
     # which a tilt or a step of the surface can dominate)
     top = np.percentile(prom, 99) if len(prom) else 0.0
-    keep = prom > np.maximum(10.0 * noise, 0.01 * top)
+    # the maximum itself above the background too: a noise maximum in the
+    # dip the high-pass leaves around a bright column gains the dip's depth
+    keep = (prom > np.maximum(10.0 * noise, 0.01 * top)) & (
+        hp[rows, cols] > 5.0 * noise
+    )
     return _subpixel(hp, rows[keep], cols[keep])
 
 

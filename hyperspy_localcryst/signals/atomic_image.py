@@ -2019,11 +2019,15 @@ def _find_frame(
     and a ``detection`` summary (outliers, candidates below significance)."""
     raw = finding.check_image(_frame_array(frame))
     raw, noise, n_outliers = _cleaned(raw, replace_outliers)
-    if sep_px is None:
+    estimated = sep_px is None
+    if estimated:
         sep_px = finding.estimate_separation(raw)
     if contrast == "auto":
         contrast = _auto_contrast(raw, sep_px, False)[0]
     img = detection.oriented(raw, contrast)
+    if estimated and contrast == "dark":
+        # the raw image's maxima were the gaps between the dark columns
+        sep_px = finding.estimate_separation(img)
     if targets is not None:
         half = _target_half_width(sep_px)
         for t in targets:
