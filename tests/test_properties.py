@@ -463,16 +463,20 @@ def test_results_do_not_depend_on_the_gain(scene, k, offset):
         fit.get_column("amplitude"), np.ldexp(fit_ref.get_column("amplitude"), k)
     )
     np.testing.assert_array_equal(fit.get_column("x_err"), fit_ref.get_column("x_err"))
-    # an additive offset: the correlation finder is blind to it (on images
-    # with noise: a noise-free lattice has exact ties, e.g. two equal pixels
-    # at a column half-way between them, that rounding breaks either way)
+    # an additive offset: the finder itself is blind to it (on images with
+    # noise: a noise-free lattice has exact ties, e.g. two equal pixels at a
+    # column half-way between them, that rounding breaks either way). The
+    # significance test and the hot-pixel check are not, by design: their
+    # noise model is shot noise through the origin when the fitted variance
+    # line crosses zero at a positive level, so an offset changes each
+    # column's sigma a little and a candidate at the threshold may flip (CI:
+    # 57 vs 56 atoms with offset 1.0 on a Poisson scene of 145-640 counts).
     if scene.noise is None:
         return
-    shifted = _atomic(img + offset)
-    moved = shifted.find_atoms(
-        separation=ref.metadata.AtomPositions.settings.separation
-    )
-    same = plain.find_atoms(separation=ref.metadata.AtomPositions.settings.separation)
+    sep = ref.metadata.AtomPositions.settings.separation
+    kw = dict(separation=sep, min_significance=None, replace_outliers=False)
+    moved = _atomic(img + offset).find_atoms(**kw)
+    same = plain.find_atoms(**kw)
     assert moved.n_atoms == same.n_atoms
     np.testing.assert_allclose(_pixels(moved), _pixels(same), atol=1e-3)
 
