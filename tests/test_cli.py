@@ -96,12 +96,6 @@ def _assert_csv_is_the_truth(path, shape=(160, 160), spacing=14, scale=0.02):
     return len(x)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 18: the default significance filter drops real faint Ru-O "
-    "columns of the SrRuO3 layers (its background window reaches the bright "
-    "neighbours; some score -11.5 sigma): 799 columns against 826 +- 3 %",
-)
 def test_demo_writes_every_output(demo):
     for name in EXPECTED_FIGURES + [
         "atoms.csv",
