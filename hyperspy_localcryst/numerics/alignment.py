@@ -502,7 +502,12 @@ def _solve_graph(n: int, edges: list, tol: float = 1.0):
         sol = np.linalg.lstsq(rows[:, 1:], d, rcond=None)[0]
         shifts = np.vstack([np.zeros((1, 2)), sol])
         res = np.hypot(*(rows @ shifts - d).T)
-        for e in np.argsort(-res):
+        # worst first; a tie (frame 0 joined by two pairs only: least squares
+        # splits the error of a broken closure evenly between them, and
+        # rounding would decide) leaves out the pair spanning more frames,
+        # a closure check rather than a step of the chain
+        span = np.array([abs(j - i) for i, j, _ in edges])
+        for e in np.lexsort((-span, -np.round(res, 9))):
             if res[e] <= tol:
                 return shifts, dropped
             rest = edges[:e] + edges[e + 1 :]
