@@ -57,6 +57,21 @@ def test_local_maxima_equal_peak_local_max(levels):
     np.testing.assert_array_equal(np.column_stack([rows, cols]), ref)
 
 
+@pytest.mark.parametrize("md", [1, 2, 4])
+def test_local_maxima_on_flat_counts_equal_peak_local_max(md):
+    """Low-dose counts: most pixels 0 or 1, plateaus everywhere (the greedy
+    suppression in rank order, a pair list of millions before)."""
+    img = np.random.default_rng(md).poisson(0.3, (90, 110)).astype(float)
+    img[:40, :50] = 0.0  # a flat vacuum
+    rows, cols = _imaging.local_maxima(img, md)
+    ref = peak_local_max(
+        img, min_distance=md, threshold_abs=img.min(), exclude_border=False
+    )
+    got = np.column_stack([rows, cols])
+    # the same maxima; the order among equal values is raster order in both
+    np.testing.assert_array_equal(got, ref)
+
+
 def test_local_maxima_threshold():
     img = ndi.gaussian_filter(np.random.default_rng(3).random((100, 100)), 2)
     thr = np.median(img)

@@ -191,17 +191,21 @@ def check_array(value, name, ndim=None, finite=False):
     ...
     TypeError: `x` must be an array of real numbers, got {'a': 1}.
     """
-    msg = f"`{name}` must be an array of real numbers, got {value!r:.60}."
+
+    # the message only when needed: the repr of a large array costs ~10 ms
+    def msg():
+        return f"`{name}` must be an array of real numbers, got {value!r:.60}."
+
     if value is None or isinstance(value, (str, bytes, dict, set, frozenset)):
-        raise TypeError(msg)
+        raise TypeError(msg())
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError):  # ragged sequences
-        raise TypeError(msg) from None
+        raise TypeError(msg()) from None
     if np.iscomplexobj(arr):
         raise TypeError(f"`{name}` must be real, got complex dtype {arr.dtype}.")
     if arr.dtype.kind not in "biuf":
-        raise TypeError(msg)
+        raise TypeError(msg())
     arr = arr.astype(np.float64, copy=False)
     dims = (ndim,) if isinstance(ndim, int) else ndim
     if dims is not None and arr.ndim not in dims:
