@@ -183,7 +183,7 @@ def analyse(
     >>> out = tempfile.mkdtemp()
     >>> summary = analyse(synthetic_lattice(shape=(160, 160), seed=0), out)
     >>> summary["n_atoms"], summary["n_clusters"] >= 1
-    (81, True)
+    (49, True)
     """
     import matplotlib
 

@@ -37,6 +37,7 @@ import pytest
 
 from hyperspy_localcryst import report
 from hyperspy_localcryst.cli import main
+from hyperspy_localcryst.numerics import finding
 from hyperspy_localcryst.numerics.synthetic import make_drift_stack, make_lattice_image
 from hyperspy_localcryst.signals.atom_positions import make_atom_positions
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
@@ -370,7 +371,14 @@ def test_radius_with_neighbours_only_at_the_edge():
     """Bug fixed: a radius just below the spacing, within which only edge atoms
     (not centres) have a neighbour, raised IndexError in the shell search."""
     img, _ = make_lattice_image((96, 96), spacing=16, sigma=3, seed=0)
-    atoms = _atomic(img).find_atoms()
+    # the columns cut by the frame too (the default leaves out those centred
+    # outside it; here edge atoms must exist)
+    ref = _atomic(img).find_atoms()
+    found = finding.find_atoms(img, 16.0, method="log")
+    scale = ref.grid["x"]["scale"]
+    atoms = make_atom_positions(
+        {"x": found["x"] * scale, "y": found["y"] * scale}, ref.units, ref.grid
+    )
     _raises(
         atoms,
         ValueError,
@@ -1041,18 +1049,17 @@ def one_atom():
     ids=["template", "local_max"],
 )
 def test_single_atom(one_atom, kw):
-    """One atom is found and fitted (given a fitting radius). The template
+    """One atom is found and fitted (the window half the separation, or a
+    given radius). The template
     finder needs a threshold here: its automatic (Otsu) threshold splits a
     population of many atoms from the background and means nothing for one."""
     found = one_atom.find_atoms(separation=SEP, **kw)
     assert found.n_atoms == 1
     np.testing.assert_allclose(_pixels(found), [[30.3, 33.7]], atol=0.5)
-    _raises(
-        one_atom,
-        ValueError,
-        "single atom; give `radius`",
-        lambda s: s.refine_atoms(found),
-    )
+    # no neighbour to size the window: half the separation it was found with
+    alone = one_atom.refine_atoms(found)
+    assert alone.metadata.AtomPositions.settings.radius == pytest.approx(SEP / 2)
+    np.testing.assert_allclose(_pixels(alone), [[30.3, 33.7]], atol=1e-3)
     fit = one_atom.refine_atoms(found, radius=0.06)
     np.testing.assert_allclose(_pixels(fit), [[30.3, 33.7]], atol=1e-3)
     com = one_atom.refine_atoms(found, radius=0.06, method="com")

@@ -346,16 +346,68 @@ def test_real_haadf_is_bright_and_its_atoms_significant():
     # the threshold drops only candidates below 5 sigma, and keeps every
     # other atom unchanged: none of the bright (Mo) columns, only some of the
     # faint S2 sites that the LoG finder offers as candidates
-    assert atoms.n_atoms + st.n_below_significance == old.n_atoms
+    # (both leave out the columns centred outside the frame, the default
+    # counting only those above the threshold)
+    out_old = old.metadata.AtomPositions.settings.n_centred_outside
+    assert atoms.n_atoms + st.n_below_significance + st.n_centred_outside == (
+        old.n_atoms + out_old
+    )
     x0, y0 = old.get_pixel_positions()
     d, _ = cKDTree(np.column_stack(atoms.get_pixel_positions())).query(
         np.column_stack([x0, y0])
     )
     dropped = d > 0.5
-    assert dropped.sum() == st.n_below_significance
+    assert dropped.sum() == st.n_below_significance - (out_old - st.n_centred_outside)
     assert np.all(old.get_column("significance")[dropped] < 5)
     peak = old.get_column("peak")
     bright = peak > np.median(peak)
     assert not np.any(dropped & bright)
     assert st.n_below_significance <= 0.3 * np.sum(~bright)
     assert re.fullmatch("sigma", atoms.units["significance"])
+
+
+# ------------------------------------------------------- the frame's edges
+def test_columns_centred_outside_the_frame_are_not_found():
+    """Columns on all four sides straddle the frame at known offsets: those
+    centred beyond the outermost pixel centre (their flank rises to the edge)
+    are not atoms of the image; those centred inside are found, and every
+    found column's fit converges inside the frame."""
+    from hyperspy_localcryst.numerics.synthetic import render_gaussians
+
+    ny, nx = 120, 150
+    # inside, a lattice well away from the edges (no symmetry: spacing
+    # differs in x and y, offsets differ per side)
+    gx, gy = np.meshgrid(np.arange(22.0, 130, 18.5), np.arange(20.0, 100, 17.0))
+    xs, ys = list(gx.ravel()), list(gy.ravel())
+    # along each side, columns at distances d from the outermost pixel
+    # centre, d < 0 outside the frame
+    ds = [-2.5, -1.6, -0.8, 0.7, 1.5, 2.6]
+    side = []
+    for k, d in enumerate(ds):
+        side += [(d, 12.0 + 16 * k), (nx - 1 - d, 8.0 + 17 * k)]  # left, right
+        side += [(10.0 + 21 * k, d), (14.0 + 22 * k, ny - 1 - d)]  # top, bottom
+    xs += [p[0] for p in side]
+    ys += [p[1] for p in side]
+    rng = np.random.default_rng(11)
+    clean = 20 + render_gaussians((ny, nx), np.array(xs), np.array(ys), 400.0, 2.4)
+    s = _atomic(rng.poisson(clean).astype(float))
+    atoms = s.find_atoms(separation=14.0)
+    x, y = atoms.get_pixel_positions()
+    # no atom for a column centred outside
+    d_out = [
+        np.hypot(x - px, y - py).min()
+        for px, py in side
+        if not (-0.5 < px < nx - 0.5 and -0.5 < py < ny - 0.5)
+    ]
+    assert len(d_out) == 12 and min(d_out) > 3, d_out
+    # every column centred at least 0.7 px inside the outermost pixel
+    # centre is found
+    for px, py in side:
+        depth = min(px, py, nx - 1 - px, ny - 1 - py)
+        if depth >= 0.7:  # (the LoG's maximum moves toward the edge)
+            assert np.hypot(x - px, y - py).min() < 2, (px, py)
+    assert atoms.metadata.AtomPositions.settings.n_centred_outside >= 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refined = s.refine_atoms(atoms)
+    assert np.all(refined.get_column("converged") == 1)

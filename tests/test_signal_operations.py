@@ -319,12 +319,16 @@ def test_single_row_into_atomic_image(scene):
     x, y = _column(scene, "x"), _column(scene, "y")
     k = int(np.argmin(np.hypot(x - 0.85, y - 0.75)))  # an atom far from the edges
     row = scene["atoms"].inav[k]
-    with pytest.raises(ValueError, match="radius"):
-        img.refine_atoms(row)
-    r = img.refine_atoms(row, radius=0.06)
-    assert r.n_atoms == 1
-    d = np.hypot(truth["x"] - r.get_column("x")[0], truth["y"] - r.get_column("y")[0])
-    assert d.min() < 0.3 * 0.01  # 0.3 px of the truth
+    # one atom has no neighbour to size the window: half the separation it
+    # was found with
+    alone = img.refine_atoms(row)
+    sep = row.metadata.AtomPositions.settings.separation
+    assert alone.metadata.AtomPositions.settings.radius == pytest.approx(sep / 2)
+    for r in (alone, img.refine_atoms(row, radius=0.06)):
+        assert r.n_atoms == 1
+        dx = truth["x"] - r.get_column("x")[0]
+        d = np.hypot(dx, truth["y"] - r.get_column("y")[0])
+        assert d.min() < 0.3 * 0.01  # 0.3 px of the truth
     img.plot_atoms(row)
 
 

@@ -33,6 +33,8 @@ of signal against noise. This module measures both on the image itself:
 Positions are in pixels, x = column, y = row, pixel centres at integers.
 """
 
+import warnings
+
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -53,6 +55,7 @@ __all__ = [
     "decide_contrast",
     "oriented",
     "column_sigma",
+    "centred_outside",
 ]
 
 #: Largest automatic detection threshold, in standard deviations of the
@@ -670,3 +673,80 @@ def oriented(image, contrast):
     if contrast == "bright":
         return img
     return (img.min() + img.max()) - img
+
+
+def centred_outside(image, x, y, separation):
+    """Which candidates at the image's edge are columns centred outside it.
+
+    A column whose centre lies beyond the edge shows only its flank, and a
+    finder puts its maximum on the outermost pixels. The candidates within a
+    pixel of the edge are fitted with their neighbours within 1.5
+    separations as the refinement fits them (round Gaussians on constant
+    backgrounds, neighbours subtracted, window of half the separation; least
+    squares, blind to an offset and a gain; see
+    :func:`hyperspy_localcryst.numerics.refinement.refine_gaussians`); one
+    is centred outside when its fit converges to a centre beyond the
+    outermost pixel centres (half-columns centred in the outer half pixel
+    are not told from those just outside), lands outside the frame, or runs
+    off by more than its window. Such a column is not in the image: its
+    refinement could only place it outside.
+
+    Parameters
+    ----------
+    image : array_like
+        2D image with bright columns (orient a dark image first, see
+        :func:`oriented`).
+    x, y : array_like
+        Candidate positions in pixels.
+    separation : float
+        Smallest column distance in pixels (sets the fitting window).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where a candidate is centred outside the frame.
+
+    Examples
+    --------
+    >>> yy, xx = np.mgrid[:40, :50]
+    >>> img = 10 + 100 * np.exp(-((xx - 49.6) ** 2 + (yy - 30) ** 2) / 8.0)
+    >>> img += 100 * np.exp(-((xx - 48.6) ** 2 + (yy - 8) ** 2) / 8.0)
+    >>> centred_outside(img, [49, 49], [30, 8], 12.0).tolist()
+    [True, False]
+    """
+    from .refinement import _S_MOVED, _S_OUTSIDE, refine_gaussians
+
+    img = _as_image(image)
+    x = check_array(x, "x", ndim=1, finite=True)
+    y = check_array(y, "y", ndim=1, finite=True)
+    sep = check_number(separation, "separation", "a number of pixels")
+    ny, nx = img.shape
+    out = np.zeros(len(x), bool)
+    edge = (x < 0.5) | (y < 0.5) | (x > nx - 1.5) | (y > ny - 1.5)
+    if not np.any(edge) or min(nx, ny) < 5:
+        return out
+    # the edge candidates and their neighbours, fitted together as the
+    # refinement would (neighbours subtracted, widths from the group)
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.column_stack([x, y]))
+    near = np.zeros(len(x), bool)
+    for nb in tree.query_ball_point(np.column_stack([x[edge], y[edge]]), 1.5 * sep):
+        near[nb] = True
+    radius = max(1.5, 0.5 * sep)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # least squares: blind to an offset and a gain, as the finder is
+        fit = refine_gaussians(
+            img, x[near], y[near], radius, weights="uniform", max_passes=3
+        )
+    # outside, or within the outer half pixel (centres there are not told
+    # from those just outside: two fits of one such column, e.g. of the
+    # raw dips and of the inverted image, land either side of the edge)
+    fx, fy, st = fit["x"], fit["y"], fit["fit_status"]
+    beyond = (st <= 1) & ((fx < 0) | (fy < 0) | (fx > nx - 1) | (fy > ny - 1))
+    out = np.zeros(len(x), bool)
+    # (a fit that runs off by more than the window from an edge seed
+    # follows the flank outward)
+    out[near] = beyond | (st == _S_OUTSIDE) | (st == _S_MOVED)
+    return edge & out

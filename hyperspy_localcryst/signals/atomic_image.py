@@ -495,6 +495,7 @@ class AtomicImage(Signal2D):
                 )
         n_outliers = int(sum(d["n_outliers"] for d in info))
         n_weak = int(sum(d["n_below"] for d in info))
+        n_outside = int(sum(d.get("n_outside", 0) for d in info))
         best_weak = max((d["best_below"] for d in info), default=np.nan)
         thr_used = float(np.nanmax([d["threshold"] for d in info] or [0.0]))
         if n_outliers:
@@ -540,6 +541,7 @@ class AtomicImage(Signal2D):
             ),
             "significance_threshold": thr_used,
             "n_below_significance": n_weak,
+            "n_centred_outside": n_outside,
             "n_outliers": n_outliers,
             "method": method if isinstance(method, str) else "+".join(method),
             "separation": float(np.median(sep_used) * scale),
@@ -823,7 +825,7 @@ class AtomicImage(Signal2D):
         radius : float, optional
             Fitting-window radius in calibrated units (at most the image
             size); default half the median nearest-neighbour distance of the
-            atoms.
+            atoms (of a single atom: half the separation it was found with).
         weights : {"auto", "poisson", "uniform"}
             Poisson maximum likelihood or least squares (``"auto"``: Poisson
             when the image has no negative values).
@@ -950,6 +952,11 @@ class AtomicImage(Signal2D):
             "max_passes": max_passes,
             "subtract_neighbours": subtract_neighbours,
         }
+        sep_found = atoms.metadata.get_item("AtomPositions.settings.separation", None)
+        if radius is None and len(xp) < 2 and sep_found:
+            # a single atom has no neighbour to size the window: half the
+            # separation it was found with
+            radius = 0.5 * float(sep_found)
         results = self._run_frames(
             _refine_frame,
             show_progressbar=show_progressbar,
@@ -2060,6 +2067,12 @@ def _find_frame(
         thr = 0.0 if min_significance is None else min_significance
     keep = sig >= thr if min_significance is not None else np.ones(len(sig), bool)
     weak = sig[~keep]
+    # a maximum on the outermost pixels of a column centred beyond the edge
+    # is not a column of the image: a Gaussian fit of each candidate within
+    # a pixel of the edge says where its centre lies
+    outside = detection.centred_outside(img, found["x"], found["y"], sep_px)
+    n_outside = int(np.sum(outside & keep))
+    keep &= ~outside
     found = {k: np.asarray(v)[keep] for k, v in found.items()}
     sig = sig[keep]
     x, y = found["x"], found["y"]
@@ -2084,6 +2097,7 @@ def _find_frame(
     cols["detection"] = {
         "n_outliers": n_outliers,
         "n_below": int(len(weak)),
+        "n_outside": n_outside,
         "best_below": float(weak.max()) if len(weak) else np.nan,
         "threshold": float(thr),
         "contrast": contrast,
