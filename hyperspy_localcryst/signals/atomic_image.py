@@ -996,6 +996,7 @@ class AtomicImage(Signal2D):
                     RuntimeWarning,
                     stacklevel=2,
                 )
+            _warn_overlap(cols)
         iu = self._iunits()
         lu = grid["x"]["units"]
         units = {
@@ -2302,6 +2303,41 @@ def _median(img, size):
 def _subtract_background(img, sigma):
     img = np.asarray(img, dtype=float)
     return img - ndi.gaussian_filter(img, sigma)
+
+
+#: Median fitted width (sigma) over median nearest-neighbour distance above
+#: which the reported position errors fall short of the scatter. Measured on
+#: Poisson lattices (spacing 12 px, 250 columns each): scatter / median error
+#: 1.04, 1.19, 1.33 and 2.1 for true widths 0.25, 0.30, 0.36 and 0.42 of the
+#: spacing, which the joint fit (widths capped) reports as 0.24, 0.28,
+#: 0.32-0.33 and 0.30-0.34.
+OVERLAP_WARNING = 0.27
+
+
+def _warn_overlap(cols):
+    """Warn when the converged columns overlap so much that the Gaussian
+    decomposition trades positions between neighbours."""
+    ok = cols.get("converged", np.zeros(0)) == 1
+    if "sigma_major" not in cols or ok.sum() < 3:
+        return
+    x, y = cols["x"][ok], cols["y"][ok]
+    frames = cols.get("frame")
+    pts = np.column_stack([x, y] + ([] if frames is None else [frames[ok] * 1e12]))
+    d, _ = cKDTree(pts).query(pts, k=2)
+    nn = np.median(d[:, 1])
+    ratio = float(np.nanmedian(cols["sigma_major"][ok]) / nn) if nn > 0 else 0.0
+    if ratio > OVERLAP_WARNING:
+        warnings.warn(
+            f"The columns are {ratio:.2f} of their nearest-neighbour distance wide "
+            f"(median fitted sigma; above {OVERLAP_WARNING}): the Gaussian-per-column "
+            "model trades positions between overlapping neighbours, and the "
+            "reported errors fall short of the true scatter (measured on simulated "
+            "lattices: 1.2 times for columns 0.30 of the spacing wide, 1.3 at 0.36, "
+            "2.1 at 0.42; fitted widths understate such overlaps). Treat "
+            "x_err/y_err as lower bounds.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _default_radius(x, y):
