@@ -595,3 +595,18 @@ def test_statstem_series_example_runs_end_to_end(tmp_path, real_data):
         "3_per_frame.png",
         "4_aligned_mean.png",
     ]
+
+
+def test_threaded_frames_leave_the_warning_filters_alone(series):
+    """The frames run in worker threads, where ``warnings.catch_warnings`` is
+    not safe: threads restoring their saved filters out of order once left an
+    'ignore' filter behind, and the next 'Frame 1 failed' warning was lost.
+    Finding and refining a stack (edge candidates fitted in each frame) must
+    leave the process's warning filters exactly as they were."""
+    import warnings
+
+    before = list(warnings.filters)
+    for _ in range(3):
+        atoms = series.find_atoms(separation=SEP, show_progressbar=False, num_workers=2)
+        _quiet(series.refine_atoms, atoms, show_progressbar=False, num_workers=2)
+    assert list(warnings.filters) == before

@@ -33,8 +33,6 @@ of signal against noise. This module measures both on the image itself:
 Positions are in pixels, x = column, y = row, pixel centres at integers.
 """
 
-import warnings
-
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -734,12 +732,11 @@ def centred_outside(image, x, y, separation):
     for nb in tree.query_ball_point(np.column_stack([x[edge], y[edge]]), 1.5 * sep):
         near[nb] = True
     radius = max(1.5, 0.5 * sep)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # least squares: blind to an offset and a gain, as the finder is
-        fit = refine_gaussians(
-            img, x[near], y[near], radius, weights="uniform", max_passes=3
-        )
+    # least squares: blind to an offset and a gain, as the finder is (no
+    # warnings.catch_warnings here: this runs in the frames' worker threads)
+    fit = refine_gaussians(
+        img, x[near], y[near], radius, weights="uniform", max_passes=3, warn=False
+    )
     # outside, or within the outer half pixel (centres there are not told
     # from those just outside: two fits of one such column, e.g. of the
     # raw dips and of the inverted image, land either side of the edge)

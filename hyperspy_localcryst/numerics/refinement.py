@@ -1369,6 +1369,7 @@ def refine_gaussians(
     max_iter=20,
     tol=1e-3,
     subtract_neighbours=True,
+    warn=True,
 ):
     """Fit a 2D Gaussian on a constant background to every atom at once.
 
@@ -1413,6 +1414,11 @@ def refine_gaussians(
         Convergence tolerance on the position, in pixels.
     subtract_neighbours : bool
         Subtract the model of the neighbours from each window (joint fit).
+    warn : bool
+        Emit the RuntimeWarning of a joint fit that has not settled. False
+        for internal checks, which may run in worker threads, where
+        ``warnings.catch_warnings`` is not safe (the threads' saved filters
+        can be restored out of order and silence later warnings).
 
     Returns
     -------
@@ -1633,7 +1639,7 @@ def refine_gaussians(
                     np.hypot(change[:, 0], change[:, 1])
                     > np.maximum(tol, np.hypot(err[:, 0], err[:, 1]))
                 )
-                if np.mean(unsettled[ok]) > 0.01:
+                if warn and np.mean(unsettled[ok]) > 0.01:
                     warnings.warn(
                         f"The joint fit had not settled after max_passes={max_passes}: "
                         f"for {int(unsettled.sum())} of {int(ok.sum())} atoms further "
