@@ -395,3 +395,43 @@ def test_estimate_sigma():
     x, y, shape = _isolated()
     img = render_gaussians(shape, x, y, 200.0, 3.0, background=20.0)
     assert refinement.estimate_sigma(img, x, y, 12) == pytest.approx(3.0, rel=0.1)
+
+
+def test_faint_columns_beside_bright_ones_converge_with_honest_errors():
+    """B columns at 0.15 of the A columns' height between them (as S2 beside
+    Mo): with a free width some fail as "amplitude not significant" (8 of 160
+    here before the retry with the width at most the median); now all
+    converge, and their scatter about the truth matches the reported errors
+    (measured ratio 1.14; the seeds are 0.5 px off)."""
+    import warnings
+
+    from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+
+    dx, dy, ex, ey, failed = [], [], [], [], 0
+    for seed in range(10):
+        img, t = make_lattice_image(
+            (128, 128),
+            spacing=16,
+            sigma=3.2,
+            peak=300,
+            background=200,
+            lattice="perovskite",
+            sublattice_peaks=[300, 45],
+            seed=seed,
+            noise="poisson",
+        )
+        inner = (t["x"] > 16) & (t["x"] < 112) & (t["y"] > 16) & (t["y"] < 112)
+        sel = inner & (t["sublattice"] == 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f = refinement.refine_gaussians(img, t["x"] + 0.4, t["y"] - 0.3, 5.0)
+        failed += int(np.sum(f["fit_status"][sel] > 1))
+        dx.append((f["x"] - t["x"])[sel])
+        dy.append((f["y"] - t["y"])[sel])
+        ex.append(f["x_err"][sel])
+        ey.append(f["y_err"][sel])
+    assert failed == 0
+    for d, e in ((dx, ex), (dy, ey)):
+        d, e = np.concatenate(d), np.concatenate(e)
+        assert abs(np.mean(d)) < 0.1
+        assert 0.8 < np.std(d) / np.median(e) < 1.4
