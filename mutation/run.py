@@ -383,7 +383,10 @@ def run_tests(copy, tests, timeout):
     tests = [t for t in tests if (copy / t.split("::")[0]).exists()]
     if not tests:
         return "no-tests", 0.0, ""
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+    # -n 0: no xdist workers (the mutants already run in parallel, and -x
+    # under xdist ends with exit status 2, "interrupted", not 1)
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-n", "0"]
+    cmd += ["-p", "no:cacheprovider"]
     cmd += ["-W", "ignore::DeprecationWarning", *tests]
     t0 = time.perf_counter()
     try:
@@ -396,7 +399,8 @@ def run_tests(copy, tests, timeout):
             timeout=timeout,
         )
     except subprocess.TimeoutExpired:
-        return "killed (timeout)", time.perf_counter() - t0, "timeout"
+        # not a kill: nothing failed, the tests ran out of time
+        return "timeout", time.perf_counter() - t0, "timeout"
     dt = time.perf_counter() - t0
     failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", r.stdout, re.M)
     last = " ".join(r.stdout.strip().splitlines()[-1:])
@@ -405,8 +409,10 @@ def run_tests(copy, tests, timeout):
         return "survived", dt, ""
     if r.returncode == 1:
         return "killed", dt, first
+    # not a kill either: pytest could not run the tests (collection or usage
+    # error, interrupted)
     tail = (r.stdout + r.stderr).strip().splitlines()[-3:]
-    return "killed (error)", dt, " | ".join(tail)
+    return "error", dt, " | ".join(tail)
 
 
 def apply(copy, mutant):
@@ -520,12 +526,18 @@ def summary(results, pool=None):
     """Markdown: the score, then every survivor with its reason."""
     eq = [r for r in results if r["equivalent"]]
     live = [r for r in results if not r["equivalent"]]
-    killed = [r for r in live if r["status"].startswith("killed")]
+    killed = [r for r in live if r["status"] == "killed"]
     surv = [r for r in live if r["status"] == "survived"]
+    undecided = [r for r in live if r["status"] in ("timeout", "error")]
     lines = [
         f"mutants: {len(results)} ({len(eq)} equivalent); "
         f"non-equivalent killed {len(killed)}/{len(live)}"
-        + (f" = {100 * len(killed) / len(live):.0f} %" if live else ""),
+        + (f" = {100 * len(killed) / len(live):.0f} %" if live else "")
+        + (
+            f"; {len(undecided)} undecided (timeout or error, not counted as kills)"
+            if undecided
+            else ""
+        ),
     ]
     if pool is not None:
         lines.append(f"(sampled mutants drawn from {pool} candidates)")
