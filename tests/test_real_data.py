@@ -362,7 +362,8 @@ def test_pto_sro_interface(pto):
     In the SrRuO3 layers (rows below 170 px; the interface is at about 155
     px) most of the faint B (Ru-O) columns between the bright A columns are
     found too: at least 0.88 of the columns (the default LoG finder, measured
-    0.91, 146 of 161; the template finder found 0.58); the missed ones are
+    0.965, 155 of 161, since the significance models the bright neighbours;
+    0.91 before; the template finder found 0.58); the missed ones are
     Ru-O columns barely above the background.
     """
     s, atoms, refined = pto
