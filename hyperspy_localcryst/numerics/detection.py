@@ -673,12 +673,18 @@ def oriented(image, contrast):
     return (img.min() + img.max()) - img
 
 
+#: Candidates this many separations or less from the frame's outermost pixel
+#: centres are checked by :func:`centred_outside`.
+_EDGE_BAND = 0.5
+
+
 def centred_outside(image, x, y, separation):
     """Which candidates at the image's edge are columns centred outside it.
 
     A column whose centre lies beyond the edge shows only its flank, and a
-    finder puts its maximum on the outermost pixels. The candidates within a
-    pixel of the edge are fitted with their neighbours within 1.5
+    finder puts its maximum on or near the outermost pixels. The candidates
+    within half a separation of the outermost pixel centres (or half a
+    pixel, if more) are fitted with their neighbours within 1.5
     separations as the refinement fits them (round Gaussians on constant
     backgrounds, neighbours subtracted, window of half the separation; least
     squares, blind to an offset and a gain; see
@@ -720,7 +726,8 @@ def centred_outside(image, x, y, separation):
     sep = check_number(separation, "separation", "a number of pixels")
     ny, nx = img.shape
     out = np.zeros(len(x), bool)
-    edge = (x < 0.5) | (y < 0.5) | (x > nx - 1.5) | (y > ny - 1.5)
+    band = max(0.5, _EDGE_BAND * sep)
+    edge = (x < band) | (y < band) | (x > nx - 1 - band) | (y > ny - 1 - band)
     if not np.any(edge) or min(nx, ny) < 5:
         return out
     # the edge candidates and their neighbours, fitted together as the

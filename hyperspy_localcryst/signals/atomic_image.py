@@ -2070,7 +2070,7 @@ def _find_frame(
     weak = sig[~keep]
     # a maximum on the outermost pixels of a column centred beyond the edge
     # is not a column of the image: a Gaussian fit of each candidate within
-    # a pixel of the edge says where its centre lies
+    # half a separation of the edge says where its centre lies
     outside = detection.centred_outside(img, found["x"], found["y"], sep_px)
     n_outside = int(np.sum(outside & keep))
     keep &= ~outside
