@@ -220,27 +220,34 @@ def _noisy_pair(seed):
 
 
 def test_unsettled_joint_fit_warns():
-    """Three passes do not settle a pair 2.5 sigma apart: the user is told,
-    and truly so: further passes move both atoms by more than the passes'
-    own settling step (a tenth of the reported error, which on so close a
-    pair includes the neighbour's uncertainty) towards the truth."""
-    img, x, y = _noisy_pair(3)
-    with pytest.warns(RuntimeWarning, match="had not settled after max_passes=3"):
-        short = refinement.refine_gaussians(
-            img, np.round(x), np.round(y), 3.75, max_passes=3
+    """Three passes on a pair 2.5 sigma apart, six noise draws: the user is
+    told exactly when further passes (fifty) move an atom by more than its
+    reported error (measured on draw 2: 2.3 and 1.9 errors; on the others
+    0.1-0.7, no warning; the former criterion, the error with the neighbours
+    held fixed, also warned on draw 3 at 0.35 and 0.1)."""
+    said = []
+    for seed in range(6):
+        img, x, y = _noisy_pair(seed)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            short = refinement.refine_gaussians(
+                img, np.round(x), np.round(y), 3.75, max_passes=3
+            )
+        warned = any(
+            "had not settled after max_passes=3" in str(c.message) for c in caught
         )
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # fifty passes do settle: no warning
-        long = refinement.refine_gaussians(
-            img, np.round(x), np.round(y), 3.75, max_passes=50
-        )
-    moved = np.hypot(long["x"] - short["x"], long["y"] - short["y"])
-    assert np.all(moved > 0.1 * np.hypot(short["x_err"], short["y_err"]))
-    # and the settled fit is the better one
-    assert np.all(
-        np.hypot(long["x"] - x, long["y"] - y)
-        < np.hypot(short["x"] - x, short["y"] - y)
-    )
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # fifty passes do settle: no warning
+            long = refinement.refine_gaussians(
+                img, np.round(x), np.round(y), 3.75, max_passes=50
+            )
+        moved = np.hypot(long["x"] - short["x"], long["y"] - short["y"])
+        err = np.hypot(short["x_err"], short["y_err"])
+        assert warned == bool(np.any(moved > err)), (seed, moved / err)
+        said.append(warned)
+    # (whether the longer fit is the better one is another matter: on draw 2
+    # fifty passes end farther from the truth, the drift the warning names)
+    assert any(said) and not all(said)
 
 
 def test_settled_lattice_does_not_warn():

@@ -1582,6 +1582,7 @@ def refine_gaussians(
             )
             status = np.where(ok, st, status)
             ok = status <= _S_HELD
+    last_move = None  # each atom's move in the last pass, if passes ran out
     if subtract_neighbours and max_passes > 1:
         others = np.empty_like(image)
         last = np.zeros_like(params)  # each atom's change in the last pass
@@ -1632,28 +1633,9 @@ def refine_gaussians(
                 # The passes converge about geometrically, each move at most
                 # half the previous one, so the moves still to come add up to
                 # at most the last one: an atom has not settled when its last
-                # move exceeded its standard error with the neighbours held
-                # fixed (and ``tol``; the reported errors, with the
-                # neighbours free, can be larger).
-                unsettled = ok & (
-                    np.hypot(change[:, 0], change[:, 1])
-                    > np.maximum(tol, np.hypot(err[:, 0], err[:, 1]))
-                )
-                if warn and np.mean(unsettled[ok]) > 0.01:
-                    warnings.warn(
-                        f"The joint fit had not settled after max_passes={max_passes}: "
-                        f"for {int(unsettled.sum())} of {int(ok.sum())} atoms further "
-                        "passes would move the position by more than its standard "
-                        "error with the neighbours held fixed (its last pass moved it "
-                        "by more than that). Strongly "
-                        "overlapping columns need more passes; on images whose "
-                        "background between the columns a Gaussian-per-column model "
-                        "cannot describe, more passes can instead drift (widths grow, "
-                        "the background sinks): check the widths before trusting "
-                        "them.",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
+                # move exceeds its reported standard error (and ``tol``),
+                # judged once the errors are final (below)
+                last_move = np.where(ok, np.hypot(change[:, 0], change[:, 1]), 0.0)
                 break
             if np.mean(moved[ok]) > 0.5:
                 active = ok.copy()  # most atoms: no neighbour search needed
@@ -1725,6 +1707,22 @@ def refine_gaussians(
             image, others, params, mdl, weighting, radius, status == _S_HELD, ptr, idx
         )
         cov[:, :2] = np.where(np.isfinite(jv) & ok[:, None], jv, cov[:, :2])
+    if last_move is not None and warn:
+        err = np.hypot(*np.sqrt(np.nan_to_num(cov[:, :2], nan=0.0)).T)
+        unsettled = ok & (last_move > np.maximum(tol, err))
+        if np.mean(unsettled[ok]) > 0.01:
+            warnings.warn(
+                f"The joint fit had not settled after max_passes={max_passes}: "
+                f"for {int(unsettled.sum())} of {int(ok.sum())} atoms further "
+                "passes would move the position by more than its reported "
+                "standard error (its last pass moved it by more than that). "
+                "Strongly overlapping columns need more passes; on images whose "
+                "background between the columns a Gaussian-per-column model "
+                "cannot describe, more passes can instead drift (widths grow, "
+                "the background sinks): check the widths before trusting them.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     out = _to_columns(params, cov, resid, ok, mdl, x, y)
     out["fit_status"] = status.astype(np.float64)
     for c in ("amplitude", "background", "intensity", "residual"):
