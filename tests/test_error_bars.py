@@ -476,61 +476,50 @@ def test_refine_atoms_reports_calibrated_errors():
 
 
 # ------------------------------------------------ strongly overlapping columns
+@functools.lru_cache(maxsize=1)
+def _overlapping_lattice():
+    """Square lattice, pitch 10 px = 4 widths, shot noise: the image, the
+    true positions, seeds 0.5 px off and the atoms 3 pitches inside."""
+    case = dict(round=True, s1=2.5, amp=300.0, bg=30.0, noise="poisson")
+    rng = np.random.default_rng(2431)
+    n_side, pitch = 40, 10
+    g = pitch * (1.5 + np.arange(n_side))
+    gx, gy = np.meshgrid(g, g)
+    x = gx.ravel() + rng.uniform(-0.5, 0.5, gx.size)
+    y = gy.ravel() + rng.uniform(-0.5, 0.5, gy.size)
+    shape = (pitch * (n_side + 3), pitch * (n_side + 3))
+    img = _noisy(rng, _render(shape, _theta(case, x, y), _mu_round), case)
+    x_seed = x + rng.uniform(-0.5, 0.5, x.size)
+    y_seed = y + rng.uniform(-0.5, 0.5, y.size)
+    inner = (np.abs(x - x.mean()) < 17 * pitch) & (np.abs(y - y.mean()) < 17 * pitch)
+    return img, x, y, x_seed, y_seed, inner
+
+
 # a few % of the atoms still creep by a tenth of their error after 10 passes
 # (the scatter is the same after 40)
 @pytest.mark.filterwarnings("ignore:The joint fit had not settled:RuntimeWarning")
-def test_errors_of_strongly_overlapping_columns():
+@pytest.mark.parametrize(
+    "model,weights",
+    [("round", "poisson"), ("round", "uniform"), ("elliptical", "poisson")],
+)
+def test_errors_of_strongly_overlapping_columns(model, weights):
     """Square lattice, pitch 10 px = 4 widths, window radius 5 px (half the
     distance): the scatter includes the neighbours' own uncertainty, which
     per-atom errors would leave out (25 % too small). The local joint
     covariance of refine_gaussians (the atom's and its overlapping
     neighbours' estimating equations, sandwich ``A^-1 B A^-T``) recovers the
-    scatter per axis, for Poisson weights and for least squares."""
-    case = dict(round=True, s1=2.5, amp=300.0, bg=30.0, noise="poisson")
-    rng = np.random.default_rng(2431)
-    n_side, pitch = 40, 10
-    g = pitch * (1.5 + np.arange(n_side))
-    gx, gy = np.meshgrid(g, g)
-    x = gx.ravel() + rng.uniform(-0.5, 0.5, gx.size)
-    y = gy.ravel() + rng.uniform(-0.5, 0.5, gy.size)
-    shape = (pitch * (n_side + 3), pitch * (n_side + 3))
-    img = _noisy(rng, _render(shape, _theta(case, x, y), _mu_round), case)
-    x_seed = x + rng.uniform(-0.5, 0.5, x.size)
-    y_seed = y + rng.uniform(-0.5, 0.5, y.size)
-    inner = (np.abs(x - x.mean()) < 17 * pitch) & (np.abs(y - y.mean()) < 17 * pitch)
-    for weights in ("poisson", "uniform"):
-        fit = refine_gaussians(img, x_seed, y_seed, 5, weights=weights, max_passes=10)
-        for axis in ("x", "y"):
-            d = (fit[axis] - {"x": x, "y": y}[axis])[inner]
-            rms = np.sqrt(np.mean(fit[f"{axis}_err"][inner] ** 2))
-            assert rms == pytest.approx(np.std(d), rel=TOL), (weights, axis, rms)
-
-
-@pytest.mark.filterwarnings("ignore:The joint fit had not settled:RuntimeWarning")
-def test_errors_of_strongly_overlapping_columns_elliptical():
-    """The same lattice fitted with the elliptical model and Poisson weights:
-    the weights hold the shot noise of the subtracted neighbours too (without
-    it the reported errors fall short of the scatter, a mutant that survived
-    the round-model test)."""
-    case = dict(round=True, s1=2.5, amp=300.0, bg=30.0, noise="poisson")
-    rng = np.random.default_rng(2431)
-    n_side, pitch = 40, 10
-    g = pitch * (1.5 + np.arange(n_side))
-    gx, gy = np.meshgrid(g, g)
-    x = gx.ravel() + rng.uniform(-0.5, 0.5, gx.size)
-    y = gy.ravel() + rng.uniform(-0.5, 0.5, gy.size)
-    shape = (pitch * (n_side + 3), pitch * (n_side + 3))
-    img = _noisy(rng, _render(shape, _theta(case, x, y), _mu_round), case)
-    x_seed = x + rng.uniform(-0.5, 0.5, x.size)
-    y_seed = y + rng.uniform(-0.5, 0.5, y.size)
-    inner = (np.abs(x - x.mean()) < 17 * pitch) & (np.abs(y - y.mean()) < 17 * pitch)
+    scatter per axis, for Poisson weights and for least squares. With the
+    elliptical model the Poisson weights hold the shot noise of the
+    subtracted neighbours too (without it the errors fall short of the
+    scatter: a mutant that survived the round-model cases)."""
+    img, x, y, x_seed, y_seed, inner = _overlapping_lattice()
     fit = refine_gaussians(
-        img, x_seed, y_seed, 5, model="elliptical", weights="poisson", max_passes=10
+        img, x_seed, y_seed, 5, model=model, weights=weights, max_passes=10
     )
     for axis in ("x", "y"):
         d = (fit[axis] - {"x": x, "y": y}[axis])[inner]
         rms = np.sqrt(np.mean(fit[f"{axis}_err"][inner] ** 2))
-        assert rms == pytest.approx(np.std(d), rel=TOL), (axis, rms, np.std(d))
+        assert rms == pytest.approx(np.std(d), rel=TOL), (model, weights, axis, rms)
 
 
 def test_overlapping_columns_warn_that_errors_are_lower_bounds():
