@@ -325,7 +325,29 @@ def run_real(label, loader):
         res["n_found"] = len(xy)
         res["converged"] = float(np.mean(conv == 1)) if conv is not None else 0.0
         res["nn"] = f"{_nn(xy, scale):.3g} {units}"
+        res.update(site_classes(atoms))
     return res
+
+
+def site_classes(atoms):
+    """The report's default neighbourhood classes: k closing the first shell,
+    image-frame ordering, the classes the data support (and their time)."""
+    from hyperspy_localcryst.numerics.neighbourhoods import shell_count
+
+    t = time.perf_counter()
+    try:
+        k, closed = shell_count(atoms.get_column("x"), atoms.get_column("y"))
+        nb = atoms.get_neighbourhoods(n_neighbours=k, metric="distance")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = nb.find_site_classes()
+    except ValueError as e:
+        return {"k": "–", "classes": f"error: {e}"[:60], "t_classes": 0.0}
+    return {
+        "k": f"{k}" + ("" if closed else " (open)"),
+        "classes": found.n_classes,
+        "t_classes": time.perf_counter() - t,
+    }
 
 
 # -------------------------------------------------------------------- drift
@@ -400,18 +422,22 @@ def corpus_table(rows):
 
 def real_table(rows):
     head = (
-        "| file | found | converged | median NN distance | warnings | time (s) |\n"
-        "|---|---|---|---|---|---|\n"
+        "| file | found | converged | median NN distance | warnings | time (s) "
+        "| k | site classes | classes time (s) |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
     )
     out = []
     for label, r in rows:
         if r.get("error"):
+            n_warn = len(r["warnings"])
             out.append(f"| {label} | error: {r['error']} | – | – | "
-                       f"{len(r['warnings'])} | {r['time']:.1f} |")  # fmt: skip
+                       f"{n_warn} | {r['time']:.1f} | – | – | – |")  # fmt: skip
             continue
         out.append(
             f"| {label} | {r['n_found']} | {_f(r.get('converged'), '{:.3f}')} | "
-            f"{r.get('nn', '–')} | {len(r['warnings'])} | {r['time']:.1f} |"
+            f"{r.get('nn', '–')} | {len(r['warnings'])} | {r['time']:.1f} | "
+            f"{r.get('k', '–')} | {r.get('classes', '–')} | "
+            f"{r.get('t_classes', float('nan')):.1f} |"
         )
     return head + "\n".join(out) + "\n"
 

@@ -268,8 +268,7 @@ def _parser():
         description=(
             "Run `analyse` on the HAADF image of a PbTiO3/SrRuO3 interface shipped "
             "with the package (Hadjimichael et al., GPL-3.0 via TEMUL), with the "
-            "settings of its gallery example: LoG finder, separation 0.2 nm, "
-            "4 neighbours, distance metric."
+            "same defaults as `analyse`: nothing is tuned for this image."
         ),
     )
     d.add_argument(
@@ -279,10 +278,9 @@ def _parser():
         a.add_argument(
             "--separation",
             type=_positive_float,
-            default=0.2 if demo else None,
+            default=None,
             help="smallest column distance in calibrated units (default: "
-            + ("0.2 nm" if demo else "estimated from the image")
-            + ")",
+            "estimated from the image)",
         )
         a.add_argument(
             "--contrast",
@@ -310,22 +308,26 @@ def _parser():
         )
         a.add_argument(
             "--neighbours",
-            type=_positive_int,
-            default=4 if demo else 6,
-            help="neighbours per neighbourhood (default %(default)s)",
+            type=_auto_or_positive_int,
+            default="auto",
+            help="neighbours per neighbourhood, or auto: the first count that "
+            "closes a shell of neighbours (4 on perovskite [001], 6 hexagonal, 3 "
+            "honeycomb; default %(default)s)",
         )
         a.add_argument(
             "--metric",
             choices=("angle", "distance"),
-            default="distance" if demo else "angle",
-            help="neighbour ordering: angle (rotation invariant) or distance "
-            "(default %(default)s)",
+            default="distance",
+            help="neighbour ordering: distance (image frame: rotated "
+            "neighbourhoods are different classes) or angle (rotation removed; "
+            "default %(default)s)",
         )
         a.add_argument(
             "--clusters",
             default="auto",
-            help="number of k-means clusters, or auto (largest gap of the Ward "
-            "dendrogram, 2 to 8; default %(default)s)",
+            help="number of neighbourhood classes, or auto: split only where the "
+            "neighbourhoods are bimodal beyond chance and beyond the position "
+            "noise, 1 to 8, with the reason in the report (default %(default)s)",
         )
         a.add_argument(
             "--sublattices",
@@ -480,6 +482,17 @@ def _load(path, signal_type=None, index=None, allow_stack=False, reader=None):
         s.change_dtype("float64")
     s.set_signal_type("atomic_image")
     return s
+
+
+def _auto_or_positive_int(text):
+    if text == "auto":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be 'auto' or a positive integer, got {text!r}"
+        ) from None
 
 
 def _clusters(value):

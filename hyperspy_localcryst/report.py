@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ._output import check_destination, result_folder
+from .numerics import neighbourhoods as nbn
 from .signals._grid import (
     axis_units,
     check_at_most,
@@ -69,23 +70,13 @@ def _check_fitted(atoms):
         )
 
 
-def _k_from_dendrogram(nb, k_max=8, seed=0):
-    """K whose dendrogram cut sits in the largest gap between merge heights."""
-    z, _ = nb.get_linkage(seed=seed)
-    h = np.sort(z[:, 2])[::-1][: k_max + 1]
-    ks = np.arange(2, min(k_max, len(h)) + 1)
-    if len(ks) == 0:
-        return 1
-    return int(ks[np.argmax(h[ks - 2] - h[ks - 1])])
-
-
 def analyse(
     signal,
     out_dir,
     separation=None,
     method="log",
-    neighbours=6,
-    metric="angle",
+    neighbours="auto",
+    metric="distance",
     clusters="auto",
     n_sublattices=2,
     file_format="hspy",
@@ -125,14 +116,25 @@ def analyse(
         Smallest column distance in calibrated units (estimated if None).
     method : str or list of str
         Finder (see :meth:`AtomicImage.find_atoms`).
-    neighbours : int
-        Neighbours per neighbourhood.
-    metric : {"angle", "distance"}
+    neighbours : "auto" or int
+        Neighbours per neighbourhood; "auto" takes the first count (3 or
+        more) that closes a shell of neighbours
+        (:func:`~hyperspy_localcryst.numerics.neighbourhoods.shell_count`:
+        4 on perovskite [001], 6 on a hexagonal lattice, 3 on MoS2), so that
+        no neighbourhood keeps a noise-chosen part of a shell.
+    metric : {"distance", "angle"}
         Neighbour ordering (see :meth:`AtomPositions.get_neighbourhoods`).
+        "distance" (default) keeps the image frame, so neighbourhoods that
+        differ by a rotation (the two sites of a honeycomb, rotated domains)
+        are different classes; "angle" removes each neighbourhood's rotation.
     clusters : "auto" or int
-        Number of k-means clusters; "auto" cuts the Ward dendrogram in its
-        largest gap (K from 2 to 8). A number larger than the number of
-        centre atoms is refused (ValueError), never lowered.
+        Number of neighbourhood classes; "auto" (default) lets the data
+        decide (:meth:`AtomNeighbourhoods.find_site_classes`): a class is
+        split only where its neighbourhoods are bimodal beyond chance and
+        beyond the measurement noise of the refined positions, so K = 1 is a
+        possible answer and the summary's ``clusters_reason`` says why K is
+        what it is. A number runs k-means with that K; a number larger than
+        the number of centre atoms is refused (ValueError), never lowered.
     n_sublattices : int
         Atom types labelled by fitted amplitude (``sublattice`` column); 1
         for none. More than the atoms found is refused; with fewer than ten
@@ -216,7 +218,13 @@ def analyse(
         )
     if not isinstance(metric, str) or metric not in ("angle", "distance"):
         raise ValueError(f"`metric` must be 'angle' or 'distance', got {metric!r}.")
-    check_integer(neighbours, "neighbours", minimum=1)
+    if not (isinstance(neighbours, str) and neighbours == "auto"):
+        try:
+            neighbours = check_integer(neighbours, "neighbours", minimum=1)
+        except TypeError:
+            raise ValueError(
+                f"`neighbours` must be 'auto' or a positive int, got {neighbours!r}."
+            ) from None
     check_integer(n_sublattices, "n_sublattices", minimum=1)
     check_integer(seed, "seed", minimum=0, maximum=2**32 - 1)
     check_bool(show_progressbar, "show_progressbar", allow_none=True)
@@ -375,19 +383,32 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     times["lattice_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    log(
-        f"neighbourhoods (k = {p['neighbours']}, {p['metric']} metric), PCA, clustering"
-    )
-    nb = _neighbourhoods(atoms, p["neighbours"], p["metric"])
+    n_neighbours, shell_closed = p["neighbours"], True
+    if n_neighbours == "auto":
+        n_neighbours, shell_closed = _shell_count(atoms)
+    log(f"neighbourhoods (k = {n_neighbours}, {p['metric']} metric), PCA, site classes")
+    nb = _neighbourhoods(atoms, n_neighbours, p["metric"])
     nb.decomposition(print_info=False)
     n_centres = nb.axes_manager.navigation_size
     if p["clusters"] == "auto":
-        k = min(_k_from_dendrogram(nb, seed=p["seed"]), n_centres)
+        found = nb.find_site_classes(max_classes=min(8, n_centres), seed=p["seed"])
+        k, clusters_reason = found.n_classes, found.reason
     else:  # the user's number is used as given, or refused
         k = check_at_most(
             p["clusters"], "clusters", n_centres, "centre atoms (neighbourhoods)"
         )
-    nb.cluster_analysis(n_clusters=k, random_state=p["seed"], n_init=10)
+        nb.cluster_analysis(n_clusters=k, random_state=p["seed"], n_init=10)
+        clusters_reason = f"{k} given by the user (k-means)."
+    if not shell_closed:
+        warnings.warn(
+            f"No shell of neighbours closes between 3 and 12 neighbours (a complex "
+            f"or strongly distorted structure): k = {n_neighbours} (largest jump "
+            "in neighbour distance) may split a shell, and which of its members "
+            "a neighbourhood keeps can then make classes of its own; compare "
+            "with other `neighbours`.",
+            UserWarning,
+            stacklevel=2,
+        )
     labels = nb.get_cluster_labels(merged=True).data.astype(int)
     times["neighbourhoods_s"] = time.perf_counter() - t
 
@@ -435,7 +456,9 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
         "n_refined": int(ok.sum()),
         "median_position_error": float(np.median(err[ok])) if ok.any() else None,
         "n_centres": int(nb.axes_manager.navigation_size),
+        "n_neighbours": int(n_neighbours),
         "n_clusters": int(k),
+        "clusters_reason": clusters_reason,
         "cluster_sizes": sizes.tolist(),
         "cluster_fractions": (sizes / max(sizes.sum(), 1)).round(4).tolist(),
         "calibration": _calibration(signal, units),
@@ -512,6 +535,16 @@ def _calibration(signal, units):
     if "measured" in md:
         out["measured_before"] = dict(md["measured"])
     return out
+
+
+def _shell_count(atoms):
+    """Neighbour count closing a shell, pooled over the frames of a stack."""
+    x, y = atoms.get_column("x"), atoms.get_column("y")
+    frames = atoms.get_frames()
+    first = frames == np.bincount(frames.astype(int)).argmax()
+    if first.sum() < 6:
+        return 6, False
+    return nbn.shell_count(x[first], y[first])
 
 
 def _neighbourhoods(atoms, k, metric):
@@ -636,7 +669,12 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed, frame=None, lattice=()
     _save(fig, out, "atoms.png", plt)
 
     fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
-    _image(ax, signal, f"Cluster map, k-means K = {k}{frame_note}", frame)
+    how = (
+        "classes the data support"
+        if nb.metadata.has_item("AtomNeighbourhoods.site_classes")
+        else "k-means"
+    )
+    _image(ax, signal, f"Cluster map, {how}: K = {k}{frame_note}", frame)
     cmap_data = _map_data(nb.get_cluster_map(frame=frame))
     ax.imshow(cmap_data, cmap=cmap, norm=norm, alpha=0.45, extent=_extent(signal))
     handles = [
@@ -804,7 +842,9 @@ def write_report(out_dir, summary, overwrite=False):
                 )
                 or "none",
             ),
+            ("neighbours per neighbourhood", summary.get("n_neighbours", "")),
             ("clusters K", summary["n_clusters"]),
+            ("why K", summary.get("clusters_reason", "")),
             (
                 "cluster fractions",
                 ", ".join(

@@ -513,3 +513,92 @@ def test_signal_bad_input():
         nb.get_map(np.zeros(3))
     with pytest.raises(ValueError, match="frame"):
         nb.get_vectors("world")
+
+
+# ---------------------------------------------------------------------------
+# shell_count and find_site_classes
+# ---------------------------------------------------------------------------
+def _honeycomb(n=14):
+    a1, a2 = np.array([1.0, 0.0]), np.array([0.5, 3**0.5 / 2])
+    cells = np.array([i * a1 + j * a2 for i in range(n) for j in range(n)])
+    second = cells + (a1 + a2) / 3
+    return np.r_[cells, second]
+
+
+@pytest.mark.parametrize(
+    "kind, expected",
+    [("square", 4), ("hexagonal", 6), ("honeycomb", 3), ("rectangular", 4)],
+)
+def test_shell_count_closes_the_first_shell(kind, expected):
+    """The count that closes the first shell of 3 or more, also with 3 %
+    position noise: square 4, hexagonal 6, honeycomb 3 (MoS2), rectangular
+    b = 1.1 a: 2 + 2."""
+    from hyperspy_localcryst.numerics.neighbourhoods import shell_count
+
+    rng = np.random.default_rng(0)
+    if kind == "honeycomb":
+        xy = _honeycomb()
+    else:
+        yy, xx = np.mgrid[0:14, 0:14].astype(float)
+        if kind == "hexagonal":
+            xx = xx + 0.5 * (yy % 2)
+            yy = yy * 3**0.5 / 2
+        if kind == "rectangular":
+            yy = yy * 1.1
+        xy = np.c_[xx.ravel(), yy.ravel()]
+    xy = xy + rng.normal(0, 0.03, xy.shape)
+    assert shell_count(xy[:, 0], xy[:, 1]) == (expected, True)
+
+
+def test_shell_count_without_a_shell():
+    """Random points close no shell: the largest jump is taken, not closed."""
+    from hyperspy_localcryst.numerics.neighbourhoods import shell_count
+
+    xy = np.random.default_rng(1).uniform(0, 30, (600, 2))
+    k, closed = shell_count(xy[:, 0], xy[:, 1])
+    assert not closed and 3 <= k <= 12
+
+
+def _polar_perovskite(shift):
+    """Refined atoms of a perovskite whose B columns are displaced by
+    ``shift`` (px) from the centre of the A cell."""
+    from hyperspy_localcryst.data import synthetic_lattice
+
+    s, truth = synthetic_lattice(
+        shape=(200, 220),
+        spacing=16.0,
+        lattice="perovskite",
+        sublattice_peaks=(300.0, 150.0),
+        displacement=lambda x, y, sub: (
+            np.where(sub == 1, shift[0], 0.0),
+            np.where(sub == 1, shift[1], 0.0),
+        ),
+        seed=4,
+        return_truth=True,
+    )
+    return s.refine_atoms(s.find_atoms(separation=0.12)), truth
+
+
+def test_find_site_classes_polar_perovskite():
+    """A polar perovskite (B displaced by (1.2, -0.5) px, no symmetry): the A
+    and B neighbourhoods differ by twice that, far beyond the refined
+    positions' noise: two classes, exactly the two sublattices. Without the
+    displacement the two sites have the same neighbourhood: one class."""
+    atoms, truth = _polar_perovskite((1.2, -0.5))
+    nb = atoms.get_neighbourhoods(n_neighbours=4)
+    result = nb.find_site_classes()
+    assert result.n_classes == 2, result.reason
+    # the sublattice of every centre, from the truth
+    t = np.c_[truth["x"], truth["y"]]  # calibrated, like the atoms
+    xy = np.c_[atoms.get_column("x"), atoms.get_column("y")][nb.centre_indices]
+    d = np.hypot(*(xy[:, None, :] - t[None]).transpose(2, 0, 1))
+    sub = np.asarray(truth["sublattice"])[d.argmin(axis=1)]
+    assert adjusted_rand_score(sub, result.labels) == 1.0
+    md = nb.metadata.AtomNeighbourhoods.site_classes
+    assert md.n_classes == 2 and md.reason == result.reason
+    # the noise used is the propagated position error: sqrt(2) x the atoms'
+    noise = nb._feature_noise()
+    e = np.sqrt((atoms.get_column("x_err") ** 2 + atoms.get_column("y_err") ** 2) / 2)
+    assert np.nanmedian(noise) == pytest.approx(np.sqrt(2) * np.nanmedian(e), rel=0.2)
+    flat, _ = _polar_perovskite((0.0, 0.0))
+    assert flat.get_neighbourhoods(n_neighbours=4).find_site_classes().n_classes == 1

@@ -467,3 +467,99 @@ def test_mode_polarity_bad_input():
         loading_arrangement([1.0, np.nan])
     with pytest.raises(ValueError, match="positions"):
         loading_arrangement([1.0, 2.0], positions=np.zeros((3, 2)))
+
+
+# ---------------------------------------------------------------------------
+# count_classes: how many classes the data support
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "n, d, kind",
+    [
+        (40, 6, "gauss"),
+        (40, 16, "gauss"),
+        (300, 8, "t3"),
+        (1500, 8, "aniso"),
+        (1500, 16, "gauss"),
+    ],
+)
+def test_count_classes_one_cloud_is_one_class(n, d, kind):
+    """Unimodal clouds, small or large, heavy-tailed or elongated, are never
+    split (the earlier 'largest dendrogram gap' could not answer 1)."""
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        if kind == "t3":
+            X = rng.standard_t(3, size=(n, d))
+        else:
+            X = rng.normal(size=(n, d))
+        if kind == "aniso":
+            X *= np.linspace(3.0, 0.3, d)
+        r = st.count_classes(X, seed=seed)
+        assert r.n_classes == 1, (seed, r.reason)
+        assert r.reason.startswith("1 class:")
+        assert (r.labels == 0).all()
+
+
+def test_count_classes_finds_unequal_classes_exactly():
+    """Three classes of 500, 250 and 60 rows, placed without symmetry: the
+    three are found, the labels are the truth (sorted by size), and the
+    centroids are the class means."""
+    rng = np.random.default_rng(1)
+    means = np.array([[0, 0, 0, 0, 0, 0], [7, 2, 0, 0, 0, 0], [1, -9, 3, 0, 0, 0]])
+    sizes = [500, 250, 60]
+    truth = np.repeat(np.arange(3), sizes)
+    X = means[truth] + rng.normal(size=(len(truth), 6))
+    order = rng.permutation(len(truth))
+    X, truth = X[order], truth[order]
+    r = st.count_classes(X)
+    assert r.n_classes == 3, r.reason
+    assert np.array_equal(r.labels, truth)
+    assert np.allclose(r.centroids, means, atol=0.25)
+    assert len([s for s in r.splits if s["accepted"]]) == 2
+
+
+def test_count_classes_noise_decides():
+    """Two clear modes 0.8 apart: split when the measurement noise is 0.1
+    (8 sigma), not when it is 0.5 (1.6 sigma < 3): the classes must differ by
+    more than the positions' errors can explain."""
+    rng = np.random.default_rng(2)
+    X = np.r_[
+        rng.normal(0, 0.1, (300, 4)), rng.normal(0, 0.1, (300, 4)) + [0.8, 0, 0, 0]
+    ]
+    small = st.count_classes(X, noise=np.full(X.shape, 0.1))
+    assert small.n_classes == 2
+    assert small.splits[0]["noise"] == pytest.approx(0.1)
+    big = st.count_classes(X, noise=np.full(X.shape, 0.5))
+    assert big.n_classes == 1
+    assert "measurement noise" in big.reason
+
+
+def test_count_classes_outliers_and_missing_rows():
+    """Isolated rows do not make classes (they join the nearest one and are
+    flagged); rows with NaN get -1; max_classes caps the count."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 4))
+    X[:5] += 40 * rng.normal(size=(5, 4))  # five wild neighbourhoods
+    X[10, 2] = np.nan
+    r = st.count_classes(X)
+    assert r.n_classes == 1
+    assert r.outliers[:5].all() and r.outliers.sum() == 5
+    assert "5 isolated" in r.reason
+    assert r.labels[10] == -1 and (np.delete(r.labels, 10) == 0).all()
+    four = np.r_[X[11:], X[11:] + [30, 0, 0, 0], X[11:] + [0, 30, 0, 0]]
+    assert st.count_classes(four).n_classes == 3
+    assert st.count_classes(four, max_classes=2).n_classes == 2
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"max_dip": 1.0}, "`max_dip` must lie between 0 and 1"),
+        ({"noise": np.ones((3, 2))}, "`noise` must have the shape of `X`"),
+        ({"max_classes": 0}, "`max_classes`"),
+        ({"n_sigma": -1.0}, "`n_sigma` must be >= 0"),
+    ],
+)
+def test_count_classes_bad_arguments(kw, message):
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    with pytest.raises(ValueError, match=message):
+        st.count_classes(X, **kw)

@@ -56,6 +56,7 @@ __all__ = [
     "rotate_vectors",
     "check_positions",
     "locate_centres",
+    "shell_count",
 ]
 
 METRICS = ("distance", "angle")
@@ -285,6 +286,79 @@ def _shells(d, distance_tolerance):
     edges = (starts[inner] + stops[inner]) / 2 * w
     shell = np.searchsorted(edges, rho)
     return np.where(fin, shell, len(edges) + 1)
+
+
+def shell_count(x, y, minimum=3, maximum=12, jump=1.15):
+    """Smallest neighbour count that closes a shell, for every atom alike.
+
+    The median over atoms of the distance to the ``j``-th nearest neighbour,
+    ``D_j``, rises in steps, one per shell. The result is the first count
+    ``k >= minimum`` after which it jumps, ``D_{k+1} >= jump * D_k``, so that
+    no neighbourhood keeps a noise-chosen part of a shell (4 on a square
+    lattice and on perovskite [001] A+B, 6 on a hexagonal one, 3 on a
+    honeycomb such as MoS2); the jump must also be a step, at least 1.1
+    times the ratio before it (random points grow smoothly, about as
+    ``sqrt(k)``, and close no shell). Medians, not a pooled histogram, so
+    that the broad shells of noisy real images and a few defects still
+    close.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Atom positions in one unit (pixels: x = column, y = row).
+    minimum : int
+        Fewest neighbours.
+    maximum : int
+        Most neighbours; when no shell closes between ``minimum`` and
+        ``maximum`` (a complex, disordered or strongly distorted
+        structure), the result is the count with the largest relative jump
+        and ``closed`` is False.
+    jump : float
+        Least ratio of the next distance to the last one (> 1).
+
+    Returns
+    -------
+    count : int
+    closed : bool
+        Whether ``count`` closes a shell.
+
+    Examples
+    --------
+    >>> yy, xx = np.mgrid[0:12, 0:12]
+    >>> shell_count(xx.ravel(), yy.ravel())  # square: 4 at distance 1
+    (4, True)
+    >>> xy = np.array([(i + 0.5 * (j % 2), j * 3**0.5 / 2)
+    ...                for i in range(12) for j in range(12)])
+    >>> shell_count(xy[:, 0], xy[:, 1])  # hexagonal: 6
+    (6, True)
+    """
+    minimum = check_integer(minimum, "minimum", minimum=1)
+    maximum = check_integer(maximum, "maximum", minimum=minimum)
+    jump = check_number(jump, "jump", "a ratio")
+    if not (np.isfinite(jump) and jump > 1):
+        raise ValueError(f"`jump` must be a ratio above 1, got {jump!r}.")
+    pts = check_positions(x, y, min_atoms=minimum + 2)
+    k = min(maximum + 1, len(pts) - 1)
+    d, _ = _query(cKDTree(pts), pts, k, None)
+    # atoms far enough from the bounding box that no neighbour is cut off
+    extent = (pts[:, 0].min(), pts[:, 0].max(), pts[:, 1].min(), pts[:, 1].max())
+    inner = _edge_distance(pts, extent) >= d[:, -1]
+    if inner.sum() >= 10:
+        d = d[inner]
+    med = np.median(d, axis=0)
+    # ratio[c] = D_{c+1} / D_c for c = 1 .. k-1 (index c - 1)
+    ratio = np.where(med[:-1] > 0, med[1:] / np.where(med[:-1] > 0, med[:-1], 1), 1.0)
+    counts = np.arange(minimum, k)
+    if counts.size == 0:
+        return min(6, maximum), False
+    r = ratio[counts - 1]
+    before = np.where(counts >= 2, ratio[np.maximum(counts - 2, 0)], 1.0)
+    # a shell ends in a step, not in the smooth growth of random points
+    # (D_k ~ sqrt(k): every ratio a little above the next)
+    closes = np.flatnonzero((r >= jump) & (r >= 1.1 * before))
+    if closes.size:
+        return int(counts[closes[0]]), True
+    return int(counts[np.argmax(r)]), False
 
 
 def _shell_rotation(theta, d, distance_tolerance):

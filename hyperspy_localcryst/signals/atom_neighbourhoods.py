@@ -47,6 +47,7 @@ import warnings
 import numpy as np
 from hyperspy._signals.lazy_signal1d import LazySignal1D
 from hyperspy.signals import Signal1D, Signal2D
+from scipy.spatial import cKDTree
 
 from ..numerics import neighbourhoods as nbn
 from ..numerics import statistics as st
@@ -1004,6 +1005,141 @@ class AtomNeighbourhoods(Signal1D):
             metric=metric,
             **kwargs,
         )
+
+    def _feature_noise(self):
+        """Standard deviation of every value from the atoms' position errors.
+
+        Each vector component's noise is ``sqrt(e_c**2 + e_n**2)`` with ``e``
+        an atom's isotropic error ``sqrt((x_err**2 + y_err**2) / 2)`` (centre
+        and neighbour); the neighbour is found where the image-frame vector
+        points. None when the atoms carry no errors (not refined).
+        """
+        atoms = self.atoms
+        if not {"x_err", "y_err"} <= set(atoms.columns):
+            return None
+        e = np.sqrt(
+            (atoms.get_column("x_err") ** 2 + atoms.get_column("y_err") ** 2) / 2
+        )
+        if not np.isfinite(e).any():
+            return None
+        e = np.where(np.isfinite(e), e, np.nanmedian(e))
+        order, k = self._pairs("the measurement noise")
+        centres = self.centre_indices
+        v = self.get_vectors("image")  # (n, k, 2) in calibrated units
+        xy = np.column_stack([atoms.get_column("x"), atoms.get_column("y")])
+        frames = atoms.get_frames()
+        neighbour = np.zeros(v.shape[:2], dtype=np.int64)
+        for f in np.unique(frames[centres]):
+            members = np.flatnonzero(frames == f)
+            rows = np.flatnonzero(frames[centres] == f)
+            tree = cKDTree(xy[members])
+            target = xy[centres[rows]][:, None, :] + np.nan_to_num(v[rows])
+            neighbour[rows] = members[tree.query(target)[1]]
+        sd = np.sqrt(e[centres][:, None] ** 2 + e[neighbour] ** 2)  # (n, k)
+        sd = np.where(np.isfinite(v[..., 0]), sd, np.nan)
+        out = np.empty((len(centres), 2 * k))
+        out[:, order] = np.repeat(sd, 2, axis=1)
+        return out
+
+    def find_site_classes(
+        self, max_classes=8, n_sigma=3.0, min_size=10, max_dip=0.7, seed=0
+    ):
+        """Classes of neighbourhoods that the data support, and why that many.
+
+        The number of classes is not a choice here: a class is split in two
+        only where its neighbourhoods form two modes (a clear dip in density
+        along the best of a few directions, deeper than a Gaussian cloud of
+        the same size and shape shows by chance) that lie farther apart than
+        ``n_sigma`` times the measurement noise, propagated from the atoms'
+        position errors ``x_err``, ``y_err``
+        (:func:`~hyperspy_localcryst.numerics.statistics.count_classes`). A
+        single crystal gives one class per distinct site (e.g. 2 on SrTiO3
+        [001]: the A and B sites), a unimodal cloud gives 1, and noise never
+        makes a class. Neighbourhoods isolated in feature space (defects,
+        edges) join the nearest class and are counted in the reason.
+
+        The labels are stored as HyperSpy cluster results (k-means started
+        from the classes found), so :meth:`get_cluster_labels`,
+        :meth:`get_cluster_map`, :meth:`get_cluster_fft` and the plots work
+        as after :meth:`cluster_analysis`; class 0 is the largest. The
+        number, the reason and every split tried are kept in
+        ``metadata.AtomNeighbourhoods.site_classes``.
+
+        Parameters
+        ----------
+        max_classes : int
+            Most classes.
+        n_sigma : float
+            Least separation of two classes, in measurement-noise units.
+        min_size : int
+            Fewest centres in a class.
+        max_dip : float
+            Largest density between two modes relative to the lower peak.
+        seed : int
+            Seed of the random steps.
+
+        Returns
+        -------
+        ClassCount
+            ``n_classes``, ``labels``, ``reason`` and the splits tried (see
+            :class:`~hyperspy_localcryst.numerics.statistics.ClassCount`).
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> s = synthetic_lattice(shape=(160, 160), seed=0)
+        >>> atoms = s.refine_atoms(s.find_atoms())
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> result = nb.find_site_classes()
+        >>> result.n_classes
+        1
+        >>> nb.metadata.AtomNeighbourhoods.site_classes.n_classes
+        1
+        """
+        self._n_rows()
+        max_classes = check_integer(max_classes, "max_classes", minimum=1)
+        X = self._table()
+        if not np.isfinite(X).all():
+            raise ValueError(
+                "Some neighbourhoods have missing (NaN) vectors (`radius` mode); "
+                "fill them first with `nb.fill_missing()` or use `n_neighbours`."
+            )
+        check_at_most(max_classes, "max_classes", len(X), "centre atoms")
+        result = st.count_classes(
+            X,
+            self._feature_noise(),
+            max_classes=max_classes,
+            min_size=min_size,
+            max_dip=max_dip,
+            n_sigma=n_sigma,
+            seed=seed,
+        )
+        from sklearn.cluster import KMeans
+
+        algorithm = KMeans(result.n_classes, init=result.centroids, n_init=1)
+        self.cluster_analysis(
+            n_clusters=result.n_classes, algorithm=algorithm, random_state=seed
+        )
+        # as after a named algorithm: no estimator object (its start
+        # centroids cannot be written to a file)
+        self.learning_results.cluster_algorithm = None
+        lab = self._labels()
+        result.labels = lab
+        self.metadata.set_item(
+            f"{_KEY}.site_classes",
+            {
+                "n_classes": int(result.n_classes),
+                "reason": result.reason,
+                "n_outliers": int(result.outliers.sum()),
+                "n_sigma": float(n_sigma),
+                "max_classes": int(max_classes),
+                "splits": [
+                    {k: v for k, v in sp.items() if k != "sizes"}
+                    for sp in result.splits
+                ],
+            },
+        )
+        return result
 
     def _labels(self):
         n = self._n_rows()
