@@ -1,7 +1,8 @@
 """Refinement with default settings on real images (``tests/data``).
 
-The SrTiO3 [001] HAADF image (1024 x 1024 px, FEI Titan, 80 kV) and the
-central 384 x 384 px crop of the Se-implanted MoS2 monolayer (60 kV): with
+The SrTiO3 [001] HAADF image (1024 x 1024 px, FEI Titan, 80 kV), the
+central 384 x 384 px crop of the Se-implanted MoS2 monolayer (60 kV) and the
+TiSe2 STM topography (512 x 512 px, heights in nm): with
 the defaults at least 98 % of the found columns not cut by the image edge
 converge (94 % of all: the MoS2 crop's S2 columns put 28 of its 527 at the
 edge), every atom carries
@@ -39,6 +40,11 @@ def mos2(real_data):
     return _refine(real_data("MoS2_Se-implanted_monolayer_crop384.hspy"))
 
 
+@pytest.fixture(scope="module")
+def tise2(real_data):
+    return _refine(real_data("TiSe2_STM_topography_Zfwd.hspy"))
+
+
 def _inside(s, atoms):
     """Columns whose seed is at least 2 px inside the frame."""
     x, y = atoms.get_pixel_positions()
@@ -46,7 +52,7 @@ def _inside(s, atoms):
     return np.minimum.reduce([x, y, nx - 1 - x, ny - 1 - y]) >= 2
 
 
-@pytest.mark.parametrize("name", ["sto", "mos2"])
+@pytest.mark.parametrize("name", ["sto", "mos2", "tise2"])
 def test_defaults_converge_on_real_images(name, request):
     s, atoms, refined, messages = request.getfixturevalue(name)
     conv = refined.get_column("converged")
@@ -60,6 +66,12 @@ def test_defaults_converge_on_real_images(name, request):
     inside = _inside(s, atoms)
     assert np.mean(conv[inside] == 1) >= 0.98
     assert np.mean(conv == 1) >= 0.96
+    if name == "tise2":
+        # STM heights (negative: least squares): the columns centred outside
+        # the frame are left out by the finder (their edge fit with the
+        # neighbours within 3 separations and five passes), so of all the
+        # found columns 99.0 % converge (97.1 % before)
+        assert np.mean(conv == 1) >= 0.98
     # the status and the flag agree, and every code is a documented one
     np.testing.assert_array_equal(conv == 1, status <= 1)
     assert set(np.unique(status).astype(int)) <= set(FIT_STATUS)

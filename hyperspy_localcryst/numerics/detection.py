@@ -684,8 +684,9 @@ def centred_outside(image, x, y, separation):
     A column whose centre lies beyond the edge shows only its flank, and a
     finder puts its maximum on or near the outermost pixels. The candidates
     within half a separation of the outermost pixel centres (or half a
-    pixel, if more) are fitted with their neighbours within 1.5
-    separations as the refinement fits them (round Gaussians on constant
+    pixel, if more) are fitted with their neighbours within 3
+    separations (the neighbours' neighbours shape their fits too) and the
+    refinement's five passes, as the refinement fits them (round Gaussians on constant
     backgrounds, neighbours subtracted, window of half the separation; least
     squares, blind to an offset and a gain; see
     :func:`hyperspy_localcryst.numerics.refinement.refine_gaussians`); one
@@ -736,13 +737,13 @@ def centred_outside(image, x, y, separation):
 
     tree = cKDTree(np.column_stack([x, y]))
     near = np.zeros(len(x), bool)
-    for nb in tree.query_ball_point(np.column_stack([x[edge], y[edge]]), 1.5 * sep):
+    for nb in tree.query_ball_point(np.column_stack([x[edge], y[edge]]), 3.0 * sep):
         near[nb] = True
     radius = max(1.5, 0.5 * sep)
     # least squares: blind to an offset and a gain, as the finder is (no
     # warnings.catch_warnings here: this runs in the frames' worker threads)
     fit = refine_gaussians(
-        img, x[near], y[near], radius, weights="uniform", max_passes=3, warn=False
+        img, x[near], y[near], radius, weights="uniform", max_passes=5, warn=False
     )
     # outside, or within the outer half pixel (centres there are not told
     # from those just outside: two fits of one such column, e.g. of the
