@@ -538,7 +538,10 @@ def _calibration(signal, units):
 
 
 def _shell_count(atoms):
-    """Neighbour count closing a shell, pooled over the frames of a stack."""
+    """Neighbour count closing a shell (``shell_count``), from the frame with
+    the most atoms (one frame of a stack stands for all: neighbourhoods are
+    compared across frames, so they must have the same k); (6, False) for
+    fewer than 6 atoms."""
     x, y = atoms.get_column("x"), atoms.get_column("y")
     frames = atoms.get_frames()
     first = frames == np.bincount(frames.astype(int)).argmax()
