@@ -329,18 +329,25 @@ def run_real(label, loader):
     return res
 
 
-def site_classes(atoms):
+def default_classes(atoms):
     """The report's default neighbourhood classes: k closing the first shell,
-    image-frame ordering, the classes the data support (and their time)."""
+    image-frame ordering, the classes the data support. Returns
+    ``(k, closed, neighbourhoods, ClassCount)``."""
     from hyperspy_localcryst.numerics.neighbourhoods import shell_count
 
+    k, closed = shell_count(atoms.get_column("x"), atoms.get_column("y"))
+    nb = atoms.get_neighbourhoods(n_neighbours=k, metric="distance")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        found = nb.find_site_classes()
+    return k, closed, nb, found
+
+
+def site_classes(atoms):
+    """:func:`default_classes` as table entries, with their time."""
     t = time.perf_counter()
     try:
-        k, closed = shell_count(atoms.get_column("x"), atoms.get_column("y"))
-        nb = atoms.get_neighbourhoods(n_neighbours=k, metric="distance")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            found = nb.find_site_classes()
+        k, closed, _, found = default_classes(atoms)
     except ValueError as e:
         return {"k": "–", "classes": f"error: {e}"[:60], "t_classes": 0.0}
     return {

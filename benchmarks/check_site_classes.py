@@ -21,13 +21,11 @@ Figures of 2026-12-06 are in the closing note of that day and in
 """
 
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from hyperspy_localcryst.numerics.neighbourhoods import shell_count
 from hyperspy_localcryst.numerics.statistics import count_classes
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -77,11 +75,7 @@ def corpus():
         image, _, meta = br.load_scene(name)
         atoms, _ = br.run_defaults(br.scene_signal(image, meta), 2)
         xy, _, _ = br.atom_arrays(atoms)
-        k, closed = shell_count(atoms.get_column("x"), atoms.get_column("y"))
-        nb = atoms.get_neighbourhoods(n_neighbours=k, metric="distance")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            found = nb.find_site_classes()
+        k, closed, nb, found = br.default_classes(atoms)
         txy, site, _ = br.truth_arrays(meta)
         ci = nb.centre_indices
         d = np.hypot(*(txy[:, None] - txy[None]).transpose(2, 0, 1))

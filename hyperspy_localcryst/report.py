@@ -218,23 +218,11 @@ def analyse(
         )
     if not isinstance(metric, str) or metric not in ("angle", "distance"):
         raise ValueError(f"`metric` must be 'angle' or 'distance', got {metric!r}.")
-    if not (isinstance(neighbours, str) and neighbours == "auto"):
-        try:
-            neighbours = check_integer(neighbours, "neighbours", minimum=1)
-        except TypeError:
-            raise ValueError(
-                f"`neighbours` must be 'auto' or a positive int, got {neighbours!r}."
-            ) from None
+    neighbours = _auto_or_count(neighbours, "neighbours")
     check_integer(n_sublattices, "n_sublattices", minimum=1)
     check_integer(seed, "seed", minimum=0, maximum=2**32 - 1)
     check_bool(show_progressbar, "show_progressbar", allow_none=True)
-    if not (isinstance(clusters, str) and clusters == "auto"):
-        try:
-            clusters = check_integer(clusters, "clusters", minimum=1)
-        except TypeError:
-            raise ValueError(
-                f"`clusters` must be 'auto' or a positive int, got {clusters!r}."
-            ) from None
+    clusters = _auto_or_count(clusters, "clusters")
     if isinstance(preprocess, str):
         preprocess = [preprocess]
     elif isinstance(preprocess, (list, tuple)):
@@ -280,6 +268,18 @@ def analyse(
             contrast=contrast,
             lattice_parameter=lattice_parameter,
         )
+
+
+def _auto_or_count(value, name):
+    """``"auto"``, or a positive integer (ValueError naming ``name``)."""
+    if isinstance(value, str) and value == "auto":
+        return value
+    try:
+        return check_integer(value, name, minimum=1)
+    except TypeError:
+        raise ValueError(
+            f"`{name}` must be 'auto' or a positive int, got {value!r}."
+        ) from None
 
 
 def _check_lattice_parameter(value):

@@ -1521,6 +1521,20 @@ def _split_directions(X):
     return out
 
 
+@njit(cache=True, fastmath=True)
+def _kde(grid, z, h):  # pragma: no cover - compiled
+    """Unnormalised Gaussian kernel density of the values ``z`` (bandwidth
+    ``h``) at each point of ``grid``."""
+    out = np.zeros(grid.size)
+    for k in range(grid.size):
+        acc = 0.0
+        for i in range(z.size):
+            u = (grid[k] - z[i]) / h
+            acc += np.exp(-0.5 * u * u)
+        out[k] = acc
+    return out
+
+
 #: EM iterations per start of the two-Gaussian fits (on one-mode data EM
 #: creeps; the means, which is what the dip uses, settle well before)
 _EM_ITERATIONS = 60
@@ -1604,14 +1618,7 @@ def _two_modes_column(z, floor):  # pragma: no cover - compiled
         return bm0, bm1, bs0, bs1, bw0, bw1, 1.0, labels
     h = max(1.06 * (bw0 * bs0 + bw1 * bs1) * n**-0.2, 1e-12)
     ng = 201
-    kde = np.zeros(ng)
-    for k in range(ng):
-        t = lo + (hi - lo) * (-0.5 + 2.0 * k / (ng - 1))
-        acc = 0.0
-        for i in range(n):
-            u = (t - z[i]) / h
-            acc += np.exp(-0.5 * u * u)
-        kde[k] = acc
+    kde = _kde(lo + (hi - lo) * (-0.5 + 2.0 * np.arange(ng) / (ng - 1)), z, h)
     vi = 50
     for k in range(50, 151):
         if kde[k] < kde[vi]:
@@ -1691,10 +1698,7 @@ def _null_dip(X, n_null, n_draws, min_size, rng, stop=0.0):
 
 def _n_modes(p, h, grid):
     """Number of local maxima of the Gaussian kernel density of ``p``."""
-    f = np.zeros(len(grid))
-    for chunk in np.array_split(p, max(1, len(p) // 2000)):
-        u = (grid[:, None] - chunk[None]) / h
-        f += np.exp(-0.5 * u * u).sum(axis=1)
+    f = _kde(grid, np.ascontiguousarray(p, dtype=np.float64), float(h))
     d = np.diff(f)
     return int(((d[:-1] > 0) & (d[1:] <= 0)).sum())
 
