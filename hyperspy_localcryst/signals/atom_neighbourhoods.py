@@ -330,6 +330,98 @@ def make_neighbourhoods(
     return s
 
 
+class _FixedLabels:
+    """A clustering 'estimator' whose labels are already known (HyperSpy's
+    cluster_analysis stores them as its results)."""
+
+    def __init__(self, labels):
+        self.labels = np.asarray(labels)
+
+    def fit(self, X, y=None):
+        self.labels_ = self.labels
+        return self
+
+    def __repr__(self):
+        return "site classes"
+
+
+def _count_by_type(X, noise, kinds, **kw):
+    """count_classes within each atom type; classes numbered by size over
+    all types; rows without a type join the nearest class centroid."""
+    labels = np.full(len(X), -1, dtype=np.int64)
+    cents, reasons, splits, outliers = [], [], [], np.zeros(len(X), bool)
+    for t in np.unique(kinds[kinds >= 0]):
+        rows = np.flatnonzero(kinds == t)
+        if rows.size < 2 * kw["min_size"]:
+            lab = np.zeros(rows.size, dtype=np.int64)
+            cent = np.nanmean(X[rows], axis=0)[None]
+            reasons.append(f"type {t}: 1 class ({rows.size} centres, too few to split)")
+        else:
+            res = st.count_classes(
+                X[rows], None if noise is None else noise[rows], **kw
+            )
+            lab, cent = res.labels, res.centroids
+            reasons.append(f"type {t}: {res.reason}")
+            splits += [dict(sp, type=int(t)) for sp in res.splits]
+            outliers[rows] = res.outliers
+        labels[rows] = np.where(lab >= 0, lab + len(cents), -1)
+        cents += list(cent)
+    C = np.array(cents)
+    rest = np.flatnonzero((labels < 0) & np.isfinite(X).all(axis=1))
+    if rest.size:
+        d = ((X[rest][:, None, :] - C[None]) ** 2).sum(axis=2)
+        labels[rest] = d.argmin(axis=1)
+    size = np.bincount(labels[labels >= 0], minlength=len(C))
+    order = np.argsort(-size, kind="stable")
+    rank = np.empty(len(C), dtype=np.int64)
+    rank[order] = np.arange(len(C))
+    labels = np.where(labels >= 0, rank[np.maximum(labels, 0)], -1)
+    reason = (
+        f"{len(C)} classes, counted within each of {len(reasons)} atom types: "
+        + "; ".join(reasons)
+    )
+    return st.ClassCount(
+        n_classes=len(C),
+        labels=labels,
+        centroids=C[order],
+        outliers=outliers,
+        splits=splits,
+        reason=reason,
+    )
+
+
+def _cell_text(cell, units):
+    if not cell:
+        return "no cell measured"
+    return (
+        f"cell a = {cell['a']:.4g} {units}, b = {cell['b']:.4g} {units}, "
+        f"gamma = {cell['gamma']:.1f} deg, {len(cell['motif'])} site class(es) per cell"
+    )
+
+
+def _phase_sentence(f, classes, n_atoms, cell, units):
+    """One sentence saying what a phase is."""
+    names = ", ".join(str(c) for c in classes) or "none"
+    return (
+        f"Phase {f}: {int(n_atoms)} atoms, site classes {names}; "
+        f"{_cell_text(cell.get('cell'), units)}."
+    )
+
+
+def _class_sentence(k, row, phase, variant, units):
+    """One sentence saying what a site class is."""
+    text = (
+        f"Site class {k}: {int(row.n_centres)} centres of phase {int(phase)}, nearest "
+        f"neighbour {row.nearest:.4g} {units}, point group {row.point_group}"
+    )
+    if row.broken:
+        text += f" (broken: {row.broken})"
+    if variant:
+        gi, i = variant[0]
+        text += f"; variant {i} of variant group {gi}"
+    return text + "."
+
+
 class AtomNeighbourhoods(Signal1D):
     """Neighbour vectors of every centre atom; HyperSpy learning runs on it.
 
@@ -1042,7 +1134,13 @@ class AtomNeighbourhoods(Signal1D):
         return out
 
     def find_site_classes(
-        self, max_classes=8, n_sigma=3.0, min_size=10, max_dip=0.7, seed=0
+        self,
+        max_classes=8,
+        n_sigma=3.0,
+        min_size=10,
+        max_dip=0.7,
+        seed=0,
+        types="auto",
     ):
         """Classes of neighbourhoods that the data support, and why that many.
 
@@ -1057,6 +1155,14 @@ class AtomNeighbourhoods(Signal1D):
         [001]: the A and B sites), a unimodal cloud gives 1, and noise never
         makes a class. Neighbourhoods isolated in feature space (defects,
         edges) join the nearest class and are counted in the reason.
+
+        With ``types`` (by default the atoms' ``sublattice`` column, when
+        there is one: the atom types found by
+        :meth:`~hyperspy_localcryst.signals.AtomPositions.label_sublattices`,
+        which use intensity), the classes are counted within each type, so a
+        site class is one type in one environment: in a polar perovskite the
+        A site of one domain and the B site of the opposite domain have the
+        same neighbour vectors, and only the type tells them apart.
 
         The labels are stored as HyperSpy cluster results (k-means started
         from the classes found), so :meth:`get_cluster_labels`,
@@ -1077,6 +1183,10 @@ class AtomNeighbourhoods(Signal1D):
             Largest density between two modes relative to the lower peak.
         seed : int
             Seed of the random steps.
+        types : "auto", str, array_like or None
+            Atom type of every atom of the table (``-1`` for none), or the
+            name of a column holding it; ``"auto"``: the ``sublattice``
+            column when there is one; ``None``: geometry alone.
 
         Returns
         -------
@@ -1105,18 +1215,23 @@ class AtomNeighbourhoods(Signal1D):
                 "fill them first with `nb.fill_missing()` or use `n_neighbours`."
             )
         check_at_most(max_classes, "max_classes", len(X), "centre atoms")
-        result = st.count_classes(
-            X,
-            self._feature_noise(),
+        kinds = self._centre_types(types)
+        kw = dict(
             max_classes=max_classes,
             min_size=min_size,
             max_dip=max_dip,
             n_sigma=n_sigma,
             seed=seed,
         )
-        from sklearn.cluster import KMeans
+        noise = self._feature_noise()
+        if kinds is None:
+            result = st.count_classes(X, noise, **kw)
+            from sklearn.cluster import KMeans
 
-        algorithm = KMeans(result.n_classes, init=result.centroids, n_init=1)
+            algorithm = KMeans(result.n_classes, init=result.centroids, n_init=1)
+        else:
+            result = _count_by_type(X, noise, kinds, **kw)
+            algorithm = _FixedLabels(result.labels)
         self.cluster_analysis(
             n_clusters=result.n_classes, algorithm=algorithm, random_state=seed
         )
@@ -1133,6 +1248,13 @@ class AtomNeighbourhoods(Signal1D):
                 "n_outliers": int(result.outliers.sum()),
                 "n_sigma": float(n_sigma),
                 "max_classes": int(max_classes),
+                "types": "none" if kinds is None else self._types_name(types),
+                "class_types": [
+                    -1
+                    if kinds is None or not (lab == c).any()
+                    else int(np.bincount(np.maximum(kinds[lab == c], 0)).argmax())
+                    for c in range(int(result.n_classes))
+                ],
                 "splits": [
                     {k: v for k, v in sp.items() if k != "sizes"}
                     for sp in result.splits
@@ -1140,6 +1262,483 @@ class AtomNeighbourhoods(Signal1D):
             },
         )
         return result
+
+    def _types_name(self, types):
+        if isinstance(types, str):
+            return "sublattice" if types == "auto" else types
+        return "given"
+
+    def _centre_types(self, types):
+        """Atom type of each centre (None: geometry alone)."""
+        atoms = self.atoms
+        if types is None:
+            return None
+        if isinstance(types, str):
+            name = "sublattice" if types == "auto" else types
+            if name not in atoms.columns:
+                if types == "auto":
+                    return None
+                raise ValueError(
+                    f"`types` names a column {name!r:.40} the atoms do not have; "
+                    f"they have {list(atoms.columns)}."
+                )
+            t = atoms.get_column(name)
+        else:
+            t = check_array(types, "types").ravel()
+            if t.size != atoms.n_atoms:
+                raise ValueError(
+                    f"`types` must have one value per atom ({atoms.n_atoms}), got "
+                    f"{t.size}."
+                )
+        t = np.where(np.isfinite(t), t, -1)
+        if np.any(t != np.round(t)):
+            raise ValueError("`types` must be integer labels (-1 for none).")
+        t = t.astype(np.int64)[self.centre_indices]
+        if len(np.unique(t[t >= 0])) < 2:
+            return None
+        return t
+
+    # ------------------------------------------------ phases, symmetry, variants
+    def _class_inputs(self):
+        """Site class per centre (running :meth:`find_site_classes` when there
+        are no cluster results), the image-frame vectors and the per-centre
+        vector noise (per axis; NaN without position errors)."""
+        if getattr(self.learning_results, "cluster_labels", None) is None:
+            self.find_site_classes()
+        lab = self._labels()
+        v = self.get_vectors("image")
+        sd = self._feature_noise()
+        if sd is None:
+            e = np.full(len(lab), np.nan)
+        else:
+            e = np.sqrt(np.nanmean(sd**2, axis=1))
+        return lab, v, e
+
+    def get_symmetry(self, n_sigma=4.0):
+        """Point symmetry of every neighbourhood, with its breaking magnitude.
+
+        For each centre and each operation (rotations by 180, 120, 90 and 60
+        degrees, ``"2"``, ``"3"``, ``"4"``, ``"6"``; the best mirror,
+        ``"m"``), the residual is the root-mean-square distance between the
+        operated neighbours and the nearest measured ones
+        (:func:`~hyperspy_localcryst.numerics.symmetry.symmetry_residuals`),
+        in calibrated units: zero for an exact symmetry, about twice the
+        vectors' noise for a symmetric site measured with noise, and the
+        symmetry-breaking magnitude otherwise (a polar shift ``d`` of the
+        centre gives ``2 d`` for ``"2"`` and ``1.41 d`` for ``"4"``). An
+        operation is kept when its residual is at most ``n_sigma`` times the
+        per-axis noise of the vectors (from the atoms' position errors): with
+        ``n_sigma = 4``, 99 % of noisy but symmetric sites of 3 to 6
+        neighbours keep all their operations (measured by simulation).
+
+        Parameters
+        ----------
+        n_sigma : float
+            Tolerance in units of the vectors' noise (per axis).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per centre: ``atom``, ``x``, ``y``, ``site_class``,
+            ``residual_2``, ``residual_3``, ``residual_4``, ``residual_6``,
+            ``residual_m``, ``mirror_axis`` (degrees from +x,
+            counter-clockwise as seen on the image), ``noise`` (per axis) and
+            ``point_group`` (``"1"``, ``"2"``, ``"m"``, ``"2mm"``, ``"3m"``,
+            ``"4mm"``, ``"6mm"``...; ``""`` without noise).
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> s = synthetic_lattice(shape=(160, 160), seed=0)
+        >>> atoms = s.refine_atoms(s.find_atoms())
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> sym = nb.get_symmetry()
+        >>> sym["point_group"].value_counts().index[0]
+        '4mm'
+        """
+        import pandas as pd
+
+        from ..numerics import symmetry as sy
+
+        ns = check_number(n_sigma, "n_sigma", "a number of standard deviations")
+        if not (np.isfinite(ns) and ns > 0):
+            raise ValueError(f"n_sigma must be a positive number, got {n_sigma}")
+        lab, v, e = self._class_inputs()
+        r = sy.symmetry_residuals(v)
+        c = self.get_centres()
+        df = pd.DataFrame(
+            {
+                "atom": self.centre_indices,
+                "x": c.get_column("x"),
+                "y": c.get_column("y"),
+                "site_class": lab,
+            }
+        )
+        for name in ("2", "3", "4", "6", "m"):
+            df[f"residual_{name}"] = r[name]
+        df["mirror_axis"] = r["mirror_axis"]
+        df["noise"] = e
+        pg = sy.point_group(r, ns * e)
+        df["point_group"] = np.where(np.isfinite(e), pg, "")
+        return df
+
+    def get_class_symmetry(self, n_sigma=4.0):
+        """Point symmetry of each site class's mean neighbourhood.
+
+        The residuals of :meth:`get_symmetry`, on the mean vectors of each
+        class; an operation is kept within ``n_sigma`` times the standard
+        error of the mean vectors (the centres' noise over the square root of
+        their number), so a small but significant distortion shared by many
+        centres breaks the symmetry, and the residual says by how much.
+
+        Parameters
+        ----------
+        n_sigma : float
+            Tolerance in units of the mean vectors' standard error.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per class: ``n_centres``, ``point_group``, the
+            ``residual_*`` columns and ``mirror_axis`` (as in
+            :meth:`get_symmetry`), ``noise`` (standard error per axis),
+            ``nearest`` (mean nearest-neighbour distance) and ``broken``
+            (the rotations and mirror not kept, with their residuals, as
+            text).
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> s = synthetic_lattice(shape=(160, 160), seed=0)
+        >>> atoms = s.refine_atoms(s.find_atoms())
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.get_class_symmetry()["point_group"].tolist()
+        ['4mm']
+        """
+        import pandas as pd
+
+        from ..numerics import symmetry as sy
+
+        ns = check_number(n_sigma, "n_sigma", "a number of standard deviations")
+        if not (np.isfinite(ns) and ns > 0):
+            raise ValueError(f"n_sigma must be a positive number, got {n_sigma}")
+        lab, v, e = self._class_inputs()
+        K = int(lab.max()) + 1 if lab.size else 0
+        units = self.metadata.get_item(f"{_KEY}.units", "")
+        rows = []
+        for k in range(K):
+            m = lab == k
+            C = v[m].mean(axis=0)
+            se = float(np.sqrt(np.nanmean(e[m] ** 2) / m.sum()))
+            r = sy.symmetry_residuals(C)
+            tol = ns * se if np.isfinite(se) else 0.0
+            pg = str(sy.point_group(r, tol)[0])
+            broken = [
+                f"{name} by {float(r[name][0]):.3g} {units}".rstrip()
+                for name in ("2", "3", "4", "6", "m")
+                if float(r[name][0]) > tol
+            ]
+            row = {"n_centres": int(m.sum()), "point_group": pg}
+            row.update(
+                {f"residual_{n}": float(r[n][0]) for n in ("2", "3", "4", "6", "m")}
+            )
+            row["mirror_axis"] = float(r["mirror_axis"][0])
+            row["noise"] = se
+            row["nearest"] = float(np.nanmin(np.hypot(C[:, 0], C[:, 1])))
+            row["broken"] = ", ".join(broken)
+            rows.append(row)
+        df = pd.DataFrame(rows)
+        df.index.name = "site_class"
+        return df
+
+    def find_phases(
+        self,
+        radius=None,
+        max_distance=0.5,
+        boundary_share=0.25,
+        n_sigma=3.0,
+        relative=0.25,
+    ):
+        """Phases, symmetry variants and unit cells from the site classes.
+
+        1. **Variants.** Site classes that live apart (their surroundings
+           differ, see below) and whose mean neighbourhoods one point
+           operation maps onto each other (within ``relative`` times their
+           difference or ``n_sigma`` times the noise) are variants of one
+           class (:func:`~hyperspy_localcryst.numerics.symmetry.find_variants`),
+           e.g. the 90-degree polar domains of a ferroelectric. Groups of
+           variants in one phase whose members co-occur one to one (the A
+           and B sites of each domain) are merged, so every atom of a domain
+           gets the same variant index.
+        2. **Phases.** With each variant counted as its group's first class,
+           classes whose surroundings (the mix of classes within ``radius``,
+           default 3 nearest-neighbour distances) differ by less than
+           ``max_distance`` (total variation) form one phase
+           (:func:`~hyperspy_localcryst.numerics.phases.find_phases`): one
+           crystal gives one phase; atoms whose window holds at least
+           ``boundary_share`` of other phases are boundary atoms.
+        3. **Unit cells.** Each phase's primitive cell and motif of site
+           classes (:func:`~hyperspy_localcryst.numerics.phases.unit_cell`).
+
+        Runs :meth:`find_site_classes` first when there are no cluster
+        results. The summary (phases with their classes, cells and a sentence
+        each; variant groups with their operations; the reason) is kept in
+        ``metadata.AtomNeighbourhoods.phases``.
+
+        Parameters
+        ----------
+        radius : float, optional
+            Composition window, in calibrated units.
+        max_distance : float
+            Largest difference of surroundings within a phase (0 to 1).
+        boundary_share : float
+            Least share of other phases in a boundary atom's window.
+        n_sigma : float
+            Noise multiple within which two mean neighbourhoods are the same.
+        relative : float
+            Largest residual of a variant operation, relative to the
+            difference of the two classes.
+
+        Returns
+        -------
+        AtomPositions
+            All atoms, with the columns ``site_class`` (-1 where the atom is
+            not a centre), ``phase`` (-1 unassigned), ``variant`` (-1 where
+            its class has no variants, else the index of its variant) and
+            ``phase_boundary`` (1 for boundary atoms, else 0).
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> s = synthetic_lattice(shape=(160, 160), seed=0)
+        >>> atoms = s.refine_atoms(s.find_atoms())
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> table = nb.find_phases()
+        >>> int(table.get_column("phase").max()) + 1
+        1
+        >>> nb.metadata.AtomNeighbourhoods.phases.n_phases
+        1
+        """
+        from ..numerics import phases as ph
+        from ..numerics import symmetry as sy
+
+        atoms = self.atoms
+        if atoms.n_frames > 1:
+            raise ValueError(
+                "find_phases works on one image: select a frame first "
+                "(atoms.get_frame(i).get_neighbourhoods(...))."
+            )
+        for name, value in (
+            ("max_distance", max_distance),
+            ("boundary_share", boundary_share),
+        ):
+            val = check_number(value, name, "a fraction")
+            if not 0 < val < 1:
+                raise ValueError(f"`{name}` must be between 0 and 1, got {value}.")
+        ns = check_number(n_sigma, "n_sigma", "a number of standard deviations")
+        if not (np.isfinite(ns) and ns > 0):
+            raise ValueError(f"n_sigma must be a positive number, got {n_sigma}")
+        lab, v, e = self._class_inputs()
+        grid = atoms.grid
+        scale = abs(float(grid["x"]["scale"]))
+        xp, yp = atoms.get_pixel_positions()
+        n = atoms.n_atoms
+        site = np.full(n, -1, dtype=np.int64)
+        site[self.centre_indices] = lab
+        if radius is None:
+            r_px = ph.default_radius(xp, yp)
+        else:
+            r = check_number(radius, "radius", "a distance in calibrated units")
+            if not (np.isfinite(r) and r > 0):
+                raise ValueError(f"`radius` must be a positive distance, got {radius}.")
+            r_px = r / scale
+        K = int(lab.max()) + 1 if lab.size else 0
+        comp, _ = ph.site_composition(xp, yp, site, r_px, K)
+        M = ph.class_cooccurrence(comp, site, K)
+        tv = 0.5 * np.abs(M[:, None, :] - M[None, :, :]).sum(axis=2)
+        apart = np.nan_to_num(tv, nan=0.0) > max_distance
+        # only atoms of one type can be variants of each other
+        ct = self.metadata.get_item(f"{_KEY}.site_classes.class_types", None)
+        if ct is not None and len(ct) == K:
+            ct = np.asarray(ct)
+            apart &= ct[:, None] == ct[None, :]
+        C = np.stack([v[lab == k].mean(axis=0) for k in range(K)])
+        se = np.array(
+            [np.sqrt(np.nanmean(e[lab == k] ** 2) / (lab == k).sum()) for k in range(K)]
+        )
+        groups = sy.find_variants(
+            C, np.nan_to_num(se), apart, n_sigma=ns, relative=relative
+        )
+        reduced = np.arange(K)
+        for g in groups:
+            reduced[g["classes"]] = g["classes"][0]
+        site_reduced = np.where(site >= 0, reduced[np.maximum(site, 0)], -1)
+        result = ph.find_phases(
+            xp, yp, site_reduced, r_px, max_distance, boundary_share=boundary_share
+        )
+        class_phase = np.where(reduced >= 0, result.class_phase[reduced], -1)
+        variant_groups = self._merge_variant_groups(groups, class_phase, M)
+        variant = np.full(n, -1, dtype=np.int64)
+        for g in variant_groups:
+            for i, members in enumerate(g["site_classes"]):
+                variant[np.isin(site, members)] = i
+        table = atoms.add_columns(
+            {
+                "site_class": site.astype(float),
+                "phase": result.labels.astype(float),
+                "variant": variant.astype(float),
+                "phase_boundary": result.boundary.astype(float),
+            },
+            {"site_class": "", "phase": "", "variant": "", "phase_boundary": ""},
+        )
+        sym = self.get_class_symmetry()
+        units = self.metadata.get_item(f"{_KEY}.units", "")
+        phases = []
+        for f in range(result.n_phases):
+            classes = [int(c) for c in np.flatnonzero(class_phase == f)]
+            members = result.labels == f
+            cell = self._phase_cell(xp, yp, site, members & ~result.boundary, scale)
+            phases.append(
+                {
+                    "site_classes": classes,
+                    "n_atoms": int(members.sum()),
+                    "n_boundary": int((members & result.boundary).sum()),
+                    **cell,
+                    "description": _phase_sentence(
+                        f, classes, members.sum(), cell, units
+                    ),
+                }
+            )
+        classes_info = []
+        for k in range(K):
+            row = sym.iloc[k]
+            vg = [
+                (gi, i)
+                for gi, g in enumerate(variant_groups)
+                for i, mem in enumerate(g["site_classes"])
+                if k in mem
+            ]
+            classes_info.append(
+                {
+                    "n_centres": int(row.n_centres),
+                    "phase": int(class_phase[k]),
+                    "point_group": str(row.point_group),
+                    "broken": str(row.broken),
+                    "variant_group": vg[0][0] if vg else -1,
+                    "variant": vg[0][1] if vg else -1,
+                    "description": _class_sentence(k, row, class_phase[k], vg, units),
+                }
+            )
+        self.metadata.set_item(
+            f"{_KEY}.phases",
+            {
+                "n_phases": int(result.n_phases),
+                "reason": result.reason,
+                "radius": float(r_px * scale),
+                "phases": phases,
+                "site_classes": classes_info,
+                "variant_groups": variant_groups,
+            },
+        )
+        return table
+
+    @staticmethod
+    def _merge_variant_groups(groups, class_phase, M):
+        """Variant groups as lists of variants (each a list of classes) with
+        the operation of each variant; groups of one phase with as many
+        variants, whose members co-occur one to one, are merged."""
+        out = [
+            {
+                "site_classes": [[c] for c in g["classes"]],
+                "operations": list(g["operations"]),
+                "residuals": list(g["residuals"]),
+            }
+            for g in groups
+        ]
+        merged = True
+        while merged:
+            merged = False
+            for a in range(len(out)):
+                for b in range(a + 1, len(out)):
+                    ga, gb = out[a], out[b]
+                    m = len(ga["site_classes"])
+                    if m != len(gb["site_classes"]):
+                        continue
+                    pa = {int(class_phase[c]) for v in ga["site_classes"] for c in v}
+                    pb = {int(class_phase[c]) for v in gb["site_classes"] for c in v}
+                    if pa != pb:
+                        continue
+                    # co-occurrence of variant i of a with variant j of b
+                    S = np.array(
+                        [
+                            [
+                                np.nansum(M[np.ix_(va, vb)])
+                                + np.nansum(M[np.ix_(vb, va)])
+                                for vb in gb["site_classes"]
+                            ]
+                            for va in ga["site_classes"]
+                        ]
+                    )
+                    match = S.argmax(axis=1)
+                    if len(set(match.tolist())) != m:
+                        continue
+                    ga["site_classes"] = [
+                        sorted(va + gb["site_classes"][j])
+                        for va, j in zip(ga["site_classes"], match)
+                    ]
+                    del out[b]
+                    merged = True
+                    break
+                if merged:
+                    break
+        for g in out:
+            g["residuals"] = [float(r) for r in g["residuals"]]
+        return out
+
+    def _phase_cell(self, xp, yp, site, members, scale):
+        from ..numerics import phases as ph
+
+        keep = members & (site >= 0)
+        units = self.metadata.get_item(f"{_KEY}.units", "")
+        if keep.sum() < 6:
+            return {"cell": None, "cell_reason": f"only {int(keep.sum())} atoms"}
+        try:
+            cell = ph.unit_cell(xp[keep], yp[keep], site[keep])
+        except ValueError as err:
+            return {"cell": None, "cell_reason": str(err)}
+        g = self.atoms.grid
+        v = cell["vectors"] * [abs(float(g["x"]["scale"])), abs(float(g["y"]["scale"]))]
+        a, b = (float(np.hypot(*row)) for row in v)
+        gamma = float(np.degrees(np.arccos(np.clip(v[0] @ v[1] / (a * b), -1.0, 1.0))))
+        return {
+            "cell": {
+                "a1": [float(t) for t in v[0]],
+                "a2": [float(t) for t in v[1]],
+                "a": a,
+                "b": b,
+                "gamma": gamma,
+                "units": units,
+                "motif": [
+                    {
+                        "site_class": m["site_class"],
+                        "fractional": list(m["fractional"]),
+                        "offset": [
+                            float(t)
+                            for t in np.asarray(m["offset"])
+                            @ np.diag(
+                                [
+                                    abs(float(g["x"]["scale"])),
+                                    abs(float(g["y"]["scale"])),
+                                ]
+                            )
+                        ],
+                        "n_atoms": m["n_atoms"],
+                    }
+                    for m in cell["motif"]
+                ],
+            },
+            "cell_reason": "",
+        }
 
     def _labels(self):
         n = self._n_rows()

@@ -1,0 +1,520 @@
+"""Phases from site classes: which classes live together, and where.
+
+A *site class* is a class of neighbourhoods ("the Ti site of the polar
+phase", :func:`~hyperspy_localcryst.numerics.statistics.count_classes`). A
+*phase* is a set of site classes that occur together in space. Each atom's
+**composition** is the share of every site class among the labelled atoms
+within ``radius`` (a few cells) of it (:func:`site_composition`); averaged
+over the atoms of one class it says what surrounds that class
+(:func:`class_cooccurrence`). Classes of one phase have the same
+surroundings (the phase's mix of classes); classes of two phases meet only
+along their boundary, so their surroundings differ almost completely.
+:func:`find_phases` groups the classes by that difference, then gives every
+atom the phase that fills most of its window and flags boundary atoms.
+:func:`unit_cell` gives a phase's primitive cell and its motif of classes.
+
+Everything is in pixels (x = column, y = row); labels ``-1`` mean "none".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from ._checks import check_array, check_integer, check_number
+
+__all__ = [
+    "PhaseResult",
+    "class_cooccurrence",
+    "default_radius",
+    "find_phases",
+    "label_boundaries",
+    "site_composition",
+    "unit_cell",
+]
+
+
+def _xy_labels(x, y, labels):
+    x = check_array(x, "x").ravel()
+    y = check_array(y, "y").ravel()
+    if x.shape != y.shape:
+        raise ValueError(
+            f"x and y must have the same length, got {x.size} and {y.size}"
+        )
+    lab = np.asarray(labels)
+    if lab.shape != x.shape:
+        raise ValueError(
+            f"labels must have one value per atom ({x.size}), got shape {lab.shape}"
+        )
+    if lab.size and not np.issubdtype(lab.dtype, np.integer):
+        if not np.all(np.isfinite(lab)) or not np.all(lab == np.round(lab)):
+            raise ValueError("labels must be integers (-1 for none)")
+        lab = lab.astype(np.int64)
+    return x, y, lab.astype(np.int64)
+
+
+def default_radius(x, y):
+    """The composition radius: 3 nearest-neighbour distances.
+
+    About 25 to 40 atoms fall in a window of this radius on the common
+    lattices, enough to count each site class with a few per cent error,
+    and the window spans two to three cells.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Positions (pixels).
+
+    Returns
+    -------
+    float
+        The radius in pixels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> j, i = np.mgrid[0:10, 0:10]
+    >>> default_radius(7.0 * i.ravel(), 7.0 * j.ravel())
+    21.0
+    """
+    p = np.column_stack([check_array(x, "x").ravel(), check_array(y, "y").ravel()])
+    p = p[np.isfinite(p).all(axis=1)]
+    if len(p) < 2:
+        raise ValueError("At least 2 atoms with finite positions are needed.")
+    d = cKDTree(p).query(p, k=2)[0][:, 1]
+    return 3.0 * float(np.median(d))
+
+
+def site_composition(x, y, labels, radius, n_classes=None):
+    """Share of each site class among the labelled atoms around every atom.
+
+    Parameters
+    ----------
+    x, y : array_like, shape (n,)
+        Positions (pixels).
+    labels : array_like of int, shape (n,)
+        Site class per atom, ``-1`` for none (not counted).
+    radius : float
+        Window radius (pixels); the atom itself is counted.
+    n_classes : int, optional
+        Number of columns; default ``labels.max() + 1``.
+
+    Returns
+    -------
+    composition : numpy.ndarray, shape (n, n_classes)
+        Fractions (rows sum to 1; NaN where the window holds no labelled
+        atom).
+    counts : numpy.ndarray of int, shape (n,)
+        Labelled atoms in each window.
+
+    Examples
+    --------
+    Two classes alternating along a row:
+
+    >>> import numpy as np
+    >>> x = np.arange(6.0); y = np.zeros(6)
+    >>> c, n = site_composition(x, y, [0, 1, 0, 1, 0, 1], radius=1.5)
+    >>> c[2].round(3).tolist(), int(n[2])
+    ([0.333, 0.667], 3)
+    """
+    x, y, lab = _xy_labels(x, y, labels)
+    r = check_number(radius, "radius", "a distance in pixels")
+    if not (np.isfinite(r) and r > 0):
+        raise ValueError(f"radius must be a positive distance, got {radius}")
+    k = int(lab.max()) + 1 if lab.size and lab.max() >= 0 else 0
+    if n_classes is not None:
+        k = max(k, check_integer(n_classes, "n_classes", minimum=0))
+    n = x.size
+    comp = np.zeros((n, k))
+    ok = np.isfinite(x) & np.isfinite(y)
+    idx = np.flatnonzero(ok)
+    if k == 0 or idx.size == 0:
+        return np.full((n, k), np.nan), np.zeros(n, dtype=np.int64)
+    tree = cKDTree(np.column_stack([x[idx], y[idx]]))
+    pairs = tree.query_pairs(r, output_type="ndarray")
+    a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
+    la, lb = lab[a], lab[b]
+    m = lb >= 0
+    np.add.at(comp, (a[m], lb[m]), 1.0)
+    m = la >= 0
+    np.add.at(comp, (b[m], la[m]), 1.0)
+    own = ok & (lab >= 0)
+    comp[own, lab[own]] += 1.0
+    counts = comp.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        comp = comp / counts[:, None]
+    comp[counts == 0] = np.nan
+    return comp, counts.astype(np.int64)
+
+
+@dataclass
+class PhaseResult:
+    """Result of :func:`find_phases`.
+
+    Attributes
+    ----------
+    n_phases : int
+        Number of phases (0 is the largest).
+    labels : numpy.ndarray of int, shape (n,)
+        Phase per atom; -1 where the window held too few labelled atoms.
+    boundary : numpy.ndarray of bool, shape (n,)
+        Atoms whose window holds at least ``boundary_share`` of other
+        phases' classes.
+    classes : list of list of int
+        Site classes of each phase.
+    class_phase : numpy.ndarray of int
+        Phase of each site class (-1 for a class with no atoms).
+    composition : numpy.ndarray, shape (n_phases, n_classes)
+        Mean composition of each phase's windows (away from its boundaries).
+    radius : float
+        Window radius used (pixels).
+    reason : str
+        Why that many phases.
+    """
+
+    n_phases: int
+    labels: np.ndarray
+    boundary: np.ndarray
+    classes: list
+    class_phase: np.ndarray
+    composition: np.ndarray
+    radius: float
+    reason: str = ""
+
+
+def label_boundaries(x, y, labels, radius, share=0.25):
+    """Atoms whose window holds a substantial share of another label.
+
+    Parameters
+    ----------
+    x, y : array_like, shape (n,)
+        Positions (pixels).
+    labels : array_like of int, shape (n,)
+        Phase (or variant) per atom, -1 for none.
+    radius : float
+        Window radius (pixels).
+    share : float
+        Least share of the window's labelled atoms that carry another label.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(10.0); y = np.zeros(10)
+    >>> lab = np.array([0] * 5 + [1] * 5)
+    >>> np.flatnonzero(label_boundaries(x, y, lab, radius=2.5)).tolist()
+    [4, 5]
+    """
+    x, y, lab = _xy_labels(x, y, labels)
+    s = check_number(share, "share", "a fraction")
+    if not 0 < s < 1:
+        raise ValueError(f"share must be between 0 and 1, got {share}")
+    comp, counts = site_composition(x, y, lab, radius)
+    out = np.zeros(x.size, dtype=bool)
+    if comp.shape[1] == 0:
+        return out
+    own = np.where(lab >= 0, lab, 0)
+    mine = comp[np.arange(x.size), own]
+    other = 1.0 - np.where(lab >= 0, mine, 0.0)
+    other = np.where(counts > 0, other, 0.0)
+    out = (other >= s) & (lab >= 0)
+    return out
+
+
+def class_cooccurrence(composition, labels, n_classes=None):
+    """Mean composition around the atoms of each site class.
+
+    Parameters
+    ----------
+    composition : array_like, shape (n, k)
+        From :func:`site_composition`.
+    labels : array_like of int, shape (n,)
+        Site class per atom (-1 for none).
+    n_classes : int, optional
+        Rows of the result; default ``k``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_classes, k)
+        Row ``a``: the mean share of each class in the windows of class
+        ``a``'s atoms (NaN for a class without atoms).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> comp = np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    >>> class_cooccurrence(comp, [0, 1, 2]).tolist()
+    [[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 1.0]]
+    """
+    comp = check_array(composition, "composition")
+    if comp.ndim != 2:
+        raise ValueError(f"composition must be 2D (n, k), got shape {comp.shape}")
+    lab = np.asarray(labels).astype(np.int64).ravel()
+    if lab.size != comp.shape[0]:
+        raise ValueError(
+            f"labels must have one value per row of composition ({comp.shape[0]}), "
+            f"got {lab.size}"
+        )
+    k = comp.shape[1] if n_classes is None else int(n_classes)
+    out = np.full((k, comp.shape[1]), np.nan)
+    for a in range(k):
+        m = (lab == a) & np.isfinite(comp).all(axis=1)
+        if m.any():
+            out[a] = comp[m].mean(axis=0)
+    return out
+
+
+def _group_classes(M, max_distance):
+    """Average-linkage groups of classes whose co-occurrence rows differ by
+    less than ``max_distance`` (total variation)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    present = np.flatnonzero(np.isfinite(M).all(axis=1))
+    groups = np.full(M.shape[0], -1, dtype=np.int64)
+    if present.size == 0:
+        return groups, np.zeros((0, 0))
+    R = M[present]
+    tv = 0.5 * np.abs(R[:, None, :] - R[None, :, :]).sum(axis=2)
+    if present.size == 1:
+        groups[present] = 0
+        return groups, tv
+    iu = np.triu_indices(present.size, 1)
+    Z = linkage(tv[iu], method="average")
+    g = fcluster(Z, t=max_distance, criterion="distance") - 1
+    groups[present] = g
+    return groups, tv
+
+
+def find_phases(
+    x,
+    y,
+    site_classes,
+    radius=None,
+    max_distance=0.5,
+    min_count=5,
+    boundary_share=0.25,
+):
+    """Group site classes into phases by where they occur together.
+
+    Each atom's window (``radius``) gives the share of every site class
+    around it (:func:`site_composition`); the rows of
+    :func:`class_cooccurrence` say what surrounds each class. Two site
+    classes belong to one phase when their surroundings are mostly the same
+    mix of classes: the total-variation distance between their rows (half
+    the L1 distance: 0 for the same mix, 1 for disjoint ones) is below
+    ``max_distance`` (average linkage). Site classes of one crystal always
+    co-occur, so one crystal gives one phase; classes of two phases meet
+    only along their boundary. A class found only along a boundary is its
+    own phase (the boundary phase). Each atom then takes the phase with the
+    largest share of its window; atoms whose window holds at least
+    ``boundary_share`` of other phases are boundary atoms.
+
+    Parameters
+    ----------
+    x, y : array_like, shape (n,)
+        Positions (pixels) of all atoms.
+    site_classes : array_like of int, shape (n,)
+        Site class per atom, -1 where none (atoms that are not neighbourhood
+        centres still get a phase from their window). To keep symmetry
+        variants in one phase, pass each variant's class as its group's
+        first class.
+    radius : float, optional
+        Composition window (pixels); default :func:`default_radius`.
+    max_distance : float
+        Largest total-variation distance between the surroundings of two
+        classes of one phase (0 < max_distance < 1).
+    min_count : int
+        Fewest labelled atoms in a window for the atom to get a phase.
+    boundary_share : float
+        Least share of other phases in a boundary atom's window.
+
+    Returns
+    -------
+    PhaseResult
+
+    Examples
+    --------
+    Site classes 0 and 1 alternate on the left, class 2 fills the right:
+
+    >>> import numpy as np
+    >>> j, i = np.mgrid[0:30, 0:40]
+    >>> x, y = 5.0 * i.ravel(), 5.0 * j.ravel()
+    >>> sc = np.where(i.ravel() < 20, (i.ravel() + j.ravel()) % 2, 2)
+    >>> result = find_phases(x, y, sc)
+    >>> result.n_phases, result.classes
+    (2, [[0, 1], [2]])
+    >>> int(result.labels[0]), int(result.labels[-1])
+    (0, 1)
+    """
+    x, y, lab = _xy_labels(x, y, site_classes)
+    min_count = check_integer(min_count, "min_count", minimum=1)
+    dmax = check_number(max_distance, "max_distance", "a distance between 0 and 1")
+    if not 0 < dmax < 1:
+        raise ValueError(f"max_distance must be between 0 and 1, got {max_distance}")
+    share = check_number(boundary_share, "boundary_share", "a fraction")
+    if not 0 < share < 1:
+        raise ValueError(
+            f"boundary_share must be between 0 and 1, got {boundary_share}"
+        )
+    if radius is None:
+        radius = default_radius(x, y)
+    comp, counts = site_composition(x, y, lab, radius)
+    n, k = comp.shape
+    labels = np.full(n, -1, dtype=np.int64)
+    M = class_cooccurrence(comp, lab, k)
+    groups, tv = _group_classes(M, dmax)
+    if k == 0 or (groups < 0).all():
+        return PhaseResult(
+            0,
+            labels,
+            np.zeros(n, bool),
+            [],
+            groups,
+            np.zeros((0, k)),
+            float(radius),
+            "no labelled atoms",
+        )
+    # Phase shares of each window; phases numbered by size.
+    n_groups = int(groups.max()) + 1
+    shares = np.zeros((n, n_groups))
+    for c in range(k):
+        if groups[c] >= 0:
+            shares[:, groups[c]] += np.nan_to_num(comp[:, c])
+    ok = counts >= min_count
+    best = shares.argmax(axis=1)
+    size = np.bincount(best[ok], minlength=n_groups)
+    order = np.argsort(-size, kind="stable")
+    rank = np.empty(n_groups, dtype=np.int64)
+    rank[order] = np.arange(n_groups)
+    labels[ok] = rank[best[ok]]
+    class_phase = np.where(groups >= 0, rank[np.maximum(groups, 0)], -1)
+    n_phases = n_groups
+    boundary = ok & (shares.max(axis=1) <= 1.0 - share)
+    classes = [
+        [int(c) for c in np.flatnonzero(class_phase == f)] for f in range(n_phases)
+    ]
+    mean_comp = np.zeros((n_phases, k))
+    for f in range(n_phases):
+        sel = (labels == f) & ~boundary
+        if not sel.any():
+            sel = labels == f
+        mean_comp[f] = np.nanmean(comp[sel], axis=0) if sel.any() else np.nan
+    if n_phases == 1:
+        reason = (
+            f"all {len(classes[0])} site classes occur together (their surroundings "
+            f"differ by at most {np.nanmax(tv):.2f} < {dmax:g}): one phase"
+        )
+    else:
+        tvg = [
+            min(
+                float(tv_between)
+                for tv_between in _between(tv, groups, order[a], order[b])
+            )
+            for a in range(n_phases)
+            for b in range(a + 1, n_phases)
+        ]
+        reason = (
+            f"{n_phases} groups of site classes that occur apart (surroundings of "
+            f"classes in different phases differ by at least {min(tvg):.2f} "
+            f"of 1, within a phase by at most {_within(tv, groups):.2f}; "
+            f"limit {dmax:g})"
+        )
+    return PhaseResult(
+        n_phases,
+        labels,
+        boundary,
+        classes,
+        class_phase,
+        mean_comp,
+        float(radius),
+        reason,
+    )
+
+
+def _between(tv, groups, ga, gb):
+    present = np.flatnonzero(groups >= 0)
+    g = groups[present]
+    a = np.flatnonzero(g == ga)
+    b = np.flatnonzero(g == gb)
+    return tv[np.ix_(a, b)].ravel()
+
+
+def _within(tv, groups):
+    present = np.flatnonzero(groups >= 0)
+    g = groups[present]
+    same = (g[:, None] == g[None, :]) & ~np.eye(g.size, dtype=bool)
+    return float(tv[same].max()) if same.any() else 0.0
+
+
+def unit_cell(x, y, site_classes, find_vectors=None):
+    """Primitive cell of a set of atoms and the site classes in it (the motif).
+
+    Parameters
+    ----------
+    x, y : array_like, shape (n,)
+        Positions (pixels) of the atoms of one phase.
+    site_classes : array_like of int, shape (n,)
+        Site class per atom (-1 for none): a translation maps every atom
+        onto one of the same class.
+    find_vectors : callable, optional
+        ``f(x, y, types) -> dict`` with ``"vectors"`` (2, 2); default
+        :func:`~hyperspy_localcryst.numerics.lattice.find_lattice_vectors`.
+
+    Returns
+    -------
+    dict
+        ``vectors`` (2, 2) pixels, rows a1, a2; ``motif``: one dict per site
+        class present with ``site_class``, ``fractional`` (u, v in [0, 1):
+        the class's position in the cell relative to the first class, a
+        circular mean) and ``offset`` (x, y in pixels, = u a1 + v a2) and
+        ``n_atoms``.
+
+    Examples
+    --------
+    A centred rectangular motif: class 1 at (1/2, 1/2) of a 10 x 14 cell:
+
+    >>> import numpy as np
+    >>> j, i = np.mgrid[0:12, 0:12]
+    >>> xa, ya = 10.0 * i.ravel(), 14.0 * j.ravel()
+    >>> x = np.concatenate([xa, xa + 5]); y = np.concatenate([ya, ya + 7])
+    >>> sc = np.repeat([0, 1], xa.size)
+    >>> cell = unit_cell(x, y, sc)
+    >>> [m["fractional"] for m in cell["motif"]]
+    [(0.0, 0.0), (0.5, 0.5)]
+    """
+    x, y, lab = _xy_labels(x, y, site_classes)
+    if find_vectors is None:
+        from .lattice import find_lattice_vectors as find_vectors
+    keep = np.isfinite(x) & np.isfinite(y) & (lab >= 0)
+    fit = find_vectors(x[keep], y[keep], lab[keep])
+    v = np.asarray(fit["vectors"], dtype=float)
+    inv = np.linalg.inv(v.T)
+    classes = [int(c) for c in np.unique(lab[keep])]
+    # Origin: an atom of the first class near the middle.
+    first = np.flatnonzero(keep & (lab == classes[0]))
+    cx, cy = np.median(x[first]), np.median(y[first])
+    o = first[np.argmin(np.hypot(x[first] - cx, y[first] - cy))]
+    motif = []
+    for c in classes:
+        m = keep & (lab == c)
+        d = np.column_stack([x[m] - x[o], y[m] - y[o]])
+        f = d @ inv.T  # fractional coordinates
+        ang = 2 * np.pi * f
+        u = np.arctan2(np.sin(ang).mean(axis=0), np.cos(ang).mean(axis=0))
+        u = np.mod(u / (2 * np.pi), 1.0)
+        u = np.where(np.isclose(u, 1.0, atol=1e-9) | np.isclose(u, 0, atol=1e-9), 0, u)
+        u = tuple(float(round(a, 4)) for a in u)
+        motif.append(
+            {
+                "site_class": c,
+                "fractional": u,
+                "offset": tuple(float(a) for a in np.asarray(u) @ v),
+                "n_atoms": int(m.sum()),
+            }
+        )
+    return {"vectors": v, "motif": motif}
