@@ -18,7 +18,7 @@ Everything is in pixels (x = column, y = row); labels ``-1`` mean "none".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -172,6 +172,9 @@ class PhaseResult:
         Window radius used (pixels).
     reason : str
         Why that many phases.
+    boundary_classes : list of int
+        Site classes found only where phases meet (their group fills fewer
+        than ``min_atoms`` windows of its own): not a phase.
     """
 
     n_phases: int
@@ -182,6 +185,7 @@ class PhaseResult:
     composition: np.ndarray
     radius: float
     reason: str = ""
+    boundary_classes: list = field(default_factory=list)
 
 
 def label_boundaries(x, y, labels, radius, share=0.25):
@@ -298,6 +302,7 @@ def find_phases(
     max_distance=0.5,
     min_count=5,
     boundary_share=0.25,
+    min_atoms=20,
 ):
     """Group site classes into phases by where they occur together.
 
@@ -332,6 +337,10 @@ def find_phases(
         Fewest labelled atoms in a window for the atom to get a phase.
     boundary_share : float
         Least share of other phases in a boundary atom's window.
+    min_atoms : int
+        Fewest atoms a phase must win (where its classes are the largest
+        share of the window); a group of classes that wins fewer is a set
+        of boundary classes.
 
     Returns
     -------
@@ -353,6 +362,7 @@ def find_phases(
     """
     x, y, lab = _xy_labels(x, y, site_classes)
     min_count = check_integer(min_count, "min_count", minimum=1)
+    min_atoms = check_integer(min_atoms, "min_atoms", minimum=1)
     dmax = check_number(max_distance, "max_distance", "a distance between 0 and 1")
     if not 0 < dmax < 1:
         raise ValueError(f"max_distance must be between 0 and 1, got {max_distance}")
@@ -386,15 +396,28 @@ def find_phases(
         if groups[c] >= 0:
             shares[:, groups[c]] += np.nan_to_num(comp[:, c])
     ok = counts >= min_count
-    best = shares.argmax(axis=1)
-    size = np.bincount(best[ok], minlength=n_groups)
-    order = np.argsort(-size, kind="stable")
-    rank = np.empty(n_groups, dtype=np.int64)
-    rank[order] = np.arange(n_groups)
+    # A group of classes that fills no window of its own (fewer than
+    # ``min_atoms`` atoms where it is the largest share) is not a phase:
+    # its classes are boundary classes (found only where phases meet).
+    alive = np.ones(n_groups, dtype=bool)
+    while True:
+        best = np.where(alive, shares, -1.0).argmax(axis=1)
+        size = np.bincount(best[ok], minlength=n_groups)
+        weak = alive & (size < min_atoms)
+        if not weak.any() or alive.sum() == 1:
+            break
+        alive[np.flatnonzero(weak)[np.argmin(size[weak])]] = False
+    order = np.argsort(np.where(alive, -size, 1), kind="stable")
+    n_phases = int(alive.sum())
+    rank = np.full(n_groups, -1, dtype=np.int64)
+    rank[order[:n_phases]] = np.arange(n_phases)
     labels[ok] = rank[best[ok]]
     class_phase = np.where(groups >= 0, rank[np.maximum(groups, 0)], -1)
-    n_phases = n_groups
-    boundary = ok & (shares.max(axis=1) <= 1.0 - share)
+    own = shares[np.arange(n), best]
+    boundary = ok & (own <= 1.0 - share)
+    boundary_classes = [
+        int(c) for c in np.flatnonzero((groups >= 0) & (class_phase < 0))
+    ]
     classes = [
         [int(c) for c in np.flatnonzero(class_phase == f)] for f in range(n_phases)
     ]
@@ -404,26 +427,31 @@ def find_phases(
         if not sel.any():
             sel = labels == f
         mean_comp[f] = np.nanmean(comp[sel], axis=0) if sel.any() else np.nan
-    if n_phases == 1:
+    if n_groups == 1:
         reason = (
             f"all {len(classes[0])} site classes occur together (their surroundings "
             f"differ by at most {np.nanmax(tv):.2f} < {dmax:g}): one phase"
         )
     else:
-        tvg = [
-            min(
-                float(tv_between)
-                for tv_between in _between(tv, groups, order[a], order[b])
-            )
-            for a in range(n_phases)
-            for b in range(a + 1, n_phases)
-        ]
+        tvg = min(
+            float(t)
+            for ga in range(n_groups)
+            for gb in range(ga + 1, n_groups)
+            for t in _between(tv, groups, ga, gb)
+        )
         reason = (
-            f"{n_phases} groups of site classes that occur apart (surroundings of "
-            f"classes in different phases differ by at least {min(tvg):.2f} "
-            f"of 1, within a phase by at most {_within(tv, groups):.2f}; "
+            f"{n_groups} groups of site classes that occur apart (surroundings of "
+            f"classes in different groups differ by at least {tvg:.2f} "
+            f"of 1, within a group by at most {_within(tv, groups):.2f}; "
             f"limit {dmax:g})"
         )
+        if boundary_classes:
+            reason += (
+                f"; site class(es) {', '.join(map(str, boundary_classes))} occur "
+                f"only where phases meet (fewer than {min_atoms} atoms of their "
+                "own): boundary classes, not a phase"
+            )
+        reason += f": {n_phases} phase(s)"
     return PhaseResult(
         n_phases,
         labels,
@@ -433,6 +461,7 @@ def find_phases(
         mean_comp,
         float(radius),
         reason,
+        boundary_classes,
     )
 
 

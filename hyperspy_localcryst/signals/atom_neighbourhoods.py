@@ -410,8 +410,13 @@ def _phase_sentence(f, classes, n_atoms, cell, units):
 
 def _class_sentence(k, row, phase, variant, units):
     """One sentence saying what a site class is."""
+    where = (
+        f"of phase {int(phase)}"
+        if phase >= 0
+        else "found only where phases meet (a boundary class)"
+    )
     text = (
-        f"Site class {k}: {int(row.n_centres)} centres of phase {int(phase)}, nearest "
+        f"Site class {k}: {int(row.n_centres)} centres {where}, nearest "
         f"neighbour {row.nearest:.4g} {units}, point group {row.point_group}"
     )
     if row.broken:
@@ -1638,6 +1643,7 @@ class AtomNeighbourhoods(Signal1D):
                 "phases": phases,
                 "site_classes": classes_info,
                 "variant_groups": variant_groups,
+                "boundary_classes": [int(c) for c in np.flatnonzero(class_phase < 0)],
             },
         )
         return table
