@@ -39,6 +39,7 @@ from .signals._grid import (
     check_integer,
     check_n_sublattices,
     check_number,
+    to_calibrated,
 )
 
 __all__ = ["analyse", "write_report", "FIGURES"]
@@ -412,6 +413,11 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     labels = nb.get_cluster_labels(merged=True).data.astype(int)
     times["neighbourhoods_s"] = time.perf_counter() - t
 
+    t = time.perf_counter()
+    log("phases, symmetry, variants and boundaries")
+    atoms, phase_summary, defects = _phases(atoms, nb, stack)
+    times["phases_s"] = time.perf_counter() - t
+
     # figures show one good frame: the first with centre atoms (a failed frame
     # has none), named in the titles and the summary
     md = atoms.metadata.get_item("AtomPositions")
@@ -420,6 +426,7 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     shown = int(nb.get_centres().get_frames().min()) if stack else None
 
     atoms.to_csv(out / "atoms.csv")
+    _defects_csv(defects, out / "defects.csv")
     atoms.save(out / f"atoms.{p['file_format']}", overwrite=True)
     nb.save(out / f"neighbourhoods.{p['file_format']}", overwrite=True)
 
@@ -461,6 +468,7 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
         "clusters_reason": clusters_reason,
         "cluster_sizes": sizes.tolist(),
         "cluster_fractions": (sizes / max(sizes.sum(), 1)).round(4).tolist(),
+        **phase_summary,
         "calibration": _calibration(signal, units),
         "lattice": lattice,
         "figure_frame": shown,
@@ -474,6 +482,87 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     times["figures_s"] = time.perf_counter() - t
     summary["times_s"] = {key: round(v, 3) for key, v in times.items()}
     return summary
+
+
+_DEFECT_COLUMNS = ("type", "x", "y", "burgers_x", "burgers_y", "atom")
+
+
+def _phases(atoms, nb, stack):
+    """Phases, symmetry, variants (``AtomNeighbourhoods.find_phases``), the
+    per-atom columns ``site_class``, ``phase``, ``variant``,
+    ``phase_boundary``, the summary keys and the boundary rows of the defect
+    table."""
+    import pandas as pd
+
+    from .numerics import phases as ph
+
+    if stack:
+        n = atoms.n_atoms
+        site = np.full(n, -1.0)
+        site[nb.centre_indices] = nb.get_cluster_labels(merged=True).data
+        minus = np.full(n, -1.0)
+        atoms = atoms.add_columns(
+            {
+                "site_class": site,
+                "phase": minus,
+                "variant": minus,
+                "phase_boundary": np.zeros(n),
+            }
+        )
+        summary = {
+            "n_site_classes": int(site.max()) + 1,
+            "n_phases": None,
+            "phases_reason": "not computed for a stack: phases, variants and "
+            "defects are found on one image (select a frame)",
+            "variant_groups": [],
+            "phases": [],
+            "site_classes": [],
+            "defects": {},
+        }
+        return atoms, summary, pd.DataFrame(columns=_DEFECT_COLUMNS)
+    table = nb.find_phases()
+    md = nb.metadata.AtomNeighbourhoods.phases.as_dictionary()
+    xp, yp = table.get_pixel_positions()
+    rows = []
+    for name, column in (("phase_boundary", "phase"), ("variant_boundary", "variant")):
+        b = ph.boundary_points(xp, yp, table.get_column(column).astype(int))
+        bx, by = to_calibrated(table.grid, b["x"], b["y"])
+        rows.append(
+            pd.DataFrame(
+                {
+                    "type": name,
+                    "x": bx,
+                    "y": by,
+                    "burgers_x": np.nan,
+                    "burgers_y": np.nan,
+                    "atom": -1,
+                }
+            )
+        )
+    defects = pd.concat(rows, ignore_index=True)
+    summary = {
+        "n_site_classes": len(md["site_classes"]),
+        "n_phases": int(md["n_phases"]),
+        "phases_reason": md["reason"],
+        "variant_groups": [
+            {
+                "site_classes": g["site_classes"],
+                "operations": g["operations"],
+                "residuals": g["residuals"],
+            }
+            for g in md["variant_groups"]
+        ],
+        "boundary_classes": md["boundary_classes"],
+        "phases": md["phases"],
+        "site_classes": md["site_classes"],
+        "defects": {str(k): int(v) for k, v in defects["type"].value_counts().items()},
+    }
+    return table, summary, defects
+
+
+def _defects_csv(defects, path):
+    """The defect table as CSV (one row per defect or boundary point)."""
+    defects.loc[:, list(_DEFECT_COLUMNS)].to_csv(path, index=False)
 
 
 def _lattice_table(atoms):

@@ -345,6 +345,17 @@ class _FixedLabels:
         return "site classes"
 
 
+def _typed_by_structure(atoms):
+    """Whether the atoms' ``sublattice`` column holds sites of the structure
+    (not the local-intensity split used when the cell has fewer sites)."""
+    rec = atoms.metadata.get_item("AtomPositions.settings.sublattices", None)
+    if rec is None or "sublattice" not in atoms.columns:
+        return False
+    by = rec.get_item("labelled_by", None) if hasattr(rec, "get_item") else None
+    by = [by] if isinstance(by, str) else list(by if by is not None else [])
+    return bool(by) and all(b == "structure" for b in by)
+
+
 def _count_by_type(X, noise, kinds, **kw):
     """count_classes within each atom type; classes numbered by size over
     all types; rows without a type join the nearest class centroid."""
@@ -1191,7 +1202,9 @@ class AtomNeighbourhoods(Signal1D):
         types : "auto", str, array_like or None
             Atom type of every atom of the table (``-1`` for none), or the
             name of a column holding it; ``"auto"``: the ``sublattice``
-            column when there is one; ``None``: geometry alone.
+            column when its labels are sites of the structure (not the
+            local-intensity split made when the cell has fewer sites than
+            asked); ``None``: geometry alone.
 
         Returns
         -------
@@ -1280,9 +1293,9 @@ class AtomNeighbourhoods(Signal1D):
             return None
         if isinstance(types, str):
             name = "sublattice" if types == "auto" else types
+            if types == "auto" and not _typed_by_structure(atoms):
+                return None
             if name not in atoms.columns:
-                if types == "auto":
-                    return None
                 raise ValueError(
                     f"`types` names a column {name!r:.40} the atoms do not have; "
                     f"they have {list(atoms.columns)}."
