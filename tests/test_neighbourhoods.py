@@ -583,7 +583,8 @@ def test_find_site_classes_polar_perovskite():
     """A polar perovskite (B displaced by (1.2, -0.5) px, no symmetry): the A
     and B neighbourhoods differ by twice that, far beyond the refined
     positions' noise: two classes, exactly the two sublattices. Without the
-    displacement the two sites have the same neighbourhood: one class."""
+    displacement the two sites have the same neighbourhood: one class by
+    geometry, two by brightness."""
     atoms, truth = _polar_perovskite((1.2, -0.5))
     nb = atoms.get_neighbourhoods(n_neighbours=4)
     result = nb.find_site_classes()
@@ -600,5 +601,17 @@ def test_find_site_classes_polar_perovskite():
     noise = nb._feature_noise()
     e = np.sqrt((atoms.get_column("x_err") ** 2 + atoms.get_column("y_err") ** 2) / 2)
     assert np.nanmedian(noise) == pytest.approx(np.sqrt(2) * np.nanmedian(e), rel=0.2)
-    flat, _ = _polar_perovskite((0.0, 0.0))
-    assert flat.get_neighbourhoods(n_neighbours=4).find_site_classes().n_classes == 1
+    flat, truth = _polar_perovskite((0.0, 0.0))
+    nb = flat.get_neighbourhoods(n_neighbours=4)
+    assert nb.find_site_classes(contrast=False).n_classes == 1
+    # ... but the A columns are twice as bright as the B columns: with the
+    # brightness (default) the two sites are two classes, exactly the
+    # sublattices
+    result = nb.find_site_classes()
+    assert result.n_classes == 2, result.reason
+    t = np.c_[truth["x"], truth["y"]]
+    xy = np.c_[flat.get_column("x"), flat.get_column("y")][nb.centre_indices]
+    d = np.hypot(*(xy[:, None, :] - t[None]).transpose(2, 0, 1))
+    sub = np.asarray(truth["sublattice"])[d.argmin(axis=1)]
+    assert adjusted_rand_score(sub, result.labels) == 1.0
+    assert "brightness" in result.reason

@@ -161,8 +161,8 @@ def test_bad_arguments_are_refused():
         ph.site_composition(x, x, [0, 1], 2.0)
     with pytest.raises(ValueError, match="radius"):
         ph.site_composition(x, x, [0] * 5, -1.0)
-    with pytest.raises(ValueError, match="max_distance"):
-        ph.find_phases(x, x, [0] * 5, max_distance=1.5)
+    with pytest.raises(ValueError, match="min_affinity"):
+        ph.find_phases(x, x, [0] * 5, min_affinity=1.5)
     with pytest.raises(ValueError, match="Unknown operation"):
         sy.operation_matrix("5")
     with pytest.raises(ValueError, match="centroids"):

@@ -6,11 +6,11 @@ phase", :func:`~hyperspy_localcryst.numerics.statistics.count_classes`). A
 **composition** is the share of every site class among the labelled atoms
 within ``radius`` (a few cells) of it (:func:`site_composition`); averaged
 over the atoms of one class it says what surrounds that class
-(:func:`class_cooccurrence`). Classes of one phase have the same
-surroundings (the phase's mix of classes); classes of two phases meet only
-along their boundary, so their surroundings differ almost completely.
-:func:`find_phases` groups the classes by that difference, then gives every
-atom the phase that fills most of its window and flags boundary atoms.
+(:func:`class_cooccurrence`). The sites of one crystal surround each other
+as much as themselves; classes of two phases meet only along their
+boundary (:func:`class_affinity`). :func:`find_phases` groups the classes
+by that affinity, then gives every atom the phase nearest to its window's
+mix and flags boundary atoms.
 :func:`unit_cell` gives a phase's primitive cell and its motif of classes.
 
 Everything is in pixels (x = column, y = row); labels ``-1`` mean "none".
@@ -27,6 +27,7 @@ from ._checks import check_array, check_integer, check_number
 
 __all__ = [
     "PhaseResult",
+    "class_affinity",
     "class_cooccurrence",
     "default_radius",
     "find_phases",
@@ -161,21 +162,21 @@ class PhaseResult:
     labels : numpy.ndarray of int, shape (n,)
         Phase per atom; -1 where the window held too few labelled atoms.
     boundary : numpy.ndarray of bool, shape (n,)
-        Atoms whose window holds at least ``boundary_share`` of other
-        phases' classes.
+        Atoms whose window is a mix with at least ``boundary_share`` of
+        another phase.
     classes : list of list of int
         Site classes of each phase.
     class_phase : numpy.ndarray of int
         Phase of each site class (-1 for a class with no atoms).
     composition : numpy.ndarray, shape (n_phases, n_classes)
-        Mean composition of each phase's windows (away from its boundaries).
+        Mean window composition of each phase (over its classes' atoms).
     radius : float
         Window radius used (pixels).
     reason : str
         Why that many phases.
     boundary_classes : list of int
-        Site classes found only where phases meet (their group fills fewer
-        than ``min_atoms`` windows of its own): not a phase.
+        Local site classes: found only at defects or where phases meet
+        (their group fills fewer than ``min_atoms`` windows of its own).
     """
 
     n_phases: int
@@ -274,25 +275,65 @@ def class_cooccurrence(composition, labels, n_classes=None):
     return out
 
 
-def _group_classes(M, max_distance):
-    """Average-linkage groups of classes whose co-occurrence rows differ by
-    less than ``max_distance`` (total variation)."""
+def class_affinity(M):
+    """How much two site classes live together, from their co-occurrence.
+
+    ``A[a, b] = min(M[a, b] / M[b, b], M[b, a] / M[a, a])``: class ``b`` is
+    as common around ``a``'s atoms as around its own, and the other way
+    round. 1 for the sites of one crystal (each surrounds the other as much
+    as itself), near 0 for classes of two phases (they meet only along the
+    boundary), and small for a class found only at scattered defects (it is
+    rare around the bulk, though the bulk surrounds it) or for a class two
+    phases share, measured against the phase that holds less of it.
+
+    Parameters
+    ----------
+    M : array_like, shape (K, K)
+        From :func:`class_cooccurrence`.
+
+    Returns
+    -------
+    numpy.ndarray, shape (K, K)
+        Symmetric, in [0, 1] (NaN for classes without atoms).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> M = np.array([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    >>> class_affinity(M).round(2).tolist()
+    [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    M = check_array(M, "M")
+    if M.ndim != 2 or M.shape[0] > M.shape[1]:
+        raise ValueError(f"M must have shape (K, K), got {M.shape}")
+    K = M.shape[0]
+    M = M[:, :K]
+    d = np.diag(M)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = M / d[None, :]  # r[a, b] = M[a, b] / M[b, b]
+    A = np.minimum(r, r.T)
+    A = np.clip(A, 0.0, 1.0)
+    A[np.diag_indices(K)] = np.where(np.isfinite(d) & (d > 0), 1.0, np.nan)
+    return A
+
+
+def _group_classes(A, min_affinity):
+    """Average-linkage groups of classes with affinity above
+    ``min_affinity``."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
-    present = np.flatnonzero(np.isfinite(M).all(axis=1))
-    groups = np.full(M.shape[0], -1, dtype=np.int64)
+    present = np.flatnonzero(np.isfinite(np.diag(A)))
+    groups = np.full(A.shape[0], -1, dtype=np.int64)
     if present.size == 0:
-        return groups, np.zeros((0, 0))
-    R = M[present]
-    tv = 0.5 * np.abs(R[:, None, :] - R[None, :, :]).sum(axis=2)
+        return groups
     if present.size == 1:
         groups[present] = 0
-        return groups, tv
+        return groups
+    D = 1.0 - np.nan_to_num(A[np.ix_(present, present)], nan=0.0)
     iu = np.triu_indices(present.size, 1)
-    Z = linkage(tv[iu], method="average")
-    g = fcluster(Z, t=max_distance, criterion="distance") - 1
-    groups[present] = g
-    return groups, tv
+    Z = linkage(D[iu], method="average")
+    groups[present] = fcluster(Z, t=1.0 - min_affinity, criterion="distance") - 1
+    return groups
 
 
 def find_phases(
@@ -300,25 +341,31 @@ def find_phases(
     y,
     site_classes,
     radius=None,
-    max_distance=0.5,
+    min_affinity=0.5,
     min_count=5,
     boundary_share=0.25,
     min_atoms=20,
+    min_fraction=0.05,
 ):
     """Group site classes into phases by where they occur together.
 
     Each atom's window (``radius``) gives the share of every site class
-    around it (:func:`site_composition`); the rows of
-    :func:`class_cooccurrence` say what surrounds each class. Two site
-    classes belong to one phase when their surroundings are mostly the same
-    mix of classes: the total-variation distance between their rows (half
-    the L1 distance: 0 for the same mix, 1 for disjoint ones) is below
-    ``max_distance`` (average linkage). Site classes of one crystal always
-    co-occur, so one crystal gives one phase; classes of two phases meet
-    only along their boundary. A class found only along a boundary is its
-    own phase (the boundary phase). Each atom then takes the phase with the
-    largest share of its window; atoms whose window holds at least
-    ``boundary_share`` of other phases are boundary atoms.
+    around it (:func:`site_composition`); averaged over a class's atoms it
+    says what surrounds that class (:func:`class_cooccurrence`), and
+    :func:`class_affinity` how much two classes live together. Classes with
+    an affinity of at least ``min_affinity`` (average linkage) form one
+    group: the sites of one crystal always do, classes of two phases do
+    not. A group must be a region to be a phase: a group whose classes hold
+    fewer than ``min_atoms`` atoms or ``min_fraction`` of all labelled
+    atoms, or which is the nearest in composition to fewer than
+    ``min_atoms`` windows, holds *local* classes (found only at defects or
+    where phases or domains meet), not a phase. Every atom then takes the
+    phase whose mean window composition (over the atoms of its classes) is
+    nearest to its own window's (total
+    variation), so a class two phases share (the B site of two perovskites
+    that differ in A) is placed by its surroundings; atoms whose window is
+    a mix with at least ``boundary_share`` of another phase are boundary
+    atoms.
 
     Parameters
     ----------
@@ -331,17 +378,16 @@ def find_phases(
         first class.
     radius : float, optional
         Composition window (pixels); default :func:`default_radius`.
-    max_distance : float
-        Largest total-variation distance between the surroundings of two
-        classes of one phase (0 < max_distance < 1).
+    min_affinity : float
+        Least affinity of the classes of one phase (0 < min_affinity < 1).
     min_count : int
         Fewest labelled atoms in a window for the atom to get a phase.
     boundary_share : float
-        Least share of other phases in a boundary atom's window.
+        Least share of another phase in a boundary atom's window.
     min_atoms : int
-        Fewest atoms a phase must win (where its classes are the largest
-        share of the window); a group of classes that wins fewer is a set
-        of boundary classes.
+        Fewest windows a phase must win, and fewest atoms of its classes.
+    min_fraction : float
+        Least share of the labelled atoms that a phase's classes hold.
 
     Returns
     -------
@@ -364,9 +410,12 @@ def find_phases(
     x, y, lab = _xy_labels(x, y, site_classes)
     min_count = check_integer(min_count, "min_count", minimum=1)
     min_atoms = check_integer(min_atoms, "min_atoms", minimum=1)
-    dmax = check_number(max_distance, "max_distance", "a distance between 0 and 1")
-    if not 0 < dmax < 1:
-        raise ValueError(f"max_distance must be between 0 and 1, got {max_distance}")
+    min_fraction = check_number(min_fraction, "min_fraction", "a fraction")
+    if not 0 <= min_fraction < 1:
+        raise ValueError(f"min_fraction must be in [0, 1), got {min_fraction}")
+    amin = check_number(min_affinity, "min_affinity", "a number between 0 and 1")
+    if not 0 < amin < 1:
+        raise ValueError(f"min_affinity must be between 0 and 1, got {min_affinity}")
     share = check_number(boundary_share, "boundary_share", "a fraction")
     if not 0 < share < 1:
         raise ValueError(
@@ -378,7 +427,8 @@ def find_phases(
     n, k = comp.shape
     labels = np.full(n, -1, dtype=np.int64)
     M = class_cooccurrence(comp, lab, k)
-    groups, tv = _group_classes(M, dmax)
+    A = class_affinity(M) if k else np.zeros((0, 0))
+    groups = _group_classes(A, amin)
     if k == 0 or (groups < 0).all():
         return PhaseResult(
             0,
@@ -390,21 +440,26 @@ def find_phases(
             float(radius),
             "no labelled atoms",
         )
-    # Phase shares of each window; phases numbered by size.
     n_groups = int(groups.max()) + 1
-    shares = np.zeros((n, n_groups))
-    for c in range(k):
-        if groups[c] >= 0:
-            shares[:, groups[c]] += np.nan_to_num(comp[:, c])
-    ok = counts >= min_count
-    # A group of classes that fills no window of its own (fewer than
-    # ``min_atoms`` atoms where it is the largest share) is not a phase:
-    # its classes are boundary classes (found only where phases meet).
+    ok = (counts >= min_count) & np.isfinite(comp).all(axis=1)
+    # atoms of each group's own classes; a phase holds at least ``least``
+    own_atoms = np.bincount(groups[lab[lab >= 0]].clip(0), minlength=n_groups) * (
+        np.bincount(groups[groups >= 0], minlength=n_groups) > 0
+    )
+    least = max(min_atoms, min_fraction * int((lab >= 0).sum()))
+    # mean window composition of each group (over its classes' atoms)
     alive = np.ones(n_groups, dtype=bool)
     while True:
-        best = np.where(alive, shares, -1.0).argmax(axis=1)
+        cent = np.full((n_groups, k), np.nan)
+        for g in range(n_groups):
+            m = ok & (lab >= 0) & np.isin(lab, np.flatnonzero(groups == g))
+            if m.any() and alive[g]:
+                cent[g] = comp[m].mean(axis=0)
+        dist = 0.5 * np.abs(comp[:, None, :] - cent[None, :, :]).sum(axis=2)
+        dist = np.where(np.isfinite(dist), dist, np.inf)
+        best = dist.argmin(axis=1)
         size = np.bincount(best[ok], minlength=n_groups)
-        weak = alive & (size < min_atoms)
+        weak = alive & ((size < min_atoms) | (own_atoms < least))
         if not weak.any() or alive.sum() == 1:
             break
         alive[np.flatnonzero(weak)[np.argmin(size[weak])]] = False
@@ -414,43 +469,49 @@ def find_phases(
     rank[order[:n_phases]] = np.arange(n_phases)
     labels[ok] = rank[best[ok]]
     class_phase = np.where(groups >= 0, rank[np.maximum(groups, 0)], -1)
-    own = shares[np.arange(n), best]
-    boundary = ok & (own <= 1.0 - share)
-    boundary_classes = [
-        int(c) for c in np.flatnonzero((groups >= 0) & (class_phase < 0))
-    ]
+    # boundary: the window as a mix of its phase's mean and the nearest
+    # other phase's holds at least ``share`` of the other
+    boundary = np.zeros(n, dtype=bool)
+    if n_phases > 1:
+        idx = np.flatnonzero(ok)
+        d_sorted = np.sort(dist[idx], axis=1)
+        second = np.argsort(dist[idx], axis=1)[:, 1]
+        c1, c2 = cent[best[idx]], cent[second]
+        w = comp[idx]
+        span = ((c2 - c1) ** 2).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            alpha = ((w - c1) * (c2 - c1)).sum(axis=1) / span
+        alpha = np.where(np.isfinite(d_sorted[:, 1]) & (span > 0), alpha, 0.0)
+        boundary[idx] = alpha >= share
+    local_classes = [int(c) for c in np.flatnonzero((groups >= 0) & (class_phase < 0))]
     classes = [
         [int(c) for c in np.flatnonzero(class_phase == f)] for f in range(n_phases)
     ]
-    mean_comp = np.zeros((n_phases, k))
-    for f in range(n_phases):
-        sel = (labels == f) & ~boundary
-        if not sel.any():
-            sel = labels == f
-        mean_comp[f] = np.nanmean(comp[sel], axis=0) if sel.any() else np.nan
+    mean_comp = np.full((n_phases, k), np.nan)
+    for g in range(n_groups):
+        if rank[g] >= 0:
+            mean_comp[rank[g]] = cent[g]
+    off = ~np.eye(len(A), dtype=bool)
     if n_groups == 1:
+        low = np.nanmin(A[off]) if off.any() else 1.0
         reason = (
-            f"all {len(classes[0])} site classes occur together (their surroundings "
-            f"differ by at most {np.nanmax(tv):.2f} < {dmax:g}): one phase"
+            f"all {len(classes[0])} site classes live together (affinity at least "
+            f"{low:.2f} >= {amin:g}): one phase"
         )
     else:
-        tvg = min(
-            float(t)
-            for ga in range(n_groups)
-            for gb in range(ga + 1, n_groups)
-            for t in _between(tv, groups, ga, gb)
-        )
+        between = groups[:, None] != groups[None, :]
+        within = (groups[:, None] == groups[None, :]) & off
         reason = (
-            f"{n_groups} groups of site classes that occur apart (surroundings of "
-            f"classes in different groups differ by at least {tvg:.2f} "
-            f"of 1, within a group by at most {_within(tv, groups):.2f}; "
-            f"limit {dmax:g})"
+            f"{n_groups} groups of site classes that live apart (affinity between "
+            f"groups at most {np.nanmax(A[between]):.2f}, within a group at least "
+            f"{np.nanmin(A[within]) if within.any() else 1.0:.2f}; limit {amin:g})"
         )
-        if boundary_classes:
+        if local_classes:
             reason += (
-                f"; site class(es) {', '.join(map(str, boundary_classes))} occur "
-                f"only where phases meet (fewer than {min_atoms} atoms of their "
-                "own): boundary classes, not a phase"
+                f"; site class(es) {', '.join(map(str, local_classes))} hold "
+                f"fewer than {least:.0f} atoms or fill fewer than {min_atoms} "
+                "windows of their own: local classes (defects or boundaries), "
+                "not a phase"
             )
         reason += f": {n_phases} phase(s)"
     return PhaseResult(
@@ -462,23 +523,8 @@ def find_phases(
         mean_comp,
         float(radius),
         reason,
-        boundary_classes,
+        local_classes,
     )
-
-
-def _between(tv, groups, ga, gb):
-    present = np.flatnonzero(groups >= 0)
-    g = groups[present]
-    a = np.flatnonzero(g == ga)
-    b = np.flatnonzero(g == gb)
-    return tv[np.ix_(a, b)].ravel()
-
-
-def _within(tv, groups):
-    present = np.flatnonzero(groups >= 0)
-    g = groups[present]
-    same = (g[:, None] == g[None, :]) & ~np.eye(g.size, dtype=bool)
-    return float(tv[same].max()) if same.any() else 0.0
 
 
 def unit_cell(x, y, site_classes, find_vectors=None):

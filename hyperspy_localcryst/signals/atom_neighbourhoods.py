@@ -356,27 +356,47 @@ def _typed_by_structure(atoms):
     return bool(by) and all(b == "structure" for b in by)
 
 
-def _count_by_type(X, noise, kinds, **kw):
-    """count_classes within each atom type; classes numbered by size over
-    all types; rows without a type join the nearest class centroid."""
-    labels = np.full(len(X), -1, dtype=np.int64)
-    cents, reasons, splits, outliers = [], [], [], np.zeros(len(X), bool)
+def _count_by_type(X, noise, kinds, extra=None, **kw):
+    """Classes counted within each atom type (``kinds``; None: one type),
+    then, with ``extra`` (brightness columns and their noise), within each
+    geometric class by brightness; classes numbered by size over all;
+    rows without a type join the nearest class centroid."""
+    n = len(X)
+    if kinds is None:
+        kinds = np.zeros(n, dtype=np.int64)
+    labels = np.full(n, -1, dtype=np.int64)
+    cents, reasons, splits, outliers = [], [], [], np.zeros(n, bool)
+    few = 2 * kw["min_size"]
+
+    def count(rows, F, E, what):
+        if rows.size < few:
+            return np.zeros(rows.size, dtype=np.int64), f"{what}: too few to split"
+        res = st.count_classes(F[rows], None if E is None else E[rows], **kw)
+        splits.extend(dict(sp, what=what) for sp in res.splits)
+        outliers[rows] |= res.outliers
+        return res.labels, f"{what}: {res.reason}"
+
+    n_types = len(np.unique(kinds[kinds >= 0]))
     for t in np.unique(kinds[kinds >= 0]):
         rows = np.flatnonzero(kinds == t)
-        if rows.size < 2 * kw["min_size"]:
-            lab = np.zeros(rows.size, dtype=np.int64)
-            cent = np.nanmean(X[rows], axis=0)[None]
-            reasons.append(f"type {t}: 1 class ({rows.size} centres, too few to split)")
-        else:
-            res = st.count_classes(
-                X[rows], None if noise is None else noise[rows], **kw
-            )
-            lab, cent = res.labels, res.centroids
-            reasons.append(f"type {t}: {res.reason}")
-            splits += [dict(sp, type=int(t)) for sp in res.splits]
-            outliers[rows] = res.outliers
-        labels[rows] = np.where(lab >= 0, lab + len(cents), -1)
-        cents += list(cent)
+        name = f"type {t}" if n_types > 1 else "geometry"
+        lab, why = count(rows, X, noise, name)
+        reasons.append(why)
+        for g in np.unique(lab[lab >= 0]):
+            sub = rows[lab == g]
+            if extra is not None:
+                lab2, why2 = count(
+                    sub, extra[0], extra[1], f"{name} class {g}, brightness"
+                )
+                if lab2.max() > 0:
+                    reasons.append(why2)
+            else:
+                lab2 = np.zeros(sub.size, dtype=np.int64)
+            for h in np.unique(lab2[lab2 >= 0]):
+                members = sub[lab2 == h]
+                labels[members] = len(cents)
+                cents.append(X[members].mean(axis=0))
+            labels[sub[lab2 < 0]] = -1
     C = np.array(cents)
     rest = np.flatnonzero((labels < 0) & np.isfinite(X).all(axis=1))
     if rest.size:
@@ -387,10 +407,10 @@ def _count_by_type(X, noise, kinds, **kw):
     rank = np.empty(len(C), dtype=np.int64)
     rank[order] = np.arange(len(C))
     labels = np.where(labels >= 0, rank[np.maximum(labels, 0)], -1)
-    reason = (
-        f"{len(C)} classes, counted within each of {len(reasons)} atom types: "
-        + "; ".join(reasons)
-    )
+    how = f"within each of {n_types} atom types" if n_types > 1 else "by geometry"
+    if extra is not None:
+        how += ", then by brightness within each"
+    reason = f"{len(C)} classes, counted {how}: " + "; ".join(reasons)
     return st.ClassCount(
         n_classes=len(C),
         labels=labels,
@@ -1133,16 +1153,7 @@ class AtomNeighbourhoods(Signal1D):
         e = np.where(np.isfinite(e), e, np.nanmedian(e))
         order, k = self._pairs("the measurement noise")
         centres = self.centre_indices
-        v = self.get_vectors("image")  # (n, k, 2) in calibrated units
-        xy = np.column_stack([atoms.get_column("x"), atoms.get_column("y")])
-        frames = atoms.get_frames()
-        neighbour = np.zeros(v.shape[:2], dtype=np.int64)
-        for f in np.unique(frames[centres]):
-            members = np.flatnonzero(frames == f)
-            rows = np.flatnonzero(frames[centres] == f)
-            tree = cKDTree(xy[members])
-            target = xy[centres[rows]][:, None, :] + np.nan_to_num(v[rows])
-            neighbour[rows] = members[tree.query(target)[1]]
+        neighbour, v = self._neighbour_indices()
         sd = np.sqrt(e[centres][:, None] ** 2 + e[neighbour] ** 2)  # (n, k)
         sd = np.where(np.isfinite(v[..., 0]), sd, np.nan)
         out = np.empty((len(centres), 2 * k))
@@ -1157,6 +1168,7 @@ class AtomNeighbourhoods(Signal1D):
         max_dip=0.7,
         seed=0,
         types="auto",
+        contrast=True,
     ):
         """Classes of neighbourhoods that the data support, and why that many.
 
@@ -1171,6 +1183,11 @@ class AtomNeighbourhoods(Signal1D):
         [001]: the A and B sites), a unimodal cloud gives 1, and noise never
         makes a class. Neighbourhoods isolated in feature space (defects,
         edges) join the nearest class and are counted in the reason.
+
+        With ``contrast`` (default), the contrast of each column to its
+        neighbours joins the vectors, so that chemically different columns in
+        the same geometry (the A sites of PbTiO3 and SrRuO3) are different
+        classes when the data support it.
 
         With ``types`` (by default the atoms' ``sublattice`` column, when
         there is one: the atom types found by
@@ -1205,6 +1222,16 @@ class AtomNeighbourhoods(Signal1D):
             column when its labels are sites of the structure (not the
             local-intensity split made when the cell has fewer sites than
             asked); ``None``: geometry alone.
+        contrast : bool
+            Add each centre's brightness, when the atoms were refined: the
+            log of its fitted ``amplitude``, and its contrast to its
+            neighbours (minus the median log amplitude of its neighbours): a
+            Pb and a Sr column in the same environment differ in both. The
+            noise of each is measured from the data (the scatter between
+            each centre and its nearest centre of the same type), and they
+            enter the class count in those noise units, like the vectors; a
+            slow thickness or height gradient is a continuum, not two
+            modes, so it makes no class.
 
         Returns
         -------
@@ -1242,16 +1269,16 @@ class AtomNeighbourhoods(Signal1D):
             seed=seed,
         )
         noise = self._feature_noise()
-        if kinds is None:
+        extra = self._contrast_feature(kinds, noise) if contrast else None
+        used_contrast = extra is not None
+        if kinds is None and extra is None:
             result = st.count_classes(X, noise, **kw)
-            from sklearn.cluster import KMeans
-
-            algorithm = KMeans(result.n_classes, init=result.centroids, n_init=1)
         else:
-            result = _count_by_type(X, noise, kinds, **kw)
-            algorithm = _FixedLabels(result.labels)
+            result = _count_by_type(X, noise, kinds, extra, **kw)
         self.cluster_analysis(
-            n_clusters=result.n_classes, algorithm=algorithm, random_state=seed
+            n_clusters=result.n_classes,
+            algorithm=_FixedLabels(result.labels),
+            random_state=seed,
         )
         # as after a named algorithm: no estimator object (its start
         # centroids cannot be written to a file)
@@ -1267,6 +1294,7 @@ class AtomNeighbourhoods(Signal1D):
                 "n_sigma": float(n_sigma),
                 "max_classes": int(max_classes),
                 "types": "none" if kinds is None else self._types_name(types),
+                "contrast": bool(used_contrast),
                 "class_types": [
                     -1
                     if kinds is None or not (lab == c).any()
@@ -1280,6 +1308,68 @@ class AtomNeighbourhoods(Signal1D):
             },
         )
         return result
+
+    def _neighbour_indices(self):
+        """Atom index of every neighbour of every centre (n_centres, k): the
+        atom where the image-frame vector points (the vectors are not stored
+        with their indices)."""
+        atoms = self.atoms
+        centres = self.centre_indices
+        v = self.get_vectors("image")  # (n, k, 2) in calibrated units
+        xy = np.column_stack([atoms.get_column("x"), atoms.get_column("y")])
+        frames = atoms.get_frames()
+        neighbour = np.zeros(v.shape[:2], dtype=np.int64)
+        for f in np.unique(frames[centres]):
+            members = np.flatnonzero(frames == f)
+            rows = np.flatnonzero(frames[centres] == f)
+            tree = cKDTree(xy[members])
+            target = xy[centres[rows]][:, None, :] + np.nan_to_num(v[rows])
+            neighbour[rows] = members[tree.query(target)[1]]
+        return neighbour, v
+
+    def _contrast_feature(self, kinds, noise):
+        """Each centre's log amplitude and log contrast to its neighbours,
+        each in the units of the vectors' noise, and their noise columns;
+        None when not measurable."""
+        atoms = self.atoms
+        if "amplitude" not in atoms.columns:
+            return None
+        amp = atoms.get_column("amplitude")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            la = np.where(amp > 0, np.log(amp), np.nan)
+        neighbour, _ = self._neighbour_indices()
+        centres = self.centre_indices
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            cols = [la[centres], la[centres] - np.nanmedian(la[neighbour], axis=1)]
+        g = 1.0 if noise is None else float(np.nanmedian(noise))
+        if not (np.isfinite(g) and g > 0):
+            return None
+        xy = np.column_stack([atoms.get_column("x"), atoms.get_column("y")])[centres]
+        kind = np.zeros(len(centres), dtype=np.int64) if kinds is None else kinds
+        frames = atoms.get_frames()[centres]
+        out = []
+        for c in cols:
+            good = np.isfinite(c)
+            if good.sum() < 20:
+                return None
+            # noise: differences to the nearest centre of the same type
+            diffs = []
+            for t in np.unique(kind):
+                for f in np.unique(frames):
+                    rows = np.flatnonzero((kind == t) & (frames == f) & good)
+                    if rows.size < 3:
+                        continue
+                    j = cKDTree(xy[rows]).query(xy[rows], k=2)[1][:, 1]
+                    diffs.append(c[rows] - c[rows[j]])
+            if not diffs:
+                return None
+            d = np.concatenate(diffs)
+            sd = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / np.sqrt(2)
+            if not (np.isfinite(sd) and sd > 0):
+                return None
+            out.append(np.where(good, c, np.nanmedian(c)) * (g / sd))
+        return np.column_stack(out), np.full((len(centres), len(out)), g)
 
     def _types_name(self, types):
         if isinstance(types, str):
@@ -1472,29 +1562,33 @@ class AtomNeighbourhoods(Signal1D):
     def find_phases(
         self,
         radius=None,
-        max_distance=0.5,
+        min_affinity=0.5,
         boundary_share=0.25,
         n_sigma=3.0,
         relative=0.25,
     ):
         """Phases, symmetry variants and unit cells from the site classes.
 
-        1. **Variants.** Site classes that live apart (their surroundings
-           differ, see below) and whose mean neighbourhoods one point
-           operation maps onto each other (within ``relative`` times their
-           difference or ``n_sigma`` times the noise) are variants of one
+        1. **Variants.** Site classes of one atom type that live apart
+           (their affinity, see below, is under ``min_affinity``) and whose
+           mean neighbourhoods one point operation maps onto each other
+           (within ``relative`` times their difference or ``n_sigma`` times
+           the noise) are variants of one
            class (:func:`~hyperspy_localcryst.numerics.symmetry.find_variants`),
            e.g. the 90-degree polar domains of a ferroelectric. Groups of
            variants in one phase whose members co-occur one to one (the A
            and B sites of each domain) are merged, so every atom of a domain
            gets the same variant index.
         2. **Phases.** With each variant counted as its group's first class,
-           classes whose surroundings (the mix of classes within ``radius``,
-           default 3 nearest-neighbour distances) differ by less than
-           ``max_distance`` (total variation) form one phase
-           (:func:`~hyperspy_localcryst.numerics.phases.find_phases`): one
-           crystal gives one phase; atoms whose window holds at least
-           ``boundary_share`` of other phases are boundary atoms.
+           classes that live together form one phase
+           (:func:`~hyperspy_localcryst.numerics.phases.find_phases`): each
+           is as common around the other's atoms as around its own, within
+           ``min_affinity``, counted in windows of ``radius`` (default 3
+           nearest-neighbour distances). One crystal gives one phase; a
+           group of classes that fills no windows of its own holds local
+           (defect or boundary) classes; every atom takes the phase nearest
+           to its window's mix of classes, and atoms whose window mixes in
+           at least ``boundary_share`` of another phase are boundary atoms.
         3. **Unit cells.** Each phase's primitive cell and motif of site
            classes (:func:`~hyperspy_localcryst.numerics.phases.unit_cell`).
 
@@ -1507,10 +1601,10 @@ class AtomNeighbourhoods(Signal1D):
         ----------
         radius : float, optional
             Composition window, in calibrated units.
-        max_distance : float
-            Largest difference of surroundings within a phase (0 to 1).
+        min_affinity : float
+            Least affinity of the classes of one phase (0 to 1).
         boundary_share : float
-            Least share of other phases in a boundary atom's window.
+            Least share of another phase in a boundary atom's window.
         n_sigma : float
             Noise multiple within which two mean neighbourhoods are the same.
         relative : float
@@ -1547,7 +1641,7 @@ class AtomNeighbourhoods(Signal1D):
                 "(atoms.get_frame(i).get_neighbourhoods(...))."
             )
         for name, value in (
-            ("max_distance", max_distance),
+            ("min_affinity", min_affinity),
             ("boundary_share", boundary_share),
         ):
             val = check_number(value, name, "a fraction")
@@ -1573,8 +1667,7 @@ class AtomNeighbourhoods(Signal1D):
         K = int(lab.max()) + 1 if lab.size else 0
         comp, _ = ph.site_composition(xp, yp, site, r_px, K)
         M = ph.class_cooccurrence(comp, site, K)
-        tv = 0.5 * np.abs(M[:, None, :] - M[None, :, :]).sum(axis=2)
-        apart = np.nan_to_num(tv, nan=0.0) > max_distance
+        apart = np.nan_to_num(ph.class_affinity(M), nan=1.0) < min_affinity
         # only atoms of one type can be variants of each other
         ct = self.metadata.get_item(f"{_KEY}.site_classes.class_types", None)
         if ct is not None and len(ct) == K:
@@ -1592,7 +1685,7 @@ class AtomNeighbourhoods(Signal1D):
             reduced[g["classes"]] = g["classes"][0]
         site_reduced = np.where(site >= 0, reduced[np.maximum(site, 0)], -1)
         result = ph.find_phases(
-            xp, yp, site_reduced, r_px, max_distance, boundary_share=boundary_share
+            xp, yp, site_reduced, r_px, min_affinity, boundary_share=boundary_share
         )
         class_phase = np.where(reduced >= 0, result.class_phase[reduced], -1)
         variant_groups = self._merge_variant_groups(groups, class_phase, M)
