@@ -57,17 +57,22 @@ def _xy_labels(x, y, labels):
     return x, y, lab.astype(np.int64)
 
 
-def default_radius(x, y):
-    """The composition radius: 3 nearest-neighbour distances.
+def default_radius(x, y, site_classes=None):
+    """The composition radius: a few cells.
 
-    About 25 to 40 atoms fall in a window of this radius on the common
-    lattices, enough to count each site class with a few per cent error,
-    and the window spans two to three cells.
+    Three nearest-neighbour distances (about 25 to 40 atoms on the common
+    lattices, enough to count each site class within a few per cent), or
+    1.5 times the longest side of the primitive cell when that is longer
+    (a complex cell, e.g. a tungsten bronze, must be whole in every window,
+    or the windows see where in the cell they are, not which phase).
 
     Parameters
     ----------
     x, y : array_like
         Positions (pixels).
+    site_classes : array_like of int, optional
+        Site class per atom: the cell is measured with them as atom types
+        (:func:`~hyperspy_localcryst.numerics.lattice.find_lattice_vectors`).
 
     Returns
     -------
@@ -82,11 +87,23 @@ def default_radius(x, y):
     21.0
     """
     p = np.column_stack([check_array(x, "x").ravel(), check_array(y, "y").ravel()])
-    p = p[np.isfinite(p).all(axis=1)]
-    if len(p) < 2:
+    ok = np.isfinite(p).all(axis=1)
+    if ok.sum() < 2:
         raise ValueError("At least 2 atoms with finite positions are needed.")
-    d = cKDTree(p).query(p, k=2)[0][:, 1]
-    return 3.0 * float(np.median(d))
+    q = p[ok]
+    d = cKDTree(q).query(q, k=2)[0][:, 1]
+    r = 3.0 * float(np.median(d))
+    if site_classes is not None:
+        from .lattice import find_lattice_vectors
+
+        lab = np.asarray(site_classes).ravel()[ok]
+        keep = lab >= 0
+        try:
+            v = find_lattice_vectors(q[keep, 0], q[keep, 1], lab[keep])["vectors"]
+        except ValueError:
+            return r
+        r = max(r, 1.5 * float(np.hypot(v[:, 0], v[:, 1]).max()))
+    return r
 
 
 def site_composition(x, y, labels, radius, n_classes=None):
@@ -495,16 +512,17 @@ def find_phases(
     if n_groups == 1:
         low = np.nanmin(A[off]) if off.any() else 1.0
         reason = (
-            f"all {len(classes[0])} site classes live together (affinity at least "
-            f"{low:.2f} >= {amin:g}): one phase"
+            f"all {len(classes[0])} site classes live together (average-linkage "
+            f"affinity >= {amin:g}; lowest pair {low:.2f}): one phase"
         )
     else:
         between = groups[:, None] != groups[None, :]
         within = (groups[:, None] == groups[None, :]) & off
         reason = (
-            f"{n_groups} groups of site classes that live apart (affinity between "
-            f"groups at most {np.nanmax(A[between]):.2f}, within a group at least "
-            f"{np.nanmin(A[within]) if within.any() else 1.0:.2f}; limit {amin:g})"
+            f"{n_groups} groups of site classes that live apart (average-linkage "
+            f"affinity between groups below {amin:g}: highest pair "
+            f"{np.nanmax(A[between]):.2f}; within a group lowest pair "
+            f"{np.nanmin(A[within]) if within.any() else 1.0:.2f})"
         )
         if local_classes:
             reason += (

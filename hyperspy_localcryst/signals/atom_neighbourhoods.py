@@ -439,17 +439,19 @@ def _phase_sentence(f, classes, n_atoms, cell, units):
     )
 
 
-def _class_sentence(k, row, phase, variant, units):
+def _class_sentence(k, row, phase, variant, units, brightness=None):
     """One sentence saying what a site class is."""
     where = (
         f"of phase {int(phase)}"
         if phase >= 0
-        else "found only where phases meet (a boundary class)"
+        else "found only locally (at defects or where phases meet)"
     )
     text = (
         f"Site class {k}: {int(row.n_centres)} centres {where}, nearest "
         f"neighbour {row.nearest:.4g} {units}, point group {row.point_group}"
     )
+    if brightness is not None and np.isfinite(brightness):
+        text += f", {brightness:.2f} x the median brightness of its atom type"
     if row.broken:
         text += f" (broken: {row.broken})"
     if variant:
@@ -1569,8 +1571,10 @@ class AtomNeighbourhoods(Signal1D):
     ):
         """Phases, symmetry variants and unit cells from the site classes.
 
-        1. **Variants.** Site classes of one atom type that live apart
-           (their affinity, see below, is under ``min_affinity``) and whose
+        1. **Variants.** Site classes of one atom type, each holding at
+           least 5 % of the centres (domains, not the scattered
+           surroundings of defects), that live apart (their affinity, see
+           below, is under ``min_affinity``) and whose
            mean neighbourhoods one point operation maps onto each other
            (within ``relative`` times their difference or ``n_sigma`` times
            the noise) are variants of one
@@ -1583,8 +1587,9 @@ class AtomNeighbourhoods(Signal1D):
            classes that live together form one phase
            (:func:`~hyperspy_localcryst.numerics.phases.find_phases`): each
            is as common around the other's atoms as around its own, within
-           ``min_affinity``, counted in windows of ``radius`` (default 3
-           nearest-neighbour distances). One crystal gives one phase; a
+           ``min_affinity``, counted in windows of ``radius`` (default
+           :func:`~hyperspy_localcryst.numerics.phases.default_radius`: a
+           few cells). One crystal gives one phase; a
            group of classes that fills no windows of its own holds local
            (defect or boundary) classes; every atom takes the phase nearest
            to its window's mix of classes, and atoms whose window mixes in
@@ -1658,7 +1663,7 @@ class AtomNeighbourhoods(Signal1D):
         site = np.full(n, -1, dtype=np.int64)
         site[self.centre_indices] = lab
         if radius is None:
-            r_px = ph.default_radius(xp, yp)
+            r_px = ph.default_radius(xp, yp, site)
         else:
             r = check_number(radius, "radius", "a distance in calibrated units")
             if not (np.isfinite(r) and r > 0):
@@ -1677,6 +1682,11 @@ class AtomNeighbourhoods(Signal1D):
         se = np.array(
             [np.sqrt(np.nanmean(e[lab == k] ** 2) / (lab == k).sum()) for k in range(K)]
         )
+        # variants are regions (domains): classes at scattered defects,
+        # related by the defect's own symmetry, are not
+        sizes = np.bincount(lab[lab >= 0], minlength=K)
+        big = sizes >= max(20, 0.05 * len(lab))
+        apart &= big[:, None] & big[None, :]
         groups = sy.find_variants(
             C, np.nan_to_num(se), apart, n_sigma=ns, relative=relative
         )
@@ -1720,6 +1730,7 @@ class AtomNeighbourhoods(Signal1D):
                     ),
                 }
             )
+        bright = self._class_brightness(lab, K)
         classes_info = []
         for k in range(K):
             row = sym.iloc[k]
@@ -1737,7 +1748,10 @@ class AtomNeighbourhoods(Signal1D):
                     "broken": str(row.broken),
                     "variant_group": vg[0][0] if vg else -1,
                     "variant": vg[0][1] if vg else -1,
-                    "description": _class_sentence(k, row, class_phase[k], vg, units),
+                    "brightness": float(bright[k]),
+                    "description": _class_sentence(
+                        k, row, class_phase[k], vg, units, bright[k]
+                    ),
                 }
             )
         self.metadata.set_item(
@@ -1753,6 +1767,25 @@ class AtomNeighbourhoods(Signal1D):
             },
         )
         return table
+
+    def _class_brightness(self, lab, K):
+        """Median fitted amplitude of each class over the median of its atom
+        type's centres (NaN without amplitudes)."""
+        atoms = self.atoms
+        if "amplitude" not in atoms.columns:
+            return np.full(K, np.nan)
+        amp = atoms.get_column("amplitude")[self.centre_indices]
+        kinds = self._centre_types("auto")
+        kinds = np.zeros(len(lab), dtype=np.int64) if kinds is None else kinds
+        out = np.full(K, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for k in range(K):
+                m = lab == k
+                if m.any():
+                    t = np.bincount(np.maximum(kinds[m], 0)).argmax()
+                    out[k] = np.nanmedian(amp[m]) / np.nanmedian(amp[kinds == t])
+        return out
 
     @staticmethod
     def _merge_variant_groups(groups, class_phase, M):
