@@ -26,6 +26,8 @@ from hyperspy_localcryst.numerics.synthetic import (
     render_gaussians,
 )
 
+from ._helpers import assert_unchanged, snapshot
+
 V = np.array([[11.0, 0.0], [2.5, 14.0]])
 SHAPE = (580, 470)  # (ny, nx): ~40 x 40 cells
 MARGIN = 6.0  # > half the shortest translation: edge sites lie inside
@@ -311,7 +313,9 @@ def test_signal_method_calibrates_positions_and_burgers_vectors():
     y = np.append(t["y"], 100.0 + 7.0)
     scale, offset = (0.0125, 0.0125), (1.5, -0.7)
     atoms = _table(x, y, scale, offset)
+    before = snapshot(atoms)
     df = atoms.get_defects()
+    assert_unchanged(atoms, before)
     ref = find_defects(x, y, extent=SHAPE)
     assert list(df.columns[:6]) == ["type", "x", "y", "burgers_x", "burgers_y", "atom"]
     assert df["type"].tolist() == ref["type"].tolist()
