@@ -5,7 +5,8 @@ v2 = (4.0, 13.0) px), about 40 x 40 cells on a non-square image, an edge
 dislocation with the isotropic elastic field (Poisson ratio 0.3) about a core
 placed at random (off every site), Burgers vector one lattice vector (a
 different one per seed), 1.5 % of the sites removed at random; columns are
-round Gaussians (sigma 2.3 px, peak 200 over 20 counts, Poisson noise). The
+round Gaussians (sigma 2.3 px, peak 200 (or ``peak``) over 20 counts,
+Poisson noise). The
 atoms come from ``AtomicImage.find_atoms()`` then ``refine_atoms`` (defaults)
 and the defects from ``AtomPositions.get_defects()`` (defaults). Reported per
 noise seed: vacancy recall and precision (matched within 0.3 of the shortest
@@ -16,7 +17,7 @@ lattice and a lattice with a smooth 3 % strain gradient (no defect expected).
 
 Usage::
 
-    python benchmarks/check_defects.py [n_seeds]
+    python benchmarks/check_defects.py [n_seeds [peak]]
 """
 
 import sys
@@ -37,8 +38,8 @@ SHAPE = (540, 600)
 BURGERS = [(1, 0), (0, 1), (-1, 0), (1, -1), (0, -1), (-1, 1)]
 
 
-def _image(x, y, seed):
-    clean = render_gaussians(SHAPE, x, y, 200.0, 2.3, background=20.0)
+def _image(x, y, seed, peak=200.0):
+    clean = render_gaussians(SHAPE, x, y, peak, 2.3, background=20.0)
     img = np.random.default_rng(1000 + seed).poisson(clean).astype(float)
     s = hs.signals.Signal2D(img)
     s.set_signal_type("atomic_image")
@@ -66,10 +67,11 @@ def _scene(seed):
     return t, burgers
 
 
-def main(n_seeds=4):
+def main(n_seeds=6, peak=200.0):
     warnings.simplefilter("ignore")
     spacing = float(np.hypot(*V.T).min())
     cell = float(np.hypot(*V.T).mean())
+    print(f"peak {peak:g} counts over a background of 20 (Poisson)")
     print(
         "seed  burgers  atoms  vac_true  vac_found  recall  precision  "
         "n_disl  core_err_cells  |b|/|b_true|  sign_ok  interstitials  seconds"
@@ -78,7 +80,7 @@ def main(n_seeds=4):
     for seed in range(n_seeds):
         t, burgers = _scene(seed)
         t0 = time.perf_counter()
-        atoms, df = _defects(_image(t["x"], t["y"], seed))
+        atoms, df = _defects(_image(t["x"], t["y"], seed, peak))
         dt = time.perf_counter() - t0
         vac = df[df["type"] == "vacancy"]
         truth = np.column_stack([t["vacancy_x"], t["vacancy_y"]])
@@ -128,4 +130,7 @@ def main(n_seeds=4):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 4)
+    main(
+        int(sys.argv[1]) if len(sys.argv) > 1 else 6,
+        float(sys.argv[2]) if len(sys.argv) > 2 else 200.0,
+    )

@@ -217,7 +217,8 @@ def _vacancies(p, occupied, v, tol, spacing, min_votes, extent, local=None):
     counts = np.bincount(lab, minlength=nc).astype(float)
     cx = np.bincount(lab, pred[:, 0], nc) / counts
     cy = np.bincount(lab, pred[:, 1], nc) / counts
-    votes = np.array([np.unique(voter[lab == c]).size for c in range(nc)])
+    pairs = np.unique(np.column_stack([lab, voter]), axis=0)
+    votes = np.bincount(pairs[:, 0], minlength=nc)
     # seen from both sides along +-v1 or +-v2: not a notch of a ragged edge
     seen = np.zeros((nc, 4), dtype=bool)
     seen[lab, direction] = True
