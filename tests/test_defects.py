@@ -344,3 +344,59 @@ def test_signal_method_refuses_bad_arguments():
         atoms.get_defects(vectors=[0.1, 0.0])
     with pytest.raises(ValueError, match="tolerance"):
         atoms.get_defects(tolerance=2.0)
+
+
+def test_signal_method_uses_sublattice_labels_and_group_columns():
+    from hyperspy_localcryst.signals.atom_positions import make_atom_positions
+
+    p = np.array([[15.0, 0.0], [0.0, 17.0]])
+    t = dislocation_positions(
+        SHAPE,
+        p,
+        burgers=(0, -1),
+        basis=((0.0, 0.0), (0.5, 0.5)),
+        vacancy_fraction=0.015,
+        margin=8.0,
+        seed=11,
+    )
+    grid = {
+        k: dict(size=n, scale=0.01, offset=0.0, units="nm", name=k)
+        for k, n in (("x", SHAPE[1]), ("y", SHAPE[0]))
+    }
+    cols = {"x": 0.01 * t["x"], "y": 0.01 * t["y"], "sublattice": t["site"]}
+    cols["phase"] = np.where(t["x"] < 100, -1.0, 0.0)
+    atoms = make_atom_positions(cols, {"x": "nm", "y": "nm"}, grid)
+    ref = find_defects(t["x"], t["y"], labels=t["site"], extent=SHAPE)
+    df = atoms.get_defects()  # labels="auto": the sublattice column
+    assert np.allclose(df["x"], 0.01 * ref["x"]) and len(df) == len(ref["x"])
+    df = atoms.get_defects(groups="phase")
+    assert df["x"].min() > 0.01 * (100 - 15)  # the unassigned atoms are left out
+    assert (df["type"] == "dislocation").sum() == 1
+
+
+def test_defect_markers_draw_each_type_at_its_calibrated_place():
+    import pandas as pd
+
+    from hyperspy_localcryst.signals.defects import defect_markers
+
+    df = pd.DataFrame(
+        {
+            "type": ["vacancy", "interstitial", "dislocation", "vacancy"],
+            "x": [1.0, 2.0, 3.0, 4.0],
+            "y": [0.5, 1.5, 2.5, 3.5],
+            "burgers_x": [np.nan, np.nan, 0.2, np.nan],
+            "burgers_y": [np.nan, np.nan, -0.1, np.nan],
+        }
+    )
+    df.attrs["vectors"] = {0: [[0.25, 0.0], [0.0, 0.3]]}
+    m = defect_markers(df, burgers_scale=2.0)
+    names = [type(k).__name__ for k in m]
+    assert names == ["Circles", "Squares", "Lines", "Circles"]
+    assert np.allclose(m[0].kwargs["offsets"], [[1.0, 0.5], [4.0, 3.5]])
+    assert np.allclose(m[1].kwargs["offsets"], [[2.0, 1.5]])
+    assert np.allclose(m[2].kwargs["segments"], [[[3.0, 2.5], [3.4, 2.3]]])
+    assert np.isclose(m[1].kwargs["widths"], 0.8 * 0.25)
+    with pytest.raises(ValueError, match="missing"):
+        defect_markers(df.drop(columns="burgers_x"))
+    with pytest.raises(ValueError, match="burgers_scale"):
+        defect_markers(df, burgers_scale=-1.0)
