@@ -400,3 +400,14 @@ def test_defect_markers_draw_each_type_at_its_calibrated_place():
         defect_markers(df.drop(columns="burgers_x"))
     with pytest.raises(ValueError, match="burgers_scale"):
         defect_markers(df, burgers_scale=-1.0)
+
+
+def test_a_group_without_a_lattice_is_left_out_with_a_warning():
+    t = _scene(12, None)
+    x, y = np.append(t["x"], [50.0, 61.0, 55.0]), np.append(t["y"], [-40.0] * 3)
+    g = np.r_[np.zeros(t["x"].size), np.ones(3)]
+    with pytest.warns(UserWarning, match="Group 1 \\(3 atoms\\) is left out"):
+        d = find_defects(x, y, groups=g)
+    assert set(d["group"].tolist()) == {0.0}
+    with pytest.raises(ValueError, match="at least 6"):
+        find_defects(x[-3:], y[-3:])

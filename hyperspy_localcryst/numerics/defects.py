@@ -510,7 +510,9 @@ def find_defects(
     groups : array_like, optional
         Phase label per atom (-1 or NaN: unassigned, not analysed): each group
         is analysed on its own, with its own translations (``vectors`` is then
-        not allowed). Sites are empty only where no atom, of any group, lies.
+        not allowed); a group whose translations cannot be measured (too few
+        atoms, no lattice) is left out with a warning. Sites are empty only
+        where no atom, of any group, lies.
     extent : (int, int), optional
         Image shape ``(ny, nx)``, see :func:`find_vacancies`.
     tolerance, min_votes, merge_distance
@@ -583,7 +585,17 @@ def find_defects(
         if v is None:
             from .lattice import find_lattice_vectors
 
-            v = find_lattice_vectors(p[:, 0], p[:, 1], types=lab)["vectors"]
+            try:
+                v = find_lattice_vectors(p[:, 0], p[:, 1], types=lab)["vectors"]
+            except ValueError as e:
+                if groups is None:
+                    raise
+                warnings.warn(
+                    f"Group {group:g} ({sel.size} atoms) is left out: {e}",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                continue
         key = int(group) if float(group).is_integer() else float(group)
         used[key] = np.asarray(v, dtype=float)
         spacing = float(np.hypot(v[:, 0], v[:, 1]).min())
