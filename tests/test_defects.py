@@ -311,7 +311,7 @@ def test_signal_method_calibrates_positions_and_burgers_vectors():
     t = _scene(8, (1, -1))
     x = np.append(t["x"], 200.0 + 0.5 * 11 + 0.5 * 2.5)
     y = np.append(t["y"], 100.0 + 7.0)
-    scale, offset = (0.0125, 0.0125), (1.5, -0.7)
+    scale, offset = (0.0125, 0.01), (1.5, -0.7)  # x and y differ
     atoms = _table(x, y, scale, offset)
     before = snapshot(atoms)
     df = atoms.get_defects()
@@ -320,19 +320,19 @@ def test_signal_method_calibrates_positions_and_burgers_vectors():
     assert list(df.columns[:6]) == ["type", "x", "y", "burgers_x", "burgers_y", "atom"]
     assert df["type"].tolist() == ref["type"].tolist()
     assert np.allclose(df["x"], 1.5 + 0.0125 * ref["x"])
-    assert np.allclose(df["y"], -0.7 + 0.0125 * ref["y"])
+    assert np.allclose(df["y"], -0.7 + 0.01 * ref["y"])
     dis = df["type"] == "dislocation"
     assert np.allclose(df["burgers_x"][dis], 0.0125 * (11.0 - 2.5), atol=0.0125)
-    assert np.allclose(df["burgers_y"][dis], 0.0125 * -14.0, atol=0.0125)
+    assert np.allclose(df["burgers_y"][dis], 0.01 * -14.0, atol=0.01)
     assert np.all(np.isnan(df["burgers_x"][~dis]))
     assert df["atom"][df["type"] == "interstitial"].tolist() == [x.size - 1]
     assert df.attrs["units"] == "nm"
     # given calibrated vectors are converted to pixels
-    df2 = atoms.get_defects(vectors=V * 0.0125)
+    df2 = atoms.get_defects(vectors=V * [0.0125, 0.01])
     pos, b, n = find_dislocations(x, y, V, extent=SHAPE)
     dis2 = df2["type"] == "dislocation"
     assert np.allclose(df2["burgers_x"][dis2], 0.0125 * b[:, 0])
-    assert np.allclose(df2["burgers_y"][dis2], 0.0125 * b[:, 1])
+    assert np.allclose(df2["burgers_y"][dis2], 0.01 * b[:, 1])
 
 
 def test_signal_method_refuses_bad_arguments():
