@@ -34,18 +34,20 @@ atoms within 1.5 times the longer translation (not a stray detection in
 vacuum).
 
 **Dislocations** (:func:`find_dislocations`): Burgers circuits on one
-Bravais sublattice (the largest set of atoms joined by matched
-translations, or the atoms of one label). The sublattice is triangulated
-(Delaunay; triangles with an edge longer than 2.5 times the longer
-translation are left out: the hull and holes); each edge ``d`` is given the
-integer lattice vector ``n = round(L^-1 d)`` with ``L`` the mean local
-translations of its two atoms, the same ``n`` (with opposite sign) for the
-two triangles that share it. The sum of ``n`` around a triangle is zero in
-a lattice, whatever its strain; around a core it is not. Since the inner
-edges cancel, the sum of the triangles inside any closed circuit is that
-circuit's Burgers vector: triangles with a non-zero sum within
-``merge_distance`` cells of each other are joined, their sums added (a
-noise pair of opposite sums cancels and is dropped) and their centroid is
+Bravais sublattice (the atoms of the most frequent label, or else the
+largest set of atoms joined by mutual matches within half the tolerance of
+the local translation: an atom of another site next to an empty site is
+matched, but far from the local translation, and joins nothing). The
+sublattice is triangulated (Delaunay; triangles with an edge longer than 2.5
+times the longer translation are left out: the hull and holes); each edge
+``d`` is given the integer lattice vector ``n = round(L^-1 d)`` with ``L``
+the mean local translations of its two atoms, the same ``n`` (with opposite
+sign) for the two triangles that share it. The sum of ``n`` around a
+triangle is zero in a lattice, whatever its strain; around a core it is not.
+Since the inner edges cancel, the sum of the triangles inside any closed
+circuit is that circuit's Burgers vector: triangles with a non-zero sum
+within ``merge_distance`` cells of each other are joined, their sums added
+(a noise pair of opposite sums cancels and is dropped) and their centroid is
 the core. ``b`` is an exact lattice vector ``n1 v1 + n2 v2`` of the given
 ``vectors``.
 
@@ -341,9 +343,10 @@ def find_interstitials(x, y, vectors, tolerance=0.3):
     return _interstitials(p, v, tol, local, match)
 
 
-def _bravais(p, match, labels):
-    """Atoms of one Bravais sublattice: the largest set joined by matched
-    translations (of the most frequent label, with labels)."""
+def _bravais(p, local, match, labels, tol):
+    """Atoms of one Bravais sublattice: the largest set joined by mutually
+    matched translations within half the tolerance of the local ones (of
+    the most frequent label, with labels)."""
     n = p.shape[0]
     cand = np.ones(n, dtype=bool)
     if labels is not None:
@@ -352,7 +355,15 @@ def _bravais(p, match, labels):
             cand = labels == lab[np.argmax(counts)]
     i = np.repeat(np.arange(n), 4)
     j = match.ravel()
+    back = np.tile(np.array([1, 0, 3, 2]), n)  # the opposite translation
+    # mutual matches only: a displaced atom between two sublattices (within
+    # the tolerance of both) joins neither
     ok = (j >= 0) & cand[i] & cand[np.maximum(j, 0)]
+    ok &= match[np.maximum(j, 0), back] == i
+    # and close to the local translation: an atom of another site that sits
+    # next to an empty site of this one is matched, but far from it
+    dev = p[np.maximum(j, 0)] - p[i] - local.reshape(-1, 2)
+    ok &= np.hypot(dev[:, 0], dev[:, 1]) < 0.5 * tol
     graph = coo_matrix((np.ones(ok.sum()), (i[ok], j[ok])), (n, n))
     _, comp = connected_components(graph, directed=False)
     sizes = np.bincount(comp[cand], minlength=comp.max() + 1)
@@ -469,7 +480,7 @@ def find_dislocations(
     if p.shape[0] == 0:
         return np.empty((0, 2)), np.empty((0, 2)), np.empty((0, 2), dtype=np.int64)
     local, match = _local_translations(p, v, tol)
-    idx = _bravais(p, match, labels)
+    idx = _bravais(p, local, match, labels, tol)
     pos, n = _dislocations(p, v, local, idx, merge)
     if extent is not None and pos.shape[0]:
         ny, nx = extent
@@ -607,7 +618,7 @@ def find_defects(
         add("vacancy", vx, vy, None, None, None, key, votes)
         inter = np.nonzero(_interstitials(p, v, tol, local, match))[0]
         add("interstitial", p[inter, 0], p[inter, 1], None, None, sel[inter], key, None)
-        pos, nb = _dislocations(p, v, local, _bravais(p, match, lab), merge)
+        pos, nb = _dislocations(p, v, local, _bravais(p, local, match, lab, tol), merge)
         if extent is not None and pos.shape[0]:
             ny, nx = extent
             ok = (pos[:, 0] >= -0.5) & (pos[:, 0] <= nx - 0.5)
