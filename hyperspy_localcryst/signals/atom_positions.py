@@ -52,6 +52,7 @@ from ._grid import (
     check_n_sublattices,
     check_number,
     check_units,
+    to_calibrated,
     to_pixels,
 )
 
@@ -2037,6 +2038,139 @@ class AtomPositions(Signal1D):
             residual_rms=fit["residual_rms"],
         )
         return out
+
+    def get_defects(
+        self,
+        vectors=None,
+        labels="auto",
+        groups=None,
+        tolerance=0.3,
+        min_votes=2,
+        merge_distance=1.5,
+    ):
+        """Vacancies, interstitials and dislocations of the lattice the atoms form.
+
+        Local translations predict each atom's neighbours: empty predicted
+        sites are vacancies, atoms no translation predicts and off the
+        lattice are interstitials, and Burgers circuits on one Bravais
+        sublattice find dislocation cores and their Burgers vectors
+        (:func:`hyperspy_localcryst.numerics.defects.find_defects`; method,
+        limits and the sign convention in its module notes: circuits
+        counter-clockwise as seen on the displayed image, FS/RH with the line
+        into the screen). Sites outside the image or within half a spacing of
+        its border are not vacancies.
+
+        Parameters
+        ----------
+        vectors : array_like, shape (2, 2), optional
+            Two primitive translations (rows, calibrated x and y). Default:
+            measured from the atoms (of each group), the ``sublattice`` labels
+            telling types apart.
+        labels : str or None
+            Column of site or type labels (dislocation circuits on the most
+            frequent label; measured translations map labels onto
+            themselves). ``"auto"``: ``sublattice`` when the table has it.
+        groups : str, optional
+            Column of phase labels (-1: unassigned): each group is analysed
+            with its own translations (``vectors`` not allowed then).
+        tolerance : float
+            Largest distance between a predicted site and the atom filling
+            it, as a fraction of the shortest translation.
+        min_votes : int
+            Atoms that must predict an empty site (1 to 4).
+        merge_distance : float
+            Non-zero Burgers circuits within this many cells are one core.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per defect: ``type`` (``vacancy``, ``interstitial``,
+            ``dislocation``), ``x``, ``y``, ``burgers_x``, ``burgers_y``
+            (calibrated; NaN but for dislocations), ``atom`` (row of the
+            interstitial atom in this table, else -1), ``group`` and
+            ``votes`` (atoms predicting a vacancy). ``attrs["units"]`` holds
+            the length unit, ``attrs["vectors"]`` the translations used per
+            group (calibrated).
+
+        Raises
+        ------
+        ValueError
+            For a table of an image stack (a ``frame`` column: take one frame
+            with ``get_frame``), NaN positions, or atoms that form no
+            lattice.
+
+        Examples
+        --------
+        Two sites removed from a synthetic square lattice (20 px, 0.01 nm/px):
+
+        >>> import numpy as np
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(160, 200), seed=0).find_atoms()
+        >>> x = atoms.get_column("x")
+        >>> keep = np.ones(x.size, bool)
+        >>> keep[[20, 41]] = False
+        >>> d = atoms.select(keep).get_defects()
+        >>> d["type"].tolist()
+        ['vacancy', 'vacancy']
+        >>> bool(np.allclose(d["x"], x[[20, 41]], atol=0.02))
+        True
+        """
+        import pandas as pd
+
+        from ..numerics.defects import find_defects
+
+        cols = self.columns
+        if "frame" in cols:
+            raise ValueError(
+                "`get_defects` works on the atoms of one image; this table holds "
+                f"{self.n_frames} frames: take one with `atoms.get_frame(k)`."
+            )
+        _finite_positions(self, "get_defects")
+        grid = self.grid
+        sx, sy = float(grid["x"]["scale"]), float(grid["y"]["scale"])
+        x, y = self.get_pixel_positions()
+        if isinstance(labels, str) and labels == "auto":
+            labels = "sublattice" if "sublattice" in cols else None
+        lab = None if labels is None else self._values(labels, "labels")
+        grp = None if groups is None else self._values(groups, "groups")
+        if vectors is not None:
+            v = check_array(vectors, "vectors", ndim=2, finite=True)
+            if v.shape != (2, 2):
+                raise ValueError(
+                    f"`vectors` must have shape (2, 2) (rows, calibrated x and y), "
+                    f"got {v.shape}."
+                )
+            vectors = v / [sx, sy]
+        extent = (int(grid["y"]["size"]), int(grid["x"]["size"]))
+        d = find_defects(
+            x,
+            y,
+            vectors=vectors,
+            labels=lab,
+            groups=grp,
+            extent=extent,
+            tolerance=tolerance,
+            min_votes=min_votes,
+            merge_distance=merge_distance,
+        )
+        cx, cy = to_calibrated(grid, d["x"], d["y"])
+        df = pd.DataFrame(
+            {
+                "type": d["type"].astype(str),
+                "x": cx,
+                "y": cy,
+                "burgers_x": d["burgers_x"] * sx,
+                "burgers_y": d["burgers_y"] * sy,
+                "atom": d["atom"],
+                "group": d["group"],
+                "votes": d["votes"],
+            }
+        )
+        df.attrs["units"] = str(grid["x"]["units"] or "")
+        df.attrs["vectors"] = {
+            k: (np.asarray(v) * [sx, sy]).tolist() for k, v in d["vectors"].items()
+        }
+        return df
 
 
 class LazyAtomPositions(LazySignal1D, AtomPositions):

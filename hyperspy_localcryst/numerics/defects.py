@@ -1,0 +1,639 @@
+"""Point and line defects of a lattice of atoms: vacancies, interstitials,
+dislocations (Belianinov, Kalinin et al., Nat. Commun. 6, 7801 (2015)).
+
+All positions are in pixels (x = column, y = row). ``vectors`` are two
+primitive translations of the structure (rows v1, v2, pixels), e.g. from
+:func:`hyperspy_localcryst.numerics.lattice.find_lattice_vectors`: they map
+every site of the cell onto the same site, so a cell with several sites
+(perovskite A + B) is handled as it is.
+
+Method
+------
+**Local translations.** Each atom looks for its partner at ``r + t`` for
+``t`` in ``+v1, -v1, +v2, -v2``: the nearest atom within
+``tolerance * |shortest translation|``. Each atom's *local* translation is
+then the median of the matched vectors of itself and its 8 nearest atoms,
+and the matching is repeated from ``r + t_local`` (twice). Smooth strain,
+rotation and the field of a dislocation move the predictions with the
+lattice, so they do not read as missing atoms.
+
+**Vacancies** (:func:`find_vacancies`): a prediction ``r + t_local`` with no
+atom within the tolerance is an empty site; the empty predictions within the
+tolerance of each other are one site, at their mean, and it is a vacancy
+when at least ``min_votes`` atoms predict it and two of them face each
+other (``+v1`` and ``-v1``, or ``+v2`` and ``-v2``). An atom at a straight
+edge of the crystal predicts the site beyond it alone (one vote), a notch
+of a ragged edge is seen from two sides at an angle; an empty site inside
+the lattice is predicted by up to 4 atoms, from opposite sides. Sites outside the image
+(``extent``) or within half a spacing of its border are dropped.
+
+**Interstitials** (:func:`find_interstitials`): atoms that no atom's local
+translation predicts and that are not related by a lattice translation
+(within the tolerance) to any of their 8 nearest atoms, with at least 3
+atoms within 1.5 times the longer translation (not a stray detection in
+vacuum).
+
+**Dislocations** (:func:`find_dislocations`): Burgers circuits on one
+Bravais sublattice (the atoms of the most frequent label, or else the
+largest set of atoms joined by mutual matches within half the tolerance of
+the local translation: an atom of another site next to an empty site is
+matched, but far from the local translation, and joins nothing). The
+sublattice is triangulated (Delaunay; triangles with an edge longer than 2.5
+times the longer translation are left out: the hull and holes); each edge
+``d`` is given the integer lattice vector ``n = round(L^-1 d)`` with ``L``
+the mean local translations of its two atoms, the same ``n`` (with opposite
+sign) for the two triangles that share it. The sum of ``n`` around a
+triangle is zero in a lattice, whatever its strain; around a core it is not.
+Since the inner edges cancel, the sum of the triangles inside any closed
+circuit is that circuit's Burgers vector: triangles with a non-zero sum
+within ``merge_distance`` cells of each other are joined, their sums added
+(a noise pair of opposite sums cancels and is dropped) and their centroid is
+the core. ``b`` is an exact lattice vector ``n1 v1 + n2 v2`` of the given
+``vectors``.
+
+Convention: every circuit runs **counter-clockwise as seen on the displayed
+image** (row 0 at the top), and ``b`` is the closure failure in the perfect
+reference lattice from start to finish, ``b = sum of the reference steps``.
+This is the FS/RH convention with the dislocation line pointing *into* the
+screen (``+z = x cross y`` in pixel coordinates), so that the textbook field
+of an edge dislocation along ``+z`` (Hirth & Lothe: ``u_x = b/2pi [theta +
+sin(2 theta) / (4 (1 - nu))]``, ``theta = atan2(y, x)`` in pixel
+coordinates) has Burgers vector ``+b``
+(see :func:`hyperspy_localcryst.numerics.synthetic.dislocation_positions`).
+"""
+
+import warnings
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import Delaunay, cKDTree
+
+from ._checks import check_array, check_integer, check_number, check_numbers
+
+__all__ = [
+    "find_vacancies",
+    "find_interstitials",
+    "find_dislocations",
+    "find_defects",
+]
+
+#: Atoms (itself included) whose matched vectors give an atom's local
+#: translation (median).
+_LOCAL_K = 9
+#: Rounds of matching from the local translations.
+_ROUNDS = 2
+#: Longest triangle edge used in Burgers circuits, in longer translations.
+_MAX_EDGE = 2.5
+#: An interstitial has at least this many atoms within 1.5 longer translations.
+_MIN_SURROUNDING = 3
+
+
+# ---------------------------------------------------------------------------
+# checks
+# ---------------------------------------------------------------------------
+def _check_positions(x, y, allow_nan=False):
+    x = check_array(x, "x", ndim=1)
+    y = check_array(y, "y", ndim=1)
+    if x.shape != y.shape:
+        raise ValueError(f"`x` and `y` differ in length ({x.size} and {y.size}).")
+    if np.any(np.isinf(x)) or np.any(np.isinf(y)):
+        raise ValueError("`x` and `y` contain infinite positions.")
+    if not allow_nan and not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError(
+            "`x` and `y` contain NaN or infinite positions; leave those atoms out."
+        )
+    return np.column_stack([x, y])
+
+
+def _check_vectors(vectors):
+    v = check_array(vectors, "vectors", ndim=2, finite=True)
+    if v.shape != (2, 2):
+        raise ValueError(
+            f"`vectors` must have shape (2, 2) (rows v1, v2 in pixels), got {v.shape}."
+        )
+    lengths = np.hypot(v[:, 0], v[:, 1])
+    cross = abs(v[0, 0] * v[1, 1] - v[0, 1] * v[1, 0])
+    if not np.all(lengths > 0) or cross < 1e-3 * lengths[0] * lengths[1]:
+        raise ValueError(
+            f"`vectors` must be two non-collinear, non-zero translations, got "
+            f"{v.tolist()}."
+        )
+    return v
+
+
+def _check_fraction(value, name, upper=0.5):
+    v = check_number(value, name, "a fraction of the shortest translation")
+    if not (0 < v < upper):
+        raise ValueError(f"`{name}` must be between 0 and {upper}, got {value!r}.")
+    return v
+
+
+def _check_extent(extent):
+    if extent is None:
+        return None
+    ny, nx = check_numbers(extent, "extent", length=2, what="(ny, nx) in pixels")
+    if not (ny > 0 and nx > 0):
+        raise ValueError(f"`extent` must be a positive (ny, nx), got {extent!r}.")
+    return ny, nx
+
+
+def _check_labels(values, name, n):
+    if values is None:
+        return None
+    v = check_array(values, name, ndim=1)
+    if v.size != n:
+        raise ValueError(f"`{name}` must have one value per atom ({n}), got {v.size}.")
+    return v
+
+
+# ---------------------------------------------------------------------------
+# local translations
+# ---------------------------------------------------------------------------
+def _translations(vectors):
+    return np.array([vectors[0], -vectors[0], vectors[1], -vectors[1]])
+
+
+def _local_translations(p, vectors, tol):
+    """Per atom and translation (+v1, -v1, +v2, -v2): the local translation
+    (n, 4, 2) and the matched atom (n, 4; -1 for none)."""
+    n = p.shape[0]
+    tree = cKDTree(p)
+    glob = _translations(vectors)
+    local = np.broadcast_to(glob, (n, 4, 2)).copy()
+    k = min(_LOCAL_K, n)
+    _, near = tree.query(p, k=k)
+    near = near.reshape(n, k)
+    match = np.full((n, 4), -1, dtype=np.int64)
+    for _ in range(_ROUNDS + 1):
+        target = p[:, None, :] + local
+        dist, j = tree.query(target.reshape(-1, 2), distance_upper_bound=tol)
+        ok = np.isfinite(dist).reshape(n, 4)
+        j = np.where(ok, j.reshape(n, 4), -1)
+        match = j
+        d = np.where(ok[..., None], p[np.maximum(j, 0)] - p[:, None, :], np.nan)
+        with warnings.catch_warnings():  # an atom with no matches: global
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(d[near], axis=1)
+        local = np.where(np.isfinite(med), med, glob[None])
+    return local, match
+
+
+def _prepare(x, y, vectors, tolerance):
+    p = _check_positions(x, y)
+    v = _check_vectors(vectors)
+    frac = _check_fraction(tolerance, "tolerance")
+    spacing = float(np.hypot(v[:, 0], v[:, 1]).min())
+    return p, v, frac * spacing, spacing
+
+
+def _inside(q, extent, p, spacing, tol):
+    """Predictions inside the image minus half a spacing (or, without an
+    extent, inside the atoms' bounding box plus the tolerance)."""
+    if extent is None:
+        lo, hi = p.min(axis=0) - tol, p.max(axis=0) + tol
+    else:
+        ny, nx = extent
+        h = 0.5 * spacing
+        lo, hi = np.array([h - 0.5, h - 0.5]), np.array([nx - 0.5 - h, ny - 0.5 - h])
+    return np.all((q >= lo) & (q <= hi), axis=1)
+
+
+def _vacancies(p, occupied, v, tol, spacing, min_votes, extent, local=None):
+    if p.shape[0] == 0:
+        return np.empty(0), np.empty(0), np.empty(0, dtype=np.int64)
+    if local is None:
+        local, _ = _local_translations(p, v, tol)
+    pred = (p[:, None, :] + local).reshape(-1, 2)
+    voter = np.repeat(np.arange(p.shape[0]), 4)
+    direction = np.tile(np.arange(4), p.shape[0])
+    dist, _ = cKDTree(occupied).query(pred, distance_upper_bound=tol)
+    empty = ~np.isfinite(dist)
+    pred, voter, direction = pred[empty], voter[empty], direction[empty]
+    if pred.shape[0] == 0:
+        return np.empty(0), np.empty(0), np.empty(0, dtype=np.int64)
+    pairs = cKDTree(pred).query_pairs(tol, output_type="ndarray")
+    m = pred.shape[0]
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), (m, m))
+    nc, lab = connected_components(graph, directed=False)
+    counts = np.bincount(lab, minlength=nc).astype(float)
+    cx = np.bincount(lab, pred[:, 0], nc) / counts
+    cy = np.bincount(lab, pred[:, 1], nc) / counts
+    pairs = np.unique(np.column_stack([lab, voter]), axis=0)
+    votes = np.bincount(pairs[:, 0], minlength=nc)
+    # seen from both sides along +-v1 or +-v2: not a notch of a ragged edge
+    seen = np.zeros((nc, 4), dtype=bool)
+    seen[lab, direction] = True
+    enclosed = (seen[:, 0] & seen[:, 1]) | (seen[:, 2] & seen[:, 3])
+    keep = (
+        (votes >= min_votes)
+        & enclosed
+        & _inside(np.column_stack([cx, cy]), extent, p, spacing, tol)
+    )
+    order = np.lexsort((cx[keep], cy[keep]))
+    return cx[keep][order], cy[keep][order], votes[keep][order]
+
+
+# ---------------------------------------------------------------------------
+# public functions
+# ---------------------------------------------------------------------------
+def find_vacancies(x, y, vectors, tolerance=0.3, min_votes=2, extent=None):
+    """Empty lattice sites: where the local lattice predicts an atom and none lies.
+
+    See the module notes for the method.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Atom positions in pixels (x = column, y = row), all finite.
+    vectors : array_like, shape (2, 2)
+        Two primitive translations (rows v1, v2, pixels) of the structure.
+    tolerance : float
+        Largest distance, as a fraction of the shortest translation, between a
+        predicted site and an atom that fills it (0 to 0.5).
+    min_votes : int
+        Atoms that must predict an empty site for it to be a vacancy (1 to 4;
+        2 leaves out the sites beyond a straight edge of the crystal).
+    extent : (int, int), optional
+        Image shape ``(ny, nx)``: sites outside it or within half a spacing
+        of its border are dropped. Default: sites outside the atoms' bounding
+        box (plus the tolerance) are dropped.
+
+    Returns
+    -------
+    vx, vy : numpy.ndarray
+        Vacancy positions (pixels), sorted by row then column.
+    votes : numpy.ndarray of int
+        Atoms that predicted each.
+
+    Examples
+    --------
+    A rectangular 10 x 13 px lattice with the site (40, 26) removed:
+
+    >>> import numpy as np
+    >>> j, i = np.mgrid[0:7, 0:9]
+    >>> x, y = 10.0 * i.ravel(), 13.0 * j.ravel()
+    >>> keep = ~((x == 40) & (y == 26))
+    >>> vx, vy, votes = find_vacancies(x[keep], y[keep], [[10, 0], [0, 13]])
+    >>> vx.tolist(), vy.tolist(), votes.tolist()
+    ([40.0], [26.0], [4])
+    """
+    p, v, tol, spacing = _prepare(x, y, vectors, tolerance)
+    min_votes = check_integer(min_votes, "min_votes", minimum=1, maximum=4)
+    extent = _check_extent(extent)
+    return _vacancies(p, p, v, tol, spacing, min_votes, extent)
+
+
+def _interstitials(p, v, tol, local, match):
+    n = p.shape[0]
+    predicted = np.zeros(n, dtype=bool)
+    predicted[match[match >= 0]] = True
+    longer = float(np.hypot(v[:, 0], v[:, 1]).max())
+    tree = cKDTree(p)
+    counts = tree.query_ball_point(p, 1.5 * longer, return_length=True) - 1
+    out = ~predicted & (counts >= _MIN_SURROUNDING)
+    k = min(_LOCAL_K, n)
+    for i in np.nonzero(out)[0]:
+        _, near = tree.query(p[i], k=k)
+        for j in np.atleast_1d(near)[1:]:
+            basis = np.array([local[j, 0], local[j, 2]])  # rows: +v1, +v2
+            d = p[i] - p[j]
+            m = np.round(np.linalg.solve(basis.T, d))
+            if np.hypot(*(d - m @ basis)) < tol:
+                out[i] = False
+                break
+    return out
+
+
+def find_interstitials(x, y, vectors, tolerance=0.3):
+    """Atoms off the lattice: predicted by no atom and lattice-related to none.
+
+    See the module notes for the method.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Atom positions in pixels, all finite.
+    vectors : array_like, shape (2, 2)
+        Two primitive translations (rows v1, v2, pixels) of the structure.
+    tolerance : float
+        Largest distance, as a fraction of the shortest translation, between a
+        predicted site and an atom that fills it (0 to 0.5).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True for the interstitial atoms.
+
+    Examples
+    --------
+    A rectangular lattice with an extra atom at (43.5, 31.0):
+
+    >>> import numpy as np
+    >>> j, i = np.mgrid[0:7, 0:9]
+    >>> x = np.append(10.0 * i.ravel(), 43.5)
+    >>> y = np.append(13.0 * j.ravel(), 31.0)
+    >>> np.nonzero(find_interstitials(x, y, [[10, 0], [0, 13]]))[0].tolist()
+    [63]
+    """
+    p, v, tol, _ = _prepare(x, y, vectors, tolerance)
+    if p.shape[0] == 0:
+        return np.zeros(0, dtype=bool)
+    local, match = _local_translations(p, v, tol)
+    return _interstitials(p, v, tol, local, match)
+
+
+def _bravais(p, local, match, labels, tol):
+    """Atoms of one Bravais sublattice: the largest set joined by mutually
+    matched translations within half the tolerance of the local ones (of
+    the most frequent label, with labels)."""
+    n = p.shape[0]
+    cand = np.ones(n, dtype=bool)
+    if labels is not None:
+        lab, counts = np.unique(labels[np.isfinite(labels)], return_counts=True)
+        if lab.size:
+            cand = labels == lab[np.argmax(counts)]
+    i = np.repeat(np.arange(n), 4)
+    j = match.ravel()
+    back = np.tile(np.array([1, 0, 3, 2]), n)  # the opposite translation
+    # mutual matches only: a displaced atom between two sublattices (within
+    # the tolerance of both) joins neither
+    ok = (j >= 0) & cand[i] & cand[np.maximum(j, 0)]
+    ok &= match[np.maximum(j, 0), back] == i
+    # and close to the local translation: an atom of another site that sits
+    # next to an empty site of this one is matched, but far from it
+    dev = p[np.maximum(j, 0)] - p[i] - local.reshape(-1, 2)
+    ok &= np.hypot(dev[:, 0], dev[:, 1]) < 0.5 * tol
+    graph = coo_matrix((np.ones(ok.sum()), (i[ok], j[ok])), (n, n))
+    _, comp = connected_components(graph, directed=False)
+    sizes = np.bincount(comp[cand], minlength=comp.max() + 1)
+    return np.nonzero(cand & (comp == np.argmax(sizes)))[0]
+
+
+def _dislocations(p, v, local, idx, merge):
+    empty = (np.empty((0, 2)), np.empty((0, 2), dtype=np.int64))
+    if idx.size < 3:
+        return empty
+    q = p[idx]
+    try:
+        tri = Delaunay(q).simplices
+    except Exception:  # collinear or too few atoms: no circuits
+        return empty
+    a, b, c = q[tri[:, 0]], q[tri[:, 1]], q[tri[:, 2]]
+    cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (
+        c[:, 0] - a[:, 0]
+    )
+    # counter-clockwise on the displayed image (y down) = negative cross
+    tri = np.where((cross > 0)[:, None], tri[:, [0, 2, 1]], tri)
+    longer = float(np.hypot(v[:, 0], v[:, 1]).max())
+    basis_local = local[idx][:, [0, 2], :]  # (m, 2 rows: +v1, +v2, 2)
+    total = np.zeros((tri.shape[0], 2))
+    good = np.ones(tri.shape[0], dtype=bool)
+    for s, e in ((0, 1), (1, 2), (2, 0)):
+        i, j = tri[:, s], tri[:, e]
+        d = q[j] - q[i]
+        good &= np.hypot(d[:, 0], d[:, 1]) <= _MAX_EDGE * longer
+        # one basis per edge, symmetric in its two atoms, so shared edges cancel
+        lb = 0.5 * (basis_local[i] + basis_local[j])
+        total += np.round(np.linalg.solve(np.transpose(lb, (0, 2, 1)), d[..., None]))[
+            ..., 0
+        ]
+    nonzero = good & np.any(total != 0, axis=1)
+    if not nonzero.any():
+        return empty
+    centroid = q[tri[nonzero]].mean(axis=1)
+    sums = total[nonzero]
+    pairs = cKDTree(centroid).query_pairs(merge * longer, output_type="ndarray")
+    m = centroid.shape[0]
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), (m, m))
+    nc, lab = connected_components(graph, directed=False)
+    pos, burgers = [], []
+    for k in range(nc):
+        s = sums[lab == k].sum(axis=0)
+        if np.any(s != 0):
+            pos.append(centroid[lab == k].mean(axis=0))
+            burgers.append(s)
+    if not pos:
+        return empty
+    return np.array(pos), np.array(burgers).astype(np.int64)
+
+
+def find_dislocations(
+    x, y, vectors, labels=None, tolerance=0.3, merge_distance=1.5, extent=None
+):
+    """Dislocation cores and Burgers vectors from Burgers circuits.
+
+    See the module notes for the method and the sign convention (circuits
+    counter-clockwise as seen on the displayed image, ``b`` = closure failure
+    from start to finish in the reference lattice: FS/RH with the line into
+    the screen).
+
+    Parameters
+    ----------
+    x, y : array_like
+        Atom positions in pixels, all finite.
+    vectors : array_like, shape (2, 2)
+        Two primitive translations (rows v1, v2, pixels) of the structure.
+    labels : array_like, optional
+        Site or type label per atom: the circuits run on the most frequent
+        label only. Default: the largest set of atoms joined by translations.
+    tolerance : float
+        Matching tolerance as a fraction of the shortest translation (0 to
+        0.5).
+    merge_distance : float
+        Triangles with a non-zero Burgers sum within this many (longer)
+        translations of each other are one core (0.5 to 10).
+    extent : (int, int), optional
+        Image shape ``(ny, nx)``: cores outside it are dropped.
+
+    Returns
+    -------
+    positions : numpy.ndarray, shape (m, 2)
+        Core positions (x, y) in pixels.
+    burgers : numpy.ndarray, shape (m, 2)
+        Burgers vectors (x, y) in pixels, exact lattice vectors
+        ``n1 v1 + n2 v2``.
+    indices : numpy.ndarray of int, shape (m, 2)
+        ``(n1, n2)`` of each Burgers vector.
+
+    Examples
+    --------
+    An oblique lattice (11 x 14 px cells) with an edge dislocation of
+    Burgers vector ``-v1`` at (134.3, 113.6):
+
+    >>> import numpy as np
+    >>> from hyperspy_localcryst.numerics.synthetic import dislocation_positions
+    >>> v = np.array([[11.0, 0.0], [2.5, 14.0]])
+    >>> t = dislocation_positions((220, 260), v, burgers=(-1, 0), margin=5)
+    >>> pos, b, n = find_dislocations(t["x"], t["y"], v)
+    >>> n.tolist(), b.tolist()
+    ([[-1, 0]], [[-11.0, 0.0]])
+    >>> bool(np.hypot(*(pos[0] - t["core"])) < 11.0)
+    True
+    """
+    p, v, tol, _ = _prepare(x, y, vectors, tolerance)
+    labels = _check_labels(labels, "labels", p.shape[0])
+    merge = check_number(merge_distance, "merge_distance", "a number of cells")
+    if not 0.5 <= merge <= 10:
+        raise ValueError(f"`merge_distance` must be 0.5 to 10 cells, got {merge}.")
+    extent = _check_extent(extent)
+    if p.shape[0] == 0:
+        return np.empty((0, 2)), np.empty((0, 2)), np.empty((0, 2), dtype=np.int64)
+    local, match = _local_translations(p, v, tol)
+    idx = _bravais(p, local, match, labels, tol)
+    pos, n = _dislocations(p, v, local, idx, merge)
+    if extent is not None and pos.shape[0]:
+        ny, nx = extent
+        ok = (pos[:, 0] >= -0.5) & (pos[:, 0] <= nx - 0.5)
+        ok &= (pos[:, 1] >= -0.5) & (pos[:, 1] <= ny - 0.5)
+        pos, n = pos[ok], n[ok]
+    return pos, n @ v, n
+
+
+def find_defects(
+    x,
+    y,
+    vectors=None,
+    labels=None,
+    groups=None,
+    extent=None,
+    tolerance=0.3,
+    min_votes=2,
+    merge_distance=1.5,
+):
+    """Vacancies, interstitials and dislocations of one or several lattices.
+
+    See the module notes for the methods and the Burgers-vector convention.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Atom positions in pixels; atoms with NaN positions are left out.
+    vectors : array_like, shape (2, 2), optional
+        Two primitive translations (rows, pixels). Default: measured from the
+        atoms (of each group) by
+        :func:`hyperspy_localcryst.numerics.lattice.find_lattice_vectors`
+        (with ``labels`` as types).
+    labels : array_like, optional
+        Site or type label per atom: the dislocation circuits run on the most
+        frequent label, and the measured translations map labels onto
+        themselves.
+    groups : array_like, optional
+        Phase label per atom (-1 or NaN: unassigned, not analysed): each group
+        is analysed on its own, with its own translations (``vectors`` is then
+        not allowed); a group whose translations cannot be measured (too few
+        atoms, no lattice) is left out with a warning. Sites are empty only
+        where no atom, of any group, lies.
+    extent : (int, int), optional
+        Image shape ``(ny, nx)``, see :func:`find_vacancies`.
+    tolerance, min_votes, merge_distance
+        See :func:`find_vacancies` and :func:`find_dislocations`.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        One entry per defect: ``type`` (``"vacancy"``, ``"interstitial"``,
+        ``"dislocation"``), ``x``, ``y`` (pixels), ``burgers_x``,
+        ``burgers_y`` (pixels; NaN but for dislocations), ``atom`` (index of
+        the interstitial atom in the input, else -1), ``group``, ``votes``
+        (atoms predicting a vacancy, else 0); and ``vectors``: a dict of the
+        translations used per group.
+
+    Examples
+    --------
+    A rectangular lattice with one empty site and one extra atom:
+
+    >>> import numpy as np
+    >>> j, i = np.mgrid[0:9, 0:11]
+    >>> x, y = 10.0 * i.ravel(), 13.0 * j.ravel()
+    >>> keep = ~((x == 40) & (y == 26))
+    >>> x, y = np.append(x[keep], 73.5), np.append(y[keep], 70.0)
+    >>> d = find_defects(x, y)
+    >>> d["type"].tolist(), d["x"].tolist(), d["atom"].tolist()
+    (['vacancy', 'interstitial'], [40.0, 73.5], [-1, 98])
+    """
+    p_all = _check_positions(x, y, allow_nan=True)
+    n = p_all.shape[0]
+    labels = _check_labels(labels, "labels", n)
+    g = _check_labels(groups, "groups", n)
+    if vectors is not None:
+        if g is not None:
+            raise ValueError(
+                "Give either `vectors` or `groups` (each group gets its own "
+                "measured translations), not both."
+            )
+        vectors = _check_vectors(vectors)
+    frac = _check_fraction(tolerance, "tolerance")
+    min_votes = check_integer(min_votes, "min_votes", minimum=1, maximum=4)
+    merge = check_number(merge_distance, "merge_distance", "a number of cells")
+    if not 0.5 <= merge <= 10:
+        raise ValueError(f"`merge_distance` must be 0.5 to 10 cells, got {merge}.")
+    extent = _check_extent(extent)
+    finite = np.all(np.isfinite(p_all), axis=1)
+    if g is None:
+        g = np.zeros(n)
+    g = np.where(np.isfinite(g), g, -1)
+    occupied = p_all[finite]
+    rows = {k: [] for k in ("type", "x", "y", "bx", "by", "atom", "group", "votes")}
+    used = {}
+
+    def add(kind, px, py, bx, by, atom, group, votes):
+        m = len(px)
+        rows["type"] += [kind] * m
+        rows["x"] += list(px)
+        rows["y"] += list(py)
+        rows["bx"] += list(bx) if bx is not None else [np.nan] * m
+        rows["by"] += list(by) if by is not None else [np.nan] * m
+        rows["atom"] += list(atom) if atom is not None else [-1] * m
+        rows["group"] += [group] * m
+        rows["votes"] += list(votes) if votes is not None else [0] * m
+
+    for group in np.unique(g[finite & (g >= 0)]):
+        sel = np.nonzero(finite & (g == group))[0]
+        p = p_all[sel]
+        lab = None if labels is None else labels[sel]
+        v = vectors
+        if v is None:
+            from .lattice import find_lattice_vectors
+
+            try:
+                v = find_lattice_vectors(p[:, 0], p[:, 1], types=lab)["vectors"]
+            except ValueError as e:
+                if groups is None:
+                    raise
+                warnings.warn(
+                    f"Group {group:g} ({sel.size} atoms) is left out: {e}",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                continue
+        key = int(group) if float(group).is_integer() else float(group)
+        used[key] = np.asarray(v, dtype=float)
+        spacing = float(np.hypot(v[:, 0], v[:, 1]).min())
+        tol = frac * spacing
+        local, match = _local_translations(p, v, tol)
+        vx, vy, votes = _vacancies(
+            p, occupied, v, tol, spacing, min_votes, extent, local=local
+        )
+        add("vacancy", vx, vy, None, None, None, key, votes)
+        inter = np.nonzero(_interstitials(p, v, tol, local, match))[0]
+        add("interstitial", p[inter, 0], p[inter, 1], None, None, sel[inter], key, None)
+        pos, nb = _dislocations(p, v, local, _bravais(p, local, match, lab, tol), merge)
+        if extent is not None and pos.shape[0]:
+            ny, nx = extent
+            ok = (pos[:, 0] >= -0.5) & (pos[:, 0] <= nx - 0.5)
+            ok &= (pos[:, 1] >= -0.5) & (pos[:, 1] <= ny - 0.5)
+            pos, nb = pos[ok], nb[ok]
+        b = nb @ v if pos.shape[0] else np.empty((0, 2))
+        add("dislocation", pos[:, 0], pos[:, 1], b[:, 0], b[:, 1], None, key, None)
+    return {
+        "type": np.array(rows["type"], dtype=object),
+        "x": np.array(rows["x"], dtype=float),
+        "y": np.array(rows["y"], dtype=float),
+        "burgers_x": np.array(rows["bx"], dtype=float),
+        "burgers_y": np.array(rows["by"], dtype=float),
+        "atom": np.array(rows["atom"], dtype=np.int64),
+        "group": np.array(rows["group"], dtype=float),
+        "votes": np.array(rows["votes"], dtype=np.int64),
+        "vectors": used,
+    }
