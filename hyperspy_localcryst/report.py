@@ -539,7 +539,15 @@ def _phases(atoms, nb, stack):
                 }
             )
         )
-    defects = pd.concat(rows, ignore_index=True)
+    try:
+        found = table.get_defects(groups="phase" if md["n_phases"] > 1 else None)
+    except ValueError as err:  # no lattice to predict sites from
+        warnings.warn(f"Defects not searched: {err}", UserWarning, stacklevel=2)
+        found = pd.DataFrame(columns=_DEFECT_COLUMNS)
+    rows.insert(0, found.loc[:, list(_DEFECT_COLUMNS)])
+    defects = pd.concat([r for r in rows if len(r)], ignore_index=True)
+    if defects.empty:
+        defects = pd.DataFrame(columns=_DEFECT_COLUMNS)
     summary = {
         "n_site_classes": len(md["site_classes"]),
         "n_phases": int(md["n_phases"]),
