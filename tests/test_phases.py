@@ -254,3 +254,79 @@ def test_class_symmetry_of_a_polar_site_names_the_broken_operations():
     # 4-fold broken by sqrt(2) x the relative A-B shift (1.2 px)
     np.testing.assert_allclose(sym["residual_4"], np.sqrt(2) * 1.2 * scale, rtol=0.1)
     assert np.allclose(sym["mirror_axis"] % 180, 0, atol=3)
+
+
+def test_report_writes_phases_variants_and_defects(tmp_path):
+    """`report.analyse` on a non-polar | polar perovskite with two columns
+    removed: atoms.csv carries site_class/phase/variant/phase_boundary that
+    match the truth, defects.csv lists the two vacancies and boundary points
+    along the true interface, and summary.json has the keys a script reads,
+    consistent with the files."""
+    import json
+
+    import pandas as pd
+
+    from hyperspy_localcryst import report
+    from hyperspy_localcryst.data import synthetic_lattice
+
+    H, W = 320, 384
+    x0 = 0.58 * W
+
+    def disp(x, y, sub):
+        d = np.where((x > x0)[:, None], [1.2, -0.5], [0.0, 0.0])
+        return np.where(sub == 1, d[:, 0], 0.0), np.where(sub == 1, d[:, 1], 0.0)
+
+    s, truth = synthetic_lattice(
+        shape=(H, W),
+        spacing=16.0,
+        lattice="perovskite",
+        sublattice_peaks=(300.0, 150.0),
+        displacement=disp,
+        seed=4,
+        return_truth=True,
+    )
+    # remove two A columns away from the interface and the edges: render
+    # again without them
+    tx, ty = np.asarray(truth["x"]), np.asarray(truth["y"])
+    scale = float(s.axes_manager[0].scale)
+    px, py = tx / scale, ty / scale
+    gone = []
+    for cx, cy in ((0.25 * W, 0.4 * H), (0.8 * W, 0.6 * H)):
+        d = np.hypot(px - cx, py - cy) + 1e6 * (np.asarray(truth["sublattice"]) != 0)
+        gone.append(int(np.argmin(d)))
+    from hyperspy_localcryst.numerics.synthetic import render_gaussians
+
+    keep = np.ones(px.size, bool)
+    keep[gone] = False
+    amp = np.where(np.asarray(truth["sublattice"]) == 0, 300.0, 150.0)
+    img = render_gaussians((H, W), px[keep], py[keep], amp[keep], 3.0, background=20)
+    img = np.random.default_rng(1).poisson(img).astype(float)
+    s2 = s.deepcopy()
+    s2.data = img
+    summary = report.analyse(s2, tmp_path / "out")
+    out = tmp_path / "out"
+    atoms = pd.read_csv(out / "atoms.csv")
+    for col in ("site_class", "phase", "variant", "phase_boundary"):
+        assert col in atoms.columns
+    assert summary["n_phases"] == 2, summary["phases_reason"]
+    assert summary["n_site_classes"] == atoms["site_class"].max() + 1
+    assert len(summary["phases"]) == 2 and len(summary["site_classes"]) >= 3
+    xs = atoms[[c for c in atoms.columns if c.startswith("x [")][0]].to_numpy()
+    phase = atoms["phase"].to_numpy()
+    away = (np.abs(xs / scale - x0) > 3 * 16) & (phase >= 0)
+    assert adjusted_rand_score((xs / scale > x0)[away], phase[away]) >= 0.95
+    defects = pd.read_csv(out / "defects.csv")
+    assert list(defects.columns) == ["type", "x", "y", "burgers_x", "burgers_y", "atom"]
+    counts = defects["type"].value_counts().to_dict()
+    assert counts == summary["defects"]
+    vac = defects[defects["type"] == "vacancy"]
+    assert len(vac) == 2, defects["type"].value_counts()
+    for g in gone:
+        assert np.hypot(vac["x"] - tx[g], vac["y"] - ty[g]).min() < 0.3 * 16 * scale
+    b = defects[defects["type"] == "phase_boundary"]
+    assert len(b) > 0
+    # the boundary points lie along the true interface
+    assert np.median(np.abs(b["x"] / scale - x0)) < 16
+    saved = json.loads((out / "summary.json").read_text())
+    for key in ("n_site_classes", "n_phases", "variant_groups", "defects"):
+        assert saved[key] == summary[key]
