@@ -31,6 +31,7 @@ __all__ = [
     "net_shift_noise",
     "polar_modes",
     "loading_noise",
+    "noise_excess",
     "loading_pattern",
     "PATTERNS",
 ]
@@ -258,6 +259,52 @@ def loading_noise(factors, centre_error, neighbour_error):
     return np.sqrt(var)
 
 
+def noise_excess(amplitudes, noise_amplitudes):
+    """How much more scatter the data show than the propagated errors.
+
+    Fitted position errors leave out scan noise and model errors. The
+    smallest modes of a centred PCA carry what no structure explains, so
+    their amplitude over what the propagated errors predict
+    (:func:`loading_noise`) measures the excess: the median of that ratio
+    over the smaller half of the modes, at least 1. (If the smallest modes
+    still hold structure, e.g. after ``output_dimension`` cut the noise
+    off, the excess is overestimated: fewer modes are called polar.)
+
+    Parameters
+    ----------
+    amplitudes : array_like, shape (m,)
+        RMS amplitude of every mode, largest first (:func:`mode_amplitudes`).
+    noise_amplitudes : array_like, shape (m,)
+        What pure position noise gives along each mode.
+
+    Returns
+    -------
+    float
+        The factor (>= 1) by which to scale the propagated noise; NaN when
+        the noise is unknown.
+
+    Examples
+    --------
+    >>> noise_excess([9.0, 3.0, 2.2, 1.9], [1.0, 1.0, 1.0, 1.0])
+    2.05
+    >>> noise_excess([9.0, 3.0, 1.0, 0.9], [1.0, 1.0, 1.0, 1.0])
+    1.0
+    """
+    a = check_array(amplitudes, "amplitudes", ndim=1)
+    e = check_array(noise_amplitudes, "noise_amplitudes", ndim=1)
+    if a.shape != e.shape or a.size == 0:
+        raise ValueError(
+            "`amplitudes` and `noise_amplitudes` must have the same non-zero "
+            f"length, got {a.size} and {e.size}."
+        )
+    tail = slice(a.size // 2, None)
+    ratio = a[tail] / e[tail]
+    ratio = ratio[np.isfinite(ratio)]
+    if ratio.size == 0:
+        return np.nan
+    return float(max(1.0, np.median(ratio)))
+
+
 def _pairs_within(xy, radius):
     """Index pairs (i < j) of centres closer than ``radius``, and their distances."""
     pairs = cKDTree(xy).query_pairs(radius, output_type="ndarray")
@@ -359,7 +406,8 @@ def loading_pattern(
     Parameters
     ----------
     loadings : array_like, shape (n,)
-        NaN entries (masked centres) are left out.
+        NaN entries (masked centres) are left out; with fewer than 4 left
+        the pattern is ``"noise"`` (nothing can be significant).
     positions : array_like, shape (n, 2)
         Centre positions ``(x, y)`` in pixels.
     groups : array_like, shape (n,), optional
@@ -419,11 +467,6 @@ def loading_pattern(
             raise ValueError(f"`frames` has {fr.size} values for {a.size} loadings.")
         fr = fr[keep]
     a, xy = a[keep], xy[keep]
-    if a.size < 4:
-        raise ValueError(
-            f"{a.size} centres with finite loadings and positions: a pattern needs "
-            "at least 4."
-        )
     out = {
         "pattern": "noise",
         "morans_i": np.nan,
@@ -433,6 +476,8 @@ def loading_pattern(
         "uniformity": np.nan,
         "sublattice_share": np.nan,
     }
+    if a.size < 4:  # nothing can be significant
+        return out
     sd = float(a.std())
     out["uniformity"] = abs(float(a.mean())) / sd if sd > 0 else np.inf
     if sd == 0 or out["uniformity"] > 1:

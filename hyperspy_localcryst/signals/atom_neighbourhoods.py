@@ -1931,15 +1931,21 @@ class AtomNeighbourhoods(Signal1D):
           the centres (loadings x factor), in ``units`` (pm when the image is
           in nm or Å); per centre see :meth:`get_mode_amplitudes`;
         - ``noise_amplitude``: the amplitude a mode of pure position noise
-          would have along this one (propagated from the atoms' ``x_err``,
-          ``y_err``; NaN when the atoms were not refined);
+          would have along this one: propagated from the atoms' ``x_err``,
+          ``y_err`` (NaN when the atoms were not refined), times
+          ``noise_excess``;
+        - ``noise_excess``: how much more scatter the smallest modes show than
+          the propagated errors predict (at least 1; scan noise and model
+          errors that the fit's errors leave out,
+          :func:`~hyperspy_localcryst.numerics.modes.noise_excess`); it
+          scales ``noise_amplitude`` and ``net_shift_noise``;
         - ``net_shift_x``, ``net_shift_y``: the shift of a centre against its
           neighbours that the mode carries (minus the mean of the neighbour
           displacements) at a centre with a positive loading of RMS size;
           ``net_shift`` its length (the RMS over the centres);
         - ``net_shift_noise``: the RMS noise of a centre's net shift,
           propagated from the atoms' position errors ``x_err``, ``y_err``
-          (NaN when the atoms were not refined);
+          (NaN when the atoms were not refined), times ``noise_excess``;
         - ``polar``: ``net_shift > n_sigma * net_shift_noise``: the mode moves
           centres against their neighbours by more than the noise (the modes
           share the net-shift variance, so a mode of noise never passes;
@@ -1960,8 +1966,9 @@ class AtomNeighbourhoods(Signal1D):
         - ``scale``: for ``"domains"``, the domain size (area per unit length
           of domain wall: the width of stripe domains) in ``units``; inf when
           larger than the correlation reaches; else NaN;
-        - ``trivial``: the mode is nearly parallel to the mean (the first mode
-          of an uncentred decomposition);
+        - ``trivial``: for an uncentred decomposition, the mode is nearly
+          parallel to the mean (its first mode); always False when centred
+          (a centred mode along the mean is a breathing mode);
         - ``units``: the unit of the lengths.
 
         Parameters
@@ -2006,7 +2013,6 @@ class AtomNeighbourhoods(Signal1D):
         if not (np.isfinite(n_sigma) and n_sigma > 0):
             raise ValueError(f"`n_sigma` must be positive and finite, got {n_sigma}.")
         loadings, factors, used = self._mode_arrays()
-        loadings, factors = loadings[:, :n], factors[:, :n]
         order, k = self._pairs("get_mode_properties")
         mean = self.get_mean_neighbourhood().ravel()
         rows = self._table(order)[used]
@@ -2016,20 +2022,21 @@ class AtomNeighbourhoods(Signal1D):
         total = float(np.mean(np.sum((rows - centre) ** 2, axis=1)))
         factor, unit = self._length_unit()
         _, amplitude = md.mode_amplitudes(loadings[used], factors)
-        ratio = amplitude**2 * k / total if total > 0 else np.full(n, np.nan)
-        shifts = md.net_shifts(loadings[used], factors)  # (n_used, n, 2)
+        ratio = amplitude**2 * k / total if total > 0 else np.full(n_max, np.nan)
+        # what pure position noise gives along each mode, scaled by the excess
+        # scatter the smallest modes show over the propagated errors
         errors = self._atom_errors()
-        noise = (
-            np.full(int(used.sum()), np.nan)
-            if errors is None
-            else md.net_shift_noise(errors[0][used], errors[1][used])
-        )
-        net, level, polar = md.polar_modes(shifts, noise, n_sigma)
-        # the amplitude a mode of pure position noise would have along each
-        noise_amplitude = np.full(n, np.nan)
+        noise_amplitude, excess = np.full(n_max, np.nan), np.nan
+        noise = np.full(int(used.sum()), np.nan)
         if errors is not None:
             sd = md.loading_noise(factors, errors[0][used], errors[1][used])
             noise_amplitude = np.sqrt(np.nanmean(sd**2, axis=0) / k)
+            excess = md.noise_excess(amplitude, noise_amplitude)
+            noise_amplitude = noise_amplitude * excess
+            noise = md.net_shift_noise(errors[0][used], errors[1][used]) * excess
+        loadings, factors = loadings[:, :n], factors[:, :n]
+        shifts = md.net_shifts(loadings[used], factors)  # (n_used, n, 2)
+        net, level, polar = md.polar_modes(shifts, noise, n_sigma)
         c = self.get_centres()
         xp, yp = c.get_pixel_positions()
         groups = c.get_column("sublattice") if "sublattice" in c.columns else None
@@ -2053,7 +2060,10 @@ class AtomNeighbourhoods(Signal1D):
                 # no more variance than twice the position noise gives: position
                 # noise alone anticorrelates neighbouring centres' net shifts
                 pat = {**pat, "pattern": "noise", "scale": np.nan}
+            # only an uncentred mode can be the mean; centred, a mode along
+            # the mean is a physical breathing (scale) mode
             cos = abs(factors[:, i] @ mean) / (norm * np.linalg.norm(mean) + 1e-300)
+            cos = cos if lr.mean is None else 0.0
             out.append(
                 {
                     "explained_variance_ratio": float(ratio[i]),
@@ -2063,6 +2073,7 @@ class AtomNeighbourhoods(Signal1D):
                     "net_shift_y": float(shift[1] * factor),
                     "net_shift": float(net[i] * factor),
                     "net_shift_noise": float(level * factor),
+                    "noise_excess": float(excess),
                     "polar": bool(polar[i]),
                     "vector_sum_x": p["vector_sum"][0],
                     "vector_sum_y": p["vector_sum"][1],
@@ -2125,21 +2136,27 @@ class AtomNeighbourhoods(Signal1D):
         )
 
     @staticmethod
-    def _mode_title(c, r):
+    def _length(value, unit):
+        """``value unit`` with 3 digits, pm beyond 1000 written in nm."""
+        if unit == "pm" and abs(value) >= 1000:
+            return f"{value / 1000:.3g} nm"
+        return f"{value:.3g} {unit}"
+
+    @classmethod
+    def _mode_title(cls, c, r):
         """Title of mode ``c`` (a row ``r`` of :meth:`get_mode_properties`)."""
         if not np.isfinite(r.net_shift_noise):
             polar = "polarity untested (no position errors)"
-        elif r.polar:
-            polar = (
-                f"polar: net shift {r.net_shift:.3g} {r.units} "
-                f"({r.net_shift / r.net_shift_noise:.0f}\u00d7 noise)"
-            )
         else:
-            polar = "non-polar"
+            polar = (
+                f"{'polar' if r.polar else 'non-polar'}: net shift "
+                f"{cls._length(r.net_shift, r.units)} "
+                f"({r.net_shift / r.net_shift_noise:.2g}\u00d7 noise)"
+            )
         pattern = r.pattern
         if pattern == "domains":
             pattern += (
-                f" ~{r.scale:.3g} {r.units}"
+                f" ~{cls._length(r.scale, r.units)}"
                 if np.isfinite(r.scale)
                 else " (larger than the field)"
             )
@@ -2262,12 +2279,16 @@ class AtomNeighbourhoods(Signal1D):
             ax.invert_yaxis()
             ax.set_xlabel(f"dx ({units})")
         axes[0][0].set_ylabel(f"dy ({units})")
-        fig.suptitle(
+        fig.text(
+            0.5,
+            0.005,
             "grey: mean neighbourhood; red: mode (neighbour shifts, scaled); "
-            "blue: centre's shift against them",
+            "blue: the centre's shift against them",
+            ha="center",
+            va="bottom",
             fontsize=8,
         )
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
         return fig
 
     # ------------------------------------------------------------- invariants
