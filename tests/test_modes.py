@@ -248,6 +248,13 @@ def test_uniform_and_sublattice_and_noise_patterns():
     # without the groups the same loadings alternate between neighbours
     assert md.loading_pattern(follows, xy)["pattern"] == "alternating"
     assert md.loading_pattern(rng.normal(size=x.size), xy)["pattern"] == "noise"
+    # domains on one sublattice, noise on the other: domains (B sublattice
+    # spacing 10 sqrt(2) px, stripes 80 px wide)
+    stripes = np.where((x // 80) % 2 == 0, 1.0, -1.0)
+    mixed = np.where(sub == 1, stripes, 0.0) + 0.3 * rng.normal(size=x.size)
+    out = md.loading_pattern(mixed, xy, groups=sub)
+    assert out["pattern"] == "domains"
+    assert out["scale"] == pytest.approx(80, rel=0.3)
 
 
 def test_polar_domains_named_with_their_size_in_pm():

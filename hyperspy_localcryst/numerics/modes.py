@@ -399,7 +399,8 @@ def loading_pattern(
     - ``"noise"``: no spatial structure beyond ``n_sigma``.
 
     With ``groups``, the last three are judged within each group (the
-    pattern of most centres wins): a shift of one sublattice against the
+    structured pattern of most centres wins; ``"noise"`` only when every
+    group is noise): a shift of one sublattice against the
     other that reverses from domain to domain has opposite signs on the two
     sublattices, which over all centres would read as alternation.
 
@@ -513,9 +514,12 @@ def loading_pattern(
         for u in np.unique(g)
         if (g == u).sum() >= 4
     ]
+    # structure seen in one sublattice is not undone by noise in another
     weight = {}
     for count, f in found:
         weight[f["pattern"]] = weight.get(f["pattern"], 0) + count
+    if len(weight) > 1:
+        weight.pop("noise", None)
     pattern = max(weight, key=weight.get)
     best = max((c, i) for i, (c, f) in enumerate(found) if f["pattern"] == pattern)
     out.update(found[best[1]][1])
