@@ -248,6 +248,15 @@ def test_uniform_and_sublattice_and_noise_patterns():
     # without the groups the same loadings alternate between neighbours
     assert md.loading_pattern(follows, xy)["pattern"] == "alternating"
     assert md.loading_pattern(rng.normal(size=x.size), xy)["pattern"] == "noise"
+    # a few centres (misfitted atoms in one corner) carry the mode
+    few = 0.1 * rng.normal(size=x.size)
+    few[np.argsort(np.hypot(x - 350, y - 350))[:20]] = 5.0
+    assert md.loading_pattern(few, xy)["pattern"] == "localised"
+    # ... unless the other centres, without them, show a pattern of their own
+    few += np.where((x // 80) % 2 == 0, 0.3, -0.3)
+    out = md.loading_pattern(few, xy)
+    assert out["pattern"] == "domains" and out["top_share"] > 0.5
+    assert out["scale"] == pytest.approx(80, rel=0.3)
     # domains on one sublattice, noise on the other: domains (B sublattice
     # spacing 10 sqrt(2) px, stripes 80 px wide)
     stripes = np.where((x // 80) % 2 == 0, 1.0, -1.0)

@@ -13,8 +13,8 @@ as the mean neighbourhood plus ``sum_i l_ni f_i`` (loadings ``l``, factors
   (:func:`net_shift_noise`), so that a mode is called polar only when its
   net shift stands above the noise (:func:`polar_modes`);
 - how its loadings are arranged over the image (:func:`loading_pattern`):
-  ``"uniform"``, ``"sublattice"``, ``"alternating"``, ``"domains"`` (with
-  the domain size) or ``"noise"``.
+  ``"uniform"``, ``"sublattice"``, ``"localised"``, ``"alternating"``,
+  ``"domains"`` (with the domain size) or ``"noise"``.
 
 Nothing here imports HyperSpy. Positions are in pixels (``x`` = column,
 ``y`` = row); lengths come back in the units of the input.
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: Names :func:`loading_pattern` gives.
-PATTERNS = ("uniform", "sublattice", "alternating", "domains", "noise")
+PATTERNS = ("uniform", "sublattice", "localised", "alternating", "domains", "noise")
 
 
 def _modes(loadings, factors):
@@ -386,6 +386,11 @@ def loading_pattern(
       (possible for an uncentred decomposition, or within a group);
     - ``"sublattice"``: the sign follows ``groups`` (e.g. the ``sublattice``
       column): the group means explain more than half of the variance;
+    - ``"localised"``: a few centres carry the mode: the 5 % largest
+      ``|loading - mean|`` hold more than half of the sum of squares (about a
+      fifth for Gaussian loadings): defects, edges, misfitted atoms, unless
+      the other centres, judged without them, show one of the spatial
+      patterns below;
     - ``"alternating"``: neighbouring centres have opposite signs: Moran's I
       over the first shell (pairs closer than 1.3 nearest-neighbour
       spacings) is ``n_sigma`` below its null mean, or, for alternation
@@ -428,8 +433,9 @@ def loading_pattern(
         ``scale`` (domain size in pixels for ``"domains"``, inf when larger
         than the correlation reaches, else NaN), ``spacing`` (median
         nearest-neighbour distance of the centres, pixels), ``uniformity``
-        (``|mean| / std``) and ``sublattice_share`` (variance share of the
-        group means, NaN without groups).
+        (``|mean| / std``), ``sublattice_share`` (variance share of the
+        group means, NaN without groups) and ``top_share`` (share of the sum
+        of squares held by the 5 % largest loadings).
 
     Examples
     --------
@@ -476,6 +482,7 @@ def loading_pattern(
         "spacing": np.nan,
         "uniformity": np.nan,
         "sublattice_share": np.nan,
+        "top_share": np.nan,
     }
     if a.size < 4:  # nothing can be significant
         return out
@@ -485,13 +492,32 @@ def loading_pattern(
         out["pattern"] = "uniform"
         return out
     z = a - a.mean()
+    top = np.argsort(z**2)[::-1][: max(1, int(np.ceil(0.05 * z.size)))]
+    out["top_share"] = float(np.sum(z[top] ** 2) / max(np.sum(z**2), 1e-300))
+    localised = out["top_share"] > 0.5
+    if localised:  # the rest may still hold structure: judge it without them
+        rest = np.ones(z.size, bool)
+        rest[top] = False
+        xy = xy[rest]
+        z = z[rest] - z[rest].mean()
+        g = None if g is None else g[rest]
+        fr = None if fr is None else fr[rest]
+    out.update(_structure(z, xy, g, fr, n_sigma, max_shells))
+    if localised and out["pattern"] in ("noise", "sublattice"):
+        out["pattern"], out["scale"] = "localised", np.nan
+    return out
+
+
+def _structure(z, xy, g, fr, n_sigma, max_shells):
+    """The sublattice test, then the spatial pattern (per sublattice)."""
+    out = {}
     if g is not None:
         labels = np.unique(g)
         if labels.size > 1:
             between = sum(
                 (g == u).sum() * z[g == u].mean() ** 2 for u in labels if (g == u).any()
             )
-            out["sublattice_share"] = float(between / np.sum(z**2))
+            out["sublattice_share"] = float(between / max(np.sum(z**2), 1e-300))
             if out["sublattice_share"] > 0.5:
                 out["pattern"] = "sublattice"
                 return out
@@ -514,6 +540,8 @@ def loading_pattern(
         for u in np.unique(g)
         if (g == u).sum() >= 4
     ]
+    if not found:
+        return out
     # structure seen in one sublattice is not undone by noise in another
     weight = {}
     for count, f in found:

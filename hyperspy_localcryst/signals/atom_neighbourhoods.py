@@ -1956,6 +1956,7 @@ class AtomNeighbourhoods(Signal1D):
         - ``pattern``: how the loadings are arranged over the image:
           ``"uniform"``, ``"sublattice"`` (the sign follows the ``sublattice``
           column: a shift of one sublattice against the other),
+          ``"localised"`` (a few centres carry it: defects, edges, misfits),
           ``"alternating"`` (neighbouring centres opposite), ``"domains"`` or
           ``"noise"``
           (:func:`~hyperspy_localcryst.numerics.modes.loading_pattern`);
@@ -1963,6 +1964,10 @@ class AtomNeighbourhoods(Signal1D):
           A mode whose variance is less than twice ``noise_amplitude**2`` is
           ``"noise"`` whatever its arrangement (position noise alone makes
           the net shifts of neighbouring centres alternate);
+        - ``top_share``: the share of the mode's sum of squares that the 5 %
+          centres of largest loading hold (about 0.2 for Gaussian loadings;
+          above 0.5 a few centres dominate the mode, whatever the pattern of
+          the others);
         - ``scale``: for ``"domains"``, the domain size (area per unit length
           of domain wall: the width of stripe domains) in ``units``; inf when
           larger than the correlation reaches; else NaN;
@@ -2080,6 +2085,7 @@ class AtomNeighbourhoods(Signal1D):
                     "polarity": p["polarity"],
                     "pattern": pat["pattern"],
                     "morans_i": pat["morans_i"],
+                    "top_share": pat["top_share"],
                     "scale": float(pat["scale"] * to_units),
                     "trivial": bool(cos > 0.9),
                     "units": unit,
@@ -2160,6 +2166,8 @@ class AtomNeighbourhoods(Signal1D):
                 if np.isfinite(r.scale)
                 else " (larger than the field)"
             )
+        if pattern != "localised" and r.top_share > 0.5:
+            pattern += f" (5 % of centres hold {r.top_share:.0%})"
         return (
             f"mode {c}: {100 * r.explained_variance_ratio:.1f} %, "
             f"{r.amplitude:.3g} {r.units} RMS\n{polar}\n{pattern}"
