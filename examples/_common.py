@@ -208,6 +208,11 @@ def fix_mode_axes(fig, pad=1.35):
         for line in ax.lines:
             xs.extend(np.asarray(line.get_xdata(), float))
             ys.extend(np.asarray(line.get_ydata(), float))
+        for arrows in ax.collections:  # the tips of the quiver arrows
+            if hasattr(arrows, "U"):
+                tips = arrows.get_offsets() + np.column_stack([arrows.U, arrows.V])
+                xs.extend(tips[:, 0])
+                ys.extend(tips[:, 1])
         r = pad * max(np.max(np.abs(xs)), np.max(np.abs(ys)))
         ax.set_xlim(-r, r)
         ax.set_ylim(r, -r)

@@ -13,10 +13,13 @@ Figures (``examples/output/pto_sro_interface/`` by default):
 2. the dendrogram of the 4-neighbour neighbourhoods, with the cut at K;
 3. the cluster map (k-means, K clusters) on the image;
 4. the power spectrum (FFT) of each cluster's positions;
-5. scree plot and the first PCA modes drawn as arrows on the mean
-   neighbourhood;
-6. the loading map of the first non-trivial polar mode, as computed and with
-   the sign of one sublattice flipped (a domain map);
+5. scree plot and the first PCA modes (centred: deviations from the mean
+   neighbourhood, drawn in grey) as arrows, titled with their share of the
+   variance, amplitude in pm, polar or not against the noise, and the pattern
+   of their loadings;
+6. the amplitude map (pm) of the mode with the largest net shift (the first
+   polar mode when there is one), as computed and with the sign of one
+   sublattice flipped (a domain map);
 7. the polar displacement of every Ti-like (dimmer) column from the centroid
    of its four neighbours, as arrows, and its vertical component as a map.
 
@@ -157,25 +160,35 @@ def main():
     ax.figure.set_size_inches(5, 3.6)
     ax.set_title("Scree plot: PCA of the 4-neighbour neighbourhoods", fontsize=9)
     save(ax.figure, out, "5a_scree.png")
-    mfig = nb.plot_modes((1, 2, 3, 4))
+    mfig = nb.plot_modes((0, 1, 2, 3))
     fix_mode_axes(mfig)
     save(mfig, out, "5b_pca_modes.png")
 
-    cand = props[props["polar"] & ~props["trivial"]]
-    c = int(cand.index[0]) if len(cand) else 1
-    print(f"  first non-trivial polar mode: {c} ({props.loc[c, 'arrangement']})")
-    # neighbours shift by loading x factor; the centre moves the other way
-    down = props.loc[c, "vector_sum_y"] < 0
+    polar = props[props["polar"]]
+    c = int(polar.index[0]) if len(polar) else int(props["net_shift"].idxmax())
+    r = props.loc[c]
+    print(
+        f"  mode {c}: {'polar' if r.polar else 'non-polar'}, net shift "
+        f"{r.net_shift:.3g} {r.units} ({r.net_shift / r.net_shift_noise:.2g} x "
+        f"noise), pattern {r.pattern}"
+    )
+    # a centre with a positive loading moves by (net_shift_x, net_shift_y)
+    down = r.net_shift_y > 0
     centres = nb.get_centres()
     sign = np.where(centres.get_column("sublattice") == 1, 1.0, -1.0)
-    load = nb.learning_results.loadings[:, c]
+    amp = nb.get_mode_amplitudes(c).get_column("amplitude")
     fig, axes = plt.subplots(2, 1, figsize=(12, 5.6))
     for ax, vals, title in (
-        (axes[0], load, f"Loading map of polar mode {c} (as computed)"),
+        (
+            axes[0],
+            amp,
+            f"Amplitude of mode {c} ({r.units}): "
+            f"{'polar' if r.polar else 'non-polar'} against the noise, {r.pattern}",
+        ),
         (
             axes[1],
-            sign * load,
-            f"Mode {c} loading x (+1 dimmer, -1 brighter column): red = dimmer "
+            sign * amp,
+            f"Mode {c} amplitude x (+1 dimmer, -1 brighter column): red = dimmer "
             f"(Ti) column displaced {'down' if down else 'up'} against its "
             "neighbours",
         ),

@@ -14,7 +14,8 @@ Figures (``examples/output/srtio3/`` by default):
 3. the Ward dendrogram of the 8-neighbour neighbourhoods (a closed shell of
    a square pattern: 4 + 4), cut at the largest gap;
 4. the k-means cluster map, compared with the intensity labels;
-5. the scree plot and the first PCA modes as arrows.
+5. the scree plot, the first PCA modes (centred) as arrows on the mean
+   neighbourhood, and the amplitude map of mode 0 in pm.
 
 Run: ``python examples/srtio3.py [--data-dir DIR] [--out DIR]``
 """
@@ -175,22 +176,26 @@ def main():
     ax.figure.set_size_inches(5, 3.6)
     ax.set_title("Scree plot: PCA of the 8-neighbour neighbourhoods", fontsize=9)
     save(ax.figure, out, "5a_scree.png")
-    mfig = nb.plot_modes((1, 2, 3, 4))
+    mfig = nb.plot_modes((0, 1, 2, 3))
     fix_mode_axes(mfig)
     save(mfig, out, "5b_pca_modes.png")
 
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     show_image(ax, img.data, grid)
-    load = nb.learning_results.loadings[:, 1]
-    lim = np.nanpercentile(np.abs(load), 98)
-    im = overlay(ax, nb.get_loading_map(1), cmap="RdBu_r", vmin=-lim, vmax=lim)
-    fig.colorbar(im, ax=ax, fraction=0.04)
+    r = props.loc[0]
+    amp = nb.get_mode_amplitudes(0).get_column("amplitude")
+    lim = np.nanpercentile(np.abs(amp), 98)
+    im = overlay(ax, nb.get_map(amp), cmap="RdBu_r", vmin=-lim, vmax=lim)
+    fig.colorbar(im, ax=ax, fraction=0.04, label=r.units)
     ax.set_title(
-        "Loadings of PCA mode 1 (first shell shifts against the second):\n"
-        "Sr / Ti-O checkerboard of signs, in horizontal bands (slow-scan rows)",
+        f"PCA mode 0 ({100 * r.explained_variance_ratio:.0f} % of the variance, "
+        f"{r.amplitude:.2g} {r.units} RMS), amplitude per centre:\n"
+        f"{r.pattern}; {'polar' if r.polar else 'non-polar'} (net shift "
+        f"{r.net_shift:.2g} {r.units} = {r.net_shift / r.net_shift_noise:.1f} x "
+        "the noise)",
         fontsize=9,
     )
-    save(fig, out, "5c_loading_map_mode1.png")
+    save(fig, out, "5c_amplitude_map_mode0.png")
     print(f"done in {t.total():.1f} s")
 
 

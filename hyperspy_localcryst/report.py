@@ -51,9 +51,12 @@ FIGURES = {
     "cluster_map.png": "Cluster map: each pixel takes the cluster of its nearest "
     "centre atom",
     "dendrogram.png": "Ward dendrogram of the neighbourhoods (the cut gives K)",
-    "scree.png": "Scree plot: explained variance of the PCA components",
-    "pca_modes.png": "PCA modes drawn as arrows on the mean neighbourhood",
-    "loading_maps.png": "Loading maps of the first non-mean PCA components",
+    "scree.png": "Scree plot: explained variance of the centred PCA components",
+    "pca_modes.png": "PCA modes (centred) drawn as arrows on the mean "
+    "neighbourhood: share of the variance, RMS amplitude, polar against the "
+    "noise or not, pattern of the loadings",
+    "loading_maps.png": "Amplitude maps of the first PCA modes (RMS neighbour "
+    "displacement at each centre, signed by the loading)",
     "cluster_ffts.png": "Power spectrum of each cluster's atom positions",
     "neighbour_histograms.png": "Neighbour-vector histograms, per cluster",
     "cluster_fractions.png": "Cluster fractions per frame",
@@ -389,7 +392,8 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
         n_neighbours, shell_closed = _shell_count(atoms)
     log(f"neighbourhoods (k = {n_neighbours}, {p['metric']} metric), PCA, site classes")
     nb = _neighbourhoods(atoms, n_neighbours, p["metric"])
-    nb.decomposition(print_info=False)
+    nb.decomposition(print_info=False)  # centred: modes deform the mean
+    modes = nb.get_mode_properties(min(6, nb.learning_results.factors.shape[1]))
     n_centres = nb.axes_manager.navigation_size
     if p["clusters"] == "auto":
         found = nb.find_site_classes(max_classes=min(8, n_centres), seed=p["seed"])
@@ -474,11 +478,10 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
         "figure_frame": shown,
         "failed_frames": failed,
         "failed_reasons": reasons,
-        "explained_variance_ratio": np.asarray(nb.get_scree_plot_data().data[:6])
-        .round(5)
-        .tolist(),
+        "explained_variance_ratio": modes["explained_variance_ratio"].round(5).tolist(),
+        "modes": _mode_summary(nb, modes),
     }
-    _figures(signal, atoms, nb, k, sizes, out, plt, p["seed"], shown, lattice)
+    _figures(signal, atoms, nb, k, sizes, out, plt, p["seed"], shown, lattice, modes)
     times["figures_s"] = time.perf_counter() - t
     summary["times_s"] = {key: round(v, 3) for key, v in times.items()}
     return summary
@@ -571,6 +574,76 @@ def _phases(atoms, nb, stack):
 def _defects_csv(defects, path):
     """The defect table as CSV (one row per defect or boundary point)."""
     defects.loc[:, list(_DEFECT_COLUMNS)].to_csv(path, index=False)
+
+
+def _mode_summary(nb, modes):
+    """The PCA modes for summary.json: the mean neighbourhood's net shift and,
+    per mode, share, amplitude, polarity against the noise and pattern."""
+    mean = nb.get_mean_neighbourhood()
+    factor, unit = nb._length_unit()
+    shift = -mean.mean(axis=0) * factor  # the centre against its neighbours
+    noise = modes["net_shift_noise"].iloc[0]
+    rows = []
+    for c, r in modes.iterrows():
+        rows.append(
+            {
+                "component": int(c),
+                "explained_variance_ratio": round(float(r.explained_variance_ratio), 5),
+                "amplitude": round(float(r.amplitude), 4),
+                "noise_amplitude": _finite(r.noise_amplitude),
+                "polar": bool(r.polar),
+                "net_shift": [
+                    round(float(r.net_shift_x), 4),
+                    round(float(r.net_shift_y), 4),
+                ],
+                "net_shift_rms": round(float(r.net_shift), 4),
+                "net_shift_noise": _finite(r.net_shift_noise),
+                "pattern": str(r.pattern),
+                "scale": _finite(r.scale),
+                "title": nb._mode_title(c, r).replace("\n", "; "),
+            }
+        )
+    return {
+        "centred": nb.learning_results.mean is not None,
+        "units": unit,
+        "mean_net_shift": [round(float(v), 4) for v in shift],
+        "mean_net_shift_noise": _finite(noise),
+        "modes": rows,
+    }
+
+
+def _mode_rows(summary):
+    """Key-number rows of the PCA modes (older summaries: the ratios only)."""
+    m = summary.get("modes")
+    if not m:
+        return [
+            (
+                "explained variance ratio (first components)",
+                ", ".join(f"{v:.3g}" for v in summary["explained_variance_ratio"]),
+            )
+        ]
+    u = m["units"]
+    sx, sy = m["mean_net_shift"]
+    noise = m["mean_net_shift_noise"]
+    mean = f"net shift of the centre ({sx:.3g}, {sy:.3g}) {u}" + (
+        f" (noise per centre {noise:.3g} {u})" if noise is not None else ""
+    )
+    return [
+        (
+            "PCA",
+            "centred: modes are deviations from the mean neighbourhood"
+            if m["centred"]
+            else "uncentred",
+        ),
+        ("mean neighbourhood", mean),
+        *((f"PCA mode {r['component']}", r["title"]) for r in m["modes"]),
+    ]
+
+
+def _finite(value):
+    """A float for JSON, None for NaN or infinity."""
+    value = float(value)
+    return round(value, 4) if np.isfinite(value) else None
 
 
 def _lattice_table(atoms):
@@ -736,7 +809,9 @@ def _save(fig, out, name, plt):
     plt.close(fig)
 
 
-def _figures(signal, atoms, nb, k, sizes, out, plt, seed, frame=None, lattice=()):
+def _figures(
+    signal, atoms, nb, k, sizes, out, plt, seed, frame=None, lattice=(), modes=None
+):
     """Draw the report's figures; maps of a stack show the flat frame ``frame``."""
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
@@ -794,8 +869,10 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed, frame=None, lattice=()
     ax.set_title("Scree plot", fontsize=9)
     _save(ax.figure, out, "scree.png", plt)
 
-    n_comp = min(4, nb.axes_manager.signal_size - 1, len(nb.data) - 1)
-    comps = tuple(range(1, n_comp + 1)) or (0,)
+    n_comp = min(4, nb.learning_results.factors.shape[1])
+    comps = tuple(range(n_comp))
+    if modes is None:
+        modes = nb.get_mode_properties(n_comp)
     _save(nb.plot_modes(comps), out, "pca_modes.png", plt)
 
     fig, axes = plt.subplots(
@@ -806,13 +883,16 @@ def _figures(signal, atoms, nb, k, sizes, out, plt, seed, frame=None, lattice=()
         layout="constrained",
     )
     for ax, c in zip(axes[:, 0], comps):
-        _image(ax, signal, f"Loading of PCA component {c}{frame_note}", frame)
-        vals = _map_data(nb.get_loading_map(c, frame=frame))
+        r = modes.iloc[c]
+        title = nb._mode_title(c, r).replace("\n", "; ")
+        _image(ax, signal, f"Amplitude of {title}{frame_note}", frame)
+        amplitude = nb.get_mode_amplitudes(c).get_column("amplitude")
+        vals = _map_data(nb.get_map(amplitude, frame=frame))
         lim = np.nanpercentile(np.abs(vals), 98) or 1.0
         im = ax.imshow(
             vals, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=0.6, extent=_extent(signal)
         )
-        fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
+        fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01, label=str(r.units))
     _save(fig, out, "loading_maps.png", plt)
 
     fft = nb.get_cluster_fft()
@@ -951,10 +1031,7 @@ def write_report(out_dir, summary, overwrite=False):
                     f"{i}: {f:.1%}" for i, f in enumerate(summary["cluster_fractions"])
                 ),
             ),
-            (
-                "explained variance ratio (first components)",
-                ", ".join(f"{v:.3g}" for v in summary["explained_variance_ratio"]),
-            ),
+            *_mode_rows(summary),
             (
                 "times (s)",
                 ", ".join(f"{k[:-2]} {v:.2f}" for k, v in summary["times_s"].items()),

@@ -253,7 +253,9 @@ def _antipolar(metric, jitter=0.1):
     rng = np.random.default_rng(2)
     x = x + disp + rng.normal(0, jitter, x.size)
     y = y + rng.normal(0, jitter, y.size)
-    return _table(x, y).get_neighbourhoods(n_neighbours=4, metric=metric), disp
+    err = np.full(x.size, jitter * SCALE)
+    atoms = _table(x, y, x_err=err, y_err=err)
+    return atoms.get_neighbourhoods(n_neighbours=4, metric=metric), disp
 
 
 @pytest.mark.parametrize("metric", ["distance", "angle"])
@@ -261,33 +263,35 @@ def test_pca_loading_map_follows_an_antipolar_shift(metric):
     nb, disp = _antipolar(metric)
     nb.decomposition(print_info=False)
     props = nb.get_mode_properties(4)
-    assert props["trivial"][0]
-    first = int(np.flatnonzero(~props["trivial"].to_numpy())[0])
-    loading = nb.learning_results.loadings[:, first]
+    assert not props["trivial"].any()  # centred: no mode is the mean
+    loading = nb.learning_results.loadings[:, 0]
     r = np.corrcoef(loading, disp[nb.centre_indices])[0, 1]
     assert abs(r) >= 0.9
-    assert props["polar"][first]
-    assert props["arrangement"][first] == "antipolar"
+    assert props["polar"][0]
+    assert props["pattern"][0] == "alternating"
+    # a centre 0.6 px off its row's neighbours (1 row in 2 of the 4 is the
+    # other way): net shift 0.6 px = 6 pm
+    assert props["net_shift"][0] == pytest.approx(0.6 * SCALE * 1000, rel=0.1)
     # the loading map carries the same numbers on the image grid
-    m = nb.get_loading_map(first)
+    m = nb.get_loading_map(0)
     xp, yp = nb.get_centres().get_pixel_positions()
     np.testing.assert_allclose(
         m.data[np.rint(yp).astype(int), np.rint(xp).astype(int)], loading
     )
 
 
-def test_pca_of_a_uniform_sublattice_shift_is_ferro():
+def test_pca_of_a_uniform_sublattice_shift_follows_the_sublattice():
     x, y, sub = _lattice("perovskite", jitter=0.1, seed=4)
     disp = np.where(sub == 1, 0.6, 0.0)
-    atoms = _table(x + disp, y, sublattice=sub.astype(float))
+    err = np.full(x.size, 0.1 * SCALE)
+    atoms = _table(x + disp, y, sublattice=sub.astype(float), x_err=err, y_err=err)
     nb = atoms.get_neighbourhoods(n_neighbours=4)
     nb.decomposition(print_info=False)
     props = nb.get_mode_properties(3)
-    first = int(np.flatnonzero(~props["trivial"].to_numpy())[0])
-    r = np.corrcoef(nb.learning_results.loadings[:, first], disp[nb.centre_indices])
+    r = np.corrcoef(nb.learning_results.loadings[:, 0], disp[nb.centre_indices])
     assert abs(r[0, 1]) >= 0.9
-    assert props["polar"][first]
-    assert props["arrangement"][first] == "ferro"
+    assert props["polar"][0]
+    assert props["pattern"][0] == "sublattice"
 
 
 def test_breathing_mode_is_not_polar():
@@ -303,8 +307,9 @@ def test_breathing_mode_is_not_polar():
     s.metadata.set_item("AtomNeighbourhoods", nb.metadata.AtomNeighbourhoods)
     s.decomposition(print_info=False)
     props = s.get_mode_properties(2)
+    assert props["explained_variance_ratio"][0] > 0.9  # the breathing mode
     assert not props["polar"][0]
-    assert props["arrangement"][0] == "non-polar"
+    assert props["net_shift"][0] < 1e-3 * props["amplitude"][0]
 
 
 # ---------------------------------------------------------- signal features

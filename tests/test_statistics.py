@@ -18,7 +18,6 @@ from hyperspy_localcryst.numerics.statistics import (
     fft_periodicity,
     linkage_sample,
     linkage_threshold,
-    loading_arrangement,
     mode_polarity,
     point_pattern_fft,
     rasterise_nearest,
@@ -445,15 +444,6 @@ def test_mode_polarity_shift_is_polar_breathing_is_not():
     assert half == pytest.approx(0.5)
 
 
-def test_loading_arrangement():
-    rng = np.random.default_rng(11)
-    assert loading_arrangement(1.0 + 0.3 * rng.normal(size=100)) == "ferro"
-    assert loading_arrangement(-1.0 + 0.3 * rng.normal(size=100)) == "ferro"
-    checker = np.where(np.arange(100) % 2, 1.0, -1.0)
-    assert loading_arrangement(checker + 0.1 * rng.normal(size=100)) == "antipolar"
-    assert loading_arrangement(checker, positions=np.zeros((100, 2))) == "antipolar"
-
-
 def test_mode_polarity_bad_input():
     with pytest.raises(ValueError, match="factor"):
         mode_polarity([1.0, 2.0, 3.0])
@@ -461,12 +451,6 @@ def test_mode_polarity_bad_input():
         mode_polarity(np.zeros((2, 2)))
     with pytest.raises(ValueError, match="factor"):
         mode_polarity([np.nan, 1.0])
-    with pytest.raises(ValueError, match="loadings"):
-        loading_arrangement([])
-    with pytest.raises(ValueError, match="loadings"):
-        loading_arrangement([1.0, np.nan])
-    with pytest.raises(ValueError, match="positions"):
-        loading_arrangement([1.0, 2.0], positions=np.zeros((3, 2)))
 
 
 # ---------------------------------------------------------------------------

@@ -7,7 +7,8 @@ a subsample: :func:`linkage_sample`, :func:`cut_linkage`,
 (:func:`vector_histogram`), the periodicity of a point pattern
 (:func:`point_pattern_fft`, :func:`fft_periodicity`), per-atom maps
 (:func:`rasterise_nearest`), the polarity of PCA modes of neighbourhood
-vectors (:func:`mode_polarity`, :func:`loading_arrangement`) and how many
+vectors (:func:`mode_polarity`; their size, noise and spatial pattern are in
+:mod:`~hyperspy_localcryst.numerics.modes`) and how many
 classes the data support (:func:`count_classes`).
 
 Nothing here imports HyperSpy.
@@ -51,7 +52,6 @@ __all__ = [
     "fft_periodicity",
     "rasterise_nearest",
     "mode_polarity",
-    "loading_arrangement",
     "frame_groups",
     "per_frame",
     "label_fractions",
@@ -1231,7 +1231,9 @@ def mode_polarity(factor):
         ``vector_sum``: ``(sum dx_j, sum dy_j)``; ``polarity``:
         ``|sum v_j| / sum |v_j|`` in [0, 1] (1 for a uniform shift of all
         neighbours, 0 for a breathing or other centro-symmetric mode, 0 for
-        an all-zero mode); ``polar``: ``polarity > 0.25``.
+        an all-zero mode); ``polar``: ``polarity > 0.25`` (geometry only:
+        whether a mode of the data is polar is decided against the noise by
+        :func:`~hyperspy_localcryst.numerics.modes.polar_modes`).
 
     Examples
     --------
@@ -1258,46 +1260,6 @@ def mode_polarity(factor):
         "polarity": polarity,
         "polar": bool(polarity > 0.25),
     }
-
-
-def loading_arrangement(loadings, positions=None):
-    """Ferro- or antipolar arrangement of a polar mode over the atoms.
-
-    Parameters
-    ----------
-    loadings : array_like, shape (n,)
-        Per-atom loadings (scores) of a polar mode.
-    positions : array_like, shape (n, 2), optional
-        Atom positions; only checked to match ``loadings`` (kept so that a
-        spatial criterion can be added without changing calls).
-
-    Returns
-    -------
-    str
-        ``"ferro"`` when ``|mean| > 0.5 * RMS`` of the loadings (most atoms
-        displaced the same way), else ``"antipolar"``.
-
-    Examples
-    --------
-    >>> loading_arrangement([1.0, 1.2, 0.9, 1.1])
-    'ferro'
-    >>> loading_arrangement([1.0, -1.0, 1.0, -1.0])
-    'antipolar'
-    """
-    a = check_array(loadings, "loadings")
-    if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"loadings must be 1D and non-empty, got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError("loadings contains NaN or infinite values")
-    if positions is not None:
-        p = check_array(positions, "positions")
-        if p.shape != (a.size, 2):
-            raise ValueError(
-                f"positions must have shape ({a.size}, 2) to match loadings, "
-                f"got {p.shape}"
-            )
-    rms = float(np.sqrt(np.mean(a * a)))
-    return "ferro" if abs(float(a.mean())) > 0.5 * rms else "antipolar"
 
 
 _FRAME_STATISTICS = ("mean", "median", "std", "min", "max", "count")

@@ -108,6 +108,16 @@ _CLUSTER_ALGORITHMS = (
 _PREPROCESSING = ("norm", "standard", "minmax")
 _SOURCES = ("signal", "decomposition", "bss")
 _METRICS = ("gap", "elbow", "silhouette")
+#: Units of the neighbour vectors -> (factor, unit) mode sizes are shown in.
+_LENGTH_UNITS = {
+    "nm": (1000.0, "pm"),
+    "Å": (100.0, "pm"),
+    "A": (100.0, "pm"),
+    "angstrom": (100.0, "pm"),
+    "pm": (1.0, "pm"),
+    "µm": (1000.0, "nm"),
+    "um": (1000.0, "nm"),
+}
 #: HyperSpy's decomposition algorithms by name (its documented list).
 _DECOMPOSITION_ALGORITHMS = (
     "SVD",
@@ -895,7 +905,7 @@ class AtomNeighbourhoods(Signal1D):
 
     # --------------------------------------------------------------- learning
     def decomposition(self, *args, navigation_mask=None, **kwargs):
-        """HyperSpy's decomposition, after checking its arguments and the rows.
+        """HyperSpy's decomposition, centred, after checking its arguments and rows.
 
         Rows with missing neighbours are refused (fill or mask them), as are
         a ``navigation_mask`` that is not one boolean per centre and unknown
@@ -905,17 +915,34 @@ class AtomNeighbourhoods(Signal1D):
         neighbourhood, see :meth:`get_mode_properties`), the loadings are
         per centre atom (see :meth:`get_map`).
 
+        One default differs from HyperSpy's: the SVD is centred
+        (``centre="navigation"``: the mean neighbourhood is subtracted first,
+        kept in ``learning_results.mean`` and returned by
+        :meth:`get_mean_neighbourhood`), so the modes are deviations from the
+        mean and their explained variance ratios are shares of the variance,
+        not of the mean's energy. Pass ``centre=None`` for HyperSpy's
+        uncentred SVD (its first mode is then nearly the mean itself).
+
         Examples
         --------
         >>> from hyperspy_localcryst.data import synthetic_lattice
         >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
         >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
         >>> nb.decomposition(print_info=False)
-        >>> nb.learning_results.factors.shape
-        (8, 8)
+        >>> nb.learning_results.factors.shape, nb.learning_results.centre
+        ((8, 8), 'navigation')
         """
         mask, _ = self._learning_rows(navigation_mask)
-        algorithm = kwargs.get("algorithm", "SVD")
+        algorithm = args[1] if len(args) > 1 else kwargs.get("algorithm", "SVD")
+        poisson = args[0] if args else kwargs.get("normalize_poissonian_noise")
+        if (
+            len(args) < 4
+            and "centre" not in kwargs
+            and isinstance(algorithm, str)
+            and algorithm == "SVD"
+            and not poisson
+        ):
+            kwargs["centre"] = "navigation"
         if isinstance(algorithm, str):
             if algorithm not in _DECOMPOSITION_ALGORITHMS:
                 raise ValueError(
@@ -938,6 +965,66 @@ class AtomNeighbourhoods(Signal1D):
             check_integer(kwargs["output_dimension"], "output_dimension", minimum=1)
         self._check_learning_kwargs(kwargs)
         return super().decomposition(*args, navigation_mask=mask, **kwargs)
+
+    def get_decomposition_model(self, components=None, *args, **kwargs):
+        """HyperSpy's decomposition model, with the mean of a centred SVD added.
+
+        See :meth:`hyperspy.api.signals.BaseSignal.get_decomposition_model`
+        (HyperSpy 2.5 cannot add back a mean over the centres, the default
+        here: it is added here).
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.decomposition(print_info=False)
+        >>> bool(np.allclose(nb.get_decomposition_model().data, nb.data))
+        True
+        """
+        lr = self.learning_results
+        mean = lr.mean
+        n_sig = self.axes_manager.signal_size
+        if mean is None or np.shape(mean) != (1, n_sig):
+            return super().get_decomposition_model(components, *args, **kwargs)
+        lr.mean = None
+        try:
+            rec = super().get_decomposition_model(components, *args, **kwargs)
+        finally:
+            lr.mean = mean
+        rec.data = rec.data + np.asarray(mean).reshape(
+            (1,) * len(self.axes_manager.navigation_shape) + (n_sig,)
+        )
+        return rec
+
+    def get_mean_neighbourhood(self):
+        """The mean neighbourhood, which the centred modes deform.
+
+        The mean a centred decomposition subtracted (``learning_results.mean``,
+        over the centres it used), or the mean of the complete rows when there
+        is none (uncentred or no decomposition).
+
+        Returns
+        -------
+        numpy.ndarray, shape (k, 2)
+            Mean ``(dx, dy)`` of each neighbour, calibrated units, in the
+            stored frame (rotated for the angle metric).
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.get_mean_neighbourhood().shape
+        (4, 2)
+        """
+        order, k = self._pairs("get_mean_neighbourhood")
+        mean = getattr(self.learning_results, "mean", None)
+        if mean is not None and np.size(mean) == self.axes_manager.signal_size:
+            m = np.asarray(mean, dtype=float).ravel()
+        else:
+            m = np.nanmean(self._table(), axis=0)
+        return m[order].reshape(k, 2)
 
     def _get_cluster_algorithm(self, algorithm, **kwargs):
         # HyperSpy looks algorithms up here (also once per K when estimating
@@ -1136,13 +1223,13 @@ class AtomNeighbourhoods(Signal1D):
             **kwargs,
         )
 
-    def _feature_noise(self):
-        """Standard deviation of every value from the atoms' position errors.
+    def _atom_errors(self):
+        """Per-axis position errors of each centre ``(n,)`` and of its
+        neighbours ``(n, k)`` (in the order of :meth:`_pairs`), calibrated.
 
-        Each vector component's noise is ``sqrt(e_c**2 + e_n**2)`` with ``e``
-        an atom's isotropic error ``sqrt((x_err**2 + y_err**2) / 2)`` (centre
-        and neighbour); the neighbour is found where the image-frame vector
-        points. None when the atoms carry no errors (not refined).
+        An atom's error is the isotropic ``sqrt((x_err**2 + y_err**2) / 2)``;
+        the neighbour is the atom the image-frame vector points at. None when
+        the atoms carry no errors (not refined).
         """
         atoms = self.atoms
         if not {"x_err", "y_err"} <= set(atoms.columns):
@@ -1153,12 +1240,25 @@ class AtomNeighbourhoods(Signal1D):
         if not np.isfinite(e).any():
             return None
         e = np.where(np.isfinite(e), e, np.nanmedian(e))
-        order, k = self._pairs("the measurement noise")
         centres = self.centre_indices
         neighbour, v = self._neighbour_indices()
-        sd = np.sqrt(e[centres][:, None] ** 2 + e[neighbour] ** 2)  # (n, k)
-        sd = np.where(np.isfinite(v[..., 0]), sd, np.nan)
-        out = np.empty((len(centres), 2 * k))
+        en = np.where(np.isfinite(v[..., 0]), e[neighbour], np.nan)
+        return e[centres], en
+
+    def _feature_noise(self):
+        """Standard deviation of every value from the atoms' position errors.
+
+        Each vector component's noise is ``sqrt(e_c**2 + e_n**2)`` with ``e``
+        an atom's isotropic error (centre and neighbour, see
+        :meth:`_atom_errors`). None when the atoms carry no errors.
+        """
+        errors = self._atom_errors()
+        if errors is None:
+            return None
+        ec, en = errors
+        order, k = self._pairs("the measurement noise")
+        sd = np.sqrt(ec[:, None] ** 2 + en**2)  # (n, k)
+        out = np.empty((len(ec), 2 * k))
         out[:, order] = np.repeat(sd, 2, axis=1)
         return out
 
@@ -2545,44 +2645,108 @@ class AtomNeighbourhoods(Signal1D):
         return s
 
     # ----------------------------------------------------------------- modes
-    def get_mode_properties(self, n_components=None):
-        """Polar character of each decomposition mode.
+    def _length_unit(self):
+        """Factor and name of the unit mode sizes are shown in: pm for images
+        in nm or Å, else the units of the vectors."""
+        units = str(self.metadata.get_item(f"{_KEY}.units", "") or "")
+        return _LENGTH_UNITS.get(units, (1.0, units or "px"))
 
-        For each factor (a deformation of the neighbourhood, laid out as the
-        rows) reports the vector sum of its neighbour shifts and
-        ``polarity`` = ``|sum| / sum of |shifts|``: a polar mode moves the centre
-        against its neighbours (non-zero sum), a non-polar one deforms the
-        neighbourhood symmetrically. A polar mode's loadings are ``"ferro"``
-        when mostly of one sign within each sublattice (the ``sublattice``
-        column of the atoms, when there is one), ``"antipolar"`` otherwise.
-        A mode nearly parallel to the mean neighbourhood (the first one of an
-        uncentred decomposition) is marked ``trivial``.
+    def _mode_arrays(self):
+        """Loadings (n, m) and factors (2k, m) of the decomposition, the
+        factors' rows in ``(dx1, dy1, ...)`` order, and the rows used."""
+        lr = self._decomposition()
+        order, _ = self._pairs("the modes")
+        loadings = np.asarray(lr.loadings, dtype=float)
+        factors = np.asarray(lr.factors, dtype=float)[order]
+        used = np.isfinite(loadings).all(axis=1)
+        return loadings, factors, used
+
+    def get_mode_properties(self, n_components=None, n_sigma=3.0):
+        """Share, size, polarity and spatial pattern of each decomposition mode.
+
+        The modes of the (default, centred) decomposition are deformations of
+        the mean neighbourhood (:meth:`get_mean_neighbourhood`). For each:
+
+        - ``explained_variance_ratio``: its share of the variance of the rows
+          about the mean (for a centred SVD the ratios of all modes sum to 1;
+          for ``centre=None``, shares of the rows' energy, the mean's
+          included);
+        - ``amplitude``: the RMS displacement of the neighbours it carries over
+          the centres (loadings x factor), in ``units`` (pm when the image is
+          in nm or Å); per centre see :meth:`get_mode_amplitudes`;
+        - ``noise_amplitude``: the amplitude a mode of pure position noise
+          would have along this one: propagated from the atoms' ``x_err``,
+          ``y_err`` (NaN when the atoms were not refined), times
+          ``noise_excess``;
+        - ``noise_excess``: how much more scatter the smallest modes show than
+          the propagated errors predict (at least 1; scan noise and model
+          errors that the fit's errors leave out,
+          :func:`~hyperspy_localcryst.numerics.modes.noise_excess`); it
+          scales ``noise_amplitude`` and ``net_shift_noise``;
+        - ``net_shift_x``, ``net_shift_y``: the shift of a centre against its
+          neighbours that the mode carries (minus the mean of the neighbour
+          displacements) at a centre with a positive loading of RMS size;
+          ``net_shift`` its length (the RMS over the centres);
+        - ``net_shift_noise``: the RMS noise of a centre's net shift,
+          propagated from the atoms' position errors ``x_err``, ``y_err``
+          (NaN when the atoms were not refined), times ``noise_excess``;
+        - ``polar``: ``net_shift > n_sigma * net_shift_noise``: the mode moves
+          centres against their neighbours by more than the noise (the modes
+          share the net-shift variance, so a mode of noise never passes;
+          False without errors);
+        - ``vector_sum_x``, ``vector_sum_y``, ``polarity``: geometry of the
+          unit factor
+          (:func:`~hyperspy_localcryst.numerics.statistics.mode_polarity`);
+        - ``pattern``: how the loadings are arranged over the image:
+          ``"uniform"``, ``"sublattice"`` (the sign follows the ``sublattice``
+          column: a shift of one sublattice against the other),
+          ``"localised"`` (a few centres carry it: defects, edges, misfits),
+          ``"alternating"`` (neighbouring centres opposite), ``"domains"`` or
+          ``"noise"``
+          (:func:`~hyperspy_localcryst.numerics.modes.loading_pattern`);
+          ``morans_i`` is the first-shell spatial autocorrelation behind it.
+          A mode whose variance is less than twice ``noise_amplitude**2`` is
+          ``"noise"`` whatever its arrangement (position noise alone makes
+          the net shifts of neighbouring centres alternate);
+        - ``top_share``: the share of the mode's sum of squares that the 5 %
+          centres of largest loading hold (about 0.2 for Gaussian loadings;
+          above 0.5 a few centres dominate the mode, whatever the pattern of
+          the others);
+        - ``scale``: for ``"domains"``, the domain size (area per unit length
+          of domain wall: the width of stripe domains) in ``units``; inf when
+          larger than the correlation reaches; else NaN;
+        - ``trivial``: for an uncentred decomposition, the mode is nearly
+          parallel to the mean (its first mode); always False when centred
+          (a centred mode along the mean is a breathing mode);
+        - ``units``: the unit of the lengths.
 
         Parameters
         ----------
         n_components : int, optional
             Default: all.
+        n_sigma : float
+            Significance of a polar mode's net shift and of a pattern.
 
         Returns
         -------
         pandas.DataFrame
-            One row per component: ``explained_variance_ratio``,
-            ``vector_sum_x``, ``vector_sum_y``, ``polarity``, ``polar``,
-            ``arrangement``, ``trivial``.
+            One row per component, the columns above.
 
         Examples
         --------
         >>> from hyperspy_localcryst.data import synthetic_lattice
-        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
-        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> s = synthetic_lattice(shape=(128, 128), seed=0)
+        >>> nb = s.refine_atoms(s.find_atoms()).get_neighbourhoods(n_neighbours=4)
         >>> nb.decomposition(print_info=False)
-        >>> bool(nb.get_mode_properties(3)["trivial"][0])
-        True
+        >>> props = nb.get_mode_properties(3)
+        >>> bool(props["polar"].any()), props["pattern"][0]
+        (False, 'noise')
         """
         import pandas as pd
 
+        from ..numerics import modes as md
+
         lr = self._decomposition()
-        order, _ = self._pairs("get_mode_properties")
         n_max = lr.factors.shape[1]
         n = (
             n_max
@@ -2594,52 +2758,175 @@ class AtomNeighbourhoods(Signal1D):
                 f"`n_components` ({n}) is more than the {n_max} components of the "
                 "decomposition."
             )
-        mean = np.nanmean(self._table(order), axis=0)
-        ev = lr.explained_variance
-        ratio = ev / ev.sum() if ev is not None and ev.sum() > 0 else np.full(n, np.nan)
+        n_sigma = check_number(n_sigma, "n_sigma", "a positive number")
+        if not (np.isfinite(n_sigma) and n_sigma > 0):
+            raise ValueError(f"`n_sigma` must be positive and finite, got {n_sigma}.")
+        loadings, factors, used = self._mode_arrays()
+        order, k = self._pairs("get_mode_properties")
+        mean = self.get_mean_neighbourhood().ravel()
+        rows = self._table(order)[used]
+        centre = 0.0
+        if lr.mean is not None and np.size(lr.mean) == self.axes_manager.signal_size:
+            centre = np.asarray(lr.mean, dtype=float).ravel()[order]
+        total = float(np.mean(np.sum((rows - centre) ** 2, axis=1)))
+        factor, unit = self._length_unit()
+        _, amplitude = md.mode_amplitudes(loadings[used], factors)
+        ratio = amplitude**2 * k / total if total > 0 else np.full(n_max, np.nan)
+        # what pure position noise gives along each mode, scaled by the excess
+        # scatter the smallest modes show over the propagated errors
+        errors = self._atom_errors()
+        noise_amplitude, excess = np.full(n_max, np.nan), np.nan
+        noise = np.full(int(used.sum()), np.nan)
+        if errors is not None:
+            sd = md.loading_noise(factors, errors[0][used], errors[1][used])
+            noise_amplitude = np.sqrt(np.nanmean(sd**2, axis=0) / k)
+            excess = md.noise_excess(amplitude, noise_amplitude)
+            noise_amplitude = noise_amplitude * excess
+            noise = md.net_shift_noise(errors[0][used], errors[1][used]) * excess
+        loadings, factors = loadings[:, :n], factors[:, :n]
+        shifts = md.net_shifts(loadings[used], factors)  # (n_used, n, 2)
+        net, level, polar = md.polar_modes(shifts, noise, n_sigma)
         c = self.get_centres()
-        groups = (
-            c.get_column("sublattice")
-            if "sublattice" in c.columns
-            else np.zeros(c.n_atoms)
-        )
-        rows = []
+        xp, yp = c.get_pixel_positions()
+        groups = c.get_column("sublattice") if "sublattice" in c.columns else None
+        frames = c.get_frames() if self.atoms.n_frames > 1 else None
+        to_units = pixel_scale(self.atoms.grid) * factor
+        out = []
         for i in range(n):
-            f = np.asarray(lr.factors[order, i])
-            p = st.mode_polarity(f)
-            cos = abs(f @ mean) / (np.linalg.norm(f) * np.linalg.norm(mean) + 1e-300)
-            rows.append(
+            norm = max(np.linalg.norm(factors[:, i]), 1e-300)
+            p = st.mode_polarity(factors[:, i] / norm)
+            # the net shift of a centre whose loading is +RMS
+            rms = np.sqrt(np.mean(loadings[used, i] ** 2))
+            shift = md.net_shifts([[rms]], factors[:, i : i + 1])[0, 0]
+            pat = md.loading_pattern(
+                loadings[:, i],
+                np.column_stack([xp, yp]),
+                groups=groups,
+                frames=frames,
+                n_sigma=n_sigma,
+            )
+            if amplitude[i] ** 2 < 2 * noise_amplitude[i] ** 2:
+                # no more variance than twice the position noise gives: position
+                # noise alone anticorrelates neighbouring centres' net shifts
+                pat = {**pat, "pattern": "noise", "scale": np.nan}
+            # only an uncentred mode can be the mean; centred, a mode along
+            # the mean is a physical breathing (scale) mode
+            cos = abs(factors[:, i] @ mean) / (norm * np.linalg.norm(mean) + 1e-300)
+            cos = cos if lr.mean is None else 0.0
+            out.append(
                 {
                     "explained_variance_ratio": float(ratio[i]),
+                    "amplitude": float(amplitude[i] * factor),
+                    "noise_amplitude": float(noise_amplitude[i] * factor),
+                    "net_shift_x": float(shift[0] * factor),
+                    "net_shift_y": float(shift[1] * factor),
+                    "net_shift": float(net[i] * factor),
+                    "net_shift_noise": float(level * factor),
+                    "noise_excess": float(excess),
+                    "polar": bool(polar[i]),
                     "vector_sum_x": p["vector_sum"][0],
                     "vector_sum_y": p["vector_sum"][1],
                     "polarity": p["polarity"],
-                    "polar": p["polar"],
-                    "arrangement": self._arrangement(lr.loadings[:, i], groups)
-                    if p["polar"]
-                    else "non-polar",
+                    "pattern": pat["pattern"],
+                    "morans_i": pat["morans_i"],
+                    "top_share": pat["top_share"],
+                    "scale": float(pat["scale"] * to_units),
                     "trivial": bool(cos > 0.9),
+                    "units": unit,
                 }
             )
-        df = pd.DataFrame(rows)
+        df = pd.DataFrame(out)
         df.index.name = "component"
         return df
 
+    def get_mode_amplitudes(self, component):
+        """Size of one mode at every centre, as a length.
+
+        Parameters
+        ----------
+        component : int
+            Index of the decomposition component.
+
+        Returns
+        -------
+        AtomPositions
+            The centres' table (:meth:`get_centres`) with the columns
+            ``amplitude`` (the RMS displacement of the neighbours the mode
+            carries at the centre, signed by its loading) and ``shift_x``,
+            ``shift_y`` (the shift of the centre against its neighbours the
+            mode carries), in the units of :meth:`get_mode_properties` (pm
+            for images in nm or Å); NaN for centres the decomposition left
+            out.
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.decomposition(print_info=False)
+        >>> t = nb.get_mode_amplitudes(0)
+        >>> t.units["amplitude"], t.n_atoms == len(nb.data)
+        ('px', True)
+        """
+        from ..numerics import modes as md
+
+        column = self._loading(component)
+        _, factors, _ = self._mode_arrays()
+        i = int(component)
+        per_centre, _ = md.mode_amplitudes(column[:, None], factors[:, i : i + 1])
+        shift = md.net_shifts(column[:, None], factors[:, i : i + 1])[:, 0]
+        factor, unit = self._length_unit()
+        return self.get_centres().add_columns(
+            {
+                "amplitude": per_centre[:, 0] * factor,
+                "shift_x": shift[:, 0] * factor,
+                "shift_y": shift[:, 1] * factor,
+            },
+            {"amplitude": unit, "shift_x": unit, "shift_y": unit},
+        )
+
     @staticmethod
-    def _arrangement(loadings, groups):
-        # Loadings are compared within each sublattice (``groups``): in a
-        # two-sublattice crystal a uniform relative shift gives opposite
-        # loadings on the two kinds of centre, which is still a ferro (polar)
-        # arrangement.
-        kinds = {
-            st.loading_arrangement(loadings[groups == g])
-            for g in np.unique(groups[np.isfinite(groups)])
-            if (groups == g).sum() > 1
-        }
-        return "ferro" if kinds == {"ferro"} else "antipolar"
+    def _length(value, unit):
+        """``value unit`` with 3 digits, pm beyond 1000 written in nm."""
+        if unit == "pm" and abs(value) >= 1000:
+            return f"{value / 1000:.3g} nm"
+        return f"{value:.3g} {unit}"
+
+    @classmethod
+    def _mode_title(cls, c, r):
+        """Title of mode ``c`` (a row ``r`` of :meth:`get_mode_properties`)."""
+        if not np.isfinite(r.net_shift_noise):
+            polar = "polarity untested (no position errors)"
+        else:
+            polar = (
+                f"{'polar' if r.polar else 'non-polar'}: net shift "
+                f"{cls._length(r.net_shift, r.units)} "
+                f"({r.net_shift / r.net_shift_noise:.2g}\u00d7 noise)"
+            )
+        pattern = r.pattern
+        if pattern == "domains":
+            pattern += (
+                f" ~{cls._length(r.scale, r.units)}"
+                if np.isfinite(r.scale)
+                else " (larger than the field)"
+            )
+        if pattern != "localised" and r.top_share > 0.5:
+            pattern += f" (5 % of centres hold {r.top_share:.0%})"
+        return (
+            f"mode {c}: {100 * r.explained_variance_ratio:.1f} %, "
+            f"{r.amplitude:.3g} {r.units} RMS\n{polar}\n{pattern}"
+            f"{' (trivial)' if r.trivial else ''}"
+        )
 
     def plot_modes(self, components=None, scale=None, frame="local"):
         """Draw decomposition modes as arrows on the mean neighbourhood.
+
+        The mean neighbourhood (:meth:`get_mean_neighbourhood`) is drawn in
+        grey, the mode's displacements as red arrows from it. Each title gives
+        the mode's share of the variance, its amplitude (RMS neighbour
+        displacement, pm for images in nm or Å), whether it is polar against
+        the noise (with its net shift) and the pattern of its loadings (with
+        the domain size), from :meth:`get_mode_properties`.
 
         Parameters
         ----------
@@ -2698,12 +2985,12 @@ class AtomNeighbourhoods(Signal1D):
             raise ValueError(
                 f"`components` must be one or more of 0..{n_max - 1}, got {components}."
             )
-        props = self.get_mode_properties()
-        mean = np.nanmean(self._table(order), axis=0).reshape(k, 2)
+        props = self.get_mode_properties(max(components) + 1)
+        mean = self.get_mean_neighbourhood()
         nn = float(np.nanmin(np.linalg.norm(mean, axis=1)))
         units = self.metadata.get_item(f"{_KEY}.units", "")
         fig, axes = plt.subplots(
-            1, len(components), figsize=(3.2 * len(components), 3.4), squeeze=False
+            1, len(components), figsize=(3.4 * len(components), 3.8), squeeze=False
         )
         for ax, c in zip(axes[0], components):
             f = np.asarray(lr.factors[order, c]).reshape(k, 2)
@@ -2721,21 +3008,39 @@ class AtomNeighbourhoods(Signal1D):
                 color="C3",
                 width=0.012,
             )
+            # the centre's shift against its neighbours that the mode carries
+            centre = -sc * f.sum(axis=0) / k
+            ax.quiver(
+                0.0,
+                0.0,
+                centre[0],
+                centre[1],
+                angles="xy",
+                scale_units="xy",
+                scale=1,
+                color="C0",
+                width=0.012,
+            )
             r = props.iloc[c]
-            tips = np.concatenate([mean, mean + sc * f, [[0.0, 0.0]]])
+            tips = np.concatenate([mean, mean + sc * f, [[0.0, 0.0], centre]])
             pad = 0.15 * np.ptp(tips, axis=0).max()
             ax.set_xlim(tips[:, 0].min() - pad, tips[:, 0].max() + pad)
             ax.set_ylim(tips[:, 1].min() - pad, tips[:, 1].max() + pad)
-            ax.set_title(
-                f"mode {c}: {100 * r.explained_variance_ratio:.2g} %\n"
-                f"{r.arrangement}{' (trivial)' if r.trivial else ''}",
-                fontsize=9,
-            )
+            ax.set_title(self._mode_title(c, r), fontsize=8)
             ax.set_aspect("equal")
             ax.invert_yaxis()
             ax.set_xlabel(f"dx ({units})")
         axes[0][0].set_ylabel(f"dy ({units})")
-        fig.tight_layout()
+        fig.text(
+            0.5,
+            0.005,
+            "grey: mean neighbourhood; red: mode (neighbour shifts, scaled); "
+            "blue: the centre's shift against them",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
         return fig
 
     # ------------------------------------------------------------- invariants
