@@ -548,9 +548,12 @@ def _phases(atoms, nb, stack):
         warnings.warn(f"Defects not searched: {err}", UserWarning, stacklevel=2)
         found = pd.DataFrame(columns=_DEFECT_COLUMNS)
     rows.insert(0, found.loc[:, list(_DEFECT_COLUMNS)])
-    defects = pd.concat([r for r in rows if len(r)], ignore_index=True)
-    if defects.empty:
-        defects = pd.DataFrame(columns=_DEFECT_COLUMNS)
+    rows = [r for r in rows if len(r)]
+    defects = (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(columns=_DEFECT_COLUMNS)
+    )
     summary = {
         "n_site_classes": len(md["site_classes"]),
         "n_phases": int(md["n_phases"]),
