@@ -337,8 +337,27 @@ def test_border_and_unconverged_atoms_are_counted_and_drawn(run):
 def test_compile_time_is_reported_apart(run):
     times = run["summary"]["times_s"]
     assert list(times)[:3] == ["compile_s", "find_s", "refine_s"]
-    assert times["compile_s"] > 0
+    assert times["compile_s"] >= 0  # 0 when an earlier test compiled
     html = (run["out"] / "report.html").read_text()
     line = re.search(r"times without compilation \(s\)</th><td>([^<]*)<", html)
     assert line and "compile" not in line.group(1) and "refine" in line.group(1)
     assert "numba compilation" in html
+
+
+def test_compile_warm_up_runs_once_per_process_and_kind(monkeypatch):
+    s, *_ = _scene()
+    monkeypatch.setattr(report, "_COMPILED", set())
+    calls = []
+    find = type(s).find_atoms
+
+    def spy(self, *args, **kwargs):
+        calls.append(self.data.dtype)
+        return find(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(s), "find_atoms", spy)
+    assert report._compile_time(s, None) > 0
+    assert calls == [np.dtype(float)]  # the tiny image, in the image's dtype
+    assert report._compile_time(s, None) == 0.0 and len(calls) == 1
+    s.change_dtype("uint16")
+    assert report._compile_time(s, None) > 0
+    assert calls == [np.dtype(float), np.dtype("uint16")]

@@ -45,7 +45,7 @@ def class_colours(n):
     >>> c = class_colours(12)
     >>> c.shape, bool((class_colours(3) == c[:3]).all())
     ((12, 4), True)
-    >>> [round(v, 3) for v in c[0]]  # tab10 blue
+    >>> c[0].round(3).tolist()  # tab10 blue
     [0.122, 0.467, 0.706, 1.0]
     """
     from matplotlib import colormaps
