@@ -361,3 +361,36 @@ def test_compile_warm_up_runs_once_per_process_and_kind(monkeypatch):
     s.change_dtype("uint16")
     assert report._compile_time(s, None) > 0
     assert calls == [np.dtype(float), np.dtype("uint16")]
+
+
+def test_dendrogram_without_cluster_results_colours_its_own_cut(run):
+    nb = run["nb"].deepcopy()
+    nb.learning_results.cluster_labels = None
+    fig, ax = plt.subplots()
+    nb.plot_dendrogram(n_clusters=2, ax=ax)
+    Z = hierarchy.linkage(nb.data, method="ward")
+    raw = hierarchy.fcluster(Z, 2, criterion="maxclust")
+    big = np.bincount(raw).argmax()  # class 0: the larger group
+    labels = np.where(raw == big, 0, 1)
+    tree = hierarchy.dendrogram(Z, truncate_mode="lastp", p=30, no_plot=True)
+    _, nodes = hierarchy.to_tree(Z, rd=True)
+    expected = []
+    for leaf in tree["leaves"]:
+        classes = set(labels[nodes[leaf].pre_order()].tolist())
+        expected.append(TAB10[classes.pop()] if len(classes) == 1 else MIXED)
+    assert [_hex(t.get_color()) for t in ax.get_xticklabels()] == expected
+    assert set(expected) == {TAB10[0], TAB10[1]}  # a cut never mixes a leaf
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:2] == ["class 0", "class 1"]
+    plt.close(fig)
+
+
+def test_cluster_markers_use_the_palette_beyond_seven_classes_and_grey(run):
+    nb = run["nb"].deepcopy()
+    n = nb.axes_manager.navigation_size
+    labels = np.arange(n) % 10 - 1  # -1 (in no cluster), 0 .. 8
+    onehot = np.zeros((9, n), bool)
+    onehot[labels[labels >= 0], np.flatnonzero(labels >= 0)] = True
+    nb.learning_results.cluster_labels = onehot
+    drawn = [_hex(c) for c in np.asarray(nb.get_cluster_markers().kwargs["color"])]
+    assert drawn == [_hex(NONE_COLOUR) if c < 0 else TAB10[c] for c in labels]

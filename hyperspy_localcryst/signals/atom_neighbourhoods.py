@@ -1338,8 +1338,11 @@ class AtomNeighbourhoods(Signal1D):
         colours = class_colours(int(labels.max()) + 1 if len(labels) else 0)
         mixed = "#222222"
 
+        drawn = set()
+
         def link_colour(i):
             c = node[i]
+            drawn.add(int(c))
             return mixed if c < 0 else to_hex(colours[c])
 
         def leaf_label(i):  # every leaf in one format: its number of centres
@@ -1364,7 +1367,7 @@ class AtomNeighbourhoods(Signal1D):
                     Line2D([], [], color=colours[c], lw=2, label=f"class {c}")
                     for c in present
                 ]
-                + [Line2D([], [], color=mixed, lw=2, label="mixed")],
+                + [Line2D([], [], color=mixed, lw=2, label="mixed")] * (-1 in drawn),
                 fontsize=7,
                 loc="upper right",
                 title="branch: centres of",
