@@ -41,23 +41,28 @@ from .signals._grid import (
     check_number,
     to_calibrated,
 )
+from .signals._plotting import NONE_COLOUR, add_scale_bar, class_colours
 
 __all__ = ["analyse", "write_report", "FIGURES"]
 
 #: Figures of a report, in display order: file name -> caption.
 FIGURES = {
-    "atoms.png": "Refined atom positions on the image, with the measured cell "
-    "vectors a and b",
-    "cluster_map.png": "Cluster map: each pixel takes the cluster of its nearest "
-    "centre atom",
-    "dendrogram.png": "Ward dendrogram of the neighbourhoods (the cut gives K)",
+    "atoms.png": "Refined atom positions on the image by sublattice, with the "
+    "measured cell vectors a and b; cyan rings: atoms that are no neighbourhood "
+    "centre (near the edge); red crosses: fits that did not converge",
+    "cluster_map.png": "Site classes: each centre atom coloured by its class (the "
+    "colours of every figure); grey: atoms near the edge, not centres",
+    "dendrogram.png": "Ward dendrogram of the neighbourhoods, branches coloured "
+    "by site class (dark grey: centres of several classes); leaves: (number of "
+    "centres)",
     "scree.png": "Scree plot: explained variance of the centred PCA components",
     "pca_modes.png": "PCA modes (centred) drawn as arrows on the mean "
     "neighbourhood: share of the variance, RMS amplitude, polar against the "
     "noise or not, pattern of the loadings",
     "loading_maps.png": "Amplitude maps of the first PCA modes (RMS neighbour "
     "displacement at each centre, signed by the loading)",
-    "cluster_ffts.png": "Power spectrum of each cluster's atom positions",
+    "cluster_ffts.png": "Power spectrum of each site class's centre positions, "
+    "zoomed to 1.5 x the first-order lattice spot frequency",
     "neighbour_histograms.png": "Neighbour-vector histograms, per cluster",
     "cluster_fractions.png": "Cluster fractions per frame",
 }
@@ -334,6 +339,7 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     stack = signal.axes_manager.navigation_dimension > 0
     kw = {"show_progressbar": show_progressbar} if stack else {}
 
+    times["compile_s"] = _compile_time(signal, p["contrast"])
     t = time.perf_counter()
     for step in p["preprocess"]:
         log(f"preprocessing: {step}")
@@ -467,6 +473,10 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
         "n_refined": int(ok.sum()),
         "median_position_error": float(np.median(err[ok])) if ok.any() else None,
         "n_centres": int(nb.axes_manager.navigation_size),
+        # shown in atoms.png, never silently dropped: atoms that are no centre
+        # (their neighbourhood crosses the edge) and fits that did not converge
+        "n_border": int(atoms.n_atoms - len(np.unique(nb.centre_indices))),
+        "n_unconverged": int(np.sum(atoms.get_column("converged") != 1)),
         "n_neighbours": int(n_neighbours),
         "n_clusters": int(k),
         "clusters_reason": clusters_reason,
@@ -481,7 +491,21 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
         "explained_variance_ratio": modes["explained_variance_ratio"].round(5).tolist(),
         "modes": _mode_summary(nb, modes),
     }
-    _figures(signal, atoms, nb, k, sizes, out, plt, p["seed"], shown, lattice, modes)
+    _figures(
+        signal,
+        atoms,
+        nb,
+        k,
+        sizes,
+        out,
+        plt,
+        p["seed"],
+        shown,
+        lattice,
+        summary["parameters"]["separation_used"],
+        modes,
+    )
+
     times["figures_s"] = time.perf_counter() - t
     summary["times_s"] = {key: round(v, 3) for key, v in times.items()}
     return summary
@@ -649,6 +673,47 @@ def _finite(value):
     return round(value, 4) if np.isfinite(value) else None
 
 
+#: (data type, contrast) of the runs whose kernels this process compiled.
+_COMPILED = set()
+
+
+def _compile_time(signal, contrast):
+    """Seconds of the pipeline's compiled steps (find, refine, lattice,
+    neighbourhoods, site classes, the maps and histograms of the figures) on
+    a tiny synthetic image of the same data type: the first run in a process
+    compiles its numba kernels (or loads them from numba's cache) here, so
+    the timed steps after it measure the work alone. 0 when an earlier run
+    of this process did it (same data type and contrast); it never fails the
+    run."""
+    from .data import synthetic_lattice
+
+    key = (np.dtype(signal.data.dtype).str, contrast)
+    if key in _COMPILED:
+        return 0.0  # compiled by an earlier run in this process
+    _COMPILED.add(key)
+    t = time.perf_counter()
+    tiny = synthetic_lattice(shape=(128, 128), spacing=12.0, sigma=2.5, seed=0)
+    data = tiny.data
+    if contrast == "dark":
+        data = data.max() + data.min() - data
+    dtype = np.dtype(signal.data.dtype)
+    if dtype.kind in "uif":
+        tiny.data = data.astype(dtype)
+    ckw = {} if contrast is None else {"contrast": contrast}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            atoms = tiny.refine_atoms(tiny.find_atoms(**ckw), **ckw)
+            atoms.get_lattice_parameters()
+            nb = atoms.get_neighbourhoods(n_neighbours=4)
+            nb.find_site_classes(max_classes=2, seed=0)
+            nb.get_cluster_map()
+            nb.get_vector_histogram(bins=11)
+    except (ValueError, RuntimeError, np.linalg.LinAlgError):
+        pass  # still compiled what ran; the real image decides
+    return time.perf_counter() - t
+
+
 def _lattice_table(atoms):
     """Measured lattice parameters of all atoms, then of each sublattice; a
     measurement that fails is a row with its reason (never a failed run)."""
@@ -793,7 +858,8 @@ def _figsize(signal, rows=1, width=9.0):
 
 
 def _image(ax, signal, title, frame=None):
-    """Draw one frame (flat index ``frame`` of a stack; lazy-safe)."""
+    """Draw one frame (flat index ``frame`` of a stack; lazy-safe) in grey,
+    with x and y labelled in the image's units and a scale bar."""
     first = signal
     nav = signal.axes_manager.navigation_shape  # inav order
     if nav:
@@ -804,7 +870,139 @@ def _image(ax, signal, title, frame=None):
     lo, hi = np.nanpercentile(img, [0.5, 99.5])
     ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, extent=_extent(signal))
     ax.set_title(title, fontsize=9)
-    ax.set_xlabel(axis_units(signal.axes_manager.signal_axes[0].units) or "px")
+    units = axis_units(signal.axes_manager.signal_axes[0].units) or "px"
+    ax.set_xlabel(f"x ({units})")
+    ax.set_ylabel(f"y ({units})")
+    add_scale_bar(ax, units)
+
+
+def _marker_size(ax, x, y):
+    """Dot area (points²) for atoms at ``x, y`` on ``ax``: a dot a third of
+    the median nearest-neighbour distance across, however large the image."""
+    from scipy.spatial import cKDTree
+
+    pts = np.column_stack([x, y])
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) < 2:
+        return 20.0
+    d = float(np.median(cKDTree(pts).query(pts, k=2)[0][:, 1]))
+    box = ax.get_position()
+    w, h = ax.figure.get_size_inches() * 72 * (box.width, box.height)
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    per_unit = min(w / abs(x1 - x0), h / abs(y1 - y0))
+    return float(np.clip((d * per_unit / 3) ** 2, 1.0, 400.0))
+
+
+def _legend(ax, handles, title=None):
+    """One legend to the right of the axes (never over the atoms)."""
+    sizes = [h.get_sizes()[0] for h in handles if len(h.get_sizes())]
+    scale = float(np.sqrt(30 / min(sizes))) if sizes else 1.0  # legend dots: 30
+    return ax.legend(
+        handles=handles,
+        title=title,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+        fontsize=7,
+        title_fontsize=7,
+        markerscale=scale,
+        frameon=False,
+    )
+
+
+def _categorical_map(
+    ax, image_signal, x, y, labels, names=None, title="", others=None, frame=None
+):
+    """A categorical map: the image in grey, one dot per atom coloured by its
+    class, and a legend with one entry per class (name and count).
+
+    Class ``i`` is drawn in ``class_colours(n)[i]``, the colour it has in
+    every figure (:func:`~hyperspy_localcryst.signals._plotting.class_colours`);
+    label ``-1`` is drawn grey as ``others`` ("not assigned"). Used for the
+    sublattices, the site classes, and by anyone drawing phases or variants
+    (one call per figure).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    image_signal : AtomicImage
+        The image drawn underneath (its axes give the units, labels and
+        scale bar); of a stack, the frame ``frame``.
+    x, y : array_like
+        Calibrated positions of the atoms to draw.
+    labels : array_like of int
+        Class per atom, ``0 .. n - 1``, or ``-1`` for none.
+    names : sequence of str, optional
+        Name of each class (default ``"class i"``); its length sets the
+        number of classes listed (a class with no atom gets a count of 0).
+    title : str
+        Axes title.
+    others : str, optional
+        Legend name of label ``-1`` (default ``"not assigned"``); listed only
+        when some atom has it.
+    frame : int, optional
+        Flat frame index of a stack to draw.
+
+    Returns
+    -------
+    list of matplotlib.collections.PathCollection
+        One scatter per legend entry (classes in order, then ``-1``): add
+        your own handles and call ``ax.legend`` again to extend the legend.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> from hyperspy_localcryst.data import synthetic_lattice
+    >>> s = synthetic_lattice(shape=(64, 64), seed=0)
+    >>> fig, ax = plt.subplots()
+    >>> h = _categorical_map(ax, s, [0.1, 0.3, 0.5], [0.2, 0.2, 0.4], [0, 1, -1],
+    ...                      names=["Sr", "Ti"])
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['Sr: 1', 'Ti: 1', 'not assigned: 1']
+    >>> plt.close(fig)
+    """
+    x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+    labels = np.asarray(labels).astype(np.int64).ravel()
+    if not (len(x) == len(y) == len(labels)):
+        raise ValueError(
+            f"`x`, `y` and `labels` must have one value per atom, got {len(x)}, "
+            f"{len(y)} and {len(labels)}."
+        )
+    n = max(int(labels.max()) + 1 if labels.size else 0, len(names or ()))
+    names = list(names) if names else [f"class {i}" for i in range(n)]
+    names += [f"class {i}" for i in range(len(names), n)]
+    _image(ax, image_signal, title, frame)
+    size = _marker_size(ax, x, y)
+    colours = class_colours(n)
+    handles = []
+    for i in range(n):
+        m = labels == i
+        handles.append(
+            ax.scatter(
+                x[m],
+                y[m],
+                s=size,
+                color=colours[i],
+                linewidths=0,
+                label=f"{names[i]}: {int(m.sum())}",
+            )
+        )
+    m = labels < 0
+    if m.any():
+        handles.append(
+            ax.scatter(
+                x[m],
+                y[m],
+                s=size,
+                color=NONE_COLOUR,
+                linewidths=0,
+                label=f"{others or 'not assigned'}: {int(m.sum())}",
+            )
+        )
+    _legend(ax, handles)
+    return handles
 
 
 def _save(fig, out, name, plt):
@@ -812,38 +1010,115 @@ def _save(fig, out, name, plt):
     plt.close(fig)
 
 
+def _panels(plt, k, columns=4):
+    """A figure with one panel per class, at most ``columns`` per row; the
+    ``k`` axes in class order (spare cells of the last row hidden)."""
+    cols, rows = min(k, columns), -(-k // columns)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(3.1 * cols + 0.6, 3.3 * rows),
+        squeeze=False,
+        layout="constrained",
+    )
+    axes = axes.ravel()
+    for ax in axes[k:]:
+        ax.set_axis_off()
+    return fig, axes[:k]
+
+
+def _first_order_frequency(lattice, separation):
+    """Largest first-order spot frequency (1 / the d-spacing of the cell's
+    (10) and (01) planes) of the first measured cell; else 1 / separation;
+    else None. Calibrated inverse units."""
+    row = next((r for r in lattice or () if "a_vector" in r), None)
+    if row is not None:
+        cell = np.array([row["a_vector"], row["b_vector"]], dtype=float)
+        if np.all(np.isfinite(cell)) and abs(np.linalg.det(cell)) > 0:
+            return float(np.linalg.norm(np.linalg.inv(cell).T, axis=1).max())
+    if separation:
+        return 1.0 / float(separation)
+    return None
+
+
 def _figures(
-    signal, atoms, nb, k, sizes, out, plt, seed, frame=None, lattice=(), modes=None
+    signal,
+    atoms,
+    nb,
+    k,
+    sizes,
+    out,
+    plt,
+    seed,
+    frame=None,
+    lattice=(),
+    separation=None,
+    modes=None,
 ):
     """Draw the report's figures; maps of a stack show the flat frame ``frame``."""
-    from matplotlib.colors import BoundaryNorm, ListedColormap
-
-    first = atoms.get_frame(frame) if frame is not None else atoms
-    colours = plt.get_cmap("tab10" if k <= 10 else "tab20")(np.arange(k) % 20)
-    cmap, norm = ListedColormap(colours), BoundaryNorm(np.arange(k + 1) - 0.5, k)
+    colours = class_colours(k)
     frame_note = ""
     if frame is not None:
         label = signal._frame_label(frame)
         frame_note = f" (frame {frame}{': ' + label if label else ''})"
+    in_frame = atoms.get_frames() == (frame or 0)
+    x, y = atoms.get_column("x")[in_frame], atoms.get_column("y")[in_frame]
+    centres = np.zeros(atoms.n_atoms, bool)
+    centres[nb.centre_indices] = True
+    atom_class = np.full(atoms.n_atoms, -1)
+    atom_class[nb.centre_indices] = nb.get_cluster_labels(merged=True).data.astype(int)
 
+    # atoms: sublattices, border atoms (not centres), fits that failed
     fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
-    _image(ax, signal, f"{first.n_atoms} atoms{frame_note}", frame)
-    sub = (
-        first.get_column("sublattice")
-        if "sublattice" in first.columns
-        else np.zeros(first.n_atoms)
+    if "sublattice" in atoms.columns:
+        sub = atoms.get_column("sublattice")[in_frame]
+        sub = np.where(np.isfinite(sub), sub, -1).astype(int)
+    else:
+        sub = np.zeros(len(x), int)
+    n_sub = int(sub.max()) + 1 if sub.size else 1
+    names = (
+        [f"sublattice {i}" + (" (brightest)" if i == 0 else "") for i in range(n_sub)]
+        if n_sub > 1
+        else ["atoms"]
     )
-    sc = ax.scatter(
-        first.get_column("x"),
-        first.get_column("y"),
-        c=sub,
-        cmap="coolwarm",
-        s=float(np.clip(20000 / max(first.n_atoms, 1), 2, 30)),
-        linewidths=0,
+    handles = _categorical_map(
+        ax,
+        signal,
+        x,
+        y,
+        sub,
+        names=names,
+        title=f"{int(in_frame.sum())} atoms{frame_note}",
+        others="no sublattice",
+        frame=frame,
     )
-    if len(np.unique(sub[np.isfinite(sub)])) > 1:
-        fig.colorbar(sc, ax=ax, label="sublattice (by amplitude)", fraction=0.03)
-    _draw_cell(ax, first, next((r for r in lattice or () if "a" in r), None))
+    size = _marker_size(ax, x, y)
+    border = ~centres[in_frame]
+    handles.append(
+        ax.scatter(
+            x[border],
+            y[border],
+            s=size * 2.5,
+            facecolors="none",
+            edgecolors="cyan",
+            linewidths=0.7,
+            label=f"not a centre (neighbourhood crosses the edge): {int(border.sum())}",
+        )
+    )
+    failed = atoms.get_column("converged")[in_frame] != 1
+    handles.append(
+        ax.scatter(
+            x[failed],
+            y[failed],
+            s=size * 2.5,
+            marker="x",
+            color="red",
+            linewidths=1.2,
+            label=f"fit not converged: {int(failed.sum())}",
+        )
+    )
+    _legend(ax, handles)
+    _draw_cell(ax, atoms.get_frame(frame) if frame is not None else atoms, lattice)
     _save(fig, out, "atoms.png", plt)
 
     fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
@@ -852,19 +1127,26 @@ def _figures(
         if nb.metadata.has_item("AtomNeighbourhoods.site_classes")
         else "k-means"
     )
-    _image(ax, signal, f"Cluster map, {how}: K = {k}{frame_note}", frame)
-    cmap_data = _map_data(nb.get_cluster_map(frame=frame))
-    ax.imshow(cmap_data, cmap=cmap, norm=norm, alpha=0.45, extent=_extent(signal))
-    handles = [
-        plt.Line2D([], [], marker="s", ls="", color=colours[i], label=f"{i}: {n}")
-        for i, n in enumerate(sizes)
-    ]
-    ax.legend(handles=handles, title="cluster: atoms", fontsize=7, loc="upper right")
+    _categorical_map(
+        ax,
+        signal,
+        x,
+        y,
+        atom_class[in_frame],
+        names=[f"class {i}" for i in range(k)],
+        title=f"Site classes ({how}): K = {k}{frame_note}",
+        others="not a centre (border)",
+        frame=frame,
+    )
     _save(fig, out, "cluster_map.png", plt)
 
     fig, ax = plt.subplots(figsize=(8, 3.8))
     nb.plot_dendrogram(n_clusters=k, ax=ax, seed=seed)
-    ax.set_title(f"Ward dendrogram of the neighbourhoods, cut at K = {k}", fontsize=9)
+    cut = f" (dashed: the Ward cut at K = {k})" if k > 1 else ""
+    ax.set_title(
+        f"Ward dendrogram of the neighbourhoods{cut}, coloured by site class",
+        fontsize=9,
+    )
     _save(fig, out, "dendrogram.png", plt)
 
     ax = nb.plot_scree_plot(n=min(20, nb.axes_manager.signal_size))
@@ -895,42 +1177,59 @@ def _figures(
         im = ax.imshow(
             vals, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=0.6, extent=_extent(signal)
         )
-        fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01, label=str(r.units))
+        fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01).set_label(
+            f"amplitude ({r.units})", fontsize=8
+        )
+
     _save(fig, out, "loading_maps.png", plt)
 
     fft = nb.get_cluster_fft()
     a0, a1 = fft.axes_manager.signal_axes
     ex = (a0.low_value, a0.high_value, a1.high_value, a1.low_value)
-    fig, axes = plt.subplots(
-        1, k, figsize=(3.0 * k, 3.2), squeeze=False, layout="constrained"
-    )
-    for i, ax in enumerate(axes[0]):
+    k_units = axis_units(a0.units) or "1/px"
+    k1 = _first_order_frequency(lattice, separation)
+    fig, axes = _panels(plt, k)
+    for i, ax in enumerate(axes):
         p = np.log10(fft.data[i] + 1e-12 * max(fft.data[i].max(), 1e-300))
-        ax.imshow(p, extent=ex, cmap="inferno", vmin=np.percentile(p, 50))
-        ax.set_title(f"cluster {i} ({sizes[i]} atoms)", fontsize=8, color=colours[i])
-        ax.set_xlabel(f"kx ({axis_units(a0.units) or '1/px'})", fontsize=7)
+        im = ax.imshow(p, extent=ex, cmap="inferno", vmin=np.percentile(p, 50))
+        if k1 is not None:  # zoom to the lattice spots, within the Nyquist range
+            lim = min(1.5 * k1, a0.high_value, -a0.low_value)
+            ax.set_xlim(-lim, lim)
+            lim = min(1.5 * k1, a1.high_value, -a1.low_value)
+            ax.set_ylim(lim, -lim)
+        ax.set_title(f"class {i} ({sizes[i]} centres)", fontsize=8, color=colours[i])
+        ax.set_xlabel(f"kx ({k_units})", fontsize=7)
+        ax.set_ylabel(f"ky ({k_units})", fontsize=7)
+        ax.tick_params(labelsize=7)
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+        bar.set_label("log10 power (a.u.)", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
     _save(fig, out, "cluster_ffts.png", plt)
 
     hist = nb.get_vector_histogram(bins=81, by_cluster=True)
     h0, h1 = hist.axes_manager.signal_axes
     ex = (h0.low_value, h0.high_value, h1.high_value, h1.low_value)
-    fig, axes = plt.subplots(
-        1, k, figsize=(3.0 * k, 3.2), squeeze=False, layout="constrained"
-    )
-    for i, ax in enumerate(axes[0]):
-        ax.imshow(np.log1p(hist.data[i]), extent=ex, cmap="magma")
-        ax.set_title(f"cluster {i}", fontsize=8, color=colours[i])
-        ax.set_xlabel(f"dx ({axis_units(h0.units) or 'px'})", fontsize=7)
+    h_units = axis_units(h0.units) or "px"
+    fig, axes = _panels(plt, k)
+    for i, ax in enumerate(axes):
+        im = ax.imshow(np.log1p(hist.data[i]), extent=ex, cmap="magma")
+        ax.set_title(f"class {i}", fontsize=8, color=colours[i])
+        ax.set_xlabel(f"dx ({h_units})", fontsize=7)
+        ax.set_ylabel(f"dy ({h_units})", fontsize=7)
+        ax.tick_params(labelsize=7)
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+        bar.set_label("log(1 + neighbour count)", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
     _save(fig, out, "neighbour_histograms.png", plt)
 
     if atoms.n_frames > 1:
         frac = nb.get_cluster_fractions()
         nav = frac.axes_manager.navigation_axes
-        x = nav[0].axis if nav else np.arange(frac.data.shape[0])
+        xs = nav[0].axis if nav else np.arange(frac.data.shape[0])
         fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")
-        data = np.asarray(frac.data).reshape(len(x), -1)
+        data = np.asarray(frac.data).reshape(len(xs), -1)
         for i in range(data.shape[1]):
-            ax.plot(x, data[:, i], "o-", color=colours[i], label=f"cluster {i}")
+            ax.plot(xs, data[:, i], "o-", color=colours[i], label=f"class {i}")
         u = axis_units(nav[0].units) if nav else ""
         ax.set_xlabel(
             (f"{nav[0].name} ({u})" if u else str(nav[0].name)) if nav else "frame"
@@ -940,9 +1239,10 @@ def _figures(
         _save(fig, out, "cluster_fractions.png", plt)
 
 
-def _draw_cell(ax, atoms, row):
-    """The measured cell vectors a (yellow) and b (green) from the atom
-    nearest the middle of the atoms."""
+def _draw_cell(ax, atoms, lattice):
+    """The measured cell vectors a (yellow) and b (green) of the first
+    measured cell in ``lattice``, from the atom nearest the middle."""
+    row = next((r for r in lattice or () if "a_vector" in r), None)
     if row is None or atoms.n_atoms == 0:
         return
     x, y = atoms.get_column("x"), atoms.get_column("y")
@@ -1009,6 +1309,15 @@ def write_report(out_dir, summary, overwrite=False):
             ),
             ("centre atoms (neighbourhoods)", summary["n_centres"]),
             (
+                "atoms that are no centre (neighbourhood crosses the image edge; "
+                "cyan rings in atoms.png)",
+                summary.get("n_border", "n/a"),
+            ),
+            (
+                "atoms whose fit did not converge (red crosses in atoms.png)",
+                summary.get("n_unconverged", "n/a"),
+            ),
+            (
                 "frame shown in the figures",
                 "the image"
                 if summary.get("figure_frame") is None
@@ -1036,8 +1345,18 @@ def write_report(out_dir, summary, overwrite=False):
             ),
             *_mode_rows(summary),
             (
-                "times (s)",
-                ", ".join(f"{k[:-2]} {v:.2f}" for k, v in summary["times_s"].items()),
+                "numba compilation (s; first run in a process, on a tiny image)",
+                f"{summary['times_s']['compile_s']:.2f}"
+                if "compile_s" in summary["times_s"]
+                else "n/a",
+            ),
+            (
+                "times without compilation (s)",
+                ", ".join(
+                    f"{k[:-2]} {v:.2f}"
+                    for k, v in summary["times_s"].items()
+                    if k != "compile_s"
+                ),
             ),
         ]
     key_rows = "".join(

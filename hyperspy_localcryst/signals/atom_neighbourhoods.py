@@ -2114,6 +2114,14 @@ class AtomNeighbourhoods(Signal1D):
         clusters. Large data sets are represented by a random subsample of
         ``n_samples`` centres (see :meth:`get_linkage`).
 
+        Branches and leaf labels take the colour of the class their centres
+        belong to, in the palette of every other figure
+        (:func:`~hyperspy_localcryst.signals._plotting.class_colours`): the
+        cluster results when there are some (e.g. from
+        :meth:`find_site_classes`), else the cut into ``n_clusters``; a
+        branch over centres of several classes is drawn dark grey. Every leaf
+        is labelled with its number of centres, ``(n)``.
+
         Parameters
         ----------
         n_clusters : int, optional
@@ -2141,7 +2149,11 @@ class AtomNeighbourhoods(Signal1D):
         """
         import matplotlib.pyplot as plt
         from matplotlib.axes import Axes
+        from matplotlib.colors import to_hex
+        from matplotlib.lines import Line2D
         from scipy.cluster.hierarchy import dendrogram
+
+        from ._plotting import class_colours
 
         if n_clusters is not None:
             n_clusters = check_integer(n_clusters, "n_clusters")
@@ -2161,12 +2173,50 @@ class AtomNeighbourhoods(Signal1D):
         thr = None
         if n_clusters is not None:
             thr = st.linkage_threshold(Z, n_clusters)
+        labels = self._dendrogram_labels(rows, Z, n_clusters)
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4))
         kw = {"truncate_mode": "lastp", "p": truncate} if truncate else {}
-        if thr is not None:
-            kw["color_threshold"] = thr
-        dendrogram(Z, ax=ax, no_labels=len(rows) > 60 and not truncate, **kw)
+        node = _node_classes(Z, labels)
+        n = len(rows)
+        colours = class_colours(int(labels.max()) + 1 if len(labels) else 0)
+        mixed = "#222222"
+
+        drawn = set()
+
+        def link_colour(i):
+            c = node[i]
+            drawn.add(int(c))
+            return mixed if c < 0 else to_hex(colours[c])
+
+        def leaf_label(i):  # every leaf in one format: its number of centres
+            return f"({1 if i < n else int(Z[i - n, 3])})"
+
+        tree = dendrogram(
+            Z,
+            ax=ax,
+            no_labels=n > 60 and not truncate,
+            link_color_func=link_colour,
+            leaf_label_func=leaf_label,
+            above_threshold_color=mixed,
+            **kw,
+        )
+        for text, leaf in zip(ax.get_xticklabels(), tree["leaves"]):
+            c = node[leaf]
+            text.set_color(mixed if c < 0 else colours[c])
+        present = np.unique(labels[labels >= 0])
+        if present.size:
+            ax.legend(
+                handles=[
+                    Line2D([], [], color=colours[c], lw=2, label=f"class {c}")
+                    for c in present
+                ]
+                + [Line2D([], [], color=mixed, lw=2, label="mixed")] * (-1 in drawn),
+                fontsize=7,
+                loc="upper right",
+                title="branch: centres of",
+                title_fontsize=7,
+            )
         if thr is not None:
             ax.axhline(thr, color="k", ls="--", lw=1)
         ax.set_ylabel("cluster separation (linkage distance)")
@@ -2174,6 +2224,20 @@ class AtomNeighbourhoods(Signal1D):
         ax.set_xlabel(f"{len(rows)} centre atoms{sub}")
         ax.set_title(f"{method} linkage of {self.metadata.General.title}")
         return ax
+
+    def _dendrogram_labels(self, rows, Z, n_clusters):
+        """Class of each clustered row: the cluster results when there are
+        some (the classes of every other figure), else the cut of ``Z`` into
+        ``n_clusters`` (label 0 the largest), else none (-1)."""
+        lr = self.learning_results
+        if getattr(lr, "cluster_labels", None) is not None:
+            try:
+                return self._labels()[rows]
+            except ValueError:
+                pass
+        if n_clusters is not None:
+            return st.cut_linkage(Z, n_clusters)
+        return np.full(len(rows), -1)
 
     # ---------------------------------------------------------------- stacks
     def _centre_frames(self):
@@ -2501,8 +2565,24 @@ class AtomNeighbourhoods(Signal1D):
         c = self.get_centres().add_columns({"_value": v})
         return c.to_markers(colour_by="_value", cmap=cmap, size=size, **kwargs)
 
-    def get_cluster_markers(self, cmap="tab10", size=None, **kwargs):
+    def get_cluster_markers(self, cmap=None, size=None, **kwargs):
         """Centre atoms as markers coloured by cluster.
+
+        Parameters
+        ----------
+        cmap : str or matplotlib.colors.Colormap, optional
+            Colours by cluster index. Default: the class palette of every
+            figure (:func:`~hyperspy_localcryst.signals._plotting.class_colours`;
+            a centre in no cluster is grey), so the markers match the
+            report's maps and :meth:`plot_dendrogram`.
+        size : float, optional
+            Marker size (see :meth:`AtomPositions.to_markers`).
+        **kwargs
+            Passed to :meth:`AtomPositions.to_markers`.
+
+        Returns
+        -------
+        hyperspy.api.plot.markers.Points
 
         Examples
         --------
@@ -2513,10 +2593,15 @@ class AtomNeighbourhoods(Signal1D):
         >>> type(nb.get_cluster_markers()).__name__
         'Points'
         """
+        from ._plotting import label_colours
         from .atom_positions import _colormap
 
-        cm = _colormap(cmap)
-        colours = cm(np.mod(self._labels(), cm.N))
+        labels = self._labels()
+        if cmap is None:
+            colours = label_colours(labels)
+        else:
+            cm = _colormap(cmap)
+            colours = cm(np.mod(labels, cm.N))
         return self.get_centres().to_markers(size=size, color=colours, **kwargs)
 
     def get_cluster_fft(self, shape=None, window=True):
@@ -3181,6 +3266,17 @@ class AtomNeighbourhoods(Signal1D):
         s = self.get_map(values, max_distance=max_distance)
         s.metadata.General.title = f"{name} at the centre atoms"
         return s
+
+
+def _node_classes(Z, labels):
+    """Class of every node of linkage ``Z`` (leaves ``0 .. n - 1``, then the
+    merges): the class all its rows share, or -1 where they differ."""
+    n = len(labels)
+    node = np.empty(2 * n - 1, dtype=np.int64)
+    node[:n] = labels
+    for j, (a, b) in enumerate(np.asarray(Z[:, :2], dtype=np.int64)):
+        node[n + j] = node[a] if node[a] == node[b] else -1
+    return node
 
 
 class LazyAtomNeighbourhoods(LazySignal1D, AtomNeighbourhoods):
