@@ -52,6 +52,13 @@ FIGURES = {
     "centre (near the edge); red crosses: fits that did not converge",
     "cluster_map.png": "Site classes: each centre atom coloured by its class (the "
     "colours of every figure); grey: atoms near the edge, not centres",
+    "phases.png": "Phases: site classes that live together (numerics.phases); "
+    "black rings: boundary atoms (their window mixes in another phase)",
+    "variants.png": "Symmetry variants: site classes one point operation maps "
+    "onto each other (e.g. polar domains), with the operation of each",
+    "defects.png": "Defects: vacancies (red circles), interstitials (cyan "
+    "squares), dislocations (yellow: core and Burgers vector x 3), phase "
+    "boundaries (magenta dots) and variant boundaries (white dots)",
     "dendrogram.png": "Ward dendrogram of the neighbourhoods, branches coloured "
     "by site class (dark grey: centres of several classes); leaves: (number of "
     "centres)",
@@ -506,6 +513,8 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
         modes,
     )
 
+    if not stack:
+        _phase_figures(signal, atoms, phase_summary, defects, out, plt)
     times["figures_s"] = time.perf_counter() - t
     summary["times_s"] = {key: round(v, 3) for key, v in times.items()}
     return summary
@@ -679,7 +688,8 @@ _COMPILED = set()
 
 def _compile_time(signal, contrast):
     """Seconds of the pipeline's compiled steps (find, refine, lattice,
-    neighbourhoods, site classes, the maps and histograms of the figures) on
+    neighbourhoods, site classes, phases, defects, the maps and histograms
+    of the figures) on
     a tiny synthetic image of the same data type: the first run in a process
     compiles its numba kernels (or loads them from numba's cache) here, so
     the timed steps after it measure the work alone. 0 when an earlier run
@@ -707,11 +717,150 @@ def _compile_time(signal, contrast):
             atoms.get_lattice_parameters()
             nb = atoms.get_neighbourhoods(n_neighbours=4)
             nb.find_site_classes(max_classes=2, seed=0)
+            nb.find_phases().get_defects()
             nb.get_cluster_map()
             nb.get_vector_histogram(bins=11)
     except (ValueError, RuntimeError, np.linalg.LinAlgError):
         pass  # still compiled what ran; the real image decides
     return time.perf_counter() - t
+
+
+def _phases_html(summary):
+    """The phases, site classes (with their symmetry), variants and defect
+    counts of a summary, as HTML ('' for older summaries)."""
+    if "n_phases" not in summary:
+        return ""
+    esc = html.escape
+    items = [f"<p>{esc(str(summary.get('phases_reason', '')))}</p>"]
+    sentences = [p.get("description", "") for p in summary.get("phases", [])]
+    sentences += [c.get("description", "") for c in summary.get("site_classes", [])]
+    if sentences:
+        items.append(
+            "<ul>" + "".join(f"<li>{esc(t)}</li>" for t in sentences) + "</ul>"
+        )
+    groups = summary.get("variant_groups", [])
+    if groups:
+        rows = "".join(
+            f"<tr><td>{g}</td><td>{esc(', '.join(str(v) for v in grp['site_classes']))}"
+            f"</td><td>{esc(', '.join(grp['operations']))}</td></tr>"
+            for g, grp in enumerate(groups)
+        )
+        items.append(
+            "<table><tr><th>variant group</th><th>site classes of each variant"
+            "</th><th>operation mapping variant 0 onto each</th></tr>"
+            f"{rows}</table>"
+        )
+    else:
+        items.append(
+            "<p>No symmetry variants (no site classes that live apart and "
+            "that one point operation relates).</p>"
+        )
+    counts = summary.get("defects") or {}
+    items.append(
+        "<p>Defects and boundaries (<code>defects.csv</code>): "
+        + esc(", ".join(f"{k} {v}" for k, v in counts.items()) or "none found")
+        + ".</p>"
+    )
+    return "<h2>Phases, symmetry, variants, defects</h2>" + "".join(items)
+
+
+def _phase_figures(signal, atoms, part, defects, out, plt):
+    """phases.png, variants.png (when there are variants) and defects.png."""
+    x, y = atoms.get_column("x"), atoms.get_column("y")
+    phase = atoms.get_column("phase").astype(int)
+    fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
+    n = int(part.get("n_phases") or 0)
+    names = [
+        f"phase {i}: classes {', '.join(map(str, p['site_classes'])) or '-'}"
+        for i, p in enumerate(part.get("phases", []))
+    ]
+    handles = _categorical_map(
+        ax,
+        signal,
+        x,
+        y,
+        phase,
+        names=names or None,
+        title=f"Phases: {n}",
+        others="no phase",
+    )
+    b = atoms.get_column("phase_boundary") > 0
+    if b.any():
+        handles.append(
+            ax.scatter(
+                x[b],
+                y[b],
+                s=_marker_size(ax, x, y) * 2.5,
+                facecolors="none",
+                edgecolors="black",
+                linewidths=0.7,
+                label=f"boundary atoms: {int(b.sum())}",
+            )
+        )
+        ax.legend(handles=handles, fontsize=7, loc="upper right")
+    _save(fig, out, "phases.png", plt)
+
+    groups = part.get("variant_groups") or []
+    if groups:
+        variant = atoms.get_column("variant").astype(int)
+        fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
+        g0 = groups[0]
+        names = [
+            f"variant {i} ({op}): classes {', '.join(map(str, v))}"
+            for i, (v, op) in enumerate(zip(g0["site_classes"], g0["operations"]))
+        ]
+        _categorical_map(
+            ax,
+            signal,
+            x,
+            y,
+            variant,
+            names=names,
+            title=f"Symmetry variants (group 0 of {len(groups)})",
+            others="no variant",
+        )
+        _save(fig, out, "variants.png", plt)
+
+    fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
+    _image(ax, signal, f"Defects and boundaries: {len(defects)} rows of defects.csv")
+    size = _marker_size(ax, x, y)
+    handles = []
+    styles = {
+        "phase_boundary": dict(s=size * 1.2, color="magenta", marker="."),
+        "variant_boundary": dict(s=size * 1.2, color="white", marker="."),
+        "vacancy": dict(
+            s=size * 4, facecolors="none", edgecolors="red", linewidths=1.2
+        ),
+        "interstitial": dict(
+            s=size * 4,
+            marker="s",
+            facecolors="none",
+            edgecolors="cyan",
+            linewidths=1.2,
+        ),
+        "dislocation": dict(s=size * 3, color="yellow", marker="o"),
+    }
+    for kind, style in styles.items():
+        d = defects[defects["type"] == kind]
+        if len(d):
+            handles.append(
+                ax.scatter(d["x"], d["y"], label=f"{kind}: {len(d)}", **style)
+            )
+        if kind == "dislocation" and len(d):
+            ax.quiver(
+                d["x"],
+                d["y"],
+                3 * d["burgers_x"],
+                3 * d["burgers_y"],
+                angles="xy",
+                scale_units="xy",
+                scale=1,
+                color="yellow",
+                width=0.004,
+            )
+    if handles:
+        ax.legend(handles=handles, fontsize=7, loc="upper right")
+    _save(fig, out, "defects.png", plt)
 
 
 def _lattice_table(atoms):
@@ -1362,7 +1511,7 @@ def write_report(out_dir, summary, overwrite=False):
     key_rows = "".join(
         f"<tr><th>{esc(str(a))}</th><td>{esc(str(b))}</td></tr>" for a, b in numbers
     )
-    lattice_html = _lattice_html(summary)
+    lattice_html = _lattice_html(summary) + _phases_html(summary)
     warn = summary.get("warnings") or []
     warn_html = (
         "<h2>Warnings</h2><ul>" + "".join(f"<li>{esc(w)}</li>" for w in warn) + "</ul>"
@@ -1393,10 +1542,12 @@ figure {{ margin: 1.5em 0; }} img {{ max-width: 100%; }}
 figcaption {{ color: #444; font-size: 0.9em; }}
 </style></head><body>
 <h1>Local crystallography: {title}</h1>
-<p>find &rarr; refine &rarr; neighbourhoods &rarr; PCA + k-means, by
-hyperspy_localcryst. Files in this folder: <code>atoms.csv</code>, the per-atom
-table and the neighbourhood signal (HyperSpy files), the PNG figures below,
-<code>summary.json</code>.</p>
+<p>find &rarr; refine &rarr; neighbourhoods &rarr; PCA, site classes &rarr;
+phases, symmetry, variants, defects, by hyperspy_localcryst. Files in this
+folder: <code>atoms.csv</code> (with <code>site_class</code>,
+<code>phase</code>, <code>variant</code>, <code>phase_boundary</code>),
+<code>defects.csv</code>, the per-atom table and the neighbourhood signal
+(HyperSpy files), the PNG figures below, <code>summary.json</code>.</p>
 <h2>Key numbers</h2><table>{key_rows}</table>
 {lattice_html}
 <h2>Parameters</h2><table>{rows}</table>

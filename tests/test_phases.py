@@ -330,3 +330,45 @@ def test_report_writes_phases_variants_and_defects(tmp_path):
     saved = json.loads((out / "summary.json").read_text())
     for key in ("n_site_classes", "n_phases", "variant_groups", "defects"):
         assert saved[key] == summary[key]
+    # the figures and the sentences are in the report
+    assert (out / "phases.png").is_file() and (out / "defects.png").is_file()
+    assert not (out / "variants.png").exists()  # no variants here
+    import html
+
+    page = (out / "report.html").read_text(encoding="utf-8")
+    for p in summary["phases"] + summary["site_classes"]:
+        assert html.escape(p["description"]) in page
+    assert 'data-file="phases.png"' in page and 'data-file="defects.png"' in page
+
+
+def test_report_draws_the_variants_of_four_polar_domains(tmp_path):
+    from hyperspy_localcryst import report
+    from hyperspy_localcryst.data import synthetic_lattice
+
+    H, W = 384, 416
+    shifts = np.array([(1.2, 0.0), (0.0, -1.2), (-1.2, 0.0), (0.0, 1.2)])
+
+    def domain(x, y):
+        return (x > 0.45 * W).astype(int) + 2 * (y > 0.55 * H).astype(int)
+
+    def disp(x, y, sub):
+        d = shifts[domain(x, y)]
+        return np.where(sub == 1, d[:, 0], 0.0), np.where(sub == 1, d[:, 1], 0.0)
+
+    s = synthetic_lattice(
+        shape=(H, W),
+        spacing=16.0,
+        lattice="perovskite",
+        sublattice_peaks=(300.0, 150.0),
+        displacement=disp,
+        seed=5,
+    )
+    summary = report.analyse(s, tmp_path / "out")
+    assert summary["n_phases"] == 1, summary["phases_reason"]
+    assert len(summary["variant_groups"]) == 1
+    g = summary["variant_groups"][0]
+    assert len(g["site_classes"]) == 4 and g["operations"][0] == "1"
+    # the four polar domains are related by proper rotations
+    assert sorted(g["operations"][1:]) == ["R180", "R270", "R90"]
+    assert (tmp_path / "out" / "variants.png").is_file()
+    assert summary["defects"].get("variant_boundary", 0) > 0

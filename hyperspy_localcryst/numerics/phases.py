@@ -363,6 +363,7 @@ def find_phases(
     boundary_share=0.25,
     min_atoms=20,
     min_fraction=0.05,
+    min_interior=10,
 ):
     """Group site classes into phases by where they occur together.
 
@@ -374,8 +375,10 @@ def find_phases(
     group: the sites of one crystal always do, classes of two phases do
     not. A group must be a region to be a phase: a group whose classes hold
     fewer than ``min_atoms`` atoms or ``min_fraction`` of all labelled
-    atoms, or which is the nearest in composition to fewer than
-    ``min_atoms`` windows, holds *local* classes (found only at defects or
+    atoms, or fewer than ``min_interior`` atoms with neighbours of the group
+    in two directions (a line of atoms, like a domain wall, has none), or
+    which is the nearest in composition to fewer than ``min_atoms``
+    windows, holds *local* classes (found only at defects or
     where phases or domains meet), not a phase. Every atom then takes the
     phase whose mean window composition (over the atoms of its classes) is
     nearest to its own window's (total
@@ -405,6 +408,9 @@ def find_phases(
         Fewest windows a phase must win, and fewest atoms of its classes.
     min_fraction : float
         Least share of the labelled atoms that a phase's classes hold.
+    min_interior : int
+        Fewest atoms of a phase's classes with neighbours of those classes
+        in two directions (a region, not a line such as a domain wall).
 
     Returns
     -------
@@ -427,6 +433,7 @@ def find_phases(
     x, y, lab = _xy_labels(x, y, site_classes)
     min_count = check_integer(min_count, "min_count", minimum=1)
     min_atoms = check_integer(min_atoms, "min_atoms", minimum=1)
+    min_interior = check_integer(min_interior, "min_interior", minimum=0)
     min_fraction = check_number(min_fraction, "min_fraction", "a fraction")
     if not 0 <= min_fraction < 1:
         raise ValueError(f"min_fraction must be in [0, 1), got {min_fraction}")
@@ -464,6 +471,12 @@ def find_phases(
         np.bincount(groups[groups >= 0], minlength=n_groups) > 0
     )
     least = max(min_atoms, min_fraction * int((lab >= 0).sum()))
+    interior = np.array(
+        [
+            _interior_count(x, y, np.isin(lab, np.flatnonzero(groups == g)))
+            for g in range(n_groups)
+        ]
+    )
     # mean window composition of each group (over its classes' atoms)
     alive = np.ones(n_groups, dtype=bool)
     while True:
@@ -476,7 +489,9 @@ def find_phases(
         dist = np.where(np.isfinite(dist), dist, np.inf)
         best = dist.argmin(axis=1)
         size = np.bincount(best[ok], minlength=n_groups)
-        weak = alive & ((size < min_atoms) | (own_atoms < least))
+        weak = alive & (
+            (size < min_atoms) | (own_atoms < least) | (interior < min_interior)
+        )
         if not weak.any() or alive.sum() == 1:
             break
         alive[np.flatnonzero(weak)[np.argmin(size[weak])]] = False
@@ -527,9 +542,10 @@ def find_phases(
         if local_classes:
             reason += (
                 f"; site class(es) {', '.join(map(str, local_classes))} hold "
-                f"fewer than {least:.0f} atoms or fill fewer than {min_atoms} "
-                "windows of their own: local classes (defects or boundaries), "
-                "not a phase"
+                f"fewer than {least:.0f} atoms, or fewer than {min_interior} "
+                "with neighbours of their group in two directions, or fill "
+                f"fewer than {min_atoms} windows: local classes (defects, "
+                "walls or boundaries), not a phase"
             )
         reason += f": {n_phases} phase(s)"
     return PhaseResult(
@@ -543,6 +559,28 @@ def find_phases(
         reason,
         local_classes,
     )
+
+
+def _interior_count(x, y, members):
+    """Atoms of ``members`` with member neighbours in two directions (at
+    least 30 degrees apart) within 1.5 times the members' median
+    nearest-neighbour distance: the interior of a 2D region; a line of
+    atoms (a wall) or scattered atoms (defects) have (almost) none."""
+    idx = np.flatnonzero(members & np.isfinite(x) & np.isfinite(y))
+    if idx.size < 3:
+        return 0
+    p = np.column_stack([x[idx], y[idx]])
+    tree = cKDTree(p)
+    d, j = tree.query(p, k=min(7, idx.size))
+    r = 1.5 * float(np.median(d[:, 1]))
+    v = p[j[:, 1:]] - p[:, None, :]  # (m, 6, 2)
+    ok = d[:, 1:] <= r
+    u = v / np.maximum(np.hypot(v[..., 0], v[..., 1]), 1e-300)[..., None]
+    cross = np.abs(
+        u[:, :, None, 0] * u[:, None, :, 1] - u[:, :, None, 1] * u[:, None, :, 0]
+    )
+    pair = ok[:, :, None] & ok[:, None, :] & (cross > 0.5)
+    return int(pair.any(axis=(1, 2)).sum())
 
 
 def unit_cell(x, y, site_classes, find_vectors=None):

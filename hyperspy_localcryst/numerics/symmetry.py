@@ -240,18 +240,19 @@ def point_group(residuals, tolerance):
     return np.asarray(name, dtype=str)
 
 
-def _best_operation(a, b):
+def _best_operation(a, b, tolerance=0.0):
     """The operation mapping point set ``a`` onto ``b`` best: (name,
-    residual)."""
+    residual). A proper rotation within ``tolerance`` is preferred to a
+    mirror (a polar shift is mapped equally well by both)."""
     best = ("1", float(set_residual(a, b)))
     for deg in _VARIANT_ROTATIONS:
         name = f"R{deg:g}"
         r = float(set_residual(a @ operation_matrix(name).T, b))
         if r < best[1] - 1e-12:
             best = (name, r)
+    if best[0] != "1" and best[1] <= tolerance:
+        return best
     r, axis = _mirror_residual(a[None], b[None])
-    # a proper rotation is preferred unless a mirror fits clearly better
-    # (a polar shift is mapped equally well by both)
     if float(r[0]) < 0.8 * best[1] - 1e-12:
         best = (f"m{float(axis[0]):.0f}", float(r[0]))
     return best
@@ -336,8 +337,9 @@ def find_variants(centroids, noise=None, apart=None, n_sigma=3.0, relative=0.25)
             d = float(set_residual(C[a], C[b]))
             if d <= ns * noise_ab:
                 continue
-            name, r = _best_operation(C[a], C[b])
-            if name != "1" and r <= max(ns * noise_ab, rel * d):
+            tol = max(ns * noise_ab, rel * d)
+            name, r = _best_operation(C[a], C[b], tol)
+            if name != "1" and r <= tol:
                 ops[(a, b)] = (name, r, d)
                 parent[root(b)] = root(a)
     groups = {}
@@ -353,8 +355,9 @@ def find_variants(centroids, noise=None, apart=None, n_sigma=3.0, relative=0.25)
             if (first, m) in ops:
                 name, r, d = ops[(first, m)]
             else:  # related through another member: map the first directly
-                name, r = _best_operation(C[first], C[m])
                 d = float(set_residual(C[first], C[m]))
+                noise_fm = 2.0 * np.hypot(e[first], e[m])
+                name, r = _best_operation(C[first], C[m], max(ns * noise_fm, rel * d))
             names.append(name)
             res.append(float(r))
             diff.append(float(d))
