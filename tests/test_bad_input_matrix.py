@@ -843,7 +843,7 @@ def test_uncalibrated_report_says_px(lattice, tmp_path, monkeypatch):
     summary = report.analyse(s, tmp_path, clusters=2, neighbours=4)
     assert summary["units"] == "px"
     assert labels and not any("undefined" in lab for lab in labels), labels
-    assert "px" in labels and "kx (1/px)" in labels and "dx (px)" in labels
+    assert "x (px)" in labels and "kx (1/px)" in labels and "dx (px)" in labels
 
 
 def test_flipped_axis_keeps_positions_inside_the_image(lattice):

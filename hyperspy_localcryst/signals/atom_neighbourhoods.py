@@ -1634,7 +1634,7 @@ class AtomNeighbourhoods(Signal1D):
             raise ValueError(f"n_sigma must be a positive number, got {n_sigma}")
         lab, v, e = self._class_inputs()
         K = int(lab.max()) + 1 if lab.size else 0
-        units = self.metadata.get_item(f"{_KEY}.units", "")
+        units = self.metadata.get_item(f"{_KEY}.units", "") or "px"
         rows = []
         for k in range(K):
             m = lab == k
@@ -1813,12 +1813,17 @@ class AtomNeighbourhoods(Signal1D):
             {"site_class": "", "phase": "", "variant": "", "phase_boundary": ""},
         )
         sym = self.get_class_symmetry()
-        units = self.metadata.get_item(f"{_KEY}.units", "")
+        units = self.metadata.get_item(f"{_KEY}.units", "") or "px"
         phases = []
         for f in range(result.n_phases):
             classes = [int(c) for c in np.flatnonzero(class_phase == f)]
             members = result.labels == f
-            cell = self._phase_cell(xp, yp, site, members & ~result.boundary, scale)
+            # the cell of the phase's own classes, variants counted as their
+            # group's first class (a domain's cell, not one of all domains)
+            own = np.isin(site, classes)
+            cell = self._phase_cell(
+                xp, yp, site_reduced, members & ~result.boundary & own, scale
+            )
             phases.append(
                 {
                     "site_classes": classes,
@@ -1944,7 +1949,7 @@ class AtomNeighbourhoods(Signal1D):
         from ..numerics import phases as ph
 
         keep = members & (site >= 0)
-        units = self.metadata.get_item(f"{_KEY}.units", "")
+        units = self.metadata.get_item(f"{_KEY}.units", "") or "px"
         if keep.sum() < 6:
             return {"cell": None, "cell_reason": f"only {int(keep.sum())} atoms"}
         try:
@@ -2715,7 +2720,7 @@ class AtomNeighbourhoods(Signal1D):
             )
         s = Signal2D(counts)
         ny, nx = counts.shape[-2:]
-        units = self.metadata.get_item(f"{_KEY}.units", "")
+        units = self.metadata.get_item(f"{_KEY}.units", "") or "px"
         for ax, (lo, hi, n, name) in zip(
             s.axes_manager.signal_axes,
             ((extent[0], extent[1], nx, "dx"), (extent[2], extent[3], ny, "dy")),
@@ -3073,7 +3078,7 @@ class AtomNeighbourhoods(Signal1D):
         props = self.get_mode_properties(max(components) + 1)
         mean = self.get_mean_neighbourhood()
         nn = float(np.nanmin(np.linalg.norm(mean, axis=1)))
-        units = self.metadata.get_item(f"{_KEY}.units", "")
+        units = self.metadata.get_item(f"{_KEY}.units", "") or "px"
         fig, axes = plt.subplots(
             1, len(components), figsize=(3.4 * len(components), 3.8), squeeze=False
         )
@@ -3152,7 +3157,7 @@ class AtomNeighbourhoods(Signal1D):
         vectors = self.get_vectors("image")
         inv = nbn.neighbour_invariants(vectors)
         k = vectors.shape[1]
-        units = self.metadata.get_item(f"{_KEY}.units", "")
+        units = self.metadata.get_item(f"{_KEY}.units", "") or "px"
         cols, u = {}, {}
         for j in range(k):
             cols[f"bond_{j + 1}"] = inv["bond_lengths"][:, j]
