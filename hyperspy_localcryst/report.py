@@ -444,6 +444,8 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
 
     atoms.to_csv(out / "atoms.csv")
     _defects_csv(defects, out / "defects.csv")
+    if not stack:
+        nb.get_symmetry().to_csv(out / "symmetry.csv", index=False)
     atoms.save(out / f"atoms.{p['file_format']}", overwrite=True)
     nb.save(out / f"neighbourhoods.{p['file_format']}", overwrite=True)
 

@@ -23,6 +23,8 @@ from .test_real_data import column_density
 EXPECTED_FIGURES = [
     "atoms.png",
     "cluster_map.png",
+    "phases.png",
+    "defects.png",
     "dendrogram.png",
     "scree.png",
     "pca_modes.png",

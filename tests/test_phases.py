@@ -330,6 +330,20 @@ def test_report_writes_phases_variants_and_defects(tmp_path):
     saved = json.loads((out / "summary.json").read_text())
     for key in ("n_site_classes", "n_phases", "variant_groups", "defects"):
         assert saved[key] == summary[key]
+    # symmetry.csv: the 2-fold residual of each centre, recomputed here from
+    # the positions of atoms.csv (its 4 nearest neighbours, v against -v)
+    sym = pd.read_csv(out / "symmetry.csv")
+    ys = atoms[[c for c in atoms.columns if c.startswith("y [")][0]].to_numpy()
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.c_[xs, ys])
+    for row in sym.iloc[::97].itertuples():
+        _, j = tree.query([row.x, row.y], k=5)
+        v = np.c_[xs[j[1:]] - row.x, ys[j[1:]] - row.y]
+        d2 = ((v[:, None, :] + v[None, :, :]) ** 2).sum(axis=2)
+        expect = np.sqrt((d2.min(axis=0).mean() + d2.min(axis=1).mean()) / 2)
+        assert row.residual_2 == pytest.approx(expect, rel=1e-6, abs=1e-9)
+    assert set(sym["point_group"]) <= {"1", "2", "m", "2mm", "4", "4mm"}
     # the figures and the sentences are in the report
     assert (out / "phases.png").is_file() and (out / "defects.png").is_file()
     assert not (out / "variants.png").exists()  # no variants here

@@ -265,7 +265,8 @@ def test_maps_have_labelled_axes_and_a_round_scale_bar(run, name):
         assert np.isclose(mantissa, [1, 2, 5]).any()
         assert bars[0].txt_label.get_text() == f"{length:g} nm"
     if name == "loading_maps.png":
-        bars = [a for a in fig.axes if a.get_ylabel() == "loading (a.u.)"]
+        # the amplitude maps' colour bars name the quantity and its unit
+        bars = [a for a in fig.axes if a.get_ylabel() == "amplitude (pm)"]
         assert len(bars) == len(image_axes)
 
 

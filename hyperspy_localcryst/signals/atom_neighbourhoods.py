@@ -2956,7 +2956,7 @@ class AtomNeighbourhoods(Signal1D):
         >>> nb.decomposition(print_info=False)
         >>> t = nb.get_mode_amplitudes(0)
         >>> t.units["amplitude"], t.n_atoms == len(nb.data)
-        ('px', True)
+        ('pm', True)
         """
         from ..numerics import modes as md
 
