@@ -355,6 +355,50 @@ class _FixedLabels:
         return "site classes"
 
 
+def _mean_neighbourhood(v, passes=2):
+    """Mean of neighbourhoods ``v`` (n, k, 2) as point sets: each member's
+    neighbours are matched one to one to the running mean before averaging,
+    so a neighbour order that differs between members (an open shell, near
+    ties in distance) does not blur the mean."""
+    from scipy.optimize import linear_sum_assignment
+
+    v = np.asarray(v, dtype=float)
+    if len(v) == 0:
+        return np.full(v.shape[1:], np.nan)
+    ref = np.nanmean(v, axis=0)
+    ref = v[np.argmin(((v - ref) ** 2).sum(axis=(1, 2)))]  # a member
+    for _ in range(passes):
+        matched = np.empty_like(v)
+        for i, row in enumerate(v):
+            cost = ((row[:, None, :] - ref[None, :, :]) ** 2).sum(axis=2)
+            r, c = linear_sum_assignment(np.nan_to_num(cost, nan=1e300))
+            matched[i, c] = row[r]
+        ref = np.nanmean(matched, axis=0)
+    return ref
+
+
+def _types_differ(kinds, amplitude):
+    """Whether atom types differ in brightness: some two types' median
+    amplitudes lie at least one pooled robust spread apart (sites that a
+    doubled cell of one kind of atom makes look alike, and are not used as
+    types). True without amplitudes."""
+    if amplitude is None:
+        return True
+    stats = []
+    for t in np.unique(kinds[kinds >= 0]):
+        a = amplitude[(kinds == t) & np.isfinite(amplitude)]
+        if a.size < 3:
+            continue
+        m = float(np.median(a))
+        stats.append((m, 1.4826 * float(np.median(np.abs(a - m)))))
+    for i in range(len(stats)):
+        for j in range(i + 1, len(stats)):
+            (m1, s1), (m2, s2) = stats[i], stats[j]
+            if abs(m1 - m2) >= np.hypot(s1, s2):
+                return True
+    return False
+
+
 def _typed_by_structure(atoms):
     """Whether the atoms' ``sublattice`` column holds sites of the structure
     (not the local-intensity split used when the cell has fewer sites)."""
@@ -1323,7 +1367,9 @@ class AtomNeighbourhoods(Signal1D):
             name of a column holding it; ``"auto"``: the ``sublattice``
             column when its labels are sites of the structure (not the
             local-intensity split made when the cell has fewer sites than
-            asked); ``None``: geometry alone.
+            asked) that differ in brightness (median amplitudes at least
+            one pooled robust spread apart: not two rows of one kind of
+            atom); ``None``: geometry alone.
         contrast : bool
             Add each centre's brightness, when the atoms were refined: the
             log of its fitted ``amplitude``, and its contrast to its
@@ -1506,6 +1552,13 @@ class AtomNeighbourhoods(Signal1D):
         t = t.astype(np.int64)[self.centre_indices]
         if len(np.unique(t[t >= 0])) < 2:
             return None
+        if types == "auto" and not _types_differ(
+            t,
+            atoms.get_column("amplitude")[self.centre_indices]
+            if "amplitude" in atoms.columns
+            else None,
+        ):
+            return None
         return t
 
     # ------------------------------------------------ phases, symmetry, variants
@@ -1638,7 +1691,7 @@ class AtomNeighbourhoods(Signal1D):
         rows = []
         for k in range(K):
             m = lab == k
-            C = v[m].mean(axis=0)
+            C = _mean_neighbourhood(v[m])
             se = float(np.sqrt(np.nanmean(e[m] ** 2) / m.sum()))
             r = sy.symmetry_residuals(C)
             tol = ns * se if np.isfinite(se) else 0.0
@@ -1778,7 +1831,7 @@ class AtomNeighbourhoods(Signal1D):
         if ct is not None and len(ct) == K:
             ct = np.asarray(ct)
             apart &= ct[:, None] == ct[None, :]
-        C = np.stack([v[lab == k].mean(axis=0) for k in range(K)])
+        C = np.stack([_mean_neighbourhood(v[lab == k]) for k in range(K)])
         se = np.array(
             [np.sqrt(np.nanmean(e[lab == k] ** 2) / (lab == k).sum()) for k in range(K)]
         )
