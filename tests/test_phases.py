@@ -412,3 +412,23 @@ def test_report_separates_square_and_hexagonal_phases_of_an_image(tmp_path):
     keep = (lab < 2) & (phase >= 0) & (a["phase_boundary"].to_numpy() == 0)
     assert keep.sum() > 0.7 * len(a)
     assert adjusted_rand_score(lab[keep], phase[keep]) >= 0.95
+
+
+def test_signal_methods_refuse_bad_arguments():
+    from hyperspy_localcryst.data import synthetic_lattice
+
+    s = synthetic_lattice(shape=(128, 128), seed=0)
+    atoms = s.refine_atoms(s.find_atoms())
+    nb = atoms.get_neighbourhoods(n_neighbours=4)
+    with pytest.raises(ValueError, match="min_affinity"):
+        nb.find_phases(min_affinity=1.0)
+    with pytest.raises(ValueError, match="radius"):
+        nb.find_phases(radius=-0.1)
+    with pytest.raises(ValueError, match="n_sigma"):
+        nb.get_symmetry(n_sigma=0)
+    with pytest.raises(ValueError, match="columns?"):
+        nb.find_site_classes(types="no_such_column")
+    with pytest.raises(ValueError, match="one value per atom"):
+        nb.find_site_classes(types=[0, 1, 0])
+    with pytest.raises(ValueError, match="integer"):
+        nb.find_site_classes(types=np.full(atoms.n_atoms, 0.5))
