@@ -56,6 +56,9 @@ FIGURES = {
     "black rings: boundary atoms (their window mixes in another phase)",
     "variants.png": "Symmetry variants: site classes one point operation maps "
     "onto each other (e.g. polar domains), with the operation of each",
+    "polar.png": "Polar shifts: each centre of the dimmest atom type (the B "
+    "site in HAADF) displaced from the centroid of its neighbours, averaged over "
+    "the phase window; arrows coloured by direction (domains show as colours)",
     "defects.png": "Defects: vacancies (red circles), interstitials (cyan "
     "squares), dislocations (yellow: core and Burgers vector x 3), phase "
     "boundaries (magenta dots) and variant boundaries (white dots)",
@@ -560,6 +563,7 @@ def _phases(atoms, nb, stack):
         return atoms, summary, pd.DataFrame(columns=_DEFECT_COLUMNS)
     table = nb.find_phases()
     md = nb.metadata.AtomNeighbourhoods.phases.as_dictionary()
+    table, polar = _polar_shifts(table, nb, md["radius"])
     xp, yp = table.get_pixel_positions()
     rows = []
     for name, column in (("phase_boundary", "phase"), ("variant_boundary", "variant")):
@@ -605,8 +609,57 @@ def _phases(atoms, nb, stack):
         "phases": md["phases"],
         "site_classes": md["site_classes"],
         "defects": {str(k): int(v) for k, v in defects["type"].value_counts().items()},
+        "polar": polar,
     }
     return table, summary, defects
+
+
+def _polar_shifts(table, nb, radius):
+    """Each centre's shift from the centroid of its neighbours (minus the
+    mean of its neighbour vectors: in a perovskite [001] the B site's
+    polar displacement from its A cage), averaged over the centres of one
+    atom type within ``radius`` (calibrated): columns ``polar_dx``,
+    ``polar_dy`` (calibrated; NaN on other atoms) and a summary dict. The
+    type is the dimmest sublattice (the B site in HAADF), or all centres."""
+    from .numerics import phases as ph
+
+    n = table.n_atoms
+    centres = nb.centre_indices
+    shift = np.full((n, 2), np.nan)
+    shift[centres] = -np.nanmean(nb.get_vectors("image"), axis=1)
+    mask = np.zeros(n, bool)
+    mask[centres] = True
+    which = "all centres"
+    if "sublattice" in table.columns and "amplitude" in table.columns:
+        sub = table.get_column("sublattice")
+        amp = table.get_column("amplitude")
+        labels = [t for t in np.unique(sub[np.isfinite(sub)]) if (sub == t).sum() > 5]
+        if len(labels) > 1:
+            dim = min(labels, key=lambda t: np.nanmedian(amp[sub == t]))
+            mask &= sub == dim
+            which = f"sublattice {int(dim)} (the dimmest)"
+    xp, yp = table.get_pixel_positions()
+    scale = abs(float(table.grid["x"]["scale"]))
+    mean, count = ph.local_mean(xp, yp, shift, radius / scale, mask)
+    mean[~mask] = np.nan
+    table = table.add_columns({"polar_dx": mean[:, 0], "polar_dy": mean[:, 1]})
+    size = np.hypot(mean[:, 0], mean[:, 1])
+    errors = nb._atom_errors()
+    noise = None
+    if errors is not None and mask.any():
+        # per-axis noise of one centre's shift, over the window's centres
+        e = float(np.nanmedian(np.hypot(errors[0], np.nanmean(errors[1], axis=1))))
+        noise = e / np.sqrt(max(float(np.median(count[mask])), 1.0))
+    summary = {
+        "atoms": which,
+        "window": float(radius),
+        "median_shift": float(np.nanmedian(size[mask])) if mask.any() else None,
+        "noise": noise,
+        "mean_shift": [float(v) for v in np.nanmean(mean[mask], axis=0)]
+        if mask.any()
+        else None,
+    }
+    return table, summary
 
 
 def _defects_csv(defects, path):
@@ -822,6 +875,45 @@ def _phase_figures(signal, atoms, part, defects, out, plt):
             others="no variant",
         )
         _save(fig, out, "variants.png", plt)
+
+    polar = part.get("polar") or {}
+    if "polar_dx" in atoms.columns and polar.get("median_shift"):
+        dx, dy = atoms.get_column("polar_dx"), atoms.get_column("polar_dy")
+        ok = np.isfinite(dx) & np.isfinite(dy)
+        fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
+        units = axis_units(signal.axes_manager.signal_axes[0].units) or "px"
+        from scipy.spatial import cKDTree
+
+        pts = np.c_[x, y]
+        nn = float(np.median(cKDTree(pts).query(pts, k=2)[0][:, 1]))
+        gain = 0.5 * nn / polar["median_shift"]
+        noise = polar.get("noise")
+        _image(
+            ax,
+            signal,
+            f"Polar shift of {polar['atoms']} from its neighbours' centroid,\n"
+            f"mean over {polar['window']:.3g} {units}; arrows x {gain:.3g}; median "
+            f"{polar['median_shift']:.3g} {units}"
+            + (f", noise {noise:.2g} {units}" if noise else ""),
+        )
+        angle = np.degrees(np.arctan2(-dy[ok], dx[ok])) % 360
+        q = ax.quiver(
+            x[ok],
+            y[ok],
+            gain * dx[ok],
+            gain * dy[ok],
+            angle,
+            cmap="hsv",
+            clim=(0, 360),
+            angles="xy",
+            scale_units="xy",
+            scale=1,
+            width=0.003,
+        )
+        fig.colorbar(q, ax=ax, fraction=0.03, pad=0.01).set_label(
+            "direction (deg, counter-clockwise from +x)", fontsize=8
+        )
+        _save(fig, out, "polar.png", plt)
 
     fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
     _image(ax, signal, f"Defects and boundaries: {len(defects)} rows of defects.csv")

@@ -24,6 +24,7 @@ EXPECTED_FIGURES = [
     "atoms.png",
     "cluster_map.png",
     "phases.png",
+    "polar.png",
     "defects.png",
     "dendrogram.png",
     "scree.png",

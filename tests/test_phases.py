@@ -386,6 +386,22 @@ def test_report_draws_the_variants_of_four_polar_domains(tmp_path):
     assert sorted(g["operations"][1:]) == ["R180", "R270", "R90"]
     assert (tmp_path / "out" / "variants.png").is_file()
     assert summary["defects"].get("variant_boundary", 0) > 0
+    # the polar map: the B sites' window-mean shift from their A cage is
+    # each domain's shift (1.2 px = 0.012 nm), away from the walls
+    import pandas as pd
+
+    assert (tmp_path / "out" / "polar.png").is_file()
+    a = pd.read_csv(tmp_path / "out" / "atoms.csv")
+    xp, yp = a["x [nm]"].to_numpy() / 0.01, a["y [nm]"].to_numpy() / 0.01
+    dx, dy = a["polar_dx"].to_numpy(), a["polar_dy"].to_numpy()
+    d = domain(xp, yp)
+    wall = np.minimum(np.abs(xp - 0.45 * W), np.abs(yp - 0.55 * H)) < 3 * 16
+    for k in range(4):
+        m = (d == k) & ~wall & np.isfinite(dx)
+        assert m.sum() > 10
+        np.testing.assert_allclose(
+            [np.median(dx[m]), np.median(dy[m])], 0.01 * shifts[k], atol=0.0025
+        )
 
 
 def test_report_separates_square_and_hexagonal_phases_of_an_image(tmp_path):
