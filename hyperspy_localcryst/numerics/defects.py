@@ -415,7 +415,28 @@ def _dislocations(p, v, local, idx, merge):
             burgers.append(s)
     if not pos:
         return empty
-    return np.array(pos), np.array(burgers).astype(np.int64)
+    pos, burgers = np.array(pos), np.array(burgers).astype(np.int64)
+    # a circuit is closed only where atoms surround the core: one at the
+    # edge of the atoms (the image border, vacuum) is not read
+    keep = _surrounded(q, pos, 2.0 * longer)
+    if not keep.any():
+        return empty
+    return pos[keep], burgers[keep]
+
+
+def _surrounded(q, pos, reach, sectors=6):
+    """Whether each position has atoms ``q`` within ``reach`` in every one of
+    ``sectors`` equal angular sectors around it."""
+    tree = cKDTree(q)
+    out = np.zeros(len(pos), dtype=bool)
+    for i, nbrs in enumerate(tree.query_ball_point(pos, reach)):
+        if not nbrs:
+            continue
+        d = q[nbrs] - pos[i]
+        ang = np.arctan2(d[:, 1], d[:, 0])
+        bins = np.floor((ang + np.pi) / (2 * np.pi / sectors)).astype(int) % sectors
+        out[i] = np.unique(bins).size == sectors
+    return out
 
 
 def find_dislocations(
