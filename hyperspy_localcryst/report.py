@@ -882,10 +882,7 @@ def _phase_figures(signal, atoms, part, defects, out, plt):
         ok = np.isfinite(dx) & np.isfinite(dy)
         fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
         units = axis_units(signal.axes_manager.signal_axes[0].units) or "px"
-        from scipy.spatial import cKDTree
-
-        pts = np.c_[x, y]
-        nn = float(np.median(cKDTree(pts).query(pts, k=2)[0][:, 1]))
+        nn = _nearest_distance(x, y) or 1.0
         gain = 0.5 * nn / polar["median_shift"]
         noise = polar.get("noise")
         _image(
@@ -1119,16 +1116,24 @@ def _image(ax, signal, title, frame=None):
     add_scale_bar(ax, units)
 
 
-def _marker_size(ax, x, y):
-    """Dot area (points²) for atoms at ``x, y`` on ``ax``: a dot a third of
-    the median nearest-neighbour distance across, however large the image."""
+def _nearest_distance(x, y):
+    """Median nearest-neighbour distance of the finite points (None for
+    fewer than 2)."""
     from scipy.spatial import cKDTree
 
     pts = np.column_stack([x, y])
     pts = pts[np.isfinite(pts).all(axis=1)]
     if len(pts) < 2:
+        return None
+    return float(np.median(cKDTree(pts).query(pts, k=2)[0][:, 1]))
+
+
+def _marker_size(ax, x, y):
+    """Dot area (points²) for atoms at ``x, y`` on ``ax``: a dot a third of
+    the median nearest-neighbour distance across, however large the image."""
+    d = _nearest_distance(x, y)
+    if d is None:
         return 20.0
-    d = float(np.median(cKDTree(pts).query(pts, k=2)[0][:, 1]))
     box = ax.get_position()
     w, h = ax.figure.get_size_inches() * 72 * (box.width, box.height)
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()

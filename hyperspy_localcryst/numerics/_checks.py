@@ -29,6 +29,7 @@ __all__ = [
     "check_numbers",
     "check_array",
     "check_at_most",
+    "check_per_atom",
     "check_memory",
     "format_bytes",
     "available_memory",
@@ -216,6 +217,24 @@ def check_array(value, name, ndim=None, finite=False):
     if finite and not np.all(np.isfinite(arr)):
         raise ValueError(f"`{name}` contains NaN or infinite values.")
     return arr
+
+
+def check_per_atom(values, name, n):
+    """An optional 1D array of one value per atom (None passes through).
+
+    Examples
+    --------
+    >>> check_per_atom([0, 1, 1], "labels", 3).tolist()
+    [0.0, 1.0, 1.0]
+    >>> check_per_atom(None, "labels", 3) is None
+    True
+    """
+    if values is None:
+        return None
+    v = check_array(values, name, ndim=1)
+    if v.size != n:
+        raise ValueError(f"`{name}` must have one value per atom ({n}), got {v.size}.")
+    return v
 
 
 def check_at_most(value, name, available, what):

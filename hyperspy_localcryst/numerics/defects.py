@@ -69,7 +69,13 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, cKDTree
 
-from ._checks import check_array, check_integer, check_number, check_numbers
+from ._checks import (
+    check_array,
+    check_integer,
+    check_number,
+    check_numbers,
+    check_per_atom,
+)
 
 __all__ = [
     "find_vacancies",
@@ -136,15 +142,6 @@ def _check_extent(extent):
     if not (ny > 0 and nx > 0):
         raise ValueError(f"`extent` must be a positive (ny, nx), got {extent!r}.")
     return ny, nx
-
-
-def _check_labels(values, name, n):
-    if values is None:
-        return None
-    v = check_array(values, name, ndim=1)
-    if v.size != n:
-        raise ValueError(f"`{name}` must have one value per atom ({n}), got {v.size}.")
-    return v
 
 
 # ---------------------------------------------------------------------------
@@ -493,7 +490,7 @@ def find_dislocations(
     True
     """
     p, v, tol, _ = _prepare(x, y, vectors, tolerance)
-    labels = _check_labels(labels, "labels", p.shape[0])
+    labels = check_per_atom(labels, "labels", p.shape[0])
     merge = check_number(merge_distance, "merge_distance", "a number of cells")
     if not 0.5 <= merge <= 10:
         raise ValueError(f"`merge_distance` must be 0.5 to 10 cells, got {merge}.")
@@ -575,8 +572,8 @@ def find_defects(
     """
     p_all = _check_positions(x, y, allow_nan=True)
     n = p_all.shape[0]
-    labels = _check_labels(labels, "labels", n)
-    g = _check_labels(groups, "groups", n)
+    labels = check_per_atom(labels, "labels", n)
+    g = check_per_atom(groups, "groups", n)
     if vectors is not None:
         if g is not None:
             raise ValueError(

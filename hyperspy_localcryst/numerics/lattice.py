@@ -56,7 +56,13 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, maximum_filter, uniform_filter
 from scipy.spatial import cKDTree
 
-from ._checks import check_array, check_bool, check_number, check_numbers
+from ._checks import (
+    check_array,
+    check_bool,
+    check_number,
+    check_numbers,
+    check_per_atom,
+)
 
 __all__ = ["find_lattice_vectors", "lattice_parameters", "calibration_factors"]
 
@@ -93,15 +99,6 @@ def _positions(x, y, groups):
             raise ValueError("`groups` must have one value per atom.")
         g = np.unique(np.nan_to_num(g, nan=-1.0), return_inverse=True)[1].ravel()
     return x, y, g
-
-
-def _optional(values, name, n):
-    if values is None:
-        return None
-    v = check_array(values, name, ndim=1)
-    if v.size != n:
-        raise ValueError(f"`{name}` must have one value per atom ({n}), got {v.size}.")
-    return v
 
 
 def _separate_groups(p, g, reach):
@@ -442,8 +439,8 @@ def find_lattice_vectors(
     [9.5, 14.0]
     """
     x, y, g = _positions(x, y, groups)
-    types = _optional(types, "types", x.size)
-    values = _optional(values, "values", x.size)
+    types = check_per_atom(types, "types", x.size)
+    values = check_per_atom(values, "values", x.size)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y, g = x[ok], y[ok], g[ok]
     types = None if types is None else types[ok]

@@ -32,7 +32,6 @@ __all__ = [
     "default_radius",
     "local_mean",
     "find_phases",
-    "label_boundaries",
     "boundary_points",
     "site_composition",
     "unit_cell",
@@ -56,6 +55,14 @@ def _xy_labels(x, y, labels):
             raise ValueError("labels must be integers (-1 for none)")
         lab = lab.astype(np.int64)
     return x, y, lab.astype(np.int64)
+
+
+def _distance(value, name):
+    """A positive, finite distance in pixels."""
+    r = check_number(value, name, "a distance in pixels")
+    if not (np.isfinite(r) and r > 0):
+        raise ValueError(f"{name} must be a positive distance, got {value}")
+    return r
 
 
 def default_radius(x, y, site_classes=None):
@@ -140,9 +147,7 @@ def site_composition(x, y, labels, radius, n_classes=None):
     ([0.333, 0.667], 3)
     """
     x, y, lab = _xy_labels(x, y, labels)
-    r = check_number(radius, "radius", "a distance in pixels")
-    if not (np.isfinite(r) and r > 0):
-        raise ValueError(f"radius must be a positive distance, got {radius}")
+    r = _distance(radius, "radius")
     k = int(lab.max()) + 1 if lab.size and lab.max() >= 0 else 0
     if n_classes is not None:
         k = max(k, check_integer(n_classes, "n_classes", minimum=0))
@@ -206,48 +211,6 @@ class PhaseResult:
     radius: float
     reason: str = ""
     boundary_classes: list = field(default_factory=list)
-
-
-def label_boundaries(x, y, labels, radius, share=0.25):
-    """Atoms whose window holds a substantial share of another label.
-
-    Parameters
-    ----------
-    x, y : array_like, shape (n,)
-        Positions (pixels).
-    labels : array_like of int, shape (n,)
-        Phase (or variant) per atom, -1 for none.
-    radius : float
-        Window radius (pixels).
-    share : float
-        Least share of the window's labelled atoms that carry another label.
-
-    Returns
-    -------
-    numpy.ndarray of bool, shape (n,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> x = np.arange(10.0); y = np.zeros(10)
-    >>> lab = np.array([0] * 5 + [1] * 5)
-    >>> np.flatnonzero(label_boundaries(x, y, lab, radius=2.5)).tolist()
-    [4, 5]
-    """
-    x, y, lab = _xy_labels(x, y, labels)
-    s = check_number(share, "share", "a fraction")
-    if not 0 < s < 1:
-        raise ValueError(f"share must be between 0 and 1, got {share}")
-    comp, counts = site_composition(x, y, lab, radius)
-    out = np.zeros(x.size, dtype=bool)
-    if comp.shape[1] == 0:
-        return out
-    own = np.where(lab >= 0, lab, 0)
-    mine = comp[np.arange(x.size), own]
-    other = 1.0 - np.where(lab >= 0, mine, 0.0)
-    other = np.where(counts > 0, other, 0.0)
-    out = (other >= s) & (lab >= 0)
-    return out
 
 
 def class_cooccurrence(composition, labels, n_classes=None):
@@ -692,9 +655,7 @@ def boundary_points(x, y, labels, max_distance=None):
         d = tree.query(p, k=2)[0][:, 1]
         r = 1.25 * float(np.median(d))
     else:
-        r = check_number(max_distance, "max_distance", "a distance in pixels")
-        if not (np.isfinite(r) and r > 0):
-            raise ValueError(f"max_distance must be a positive distance, got {r}")
+        r = _distance(max_distance, "max_distance")
     pairs = tree.query_pairs(r, output_type="ndarray")
     i, j = ok[pairs[:, 0]], ok[pairs[:, 1]]
     m = lab[i] != lab[j]
@@ -746,9 +707,7 @@ def local_mean(x, y, values, radius, mask=None):
         raise ValueError(
             f"values must have one row per atom ({x.size}), got {v.shape[0]}"
         )
-    r = check_number(radius, "radius", "a distance in pixels")
-    if not (np.isfinite(r) and r > 0):
-        raise ValueError(f"radius must be a positive distance, got {radius}")
+    r = _distance(radius, "radius")
     use = np.ones(x.size, bool) if mask is None else np.asarray(mask, bool).ravel()
     use = use & np.isfinite(v).all(axis=1) & np.isfinite(x) & np.isfinite(y)
     out = np.full(v.shape, np.nan)

@@ -355,6 +355,14 @@ class _FixedLabels:
         return "site classes"
 
 
+def _positive_sigma(n_sigma):
+    """``n_sigma`` checked: a positive, finite number."""
+    ns = check_number(n_sigma, "n_sigma", "a number of standard deviations")
+    if not (np.isfinite(ns) and ns > 0):
+        raise ValueError(f"n_sigma must be a positive number, got {n_sigma}")
+    return ns
+
+
 def _mean_neighbourhood(v, passes=2):
     """Mean of neighbourhoods ``v`` (n, k, 2) as point sets: each member's
     neighbours are matched one to one to the running mean before averaging,
@@ -1623,9 +1631,7 @@ class AtomNeighbourhoods(Signal1D):
 
         from ..numerics import symmetry as sy
 
-        ns = check_number(n_sigma, "n_sigma", "a number of standard deviations")
-        if not (np.isfinite(ns) and ns > 0):
-            raise ValueError(f"n_sigma must be a positive number, got {n_sigma}")
+        ns = _positive_sigma(n_sigma)
         lab, v, e = self._class_inputs()
         r = sy.symmetry_residuals(v)
         c = self.get_centres()
@@ -1678,21 +1684,26 @@ class AtomNeighbourhoods(Signal1D):
         >>> nb.get_class_symmetry()["point_group"].tolist()
         ['4mm']
         """
+
+        ns = _positive_sigma(n_sigma)
+        return self._class_table(*self._class_inputs(), ns)[0]
+
+    def _class_table(self, lab, v, e, ns):
+        """The table of :meth:`get_class_symmetry`, each class's mean
+        neighbourhood (K, k, 2) and the standard error of its vectors (K,)."""
         import pandas as pd
 
         from ..numerics import symmetry as sy
 
-        ns = check_number(n_sigma, "n_sigma", "a number of standard deviations")
-        if not (np.isfinite(ns) and ns > 0):
-            raise ValueError(f"n_sigma must be a positive number, got {n_sigma}")
-        lab, v, e = self._class_inputs()
         K = int(lab.max()) + 1 if lab.size else 0
         units = self.metadata.get_item(f"{_KEY}.units", "") or "px"
-        rows = []
+        rows, means, errors = [], [], []
         for k in range(K):
             m = lab == k
             C = _mean_neighbourhood(v[m])
             se = float(np.sqrt(np.nanmean(e[m] ** 2) / m.sum()))
+            means.append(C)
+            errors.append(se)
             r = sy.symmetry_residuals(C)
             tol = ns * se if np.isfinite(se) else 0.0
             pg = str(sy.point_group(r, tol)[0])
@@ -1712,7 +1723,7 @@ class AtomNeighbourhoods(Signal1D):
             rows.append(row)
         df = pd.DataFrame(rows)
         df.index.name = "site_class"
-        return df
+        return df, np.array(means), np.array(errors)
 
     def find_phases(
         self,
@@ -1805,9 +1816,7 @@ class AtomNeighbourhoods(Signal1D):
             val = check_number(value, name, "a fraction")
             if not 0 < val < 1:
                 raise ValueError(f"`{name}` must be between 0 and 1, got {value}.")
-        ns = check_number(n_sigma, "n_sigma", "a number of standard deviations")
-        if not (np.isfinite(ns) and ns > 0):
-            raise ValueError(f"n_sigma must be a positive number, got {n_sigma}")
+        ns = _positive_sigma(n_sigma)
         lab, v, e = self._class_inputs()
         grid = atoms.grid
         scale = abs(float(grid["x"]["scale"]))
@@ -1831,10 +1840,9 @@ class AtomNeighbourhoods(Signal1D):
         if ct is not None and len(ct) == K:
             ct = np.asarray(ct)
             apart &= ct[:, None] == ct[None, :]
-        C = np.stack([_mean_neighbourhood(v[lab == k]) for k in range(K)])
-        se = np.array(
-            [np.sqrt(np.nanmean(e[lab == k] ** 2) / (lab == k).sum()) for k in range(K)]
-        )
+        # the classes' symmetry (get_class_symmetry's defaults), mean
+        # neighbourhoods and their standard errors
+        sym, C, se = self._class_table(lab, v, e, 4.0)
         # variants are regions (domains): classes at scattered defects,
         # related by the defect's own symmetry, are not
         sizes = np.bincount(lab[lab >= 0], minlength=K)
@@ -1865,7 +1873,6 @@ class AtomNeighbourhoods(Signal1D):
             },
             {"site_class": "", "phase": "", "variant": "", "phase_boundary": ""},
         )
-        sym = self.get_class_symmetry()
         units = self.metadata.get_item(f"{_KEY}.units", "") or "px"
         phases = []
         for f in range(result.n_phases):
@@ -1875,7 +1882,7 @@ class AtomNeighbourhoods(Signal1D):
             # group's first class (a domain's cell, not one of all domains)
             own = np.isin(site, classes)
             cell = self._phase_cell(
-                xp, yp, site_reduced, members & ~result.boundary & own, scale
+                xp, yp, site_reduced, members & ~result.boundary & own
             )
             phases.append(
                 {
@@ -1998,7 +2005,7 @@ class AtomNeighbourhoods(Signal1D):
             g["residuals"] = [float(r) for r in g["residuals"]]
         return out
 
-    def _phase_cell(self, xp, yp, site, members, scale):
+    def _phase_cell(self, xp, yp, site, members):
         from ..numerics import phases as ph
 
         keep = members & (site >= 0)
