@@ -400,13 +400,30 @@ def _parser():
 
 
 def _known_signal_types():
-    """The ``signal_type`` names (and aliases) of HyperSpy and its extensions."""
-    from hyperspy.extensions import ALL_EXTENSIONS
+    """The ``signal_type`` names (and aliases) of HyperSpy and its extensions.
 
+    Read the way HyperSpy's documented extension mechanism declares them:
+    the ``hyperspy_extension.yaml`` of HyperSpy itself and of every package
+    registered under the ``hyperspy.extensions`` entry point.
+    """
+    from importlib import metadata, resources
+
+    import yaml
+
+    packages = ["hyperspy"] + [
+        ep.module.split(".")[0]
+        for ep in metadata.entry_points(group="hyperspy.extensions")
+    ]
     known = set()
-    for spec in ALL_EXTENSIONS["signals"].values():
-        known.add(spec.get("signal_type") or "")
-        known.update(spec.get("signal_type_aliases") or [])
+    for package in dict.fromkeys(packages):
+        try:
+            text = (resources.files(package) / "hyperspy_extension.yaml").read_text()
+            specs = (yaml.safe_load(text) or {}).get("signals") or {}
+        except Exception:  # a broken third-party extension is HyperSpy's to report
+            continue
+        for spec in specs.values():
+            known.add(spec.get("signal_type") or "")
+            known.update(spec.get("signal_type_aliases") or [])
     known.discard("")
     return known
 

@@ -350,7 +350,7 @@ class NeighbourhoodLibrary:
                 )
             self.counts = n.astype(np.int64)
         if spectra is not None:
-            from hyperspy.signal import BaseSignal
+            from hyperspy.signals import BaseSignal
 
             if not isinstance(spectra, BaseSignal):
                 raise TypeError(
@@ -425,7 +425,7 @@ class NeighbourhoodLibrary:
         >>> round(float(lib.centroids[0, 0]), 2)
         1.0
         """
-        from hyperspy.signal import BaseSignal
+        from hyperspy.signals import BaseSignal
 
         from .signals.atom_neighbourhoods import AtomNeighbourhoods
 
@@ -703,7 +703,7 @@ class NeighbourhoodLibrary:
         ...
         ValueError: signal is not a valid localcryst library: it is not a ...
         """
-        from hyperspy.signal import BaseSignal
+        from hyperspy.signals import BaseSignal
 
         if not isinstance(s, BaseSignal):
             raise TypeError(

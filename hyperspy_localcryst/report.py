@@ -1105,7 +1105,7 @@ def _image(ax, signal, title, frame=None):
     if nav:
         idx = np.unravel_index(frame or 0, nav[::-1])[::-1]  # flat (C) -> inav
         first = signal.inav[tuple(int(i) for i in idx)]
-    data = first.data.compute() if first._lazy else first.data
+    data = np.asarray(first.data)  # a lazy frame is computed
     img = _display(data).astype(float)
     lo, hi = np.nanpercentile(img, [0.5, 99.5])
     ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, extent=_extent(signal))

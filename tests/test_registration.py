@@ -9,7 +9,6 @@ import hyperspy.api as hs
 import numpy as np
 import pytest
 import yaml
-from hyperspy.extensions import ALL_EXTENSIONS
 
 import hyperspy_localcryst
 from hyperspy_localcryst.signals.atom_neighbourhoods import (
@@ -48,18 +47,34 @@ def test_entry_point_group_hyperspy_extensions():
     assert ours[0].value == "hyperspy_localcryst"
 
 
+def _blank(declared):
+    """A plain HyperSpy signal of the declared dimension, dtype and laziness."""
+    shape = (3, 4, 5)[-(declared["signal_dimension"] + 1) :]
+    dtype = complex if declared["dtype"] == "complex" else float
+    base = hs.signals.BaseSignal(np.ones(shape, dtype=dtype))
+    base = base.transpose(signal_axes=declared["signal_dimension"])
+    return base.as_lazy() if declared["lazy"] else base
+
+
 @pytest.mark.parametrize("name", list(_yaml_signals()))
 def test_every_yaml_signal_is_registered(name):
+    # registration seen through HyperSpy's public API: `set_signal_type`
+    # (and each alias) turns a plain signal of the declared kind into ours
     declared = _yaml_signals()[name]
-    registered = ALL_EXTENSIONS["signals"][name]
-    for key in ("signal_type", "signal_dimension", "dtype", "lazy", "module"):
-        assert registered[key] == declared[key]
-    # the class named in the yaml exists in the module named there
     module = importlib.import_module(declared["module"])
     cls = getattr(module, name)
     assert cls._signal_type == declared["signal_type"]
     assert cls._signal_dimension == declared["signal_dimension"]
     assert cls._lazy == declared["lazy"]
+    for signal_type in [
+        declared["signal_type"],
+        *declared.get("signal_type_aliases", []),
+    ]:
+        s = _blank(declared)
+        s.set_signal_type(signal_type)
+        assert type(s) is cls, (signal_type, type(s))
+        # an alias is stored as the canonical name
+        assert s.metadata.Signal.signal_type == declared["signal_type"]
 
 
 def test_every_signal_has_a_lazy_twin():
@@ -69,11 +84,19 @@ def test_every_signal_has_a_lazy_twin():
     for name, d in eager.items():
         twin = "Lazy" + name
         assert twin in signals, f"{name} has no lazy twin in the yaml"
-        assert twin in ALL_EXTENSIONS["signals"]
         td = signals[twin]
         assert td["lazy"] is True
         for key in ("signal_type", "signal_dimension", "dtype"):
             assert td[key] == d[key]
+        # the lazy twin understands the same aliases (hs.load(..., lazy=True))
+        assert td.get("signal_type_aliases", []) == d.get("signal_type_aliases", [])
+        # as_lazy / compute move between the twins
+        s = _blank(d)
+        s.set_signal_type(d["signal_type"])
+        lazy = s.as_lazy()
+        assert type(lazy).__name__ == twin
+        lazy.compute()
+        assert type(lazy).__name__ == name
 
 
 def test_print_known_signal_types_lists_ours():
@@ -97,7 +120,8 @@ def test_set_signal_type_gives_atomic_image():
 def test_signal_type_alias():
     s = hs.signals.Signal2D(np.random.default_rng(0).random((32, 32)))
     s.set_signal_type("atomic_resolution_image")
-    assert isinstance(s, AtomicImage)
+    assert type(s) is AtomicImage
+    assert s.metadata.Signal.signal_type == "atomic_image"  # canonical, not the alias
 
 
 def test_set_signal_type_atom_positions():

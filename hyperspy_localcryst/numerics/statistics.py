@@ -33,6 +33,7 @@ from numba import njit, prange
 from scipy import fft as sp_fft
 from scipy.cluster import hierarchy
 from scipy.spatial import cKDTree
+from sklearn.base import BaseEstimator, ClusterMixin
 
 from ._checks import (
     check_array,
@@ -343,14 +344,15 @@ def _kmedians_run(X, vals, order, C, max_iter, tol):
     return C, float(d2.sum()), n_iter
 
 
-class KMedians:
+class KMedians(ClusterMixin, BaseEstimator):
     """k-means with median centroids (Belianinov et al. 2015).
 
     Each sample is assigned to the centre at the smallest squared Euclidean
     distance; each centre is then moved to the component-wise *median* of its
     members, which makes the centres robust to outliers (a few mis-fitted
-    atoms do not drag a cluster centre). The estimator follows the
-    scikit-learn interface, so it can be passed to HyperSpy's
+    atoms do not drag a cluster centre). It is a scikit-learn estimator
+    (``BaseEstimator`` and ``ClusterMixin``: ``get_params``, ``set_params``,
+    ``clone``, ``fit_predict``), so it can be passed to HyperSpy's
     ``cluster_analysis(algorithm=KMedians(n_clusters=3))``.
 
     Parameters
@@ -404,8 +406,6 @@ class KMedians:
     True
     """
 
-    _PARAMS = ("n_clusters", "n_init", "max_iter", "tol", "random_state")
-
     def __init__(
         self,
         n_clusters=8,
@@ -419,57 +419,6 @@ class KMedians:
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
-
-    def get_params(self, deep=True):
-        """Parameters of the estimator, as scikit-learn's ``get_params``.
-
-        Parameters
-        ----------
-        deep : bool, default True
-            Ignored (no nested estimators); kept for scikit-learn.
-
-        Returns
-        -------
-        dict
-            Parameter names mapped to their values.
-
-        Examples
-        --------
-        >>> KMedians(n_clusters=3).get_params()["n_clusters"]
-        3
-        """
-        return {name: getattr(self, name) for name in self._PARAMS}
-
-    def set_params(self, **params):
-        """Set parameters, as scikit-learn's ``set_params``.
-
-        Parameters
-        ----------
-        **params
-            New values of the parameters named in :meth:`get_params`.
-
-        Returns
-        -------
-        KMedians
-            The estimator itself.
-
-        Examples
-        --------
-        >>> KMedians().set_params(n_clusters=4, n_init=2).n_clusters
-        4
-        """
-        for name, value in params.items():
-            if name not in self._PARAMS:
-                raise ValueError(
-                    f"Invalid parameter {name!r} for KMedians; "
-                    f"valid parameters: {', '.join(self._PARAMS)}"
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"KMedians({args})"
 
     def _check_params(self, n_samples: int) -> int:
         K = _int_arg(self.n_clusters, "n_clusters", 1)

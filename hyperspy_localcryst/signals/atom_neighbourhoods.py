@@ -45,8 +45,7 @@ import re
 import warnings
 
 import numpy as np
-from hyperspy._signals.lazy_signal1d import LazySignal1D
-from hyperspy.signals import Signal1D, Signal2D
+from hyperspy.signals import LazySignal1D, Signal1D, Signal2D
 from scipy.spatial import cKDTree
 
 from ..numerics import neighbourhoods as nbn
@@ -1078,20 +1077,21 @@ class AtomNeighbourhoods(Signal1D):
             m = np.nanmean(self._table(), axis=0)
         return m[order].reshape(k, 2)
 
-    def _get_cluster_algorithm(self, algorithm, **kwargs):
-        # HyperSpy looks algorithms up here (also once per K when estimating
-        # the number of clusters); "kmedians" is the paper's k-means variant.
-        # Names and objects were checked by `_check_algorithm` before.
-        if isinstance(algorithm, str) and algorithm == "kmedians":
-            return st.KMedians(**kwargs)
-        return super()._get_cluster_algorithm(algorithm, **kwargs)
-
     @staticmethod
     def _check_algorithm(algorithm, estimate=False):
         """A clustering algorithm HyperSpy (or we) can run, checked up front."""
-        known = ["kmedians", *_CLUSTER_ALGORITHMS]
+        known = (
+            [*_CLUSTER_ALGORITHMS] if estimate else ["kmedians", *_CLUSTER_ALGORITHMS]
+        )
         if algorithm is None:
             return None
+        if estimate and isinstance(algorithm, str) and algorithm == "kmedians":
+            raise ValueError(
+                "HyperSpy's `estimate_number_of_clusters` runs only its own "
+                f"algorithms ({known}), so it cannot estimate K for 'kmedians'; use "
+                "algorithm='kmeans' (on separated clusters the same K), or "
+                "`find_site_classes`, which counts classes against the position noise."
+            )
         if isinstance(algorithm, str):
             if algorithm not in known:
                 objects = "" if estimate else " or pass an object with a `fit` method"
@@ -1182,7 +1182,13 @@ class AtomNeighbourhoods(Signal1D):
             kwargs.setdefault("n_init", 10)
         if algorithm in (None, "kmeans", "kmedians", "minibatchkmeans"):
             kwargs.setdefault("random_state", 0)
-        return super().cluster_analysis(
+        name = algorithm
+        if algorithm == "kmedians":
+            # the paper's k-medians, handed to HyperSpy as the scikit-learn
+            # estimator object its `algorithm` documents
+            algorithm = st.KMedians(**kwargs)
+            kwargs = {}
+        out = super().cluster_analysis(
             cluster_source,
             source_for_centers=source_for_centers,
             preprocessing=preprocessing,
@@ -1191,6 +1197,9 @@ class AtomNeighbourhoods(Signal1D):
             algorithm=algorithm,
             **kwargs,
         )
+        if name == "kmedians":
+            self.learning_results.cluster_algorithm = "kmedians"
+        return out
 
     def estimate_number_of_clusters(
         self,
@@ -1204,9 +1213,10 @@ class AtomNeighbourhoods(Signal1D):
     ):
         """HyperSpy's estimate of K with the defaults of :meth:`cluster_analysis`.
 
-        ``algorithm="kmedians"`` is accepted but K is then estimated with
-        k-means (HyperSpy's estimator only runs its own algorithms); on
-        separated clusters both give the same K. ``max_clusters`` may not
+        HyperSpy's estimator runs only its own algorithms by name, so
+        ``algorithm="kmedians"`` raises :class:`ValueError` (use ``"kmeans"``,
+        which gives the same K on separated clusters, or
+        :meth:`find_site_classes`). ``max_clusters`` may not
         exceed the number of centre atoms used (one less for
         ``metric="silhouette"``). See
         :meth:`hyperspy.api.signals.BaseSignal.estimate_number_of_clusters`.
@@ -1261,8 +1271,6 @@ class AtomNeighbourhoods(Signal1D):
                 "metric='silhouette', or choose K from `plot_dendrogram`, which "
                 "subsamples",
             )
-        if algorithm == "kmedians":
-            algorithm = "kmeans"  # HyperSpy's estimator accepts only its own
         if algorithm in (None, "kmeans", "minibatchkmeans"):
             kwargs.setdefault("random_state", 0)
         return super().estimate_number_of_clusters(

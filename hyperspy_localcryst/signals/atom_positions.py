@@ -39,8 +39,7 @@ import os
 import warnings
 
 import numpy as np
-from hyperspy._signals.lazy_signal1d import LazySignal1D
-from hyperspy.signals import Signal1D
+from hyperspy.signals import LazySignal1D, Signal1D
 
 from ..numerics import statistics as st
 from ..numerics._checks import check_array

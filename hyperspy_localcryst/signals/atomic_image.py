@@ -13,11 +13,12 @@ import uuid
 import warnings
 
 import numpy as np
-from hyperspy._signals.lazy_signal2d import LazySignal2D
 from hyperspy.signals import (
     BaseSignal,
     ComplexSignal2D,
     LazyComplexSignal2D,
+    LazySignal,
+    LazySignal2D,
     Signal2D,
 )
 from scipy import ndimage as ndi
@@ -74,6 +75,10 @@ _REFINED_UNITS = {
 _LENGTH_COLUMNS = ("sigma_x", "sigma_y", "sigma_major", "sigma_minor", "x_err", "y_err")
 
 
+#: the aliases of ``atomic_image`` in hyperspy_extension.yaml
+_SIGNAL_TYPE_ALIASES = ("atomic_resolution_image",)
+
+
 class AtomicImage(Signal2D):
     """An atomically resolved image (HAADF/ABF/iDPC STEM, STM...).
 
@@ -98,6 +103,10 @@ class AtomicImage(Signal2D):
     def __init__(self, *args, **kwargs):
         _check_frame_shapes(args[0] if args else kwargs.get("data"))
         super().__init__(*args, **kwargs)
+        # an alias (``set_signal_type("atomic_resolution_image")``) is stored
+        # as the canonical name, so saved files and comparisons see one name
+        if self.metadata.get_item("Signal.signal_type") in _SIGNAL_TYPE_ALIASES:
+            self.metadata.set_item("Signal.signal_type", self._signal_type)
 
     # --------------------------------------------------------------- helpers
     def _grid(self):
@@ -115,7 +124,7 @@ class AtomicImage(Signal2D):
     def _frames(self):
         """Yield (flat frame index, 2D float array) for every navigation index."""
         self._check_real()
-        nav_shape = self.axes_manager._navigation_shape_in_array
+        nav_shape = tuple(self.axes_manager.navigation_shape[::-1])
         if len(nav_shape) == 0:
             yield 0, np.asarray(self.data, dtype=np.float64)
             return
@@ -601,7 +610,7 @@ class AtomicImage(Signal2D):
             )
         iterating = iterating or {}  # name -> object array of navigation shape
         if self.axes_manager.navigation_dimension == 0:
-            data = self.data.compute() if self._lazy else self.data
+            data = self.data.compute() if isinstance(self, LazySignal) else self.data
             kw.update({k: v[()] for k, v in iterating.items()})
             return [function(np.asarray(data), **kw)]
         n_frames = self.axes_manager.navigation_size
@@ -648,7 +657,7 @@ class AtomicImage(Signal2D):
         copies the whole stack and hashes it to name the chunks, serial work
         of about 13 ms per 4 MB frame before any frame is processed.
         """
-        if self._lazy:
+        if isinstance(self, LazySignal):
             return self
         import dask.array as da
 
@@ -664,12 +673,11 @@ class AtomicImage(Signal2D):
         chunks = tuple((1,) * n for n in nav_shape) + tuple(
             (n,) for n in data.shape[len(nav_shape) :]
         )
-        lazy = self._deepcopy_with_new_data(
+        # only the frames are mapped: a plain lazy 2D signal of the same
+        # navigation shape (HyperSpy's public constructor) is all `map` needs
+        return LazySignal2D(
             da.Array(graph, name, chunks, meta=np.empty((0,) * data.ndim, data.dtype))
         )
-        lazy._lazy = True
-        lazy._assign_subclass()
-        return lazy
 
     def _frame_label(self, k):
         axes = self.axes_manager.navigation_axes
@@ -921,7 +929,7 @@ class AtomicImage(Signal2D):
                 "the same frame), whose fits would share one column; remove them "
                 "first."
             )
-        nav_shape = self.axes_manager._navigation_shape_in_array
+        nav_shape = tuple(self.axes_manager.navigation_shape[::-1])
         n_frames = int(np.prod(nav_shape)) if nav_shape else 1
         if frame.min() < 0 or frame.max() >= n_frames:
             raise ValueError(
@@ -1375,7 +1383,7 @@ class AtomicImage(Signal2D):
                 "time) and/or `line_time`, in the units of `frame_time`, or set "
                 "metadata Acquisition_instrument.TEM.dwell_time."
             )
-        ny, nx = self.axes_manager._signal_shape_in_array
+        ny, nx = tuple(self.axes_manager.signal_shape[::-1])
         pt = 0.0 if pixel_time is None else check_number(pixel_time, "pixel_time")
         lt = nx * pt if line_time is None else check_number(line_time, "line_time")
         ft = ny * lt if frame_time is None else check_number(frame_time, "frame_time")
@@ -2233,7 +2241,7 @@ def _warn_no_drift(translations, consequence):
 
 def _per_frame_signal(values, image):
     """Per-frame arrays as a signal that iterates with ``image``'s navigation."""
-    shape = image.axes_manager._navigation_shape_in_array
+    shape = tuple(image.axes_manager.navigation_shape[::-1])
     values = np.asarray(values, float)
     data = values.reshape(shape + values.shape[1:])
     s = BaseSignal(data)

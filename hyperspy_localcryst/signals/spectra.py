@@ -53,7 +53,7 @@ _RECT_KEY = "Spectrum Image Rect"
 
 
 def _check_si(si):
-    from hyperspy.signal import BaseSignal
+    from hyperspy.signals import BaseSignal
 
     if not isinstance(si, BaseSignal):
         raise TypeError(f"`si` must be a HyperSpy signal, got {type(si).__name__}.")
@@ -99,7 +99,7 @@ def region_from_metadata(si):
     (19.5, 9.5, 49.5, 29.5)
     """
 
-    from hyperspy.signal import BaseSignal
+    from hyperspy.signals import BaseSignal
 
     if not isinstance(si, BaseSignal):
         raise TypeError(f"`si` must be a HyperSpy signal, got {type(si).__name__}.")
