@@ -57,8 +57,9 @@ FIGURES = {
     "variants.png": "Symmetry variants: site classes one point operation maps "
     "onto each other (e.g. polar domains), with the operation of each",
     "polar.png": "Polar shifts: each centre of the dimmest atom type (the B "
-    "site in HAADF) displaced from the centroid of its neighbours, averaged over "
-    "the phase window; arrows coloured by direction (domains show as colours)",
+    "site in HAADF; every centre when the atoms have one type) displaced from "
+    "the centroid of its neighbours (a closed shell only), averaged over the "
+    "phase window; arrows coloured by direction (domains show as colours)",
     "defects.png": "Defects: vacancies (red circles), interstitials (cyan "
     "squares), dislocations (yellow: core and Burgers vector x 3), phase "
     "boundaries (magenta dots) and variant boundaries (white dots)",
@@ -620,23 +621,33 @@ def _polar_shifts(table, nb, radius):
     polar displacement from its A cage), averaged over the centres of one
     atom type within ``radius`` (calibrated): columns ``polar_dx``,
     ``polar_dy`` (calibrated; NaN on other atoms) and a summary dict. The
-    type is the dimmest sublattice (the B site in HAADF), or all centres."""
+    type is the dimmest atom type (the B site in HAADF) when the atoms have
+    types by the rule of :meth:`AtomNeighbourhoods.find_site_classes`
+    (``types="auto"``: sublattices labelled by structure whose brightness
+    differs); otherwise all centres (one kind of atom, or two equally bright
+    sets of one lattice, whose dimmer half would be noise). Only centres
+    whose k neighbours are a closed shell count: where the (k+1)-th nearest
+    atom is as near as the k-th (k = 4 on a hexagonal phase, 6 on a square
+    one, of a two-phase image) the centroid of a noise-chosen part of a shell
+    is no polar shift."""
     from .numerics import phases as ph
 
     n = table.n_atoms
     centres = nb.centre_indices
+    vectors = nb.get_vectors("image")
     shift = np.full((n, 2), np.nan)
-    shift[centres] = -np.nanmean(nb.get_vectors("image"), axis=1)
+    shift[centres] = -np.nanmean(vectors, axis=1)
     mask = np.zeros(n, bool)
-    mask[centres] = True
+    mask[centres] = _closed_shell(table, centres, vectors.shape[1])
+    n_open = int(len(centres) - mask.sum())
     which = "all centres"
-    if "sublattice" in table.columns and "amplitude" in table.columns:
-        sub = table.get_column("sublattice")
-        amp = table.get_column("amplitude")
-        labels = [t for t in np.unique(sub[np.isfinite(sub)]) if (sub == t).sum() > 5]
+    types = nb._centre_types("auto")  # None: no atom types the data support
+    if types is not None and "amplitude" in table.columns:
+        amp = table.get_column("amplitude")[centres]
+        labels = [t for t in np.unique(types[types >= 0]) if (types == t).sum() > 5]
         if len(labels) > 1:
-            dim = min(labels, key=lambda t: np.nanmedian(amp[sub == t]))
-            mask &= sub == dim
+            dim = min(labels, key=lambda t: np.nanmedian(amp[types == t]))
+            mask[centres] &= types == dim
             which = f"sublattice {int(dim)} (the dimmest)"
     xp, yp = table.get_pixel_positions()
     scale = abs(float(table.grid["x"]["scale"]))
@@ -652,6 +663,7 @@ def _polar_shifts(table, nb, radius):
         noise = e / np.sqrt(max(float(np.median(count[mask])), 1.0))
     summary = {
         "atoms": which,
+        "open_shell_centres": n_open,
         "window": float(radius),
         "median_shift": float(np.nanmedian(size[mask])) if mask.any() else None,
         "noise": noise,
@@ -660,6 +672,25 @@ def _polar_shifts(table, nb, radius):
         else None,
     }
     return table, summary
+
+
+def _closed_shell(table, centres, k, jump=1.1):
+    """Whether each centre's ``k`` nearest atoms (of its frame) are a closed
+    shell: the (k+1)-th is at least ``jump`` times as far as the k-th."""
+    from scipy.spatial import cKDTree
+
+    xp, yp = table.get_pixel_positions()
+    frames = table.get_frames()
+    closed = np.zeros(len(centres), bool)
+    for f in np.unique(frames[centres]):
+        here = np.flatnonzero(frames == f)
+        if len(here) < k + 2:
+            continue
+        mine = frames[centres] == f
+        tree = cKDTree(np.c_[xp[here], yp[here]])
+        d, _ = tree.query(np.c_[xp[centres[mine]], yp[centres[mine]]], k + 2)
+        closed[mine] = d[:, k + 1] >= jump * d[:, k]
+    return closed
 
 
 def _defects_csv(defects, path):
