@@ -198,7 +198,7 @@ def categorical_colormap(n):
     return cmap, norm
 
 
-def set_categorical(signal, labels, quantity, names=None):
+def set_categorical(signal, labels, quantity, names=None, none_name="none"):
     """Mark a map signal as categorical: integer labels, one colour each.
 
     Records in ``metadata.Map`` that the values are class labels
@@ -217,6 +217,8 @@ def set_categorical(signal, labels, quantity, names=None):
         What the labels are, e.g. ``"Cluster label"``.
     names : sequence of str, optional
         Name of each label; default ``"0"``, ``"1"``, ...
+    none_name : str
+        Legend name of label -1.
 
     Returns
     -------
@@ -243,6 +245,7 @@ def set_categorical(signal, labels, quantity, names=None):
     signal.metadata.set_item("Map.names", names)
     signal.metadata.set_item("Map.counts", [int(c) for c in counts])
     signal.metadata.set_item("Map.unassigned", int(np.sum(labels < 0)))
+    signal.metadata.set_item("Map.none_name", str(none_name))
     return signal
 
 
@@ -271,7 +274,8 @@ def plot_map(
     units. A map marked categorical (:func:`set_categorical`, e.g.
     :meth:`AtomNeighbourhoods.get_cluster_map`) is drawn with
     :func:`categorical_colormap` (each label in its class colour, the
-    markers' colour) and a legend of the labels with their atom counts;
+    markers' colour) and a legend of the labels with their atom counts
+    (labels no atom has are left out of the legend);
     any other map gets a colour bar labelled with
     ``metadata.Signal.quantity``.
 
@@ -362,10 +366,12 @@ def plot_map(
                     else f"{names[i]} ({counts[i]})",
                 )
                 for i in range(n)
+                if counts[i] != 0
             ]
             if md.get_item("Map.unassigned", 0) or (finite < 0).any():
                 k = md.get_item("Map.unassigned", None)
-                label = "none" if k is None else f"none ({k})"
+                label = md.get_item("Map.none_name", "none")
+                label = label if k is None else f"{label} ({k})"
                 handles.append(Patch(color=NONE_COLOUR, label=label))
             ax.legend(
                 handles=handles,
