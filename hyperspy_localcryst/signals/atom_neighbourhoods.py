@@ -3446,7 +3446,7 @@ class AtomNeighbourhoods(Signal1D):
     # where the atoms are: per-centre values rasterised on the image grid
     # (:meth:`get_map`), in calibrated units, with a labelled colour bar or,
     # for cluster labels, the class colours and a legend.
-    def _component_ids(self, comp_ids, n_max, results):
+    def _component_ids(self, comp_ids, n_max, results, name="comp_ids"):
         """HyperSpy's ``comp_ids``: None (all, or the decomposition's
         ``output_dimension``), an int n (0..n-1) or a list of indices."""
         if comp_ids is None:
@@ -3454,17 +3454,15 @@ class AtomNeighbourhoods(Signal1D):
             n = n if results == "decomposition" and n else n_max
             return list(range(min(int(n), n_max)))
         if isinstance(comp_ids, (int, np.integer)) and not isinstance(comp_ids, bool):
-            comp_ids = range(check_integer(comp_ids, "comp_ids", minimum=1))
+            comp_ids = range(check_integer(comp_ids, name, minimum=1))
         elif not isinstance(comp_ids, (list, tuple, range, np.ndarray)):
             raise TypeError(
-                "`comp_ids` must be None, a number of components or a list of "
+                f"`{name}` must be None, a number of components or a list of "
                 f"component indices, got {comp_ids!r:.60}."
             )
-        ids = [check_integer(c, "comp_ids") for c in comp_ids]
+        ids = [check_integer(c, name) for c in comp_ids]
         if not ids or not all(0 <= c < n_max for c in ids):
-            raise ValueError(
-                f"`comp_ids` must be indices in 0..{n_max - 1}, got {ids}."
-            )
+            raise ValueError(f"`{name}` must be indices in 0..{n_max - 1}, got {ids}.")
         return ids
 
     def _view_options(self, kwargs, frame_default=True):
@@ -3923,7 +3921,7 @@ axes_decor, **kwargs
         self._labels()  # clustering done, on these rows
         if cluster_ids is None:
             return list(range(n))
-        return self._component_ids(cluster_ids, n, "clusters")
+        return self._component_ids(cluster_ids, n, "clusters", "cluster_ids")
 
     def plot_cluster_labels(
         self,
