@@ -390,7 +390,9 @@ def test_every_map_has_a_quantity(learned, two_sources):
 
 
 # ------------------------------------------------------------------- stacks
-def test_plot_atoms_on_a_stack_follows_the_navigator():
+@pytest.fixture(scope="module")
+def stack():
+    """Three frames of a square lattice turned by 0, 10 and 20 degrees."""
     frames = [
         make_lattice_image((96, 96), spacing=16, sigma=2.5, rotation=r, seed=k)[0]
         for k, r in enumerate((0, 10, 20))
@@ -399,7 +401,39 @@ def test_plot_atoms_on_a_stack_follows_the_navigator():
     for ax in s.axes_manager.signal_axes:
         ax.scale, ax.units = 0.02, "nm"
     s.axes_manager.navigation_axes[0].name = "time"
-    atoms = s.find_atoms(separation=0.22, show_progressbar=False)
+    return s, s.find_atoms(separation=0.22, show_progressbar=False)
+
+
+def test_loading_maps_of_a_stack_are_per_frame(stack):
+    s, atoms = stack
+    nb = atoms.get_neighbourhoods(n_neighbours=4)
+    nb.decomposition(print_info=False)
+    maps, _ = nb.plot_decomposition_results()
+    n = nb.learning_results.factors.shape[1]
+    assert maps.data.shape == (n, 3) + s.data.shape[1:]
+    assert [a.name for a in maps.axes_manager.navigation_axes] == [
+        "time",
+        "Decomposition component index",
+    ]
+    frame = nb.get_centres().get_column("frame").astype(int)
+    row, col = _centre_pixels(nb)
+    loadings = nb.learning_results.loadings
+    for k in range(3):
+        sel = frame == k
+        for c in (0, 1):
+            np.testing.assert_array_equal(
+                maps.data[c, k][row[sel], col[sel]], loadings[sel, c]
+            )
+    # the matplotlib views show one frame, and say which
+    fig = nb.plot_decomposition_loadings([0], frame=2)
+    im = _images(fig)[0]
+    sel = frame == 2
+    np.testing.assert_array_equal(im.get_array()[row[sel], col[sel]], loadings[sel, 0])
+    assert im.axes.get_title() == "Loading 0 (frame 2)"
+
+
+def test_plot_atoms_on_a_stack_follows_the_navigator(stack):
+    s, atoms = stack
     markers = s.plot_atoms(atoms)
     frame = atoms.get_column("frame")
     xy = np.column_stack([atoms.get_column("x"), atoms.get_column("y")])

@@ -4222,7 +4222,10 @@ hyperspy.api.signals.BaseSignal)
         'Cluster label'
         """
         frame = 0 if self.atoms.n_frames > 1 else None
-        im = plot_map(self.get_cluster_map(frame=frame))
+        im = plot_map(
+            self.get_cluster_map(frame=frame),
+            title="Cluster map" + ("" if frame is None else " (frame 0)"),
+        )
         maps, centres = self._plot_results(
             self.get_cluster_distance_maps(),
             self.get_cluster_signals(),
