@@ -170,6 +170,18 @@ def test_bad_view_arguments(learned):
         learned.get_loading_map(0, results="bss")
     with pytest.raises(ValueError, match="integer labels"):
         learned.get_map(np.full(len(learned.data), 0.5), categorical=True)
+    with pytest.raises(TypeError, match="quantity"):
+        learned.get_map(np.zeros(len(learned.data)), quantity=3)
+    with pytest.raises(ValueError, match="axes_decor"):
+        learned.plot_decomposition_loadings(2, axes_decor="some")
+    with pytest.raises(ValueError, match="per_row"):
+        learned.plot_decomposition_loadings(2, per_row=0)
+    with pytest.raises(TypeError, match="calibrate"):
+        learned.plot_decomposition_loadings(2, calibrate="yes")
+    with pytest.raises(ValueError, match="cluster_ids"):
+        learned.plot_cluster_labels([3])
+    with pytest.raises(ValueError, match="stack of maps"):
+        plot_map(learned.get_loading_maps(2))
 
 
 # ----------------------------------------------------------------------- BSS
