@@ -138,6 +138,7 @@ _IMAGE_CALLS = {
     "denoise-median": lambda w: w["image"].denoise("median", size=0.03),
     "remove_background": lambda w: w["image"].remove_background(),
     "plot_atoms": lambda w: w["image"].plot_atoms(w["refined"], colour_by="sublattice"),
+    "stack-plot_atoms": lambda w: w["stack"].plot_atoms(w["stack_atoms"]),
     "stack-find_atoms": lambda w: w["stack"].find_atoms(show_progressbar=False),
     "stack-refine_atoms": lambda w: w["stack"].refine_atoms(
         w["stack_atoms"], show_progressbar=False
@@ -211,6 +212,16 @@ _NB_CALLS = {
     "get_mode_properties": lambda w: w["nb"].get_mode_properties(),
     "plot_modes": lambda w: w["nb"].plot_modes(),
     "get_invariants": lambda w: w["nb"].get_invariants(),
+    "plot_decomposition_loadings": lambda w: w["nb"].plot_decomposition_loadings(
+        2, with_factors=True
+    ),
+    "plot_decomposition_results": lambda w: w["nb"].plot_decomposition_results(),
+    "get_loading_maps": lambda w: w["nb"].get_loading_maps(2),
+    "plot_cluster_labels": lambda w: w["nb"].plot_cluster_labels(with_centers=True),
+    "plot_cluster_distances": lambda w: w["nb"].plot_cluster_distances(),
+    "plot_cluster_results": lambda w: w["nb"].plot_cluster_results(),
+    "get_cluster_distance_maps": lambda w: w["nb"].get_cluster_distance_maps(),
+    "stack-plot_cluster_labels": lambda w: w["stack_nb"].plot_cluster_labels(),
     "get_cluster_fractions": lambda w: w["stack_nb"].get_cluster_fractions(),
     "get_frame_statistics": lambda w: w["stack_nb"].get_frame_statistics("invariants"),
     "stack-get_cluster_map": lambda w: w["stack_nb"].get_cluster_map(),

@@ -307,10 +307,18 @@ def test_stack_frame_matches_single_image():
         )
 
 
-def test_plot_atoms_rejects_stack():
+def test_plot_atoms_on_a_stack():
+    """A stack is drawn with the navigator, its frames' atoms following it
+    (values checked in test_views.py); a stack's atoms on one frame are
+    refused."""
     stack, _ = _stack()
+    atoms = stack.find_atoms()
+    markers = stack.plot_atoms(atoms)
+    assert len(markers.get_current_kwargs()["offsets"]) == int(
+        (atoms.get_column("frame") == 0).sum()
+    )
     with pytest.raises(ValueError, match="one image"):
-        stack.plot_atoms(stack.find_atoms())
+        stack.inav[0].plot_atoms(atoms)
 
 
 # ------------------------------------------------------------ table methods

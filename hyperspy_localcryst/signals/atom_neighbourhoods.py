@@ -61,6 +61,7 @@ from ._grid import (
     check_numbers,
     pixel_scale,
 )
+from ._plotting import plot_map, set_categorical
 from .atom_positions import (
     AtomPositions,
     _check_not_stacked,
@@ -2477,7 +2478,15 @@ class AtomNeighbourhoods(Signal1D):
             raise ValueError(f"`{name}` has {v.size} values for {n} centre atoms.")
         return v
 
-    def get_map(self, values, max_distance=None, frame=None):
+    def get_map(
+        self,
+        values,
+        max_distance=None,
+        frame=None,
+        quantity="Value",
+        categorical=False,
+        names=None,
+    ):
         """Rasterise per-centre values on the image's calibrated grid.
 
         Each pixel takes the value of its nearest centre atom (Voronoi
@@ -2494,11 +2503,24 @@ class AtomNeighbourhoods(Signal1D):
         frame : int or tuple of int, optional
             For a stack: one frame (flat index or navigation indices); by
             default every frame, as a stack on the source's navigation axes.
+        quantity : str
+            What the values are, with their units (``metadata.Signal.quantity``,
+            the colour bar's label), e.g. ``"Displacement (pm)"``.
+        categorical : bool
+            The values are integer class labels (-1: none), e.g. sublattice,
+            site class or phase: the map is marked categorical
+            (:func:`~hyperspy_localcryst.signals._plotting.set_categorical`),
+            so :func:`~hyperspy_localcryst.signals._plotting.plot_map` draws
+            each label in its class colour (the markers' colour) with a
+            legend of the atom counts.
+        names : sequence of str, optional
+            With ``categorical``: the name of each label 0, 1, ...
 
         Returns
         -------
         hyperspy.api.signals.Signal2D
-            On the grid of the source image (same axes and units).
+            On the grid of the source image (same axes and units), with
+            ``metadata.Signal.quantity``.
 
         Examples
         --------
@@ -2509,6 +2531,16 @@ class AtomNeighbourhoods(Signal1D):
         (128, 128)
         """
         v = self._per_centre(values, "values")
+        if not isinstance(quantity, str):
+            raise TypeError(f"`quantity` must be a string, got {quantity!r:.60}.")
+        categorical = check_bool(categorical, "categorical")
+        if categorical:
+            finite = v[np.isfinite(v)]
+            if not np.all(finite == np.round(finite)):
+                raise ValueError(
+                    "`values` must be integer labels (-1 for none) for a "
+                    "categorical map."
+                )
         if max_distance is not None:  # 0 would give a map of NaN only
             max_distance = _check_length(max_distance, "max_distance")
         atoms = self.atoms
@@ -2554,7 +2586,12 @@ class AtomNeighbourhoods(Signal1D):
                     "navigate": False,
                 }
             )
-        return Signal2D(data, axes=axes)
+        s = Signal2D(data, axes=axes)
+        s.metadata.General.title = f"Map of {quantity}"
+        s.metadata.Signal.quantity = quantity
+        if categorical:
+            set_categorical(s, v, quantity, names)
+        return s
 
     def get_cluster_map(self, max_distance=None, frame=None):
         """The cluster label of the nearest centre atom at every pixel.
@@ -2566,7 +2603,11 @@ class AtomNeighbourhoods(Signal1D):
         -------
         hyperspy.api.signals.Signal2D
             Labels 0..K-1 as ``get_cluster_labels(merged=True)``, NaN away
-            from atoms.
+            from atoms; categorical (``metadata.Map``: names and atom counts
+            of the labels, quantity ``"Cluster label"``), so
+            :func:`~hyperspy_localcryst.signals._plotting.plot_map` and
+            :meth:`plot_cluster_results` draw each cluster in the colour of
+            :meth:`get_cluster_markers`, with a legend.
 
         Examples
         --------
@@ -2577,14 +2618,33 @@ class AtomNeighbourhoods(Signal1D):
         >>> float(np.nanmax(nb.get_cluster_map().data)) <= 1
         True
         """
-        s = self.get_map(self._labels(), max_distance, frame)
+        s = self.get_map(
+            self._labels(), max_distance, frame, "Cluster label", categorical=True
+        )
         s.metadata.General.title = "Cluster map"
         return s
 
-    def get_loading_map(self, component, max_distance=None, frame=None):
-        """Loading of one decomposition component at every pixel (nearest atom).
+    def get_loading_map(
+        self, component, max_distance=None, frame=None, results="decomposition"
+    ):
+        """Loading of one component at every pixel (nearest atom).
 
         ``max_distance`` and ``frame`` as in :meth:`get_map`.
+
+        Parameters
+        ----------
+        component : int
+            Index of the component.
+        max_distance, frame
+            See :meth:`get_map`.
+        results : {"decomposition", "bss"}
+            Read the decomposition's loadings, or those of the blind source
+            separation (``blind_source_separation``, e.g. ICA).
+
+        Returns
+        -------
+        hyperspy.api.signals.Signal2D
+            Quantity ``"Loading (a.u.)"`` (``"BSS loading (a.u.)"``).
 
         Examples
         --------
@@ -2595,19 +2655,47 @@ class AtomNeighbourhoods(Signal1D):
         >>> nb.get_loading_map(1).data.shape
         (128, 128)
         """
-        s = self.get_map(self._loading(component), max_distance, frame)
-        s.metadata.General.title = f"Loading map of component {component}"
+        what = "BSS loading" if results == "bss" else "Loading"
+        s = self.get_map(
+            self._loading(component, results), max_distance, frame, f"{what} (a.u.)"
+        )
+        s.metadata.General.title = f"{what} map of component {component}"
         return s
 
-    def _loading(self, component):
-        lr = self._decomposition()
-        component = check_integer(component, "component")
-        if not 0 <= component < lr.loadings.shape[1]:
+    def _learned(self, results="decomposition"):
+        """Loadings (n_rows, m) and factors (n_components, m) of the
+        decomposition or of the blind source separation, checked to be of
+        these rows and components."""
+        if not isinstance(results, str) or results not in ("decomposition", "bss"):
             raise ValueError(
-                f"`component` {component} is out of range "
-                f"(0..{lr.loadings.shape[1] - 1})."
+                f"Unknown `results` {results!r:.60}: 'decomposition' or 'bss'."
             )
-        return np.asarray(lr.loadings[:, component])
+        lr = self._decomposition()
+        if results == "decomposition":
+            return np.asarray(lr.loadings), np.asarray(lr.factors)
+        if lr.bss_loadings is None or lr.bss_factors is None:
+            raise ValueError(
+                "No blind source separation results: run `blind_source_separation` "
+                "after `decomposition` first."
+            )
+        loadings, factors = np.asarray(lr.bss_loadings), np.asarray(lr.bss_factors)
+        if loadings.shape[0] != lr.loadings.shape[0] or (
+            factors.shape[0] != lr.factors.shape[0]
+        ):
+            raise ValueError(
+                "The blind source separation results do not match the "
+                "decomposition; run `blind_source_separation` again."
+            )
+        return loadings, factors
+
+    def _loading(self, component, results="decomposition"):
+        loadings, _ = self._learned(results)
+        component = check_integer(component, "component")
+        if not 0 <= component < loadings.shape[1]:
+            raise ValueError(
+                f"`component` {component} is out of range (0..{loadings.shape[1] - 1})."
+            )
+        return np.asarray(loadings[:, component])
 
     def get_markers(self, values, cmap="viridis", size=None, **kwargs):
         """Centre atoms as markers coloured by per-centre values.
@@ -2735,6 +2823,7 @@ class AtomNeighbourhoods(Signal1D):
         s.axes_manager.signal_axes[0].name = "kx"
         s.axes_manager.signal_axes[1].name = "ky"
         s.metadata.General.title = "Power spectrum of each cluster's positions"
+        s.metadata.Signal.quantity = "Power (a.u.)"
         s.metadata.set_item("Signal.periodicity", score)
         return s
 
@@ -2800,6 +2889,7 @@ class AtomNeighbourhoods(Signal1D):
         if by_cluster:
             s.axes_manager.navigation_axes[0].name = "cluster"
         s.metadata.General.title = "Neighbour-vector histogram"
+        s.metadata.Signal.quantity = "Counts"
         return s
 
     # ----------------------------------------------------------------- modes
@@ -2809,17 +2899,19 @@ class AtomNeighbourhoods(Signal1D):
         units = str(self.metadata.get_item(f"{_KEY}.units", "") or "")
         return _LENGTH_UNITS.get(units, (1.0, units or "px"))
 
-    def _mode_arrays(self):
-        """Loadings (n, m) and factors (2k, m) of the decomposition, the
-        factors' rows in ``(dx1, dy1, ...)`` order, and the rows used."""
-        lr = self._decomposition()
+    def _mode_arrays(self, results="decomposition"):
+        """Loadings (n, m) and factors (2k, m) of the decomposition (or BSS),
+        the factors' rows in ``(dx1, dy1, ...)`` order, and the rows used."""
+        loadings, factors = self._learned(results)
         order, _ = self._pairs("the modes")
-        loadings = np.asarray(lr.loadings, dtype=float)
-        factors = np.asarray(lr.factors, dtype=float)[order]
+        loadings = np.asarray(loadings, dtype=float)
+        factors = np.asarray(factors, dtype=float)[order]
         used = np.isfinite(loadings).all(axis=1)
         return loadings, factors, used
 
-    def get_mode_properties(self, n_components=None, n_sigma=3.0):
+    def get_mode_properties(
+        self, n_components=None, n_sigma=3.0, results="decomposition"
+    ):
         """Share, size, polarity and spatial pattern of each decomposition mode.
 
         The modes of the (default, centred) decomposition are deformations of
@@ -2884,6 +2976,13 @@ class AtomNeighbourhoods(Signal1D):
             Default: all.
         n_sigma : float
             Significance of a polar mode's net shift and of a pattern.
+        results : {"decomposition", "bss"}
+            The modes of the decomposition, or the components of the blind
+            source separation (``blind_source_separation``, e.g. ICA, run
+            on the decomposition): the same properties of each BSS factor
+            with its loadings (the shares are then of the variance about
+            the decomposition's mean; independent components need not be
+            orthogonal, so they need not sum to 1).
 
         Returns
         -------
@@ -2905,7 +3004,7 @@ class AtomNeighbourhoods(Signal1D):
         from ..numerics import modes as md
 
         lr = self._decomposition()
-        n_max = lr.factors.shape[1]
+        n_max = self._learned(results)[1].shape[1]
         n = (
             n_max
             if n_components is None
@@ -2919,7 +3018,7 @@ class AtomNeighbourhoods(Signal1D):
         n_sigma = check_number(n_sigma, "n_sigma", "a positive number")
         if not (np.isfinite(n_sigma) and n_sigma > 0):
             raise ValueError(f"`n_sigma` must be positive and finite, got {n_sigma}.")
-        loadings, factors, used = self._mode_arrays()
+        loadings, factors, used = self._mode_arrays(results)
         order, k = self._pairs("get_mode_properties")
         mean = self.get_mean_neighbourhood().ravel()
         rows = self._table(order)[used]
@@ -2997,13 +3096,15 @@ class AtomNeighbourhoods(Signal1D):
         df.index.name = "component"
         return df
 
-    def get_mode_amplitudes(self, component):
+    def get_mode_amplitudes(self, component, results="decomposition"):
         """Size of one mode at every centre, as a length.
 
         Parameters
         ----------
         component : int
             Index of the decomposition component.
+        results : {"decomposition", "bss"}
+            A decomposition mode or a blind source separation component.
 
         Returns
         -------
@@ -3028,8 +3129,8 @@ class AtomNeighbourhoods(Signal1D):
         """
         from ..numerics import modes as md
 
-        column = self._loading(component)
-        _, factors, _ = self._mode_arrays()
+        column = self._loading(component, results)
+        _, factors, _ = self._mode_arrays(results)
         i = int(component)
         per_centre, _ = md.mode_amplitudes(column[:, None], factors[:, i : i + 1])
         shift = md.net_shifts(column[:, None], factors[:, i : i + 1])[:, 0]
@@ -3076,7 +3177,9 @@ class AtomNeighbourhoods(Signal1D):
             f"{' (trivial)' if r.trivial else ''}"
         )
 
-    def plot_modes(self, components=None, scale=None, frame="local"):
+    def plot_modes(
+        self, components=None, scale=None, frame="local", results="decomposition"
+    ):
         """Draw decomposition modes as arrows on the mean neighbourhood.
 
         The mean neighbourhood (:meth:`get_mean_neighbourhood`) is drawn in
@@ -3095,6 +3198,9 @@ class AtomNeighbourhoods(Signal1D):
             arrow a third of the nearest-neighbour distance.
         frame : {"local"}
             Modes live in the stored frame (rotated for the angle metric).
+        results : {"decomposition", "bss"}
+            Draw the decomposition's modes, or the components of the blind
+            source separation (``blind_source_separation``, e.g. ICA).
 
         Returns
         -------
@@ -3131,9 +3237,9 @@ class AtomNeighbourhoods(Signal1D):
                     "`components` must be a component index or a sequence of them, "
                     f"got {components!r:.60}."
                 )
-        lr = self._decomposition()
+        _, factors = self._learned(results)
         order, k = self._pairs("plot_modes")
-        n_max = lr.factors.shape[1]
+        n_max = factors.shape[1]
         if components is None:
             components = tuple(range(min(4, n_max)))
         if isinstance(components, (int, np.integer)):
@@ -3143,7 +3249,7 @@ class AtomNeighbourhoods(Signal1D):
             raise ValueError(
                 f"`components` must be one or more of 0..{n_max - 1}, got {components}."
             )
-        props = self.get_mode_properties(max(components) + 1)
+        props = self.get_mode_properties(max(components) + 1, results=results)
         mean = self.get_mean_neighbourhood()
         nn = float(np.nanmin(np.linalg.norm(mean, axis=1)))
         units = self.metadata.get_item(f"{_KEY}.units", "") or "px"
@@ -3151,7 +3257,7 @@ class AtomNeighbourhoods(Signal1D):
             1, len(components), figsize=(3.4 * len(components), 3.8), squeeze=False
         )
         for ax, c in zip(axes[0], components):
-            f = np.asarray(lr.factors[order, c]).reshape(k, 2)
+            f = np.asarray(factors[order, c]).reshape(k, 2)
             sc = scale or (nn / 3) / max(np.abs(f).max(), 1e-300)
             ax.plot(mean[:, 0], mean[:, 1], "o", color="0.6", ms=5)
             ax.plot([0], [0], "k+", ms=8)
@@ -3336,9 +3442,805 @@ class AtomNeighbourhoods(Signal1D):
         t = self.atoms.get_spectral_quantity(si, edge=edge, window=window, **kwargs)
         name = t.columns[-1]
         values = t.get_column(name)[self.centre_indices]
-        s = self.get_map(values, max_distance=max_distance)
+        unit = t.units.get(name, "")
+        quantity = f"{name} ({unit})" if unit else name
+        s = self.get_map(values, max_distance=max_distance, quantity=quantity)
         s.metadata.General.title = f"{name} at the centre atoms"
         return s
+
+    # ------------------------------------------- HyperSpy's views, as maps
+    # HyperSpy draws loadings, BSS loadings and cluster labels against the
+    # navigation index, here the atom index; on atom signals they are drawn
+    # where the atoms are: per-centre values rasterised on the image grid
+    # (:meth:`get_map`), in calibrated units, with a labelled colour bar or,
+    # for cluster labels, the class colours and a legend.
+    def _component_ids(self, comp_ids, n_max, results, name="comp_ids"):
+        """HyperSpy's ``comp_ids``: None (all, or the decomposition's
+        ``output_dimension``), an int n (0..n-1) or a list of indices."""
+        if comp_ids is None:
+            n = self.learning_results.output_dimension
+            n = n if results == "decomposition" and n else n_max
+            return list(range(min(int(n), n_max)))
+        if isinstance(comp_ids, (int, np.integer)) and not isinstance(comp_ids, bool):
+            comp_ids = range(check_integer(comp_ids, name, minimum=1))
+        elif not isinstance(comp_ids, (list, tuple, range, np.ndarray)):
+            raise TypeError(
+                f"`{name}` must be None, a number of components or a list of "
+                f"component indices, got {comp_ids!r:.60}."
+            )
+        ids = [check_integer(c, name) for c in comp_ids]
+        if not ids or not all(0 <= c < n_max for c in ids):
+            raise ValueError(f"`{name}` must be indices in 0..{n_max - 1}, got {ids}.")
+        return ids
+
+    def _view_options(self, kwargs, frame_default=True):
+        """``max_distance``, ``frame`` and ``scale_bar`` from ``**kwargs``
+        (the only extra arguments the views take); a stack's maps show
+        frame 0 unless a ``frame`` is given."""
+        unknown = set(kwargs) - {"max_distance", "frame", "scale_bar"}
+        if unknown:
+            raise TypeError(
+                f"Unexpected keyword argument(s) {sorted(unknown)}: the map views "
+                "take `max_distance`, `frame` and `scale_bar` besides HyperSpy's."
+            )
+        frame = kwargs.get("frame")
+        if frame is None and frame_default and self.atoms.n_frames > 1:
+            frame = 0
+        return kwargs.get("max_distance"), frame, kwargs.get("scale_bar", False)
+
+    @staticmethod
+    def _stack_maps(maps, name):
+        """Maps (same grid) as one signal whose last navigation axis,
+        ``name``, runs over them."""
+        import hyperspy.api as hs
+
+        if len(maps) == 1:
+            s = maps[0].deepcopy()
+            out = Signal2D(
+                s.data[None],
+                axes=[{"size": 1, "name": name, "navigate": True}]
+                + [
+                    {
+                        "size": a.size,
+                        "scale": a.scale,
+                        "offset": a.offset,
+                        "units": a.units,
+                        "name": a.name,
+                        "navigate": a.navigate,
+                    }
+                    for a in reversed(s.axes_manager.navigation_axes)
+                ]
+                + [
+                    {
+                        "size": a.size,
+                        "scale": a.scale,
+                        "offset": a.offset,
+                        "units": a.units,
+                        "name": a.name,
+                        "navigate": False,
+                    }
+                    for a in reversed(s.axes_manager.signal_axes)
+                ],
+            )
+        else:
+            out = hs.stack(
+                maps, new_axis_name=name, stack_metadata=False, show_progressbar=False
+            )
+        for key in ("Signal", "Map"):
+            if maps[0].metadata.has_item(key):
+                out.metadata.set_item(key, maps[0].metadata.get_item(key))
+        return out
+
+    def _view_title(self, base):
+        """``base of <title>``, or ``base`` for an untitled signal."""
+        title = self.metadata.General.title
+        return f"{base} of {title}" if title else base
+
+    @staticmethod
+    def _uncalibrated(signal):
+        """A copy of a map in pixels (HyperSpy's ``calibrate=False``)."""
+        s = signal.deepcopy()
+        for ax in s.axes_manager.signal_axes:
+            ax.scale, ax.offset, ax.units = 1.0, 0.0, "px"
+        return s
+
+    def _draw_maps(self, maps, titles, same_window, per_row, title, plot_kw):
+        """One figure of panels (``same_window``) or one figure per map."""
+        import matplotlib.pyplot as plt
+
+        per_row = check_integer(per_row, "per_row", minimum=1)
+        if not same_window:
+            figs = []
+            for m, t in zip(maps, titles):
+                im = plot_map(m, title=t, **plot_kw)
+                figs.append(im.axes.figure)
+            return figs
+        n = len(maps)
+        cols = min(per_row, n)
+        rows = -(-n // cols)
+        fig, axes = plt.subplots(
+            rows, cols, figsize=(4.6 * cols, 3.9 * rows), squeeze=False
+        )
+        for ax, m, t in zip(axes.ravel(), maps, titles):
+            plot_map(m, ax=ax, title=t, **plot_kw)
+        for ax in axes.ravel()[n:]:
+            ax.axis("off")
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        return fig
+
+    def _plot_loading_maps(
+        self,
+        results,
+        comp_ids,
+        calibrate,
+        same_window,
+        title,
+        with_factors,
+        cmap,
+        no_nans,
+        per_row,
+        axes_decor,
+        kwargs,
+    ):
+        loadings, _ = self._learned(results)
+        ids = self._component_ids(comp_ids, loadings.shape[1], results)
+        max_distance, frame, scale_bar = self._view_options(kwargs)
+        what = "BSS loading" if results == "bss" else "Loading"
+        maps, titles = [], []
+        for c in ids:
+            m = self.get_loading_map(c, max_distance, frame, results)
+            if no_nans:
+                m.data = np.nan_to_num(m.data)
+            maps.append(
+                m if check_bool(calibrate, "calibrate") else self._uncalibrated(m)
+            )
+            titles.append(
+                f"{what} {c}" + ("" if frame is None else f" (frame {frame})")
+            )
+        if title is None:
+            kind = "BSS loadings" if results == "bss" else "Decomposition loadings"
+            title = self._view_title(kind)
+        plot_kw = {
+            "cmap": cmap,
+            "axes_decor": axes_decor,
+            "scale_bar": scale_bar,
+            "symmetric": True,
+        }
+        figs = self._draw_maps(
+            maps,
+            titles,
+            check_bool(same_window, "same_window"),
+            per_row,
+            title,
+            plot_kw,
+        )
+        if check_bool(with_factors, "with_factors"):
+            return figs, self.plot_modes(ids, results=results)
+        return figs
+
+    def plot_decomposition_loadings(
+        self,
+        comp_ids=None,
+        calibrate=True,
+        same_window=True,
+        title=None,
+        with_factors=False,
+        cmap=None,
+        no_nans=False,
+        per_row=3,
+        axes_decor="all",
+        **kwargs,
+    ):
+        """Draw decomposition loadings as maps where the atoms are.
+
+        HyperSpy's view, on the image grid: each component's loadings are
+        rasterised at the centre atoms' calibrated positions
+        (:meth:`get_loading_map`, nearest centre within ``max_distance``),
+        axes in the image's units, colour bar ``"Loading (a.u.)"``
+        (symmetric about 0). HyperSpy would draw them against the atom index.
+
+        Parameters
+        ----------
+        comp_ids : None, int or list of int
+            None: the decomposition's ``output_dimension`` components when it
+            was given, else all; an int n: components 0..n-1; a list: those.
+        calibrate : bool
+            Calibrated axes (default) or pixels.
+        same_window : bool
+            One figure with a panel per component, or one figure each.
+        title : str, optional
+            Title of the figure (``same_window``).
+        with_factors : bool
+            Also draw the factors as neighbour-vector patterns
+            (:meth:`plot_modes`).
+        cmap : str or matplotlib.colors.Colormap, optional
+            Default a diverging map (``"RdBu_r"``) centred on 0.
+        no_nans : bool
+            Draw 0 instead of NaN away from the atoms.
+        per_row : int
+            Panels per row (``same_window``).
+        axes_decor : {"all", "ticks", "off", None}
+            As HyperSpy's.
+        **kwargs
+            ``max_distance`` and ``frame`` (as :meth:`get_map`; a stack's
+            maps show frame 0 unless given), ``scale_bar`` (bool).
+
+        Returns
+        -------
+        matplotlib.figure.Figure or list of Figure
+            ``(figure(s), factors figure)`` with ``with_factors``.
+
+        See Also
+        --------
+        plot_decomposition_results, get_loading_maps, plot_modes
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.decomposition(print_info=False)
+        >>> fig = nb.plot_decomposition_loadings(2)
+        >>> [ax.get_title() for ax in fig.axes[:2]]  # then the colour bars
+        ['Loading 0', 'Loading 1']
+        """
+        return self._plot_loading_maps(
+            "decomposition",
+            comp_ids,
+            calibrate,
+            same_window,
+            title,
+            with_factors,
+            cmap,
+            no_nans,
+            per_row,
+            axes_decor,
+            kwargs,
+        )
+
+    def plot_bss_loadings(
+        self,
+        comp_ids=None,
+        calibrate=True,
+        same_window=True,
+        title=None,
+        with_factors=False,
+        cmap=None,
+        no_nans=False,
+        per_row=3,
+        axes_decor="all",
+        **kwargs,
+    ):
+        """Draw blind source separation loadings as maps where the atoms are.
+
+        As :meth:`plot_decomposition_loadings`, for the loadings of
+        ``blind_source_separation`` (e.g. ICA); colour bar
+        ``"BSS loading (a.u.)"``; ``with_factors`` draws the BSS factors
+        as neighbour-vector patterns (:meth:`plot_modes` with
+        ``results="bss"``).
+
+        Parameters
+        ----------
+        comp_ids : None, int or list of int
+            None: all BSS components; an int n: 0..n-1; a list: those.
+        calibrate, same_window, title, with_factors, cmap, no_nans, per_row, \
+axes_decor, **kwargs
+            See :meth:`plot_decomposition_loadings`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure or list of Figure
+            ``(figure(s), factors figure)`` with ``with_factors``.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.decomposition(print_info=False)
+        >>> nb.blind_source_separation(2, print_info=False)
+        >>> fig = nb.plot_bss_loadings()
+        >>> fig.axes[-1].get_ylabel()
+        'BSS loading (a.u.)'
+        """
+        return self._plot_loading_maps(
+            "bss",
+            comp_ids,
+            calibrate,
+            same_window,
+            title,
+            with_factors,
+            cmap,
+            no_nans,
+            per_row,
+            axes_decor,
+            kwargs,
+        )
+
+    def get_loading_maps(
+        self, comp_ids=None, results="decomposition", max_distance=None, frame=None
+    ):
+        """Loading maps of several components as one signal.
+
+        Parameters
+        ----------
+        comp_ids : None, int or list of int
+            As :meth:`plot_decomposition_loadings`.
+        results : {"decomposition", "bss"}
+            Decomposition or blind source separation loadings.
+        max_distance, frame
+            As :meth:`get_map` (a stack: every frame by default).
+
+        Returns
+        -------
+        hyperspy.api.signals.Signal2D
+            Signal axes the image grid; the last navigation axis
+            (``"Decomposition component index"`` or ``"BSS component
+            index"``) runs over ``comp_ids`` (listed in
+            ``metadata.Map.components``), after a stack's own axes.
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.decomposition(print_info=False)
+        >>> nb.get_loading_maps(3).data.shape
+        (3, 128, 128)
+        """
+        loadings, _ = self._learned(results)
+        ids = self._component_ids(comp_ids, loadings.shape[1], results)
+        grid = self.atoms.grid
+        n_frames = self.atoms.n_frames if frame is None else 1
+        _check_grid(
+            grid["y"]["size"],
+            grid["x"]["size"],
+            len(ids) * n_frames,
+            "comp_ids",
+            comp_ids,
+            "the loading maps are a grid",
+            "ask for fewer components or one `frame`",
+        )
+        maps = [self.get_loading_map(c, max_distance, frame, results) for c in ids]
+        name = "BSS" if results == "bss" else "Decomposition"
+        out = self._stack_maps(maps, f"{name} component index")
+        out.metadata.set_item("Map.components", ids)
+        out.metadata.General.title = (
+            f"{'BSS' if results == 'bss' else 'Decomposition'} loading maps of "
+            f"{self.metadata.General.title}"
+        )
+        return out
+
+    def _plot_results(self, maps, factors, maps_navigator, factors_navigator):
+        """HyperSpy's ``plot_*_results`` with maps: the maps with a slider
+        over the component, the factors following the same index."""
+        if maps_navigator == "smart_auto":
+            maps_navigator = (
+                "slider" if maps.axes_manager.navigation_dimension < 3 else "auto"
+            )
+        if factors_navigator == "smart_auto":
+            factors_navigator = None
+        maps.plot(navigator=maps_navigator)
+        factors.plot(navigator=factors_navigator)
+        comp = maps.axes_manager.navigation_axes[-1]
+        follower = factors.axes_manager.navigation_axes[0]
+
+        def follow(obj, index):
+            if index < follower.size:
+                follower.index = index
+
+        comp.events.index_changed.connect(follow)
+        return maps, factors
+
+    def plot_decomposition_results(
+        self,
+        factors_navigator="smart_auto",
+        loadings_navigator="smart_auto",
+        factors_dim=2,
+        loadings_dim=2,
+    ):
+        """HyperSpy's decomposition view with the loadings as maps.
+
+        The loadings of each component are drawn as a map on the image grid
+        (:meth:`get_loading_maps`; a slider runs over the components, and
+        over the frames of a stack), the factors as HyperSpy draws them;
+        moving the component slider moves the factors too.
+
+        Parameters
+        ----------
+        factors_navigator, loadings_navigator : str, None or signal
+            As HyperSpy's (``"smart_auto"``: a slider for the maps, none for
+            the factors, which follow the maps' component).
+        factors_dim, loadings_dim : int
+            Accepted for HyperSpy's signature; the maps are images and the
+            factors spectra.
+
+        Returns
+        -------
+        (hyperspy.api.signals.Signal2D, hyperspy.api.signals.BaseSignal)
+            The loading maps and the factors drawn (HyperSpy returns None).
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.decomposition(print_info=False)
+        >>> maps, factors = nb.plot_decomposition_results()
+        >>> maps.axes_manager.signal_shape
+        (128, 128)
+        """
+        maps = self.get_loading_maps(None, "decomposition")
+        factors = self.get_decomposition_factors()
+        if maps.axes_manager.navigation_axes[-1].size < factors.axes_manager[0].size:
+            factors = factors.inav[: maps.axes_manager.navigation_axes[-1].size]
+        return self._plot_results(maps, factors, loadings_navigator, factors_navigator)
+
+    def plot_bss_results(
+        self,
+        factors_navigator="smart_auto",
+        loadings_navigator="smart_auto",
+        factors_dim=2,
+        loadings_dim=2,
+    ):
+        """HyperSpy's blind source separation view with the loadings as maps.
+
+        As :meth:`plot_decomposition_results`, for the results of
+        ``blind_source_separation`` (e.g. ICA).
+
+        Parameters
+        ----------
+        factors_navigator, loadings_navigator, factors_dim, loadings_dim
+            See :meth:`plot_decomposition_results`.
+
+        Returns
+        -------
+        (hyperspy.api.signals.Signal2D, hyperspy.api.signals.BaseSignal)
+            The BSS loading maps and the BSS factors drawn.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.decomposition(print_info=False)
+        >>> nb.blind_source_separation(2, print_info=False)
+        >>> maps, factors = nb.plot_bss_results()
+        >>> maps.metadata.Signal.quantity
+        'BSS loading (a.u.)'
+        """
+        maps = self.get_loading_maps(None, "bss")
+        return self._plot_results(
+            maps, self.get_bss_factors(), loadings_navigator, factors_navigator
+        )
+
+    def _cluster_ids(self, cluster_ids):
+        n = int(self.learning_results.number_of_clusters or 0)
+        self._labels()  # clustering done, on these rows
+        if cluster_ids is None:
+            return list(range(n))
+        return self._component_ids(cluster_ids, n, "clusters", "cluster_ids")
+
+    def plot_cluster_labels(
+        self,
+        cluster_ids=None,
+        calibrate=True,
+        same_window=True,
+        with_centers=False,
+        cmap=None,
+        no_nans=False,
+        per_row=3,
+        axes_decor="all",
+        title=None,
+        **kwargs,
+    ):
+        """Draw each cluster's atoms as a map, in the cluster's colour.
+
+        HyperSpy's view, on the image grid: for each cluster, the pixels
+        nearest its centre atoms are drawn in the cluster's class colour
+        (that of :meth:`get_cluster_markers`), those of other clusters'
+        atoms grey, with a legend of the counts. HyperSpy would draw the
+        labels against the atom index. :meth:`plot_cluster_results` draws
+        all clusters on one map.
+
+        Parameters
+        ----------
+        cluster_ids : None, int or list of int
+            None: all clusters; an int n: 0..n-1; a list: those.
+        calibrate, same_window, no_nans, per_row, axes_decor, title, **kwargs
+            See :meth:`plot_decomposition_loadings`.
+        with_centers : bool
+            Also draw the clusters' mean neighbourhoods (neighbour-vector
+            patterns, class colours).
+        cmap : None
+            Accepted for HyperSpy's signature; clusters always take their
+            class colours.
+
+        Returns
+        -------
+        matplotlib.figure.Figure or list of Figure
+            ``(figure(s), centres figure)`` with ``with_centers``.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.cluster_analysis(n_clusters=2)
+        >>> fig = nb.plot_cluster_labels()
+        >>> len(fig.axes)
+        2
+        """
+        ids = self._cluster_ids(cluster_ids)
+        max_distance, frame, scale_bar = self._view_options(kwargs)
+        lab = self._labels()
+        maps, titles = [], []
+        for c in ids:
+            m = self.get_map(
+                np.where(lab == c, c, -1),
+                max_distance,
+                frame,
+                "Cluster label",
+                categorical=True,
+            )
+            m.metadata.set_item("Map.none_name", "other clusters")
+            if no_nans:
+                m.data = np.nan_to_num(m.data, nan=-1)
+            maps.append(
+                m if check_bool(calibrate, "calibrate") else self._uncalibrated(m)
+            )
+            titles.append(
+                f"Cluster {c}" + ("" if frame is None else f" (frame {frame})")
+            )
+        if title is None:
+            title = self._view_title("Cluster labels")
+        figs = self._draw_maps(
+            maps,
+            titles,
+            check_bool(same_window, "same_window"),
+            per_row,
+            title,
+            {"axes_decor": axes_decor, "scale_bar": scale_bar},
+        )
+        if check_bool(with_centers, "with_centers"):
+            return figs, self.plot_cluster_centres(ids)
+        return figs
+
+    def plot_cluster_centres(self, cluster_ids=None):
+        """The mean neighbourhood of each cluster, in its class colour.
+
+        Each cluster's mean neighbour vectors (stored frame, NaN for missing
+        neighbours left out) are drawn as points around the centre (``+``),
+        in the colour of the cluster's markers and maps.
+
+        Parameters
+        ----------
+        cluster_ids : None, int or list of int
+            None: all clusters; an int n: 0..n-1; a list: those.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.cluster_analysis(n_clusters=2)
+        >>> len(nb.plot_cluster_centres().axes[0].lines)
+        3
+        """
+        import matplotlib.pyplot as plt
+
+        from ._plotting import class_colours
+
+        ids = self._cluster_ids(cluster_ids)
+        lab = self._labels()
+        v = self.get_vectors("local")
+        colours = class_colours(max(ids) + 1)
+        units = self.metadata.get_item(f"{_KEY}.units", "") or "px"
+        fig, ax = plt.subplots(figsize=(4.6, 4.2))
+        ax.plot([0], [0], "k+", ms=9)
+        for c in ids:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an empty class
+                mean = np.nanmean(v[lab == c], axis=0)
+            ax.plot(
+                mean[:, 0],
+                mean[:, 1],
+                "o",
+                color=colours[c],
+                ms=7,
+                mfc="none",
+                mew=2,
+                label=f"cluster {c} ({int(np.sum(lab == c))})",
+            )
+        ax.set_aspect("equal")
+        ax.invert_yaxis()
+        ax.set_xlabel(f"dx ({units})")
+        ax.set_ylabel(f"dy ({units})")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        ax.set_title("Mean neighbourhood of each cluster", fontsize=9)
+        fig.tight_layout()
+        return fig
+
+    def get_cluster_distance_maps(
+        self, cluster_ids=None, max_distance=None, frame=None
+    ):
+        """Each centre's distance to each cluster's centroid, as maps.
+
+        Parameters
+        ----------
+        cluster_ids : None, int or list of int
+            None: all clusters; an int n: 0..n-1; a list: those.
+        max_distance, frame
+            As :meth:`get_map`.
+
+        Returns
+        -------
+        hyperspy.api.signals.Signal2D
+            Last navigation axis ``"Cluster index"``; quantity
+            ``"Distance to cluster centre"`` (in the units of the features
+            clustered).
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.cluster_analysis(n_clusters=2)
+        >>> nb.get_cluster_distance_maps().data.shape
+        (2, 128, 128)
+        """
+        ids = self._cluster_ids(cluster_ids)
+        d = np.asarray(self.learning_results.cluster_distances, dtype=float)
+        maps = [
+            self.get_map(d[c], max_distance, frame, "Distance to cluster centre")
+            for c in ids
+        ]
+        out = self._stack_maps(maps, "Cluster index")
+        out.metadata.set_item("Map.components", ids)
+        out.metadata.General.title = (
+            f"Distances to the cluster centres of {self.metadata.General.title}"
+        )
+        return out
+
+    def plot_cluster_distances(
+        self,
+        cluster_ids=None,
+        calibrate=True,
+        same_window=True,
+        with_centers=False,
+        cmap="viridis",
+        no_nans=False,
+        per_row=3,
+        axes_decor="all",
+        title=None,
+        **kwargs,
+    ):
+        """Draw each centre's distance to each cluster centroid as maps.
+
+        Parameters
+        ----------
+        cluster_ids, calibrate, same_window, with_centers, no_nans, per_row, \
+axes_decor, title, **kwargs
+            See :meth:`plot_cluster_labels`.
+        cmap : str or matplotlib.colors.Colormap
+            Colormap of the distances.
+
+        Returns
+        -------
+        matplotlib.figure.Figure or list of Figure
+            ``(figure(s), centres figure)`` with ``with_centers``.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.cluster_analysis(n_clusters=2)
+        >>> fig = nb.plot_cluster_distances()
+        >>> fig.axes[-1].get_ylabel()
+        'Distance to cluster centre'
+        """
+        ids = self._cluster_ids(cluster_ids)
+        max_distance, frame, scale_bar = self._view_options(kwargs)
+        d = np.asarray(self.learning_results.cluster_distances, dtype=float)
+        maps, titles = [], []
+        for c in ids:
+            m = self.get_map(d[c], max_distance, frame, "Distance to cluster centre")
+            if no_nans:
+                m.data = np.nan_to_num(m.data)
+            maps.append(
+                m if check_bool(calibrate, "calibrate") else self._uncalibrated(m)
+            )
+            titles.append(
+                f"Distance to cluster {c}"
+                + ("" if frame is None else f" (frame {frame})")
+            )
+        if title is None:
+            title = self._view_title("Cluster distances")
+        figs = self._draw_maps(
+            maps,
+            titles,
+            check_bool(same_window, "same_window"),
+            per_row,
+            title,
+            {"cmap": cmap, "axes_decor": axes_decor, "scale_bar": scale_bar},
+        )
+        if check_bool(with_centers, "with_centers"):
+            return figs, self.plot_cluster_centres(ids)
+        return figs
+
+    def plot_cluster_results(
+        self,
+        centers_navigator="smart_auto",
+        labels_navigator="smart_auto",
+        centers_dim=2,
+        labels_dim=2,
+    ):
+        """HyperSpy's clustering view with the labels and distances as maps.
+
+        Draws the cluster map (:meth:`get_cluster_map`: every cluster in its
+        class colour, the markers' colour, with a legend of the counts; a
+        stack shows frame 0), then, as HyperSpy, the distances to each
+        cluster's centroid (as maps, :meth:`get_cluster_distance_maps`) with
+        a slider over the clusters and the cluster centres
+        (``get_cluster_signals``) following it.
+
+        Parameters
+        ----------
+        centers_navigator, labels_navigator, centers_dim, labels_dim
+            As HyperSpy's (see :meth:`plot_decomposition_results`).
+
+        Returns
+        -------
+        (matplotlib.image.AxesImage, hyperspy.api.signals.Signal2D, \
+hyperspy.api.signals.BaseSignal)
+            The cluster map drawn, the distance maps and the centres
+            (HyperSpy returns None).
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.cluster_analysis(n_clusters=2)
+        >>> im, distances, centres = nb.plot_cluster_results()
+        >>> im.axes.get_legend().get_title().get_text()
+        'Cluster label'
+        """
+        frame = 0 if self.atoms.n_frames > 1 else None
+        im = plot_map(
+            self.get_cluster_map(frame=frame),
+            title="Cluster map" + ("" if frame is None else " (frame 0)"),
+        )
+        maps, centres = self._plot_results(
+            self.get_cluster_distance_maps(),
+            self.get_cluster_signals(),
+            labels_navigator,
+            centers_navigator,
+        )
+        return im, maps, centres
 
 
 def _node_classes(Z, labels):

@@ -1549,10 +1549,15 @@ class AtomicImage(Signal2D):
     def plot_atoms(self, atoms, colour_by=None, cmap="viridis", size=None, **kwargs):
         """Plot the image with the atoms drawn as markers.
 
+        On a stack (navigation axes, e.g. a time series) the image is drawn
+        with HyperSpy's navigator, and the markers follow the navigation
+        index: each frame shows its own atoms (``frame`` column, as
+        ``find_atoms`` on the stack gives them).
+
         Parameters
         ----------
         atoms : AtomPositions
-            The atoms (from this image).
+            The atoms (from this image, or from this stack).
         colour_by : str, optional
             Column that sets the marker colour, e.g. ``"sublattice"``.
         cmap : str
@@ -1560,7 +1565,13 @@ class AtomicImage(Signal2D):
         size : float, optional
             Marker size in points.
         **kwargs
-            Passed to :meth:`plot`.
+            Passed to :meth:`plot` (e.g. ``navigator``).
+
+        Returns
+        -------
+        hyperspy.api.plot.markers.Points
+            The markers drawn (ragged on a stack: ``get_current_kwargs()``
+            gives the current frame's).
 
         Examples
         --------
@@ -1568,7 +1579,9 @@ class AtomicImage(Signal2D):
         >>> matplotlib.use("Agg")
         >>> from hyperspy_localcryst.data import synthetic_lattice
         >>> s = synthetic_lattice(shape=(128, 128), seed=0)
-        >>> s.plot_atoms(s.find_atoms(), colour_by="sublattice")
+        >>> m = s.plot_atoms(s.find_atoms(), colour_by="sublattice")
+        >>> type(m).__name__
+        'Points'
         """
         if not isinstance(atoms, AtomPositions):
             raise TypeError(
@@ -1587,15 +1600,12 @@ class AtomicImage(Signal2D):
                 raise ValueError(
                     f"`size` must be a marker size in points (0 to 10000), got {size}."
                 )
-        if self.axes_manager.navigation_dimension:
-            raise ValueError(
-                "plot_atoms draws one image; pick a frame with `inav` and the "
-                "frame's atoms with `atoms.select(atoms.get_column('frame') == k)`."
-            )
+        _check_plot_navigation(self, atoms)
         _check_same_grid(atoms.grid, self._grid())
         markers = atoms.to_markers(colour_by=colour_by, cmap=cmap, size=size)
         self.plot(**kwargs)  # after the markers: no figure is left on an error
         self.add_marker(markers)
+        return markers
 
     # ------------------------------------------------------------ calibration
     def calibrate(
@@ -2381,6 +2391,27 @@ def _check_target_grid(target, grid):
             "pixel: cut it from an image with the same calibration (or pass its "
             "array, `target.data`)."
         )
+
+
+def _check_plot_navigation(image, atoms):
+    """The atoms of a single image for an image, or of this stack (same
+    navigation shape) for a stack: ragged markers follow its navigation."""
+    shape = tuple(image.axes_manager.navigation_shape[::-1])
+    have = _stack.navigation_shape(atoms.navigation)
+    if shape == have:
+        return
+    if not shape:
+        raise ValueError(
+            f"`atoms` come from a stack of {atoms.n_frames} frames but this is one "
+            "image; plot the stack they come from, or pick this frame's atoms "
+            "with `atoms.select(atoms.get_column('frame') == k)`."
+        )
+    raise ValueError(
+        f"This stack has navigation shape {shape} (array order) but `atoms` come "
+        f"from {'one image' if not have else f'a stack of shape {have}'}; find "
+        "the atoms on this stack (`find_atoms` on it gives each frame's), or plot "
+        "one frame (`inav`) with that frame's atoms."
+    )
 
 
 def _check_same_grid(a, b):
