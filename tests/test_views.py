@@ -267,6 +267,19 @@ def test_bss_views(two_sources):
     # the BSS modes drawn as neighbour-vector patterns
     fig = nb.plot_modes((0, 1), results="bss")
     assert len(fig.axes) == 2
+    # HyperSpy's factor views draw the same patterns, not the feature index:
+    # with scale 1 the arrows are the factor's values themselves
+    for view, f in (
+        (nb.plot_bss_factors, nb.learning_results.bss_factors),
+        (nb.plot_decomposition_factors, nb.learning_results.factors),
+    ):
+        fig = view([1], scale=1.0)
+        assert len(fig.axes) == 1
+        q = fig.axes[0].collections[0]  # the neighbours' arrows
+        drawn = np.sort(np.r_[q.U, q.V])
+        np.testing.assert_allclose(drawn, np.sort(f[:, 1]), atol=1e-12)
+    with pytest.raises(TypeError, match="scale"):
+        nb.plot_bss_factors(1, colour="red")
     t = nb.get_mode_amplitudes(1, results="bss")
     assert t.n_atoms == len(nb.data)
 

@@ -3763,6 +3763,90 @@ axes_decor, **kwargs
             kwargs,
         )
 
+    def plot_decomposition_factors(
+        self, comp_ids=None, calibrate=True, same_window=True, title=None, **kwargs
+    ):
+        """Draw decomposition factors as neighbour-vector patterns.
+
+        HyperSpy would draw each factor against the feature index (dx0, dy0,
+        dx1, ...); on neighbourhoods a factor is a displacement of each
+        neighbour, so it is drawn as arrows on the mean neighbourhood
+        (:meth:`plot_modes`), with its share, amplitude, polarity and
+        loading pattern in the title.
+
+        Parameters
+        ----------
+        comp_ids : None, int or list of int
+            None: the decomposition's ``output_dimension`` components when it
+            was given, else all (at most 12); an int n: 0..n-1; a list: those.
+        calibrate, same_window, title
+            Accepted for HyperSpy's signature; the arrows are always in the
+            image's units, in one figure, titled per mode.
+        **kwargs
+            ``scale``: the arrow length multiplier of :meth:`plot_modes`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.decomposition(print_info=False)
+        >>> len(nb.plot_decomposition_factors(2).axes)
+        2
+        """
+        return self._plot_factor_patterns("decomposition", comp_ids, kwargs)
+
+    def plot_bss_factors(
+        self, comp_ids=None, calibrate=True, same_window=True, title=None, **kwargs
+    ):
+        """Draw blind source separation factors as neighbour-vector patterns.
+
+        As :meth:`plot_decomposition_factors`, for the factors of
+        ``blind_source_separation`` (e.g. ICA).
+
+        Parameters
+        ----------
+        comp_ids : None, int or list of int
+            None: all BSS components (at most 12); an int n: 0..n-1; a list.
+        calibrate, same_window, title, **kwargs
+            See :meth:`plot_decomposition_factors`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
+        >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
+        >>> nb.decomposition(print_info=False)
+        >>> nb.blind_source_separation(2, print_info=False)
+        >>> len(nb.plot_bss_factors().axes)
+        2
+        """
+        return self._plot_factor_patterns("bss", comp_ids, kwargs)
+
+    def _plot_factor_patterns(self, results, comp_ids, kwargs):
+        unknown = set(kwargs) - {"scale"}
+        if unknown:
+            raise TypeError(
+                f"Unexpected keyword argument(s) {sorted(unknown)}; the factor "
+                "views take `scale` (arrow length multiplier)."
+            )
+        _, factors = self._learned(results)
+        n = factors.shape[1]
+        ids = self._component_ids(comp_ids, n, results)[:12]
+        return self.plot_modes(ids, scale=kwargs.get("scale"), results=results)
+
     def get_loading_maps(
         self, comp_ids=None, results="decomposition", max_distance=None, frame=None
     ):
