@@ -1792,10 +1792,18 @@ class AtomPositions(Signal1D):
         Returns
         -------
         hyperspy Signal1D
-            Same class as ``si`` (e.g. ``EELSSpectrum``), navigation axis
-            ``atom`` (rows of this table), the SI's calibrated energy axis;
-            NaN for atoms whose cell misses the SI.
-            ``metadata.AtomSpectra.area``: cell area in SI pixels per atom.
+            Same class as ``si`` (e.g. ``EELSSpectrum``, so that exspy's
+            ``remove_background``, ``create_model`` and ``multifit`` run on
+            it) and the SI's calibrated energy axis. One row per atom whose
+            cell lies (in part) inside the SI, and only those: no NaN rows.
+            The navigation axis ``atom`` is non-uniform, its values the
+            atoms' row indices in this table, also in
+            ``metadata.AtomSpectra.atom_indices``; map a per-row result back
+            with ``values[sp.metadata.AtomSpectra.atom_indices]`` (e.g.
+            ``self.get_column("x")[idx]``) or select rows by atom index with
+            ``sp.inav[float(i)]``. ``metadata.AtomSpectra.area``: cell area
+            in SI pixels of each row. An SI that holds no atom's cell is a
+            ``ValueError``.
 
         Examples
         --------
@@ -1803,9 +1811,13 @@ class AtomPositions(Signal1D):
         >>> from hyperspy_localcryst.data import synthetic_lattice
         >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
         >>> si = hs.signals.Signal1D(np.ones((16, 16, 10)))
-        >>> sp = atoms.get_spectra(si, region=(0.0, 0.0, 1.2, 1.2))
+        >>> sp = atoms.get_spectra(si, region=(0.0, 0.0, 0.6, 0.6))
         >>> sp.axes_manager.navigation_axes[0].name
         'atom'
+        >>> idx = np.asarray(sp.metadata.AtomSpectra.atom_indices)
+        >>> bool((sp.axes_manager["atom"].axis == idx).all())
+        True
+        >>> x_of_rows = atoms.get_column("x")[idx]  # each row's atom
         """
         from .spectra import atom_spectra
 
@@ -1891,8 +1903,14 @@ class AtomPositions(Signal1D):
         """Per-atom intensity of an edge (energy window) above a power law.
 
         The atom's cell-mean spectrum (see :meth:`get_spectra` with
-        ``normalise=True``) minus a power law ``A E^-r`` fitted in
-        ``background``, summed over ``window`` times the channel width.
+        ``normalise=True``) through exspy's own steps
+        (:func:`hyperspy_localcryst.signals.spectra.edge_intensity`):
+        ``remove_background(signal_range=background,
+        background_type="PowerLaw")``, then ``isig[window].integrate1D(-1)``.
+        The quantity follows the energy axis: counts per SI pixel for a
+        binned axis (exspy's ``EELSSpectrum``: ``integrate1D`` sums), counts
+        x energy units per SI pixel for a non-binned one (Simpson's
+        integral); the column's units say which.
 
         Parameters
         ----------
@@ -1913,7 +1931,9 @@ class AtomPositions(Signal1D):
         Returns
         -------
         AtomPositions
-            With the new column (NaN outside the SI); draw it with
+            With the new column (NaN for atoms whose cell misses the SI,
+            and, with a warning, for those without positive counts in a
+            half of ``background``); draw it with
             ``to_markers(colour_by=name)`` or, per centre,
             ``nb.get_map(values)`` like a cluster map.
 
@@ -1925,8 +1945,10 @@ class AtomPositions(Signal1D):
         >>> si = hs.signals.Signal1D(np.ones((16, 16, 10)))
         >>> t = atoms.get_spectral_quantity(si, window=(2, 5), name="w",
         ...                                 region=(0, 0, 1.2, 1.2))
-        >>> float(np.nanmax(t.get_column("w")))
-        4.0
+        >>> float(np.nanmax(t.get_column("w")))  # not binned: integral 2 .. 4
+        2.0
+        >>> t.units["w"]
+        'counts/SI px'
         """
         from .spectra import spectral_quantity
 
