@@ -780,8 +780,19 @@ def test_si_shift_is_calibrated(sy):
     assert score > 0.99
     assert dx == pytest.approx(1 * S, abs=0.05 * S)
     assert dy == pytest.approx(2 * sy, abs=0.05 * S)
+    # the methods are the functions
+    assert atoms.estimate_si_shift(survey, haadf, si, region=region, search=5 * S) == (
+        (dx, dy),
+        score,
+    )
     reg = estimate_si_registration(
         atoms, survey, haadf, si, region=region, rotation_range=(-1, 1), search=5 * S
+    )
+    assert (
+        atoms.estimate_si_registration(
+            survey, haadf, si, region=region, rotation_range=(-1, 1), search=5 * S
+        )
+        == reg
     )
     assert reg["shift"][0] == pytest.approx(1 * S, abs=0.1 * S)
     assert reg["shift"][1] == pytest.approx(2 * sy, abs=0.1 * S)

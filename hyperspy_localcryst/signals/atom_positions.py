@@ -1731,7 +1731,7 @@ class AtomPositions(Signal1D):
             frame is turned by this about the region's centre.
         shift : (float, float), optional
             Calibrated ``(dx, dy)`` added to the region, e.g. the drift from
-            :func:`hyperspy_localcryst.signals.spectra.estimate_si_shift`.
+            :meth:`estimate_si_shift`.
 
         Returns
         -------
@@ -1960,6 +1960,144 @@ class AtomPositions(Signal1D):
             background=background,
             name=name,
             **kwargs,
+        )
+
+    def estimate_si_shift(
+        self, survey, haadf, si, region=None, rotation=0.0, search=None
+    ):
+        """Drift of a spectrum image against the survey, from its HAADF image.
+
+        The image recorded simultaneously with the SI (e.g. HAADF) and the
+        survey these atoms come from are resampled on one grid in the SI's
+        frame, one survey pixel apart; their normalised cross-correlation
+        over shifts of up to ``search`` gives the shift, refined by a
+        parabola (:func:`hyperspy_localcryst.numerics.spectra.estimate_si_shift`).
+        The same as the function
+        :func:`hyperspy_localcryst.signals.spectra.estimate_si_shift` with
+        ``atoms=self``.
+
+        Parameters
+        ----------
+        survey : hyperspy Signal2D
+            The survey image these atoms were found in.
+        haadf : hyperspy Signal2D or array
+            The image recorded with the SI, covering exactly its pixels (any
+            integer sub-sampling).
+        si : hyperspy Signal1D
+            Spectrum image, see :meth:`register_to_spectrum_image`.
+        region, rotation
+            As in :meth:`register_to_spectrum_image`.
+        search : float, optional
+            Largest shift, calibrated (default 1.5 SI pixels).
+
+        Returns
+        -------
+        shift : tuple of float
+            Calibrated ``(dx, dy)``; pass it as ``shift=`` to
+            :meth:`register_to_spectrum_image`, :meth:`get_spectra` and the
+            other spectrum-image methods.
+        score : float
+            Normalised correlation at the best shift (1: identical images).
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> img = synthetic_lattice(shape=(128, 128), noise=None)
+        >>> atoms = img.find_atoms()
+        >>> si = hs.signals.Signal1D(np.zeros((10, 10, 4)))
+        >>> haadf = img.data[40:90, 32:82]  # 2 px right of the region below
+        >>> (dx, dy), score = atoms.estimate_si_shift(
+        ...     img, haadf, si, region=(0.295, 0.395, 0.795, 0.895))
+        >>> round(dx, 3), round(dy, 3)
+        (0.02, 0.0)
+        """
+        from .spectra import estimate_si_shift
+
+        return estimate_si_shift(
+            self, survey, haadf, si, region=region, rotation=rotation, search=search
+        )
+
+    def estimate_si_registration(
+        self,
+        survey,
+        haadf,
+        si,
+        region=None,
+        rotation_range=(-180.0, 180.0),
+        rotation_step=None,
+        search=None,
+    ):
+        """Rotation and drift of a spectrum image on the survey, from its HAADF.
+
+        For an SI whose scan was turned against the survey's by an angle
+        that the files do not record: trial rotations of the SI's frame
+        about the region's centre, each with its best shift
+        (:meth:`estimate_si_shift`), refined around the best trial. A field
+        that repeats under a rotation (a perfect lattice) matches equally at
+        its point-group rotations: narrow ``rotation_range`` there. The same
+        as the function
+        :func:`hyperspy_localcryst.signals.spectra.estimate_si_registration`
+        with ``atoms=self``.
+
+        Parameters
+        ----------
+        survey : hyperspy Signal2D
+            The survey image these atoms were found in.
+        haadf : hyperspy Signal2D or array
+            The image recorded with the SI, covering exactly its pixels.
+        si : hyperspy Signal1D
+            Spectrum image, see :meth:`register_to_spectrum_image`.
+        region : (left, top, right, bottom), optional
+            As in :meth:`register_to_spectrum_image`.
+        rotation_range : (float, float)
+            Degrees searched, counter-clockwise as seen on the survey.
+        rotation_step : float, optional
+            Degrees between trials; default the angle that moves the SI's
+            corner by about 2 survey pixels (at most 5).
+        search : float, optional
+            Largest shift, calibrated (default 1.5 SI pixels).
+
+        Returns
+        -------
+        dict
+            ``rotation`` (degrees), ``shift`` (calibrated ``(dx, dy)``) and
+            ``score`` (normalised correlation): pass ``rotation=`` and
+            ``shift=`` to :meth:`register_to_spectrum_image` and the other
+            spectrum-image methods.
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from scipy import ndimage
+        >>> from hyperspy_localcryst.data import synthetic_two_phase
+        >>> from hyperspy_localcryst.numerics.spectra import (apply_affine,
+        ...     rotate_affine)
+        >>> from hyperspy_localcryst.signals.spectra import si_affine
+        >>> survey = synthetic_two_phase(shape=(128, 128), noise=None, seed=0)
+        >>> atoms = survey.find_atoms()
+        >>> si = hs.signals.Signal1D(np.zeros((30, 30, 4)))
+        >>> region = (0.345, 0.345, 0.945, 0.945)  # survey 0.01 nm/px
+        >>> A0, _ = si_affine(atoms.grid, si, region)
+        >>> sx, sy = apply_affine(rotate_affine(A0, 20.0, (30, 30)),
+        ...                       *np.meshgrid(np.arange(30), np.arange(30)))
+        >>> haadf = ndimage.map_coordinates(survey.data, [sy, sx], order=1)
+        >>> reg = atoms.estimate_si_registration(survey, haadf, si, region,
+        ...                                      rotation_range=(-45, 45))
+        >>> round(reg["rotation"])
+        20
+        """
+        from .spectra import estimate_si_registration
+
+        return estimate_si_registration(
+            self,
+            survey,
+            haadf,
+            si,
+            region=region,
+            rotation_range=rotation_range,
+            rotation_step=rotation_step,
+            search=search,
         )
 
     # ------------------------------------------------------------- lattice

@@ -810,6 +810,9 @@ def edge_intensity(spectra, window, background=None):
 def estimate_si_shift(atoms, survey, haadf, si, region=None, rotation=0.0, search=None):
     """Drift of the SI against the survey, from the simultaneous HAADF image.
 
+    Also the method :meth:`AtomPositions.estimate_si_shift`
+    (``atoms.estimate_si_shift(survey, haadf, si)``), which calls this.
+
     Parameters
     ----------
     atoms : AtomPositions
@@ -871,6 +874,9 @@ def estimate_si_registration(
     search=None,
 ):
     """Rotation and drift of the SI on the survey, from the simultaneous HAADF.
+
+    Also the method :meth:`AtomPositions.estimate_si_registration`
+    (``atoms.estimate_si_registration(survey, haadf, si)``), which calls this.
 
     For an SI whose scan was turned against the survey's by an angle that
     the files do not record: trial rotations of the SI's frame about the
