@@ -566,3 +566,51 @@ def test_edge_intensity_is_exspys_and_nan_where_no_power_law():
     np.testing.assert_allclose(
         edge_intensity(s, (505.0, 530.0)), data[:, 210:260].sum(axis=1), rtol=1e-12
     )
+
+
+def test_titanate_per_atom_spectra_no_nan_and_exspy_clean(real_data, caplog):
+    """The real STEM-EELS SI (titanate interface, tests/data copy, 350-600 eV)
+    and the 926 atoms found on its survey: per-atom spectra only for the 85
+    atoms whose cell the SI covers (the rest used to be NaN rows: 841
+    warnings from exspy's multifit), exspy runs on them without a warning,
+    and the edge column is exspy's own intensity on the same windows."""
+    atoms = hs.load(real_data("titanate_interface_survey_atoms.hspy"))
+    si = hs.load(real_data("titanate_interface_EELS_SI_350-600eV.hspy"))
+    assert type(si).__name__ == "EELSSpectrum" and atoms.n_atoms == 926
+    sp = atoms.get_spectra(si, normalise=True)
+    rows = np.asarray(sp.metadata.AtomSpectra.atom_indices)
+    assert sp.axes_manager.navigation_shape == (85,) and len(rows) == 85
+    assert np.isfinite(sp.data).all()
+    inside = np.flatnonzero(atoms.register_to_spectrum_image(si).get_column("in_si"))
+    assert len(inside) == 65 and set(inside) <= set(rows)
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level("WARNING"):
+        warnings.simplefilter("always")
+        sp.remove_background(
+            signal_range=(400.0, 450.0),
+            background_type="PowerLaw",
+            show_progressbar=False,
+        )
+        m = sp.create_model(auto_background=False, auto_add_edges=False)
+        pl = hs.model.components1D.PowerLaw()
+        m.append(pl)
+        pl.estimate_parameters(sp, 400.0, 450.0, only_current=False)
+        m.set_signal_range(400.0, 450.0)
+        m.multifit(show_progressbar=False)
+    assert not [str(w.message) for w in caught]
+    assert not [r.getMessage() for r in caplog.records if "Numexpr" not in r.msg]
+    # Ti L2,3 per atom: exspy's remove_background + integrate1D, in counts
+    t = atoms.get_spectral_quantity(si, edge="Ti_L3")
+    assert t.units["Ti_L3"] == "counts/SI px"
+    md = t.metadata.AtomPositions.spectral_quantities.Ti_L3
+    (w0, w1), (b0, b1) = md.window, md.background
+    want = (
+        sp.remove_background(
+            signal_range=(b0, b1), background_type="PowerLaw", show_progressbar=False
+        )
+        .isig[w0:w1]
+        .integrate1D(-1)
+        .data
+    )
+    v = t.get_column("Ti_L3")
+    np.testing.assert_allclose(v[rows], want, rtol=1e-6)
+    assert np.isnan(np.delete(v, rows)).all()
