@@ -302,11 +302,12 @@ def main():
             background_type="PowerLaw",
             show_progressbar=False,
         )
-        axes[1].plot(e, edge.data, color=colours[i], lw=1)
+        la = e >= 780
+        axes[1].plot(e[la], edge.data[la], color=colours[i], lw=1)
     axes[1].set_xlim(780, e.max())
     axes[1].set_ylim(-40, None)
     axes[1].axhline(0, color="k", lw=0.5)
-    axes[1].set_title("La M4,5 above a power law (fit 780-825 eV)", fontsize=10)
+    axes[1].set_title("La M4,5 above exspy's power law (780-825 eV)", fontsize=10)
     axes[1].set_xlabel("energy loss (eV)")
     fig.tight_layout()
     save(fig, out, "2_cluster_spectra.png")
