@@ -14,11 +14,13 @@ The gallery runs the scripts of ``examples/`` unchanged:
 
 * they are copied into ``docs/_build/gallery_src`` next to a gallery header
   (``_templates/gallery_header.rst``), because ``examples/README.md`` would
-  otherwise be taken as the header; ``examples/`` stays on ``sys.path`` so
-  that ``_common`` and the data look-up work as from the command line;
-* each script gets ``--out _build/gallery_src/output/<name>`` (through
-  ``gallery_argv``) and :func:`png_scraper` puts the PNG figures the script
-  saved there on its gallery page;
+  otherwise be taken as the header; each script is self-contained (its
+  helpers are in it, so that it can be copied into a notebook as it is);
+* each script gets ``--out _build/gallery_src/output/<name>`` and one
+  ``--data-dir`` per data folder (through ``gallery_argv``: the staged copy
+  cannot find the repository's folders from its own path), and
+  :func:`png_scraper` puts the PNG figures the script saved there on its
+  gallery page;
 * a script whose data file is in neither folder (as its ``find_file`` calls
   name them) is shown but not run (it would print where to get the data and
   exit), with a note saying so;
@@ -47,9 +49,12 @@ EXAMPLES = REPO / "examples"
 GALLERY_SRC = DOCS / "_build" / "gallery_src"  # staged copies of the scripts
 GALLERY_HEADER = DOCS / "_templates" / "gallery_header.rst"
 
-for _p in (DOCS, EXAMPLES):  # this module (as `conf`), the examples' `_common`
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+# the data folders the example scripts look in by default, in their order
+SHARED_DATA = REPO.parent / "shared" / "data" / "real"
+TEST_DATA = REPO / "tests" / "data"
+
+if str(DOCS) not in sys.path:  # this module, imported as `conf`
+    sys.path.insert(0, str(DOCS))
 
 # -- Project -----------------------------------------------------------------
 
@@ -109,15 +114,15 @@ html_sidebars = {"getting_started": [], "cli": []}
 
 def _data_dirs():
     """The folders the example scripts look in, in their order."""
-    import _common  # examples/_common.py
-
     data = os.environ.get("LOCALCRYST_GALLERY_DATA")
-    first = Path(data).resolve() if data else _common.default_data_dir()
-    return list(dict.fromkeys([first, _common.TEST_DATA.resolve()]))
+    first = Path(data).resolve() if data else SHARED_DATA
+    if not first.is_dir():
+        first = TEST_DATA
+    return list(dict.fromkeys([first.resolve(), TEST_DATA.resolve()]))
 
 
 def _required_files(script):
-    """The data files a script asks ``_common.find_file`` for: one list per
+    """The data files a script asks its ``find_file`` for: one list per
     call, of which one file is needed (names given as string literals or as
     module-level string constants such as ``FILE``)."""
     tree = ast.parse(Path(script).read_text(encoding="utf-8"))
@@ -228,16 +233,15 @@ def gallery_argv(gallery_conf, script_vars):
     out = GALLERY_SRC / "output" / src.stem
     shutil.rmtree(out, ignore_errors=True)  # only this run's figures
     argv = ["--out", os.path.relpath(out, GALLERY_SRC)]  # cwd: GALLERY_SRC
-    data = os.environ.get("LOCALCRYST_GALLERY_DATA")
-    if data:
-        argv += ["--data-dir", str(Path(data).resolve())]
+    for d in _data_dirs():
+        argv += ["--data-dir", str(d)]
     return argv
 
 
 def png_scraper(block, block_vars, gallery_conf):
     """Image scraper: the PNG files the script saved, one full-width image
-    each (``examples/_common.save`` closes every figure once written, so
-    there is nothing left for the matplotlib scraper)."""
+    each (the scripts' ``save`` closes every figure once written, so there
+    is nothing left for the matplotlib scraper)."""
     from sphinx_gallery.scrapers import figure_rst
 
     out = GALLERY_SRC / "output" / Path(block_vars["src_file"]).stem
@@ -269,7 +273,7 @@ sphinx_gallery_conf = {
     "examples_dirs": os.path.relpath(GALLERY_SRC, DOCS),
     "gallery_dirs": "auto_examples",
     "filename_pattern": _run_pattern(_SKIPPED),
-    "ignore_pattern": r"(__init__|_common)\.py$",
+    "ignore_pattern": r"__init__\.py$",
     "image_scrapers": ("conf.png_scraper",),
     "reset_argv": "conf.gallery_argv",
     "within_subsection_order": "FileNameSortKey",

@@ -22,30 +22,151 @@ Figures (``examples/output/eels_titanate_interface/`` by default):
 Run: ``python examples/eels_titanate_interface.py [--data-dir DIR] [--out DIR]``
 """
 
-import hyperspy.api as hs
-import numpy as np
-from _common import (
-    Timer,
-    cluster_cmap,
-    cluster_colours,
-    cluster_legend,
-    find_file,
-    overlay,
-    parse_args,
-    plt,
-    quiet,
-    save,
-    show_image,
-)
+import argparse
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
 
-from hyperspy_localcryst.signals.spectra import (
-    estimate_si_registration,
-    estimate_si_shift,
-)
+import hyperspy.api as hs
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
 NAME = "eels_titanate_interface"
 FOLDER = "EELS_SI_titanate_interface"
 EDGES = {"Ti_L3": "Ti L2,3", "O_K": "O K", "La_M5": "La M4,5"}
+
+
+# where this script lives (the working folder in a notebook)
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+# data: ../shared/data/real next to the repository, then tests/data
+DATA_DIRS = [
+    HERE.parent.parent / "shared" / "data" / "real",
+    HERE.parent / "tests" / "data",
+]
+
+
+def parse_args(description, n_clusters=False):
+    """``--data-dir DIR`` (repeatable), ``--out DIR`` (and ``--n-clusters``);
+    unknown arguments (a notebook kernel's) are ignored."""
+    p = argparse.ArgumentParser(prog=f"{NAME}.py", description=description)
+    p.add_argument("--data-dir", type=Path, action="append", help="data folder")
+    p.add_argument("--out", type=Path, default=HERE / "output" / NAME)
+    if n_clusters:
+        p.add_argument("--n-clusters", type=int, default=None)
+    args = p.parse_known_args()[0]
+    args.data_dirs = args.data_dir or DATA_DIRS
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def find_file(data_dirs, *names):
+    """The first of ``names`` found in ``data_dirs``; else say where to get
+    it and exit with status 0 (a run without the optional data is no error)."""
+    for folder in data_dirs:
+        for n in names:
+            if (Path(folder) / n).is_file():
+                return Path(folder) / n
+    print(f"{names[0]} not found in {data_dirs}: see shared/data/real/README.md")
+    sys.exit(0)
+
+
+def quiet():
+    """Silence HyperSpy's and the fits' warnings and progress bars."""
+    warnings.simplefilter("ignore")
+    logging.getLogger("hyperspy").setLevel(logging.ERROR)
+    hs.preferences.General.show_progressbar = False
+
+
+class Timer:
+    """Prints the time of each step, and the total at the end."""
+
+    def __init__(self):
+        self.t0 = self.t = time.perf_counter()
+
+    def __call__(self, what):
+        now = time.perf_counter()
+        print(f"  [{now - self.t:6.2f} s] {what}")
+        self.t = now
+
+    def total(self):
+        return time.perf_counter() - self.t0
+
+
+def extent(grid):
+    """imshow extent (left, right, bottom, top) of an image grid, calibrated."""
+    gx, gy = grid["x"], grid["y"]
+    x0 = gx["offset"] - 0.5 * gx["scale"]
+    y0 = gy["offset"] - 0.5 * gy["scale"]
+    return (x0, x0 + gx["size"] * gx["scale"], y0 + gy["size"] * gy["scale"], y0)
+
+
+def show_image(ax, data, grid, title=None, **kwargs):
+    """The image in grey on calibrated axes (``atoms.grid``), percentile contrast."""
+    data = np.asarray(data, float)
+    lo, hi = np.nanpercentile(data, (0.5, 99.5))
+    kwargs.setdefault("cmap", "gray")
+    im = ax.imshow(data, extent=extent(grid), vmin=lo, vmax=hi, **kwargs)
+    u = grid["x"]["units"]
+    ax.set_xlabel(f"x ({u})")
+    ax.set_ylabel(f"y ({u})")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return im
+
+
+def overlay(ax, signal, alpha=0.55, **kwargs):
+    """A map on the image grid (e.g. ``nb.get_cluster_map()``) over an image."""
+    grid = {
+        k: {"offset": a.offset, "scale": a.scale, "size": a.size}
+        for k, a in zip("xy", signal.axes_manager.signal_axes)
+    }
+    return ax.imshow(
+        np.asarray(signal.data, float),
+        extent=extent(grid),
+        alpha=alpha,
+        interpolation="nearest",
+        **kwargs,
+    )
+
+
+def cluster_colours(n, cmap="tab10"):
+    """The colours ``get_cluster_markers(cmap)`` gives clusters 0..n-1."""
+    cm = matplotlib.colormaps[cmap]
+    return [cm(i % cm.N) for i in range(n)]
+
+
+def cluster_cmap(n, cmap="tab10"):
+    """A discrete colormap for labels 0..n-1 (same colours as the markers)."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    cm = ListedColormap(cluster_colours(n, cmap))
+    return cm, BoundaryNorm(np.arange(n + 1) - 0.5, n)
+
+
+def cluster_legend(ax, sizes, cmap="tab10", **kwargs):
+    """Legend 'cluster: atoms' with the cluster colours."""
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(color=c, label=f"{i}: {n}")
+        for i, (c, n) in enumerate(zip(cluster_colours(len(sizes), cmap), sizes))
+    ]
+    kwargs.setdefault("fontsize", 8)
+    kwargs.setdefault("title", "cluster: atoms")
+    kwargs.setdefault("title_fontsize", 8)
+    ax.legend(handles=handles, **kwargs)
+
+
+def save(fig, out, name):
+    """Save a figure as PNG in ``out`` and close it."""
+    path = Path(out) / name
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    print(f"  wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
+    return path
 
 
 def rectangle(ax, region, rotation=0.0, **kwargs):
@@ -58,8 +179,8 @@ def rectangle(ax, region, rotation=0.0, **kwargs):
 
 
 def main():
-    args = parse_args(NAME, __doc__.splitlines()[0], n_clusters=True)
-    d = args.data_dir / FOLDER
+    args = parse_args(__doc__.splitlines()[0], n_clusters=True)
+    d = [Path(p) / FOLDER for p in args.data_dirs]
     survey_path = find_file(d, "DMReader_Image_SI-Survey.dm3")
     si_path = find_file(d, "DMReader_SpectrumImage_SI-EELS.dm3")
     haadf_path = find_file(d, "DMReader_SI-HAADF.dm3")
@@ -81,7 +202,7 @@ def main():
     # ------------------------------------------------ registration
     reg = atoms.register_to_spectrum_image(si)
     info = reg.metadata.AtomPositions.spectrum_image
-    shift, score = estimate_si_shift(atoms, survey, haadf, si)
+    shift, score = atoms.estimate_si_shift(survey, haadf, si)
     reg2 = atoms.register_to_spectrum_image(si, shift=shift)
     info2 = reg2.metadata.AtomPositions.spectrum_image
     A = np.asarray(info.affine)
@@ -97,7 +218,7 @@ def main():
     )
     # DigitalMicrograph scans the SI in the survey's frame (rotation 0); a
     # search of +-10 degrees shows what drift during the 49 SI rows does to it
-    rot = estimate_si_registration(atoms, survey, haadf, si, rotation_range=(-10, 10))
+    rot = atoms.estimate_si_registration(survey, haadf, si, rotation_range=(-10, 10))
     print(
         f"  rotation search +-10 deg: {rot['rotation']:+.1f} deg, correlation "
         f"{rot['score']:.2f} (vs {score:.2f} at 0 deg): drift during the SI "
@@ -110,7 +231,7 @@ def main():
     nb = atoms.get_neighbourhoods(n_neighbours=8)
     K = args.n_clusters or 3
     nb.cluster_analysis(n_clusters=K)
-    labels = nb._labels()
+    labels = nb.get_cluster_labels(merged=True).data.astype(int)
     sizes = np.bincount(labels, minlength=K)
     cy = nb.get_centres().get_column("y")
     med_y = [round(float(np.median(cy[labels == i]))) for i in range(K)]
@@ -172,23 +293,36 @@ def main():
     axes[0].set_ylabel("counts per SI pixel")
     axes[0].set_title("mean spectrum of each neighbourhood cluster", fontsize=10)
     axes[0].legend(fontsize=8)
-    # La M4,5 region, each spectrum minus a power law fitted at 780-825 eV
-    w = (e >= 780) & (e <= 825)
+    # La M4,5 region: exspy removes a power law estimated at 780-825 eV
     for i in range(K):
-        y = m.data[i]
-        if not np.isfinite(y).all():
+        if not np.isfinite(m.data[i]).all():
             continue
-        p = np.polyfit(np.log(e[w]), np.log(np.maximum(y[w], 1e-9)), 1)
-        axes[1].plot(e, y - np.exp(np.polyval(p, np.log(e))), color=colours[i], lw=1)
+        edge = m.inav[i].remove_background(
+            signal_range=(780.0, 825.0),
+            background_type="PowerLaw",
+            show_progressbar=False,
+        )
+        la = e >= 780
+        axes[1].plot(e[la], edge.data[la], color=colours[i], lw=1)
     axes[1].set_xlim(780, e.max())
     axes[1].set_ylim(-40, None)
     axes[1].axhline(0, color="k", lw=0.5)
-    axes[1].set_title("La M4,5 above a power law (fit 780-825 eV)", fontsize=10)
+    axes[1].set_title("La M4,5 above exspy's power law (780-825 eV)", fontsize=10)
     axes[1].set_xlabel("energy loss (eV)")
     fig.tight_layout()
     save(fig, out, "2_cluster_spectra.png")
 
+    # ------------------------------------------------ per-atom spectra
+    # one row per atom whose cell the SI covers; the axis holds the atom indices
+    sp = atoms.get_spectra(si, shift=shift, normalise=True)
+    rows = np.asarray(sp.metadata.AtomSpectra.atom_indices)
+    print(
+        f"  per-atom spectra: {sp} (atoms {rows.min()} .. {rows.max()} of the "
+        f"table), {int(np.isnan(sp.data).sum())} NaN values"
+    )
+
     # ------------------------------------------------ per-atom edge maps
+    # exspy's edge intensity (power law removed, window summed: counts / SI px)
     table = atoms
     for edge in EDGES:
         table = table.get_spectral_quantity(si, edge=edge, shift=shift)
@@ -233,7 +367,7 @@ def main():
                 label=f"cluster {i}",
             )
         ax.set_xlabel("y (survey px)")
-        ax.set_ylabel(f"{EDGES[edge]} (counts eV / SI px)")
+        ax.set_ylabel(f"{EDGES[edge]} ({table.units[edge]})")
         ax.axhline(0, color="k", lw=0.5)
     axes[0].legend(fontsize=8)
     fig.suptitle("per-atom edge intensities across the interface", fontsize=10)

@@ -22,20 +22,17 @@ Figures (``examples/output/library_classification/`` by default):
 Run: ``python examples/library_classification.py [--data-dir DIR] [--out DIR]``
 """
 
+import argparse
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
 import hyperspy.api as hs
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
-from _common import (
-    Timer,
-    cluster_cmap,
-    cluster_colours,
-    find_file,
-    overlay,
-    parse_args,
-    plt,
-    quiet,
-    save,
-    show_image,
-)
 
 from hyperspy_localcryst.data import pto_sro_interface
 from hyperspy_localcryst.library import NeighbourhoodLibrary
@@ -43,6 +40,122 @@ from hyperspy_localcryst.library import NeighbourhoodLibrary
 NAME = "library_classification"
 STO = "SrTiO3_HAADF_TitanCubed80kV.emi"
 SETTINGS = {"n_neighbours": 4, "metric": "angle"}
+
+
+# where this script lives (the working folder in a notebook)
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+# data: ../shared/data/real next to the repository, then tests/data
+DATA_DIRS = [
+    HERE.parent.parent / "shared" / "data" / "real",
+    HERE.parent / "tests" / "data",
+]
+
+
+def parse_args(description, n_clusters=False):
+    """``--data-dir DIR`` (repeatable), ``--out DIR`` (and ``--n-clusters``);
+    unknown arguments (a notebook kernel's) are ignored."""
+    p = argparse.ArgumentParser(prog=f"{NAME}.py", description=description)
+    p.add_argument("--data-dir", type=Path, action="append", help="data folder")
+    p.add_argument("--out", type=Path, default=HERE / "output" / NAME)
+    if n_clusters:
+        p.add_argument("--n-clusters", type=int, default=None)
+    args = p.parse_known_args()[0]
+    args.data_dirs = args.data_dir or DATA_DIRS
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def find_file(data_dirs, *names):
+    """The first of ``names`` found in ``data_dirs``; else say where to get
+    it and exit with status 0 (a run without the optional data is no error)."""
+    for folder in data_dirs:
+        for n in names:
+            if (Path(folder) / n).is_file():
+                return Path(folder) / n
+    print(f"{names[0]} not found in {data_dirs}: see shared/data/real/README.md")
+    sys.exit(0)
+
+
+def quiet():
+    """Silence HyperSpy's and the fits' warnings and progress bars."""
+    warnings.simplefilter("ignore")
+    logging.getLogger("hyperspy").setLevel(logging.ERROR)
+    hs.preferences.General.show_progressbar = False
+
+
+class Timer:
+    """Prints the time of each step, and the total at the end."""
+
+    def __init__(self):
+        self.t0 = self.t = time.perf_counter()
+
+    def __call__(self, what):
+        now = time.perf_counter()
+        print(f"  [{now - self.t:6.2f} s] {what}")
+        self.t = now
+
+    def total(self):
+        return time.perf_counter() - self.t0
+
+
+def extent(grid):
+    """imshow extent (left, right, bottom, top) of an image grid, calibrated."""
+    gx, gy = grid["x"], grid["y"]
+    x0 = gx["offset"] - 0.5 * gx["scale"]
+    y0 = gy["offset"] - 0.5 * gy["scale"]
+    return (x0, x0 + gx["size"] * gx["scale"], y0 + gy["size"] * gy["scale"], y0)
+
+
+def show_image(ax, data, grid, title=None, **kwargs):
+    """The image in grey on calibrated axes (``atoms.grid``), percentile contrast."""
+    data = np.asarray(data, float)
+    lo, hi = np.nanpercentile(data, (0.5, 99.5))
+    kwargs.setdefault("cmap", "gray")
+    im = ax.imshow(data, extent=extent(grid), vmin=lo, vmax=hi, **kwargs)
+    u = grid["x"]["units"]
+    ax.set_xlabel(f"x ({u})")
+    ax.set_ylabel(f"y ({u})")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return im
+
+
+def overlay(ax, signal, alpha=0.55, **kwargs):
+    """A map on the image grid (e.g. ``nb.get_cluster_map()``) over an image."""
+    grid = {
+        k: {"offset": a.offset, "scale": a.scale, "size": a.size}
+        for k, a in zip("xy", signal.axes_manager.signal_axes)
+    }
+    return ax.imshow(
+        np.asarray(signal.data, float),
+        extent=extent(grid),
+        alpha=alpha,
+        interpolation="nearest",
+        **kwargs,
+    )
+
+
+def cluster_colours(n, cmap="tab10"):
+    """The colours ``get_cluster_markers(cmap)`` gives clusters 0..n-1."""
+    cm = matplotlib.colormaps[cmap]
+    return [cm(i % cm.N) for i in range(n)]
+
+
+def cluster_cmap(n, cmap="tab10"):
+    """A discrete colormap for labels 0..n-1 (same colours as the markers)."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    cm = ListedColormap(cluster_colours(n, cmap))
+    return cm, BoundaryNorm(np.arange(n + 1) - 0.5, n)
+
+
+def save(fig, out, name):
+    """Save a figure as PNG in ``out`` and close it."""
+    path = Path(out) / name
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    print(f"  wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
+    return path
 
 
 def class_map(res, nb):
@@ -53,8 +166,8 @@ def class_map(res, nb):
 
 
 def main():
-    args = parse_args(NAME, __doc__.splitlines()[0])
-    sto_path = find_file(args.data_dir, STO)
+    args = parse_args(__doc__.splitlines()[0])
+    sto_path = find_file(args.data_dirs, STO)
     quiet()
     t = Timer()
     out = args.out
@@ -65,7 +178,7 @@ def main():
     nb = a_pto.get_neighbourhoods(**SETTINGS)
     K = 3
     nb.cluster_analysis(n_clusters=K)
-    lab = nb._labels()
+    lab = nb.get_cluster_labels(merged=True).data.astype(int)
     polar = nb.get_invariants().get_column("polar")
     med = np.array([np.median(polar[lab == i]) for i in range(K)])
     order = np.argsort(med)  # least polar first
@@ -162,9 +275,9 @@ def main():
     for i in range(K):
         v = lib.centroids[i].reshape(-1, 2)
         ax.plot(v[:, 0], v[:, 1], "o", color=colours[i], ms=9, label=lib.names[i])
-    from hyperspy_localcryst.library import _features
-
-    v = np.median(_features(nb_sto, "nn"), axis=0).reshape(-1, 2)
+    # the library's "nn" scaling: vectors over the median first-neighbour distance
+    X = nb_sto.data
+    v = np.median(X / np.median(np.hypot(X[:, 0], X[:, 1])), axis=0).reshape(-1, 2)
     ax.plot(v[:, 0], v[:, 1], "k+", ms=12, mew=2, label="SrTiO3 median")
     ax.plot([0], [0], "kx")
     ax.set_aspect("equal")

@@ -18,14 +18,97 @@ Figures (``examples/output/phases_symmetry_defects/`` by default):
 Run: ``python examples/phases_symmetry_defects.py [--out DIR]``
 """
 
+import argparse
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import hyperspy.api as hs
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
-from _common import Timer, parse_args, plt, quiet, save, show_image
 
 from hyperspy_localcryst.data import pto_sro_interface, synthetic_lattice
 from hyperspy_localcryst.numerics.neighbourhoods import shell_count
-from hyperspy_localcryst.signals._plotting import class_colours
 
 NAME = "phases_symmetry_defects"
+
+
+# where this script lives (the working folder in a notebook)
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+# data: ../shared/data/real next to the repository, then tests/data
+DATA_DIRS = [
+    HERE.parent.parent / "shared" / "data" / "real",
+    HERE.parent / "tests" / "data",
+]
+
+
+def parse_args(description, n_clusters=False):
+    """``--data-dir DIR`` (repeatable), ``--out DIR`` (and ``--n-clusters``);
+    unknown arguments (a notebook kernel's) are ignored."""
+    p = argparse.ArgumentParser(prog=f"{NAME}.py", description=description)
+    p.add_argument("--data-dir", type=Path, action="append", help="data folder")
+    p.add_argument("--out", type=Path, default=HERE / "output" / NAME)
+    if n_clusters:
+        p.add_argument("--n-clusters", type=int, default=None)
+    args = p.parse_known_args()[0]
+    args.data_dirs = args.data_dir or DATA_DIRS
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def quiet():
+    """Silence HyperSpy's and the fits' warnings and progress bars."""
+    warnings.simplefilter("ignore")
+    logging.getLogger("hyperspy").setLevel(logging.ERROR)
+    hs.preferences.General.show_progressbar = False
+
+
+class Timer:
+    """Prints the time of each step, and the total at the end."""
+
+    def __init__(self):
+        self.t0 = self.t = time.perf_counter()
+
+    def __call__(self, what):
+        now = time.perf_counter()
+        print(f"  [{now - self.t:6.2f} s] {what}")
+        self.t = now
+
+    def total(self):
+        return time.perf_counter() - self.t0
+
+
+def extent(grid):
+    """imshow extent (left, right, bottom, top) of an image grid, calibrated."""
+    gx, gy = grid["x"], grid["y"]
+    x0 = gx["offset"] - 0.5 * gx["scale"]
+    y0 = gy["offset"] - 0.5 * gy["scale"]
+    return (x0, x0 + gx["size"] * gx["scale"], y0 + gy["size"] * gy["scale"], y0)
+
+
+def show_image(ax, data, grid, title=None, **kwargs):
+    """The image in grey on calibrated axes (``atoms.grid``), percentile contrast."""
+    data = np.asarray(data, float)
+    lo, hi = np.nanpercentile(data, (0.5, 99.5))
+    kwargs.setdefault("cmap", "gray")
+    im = ax.imshow(data, extent=extent(grid), vmin=lo, vmax=hi, **kwargs)
+    u = grid["x"]["units"]
+    ax.set_xlabel(f"x ({u})")
+    ax.set_ylabel(f"y ({u})")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return im
+
+
+def save(fig, out, name):
+    """Save a figure as PNG in ``out`` and close it."""
+    path = Path(out) / name
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    print(f"  wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
+    return path
 
 
 def dots(ax, table, column, title, names=None):
@@ -33,7 +116,9 @@ def dots(ax, table, column, title, names=None):
     v = table.get_column(column).astype(int)
     x, y = table.get_column("x"), table.get_column("y")
     n = int(v.max()) + 1
-    colours = class_colours(max(n, 1))
+    # matplotlib's tab10 without its grey, as the package's figures (grey: -1)
+    tab10 = [c for i, c in enumerate(matplotlib.colormaps["tab10"].colors) if i != 7]
+    colours = [tab10[i % len(tab10)] for i in range(max(n, 1))]
     for i in range(n):
         m = v == i
         label = (names[i] if names else f"{column} {i}") + f": {int(m.sum())}"
@@ -67,7 +152,7 @@ def analyse(atoms):
 
 
 def main():
-    args = parse_args(NAME, __doc__.splitlines()[0])
+    args = parse_args(__doc__.splitlines()[0])
     quiet()
     t = Timer()
     out = args.out

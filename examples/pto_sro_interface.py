@@ -26,26 +26,173 @@ Figures (``examples/output/pto_sro_interface/`` by default):
 Run: ``python examples/pto_sro_interface.py [--out DIR] [--n-clusters K]``
 """
 
+import argparse
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import hyperspy.api as hs
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
-from _common import (
-    Timer,
-    cluster_cmap,
-    cluster_legend,
-    draw_points,
-    fix_mode_axes,
-    overlay,
-    parse_args,
-    plt,
-    quiet,
-    save,
-    show_image,
-    top_merges,
-)
 from scipy.spatial import cKDTree
 
 from hyperspy_localcryst.data import pto_sro_interface
 
 NAME = "pto_sro_interface"
+
+
+# where this script lives (the working folder in a notebook)
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+# data: ../shared/data/real next to the repository, then tests/data
+DATA_DIRS = [
+    HERE.parent.parent / "shared" / "data" / "real",
+    HERE.parent / "tests" / "data",
+]
+
+
+def parse_args(description, n_clusters=False):
+    """``--data-dir DIR`` (repeatable), ``--out DIR`` (and ``--n-clusters``);
+    unknown arguments (a notebook kernel's) are ignored."""
+    p = argparse.ArgumentParser(prog=f"{NAME}.py", description=description)
+    p.add_argument("--data-dir", type=Path, action="append", help="data folder")
+    p.add_argument("--out", type=Path, default=HERE / "output" / NAME)
+    if n_clusters:
+        p.add_argument("--n-clusters", type=int, default=None)
+    args = p.parse_known_args()[0]
+    args.data_dirs = args.data_dir or DATA_DIRS
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def quiet():
+    """Silence HyperSpy's and the fits' warnings and progress bars."""
+    warnings.simplefilter("ignore")
+    logging.getLogger("hyperspy").setLevel(logging.ERROR)
+    hs.preferences.General.show_progressbar = False
+
+
+class Timer:
+    """Prints the time of each step, and the total at the end."""
+
+    def __init__(self):
+        self.t0 = self.t = time.perf_counter()
+
+    def __call__(self, what):
+        now = time.perf_counter()
+        print(f"  [{now - self.t:6.2f} s] {what}")
+        self.t = now
+
+    def total(self):
+        return time.perf_counter() - self.t0
+
+
+def extent(grid):
+    """imshow extent (left, right, bottom, top) of an image grid, calibrated."""
+    gx, gy = grid["x"], grid["y"]
+    x0 = gx["offset"] - 0.5 * gx["scale"]
+    y0 = gy["offset"] - 0.5 * gy["scale"]
+    return (x0, x0 + gx["size"] * gx["scale"], y0 + gy["size"] * gy["scale"], y0)
+
+
+def show_image(ax, data, grid, title=None, **kwargs):
+    """The image in grey on calibrated axes (``atoms.grid``), percentile contrast."""
+    data = np.asarray(data, float)
+    lo, hi = np.nanpercentile(data, (0.5, 99.5))
+    kwargs.setdefault("cmap", "gray")
+    im = ax.imshow(data, extent=extent(grid), vmin=lo, vmax=hi, **kwargs)
+    u = grid["x"]["units"]
+    ax.set_xlabel(f"x ({u})")
+    ax.set_ylabel(f"y ({u})")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return im
+
+
+def overlay(ax, signal, alpha=0.55, **kwargs):
+    """A map on the image grid (e.g. ``nb.get_cluster_map()``) over an image."""
+    grid = {
+        k: {"offset": a.offset, "scale": a.scale, "size": a.size}
+        for k, a in zip("xy", signal.axes_manager.signal_axes)
+    }
+    return ax.imshow(
+        np.asarray(signal.data, float),
+        extent=extent(grid),
+        alpha=alpha,
+        interpolation="nearest",
+        **kwargs,
+    )
+
+
+def cluster_colours(n, cmap="tab10"):
+    """The colours ``get_cluster_markers(cmap)`` gives clusters 0..n-1."""
+    cm = matplotlib.colormaps[cmap]
+    return [cm(i % cm.N) for i in range(n)]
+
+
+def cluster_cmap(n, cmap="tab10"):
+    """A discrete colormap for labels 0..n-1 (same colours as the markers)."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    cm = ListedColormap(cluster_colours(n, cmap))
+    return cm, BoundaryNorm(np.arange(n + 1) - 0.5, n)
+
+
+def cluster_legend(ax, sizes, cmap="tab10", **kwargs):
+    """Legend 'cluster: atoms' with the cluster colours."""
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(color=c, label=f"{i}: {n}")
+        for i, (c, n) in enumerate(zip(cluster_colours(len(sizes), cmap), sizes))
+    ]
+    kwargs.setdefault("fontsize", 8)
+    kwargs.setdefault("title", "cluster: atoms")
+    kwargs.setdefault("title_fontsize", 8)
+    ax.legend(handles=handles, **kwargs)
+
+
+def draw_points(ax, points, **kwargs):
+    """Draw a HyperSpy ``Points`` marker (e.g. ``nb.get_cluster_markers()``)
+    on a plain matplotlib axes, with its offsets and colours."""
+    k = points.kwargs
+    xy = np.asarray(k["offsets"])
+    colours = k.get("color", k.get("facecolors", "r"))
+    kwargs.setdefault("s", 12)
+    ax.scatter(xy[:, 0], xy[:, 1], c=colours, **kwargs)
+
+
+def top_merges(nb, n=8, **kwargs):
+    """Heights of the last ``n`` merges of the dendrogram, highest first."""
+    Z, _ = nb.get_linkage(**kwargs)
+    return np.sort(Z[:, 2])[::-1][:n]
+
+
+def fix_mode_axes(fig, pad=1.35):
+    """Give every panel of ``nb.plot_modes`` room for its outer atoms and arrows."""
+    for ax in fig.axes:
+        xs, ys = [], []
+        for line in ax.lines:
+            xs.extend(np.asarray(line.get_xdata(), float))
+            ys.extend(np.asarray(line.get_ydata(), float))
+        for arrows in ax.collections:  # the tips of the quiver arrows
+            if hasattr(arrows, "U"):
+                tips = arrows.get_offsets() + np.column_stack([arrows.U, arrows.V])
+                xs.extend(tips[:, 0])
+                ys.extend(tips[:, 1])
+        r = pad * max(np.max(np.abs(xs)), np.max(np.abs(ys)))
+        ax.set_xlim(-r, r)
+        ax.set_ylim(r, -r)
+
+
+def save(fig, out, name):
+    """Save a figure as PNG in ``out`` and close it."""
+    path = Path(out) / name
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    print(f"  wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
+    return path
 
 
 def checkerboard(atoms, column="peak"):
@@ -63,7 +210,7 @@ def checkerboard(atoms, column="peak"):
 
 
 def main():
-    args = parse_args(NAME, __doc__.splitlines()[0], n_clusters=True)
+    args = parse_args(__doc__.splitlines()[0], n_clusters=True)
     quiet()
     t = Timer()
     out = args.out
@@ -156,7 +303,7 @@ def main():
     nb.decomposition(print_info=False)
     props = nb.get_mode_properties(8)
     print(props.round(4).to_string())
-    ax = nb.plot_explained_variance_ratio(n=12)
+    ax = nb.plot_scree_plot(n=12)
     ax.figure.set_size_inches(5, 3.6)
     ax.set_title("Scree plot: PCA of the 4-neighbour neighbourhoods", fontsize=9)
     save(ax.figure, out, "5a_scree.png")

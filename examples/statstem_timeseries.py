@@ -19,24 +19,116 @@ Figures (``examples/output/statstem_timeseries/`` by default):
 Run: ``python examples/statstem_timeseries.py [--data-dir DIR] [--out DIR]``
 """
 
+import argparse
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
 import hyperspy.api as hs
+import matplotlib.pyplot as plt
 import numpy as np
-from _common import (
-    TEST_DATA,
-    Timer,
-    find_file,
-    parse_args,
-    plt,
-    quiet,
-    save,
-    show_image,
-)
 from scipy.spatial import cKDTree
 
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
 NAME = "statstem_timeseries"
 FILE = "statstem_HMM_example_timeseries.npz"
+
+
+# where this script lives (the working folder in a notebook)
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+# data: ../shared/data/real next to the repository, then tests/data
+DATA_DIRS = [
+    HERE.parent.parent / "shared" / "data" / "real",
+    HERE.parent / "tests" / "data",
+]
+
+
+def parse_args(description, n_clusters=False):
+    """``--data-dir DIR`` (repeatable), ``--out DIR`` (and ``--n-clusters``);
+    unknown arguments (a notebook kernel's) are ignored."""
+    p = argparse.ArgumentParser(prog=f"{NAME}.py", description=description)
+    p.add_argument("--data-dir", type=Path, action="append", help="data folder")
+    p.add_argument("--out", type=Path, default=HERE / "output" / NAME)
+    if n_clusters:
+        p.add_argument("--n-clusters", type=int, default=None)
+    args = p.parse_known_args()[0]
+    args.data_dirs = args.data_dir or DATA_DIRS
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def find_file(data_dirs, *names):
+    """The first of ``names`` found in ``data_dirs``; else say where to get
+    it and exit with status 0 (a run without the optional data is no error)."""
+    for folder in data_dirs:
+        for n in names:
+            if (Path(folder) / n).is_file():
+                return Path(folder) / n
+    print(f"{names[0]} not found in {data_dirs}: see shared/data/real/README.md")
+    sys.exit(0)
+
+
+def quiet():
+    """Silence HyperSpy's and the fits' warnings and progress bars."""
+    warnings.simplefilter("ignore")
+    logging.getLogger("hyperspy").setLevel(logging.ERROR)
+    hs.preferences.General.show_progressbar = False
+
+
+class Timer:
+    """Prints the time of each step, and the total at the end."""
+
+    def __init__(self):
+        self.t0 = self.t = time.perf_counter()
+
+    def __call__(self, what):
+        now = time.perf_counter()
+        print(f"  [{now - self.t:6.2f} s] {what}")
+        self.t = now
+
+    def total(self):
+        return time.perf_counter() - self.t0
+
+
+def extent(grid):
+    """imshow extent (left, right, bottom, top) of an image grid, calibrated."""
+    gx, gy = grid["x"], grid["y"]
+    x0 = gx["offset"] - 0.5 * gx["scale"]
+    y0 = gy["offset"] - 0.5 * gy["scale"]
+    return (x0, x0 + gx["size"] * gx["scale"], y0 + gy["size"] * gy["scale"], y0)
+
+
+def show_image(ax, data, grid, title=None, **kwargs):
+    """The image in grey on calibrated axes (``atoms.grid``), percentile contrast."""
+    data = np.asarray(data, float)
+    lo, hi = np.nanpercentile(data, (0.5, 99.5))
+    kwargs.setdefault("cmap", "gray")
+    im = ax.imshow(data, extent=extent(grid), vmin=lo, vmax=hi, **kwargs)
+    u = grid["x"]["units"]
+    ax.set_xlabel(f"x ({u})")
+    ax.set_ylabel(f"y ({u})")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return im
+
+
+def grid_of(image):
+    """The grid (``atoms.grid``'s form) of a HyperSpy image's two axes."""
+    axes = image.axes_manager.signal_axes
+    keys = ("size", "scale", "offset", "units", "name")
+    return {k: {f: getattr(a, f) for f in keys} for k, a in zip("xy", axes)}
+
+
+def save(fig, out, name):
+    """Save a figure as PNG in ``out`` and close it."""
+    path = Path(out) / name
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    print(f"  wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
+    return path
 
 
 def load(path):
@@ -54,13 +146,10 @@ def load(path):
 
 
 def main():
-    args = parse_args(NAME, __doc__.splitlines()[0])
-    data_dir = args.data_dir
-    if not (data_dir / FILE).is_file():  # the file lives with the test data
-        data_dir = TEST_DATA
+    args = parse_args(__doc__.splitlines()[0])
     quiet()
     timer = Timer()
-    s, ref, cross = load(find_file(data_dir, FILE))
+    s, ref, cross = load(find_file(args.data_dirs, FILE))
     n = s.axes_manager.navigation_size
     timer(f"loaded {n} frames of {s.axes_manager.signal_shape} px")
 
@@ -105,7 +194,7 @@ def main():
 
     traj = refined.get_trajectories().data  # (track, frame, xy)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 5))
-    show_image(a1, mean.data, mean._grid(), "Trajectories (displacement × 20)")
+    show_image(a1, mean.data, grid_of(mean), "Trajectories (displacement × 20)")
     start = traj[:, 0, :]
     for tr in traj:
         ok = np.isfinite(tr[:, 0])
@@ -152,7 +241,7 @@ def main():
     save(fig, args.out, "3_per_frame.png")
 
     fig, ax = plt.subplots(figsize=(6, 6))
-    show_image(ax, mean.data, mean._grid(), f"Aligned mean of {n} frames")
+    show_image(ax, mean.data, grid_of(mean), f"Aligned mean of {n} frames")
     save(fig, args.out, "4_aligned_mean.png")
     hs.preferences.General.show_progressbar = True
     print(f"done in {timer.total():.1f} s; figures in {args.out}")

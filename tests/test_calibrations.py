@@ -636,13 +636,17 @@ def test_atom_spectra_are_the_cells_sums(hand, normalise):
     ex = sp.axes_manager.signal_axes[0]
     assert (ex.offset, ex.scale, ex.units, ex.size) == (E0, DE, "eV", NE)
     assert sp.axes_manager.navigation_axes[0].name == "atom"
-    area = np.asarray(sp.metadata.AtomSpectra.area)
-    np.testing.assert_allclose(area, hand["area"], rtol=1e-12)  # SI pixels
-    assert sorted(set(np.round(area, 9))) == [0.0, 2.0, 6.0, 8.0]
+    # only the atoms whose cell the SI covers, with their row indices
     ok = hand["area"] > 0
+    idx = np.asarray(sp.metadata.AtomSpectra.atom_indices)
+    np.testing.assert_array_equal(idx, np.flatnonzero(ok))
+    np.testing.assert_array_equal(sp.axes_manager["atom"].axis, idx)
+    area = np.asarray(sp.metadata.AtomSpectra.area)
+    np.testing.assert_allclose(area, hand["area"][ok], rtol=1e-12)  # SI pixels
+    assert sorted(set(np.round(area, 9))) == [2.0, 6.0, 8.0]
     want = hand["sums"][ok] / (hand["area"][ok, None] if normalise else 1)
-    np.testing.assert_allclose(sp.data[ok], want, rtol=1e-12)
-    assert np.isnan(sp.data[~ok]).all()
+    np.testing.assert_allclose(sp.data, want, rtol=1e-12)
+    assert np.isfinite(sp.data).all()
     # the documented radius cells: discs of 1 SI pixel (2 px) around each atom
     # hold its own SI pixels only (no SI pixel centre is nearer than 1 px)
 
@@ -677,34 +681,72 @@ def test_class_and_cluster_spectra_are_area_weighted_means(hand):
 
 
 def _hand_intensity(hand, window):
-    """Mean step height x the documented channel sum: channels inside
-    ``window`` (inclusive) times the channel width (eV)."""
+    """Mean step height x the number of channels of ``si.isig[start:end]``
+    (HyperSpy's float slicing: nearest channel, end excluded): the sum of the
+    counts of a binned (EELS) axis above the background."""
     e = hand["e"]
-    m = (e >= window[0]) & (e <= window[1])
-    return hand["mean_h"] * np.sum((e[m] >= ONSET) * DE)
+    i0, i1 = (int(round((v - E0) / DE)) for v in window)
+    return hand["mean_h"] * np.sum(e[i0:i1] >= ONSET)
 
 
-def test_spectral_quantity_is_the_window_integral(hand):
+def _exspy_intensity(si, hand, window, background):
+    """exspy's own edge intensity of the hand cell-mean spectra: its
+    documented ``remove_background`` + ``integrate1D`` on the same windows."""
+    ok = hand["area"] > 0
+    s = hs.signals.Signal1D(hand["sums"][ok] / hand["area"][ok, None])
+    s.set_signal_type("EELS")
+    ex = s.axes_manager.signal_axes[0]
+    ex.offset, ex.scale, ex.units = E0, DE, "eV"
+    assert ex.is_binned
+    s = s.remove_background(
+        signal_range=background, background_type="PowerLaw", show_progressbar=False
+    )
+    out = np.full(len(ok), np.nan)
+    out[ok] = s.isig[window[0] : window[1]].integrate1D(-1).data
+    return out
+
+
+def test_spectral_quantity_is_exspys_edge_intensity(hand):
     atoms, px, py = _survey_atoms()
     si = _si()
     t = atoms.get_spectral_quantity(
         si, window=(540.25, 550.25), background=(490, 525), region=_region()
     )
     name = "window_540.25_550.25"
-    assert t.units[name] == "counts eV/SI px"
-    want = _hand_intensity(hand, (540.25, 550.25))
-    # = the exact integral of the step over the window: 10 eV x mean height
-    np.testing.assert_allclose(want, 10.0 * hand["mean_h"], rtol=1e-12)
-    np.testing.assert_allclose(t.get_column(name), want, rtol=1e-9, atol=1e-9)
+    # binned EELS axis: counts (exspy's integrate1D sums), not counts x eV
+    assert t.units[name] == "counts/SI px"
+    got = t.get_column(name)
+    want = _exspy_intensity(si, hand, (540.25, 550.25), (490, 525))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_array_equal(np.isnan(got), hand["area"] == 0)
+    # = 20 channels x the mean step height, up to the power-law estimate's
+    # bias (HyperSpy's fast two-area estimate, not a least-squares fit)
+    hand_v = _hand_intensity(hand, (540.25, 550.25))
+    np.testing.assert_allclose(hand_v, 20 * hand["mean_h"], rtol=1e-12)
+    np.testing.assert_allclose(got, hand_v, rtol=0.01)
 
     # an edge by name: onset 532 eV (O K), window onset - 2 .. onset + 30,
     # power law fitted at onset - 50 .. onset - 5 (docs/spectra.md)
     t = atoms.get_spectral_quantity(si, edge="O_K", region=_region())
-    want = _hand_intensity(hand, (530.0, 562.0))
-    np.testing.assert_allclose(want, 31.5 * hand["mean_h"], rtol=1e-12)
-    np.testing.assert_allclose(t.get_column("O_K"), want, rtol=1e-9, atol=1e-9)
+    got = t.get_column("O_K")
+    np.testing.assert_allclose(
+        got, _exspy_intensity(si, hand, (530.0, 562.0), (482.0, 527.0)), rtol=1e-6
+    )
+    np.testing.assert_allclose(got, 62 * hand["mean_h"], rtol=0.01)
     md = t.metadata.AtomPositions.spectral_quantities.O_K
     assert list(md.window) == [530.0, 562.0] and list(md.background) == [482.0, 527.0]
+
+    # not binned (a plain Signal1D): HyperSpy integrates over energy (Simpson)
+    plain = hs.signals.Signal1D(si.data)
+    plain.axes_manager.signal_axes[0].update_from(
+        si.axes_manager.signal_axes[0], ("offset", "scale", "units")
+    )
+    t = atoms.get_spectral_quantity(
+        plain, window=(540.25, 550.25), background=(490, 525), region=_region()
+    )
+    assert t.units[name] == "counts eV/SI px"
+    # 20 channels: Simpson over 19 intervals of 0.5 eV of the step
+    np.testing.assert_allclose(t.get_column(name), 9.5 * hand["mean_h"], rtol=0.01)
 
     # the map: each centre's value on its Voronoi cell of the survey grid
     nb = atoms.get_neighbourhoods(n_neighbours=4)
@@ -716,9 +758,9 @@ def test_spectral_quantity_is_the_window_integral(hand):
     assert (ax.size, ax.scale, ax.offset, ax.units) == (SURVEY[0], S, OX, UNITS)
     assert (ay.size, ay.scale, ay.offset, ay.units) == (SURVEY[1], S, OY, UNITS)
     rows, cols = py[c].astype(int), px[c].astype(int)
-    want = 10.0 * hand["mean_h"][c]
-    np.testing.assert_allclose(sm.data[rows, cols], want, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(sm.data[rows + 3, cols - 3], want, rtol=1e-9, atol=1e-9)
+    want = _exspy_intensity(si, hand, (540.25, 550.25), (490, 525))[c]
+    np.testing.assert_allclose(sm.data[rows, cols], want, rtol=1e-6)
+    np.testing.assert_allclose(sm.data[rows + 3, cols - 3], want, rtol=1e-6)
     assert np.isfinite(want).sum() >= 6 and np.isnan(want).sum() >= 6
 
 
@@ -738,8 +780,19 @@ def test_si_shift_is_calibrated(sy):
     assert score > 0.99
     assert dx == pytest.approx(1 * S, abs=0.05 * S)
     assert dy == pytest.approx(2 * sy, abs=0.05 * S)
+    # the methods are the functions
+    assert atoms.estimate_si_shift(survey, haadf, si, region=region, search=5 * S) == (
+        (dx, dy),
+        score,
+    )
     reg = estimate_si_registration(
         atoms, survey, haadf, si, region=region, rotation_range=(-1, 1), search=5 * S
+    )
+    assert (
+        atoms.estimate_si_registration(
+            survey, haadf, si, region=region, rotation_range=(-1, 1), search=5 * S
+        )
+        == reg
     )
     assert reg["shift"][0] == pytest.approx(1 * S, abs=0.1 * S)
     assert reg["shift"][1] == pytest.approx(2 * sy, abs=0.1 * S)

@@ -263,6 +263,12 @@ _SPECTRA_CALLS = {
     "estimate_si_registration": lambda w: estimate_si_registration(
         w["refined"], w["image"], w["haadf"], w["si"], REGION, (-5, 5)
     ),
+    "method-estimate_si_shift": lambda w: w["refined"].estimate_si_shift(
+        w["image"], w["haadf"], w["si"], region=REGION
+    ),
+    "method-estimate_si_registration": lambda w: w["refined"].estimate_si_registration(
+        w["image"], w["haadf"], w["si"], REGION, (-5, 5)
+    ),
     "library-from_neighbourhoods": lambda w: NeighbourhoodLibrary.from_neighbourhoods(
         w["nb"], spectra=w["nb"].get_cluster_spectra(w["si"], region=REGION)
     ),

@@ -357,7 +357,10 @@ def test_inav_slices_of_a_table(scene, sl):
     sel = t.select(np.arange(len(rows))[::2])
     np.testing.assert_array_equal(sel.get_column("x"), _column(scene, "x", rows[::2]))
     si = hs.signals.Signal1D(np.ones((16, 16, 10)))
-    assert t.get_spectra(si, region=SI_REGION).data.shape == (len(rows), 10)
+    sp = t.get_spectra(si, region=SI_REGION)
+    inside = t.register_to_spectrum_image(si, region=SI_REGION).get_column("in_si")
+    assert sp.data.shape == (len(sp.metadata.AtomSpectra.atom_indices), 10)
+    assert set(np.flatnonzero(inside)) <= set(sp.metadata.AtomSpectra.atom_indices)
 
 
 def test_inav_then_isig(scene):

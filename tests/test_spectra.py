@@ -46,6 +46,16 @@ def _si_signal(si, energy, scale=1.0, units=""):
     return s
 
 
+def _with_background(si, a=1e9, r=3.0):
+    """The SI plus a power-law background ``a E^-r`` (counts per channel):
+    the synthetic edges have none, and a power law cannot be estimated on
+    zero counts (neither by exspy nor by us)."""
+    out = si.deepcopy()
+    e = out.axes_manager.signal_axes[0].axis
+    out.data = out.data + a * e**-r
+    return out
+
+
 def _match(found_x, found_y, tx, ty, tol=3.0):
     d, k = cKDTree(np.column_stack([tx, ty])).query(np.column_stack([found_x, found_y]))
     return d < tol, k
@@ -271,10 +281,14 @@ def test_sublattice_mean_spectra_recover_site_spectra(pair):
 def test_per_atom_spectra_signal(pair):
     atoms, si = pair["atoms"], pair["si"]
     sp = atoms.get_spectra(si, region=pair["region"], rotation=pair["rotation"])
-    assert sp.axes_manager.navigation_shape == (atoms.n_atoms,)
     assert sp.axes_manager.navigation_axes[0].name == "atom"
-    area = np.asarray(sp.metadata.AtomSpectra.area)
-    assert np.isnan(sp.data[area == 0]).all() and np.isfinite(sp.data[area > 0]).all()
+    rows = np.asarray(sp.metadata.AtomSpectra.atom_indices)
+    assert 20 < len(rows) < atoms.n_atoms
+    assert sp.axes_manager.navigation_shape == (len(rows),)
+    assert np.isfinite(sp.data).all()
+    area = np.zeros(atoms.n_atoms)
+    area[rows] = sp.metadata.AtomSpectra.area
+    assert (area[rows] > 0).all()
     # the whole SI is shared out among the atoms' cells (up to the SI corners
     # farther than max_distance from every atom)
     ny, nx = si.axes_manager.navigation_shape[::-1]
@@ -284,13 +298,92 @@ def test_per_atom_spectra_signal(pair):
     assert total.sum() >= 0.97 * si.data.sum()
     # per-atom edge intensity: A atoms (site 0, Ti-L-like edge) carry it
     t = atoms.get_spectral_quantity(
-        si, edge="Ti_L3", region=pair["region"], rotation=pair["rotation"]
+        _with_background(si),
+        edge="Ti_L3",
+        region=pair["region"],
+        rotation=pair["rotation"],
     )
     v, sub = t.get_column("Ti_L3"), t.get_column("sublattice")
     core = area > 0.8 * np.median(area[area > 0])
     assert np.nanmedian(v[core & (sub == 0)]) > 5 * abs(
         np.nanmedian(v[core & (sub == 1)])
     )
+
+
+def test_per_atom_spectra_rows_are_the_atoms_in_the_si(pair):
+    """One row per atom whose cell the SI covers, with its index: every atom
+    inside the SI, plus the edge atoms whose cell reaches into it."""
+    atoms, si = pair["atoms"], pair["si"]
+    kw = {"region": pair["region"], "rotation": pair["rotation"]}
+    sp = atoms.get_spectra(si, **kw)
+    rows = np.asarray(sp.metadata.AtomSpectra.atom_indices)
+    np.testing.assert_array_equal(sp.axes_manager["atom"].axis, rows)
+    assert np.isfinite(sp.data).all() and (np.diff(rows) > 0).all()
+    reg = atoms.register_to_spectrum_image(si, **kw)
+    inside = np.flatnonzero(reg.get_column("in_si"))
+    assert set(inside) <= set(rows)
+    # the others lie outside, closer to the SI than their cell's reach (the
+    # median nearest-neighbour distance), in SI pixels along its axes
+    x, y = atoms.get_pixel_positions()
+    nn = np.median(
+        cKDTree(np.column_stack([x, y])).query(np.column_stack([x, y]), 2)[0][:, 1]
+    )
+    A = np.asarray(reg.metadata.AtomPositions.spectrum_image.affine)
+    px_size = np.hypot(*A[:, :2])  # survey px per SI px along i, j
+    ny, nx = si.axes_manager.navigation_shape[::-1]
+    out = np.setdiff1d(rows, inside)
+    si_x, si_y = reg.get_column("si_x")[out], reg.get_column("si_y")[out]
+    gap_x = np.maximum(np.maximum(-0.5 - si_x, si_x - (nx - 0.5)), 0) * px_size[0]
+    gap_y = np.maximum(np.maximum(-0.5 - si_y, si_y - (ny - 0.5)), 0) * px_size[1]
+    assert (np.hypot(gap_x, gap_y) <= nn + 1e-9).all()
+    # the sums of the rows are the SI's (up to the corners no cell reaches)
+    assert sp.data.sum() == pytest.approx(si.data.sum(), rel=0.03)
+    # class spectra and edge columns still count every atom of the table
+    t = atoms.get_spectral_quantity(
+        _with_background(si), window=(454, 486), background=(406, 451), **kw
+    )
+    v = t.get_column("window_454_486")
+    np.testing.assert_array_equal(np.flatnonzero(np.isfinite(v)), rows)
+
+
+def test_exspy_runs_on_per_atom_spectra_without_warnings(caplog):
+    """exspy's remove_background, create_model and multifit on per-atom
+    spectra: no NaN row, so no warning and no logged error."""
+    pair = _make_pair("rotated_offset")
+    atoms = pair["atoms"]
+    si = _with_background(pair["si"])
+    si.set_signal_type("EELS")
+    si.set_microscope_parameters(
+        beam_energy=200.0, convergence_angle=20.0, collection_angle=30.0
+    )
+    kw = {"region": pair["region"], "rotation": pair["rotation"]}
+    sp = atoms.get_spectra(si, normalise=True, **kw)
+    assert type(sp).__name__ == "EELSSpectrum"
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level("WARNING"):
+        warnings.simplefilter("always")
+        clean = sp.remove_background(
+            signal_range=(406.0, 451.0),
+            background_type="PowerLaw",
+            show_progressbar=False,
+        )
+        few = sp.inav[:6]
+        m = few.create_model(auto_background=False, auto_add_edges=False)
+        pl = hs.model.components1D.PowerLaw()
+        m.append(pl)
+        pl.estimate_parameters(few, 406.0, 451.0, only_current=False)
+        m.set_signal_range(406.0, 451.0)
+        m.multifit(show_progressbar=False)
+    assert not [str(w.message) for w in caught]
+    logged = [r.getMessage() for r in caplog.records if "Numexpr" not in r.getMessage()]
+    assert not logged
+    assert np.isfinite(clean.data).all()
+    assert (
+        np.isfinite(pl.r.map["values"]).all() and np.isfinite(pl.A.map["values"]).all()
+    )
+    # the fitted power law describes the pre-edge to within the noise
+    fit = m.as_signal(show_progressbar=False).isig[406.0:451.0].data
+    data = few.isig[406.0:451.0].data
+    assert np.median(np.abs(fit - data) / np.sqrt(np.abs(data) + 1)) < 3
 
 
 def test_neighbourhood_cluster_spectra_two_phases():
@@ -322,7 +415,10 @@ def test_neighbourhood_cluster_spectra_two_phases():
     assert corr[best, [0, 1]].min() >= 0.99, corr
     # the spectral map overlays the image like the cluster map
     smap = nb.get_spectral_map(
-        _si_signal(si, t["energy"]), edge="O_K", region=region, rotation=8.0
+        _with_background(_si_signal(si, t["energy"])),
+        edge="O_K",
+        region=region,
+        rotation=8.0,
     )
     assert smap.data.shape == nb.get_cluster_map().data.shape
 
@@ -432,3 +528,89 @@ def test_inputs_unchanged(small):
     atoms.register_to_spectrum_image(si, region=(0.1, 0.1, 0.5, 0.5))
     assert_unchanged(atoms, before_a)
     assert_unchanged(si, before_s)
+
+
+def test_edge_intensity_is_exspys_and_nan_where_no_power_law():
+    """``edge_intensity`` = exspy's remove_background + integrate1D; a
+    spectrum without counts in the pre-edge gets NaN and a warning, the
+    others keep exspy's values."""
+    from hyperspy_localcryst.signals.spectra import edge_intensity
+
+    e = np.arange(400.0, 600.0, 0.5)
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.5, 2.0, 5)[:, None] * 1e9
+    data = a * e**-3.0 + rng.uniform(1, 5, 5)[:, None] * (e >= 500)
+    s = hs.signals.Signal1D(data)
+    s.set_signal_type("EELS")
+    ax = s.axes_manager.signal_axes[0]
+    ax.offset, ax.scale, ax.units = 400.0, 0.5, "eV"
+    want = (
+        s.remove_background(
+            signal_range=(440.0, 490.0),
+            background_type="PowerLaw",
+            show_progressbar=False,
+        )
+        .isig[505.0:530.0]
+        .integrate1D(-1)
+        .data
+    )
+    got = edge_intensity(s, (505.0, 530.0), (440.0, 490.0))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    bad = s.deepcopy()
+    bad.data[2] = 0.0
+    with pytest.warns(UserWarning, match="1 of 5 spectra"):
+        got = edge_intensity(bad, (505.0, 530.0), (440.0, 490.0))
+    assert np.isnan(got[2]) and np.isfinite(np.delete(got, 2)).all()
+    np.testing.assert_allclose(np.delete(got, 2), np.delete(want, 2), rtol=1e-6)
+    # without background: the sum of the window's counts (binned axis)
+    np.testing.assert_allclose(
+        edge_intensity(s, (505.0, 530.0)), data[:, 210:260].sum(axis=1), rtol=1e-12
+    )
+
+
+def test_titanate_per_atom_spectra_no_nan_and_exspy_clean(real_data, caplog):
+    """The real STEM-EELS SI (titanate interface, tests/data copy, 350-600 eV)
+    and the 926 atoms found on its survey: per-atom spectra only for the 85
+    atoms whose cell the SI covers (the rest used to be NaN rows: 841
+    warnings from exspy's multifit), exspy runs on them without a warning,
+    and the edge column is exspy's own intensity on the same windows."""
+    atoms = hs.load(real_data("titanate_interface_survey_atoms.hspy"))
+    si = hs.load(real_data("titanate_interface_EELS_SI_350-600eV.hspy"))
+    assert type(si).__name__ == "EELSSpectrum" and atoms.n_atoms == 926
+    sp = atoms.get_spectra(si, normalise=True)
+    rows = np.asarray(sp.metadata.AtomSpectra.atom_indices)
+    assert sp.axes_manager.navigation_shape == (85,) and len(rows) == 85
+    assert np.isfinite(sp.data).all()
+    inside = np.flatnonzero(atoms.register_to_spectrum_image(si).get_column("in_si"))
+    assert len(inside) == 65 and set(inside) <= set(rows)
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level("WARNING"):
+        warnings.simplefilter("always")
+        sp.remove_background(
+            signal_range=(400.0, 450.0),
+            background_type="PowerLaw",
+            show_progressbar=False,
+        )
+        m = sp.create_model(auto_background=False, auto_add_edges=False)
+        pl = hs.model.components1D.PowerLaw()
+        m.append(pl)
+        pl.estimate_parameters(sp, 400.0, 450.0, only_current=False)
+        m.set_signal_range(400.0, 450.0)
+        m.multifit(show_progressbar=False)
+    assert not [str(w.message) for w in caught]
+    assert not [r.getMessage() for r in caplog.records if "Numexpr" not in r.msg]
+    # Ti L2,3 per atom: exspy's remove_background + integrate1D, in counts
+    t = atoms.get_spectral_quantity(si, edge="Ti_L3")
+    assert t.units["Ti_L3"] == "counts/SI px"
+    md = t.metadata.AtomPositions.spectral_quantities.Ti_L3
+    (w0, w1), (b0, b1) = md.window, md.background
+    want = (
+        sp.remove_background(
+            signal_range=(b0, b1), background_type="PowerLaw", show_progressbar=False
+        )
+        .isig[w0:w1]
+        .integrate1D(-1)
+        .data
+    )
+    v = t.get_column("Ti_L3")
+    np.testing.assert_allclose(v[rows], want, rtol=1e-6)
+    assert np.isnan(np.delete(v, rows)).all()

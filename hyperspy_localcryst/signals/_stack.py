@@ -17,6 +17,7 @@ __all__ = [
     "navigation_axes",
     "n_frames",
     "stack_signal",
+    "progress",
 ]
 
 
@@ -120,3 +121,22 @@ def stack_signal(values, navigation, names, units="", axis_name="column", title=
     s.metadata.set_item("Signal.names", [str(n) for n in names])
     s.metadata.set_item("Signal.quantity", units)
     return s
+
+
+def progress(iterable, total, show_progressbar=None, desc=None):
+    """``iterable`` under HyperSpy's progress bar (``show_progressbar=None``:
+    ``hs.preferences.General.show_progressbar``, HyperSpy's convention).
+
+    Examples
+    --------
+    >>> list(progress(iter([1, 2]), 2, show_progressbar=False))
+    [1, 2]
+    """
+    from hyperspy.api import preferences
+    from hyperspy.external.progressbar import progressbar
+
+    if show_progressbar is None:
+        show_progressbar = preferences.General.show_progressbar
+    return progressbar(
+        iterable, total=total, disable=not show_progressbar, desc=desc, leave=True
+    )

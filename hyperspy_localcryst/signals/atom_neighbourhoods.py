@@ -3433,8 +3433,8 @@ class AtomNeighbourhoods(Signal1D):
         >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
         >>> si = hs.signals.Signal1D(np.ones((16, 16, 10)))
         >>> m = nb.get_spectral_map(si, window=(2, 5), region=(0, 0, 1.2, 1.2))
-        >>> float(np.nanmax(m.data))
-        4.0
+        >>> float(np.nanmax(m.data))  # not binned: the integral over 2 .. 4
+        2.0
         """
         self._n_rows()
         if max_distance is not None:  # before the spectra are integrated

@@ -1730,7 +1730,7 @@ class AtomPositions(Signal1D):
             frame is turned by this about the region's centre.
         shift : (float, float), optional
             Calibrated ``(dx, dy)`` added to the region, e.g. the drift from
-            :func:`hyperspy_localcryst.signals.spectra.estimate_si_shift`.
+            :meth:`estimate_si_shift`.
 
         Returns
         -------
@@ -1791,10 +1791,18 @@ class AtomPositions(Signal1D):
         Returns
         -------
         hyperspy Signal1D
-            Same class as ``si`` (e.g. ``EELSSpectrum``), navigation axis
-            ``atom`` (rows of this table), the SI's calibrated energy axis;
-            NaN for atoms whose cell misses the SI.
-            ``metadata.AtomSpectra.area``: cell area in SI pixels per atom.
+            Same class as ``si`` (e.g. ``EELSSpectrum``, so that exspy's
+            ``remove_background``, ``create_model`` and ``multifit`` run on
+            it) and the SI's calibrated energy axis. One row per atom whose
+            cell lies (in part) inside the SI, and only those: no NaN rows.
+            The navigation axis ``atom`` is non-uniform, its values the
+            atoms' row indices in this table, also in
+            ``metadata.AtomSpectra.atom_indices``; map a per-row result back
+            with ``values[sp.metadata.AtomSpectra.atom_indices]`` (e.g.
+            ``self.get_column("x")[idx]``) or select rows by atom index with
+            ``sp.inav[float(i)]``. ``metadata.AtomSpectra.area``: cell area
+            in SI pixels of each row. An SI that holds no atom's cell is a
+            ``ValueError``.
 
         Examples
         --------
@@ -1802,9 +1810,13 @@ class AtomPositions(Signal1D):
         >>> from hyperspy_localcryst.data import synthetic_lattice
         >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
         >>> si = hs.signals.Signal1D(np.ones((16, 16, 10)))
-        >>> sp = atoms.get_spectra(si, region=(0.0, 0.0, 1.2, 1.2))
+        >>> sp = atoms.get_spectra(si, region=(0.0, 0.0, 0.6, 0.6))
         >>> sp.axes_manager.navigation_axes[0].name
         'atom'
+        >>> idx = np.asarray(sp.metadata.AtomSpectra.atom_indices)
+        >>> bool((sp.axes_manager["atom"].axis == idx).all())
+        True
+        >>> x_of_rows = atoms.get_column("x")[idx]  # each row's atom
         """
         from .spectra import atom_spectra
 
@@ -1890,8 +1902,14 @@ class AtomPositions(Signal1D):
         """Per-atom intensity of an edge (energy window) above a power law.
 
         The atom's cell-mean spectrum (see :meth:`get_spectra` with
-        ``normalise=True``) minus a power law ``A E^-r`` fitted in
-        ``background``, summed over ``window`` times the channel width.
+        ``normalise=True``) through exspy's own steps
+        (:func:`hyperspy_localcryst.signals.spectra.edge_intensity`):
+        ``remove_background(signal_range=background,
+        background_type="PowerLaw")``, then ``isig[window].integrate1D(-1)``.
+        The quantity follows the energy axis: counts per SI pixel for a
+        binned axis (exspy's ``EELSSpectrum``: ``integrate1D`` sums), counts
+        x energy units per SI pixel for a non-binned one (Simpson's
+        integral); the column's units say which.
 
         Parameters
         ----------
@@ -1912,7 +1930,9 @@ class AtomPositions(Signal1D):
         Returns
         -------
         AtomPositions
-            With the new column (NaN outside the SI); draw it with
+            With the new column (NaN for atoms whose cell misses the SI,
+            and, with a warning, for those without positive counts in a
+            half of ``background``); draw it with
             ``to_markers(colour_by=name)`` or, per centre,
             ``nb.get_map(values)`` like a cluster map.
 
@@ -1924,8 +1944,10 @@ class AtomPositions(Signal1D):
         >>> si = hs.signals.Signal1D(np.ones((16, 16, 10)))
         >>> t = atoms.get_spectral_quantity(si, window=(2, 5), name="w",
         ...                                 region=(0, 0, 1.2, 1.2))
-        >>> float(np.nanmax(t.get_column("w")))
-        4.0
+        >>> float(np.nanmax(t.get_column("w")))  # not binned: integral 2 .. 4
+        2.0
+        >>> t.units["w"]
+        'counts/SI px'
         """
         from .spectra import spectral_quantity
 
@@ -1937,6 +1959,144 @@ class AtomPositions(Signal1D):
             background=background,
             name=name,
             **kwargs,
+        )
+
+    def estimate_si_shift(
+        self, survey, haadf, si, region=None, rotation=0.0, search=None
+    ):
+        """Drift of a spectrum image against the survey, from its HAADF image.
+
+        The image recorded simultaneously with the SI (e.g. HAADF) and the
+        survey these atoms come from are resampled on one grid in the SI's
+        frame, one survey pixel apart; their normalised cross-correlation
+        over shifts of up to ``search`` gives the shift, refined by a
+        parabola (:func:`hyperspy_localcryst.numerics.spectra.estimate_si_shift`).
+        The same as the function
+        :func:`hyperspy_localcryst.signals.spectra.estimate_si_shift` with
+        ``atoms=self``.
+
+        Parameters
+        ----------
+        survey : hyperspy Signal2D
+            The survey image these atoms were found in.
+        haadf : hyperspy Signal2D or array
+            The image recorded with the SI, covering exactly its pixels (any
+            integer sub-sampling).
+        si : hyperspy Signal1D
+            Spectrum image, see :meth:`register_to_spectrum_image`.
+        region, rotation
+            As in :meth:`register_to_spectrum_image`.
+        search : float, optional
+            Largest shift, calibrated (default 1.5 SI pixels).
+
+        Returns
+        -------
+        shift : tuple of float
+            Calibrated ``(dx, dy)``; pass it as ``shift=`` to
+            :meth:`register_to_spectrum_image`, :meth:`get_spectra` and the
+            other spectrum-image methods.
+        score : float
+            Normalised correlation at the best shift (1: identical images).
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> img = synthetic_lattice(shape=(128, 128), noise=None)
+        >>> atoms = img.find_atoms()
+        >>> si = hs.signals.Signal1D(np.zeros((10, 10, 4)))
+        >>> haadf = img.data[40:90, 32:82]  # 2 px right of the region below
+        >>> (dx, dy), score = atoms.estimate_si_shift(
+        ...     img, haadf, si, region=(0.295, 0.395, 0.795, 0.895))
+        >>> round(dx, 3), round(dy, 3)
+        (0.02, 0.0)
+        """
+        from .spectra import estimate_si_shift
+
+        return estimate_si_shift(
+            self, survey, haadf, si, region=region, rotation=rotation, search=search
+        )
+
+    def estimate_si_registration(
+        self,
+        survey,
+        haadf,
+        si,
+        region=None,
+        rotation_range=(-180.0, 180.0),
+        rotation_step=None,
+        search=None,
+    ):
+        """Rotation and drift of a spectrum image on the survey, from its HAADF.
+
+        For an SI whose scan was turned against the survey's by an angle
+        that the files do not record: trial rotations of the SI's frame
+        about the region's centre, each with its best shift
+        (:meth:`estimate_si_shift`), refined around the best trial. A field
+        that repeats under a rotation (a perfect lattice) matches equally at
+        its point-group rotations: narrow ``rotation_range`` there. The same
+        as the function
+        :func:`hyperspy_localcryst.signals.spectra.estimate_si_registration`
+        with ``atoms=self``.
+
+        Parameters
+        ----------
+        survey : hyperspy Signal2D
+            The survey image these atoms were found in.
+        haadf : hyperspy Signal2D or array
+            The image recorded with the SI, covering exactly its pixels.
+        si : hyperspy Signal1D
+            Spectrum image, see :meth:`register_to_spectrum_image`.
+        region : (left, top, right, bottom), optional
+            As in :meth:`register_to_spectrum_image`.
+        rotation_range : (float, float)
+            Degrees searched, counter-clockwise as seen on the survey.
+        rotation_step : float, optional
+            Degrees between trials; default the angle that moves the SI's
+            corner by about 2 survey pixels (at most 5).
+        search : float, optional
+            Largest shift, calibrated (default 1.5 SI pixels).
+
+        Returns
+        -------
+        dict
+            ``rotation`` (degrees), ``shift`` (calibrated ``(dx, dy)``) and
+            ``score`` (normalised correlation): pass ``rotation=`` and
+            ``shift=`` to :meth:`register_to_spectrum_image` and the other
+            spectrum-image methods.
+
+        Examples
+        --------
+        >>> import hyperspy.api as hs
+        >>> from scipy import ndimage
+        >>> from hyperspy_localcryst.data import synthetic_two_phase
+        >>> from hyperspy_localcryst.numerics.spectra import (apply_affine,
+        ...     rotate_affine)
+        >>> from hyperspy_localcryst.signals.spectra import si_affine
+        >>> survey = synthetic_two_phase(shape=(128, 128), noise=None, seed=0)
+        >>> atoms = survey.find_atoms()
+        >>> si = hs.signals.Signal1D(np.zeros((30, 30, 4)))
+        >>> region = (0.345, 0.345, 0.945, 0.945)  # survey 0.01 nm/px
+        >>> A0, _ = si_affine(atoms.grid, si, region)
+        >>> sx, sy = apply_affine(rotate_affine(A0, 20.0, (30, 30)),
+        ...                       *np.meshgrid(np.arange(30), np.arange(30)))
+        >>> haadf = ndimage.map_coordinates(survey.data, [sy, sx], order=1)
+        >>> reg = atoms.estimate_si_registration(survey, haadf, si, region,
+        ...                                      rotation_range=(-45, 45))
+        >>> round(reg["rotation"])
+        20
+        """
+        from .spectra import estimate_si_registration
+
+        return estimate_si_registration(
+            self,
+            survey,
+            haadf,
+            si,
+            region=region,
+            rotation_range=rotation_range,
+            rotation_step=rotation_step,
+            search=search,
         )
 
     # ------------------------------------------------------------- lattice

@@ -164,7 +164,13 @@ class AtomicImage(Signal2D):
         }
 
     # -------------------------------------------------------- preprocessing
-    def normalise_contrast(self, percentiles=(0.1, 99.9), show_progressbar=None):
+    def normalise_contrast(
+        self,
+        percentiles=(0.1, 99.9),
+        show_progressbar=None,
+        num_workers=None,
+        lazy_output=None,
+    ):
         """Scale each frame so the given percentiles map to 0 and 1.
 
         Values outside are clipped. Returns a new signal. In a stack, a
@@ -178,6 +184,12 @@ class AtomicImage(Signal2D):
             Lower and upper percentile.
         show_progressbar : bool, optional
             For a stack; default HyperSpy's preference.
+        num_workers : int, optional
+            Frames processed in parallel (HyperSpy's ``map``); default
+            HyperSpy's (dask's) choice.
+        lazy_output : bool, optional
+            Return a lazy signal (HyperSpy's ``map``); default lazy only for
+            a lazy stack.
 
         Returns
         -------
@@ -197,9 +209,25 @@ class AtomicImage(Signal2D):
             )
         self._check_real()
         stack = self.axes_manager.navigation_dimension > 0
-        return self._map_new(_normalise, show_progressbar, lo=lo, hi=hi, stack=stack)
+        return self._map_new(
+            _normalise,
+            show_progressbar,
+            num_workers,
+            lazy_output,
+            lo=lo,
+            hi=hi,
+            stack=stack,
+        )
 
-    def denoise(self, method="gaussian", sigma=None, size=None, show_progressbar=None):
+    def denoise(
+        self,
+        method="gaussian",
+        sigma=None,
+        size=None,
+        show_progressbar=None,
+        num_workers=None,
+        lazy_output=None,
+    ):
         """Remove noise with a Gaussian or a median filter.
 
         Parameters
@@ -214,6 +242,12 @@ class AtomicImage(Signal2D):
             default three pixels.
         show_progressbar : bool, optional
             For a stack; default HyperSpy's preference.
+        num_workers : int, optional
+            Frames processed in parallel (HyperSpy's ``map``); default
+            HyperSpy's (dask's) choice.
+        lazy_output : bool, optional
+            Return a lazy signal (HyperSpy's ``map``); default lazy only for
+            a lazy stack.
 
         Returns
         -------
@@ -236,11 +270,17 @@ class AtomicImage(Signal2D):
         size_px = None if size is None else self._filter_width_px(size, "size")
         if method == "gaussian":
             px = 1.0 if sigma_px is None else sigma_px
-            return self._map_new(_gaussian, show_progressbar, sigma=px)
+            return self._map_new(
+                _gaussian, show_progressbar, num_workers, lazy_output, sigma=px
+            )
         n = max(int(round(3.0 if size_px is None else size_px)), 1)
-        return self._map_new(_median, show_progressbar, size=n)
+        return self._map_new(
+            _median, show_progressbar, num_workers, lazy_output, size=n
+        )
 
-    def remove_background(self, sigma=None, show_progressbar=None):
+    def remove_background(
+        self, sigma=None, show_progressbar=None, num_workers=None, lazy_output=None
+    ):
         """Subtract a smooth background (a wide Gaussian blur of the image).
 
         Parameters
@@ -251,6 +291,12 @@ class AtomicImage(Signal2D):
             (estimated if needed), limited to the image size.
         show_progressbar : bool, optional
             For a stack; default HyperSpy's preference.
+        num_workers : int, optional
+            Frames processed in parallel (HyperSpy's ``map``); default
+            HyperSpy's (dask's) choice.
+        lazy_output : bool, optional
+            Return a lazy signal (HyperSpy's ``map``); default lazy only for
+            a lazy stack.
 
         Returns
         -------
@@ -270,16 +316,27 @@ class AtomicImage(Signal2D):
             px = min(px, max(self.axes_manager.signal_shape))
         else:
             px = self._filter_width_px(sigma, "sigma", 10)
-        return self._map_new(_subtract_background, show_progressbar, sigma=px)
+        return self._map_new(
+            _subtract_background, show_progressbar, num_workers, lazy_output, sigma=px
+        )
 
-    def _map_new(self, function, show_progressbar=None, **kwargs):
+    def _map_new(
+        self, function, show_progressbar=None, num_workers=None, lazy_output=None, **kw
+    ):
+        """``self.map(function)`` into a new float64 signal, with HyperSpy's
+        ``show_progressbar``, ``num_workers`` and ``lazy_output`` checked."""
         check_bool(show_progressbar, "show_progressbar", allow_none=True)
+        check_bool(lazy_output, "lazy_output", allow_none=True)
+        if num_workers is not None:
+            num_workers = check_integer(num_workers, "num_workers", minimum=1)
         return self.map(
             function,
             inplace=False,
             output_dtype=np.float64,
             show_progressbar=show_progressbar,
-            **kwargs,
+            num_workers=num_workers,
+            lazy_output=lazy_output,
+            **kw,
         )
 
     # --------------------------------------------------------------- finding
@@ -1037,7 +1094,14 @@ class AtomicImage(Signal2D):
         if self.axes_manager.navigation_dimension == 0:
             raise ValueError(f"{what} needs an image stack (navigation axes).")
 
-    def estimate_drift(self, method="xcorr", reference="auto", upsample=20, atoms=None):
+    def estimate_drift(
+        self,
+        method="xcorr",
+        reference="auto",
+        upsample=20,
+        atoms=None,
+        show_progressbar=None,
+    ):
         """Drift of every frame of a stack relative to a reference frame.
 
         The reference is frame 0, or, when frame 0 cannot be used (NaN
@@ -1076,6 +1140,9 @@ class AtomicImage(Signal2D):
             cross-correlation drift is compared with the atoms' drift
             (linked if not yet) and a ``RuntimeWarning`` names the frames
             where they differ by more than 1 px (or 5 standard errors).
+        show_progressbar : bool, optional
+            A progress bar over the frames (``"xcorr"``); default HyperSpy's
+            preference (``hs.preferences.General.show_progressbar``).
 
         Returns
         -------
@@ -1120,9 +1187,16 @@ class AtomicImage(Signal2D):
             )
         upsample = check_integer(upsample, "upsample", minimum=1)
         alignment.check_upsample(upsample, self.axes_manager.signal_shape)
+        check_bool(show_progressbar, "show_progressbar", allow_none=True)
+        all_frames = _stack.progress(
+            self._frames(),
+            self.axes_manager.navigation_size,
+            show_progressbar,
+            "Drift",
+        )
         failed = []  # (frame, reason)
         if reference == "mean":
-            frames = np.stack([f for _, f in self._frames()])
+            frames = np.stack([f for _, f in all_frames])
             for k, f in enumerate(frames):
                 problem = _frame_problem(f)
                 if problem:
@@ -1143,7 +1217,7 @@ class AtomicImage(Signal2D):
             good = []
 
             def usable():
-                for k, img in self._frames():
+                for k, img in all_frames:
                     problem = _frame_problem(img)
                     if problem:
                         failed.append((k, problem))
@@ -1159,7 +1233,7 @@ class AtomicImage(Signal2D):
             ref_k = good[0]
         else:  # one frame in memory at a time (besides the reference)
             shifts, ref, ref_k, total = [], None, None, np.zeros(2)
-            for k, img in self._frames():
+            for k, img in all_frames:
                 if ref is None:  # the first usable frame is the reference
                     problem = _frame_problem(img)
                     if problem:
@@ -1261,7 +1335,16 @@ class AtomicImage(Signal2D):
         runs = np.diff(np.flatnonzero(np.diff(np.r_[0, empty.astype(int), 0])))[::2]
         return atoms.link_frames(memory=int(runs.max(initial=0)))
 
-    def _frame_maps(self, drift, model, atoms, line_time, pixel_time, frame_time):
+    def _frame_maps(
+        self,
+        drift,
+        model,
+        atoms,
+        line_time,
+        pixel_time,
+        frame_time,
+        show_progressbar=None,
+    ):
         """Per-frame affine maps (matrices, translations) in pixels: a = M p + t."""
         from ..numerics import alignment, tracking
 
@@ -1318,7 +1401,7 @@ class AtomicImage(Signal2D):
             drift = (
                 self.estimate_drift("atoms", atoms=atoms)
                 if atoms is not None
-                else self.estimate_drift()
+                else self.estimate_drift(show_progressbar=show_progressbar)
             )
         if isinstance(drift, BaseSignal) and list(
             drift.metadata.get_item("Signal.names", [])
@@ -1403,6 +1486,9 @@ class AtomicImage(Signal2D):
         pixel_time=None,
         frame_time=None,
         order=1,
+        show_progressbar=None,
+        num_workers=None,
+        lazy_output=None,
     ):
         """Resample every frame onto the reference frame's grid (drift, scan).
 
@@ -1437,6 +1523,14 @@ class AtomicImage(Signal2D):
             ``ny × line_time``.
         order : int
             Spline order of the resampling.
+        show_progressbar : bool, optional
+            Progress bars of the drift estimate and the resampling; default
+            HyperSpy's preference (``hs.preferences.General.show_progressbar``).
+        num_workers : int, optional
+            Frames resampled in parallel (HyperSpy's ``map``).
+        lazy_output : bool, optional
+            Return a lazy stack (HyperSpy's ``map``); default lazy only for a
+            lazy stack.
 
         Returns
         -------
@@ -1454,8 +1548,12 @@ class AtomicImage(Signal2D):
         (3, 128, 128)
         """
         order = _check_order(order)
+        check_bool(show_progressbar, "show_progressbar", allow_none=True)
+        check_bool(lazy_output, "lazy_output", allow_none=True)
+        if num_workers is not None:
+            num_workers = check_integer(num_workers, "num_workers", minimum=1)
         mats, trans = self._frame_maps(
-            drift, model, atoms, line_time, pixel_time, frame_time
+            drift, model, atoms, line_time, pixel_time, frame_time, show_progressbar
         )
         good = _warn_no_drift(trans, "are NaN in the aligned stack")
         out = self.map(
@@ -1465,7 +1563,9 @@ class AtomicImage(Signal2D):
             order=order,
             inplace=False,
             output_dtype=np.float64,
-            show_progressbar=False,
+            show_progressbar=show_progressbar,
+            num_workers=num_workers,
+            lazy_output=lazy_output,
         )
         _set_alignment(out, model, mats, trans)
         if not good.all():
@@ -1484,6 +1584,7 @@ class AtomicImage(Signal2D):
         frame_time=None,
         order=1,
         crop=True,
+        show_progressbar=None,
     ):
         """Aligned mean of the frames, as the paper's images were made.
 
@@ -1500,6 +1601,9 @@ class AtomicImage(Signal2D):
             offsets adjusted); otherwise the full grid of the reference
             frame, each pixel the mean of the frames covering it (NaN where
             none).
+        show_progressbar : bool, optional
+            Progress bars of the drift estimate and the summation; default
+            HyperSpy's preference (``hs.preferences.General.show_progressbar``).
 
         Returns
         -------
@@ -1519,11 +1623,14 @@ class AtomicImage(Signal2D):
 
         order = _check_order(order)
         crop = check_bool(crop, "crop")
+        check_bool(show_progressbar, "show_progressbar", allow_none=True)
         mats, trans = self._frame_maps(
-            drift, model, atoms, line_time, pixel_time, frame_time
+            drift, model, atoms, line_time, pixel_time, frame_time, show_progressbar
         )
         good = _warn_no_drift(trans, "are left out of the mean")
-        frames = (img for k, img in self._frames() if good[k])  # one in memory
+        n = self.axes_manager.navigation_size
+        bar = _stack.progress(self._frames(), n, show_progressbar, "Sum")
+        frames = (img for k, img in bar if good[k])  # one in memory
         mean, count = alignment.warped_mean(
             frames, mats[good], trans[good], order=order
         )

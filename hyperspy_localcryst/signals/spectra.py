@@ -44,6 +44,7 @@ __all__ = [
     "atom_spectra",
     "class_spectra",
     "spectral_quantity",
+    "edge_intensity",
     "estimate_si_shift",
     "estimate_si_registration",
     "edge_onset",
@@ -413,13 +414,15 @@ def _integrate(
     return sums, area, info
 
 
-def _spectra_signal(data, si, axis_name, title, extra_md):
+def _spectra_signal(data, si, axis_name, title, extra_md, nav_values=None):
     sig_ax = si.axes_manager.signal_axes[0].get_axis_dictionary()
     sig_ax["navigate"] = False
-    s = Signal1D(
-        data,
-        axes=[{"size": data.shape[0], "name": axis_name, "navigate": True}, sig_ax],
-    )
+    if nav_values is None:
+        nav = {"size": data.shape[0], "name": axis_name, "navigate": True}
+    else:  # non-uniform: the values are the rows' indices in another table
+        nav = {"axis": np.asarray(nav_values, float), "name": axis_name}
+        nav["navigate"] = True
+    s = Signal1D(data, axes=[nav, sig_ax])
     md = si.metadata.as_dictionary()
     for key in ("Acquisition_instrument", "Sample"):
         if key in md:
@@ -450,9 +453,11 @@ def atom_spectra(
     subsample=None,
     normalise=False,
 ):
-    """Spectrum of every atom: the SI integrated over the atom's cell.
+    """Spectrum of each atom whose cell the SI covers: the SI over the cell.
 
-    See :meth:`AtomPositions.get_spectra`.
+    See :meth:`AtomPositions.get_spectra`: one row per atom with a cell
+    area > 0 inside the SI, the navigation axis ``atom`` holding the atoms'
+    row indices in ``atoms`` (also ``metadata.AtomSpectra.atom_indices``).
 
     Examples
     --------
@@ -460,25 +465,35 @@ def atom_spectra(
     >>> from hyperspy_localcryst.data import synthetic_lattice
     >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
     >>> si = hs.signals.Signal1D(np.ones((16, 16, 10)))
-    >>> sp = atom_spectra(atoms, si, region=(0.0, 0.0, 1.2, 1.2))
-    >>> sp.axes_manager.navigation_shape == (atoms.n_atoms,)
+    >>> sp = atom_spectra(atoms, si, region=(0.0, 0.0, 0.6, 0.6))
+    >>> idx = np.asarray(sp.metadata.AtomSpectra.atom_indices)
+    >>> bool(len(idx) == sp.axes_manager.navigation_size < atoms.n_atoms)
+    True
+    >>> bool(np.isfinite(sp.data).all())
     True
     """
     normalise = check_bool(normalise, "normalise")
     sums, area, info = _integrate(
         atoms, si, region, rotation, shift, cell, radius, max_distance, subsample
     )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        data = sums / area[:, None] if normalise else sums.copy()
-    data[area == 0] = np.nan
+    keep = np.flatnonzero(area > 0)
+    if keep.size == 0:
+        raise ValueError(
+            "No atom's cell lies inside the spectrum image: check `region`, "
+            "`rotation`, `shift` and that the atoms come from this SI's survey."
+        )
+    sums, area = sums[keep], area[keep]
+    data = sums / area[:, None] if normalise else sums.copy()
     title = si.metadata.get_item("General.title", "")
     info["normalise"] = bool(normalise)
+    info["n_atoms_table"] = int(atoms.n_atoms)
     return _spectra_signal(
         data,
         si,
         "atom",
         f"Per-atom spectra of {title}".strip(),
-        {"AtomSpectra": dict(info, area=area.tolist())},
+        {"AtomSpectra": dict(info, area=area.tolist(), atom_indices=keep.tolist())},
+        nav_values=keep,
     )
 
 
@@ -613,8 +628,8 @@ def spectral_quantity(
     >>> atoms = synthetic_lattice(shape=(128, 128), seed=0).find_atoms()
     >>> si = hs.signals.Signal1D(np.ones((16, 16, 10)))
     >>> t = spectral_quantity(atoms, si, window=(2, 5), region=(0, 0, 1.2, 1.2))
-    >>> float(np.nanmax(t.get_column("window_2_5")))
-    4.0
+    >>> float(np.nanmax(t.get_column("window_2_5")))  # not binned: integral 2..4
+    2.0
     """
     _check_si(si)
     _check_atoms(atoms)
@@ -640,17 +655,19 @@ def spectral_quantity(
         raise ValueError("Give `edge` (e.g. 'Ti_L3') or `window=(start, end)`.")
     if name is None:
         name = f"window_{window[0]:g}_{window[1]:g}"
+    e_axis = si.axes_manager.signal_axes[0]
+    _check_energy_window(e_axis, window, "window")
+    if background is not None:
+        _check_energy_window(e_axis, background, "background", n_min=2)
     sums, area, info = _integrate(
         atoms, si, region, rotation, shift, cell, radius, max_distance, subsample
     )
     ok = area > 0
     values = np.full(atoms.n_atoms, np.nan)
     if ok.any():
-        values[ok] = nsp.window_intensity(
-            sums[ok] / area[ok, None], energy, window, background
-        )
-    units = axis_units(si.axes_manager.signal_axes[0].units)
-    out = atoms.add_columns({name: values}, {name: f"counts {units}/SI px".strip()})
+        means = _spectra_signal(sums[ok] / area[ok, None], si, "atom", "", {})
+        values[ok] = edge_intensity(means, window, background)
+    out = atoms.add_columns({name: values}, {name: _intensity_units(si)})
     info.update(
         {
             "window": [float(v) for v in window],
@@ -663,8 +680,138 @@ def spectral_quantity(
     return out
 
 
+def _intensity_units(si):
+    """Units of :func:`edge_intensity` per SI pixel: counts for a binned
+    energy axis (exspy's EELS), counts x energy units otherwise."""
+    ax = si.axes_manager.signal_axes[0]
+    units = axis_units(ax.units)
+    if ax.is_binned or not units:
+        return "counts/SI px"
+    return f"counts {units}/SI px"
+
+
+def _check_energy_window(energy, win, name, n_min=1):
+    """A (start, end) window inside the energy axis with ``n_min`` channels
+    in ``isig[start:end]``."""
+    lo, hi = check_numbers(win, name, 2, "(start, end)")
+    if not hi > lo:
+        raise ValueError(f"`{name}` {tuple(win)!r}: end must exceed start.")
+    e = energy.axis
+    emin, emax = float(np.min(e)), float(np.max(e))
+    if lo < emin - 1e-9 or hi > emax + 1e-9:
+        raise ValueError(
+            f"`{name}` {tuple(win)} is outside the energy axis ({emin:g} .. {emax:g})."
+        )
+    # the channels of isig[lo:hi] (HyperSpy's float slicing, end excluded)
+    i0 = energy.value2index(min(max(lo, emin), emax))
+    i1 = energy.value2index(min(max(hi, emin), emax))
+    if i1 - i0 < n_min:
+        raise ValueError(
+            f"`{name}` {tuple(win)} holds {max(i1 - i0, 0)} channel(s) of the "
+            f"energy axis; it needs at least {n_min}."
+        )
+    return lo, hi
+
+
+def edge_intensity(spectra, window, background=None):
+    """Edge intensity of each spectrum, as exspy computes it.
+
+    ``spectra.remove_background(signal_range=background,
+    background_type="PowerLaw")`` (HyperSpy's fast power-law estimate, as
+    exspy's EELS tutorials use it) and then
+    ``.isig[start:end].integrate1D(-1)``: for a binned energy axis (exspy's
+    ``EELSSpectrum``) the sum of the counts in the window's channels, for a
+    non-binned one the integral over energy (Simpson's rule), in counts x
+    energy units. The window's channels are those of HyperSpy's float
+    slicing ``isig[start:end]`` (end excluded).
+
+    Parameters
+    ----------
+    spectra : hyperspy Signal1D
+        Any navigation shape, e.g. per-atom spectra from
+        :meth:`AtomPositions.get_spectra`.
+    window : (float, float)
+        Integration window, energy units.
+    background : (float, float), optional
+        Pre-edge window of the power-law fit (positive energies); None:
+        integrate without background subtraction.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per spectrum, of the navigation shape (a scalar array for
+        a single spectrum).
+
+    Examples
+    --------
+    >>> import hyperspy.api as hs
+    >>> e = np.arange(400.0, 600.0, 0.5)
+    >>> s = hs.signals.Signal1D(1e9 * e**-3 + 2.0 * (e >= 500))
+    >>> s.set_signal_type("EELS")
+    >>> ax = s.axes_manager.signal_axes[0]
+    >>> ax.offset, ax.scale, ax.units = 400.0, 0.5, "eV"
+    >>> # 20 channels of 2 counts: 40; HyperSpy's fast power-law estimate
+    >>> # leaves 0.2 counts of the background's curvature in the window
+    >>> round(float(edge_intensity(s, (510, 520), (440, 490))), 1)
+    39.8
+    """
+    from hyperspy.signal import BaseSignal
+
+    if (
+        not isinstance(spectra, BaseSignal)
+        or spectra.axes_manager.signal_dimension != 1
+    ):
+        raise TypeError(
+            f"`spectra` must be a HyperSpy Signal1D, got {type(spectra).__name__}."
+        )
+    energy = spectra.axes_manager.signal_axes[0]
+    lo, hi = _check_energy_window(energy, window, "window")
+    s = spectra
+    bad = np.zeros(spectra.axes_manager.navigation_shape[::-1], bool)
+    if background is not None:
+        b0, b1 = _check_energy_window(energy, background, "background", n_min=2)
+        if b0 <= 0:
+            raise ValueError(
+                "`background` needs at least 2 channels at positive energies, got "
+                f"{tuple(background)}."
+            )
+        # HyperSpy's estimate takes the logarithm of the counts of the two
+        # halves of the window: one spectrum without positive counts there
+        # makes it fail for all. Such spectra get NaN (and a warning).
+        i1, i4 = energy.value_range_to_indices(b0, b1)
+        i4 = i4 - 1 if (i1 + i4) % 2 else i4
+        i3 = (i1 + i4) // 2
+        data = np.asarray(spectra.data)
+        with np.errstate(invalid="ignore"):
+            h1 = data[..., i1:i3].sum(axis=-1)
+            h2 = data[..., i3 : max(i4, i3 + 1)].sum(axis=-1)
+            bad = ~((h1 > 0) & (h2 > 0) & np.isfinite(h1) & np.isfinite(h2))
+        if bad.any():
+            warnings.warn(
+                f"{int(bad.sum())} of {bad.size} spectra have no positive counts in "
+                f"a half of `background` {tuple(background)}: no power law can "
+                "be estimated there; their intensity is NaN.",
+                stacklevel=2,
+            )
+            s = spectra.deepcopy()
+            s.data[bad] = 1.0  # any positive spectrum; its result is dropped
+        s = s.remove_background(
+            signal_range=(b0, b1),
+            background_type="PowerLaw",
+            fast=True,
+            show_progressbar=False,
+        )
+    values = np.asarray(s.isig[lo:hi].integrate1D(-1).data, dtype=float)
+    values = values.reshape(bad.shape)
+    values[bad] = np.nan
+    return values
+
+
 def estimate_si_shift(atoms, survey, haadf, si, region=None, rotation=0.0, search=None):
     """Drift of the SI against the survey, from the simultaneous HAADF image.
+
+    Also the method :meth:`AtomPositions.estimate_si_shift`
+    (``atoms.estimate_si_shift(survey, haadf, si)``), which calls this.
 
     Parameters
     ----------
@@ -727,6 +874,9 @@ def estimate_si_registration(
     search=None,
 ):
     """Rotation and drift of the SI on the survey, from the simultaneous HAADF.
+
+    Also the method :meth:`AtomPositions.estimate_si_registration`
+    (``atoms.estimate_si_registration(survey, haadf, si)``), which calls this.
 
     For an SI whose scan was turned against the survey's by an angle that
     the files do not record: trial rotations of the SI's frame about the
