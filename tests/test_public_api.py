@@ -124,3 +124,24 @@ def test_kmedians_reaches_hyperspy_as_an_estimator_object():
     # the same as handing HyperSpy the estimator object ourselves
     nb.cluster_analysis(n_clusters=2, algorithm=KMedians(n_clusters=2))
     assert np.array_equal(nb.get_cluster_labels(merged=True).data, by_name)
+
+
+EXAMPLES = sorted((PACKAGE.parent / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples_use_only_public_names(path):
+    # an example is copied into a notebook as it is: no private module, no
+    # underscore attribute (dunders aside), no helper module of the gallery
+    tree = ast.parse(path.read_text())
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] + [a.name for a in node.names]
+            bad += [n for n in names if _private(n)]
+        elif isinstance(node, ast.Import):
+            bad += [a.name for a in node.names if _private(a.name)]
+        elif isinstance(node, ast.Attribute):
+            if node.attr.startswith("_") and not node.attr.startswith("__"):
+                bad.append(f"line {node.lineno}: .{node.attr}")
+    assert not bad, bad
