@@ -189,6 +189,9 @@ def test_alignment_from_atoms_with_a_bad_first_frame(clean_series):
     assert scan.metadata.Alignment.n_frames == 2
 
 
+_ALONE = {}  # summaries of the good frames alone, by the bad frames left out
+
+
 @pytest.mark.parametrize(
     "bad, lazy",
     [([0], False), ([0], True), ([0, 2], False), ([N_FRAMES - 1], True)],
@@ -199,8 +202,10 @@ def test_report_uses_a_good_frame(clean_series, bad, lazy, tmp_path):
     ref, keep = _without(clean_series, bad)
     out = tmp_path / "stack"
     summary = report.analyse(s, out, clusters=2, neighbours=4)
-    alone = report.analyse(ref, tmp_path / "alone", clusters=2, neighbours=4)
-    assert summary["n_atoms"] == alone["n_atoms"]
+    key = tuple(bad)  # the good frames analysed alone: once per set of bad frames
+    if key not in _ALONE:
+        _ALONE[key] = report.analyse(ref, tmp_path / "alone", clusters=2, neighbours=4)
+    assert summary["n_atoms"] == _ALONE[key]["n_atoms"]
     assert summary["failed_frames"] == bad
     assert all("NaN" in r for r in summary["failed_reasons"])
     assert summary["figure_frame"] == keep[0]  # the figures show a good frame
