@@ -6,6 +6,10 @@ requirement with a ``>=`` lower bound, so that ``pip install -c FILE
 ".[test]"`` installs the oldest versions this project claims to support
 (`.ci/run`, the floor job). A requirement without a floor is an error: every
 dependency must declare the oldest version that works.
+
+``python .ci/min_constraints.py --check`` instead checks that the running
+environment holds exactly those versions (after the install, so a floor pip
+could not honour, or one a later install replaced, fails the job).
 """
 
 import re
@@ -40,11 +44,35 @@ def floors(extras=("test",)):
     return out
 
 
-def main(argv):
-    extras = tuple(argv) or ("test",)
+def check(extras=("test",)):
+    """Names whose installed version is not the floor (empty: all at floor)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    wrong = []
     for name, floor in sorted(floors(extras).items()):
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            installed = "not installed"
+        if installed == "not installed" or Version(installed) != Version(floor):
+            wrong.append(f"{name}: {installed}, floor {floor}")
+    return wrong
+
+
+def main(argv):
+    argv = list(argv)
+    if "--check" in argv:
+        argv.remove("--check")
+        wrong = check(tuple(argv) or ("test",))
+        for line in wrong:
+            print(f"not at its floor: {line}", file=sys.stderr)
+        return 1 if wrong else 0
+    for name, floor in sorted(floors(tuple(argv) or ("test",)).items()):
         print(f"{name}=={floor}")
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
