@@ -865,11 +865,9 @@ def _main(argv):
                 overwrite=args.overwrite,
                 inputs=[args.file],
             )
-        shown = [
-            str(w.message)
-            for w in caught
-            if issubclass(w.category, (UserWarning, RuntimeWarning))
-        ]
+        from .report import is_user_warning
+
+        shown = [str(w.message) for w in caught if is_user_warning(w.category)]
         for text in dict.fromkeys(shown):  # each once, one line each
             print(f"localcryst: warning: {text}", file=sys.stderr)
     except (ValueError, TypeError, OSError) as e:

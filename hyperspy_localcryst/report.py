@@ -319,6 +319,19 @@ def _check_lattice_parameter(value):
     return tuple(out) if many else out[0]
 
 
+def is_user_warning(category):
+    """Whether a warning of ``category`` is about the user's data or call
+    (UserWarning, RuntimeWarning) and so goes into the summary and onto stderr.
+
+    A library's deprecation notice is not, even when its class also derives
+    from UserWarning (pyparsing >= 3.3's PyparsingDeprecationWarning, which
+    matplotlib < 3.11 triggers once per process: it made the first and a second
+    run of the same process disagree)."""
+    return issubclass(category, (UserWarning, RuntimeWarning)) and not issubclass(
+        category, (DeprecationWarning, PendingDeprecationWarning)
+    )
+
+
 def _analyse_into(out_dir, signal, plt, log, **p):
     """Run the pipeline and write everything into the (fresh) folder ``out_dir``."""
     with warnings.catch_warnings(record=True) as caught:
@@ -333,10 +346,7 @@ def _analyse_into(out_dir, signal, plt, log, **p):
     messages = []
     for w in caught:
         text = f"{w.category.__name__}: {w.message}"
-        if (
-            issubclass(w.category, (UserWarning, RuntimeWarning))
-            and text not in messages
-        ):
+        if is_user_warning(w.category) and text not in messages:
             messages.append(text)
     summary["warnings"] = messages
     (Path(out_dir) / "summary.json").write_text(json.dumps(summary, indent=2))
