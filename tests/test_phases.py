@@ -461,3 +461,36 @@ def test_signal_methods_refuse_bad_arguments():
         nb.find_site_classes(types=[0, 1, 0])
     with pytest.raises(ValueError, match="integer"):
         nb.find_site_classes(types=np.full(atoms.n_atoms, 0.5))
+
+
+def test_report_polar_map_leaves_out_sites_of_a_complex_cell(tmp_path):
+    """A two-site oblique cell: each site's neighbours sit off-centre by the
+    structure itself (no 2- or 3-fold rotation maps them onto themselves),
+    so their centroid offset is no polar displacement and polar.png draws
+    none, where it used to report the structural offset (about 1 px)."""
+    import pandas as pd
+
+    from hyperspy_localcryst import report
+    from hyperspy_localcryst.numerics.synthetic import render_gaussians
+    from hyperspy_localcryst.signals.atomic_image import AtomicImage
+
+    H, W = 176, 192
+    a1, a2, b = np.array([18.0, 0.0]), np.array([5.0, 17.0]), np.array([7.0, 5.0])
+    i, j, k = np.meshgrid(np.arange(-5, 16), np.arange(-5, 16), [0, 1])
+    pts = (i.ravel()[:, None] * a1 + j.ravel()[:, None] * a2) + k.ravel()[:, None] * b
+    pts = pts[
+        (pts[:, 0] > 2) & (pts[:, 0] < W - 3) & (pts[:, 1] > 2) & (pts[:, 1] < H - 3)
+    ]
+    img = render_gaussians(
+        (H, W), pts[:, 0], pts[:, 1], np.full(len(pts), 200.0), 2.2, background=20.0
+    )
+    s = AtomicImage(np.random.default_rng(0).poisson(img).astype(float))
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.units = 0.01, "nm"
+    summary = report.analyse(s, tmp_path / "out")
+    assert summary["n_atoms"] == len(pts)
+    polar = summary["polar"]
+    assert polar["asymmetric_centres"] > 0.5 * summary["n_atoms"], polar
+    assert polar["median_shift"] is None
+    a = pd.read_csv(tmp_path / "out" / "atoms.csv")
+    assert a["polar_dx"].isna().all() and a["polar_dy"].isna().all()
