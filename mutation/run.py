@@ -137,6 +137,10 @@ MODULE_TESTS = {
     "lattice.py": ["tests/test_lattice.py", "tests/test_cli_options.py"],
     "detection.py": ["tests/test_detection.py", "tests/test_properties.py"],
     "sparse.py": ["tests/test_sparse_finding.py"],
+    "modes.py": ["tests/test_modes.py"],
+    "phases.py": ["tests/test_phases.py", "tests/test_defects.py"],
+    "symmetry.py": ["tests/test_phases.py", "tests/test_neighbourhoods.py"],
+    "defects.py": ["tests/test_defects.py", "tests/test_phases.py"],
 }
 
 #: Modules left out of the sample: argument checks (covered by the bad-input
