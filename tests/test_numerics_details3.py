@@ -1,0 +1,88 @@
+"""Details of the numerics that the third random sample of mutants found open.
+
+As in ``test_numerics_details.py`` and ``test_numerics_details2.py``, each
+test checks a property against truth known independently of the code (the
+documented rule on a scene built with known geometry), chosen so that one of
+the operator mutants that survived the seed-2 random sample fails it;
+``mutation/mutants_sample_seed2.toml`` lists those mutants, and the
+equivalent ones with the reason and the experiment.
+"""
+
+import numpy as np
+import pytest
+
+from hyperspy_localcryst.numerics import finding, spectra
+from hyperspy_localcryst.numerics.neighbourhoods import neighbour_vectors
+from hyperspy_localcryst.numerics.synthetic import render_gaussians
+
+
+# -------------------------------------------------------------------- finding
+def test_local_max_drops_a_noise_bump_beside_a_single_column():
+    # exactly two maxima: a column (amplitude 100) and a bump of amplitude 15,
+    # whose prominence is under a quarter of the column's. The documented
+    # rule (Otsu's threshold on log-prominence, at most a quarter of the
+    # bright maxima's median) puts the threshold between them, so only the
+    # column is kept, as with three or more maxima
+    img = render_gaussians(
+        (64, 80),
+        np.array([20.0, 56.0]),
+        np.array([30.0, 34.0]),
+        np.array([100.0, 15.0]),
+        2.5,
+    )
+    _, _, prom = finding._maxima(img, 12.0)
+    assert len(prom) == 2 and prom.min() < 0.25 * prom.max()
+    found = finding.find_atoms_local_max(img, 12.0)
+    np.testing.assert_array_equal(found["x"], [20.0])
+    np.testing.assert_array_equal(found["y"], [30.0])
+
+
+# ------------------------------------------------------------- neighbourhoods
+def test_a_gap_narrower_than_half_the_distance_tolerance_is_one_shell():
+    # dimers 1 px long on a 4 x 3.28 cell: every atom has its partner at 1,
+    # one atom of the next dimer at 3 and two at 3.28 (above and below).
+    # 3 and 3.28 are 0.28 nearest-neighbour distances apart, less than half
+    # of distance_tolerance = 0.6, so they are ONE shell, ordered clockwise
+    # on screen from +x (y down): right, down, left, up
+    cx, cy = np.meshgrid(np.arange(12) * 4.0, np.arange(14) * 3.28)
+    x = np.concatenate([cx.ravel(), cx.ravel() + 1.0])
+    y = np.concatenate([cy.ravel(), cy.ravel()])
+    nb = neighbour_vectors(x, y, n_neighbours=4, distance_tolerance=0.6)
+    assert len(nb.centres) > 100
+    left = nb.centres < cx.size  # the left atom of its dimer
+    assert left.any() and (~left).any()
+    np.testing.assert_allclose(
+        nb.vectors[left],
+        np.broadcast_to(
+            [[1.0, 0.0], [0.0, 3.28], [-3.0, 0.0], [0.0, -3.28]], (left.sum(), 4, 2)
+        ),
+    )
+    np.testing.assert_allclose(
+        nb.vectors[~left],
+        np.broadcast_to(
+            [[-1.0, 0.0], [3.0, 0.0], [0.0, 3.28], [0.0, -3.28]], ((~left).sum(), 4, 2)
+        ),
+    )
+
+
+# -------------------------------------------------------------------- spectra
+@pytest.mark.parametrize("sx, sy", [(33.0, 40.0), (34.0, 28.0)])
+def test_si_shift_from_a_feature_in_the_first_si_column(sx, sy):
+    # one bright spot on a flat background, seen only in the first SI column
+    # (survey x 30.5..35.5): the template covers the whole SI, its first
+    # column included, so the shift (1 px right, 2 px down) is found and the
+    # normalised correlation is at most 1
+    img = render_gaussians(
+        (96, 96),
+        np.array([sx]),
+        np.array([sy]),
+        np.array([100.0]),
+        1.2,
+        background=10.0,
+    )
+    A = spectra.region_transform((30.5, 20.5, 60.5, 70.5), (10, 6))
+    haadf = img[23:73, 32:62]
+    (dx, dy), score = spectra.estimate_si_shift(img, haadf, A, (10, 6), search=5)
+    assert dx == pytest.approx(1.0, abs=0.15)
+    assert dy == pytest.approx(2.0, abs=0.15)
+    assert score <= 1.0 + 1e-9
