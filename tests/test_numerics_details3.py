@@ -13,6 +13,7 @@ import pytest
 
 from hyperspy_localcryst.numerics import finding, spectra
 from hyperspy_localcryst.numerics.neighbourhoods import neighbour_vectors
+from hyperspy_localcryst.numerics.refinement import estimate_sigma
 from hyperspy_localcryst.numerics.synthetic import render_gaussians
 
 
@@ -63,6 +64,28 @@ def test_a_gap_narrower_than_half_the_distance_tolerance_is_one_shell():
             [[-1.0, 0.0], [3.0, 0.0], [0.0, 3.28], [0.0, -3.28]], ((~left).sum(), 4, 2)
         ),
     )
+
+
+# ----------------------------------------------------------------- refinement
+@pytest.mark.parametrize("sigma", [0.8, 1.2])
+def test_estimate_sigma_of_columns_on_the_first_row_does_not_depend_on_the_flip(
+    sigma,
+):
+    # two narrow columns centred on the first row (cut by the image edge):
+    # the width estimate has no preferred direction, so the image turned
+    # upside down, with the columns on the last row, gives the same width
+    # (the window is symmetric about the column's pixel and clipped alike)
+    img = render_gaussians(
+        (40, 48),
+        np.array([20.0, 30.0]),
+        np.array([0.0, 0.3]),
+        np.array([100.0, 60.0]),
+        sigma,
+        background=5.0,
+    )
+    up = estimate_sigma(img, [20.0, 30.0], [0.0, 0.3], 6)
+    down = estimate_sigma(img[::-1], [20.0, 30.0], [39.0, 38.7], 6)
+    assert up == pytest.approx(down, rel=1e-12, abs=0)
 
 
 # -------------------------------------------------------------------- spectra
