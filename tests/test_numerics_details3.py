@@ -13,8 +13,8 @@ import pytest
 
 from hyperspy_localcryst.numerics import finding, spectra
 from hyperspy_localcryst.numerics.neighbourhoods import neighbour_vectors
-from hyperspy_localcryst.numerics.refinement import estimate_sigma
-from hyperspy_localcryst.numerics.synthetic import render_gaussians
+from hyperspy_localcryst.numerics.refinement import estimate_sigma, refine_gaussians
+from hyperspy_localcryst.numerics.synthetic import make_lattice_image, render_gaussians
 
 
 # -------------------------------------------------------------------- finding
@@ -86,6 +86,31 @@ def test_estimate_sigma_of_columns_on_the_first_row_does_not_depend_on_the_flip(
     up = estimate_sigma(img, [20.0, 30.0], [0.0, 0.3], 6)
     down = estimate_sigma(img[::-1], [20.0, 30.0], [39.0, 38.7], 6)
     assert up == pytest.approx(down, rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("spacing, sigma, seed", [(14, 2.8, 2), (12, 2.4, 1)])
+def test_refine_from_a_much_too_narrow_starting_width(spacing, sigma, seed):
+    # `sigma` is only the starting width: on a noise-free lattice, started at
+    # 0.4 times the true width (seeds 0.3 px off), every column converges
+    # (fit_status 0, its width not held at a bound) to the true width and
+    # position
+    img, t = make_lattice_image(
+        (96, 96),
+        spacing=spacing,
+        sigma=sigma,
+        noise=None,
+        seed=seed,
+        peak=200.0,
+        background=20.0,
+    )
+    rng = np.random.default_rng(seed)
+    x = t["x"] + rng.normal(0, 0.3, len(t["x"]))
+    y = t["y"] + rng.normal(0, 0.3, len(t["y"]))
+    res = refine_gaussians(img, x, y, 0.45 * spacing, sigma=0.4 * sigma, warn=False)
+    np.testing.assert_array_equal(res["fit_status"], 0)
+    np.testing.assert_allclose(res["sigma_x"], sigma, rtol=0.03)
+    np.testing.assert_allclose(res["x"], t["x"], atol=0.02)
+    np.testing.assert_allclose(res["y"], t["y"], atol=0.02)
 
 
 # -------------------------------------------------------------------- spectra
