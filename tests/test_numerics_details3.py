@@ -11,7 +11,7 @@ equivalent ones with the reason and the experiment.
 import numpy as np
 import pytest
 
-from hyperspy_localcryst.numerics import finding, spectra
+from hyperspy_localcryst.numerics import alignment, finding, spectra, statistics
 from hyperspy_localcryst.numerics.neighbourhoods import neighbour_vectors
 from hyperspy_localcryst.numerics.refinement import estimate_sigma, refine_gaussians
 from hyperspy_localcryst.numerics.synthetic import make_lattice_image, render_gaussians
@@ -134,3 +134,65 @@ def test_si_shift_from_a_feature_in_the_first_si_column(sx, sy):
     assert dx == pytest.approx(1.0, abs=0.15)
     assert dy == pytest.approx(2.0, abs=0.15)
     assert score <= 1.0 + 1e-9
+
+
+# ---------------------------------------------- seed-3 survivors (afterwards)
+@pytest.mark.parametrize("n, f", [(100, 4), (257, 8), (64, 3)])
+def test_linear_weights_interpolate_from_the_bin_centres(n, f):
+    # the documented bin centres (f - 1) / 2 + f k: a straight line sampled
+    # at them comes back exactly between the first and the last centre, and
+    # is held constant beyond
+    m = n // f
+    centres = (f - 1) / 2 + f * np.arange(m)
+    got = finding._linear_weights(n, f, m) @ (3.0 + 0.25 * centres)
+    want = 3.0 + 0.25 * np.clip(np.arange(n), centres[0], centres[-1])
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["local_max", "log"])
+def test_find_atoms_runs_the_finder_it_names(method):
+    img, _ = make_lattice_image((128, 128), spacing=16, sigma=2.5, seed=4)
+    finder = {"local_max": finding.find_atoms_local_max, "log": finding.find_atoms_log}
+    got = finding.find_atoms(img, 16, method=method)
+    want = finder[method](img, 16)
+    np.testing.assert_array_equal(got["x"], want["x"])
+    np.testing.assert_array_equal(got["y"], want["y"])
+
+
+@pytest.mark.parametrize("lattice", ["square", "hexagonal"])
+@pytest.mark.parametrize("rotation", [0.0, 5.0, 17.0, 33.0])
+def test_frame_alignment_sees_the_lattice_of_a_lattice_frame(lattice, rotation):
+    # a frame of a 2-D lattice is periodic, with the spacing as its shortest
+    # translation (frame_shifts then searches the lattice peak nearest the
+    # guess instead of the whole correlation)
+    img, _ = make_lattice_image(
+        (128, 128),
+        spacing=11.0,
+        sigma=2.0,
+        lattice=lattice,
+        rotation=rotation,
+        seed=3,
+    )
+    prepared = alignment._Prepared(img)
+    assert prepared.vectors is not None
+    assert prepared.lattice == pytest.approx(11.0, rel=0.05)
+
+
+def test_nearest_point_ties_all_round_a_pixel():
+    # the 12 integer points at distance 5 from a pixel centre ((+-5, 0),
+    # (0, +-5), (+-3, +-4), (+-4, +-3)), numbered at random: every pixel
+    # takes the value of its nearest point, ties to the lowest index, as a
+    # brute-force comparison of squared distances
+    rng = np.random.default_rng(5)
+    ring = np.array(
+        [(a, b) for a in range(-5, 6) for b in range(-5, 6) if a * a + b * b == 25]
+    )
+    assert len(ring) == 12
+    pts = np.concatenate([ring + (20, 20), ring + (40, 18)]).astype(float)
+    pts = pts[rng.permutation(len(pts))]
+    values = rng.normal(size=len(pts))
+    rows, cols = np.mgrid[10:30, 12:50]
+    rows, cols = rows.ravel(), cols.ravel()
+    got = statistics._nearest_tree(pts[:, 0], pts[:, 1], values, rows, cols, np.inf)
+    d2 = (pts[:, 0, None] - cols) ** 2 + (pts[:, 1, None] - rows) ** 2
+    np.testing.assert_array_equal(got, values[np.argmin(d2, axis=0)])
