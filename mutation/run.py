@@ -64,6 +64,7 @@ MODULE_TESTS = {
         "tests/test_direction.py",
         "tests/test_numerics_details.py",
         "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
@@ -73,6 +74,7 @@ MODULE_TESTS = {
         "tests/test_direction.py",
         "tests/test_numerics_details.py",
         "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
@@ -83,6 +85,7 @@ MODULE_TESTS = {
         "tests/test_direction.py",
         "tests/test_numerics_details.py",
         "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
@@ -91,6 +94,7 @@ MODULE_TESTS = {
         "tests/test_direction.py",
         "tests/test_numerics_details.py",
         "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
@@ -100,6 +104,7 @@ MODULE_TESTS = {
         "tests/test_direction.py",
         "tests/test_numerics_details.py",
         "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
         "tests/test_calibrations.py",
     ],
     "tracking.py": [
@@ -108,6 +113,7 @@ MODULE_TESTS = {
         "tests/test_drift_errors.py",
         "tests/test_calibrations.py",
         "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
         "tests/test_series.py",
     ],
     "alignment.py": [
@@ -116,6 +122,7 @@ MODULE_TESTS = {
         "tests/test_drift_errors.py",
         "tests/test_numerics_details.py",
         "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
         "tests/test_calibrations.py",
         "tests/test_series.py",
     ],
@@ -126,9 +133,11 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_numerics_details.py",
         "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
     ],
     "_parallel.py": [
         "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
         "tests/test_kernels.py",
         "tests/test_finding.py",
         "tests/test_refinement.py",
@@ -137,6 +146,10 @@ MODULE_TESTS = {
     "lattice.py": ["tests/test_lattice.py", "tests/test_cli_options.py"],
     "detection.py": ["tests/test_detection.py", "tests/test_properties.py"],
     "sparse.py": ["tests/test_sparse_finding.py"],
+    "modes.py": ["tests/test_modes.py"],
+    "phases.py": ["tests/test_phases.py", "tests/test_defects.py"],
+    "symmetry.py": ["tests/test_phases.py", "tests/test_neighbourhoods.py"],
+    "defects.py": ["tests/test_defects.py", "tests/test_phases.py"],
 }
 
 #: Modules left out of the sample: argument checks (covered by the bad-input
