@@ -319,6 +319,33 @@ def test_cluster_map_colours_are_the_marker_colours(learned):
     assert len(im.axes.figure.axes) == 1  # no colour bar
 
 
+def test_hyperspys_own_plot_of_a_label_map_draws_the_marker_colours(learned, tmp_path):
+    """``m.plot()`` (HyperSpy's, no argument): a LabelMap, so each atom's
+    pixel is drawn in its marker's colour, not a continuous 0-2 scale; it
+    stays a LabelMap through a save and load."""
+    import hyperspy.api as hs
+    import matplotlib.pyplot as plt
+
+    from hyperspy_localcryst.signals.label_map import LabelMap
+
+    labels = learned.get_cluster_labels(merged=True).data.astype(int)
+    m = learned.get_cluster_map()
+    assert type(m) is LabelMap and m.n_labels() == 3
+    plt.close("all")
+    m.plot()
+    ims = [im for f in map(plt.figure, plt.get_fignums()) for im in _images(f)]
+    assert len(ims) == 1
+    row, col = _centre_pixels(learned)
+    np.testing.assert_array_equal(m.data[row, col], labels)
+    rgba = _drawn_rgba(ims[0])[row, col]
+    markers = np.asarray(learned.get_cluster_markers().kwargs["color"])
+    np.testing.assert_allclose(rgba, markers, atol=1 / 255)
+    plt.close("all")
+    m.save(tmp_path / "map.hspy")
+    back = hs.load(tmp_path / "map.hspy")
+    assert type(back) is LabelMap and back.metadata.Map.counts == m.metadata.Map.counts
+
+
 def test_categorical_map_of_any_labels(learned):
     """Sublattice (or site-class, phase) maps: categorical like clusters."""
     sub = learned.get_centres().get_column("sublattice").astype(int)

@@ -210,7 +210,9 @@ def set_categorical(signal, labels, quantity, names=None, none_name="none"):
     Parameters
     ----------
     signal : hyperspy.api.signals.Signal2D
-        The map (changed in place and returned).
+        The map (changed in place and returned, as a
+        :class:`~hyperspy_localcryst.signals.label_map.LabelMap`, whose
+        ``plot()`` draws the class colours).
     labels : array_like of int
         The per-atom labels the map was made from (-1: none).
     quantity : str
@@ -246,6 +248,9 @@ def set_categorical(signal, labels, quantity, names=None, none_name="none"):
     signal.metadata.set_item("Map.counts", [int(c) for c in counts])
     signal.metadata.set_item("Map.unassigned", int(np.sum(labels < 0)))
     signal.metadata.set_item("Map.none_name", str(none_name))
+    if signal.axes_manager.signal_dimension == 2:
+        # a LabelMap: HyperSpy's own plot() then draws the class colours
+        signal.set_signal_type("atom_label_map")
     return signal
 
 
