@@ -494,3 +494,27 @@ def test_report_polar_map_leaves_out_sites_of_a_complex_cell(tmp_path):
     assert polar["median_shift"] is None
     a = pd.read_csv(tmp_path / "out" / "atoms.csv")
     assert a["polar_dx"].isna().all() and a["polar_dy"].isna().all()
+
+
+def test_boundary_atoms_follow_the_documented_default_share():
+    """An atom is a boundary atom when its window, read as a mix of its own
+    phase's mean composition and the other phase's, holds at least 0.25
+    (the documented default) of the other: recomputed here from the window
+    compositions, on a scene whose windows cross the interface gradually."""
+    j, i = np.mgrid[0:30, 0:40]
+    x, y = 5.0 * i.ravel(), 5.0 * j.ravel()
+    # class 2 replaces the 0/1 checkerboard over columns 14..26
+    grade = np.clip((i.ravel() - 14) / 12, 0, 1)
+    mixed = np.random.default_rng(1).random(x.size) < grade
+    sc = np.where(mixed, 2, (i.ravel() + j.ravel()) % 2)
+    res = ph.find_phases(x, y, sc)
+    assert res.n_phases == 2
+    comp, _ = ph.site_composition(x, y, sc, ph.default_radius(x, y), n_classes=3)
+    mine = res.composition[res.labels]
+    other = res.composition[1 - res.labels]
+    alpha = ((comp - mine) * (other - mine)).sum(1) / ((other - mine) ** 2).sum(1)
+    # the interface's windows span the band the default decides
+    assert ((alpha > 0.26) & (alpha < 0.37)).any()
+    np.testing.assert_array_equal(res.boundary, alpha >= 0.25)
+    explicit = ph.find_phases(x, y, sc, boundary_share=0.25)
+    np.testing.assert_array_equal(explicit.boundary, res.boundary)
