@@ -185,6 +185,14 @@ def test_calibration_factors():
     measured = truth * [1.04, 0.98]
     f = calibration_factors(measured, (0.39, 0.55), angle=90, anisotropic=True)
     assert (f["factor_x"], f["factor_y"]) == pytest.approx((fx, fy), rel=1e-9)
+    # the measured cell it reports: lengths and angle of the given vectors
+    va, vb = np.asarray(measured, float)
+    la, lb = sorted([np.hypot(*va), np.hypot(*vb)])
+    gamma = np.degrees(np.arccos(abs(va @ vb) / (np.hypot(*va) * np.hypot(*vb))))
+    assert (f["a"], f["b"]) == pytest.approx((la, lb), rel=1e-9)
+    assert f["gamma"] == pytest.approx(gamma, abs=1e-6) or f["gamma"] == pytest.approx(
+        180.0 - gamma, abs=1e-6
+    )
     # two lengths are enough here
     f2 = calibration_factors(measured, (0.39, 0.55), anisotropic=True)
     assert (f2["factor_x"], f2["factor_y"]) == pytest.approx((fx, fy), rel=1e-9)
