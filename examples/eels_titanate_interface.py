@@ -30,9 +30,10 @@ import warnings
 from pathlib import Path
 
 import hyperspy.api as hs
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+
+from hyperspy_localcryst.plotting import categorical_colormap, class_colours
 
 NAME = "eels_titanate_interface"
 FOLDER = "EELS_SI_titanate_interface"
@@ -132,27 +133,13 @@ def overlay(ax, signal, alpha=0.55, **kwargs):
     )
 
 
-def cluster_colours(n, cmap="tab10"):
-    """The colours ``get_cluster_markers(cmap)`` gives clusters 0..n-1."""
-    cm = matplotlib.colormaps[cmap]
-    return [cm(i % cm.N) for i in range(n)]
-
-
-def cluster_cmap(n, cmap="tab10"):
-    """A discrete colormap for labels 0..n-1 (same colours as the markers)."""
-    from matplotlib.colors import BoundaryNorm, ListedColormap
-
-    cm = ListedColormap(cluster_colours(n, cmap))
-    return cm, BoundaryNorm(np.arange(n + 1) - 0.5, n)
-
-
-def cluster_legend(ax, sizes, cmap="tab10", **kwargs):
+def cluster_legend(ax, sizes, **kwargs):
     """Legend 'cluster: atoms' with the cluster colours."""
     from matplotlib.patches import Patch
 
     handles = [
         Patch(color=c, label=f"{i}: {n}")
-        for i, (c, n) in enumerate(zip(cluster_colours(len(sizes), cmap), sizes))
+        for i, (c, n) in enumerate(zip(class_colours(len(sizes)), sizes))
     ]
     kwargs.setdefault("fontsize", 8)
     kwargs.setdefault("title", "cluster: atoms")
@@ -239,7 +226,7 @@ def main():
         f"{len(labels)} centres, k-means K = {K} on 8-neighbour vectors: sizes "
         f"{sizes.tolist()}, median y {med_y} px"
     )
-    cm, norm = cluster_cmap(K)
+    cm, norm = categorical_colormap(K)
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 6.5))
     grid = atoms.grid
@@ -279,7 +266,7 @@ def main():
         np.round(cs.area, 1).tolist(),
     )
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    colours = cluster_colours(K)
+    colours = class_colours(K)
     for i in range(K):
         if not np.isfinite(m.data[i]).all():
             continue

@@ -30,12 +30,12 @@ import warnings
 from pathlib import Path
 
 import hyperspy.api as hs
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 
 from hyperspy_localcryst.data import pto_sro_interface
 from hyperspy_localcryst.library import NeighbourhoodLibrary
+from hyperspy_localcryst.plotting import categorical_colormap, class_colours
 
 NAME = "library_classification"
 STO = "SrTiO3_HAADF_TitanCubed80kV.emi"
@@ -135,20 +135,6 @@ def overlay(ax, signal, alpha=0.55, **kwargs):
     )
 
 
-def cluster_colours(n, cmap="tab10"):
-    """The colours ``get_cluster_markers(cmap)`` gives clusters 0..n-1."""
-    cm = matplotlib.colormaps[cmap]
-    return [cm(i % cm.N) for i in range(n)]
-
-
-def cluster_cmap(n, cmap="tab10"):
-    """A discrete colormap for labels 0..n-1 (same colours as the markers)."""
-    from matplotlib.colors import BoundaryNorm, ListedColormap
-
-    cm = ListedColormap(cluster_colours(n, cmap))
-    return cm, BoundaryNorm(np.arange(n + 1) - 0.5, n)
-
-
 def save(fig, out, name):
     """Save a figure as PNG in ``out`` and close it."""
     path = Path(out) / name
@@ -224,8 +210,8 @@ def main():
     conf = res_sto.get_column("confidence")
     print(f"  SrTiO3 median confidence {np.median(conf):.2f}")
 
-    cm, norm = cluster_cmap(K + 1)
-    colours = cluster_colours(K + 1)
+    cm, norm = categorical_colormap(K + 1)
+    colours = class_colours(K + 1)
 
     def legend(ax, res):
         from matplotlib.patches import Patch

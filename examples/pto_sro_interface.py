@@ -33,12 +33,12 @@ import warnings
 from pathlib import Path
 
 import hyperspy.api as hs
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from scipy.spatial import cKDTree
 
 from hyperspy_localcryst.data import pto_sro_interface
+from hyperspy_localcryst.plotting import categorical_colormap, class_colours
 
 NAME = "pto_sro_interface"
 
@@ -125,27 +125,13 @@ def overlay(ax, signal, alpha=0.55, **kwargs):
     )
 
 
-def cluster_colours(n, cmap="tab10"):
-    """The colours ``get_cluster_markers(cmap)`` gives clusters 0..n-1."""
-    cm = matplotlib.colormaps[cmap]
-    return [cm(i % cm.N) for i in range(n)]
-
-
-def cluster_cmap(n, cmap="tab10"):
-    """A discrete colormap for labels 0..n-1 (same colours as the markers)."""
-    from matplotlib.colors import BoundaryNorm, ListedColormap
-
-    cm = ListedColormap(cluster_colours(n, cmap))
-    return cm, BoundaryNorm(np.arange(n + 1) - 0.5, n)
-
-
-def cluster_legend(ax, sizes, cmap="tab10", **kwargs):
+def cluster_legend(ax, sizes, **kwargs):
     """Legend 'cluster: atoms' with the cluster colours."""
     from matplotlib.patches import Patch
 
     handles = [
         Patch(color=c, label=f"{i}: {n}")
-        for i, (c, n) in enumerate(zip(cluster_colours(len(sizes), cmap), sizes))
+        for i, (c, n) in enumerate(zip(class_colours(len(sizes)), sizes))
     ]
     kwargs.setdefault("fontsize", 8)
     kwargs.setdefault("title", "cluster: atoms")
@@ -266,7 +252,7 @@ def main():
     t(f"k-means, K = {K}: sizes {sizes.tolist()}")
 
     fig, axes = plt.subplots(2, 1, figsize=(12, 5.6))
-    cm, norm = cluster_cmap(K)
+    cm, norm = categorical_colormap(K)
     show_image(axes[0], img.data, grid, title=f"Cluster map (k-means, K = {K})")
     overlay(axes[0], nb.get_cluster_map(), cmap=cm, norm=norm, alpha=0.5)
     cluster_legend(axes[0], sizes, loc="upper right", framealpha=0.8)

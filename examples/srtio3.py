@@ -28,9 +28,10 @@ import warnings
 from pathlib import Path
 
 import hyperspy.api as hs
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+
+from hyperspy_localcryst.plotting import categorical_colormap, class_colours
 
 NAME = "srtio3"
 FILE = "SrTiO3_HAADF_TitanCubed80kV.emi"
@@ -129,27 +130,13 @@ def overlay(ax, signal, alpha=0.55, **kwargs):
     )
 
 
-def cluster_colours(n, cmap="tab10"):
-    """The colours ``get_cluster_markers(cmap)`` gives clusters 0..n-1."""
-    cm = matplotlib.colormaps[cmap]
-    return [cm(i % cm.N) for i in range(n)]
-
-
-def cluster_cmap(n, cmap="tab10"):
-    """A discrete colormap for labels 0..n-1 (same colours as the markers)."""
-    from matplotlib.colors import BoundaryNorm, ListedColormap
-
-    cm = ListedColormap(cluster_colours(n, cmap))
-    return cm, BoundaryNorm(np.arange(n + 1) - 0.5, n)
-
-
-def cluster_legend(ax, sizes, cmap="tab10", **kwargs):
+def cluster_legend(ax, sizes, **kwargs):
     """Legend 'cluster: atoms' with the cluster colours."""
     from matplotlib.patches import Patch
 
     handles = [
         Patch(color=c, label=f"{i}: {n}")
-        for i, (c, n) in enumerate(zip(cluster_colours(len(sizes), cmap), sizes))
+        for i, (c, n) in enumerate(zip(class_colours(len(sizes)), sizes))
     ]
     kwargs.setdefault("fontsize", 8)
     kwargs.setdefault("title", "cluster: atoms")
@@ -309,7 +296,7 @@ def main():
         f"k-medians {agree_med:.1%}"
     )
 
-    cm, norm = cluster_cmap(K)
+    cm, norm = categorical_colormap(K)
     fig, axes = plt.subplots(1, 2, figsize=(12, 6))
     for ax, half in zip(axes, (None, 1.0)):
         show_image(ax, img.data, grid)

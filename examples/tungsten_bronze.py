@@ -30,9 +30,10 @@ import warnings
 from pathlib import Path
 
 import hyperspy.api as hs
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+
+from hyperspy_localcryst.plotting import categorical_colormap, class_colours
 
 NAME = "tungsten_bronze"
 FILE = "Ba5SmSn3Nb7O30_TTB_110_iDPC.tif"
@@ -132,27 +133,13 @@ def overlay(ax, signal, alpha=0.55, **kwargs):
     )
 
 
-def cluster_colours(n, cmap="tab10"):
-    """The colours ``get_cluster_markers(cmap)`` gives clusters 0..n-1."""
-    cm = matplotlib.colormaps[cmap]
-    return [cm(i % cm.N) for i in range(n)]
-
-
-def cluster_cmap(n, cmap="tab10"):
-    """A discrete colormap for labels 0..n-1 (same colours as the markers)."""
-    from matplotlib.colors import BoundaryNorm, ListedColormap
-
-    cm = ListedColormap(cluster_colours(n, cmap))
-    return cm, BoundaryNorm(np.arange(n + 1) - 0.5, n)
-
-
-def cluster_legend(ax, sizes, cmap="tab10", **kwargs):
+def cluster_legend(ax, sizes, **kwargs):
     """Legend 'cluster: atoms' with the cluster colours."""
     from matplotlib.patches import Patch
 
     handles = [
         Patch(color=c, label=f"{i}: {n}")
-        for i, (c, n) in enumerate(zip(cluster_colours(len(sizes), cmap), sizes))
+        for i, (c, n) in enumerate(zip(class_colours(len(sizes)), sizes))
     ]
     kwargs.setdefault("fontsize", 8)
     kwargs.setdefault("title", "cluster: atoms")
@@ -252,8 +239,8 @@ def main():
     sizes = np.bincount(labels, minlength=K)
     t(f"k-means, K = {K}: sizes {sizes.tolist()}")
 
-    cm, norm = cluster_cmap(K)
-    colours = cluster_colours(K)
+    cm, norm = categorical_colormap(K)
+    colours = class_colours(K)
     centres = nb.get_centres()
     cx, cy = centres.get_column("x"), centres.get_column("y")
     fig = plt.figure(figsize=(13, 6.5))
