@@ -310,11 +310,18 @@ def _candidates(path):
     return lines, sorted(set(out))
 
 
-def sample_mutants(n, seed):
-    """A seeded random sample of ``n`` operator mutants over the numerics."""
+def sample_mutants(n, seed, modules=None):
+    """A seeded random sample of ``n`` operator mutants over the numerics.
+
+    ``modules`` (file names such as ``"phases.py"``) restricts the pool, for
+    exploring one module; the score recorded in ``docs/mutation.md`` is always
+    drawn from the whole pool (``modules=None``).
+    """
     pool = []
     for path in sorted((ROOT / PACKAGE / "numerics").glob("*.py")):
         if path.name in SAMPLE_EXCLUDED:
+            continue
+        if modules and path.name not in modules:
             continue
         lines, cands = _candidates(path)
         for line_no, a, b, new, label in cands:
@@ -455,6 +462,13 @@ def main(argv=None):
     p.add_argument(
         "--skip-tests", nargs="+", default=[], help="test files left out of every run"
     )
+    p.add_argument(
+        "--modules",
+        nargs="+",
+        default=None,
+        help="restrict the sample to these numerics files (exploration only; "
+        "the recorded score samples every module)",
+    )
     p.add_argument("--list", action="store_true", help="list mutants, run nothing")
     p.add_argument("--name", default=None, help="results file name")
     args = p.parse_args(argv)
@@ -465,7 +479,7 @@ def main(argv=None):
         mutants += load_curated([pathlib.Path(f).resolve() for f in files])
     pool = None
     if args.sample:
-        sampled, pool = sample_mutants(args.sample, args.seed)
+        sampled, pool = sample_mutants(args.sample, args.seed, args.modules)
         mutants += sampled
     if args.only:
         mutants = [m for m in mutants if m["id"] in set(args.only)]
