@@ -533,10 +533,13 @@ def test_check_destination_messages_name_the_folder(tmp_path):
         _output.check_destination(folder, inputs=[folder / "in.npy"], overwrite=True)
 
 
-def test_an_empty_folder_receives_the_result(user):
+def test_an_empty_folder_receives_the_result(user, monkeypatch, capsys):
+    """(In process: the property is the folder's.)"""
     (user / "empty").mkdir()
-    res = run(["find", "data/img.hspy", "--out", "empty"], cwd=user)
-    assert res.returncode == 0, res.stderr
+    monkeypatch.chdir(user)
+    assert main(["find", "data/img.hspy", "--out", "empty"]) == 0, (
+        capsys.readouterr().err
+    )
     assert sorted(p.name for p in (user / "empty").iterdir()) == [
         MARKER,
         "atoms.csv",
