@@ -102,8 +102,9 @@ def figures_not_rendered(monkeypatch):
     """In this test :func:`hyperspy_localcryst.report.analyse` builds every
     figure (all its plotting calls run) but does not render it: each PNG is an
     empty file. Rendering is about 80 % of the time of a small report. Only
-    for tests that check no figure (file safety, summaries, batches); the
-    tests of the figures never use it."""
+    for tests that check no figure (file safety, summaries, batches) or only
+    what the plotting calls set (axis labels, which figures are saved); the
+    tests of the rendered images never use it."""
     from hyperspy_localcryst import report
 
     monkeypatch.setattr(report, "_save", _save_unrendered)

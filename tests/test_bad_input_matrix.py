@@ -844,6 +844,7 @@ def test_uncalibrated_report_says_px(lattice, tmp_path, monkeypatch):
         return set_xlabel(ax, label, *args, **kwargs)
 
     monkeypatch.setattr(Axes, "set_xlabel", record)
+    figures_not_rendered(monkeypatch)  # the labels are set before rendering
     s = AtomicImage(lattice[0].data.copy())
     summary = report.analyse(s, tmp_path, clusters=2, neighbours=4)
     assert summary["units"] == "px"

@@ -197,7 +197,11 @@ def test_analyse_batch_keeps_good_files_and_reports_bad_ones(
     assert summary["parameters"]["neighbours"] == 4
 
 
-def test_analyse_stack_pools_frames(tmp_path):
+def test_analyse_stack_pools_frames(tmp_path, monkeypatch):
+    # figures built, not rendered: that a stack's report makes the fractions
+    # figure is checked here (its name saved), its rendering by the eager
+    # stacks of test_bad_input_issue17.test_report_uses_a_good_frame
+    figures_not_rendered(monkeypatch)
     stack = _image_file(tmp_path / "stack.hspy", stack=3)
     out = tmp_path / "out"
     argv = ["analyse", str(stack), "--out", str(out), "--no-progressbar"]
