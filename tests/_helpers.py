@@ -91,3 +91,37 @@ def assert_unchanged(signal, before):
     assert _equal(signal.axes_manager.as_dictionary(), before["axes"])
     assert _equal(signal.metadata.as_dictionary(), before["metadata"])
     assert _equal(signal.original_metadata.as_dictionary(), before["original_metadata"])
+
+
+def _save_unrendered(fig, out, name, plt):
+    (out / name).write_bytes(b"")
+    plt.close(fig)
+
+
+def figures_not_rendered(monkeypatch):
+    """In this test :func:`hyperspy_localcryst.report.analyse` builds every
+    figure (all its plotting calls run) but does not render it: each PNG is an
+    empty file. Rendering is about 80 % of the time of a small report. Only
+    for tests that check no figure (file safety, summaries, batches) or only
+    what the plotting calls set (axis labels, which figures are saved); the
+    tests of the rendered images never use it."""
+    from hyperspy_localcryst import report
+
+    monkeypatch.setattr(report, "_save", _save_unrendered)
+
+
+#: The ``localcryst`` console script as ``python -c CONSOLE_NOT_RENDERING
+#: ARGS...`` runs it, with the report's figures not rendered (see
+#: :func:`figures_not_rendered`): for the tests of a real process (a closed
+#: pipe, concurrent runs) that check no figure. Not for the tests of signals
+#: while starting (it imports the package before the console script runs).
+CONSOLE_NOT_RENDERING = """
+import sys
+from hyperspy_localcryst import report
+def _save(fig, out, name, plt):
+    (out / name).write_bytes(b"")
+    plt.close(fig)
+report._save = _save
+from hyperspy_localcryst.__main__ import main
+sys.exit(main())
+"""

@@ -47,7 +47,7 @@ from hyperspy_localcryst.signals._grid import (
 )
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
-from ._helpers import assert_unchanged, snapshot
+from ._helpers import assert_unchanged, figures_not_rendered, snapshot
 
 N_FRAMES = 4
 SHAPE = (96, 96)
@@ -197,14 +197,20 @@ _ALONE = {}  # summaries of the good frames alone, by the bad frames left out
     [([0], False), ([0], True), ([0, 2], False), ([N_FRAMES - 1], True)],
     ids=["first", "first-lazy", "several", "last-lazy"],
 )
-def test_report_uses_a_good_frame(clean_series, bad, lazy, tmp_path):
+def test_report_uses_a_good_frame(clean_series, bad, lazy, tmp_path, monkeypatch):
+    if lazy:  # built, not rendered: the eager cases render them with bad frames
+        figures_not_rendered(monkeypatch)
     s = _spoil(clean_series, bad, "nan", lazy)
     ref, keep = _without(clean_series, bad)
     out = tmp_path / "stack"
     summary = report.analyse(s, out, clusters=2, neighbours=4)
     key = tuple(bad)  # the good frames analysed alone: once per set of bad frames
-    if key not in _ALONE:
-        _ALONE[key] = report.analyse(ref, tmp_path / "alone", clusters=2, neighbours=4)
+    if key not in _ALONE:  # only its atom count is used: figures not rendered
+        with pytest.MonkeyPatch.context() as mp:
+            figures_not_rendered(mp)
+            _ALONE[key] = report.analyse(
+                ref, tmp_path / "alone", clusters=2, neighbours=4
+            )
     assert summary["n_atoms"] == _ALONE[key]["n_atoms"]
     assert summary["failed_frames"] == bad
     assert all("NaN" in r for r in summary["failed_reasons"])

@@ -42,7 +42,12 @@ from hyperspy_localcryst.numerics.synthetic import make_drift_stack, make_lattic
 from hyperspy_localcryst.signals.atom_positions import make_atom_positions
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
-from ._helpers import assert_unchanged, match_one_to_one, snapshot
+from ._helpers import (
+    assert_unchanged,
+    figures_not_rendered,
+    match_one_to_one,
+    snapshot,
+)
 
 SEP = 0.16  # nm: the 16 px spacing of the fixtures at 0.01 nm/px
 
@@ -839,6 +844,7 @@ def test_uncalibrated_report_says_px(lattice, tmp_path, monkeypatch):
         return set_xlabel(ax, label, *args, **kwargs)
 
     monkeypatch.setattr(Axes, "set_xlabel", record)
+    figures_not_rendered(monkeypatch)  # the labels are set before rendering
     s = AtomicImage(lattice[0].data.copy())
     summary = report.analyse(s, tmp_path, clusters=2, neighbours=4)
     assert summary["units"] == "px"
@@ -1448,7 +1454,8 @@ def test_cli_bad_files_are_one_line_and_exit_1(files, tmp_path, name, message):
 
 
 @pytest.mark.parametrize("name", ["uint16.npy", "uint32.npy", "negative.npy"])
-def test_cli_raw_counts_and_negative_images_work(files, tmp_path, name):
+def test_cli_raw_counts_and_negative_images_work(files, tmp_path, name, monkeypatch):
+    figures_not_rendered(monkeypatch)  # the summary is checked, not figures
     status, out, err = _cli(
         ["analyse", str(files / name), "--out", str(tmp_path), "--clusters", "1"]
         + ["--neighbours", "4", "--no-progressbar"]
@@ -1526,9 +1533,12 @@ def test_cli_semantic_option_errors(files, tmp_path):
         assert status == 1 and len(err) == 2 and message in err[0], (opts, err)
 
 
-def test_cli_unknown_signal_type_is_refused_before_any_file(files, tmp_path):
+def test_cli_unknown_signal_type_is_refused_before_any_file(
+    files, tmp_path, monkeypatch
+):
     """HyperSpy only warns about an unknown signal_type and loads a plain
     signal; the command refuses it once, names the known ones, writes nothing."""
+    figures_not_rendered(monkeypatch)  # the status is checked, not figures
     out = tmp_path / "o"
     status, stdout, err = _cli(
         ["analyse", str(files / "good.hspy"), "--out", str(out)]

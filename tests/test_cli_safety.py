@@ -1,17 +1,22 @@
 """The command line never deletes or replaces what it did not create (issue 17).
 
-Every case runs the real ``localcryst`` command (the installed console script)
-in a temporary folder that also holds files which must survive, and compares
-a byte-level snapshot of that folder before and after. The cases are the ones
-a user met: ``--overwrite`` on the folder holding the input, ``--out .``, an
-existing folder of the user's, two runs into one result, Ctrl-C, SIGTERM,
-SIGKILL, a closed pipe, a full disk, the umask.
+Most cases run the real ``localcryst`` command (the installed console script)
+in a temporary folder that also holds files which must survive, and compare a
+byte-level snapshot of that folder before and after; a few whose property is
+a folder's or a name's, not a process's, call ``main`` in process (said in
+their docstrings), and runs whose figures no test looks at build them without
+rendering them (``tests/_helpers.py``: rendering is most of a report's
+time). The cases are the ones a user met: ``--overwrite`` on the folder
+holding the input, ``--out .``, an existing folder of the user's, two runs
+into one result, Ctrl-C, SIGTERM, SIGKILL, a closed pipe, a full disk, the
+umask.
 """
 
 import errno
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -28,6 +33,8 @@ from hyperspy_localcryst._output import MARKER, OutputError, result_folder
 from hyperspy_localcryst.cli import main
 from hyperspy_localcryst.numerics.synthetic import make_lattice_image
 
+from ._helpers import CONSOLE_NOT_RENDERING, figures_not_rendered
+
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32", reason="POSIX signals, umask and file modes"
 )
@@ -36,6 +43,12 @@ pytestmark = pytest.mark.skipif(
 def _command():
     exe = shutil.which("localcryst")
     return [exe] if exe else [sys.executable, "-m", "hyperspy_localcryst.cli"]
+
+
+def _command_not_rendering():
+    """The console script with the report's figures built but not rendered, for
+    the tests of a real process that check no figure."""
+    return [sys.executable, "-c", CONSOLE_NOT_RENDERING]
 
 
 def run(args, cwd, **kwargs):
@@ -278,7 +291,7 @@ def test_two_concurrent_runs_never_both_claim_one_result(user, image_bytes):
     argv = ["--out", "R", "--clusters", "2", "--no-progressbar"]
     procs = [
         subprocess.Popen(
-            _command() + ["analyse", f"{d}/img.hspy"] + argv,
+            _command_not_rendering() + ["analyse", f"{d}/img.hspy"] + argv,
             cwd=user,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -427,7 +440,7 @@ def test_closed_stdout_never_discards_a_finished_result(user):
     first line; the analysis still completes and is kept, and nothing about a
     broken pipe is printed."""
     p = subprocess.Popen(
-        _command()
+        _command_not_rendering()
         + ["analyse", "data/img.hspy", "--out", "o", "--clusters", "2"]
         + ["--no-progressbar"],
         cwd=user,
@@ -520,10 +533,13 @@ def test_check_destination_messages_name_the_folder(tmp_path):
         _output.check_destination(folder, inputs=[folder / "in.npy"], overwrite=True)
 
 
-def test_an_empty_folder_receives_the_result(user):
+def test_an_empty_folder_receives_the_result(user, monkeypatch, capsys):
+    """(In process: the property is the folder's.)"""
     (user / "empty").mkdir()
-    res = run(["find", "data/img.hspy", "--out", "empty"], cwd=user)
-    assert res.returncode == 0, res.stderr
+    monkeypatch.chdir(user)
+    assert main(["find", "data/img.hspy", "--out", "empty"]) == 0, (
+        capsys.readouterr().err
+    )
     assert sorted(p.name for p in (user / "empty").iterdir()) == [
         MARKER,
         "atoms.csv",
@@ -609,26 +625,33 @@ def test_write_report_never_replaces_an_existing_page(tmp_path):
 
 
 # ------------------------------------------- held-out fault-matrix findings
-def test_a_user_file_in_place_of_a_result_folder_is_never_replaced(user):
+def test_a_user_file_in_place_of_a_result_folder_is_never_replaced(
+    user, monkeypatch, capsys
+):
     """A result folder (atoms.zspy) that the user replaced by a file or a link
-    makes the result 'changed': --overwrite refuses, nothing is lost."""
+    makes the result 'changed': --overwrite refuses, nothing is lost. (In
+    process, figures not rendered: the property is the result folder's.)"""
+    figures_not_rendered(monkeypatch)
+    monkeypatch.chdir(user)
     argv = ["analyse", "data/img.hspy", "--out", "R", "--format", "zspy"]
     argv += ["--clusters", "2", "--no-progressbar"]
-    assert run(argv, cwd=user).returncode == 0
+    assert main(argv) == 0, capsys.readouterr().err
+    capsys.readouterr()
     zspy = user / "R" / "img" / "atoms.zspy"
     assert zspy.is_dir()
     shutil.rmtree(zspy)
     zspy.write_text("user text\n")
     before = snapshot(user)
-    res = run(argv + ["--overwrite"], cwd=user)
-    assert res.returncode == 1
-    assert "changed since localcryst wrote them (atoms.zspy)" in res.stderr
+    assert main(argv + ["--overwrite"]) == 1
+    assert "changed since localcryst wrote them (atoms.zspy)" in (
+        capsys.readouterr().err
+    )
     assert snapshot(user) == before
     zspy.unlink()
     zspy.symlink_to(user / "mydata", target_is_directory=True)
     before = snapshot(user)
-    res = run(argv + ["--overwrite"], cwd=user)
-    assert res.returncode == 1 and "atoms.zspy" in one_error_line(res.stderr)
+    assert main(argv + ["--overwrite"]) == 1
+    assert "atoms.zspy" in one_error_line(capsys.readouterr().err)
     assert snapshot(user) == before
 
 
@@ -650,13 +673,16 @@ def test_no_result_replaces_a_folder_holding_another_input_of_the_batch(
     assert {k: v for k, v in after.items() if k in before} == before
 
 
-def test_odd_file_names_stay_inside_the_output_folder(user):
+def test_odd_file_names_stay_inside_the_output_folder(user, monkeypatch, capsys):
+    """(In process, figures not rendered: the property is the result names.)"""
     names = ["..npy", "...npy", ".hidden.npy"]
     for name in names:
         np.save(user / "x.npy", make_lattice_image((96, 96), spacing=16, seed=2)[0])
         (user / "x.npy").rename(user / name)
-    res = run(["analyse", *names, "--out", "R/sub"] + SMALL[4:], cwd=user)
-    assert res.returncode == 0, res.stderr
+    figures_not_rendered(monkeypatch)
+    monkeypatch.chdir(user)
+    status = main(["analyse", *names, "--out", "R/sub"] + SMALL[4:])
+    assert status == 0, capsys.readouterr().err
     results = sorted((user / "R" / "sub").iterdir())
     assert len(results) == 3 and all(p.is_dir() for p in results)
     assert not any(p.name.startswith(".") for p in results)
@@ -675,7 +701,7 @@ def test_our_hidden_names_cannot_be_result_folders(user):
 
 
 def test_closed_stdout_and_stderr_never_stop_a_run(user):
-    cmd = " ".join(_command() + SMALL) + " >&- 2>&-"
+    cmd = shlex.join(_command_not_rendering() + SMALL) + " >&- 2>&-"
     res = subprocess.run(cmd, shell=True, cwd=user, timeout=300)
     assert res.returncode == 0
     assert json.loads((user / "R" / "img" / MARKER).read_text())["complete"]
