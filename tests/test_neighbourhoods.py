@@ -558,6 +558,37 @@ def test_shell_count_closes_the_first_shell(kind, expected):
     assert shell_count(xy[:, 0], xy[:, 1]) == (expected, True)
 
 
+@pytest.mark.parametrize(
+    "kind, nx, ny, expected",
+    [
+        ("square", 4, 7, 4),
+        ("square", 6, 6, 4),
+        ("hexagonal", 6, 6, 6),
+        ("hexagonal", 9, 5, 6),
+        ("honeycomb", 5, 5, 3),
+    ],
+)
+def test_shell_count_of_a_small_crystal(kind, nx, ny, expected):
+    """A crystal of a few cells (a nanoparticle) has hardly an atom whose
+    twelve neighbours all lie inside it; its first shell must still close at
+    the count of its lattice (each count measured on the atoms that keep that
+    many neighbours), not at the smaller count of its edge atoms."""
+    from hyperspy_localcryst.numerics.neighbourhoods import shell_count
+
+    if kind == "honeycomb":
+        a1, a2 = np.array([1.0, 0.0]), np.array([0.5, 3**0.5 / 2])
+        cells = np.array([i * a1 + j * a2 for i in range(nx) for j in range(ny)])
+        xy = np.r_[cells, cells + (a1 + a2) / 3]
+    else:
+        yy, xx = np.mgrid[0:ny, 0:nx].astype(float)
+        if kind == "hexagonal":
+            xx = xx + 0.5 * (yy % 2)
+            yy = yy * 3**0.5 / 2
+        xy = np.c_[xx.ravel(), yy.ravel()]
+    xy = xy + np.random.default_rng(2).normal(0, 0.02, xy.shape)
+    assert shell_count(xy[:, 0], xy[:, 1]) == (expected, True)
+
+
 def test_shell_count_without_a_shell():
     """Random points close no shell: the largest jump is taken, not closed."""
     from hyperspy_localcryst.numerics.neighbourhoods import shell_count

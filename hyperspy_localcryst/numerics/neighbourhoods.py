@@ -340,12 +340,19 @@ def shell_count(x, y, minimum=3, maximum=12, jump=1.15):
     pts = check_positions(x, y, min_atoms=minimum + 2)
     k = min(maximum + 1, len(pts) - 1)
     d, _ = _query(cKDTree(pts), pts, k, None)
-    # atoms far enough from the bounding box that no neighbour is cut off
+    # D_j from the atoms whose j nearest neighbours cannot be cut off by the
+    # bounding box (edge distance >= d_j); each count has its own atoms, so
+    # that small crystals (a 6 x 6 square has no atom whose 13 neighbours are
+    # all inside) still give the first shells from their interior
     extent = (pts[:, 0].min(), pts[:, 0].max(), pts[:, 1].min(), pts[:, 1].max())
-    inner = _edge_distance(pts, extent) >= d[:, -1]
-    if inner.sum() >= 10:
-        d = d[inner]
-    med = np.median(d, axis=0)
+    inner = _edge_distance(pts, extent)[:, None] >= d
+    enough = inner.sum(axis=0) >= 5
+    med = np.array(
+        [
+            np.median(d[inner[:, j], j] if enough[j] else d[:, j])
+            for j in range(d.shape[1])
+        ]
+    )
     # ratio[c] = D_{c+1} / D_c for c = 1 .. k-1 (index c - 1)
     ratio = np.where(med[:-1] > 0, med[1:] / np.where(med[:-1] > 0, med[:-1], 1), 1.0)
     counts = np.arange(minimum, k)
