@@ -313,3 +313,296 @@ def test_best_operation_prefers_rotation_within_tolerance():
     m = c @ _mirror_image(0.0).T
     name, r = symmetry._best_operation(c, m, 0.0)
     assert name == "m0" and r == pytest.approx(0.0, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# modes: closed forms against loops
+# ---------------------------------------------------------------------------
+
+# loadings (n=3 centres, m=2 modes), factors (2k = 6 rows: k = 3 neighbours)
+LOAD = np.array([[2.0, -0.5], [-1.0, 1.5], [np.nan, np.nan]])
+FACT = np.array(
+    [[0.3, -1.0], [0.6, 0.2], [-0.1, 0.5], [0.9, 0.0], [0.2, 2.0], [-0.4, -0.7]]
+)
+
+
+def test_mode_amplitudes_loops():
+    per, rms = modes.mode_amplitudes(LOAD, FACT)
+    k = 3
+    for m in range(2):
+        norm = np.sqrt(np.sum(FACT[:, m] ** 2))
+        for n in range(2):
+            disp = LOAD[n, m] * FACT[:, m].reshape(k, 2)  # neighbour displacements
+            want = np.sign(LOAD[n, m]) * np.sqrt(np.mean(np.sum(disp**2, axis=1)))
+            assert per[n, m] == pytest.approx(want, rel=1e-12)
+            assert want == pytest.approx(LOAD[n, m] * norm / np.sqrt(k))
+        assert np.isnan(per[2, m])
+        assert rms[m] == pytest.approx(np.sqrt((per[0, m] ** 2 + per[1, m] ** 2) / 2))
+    # a zero factor column: zero amplitude, not NaN
+    per, rms = modes.mode_amplitudes(
+        [[1.0, 2.0]], np.column_stack([FACT[:, 0], 0 * FACT[:, 0]])
+    )
+    assert per[0, 1] == 0.0 and rms[1] == 0.0
+
+
+def test_net_shifts_loops():
+    s = modes.net_shifts(LOAD[:2], FACT)
+    assert s.shape == (2, 2, 2)
+    for n in range(2):
+        for m in range(2):
+            disp = LOAD[n, m] * FACT[:, m].reshape(3, 2)
+            np.testing.assert_allclose(s[n, m], -disp.mean(axis=0), rtol=1e-12)
+    # a breathing mode carries no net shift
+    breathe = np.array([[1.0], [0.0], [-1.0], [0.0], [0.0], [2.0], [0.0], [-2.0]])
+    np.testing.assert_allclose(modes.net_shifts([[3.0]], breathe), 0.0, atol=1e-12)
+
+
+def test_net_shift_noise_formula():
+    ec = np.array([0.5, 0.0, 2.0])
+    en = np.array([[1.0, 2.0, 0.0], [3.0, 0.0, 0.0], [0.1, 0.2, 0.3]])
+    got = modes.net_shift_noise(ec, en)
+    k = 3
+    for i in range(3):
+        var = ec[i] ** 2 + sum(e**2 for e in en[i]) / k**2
+        assert got[i] == pytest.approx(np.sqrt(2 * var), rel=1e-12)
+    with pytest.raises(ValueError):
+        modes.net_shift_noise([1.0, 2.0], [[1.0, 1.0]])
+
+
+def test_polar_modes_threshold_and_nan():
+    s = np.zeros((4, 3, 2))
+    s[:, 0, 0] = [3.0, -3.0, 3.0, -3.0]  # rms 3
+    s[:, 1, 1] = [1.0, 1.0, -1.0, -1.0]  # rms 1
+    s[:, 2, :] = [[0.3, 0.4]] * 4  # rms 0.5
+    noise = np.array([1.0, 1.0, 1.0, 1.0])
+    net, level, polar = modes.polar_modes(s, noise)
+    np.testing.assert_allclose(net, [3.0, 1.0, 0.5], rtol=1e-12)
+    assert level == pytest.approx(1.0)
+    # net == n_sigma * level is not polar (strictly above)
+    assert polar.tolist() == [False, False, False]
+    net, level, polar = modes.polar_modes(s, noise, n_sigma=2.9)
+    assert polar.tolist() == [True, False, False]
+    net, level, polar = modes.polar_modes(s, noise, n_sigma=0.9)
+    assert polar.tolist() == [True, True, False]
+    # NaN rows of shifts and NaN noise are left out; RMS of the noise
+    s2 = np.concatenate([s, np.full((1, 3, 2), np.nan)])
+    noise2 = np.array([1.0, 2.0, np.nan, 2.0, 5.0])
+    net, level, polar = modes.polar_modes(s2, noise2, n_sigma=1.0)
+    np.testing.assert_allclose(net, [3.0, 1.0, 0.5], rtol=1e-12)
+    assert level == pytest.approx(np.sqrt((1 + 4 + 4) / 3))
+    assert polar.tolist() == [True, False, False]
+    net, level, polar = modes.polar_modes(s, np.full(4, np.nan))
+    assert np.isnan(level) and polar.tolist() == [False, False, False]
+
+
+def test_loading_noise_loops():
+    ec = np.array([0.5, 1.5])
+    en = np.array([[1.0, 0.2, 0.7], [0.0, 2.0, 0.3]])
+    got = modes.loading_noise(FACT, ec, en)
+    for m in range(2):
+        f = FACT[:, m] / np.linalg.norm(FACT[:, m])
+        fj = f.reshape(3, 2)
+        for n in range(2):
+            var = sum(np.sum(fj[j] ** 2) * en[n, j] ** 2 for j in range(3))
+            var += np.sum(fj.sum(axis=0) ** 2) * ec[n] ** 2
+            assert got[n, m] == pytest.approx(np.sqrt(var), rel=1e-12)
+    with pytest.raises(ValueError):
+        modes.loading_noise(FACT, ec, en[:, :2])
+
+
+def test_loading_noise_monte_carlo():
+    # the loading of a centre on a unit mode, with random position errors
+    rng = np.random.default_rng(0)
+    f = FACT[:, 0] / np.linalg.norm(FACT[:, 0])
+    ec, en = 0.7, np.array([0.2, 1.1, 0.4])
+    rc = rng.normal(0, ec, (20000, 2))
+    rj = rng.normal(0, 1, (20000, 3, 2)) * en[None, :, None]
+    v = (rj - rc[:, None, :]).reshape(20000, 6)
+    want = float(modes.loading_noise(f[:, None], [ec], [en])[0, 0])
+    assert np.std(v @ f) == pytest.approx(want, rel=0.03)
+
+
+def test_noise_excess_median_of_tail():
+    # even size: tail is the second half
+    assert modes.noise_excess(
+        [9.0, 3.0, 2.2, 1.9], [1.0, 1.0, 1.0, 1.0]
+    ) == pytest.approx(2.05)
+    # odd size 5: tail starts at index 2 (three values), median is the middle
+    assert modes.noise_excess(
+        [9.0, 8.0, 4.0, 3.0, 6.0], [1.0, 1.0, 2.0, 1.0, 1.0]
+    ) == pytest.approx(3.0)
+    # below 1: clipped to 1
+    assert modes.noise_excess([9.0, 3.0, 0.5, 0.4], [1.0, 1.0, 1.0, 1.0]) == 1.0
+    # non-finite ratios left out; none left: NaN
+    assert modes.noise_excess(
+        [9.0, 3.0, 4.0, 6.0], [1.0, 1.0, np.nan, 2.0]
+    ) == pytest.approx(3.0)
+    assert np.isnan(modes.noise_excess([1.0, 1.0], [1.0, np.nan]))
+    assert modes.noise_excess([5.0], [2.0]) == pytest.approx(2.5)
+
+
+def _moran_dense(z, W):
+    n = z.size
+    z = z - 0.0
+    s0 = W.sum()
+    moran = n / s0 * (z @ W @ z) / np.sum(z**2)
+    s1 = 0.5 * np.sum((W + W.T) ** 2)
+    s2 = np.sum((W.sum(axis=0) + W.sum(axis=1)) ** 2)
+    e = -1.0 / (n - 1)
+    var = (n * n * s1 - n * s2 + 3 * s0**2) / ((n * n - 1) * s0**2) - e**2
+    return moran, (moran - e) / np.sqrt(var)
+
+
+def test_moran_dense_weights():
+    rng = np.random.default_rng(5)
+    n = 9
+    z = rng.normal(size=n)
+    z -= z.mean()
+    pairs = np.array([[0, 1], [1, 2], [2, 5], [3, 4], [4, 8], [0, 6], [6, 7], [5, 8]])
+    w = rng.uniform(0.2, 2.0, len(pairs))
+    W = np.zeros((n, n))
+    W[pairs[:, 0], pairs[:, 1]] = w
+    W[pairs[:, 1], pairs[:, 0]] = w
+    got = modes._moran(z, pairs, w)
+    want = _moran_dense(z, W)
+    assert got[0] == pytest.approx(want[0], rel=1e-12)
+    assert got[1] == pytest.approx(want[1], rel=1e-12)
+    assert modes._moran(z, pairs, 0 * w)[1] == 0.0
+
+
+# ---------------------------------------------------------------------------
+# modes.loading_pattern
+# ---------------------------------------------------------------------------
+
+_YY, _XX = np.mgrid[0:24, 0:26]
+_XY = np.column_stack([_XX.ravel(), _YY.ravel()]).astype(float)
+
+
+def test_loading_pattern_uniform_boundary():
+    # |mean| / std just above and below 1
+    base = np.where(np.arange(_XY.shape[0]) % 2 == 0, 1.0, -1.0)  # std 1, mean 0
+    for mean, want in ((1.01, "uniform"), (0.99, None)):
+        d = modes.loading_pattern(base + mean, _XY)
+        assert d["uniformity"] == pytest.approx(mean / base.std(), rel=1e-9)
+        if want:
+            assert d["pattern"] == want
+        else:
+            assert d["pattern"] != "uniform"
+    # constant loadings: uniform, inf
+    d = modes.loading_pattern(np.ones(10), _XY[:10])
+    assert d["pattern"] == "uniform" and d["uniformity"] == np.inf
+    # fewer than 4 finite: noise, all NaN
+    d = modes.loading_pattern([1.0, np.nan, 2.0, -1.0], _XY[:4])
+    assert d["pattern"] == "noise" and np.isnan(d["uniformity"])
+
+
+def test_loading_pattern_alternating_checkerboard_and_rows():
+    checker = (-1.0) ** (_XX + _YY).ravel()
+    d = modes.loading_pattern(checker, _XY)
+    assert d["pattern"] == "alternating"
+    assert d["spacing"] == pytest.approx(1.0)
+    # Moran's I of a checkerboard over the 4 nearest neighbours is exactly -1
+    assert d["morans_i"] == pytest.approx(-1.0, rel=1e-12)
+    assert d["morans_z"] < -3
+    assert d["top_share"] == pytest.approx(
+        np.ceil(0.05 * checker.size) / checker.size, rel=1e-12
+    )
+    # rows alternate along y only: isotropic I is 0, the directional one finds it
+    rows = (-1.0) ** _YY.ravel() + 0.0 * _XX.ravel()
+    d = modes.loading_pattern(rows, _XY)
+    assert d["pattern"] == "alternating"
+    assert abs(d["morans_i"]) < 0.05
+
+
+def test_loading_pattern_domains_scale():
+    # stripes of width 6 px along x (domain walls along y): scale ~ width
+    yy, xx = np.mgrid[0:30, 0:48]
+    xy = np.column_stack([xx.ravel(), yy.ravel()]).astype(float)
+    stripes = np.where(xx % 12 < 6, 1.0, -1.0).ravel()
+    d = modes.loading_pattern(stripes, xy)
+    assert d["pattern"] == "domains"
+    assert d["morans_z"] > 3
+    assert d["scale"] == pytest.approx(6.0, rel=0.12)
+    # the scale is in pixels: doubling every distance doubles it
+    d2 = modes.loading_pattern(stripes, 2.0 * xy)
+    assert d2["scale"] == pytest.approx(2 * d["scale"], rel=1e-9)
+    assert d2["spacing"] == pytest.approx(2.0)
+    # a single wall: the correlation does not decay within max_shells=2
+    half = np.where(xx < 24, 1.0, -1.0).ravel()
+    d = modes.loading_pattern(half, xy, max_shells=2)
+    assert d["pattern"] == "domains"
+
+
+def test_domain_size_debye_formula():
+    # one wall across a 40 x 40 grid: C(r) follows 1 - r L/(pi f(1-f))
+    # closely enough that the fitted size is the area per wall length
+    yy, xx = np.mgrid[0:40, 0:40]
+    xy = np.column_stack([xx.ravel(), yy.ravel()]).astype(float)
+    z = np.where(xx < 13, 1.0, -1.0).ravel()
+    z = z - z.mean()
+    pairs, dist = modes._pairs_within(xy, 6.5)
+    size = modes._domain_size(z, pairs, dist, 1.0, 6)
+    # area 1600 px^2, wall length 40 px: 40 px per unit wall
+    assert size == pytest.approx(40.0, rel=0.25)
+
+
+def test_loading_pattern_noise_and_localised():
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=_XY.shape[0])
+    d = modes.loading_pattern(z, _XY)
+    assert d["pattern"] == "noise"
+    assert abs(d["morans_z"]) < 3
+    assert np.isnan(d["scale"])
+    # same noise with 3 huge spikes: localised
+    z2 = z.copy()
+    z2[[10, 200, 400]] = [60.0, -70.0, 65.0]
+    d = modes.loading_pattern(z2, _XY)
+    assert d["pattern"] == "localised"
+    assert d["top_share"] > 0.5
+    # the spikes over a domain pattern: the domains are still seen
+    stripes = np.where(_XX % 12 < 6, 1.0, -1.0).ravel()
+    s2 = stripes.copy()
+    s2[[10, 200, 400]] = [200.0, -210.0, 220.0]
+    d = modes.loading_pattern(s2, _XY)
+    assert d["top_share"] > 0.5
+    assert d["pattern"] == "domains"
+
+
+def test_loading_pattern_sublattice_and_per_group():
+    g = ((_XX + _YY) % 2).ravel().astype(float)
+    rng = np.random.default_rng(2)
+    z = np.where(g == 0, 1.0, -1.0) + 0.5 * rng.normal(size=g.size)
+    d = modes.loading_pattern(z, _XY, groups=g)
+    assert d["pattern"] == "sublattice"
+    zc = z - z.mean()
+    between = sum((g == u).sum() * zc[g == u].mean() ** 2 for u in (0, 1))
+    assert d["sublattice_share"] == pytest.approx(between / np.sum(zc**2), rel=1e-9)
+    # without the groups it is an alternation
+    assert modes.loading_pattern(z, _XY)["pattern"] == "alternating"
+    # domains of opposite sign on the two sublattices: within each group
+    dom = np.where(_XX % 12 < 6, 1.0, -1.0).ravel()
+    z = np.where(g == 0, dom, -dom)
+    d = modes.loading_pattern(z, _XY, groups=g)
+    assert d["pattern"] == "domains"
+    assert d["sublattice_share"] < 0.5
+    assert modes.loading_pattern(z, _XY)["pattern"] == "alternating"
+    # NaN group: left out
+    g2 = g.copy()
+    g2[:3] = np.nan
+    assert modes.loading_pattern(z, _XY, groups=g2)["pattern"] == "domains"
+
+
+def test_loading_pattern_frames_do_not_pair_across():
+    # two frames at the same positions: one with +stripes, one with -stripes;
+    # within each frame domains, and pairs across frames would cancel them
+    yy, xx = np.mgrid[0:20, 0:24]
+    xy1 = np.column_stack([xx.ravel(), yy.ravel()]).astype(float)
+    xy = np.concatenate([xy1, xy1])
+    dom = np.where(xx % 12 < 6, 1.0, -1.0).ravel()  # balanced: f = 1/2
+    z = np.concatenate([dom, -dom])
+    fr = np.repeat([0.0, 1.0], xy1.shape[0])
+    d = modes.loading_pattern(z, xy, frames=fr)
+    assert d["pattern"] == "domains"
+    assert modes.loading_pattern(z, xy)["pattern"] == "noise"
+    d1 = modes.loading_pattern(dom, xy1)
+    assert d["scale"] == pytest.approx(d1["scale"], rel=1e-9)
