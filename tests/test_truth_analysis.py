@@ -9,12 +9,10 @@ searches). The inputs are small and asymmetric, so a swapped axis, a
 dropped sign, an off-by-one or a moved threshold changes the answer.
 """
 
-import itertools
-
 import numpy as np
 import pytest
 
-from hyperspy_localcryst.numerics import modes, phases, symmetry
+from hyperspy_localcryst.numerics import modes, symmetry
 
 # ---------------------------------------------------------------------------
 # independent helpers
