@@ -12,7 +12,7 @@ dropped sign, an off-by-one or a moved threshold changes the answer.
 import numpy as np
 import pytest
 
-from hyperspy_localcryst.numerics import modes, symmetry
+from hyperspy_localcryst.numerics import modes, phases, symmetry
 
 # ---------------------------------------------------------------------------
 # independent helpers
@@ -604,3 +604,344 @@ def test_loading_pattern_frames_do_not_pair_across():
     assert modes.loading_pattern(z, xy)["pattern"] == "noise"
     d1 = modes.loading_pattern(dom, xy1)
     assert d["scale"] == pytest.approx(d1["scale"], rel=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# phases: compositions, co-occurrence, affinity against loops
+# ---------------------------------------------------------------------------
+
+
+def _scatter(n=40, seed=7):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 30, n)
+    y = rng.uniform(0, 18, n)
+    lab = rng.integers(-1, 3, n)
+    return x, y, lab
+
+
+def _composition_loops(x, y, lab, r, k):
+    """Dense all-pairs count of the labelled atoms within ``r`` (no tree)."""
+    fin = np.isfinite(x) & np.isfinite(y)
+    d = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    near = (d <= r) & fin[:, None] & fin[None, :] & (lab >= 0)[None, :]
+    onehot = (lab[:, None] == np.arange(k)[None, :]).astype(float)
+    comp = near.astype(float) @ onehot
+    counts = comp.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        frac = comp / counts[:, None]
+    frac[counts == 0] = np.nan
+    return frac, counts
+
+
+def test_site_composition_loops():
+    x, y, lab = _scatter()
+    x[5] = np.nan
+    r = 6.3
+    comp, counts = phases.site_composition(x, y, lab, r)
+    want, wcount = _composition_loops(x, y, lab, r, 3)
+    np.testing.assert_array_equal(counts, wcount)
+    np.testing.assert_allclose(comp, want, rtol=1e-12)
+    assert np.isnan(comp[5]).all() and counts[5] == 0
+    # more columns on request
+    comp5, _ = phases.site_composition(x, y, lab, r, n_classes=5)
+    assert comp5.shape == (40, 5)
+    np.testing.assert_allclose(comp5[:, :3], want, rtol=1e-12)
+    np.testing.assert_array_equal(comp5[np.isfinite(comp5[:, 0]), 3:], 0.0)
+    # no labelled atom: all NaN
+    c0, n0 = phases.site_composition(x, y, np.full(40, -1), r, n_classes=2)
+    assert c0.shape == (40, 2) and np.isnan(c0).all() and (n0 == 0).all()
+
+
+def test_class_cooccurrence_loops():
+    x, y, lab = _scatter(seed=8)
+    comp, _ = phases.site_composition(x, y, lab, 5.0)
+    M = phases.class_cooccurrence(comp, lab)
+    for a in range(3):
+        rows = [
+            comp[i] for i in range(40) if lab[i] == a and np.isfinite(comp[i]).all()
+        ]
+        np.testing.assert_allclose(M[a], np.mean(rows, axis=0), rtol=1e-12)
+    M5 = phases.class_cooccurrence(comp, lab, n_classes=4)
+    assert M5.shape == (4, 3) and np.isnan(M5[3]).all()
+    np.testing.assert_allclose(M5[:3], M, rtol=1e-12)
+
+
+def test_class_affinity_formula():
+    M = np.array([[0.6, 0.3, 0.05, 0.0], [0.35, 0.5, 0.1, 0.0], [0.2, 0.02, 0.7, 0.9]])
+    A = phases.class_affinity(M)
+    K = 3
+    for a in range(K):
+        for b in range(K):
+            if a == b:
+                assert A[a, b] == 1.0
+                continue
+            want = min(M[a, b] / M[b, b], M[b, a] / M[a, a])
+            assert A[a, b] == pytest.approx(min(max(want, 0.0), 1.0), rel=1e-12)
+    # clipped at 1; a class without atoms: NaN diagonal
+    M2 = np.array([[0.2, 0.9], [0.8, 0.3]])
+    assert phases.class_affinity(M2)[0, 1] == 1.0
+    M3 = np.array([[0.5, 0.5], [np.nan, np.nan]])
+    A3 = phases.class_affinity(M3)
+    assert A3[0, 0] == 1.0 and np.isnan(A3[1, 1])
+    M4 = np.array([[0.5, 0.5], [0.5, 0.0]])
+    assert np.isnan(phases.class_affinity(M4)[1, 1])
+
+
+def test_group_classes_blocks_at_min_affinity():
+    A = np.array(
+        [
+            [1.0, 0.8, 0.1, 0.1],
+            [0.8, 1.0, 0.1, 0.2],
+            [0.1, 0.1, 1.0, 0.6],
+            [0.1, 0.2, 0.6, 1.0],
+        ]
+    )
+    g = phases._group_classes(A, 0.5)
+    assert g.tolist()[0] == g.tolist()[1] and g[2] == g[3] and g[0] != g[2]
+    # 0.6 pair split above its affinity, joined below
+    g = phases._group_classes(A, 0.65)
+    assert g[2] != g[3] and g[0] == g[1]
+    g = phases._group_classes(A, 0.55)
+    assert g[2] == g[3]
+    # average linkage: the groups {0,1} and {2,3} join at mean 0.125
+    g = phases._group_classes(A, 0.12)
+    assert len(set(g.tolist())) == 1
+    g = phases._group_classes(A, 0.13)
+    assert len(set(g.tolist())) == 2
+    # absent classes get -1; one class present: group 0
+    A2 = A.copy()
+    A2[1, 1] = np.nan
+    assert phases._group_classes(A2, 0.5)[1] == -1
+    one = np.full((2, 2), np.nan)
+    one[0, 0] = 1.0
+    assert phases._group_classes(one, 0.5).tolist() == [0, -1]
+
+
+def test_default_radius_three_spacings_and_cell():
+    rng = np.random.default_rng(1)
+    j, i = np.mgrid[0:9, 0:11]
+    x = 7.0 * i.ravel() + rng.uniform(-1e-3, 1e-3, i.size)
+    y = 9.0 * j.ravel()
+    # nearest-neighbour distance 7 for every atom: 3 * 7
+    assert phases.default_radius(x, y) == pytest.approx(21.0, abs=0.01)
+    # with site classes of period 4 along x: cell 28 px long: 1.5 * 28 = 42
+    sc = i.ravel() % 4
+    assert phases.default_radius(x, y, sc) == pytest.approx(42.0, abs=0.05)
+    # NaN positions left out
+    x2 = x.copy()
+    x2[0] = np.nan
+    assert phases.default_radius(x2, y) == pytest.approx(21.0, abs=0.01)
+    with pytest.raises(ValueError):
+        phases.default_radius([1.0, np.nan], [1.0, 2.0])
+
+
+def test_interior_count_region_line_and_scatter():
+    j, i = np.mgrid[0:6, 0:7]
+    x = 5.0 * i.ravel() + 0.3 * j.ravel()
+    y = 4.0 * j.ravel()
+    allm = np.ones(x.size, bool)
+    # every atom of a 2D patch has neighbours in two directions
+    assert phases._interior_count(x, y, allm) == x.size
+    # a line of atoms has none
+    line = j.ravel() == 2
+    assert phases._interior_count(x, y, line) == 0
+    # fewer than 3 members: 0
+    two = np.zeros(x.size, bool)
+    two[:2] = True
+    assert phases._interior_count(x, y, two) == 0
+    # two adjacent lines: every atom has a neighbour along the line and one
+    # across (not collinear)
+    lines = (j.ravel() == 2) | (j.ravel() == 3)
+    assert phases._interior_count(x, y, lines) == lines.sum()
+
+
+def _two_phase_scene():
+    # left: classes 0/1 alternating (a rock-salt-like phase), right: class 2
+    j, i = np.mgrid[0:16, 0:30]
+    x, y = 5.0 * i.ravel(), 4.0 * j.ravel()
+    left = i.ravel() < 12
+    sc = np.where(left, (i.ravel() + j.ravel()) % 2, 2)
+    return x, y, sc, left
+
+
+def test_find_phases_two_phases_truth():
+    x, y, sc, left = _two_phase_scene()
+    r = 9.5
+    res = phases.find_phases(x, y, sc, radius=r)
+    assert res.n_phases == 2
+    # phase 0 is the one that wins more windows: the right (18 of 30 columns)
+    assert res.classes == [[2], [0, 1]]
+    assert res.class_phase.tolist() == [1, 1, 0]
+    assert res.boundary_classes == []
+    assert res.radius == r
+    # brute-force compositions: each atom goes to the nearer phase mean
+    comp, counts = _composition_loops(x, y, sc, r, 3)
+    cent = np.array(
+        [comp[sc == 2].mean(axis=0), comp[(sc == 0) | (sc == 1)].mean(axis=0)]
+    )
+    np.testing.assert_allclose(res.composition, cent, rtol=1e-12)
+    dist = 0.5 * np.abs(comp[:, None, :] - cent[None]).sum(axis=2)
+    np.testing.assert_array_equal(res.labels, dist.argmin(axis=1))
+    # boundary: share of the other phase's mean in the window >= 1/4
+    best = dist.argmin(axis=1)
+    c1, c2 = cent[best], cent[1 - best]
+    alpha = ((comp - c1) * (c2 - c1)).sum(axis=1) / ((c2 - c1) ** 2).sum(axis=1)
+    np.testing.assert_array_equal(res.boundary, alpha >= 0.25)
+    assert 0 < res.boundary.sum() < 0.3 * x.size
+    # far from the boundary, no boundary atoms
+    xb = 5.0 * 11.5
+    assert not res.boundary[np.abs(x - xb) > r + 0.1].any()
+    # a larger share gives fewer boundary atoms, exactly as the formula says
+    res2 = phases.find_phases(x, y, sc, radius=r, boundary_share=0.4)
+    np.testing.assert_array_equal(res2.boundary, alpha >= 0.4)
+    assert "2 phase(s)" in res.reason
+
+
+def test_find_phases_min_count_and_one_phase():
+    x, y, sc, left = _two_phase_scene()
+    # unlabelled atoms still get a phase when their window holds enough
+    sc2 = sc.copy()
+    sc2[::7] = -1
+    r = 9.5
+    comp, counts = _composition_loops(x, y, sc2, r, 3)
+    res = phases.find_phases(x, y, sc2, radius=r, min_count=int(np.median(counts)))
+    ok = counts >= int(np.median(counts))
+    assert (res.labels[~ok] == -1).all()
+    assert (res.labels[ok] >= 0).all()
+    # the left phase alone: one phase, every class in it
+    res = phases.find_phases(x[left], y[left], sc[left], radius=r)
+    assert res.n_phases == 1 and res.classes == [[0, 1]]
+    assert (res.labels >= 0).all() and not res.boundary.any()
+    assert "one phase" in res.reason
+    # nothing labelled
+    res = phases.find_phases(x, y, np.full(x.size, -1), radius=r)
+    assert res.n_phases == 0 and (res.labels == -1).all()
+
+
+def test_find_phases_local_class_is_not_a_phase():
+    x, y, sc, left = _two_phase_scene()
+    # a line of class 3 atoms along the interface: a wall, not a phase
+    i = np.rint(x / 5.0).astype(int)
+    sc = sc.copy()
+    sc[i == 12] = 3
+    res = phases.find_phases(x, y, sc, radius=9.5)
+    assert res.n_phases == 2
+    assert res.boundary_classes == [3]
+    assert res.class_phase[3] == -1
+    assert "local classes" in res.reason
+    # a small square region of class 3 (16 atoms < min_atoms 20): local;
+    # with min_atoms 10 and min_interior 4 it is a phase
+    j = np.rint(y / 4.0).astype(int)
+    sc2 = np.where(left, (i + j) % 2, 2)
+    patch = (i >= 22) & (i < 26) & (j >= 6) & (j < 10)
+    sc2[patch] = 3
+    res = phases.find_phases(x, y, sc2, radius=6.5)
+    assert 3 in res.boundary_classes
+    res = phases.find_phases(
+        x, y, sc2, radius=6.5, min_atoms=4, min_fraction=0.01, min_interior=4
+    )
+    assert res.n_phases == 3 and [3] in res.classes
+
+
+def test_find_phases_min_fraction():
+    x, y, sc, left = _two_phase_scene()
+    # right phase holds 288 of 480 labelled atoms (60 %): removed above that
+    res = phases.find_phases(x, y, sc, radius=9.5, min_fraction=0.41)
+    assert res.n_phases == 1
+    res = phases.find_phases(x, y, sc, radius=9.5, min_fraction=0.39)
+    assert res.n_phases == 2
+
+
+def test_boundary_points_loops():
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 20, 30)
+    y = rng.uniform(0, 12, 30)
+    lab = (x > 9).astype(int) + (y > 7).astype(int) * 2
+    lab[3] = -1
+    r = 4.1
+    b = phases.boundary_points(x, y, lab, max_distance=r)
+    want = sorted(
+        ((x[i] + x[j]) / 2, (y[i] + y[j]) / 2, min(lab[i], lab[j]), max(lab[i], lab[j]))
+        for i in range(30)
+        for j in range(i + 1, 30)
+        if lab[i] >= 0
+        and lab[j] >= 0
+        and lab[i] != lab[j]
+        and np.hypot(x[i] - x[j], y[i] - y[j]) <= r
+    )
+    got = sorted(zip(b["x"], b["y"], b["a"], b["b"]))
+    assert len(got) == len(want) > 5
+    np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-12)
+    # default: 1.25 times the median nearest-neighbour distance
+    xs = np.array([0.0, 2.0, 4.0, 6.5, 8.5, 10.5])
+    # nn distances 2, 2, 2, 2, 2, 2 -> r = 2.5: the 2.5 gap 4 - 6.5 is kept
+    b = phases.boundary_points(xs, np.zeros(6), [0, 0, 0, 1, 1, 1])
+    assert b["x"].tolist() == [5.25] and b["a"].tolist() == [0]
+    assert b["b"].tolist() == [1]
+    b = phases.boundary_points(xs, np.zeros(6), [0, 0, 1, 1, 2, 2])
+    assert sorted(zip(b["x"].tolist(), b["a"].tolist(), b["b"].tolist())) == [
+        (3.0, 0, 1),
+        (7.5, 1, 2),
+    ]
+    b = phases.boundary_points(xs, np.zeros(6), [0, 0, 1, 1, 2, 2], max_distance=2.6)
+    assert sorted(b["x"].tolist()) == [3.0, 7.5]
+    b = phases.boundary_points(xs, np.zeros(6), [2, 2, 2, 0, 0, 0], max_distance=2.4)
+    assert b["x"].size == 0
+    e = phases.boundary_points([0.0], [0.0], [1])
+    assert e["x"].size == 0
+
+
+def test_local_mean_loops():
+    rng = np.random.default_rng(9)
+    x = rng.uniform(0, 20, 25)
+    y = rng.uniform(0, 10, 25)
+    v = np.column_stack([rng.normal(size=25), rng.normal(size=25)])
+    v[4, 1] = np.nan
+    mask = rng.uniform(size=25) > 0.3
+    r = 4.4
+    m, c = phases.local_mean(x, y, v, r, mask=mask)
+    for i in range(25):
+        src = [
+            j
+            for j in range(25)
+            if mask[j]
+            and np.isfinite(v[j]).all()
+            and np.hypot(x[i] - x[j], y[i] - y[j]) <= r
+        ]
+        assert c[i] == len(src)
+        if src:
+            np.testing.assert_allclose(m[i], v[src].mean(axis=0), rtol=1e-12)
+        else:
+            assert np.isnan(m[i]).all()
+    m1, c1 = phases.local_mean(x, y, v[:, 0], r)
+    assert m1.shape == (25,)
+    for i in range(25):
+        src = [j for j in range(25) if np.hypot(x[i] - x[j], y[i] - y[j]) <= r]
+        assert m1[i] == pytest.approx(v[src, 0].mean(), rel=1e-12)
+
+
+def test_unit_cell_oblique_motif():
+    # oblique cell a1 = (9, 1), a2 = (2, 11); class 1 at (0.25, 0.5), class 2
+    # at (0.6, 0.1)
+    a1, a2 = np.array([9.0, 1.0]), np.array([2.0, 11.0])
+    j, i = np.mgrid[0:8, 0:9]
+    base = i.ravel()[:, None] * a1 + j.ravel()[:, None] * a2 + [5.0, 3.0]
+    fr = {0: (0.0, 0.0), 1: (0.25, 0.5), 2: (0.6, 0.1)}
+    pts, sc = [], []
+    for c, (u, v) in fr.items():
+        pts.append(base + u * a1 + v * a2)
+        sc.append(np.full(len(base), c))
+    p = np.concatenate(pts)
+    sc = np.concatenate(sc)
+
+    def vectors(xx, yy, types):
+        return {"vectors": np.array([a1, a2])}
+
+    cell = phases.unit_cell(p[:, 0], p[:, 1], sc, find_vectors=vectors)
+    np.testing.assert_array_equal(cell["vectors"], [a1, a2])
+    assert [m["site_class"] for m in cell["motif"]] == [0, 1, 2]
+    for m in cell["motif"]:
+        u, v = fr[m["site_class"]]
+        assert m["fractional"] == pytest.approx((u, v), abs=1e-4)
+        np.testing.assert_allclose(m["offset"], u * a1 + v * a2, atol=1e-3)
+        assert m["n_atoms"] == len(base)
