@@ -9,10 +9,12 @@ searches). The inputs are small and asymmetric, so a swapped axis, a
 dropped sign, an off-by-one or a moved threshold changes the answer.
 """
 
+import itertools
+
 import numpy as np
 import pytest
 
-from hyperspy_localcryst.numerics import modes, phases, symmetry
+from hyperspy_localcryst.numerics import modes, phases, sublattices, symmetry
 
 # ---------------------------------------------------------------------------
 # independent helpers
@@ -945,3 +947,256 @@ def test_unit_cell_oblique_motif():
         assert m["fractional"] == pytest.approx((u, v), abs=1e-4)
         np.testing.assert_allclose(m["offset"], u * a1 + v * a2, atol=1e-3)
         assert m["n_atoms"] == len(base)
+
+
+# ---------------------------------------------------------------------------
+# sublattices
+# ---------------------------------------------------------------------------
+
+
+def _local_normalise_brute(x, y, v, nn):
+    n = x.size
+    k = min(nn + 1, n)
+    lo_g, hi_g = np.nanpercentile(v, [25, 75])
+    floor = max(1e-3 * (hi_g - lo_g), 1e-12 * np.nanmax(np.abs(v)))
+    out = np.empty(n)
+    for i in range(n):
+        d = np.hypot(x - x[i], y - y[i])
+        w = np.argsort(d, kind="stable")[:k]
+        assert w[0] == i
+        known = np.isfinite(v[w])
+        A = np.column_stack([np.ones(k), x[w] - x[i], y[w] - y[i]])
+        coef = np.linalg.lstsq(A[known], v[w][known], rcond=None)[0]
+        res = v[w] - A @ coef
+        q1, q3 = np.nanquantile(res, [0.25, 0.75])
+        out[i] = (res[0] - 0.5 * (q1 + q3)) / max(q3 - q1, floor)
+    return out
+
+
+def test_local_normalise_brute_force():
+    rng = np.random.default_rng(21)
+    yy, xx = np.mgrid[0:7, 0:8].reshape(2, -1).astype(float)
+    x = 10.0 * xx + rng.uniform(-1.5, 1.5, xx.size)
+    y = 12.0 * yy + rng.uniform(-1.5, 1.5, xx.size)
+    v = 3.0 + 0.05 * x - 0.02 * y + rng.normal(0, 1.0, xx.size)
+    v[[5, 30]] = np.nan
+    for nn in (24, 9):
+        got = sublattices.local_normalise(x, y, v, n_neighbours=nn)
+        want = _local_normalise_brute(x, y, v, nn)
+        assert np.isnan(got[[5, 30]]).all()
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # an additive ramp and a positive scale do not change it
+    base = sublattices.local_normalise(x, y, v, 9)
+    np.testing.assert_allclose(
+        sublattices.local_normalise(x, y, 2.5 * v + 7 * x - 3 * y + 4, 9),
+        base,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert sublattices.local_normalise([0.0, 1.0], [0.0, 0.0], [1.0, 2.0]).tolist() == [
+        0.0,
+        0.0,
+    ]
+
+
+def test_row_quantiles_against_numpy():
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(6, 9))
+    a[1, [2, 5]] = np.nan
+    a[3, :8] = np.nan
+    a[4, :] = np.nan
+    lo, hi = sublattices._row_quantiles(a, (0.25, 0.75))
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        want = np.nanquantile(a, [0.25, 0.75], axis=1)
+    np.testing.assert_allclose(lo, want[0], rtol=1e-12)
+    np.testing.assert_allclose(hi, want[1], rtol=1e-12)
+
+
+def _partition_brute(means, weights, n):
+    k = len(means)
+    best = (np.inf, None)
+    for lab in itertools.product(range(n), repeat=k):
+        if len(set(lab)) != n:
+            continue
+        lab = np.array(lab)
+        cost = 0.0
+        for g in range(n):
+            m, w = means[lab == g], weights[lab == g]
+            cost += np.sum(w * (m - np.sum(w * m) / np.sum(w)) ** 2)
+        if cost < best[0] - 1e-12:
+            best = (cost, lab)
+    lab = best[1]
+    # relabel: 0 = brightest group
+    order = np.argsort([-means[lab == g].mean() for g in range(n)])
+    remap = np.empty(n, int)
+    remap[order] = np.arange(n)
+    return remap[lab]
+
+
+def test_partition_optimal_brute_force():
+    rng = np.random.default_rng(4)
+    for trial in range(6):
+        k = 5
+        means = rng.normal(size=k) * 2
+        weights = rng.integers(1, 30, k)
+        for n in (1, 2, 3):
+            got = sublattices._partition(means, weights, n)
+            np.testing.assert_array_equal(got, _partition_brute(means, weights, n))
+    # the weights matter: a heavy middle site goes with its nearer side
+    m = np.array([1.0, 0.52, 0.0])
+    assert sublattices._partition(m, np.array([1, 1, 1]), 2).tolist() == [0, 0, 1]
+    # {0, 1}{2}: 3 (0.12)^2 + (0.36)^2 = 0.173 > {0}{1, 2}: 0.52^2 / 2 = 0.135
+    assert sublattices._partition(m, np.array([3, 1, 1]), 2).tolist() == [0, 1, 1]
+
+
+def test_same_lattice_and_basis_of():
+    b1 = np.column_stack([[10.0, 1.0], [2.0, 12.0]])
+    uni = np.array([[1, 1], [0, 1]])  # det 1: the same lattice
+    assert sublattices._same_lattice(b1, b1 @ uni)
+    assert sublattices._same_lattice(b1, b1 @ np.array([[0, 1], [1, 0]]))
+    assert not sublattices._same_lattice(b1, b1 @ np.array([[2, 0], [0, 1]]))
+    # off by 0.1 of a cell: the same; by 0.2: not
+    assert sublattices._same_lattice(b1, b1 @ np.array([[1.1, 0], [0, 1]]))
+    assert not sublattices._same_lattice(b1, b1 @ np.array([[1.0, 0.2], [0, 1]]))
+    # basis: two shortest non-collinear, the second reduced against the first
+    vecs = np.array([[10.0, 0.0], [20.0, 1.0], [13.0, 11.0], [0.0, 30.0]])
+    a1, a2 = sublattices._basis_of(vecs)
+    np.testing.assert_allclose(a1, [10.0, 0.0])
+    np.testing.assert_allclose(a2, [3.0, 11.0])
+    assert sublattices._basis_of(vecs[:1]) is None
+    assert sublattices._basis_of(np.array([[10.0, 0.0], [20.0, 1.0]])) is None
+
+
+# An oblique three-site structure: cell a1 = (11, 1.5), a2 = (3, 13);
+# sites at fractional (0, 0), (0.5, 0.2), (0.25, 0.6), bright, middle, dim.
+_A1, _A2 = np.array([11.0, 1.5]), np.array([3.0, 13.0])
+_SITES = [(0.0, 0.0), (0.5, 0.2), (0.25, 0.6)]
+
+
+def _three_site(ni=10, nj=9, levels=(1.0, 0.8, 0.3), noise=0.03, seed=0):
+    rng = np.random.default_rng(seed)
+    j, i = np.mgrid[0:nj, 0:ni]
+    base = i.ravel()[:, None] * _A1 + j.ravel()[:, None] * _A2 + [4.0, 3.0]
+    pts, site = [], []
+    for s, (u, v) in enumerate(_SITES):
+        pts.append(base + u * _A1 + v * _A2)
+        site.append(np.full(len(base), s))
+    p = np.concatenate(pts)
+    site = np.concatenate(site)
+    grad = 1.0 + p[:, 0] / p[:, 0].max()  # 2x slow gradient along x
+    inten = np.asarray(levels)[site] * grad + rng.normal(0, noise, len(site))
+    return p[:, 0], p[:, 1], inten, site
+
+
+def _lattice_equal(b_true, b):
+    f = np.linalg.solve(b_true, b)
+    return np.allclose(f, np.round(f), atol=0.05) and abs(
+        abs(np.linalg.det(b)) - abs(np.linalg.det(b_true))
+    ) < 0.05 * abs(np.linalg.det(b_true))
+
+
+def test_find_translations_three_site_cell():
+    x, y, inten, site = _three_site()
+    q = sublattices.local_normalise(x, y, inten)
+    t = sublattices.find_translations(x, y, q)
+    b = np.column_stack([t["a1"], t["a2"]])
+    assert _lattice_equal(np.column_stack([_A1, _A2]), b)
+    # a1 is the shortest translation, a2 reduced against it
+    assert np.hypot(*t["a1"]) <= np.hypot(*t["a2"]) + 1e-9
+    proj = np.dot(t["a2"], t["a1"]) / np.dot(t["a1"], t["a1"])
+    assert abs(proj) <= 0.5 + 1e-9
+    # brute-force nearest-neighbour distance
+    d = np.hypot(x[:, None] - x[None], y[:, None] - y[None])
+    np.fill_diagonal(d, np.inf)
+    assert t["nn_distance"] == pytest.approx(np.median(d.min(axis=1)), rel=1e-9)
+    # the vector from site 0 to site 1 matches geometrically but is not a
+    # translation (it pairs bright with middle): find it among the candidates
+    v01 = 0.5 * _A1 + 0.2 * _A2
+    c = t["candidates"]
+    hit = np.hypot(*(c - v01).T).min() < 1.0 or np.hypot(*(c + v01).T).min() < 1.0
+    if hit:
+        m = np.argmin(np.minimum(np.hypot(*(c - v01).T), np.hypot(*(c + v01).T)))
+        assert not t["is_translation"][m]
+    # every candidate flagged a translation is a lattice vector
+    inv = np.linalg.inv(np.column_stack([_A1, _A2]))
+    for v in c[t["is_translation"]]:
+        f = inv @ v
+        np.testing.assert_allclose(f, np.round(f), atol=0.08)
+    # geometry alone (min_fraction above any): nothing is a translation
+    t2 = sublattices.find_translations(x, y, q, min_fraction=1.01)
+    assert not t2["is_translation"].any() and np.isnan(t2["a1"]).all()
+
+
+def test_label_sublattices_three_sites_truth():
+    x, y, inten, site = _three_site()
+    labels, info = sublattices.label_sublattices(x, y, inten, 3)
+    assert info["method"] == "structure"
+    assert info["n_sites"] == 3
+    np.testing.assert_array_equal(labels, site)  # 0 brightest, 2 dimmest
+    b = np.column_stack([info["a1"], info["a2"]])
+    assert _lattice_equal(np.column_stack([_A1, _A2]), b)
+    np.testing.assert_array_equal(info["site_size"], [90, 90, 90])
+    # site offsets (fractions of the found cell) as pixel vectors, relative to
+    # site 0, equal the true ones modulo the lattice
+    inv = np.linalg.inv(np.column_stack([_A1, _A2]))
+    s_of = info["site"]
+    off = {}
+    for s in range(3):
+        s_site = int(np.bincount(site[s_of == s]).argmax())
+        off[s_site] = info["site_offsets"][s] @ np.array([info["a1"], info["a2"]])
+    for s in (1, 2):
+        rel = inv @ (off[s] - off[0])
+        want = np.subtract(_SITES[s], _SITES[0])
+        np.testing.assert_allclose((rel - want) - np.round(rel - want), 0.0, atol=0.02)
+    # mean normalised intensity per site, brute force
+    q = info["q"]
+    for s in range(3):
+        assert info["site_intensity"][s] == pytest.approx(q[s_of == s].mean())
+    # two labels: the middle (0.8) joins the bright (1.0), the dim is alone
+    two, info2 = sublattices.label_sublattices(x, y, inten, 2)
+    np.testing.assert_array_equal(two, np.where(site == 2, 1, 0))
+    # auto: one label per site
+    auto, info3 = sublattices.label_sublattices(x, y, inten, "auto")
+    np.testing.assert_array_equal(auto, site)
+    one, _ = sublattices.label_sublattices(x, y, inten, 1)
+    assert (one == 0).all()
+    # the order follows the intensity: reversing the levels reverses labels
+    x2, y2, inten2, site2 = _three_site(levels=(0.3, 0.8, 1.0))
+    lab2, _ = sublattices.label_sublattices(x2, y2, inten2, 3)
+    np.testing.assert_array_equal(lab2, 2 - site2)
+
+
+def test_label_sublattices_vacancy_and_nan_intensity():
+    x, y, inten, site = _three_site(seed=3)
+    keep = np.ones(x.size, bool)
+    keep[[40, 41, 130]] = False  # two atoms of site 0 and one of site 1 missing
+    inten = inten.copy()
+    inten[[7, 100]] = np.nan  # unknown intensity: labelled by the site alone
+    labels, info = sublattices.label_sublattices(x[keep], y[keep], inten[keep], 3)
+    np.testing.assert_array_equal(labels, site[keep])
+
+
+def test_label_sublattices_fallbacks():
+    # fewer than 8 atoms: local intensity, labels by a 1D split
+    x = np.array([0.0, 10.0, 20.0, 0.0, 10.0, 20.0, 5.0])
+    y = np.array([0.0, 0.0, 0.0, 10.0, 10.0, 10.0, 5.0])
+    inten = np.array([5.0, 1.0, 5.2, 0.9, 5.1, 1.1, 4.9])
+    with pytest.warns(UserWarning, match="fewer than 8 atoms"):
+        labels, info = sublattices.label_sublattices(x, y, inten, 2)
+    assert info["method"] == "local intensity"
+    np.testing.assert_array_equal(labels, np.where(inten > 3, 0, 1))
+    one, info = sublattices.label_sublattices(x, y, inten, "auto")
+    assert (one == 0).all() and info["n_sites"] == 0
+    # a Bravais lattice has one site: 2 labels fall back, with a warning
+    j, i = np.mgrid[0:9, 0:10]
+    xx, yy = 11.0 * i.ravel() + 2.0 * j.ravel(), 13.0 * j.ravel()
+    ii = np.random.default_rng(0).normal(1.0, 0.05, xx.size)
+    with pytest.warns(UserWarning, match="fewer than `n_sublattices`"):
+        labels, info = sublattices.label_sublattices(xx, yy, ii, 2)
+    assert info["n_sites"] == 1 and info["method"] == "local intensity"
+    one, info = sublattices.label_sublattices(xx, yy, ii, "auto")
+    assert (one == 0).all() and info["n_sites"] == 1
+    assert _lattice_equal(
+        np.column_stack([[11.0, 0.0], [2.0, 13.0]]),
+        np.column_stack([info["a1"], info["a2"]]),
+    )
