@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 import pytest
 
-from hyperspy_localcryst.numerics import modes, phases, sublattices, symmetry
+from hyperspy_localcryst.numerics import defects, modes, phases, sublattices, symmetry
 
 # ---------------------------------------------------------------------------
 # independent helpers
@@ -1200,3 +1200,211 @@ def test_label_sublattices_fallbacks():
         np.column_stack([[11.0, 0.0], [2.0, 13.0]]),
         np.column_stack([info["a1"], info["a2"]]),
     )
+
+
+# ---------------------------------------------------------------------------
+# defects
+# ---------------------------------------------------------------------------
+
+_V = np.array([[10.0, 1.0], [3.0, 12.0]])  # oblique, shortest 10.05 px
+
+
+def _oblique(ni=9, nj=8, origin=(6.0, 5.0)):
+    j, i = np.mgrid[0:nj, 0:ni]
+    p = i.ravel()[:, None] * _V[0] + j.ravel()[:, None] * _V[1] + origin
+    return p, i.ravel(), j.ravel()
+
+
+def _site(p, i, j, a, b):
+    return int(np.flatnonzero((i == a) & (j == b))[0])
+
+
+def test_find_vacancies_interior_edge_corner():
+    p, i, j = _oblique()
+    gone = [_site(p, i, j, 4, 3), _site(p, i, j, 6, 0), _site(p, i, j, 0, 0)]
+    keep = np.ones(len(p), bool)
+    keep[gone] = False
+    vx, vy, votes = defects.find_vacancies(p[keep, 0], p[keep, 1], _V)
+    # interior (4 votes) and the bottom-edge site (3 votes, seen along +-v1);
+    # the corner is seen from two sides at an angle: not a vacancy; sorted by
+    # row (y) then column
+    want = sorted([(p[gone[0]], 4), (p[gone[1]], 3)], key=lambda t: (t[0][1], t[0][0]))
+    np.testing.assert_allclose(vx, [w[0][0] for w in want], atol=1e-9)
+    np.testing.assert_allclose(vy, [w[0][1] for w in want], atol=1e-9)
+    assert votes.tolist() == [w[1] for w in want]
+    # min_votes 4: only the interior one
+    vx, vy, votes = defects.find_vacancies(p[keep, 0], p[keep, 1], _V, min_votes=4)
+    np.testing.assert_allclose(np.c_[vx, vy], p[gone[:1]], atol=1e-9)
+    assert votes.tolist() == [4]
+    # a perfect lattice has none (the sites beyond its edges are not vacancies)
+    vx, vy, votes = defects.find_vacancies(p[:, 0], p[:, 1], _V, min_votes=1)
+    assert vx.size == 0
+
+
+def test_find_vacancies_pair_strain_and_tolerance():
+    p, i, j = _oblique(ni=10, nj=9)
+    # two neighbouring empty sites along v1: each seen by 3 atoms
+    gone = [_site(p, i, j, 4, 4), _site(p, i, j, 5, 4)]
+    keep = np.ones(len(p), bool)
+    keep[gone] = False
+    # a smooth 6 % strain along x over the field does not make vacancies
+    q = p.copy()
+    q[:, 0] = q[:, 0] * (1 + 0.06 * q[:, 0] / q[:, 0].max())
+    vx, vy, votes = defects.find_vacancies(q[keep, 0], q[keep, 1], _V)
+    np.testing.assert_allclose(np.c_[vx, vy], q[gone], atol=0.3)
+    assert votes.tolist() == [3, 3]
+    # an atom displaced from its site by 0.35 spacing: empty at tolerance 0.3,
+    # filled at 0.4
+    d = 0.35 * np.hypot(*_V[0])
+    r = p.copy()
+    s = _site(p, i, j, 3, 5)
+    r[s] += [0.0, d]
+    vx, vy, _ = defects.find_vacancies(r[:, 0], r[:, 1], _V, tolerance=0.3)
+    np.testing.assert_allclose(np.c_[vx, vy], p[[s]], atol=1e-9)
+    vx, _, _ = defects.find_vacancies(r[:, 0], r[:, 1], _V, tolerance=0.4)
+    assert vx.size == 0
+
+
+def test_find_vacancies_extent_border():
+    p, i, j = _oblique(origin=(12.0, 11.0))
+    s_in = _site(p, i, j, 3, 1)  # (45, 26)
+    keep = np.ones(len(p), bool)
+    keep[s_in] = False
+    x, y = p[keep, 0], p[keep, 1]
+    px, py = p[s_in]
+    # the site is kept while it lies more than half a spacing inside the image
+    h = 0.5 * np.hypot(*_V[0])
+    ny_ok = int(np.ceil(py + h + 0.5 + 0.01))
+    vx, _, _ = defects.find_vacancies(x, y, _V, extent=(ny_ok, 500))
+    assert vx.tolist() == pytest.approx([px])
+    vx, _, _ = defects.find_vacancies(x, y, _V, extent=(ny_ok - 1, 500))
+    assert vx.size == 0
+    nx_ok = int(np.ceil(px + h + 0.5 + 0.01))
+    assert defects.find_vacancies(x, y, _V, extent=(500, nx_ok))[0].size == 1
+    assert defects.find_vacancies(x, y, _V, extent=(500, nx_ok - 1))[0].size == 0
+
+
+def test_find_interstitials_truth():
+    p, i, j = _oblique()
+    extra = np.array(
+        [[p[_site(p, i, j, 4, 3), 0] + 4.6, p[_site(p, i, j, 4, 3), 1] + 5.3]]
+    )
+    near_site = p[_site(p, i, j, 2, 5)] + [0.8, -0.5]  # a duplicate: on the lattice
+    stray = np.array([[-60.0, -60.0]])  # in vacuum: not an interstitial
+    q = np.concatenate([p, extra, [near_site], stray])
+    out = defects.find_interstitials(q[:, 0], q[:, 1], _V)
+    assert np.flatnonzero(out).tolist() == [len(p)]
+    # an atom 0.35 spacing off its (otherwise empty) site: interstitial at
+    # tolerance 0.3, a displaced lattice atom at 0.4
+    r = p.copy()
+    s = _site(p, i, j, 5, 4)
+    r[s] += [0.35 * np.hypot(*_V[0]), 0.0]
+    assert np.flatnonzero(
+        defects.find_interstitials(r[:, 0], r[:, 1], _V)
+    ).tolist() == [s]
+    assert not defects.find_interstitials(r[:, 0], r[:, 1], _V, tolerance=0.4).any()
+
+
+def test_surrounded_sectors():
+    p, i, j = _oblique()
+    centre = p[_site(p, i, j, 4, 3)] + [3.0, 4.0]
+    corner = p[_site(p, i, j, 0, 0)] - [1.0, 1.0]
+    edge = p[_site(p, i, j, 4, 0)] - [0.0, 3.0]  # just above the top row
+    reach = 2.0 * 12.4
+    got = defects._surrounded(
+        p, np.array([centre, corner, edge, [500.0, 500.0]]), reach
+    )
+    assert got.tolist() == [True, False, False, False]
+
+
+@pytest.fixture(scope="module")
+def dislocation_scene():
+    from hyperspy_localcryst.numerics.synthetic import dislocation_positions
+
+    v = np.array([[11.0, 0.0], [2.5, 14.0]])
+    return {
+        b: dislocation_positions((150, 170), v, burgers=b, margin=5)
+        for b in [(1, 0), (0, -1), (1, 1)]
+    }
+
+
+@pytest.mark.parametrize("b", [(1, 0), (0, -1), (1, 1)])
+def test_find_dislocations_burgers_and_core(dislocation_scene, b):
+    t = dislocation_scene[b]
+    v = np.asarray(t["vectors"], float)
+    pos, burgers, n = defects.find_dislocations(t["x"], t["y"], v)
+    assert n.tolist() == [list(b)]
+    np.testing.assert_allclose(burgers, [np.asarray(b) @ v], atol=1e-12)
+    np.testing.assert_allclose(burgers[0], t["burgers"], atol=1e-9)
+    assert np.hypot(*(pos[0] - t["core"])) < 11.0
+    # the core is dropped when the extent leaves it outside
+    cx, cy = pos[0]
+    assert defects.find_dislocations(
+        t["x"], t["y"], v, extent=(150, int(np.floor(cx + 0.5)) - 1)
+    )[0].shape == (0, 2)
+    assert defects.find_dislocations(
+        t["x"], t["y"], v, extent=(int(np.ceil(cy + 0.5)), 170)
+    )[0].shape == (1, 2)
+    assert defects.find_dislocations(
+        t["x"], t["y"], v, extent=(int(np.floor(cy + 0.5)) - 1, 170)
+    )[0].shape == (0, 2)
+
+
+def test_find_dislocations_none_in_a_strained_lattice():
+    p, i, j = _oblique(ni=12, nj=10)
+    q = p.copy()
+    q[:, 0] += 0.04 * (q[:, 1] - 40.0) ** 2 / 10  # smooth bending
+    pos, b, n = defects.find_dislocations(q[:, 0], q[:, 1], _V)
+    assert pos.shape == (0, 2) and n.shape == (0, 2)
+
+
+def test_find_dislocations_labels_choose_the_sublattice(dislocation_scene):
+    from hyperspy_localcryst.numerics.synthetic import dislocation_positions
+
+    v = np.array([[11.0, 0.0], [2.5, 14.0]])
+    t = dislocation_positions(
+        (150, 170), v, burgers=(0, 1), margin=5, basis=((0.0, 0.0), (0.5, 0.5))
+    )
+    pos, b, n = defects.find_dislocations(t["x"], t["y"], v, labels=t["site"])
+    assert n.tolist() == [[0, 1]]
+    assert np.hypot(*(pos[0] - t["core"])) < 11.0
+
+
+def test_find_defects_groups_and_measured_vectors():
+    # group 0: the oblique lattice on the left with a vacancy; group 1: a
+    # rectangular 9 x 11 px lattice on the right with an interstitial
+    p0, i0, j0 = _oblique(ni=7, nj=8)
+    gone = _site(p0, i0, j0, 3, 4)
+    p0 = np.delete(p0, gone, axis=0)
+    j, i = np.mgrid[0:8, 0:7]
+    p1 = np.column_stack([9.0 * i.ravel() + 150.0, 11.0 * j.ravel() + 5.0])
+    extra = p1[20] + [4.1, 5.2]
+    p = np.concatenate([p0, p1, [extra], [[np.nan, np.nan]]])
+    g = np.concatenate([np.zeros(len(p0)), np.ones(len(p1) + 1), [np.nan]])
+    d = defects.find_defects(p[:, 0], p[:, 1], groups=g)
+    assert d["type"].tolist() == ["vacancy", "interstitial"]
+    vac_true = _oblique(ni=7, nj=8)[0][gone]
+    np.testing.assert_allclose([d["x"][0], d["y"][0]], vac_true, atol=1e-6)
+    assert d["x"][1] == extra[0] and d["y"][1] == extra[1]
+    assert d["atom"].tolist() == [-1, len(p0) + len(p1)]
+    assert d["group"].tolist() == [0.0, 1.0]
+    assert d["votes"].tolist() == [4, 0]
+    assert np.isnan(d["burgers_x"]).all() and np.isnan(d["burgers_y"]).all()
+    assert sorted(d["vectors"]) == [0, 1]
+    assert _lattice_equal(_V.T, d["vectors"][0].T)
+    assert _lattice_equal(np.array([[9.0, 0.0], [0.0, 11.0]]), d["vectors"][1].T)
+    # given vectors and groups: refused
+    with pytest.raises(ValueError):
+        defects.find_defects(p[:, 0], p[:, 1], vectors=_V, groups=g)
+
+
+def test_find_defects_dislocation_row(dislocation_scene):
+    t = dislocation_scene[(1, 1)]
+    v = np.asarray(t["vectors"], float)
+    d = defects.find_defects(t["x"], t["y"], vectors=v, extent=(150, 170))
+    kinds = d["type"].tolist()
+    assert kinds.count("dislocation") == 1
+    k = kinds.index("dislocation")
+    np.testing.assert_allclose([d["burgers_x"][k], d["burgers_y"][k]], t["burgers"])
+    assert np.hypot(d["x"][k] - t["core"][0], d["y"][k] - t["core"][1]) < 11.0
+    assert d["atom"][k] == -1 and d["votes"][k] == 0
