@@ -1408,3 +1408,52 @@ def test_find_defects_dislocation_row(dislocation_scene):
     np.testing.assert_allclose([d["burgers_x"][k], d["burgers_y"][k]], t["burgers"])
     assert np.hypot(d["x"][k] - t["core"][0], d["y"][k] - t["core"][1]) < 11.0
     assert d["atom"][k] == -1 and d["votes"][k] == 0
+
+
+@pytest.mark.parametrize("deg", [60, 90, 120, 180, 240, 270, 300])
+def test_find_variants_every_rotation(deg):
+    # an asymmetric neighbourhood and its copy rotated by deg: only R<deg> maps
+    b = V_ASYM @ _rot_image(deg).T
+    g = symmetry.find_variants(np.stack([V_ASYM, b]))
+    assert g[0]["operations"] == ["1", f"R{deg}"]
+    assert g[0]["residuals"][1] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_best_operation_rotation_within_tolerance_beats_a_better_mirror():
+    # a polar neighbourhood, nearly symmetric about x: its mirror image about
+    # the y axis (m90) is mapped exactly by m90 and within eps by R180
+    a = np.array([[2.0, 0.0], [0.3, 2.1], [-1.6, 0.0], [0.3, -2.1], [1.0, 1.2]])
+    a = np.concatenate([a, [[1.0, -1.2]]])
+    a[4, 1] += 0.05  # m0 broken a little
+    b = a @ _mirror_image(90.0).T
+    eps = float(symmetry.set_residual(a @ symmetry.operation_matrix("R180").T, b))
+    assert 0 < eps < 0.2
+    assert symmetry._best_operation(a, b, eps)[0] == "R180"
+    assert symmetry._best_operation(a, b, 2 * eps)[0] == "R180"
+    name, r = symmetry._best_operation(a, b, 0.5 * eps)
+    assert name == "m90" and r == pytest.approx(0.0, abs=1e-12)
+    # default tolerance 0: the exact mirror wins
+    assert symmetry._best_operation(a, b)[0] == "m90"
+    assert symmetry._best_operation(V_ASYM, V_ASYM @ _mirror_image(0.0).T)[0] == "m0"
+
+
+def test_mirror_axis_reported_in_0_180():
+    # an isosceles triangle with its apex at -30 deg: mirror line at 150 deg
+    tri = np.array([[3.0, 0.0], [-1.0, 1.5], [-1.0, -1.5]]) @ _rot_image(-30.0).T
+    r = symmetry.symmetry_residuals(tri)
+    assert r["m"][0] == pytest.approx(0.0, abs=1e-12)
+    assert r["mirror_axis"][0] == pytest.approx(150.0, abs=1e-9)
+
+
+def test_symmetry_residuals_several_neighbourhoods_independent():
+    # three unrelated asymmetric neighbourhoods at once: each its own answer
+    rng = np.random.default_rng(8)
+    v = rng.normal(size=(3, 5, 2)) * 2
+    r = symmetry.symmetry_residuals(v)
+    for i in range(3):
+        one = symmetry.symmetry_residuals(v[i])
+        res, axis = _mirror_brute(v[i])
+        assert r["m"][i] == pytest.approx(res, rel=1e-10)
+        assert r["mirror_axis"][i] == pytest.approx(axis, abs=1e-9)
+        for k in ("2", "3", "4", "6", "m", "mirror_axis"):
+            assert r[k][i] == pytest.approx(one[k][0], rel=1e-12)
