@@ -1457,3 +1457,64 @@ def test_symmetry_residuals_several_neighbourhoods_independent():
         assert r["mirror_axis"][i] == pytest.approx(axis, abs=1e-9)
         for k in ("2", "3", "4", "6", "m", "mirror_axis"):
             assert r[k][i] == pytest.approx(one[k][0], rel=1e-12)
+
+
+def _rotation_best_brute(a, b):
+    return min(
+        _set_residual_loops(a @ _rot_image(d).T, b)
+        for d in (0, 60, 90, 120, 180, 240, 270, 300)
+    )
+
+
+def _two_set_mirror_brute(a, b):
+    aa = np.degrees(np.arctan2(-a[:, 1], a[:, 0]))
+    ab = np.degrees(np.arctan2(-b[:, 1], b[:, 0]))
+    return min(
+        _set_residual_loops(a @ _mirror_image(ax).T, b)
+        for i in range(len(a))
+        for j in range(len(b))
+        for ax in ((aa[i] + ab[j]) / 2, (aa[i] + ab[j]) / 2 + 90)
+    )
+
+
+def test_best_operation_mirror_must_be_clearly_better():
+    # b moves from the rotated copy of a (t = 0) to its mirror image (t = 1):
+    # a mirror that maps only a little better than the best rotation is not
+    # reported, one that maps much better is
+    a = V_ASYM
+    rot, mir = a @ _rot_image(90.0).T, a @ _mirror_image(20.0).T
+    near_equal, clearly = [], []
+    for t in (0.6, 0.65, 0.9, 0.95):
+        b = (1 - t) * rot + t * mir
+        ratio = _two_set_mirror_brute(a, b) / _rotation_best_brute(a, b)
+        if 0.88 < ratio < 0.97:
+            near_equal.append(b)
+        elif 0.2 < ratio < 0.6:
+            clearly.append(b)
+    assert len(near_equal) == 2 and len(clearly) == 2
+    for b in near_equal:
+        assert symmetry._best_operation(a, b, 0.0)[0].startswith("R")
+    for b in clearly:
+        name, r = symmetry._best_operation(a, b, 0.0)
+        assert name.startswith("m")
+        assert r == pytest.approx(_two_set_mirror_brute(a, b), rel=1e-9)
+
+
+def test_find_variants_default_relative_quarter():
+    a = V_ASYM
+    b0 = a @ _rot_image(90.0).T
+    out = {}
+    for s in np.linspace(0.05, 1.5, 59):
+        b = b0.copy()
+        b[0] += [0.0, s]
+        ratio = _set_residual_loops(a @ _rot_image(90.0).T, b) / _set_residual_loops(
+            a, b
+        )
+        out[float(s)] = (ratio, b)
+    above = [b for r, b in out.values() if 0.27 < r < 0.35]
+    below = [b for r, b in out.values() if 0.15 < r < 0.23]
+    assert above and below
+    for b in above:
+        assert symmetry.find_variants(np.stack([a, b])) == []
+    for b in below:
+        assert symmetry.find_variants(np.stack([a, b]))[0]["operations"] == ["1", "R90"]
