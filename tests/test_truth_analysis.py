@@ -1518,3 +1518,26 @@ def test_find_variants_default_relative_quarter():
         assert symmetry.find_variants(np.stack([a, b])) == []
     for b in below:
         assert symmetry.find_variants(np.stack([a, b]))[0]["operations"] == ["1", "R90"]
+
+
+def test_net_shifts_small_and_zero_factors():
+    # any scaling of the factors: only loadings @ factors.T counts, also for
+    # factors shorter than 1; a zero mode shifts nothing
+    f = np.array([[0.1, 0.0], [0.05, 0.0], [0.2, 0.0], [-0.05, 0.0]])  # |f| < 1
+    s = modes.net_shifts([[3.0, 2.0]], f)
+    np.testing.assert_allclose(s[0, 0], -3.0 * np.array([0.3, 0.0]) / 2, atol=1e-12)
+    np.testing.assert_array_equal(s[0, 1], [0.0, 0.0])
+    per, rms = modes.mode_amplitudes([[3.0, 2.0]], f)
+    assert per[0, 0] == pytest.approx(3.0 * np.sqrt(0.055) / np.sqrt(2))
+    assert per[0, 1] == 0.0
+    # the same modes with factors scaled by 0.01 and loadings by 100
+    s2 = modes.net_shifts([[300.0, 200.0]], f / 100)
+    np.testing.assert_allclose(s2, s, atol=1e-12)
+
+
+def test_polar_modes_default_three_sigma():
+    s = np.zeros((4, 2, 2))
+    s[:, 0, 0] = [3.2, -3.2, 3.2, -3.2]
+    s[:, 1, 0] = [2.8, -2.8, 2.8, -2.8]
+    net, level, polar = modes.polar_modes(s, np.ones(4))
+    assert polar.tolist() == [True, False]
