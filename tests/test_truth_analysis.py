@@ -1541,3 +1541,166 @@ def test_polar_modes_default_three_sigma():
     s[:, 1, 0] = [2.8, -2.8, 2.8, -2.8]
     net, level, polar = modes.polar_modes(s, np.ones(4))
     assert polar.tolist() == [True, False]
+
+
+def test_domain_size_inf_and_nan_cases():
+    # z = +-1, mean 0, var 1; the pairs are given with their distances
+    z = np.array([1.0, 1.0, -1.0, -1.0])
+    like, unlike = [0, 1], [0, 2]
+
+    def shells(cs):
+        pairs, d = [], []
+        for b, c in enumerate(cs, start=1):
+            n_like = int(round((c + 1) / 2 * 100))
+            pairs += [like] * n_like + [unlike] * (100 - n_like)
+            d += [float(b)] * 100
+        return np.array(pairs), np.array(d)
+
+    # correlation rising with distance: no decay, inf
+    p, d = shells([-0.4, 0.2])
+    assert modes._domain_size(z, p, d, 1.0, 6) == np.inf
+    # decaying, but towards a negative intercept: inf
+    p, d = shells([-0.5, -0.9])
+    assert modes._domain_size(z, p, d, 1.0, 6) == np.inf
+    # a single shell: no slope, NaN
+    p, d = shells([0.6])
+    assert np.isnan(modes._domain_size(z, p, d, 1.0, 6))
+    # fewer than 10 pairs in a shell: the shell is not used
+    p, d = shells([0.8, 0.5])
+    keep = np.r_[np.arange(100), np.arange(100, 109)]
+    assert np.isnan(modes._domain_size(z, p[keep], d[keep], 1.0, 6))
+    # two shells: Debye, 1 / (pi f (1 - f) (-slope / c0)), f = 1/2
+    slope, c0 = -0.3, 1.1
+    size = modes._domain_size(z, p, d, 1.0, 6)
+    assert size == pytest.approx(1.0 / (np.pi * 0.25 * (-slope / c0)), rel=1e-9)
+    # max_shells 1: only the first shell counts
+    assert np.isnan(modes._domain_size(z, p, d, 1.0, 1))
+
+
+def test_loading_pattern_domains_amplitude_modulated():
+    # stripes of width 6 with amplitudes 0.5..1.5: the size is still the width
+    yy, xx = np.mgrid[0:30, 0:48]
+    xy = np.column_stack([xx.ravel(), yy.ravel()]).astype(float)
+    amp = np.random.default_rng(3).uniform(0.5, 1.5, xx.size)
+    z = np.where(xx % 12 < 6, 1.0, -1.0).ravel() * amp
+    d = modes.loading_pattern(z, xy)
+    assert d["pattern"] == "domains"
+    assert d["scale"] == pytest.approx(6.0, rel=0.15)
+    # a single wall with 2 shells: the area per wall length, 48 x 30 / 30
+    half = np.where(xx < 24, 1.0, -1.0).ravel()
+    d = modes.loading_pattern(half, xy, max_shells=2)
+    assert d["scale"] == pytest.approx(48.0, rel=0.3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
+def test_loading_pattern_white_noise_is_noise(seed):
+    z = np.random.default_rng(100 + seed).normal(size=_XY.shape[0])
+    d = modes.loading_pattern(z, _XY)
+    assert d["pattern"] == "noise"
+    zc = z - z.mean()
+    W = np.zeros((z.size, z.size))
+    dist = np.hypot(*(_XY[:, None, :] - _XY[None, :, :]).transpose(2, 0, 1))
+    W[(dist > 0) & (dist < 1.3)] = 1.0
+    moran, zscore = _moran_dense(zc, W)
+    assert d["morans_i"] == pytest.approx(moran, rel=1e-9)
+    assert d["morans_z"] == pytest.approx(zscore, rel=1e-9)
+
+
+def test_loading_pattern_default_n_sigma():
+    # a weak domain pattern under noise, z-score between 3 and 4.5
+    rng = np.random.default_rng(0)
+    dom = np.where(_XX % 12 < 6, 1.0, -1.0).ravel()
+    noise = rng.normal(size=dom.size)
+    W = np.zeros((dom.size, dom.size))
+    dist = np.hypot(*(_XY[:, None, :] - _XY[None, :, :]).transpose(2, 0, 1))
+    W[(dist > 0) & (dist < 1.3)] = 1.0
+    hits = 0
+    for a in np.linspace(0.4, 0.6, 21):
+        z = a * dom + noise
+        zscore = _moran_dense(z - z.mean(), W)[1]
+        if 3.3 < zscore < 4.2:
+            assert modes.loading_pattern(z, _XY)["pattern"] == "domains"
+            assert modes.loading_pattern(z, _XY, n_sigma=4.5)["pattern"] == "noise"
+            hits += 1
+    assert hits >= 1
+
+
+def test_loading_pattern_small_sets_and_exact_uniformity():
+    # exactly 4 finite loadings are judged
+    xy4 = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    d = modes.loading_pattern([5.0, 5.1, 4.9, 5.0], xy4)
+    assert d["pattern"] == "uniform"
+    assert d["uniformity"] == pytest.approx(5.0 / np.std([5.0, 5.1, 4.9, 5.0]))
+    # |mean| / std exactly 1 is not uniform (strictly above)
+    checker = np.where((_XX + _YY).ravel() % 2 == 0, 0.0, 2.0)
+    d = modes.loading_pattern(checker, _XY)
+    assert d["uniformity"] == 1.0
+    assert d["pattern"] == "alternating"
+    # the 5 % largest of 16 is one value
+    rng = np.random.default_rng(6)
+    z = rng.normal(size=16)
+    xy = np.column_stack([np.arange(16) % 4, np.arange(16) // 4]).astype(float)
+    d = modes.loading_pattern(z, xy)
+    zc = z - z.mean()
+    assert d["top_share"] == pytest.approx(np.max(zc**2) / np.sum(zc**2), rel=1e-12)
+
+
+def test_loading_pattern_localised_threshold():
+    # one spike over weak noise, its share of the sum of squares ~0.6
+    rng = np.random.default_rng(12)
+    base = rng.normal(size=_XY.shape[0])
+    n_top = int(np.ceil(0.05 * base.size))
+    for spike, want in ((0.0, "noise"),):
+        assert modes.loading_pattern(base, _XY)["pattern"] == want
+    found = 0
+    for spike in np.linspace(5, 60, 56):
+        z = base.copy()
+        z[300] = spike
+        zc = z - z.mean()
+        share = np.sort(zc**2)[::-1][:n_top].sum() / np.sum(zc**2)
+        if 0.55 < share < 0.7:
+            d = modes.loading_pattern(z, _XY)
+            assert d["top_share"] == pytest.approx(share, rel=1e-9)
+            assert d["pattern"] == "localised"
+            found += 1
+        elif 0.3 < share < 0.45:
+            assert modes.loading_pattern(z, _XY)["pattern"] == "noise"
+            found += 1
+    assert found >= 2
+
+
+def test_loading_pattern_sublattice_share_three_groups_and_threshold():
+    rng = np.random.default_rng(7)
+    g = (_XX.ravel() % 3).astype(float)  # three sublattices, columns
+    means = np.array([1.0, -0.2, -0.8])
+    shares = []
+    for noise in np.linspace(0.3, 1.6, 27):
+        z = means[g.astype(int)] + noise * rng.normal(size=g.size)
+        zc = z - z.mean()
+        between = sum((g == u).sum() * zc[g == u].mean() ** 2 for u in (0, 1, 2))
+        share = between / np.sum(zc**2)
+        d = modes.loading_pattern(z, _XY, groups=g)
+        assert d["sublattice_share"] == pytest.approx(share, rel=1e-9)
+        if share > 0.5:
+            assert d["pattern"] == "sublattice"
+        else:
+            assert d["pattern"] != "sublattice"
+        shares.append(share)
+    assert min(shares) < 0.45 and max(shares) > 0.6
+    assert any(0.5 < s < 0.7 for s in shares)
+
+
+def test_loading_pattern_groups_most_centres_win():
+    # rows 0-17: domains; rows 18-23: a checkerboard; each its own group,
+    # plus two centres in a group too small to judge
+    g = np.where(_YY.ravel() < 18, 0.0, 1.0)
+    dom = np.where(_XX % 12 < 6, 1.0, -1.0).ravel()
+    chk = (-1.0) ** (_XX + _YY).ravel()
+    z = np.where(g == 0, dom, chk)
+    g[[0, 1]] = 2.0
+    d = modes.loading_pattern(z, _XY, groups=g)
+    assert d["pattern"] == "domains"
+    # the other way round: the checkerboard holds most centres
+    g2 = np.where(_YY.ravel() < 6, 0.0, 1.0)
+    z2 = np.where(g2 == 0, dom, chk)
+    assert modes.loading_pattern(z2, _XY, groups=g2)["pattern"] == "alternating"
