@@ -1704,3 +1704,50 @@ def test_loading_pattern_groups_most_centres_win():
     g2 = np.where(_YY.ravel() < 6, 0.0, 1.0)
     z2 = np.where(g2 == 0, dom, chk)
     assert modes.loading_pattern(z2, _XY, groups=g2)["pattern"] == "alternating"
+
+
+def test_loading_pattern_groups_noise_and_scale_average():
+    rng = np.random.default_rng(9)
+    g = np.where(_YY.ravel() < 12, 0.0, 1.0)
+    # noise in every group: noise
+    d = modes.loading_pattern(rng.normal(size=g.size), _XY, groups=g)
+    assert d["pattern"] == "noise"
+    # domains of two widths in the two groups: the size is the count-weighted
+    # mean of each group's own size
+    narrow = np.where(_XX % 8 < 4, 1.0, -1.0).ravel()
+    wide = np.where(_XX % 16 < 8, 1.0, -1.0).ravel()
+    g2 = np.where(_YY.ravel() < 8, 0.0, 1.0)  # 208 and 416 centres
+    z = np.where(g2 == 0, narrow, wide)
+    d = modes.loading_pattern(z, _XY, groups=g2)
+    assert d["pattern"] == "domains"
+    s0 = modes.loading_pattern(z[g2 == 0], _XY[g2 == 0])
+    s1 = modes.loading_pattern(z[g2 == 1], _XY[g2 == 1])
+    assert s0["pattern"] == s1["pattern"] == "domains"
+    assert s0["scale"] < s1["scale"]
+    want = (208 * s0["scale"] + 416 * s1["scale"]) / 624
+    assert d["scale"] == pytest.approx(want, rel=1e-9)
+    # the other outputs are those of the largest group; its Moran's I is that
+    # of its own centred loadings (the group means are left out)
+    z3 = np.where(g2 == 0, narrow + 0.4, wide - 0.3)
+    d = modes.loading_pattern(z3, _XY, groups=g2)
+    sel = g2 == 1
+    zg = z3[sel] - z3[sel].mean()
+    xy = _XY[sel]
+    dist = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    W = ((dist > 0) & (dist < 1.3)).astype(float)
+    moran, zscore = _moran_dense(zg, W)
+    assert d["morans_i"] == pytest.approx(moran, rel=1e-9)
+    assert d["morans_z"] == pytest.approx(zscore, rel=1e-9)
+
+
+def test_loading_pattern_spacing_is_median_nearest_neighbour():
+    rng = np.random.default_rng(4)
+    xy = rng.uniform(0, 30, (120, 2))
+    z = rng.normal(size=120)
+    d = modes.loading_pattern(z, xy)
+    dist = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    np.fill_diagonal(dist, np.inf)
+    assert d["spacing"] == pytest.approx(np.median(dist.min(axis=1)), rel=1e-12)
+    W = (dist < 1.3 * d["spacing"]).astype(float)
+    moran, zscore = _moran_dense(z - z.mean(), W)
+    assert d["morans_i"] == pytest.approx(moran, rel=1e-9)
