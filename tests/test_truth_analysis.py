@@ -1751,3 +1751,40 @@ def test_loading_pattern_spacing_is_median_nearest_neighbour():
     W = (dist < 1.3 * d["spacing"]).astype(float)
     moran, zscore = _moran_dense(z - z.mean(), W)
     assert d["morans_i"] == pytest.approx(moran, rel=1e-9)
+
+
+def test_site_composition_edge_cases():
+    x = np.array([0.0, 1.0, 2.5, 7.0])
+    y = np.array([0.0, 0.5, 0.0, 1.0])
+    # a single class (0): every window is all class 0
+    c, n = phases.site_composition(x, y, [0, -1, 0, 0], 2.0)
+    assert c.shape == (4, 1)
+    np.testing.assert_array_equal(c[:, 0], [1.0, 1.0, 1.0, 1.0])
+    assert n.tolist() == [1, 2, 1, 1]
+    # no labelled atom and no n_classes: no columns
+    c, n = phases.site_composition(x, y, [-1, -1, -1, -1], 2.0)
+    assert c.shape == (4, 0) and n.tolist() == [0, 0, 0, 0]
+    # n_classes 0 is allowed (the labels decide)
+    c, n = phases.site_composition(x, y, [1, 0, 1, 1], 2.0, n_classes=0)
+    assert c.shape == (4, 2)
+    np.testing.assert_allclose(c[0], [0.5, 0.5])
+    # one atom with a finite position: it counts itself
+    c, n = phases.site_composition([np.nan, 3.0], [0.0, 0.0], [1, 1], 2.0)
+    assert np.isnan(c[0]).all() and c[1].tolist() == [0.0, 1.0]
+    assert n.tolist() == [0, 1]
+
+
+def test_default_radius_random_points_and_labelled_subset():
+    rng = np.random.default_rng(13)
+    x, y = rng.uniform(0, 50, 60), rng.uniform(0, 40, 60)
+    d = np.hypot(x[:, None] - x[None], y[:, None] - y[None])
+    np.fill_diagonal(d, np.inf)
+    assert phases.default_radius(x, y) == pytest.approx(
+        3.0 * np.median(d.min(axis=1)), rel=1e-12
+    )
+    # the cell is measured on the labelled atoms only (-1: none): class 0 on
+    # every fourth column of a 7 x 9 px lattice: cell 28 px, radius 42
+    j, i = np.mgrid[0:9, 0:12]
+    xx, yy = 7.0 * i.ravel(), 9.0 * j.ravel()
+    sc = np.where(i.ravel() % 4 == 0, 0, -1)
+    assert phases.default_radius(xx, yy, sc) == pytest.approx(42.0, abs=0.05)
