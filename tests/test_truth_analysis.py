@@ -1788,3 +1788,129 @@ def test_default_radius_random_points_and_labelled_subset():
     xx, yy = 7.0 * i.ravel(), 9.0 * j.ravel()
     sc = np.where(i.ravel() % 4 == 0, 0, -1)
     assert phases.default_radius(xx, yy, sc) == pytest.approx(42.0, abs=0.05)
+
+
+def _check_phases_brute(res, x, y, sc, r, share=0.25, min_count=5):
+    """Phase means, labels and boundary of ``res`` against brute force, for
+    the classes of each phase as found."""
+    k = int(sc.max()) + 1
+    comp, counts = _composition_loops(x, y, sc, r, k)
+    ok = (counts >= min_count) & np.isfinite(comp).all(axis=1)
+    cent = np.array([comp[ok & np.isin(sc, cls)].mean(axis=0) for cls in res.classes])
+    np.testing.assert_allclose(res.composition, cent, rtol=1e-12)
+    dist = 0.5 * np.abs(comp[:, None, :] - cent[None]).sum(axis=2)
+    best = dist.argmin(axis=1)
+    np.testing.assert_array_equal(res.labels[ok], best[ok])
+    assert (res.labels[~ok] == -1).all()
+    second = np.argsort(dist, axis=1)[:, 1]
+    c1, c2 = cent[best], cent[second]
+    alpha = ((comp - c1) * (c2 - c1)).sum(axis=1) / ((c2 - c1) ** 2).sum(axis=1)
+    np.testing.assert_array_equal(res.boundary, ok & (alpha >= share))
+    return comp, counts
+
+
+def test_find_phases_shared_class_placed_by_surroundings():
+    # left: classes 0/1 alternate; right: classes 2/1: class 1 is shared
+    j, i = np.mgrid[0:16, 0:30]
+    x, y = 5.0 * i.ravel(), 4.0 * j.ravel()
+    left = i.ravel() < 14
+    alt = (i.ravel() + j.ravel()) % 2
+    sc = np.where(alt == 1, 1, np.where(left, 0, 2))
+    r = 9.5
+    res = phases.find_phases(x, y, sc, radius=r)
+    assert res.n_phases == 2
+    _check_phases_brute(res, x, y, sc, r)
+    # away from the interface every atom, class 1 included, takes its side
+    far = np.abs(x - 67.5) > 2 * r
+    side = res.labels[far & ~left][0]
+    assert (res.labels[far & left] == 1 - side).all()
+    assert (res.labels[far & ~left] == side).all()
+    assert res.boundary.any()
+
+
+def test_find_phases_min_count_default_five():
+    x, y, sc, left = _two_phase_scene()
+    rng = np.random.default_rng(5)
+    sc = np.where(rng.uniform(size=sc.size) < 0.35, sc, -1)
+    r = 6.5
+    res = phases.find_phases(x, y, sc, radius=r, min_atoms=5, min_interior=0)
+    comp, counts = _composition_loops(x, y, sc, r, 3)
+    assert (counts == 5).any() and (counts == 4).any()
+    assert (res.labels[counts >= 5] >= 0).all()
+    assert (res.labels[counts < 5] == -1).all()
+
+
+def _patch_scene(n_patch_rows, n_patch_cols, drop_corner=False):
+    x, y, sc, left = _two_phase_scene()
+    i = np.rint(x / 5.0).astype(int)
+    j = np.rint(y / 4.0).astype(int)
+    patch = (i >= 20) & (i < 20 + n_patch_cols) & (j >= 5) & (j < 5 + n_patch_rows)
+    if drop_corner:
+        patch &= ~((i == 20) & (j == 5))
+    sc = sc.copy()
+    sc[patch] = 3
+    return x, y, sc, patch
+
+
+def test_find_phases_min_atoms_and_min_fraction_defaults():
+    r = 5.5  # the four nearest neighbours and the atom itself
+    # 20 atoms of class 3 (min_atoms 20): a phase; 19: a local class
+    x, y, sc, patch = _patch_scene(4, 5)
+    assert patch.sum() == 20
+    res = phases.find_phases(x, y, sc, radius=r, min_fraction=0.01)
+    assert res.n_phases == 3 and [3] in res.classes
+    _check_phases_brute(res, x, y, sc, r)
+    x, y, sc, patch = _patch_scene(4, 5, drop_corner=True)
+    res = phases.find_phases(x, y, sc, radius=r, min_fraction=0.01)
+    assert res.n_phases == 2 and res.boundary_classes == [3]
+    _check_phases_brute(res, x, y, sc, r)  # its atoms go to a live phase
+    # min_fraction 0.05 of 480 labelled atoms = 24: 30 atoms are a phase,
+    # 20 are not
+    x, y, sc, patch = _patch_scene(5, 6)
+    assert patch.sum() == 30
+    res = phases.find_phases(x, y, sc, radius=r)
+    assert res.n_phases == 3
+    x, y, sc, patch = _patch_scene(4, 5)
+    res = phases.find_phases(x, y, sc, radius=r)
+    assert res.n_phases == 2 and res.boundary_classes == [3]
+
+
+def test_find_phases_wall_needs_interior_and_absent_class():
+    # a straight wall of 16 + 16 atoms (two columns apart? no: one column)
+    j, i = np.mgrid[0:30, 0:30]
+    x, y = 5.0 * i.ravel(), 4.0 * j.ravel()
+    sc = np.where(i.ravel() < 15, 0, 2)
+    sc[i.ravel() == 15] = 3  # 30 atoms in a line
+    res = phases.find_phases(x, y, sc, radius=5.5, min_fraction=0.01)
+    assert res.boundary_classes == [3] and res.n_phases == 2
+    _check_phases_brute(res, x, y, sc, 5.5)
+    # class 1 has no atom: no phase
+    assert res.class_phase[1] == -1 and res.class_phase[3] == -1
+    assert sorted(res.classes) == [[0], [2]]
+    # with min_interior 0 the wall is a phase
+    res = phases.find_phases(x, y, sc, radius=5.5, min_fraction=0.01, min_interior=0)
+    assert res.n_phases == 3 and res.class_phase[1] == -1
+
+
+def test_find_phases_default_min_affinity_half():
+    # classes 0 and 1 in blocks of two columns: they live together only
+    # partly; grouped when their affinity is at least 1/2
+    j, i = np.mgrid[0:20, 0:24]
+    x, y = 5.0 * i.ravel(), 5.0 * j.ravel()
+    found = {}
+    for width in (1, 2, 3):
+        sc = (i.ravel() // width) % 2
+        r = 10.5
+        comp, _ = _composition_loops(x, y, sc, r, 2)
+        M = np.array([comp[sc == a].mean(axis=0) for a in (0, 1)])
+        aff = min(M[0, 1] / M[1, 1], M[1, 0] / M[0, 0])
+        found[width] = aff
+        res = phases.find_phases(x, y, sc, radius=r, min_interior=0)
+        if aff >= 0.5:
+            assert res.classes == [[0, 1]]
+        else:
+            assert res.classes != [[0, 1]]
+        res2 = phases.find_phases(x, y, sc, radius=r, min_affinity=0.9, min_interior=0)
+        if aff < 0.9:
+            assert len(res2.classes) != 1 or res2.classes != [[0, 1]]
+    assert any(0.5 <= a < 0.75 for a in found.values())
