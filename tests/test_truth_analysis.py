@@ -1914,3 +1914,63 @@ def test_find_phases_default_min_affinity_half():
         if aff < 0.9:
             assert len(res2.classes) != 1 or res2.classes != [[0, 1]]
     assert any(0.5 <= a < 0.75 for a in found.values())
+
+
+def test_interior_count_distance_and_angle_rules():
+    line = [(0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (3.0, 0.0), (4.0, 0.0)]
+
+    def count(extra, scale=1.0):
+        p = np.array(line + [extra]) * scale
+        return phases._interior_count(p[:, 0], p[:, 1], np.ones(len(p), bool))
+
+    # median nearest-neighbour distance 1: neighbours within 1.5 count
+    assert count((2.0, 1.4)) == 1  # (2, 0) sees along x and up
+    assert count((2.0, 1.5)) == 1  # exactly 1.5: still a neighbour
+    assert count((2.0, 1.6)) == 0
+    # the rule is in units of the spacing, and directions are angles
+    for s in (0.5, 3.0):
+        assert count((2.0, 1.4), s) == 1
+        assert count((2.0, 1.6), s) == 0
+    # three atoms in an L: each sees the other two at >= 45 degrees
+    el = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    assert phases._interior_count(el[:, 0], el[:, 1], np.ones(3, bool)) == 3
+    # a zigzag line (bonds 11 degrees apart): no interior, at any scale
+    zz = np.column_stack([np.arange(8.0), 0.1 * (np.arange(8) % 2)])
+    for s in (0.5, 1.0, 3.0):
+        assert phases._interior_count(s * zz[:, 0], s * zz[:, 1], np.ones(8, bool)) == 0
+    # a patch at spacing 0.5: every atom inside
+    j, i = np.mgrid[0:4, 0:5]
+    assert (
+        phases._interior_count(0.5 * i.ravel(), 0.5 * j.ravel(), np.ones(20, bool))
+        == 20
+    )
+
+
+def test_find_phases_reason_numbers():
+    import re
+
+    x, y, sc, left = _two_phase_scene()
+    r = 9.5
+    res = phases.find_phases(x, y, sc, radius=r)
+    comp, _ = _composition_loops(x, y, sc, r, 3)
+    M = np.array([comp[sc == a].mean(axis=0) for a in range(3)])
+    A = np.array(
+        [
+            [
+                1.0 if a == b else min(M[a, b] / M[b, b], M[b, a] / M[a, a])
+                for b in range(3)
+            ]
+            for a in range(3)
+        ]
+    ).clip(0, 1)
+    hi = float(re.search(r"highest pair ([0-9.]+)", res.reason).group(1))
+    lo = float(re.search(r"lowest pair ([0-9.]+)", res.reason).group(1))
+    assert hi == pytest.approx(max(A[0, 2], A[1, 2]), abs=0.006)
+    assert lo == pytest.approx(A[0, 1], abs=0.006)
+    res = phases.find_phases(x[left], y[left], sc[left], radius=r)
+    comp, _ = _composition_loops(x[left], y[left], sc[left], r, 2)
+    M = np.array([comp[sc[left] == a].mean(axis=0) for a in range(2)])
+    low = min(M[0, 1] / M[1, 1], M[1, 0] / M[0, 0])
+    lo = float(re.search(r"lowest pair ([0-9.]+)", res.reason).group(1))
+    assert lo == pytest.approx(min(low, 1.0), abs=0.006)
+    assert "all 2 site classes" in res.reason
