@@ -1974,3 +1974,34 @@ def test_find_phases_reason_numbers():
     lo = float(re.search(r"lowest pair ([0-9.]+)", res.reason).group(1))
     assert lo == pytest.approx(min(low, 1.0), abs=0.006)
     assert "all 2 site classes" in res.reason
+
+
+def _interior_brute(p):
+    n = len(p)
+    d = np.hypot(*(p[:, None, :] - p[None, :, :]).transpose(2, 0, 1))
+    np.fill_diagonal(d, np.inf)
+    r = 1.5 * np.median(d.min(axis=1))
+    count = 0
+    for i in range(n):
+        near = [j for j in np.argsort(d[i])[:6] if d[i, j] <= r]
+        dirs = [(p[j] - p[i]) / d[i, j] for j in near]
+        if any(
+            abs(a[0] * b[1] - a[1] * b[0]) > 0.5 for a in dirs for b in dirs
+        ):  # at least 30 degrees apart
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_interior_count_random_sets(seed):
+    rng = np.random.default_rng(seed)
+    # a noisy line, a noisy strip and scattered points, all together
+    t = np.arange(30.0)
+    line = np.column_stack([t, 0.15 * rng.normal(size=30)])
+    strip = np.column_stack([rng.uniform(0, 12, 40), 10 + rng.uniform(0, 2.5, 40)])
+    p = np.concatenate([line, strip]) * 2.7
+    got = phases._interior_count(p[:, 0], p[:, 1], np.ones(len(p), bool))
+    assert got == _interior_brute(p)
+    sub = rng.uniform(size=len(p)) < 0.7
+    got = phases._interior_count(p[:, 0], p[:, 1], sub)
+    assert got == _interior_brute(p[sub])
