@@ -2005,3 +2005,55 @@ def test_interior_count_random_sets(seed):
     sub = rng.uniform(size=len(p)) < 0.7
     got = phases._interior_count(p[:, 0], p[:, 1], sub)
     assert got == _interior_brute(p[sub])
+
+
+def test_boundary_points_two_atoms_and_default_distance():
+    b = phases.boundary_points([0.0, 3.0], [1.0, 5.0], [2, 0])
+    assert b["x"].tolist() == [1.5] and b["y"].tolist() == [3.0]
+    assert b["a"].tolist() == [0] and b["b"].tolist() == [2]
+    rng = np.random.default_rng(17)
+    x, y = rng.uniform(0, 20, 40), rng.uniform(0, 15, 40)
+    lab = (x > 10).astype(int)
+    d = np.hypot(x[:, None] - x[None], y[:, None] - y[None])
+    np.fill_diagonal(d, np.inf)
+    r = 1.25 * np.median(d.min(axis=1))
+    b = phases.boundary_points(x, y, lab)
+    want = sorted(
+        ((x[i] + x[j]) / 2, (y[i] + y[j]) / 2)
+        for i in range(40)
+        for j in range(i + 1, 40)
+        if lab[i] != lab[j] and d[i, j] <= r
+    )
+    assert len(want) >= 2
+    np.testing.assert_allclose(sorted(zip(b["x"], b["y"])), want, rtol=1e-12)
+
+
+def test_row_quantiles_short_rows():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(5, 6))
+    for r, n_finite in enumerate((2, 3, 4, 5, 6)):
+        a[r, n_finite:] = np.nan
+    lo, hi = sublattices._row_quantiles(a, (0.25, 0.75))
+    want = np.nanquantile(a, [0.25, 0.75], axis=1)
+    np.testing.assert_allclose(lo, want[0], rtol=1e-12)
+    np.testing.assert_allclose(hi, want[1], rtol=1e-12)
+
+
+def test_local_normalise_smallest_window():
+    # two neighbours: the plane through three atoms fits exactly, so every
+    # atom sits on its local plane (0, up to the regularisation)
+    rng = np.random.default_rng(8)
+    x, y = rng.uniform(0, 20, 15), rng.uniform(0, 20, 15)
+    v = rng.normal(size=15)
+    got = sublattices.local_normalise(x, y, v, n_neighbours=2)
+    np.testing.assert_allclose(got, 0.0, atol=1e-3)
+
+
+def test_find_translations_nn_distance_brute_force():
+    rng = np.random.default_rng(10)
+    for scale in (0.3, 7.0):
+        x, y = rng.uniform(0, 10, 50) * scale, rng.uniform(0, 8, 50) * scale
+        t = sublattices.find_translations(x, y, rng.normal(size=50))
+        d = np.hypot(x[:, None] - x[None], y[:, None] - y[None])
+        np.fill_diagonal(d, np.inf)
+        assert t["nn_distance"] == pytest.approx(np.median(d.min(axis=1)), rel=1e-12)
