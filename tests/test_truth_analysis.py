@@ -2057,3 +2057,45 @@ def test_find_translations_nn_distance_brute_force():
         d = np.hypot(x[:, None] - x[None], y[:, None] - y[None])
         np.fill_diagonal(d, np.inf)
         assert t["nn_distance"] == pytest.approx(np.median(d.min(axis=1)), rel=1e-12)
+
+
+def test_find_interstitials_needs_three_atoms_around():
+    p, i, j = _oblique()
+    corner = p[_site(p, i, j, 0, 0)]
+    reach = 1.5 * np.hypot(*_V[1])
+    for off, want in (((-6.0, -3.0), True), ((-6.0, -5.0), False)):
+        e = corner + off
+        assert (np.hypot(*(p - e).T) <= reach).sum() == (3 if want else 2)
+        # off the lattice: no site within the tolerance
+        f = np.linalg.solve(_V.T, e - corner)
+        site = np.round(f) @ _V + corner
+        assert np.hypot(*(site - e)) > 0.3 * np.hypot(*_V[0])
+        q = np.concatenate([p, [e]])
+        out = defects.find_interstitials(q[:, 0], q[:, 1], _V)
+        assert np.flatnonzero(out).tolist() == ([len(p)] if want else [])
+
+
+def test_find_interstitials_at_the_start_of_the_list():
+    # the index of the atom does not matter (index 0 and 1)
+    p, i, j = _oblique()
+    extra = p[_site(p, i, j, 4, 3)] + [4.6, 5.3]
+    for at in (0, 1):
+        q = np.insert(p, at, extra, axis=0)
+        out = defects.find_interstitials(q[:, 0], q[:, 1], _V)
+        assert np.flatnonzero(out).tolist() == [at]
+
+
+def test_defects_local_translations_follow_strong_bending():
+    # the lattice turns by up to 25 degrees across the field: the repeated
+    # local matching follows it, so only the real empty site is found
+    p, i, j = _oblique(ni=14, nj=10)
+    th = np.deg2rad(25.0) * (p[:, 0] / p[:, 0].max()) ** 2
+    c, s = np.cos(th), np.sin(th)
+    q = np.column_stack([c * p[:, 0] - s * p[:, 1], s * p[:, 0] + c * p[:, 1]])
+    gone = _site(p, i, j, 10, 5)
+    keep = np.ones(len(p), bool)
+    keep[gone] = False
+    vx, vy, votes = defects.find_vacancies(q[keep, 0], q[keep, 1], _V)
+    np.testing.assert_allclose(np.c_[vx, vy], q[[gone]], atol=0.6)
+    assert votes.tolist() == [4]
+    assert not defects.find_interstitials(q[keep, 0], q[keep, 1], _V).any()
