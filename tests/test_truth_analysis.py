@@ -2099,3 +2099,33 @@ def test_defects_local_translations_follow_strong_bending():
     np.testing.assert_allclose(np.c_[vx, vy], q[[gone]], atol=0.6)
     assert votes.tolist() == [4]
     assert not defects.find_interstitials(q[keep, 0], q[keep, 1], _V).any()
+
+
+def test_find_vacancies_on_the_bounding_box_edges():
+    # rectangular lattice: empty sites in the first and last row and column
+    # (not corners) lie on the atoms' bounding box: still vacancies
+    v = np.array([[10.0, 0.0], [0.0, 12.0]])
+    j, i = np.mgrid[0:7, 0:8]
+    p = np.column_stack([10.0 * i.ravel() + 3.0, 12.0 * j.ravel() + 2.0])
+    for a, b in ((3, 0), (4, 6), (0, 3), (7, 2)):
+        gone = int(np.flatnonzero((i.ravel() == a) & (j.ravel() == b))[0])
+        keep = np.ones(len(p), bool)
+        keep[gone] = False
+        vx, vy, votes = defects.find_vacancies(p[keep, 0], p[keep, 1], v)
+        np.testing.assert_allclose(np.c_[vx, vy], p[[gone]], atol=1e-9)
+        assert votes.tolist() == [3]
+
+
+def test_find_translations_shortest_first():
+    # a Bravais lattice whose shortest translation is steep: a1 = (2, 10)
+    b1, b2 = np.array([2.0, 10.0]), np.array([13.0, 1.0])
+    j, i = np.mgrid[0:12, 0:10]
+    p = i.ravel()[:, None] * b2 + j.ravel()[:, None] * b1
+    q = np.random.default_rng(0).normal(size=len(p))
+    t = sublattices.find_translations(p[:, 0], p[:, 1], q)
+    assert np.allclose(t["a1"], b1, atol=0.05) or np.allclose(t["a1"], -b1, atol=0.05)
+    assert _lattice_equal(
+        np.column_stack([b1, b2]), np.column_stack([t["a1"], t["a2"]])
+    )
+    lengths = np.hypot(*t["candidates"].T)
+    assert np.all(np.diff(lengths) >= 0)
