@@ -2129,3 +2129,52 @@ def test_find_translations_shortest_first():
     )
     lengths = np.hypot(*t["candidates"].T)
     assert np.all(np.diff(lengths) >= 0)
+
+
+def _translation_scores_brute(x, y, q, cand, tol=0.3):
+    """Fraction matched and intensity correlation of every candidate, with
+    dense distances (the rules of find_translations: a target is inside the
+    crystal when its third-nearest atom lies within 1.6 spacings; atoms within
+    half a spacing of the bounding box take no part in the correlations)."""
+    xy = np.column_stack([x, y])
+    D = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    np.fill_diagonal(D, np.inf)
+    d0 = np.median(D.min(axis=1))
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    cut = np.any((xy - lo < 0.5 * d0) | (hi - xy < 0.5 * d0), axis=1)
+    qq = np.where(cut, np.nan, q)
+    frac, corr = np.zeros(len(cand)), np.zeros(len(cand))
+    for m, v in enumerate(cand):
+        dt = np.hypot(*((xy + v)[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+        inside = np.sort(dt, axis=1)[:, 2] < 1.6 * d0
+        j = dt.argmin(axis=1)
+        matched = dt[np.arange(len(xy)), j] <= tol * d0
+        frac[m] = matched[inside].mean()
+        use = inside & matched
+        qa, qb = qq[use], qq[j[use]]
+        known = np.isfinite(qa) & np.isfinite(qb)
+        corr[m] = np.corrcoef(qa[known], qb[known])[0, 1]
+    return d0, frac, corr
+
+
+def test_find_translations_scores_brute_force():
+    x, y, inten, site = _three_site(ni=7, nj=6, seed=4)
+    rng = np.random.default_rng(4)
+    x = x + rng.normal(0, 0.5, x.size)
+    y = y + rng.normal(0, 0.5, y.size)
+    q = sublattices.local_normalise(x, y, inten)
+    t = sublattices.find_translations(x, y, q)
+    d0, frac, corr = _translation_scores_brute(x, y, q, t["candidates"])
+    assert t["nn_distance"] == pytest.approx(d0, rel=1e-12)
+    np.testing.assert_allclose(t["fraction"], frac, rtol=1e-12)
+    np.testing.assert_allclose(t["correlation"], corr, rtol=1e-9, atol=1e-12)
+    # partly matched candidates exist (the jitter moves some beyond 0.3 d0)
+    assert np.any((frac > 0.6) & (frac < 0.97))
+    # translations: matched by at least 60 % and correlated at least half as
+    # well as the best one (this cell's intensities are far from noise)
+    geo = frac >= 0.6
+    best = corr[geo].max()
+    np.testing.assert_array_equal(t["is_translation"], geo & (corr >= 0.5 * best))
+    assert _lattice_equal(
+        np.column_stack([_A1, _A2]), np.column_stack([t["a1"], t["a2"]])
+    )
