@@ -2178,3 +2178,22 @@ def test_find_translations_scores_brute_force():
     assert _lattice_equal(
         np.column_stack([_A1, _A2]), np.column_stack([t["a1"], t["a2"]])
     )
+
+
+def test_find_translations_skips_collinear_candidates():
+    # a1 short and turned by 30 degrees, a2 longer than 2 a1: the candidate
+    # 2 a1 comes before a2 and is collinear with a1, so it is not the second
+    # vector
+    t30, t115 = np.deg2rad(30.0), np.deg2rad(115.0)
+    b1 = 5.0 * np.array([np.cos(t30), np.sin(t30)])
+    b2 = 12.5 * np.array([np.cos(t115), np.sin(t115)])
+    j, i = np.mgrid[0:8, 0:16]
+    p = i.ravel()[:, None] * b1 + j.ravel()[:, None] * b2
+    q = np.random.default_rng(1).normal(size=len(p))
+    t = sublattices.find_translations(p[:, 0], p[:, 1], q)
+    assert np.hypot(*t["a1"]) == pytest.approx(5.0, abs=0.05)
+    assert _lattice_equal(
+        np.column_stack([b1, b2]), np.column_stack([t["a1"], t["a2"]])
+    )
+    # a2 is reduced against a1: |a2 . a1| <= |a1|^2 / 2
+    assert abs(np.dot(t["a2"], t["a1"])) <= 0.5 * np.dot(t["a1"], t["a1"]) + 0.1
