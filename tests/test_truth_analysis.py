@@ -2197,3 +2197,37 @@ def test_find_translations_skips_collinear_candidates():
     )
     # a2 is reduced against a1: |a2 . a1| <= |a1|^2 / 2
     assert abs(np.dot(t["a2"], t["a1"])) <= 0.5 * np.dot(t["a1"], t["a1"]) + 0.1
+
+
+def test_find_vacancies_extent_half_spacing_margin():
+    # pixel centres at integers: the image spans -0.5 .. n - 0.5; a site is
+    # kept when at least half a spacing (h) inside that
+    v = np.array([[10.0, 0.0], [0.0, 12.0]])
+    h = 5.0
+    j, i = np.mgrid[0:6, 0:7]
+    for dy, keep_it in ((0.1, True), (-0.1, False)):
+        # the empty site (3, 0) in the first row, h - 0.5 + dy from the top
+        oy = h - 0.5 + dy
+        p = np.column_stack([10.0 * i.ravel() + 20.0, 12.0 * j.ravel() + oy])
+        gone = int(np.flatnonzero((i.ravel() == 3) & (j.ravel() == 0))[0])
+        keep = np.ones(len(p), bool)
+        keep[gone] = False
+        vx, vy, _ = defects.find_vacancies(p[keep, 0], p[keep, 1], v, extent=(200, 200))
+        assert (vx.size == 1) == keep_it
+        # the same at the bottom: the site (3, 5) at ny - 0.5 - h - dy
+        gone = int(np.flatnonzero((i.ravel() == 3) & (j.ravel() == 5))[0])
+        keep = np.ones(len(p), bool)
+        keep[gone] = False
+        ny = p[gone, 1] + 0.5 + h + dy
+        vx, vy, _ = defects.find_vacancies(p[keep, 0], p[keep, 1], v, extent=(ny, 200))
+        assert (vx.size == 1) == keep_it
+        # and the columns: site (0, 2) at h - 0.5 + dy from the left
+        px = h - 0.5 + dy
+        p2 = np.column_stack([10.0 * i.ravel() + px, 12.0 * j.ravel() + 20.0])
+        gone = int(np.flatnonzero((i.ravel() == 0) & (j.ravel() == 2))[0])
+        keep = np.ones(len(p2), bool)
+        keep[gone] = False
+        vx, _, _ = defects.find_vacancies(
+            p2[keep, 0], p2[keep, 1], v, extent=(200, 200), min_votes=1
+        )
+        assert (vx.size == 1) == keep_it
