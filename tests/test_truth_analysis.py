@@ -1492,12 +1492,15 @@ def test_best_operation_mirror_must_be_clearly_better():
         elif 0.2 < ratio < 0.6:
             clearly.append(b)
     assert len(near_equal) == 2 and len(clearly) == 2
-    for b in near_equal:
-        assert symmetry._best_operation(a, b, 0.0)[0].startswith("R")
-    for b in clearly:
-        name, r = symmetry._best_operation(a, b, 0.0)
-        assert name.startswith("m")
-        assert r == pytest.approx(_two_set_mirror_brute(a, b), rel=1e-9)
+    # the choice is geometric: the same at any scale of the vectors
+    for scale in (1.0, 4.0):
+        for b in near_equal:
+            name = symmetry._best_operation(scale * a, scale * b, 0.0)[0]
+            assert name.startswith("R")
+        for b in clearly:
+            name, r = symmetry._best_operation(scale * a, scale * b, 0.0)
+            assert name.startswith("m")
+            assert r == pytest.approx(scale * _two_set_mirror_brute(a, b), rel=1e-9)
 
 
 def test_find_variants_default_relative_quarter():
