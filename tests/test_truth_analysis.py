@@ -2234,3 +2234,20 @@ def test_find_vacancies_extent_half_spacing_margin():
             p2[keep, 0], p2[keep, 1], v, extent=(200, 200), min_votes=1
         )
         assert (vx.size == 1) == keep_it
+
+
+def test_defects_empty_input_and_an_atom_nobody_predicts():
+    vx, vy, votes = defects.find_vacancies([], [], _V)
+    assert vx.size == vy.size == votes.size == 0
+    assert defects.find_interstitials([], [], _V).size == 0
+    # the four neighbours (+-v1, +-v2) of one atom are missing: no atom
+    # predicts it, but it sits on the lattice (a translation from its other
+    # neighbours): not an interstitial; its four neighbours' sites are empty
+    p, i, j = _oblique()
+    gone = [_site(p, i, j, a, b) for a, b in ((3, 3), (5, 3), (4, 2), (4, 4))]
+    keep = np.ones(len(p), bool)
+    keep[gone] = False
+    assert not defects.find_interstitials(p[keep, 0], p[keep, 1], _V).any()
+    vx, vy, votes = defects.find_vacancies(p[keep, 0], p[keep, 1], _V)
+    got = sorted(zip(np.round(vx, 6), np.round(vy, 6)))
+    assert got == sorted(zip(np.round(p[gone, 0], 6), np.round(p[gone, 1], 6)))
