@@ -1185,7 +1185,11 @@ def test_label_sublattices_fallbacks():
         labels, info = sublattices.label_sublattices(x, y, inten, 2)
     assert info["method"] == "local intensity"
     np.testing.assert_array_equal(labels, np.where(inten > 3, 0, 1))
-    one, info = sublattices.label_sublattices(x, y, inten, "auto")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one label: nothing is split, no warning
+        one, info = sublattices.label_sublattices(x, y, inten, "auto")
     assert (one == 0).all() and info["n_sites"] == 0
     # a Bravais lattice has one site: 2 labels fall back, with a warning
     j, i = np.mgrid[0:9, 0:10]
