@@ -2255,3 +2255,20 @@ def test_defects_empty_input_and_an_atom_nobody_predicts():
     vx, vy, votes = defects.find_vacancies(p[keep, 0], p[keep, 1], _V)
     got = sorted(zip(np.round(vx, 6), np.round(vy, 6)))
     assert got == sorted(zip(np.round(p[gone, 0], 6), np.round(p[gone, 1], 6)))
+
+
+def test_find_phases_single_class_and_smallest_settings():
+    j, i = np.mgrid[0:12, 0:14]
+    x, y = 5.0 * i.ravel(), 4.0 * j.ravel()
+    sc = np.zeros(x.size, int)
+    res = phases.find_phases(x, y, sc, radius=5.5)
+    assert res.n_phases == 1 and res.classes == [[0]]
+    assert res.class_phase.tolist() == [0]
+    np.testing.assert_allclose(res.composition, [[1.0]])
+    comp, counts = _composition_loops(x, y, sc, 5.5, 1)
+    np.testing.assert_array_equal(res.labels, np.where(counts >= 5, 0, -1))
+    # the smallest allowed settings: one labelled atom in a window is enough
+    sc2 = np.where(i.ravel() % 3 == 0, 0, -1)
+    res = phases.find_phases(x, y, sc2, radius=5.5, min_count=1, min_atoms=1)
+    comp, counts = _composition_loops(x, y, sc2, 5.5, 1)
+    np.testing.assert_array_equal(res.labels, np.where(counts >= 1, 0, -1))
