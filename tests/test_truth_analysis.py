@@ -818,6 +818,8 @@ def test_find_phases_min_count_and_one_phase():
     # nothing labelled
     res = phases.find_phases(x, y, np.full(x.size, -1), radius=r)
     assert res.n_phases == 0 and (res.labels == -1).all()
+    assert res.composition.shape[0] == 0 and res.classes == []
+    assert not res.boundary.any()
 
 
 def test_find_phases_local_class_is_not_a_phase():
