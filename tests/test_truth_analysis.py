@@ -892,7 +892,7 @@ def test_boundary_points_loops():
     b = phases.boundary_points(xs, np.zeros(6), [2, 2, 2, 0, 0, 0], max_distance=2.4)
     assert b["x"].size == 0
     e = phases.boundary_points([0.0], [0.0], [1])
-    assert e["x"].size == 0
+    assert e["x"].size == e["y"].size == e["a"].size == e["b"].size == 0
 
 
 def test_local_mean_loops():
