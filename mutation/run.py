@@ -156,6 +156,7 @@ MODULE_TESTS = {
         "tests/test_series.py",
     ],
     "sublattices.py": [
+        "tests/test_truth_sublattices.py",
         "tests/test_mutation_seed4.py",
         "tests/test_truth_analysis.py",
         "tests/test_truth_finding.py",
