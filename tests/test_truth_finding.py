@@ -1,0 +1,385 @@
+"""Truth tests for the finders, their image kernels, the sparse finder, the
+detection statistics and the neighbourhoods.
+
+Every expected value comes from an independent computation (brute force over
+pixels or atoms, a scipy/scikit-image reference, a closed form) or from the
+known truth of a synthetic scene; the scenes are asymmetric (non-square cells,
+different amplitudes) so that a swapped axis or a sign flip shows.
+"""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
+
+from hyperspy_localcryst.numerics import _imaging as im
+from hyperspy_localcryst.numerics import finding as fd
+from hyperspy_localcryst.numerics import neighbourhoods as nbh
+from hyperspy_localcryst.numerics._parallel import limit_threads
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+
+
+def gaussians(shape, xs, ys, amps, sigmas, background=0.0):
+    """Sum of isotropic Gaussians, evaluated pixel by pixel (x = column)."""
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(float)
+    img = np.full(shape, float(background))
+    for x, y, a, s in zip(xs, ys, amps, np.broadcast_to(sigmas, len(xs))):
+        img += a * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * s * s))
+    return img
+
+
+# --------------------------------------------------------------------------
+# _imaging: compiled kernels against brute force
+# --------------------------------------------------------------------------
+
+
+def test_gain_exponent_is_the_exponent_just_above_the_largest_magnitude():
+    for a, e in [
+        ([3.0, -5.0], 3),
+        ([-0.3], -1),
+        ([4.0], 3),  # 4 = 2**2 -> frexp gives 0.5 * 2**3
+        ([1e-3, 7.9], 3),
+        ([-1000.0, 2.0], 10),
+    ]:
+        assert im.gain_exponent(np.array(a)) == e
+        # and dividing by it brings the largest magnitude into [0.5, 1)
+        assert 0.5 <= np.max(np.abs(np.ldexp(np.array(a), -e))) < 1
+    assert im.gain_exponent(np.zeros(3)) == 0
+    assert im.gain_exponent(np.array([np.inf, 1.0])) == 0
+    assert im.gain_exponent(np.zeros(0)) == 0
+
+
+def test_in_strips_equals_the_whole_image_filter():
+    rng = np.random.default_rng(1)
+    img = rng.normal(size=(61, 23))
+
+    def filt(a):
+        return ndi.gaussian_filter(a, 1.5, mode="reflect")
+
+    with limit_threads(2):
+        out = im.in_strips(filt, img, 4 * 1.5 + 1, min_rows=20)
+    np.testing.assert_allclose(out, filt(img), rtol=0, atol=1e-12)
+    # a filter that reaches `halo` rows exactly (a vertical shift by 3 rows)
+    shift = lambda a: ndi.shift(a, (3, 0), order=0, mode="nearest")  # noqa: E731
+    with limit_threads(3):
+        out = im.in_strips(shift, img, 3, min_rows=10)
+    np.testing.assert_array_equal(out, shift(img))
+
+
+def _brute_window_variance(a, th, tw):
+    oy, ox = a.shape[0] - th + 1, a.shape[1] - tw + 1
+    out = np.empty((oy, ox))
+    for r in range(oy):
+        for c in range(ox):
+            w = a[r : r + th, c : c + tw]
+            out[r, c] = np.sum((w - w.mean()) ** 2)
+    return out
+
+
+def test_window_variance_equals_brute_force_over_several_blocks():
+    rng = np.random.default_rng(2)
+    # 140 rows: three 64-row blocks (the last one partial), windows 5 x 7
+    a = rng.normal(size=(140, 19)) * 3 + 10
+    a[100:120, 4:16] = 2.0  # a constant patch: windows inside it are exactly 0
+    out = im.window_variance(a, 5, 7)
+    ref = _brute_window_variance(a, 5, 7)
+    assert out.shape == ref.shape == (136, 13)
+    np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-9)
+    assert np.all(out[100:116, 4:10] == 0.0)
+    assert np.all(out[:100] > 0)
+
+
+def test_normalise_correlation_formula_clip_and_zero_variance():
+    num = np.array([[1.0, -2.0, 3.0], [0.5, 9.0, -9.0]])
+    var = np.array([[4.0, 1.0, 0.0], [1.0, 2.0, 2.0]])
+    t = 2.0
+    out = im.normalise_correlation(num, var, t)
+    ref = np.where(var > 0, num / np.sqrt(np.where(var > 0, var, 1) * t), 0.0)
+    ref = np.clip(ref, -1, 1)
+    np.testing.assert_allclose(out, ref, rtol=1e-15)
+    assert out[0, 2] == 0.0 and out[1, 1] == 1.0 and out[1, 2] == -1.0
+    assert out[0, 0] == pytest.approx(1 / np.sqrt(8))
+
+
+def test_histogram_equals_numpy_with_edges_and_outside_values():
+    rng = np.random.default_rng(3)
+    v = rng.uniform(-1, 3, size=1003)
+    v[:5] = [-1.0, 3.0, 3.0, 0.0, 1.0]  # the range's ends, bin edges
+    v[5:8] = [-1.5, 3.5, 7.0]  # outside: not counted
+    for lo, hi, nb in [(-1.0, 3.0, 8), (0.0, 1.0, 256), (-1.0, 3.0, 1)]:
+        ref, _ = np.histogram(v, nb, (lo, hi))
+        np.testing.assert_array_equal(im.histogram(v, lo, hi, nb), ref)
+    assert im.histogram(v, -1.0, 3.0, 8).sum() == 1000
+
+
+def test_label_stats_equal_brute_force_sums():
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 4, size=(9, 13))
+    labels[0, 0] = 5  # a label with one pixel; label 4 is empty
+    w = rng.normal(size=labels.shape)
+    vals = rng.normal(size=labels.shape)
+    area, sw, swx, swy, vmax = im.label_stats(labels, w, vals, 5)
+    rr, cc = np.mgrid[0:9, 0:13]
+    for k in range(1, 6):
+        m = labels == k
+        assert area[k] == m.sum()
+        assert sw[k] == pytest.approx(w[m].sum(), abs=1e-12)
+        assert swx[k] == pytest.approx((w * cc)[m].sum(), abs=1e-12)
+        assert swy[k] == pytest.approx((w * rr)[m].sum(), abs=1e-12)
+        assert vmax[k] == (vals[m].max() if m.any() else -np.inf)
+    assert area[0] == 0 and sw[0] == 0 and vmax[0] == -np.inf
+
+
+def test_ring_max_equals_brute_force():
+    rng = np.random.default_rng(5)
+    r = 6
+    a = rng.normal(size=(2 * r + 1, 2 * r + 1))
+    prof = im.ring_max(a, r)
+    ii, jj = np.mgrid[0 : 2 * r + 1, 0 : 2 * r + 1]
+    ring = np.round(np.hypot(ii - r, jj - r)).astype(int)
+    for k in range(r + 1):
+        assert prof[k] == a[ring == k].max()
+    assert prof[0] == a[r, r]
+    assert len(prof) == r + 1
+
+
+def _brute_local_maxima(image, md, thr):
+    """peak_local_max's rule, pixel by pixel: maximum of its clipped square,
+    above the threshold, then greedy in (value desc, raster) order."""
+    ny, nx = image.shape
+    cand = []
+    for r in range(ny):
+        for c in range(nx):
+            win = image[max(r - md, 0) : r + md + 1, max(c - md, 0) : c + md + 1]
+            if image[r, c] == win.max() and image[r, c] > thr:
+                cand.append((-image[r, c], r, c))
+    cand.sort()
+    kept = []
+    for _, r, c in cand:
+        if all(max(abs(r - r2), abs(c - c2)) >= md for r2, c2 in kept):
+            kept.append((r, c))
+    return kept
+
+
+def test_local_maxima_equal_brute_force_and_peak_local_max():
+    from skimage.feature import peak_local_max
+
+    img = gaussians(
+        (31, 40),
+        [5, 12, 30, 33.4, 20, 39],
+        [4, 20, 9, 12.2, 29, 0],
+        [5.0, 3.0, 4.0, 3.5, 2.0, 1.5],
+        [1.5, 2.0, 1.2, 1.0, 1.8, 1.0],
+    )
+    img[15:18, 2:5] = 2.5  # a plateau: one maximum kept, the first in raster order
+    for md, thr in [(2, None), (3, 0.5), (4, 1.6), (1, 2.0)]:
+        rows, cols = im.local_maxima(img, md, threshold=thr)
+        ref = _brute_local_maxima(img, md, img.min() if thr is None else thr)
+        assert list(zip(rows.tolist(), cols.tolist())) == ref
+        pk = peak_local_max(
+            img, md, threshold_abs=thr, exclude_border=False, threshold_rel=None
+        )
+        assert sorted(map(tuple, pk.tolist())) == sorted(ref)
+    # brightest first and the plateau's first pixel
+    rows, cols = im.local_maxima(img, 2)
+    assert (rows[0], cols[0]) == (4, 5)
+    assert (15, 2) in set(zip(rows.tolist(), cols.tolist()))
+    # a threshold equal to a peak's value excludes it (strictly above)
+    peak = img[20, 12]
+    rows, cols = im.local_maxima(img, 2, threshold=peak)
+    assert (20, 12) not in set(zip(rows.tolist(), cols.tolist()))
+    rows, cols = im.local_maxima(img, 2, threshold=np.nextafter(peak, -1))
+    assert (20, 12) in set(zip(rows.tolist(), cols.tolist()))
+
+
+# --------------------------------------------------------------------------
+# finding: correlation, blobs, thresholds, finders
+# --------------------------------------------------------------------------
+
+
+def _lattice(shape, a, b, x0, y0, margin=0.0):
+    """Columns of a rectangular lattice (a along x, b along y) in the image."""
+    xs, ys = [], []
+    for j in range(-2, shape[0] // b + 3):
+        for i in range(-2, shape[1] // a + 3):
+            x, y = x0 + i * a, y0 + j * b
+            if (
+                margin <= x <= shape[1] - 1 - margin
+                and margin <= y <= shape[0] - 1 - margin
+            ):
+                xs.append(x)
+                ys.append(y)
+    return np.array(xs, float), np.array(ys, float)
+
+
+def _brute_ncc(img, t):
+    th, tw = t.shape
+    dy, dx = th // 2, tw // 2
+    pad = np.pad(img - img.mean(), ((dy, th - 1 - dy), (dx, tw - 1 - dx)), "reflect")
+    tc = t - t.mean()
+    out = np.zeros(img.shape)
+    for r in range(img.shape[0]):
+        for c in range(img.shape[1]):
+            w = pad[r : r + th, c : c + tw]
+            wc = w - w.mean()
+            den = np.sqrt(np.sum(wc * wc) * np.sum(tc * tc))
+            out[r, c] = np.sum(wc * tc) / den if np.sum(wc * wc) > 1e-9 else 0.0
+    return out
+
+
+def test_normalised_cross_correlation_equals_brute_force():
+    rng = np.random.default_rng(6)
+    img = gaussians((27, 34), [8, 25, 14], [6, 9, 20], [4.0, 2.0, 3.0], [2.0, 1.5, 2.5])
+    img += 0.3 * rng.normal(size=img.shape) + 100.0
+    img[18:27, 24:34] = 7.0  # flat corner: no contrast, correlation 0
+    for t in (img[3:8, 5:12], img[6:10, 21:27], rng.normal(size=(3, 8))):
+        got = fd.normalised_cross_correlation(img, t)
+        ref = _brute_ncc(img, t)
+        assert got.shape == img.shape
+        np.testing.assert_allclose(got, ref, atol=2e-4)
+    # the target itself is a perfect match at its own centre (odd and even)
+    got = fd.normalised_cross_correlation(img, img[3:8, 5:12])
+    assert got[5, 8] == pytest.approx(1.0, abs=1e-4)
+    got = fd.normalised_cross_correlation(img, img[6:10, 21:27])
+    assert got[8, 24] == pytest.approx(1.0, abs=1e-4)
+    assert np.all(got[20:25, 27:31] == 0.0)
+
+
+def test_blobs_weighted_centroids_areas_and_merged_split():
+    score = np.full((40, 50), -0.5)
+    thr = 0.2
+    rng = np.random.default_rng(7)
+    # three normal blobs of 9 px with unequal weights, a 1 px artefact
+    for r, c in [(3, 4), (10, 30), (30, 8)]:
+        score[r : r + 3, c : c + 3] = 0.3 + 0.6 * rng.random((3, 3))
+    score[20, 20] = 0.9
+    # a merged blob of 2 x 13 = 26 px (> 2.5 x 9) holding two maxima
+    score[25:27, 30:43] = 0.4
+    score[25, 32] = 0.95
+    score[26, 40] = 0.85
+    x, y, s = fd._blobs(score, thr, 10.0, 0.25, 2.5)
+    labels, n = ndi.label(score > thr)
+    assert n == 5
+    exp = []
+    for k in range(1, n + 1):
+        m = labels == k
+        if m.sum() == 9:
+            cy, cx = ndi.center_of_mass(np.where(m, score - thr, 0))
+            exp.append((cx, cy, score[m].max()))
+    exp += [(32.0, 25.0, 0.95), (40.0, 26.0, 0.85)]
+    got = sorted(zip(x.tolist(), y.tolist(), s.tolist()))
+    exp = sorted(exp)
+    assert len(got) == len(exp) == 5
+    np.testing.assert_allclose(np.array(got), np.array(exp), atol=1e-12)
+    # no blob at all
+    x, y, s = fd._blobs(score, 0.99, 10.0, 0.25, 2.5)
+    assert len(x) == len(y) == len(s) == 0
+
+
+def test_auto_threshold_is_otsu_of_the_values():
+    from skimage.filters import threshold_otsu
+
+    rng = np.random.default_rng(8)
+    v = np.concatenate([rng.normal(-0.2, 0.1, 700), rng.normal(0.6, 0.05, 90)])
+    assert fd._auto_threshold(v) == pytest.approx(
+        threshold_otsu(v, nbins=256), abs=1e-9
+    )
+    assert fd._auto_threshold(np.r_[v, np.nan]) == pytest.approx(
+        threshold_otsu(v, nbins=256), abs=1e-9
+    )
+    assert fd._auto_threshold(np.ones(5)) == -np.inf
+    assert fd._auto_threshold(np.array([1.0])) == -np.inf
+
+
+def test_prominence_threshold_closed_form():
+    from skimage.filters import threshold_otsu
+
+    prom = np.array([0.0, -1.0, 0.5, 0.6, 0.55, 9.0, 10.0, 11.0, 12.0])
+    p = prom[prom > 0]
+    otsu = np.exp(threshold_otsu(np.log(p)))
+    top = np.median(np.sort(p)[3:])  # upper half of 7 values: 4 largest
+    assert fd._prominence_threshold(prom) == pytest.approx(min(otsu, 0.25 * top))
+    # a dim sublattice: the cap 0.25 * median of the upper half decides
+    prom = np.r_[np.full(20, 1.0), np.full(20, 10.0), [0.01, 0.02]]
+    assert fd._prominence_threshold(prom) == pytest.approx(
+        min(np.exp(threshold_otsu(np.log(prom))), 2.5)
+    )
+    assert fd._prominence_threshold(np.array([3.0])) == 0.0
+    assert fd._prominence_threshold(np.array([2.0, 2.0])) == 0.0
+
+
+def test_subpixel_parabola_recovers_a_quadratic_peak():
+    yy, xx = np.mgrid[0:9, 0:11].astype(float)
+    resp = -((xx - 6.3) ** 2) - 2.0 * (yy - 2.8) ** 2
+    fx, fy = fd._subpixel(resp, np.array([3, 0, 8]), np.array([6, 6, 10]))
+    assert fx[0] == pytest.approx(6.3) and fy[0] == pytest.approx(2.8)
+    # on the border there is no refinement along the clipped axis
+    assert fy[1] == 0.0 and fx[1] == pytest.approx(6.3)
+    assert fx[2] == 10.0 and fy[2] == 8.0
+    # offsets are clipped to +-0.49 px
+    off = fd._parabolas(
+        np.array([0.0, 1.0, 1.0]), np.array([1.0, 1.0, 1.0]), np.array([1.0, 0.0, 1.0])
+    )
+    np.testing.assert_allclose(off, [0.49, -0.49, 0.0])
+    off = fd._parabolas(np.array([1.0]), np.array([3.0]), np.array([2.0]))
+    # vertex of the parabola through (-1, 1), (0, 3), (1, 2): 0.5 (1 - 2) / (1 - 6 + 2)
+    assert off[0] == pytest.approx(1 / 6)
+    assert fd._parabola(1.0, 3.0, 2.0) == pytest.approx(1 / 6)
+    assert fd._parabola(0.0, 1.0, 5.0) == -0.5 and fd._parabola(1.0, 1.0, 1.0) == 0.0
+
+
+def test_linear_weights_interpolate_linear_functions_exactly():
+    for n, f in [(37, 4), (40, 5), (16, 8)]:
+        m = n // f
+        w = fd._linear_weights(n, f, m)
+        np.testing.assert_allclose(w.sum(axis=1), 1.0)
+        centres = (f - 1) / 2 + f * np.arange(m)
+        vals = 2.0 - 0.7 * centres
+        out = w @ vals
+        px = np.arange(n)
+        inside = (px >= centres[0]) & (px <= centres[-1])
+        np.testing.assert_allclose(out[inside], 2.0 - 0.7 * px[inside])
+        np.testing.assert_allclose(out[px < centres[0]], vals[0])
+        np.testing.assert_allclose(out[px > centres[-1]], vals[-1])
+    np.testing.assert_array_equal(fd._linear_weights(5, 3, 1), np.ones((5, 1)))
+
+
+def test_smooth_of_a_plane_is_the_plane_and_of_a_constant_the_constant():
+    yy, xx = np.mgrid[0:160, 0:150].astype(float)
+    plane = 3.0 + 0.02 * xx - 0.05 * yy
+    # direct (3 boxes of 5 px), and binned by 2 then interpolated (reach 48 px)
+    for sigma, lo in ((2.0, 7), (16.0, 50)):
+        out = fd._smooth(plane, sigma)
+        np.testing.assert_allclose(
+            out[lo:-lo, lo:-lo], plane[lo:-lo, lo:-lo], atol=1e-9
+        )
+    np.testing.assert_allclose(fd._smooth(np.full((64, 80), 4.5), 17.0), 4.5)
+    # the three boxes: variance 3 (w**2 - 1) / 12 of a delta's blur
+    delta = np.zeros((41, 41))
+    delta[20, 20] = 1.0
+    out = fd._smooth(delta, 3.0)
+    w = 7
+    prof = out.sum(axis=0)
+    var = np.sum(prof * (np.arange(41) - 20.0) ** 2)
+    assert out.sum() == pytest.approx(1.0)
+    assert var == pytest.approx(3 * (w * w - 1) / 12)
+
+
+def test_extract_target_and_auto_target_are_the_column_patch():
+    img = np.arange(120.0).reshape(10, 12)
+    np.testing.assert_array_equal(fd.extract_target(img, 6.4, 3.6, 2), img[2:7, 4:9])
+    np.testing.assert_array_equal(fd.extract_target(img, 2, 7, 2), img[5:10, 0:5])
+    # noise-free isolated columns on integer pixels: the average patch is the
+    # patch of any inner column (neighbours 14 px or more away, sigma 1.5)
+    xs, ys = _lattice((96, 110), 14, 17, 5, 6)
+    shape = (96, 110)
+    img = gaussians(shape, xs, ys, np.ones(len(xs)) * 5.0, 1.5, background=1.0)
+    t = fd.auto_target(img, 14.0)
+    h = max(2, int(round(0.4 * 14.0)))
+    assert t.shape == (2 * h + 1, 2 * h + 1)
+    ref = img[40 - h : 40 + h + 1, 47 - h : 47 + h + 1]  # column at (47, 40)
+    assert (47 in xs) and (40 in ys)
+    np.testing.assert_allclose(t, ref, atol=1e-6)
