@@ -383,3 +383,190 @@ def test_extract_target_and_auto_target_are_the_column_patch():
     ref = img[40 - h : 40 + h + 1, 47 - h : 47 + h + 1]  # column at (47, 40)
     assert (47 in xs) and (40 in ys)
     np.testing.assert_allclose(t, ref, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def two_types():
+    """A rectangular lattice (16 x 21 px) of bright columns with dim columns at
+    the cell centres, one bright column missing, columns on integer pixels
+    shifted by known sub-pixel amounts in a second copy."""
+    shape = (100, 118)
+    bx, by = _lattice(shape, 16, 21, 9, 7, margin=6)
+    dx, dy = bx + 8, by + 10.5 - 0.5  # dim sites at (+8, +10): integer pixels
+    ok = (dx <= shape[1] - 7) & (dy <= shape[0] - 7)
+    dx, dy = dx[ok], dy[ok]
+    vac = np.argmin(np.hypot(bx - 57, by - 49))
+    bx, by = np.delete(bx, vac), np.delete(by, vac)
+    xs, ys = np.r_[bx, dx], np.r_[by, dy]
+    amps = np.r_[np.full(len(bx), 10.0), np.full(len(dx), 3.0)]
+    img = gaussians(shape, xs, ys, amps, 1.8, background=2.0)
+    return img, xs, ys, amps
+
+
+def _match(xs, ys, fx, fy, tol):
+    """Index of the found position within ``tol`` of each true one (-1: none)."""
+    d, j = cKDTree(np.column_stack([fx, fy])).query(np.column_stack([xs, ys]))
+    return np.where(d <= tol, j, -1), d
+
+
+def test_local_max_finder_positions_scores_and_threshold(two_types):
+    img, xs, ys, amps = two_types
+    sep = 12.0
+    res = fd.find_atoms_local_max(img, sep)
+    # every column (dim ones included) found on its pixel, nothing else
+    j, d = _match(xs, ys, res["x"], res["y"], 0.0)
+    assert np.all(j >= 0) and len(res["x"]) == len(xs)
+    # the score is the prominence of the smoothed image over one separation
+    s = ndi.gaussian_filter(img, sep / 8)
+    low = ndi.minimum_filter(s, size=13)
+    iy, ix = res["y"].astype(int), res["x"].astype(int)
+    np.testing.assert_allclose(res["score"], s[iy, ix] - low[iy, ix], rtol=1e-9)
+    # an explicit prominence threshold between the dim and bright columns
+    cut = 0.5 * (res["score"][j[amps == 3.0]].max() + res["score"][j[amps == 10].min()])
+    strict = fd.find_atoms_local_max(img, sep, threshold=cut)
+    j2, _ = _match(xs, ys, strict["x"], strict["y"], 0.0)
+    assert np.all(j2[amps == 10] >= 0) and np.all(j2[amps == 3] < 0)
+    assert len(strict["x"]) == np.sum(amps == 10)
+
+
+def test_log_finder_sub_pixel_positions_and_threshold():
+    shape = (90, 104)
+    xs, ys = _lattice(shape, 17, 13, 6.3, 5.6, margin=5)
+    rng = np.random.default_rng(9)
+    xs = xs + rng.uniform(-0.4, 0.4, len(xs))
+    ys = ys + rng.uniform(-0.4, 0.4, len(ys))
+    amps = np.where(np.arange(len(xs)) % 3 == 0, 4.0, 9.0)
+    img = gaussians(shape, xs, ys, amps, 2.0, background=5.0)
+    res = fd.find_atoms_log(img, 13.0)
+    j, d = _match(xs, ys, res["x"], res["y"], 0.25)
+    assert np.all(j >= 0) and len(res["x"]) == len(xs)
+    assert np.max(d) < 0.25
+    # score: prominence of -s**2 LoG at sigma = separation / 5 (brighter higher)
+    sig = 13.0 / 5
+    resp = -(sig**2) * ndi.gaussian_laplace(img, sig, mode="reflect")
+    iy, ix = np.round(ys).astype(int), np.round(xs).astype(int)
+    inner = (ix > 12) & (ix < shape[1] - 13) & (iy > 12) & (iy < shape[0] - 13)
+    low = ndi.minimum_filter(resp, size=13)
+    np.testing.assert_allclose(
+        res["score"][j[inner]], (resp - low)[iy[inner], ix[inner]], rtol=1e-6
+    )
+    bright = res["score"][j[amps == 9]]
+    dim = res["score"][j[amps == 4]]
+    assert dim.max() < bright.min()
+    cut = 0.5 * (dim.max() + bright.min())
+    strict = fd.find_atoms_log(img, 13.0, threshold=cut)
+    assert len(strict["x"]) == np.sum(amps == 9)
+    j2, _ = _match(xs, ys, strict["x"], strict["y"], 0.25)
+    assert np.all(j2[amps == 9] >= 0) and np.all(j2[amps == 4] < 0)
+
+
+def test_template_finder_positions_labels_and_threshold(two_types):
+    img, xs, ys, amps = two_types
+    bright = fd.extract_target(img, 25, 28, 4)
+    dim = fd.extract_target(img, 33, 38, 4)
+    assert bright[4, 4] == img[28, 25] and dim[4, 4] == img[38, 33]
+    res = fd.find_atoms_template(img, 10.0, target=[bright, dim], threshold=0.5)
+    j, d = _match(xs, ys, res["x"], res["y"], 0.2)
+    assert np.all(j >= 0) and len(res["x"]) == len(xs)
+    # label: index of the target of the right brightness
+    np.testing.assert_array_equal(res["label"][j], np.where(amps == 10, 0, 1))
+    # score: the correlation's peak (the targets are exact copies: ~1)
+    assert np.all(res["score"] > 0.99) and np.all(res["score"] <= 1.0)
+    # one target: all labels 0, the same atoms
+    one = fd.find_atoms_template(img, 10.0, target=bright, threshold=0.5)
+    assert np.all(one["label"] == 0) and len(one["x"]) == len(xs)
+    # via the dispatcher (target given: the template method is the default)
+    via = fd.find_atoms(img, 10.0, target=bright, threshold=0.5)
+    np.testing.assert_array_equal(via["x"], one["x"])
+    np.testing.assert_array_equal(via["y"], one["y"])
+
+
+def test_consensus_groups_votes_and_majority():
+    a = {"x": np.array([10.0, 20.0, 40.0, 70.0]), "y": np.array([5.0, 5.0, 30.0, 9.0])}
+    b = {"x": np.array([10.9, 20.0, 55.0]), "y": np.array([5.0, 6.2, 30.0])}
+    c = {"x": np.array([11.8, 40.0, 90.0]), "y": np.array([5.0, 30.9, 1.0])}
+    # separation 3: tolerance 1 px; 10 - 10.9 - 11.8 chain (0.9 apart)
+    out = fd.consensus([a, b, c], 3.0)  # default majority: 2 of 3
+    got = sorted(zip(out["x"].tolist(), out["y"].tolist(), out["votes"].tolist()))
+    exp = sorted([(10.9, 5.0, 3), (40.0, 30.45, 2)])
+    np.testing.assert_allclose(np.array(got), np.array(exp))
+    # 20,5 / 20,6.2 are 1.2 apart: separate at sep 3, one at sep 3.7
+    out = fd.consensus([a, b, c], 3.7, min_votes=2)
+    got = sorted(zip(out["x"].tolist(), out["y"].tolist(), out["votes"].tolist()))
+    exp = sorted([(10.9, 5.0, 3), (20.0, 5.6, 2), (40.0, 30.45, 2)])
+    np.testing.assert_allclose(np.array(got), np.array(exp))
+    out = fd.consensus([a, b, c], 3.0, min_votes=1)
+    assert len(out["x"]) == 1 + 2 + 1 + 1 + 1 + 1  # 10.x, 20 twice, 40, 70, 55, 90
+    assert sorted(out["votes"].tolist()) == [1, 1, 1, 1, 1, 2, 3]
+    # two finders: the default majority is both
+    out = fd.consensus([a, b], 3.0)
+    np.testing.assert_allclose(out["x"], [10.45])
+    np.testing.assert_array_equal(out["votes"], [2])
+
+
+def test_find_atoms_dispatches_each_method_and_the_consensus(two_types):
+    img = two_types[0]
+    sep = 12.0
+    direct = {
+        "log": fd.find_atoms_log(img, sep),
+        "local_max": fd.find_atoms_local_max(img, sep),
+    }
+    for m, ref in direct.items():
+        got = fd.find_atoms(img, sep, method=m)
+        for key in ("x", "y", "score"):
+            np.testing.assert_array_equal(got[key], ref[key])
+    got = fd.find_atoms(img, sep)  # default: the LoG
+    np.testing.assert_array_equal(got["x"], direct["log"]["x"])
+    both = fd.find_atoms(img, sep, method=["log", "local_max"], min_votes=1)
+    ref = fd.consensus(list(direct.values()), sep, min_votes=1)
+    for key in ("x", "y", "votes"):
+        np.testing.assert_array_equal(both[key], ref[key])
+
+
+def test_estimate_separation_is_the_true_nearest_distance():
+    shape = (150, 166)
+    xs, ys = _lattice(shape, 13, 17, 4.3, 6.1)
+    img = gaussians(shape, xs, ys, np.ones(len(xs)), 2.2, background=0.5)
+    assert fd.estimate_separation(img) == pytest.approx(13.0, rel=0.02)
+    # a dim sublattice at the cell centres sets the nearest distance
+    # (hypot(10, 12.5) = 16.0 < 20 = a)
+    xs, ys = _lattice(shape, 20, 25, 5.0, 6.0)
+    img = gaussians(shape, xs, ys, np.ones(len(xs)), 2.5)
+    img += gaussians(shape, xs + 10, ys + 12.5, np.full(len(xs), 0.3), 2.5)
+    true = np.hypot(10, 12.5)
+    assert fd.estimate_separation(img) == pytest.approx(true, rel=0.03)
+    # without it, the period along x
+    img = gaussians(shape, xs, ys, np.ones(len(xs)), 2.5)
+    assert fd.estimate_separation(img) == pytest.approx(20.0, rel=0.02)
+    # dark columns (dips in a bright background): the same distance
+    xs, ys = _lattice(shape, 13, 17, 4.3, 6.1)
+    img = 5.0 - gaussians(shape, xs, ys, np.ones(len(xs)), 3.0)
+    assert fd.estimate_separation(img) == pytest.approx(13.0, rel=0.03)
+
+
+def test_estimate_separation_of_a_few_columns_and_of_noise():
+    # a 2 x 3 group of columns, 15 px apart along x and 19 along y, in a
+    # small image: the first ring of the autocorrelation
+    xs, ys = np.meshgrid([16.0, 31.0, 46.0], [18.0, 37.0])
+    img = gaussians((56, 62), xs.ravel(), ys.ravel(), np.ones(6), 2.0)
+    assert fd.estimate_separation(img) == pytest.approx(15.0, rel=0.05)
+    rng = np.random.default_rng(10)
+    with pytest.raises(ValueError, match="separation"):
+        fd.estimate_separation(rng.normal(size=(80, 90)))
+
+
+def test_estimate_column_width_of_isolated_columns():
+    shape = (160, 150)
+    xs, ys = _lattice(shape, 25, 27, 7.0, 9.0)
+    for s in (1.8, 3.0):
+        img = gaussians(shape, xs, ys, np.ones(len(xs)), s, background=1.0)
+        assert fd.estimate_column_width(img) == pytest.approx(s, rel=0.06)
+    # white noise adds to the zero lag only
+    rng = np.random.default_rng(11)
+    img = gaussians(shape, xs, ys, np.ones(len(xs)), 3.0) + 0.05 * rng.normal(
+        size=shape
+    )
+    assert fd.estimate_column_width(img) == pytest.approx(3.0, rel=0.08)
+    # a width below one pixel is reported as 1
+    img = gaussians(shape, xs, ys, np.ones(len(xs)), 0.4)
+    assert fd.estimate_column_width(img) == 1.0
