@@ -570,3 +570,200 @@ def test_estimate_column_width_of_isolated_columns():
     # a width below one pixel is reported as 1
     img = gaussians(shape, xs, ys, np.ones(len(xs)), 0.4)
     assert fd.estimate_column_width(img) == 1.0
+
+
+# --------------------------------------------------------------------------
+# neighbourhoods against brute force
+# --------------------------------------------------------------------------
+
+A, B = 10.0, 13.0
+# lattice offsets of the 8 nearest neighbours of a 10 x 13 rectangular cell,
+# ordered by shell (+-a, +-b, diagonals) then by angle from just below +x
+# (atan2 increasing: clockwise on screen, y pointing down)
+OFFSETS_DISTANCE = [
+    (1, 0),
+    (-1, 0),
+    (0, 1),
+    (0, -1),
+    (1, 1),
+    (-1, 1),
+    (-1, -1),
+    (1, -1),
+]
+# ordered by angle from the first shell's direction
+OFFSETS_ANGLE = [(1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1)]
+
+
+@pytest.fixture(scope="module")
+def rect():
+    """9 x 8 atoms of a 10 x 13 px lattice with 0.15 px jitter; (i, j) grid
+    index of each atom."""
+    rng = np.random.default_rng(13)
+    jj, ii = np.mgrid[0:8, 0:9]
+    ii, jj = ii.ravel(), jj.ravel()
+    x = 4.0 + A * ii + rng.uniform(-0.15, 0.15, ii.size)
+    y = 6.0 + B * jj + rng.uniform(-0.15, 0.15, ii.size)
+    return x, y, ii, jj
+
+
+def _grid_index(ii, jj):
+    return {(i, j): k for k, (i, j) in enumerate(zip(ii.tolist(), jj.tolist()))}
+
+
+def _brute_centres(pts, k, extent=None, border=None):
+    d = np.hypot(*(pts[:, None, :] - pts[None, :, :]).T).T
+    np.fill_diagonal(d, np.inf)
+    dk = np.sort(d, axis=1)[:, :k]
+    nn = np.median(dk[:, 0])
+    if extent is None:
+        extent = (pts[:, 0].min(), pts[:, 0].max(), pts[:, 1].min(), pts[:, 1].max())
+    edge = np.min(
+        [
+            pts[:, 0] - extent[0],
+            extent[1] - pts[:, 0],
+            pts[:, 1] - extent[2],
+            extent[3] - pts[:, 1],
+        ],
+        axis=0,
+    )
+    need = dk[:, -1] + 0.5 * nn if border is None else border
+    return np.flatnonzero(edge >= need)
+
+
+def test_neighbour_vectors_distance_metric_equals_brute_force(rect):
+    x, y, ii, jj = rect
+    pts = np.column_stack([x, y])
+    grid = _grid_index(ii, jj)
+    nb = nbh.neighbour_vectors(x, y, n_neighbours=8)
+    np.testing.assert_array_equal(nb.centres, _brute_centres(pts, 8))
+    assert len(nb.centres) > 0
+    for row, c in enumerate(nb.centres):
+        exp = [grid[(ii[c] + di, jj[c] + dj)] for di, dj in OFFSETS_DISTANCE]
+        np.testing.assert_array_equal(nb.indices[row], exp)
+        np.testing.assert_array_equal(nb.vectors[row], pts[exp] - pts[c])
+        # rotation: the direction of the nearest neighbour
+        d = np.hypot(*(pts[exp] - pts[c]).T)
+        v = pts[exp[np.argmin(d)]] - pts[c]
+        assert nb.rotation[row] == pytest.approx(np.arctan2(v[1], v[0]), abs=1e-12)
+    np.testing.assert_array_equal(nb.counts, 8)
+    # without the border rule every atom is a centre, in input order
+    allc = nbh.neighbour_vectors(x, y, n_neighbours=4, exclude_border=False)
+    np.testing.assert_array_equal(allc.centres, np.arange(len(x)))
+    d = np.hypot(*(pts[:, None, :] - pts[None, :, :]).T).T
+    np.fill_diagonal(d, np.inf)
+    near = np.sort(np.argsort(d, axis=1)[:, :4], axis=1)
+    np.testing.assert_array_equal(np.sort(allc.indices, axis=1), near)
+    # an explicit extent and border
+    ext = (-3.0, 92.0, 0.0, 101.0)
+    nb = nbh.neighbour_vectors(x, y, n_neighbours=4, extent=ext, border=14.0)
+    np.testing.assert_array_equal(nb.centres, _brute_centres(pts, 4, ext, 14.0))
+    assert 0 < len(nb.centres) < len(x)
+
+
+def test_neighbour_vectors_angle_metric_on_a_rotated_lattice(rect):
+    x0, y0, ii, jj = rect
+    grid = _grid_index(ii, jj)
+    phi = np.deg2rad(25.0)
+    c, s = np.cos(phi), np.sin(phi)
+    x, y = c * x0 - s * y0 + 40, s * x0 + c * y0 + 3
+    pts = np.column_stack([x, y])
+    nb = nbh.neighbour_vectors(x, y, n_neighbours=8, metric="angle")
+    np.testing.assert_array_equal(nb.centres, _brute_centres(pts, 8))
+    for row, cen in enumerate(nb.centres):
+        exp = [grid[(ii[cen] + di, jj[cen] + dj)] for di, dj in OFFSETS_ANGLE]
+        np.testing.assert_array_equal(nb.indices[row], exp)
+        # vectors in the local frame: back to the image frame by +rotation
+        back = nbh.rotate_vectors(nb.vectors[row : row + 1], nb.rotation[row : row + 1])
+        np.testing.assert_allclose(back[0], pts[exp] - pts[cen], atol=1e-12)
+        # close to the unrotated lattice offsets
+        ideal = np.array([(di * A, dj * B) for di, dj in OFFSETS_ANGLE])
+        np.testing.assert_allclose(nb.vectors[row], ideal, atol=0.5)
+    # rotation: the first shell's (2-fold) mean direction, the lattice's angle
+    np.testing.assert_allclose(nb.rotation, phi, atol=0.03)
+    # locate_centres finds each row's centre again from the geometry
+    rot = np.full(len(x), np.nan)
+    rot[nb.centres] = nb.rotation
+    for row in (0, len(nb.centres) - 1):
+        got = nbh.locate_centres(pts, nb.vectors[row], rot)
+        np.testing.assert_array_equal(got, [nb.centres[row]])
+
+
+def test_neighbour_vectors_radius_mode_counts_and_missing(rect):
+    x, y, ii, jj = rect
+    pts = np.column_stack([x, y])
+    d = np.hypot(*(pts[:, None, :] - pts[None, :, :]).T).T
+    np.fill_diagonal(d, np.inf)
+    r = 13.0  # the +-b neighbours lie at 13 +- 0.3: some in, some out
+    nb = nbh.neighbour_vectors(x, y, n_neighbours=None, radius=r, exclude_border=False)
+    within = (d <= r).sum(axis=1)
+    assert len(set(within.tolist())) > 1
+    np.testing.assert_array_equal(nb.counts, within)
+    assert nb.vectors.shape == (len(x), within.max(), 2)
+    for k in range(len(x)):
+        got = nb.indices[k][nb.indices[k] >= 0]
+        np.testing.assert_array_equal(np.sort(got), np.flatnonzero(d[k] <= r))
+        assert np.all(nb.indices[k][within[k] :] == -1)
+        assert np.all(np.isnan(nb.vectors[k][within[k] :]))
+        np.testing.assert_array_equal(nb.vectors[k][: within[k]], pts[got] - pts[k])
+    # with the border rule: a centre needs radius + nn / 2 to the edge
+    nb = nbh.neighbour_vectors(x, y, n_neighbours=3, radius=r)
+    edge = np.min([x - x.min(), x.max() - x, y - y.min(), y.max() - y], axis=0)
+    nn = np.median(np.min(d, axis=1))
+    np.testing.assert_array_equal(nb.centres, np.flatnonzero(edge >= r + 0.5 * nn))
+    np.testing.assert_array_equal(nb.counts, np.minimum(within[nb.centres], 3))
+
+
+def test_neighbour_invariants_closed_form():
+    v = np.array(
+        [
+            [[1.0, 0.0], [0.0, 2.0], [-1.0, 0.0], [np.nan, np.nan]],
+            [[2.0, 1.0], [-1.0, 3.0], [-2.0, -2.0], [0.5, -1.5]],
+        ]
+    )
+    inv = nbh.neighbour_invariants(v)
+    np.testing.assert_allclose(inv["bond_lengths"][0, :3], [1, 1, 2])
+    assert np.isnan(inv["bond_lengths"][0, 3])
+    np.testing.assert_allclose(inv["bond_angles"][0, :3], [90, 90, 180])
+    assert np.isnan(inv["bond_angles"][0, 3])
+    np.testing.assert_allclose(inv["polar"][0], [0.0, -2.0 / 3.0], atol=1e-15)
+    w = v[1]
+    np.testing.assert_allclose(inv["bond_lengths"][1], np.sort(np.hypot(*w.T)))
+    t = np.sort(np.mod(np.arctan2(w[:, 1], w[:, 0]), 2 * np.pi))
+    gaps = np.rad2deg(np.diff(np.r_[t, t[0] + 2 * np.pi]))
+    np.testing.assert_allclose(inv["bond_angles"][1], np.sort(gaps))
+    assert inv["bond_angles"][1].sum() == pytest.approx(360.0)
+    np.testing.assert_allclose(inv["polar"][1], -w.mean(axis=0))
+
+
+def test_locate_centres_brute_force():
+    rng = np.random.default_rng(14)
+    p = rng.uniform(0, 50, (30, 2))
+    v = np.array([p[7] - p[3], p[21] - p[3], [np.nan, np.nan]])
+    np.testing.assert_array_equal(nbh.locate_centres(p, v), [3])
+    # rotated frame: the local vectors turned by -rotation of atom 3
+    rot = np.full(30, np.nan)
+    rot[3], rot[5] = 0.7, 0.2
+    loc = nbh.rotate_vectors(v[None, :2], np.array([-0.7]))[0]
+    np.testing.assert_array_equal(nbh.locate_centres(p, loc, rot), [3])
+    rot[3] = np.nan  # atom 3 is no centre any more
+    assert nbh.locate_centres(p, loc, rot).size == 0
+    assert nbh.locate_centres(p, v[2:]).size == 0
+    # on a perfect lattice every atom with that neighbour fits
+    g = np.array([(i * 2.0, j * 3.0) for j in range(3) for i in range(4)])
+    got = nbh.locate_centres(g, np.array([[2.0, 0.0], [0.0, 3.0]]))
+    exp = [k for k, (a, b) in enumerate(g) if a < 6 and b < 6]
+    np.testing.assert_array_equal(got, exp)
+
+
+def test_shell_count_on_lattices():
+    jj, ii = np.mgrid[0:12, 0:12]
+    x, y = A * ii.ravel(), B * jj.ravel()
+    assert nbh.shell_count(x, y) == (4, True)  # +-a, +-b close at 4
+    assert nbh.shell_count(x, y, minimum=1) == (2, True)  # +-a alone
+    # the next steps are all below 1.35: no shell closes, the largest
+    # relative jump (13 -> 16.4 after 4) is returned
+    assert nbh.shell_count(x, y, jump=1.35) == (4, False)
+    hx = np.array([i + 0.5 * (j % 2) for j in range(12) for i in range(12)])
+    hy = np.array([j * 3**0.5 / 2 for j in range(12) for i in range(12)])
+    assert nbh.shell_count(hx, hy) == (6, True)
+    assert nbh.shell_count(hx, hy, minimum=7, maximum=14) == (12, True)
