@@ -13,6 +13,7 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 from hyperspy_localcryst.numerics import _imaging as im
+from hyperspy_localcryst.numerics import detection as dt
 from hyperspy_localcryst.numerics import finding as fd
 from hyperspy_localcryst.numerics import neighbourhoods as nbh
 from hyperspy_localcryst.numerics._parallel import limit_threads
@@ -767,3 +768,241 @@ def test_shell_count_on_lattices():
     hy = np.array([j * 3**0.5 / 2 for j in range(12) for i in range(12)])
     assert nbh.shell_count(hx, hy) == (6, True)
     assert nbh.shell_count(hx, hy, minimum=7, maximum=14) == (12, True)
+
+
+# --------------------------------------------------------------------------
+# detection: noise model, significance, outliers, contrast, edge columns
+# --------------------------------------------------------------------------
+
+
+def test_column_sigma_and_threshold_closed_forms():
+    from scipy.stats import norm
+
+    assert dt.column_sigma(12.0) == pytest.approx(2.4)
+    assert dt.column_sigma(3.0) == 0.7 and dt.column_sigma(3.6) == pytest.approx(0.72)
+    for n, fa in [(128 * 128, 0.05), (4000, 0.2), (300, 0.05), (10**8, 0.05)]:
+        exp = float(np.clip(norm.isf(fa / n), 3.0, 5.0))
+        assert dt.significance_threshold(n, fa) == pytest.approx(exp, rel=1e-12)
+    assert dt.significance_threshold(10) == 3.0  # isf(0.005) = 2.58: clipped
+    assert dt.significance_threshold(10**8) == 5.0
+    assert 3.0 < dt.significance_threshold(5000) < 5.0
+    np.testing.assert_allclose(
+        dt.noise_variance({"a": 2.0, "b": -0.5, "floor": 0.3}, np.array([1.0, 3.5, 9])),
+        [1.5, 0.3, 0.3],
+    )
+    img = np.array([[0.0, 2.0], [5.0, 1.0]])
+    np.testing.assert_array_equal(dt.oriented(img, "dark"), [[5, 3], [0, 4]])
+    np.testing.assert_array_equal(dt.oriented(img, "bright"), img)
+
+
+def test_estimate_noise_variance_model_and_binned_variances():
+    rng = np.random.default_rng(15)
+    yy, xx = np.mgrid[0:120, 0:130].astype(float)
+    mean = 20.0 + 1.4 * xx + 0.3 * yy  # a ramp from 20 to 237
+    img = mean + rng.normal(size=mean.shape) * np.sqrt(4.0 + 0.5 * mean)
+    noise = dt.estimate_noise(img)
+    assert noise["a"] == pytest.approx(4.0, abs=3.0)
+    assert noise["b"] == pytest.approx(0.5, rel=0.12)
+    assert noise["sd"] == pytest.approx(np.sqrt(4 + 0.5 * np.median(mean)), rel=0.05)
+    assert noise["excess"] == pytest.approx(1.0, abs=0.1)
+    # the binned robust variances of the fourth-order difference (Notes)
+    k = np.outer([1.0, -2.0, 1.0], [1.0, -2.0, 1.0]) / 6.0
+    d = ndi.correlate(img, k)[1:-1, 1:-1].ravel()
+    m = ndi.uniform_filter(img, 3, mode="nearest")[1:-1, 1:-1].ravel()
+    groups = np.array_split(np.argsort(m, kind="stable"), 16)
+    np.testing.assert_allclose(noise["levels"], [m[g].mean() for g in groups])
+    np.testing.assert_allclose(
+        noise["variances"],
+        [(1.482602218505602 * np.median(np.abs(d[g]))) ** 2 for g in groups],
+        rtol=1e-9,
+    )
+    assert noise["floor"] == pytest.approx(0.25 * noise["variances"].min())
+    # constant white noise: b ~ 0, a ~ sd**2 whatever the structure
+    img = 3.0 * rng.normal(size=(128, 128)) + gaussians(
+        (128, 128), [30, 90], [40, 70], [50.0, 80.0], 4.0, background=100.0
+    )
+    noise = dt.estimate_noise(img)
+    assert noise["sd"] == pytest.approx(3.0, rel=0.06)
+    assert dt.noise_variance(noise, 150.0) == pytest.approx(9.0, rel=0.15)
+
+
+def test_estimate_noise_of_a_noise_free_quantised_image():
+    img = np.full((40, 50), 7.0)
+    img[20, 30] += 12.0  # differences 2, 4, 8 around it, 0 elsewhere
+    noise = dt.estimate_noise(img)
+    assert noise["a"] == 4.0 and noise["b"] == 0.0 and noise["floor"] == 4.0
+    assert noise["sd"] == 2.0
+
+
+def _brute_significance_map(img, sigma, noise, sign):
+    half = max(2, int(np.ceil(2.5 * sigma)))
+    level = ndi.uniform_filter(img, 3, mode="reflect")
+    v = dt.noise_variance(noise, level) * noise.get("excess", 1.0)
+    ny, nx = img.shape
+    out = np.empty(img.shape)
+    for r in range(ny):
+        for c in range(nx):
+            r0, r1 = max(r - half, 0), min(r + half + 1, ny)
+            c0, c1 = max(c - half, 0), min(c + half + 1, nx)
+            yy, xx = np.mgrid[r0:r1, c0:c1]
+            g = np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * sigma**2))
+            f = g - g.mean()
+            resp = np.sum(f * img[r0:r1, c0:c1])
+            out[r, c] = sign * resp / np.sqrt(np.sum(f * f * v[r0:r1, c0:c1]))
+    return out
+
+
+def test_significance_map_equals_the_brute_force_matched_filter():
+    rng = np.random.default_rng(16)
+    img = gaussians((19, 26), [6.0, 17.3, 24.0], [5.0, 12.6, 2.0], [9, 4, 6], 1.4)
+    img += 30 + rng.normal(size=img.shape)
+    noise = {"a": 2.0, "b": 0.05, "floor": 0.5, "excess": 1.3}
+    for sign in (1, -1):
+        got = dt.significance_map(img, 1.4, noise, sign)
+        np.testing.assert_allclose(
+            got, _brute_significance_map(img, 1.4, noise, sign), rtol=1e-9
+        )
+    # significance without neighbours: the map, bilinear at the positions
+    z = _brute_significance_map(img, 1.4, noise, 1)
+    x, y = np.array([6.0, 17.3, 0.0, 25.0]), np.array([5.0, 12.6, 18.0, 0.4])
+    got = dt.significance(img, x, y, 1.4, noise, neighbours=False)
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    x1, y1 = np.minimum(x0 + 1, 25), np.minimum(y0 + 1, 18)
+    fx, fy = x - x0, y - y0
+    exp = (
+        z[y0, x0] * (1 - fx) * (1 - fy)
+        + z[y0, x1] * fx * (1 - fy)
+        + z[y1, x0] * (1 - fx) * fy
+        + z[y1, x1] * fx * fy
+    )
+    np.testing.assert_allclose(got, exp, rtol=1e-9)
+
+
+def _brute_fitted_significance(img, v, x, y, sigma):
+    half = max(2, int(np.ceil(2.5 * sigma)))
+    reach = half * np.sqrt(2) + 3 * sigma
+    ny, nx = img.shape
+    out = []
+    for i in range(len(x)):
+        d = np.hypot(x - x[i], y - y[i])
+        d[i] = np.inf
+        nbrs = [j for j in np.argsort(d) if 1.5 * sigma <= d[j] <= reach][:8]
+        cx, cy = int(np.rint(x[i])), int(np.rint(y[i]))
+        yy, xx = np.mgrid[cy - half : cy + half + 1, cx - half : cx + half + 1]
+        ins = (xx >= 0) & (xx < nx) & (yy >= 0) & (yy < ny)
+        xx, yy = xx[ins], yy[ins]
+        cols = [np.exp(-((xx - x[i]) ** 2 + (yy - y[i]) ** 2) / (2 * sigma**2))]
+        cols.append(np.ones(len(xx)))
+        for j in nbrs:
+            gj = np.exp(-((xx - x[j]) ** 2 + (yy - y[j]) ** 2) / (2 * sigma**2))
+            if np.sum(gj**2 / v[yy, xx]) > 1e-9 * np.sum(cols[0] ** 2 / v[yy, xx]):
+                cols.append(gj)
+        X = np.column_stack(cols)
+        W = 1.0 / v[yy, xx]
+        M = X.T @ (X * W[:, None])
+        cov = np.linalg.inv(M)
+        amp = (cov @ (X.T @ (W * img[yy, xx])))[0]
+        out.append(amp / np.sqrt(cov[0, 0]))
+    return np.array(out)
+
+
+def test_significance_with_neighbours_equals_a_weighted_least_squares_fit():
+    rng = np.random.default_rng(17)
+    # a bright column with a dim neighbour 5 px away, a pair closer than
+    # 1.5 sigma (the same column), an atom on the edge, isolated atoms
+    x = np.array([12.0, 17.2, 30.0, 31.5, 0.4, 40.0, 22.0])
+    y = np.array([10.0, 11.5, 20.0, 20.9, 14.0, 4.0, 25.0])
+    amps = np.array([20.0, 5.0, 12.0, 0.0, 8.0, 3.0, 0.0])
+    img = gaussians((30, 44), x, y, amps, 1.6, background=10.0)
+    img += rng.normal(size=img.shape) * np.sqrt(1.0 + 0.1 * img)
+    noise = {"a": 1.0, "b": 0.1, "floor": 0.2, "excess": 1.2}
+    got = dt.significance(img, x, y, 1.6, noise)
+    v = dt.noise_variance(noise, ndi.uniform_filter(img, 3, mode="reflect")) * 1.2
+    np.testing.assert_allclose(
+        got, _brute_fitted_significance(img, v, x, y, 1.6), rtol=1e-7
+    )
+    assert got[0] > 20 and got[6] < 4
+    # dark columns: the sign flips
+    dark = dt.significance(-img, x, y, 1.6, noise, contrast="dark")
+    v = dt.noise_variance(noise, ndi.uniform_filter(-img, 3, mode="reflect")) * 1.2
+    np.testing.assert_allclose(
+        dark, -_brute_fitted_significance(-img, v, x, y, 1.6), rtol=1e-7
+    )
+
+
+def test_find_outliers_threshold_isolation_and_replacement():
+    img = np.full((30, 40), 50.0)
+    noise = {"a": 1.0, "b": 0.0, "floor": 1.0}
+    sd = np.sqrt(72.0)  # of L = 9 I - 9 mean3x3 for unit pixel variance
+    h = sd  # a spike of h gives |L| = 8 h at its pixel, h at its neighbours
+    img[5, 7] += 0.99 * h  # 8 h below 8 sd: kept
+    img[12, 20] += 1.01 * h  # above: an outlier
+    img[20, 30] += 5 * h  # two adjacent spikes hide each other
+    img[20, 31] += 5 * h
+    img[25, 9] -= 3 * h  # a dead pixel
+    got = dt.find_outliers(img, noise)
+    assert np.argwhere(got).tolist() == [[12, 20], [25, 9]]
+    # a lone spike is 8 times its neighbours: isolation just below / above 8
+    assert dt.find_outliers(img, noise, isolation=7.9)[12, 20]
+    assert not dt.find_outliers(img, noise, isolation=8.1)[12, 20]
+    assert dt.find_outliers(img, noise, threshold=0.98)[5, 7]
+    assert not dt.find_outliers(np.full((9, 9), 3.0), noise).any()
+    # replacement: the 3 x 3 median of the pixels not masked (reflect pad)
+    rng = np.random.default_rng(18)
+    img = rng.normal(size=(7, 9))
+    mask = np.zeros(img.shape, bool)
+    mask[0, 0] = mask[3, 4] = mask[3, 5] = True
+    out = dt.replace_outliers(img, mask)
+    pad = np.pad(np.where(mask, np.nan, img), 1, mode="reflect")
+    for r, c in np.argwhere(mask):
+        assert out[r, c] == np.nanmedian(pad[r : r + 3, c : c + 3])
+    np.testing.assert_array_equal(out[~mask], img[~mask])
+
+
+def test_decide_contrast_bright_dark_and_too_small():
+    from scipy.stats import skew
+
+    shape = (110, 120)
+    xs, ys = _lattice(shape, 15, 13, 4.0, 3.0)
+    xs = np.r_[xs, xs + 7.5]
+    ys = np.r_[ys, ys + 6.5]
+    rng = np.random.default_rng(19)
+    img = gaussians(shape, xs, ys, np.ones(len(xs)) * 30, 1.5, background=10.0)
+    img += rng.normal(size=shape)
+    noise = {"a": 1.0, "b": 0.0, "floor": 1.0}
+    c, info = dt.decide_contrast(img, 1.5, noise)
+    assert c == "bright"
+    half = int(np.ceil(2.5 * 1.5))
+    z = dt.significance_map(img, 1.5, noise)[half:-half, half:-half]
+    assert info["skewness"] == pytest.approx(skew(z.ravel()), rel=1e-9)
+    assert info["skewness"] > 0.25 and info["extrema_ratio"] > 1
+    c, info = dt.decide_contrast(80.0 - img, 1.5, noise)
+    assert c == "dark" and info["skewness"] < -0.25 and info["extrema_ratio"] < 1
+    # fewer than 9 columns' worth of image (the map less a 4 px edge:
+    # 41**2 < 9 * 14**2 < 43**2): stays bright
+    c, _ = dt.decide_contrast(80.0 - img[:49, :49], 1.5, noise, separation=14.0)
+    assert c == "bright"
+    c, _ = dt.decide_contrast(80.0 - img[:51, :51], 1.5, noise, separation=14.0)
+    assert c == "dark"
+
+
+def test_centred_outside_edges_on_every_side():
+    yy, xx = np.mgrid[:40, :50]
+    cols = [
+        (49.6, 30),
+        (48.6, 8),
+        (-0.6, 12),
+        (0.7, 28),
+        (20, -0.7),
+        (35, 39.6),
+        (24, 20),
+    ]
+    img = 10.0 + sum(
+        100 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 8.0) for cx, cy in cols
+    )
+    x = np.array([49, 49, 0, 1, 20, 35, 24.0])
+    y = np.array([30, 8, 12, 28, 0, 39, 20.0])
+    got = dt.centred_outside(img, x, y, 12.0)
+    # outside: beyond the outermost pixel centres (0 and 49 / 39)
+    exp = [cx < 0 or cx > 49 or cy < 0 or cy > 39 for cx, cy in cols]
+    assert got.tolist() == exp
