@@ -16,6 +16,7 @@ from hyperspy_localcryst.numerics import _imaging as im
 from hyperspy_localcryst.numerics import detection as dt
 from hyperspy_localcryst.numerics import finding as fd
 from hyperspy_localcryst.numerics import neighbourhoods as nbh
+from hyperspy_localcryst.numerics import sparse as sp
 from hyperspy_localcryst.numerics._parallel import limit_threads
 
 # --------------------------------------------------------------------------
@@ -516,10 +517,16 @@ def test_find_atoms_dispatches_each_method_and_the_consensus(two_types):
         got = fd.find_atoms(img, sep, method=m)
         for key in ("x", "y", "score"):
             np.testing.assert_array_equal(got[key], ref[key])
+    direct["sparse"] = sp.find_atoms_sparse(img, sep)
+    direct["template"] = fd.find_atoms_template(img, sep)
+    for m in ("sparse", "template"):
+        got = fd.find_atoms(img, sep, method=m)
+        for key in ("x", "y", "score"):
+            np.testing.assert_array_equal(got[key], direct[m][key])
     got = fd.find_atoms(img, sep)  # default: the LoG
     np.testing.assert_array_equal(got["x"], direct["log"]["x"])
     both = fd.find_atoms(img, sep, method=["log", "local_max"], min_votes=1)
-    ref = fd.consensus(list(direct.values()), sep, min_votes=1)
+    ref = fd.consensus([direct["log"], direct["local_max"]], sep, min_votes=1)
     for key in ("x", "y", "votes"):
         np.testing.assert_array_equal(both[key], ref[key])
 
@@ -1006,3 +1013,118 @@ def test_centred_outside_edges_on_every_side():
     # outside: beyond the outermost pixel centres (0 and 49 / 39)
     exp = [cx < 0 or cx > 49 or cy < 0 or cy > 39 for cx, cy in cols]
     assert got.tolist() == exp
+
+
+# --------------------------------------------------------------------------
+# sparse: FISTA, clusters, the finder
+# --------------------------------------------------------------------------
+
+
+def _reference_fista(img, sigma, lam, n_iter, tol):
+    """FISTA (Beck & Teboulle 2009) for 0.5 ||y - h c||^2 + lam sum(c), c >= 0,
+    h the unit-sum Gaussian (periodic, on the reflect-padded image in a
+    zero-filled frame of FFT-friendly size), written out in float64."""
+    import scipy.fft
+
+    pad = int(np.ceil(4 * sigma)) + 1
+    big = np.pad(img, pad, mode="reflect")
+    shape = tuple(scipy.fft.next_fast_len(n, real=True) for n in big.shape)
+    y = np.zeros(shape)
+    y[: big.shape[0], : big.shape[1]] = big
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.fftfreq(shape[1])[None, :]
+    tf = np.exp(-2 * np.pi**2 * sigma**2 * (fx**2 + fy**2))
+
+    def H(a):
+        return np.fft.ifft2(np.fft.fft2(a) * tf).real
+
+    b = H(y)
+    c = np.zeros(shape)
+    z = c.copy()
+    t = 1.0
+    for _ in range(n_iter):
+        c_new = np.maximum(z - H(H(z)) + b - lam, 0)
+        t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        change = np.abs(c_new - c).sum()
+        z = c_new + (t - 1) / t_new * (c_new - c)
+        c, t = c_new, t_new
+        if c.sum() > 0 and change < tol * c.sum():
+            break
+    return c[pad : pad + img.shape[0], pad : pad + img.shape[1]]
+
+
+def test_sparse_deconvolution_is_fista_and_recovers_the_volumes():
+    x, y = np.array([8.0, 20.0, 25.0]), np.array([9.0, 14.0, 6.0])
+    amps = np.array([50.0, 20.0, 35.0])
+    img = gaussians((22, 31), x, y, amps, 1.7)
+    for n_iter, lam, tol in [(1, 0.3, 1e-4), (2, 0.3, 1e-4), (7, 0.05, 1e-4)]:
+        got = sp.sparse_deconvolution(img, 1.7, lam, max_iter=n_iter, tol=tol)
+        ref = _reference_fista(img, 1.7, lam, n_iter, tol)
+        assert got.shape == img.shape
+        np.testing.assert_allclose(got, ref, atol=2e-4 * ref.max())
+    # the stopping rule: a loose tolerance stops early, as the reference does
+    got = sp.sparse_deconvolution(img, 1.7, 0.05, max_iter=200, tol=0.05)
+    ref = _reference_fista(img, 1.7, 0.05, 200, 0.05)
+    np.testing.assert_allclose(got, ref, atol=2e-4 * ref.max())
+    assert not np.allclose(got, _reference_fista(img, 1.7, 0.05, 200, 1e-4), atol=0.05)
+    # converged, small penalty: each column's volume 2 pi sigma**2 A at its pixel
+    c = sp.sparse_deconvolution(img, 1.7, 0.01, max_iter=300)
+    for xi, yi, a in zip(x.astype(int), y.astype(int), amps):
+        assert c[yi - 2 : yi + 3, xi - 2 : xi + 3].sum() == pytest.approx(
+            2 * np.pi * 1.7**2 * a, rel=0.03
+        )
+        assert np.unravel_index(
+            np.argmax(c[yi - 2 : yi + 3, xi - 2 : xi + 3]), (5, 5)
+        ) == (2, 2)
+
+
+def test_clusters_weighted_centroids_and_masses():
+    coef = np.zeros((40, 50), np.float32)
+    clusters = [
+        [(5, 6, 3.0), (5, 7, 1.0), (6, 6, 2.0)],
+        [(20, 30, 4.0), (21, 31, 4.0), (20, 31, 0.5)],
+        [(30, 8, 1.5)],
+        [(33, 40, 2.0), (34, 40, 2.5), (35, 40, 1.0), (34, 41, 0.5)],
+    ]
+    for cl in clusters:
+        for r, c, w in cl:
+            coef[r, c] = w
+    x, y, mass = sp._clusters(coef, 1.0, 10.0)
+    exp = []
+    for cl in clusters:
+        w = np.array([v for _, _, v in cl])
+        exp.append(
+            (
+                sum(c * v for _, c, v in cl) / w.sum(),
+                sum(r * v for r, _, v in cl) / w.sum(),
+                w.sum(),
+            )
+        )
+    got = sorted(zip(x.tolist(), y.tolist(), mass.tolist()))
+    np.testing.assert_allclose(np.array(got), np.array(sorted(exp)), rtol=1e-6)
+    assert all(len(a) == 0 for a in sp._clusters(np.zeros((9, 9)), 1.0, 5.0))
+
+
+def test_find_atoms_sparse_positions_scores_and_thresholds():
+    x = np.array([20.0, 27.0, 45.0, 12.0, 50.0])
+    y = np.array([30.0, 31.0, 20.0, 10.0, 40.0])
+    amps = np.array([100.0, 100.0, 100.0, 30.0, 3.0])
+    s = 2.5
+    img = gaussians((50, 64), x, y, amps, s, background=10.0)
+    img[8, 40] += 60.0  # a hot pixel: removed, not an atom
+    res = sp.find_atoms_sparse(img, separation=7, sigma=s)
+    # the 3 % column is below 5 % of the 90th percentile: dropped
+    j, d = _match(x[:4], y[:4], res["x"], res["y"], 0.3)
+    assert np.all(j >= 0) and len(res["x"]) == 4
+    # score: the integrated intensity 2 pi s**2 A
+    np.testing.assert_allclose(res["score"][j], 2 * np.pi * s**2 * amps[:4], rtol=0.1)
+    # an explicit threshold between the 30 and 100 columns
+    cut = 2 * np.pi * s**2 * 60
+    res = sp.find_atoms_sparse(img, separation=7, sigma=s, threshold=cut)
+    j, _ = _match(x[:3], y[:3], res["x"], res["y"], 0.3)
+    assert np.all(j >= 0) and len(res["x"]) == 3
+    # scale-free: the same atoms at a gain of 2**-20, scores scaled
+    low = sp.find_atoms_sparse(np.ldexp(img, -20), separation=7, sigma=s)
+    ref = sp.find_atoms_sparse(img, separation=7, sigma=s)
+    np.testing.assert_allclose(low["x"], ref["x"], atol=1e-3)
+    np.testing.assert_allclose(np.ldexp(low["score"], 20), ref["score"], rtol=1e-3)
