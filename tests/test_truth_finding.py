@@ -1212,3 +1212,45 @@ def test_auto_target_size_at_small_separations():
     img = gaussians(shape, xs, ys, np.ones(len(xs)), 1.0)
     for sep, n in [(4.6, 5), (6.5, 7), (3.0, 5)]:
         assert fd.auto_target(img, sep).shape == (n, n)
+
+
+def test_neighbour_vectors_ten_neighbours_collinear_pairs(rect):
+    """k = 10 reaches (+-2a, 0): a fourth distance shell for the distance
+    metric, and the same direction as (+-a, 0) for the angle metric (there
+    ordered by distance within the angle tolerance)."""
+    x, y, ii, jj = rect
+    pts = np.column_stack([x, y])
+    grid = _grid_index(ii, jj)
+    by_distance = OFFSETS_DISTANCE + [(2, 0), (-2, 0)]
+    by_angle = [(1, 0), (2, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-2, 0)]
+    by_angle += [(-1, -1), (0, -1), (1, -1)]
+    for metric, offsets in (("distance", by_distance), ("angle", by_angle)):
+        nb = nbh.neighbour_vectors(x, y, n_neighbours=10, metric=metric)
+        np.testing.assert_array_equal(nb.centres, _brute_centres(pts, 10))
+        assert len(nb.centres) == 12
+        for row, c in enumerate(nb.centres):
+            exp = [grid[(ii[c] + di, jj[c] + dj)] for di, dj in offsets]
+            np.testing.assert_array_equal(nb.indices[row], exp)
+
+
+def test_estimate_noise_pure_shot_noise_goes_through_the_origin():
+    rng = np.random.default_rng(21)
+    yy, xx = np.mgrid[0:100, 0:120].astype(float)
+    mean = 10.0 + 2.0 * xx + 0.5 * yy  # 10 to 299
+    # variance growing faster than linearly: a straight line through the
+    # binned variances crosses zero at a positive level
+    img = mean + rng.normal(size=mean.shape) * 0.1 * mean
+    noise = dt.estimate_noise(img)
+    lv, vv = noise["levels"], noise["variances"]
+    assert np.polyfit(lv, vv, 1, w=1 / vv)[1] < 0
+    w = 1 / vv
+    assert noise["a"] == 0.0
+    assert noise["b"] == pytest.approx(np.sum(w**2 * lv * vv) / np.sum(w**2 * lv * lv))
+    assert noise["floor"] == pytest.approx(0.25 * vv.min())
+    sd = np.sqrt(np.median(np.maximum(noise["b"] * lv, noise["floor"])))
+    assert noise["sd"] == pytest.approx(sd)
+    # offset to negative levels: the fitted line is kept as it is
+    noise = dt.estimate_noise(img - 400.0)
+    b_, a_ = np.polyfit(noise["levels"], noise["variances"], 1, w=1 / noise["variances"])
+    assert noise["a"] == pytest.approx(a_) and noise["b"] == pytest.approx(b_)
+    assert noise["a"] > 0 and noise["b"] > 0
