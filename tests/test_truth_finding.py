@@ -205,8 +205,8 @@ def test_local_maxima_equal_brute_force_and_peak_local_max():
 def _lattice(shape, a, b, x0, y0, margin=0.0):
     """Columns of a rectangular lattice (a along x, b along y) in the image."""
     xs, ys = [], []
-    for j in range(-2, shape[0] // b + 3):
-        for i in range(-2, shape[1] // a + 3):
+    for j in range(-2, int(shape[0] // b) + 3):
+        for i in range(-2, int(shape[1] // a) + 3):
             x, y = x0 + i * a, y0 + j * b
             if (
                 margin <= x <= shape[1] - 1 - margin
@@ -1251,6 +1251,22 @@ def test_estimate_noise_pure_shot_noise_goes_through_the_origin():
     assert noise["sd"] == pytest.approx(sd)
     # offset to negative levels: the fitted line is kept as it is
     noise = dt.estimate_noise(img - 400.0)
-    b_, a_ = np.polyfit(noise["levels"], noise["variances"], 1, w=1 / noise["variances"])
+    b_, a_ = np.polyfit(
+        noise["levels"], noise["variances"], 1, w=1 / noise["variances"]
+    )
     assert noise["a"] == pytest.approx(a_) and noise["b"] == pytest.approx(b_)
     assert noise["a"] > 0 and noise["b"] > 0
+
+
+def test_estimate_separation_sub_pixel_distances():
+    # off-integer periods: the autocorrelation ring's sub-pixel peak
+    shape = (150, 166)
+    for a, b in [(13.4, 17.7), (12.6, 16.2), (14.3, 19.1)]:
+        xs, ys = _lattice(shape, a, b, 4.3, 6.1)
+        img = gaussians(shape, xs, ys, np.ones(len(xs)), 2.2, background=0.5)
+        assert fd.estimate_separation(img) == pytest.approx(a, rel=0.01)
+    # a few columns only (the first ring maximum)
+    for a in (15.4, 14.6):
+        xs, ys = np.meshgrid([16.0, 16 + a, 16 + 2 * a], [18.0, 37.0])
+        img = gaussians((56, 62), xs.ravel(), ys.ravel(), np.ones(6), 2.0)
+        assert fd.estimate_separation(img) == pytest.approx(a, rel=0.025)
