@@ -1280,3 +1280,20 @@ def test_estimate_separation_sub_pixel_distances():
         xs, ys = np.meshgrid([16.0, 16 + a, 16 + 2 * a], [18.0, 37.0])
         img = gaussians((56, 62), xs.ravel(), ys.ravel(), np.ones(6), 2.0)
         assert fd.estimate_separation(img) == pytest.approx(a, rel=0.025)
+
+
+def test_distance_tolerance_separates_or_merges_shells(rect):
+    """The +-a (10 +- 0.3 px) and +-b (13 +- 0.3 px) shells leave an empty
+    stretch of about 0.2 nearest-neighbour distances: a tolerance of 0.3
+    (gaps of 0.15) separates them, 0.5 (gaps of 0.25) does not, and one
+    shell is ordered by angle alone."""
+    x, y, ii, jj = rect
+    grid = _grid_index(ii, jj)
+    for tol, offsets in (
+        (0.3, [(1, 0), (-1, 0), (0, 1), (0, -1)]),
+        (0.5, [(1, 0), (0, 1), (-1, 0), (0, -1)]),
+    ):
+        nb = nbh.neighbour_vectors(x, y, n_neighbours=4, distance_tolerance=tol)
+        for row, c in enumerate(nb.centres):
+            exp = [grid[(ii[c] + di, jj[c] + dj)] for di, dj in offsets]
+            np.testing.assert_array_equal(nb.indices[row], exp)
