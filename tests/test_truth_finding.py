@@ -1297,3 +1297,46 @@ def test_distance_tolerance_separates_or_merges_shells(rect):
         for row, c in enumerate(nb.centres):
             exp = [grid[(ii[c] + di, jj[c] + dj)] for di, dj in offsets]
             np.testing.assert_array_equal(nb.indices[row], exp)
+
+
+@pytest.fixture(scope="module")
+def poisson_lattice():
+    rng = np.random.default_rng(22)
+    shape = (96, 110)
+    xs, ys = _lattice(shape, 15, 12, 5.3, 4.6, margin=3)
+    xs = xs + rng.uniform(-0.3, 0.3, len(xs))
+    ys = ys + rng.uniform(-0.3, 0.3, len(ys))
+    amps = np.where(np.arange(len(xs)) % 4 == 0, 40.0, 120.0)
+    lam = gaussians(shape, xs, ys, amps, 1.8, background=20.0)
+    img = rng.poisson(lam).astype(float)
+    return img, xs, ys, rng.poisson(20.0, shape).astype(float)
+
+
+@pytest.mark.parametrize("method", ["log", "local_max", "template", "sparse"])
+def test_every_finder_finds_exactly_the_columns_of_a_noisy_image(
+    poisson_lattice, method
+):
+    img, xs, ys, _ = poisson_lattice
+    res = fd.find_atoms(img, 12.0, method=method)
+    j, d = _match(xs, ys, res["x"], res["y"], 1.0)
+    assert np.all(j >= 0) and len(res["x"]) == len(xs)
+    # the sub-pixel finders land well inside the pixel
+    if method != "local_max":
+        assert np.median(d) < 0.3
+
+
+def test_noise_alone_gives_standard_normal_significance(poisson_lattice):
+    img, xs, ys, noise = poisson_lattice
+    # the LoG's noise floor: no atom in pure noise
+    assert len(fd.find_atoms_log(noise, 12.0)["x"]) == 0
+    z = dt.significance_map(noise, 1.8)
+    assert abs(z.mean()) < 0.1 and 0.8 < z.std() < 1.2
+    yy, xx = np.mgrid[6:90:9, 6:104:9]
+    px, py = xx.ravel() + 0.3, yy.ravel() - 0.2
+    for nbrs in (True, False):
+        s = dt.significance(noise, px, py, 1.8, neighbours=nbrs)
+        assert abs(s.mean()) < 0.25 and 0.75 < s.std() < 1.25
+    # the columns (40 and 120 counts over 20): far above 5 sigma
+    s = dt.significance(img, xs, ys, 1.8)
+    assert s.min() > 8
+    assert dt.significance(img, xs, ys, 1.8, contrast="dark").max() < -8
