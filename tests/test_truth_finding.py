@@ -800,6 +800,10 @@ def test_column_sigma_and_threshold_closed_forms():
     for n, fa in [(128 * 128, 0.05), (4000, 0.2), (300, 0.05), (10**8, 0.05)]:
         exp = float(np.clip(norm.isf(fa / n), 3.0, 5.0))
         assert dt.significance_threshold(n, fa) == pytest.approx(exp, rel=1e-12)
+    # the default: 0.05 false atoms per image (4.52 sigma for 128 x 128 px)
+    assert dt.significance_threshold(128 * 128) == pytest.approx(
+        norm.isf(0.05 / 128**2), rel=1e-12
+    )
     assert dt.significance_threshold(10) == 3.0  # isf(0.005) = 2.58: clipped
     assert dt.significance_threshold(10**8) == 5.0
     assert 3.0 < dt.significance_threshold(5000) < 5.0
@@ -939,6 +943,17 @@ def test_significance_with_neighbours_equals_a_weighted_least_squares_fit():
         got, _brute_fitted_significance(img, v, x, y, 1.6), rtol=1e-7
     )
     assert got[0] > 20 and got[6] < 4
+    # a dense group: more than 8 others reach each window (8 are modelled)
+    gx, gy = np.meshgrid(6.0 + 4.5 * np.arange(6), 5.0 + 4.2 * np.arange(5))
+    gx, gy = gx.ravel() + rng.uniform(-0.3, 0.3, 30), gy.ravel()
+    dense = gaussians((30, 36), gx, gy, rng.uniform(5, 15, 30), 1.6, 10.0)
+    dense += rng.normal(size=dense.shape)
+    vd = dt.noise_variance(noise, ndi.uniform_filter(dense, 3, mode="reflect")) * 1.2
+    np.testing.assert_allclose(
+        dt.significance(dense, gx, gy, 1.6, noise),
+        _brute_fitted_significance(dense, vd, gx, gy, 1.6),
+        rtol=1e-7,
+    )
     # dark columns: the sign flips
     dark = dt.significance(-img, x, y, 1.6, noise, contrast="dark")
     v = dt.noise_variance(noise, ndi.uniform_filter(-img, 3, mode="reflect")) * 1.2
@@ -1340,3 +1355,31 @@ def test_noise_alone_gives_standard_normal_significance(poisson_lattice):
     s = dt.significance(img, xs, ys, 1.8)
     assert s.min() > 8
     assert dt.significance(img, xs, ys, 1.8, contrast="dark").max() < -8
+
+
+def test_neighbourhood_defaults_shell_gap_and_shell_counts():
+    # 10 x 11.2 cell, no jitter: shells at 1 and 1.12 nearest-neighbour
+    # distances, an empty stretch of 0.12 (> 0.05, half the default 0.1)
+    jj, ii = np.mgrid[0:8, 0:9]
+    ii, jj = ii.ravel(), jj.ravel()
+    x, y = 10.0 * ii, 11.2 * jj
+    grid = _grid_index(ii, jj)
+    nb = nbh.neighbour_vectors(x, y, n_neighbours=4)
+    assert len(nb.centres) > 0
+    for row, c in enumerate(nb.centres):
+        exp = [grid[(ii[c] + di, jj[c] + dj)] for di, dj in OFFSETS_DISTANCE[:4]]
+        np.testing.assert_array_equal(nb.indices[row], exp)
+    # six neighbours by default
+    assert nbh.neighbour_vectors(x, y).vectors.shape[1:] == (6, 2)
+    # honeycomb: three nearest neighbours close the first shell
+    hx, hy = [], []
+    for j in range(10):
+        for i in range(10):
+            ox, oy = i * np.sqrt(3) + (j % 2) * np.sqrt(3) / 2, 1.5 * j
+            hx += [ox, ox]
+            hy += [oy, oy + 1.0]
+    assert nbh.shell_count(np.array(hx), np.array(hy)) == (3, True)
+    # random points grow smoothly: no shell closes
+    rng = np.random.default_rng(24)
+    p = rng.uniform(0, 100, (400, 2))
+    assert nbh.shell_count(p[:, 0], p[:, 1])[1] is False
