@@ -931,9 +931,10 @@ def test_significance_with_neighbours_equals_a_weighted_least_squares_fit():
     rng = np.random.default_rng(17)
     # a bright column with a dim neighbour 5 px away, a pair closer than
     # 1.5 sigma (the same column), an atom on the edge, isolated atoms
-    x = np.array([12.0, 17.2, 30.0, 31.5, 0.4, 40.0, 22.0])
-    y = np.array([10.0, 11.5, 20.0, 20.9, 14.0, 4.0, 25.0])
-    amps = np.array([20.0, 5.0, 12.0, 0.0, 8.0, 3.0, 0.0])
+    # atoms on every edge (windows cut by the frame)
+    x = np.array([12.0, 17.2, 30.0, 31.5, 0.4, 40.0, 22.0, 43.3, 8.0, 26.0])
+    y = np.array([10.0, 11.5, 20.0, 20.9, 14.0, 4.0, 25.0, 28.8, 29.4, 0.3])
+    amps = np.array([20.0, 5.0, 12.0, 0.0, 8.0, 3.0, 0.0, 6.0, 9.0, 7.0])
     img = gaussians((30, 44), x, y, amps, 1.6, background=10.0)
     img += rng.normal(size=img.shape) * np.sqrt(1.0 + 0.1 * img)
     noise = {"a": 1.0, "b": 0.1, "floor": 0.2, "excess": 1.2}
