@@ -1009,6 +1009,20 @@ def test_decide_contrast_bright_dark_and_too_small():
     z = dt.significance_map(img, 1.5, noise)[half:-half, half:-half]
     assert info["skewness"] == pytest.approx(skew(z.ravel()), rel=1e-9)
     assert info["skewness"] > 0.25 and info["extrema_ratio"] > 1
+    # extrema ratio: median of the strongest maxima over that of the
+    # strongest minima, as many as columns fit (separation 5 sigma), each
+    # half a separation apart
+    n = int(z.size / 7.5**2)
+    r, c_ = im.local_maxima(z, 4)
+    top = np.median(z[r[:n], c_[:n]])
+    r, c_ = im.local_maxima(-z, 4)
+    bottom = np.median(-z[r[:n], c_[:n]])
+    assert info["extrema_ratio"] == pytest.approx(top / bottom, rel=1e-12)
+    # a small image: the edges of one window are left out all the same
+    small = img[:21, :21]
+    z = dt.significance_map(small, 1.5, noise)[half:-half, half:-half]
+    _, info_small = dt.decide_contrast(small, 1.5, noise)
+    assert info_small["skewness"] == pytest.approx(skew(z.ravel()), rel=1e-9)
     c, info = dt.decide_contrast(80.0 - img, 1.5, noise)
     assert c == "dark" and info["skewness"] < -0.25 and info["extrema_ratio"] < 1
     # fewer than 9 columns' worth of image (the map less a 4 px edge:
@@ -1384,3 +1398,17 @@ def test_neighbourhood_defaults_shell_gap_and_shell_counts():
     rng = np.random.default_rng(24)
     p = rng.uniform(0, 100, (400, 2))
     assert nbh.shell_count(p[:, 0], p[:, 1])[1] is False
+
+
+def test_noise_std_of_white_noise_over_smooth_structure():
+    rng = np.random.default_rng(25)
+    yy, xx = np.mgrid[0:128, 0:140].astype(float)
+    smooth = (
+        50
+        + 0.3 * xx
+        - 0.2 * yy
+        + gaussians((128, 140), [40, 100], [30, 90], [20.0, 30.0], 6.0)
+    )
+    for sd in (0.5, 2.5):
+        img = smooth + sd * rng.normal(size=smooth.shape)
+        assert fd._noise_std(img) == pytest.approx(sd, rel=0.05)
