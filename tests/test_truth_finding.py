@@ -1412,3 +1412,19 @@ def test_noise_std_of_white_noise_over_smooth_structure():
     for sd in (0.5, 2.5):
         img = smooth + sd * rng.normal(size=smooth.shape)
         assert fd._noise_std(img) == pytest.approx(sd, rel=0.05)
+
+
+def test_radius_includes_neighbours_exactly_at_the_radius():
+    jj, ii = np.mgrid[0:7, 0:6]
+    x, y = 10.0 * ii.ravel(), 10.0 * jj.ravel()
+    nb = nbh.neighbour_vectors(
+        x, y, n_neighbours=None, radius=10.0, exclude_border=False
+    )
+    inner = (x > 0) & (x < 50) & (y > 0) & (y < 60)
+    on_edge = ((x == 0) | (x == 50)) ^ ((y == 0) | (y == 60))
+    exp = np.where(inner, 4, np.where(on_edge, 3, 2))
+    np.testing.assert_array_equal(nb.counts, exp)
+    assert nb.vectors.shape == (42, 4, 2)
+    np.testing.assert_array_equal(
+        np.sort(np.hypot(*nb.vectors[inner].reshape(-1, 2).T)), np.full(4 * 20, 10.0)
+    )
