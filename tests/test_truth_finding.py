@@ -1146,18 +1146,21 @@ def test_clusters_weighted_centroids_and_masses():
 
 
 def test_find_atoms_sparse_positions_scores_and_thresholds():
-    x = np.array([20.0, 27.0, 45.0, 12.0, 50.0])
-    y = np.array([30.0, 31.0, 20.0, 10.0, 40.0])
-    amps = np.array([100.0, 100.0, 100.0, 30.0, 3.0])
+    x = np.array([20.0, 27.0, 45.0, 12.0, 35.0, 50.0])
+    y = np.array([30.0, 31.0, 20.0, 10.0, 8.0, 40.0])
+    amps = np.array([100.0, 100.0, 100.0, 30.0, 6.5, 3.0])
     s = 2.5
     img = gaussians((50, 64), x, y, amps, s, background=10.0)
     img[8, 40] += 60.0  # a hot pixel: removed, not an atom
     res = sp.find_atoms_sparse(img, separation=7, sigma=s)
-    # the 3 % column is below 5 % of the 90th percentile: dropped
-    j, d = _match(x[:4], y[:4], res["x"], res["y"], 0.3)
-    assert np.all(j >= 0) and len(res["x"]) == 4
+    # the 3 % column is below 5 % of the 90th percentile: dropped; 6.5 % kept
+    j, d = _match(x[:5], y[:5], res["x"], res["y"], 0.3)
+    assert np.all(j >= 0) and len(res["x"]) == 5
     # score: the integrated intensity 2 pi s**2 A
-    np.testing.assert_allclose(res["score"][j], 2 * np.pi * s**2 * amps[:4], rtol=0.1)
+    # (the L1 penalty takes a little off every column: most from the faintest)
+    vol = 2 * np.pi * s**2 * amps[:5]
+    np.testing.assert_allclose(res["score"][j[:4]], vol[:4], rtol=0.1)
+    assert res["score"][j[4]] == pytest.approx(vol[4], rel=0.2)
     # an explicit threshold between the 30 and 100 columns
     cut = 2 * np.pi * s**2 * 60
     res = sp.find_atoms_sparse(img, separation=7, sigma=s, threshold=cut)
