@@ -1431,3 +1431,22 @@ def test_radius_includes_neighbours_exactly_at_the_radius():
     np.testing.assert_array_equal(
         np.sort(np.hypot(*nb.vectors[inner].reshape(-1, 2).T)), np.full(4 * 20, 10.0)
     )
+
+
+def test_angle_metric_frame_is_shared_by_all_atoms_near_the_sector_edge(rect):
+    """Rotated by 90 degrees, the per-atom 2-fold directions of the +-a shell
+    scatter either side of +-90 degrees (the jitter): the image-wide mean
+    picks the same one of the two for every atom, so that every
+    neighbourhood's first vector is the same lattice vector."""
+    x0, y0, ii, jj = rect
+    grid = _grid_index(ii, jj)
+    x, y = -y0 + 200.0, x0 + 5.0  # +a now points along +y
+    nb = nbh.neighbour_vectors(x, y, n_neighbours=8, metric="angle")
+    rot = np.mod(nb.rotation, 2 * np.pi)
+    # one frame for all: rotations within the jitter of each other
+    assert np.ptp(np.angle(np.exp(1j * (rot - rot[0])))) < 0.1
+    first = nb.vectors[:, 0]
+    np.testing.assert_allclose(first, np.broadcast_to([A, 0.0], first.shape), atol=0.6)
+    lead = [grid[(ii[c] + 1, jj[c])] for c in nb.centres]
+    back = [grid[(ii[c] - 1, jj[c])] for c in nb.centres]
+    assert np.all(nb.indices[:, 0] == lead) or np.all(nb.indices[:, 0] == back)
