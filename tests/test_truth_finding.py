@@ -990,6 +990,15 @@ def test_find_outliers_threshold_isolation_and_replacement():
     for r, c in np.argwhere(mask):
         assert out[r, c] == np.nanmedian(pad[r : r + 3, c : c + 3])
     np.testing.assert_array_equal(out[~mask], img[~mask])
+    # a masked 3 x 3 block: its centre has no clean neighbour and takes the
+    # median of all clean pixels
+    mask[:] = False
+    mask[2:5, 5:8] = True
+    out = dt.replace_outliers(img, mask)
+    assert out[3, 6] == np.median(img[~mask])
+    assert out[2, 5] == np.median(
+        [img[1, 4], img[1, 5], img[1, 6], img[2, 4], img[3, 4]]
+    )
 
 
 def test_decide_contrast_bright_dark_and_too_small():
