@@ -1459,3 +1459,11 @@ def test_angle_metric_frame_is_shared_by_all_atoms_near_the_sector_edge(rect):
     lead = [grid[(ii[c] + 1, jj[c])] for c in nb.centres]
     back = [grid[(ii[c] - 1, jj[c])] for c in nb.centres]
     assert np.all(nb.indices[:, 0] == lead) or np.all(nb.indices[:, 0] == back)
+
+
+def test_sparse_finder_finds_nothing_in_white_noise():
+    # the automatic floor: 5 standard deviations of a column's integrated
+    # intensity due to the noise
+    rng = np.random.default_rng(26)
+    img = 100 + rng.normal(size=(96, 110))
+    assert len(sp.find_atoms_sparse(img, 12.0, sigma=1.8)["x"]) == 0
