@@ -1155,26 +1155,29 @@ def test_clusters_weighted_centroids_and_masses():
 
 
 def test_find_atoms_sparse_positions_scores_and_thresholds():
-    x = np.array([20.0, 27.0, 45.0, 12.0, 35.0, 50.0])
-    y = np.array([30.0, 31.0, 20.0, 10.0, 8.0, 40.0])
-    amps = np.array([100.0, 100.0, 100.0, 30.0, 6.5, 3.0])
+    # (the last bright column is centred on the image's last pixel column)
+    x = np.array([20.0, 27.0, 45.0, 63.0, 12.0, 35.0, 50.0])
+    y = np.array([30.0, 31.0, 20.0, 37.0, 10.0, 8.0, 40.0])
+    amps = np.array([100.0, 100.0, 100.0, 100.0, 30.0, 6.5, 3.0])
     s = 2.5
     img = gaussians((50, 64), x, y, amps, s, background=10.0)
     img[8, 40] += 60.0  # a hot pixel: removed, not an atom
     res = sp.find_atoms_sparse(img, separation=7, sigma=s)
     # the 3 % column is below 5 % of the 90th percentile: dropped; 6.5 % kept
-    j, d = _match(x[:5], y[:5], res["x"], res["y"], 0.3)
-    assert np.all(j >= 0) and len(res["x"]) == 5
+    j, d = _match(x[:6], y[:6], res["x"], res["y"], 0.3)
+    assert np.all(j >= 0) and len(res["x"]) == 6
     # score: the integrated intensity 2 pi s**2 A
     # (the L1 penalty takes a little off every column: most from the faintest)
-    vol = 2 * np.pi * s**2 * amps[:5]
-    np.testing.assert_allclose(res["score"][j[:4]], vol[:4], rtol=0.1)
-    assert res["score"][j[4]] == pytest.approx(vol[4], rel=0.2)
+    # (not the edge column's: the reflected image completes it)
+    vol = 2 * np.pi * s**2 * amps[:6]
+    inner = [0, 1, 2, 4]
+    np.testing.assert_allclose(res["score"][j[inner]], vol[inner], rtol=0.1)
+    assert res["score"][j[5]] == pytest.approx(vol[5], rel=0.2)
     # an explicit threshold between the 30 and 100 columns
     cut = 2 * np.pi * s**2 * 60
     res = sp.find_atoms_sparse(img, separation=7, sigma=s, threshold=cut)
-    j, _ = _match(x[:3], y[:3], res["x"], res["y"], 0.3)
-    assert np.all(j >= 0) and len(res["x"]) == 3
+    j, _ = _match(x[:4], y[:4], res["x"], res["y"], 0.3)
+    assert np.all(j >= 0) and len(res["x"]) == 4
     # scale-free: the same atoms at a gain of 2**-20, scores scaled
     low = sp.find_atoms_sparse(np.ldexp(img, -20), separation=7, sigma=s)
     ref = sp.find_atoms_sparse(img, separation=7, sigma=s)
@@ -1234,7 +1237,7 @@ def test_filters_in_strips_equal_the_whole_image(tall, name):
         "significance_map": lambda: dt.significance_map(
             img, 1.6, {"a": 1.0, "b": 0.0, "floor": 1.0}
         ),
-        "sparse_background": lambda: sp._background(img, 1.6, 9.0),
+        "sparse_background": lambda: sp._background(img, 1.4, 9.0),
         "sparse_outliers": lambda: sp._remove_outliers(
             np.where(np.arange(img.size).reshape(img.shape) % 997 == 0, 99.0, img),
             0.5,
@@ -1467,3 +1470,21 @@ def test_sparse_finder_finds_nothing_in_white_noise():
     rng = np.random.default_rng(26)
     img = 100 + rng.normal(size=(96, 110))
     assert len(sp.find_atoms_sparse(img, 12.0, sigma=1.8)["x"]) == 0
+
+
+def test_small_cases_single_point_single_bond_exact_jump():
+    # one atom from one finder: a group of its own with one vote
+    out = fd.consensus([{"x": np.array([3.0]), "y": np.array([4.0])}], 6.0)
+    assert out["x"].tolist() == [3.0] and out["y"].tolist() == [4.0]
+    assert out["votes"].tolist() == [1]
+    out = fd.consensus([{"x": np.zeros(0), "y": np.zeros(0)}], 6.0)
+    assert len(out["x"]) == 0
+    # one bond: its angle to itself all the way round, 360 degrees
+    inv = nbh.neighbour_invariants(np.array([[[0.0, -2.0], [np.nan, np.nan]]]))
+    assert inv["bond_angles"][0, 0] == 360.0 and np.isnan(inv["bond_angles"][0, 1])
+    np.testing.assert_allclose(inv["polar"][0], [0.0, 2.0])
+    # a jump of exactly `jump` closes the shell (D3 / D2 = 13 / 10)
+    jj, ii = np.mgrid[0:12, 0:12]
+    x, y = A * ii.ravel(), B * jj.ravel()
+    assert nbh.shell_count(x, y, minimum=1, jump=1.3) == (2, True)
+    assert nbh.shell_count(x, y, minimum=1, jump=np.nextafter(1.3, 2)) != (2, True)
