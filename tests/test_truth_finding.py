@@ -1488,3 +1488,7 @@ def test_small_cases_single_point_single_bond_exact_jump():
     x, y = A * ii.ravel(), B * jj.ravel()
     assert nbh.shell_count(x, y, minimum=1, jump=1.3) == (2, True)
     assert nbh.shell_count(x, y, minimum=1, jump=np.nextafter(1.3, 2)) != (2, True)
+    # a step of exactly 1.1 times the ratio before it is a step
+    # (10 x 11 cell: D3 / D2 = 1.1, D2 / D1 = 1)
+    x, y = 10.0 * ii.ravel(), 11.0 * jj.ravel()
+    assert nbh.shell_count(x, y, minimum=1, jump=1.1) == (2, True)
