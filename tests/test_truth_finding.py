@@ -1492,3 +1492,23 @@ def test_small_cases_single_point_single_bond_exact_jump():
     # (10 x 11 cell: D3 / D2 = 1.1, D2 / D1 = 1)
     x, y = 10.0 * ii.ravel(), 11.0 * jj.ravel()
     assert nbh.shell_count(x, y, minimum=1, jump=1.1) == (2, True)
+
+
+def test_shell_gap_of_exactly_the_required_width_and_streak_excess():
+    # 10 x 11 cell, no jitter: the smoothed distance histogram leaves an
+    # empty run of exactly 5 bins of 0.01 (0.05 = half the default 0.1)
+    jj, ii = np.mgrid[0:8, 0:9]
+    ii, jj = ii.ravel(), jj.ravel()
+    grid = _grid_index(ii, jj)
+    nb = nbh.neighbour_vectors(10.0 * ii, 11.0 * jj, n_neighbours=4)
+    assert len(nb.centres) > 0
+    for row, c in enumerate(nb.centres):
+        exp = [grid[(ii[c] + di, jj[c] + dj)] for di, dj in OFFSETS_DISTANCE[:4]]
+        np.testing.assert_array_equal(nb.indices[row], exp)
+    # noise correlated along the scan lines raises the variance at the
+    # scale of a few pixels: an excess above 1 (white noise: 1)
+    rng = np.random.default_rng(28)
+    e = rng.normal(size=(100, 124))
+    streaks = 50 + 2 * sum(e[:, k : 120 + k] for k in range(5)) / np.sqrt(5)
+    assert dt.estimate_noise(streaks)["excess"] > 2.0
+    assert dt.estimate_noise(50 + 2 * e)["excess"] == pytest.approx(1.0, abs=0.1)
