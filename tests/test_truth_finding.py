@@ -1478,7 +1478,7 @@ def test_small_cases_single_point_single_bond_exact_jump():
     assert out["x"].tolist() == [3.0] and out["y"].tolist() == [4.0]
     assert out["votes"].tolist() == [1]
     out = fd.consensus([{"x": np.zeros(0), "y": np.zeros(0)}], 6.0)
-    assert len(out["x"]) == 0
+    assert len(out["x"]) == len(out["y"]) == len(out["votes"]) == 0
     # one bond: its angle to itself all the way round, 360 degrees
     inv = nbh.neighbour_invariants(np.array([[[0.0, -2.0], [np.nan, np.nan]]]))
     assert inv["bond_angles"][0, 0] == 360.0 and np.isnan(inv["bond_angles"][0, 1])
