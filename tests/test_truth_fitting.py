@@ -506,3 +506,284 @@ def test_joint_position_errors_match_group_covariance(weights):
     # (the neighbours' models are rendered to 4 widths: 5e-4 covers that)
     np.testing.assert_allclose(fit["x_err"], errs[:, 0], rtol=5e-4)
     np.testing.assert_allclose(fit["y_err"], errs[:, 1], rtol=5e-4)
+
+
+# ---------------------------------------------------------------------------
+# statistics: brute force / numpy / scipy references
+# ---------------------------------------------------------------------------
+from scipy.cluster import hierarchy  # noqa: E402
+
+from hyperspy_localcryst.numerics import statistics as st  # noqa: E402
+
+
+def _nearest_map_brute(x, y, values, shape, max_d=np.inf):
+    ny, nx = shape
+    out = np.empty(shape)
+    for r in range(ny):
+        for c in range(nx):
+            d2 = (x - c) ** 2 + (y - r) ** 2
+            m = d2.min()
+            i = np.flatnonzero(d2 == m)[0]  # lowest index on exact ties
+            out[r, c] = values[i] if m <= max_d * max_d else np.nan
+    return out
+
+
+@pytest.mark.parametrize("case", ["lattice", "sparse", "clustered", "ties"])
+def test_rasterise_nearest_matches_brute_force(case):
+    rng = np.random.default_rng(7)
+    shape = (23, 37)
+    if case == "lattice":
+        # points on half-pixel positions: many exact ties between points
+        x = rng.integers(-4, 80, 60) / 2.0
+        y = rng.integers(-4, 50, 60) / 2.0
+    elif case == "sparse":
+        x = rng.uniform(-5, 40, 4)
+        y = rng.uniform(-3, 26, 4)
+    elif case == "clustered":
+        # a tight cluster far from most pixels (too many candidates per tile)
+        # and a few points elsewhere
+        x = np.concatenate([rng.uniform(30, 31, 400), [2.2, 5.7, 20.1]])
+        y = np.concatenate([rng.uniform(1, 2, 400), [20.4, 3.3, 12.8]])
+    else:
+        # duplicates and points equidistant from pixels, in reversed order
+        x = np.array([10.0, 4.0, 4.0, 16.0, 10.0, 7.0, 13.0, 30.5])
+        y = np.array([6.0, 6.0, 6.0, 6.0, 12.0, 9.0, 9.0, 18.5])
+    values = rng.normal(size=len(x))
+    for max_d in (None, 3.0, 2.5, 0.0):
+        got = st.rasterise_nearest(x, y, values, shape, max_distance=max_d)
+        want = _nearest_map_brute(
+            x, y, values, shape, np.inf if max_d is None else max_d
+        )
+        np.testing.assert_array_equal(got, want)
+
+
+def test_rasterise_nearest_large_sparse_map_with_distance_cut():
+    """Tiles entirely beyond ``max_distance``, and pixels exactly at it."""
+    x = np.array([5.0, 60.0, 33.0])
+    y = np.array([4.0, 40.0, 21.0])
+    values = np.array([1.5, -2.0, 7.0])
+    shape = (48, 70)
+    for max_d in (4.0, 5.0, 12.0):
+        got = st.rasterise_nearest(x, y, values, shape, max_distance=max_d)
+        np.testing.assert_array_equal(
+            got, _nearest_map_brute(x, y, values, shape, max_d)
+        )
+
+
+@pytest.mark.parametrize("n", [37, 70001])
+def test_vector_histogram_matches_numpy(n):
+    rng = np.random.default_rng(3)
+    v = rng.normal(0.4, 2.0, (n, 2)) * [1.0, 0.6]
+    # vectors on bin edges, on the outer edges, outside, NaN and inf
+    v[:6] = [[0.0, 0.0], [3.0, -1.2], [-3.0, 1.8], [4.5, 0.3], [np.nan, 1], [1, np.inf]]
+    for bins, extent in ((7, None), ((5, 9), (-3.0, 3.0, -1.2, 1.8))):
+        counts, ext = st.vector_histogram(v, bins=bins, extent=extent)
+        finite = np.isfinite(v).all(1)
+        if extent is None:
+            m = 1.05 * np.abs(v[finite]).max()
+            assert ext == pytest.approx((-m, m, -m, m), rel=1e-15)
+        else:
+            assert ext == extent
+        nb = (bins, bins) if np.ndim(bins) == 0 else bins
+        xe = np.linspace(ext[0], ext[1], nb[0] + 1)
+        ye = np.linspace(ext[2], ext[3], nb[1] + 1)
+        want, _, _ = np.histogram2d(v[finite, 0], v[finite, 1], bins=[xe, ye])
+        assert counts.shape == (nb[1], nb[0])
+        np.testing.assert_array_equal(counts, want.T)
+    counts, ext = st.vector_histogram(np.zeros((3, 2)), bins=2)
+    assert ext == (-1.0, 1.0, -1.0, 1.0)
+    np.testing.assert_array_equal(counts, [[0, 0], [0, 3]])
+
+
+def test_point_pattern_fft_matches_brute_force():
+    shape = (12, 17)
+    x = np.array([0.0, 16.0, 3.25, 7.8, 16.5, -0.1, 11.0, 2.6])
+    y = np.array([0.0, 11.0, 5.5, 1.1, 3.0, 4.0, 11.0, 9.9])
+    img = np.zeros((shape[0] + 1, shape[1] + 1))
+    for a, b in zip(x, y):
+        if not (0 <= a <= shape[1] - 1 and 0 <= b <= shape[0] - 1):
+            continue
+        i, j = int(np.floor(a)), int(np.floor(b))
+        fx, fy = a - i, b - j
+        img[j, i] += (1 - fx) * (1 - fy)
+        img[j, i + 1] += fx * (1 - fy)
+        img[j + 1, i] += (1 - fx) * fy
+        img[j + 1, i + 1] += fx * fy
+    img = img[: shape[0], : shape[1]]
+    for window in (False, True):
+        im = img * np.outer(np.hanning(12), np.hanning(17)) if window else img
+        want = np.fft.fftshift(np.abs(np.fft.fft2(im)) ** 2)
+        got = st.point_pattern_fft(x, y, shape, window=window)
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    # a comb of period 4 along x (64 px) and 6 along y (30 px): power only
+    # at multiples of 64 / 4 = 16 columns and 30 / 6 = 5 rows from the
+    # centre (32, 15), all equal
+    xx, yy = np.meshgrid(np.arange(0, 64, 4.0), np.arange(0, 30, 6.0))
+    p = st.point_pattern_fft(xx.ravel(), yy.ravel(), (30, 64), window=False)
+    ky, kx = np.mgrid[:30, :64]
+    spots = ((ky - 15) % 5 == 0) & ((kx - 32) % 16 == 0)
+    np.testing.assert_allclose(p[spots], 80.0**2, rtol=1e-12)
+    assert np.all(p[~spots] < 1e-18)
+
+
+def test_fft_periodicity_matches_definition():
+    rng = np.random.default_rng(2)
+    p = rng.exponential(size=(11, 14))
+    p[5, 10] = 50.0  # exactly 3 px right of the centre (5, 7): excluded at r=3
+    p[1, 7] = 30.0  # 4 px above it
+    for r in (0.0, 2.5, 3.0, 3.5, 4.0):
+        yy, xx = np.mgrid[:11, :14]
+        out = (yy - 5) ** 2 + (xx - 7) ** 2 > r * r
+        want = p[out].max() / np.median(p[out])
+        assert st.fft_periodicity(p, exclude_radius=r) == pytest.approx(want)
+    assert st.fft_periodicity(p, 3) == pytest.approx(30.0 / np.median(p[out_3()]))
+    z = np.zeros((6, 6))
+    assert st.fft_periodicity(z) == 0.0
+    z[0, 0] = 1.0
+    assert st.fft_periodicity(z) == np.inf
+
+
+def out_3():
+    yy, xx = np.mgrid[:11, :14]
+    return (yy - 5) ** 2 + (xx - 7) ** 2 > 9
+
+
+def test_linkage_cut_and_threshold_truth():
+    rng = np.random.default_rng(4)
+    # three groups of different sizes (7, 3, 12), well apart, 2D
+    X = np.concatenate(
+        [
+            rng.normal([0, 0], 0.3, (7, 2)),
+            rng.normal([6, 1], 0.3, (3, 2)),
+            rng.normal([2, 9], 0.3, (12, 2)),
+        ]
+    )
+    truth = np.repeat([1, 2, 0], [7, 3, 12])  # label 0 = largest group
+    Z, index = st.linkage_sample(X, n_samples=100, method="average")
+    np.testing.assert_array_equal(index, np.arange(22))
+    np.testing.assert_allclose(Z, hierarchy.linkage(X, method="average"))
+    np.testing.assert_array_equal(st.cut_linkage(Z, 3), truth)
+    # two clusters: the first two groups (closest) merge, the big one is 0
+    np.testing.assert_array_equal(st.cut_linkage(Z, 2), (truth > 0).astype(int))
+    assert np.all(np.diff(np.bincount(st.cut_linkage(Z, 8))) <= 0)
+    h = np.sort(Z[:, 2])
+    n = 22
+    for K in range(1, n + 1):
+        t = st.linkage_threshold(Z, K)
+        if K == 1:
+            assert t == pytest.approx(1.05 * h[-1])
+        elif K == n:
+            assert t == pytest.approx(0.5 * h[0])
+        else:
+            assert t == pytest.approx(0.5 * (h[n - K - 1] + h[n - K]))
+        assert hierarchy.fcluster(Z, t, criterion="distance").max() == K
+    # subsample: as documented, sorted rows drawn by default_rng(seed)
+    Z2, idx2 = st.linkage_sample(X, n_samples=9, seed=5)
+    want = np.sort(np.random.default_rng(5).choice(22, size=9, replace=False))
+    np.testing.assert_array_equal(idx2, want)
+    np.testing.assert_allclose(Z2, hierarchy.linkage(X[want], method="ward"))
+
+
+@pytest.mark.parametrize("n_clusters", [1, 3, 4])
+def test_kmedians_fixed_point_is_exact(n_clusters):
+    """At convergence (tol 0): every label is the nearest centre, every centre
+    is the component-wise median (numpy.median) of its members, the inertia
+    is the sum of squared distances."""
+    rng = np.random.default_rng(9)
+    X = np.concatenate(
+        [
+            rng.normal([0, 0, 1], [1.0, 0.5, 0.7], (41, 3)),
+            rng.normal([3, -2, 0], [0.8, 1.2, 0.5], (60, 3)),
+            rng.normal([-1, 4, 2], [0.6, 0.9, 1.1], (26, 3)),
+            rng.laplace([5, 5, -3], 1.5, (33, 3)),
+        ]
+    )
+    km = st.KMedians(n_clusters=n_clusters, n_init=2, max_iter=500, tol=0.0).fit(X)
+    C = km.cluster_centers_
+    d2 = ((X[:, None, :] - C[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(km.labels_, np.argmin(d2, axis=1))
+    assert km.inertia_ == pytest.approx(d2.min(1).sum(), rel=1e-12)
+    for k in range(n_clusters):
+        members = X[km.labels_ == k]
+        assert len(members) > 0
+        np.testing.assert_array_equal(C[k], np.median(members, axis=0))
+    np.testing.assert_array_equal(km.predict(X[::-1]), km.labels_[::-1])
+    assert 1 <= km.n_iter_ <= 500
+
+
+def test_kmedians_separated_clusters_and_ties():
+    # well separated groups of sizes 5 (odd) and 4 (even): exact medians
+    X = np.array(
+        [[0.0, 1.0], [0.2, 0.1], [0.4, 0.7], [0.1, 0.3], [0.9, 0.2]]
+        + [[10.0, 5.0], [10.6, 5.2], [11.0, 5.9], [10.2, 4.0]]
+    )
+    km = st.KMedians(n_clusters=2, n_init=1).fit(X)
+    a = km.labels_[0]
+    assert np.all(km.labels_[:5] == a) and np.all(km.labels_[5:] == 1 - a)
+    np.testing.assert_array_equal(km.cluster_centers_[a], [0.2, 0.3])
+    np.testing.assert_array_equal(
+        km.cluster_centers_[1 - a], [0.5 * (10.2 + 10.6), 0.5 * (5.0 + 5.2)]
+    )
+    # a point equidistant from both centres goes to the lower index
+    mid = 0.5 * (km.cluster_centers_[0] + km.cluster_centers_[1])
+    assert km.predict(mid[None])[0] == 0
+
+
+def test_mode_polarity_and_frame_statistics_truth():
+    f = np.array([1.0, 2.0, -3.0, 0.5, 0.0, 0.0, 2.0, -4.0])
+    out = st.mode_polarity(f)
+    assert out["vector_sum"] == (0.0, -1.5)
+    tot = np.hypot(1, 2) + np.hypot(3, 0.5) + np.hypot(2, 4)
+    assert out["polarity"] == pytest.approx(1.5 / tot)
+    assert out["polar"] is False
+    # polarity just above / below the documented 0.25
+    up = st.mode_polarity([1.0, 0.0, -0.6, 0.0])  # 0.4 / 1.6 = 0.25
+    assert up["polarity"] == pytest.approx(0.25) and up["polar"] is False
+    up = st.mode_polarity([1.0, 0.0, -0.59, 0.0])
+    assert up["polar"] is True
+    assert st.mode_polarity([0.0, 0.0])["polarity"] == 0.0
+    assert st.mode_polarity([1.0, -2.0, 1.0, -2.0])["polarity"] == 1.0
+
+    rng = np.random.default_rng(1)
+    frame = np.array([2, 0, 2, 3, 0, 2, 0, 3, 2])
+    vals = rng.normal(size=(9, 2))
+    vals[5, 1] = np.nan
+    vals[3, :] = np.nan
+    groups = st.frame_groups(frame, 5)
+    assert [g.tolist() for g in groups] == [[1, 4, 6], [], [0, 2, 5, 8], [3, 7], []]
+    refs = {
+        "mean": np.nanmean,
+        "median": np.nanmedian,
+        "std": np.nanstd,
+        "min": np.nanmin,
+        "max": np.nanmax,
+    }
+    for stat in ("mean", "median", "std", "min", "max", "count"):
+        got = st.per_frame(frame, vals, 5, statistic=stat)
+        assert got.shape == (5, 2)
+        for k in range(5):
+            rows = vals[frame == k]
+            if stat == "count":
+                want = np.isfinite(rows).sum(0) if len(rows) else [0.0, 0.0]
+                np.testing.assert_array_equal(got[k], want)
+            elif len(rows) == 0:
+                assert np.isnan(got[k]).all()
+            else:
+                want = [
+                    refs[stat](col[np.isfinite(col)])
+                    if np.isfinite(col).any()
+                    else np.nan
+                    for col in rows.T
+                ]
+                np.testing.assert_allclose(got[k], want, rtol=1e-14)
+    labels = np.array([1, 0, -1, 2, 1, 1, 0, 2, 5])
+    fr = st.label_fractions(frame, labels, 5, n_labels=3)
+    want = np.full((5, 3), np.nan)
+    for k in range(5):
+        lab = labels[(frame == k) & (labels >= 0) & (labels < 3)]
+        if len(lab):
+            want[k] = np.bincount(lab, minlength=3) / len(lab)
+    np.testing.assert_array_equal(fr, want)
+    fr6 = st.label_fractions(frame, labels, 5)
+    assert fr6.shape == (5, 6)
+    assert fr6[2, 5] == pytest.approx(1 / 3) and fr6[2, 1] == pytest.approx(2 / 3)
