@@ -787,3 +787,201 @@ def test_mode_polarity_and_frame_statistics_truth():
     fr6 = st.label_fractions(frame, labels, 5)
     assert fr6.shape == (5, 6)
     assert fr6[2, 5] == pytest.approx(1 / 3) and fr6[2, 1] == pytest.approx(2 / 3)
+
+
+# ---------------------------------------------------------------------------
+# alignment: known shifts, closed forms, our own bilinear resampling
+# ---------------------------------------------------------------------------
+from hyperspy_localcryst.numerics import alignment as al  # noqa: E402
+
+
+def _blobs(shape, shift=(0.0, 0.0), seed=0, n=300, sigma=1.2):
+    """Non-periodic scene of random Gaussian blobs, shifted by (dx, dy)."""
+    rng = np.random.default_rng(seed)
+    ny, nx = shape
+    bx = rng.uniform(-10, nx + 10, n)
+    by = rng.uniform(-10, ny + 10, n)
+    amp = rng.uniform(0.5, 2.0, n)
+    yy, xx = np.mgrid[:ny, :nx].astype(float)
+    img = np.full(shape, 3.0)
+    for a, b, c in zip(bx + shift[0], by + shift[1], amp):
+        img += c * np.exp(-((xx - a) ** 2 + (yy - b) ** 2) / (2 * sigma**2))
+    return img
+
+
+def _lattice(shape, shift=(0.0, 0.0), a=(7.3, 0.9), b=(-1.4, 8.1), sigma=1.3):
+    ny, nx = shape
+    yy, xx = np.mgrid[:ny, :nx].astype(float)
+    img = np.full(shape, 1.0)
+    for i in range(-6, 20):
+        for j in range(-6, 20):
+            px = 2.0 + i * a[0] + j * b[0] + shift[0]
+            py = 1.5 + i * a[1] + j * b[1] + shift[1]
+            if -8 < px < nx + 8 and -8 < py < ny + 8:
+                img += np.exp(-((xx - px) ** 2 + (yy - py) ** 2) / (2 * sigma**2))
+    return img
+
+
+def test_phase_correlation_shift_known_shift():
+    """A dense non-periodic texture shifted by known sub-pixel amounts (x and
+    y different, both signs, beyond one pixel). The estimator windows only
+    the reference, which biases it by a few hundredths of a pixel that depend
+    on the reference's content, not on the shift: the shift measured against
+    the unshifted image is subtracted (and the bias itself is small)."""
+    shape = (48, 56)
+    ref = _blobs(shape)
+    bias = np.array(al.phase_correlation_shift(ref, ref))
+    assert np.all(np.abs(bias) < 0.05)
+    for shift in ((2.37, -1.61), (-0.42, 0.88), (-5.6, -3.15), (0.5, 0.5)):
+        got = np.array(al.phase_correlation_shift(ref, _blobs(shape, shift)))
+        np.testing.assert_allclose(got - bias, shift, atol=0.012)
+    # the reverse pair gives about the opposite shift
+    img = _blobs(shape, (2.37, -1.61))
+    got = np.array(al.phase_correlation_shift(img, ref))
+    np.testing.assert_allclose(got, (-2.37, 1.61), atol=0.06)
+    # upsample 1: parabola on the pixel grid only, within 0.1 px
+    got = np.array(al.phase_correlation_shift(ref, img, upsample=1))
+    np.testing.assert_allclose(got - bias, (2.37, -1.61), atol=0.1)
+
+
+@pytest.mark.parametrize("shift", [(1.83, -0.64), (-1.71, 1.47)])
+def test_phase_correlation_shift_periodic_image(shift):
+    """On a lattice (spacing ~7.4 and ~8.2 px) a shift below 0.4 spacings is
+    found without warning, and the lattice peak nearest zero is taken."""
+    import warnings
+
+    shape = (56, 60)
+    ref = _lattice(shape)
+    img = _lattice(shape, shift)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dx, dy = al.phase_correlation_shift(ref, img)
+    assert dx == pytest.approx(shift[0], abs=0.05)
+    assert dy == pytest.approx(shift[1], abs=0.05)
+    vec = al._lattice_vectors(ref)
+    assert vec is not None
+    # two shortest non-collinear translations: +-(7.3, 0.9) and +-(-1.4, 8.1)
+    got = sorted([tuple(np.round(v if v[1] > 0 or v[0] > 0 else -v, 0)) for v in vec])
+    assert got == sorted([(7.0, 1.0), (-1.0, 8.0)])
+
+
+def test_frame_shifts_every_reference():
+    shape = (40, 44)
+    truth = np.array([[0, 0], [0.63, -0.41], [1.37, -0.75], [1.92, -1.33]])
+    stack = np.array([_blobs(shape, s) for s in truth])
+    # the reference-window bias (see above) accumulates over the steps of
+    # "previous"; against the aligned mean it averages out
+    for ref, tol in (
+        ("auto", 0.05),
+        ("first", 0.05),
+        ("previous", 0.1),
+        ("mean", 0.015),
+    ):
+        got = al.frame_shifts(stack, reference=ref)
+        assert got.shape == (4, 2)
+        assert np.all(got[0] == 0)
+        np.testing.assert_allclose(got, truth, atol=tol)
+
+
+def test_scan_drift_closed_forms():
+    v = np.array([0.7, -0.3])
+    lt, pt = 0.02, 0.0015
+    M = al.scan_drift_matrix(v, line_time=lt, pixel_time=pt)
+    want = np.linalg.inv(np.eye(2) - np.outer(v, (pt, lt)))
+    np.testing.assert_allclose(M, want, rtol=1e-14)
+    # the model: a = q + v (a_y lt + a_x pt); a = M q, and the correction
+    # inverts it exactly
+    q = np.array([13.2, 40.7])
+    a = M @ q
+    np.testing.assert_allclose(a, q + v * (a[1] * lt + a[0] * pt), rtol=1e-13)
+    qx, qy = al.correct_scan_drift([a[0]], [a[1]], v, 0.0, lt, pt)
+    np.testing.assert_allclose([qx[0], qy[0]], q, rtol=1e-13)
+    t0 = np.array([[0.0], [2.5]])
+    qx, qy = al.correct_scan_drift([[a[0], 3.0]] * 2, [[a[1], 7.0]] * 2, v, t0, lt, pt)
+    t = t0 + np.array([[a[1], 7.0]]) * lt + np.array([[a[0], 3.0]]) * pt
+    np.testing.assert_allclose(qx, np.array([[a[0], 3.0]]) - v[0] * t)
+    np.testing.assert_allclose(qy, np.array([[a[1], 7.0]]) - v[1] * t)
+    with pytest.raises(ValueError):
+        al.scan_drift_matrix((50.0, 0.0), pixel_time=0.03)
+
+
+def test_estimate_velocity_matches_least_squares_and_delta_method():
+    t = np.array([0.0, 1.5, 2.0, 4.0, 5.5, 7.0])
+    wob = np.array([0.03, -0.05, 0.02, 0.04, -0.01, -0.03])
+    shifts = np.column_stack([0.41 * t + 1.0 + wob, -0.23 * t - wob[::-1] * 2])
+    lt, pt = 0.05, 0.004
+    v, err = al.estimate_velocity(shifts, t, line_time=lt, pixel_time=pt)
+    # least squares slopes and their covariance
+    A = np.column_stack([np.ones_like(t), t])
+    coef, *_ = np.linalg.lstsq(A, shifts, rcond=None)
+    w = coef[1]
+    res = shifts - A @ coef
+    cov = res.T @ res / (len(t) - 2) * np.linalg.inv(A.T @ A)[1, 1]
+
+    def vel(w):
+        return w / (1 + pt * w[0] + lt * w[1])
+
+    np.testing.assert_allclose(v, vel(w), rtol=1e-12)
+    # delta method with a numerical Jacobian
+    J = np.zeros((2, 2))
+    for i in range(2):
+        e = np.zeros(2)
+        e[i] = 1e-6
+        J[:, i] = (vel(w + e) - vel(w - e)) / 2e-6
+    np.testing.assert_allclose(err, np.sqrt(np.diag(J @ cov @ J.T)), rtol=1e-6)
+    # default times: frame index; two frames: NaN errors
+    v2, e2 = al.estimate_velocity(shifts[:2])
+    np.testing.assert_allclose(v2, shifts[1] - shifts[0], rtol=1e-12)
+    assert np.isnan(e2).all()
+
+
+def _bilinear_warp(img, M, t, cval=np.nan):
+    ny, nx = img.shape
+    out = np.full(img.shape, cval)
+    for r in range(ny):
+        for c in range(nx):
+            ax, ay = M @ np.array([c, r], float) + t
+            if not (0 <= ax <= nx - 1 and 0 <= ay <= ny - 1):
+                continue
+            i, j = min(int(ax), nx - 2), min(int(ay), ny - 2)
+            fx, fy = ax - i, ay - j
+            out[r, c] = (
+                img[j, i] * (1 - fx) * (1 - fy)
+                + img[j, i + 1] * fx * (1 - fy)
+                + img[j + 1, i] * (1 - fx) * fy
+                + img[j + 1, i + 1] * fx * fy
+            )
+    return out
+
+
+def test_warp_frame_and_sum_frames_match_bilinear_resampling():
+    rng = np.random.default_rng(6)
+    frames = rng.normal(size=(3, 9, 11))
+    M = np.array([[1.02, 0.07], [-0.03, 0.97]])
+    t = np.array([0.6, -0.35])
+    got = al.warp_frame(frames[0], M, t)
+    want = _bilinear_warp(frames[0], M, t)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)], atol=1e-12)
+    got0 = al.warp_frame(frames[0], translation=(1.0, -2.0), order=0, cval=-7.0)
+    want0 = np.full((9, 11), -7.0)
+    want0[2:, :-1] = frames[0][:-2, 1:]
+    np.testing.assert_array_equal(got0, want0)
+    shifts = np.array([[0.0, 0.0], [0.4, -1.3], [-2.2, 0.7]])
+    mean, count = al.sum_frames(frames, shifts=shifts)
+    warped = np.array([_bilinear_warp(f, np.eye(2), s) for f, s in zip(frames, shifts)])
+    want_count = np.isfinite(warped).sum(0)
+    np.testing.assert_array_equal(count, want_count)
+    with np.errstate(invalid="ignore"):
+        want_mean = np.nansum(warped, 0) / want_count
+    np.testing.assert_allclose(mean, np.where(want_count > 0, want_mean, np.nan))
+    mats = np.array([M, np.eye(2), M.T])
+    mean2, count2 = al.sum_frames(frames, matrices=mats, translations=shifts)
+    warped = np.array(
+        [_bilinear_warp(f, m, s) for f, m, s in zip(frames, mats, shifts)]
+    )
+    np.testing.assert_array_equal(count2, np.isfinite(warped).sum(0))
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(
+            mean2, np.nansum(warped, 0) / np.isfinite(warped).sum(0), atol=1e-12
+        )
