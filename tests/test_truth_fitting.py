@@ -985,3 +985,143 @@ def test_warp_frame_and_sum_frames_match_bilinear_resampling():
         np.testing.assert_allclose(
             mean2, np.nansum(warped, 0) / np.isfinite(warped).sum(0), atol=1e-12
         )
+
+
+# ---------------------------------------------------------------------------
+# lattice: known vectors, ordinary least squares with known indices
+# ---------------------------------------------------------------------------
+from hyperspy_localcryst.numerics import lattice as lat  # noqa: E402
+
+
+def test_find_lattice_vectors_equals_least_squares_with_known_indices():
+    v1, v2 = np.array([9.3, 1.2]), np.array([-2.1, 10.4])
+    site_b = np.array([2.5, 3.4])  # far from every half translation
+    rng = np.random.default_rng(8)
+    i, j = np.mgrid[-4:5, -3:4]
+    i, j = i.ravel(), j.ravel()
+    pos, comp, idx = [], [], []
+    for c, off in enumerate((np.zeros(2), site_b)):
+        p = 60.0 + off + np.outer(i, v1) + np.outer(j, v2)
+        pos.append(p + rng.normal(0, 0.05, p.shape))
+        comp += [c] * len(i)
+        idx.append(np.column_stack([i, j]))
+    pos, comp, idx = np.concatenate(pos), np.array(comp), np.concatenate(idx)
+    pos[10] += [0.7, -0.3]  # one atom off (>> 5 robust sd, < tolerance): left out
+    fit = lat.find_lattice_vectors(pos[:, 0], pos[:, 1])
+    use = np.arange(len(pos)) != 10
+    # our least squares: r = o_c + i v1 + j v2, one origin per site
+    A = np.column_stack([idx[use], comp[use] == 0, comp[use] == 1]).astype(float)
+    coef, *_ = np.linalg.lstsq(A, pos[use], rcond=None)
+    V = coef[:2]  # rows v1, v2
+    res = pos[use] - A @ coef
+    dof = 2 * use.sum() - 4 - 2 * 2
+    s2 = np.sum(res**2) / dof
+    cinv = np.linalg.inv(A.T @ A)[:2, :2]
+    cov = np.zeros((4, 4))
+    for axis in (0, 1):
+        cov[np.ix_([axis, 2 + axis], [axis, 2 + axis])] = s2 * cinv
+    got = fit["vectors"]
+    sign = np.sign(np.sum(got * V, axis=1))  # the fit may return -v
+    np.testing.assert_allclose(got * sign[:, None], V, atol=1e-9)
+    D = np.diag(np.repeat(sign, 2))
+    np.testing.assert_allclose(D @ fit["covariance"] @ D, cov, rtol=1e-6, atol=1e-15)
+    assert fit["n_atoms"] == use.sum()
+    assert fit["n_outliers"] == 1
+    assert fit["n_components"] == 2
+    assert fit["residual_rms"] == pytest.approx(np.sqrt(s2), rel=1e-9)
+    assert np.allclose(np.abs(V), np.abs([v1, v2]), atol=0.05)
+
+
+def test_find_lattice_vectors_types_and_values_exclude_swaps():
+    """A square grid (5 px) whose types alternate like a checkerboard: the
+    translations are the diagonals (5, +-5); without types, the grid."""
+    i, j = np.mgrid[0:12, 0:11]
+    x = 20 + 5.0 * i.ravel() + 0.01 * j.ravel()
+    y = 30 + 5.0 * j.ravel() - 0.02 * i.ravel()
+    types = (i + j).ravel() % 2
+    plain = np.abs(lat.find_lattice_vectors(x, y)["vectors"])
+    np.testing.assert_allclose(np.sort(np.hypot(*plain.T)), [5.0, 5.0], atol=0.01)
+    for kw in ({"types": types}, {"values": 1.0 + 2.0 * types}):
+        v = lat.find_lattice_vectors(x, y, **kw)["vectors"]
+        np.testing.assert_allclose(np.hypot(*v.T), [np.sqrt(50)] * 2, atol=0.02)
+        assert abs(v[0] @ v[1]) < 0.5  # the two diagonals, at right angles
+
+
+def test_lattice_parameters_closed_forms():
+    v = np.array([[3.0, 11.0], [10.0, -1.0]])  # b first, acute angle
+    sx, sy = 0.02, 0.03
+    rng = np.random.default_rng(2)
+    B = rng.normal(size=(4, 4))
+    cov = 1e-3 * B @ B.T
+    r = lat.lattice_parameters(v, cov, scale=(sx, sy))
+    vc = v * [sx, sy]
+    la, lb = np.hypot(*vc.T)
+    # a <= b: a is the second vector (0.2, 0.03) here
+    assert r["a"] == pytest.approx(lb) and r["b"] == pytest.approx(la)
+    cosg = abs(vc[0] @ vc[1]) / (la * lb)
+    assert r["gamma"] == pytest.approx(180 - np.degrees(np.arccos(cosg)))
+    assert r["gamma"] >= 90
+    assert r["a_vector"] == pytest.approx(list(vc[1]))  # points to +x
+    assert r["b_vector"] == pytest.approx(list(-vc[0]))  # gamma >= 90
+    assert r["orientation"] == pytest.approx(np.degrees(np.arctan2(vc[1, 1], vc[1, 0])))
+
+    # errors: analytic gradients of a, b, gamma in the calibrated, reduced basis
+    a_vec, b_vec = vc[1], -vc[0]
+    T = np.zeros((4, 4))  # (a, b) components from the input (v1, v2)
+    T[0:2, 2:4] = np.diag([sx, sy])
+    T[2:4, 0:2] = -np.diag([sx, sy])
+    c = T @ cov @ T.T
+    cr = a_vec[0] * b_vec[1] - a_vec[1] * b_vec[0]
+    dot = a_vec @ b_vec
+    ga = np.concatenate([a_vec / np.hypot(*a_vec), [0, 0]])
+    gb = np.concatenate([[0, 0], b_vec / np.hypot(*b_vec)])
+    # gamma = atan2(|cross|, dot)
+    s = np.sign(cr)
+    dcross = s * np.array([b_vec[1], -b_vec[0], -a_vec[1], a_vec[0]])
+    ddot = np.concatenate([b_vec, a_vec])
+    gg = np.degrees((dot * dcross - abs(cr) * ddot) / (cr**2 + dot**2))
+    J = np.array([ga, gb, gg])
+    P = J @ c @ J.T
+    assert r["a_err"] == pytest.approx(np.sqrt(P[0, 0]), rel=1e-5)
+    assert r["b_err"] == pytest.approx(np.sqrt(P[1, 1]), rel=1e-5)
+    assert r["gamma_err"] == pytest.approx(np.sqrt(P[2, 2]), rel=1e-5)
+    np.testing.assert_allclose(r["covariance"], P, rtol=1e-4, atol=1e-14)
+    nan = lat.lattice_parameters(v)
+    assert np.isnan(nan["a_err"]) and nan["a"] == pytest.approx(np.hypot(10, 1))
+    # a reduced cell from a non-reduced pair: b = v2 - v1
+    red = lat.lattice_parameters([[10.0, 1.0], [13.0, 12.0]])
+    assert red["b"] == pytest.approx(np.hypot(3, 11))
+
+
+def test_calibration_factors_recover_known_scales():
+    true_a, true_b, gamma = 0.39, 0.52, 104.0
+    g = np.radians(gamma)
+    cell = np.array([[true_a, 0.0], [true_b * np.cos(g), true_b * np.sin(g)]])
+    th = np.radians(23.0)
+    R = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    cell = cell @ R.T
+    fx, fy = 0.96, 1.03  # the scales are off by these: measured = true / f
+    measured = cell / [fx, fy]
+    dirs = tuple(np.degrees(np.arctan2(c[1], c[0])) for c in measured)
+    f = lat.calibration_factors(
+        measured, (true_a, true_b), angle=gamma, directions=dirs, anisotropic=True
+    )
+    assert f["factor_x"] == pytest.approx(fx, rel=1e-9)
+    assert f["factor_y"] == pytest.approx(fy, rel=1e-9)
+    assert f["a"] == pytest.approx(np.hypot(*measured[0]))
+    assert f["b"] == pytest.approx(np.hypot(*measured[1]))
+    cosm = measured[0] @ measured[1] / (f["a"] * f["b"])
+    assert f["gamma"] == pytest.approx(np.degrees(np.arccos(cosm)))
+    iso = lat.calibration_factors(measured, (true_a, true_b), directions=dirs)
+    want = np.sqrt(true_a * true_b / (f["a"] * f["b"]))
+    assert iso["factor_x"] == pytest.approx(want) and iso["factor_y"] == iso["factor_x"]
+    # one length: a = b; the reduced cell's vectors without directions
+    sq = lat.calibration_factors([[0.41, 0.0], [0.0, 0.43]], 0.4)
+    assert sq["factor_x"] == pytest.approx(0.4 / np.sqrt(0.41 * 0.43))
+    # directions pick the lattice vector nearest each direction
+    ax = lat.calibration_factors(
+        [[0.4056, 0.0], [0.0, 0.3822]], 0.39, directions=(90, 0), anisotropic=True
+    )
+    assert ax["a"] == pytest.approx(0.3822) and ax["b"] == pytest.approx(0.4056)
+    assert ax["factor_x"] == pytest.approx(0.39 / 0.4056)
+    assert ax["factor_y"] == pytest.approx(0.39 / 0.3822)
