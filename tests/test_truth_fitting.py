@@ -1125,3 +1125,241 @@ def test_calibration_factors_recover_known_scales():
     assert ax["a"] == pytest.approx(0.3822) and ax["b"] == pytest.approx(0.4056)
     assert ax["factor_x"] == pytest.approx(0.39 / 0.4056)
     assert ax["factor_y"] == pytest.approx(0.39 / 0.3822)
+
+
+# ---------------------------------------------------------------------------
+# spectra: closed forms and brute force
+# ---------------------------------------------------------------------------
+from hyperspy_localcryst.numerics import spectra as spx  # noqa: E402
+
+
+def test_region_transform_and_inverse_closed_form():
+    region = (3.5, -1.5, 27.5, 16.5)  # 24 x 18 survey px
+    ny, nx = 6, 8
+    for rot in (0.0, 21.0, -67.0):
+        A = spx.region_transform(region, (ny, nx), rotation=rot)
+        i = np.array([0.0, 7.0, 3.0, 5.5, -0.5])
+        j = np.array([0.0, 5.0, 2.0, 1.25, -0.5])
+        # unrotated: cell centres, then turned about the region's centre with
+        # +i along (cos, -sin) of the rotation
+        u = 3.5 + (i + 0.5) * 24 / nx
+        v = -1.5 + (j + 0.5) * 18 / ny
+        t = np.radians(rot)
+        cx, cy = 15.5, 7.5
+        want_x = cx + np.cos(t) * (u - cx) + np.sin(t) * (v - cy)
+        want_y = cy - np.sin(t) * (u - cx) + np.cos(t) * (v - cy)
+        sx, sy = spx.apply_affine(A, i, j)
+        np.testing.assert_allclose(sx, want_x, atol=1e-12)
+        np.testing.assert_allclose(sy, want_y, atol=1e-12)
+        bi, bj = spx.atoms_to_si_pixels(sx, sy, A)
+        np.testing.assert_allclose(bi, i, atol=1e-12)
+        np.testing.assert_allclose(bj, j, atol=1e-12)
+        inv = spx.invert_affine(A)
+        np.testing.assert_allclose(
+            np.vstack([inv, [0, 0, 1]]) @ np.vstack([A, [0, 0, 1]]),
+            np.eye(3),
+            atol=1e-12,
+        )
+
+
+def test_si_pixel_centres_subsampling_order():
+    A = np.array([[2.0, 0.3, 5.0], [-0.2, 1.5, 1.0]])
+    x, y, pixel = spx.si_pixel_centres(A, (2, 3), subsample=3)
+    want_i, want_j, want_p = [], [], []
+    for p in range(6):
+        jj, ii = divmod(p, 3)
+        for b in range(3):
+            for a in range(3):
+                want_i.append(ii - 0.5 + (a + 0.5) / 3)
+                want_j.append(jj - 0.5 + (b + 0.5) / 3)
+                want_p.append(p)
+    wi, wj = np.array(want_i), np.array(want_j)
+    np.testing.assert_allclose(x, 2.0 * wi + 0.3 * wj + 5.0, atol=1e-12)
+    np.testing.assert_allclose(y, -0.2 * wi + 1.5 * wj + 1.0, atol=1e-12)
+    np.testing.assert_array_equal(pixel, want_p)
+
+
+def _sample_points(A, shape, s):
+    ny, nx = shape
+    pts, pix = [], []
+    for p in range(ny * nx):
+        jj, ii = divmod(p, nx)
+        for b in range(s):
+            for a in range(s):
+                i = ii - 0.5 + (a + 0.5) / s
+                j = jj - 0.5 + (b + 0.5) / s
+                pts.append(A[:, :2] @ [i, j] + A[:, 2])
+                pix.append(p)
+    return np.array(pts), np.array(pix)
+
+
+def test_cell_weights_and_integration_brute_force():
+    A = spx.region_transform((0.5, 1.0, 20.5, 13.0), (4, 5), rotation=8.0)
+    x = np.array([3.2, 9.7, 15.1, 6.4, 18.9, 40.0])
+    y = np.array([4.1, 3.3, 8.8, 10.2, 2.5, 40.0])
+    s = 4
+    pts, pix = _sample_points(A, (4, 5), s)
+    d = np.hypot(pts[:, 0, None] - x, pts[:, 1, None] - y)
+    nn = np.median(np.sort(np.hypot(x[:, None] - x, y[:, None] - y), 1)[:, 1])
+    for md in (None, 3.0):
+        W = spx.cell_weights(x, y, A, (4, 5), max_distance=md, subsample=s).toarray()
+        lim = nn if md is None else md
+        want = np.zeros((6, 20))
+        k = d.argmin(1)
+        ok = d.min(1) <= lim
+        np.add.at(want, (k[ok], pix[ok]), 1.0 / s**2)
+        np.testing.assert_allclose(W, want, atol=1e-12)
+    W = spx.cell_weights(x, y, A, (4, 5), cell="radius", radius=4.0, subsample=s)
+    want = np.zeros((6, 20))
+    for a in range(6):
+        np.add.at(want[a], pix[d[:, a] <= 4.0], 1.0 / s**2)
+    np.testing.assert_allclose(W.toarray(), want, atol=1e-12)
+    # integration and class means
+    rng = np.random.default_rng(0)
+    S = rng.uniform(0, 10, (4, 5, 3))
+    sums, area = spx.integrate_cells(S, W)
+    np.testing.assert_allclose(sums, want @ S.reshape(20, 3))
+    np.testing.assert_allclose(area, want.sum(1))
+    labels = np.array([1, 0, 1, -1, 2, 0])
+    means, n_atoms, tot = spx.cluster_mean_spectra(sums, area, labels)
+    for c in range(3):
+        use = (labels == c) & (area > 0)
+        np.testing.assert_allclose(means[c], sums[use].sum(0) / area[use].sum())
+        assert n_atoms[c] == use.sum()
+        assert tot[c] == pytest.approx(area[use].sum())
+    assert area[5] == 0 and n_atoms[0] == 1
+    with pytest.raises(ValueError):
+        spx.cluster_mean_spectra(sums, area, [5, 5, 5, 5, 5, 0])
+    m, _, _ = spx.cluster_mean_spectra(sums, area, [5, 5, 5, 5, 5, 0], allow_empty=True)
+    assert np.isnan(m[0]).all() and np.isfinite(m[5]).all()
+
+
+def test_window_intensity_closed_form():
+    e = np.linspace(200.0, 400.0, 101)  # 2 eV channels
+    A, r = 3.0e7, 2.7
+    edge = np.where(e >= 300.0, 55.0 + 0.1 * (e - 300.0), 0.0)
+    S = np.vstack([A * e**-r + edge, 0.5 * A * e ** -(r + 0.3) + 2 * edge])
+    got = spx.window_intensity(S, e, (310.0, 350.0), background=(220.0, 290.0))
+    m = (e >= 310.0) & (e <= 350.0)
+    want = np.array([edge[m].sum() * 2.0, 2 * edge[m].sum() * 2.0])
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    plain = spx.window_intensity(S, e, (310.0, 350.0))
+    np.testing.assert_allclose(plain, S[:, m].sum(1) * 2.0, rtol=1e-12)
+    # uneven channels: the width is numpy.gradient of the energies
+    e2 = np.array([1.0, 2.0, 4.0, 7.0, 8.0])
+    s2 = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert spx.window_intensity(s2, e2, (2.0, 7.0))[0] == pytest.approx(
+        2.0 * 1.5 + 3.0 * 2.5 + 4.0 * 2.0
+    )
+
+
+# ---------------------------------------------------------------------------
+# tracking: known trajectories
+# ---------------------------------------------------------------------------
+from hyperspy_localcryst.numerics import tracking as tr  # noqa: E402
+
+
+def _movie():
+    """Six atoms on an irregular layout drifting by known non-integer shifts
+    (x and y different), with small per-atom wobble, one atom missing in
+    frame 2, input order scrambled."""
+    rng = np.random.default_rng(5)
+    base = np.array(
+        [[5.0, 7.0], [15.2, 6.1], [9.9, 16.3], [21.4, 14.8], [3.1, 22.6], [17.7, 25.2]]
+    )
+    shifts = np.array([[0, 0], [0.8, -0.6], [1.9, -1.1], [2.6, -2.05]])
+    xs, ys, fr, tid = [], [], [], []
+    for f, sh in enumerate(shifts):
+        for k, b in enumerate(base):
+            if f == 2 and k == 3:
+                continue
+            w = rng.normal(0, 0.05, 2)
+            xs.append(b[0] + sh[0] + w[0])
+            ys.append(b[1] + sh[1] + w[1])
+            fr.append(f)
+            tid.append(k)
+    perm = rng.permutation(len(xs))
+    return (
+        np.array(xs)[perm],
+        np.array(ys)[perm],
+        np.array(fr)[perm],
+        np.array(tid)[perm],
+        shifts,
+    )
+
+
+def test_link_frames_and_shifts_against_known_tracks():
+    x, y, fr, tid, shifts = _movie()
+    # steps of ~1 px, ~2.3 px across the gap of frame 2 (bridged by memory)
+    track = tr.link_frames(x, y, fr, 2.5, memory=1)
+    # same partition as the truth, numbered by first appearance
+    for k in range(6):
+        assert len(np.unique(track[tid == k])) == 1
+    assert len(np.unique(track)) == 6
+    first = [track[(fr == 0) & (tid == k)][0] for k in range(6)]
+    order0 = np.flatnonzero(fr == 0)  # input order within frame 0
+    assert first == [list(tid[order0]).index(k) for k in range(6)]
+    # without memory (or with too small a radius to bridge the gap), the
+    # atom missing in frame 2 starts a new track
+    assert len(np.unique(tr.link_frames(x, y, fr, 2.5))) == 7
+    assert len(np.unique(tr.link_frames(x, y, fr, 1.6, memory=1))) == 7
+    # too small a radius for the drift: no links, unless shifts predict it
+    assert len(np.unique(tr.link_frames(x, y, fr, 0.5))) == len(x)
+    ts = tr.link_frames(x, y, fr, 0.5, memory=1, shifts=shifts)
+    assert len(np.unique(ts)) == 6
+    est, err = tr.estimate_shifts(x, y, fr, track)
+    for f in range(4):
+        a = [np.flatnonzero((fr == 0) & (tid == k))[0] for k in range(6)]
+        b = [np.flatnonzero((fr == f) & (tid == k)) for k in range(6)]
+        d = np.array(
+            [[x[bi[0]] - x[ai], y[bi[0]] - y[ai]] for ai, bi in zip(a, b) if bi.size]
+        )
+        med = np.median(d, axis=0)
+        np.testing.assert_allclose(est[f], med, atol=1e-12)
+        mad = 1.4826 * np.median(np.abs(d - med), axis=0)
+        np.testing.assert_allclose(err[f], 1.2533 * mad / np.sqrt(len(d)), rtol=1e-3)
+    np.testing.assert_allclose(est, shifts, atol=0.1)
+    tx, ty = tr.trajectories(x, y, fr, track)
+    assert tx.shape == (6, 4)
+    for i in range(len(x)):
+        assert tx[track[i], fr[i]] == x[i] and ty[track[i], fr[i]] == y[i]
+    assert np.isnan(tx).sum() == 1
+    disp = tr.displacements(x, y, fr, track, 1, 3)
+    assert list(disp["track"]) == sorted(disp["track"]) and len(disp["track"]) == 6
+    for t, ia, ib in zip(disp["track"], disp["index_a"], disp["index_b"]):
+        assert fr[ia] == 1 and fr[ib] == 3 and track[ia] == track[ib] == t
+    np.testing.assert_allclose(disp["dx"], x[disp["index_b"]] - x[disp["index_a"]])
+    np.testing.assert_allclose(disp["dy"], y[disp["index_b"]] - y[disp["index_a"]])
+
+
+def test_link_frames_prefers_more_links_then_smaller_cost():
+    # two ends, two atoms: the nearest pairing would leave one unlinked
+    x = np.array([0.0, 3.0, 1.9, -0.9])
+    y = np.array([0.0, 0.0, 0.0, 0.0])
+    fr = np.array([0, 0, 1, 1])
+    track = tr.link_frames(x, y, fr, 2.0)
+    assert track.tolist() == [0, 1, 1, 0]
+    # equal cardinality: the smaller total squared displacement wins
+    x = np.array([0.0, 2.0, 1.2, 0.9])
+    track = tr.link_frames(x, y, fr, 1.5)
+    assert track.tolist() == [0, 1, 1, 0]
+
+
+def test_estimate_affine_exact():
+    rng = np.random.default_rng(4)
+    ref = rng.uniform(0, 50, (9, 2))
+    M = np.array([[1.03, -0.04], [0.02, 0.98]])
+    t = np.array([2.5, -1.25])
+    p = ref @ M.T + t
+    m, tt, rms = tr.estimate_affine(ref[:, 0], ref[:, 1], p[:, 0], p[:, 1])
+    np.testing.assert_allclose(m, M, atol=1e-12)
+    np.testing.assert_allclose(tt, t, atol=1e-10)
+    assert rms < 1e-10
+    noise = rng.normal(0, 0.1, p.shape)
+    m, tt, rms = tr.estimate_affine(ref[:, 0], ref[:, 1], *(p + noise).T)
+    X = np.column_stack([ref, np.ones(9)])
+    coef, *_ = np.linalg.lstsq(X, p + noise, rcond=None)
+    np.testing.assert_allclose(m, coef[:2].T, atol=1e-10)
+    np.testing.assert_allclose(tt, coef[2], atol=1e-9)
+    res = p + noise - X @ coef
+    assert rms == pytest.approx(np.sqrt(np.mean(np.sum(res**2, 1))))
