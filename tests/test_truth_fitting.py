@@ -1363,3 +1363,60 @@ def test_estimate_affine_exact():
     np.testing.assert_allclose(tt, coef[2], atol=1e-9)
     res = p + noise - X @ coef
     assert rms == pytest.approx(np.sqrt(np.mean(np.sum(res**2, 1))))
+
+
+def test_width_held_at_window_radius():
+    """A column wider than the window radius allows: the width is held at its
+    bound (status 1), the other parameters are the optimum at that width and
+    their errors those with the width fixed."""
+    radius = 4
+    atoms = [(14.37, 15.62, 150.0, 5.5)]
+    img = _perturb(_render((30, 30), atoms, 40.0), 0.01, 21)
+    seed = (14.2, 15.8)
+    fit = refine_gaussians(
+        img,
+        [seed[0]],
+        [seed[1]],
+        radius,
+        sigma=3.0,
+        tol=1e-10,
+        max_iter=100,
+        subtract_neighbours=False,
+    )
+    assert fit["fit_status"][0] == 1.0 and fit["converged"][0] == 1.0
+    assert fit["sigma_x"][0] == pytest.approx(radius, rel=1e-6)
+    # our optimum with the width fixed at the radius
+    X, Y = _window(14, 16, radius, img.shape)
+    D = img[Y.astype(int), X.astype(int)]
+
+    def model(p):
+        mu, J = _round_model((p[0], p[1], p[2], float(radius), p[3]), X, Y)
+        return mu, J[:, [0, 1, 2, 4]]
+
+    def score(p):
+        mu, J = model(p)
+        return J.T @ ((D - mu) / mu)
+
+    p = optimize.root(score, [14.4, 15.6, 150.0, 40.0], options={"xtol": 1e-13}).x
+    mu, J = model(p)
+    chi2 = np.sum((D - mu) ** 2 / mu) / (len(D) - 5)  # the width still counts
+    err = np.sqrt(chi2 * np.diag(np.linalg.inv((J / mu[:, None]).T @ J)))
+    assert fit["x"][0] == pytest.approx(p[0], abs=1e-5)
+    assert fit["y"][0] == pytest.approx(p[1], abs=1e-5)
+    assert fit["amplitude"][0] == pytest.approx(p[2], rel=1e-5)
+    assert fit["background"][0] == pytest.approx(p[3], rel=1e-5)
+    assert fit["x_err"][0] == pytest.approx(err[0], rel=1e-3)
+    assert fit["y_err"][0] == pytest.approx(err[1], rel=1e-3)
+
+
+def test_unsettled_joint_fit_warns_only_when_passes_run_out():
+    img = _render(_JOINT_SHAPE, _JOINT_ATOMS, 20.0)
+    x, y = _JOINT_SEEDS
+    with pytest.warns(RuntimeWarning, match="had not settled after max_passes=2"):
+        refine_gaussians(img, x, y, 4, max_passes=2, tol=1e-9)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        refine_gaussians(img, x, y, 4, max_passes=80, tol=1e-9)
+        refine_gaussians(img, x, y, 4, max_passes=2, tol=1e-9, warn=False)
