@@ -1420,3 +1420,80 @@ def test_unsettled_joint_fit_warns_only_when_passes_run_out():
         warnings.simplefilter("error")
         refine_gaussians(img, x, y, 4, max_passes=80, tol=1e-9)
         refine_gaussians(img, x, y, 4, max_passes=2, tol=1e-9, warn=False)
+
+
+# ---------------------------------------------------------------------------
+# statistics: count_classes on clouds of known classes
+# ---------------------------------------------------------------------------
+def _classes(sizes, centres, spread, seed):
+    rng = np.random.default_rng(seed)
+    X = np.concatenate(
+        [rng.normal(c, spread, (s, len(c))) for s, c in zip(sizes, centres)]
+    )
+    truth = np.repeat(np.arange(len(sizes)), sizes)
+    return X, truth
+
+
+def test_count_classes_known_classes_sizes_centroids_outliers():
+    X, truth = _classes([40, 160, 90], [[0, 0, 0], [3, 0.5, 0], [0.5, 3.5, 1]], 0.25, 1)
+    X = np.vstack([X, [[30.0, -5.0, 2.0], [1.0, 40.0, 0.0], [np.nan, 0, 0]]])
+    r = st.count_classes(X)
+    assert r.n_classes == 3
+    # labels by decreasing size: truth classes 1 (160), 2 (90), 0 (40)
+    want = np.concatenate([np.choose(truth, [2, 0, 1]), [-1, -1, -1]])
+    inl = np.arange(290)
+    np.testing.assert_array_equal(r.labels[inl], want[inl])
+    assert r.labels[-1] == -1
+    # the isolated rows are outliers, given the nearest centroid's class
+    np.testing.assert_array_equal(np.flatnonzero(r.outliers), [290, 291])
+    for row in (290, 291):
+        d = np.hypot(*(r.centroids[:, :2] - X[row, :2]).T)
+        assert r.labels[row] == np.argmin(np.hypot(*(r.centroids - X[row]).T))
+        assert d.size == 3
+    for k in range(3):
+        np.testing.assert_allclose(r.centroids[k], X[inl][want[inl] == k].mean(0))
+    made = [s for s in r.splits if s["accepted"]]
+    assert len(made) == 2
+    assert made[0]["n"] == 290 and sorted(made[0]["sizes"]) in ([40, 250], [90, 200])
+    assert r.reason.startswith("3 classes: 2 split(s)")
+    assert "2 isolated row(s) joined the nearest class" in r.reason
+    # at most max_classes; a class below min_size is not split off
+    r1 = st.count_classes(X, max_classes=1)
+    assert r1.n_classes == 1 and np.all(r1.labels[:-1] == 0)
+    assert st.count_classes(X, min_size=50).n_classes == 2
+
+
+def test_count_classes_noise_threshold_both_sides():
+    """Two tight classes 1.0 apart: split when 3 x the noise is below the
+    separation, not when it is above."""
+    X, truth = _classes([150, 110], [[0.0, 0.0], [0.8, 0.6]], 0.08, 2)
+    for sd, split in ((0.3, True), (0.36, False), (None, True)):
+        noise = None if sd is None else np.full(X.shape, sd)
+        r = st.count_classes(X, noise=noise)
+        assert r.n_classes == (2 if split else 1)
+        s = r.splits[0]
+        assert s["separation"] == pytest.approx(1.0, abs=0.03)
+        if sd is None:
+            assert np.isnan(s["noise"])
+        else:
+            assert s["noise"] == pytest.approx(sd, rel=1e-9)
+        if split:
+            np.testing.assert_array_equal(r.labels, truth)
+            assert s["sizes"] in ([150, 110], [110, 150])
+        else:
+            assert "within 3 x the measurement noise" in s["reason"]
+            assert r.reason.startswith("1 class: the classes are")
+
+
+def test_count_classes_single_cloud_and_flat_top():
+    rng = np.random.default_rng(3)
+    one = rng.normal(0, 1, (300, 3)) * [2.0, 1.0, 0.5]
+    r = st.count_classes(one)
+    assert r.n_classes == 1 and np.all(r.labels == 0)
+    np.testing.assert_allclose(r.centroids[0], one.mean(0))
+    # a flat-topped (uniform) cloud is not two classes either
+    flat = rng.uniform(0, 6, (400, 1))
+    assert st.count_classes(flat).n_classes == 1
+    # too few rows to split
+    few = st.count_classes(one[:15])
+    assert few.n_classes == 1 and few.reason == "1 class: too few rows to split."
