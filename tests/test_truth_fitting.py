@@ -542,8 +542,14 @@ def test_rasterise_nearest_matches_brute_force(case):
     elif case == "clustered":
         # a tight cluster far from most pixels (too many candidates per tile)
         # and a few points elsewhere
-        x = np.concatenate([rng.uniform(30, 31, 400), [2.2, 5.7, 20.1]])
-        y = np.concatenate([rng.uniform(1, 2, 400), [20.4, 3.3, 12.8]])
+        # and, beside it (in tiles left to the k-d tree), exact ties between
+        # distinct points and a duplicated point
+        x = np.concatenate(
+            [rng.uniform(30, 31, 400), [2.2, 5.7, 20.1, 28.0, 28.0, 28.0, 27.0]]
+        )
+        y = np.concatenate(
+            [rng.uniform(1, 2, 400), [20.4, 3.3, 12.8, 3.0, 1.0, 3.0, 2.0]]
+        )
     else:
         # duplicates and points equidistant from pixels, in reversed order
         x = np.array([10.0, 4.0, 4.0, 16.0, 10.0, 7.0, 13.0, 30.5])
