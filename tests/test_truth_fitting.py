@@ -545,10 +545,10 @@ def test_rasterise_nearest_matches_brute_force(case):
         # and, beside it (in tiles left to the k-d tree), exact ties between
         # distinct points and a duplicated point
         x = np.concatenate(
-            [rng.uniform(30, 31, 400), [2.2, 5.7, 20.1, 28.0, 28.0, 28.0, 27.0]]
+            [rng.uniform(30, 31, 400), [2.2, 5.7, 20.1, 34.0, 34.0, 34.0, 35.0]]
         )
         y = np.concatenate(
-            [rng.uniform(1, 2, 400), [20.4, 3.3, 12.8, 3.0, 1.0, 3.0, 2.0]]
+            [rng.uniform(1, 2, 400), [20.4, 3.3, 12.8, 10.0, 8.0, 10.0, 9.0]]
         )
     else:
         # duplicates and points equidistant from pixels, in reversed order
