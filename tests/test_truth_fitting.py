@@ -540,16 +540,14 @@ def test_rasterise_nearest_matches_brute_force(case):
         x = rng.uniform(-5, 40, 4)
         y = rng.uniform(-3, 26, 4)
     elif case == "clustered":
-        # a tight cluster far from most pixels (too many candidates per tile)
-        # and a few points elsewhere
-        # and, beside it (in tiles left to the k-d tree), exact ties between
-        # distinct points and a duplicated point
-        x = np.concatenate(
-            [rng.uniform(30, 31, 400), [2.2, 5.7, 20.1, 34.0, 34.0, 34.0, 35.0]]
-        )
-        y = np.concatenate(
-            [rng.uniform(1, 2, 400), [20.4, 3.3, 12.8, 10.0, 8.0, 10.0, 9.0]]
-        )
+        # a dense cluster (289 points on a 1/16 px grid, rows between the
+        # pixel rows: exact ties) far from most pixels, whose tiles have too
+        # many candidates and go to the k-d tree; some cluster points
+        # duplicated (later indices) and a few points elsewhere
+        a, b = np.meshgrid(np.arange(17) / 16, np.arange(17) / 16)
+        a, b = 30 + a.ravel(), 0.53125 + b.ravel()
+        x = np.concatenate([a, [2.2, 5.7, 20.1], a[::37]])
+        y = np.concatenate([b, [20.4, 3.3, 12.8], b[::37]])
     else:
         # duplicates and points equidistant from pixels, in reversed order
         x = np.array([10.0, 4.0, 4.0, 16.0, 10.0, 7.0, 13.0, 30.5])
