@@ -323,32 +323,37 @@ def test_joint_fit_recovers_overlapping_columns_exactly(radius):
 
 
 def test_fit_status_outside_image_threshold():
-    """A column whose fitted centre is just outside the image (x < -0.5, or
-    y > ny - 0.5) fails with status 9 and keeps its seed; just inside it is
-    a converged fit at the truth."""
-    atoms = [
-        (-0.35, 10.4, 200.0, 1.5),
-        (-0.7, 27.3, 200.0, 1.5),
-        (17.6, 35.3, 200.0, 1.5),
-        (30.2, 35.65, 200.0, 1.5),
-    ]
+    """A column whose fitted centre is just outside the image (beyond half a
+    pixel from the outer pixel centres, on each of the four sides) fails with
+    status 9 and keeps its seed; just inside it is a converged fit at the
+    truth."""
     shape = (36, 40)
-    img = _render(shape, atoms, 30.0)
-    x = np.array([0.0, 0.0, 18.0, 30.0])
-    y = np.array([10.0, 27.0, 35.0, 35.0])
+    atoms = [
+        (-0.35, 10.4),  # left, inside
+        (-0.7, 27.3),  # left, outside
+        (17.6, 35.3),  # bottom, inside
+        (30.2, 35.65),  # bottom, outside
+        (39.35, 8.7),  # right, inside
+        (39.7, 22.2),  # right, outside
+        (8.3, -0.3),  # top, inside
+        (25.6, -0.68),  # top, outside
+    ]
+    img = _render(shape, [(a, b, 200.0, 1.5) for a, b in atoms], 30.0)
+    x = np.array([0.0, 0.0, 18.0, 30.0, 39.0, 39.0, 8.0, 26.0])
+    y = np.array([10.0, 27.0, 35.0, 35.0, 9.0, 22.0, 0.0, 0.0])
     fit = refine_gaussians(img, x, y, 5, tol=1e-10, max_iter=60)
-    assert list(fit["fit_status"]) == [0.0, 9.0, 0.0, 9.0]
-    assert list(fit["converged"]) == [1.0, 0.0, 1.0, 0.0]
-    assert fit["x"][0] == pytest.approx(-0.35, abs=1e-5)
-    assert fit["y"][0] == pytest.approx(10.4, abs=1e-5)
-    assert fit["x"][2] == pytest.approx(17.6, abs=1e-5)
-    assert fit["y"][2] == pytest.approx(35.3, abs=1e-5)
+    inside = np.arange(8) % 2 == 0
+    np.testing.assert_array_equal(fit["fit_status"], np.where(inside, 0.0, 9.0))
+    np.testing.assert_array_equal(fit["converged"], inside.astype(float))
+    truth = np.array(atoms)
+    np.testing.assert_allclose(fit["x"][inside], truth[inside, 0], atol=1e-5)
+    np.testing.assert_allclose(fit["y"][inside], truth[inside, 1], atol=1e-5)
     # failed: the seed position, NaN descriptors
-    assert (fit["x"][1], fit["y"][1]) == (0.0, 27.0)
-    assert (fit["x"][3], fit["y"][3]) == (30.0, 35.0)
+    np.testing.assert_array_equal(fit["x"][~inside], x[~inside])
+    np.testing.assert_array_equal(fit["y"][~inside], y[~inside])
     for c in ("amplitude", "sigma_x", "background", "x_err", "intensity"):
-        assert np.isnan(fit[c][[1, 3]]).all()
-        assert np.isfinite(fit[c][[0, 2]]).all()
+        assert np.isnan(fit[c][~inside]).all()
+        assert np.isfinite(fit[c][inside]).all()
 
 
 def test_fit_status_window_off_image():
