@@ -1506,3 +1506,69 @@ def test_count_classes_single_cloud_and_flat_top():
     # too few rows to split
     few = st.count_classes(one[:15])
     assert few.n_classes == 1 and few.reason == "1 class: too few rows to split."
+
+
+def test_rotate_affine_rotation_step_and_trials_closed_forms():
+    region, sh = (10.5, 20.5, 50.5, 44.5), (6, 10)
+    A0 = spx.region_transform(region, sh)
+    for a in (17.0, -63.0):
+        A = spx.rotate_affine(A0, a, sh)
+        np.testing.assert_allclose(A, spx.region_transform(region, sh, a), atol=1e-12)
+        # the centre of the SI grid stays put
+        c0 = spx.apply_affine(A0, 4.5, 2.5)
+        c1 = spx.apply_affine(A, 4.5, 2.5)
+        np.testing.assert_allclose(c1, c0, atol=1e-12)
+    # corner 0.5 |A (nx, ny)| = 0.5 * hypot(40, 24) survey px
+    corner = 0.5 * np.hypot(40.0, 24.0)
+    assert spx.default_rotation_step(A0, sh) == pytest.approx(np.degrees(2 / corner))
+    small = spx.region_transform((0.5, 0.5, 10.5, 8.5), (4, 5))
+    assert spx.default_rotation_step(small, (4, 5)) == 5.0  # capped
+    np.testing.assert_allclose(
+        spx.rotation_trials(-7.0, 5.0, 5.0), [-7.0, -3.0, 1.0, 5.0]
+    )
+    np.testing.assert_allclose(
+        spx.rotation_trials(0.0, 359.0, 120.0), [0, 119.666666666, 239.33333333, 359.0]
+    )
+    np.testing.assert_allclose(spx.rotation_trials(0.0, 360.0, 120.0), [0, 120, 240])
+    assert spx.rotation_trials(3.0, 3.0, 1.0).tolist() == [3.0]
+
+
+def _field(x, y, seed=0):
+    """A smooth, non-periodic field, evaluated anywhere."""
+    rng = np.random.default_rng(seed)
+    bx, by = rng.uniform(-5, 75, 120), rng.uniform(-5, 65, 120)
+    amp = rng.uniform(0.5, 2.0, 120)
+    out = np.zeros(np.broadcast(x, y).shape)
+    for a, b, c in zip(bx, by, amp):
+        out += c * np.exp(-((x - a) ** 2 + (y - b) ** 2) / (2 * 2.0**2))
+    return out
+
+
+def test_estimate_si_shift_and_rotation_known_offsets():
+    yy, xx = np.mgrid[:64, :72].astype(float)
+    survey = _field(xx, yy)
+    sh = (14, 18)  # SI pixels of 1.5 x 2 survey pixels
+    A = spx.region_transform((15.5, 12.5, 42.5, 40.5), sh)
+    shift = np.array([1.3, -0.7])
+    jj, ii = np.mgrid[0 : sh[0], 0 : sh[1]].astype(float)
+    sx, sy = spx.apply_affine(A, ii, jj)
+    haadf = _field(sx + shift[0], sy + shift[1])
+    got, score = spx.estimate_si_shift(survey, haadf, A, sh, search=4.0)
+    np.testing.assert_allclose(got, shift, atol=0.07)
+    assert score > 0.98
+    got0, score0 = spx.estimate_si_shift(survey, _field(sx, sy), A, sh, search=4.0)
+    np.testing.assert_allclose(got0, 0.0, atol=0.01)
+    assert score0 > 0.99
+    # rotated SI: rotation and shift recovered
+    Ar = spx.rotate_affine(A, 3.0, sh)
+    sx, sy = spx.apply_affine(Ar, ii, jj)
+    haadf = _field(sx, sy)
+    rot, sh_r, score = spx.estimate_si_rotation(
+        survey, haadf, A, sh, rotations=[-6.0, -2.0, 2.0, 6.0], search=3.0
+    )
+    assert rot == pytest.approx(3.0, abs=0.1)
+    assert np.abs(sh_r).max() < 0.05 and score > 0.99
+    rot0, _, _ = spx.estimate_si_rotation(
+        survey, haadf, A, sh, rotations=[-6.0, -2.0, 2.0, 6.0], search=3.0, refine=False
+    )
+    assert rot0 == 2.0
