@@ -1572,3 +1572,104 @@ def test_estimate_si_shift_and_rotation_known_offsets():
         survey, haadf, A, sh, rotations=[-6.0, -2.0, 2.0, 6.0], search=3.0, refine=False
     )
     assert rot0 == 2.0
+
+
+def test_estimate_shifts_through_an_intermediate_frame():
+    """Frame 2 shares only 2 tracks with frame 0 (fewer than 3): its shift is
+    measured against frame 1 (4 shared tracks) and frame 1's shift added,
+    errors in quadrature; frame 3 shares fewer than 3 with every earlier
+    frame: NaN and a warning."""
+    base = np.array(
+        [[2.0, 3.0], [9.0, 1.5], [5.5, 8.0], [12.0, 9.5], [1.0, 12.0], [8.0, 14.0]]
+    )
+    d1 = np.array([0.5, -0.25])
+    d2 = np.array([1.25, 0.75])
+    wob = np.array([[0.01, -0.02], [0.03, 0.0], [-0.02, 0.01], [0.0, 0.04]])
+    x, y, fr, tk = [], [], [], []
+
+    def add(f, tracks, pos):
+        for t, p in zip(tracks, pos):
+            x.append(p[0])
+            y.append(p[1])
+            fr.append(f)
+            tk.append(t)
+
+    add(0, range(4), base[:4])
+    add(1, range(6), base + d1 + np.vstack([wob, wob[:2]]))
+    add(2, [0, 1, 4, 5], base[[0, 1, 4, 5]] + d2 + wob[::-1])
+    add(3, [6, 7], base[:2] + 3.0)
+    x, y, fr, tk = map(np.array, (x, y, fr, tk))
+    with pytest.warns(RuntimeWarning, match=r"frames \[3\]"):
+        shifts, errors = tr.estimate_shifts(x, y, fr, tk)
+
+    def med(fa, fb, tracks):
+        a = [np.flatnonzero((fr == fa) & (tk == t))[0] for t in tracks]
+        b = [np.flatnonzero((fr == fb) & (tk == t))[0] for t in tracks]
+        d = np.column_stack([x[b] - x[a], y[b] - y[a]])
+        m = np.median(d, axis=0)
+        se = 1.2533 * 1.4826 * np.median(np.abs(d - m), axis=0) / np.sqrt(len(d))
+        return m, se
+
+    m1, e1 = med(0, 1, range(4))
+    m2, e2 = med(1, 2, [0, 1, 4, 5])
+    np.testing.assert_allclose(shifts[0], 0.0)
+    np.testing.assert_allclose(shifts[1], m1, atol=1e-12)
+    np.testing.assert_allclose(errors[1], e1, rtol=1e-9)
+    np.testing.assert_allclose(shifts[2], m1 + m2, atol=1e-12)
+    np.testing.assert_allclose(errors[2], np.hypot(e1, e2), rtol=1e-9)
+    assert np.isnan(shifts[3]).all() and np.isnan(errors[3]).all()
+    # no atoms in frame 0: the first frame with atoms is the reference
+    k = (fr > 0) & (fr < 3)
+    s2, _ = tr.estimate_shifts(x[k], y[k], fr[k], tk[k], 3)
+    assert np.isnan(s2[0]).all() and np.all(s2[1] == 0)
+    np.testing.assert_allclose(s2[2], m2, atol=1e-12)
+
+
+def test_find_lattice_vectors_groups_share_one_lattice():
+    """Two frames (groups) of one lattice with different origins, overlapping
+    in space: one lattice, one origin per group, no pair across groups."""
+    v1, v2 = np.array([7.4, -1.1]), np.array([1.9, 8.3])
+    rng = np.random.default_rng(12)
+    i, j = np.mgrid[-3:4, -3:4]
+    idx = np.column_stack([i.ravel(), j.ravel()])
+    p0 = 40.0 + idx @ np.array([v1, v2]) + rng.normal(0, 0.04, (49, 2))
+    p1 = 43.3 + idx @ np.array([v1, v2]) + rng.normal(0, 0.04, (49, 2))
+    pos = np.vstack([p0, p1])
+    groups = np.repeat([5.0, 2.0], 49)
+    fit = lat.find_lattice_vectors(pos[:, 0], pos[:, 1], groups=groups)
+    A = np.column_stack([np.vstack([idx, idx]), groups == 5.0, groups == 2.0])
+    coef, *_ = np.linalg.lstsq(A.astype(float), pos, rcond=None)
+    V = coef[:2]
+    got = fit["vectors"]
+    sign = np.sign(np.sum(got * V, axis=1))
+    np.testing.assert_allclose(got * sign[:, None], V, atol=1e-9)
+    assert fit["n_components"] == 2 and fit["n_atoms"] == 98
+
+
+def test_phase_correlation_ambiguous_shift_warns():
+    shape = (56, 60)
+    with pytest.warns(RuntimeWarning, match="more than 0.40 of the lattice"):
+        al.phase_correlation_shift(_lattice(shape), _lattice(shape, (-2.6, 2.3)))
+
+
+def test_cell_weights_defaults_and_float_labels():
+    A = spx.region_transform((0.5, 1.0, 20.5, 13.0), (4, 5))
+    x = np.array([3.2, 9.7, 15.1, 6.4, 18.9])
+    y = np.array([4.1, 3.3, 8.8, 10.2, 2.5])
+    d = np.hypot(x[:, None] - x, y[:, None] - y)
+    nn = np.median(np.sort(d, 1)[:, 1])
+    # default sampling: spacing at most 1/8 of the nearest-neighbour distance
+    s = int(np.clip(np.ceil(8 * 4.0 / nn), 1, 16))  # SI pixel 4 x 3 survey px
+    W = spx.cell_weights(x, y, A, (4, 5)).toarray()
+    np.testing.assert_allclose(
+        W, spx.cell_weights(x, y, A, (4, 5), subsample=s, max_distance=nn).toarray()
+    )
+    assert not np.allclose(
+        W, spx.cell_weights(x, y, A, (4, 5), subsample=s + 1, max_distance=nn).toarray()
+    )
+    sums = np.arange(10.0).reshape(5, 2)
+    area = np.array([1.0, 2.0, 0.5, 1.5, 1.0])
+    means, n, tot = spx.cluster_mean_spectra(sums, area, [0.0, np.nan, 1.0, 0.0, -1])
+    np.testing.assert_allclose(means[0], (sums[0] + sums[3]) / 2.5)
+    np.testing.assert_allclose(means[1], sums[2] / 0.5)
+    assert n.tolist() == [2, 1] and tot.tolist() == [2.5, 0.5]
