@@ -412,7 +412,7 @@ def test_centre_of_mass_and_estimate_sigma_truth():
     assert s == pytest.approx(4.3, rel=0.04)
 
 
-def _joint_position_errors(img, fit, radius, poisson):
+def _joint_position_errors(img, fit, radius, poisson, model="round"):
     """Position errors of each column fitted together with its overlapping
     neighbours (all of them here), as documented: ``A^-1 B A^-T`` of the
     stacked estimating equations of the group's windows, ``A = sum_a
@@ -422,17 +422,30 @@ def _joint_position_errors(img, fit, radius, poisson):
     times the reduced chi-square (Poisson) or the squared residual over
     ``1 - h_q`` (least squares), each pixel once, the group ordered by the
     strength of the neighbours' overlap (the column itself first)."""
-    par = np.column_stack(
-        [fit[c] for c in ("x", "y", "amplitude", "sigma_x", "background")]
-    )
-    n = len(par)
-    P = 5 * n
+    if model == "round":
+        names = ("x", "y", "amplitude", "sigma_x", "background")
+        par = np.column_stack([fit[c] for c in names])
+        width = par[:, 3]
+        f = _round_model
+    else:  # precision matrix from the widths and the orientation
+        prec = [
+            _precision(*a)
+            for a in zip(fit["sigma_major"], fit["sigma_minor"], fit["orientation"])
+        ]
+        par = np.column_stack(
+            [fit["x"], fit["y"], fit["amplitude"], prec, fit["background"]]
+        )
+        width = np.minimum(par[:, 3], par[:, 5]) ** -0.5
+        f = _ell_model
+    n, npar = par.shape
+    P = npar * n
+    bg = npar - 1
 
     def peaks(X, Y):
         vals, jac = [], []
         for b in range(n):
-            v, J = _round_model((*par[b, :4], 0.0), X, Y)
-            J[:, 4] = 0.0
+            v, J = f((*par[b, :bg], 0.0), X, Y)
+            J[:, bg] = 0.0
             vals.append(v)
             jac.append(J)
         return np.sum(vals, 0), jac
@@ -441,7 +454,7 @@ def _joint_position_errors(img, fit, radius, poisson):
     for k in range(n):
         others = [j for j in range(n) if j != k]
         d = np.hypot(*(par[others, :2] - par[k, :2]).T)
-        gap = np.maximum(d - radius, 0) / par[others, 3]
+        gap = np.maximum(d - radius, 0) / width[others]
         level = par[others, 2] * np.exp(-0.5 * gap**2) / par[k, 2]
         assert np.all(level > 0.05)
         group = [k] + [others[i] for i in np.argsort(-level, kind="stable")]
@@ -454,16 +467,16 @@ def _joint_position_errors(img, fit, radius, poisson):
         for ga, (X, Y) in enumerate(wins):
             a = group[ga]
             tot, jac = peaks(X, Y)
-            mu = par[a, 4] + tot
+            mu = par[a, bg] + tot
             w = 1 / mu if poisson else np.ones_like(mu)
             D = img[Y.astype(int), X.astype(int)]
             G = jac[a].copy()
-            G[:, 4] = 1.0
+            G[:, bg] = 1.0
             H = np.zeros((len(X), P))
             for gb, b in enumerate(group):
-                H[:, 5 * gb : 5 * gb + 5] = jac[b]
-            H[:, 5 * ga + 4] = 1.0
-            A[5 * ga : 5 * ga + 5] += (w[:, None] * G).T @ H
+                H[:, npar * gb : npar * (gb + 1)] = jac[b]
+            H[:, npar * ga + bg] = 1.0
+            A[npar * ga : npar * (ga + 1)] += (w[:, None] * G).T @ H
             wrss += np.sum(w * (D - mu) ** 2)
             n_obs += len(X)
         chi2 = wrss / (n_obs - P)
@@ -480,17 +493,17 @@ def _joint_position_errors(img, fit, radius, poisson):
                 for gb, (Xb, Yb) in enumerate(wins):
                     if np.any((Xb == i) & (Yb == j)):
                         b = group[gb]
-                        mu_b = par[b, 4] + tot[0]
+                        mu_b = par[b, bg] + tot[0]
                         G = jac[b][0].copy()
-                        G[4] = 1.0
-                        u[5 * gb : 5 * gb + 5] = G / mu_b if poisson else G
+                        G[bg] = 1.0
+                        u[npar * gb : npar * (gb + 1)] = G / mu_b if poisson else G
                 t = Ainv @ u
-                mu = par[group[ga], 4] + tot[0]
+                mu = par[group[ga], bg] + tot[0]
                 if poisson:
                     v = mu * chi2
                 else:
                     H = np.concatenate([jac[b][0] for b in group])
-                    H[5 * ga + 4] = 1.0
+                    H[npar * ga + bg] = 1.0
                     r = img[j, i] - mu
                     v = r * r / max(1 - H @ t, 1e-3)
                 sx += t[0] ** 2 * v
@@ -511,6 +524,23 @@ def test_joint_position_errors_match_group_covariance(weights):
     # (the neighbours' models are rendered to 4 widths: 5e-4 covers that)
     np.testing.assert_allclose(fit["x_err"], errs[:, 0], rtol=5e-4)
     np.testing.assert_allclose(fit["y_err"], errs[:, 1], rtol=5e-4)
+
+
+def test_joint_position_errors_elliptical_columns():
+    atoms = [
+        (12.31, 13.62, 200.0, 2.0, 1.4, 25.0),
+        (18.47, 14.58, 120.0, 1.7, 1.3, -40.0),
+        (14.12, 19.41, 160.0, 1.9, 1.45, 70.0),
+    ]
+    img = _perturb(_render(_JOINT_SHAPE, atoms, 20.0), 0.02, 4)
+    x, y = _JOINT_SEEDS
+    fit = refine_gaussians(
+        img, x, y, 4, model="elliptical", max_passes=40, tol=1e-9, max_iter=50
+    )
+    assert np.all(fit["fit_status"] == 0)
+    errs = _joint_position_errors(img, fit, 4, True, model="elliptical")
+    np.testing.assert_allclose(fit["x_err"], errs[:, 0], rtol=1e-3)
+    np.testing.assert_allclose(fit["y_err"], errs[:, 1], rtol=1e-3)
 
 
 # ---------------------------------------------------------------------------
