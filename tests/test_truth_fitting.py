@@ -512,6 +512,33 @@ def _joint_position_errors(img, fit, radius, poisson, model="round"):
     return errs
 
 
+def _joint_fixed_point(img, fit, radius, poisson):
+    """Root of the stacked estimating equations of the joint fit (round
+    columns): for every column, the score of its own window with the data
+    less the other columns' peaks, ``sum_{q in W_a} w_q G_a(q) (D_q - B_a -
+    sum_b peak_b(q)) = 0``, ``w_q`` 1 or ``1 / (B_a + sum_b peak_b(q))``."""
+    names = ("x", "y", "amplitude", "sigma_x", "background")
+    t0 = np.column_stack([fit[c] for c in names])
+    n = len(t0)
+    wins = [_window(_nearest(a), _nearest(b), radius, img.shape) for a, b in t0[:, :2]]
+
+    def equations(flat):
+        t = flat.reshape(n, 5)
+        out = []
+        for a, (X, Y) in enumerate(wins):
+            D = img[Y.astype(int), X.astype(int)]
+            tot = sum(_round_model((*t[b, :4], 0.0), X, Y)[0] for b in range(n))
+            _, G = _round_model(t[a], X, Y)
+            mu = t[a, 4] + tot
+            w = 1 / mu if poisson else 1.0
+            out.append(G.T @ (w * (D - mu)))
+        return np.concatenate(out)
+
+    sol = optimize.root(equations, t0.ravel(), options={"xtol": 1e-13})
+    assert sol.success
+    return sol.x.reshape(n, 5)
+
+
 @pytest.mark.parametrize("weights", ["poisson", "uniform"])
 def test_joint_position_errors_match_group_covariance(weights):
     img = _perturb(_render(_JOINT_SHAPE, _JOINT_ATOMS, 20.0), 0.02, 3)
@@ -524,6 +551,13 @@ def test_joint_position_errors_match_group_covariance(weights):
     # (the neighbours' models are rendered to 4 widths: 5e-4 covers that)
     np.testing.assert_allclose(fit["x_err"], errs[:, 0], rtol=5e-4)
     np.testing.assert_allclose(fit["y_err"], errs[:, 1], rtol=5e-4)
+    # the passes end at the joint fixed point: within a tenth of the error
+    # (the documented settling criterion) of our root of the equations
+    t = _joint_fixed_point(img, fit, 4, weights == "poisson")
+    assert np.all(np.abs(fit["x"] - t[:, 0]) < 0.1 * fit["x_err"])
+    assert np.all(np.abs(fit["y"] - t[:, 1]) < 0.1 * fit["y_err"])
+    np.testing.assert_allclose(fit["sigma_x"], t[:, 3], rtol=0.01)
+    np.testing.assert_allclose(fit["amplitude"], t[:, 2], rtol=0.01)
 
 
 def test_joint_position_errors_elliptical_columns():
