@@ -1737,3 +1737,27 @@ def test_cell_weights_defaults_and_float_labels():
     np.testing.assert_allclose(means[0], (sums[0] + sums[3]) / 2.5)
     np.testing.assert_allclose(means[1], sums[2] / 0.5)
     assert n.tolist() == [2, 1] and tot.tolist() == [2.5, 0.5]
+
+
+def test_auto_weights_threshold_at_zero():
+    """``auto`` takes Poisson weights for an image without negative pixels (a
+    zero pixel included) and least squares as soon as one pixel is
+    negative."""
+    img = _perturb(_render(_SHAPE, _ROUND_ATOMS, _BG), 0.02, 11)
+    x = np.array([a[0] for a in _ROUND_ATOMS]) + 0.1
+    y = np.array([a[1] for a in _ROUND_ATOMS]) - 0.1
+    kw = dict(radius=4, tol=1e-10, max_iter=60, subtract_neighbours=False)
+    img0 = img.copy()
+    img0[0, -1] = 0.0  # far from every window
+    auto = refine_gaussians(img0, x, y, **kw)
+    pois = refine_gaussians(img0, x, y, weights="poisson", **kw)
+    ls = refine_gaussians(img0, x, y, weights="uniform", **kw)
+    for c in ("x", "y", "x_err", "y_err", "amplitude"):
+        np.testing.assert_array_equal(auto[c], pois[c])
+    assert np.all(np.abs(auto["x_err"] / ls["x_err"] - 1) > 1e-4)
+    img0[0, -1] = -1e-6
+    auto = refine_gaussians(img0, x, y, **kw)
+    for c in ("x", "y", "x_err", "y_err"):
+        np.testing.assert_allclose(auto[c], ls[c], rtol=1e-7)
+    with pytest.raises(ValueError, match="needs an image without negative"):
+        refine_gaussians(img0, x, y, weights="poisson", **kw)
