@@ -1761,3 +1761,43 @@ def test_auto_weights_threshold_at_zero():
         np.testing.assert_allclose(auto[c], ls[c], rtol=1e-7)
     with pytest.raises(ValueError, match="needs an image without negative"):
         refine_gaussians(img0, x, y, weights="poisson", **kw)
+
+
+def _ls_shifts(n, edges):
+    rows = np.zeros((len(edges), n))
+    for e, (i, j, _) in enumerate(edges):
+        rows[e, j] += 1
+        rows[e, i] -= 1
+    d = np.array([s for _, _, s in edges], float)
+    sol = np.linalg.lstsq(rows[:, 1:], d, rcond=None)[0]
+    sh = np.vstack([np.zeros((1, 2)), sol])
+    return sh, np.hypot(*(rows @ sh - d).T)
+
+
+def test_solve_graph_drops_the_pair_that_breaks_closure():
+    truth = np.array([[0, 0], [0.7, -0.4], [1.5, -0.9], [2.1, -1.6]])
+
+    def e(i, j, err=(0.0, 0.0)):
+        return (i, j, truth[j] - truth[i] + np.array(err))
+
+    noise = [(0.01, -0.02), (-0.015, 0.01), (0.02, 0.0), (0.0, 0.01), (0.01, 0.01)]
+    good = [e(0, 1, noise[0]), e(1, 2, noise[1]), e(2, 3, noise[2])]
+    good += [e(0, 2, noise[3]), e(1, 3, noise[4])]
+    bad = e(0, 3, (2.5, 1.0))
+    shifts, dropped = al._solve_graph(4, good + [bad])
+    _, res_all = _ls_shifts(4, good + [bad])
+    want, _ = _ls_shifts(4, good)
+    np.testing.assert_allclose(shifts, want, atol=1e-12)
+    assert len(dropped) == 1 and dropped[0][:2] == (0, 3)
+    assert dropped[0][2] == pytest.approx(res_all[-1])
+    # a broken triangle: equal residuals (a third of the error each); the
+    # pair spanning more frames goes, only when the residual exceeds 1 px
+    for err, drop in ((3.3, True), (2.7, False)):
+        tri = [e(0, 1), e(1, 2), e(0, 2, (err, 0.0))]
+        shifts, dropped = al._solve_graph(3, tri)
+        if drop:
+            assert [d[:2] for d in dropped] == [(0, 2)]
+            np.testing.assert_allclose(shifts, truth[:3], atol=1e-12)
+        else:
+            assert dropped == []
+            np.testing.assert_allclose(shifts, _ls_shifts(3, tri)[0], atol=1e-12)
