@@ -596,7 +596,7 @@ def _nearest_map_brute(x, y, values, shape, max_d=np.inf):
     return out
 
 
-@pytest.mark.parametrize("case", ["lattice", "sparse", "clustered", "ties"])
+@pytest.mark.parametrize("case", ["lattice", "sparse", "clustered", "ties", "mixed"])
 def test_rasterise_nearest_matches_brute_force(case):
     rng = np.random.default_rng(7)
     shape = (23, 37)
@@ -616,6 +616,11 @@ def test_rasterise_nearest_matches_brute_force(case):
         a, b = 30 + a.ravel(), 0.53125 + b.ravel()
         x = np.concatenate([a, [2.2, 5.7, 20.1], a[::37]])
         y = np.concatenate([b, [20.4, 3.3, 12.8], b[::37]])
+    elif case == "mixed":
+        # dense on the left, sparse on the right: small cells, and tiles on
+        # the right whose candidates span many cells
+        x = np.concatenate([rng.uniform(0, 9, 250), rng.uniform(9, 37, 12)])
+        y = np.concatenate([rng.uniform(0, 23, 250), rng.uniform(0, 23, 12)])
     else:
         # duplicates and points equidistant from pixels, in reversed order
         x = np.array([10.0, 4.0, 4.0, 16.0, 10.0, 7.0, 13.0, 30.5])
