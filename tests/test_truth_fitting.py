@@ -859,6 +859,9 @@ def test_mode_polarity_and_frame_statistics_truth():
         if len(lab):
             want[k] = np.bincount(lab, minlength=3) / len(lab)
     np.testing.assert_array_equal(fr, want)
+    # no label at all (every atom unlabelled): no columns
+    assert st.label_fractions(frame, np.full(9, -1), 5).shape == (5, 0)
+    assert st.label_fractions(frame, labels, 5, n_labels=0).shape == (5, 0)
     fr6 = st.label_fractions(frame, labels, 5)
     assert fr6.shape == (5, 6)
     assert fr6[2, 5] == pytest.approx(1 / 3) and fr6[2, 1] == pytest.approx(2 / 3)
