@@ -1417,6 +1417,10 @@ def test_link_frames_prefers_more_links_then_smaller_cost():
     fr = np.array([0, 0, 1, 1])
     track = tr.link_frames(x, y, fr, 2.0)
     assert track.tolist() == [0, 1, 1, 0]
+    # one end, three candidates: the nearest is linked, the others start
+    # tracks (in input order)
+    t3 = tr.link_frames([5.0, 5.9, 4.6, 5.2], [5.0, 5.3, 4.4, 5.1], [0, 1, 1, 1], 1.5)
+    assert t3.tolist() == [0, 1, 2, 0]
     # equal cardinality: the smaller total squared displacement wins
     x = np.array([0.0, 2.0, 1.2, 0.9])
     track = tr.link_frames(x, y, fr, 1.5)
