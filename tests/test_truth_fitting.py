@@ -1808,3 +1808,34 @@ def test_solve_graph_drops_the_pair_that_breaks_closure():
         else:
             assert dropped == []
             np.testing.assert_allclose(shifts, _ls_shifts(3, tri)[0], atol=1e-12)
+
+
+def test_elliptical_narrow_axis_recovered():
+    """A column narrow along x (0.6 px; precision 2.8 px^-2) and wide along y,
+    beside a round-ish one: noise-free, every shape parameter is recovered."""
+    atoms = [
+        (10.42, 12.37, 150.0, 2.1, 0.6, 90.0),
+        (24.63, 15.28, 120.0, 1.6, 1.2, 0.0),
+    ]
+    img = _render((28, 34), atoms, 15.0)
+    fit = refine_gaussians(
+        img,
+        [10.0, 25.0],
+        [12.0, 15.0],
+        6,
+        model="elliptical",
+        tol=1e-10,
+        max_iter=100,
+        subtract_neighbours=False,
+    )
+    np.testing.assert_array_equal(fit["fit_status"], [0.0, 0.0])
+    for k, at in enumerate(atoms):
+        assert fit["x"][k] == pytest.approx(at[0], abs=1e-6)
+        assert fit["y"][k] == pytest.approx(at[1], abs=1e-6)
+        assert fit["sigma_major"][k] == pytest.approx(at[3], rel=1e-6)
+        assert fit["sigma_minor"][k] == pytest.approx(at[4], rel=1e-6)
+        assert fit["amplitude"][k] == pytest.approx(at[2], rel=1e-6)
+    assert abs(fit["orientation"][0]) == pytest.approx(90.0, abs=1e-4)
+    assert fit["orientation"][1] == pytest.approx(0.0, abs=1e-4)
+    assert fit["sigma_x"][0] == pytest.approx(0.6, rel=1e-6)
+    assert fit["sigma_y"][0] == pytest.approx(2.1, rel=1e-6)
