@@ -439,12 +439,15 @@ def _joint_position_errors(img, fit, radius, poisson, model="round"):
     n, npar = par.shape
     P = npar * n
     bg = npar - 1
+    held = fit["fit_status"] == 1  # a width held at its bound is not free
 
     def peaks(X, Y):
         vals, jac = [], []
         for b in range(n):
             v, J = f((*par[b, :bg], 0.0), X, Y)
             J[:, bg] = 0.0
+            if held[b]:
+                J[:, 3] = 0.0
             vals.append(v)
             jac.append(J)
         return np.sum(vals, 0), jac
@@ -478,6 +481,9 @@ def _joint_position_errors(img, fit, radius, poisson, model="round"):
             A[npar * ga : npar * (ga + 1)] += (w[:, None] * G).T @ H
             wrss += np.sum(w * (D - mu) ** 2)
             n_obs += len(X)
+        for ga, a in enumerate(group):
+            if held[a]:
+                A[npar * ga + 3, npar * ga + 3] = 1.0
         chi2 = wrss / (n_obs - P)
         Ainv = np.linalg.inv(A)
         seen = set()
@@ -1839,3 +1845,29 @@ def test_elliptical_narrow_axis_recovered():
     assert fit["orientation"][1] == pytest.approx(0.0, abs=1e-4)
     assert fit["sigma_x"][0] == pytest.approx(0.6, rel=1e-6)
     assert fit["sigma_y"][0] == pytest.approx(2.1, rel=1e-6)
+
+
+def test_joint_position_errors_with_a_held_width():
+    """A wide column (3.6 px, window radius 3) among two narrow neighbours:
+    its width is held at the radius (status 1) and leaves the group's free
+    parameters."""
+    atoms = [
+        (12.3, 13.6, 120.0, 3.6),
+        (18.2, 14.7, 150.0, 1.5),
+        (13.9, 19.4, 140.0, 1.6),
+    ]
+    img = _perturb(_render((30, 30), atoms, 20.0), 0.02, 3)
+    fit = refine_gaussians(
+        img,
+        [12.0, 18.0, 14.0],
+        [14.0, 15.0, 19.0],
+        3,
+        max_passes=40,
+        tol=1e-9,
+        max_iter=60,
+    )
+    assert fit["fit_status"].tolist() == [1.0, 0.0, 0.0]
+    assert fit["sigma_x"][0] == pytest.approx(3.0, rel=1e-6)
+    errs = _joint_position_errors(img, fit, 3, True)
+    np.testing.assert_allclose(fit["x_err"], errs[:, 0], rtol=1e-3)
+    np.testing.assert_allclose(fit["y_err"], errs[:, 1], rtol=1e-3)
