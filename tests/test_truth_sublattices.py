@@ -289,3 +289,137 @@ def test_scale_and_shift_do_not_change_results():
     np.testing.assert_array_equal(i2["site"], i1["site"])
     np.testing.assert_allclose(i2["site_offsets"], i1["site_offsets"], atol=1e-6)
     np.testing.assert_allclose(i2["a1"], s * i1["a1"], rtol=1e-6)
+
+
+def test_site_zero_at_origin_and_one_known_intensity():
+    """Docstring: ``site_offsets`` has site 0 at the origin; a site mean
+    uses the atoms with a known intensity only (here: a single one)."""
+    p, inten, site, ideal = _scene(seed=6, interstitials=False, vac=(20, 21, 75))
+    inten = inten.copy()
+    dim = np.flatnonzero(site == 2)
+    inten[dim[1:]] = np.nan  # one dim atom keeps its intensity
+    labels, info = sublattices.label_sublattices(p[:, 0], p[:, 1], inten, 3)
+    np.testing.assert_allclose(info["site_offsets"][0], 0.0, atol=1e-12)
+    s_of = info["site"]
+    sizes = np.bincount(site)
+    for s in range(3):
+        true_s = int(np.bincount(site[s_of == s]).argmax())
+        np.testing.assert_array_equal(s_of == s, site == true_s)
+        assert info["site_size"][s] == sizes[true_s]
+        qs = info["q"][s_of == s]
+        assert info["site_intensity"][s] == pytest.approx(np.nanmean(qs), rel=1e-9)
+    np.testing.assert_array_equal(np.isfinite(info["q"]), np.isfinite(inten))
+    np.testing.assert_array_equal(labels[site < 2], site[site < 2])
+
+
+def test_wrap_and_basis_of_cross_product():
+    np.testing.assert_allclose(
+        sublattices._wrap(np.array([1.3, -0.7, 0.2, -2.45, 0.6])),
+        [0.3, 0.3, 0.2, -0.45, -0.4],
+        atol=1e-12,
+    )
+    # a1 = (10, -3); (20, -6.2) is almost 2 a1 (collinear), (3, 11) is not
+    vecs = np.array([[10.0, -3.0], [20.0, -6.2], [3.0, 11.0], [13.0, 8.0]])
+    a1, a2 = sublattices._basis_of(vecs)
+    np.testing.assert_allclose(a1, [10.0, -3.0])
+    np.testing.assert_allclose(a2, [3.0, 11.0])
+
+
+def test_find_translations_elongated_jittered_lattice():
+    """|a2| > 2 |a1| at 39 degrees: the candidates 2 a1 (jittered, almost
+    collinear with a1) come before a2 and must not be taken as a2."""
+    rng = np.random.default_rng(12)
+    b1, b2 = np.array([5.0, 4.0]), np.array([-7.0, 12.0])
+    j, i = np.mgrid[0:9, 0:16]
+    xy = i.ravel()[:, None] * b1 + j.ravel()[:, None] * b2 + [80.0, 5.0]
+    xy = xy + rng.normal(0, 0.2, xy.shape)
+    q = rng.normal(size=len(xy))
+    t = sublattices.find_translations(xy[:, 0], xy[:, 1], q)
+    np.testing.assert_allclose(t["a1"], b1, atol=0.1)
+    np.testing.assert_allclose(t["a2"], b2, atol=0.1)
+    # the geometric rule at exactly min_fraction (">="): 1.0 keeps the
+    # vectors that take every inside atom onto an atom
+    t1 = sublattices.find_translations(xy[:, 0], xy[:, 1], q, min_fraction=1.0)
+    np.testing.assert_array_equal(t1["is_translation"], t1["fraction"] >= 1.0)
+    assert t1["is_translation"].any()
+
+
+def test_find_translations_half_the_largest_correlation():
+    """Docstring: a translation correlates at least half as well as the best
+    one. q = A[i] + B[j] (62 % / 38 % of the variance): vectors along a2
+    share A, along a1 share B; other vectors share nothing."""
+    rng = np.random.default_rng(0)
+    b1, b2 = np.array([9.0, 1.0]), np.array([-2.0, 10.5])
+    j, i = np.mgrid[0:28, 0:30]
+    xy = i.ravel()[:, None] * b1 + j.ravel()[:, None] * b2 + [80.0, 5.0]
+    A = rng.normal(0, 1, 30)
+    A = (A - A.mean()) / A.std() * np.sqrt(0.62)
+    B = rng.normal(0, 1, 28)
+    B = (B - B.mean()) / B.std() * np.sqrt(0.38)
+    q = A[i.ravel()] + B[j.ravel()]
+    t = sublattices.find_translations(xy[:, 0], xy[:, 1], q)
+    f = np.linalg.solve(np.column_stack([b1, b2]), t["candidates"].T).T
+    np.testing.assert_allclose(f, np.round(f), atol=1e-6)
+    f = np.round(f).astype(int)
+    along = (f[:, 0] == 0) | (f[:, 1] == 0)
+    corr, r_max = t["correlation"], t["correlation"].max()
+    # the scene: along-axis correlations in (0.5, 0.75) r_max or above,
+    # the others well below half
+    assert np.all(corr[along] > 0.55 * r_max)
+    assert np.any(corr[along] < 0.7 * r_max)
+    assert np.all(corr[~along] < 0.4 * r_max)
+    np.testing.assert_allclose(t["fraction"], 1.0)
+    np.testing.assert_array_equal(t["is_translation"], along)
+    np.testing.assert_allclose(t["a1"], b1, atol=1e-9)
+    np.testing.assert_allclose(t["a2"], b2, atol=1e-9)
+
+
+def test_no_shared_displacement_falls_back():
+    """Six isolated pairs in six directions and five lone atoms: no
+    displacement is shared by many atoms, no candidate, no translation."""
+    m = 6
+    ang = np.deg2rad(np.arange(m) * 30.0 + 7)
+    L = 5 + 0.5 * np.arange(m)
+    cx, cy = (np.arange(m) % 3) * 60.0, (np.arange(m) // 3) * 60.0
+    p = np.vstack(
+        [
+            np.column_stack([cx, cy]),
+            np.column_stack([cx + L * np.cos(ang), cy + L * np.sin(ang)]),
+            np.column_stack([200 + np.arange(5) * 50.0, np.full(5, 150.0)]),
+        ]
+    )
+    t = sublattices.find_translations(p[:, 0], p[:, 1], np.sin(np.arange(17.0)))
+    assert t["candidates"].shape == (0, 2)
+    assert t["fraction"].shape == t["correlation"].shape == (0,)
+    assert t["is_translation"].shape == (0,)
+    assert np.isnan(t["a1"]).all() and np.isnan(t["a2"]).all()
+    inten = np.r_[np.full(6, 5.0), np.full(6, 1.0), np.full(5, 3.0)]
+    with pytest.warns(UserWarning, match="no lattice translations"):
+        labels, info = sublattices.label_sublattices(p[:, 0], p[:, 1], inten, 2)
+    assert info["method"] == "local intensity" and info["n_sites"] == 0
+    assert np.isnan(info["a1"]).all()
+    # split by intensity: the bright partners against the dim ones
+    np.testing.assert_array_equal(labels[:6], 0)
+    np.testing.assert_array_equal(labels[6:12], 1)
+
+
+def test_label_sublattices_under_slow_strain():
+    """A smooth distortion that breaks ~40 % of the links by the global cell
+    vectors: the locally adapted vectors keep every atom on its site."""
+    j, i = np.mgrid[0:9, 0:10]
+    base = i.ravel()[:, None] * _C1 + j.ravel()[:, None] * _C2
+    p = np.concatenate([base + o for o in _OFF])
+    site = np.repeat(np.arange(3), len(base))
+    d = p - p.mean(axis=0)
+    amp = 0.0015
+    p = p + np.column_stack([amp * d[:, 0] * np.abs(d[:, 0]), amp * d[:, 0] * d[:, 1]])
+    rng = np.random.default_rng(0)
+    inten = _LEVELS[site] * (1 + p[:, 0] / p[:, 0].max()) + rng.normal(0, 0.03, len(p))
+    labels, info = sublattices.label_sublattices(p[:, 0], p[:, 1], inten, 3)
+    # the scene really breaks global links (construction check)
+    dd, _ = cKDTree(p).query(p + _C1)
+    near = dd < 30
+    assert np.mean(dd[near] > 0.25 * info["nn_distance"]) > 0.3
+    assert info["n_sites"] == 3
+    np.testing.assert_array_equal(labels, site)
+    np.testing.assert_array_equal(info["site_size"], [90, 90, 90])
