@@ -423,3 +423,54 @@ def test_label_sublattices_under_slow_strain():
     assert info["n_sites"] == 3
     np.testing.assert_array_equal(labels, site)
     np.testing.assert_array_equal(info["site_size"], [90, 90, 90])
+
+
+def test_interstitials_join_the_nearest_site():
+    """Site offsets far from half a cell; three interstitials 3.2 px from a
+    site-0 position (each its own tiny 'site') are given the nearest site."""
+    off = np.array([[0.0, 0.0], [4.5, 0.0], [2.0, 6.0]])
+    rng = np.random.default_rng(2)
+    j, i = np.mgrid[0:8, 0:9]
+    base = i.ravel()[:, None] * _C1 + j.ravel()[:, None] * _C2 + [5.0, 4.0]
+    ideal = np.concatenate([base + o for o in off])
+    site = np.repeat(np.arange(3), len(base))
+    keep = np.ones(len(ideal), bool)
+    keep[[20, 21, 75]] = False  # sizes 70, 71, 72
+    ex = base[[30, 41, 52]] + off[0] + [-2.5, 2.0]
+    p = np.vstack([ideal[keep], ex]) + rng.normal(0, 0.15, (keep.sum() + 3, 2))
+    site = np.r_[site[keep], [-1, -1, -1]]
+    inten = _LEVELS[site] * (1 + p[:, 0] / p[:, 0].max())
+    inten = inten + rng.normal(0, 0.03, len(p))
+    # truth: the nearest ideal position, clearly nearer than any other site
+    d = np.hypot(*(ex[:, None] - ideal[None]).transpose(2, 0, 1))
+    per_site = np.stack(
+        [
+            d[:, site_ideal].min(axis=1)
+            for site_ideal in np.split(np.arange(len(ideal)), 3)
+        ]
+    )
+    want = per_site.argmin(axis=0)
+    assert np.all(np.sort(per_site, axis=0)[1] > 1.3 * per_site.min(axis=0))
+    labels, info = sublattices.label_sublattices(p[:, 0], p[:, 1], inten, 3)
+    np.testing.assert_array_equal(labels[site >= 0], site[site >= 0])
+    np.testing.assert_array_equal(labels[site < 0], want)
+    assert info["n_sites"] == 3
+
+
+def test_one_label_never_warns():
+    """One label: nothing is split, so no fallback warning (few atoms, or
+    no translation at all)."""
+    x = np.array([0.0, 10.0, 20.0, 0.0, 10.0, 20.0, 5.0])
+    y = np.array([0.0, 0.0, 0.0, 10.0, 10.0, 10.0, 5.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        one, info = sublattices.label_sublattices(
+            x, y, [5.0, 1, 5.2, 0.9, 5.1, 1.1, 4.9], 1
+        )
+    np.testing.assert_array_equal(one, 0)
+    assert info["method"] == "local intensity" and info["n_sites"] == 0
+    with pytest.warns(UserWarning, match="fewer than 8 atoms"):
+        two, _ = sublattices.label_sublattices(
+            x, y, [5.0, 1, 5.2, 0.9, 5.1, 1.1, 4.9], 2
+        )
+    np.testing.assert_array_equal(two, [0, 1, 0, 1, 0, 1, 0])
