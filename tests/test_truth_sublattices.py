@@ -125,9 +125,12 @@ def _expected_vectors(b1, b2, d0, r_max):
     return out[np.argsort(np.hypot(*out.T))]
 
 
-@pytest.mark.parametrize("deg", [0.0, 33.0, 78.0, 141.0])
-def test_find_translations_perfect_lattice_every_field(deg):
+@pytest.mark.parametrize(
+    "deg, scale", [(0.0, 1.0), (0.0, 1 / 16), (33.0, 1.0), (78.0, 1.0), (141.0, 1.0)]
+)
+def test_find_translations_perfect_lattice_every_field(deg, scale):
     xy, b1, b2 = _lattice(deg)
+    xy, b1, b2 = xy * scale, b1 * scale, b2 * scale  # 1/16: sub-pixel cell
     d0 = min(np.hypot(*b1), np.hypot(*b2), np.hypot(*(b1 + b2)), np.hypot(*(b1 - b2)))
     q = np.random.default_rng(int(deg)).normal(size=len(xy))  # no site contrast
     t = sublattices.find_translations(xy[:, 0], xy[:, 1], q)
@@ -135,16 +138,16 @@ def test_find_translations_perfect_lattice_every_field(deg):
     want = _expected_vectors(b1, b2, d0, 3.6 * d0)
     c = t["candidates"]
     assert c.shape == want.shape
-    np.testing.assert_allclose(c, want, atol=1e-6)
+    np.testing.assert_allclose(c, want, atol=1e-6 * scale)
     # every lattice vector takes every atom with an inside target onto an atom
     np.testing.assert_allclose(t["fraction"], 1.0)
     assert t["is_translation"].all()  # no intensity contrast: geometry alone
     assert np.all(np.abs(t["correlation"]) < 0.4)
     # a1: the shortest; a2: the next non-collinear one, reduced against a1
-    np.testing.assert_allclose(t["a1"], want[0], atol=1e-6)
+    np.testing.assert_allclose(t["a1"], want[0], atol=1e-6 * scale)
     v = want[1]
     a2 = v - np.round(np.dot(v, want[0]) / np.dot(want[0], want[0])) * want[0]
-    np.testing.assert_allclose(t["a2"], a2, atol=1e-6)
+    np.testing.assert_allclose(t["a2"], a2, atol=1e-6 * scale)
     assert t["min_fraction"] == 0.6
 
 
@@ -325,18 +328,20 @@ def test_wrap_and_basis_of_cross_product():
     np.testing.assert_allclose(a2, [3.0, 11.0])
 
 
-def test_find_translations_elongated_jittered_lattice():
+@pytest.mark.parametrize("scale", [1.0, 12.0])
+def test_find_translations_elongated_jittered_lattice(scale):
     """|a2| > 2 |a1| at 39 degrees: the candidates 2 a1 (jittered, almost
-    collinear with a1) come before a2 and must not be taken as a2."""
+    collinear with a1) come before a2 and must not be taken as a2, in any
+    unit of length."""
     rng = np.random.default_rng(12)
     b1, b2 = np.array([5.0, 4.0]), np.array([-7.0, 12.0])
     j, i = np.mgrid[0:9, 0:16]
     xy = i.ravel()[:, None] * b1 + j.ravel()[:, None] * b2 + [80.0, 5.0]
-    xy = xy + rng.normal(0, 0.2, xy.shape)
+    xy = (xy + rng.normal(0, 0.2, xy.shape)) * scale
     q = rng.normal(size=len(xy))
     t = sublattices.find_translations(xy[:, 0], xy[:, 1], q)
-    np.testing.assert_allclose(t["a1"], b1, atol=0.1)
-    np.testing.assert_allclose(t["a2"], b2, atol=0.1)
+    np.testing.assert_allclose(t["a1"], scale * b1, atol=0.1 * scale)
+    np.testing.assert_allclose(t["a2"], scale * b2, atol=0.1 * scale)
     # the geometric rule at exactly min_fraction (">="): 1.0 keeps the
     # vectors that take every inside atom onto an atom
     t1 = sublattices.find_translations(xy[:, 0], xy[:, 1], q, min_fraction=1.0)
@@ -474,3 +479,33 @@ def test_one_label_never_warns():
             x, y, [5.0, 1, 5.2, 0.9, 5.1, 1.1, 4.9], 2
         )
     np.testing.assert_array_equal(two, [0, 1, 0, 1, 0, 1, 0])
+
+
+def test_documented_defaults_and_constant_intensity():
+    """``tolerance`` 0.3 (find_translations) and ``n_neighbours`` 24
+    (local_normalise) are the defaults: the scene is chosen so that the
+    neighbouring values give other results. A constant intensity carries no
+    information: no correlation, translations by geometry alone."""
+    rng = np.random.default_rng(9)
+    j, i = np.mgrid[0:10, 0:11]
+    xy = i.ravel()[:, None] * _B1 + j.ravel()[:, None] * _B2 + [40.0, 5.0]
+    xy = xy + rng.normal(0, 1.8, xy.shape)  # heavy jitter: many links near 0.3 d0
+    q = rng.normal(size=len(xy))
+    t = sublattices.find_translations(xy[:, 0], xy[:, 1], q)
+    t3 = sublattices.find_translations(xy[:, 0], xy[:, 1], q, tolerance=0.3)
+    t45 = sublattices.find_translations(xy[:, 0], xy[:, 1], q, tolerance=0.45)
+    np.testing.assert_array_equal(t["fraction"], t3["fraction"])
+    assert len(t45["fraction"]) != len(t["fraction"]) or np.any(
+        t45["fraction"] != t["fraction"]
+    )
+    v = 1.0 + 0.02 * xy[:, 0] + rng.normal(0, 0.5, len(xy))
+    q24 = sublattices.local_normalise(xy[:, 0], xy[:, 1], v)
+    np.testing.assert_array_equal(
+        q24, sublattices.local_normalise(xy[:, 0], xy[:, 1], v, 24)
+    )
+    assert np.any(q24 != sublattices.local_normalise(xy[:, 0], xy[:, 1], v, 25))
+    xy, _, _ = _lattice(0.0)
+    tc = sublattices.find_translations(xy[:, 0], xy[:, 1], np.full(len(xy), 1.0))
+    np.testing.assert_array_equal(tc["correlation"], 0.0)
+    np.testing.assert_array_equal(tc["is_translation"], tc["fraction"] >= 0.6)
+    assert tc["is_translation"].any()
