@@ -509,3 +509,29 @@ def test_documented_defaults_and_constant_intensity():
     np.testing.assert_array_equal(tc["correlation"], 0.0)
     np.testing.assert_array_equal(tc["is_translation"], tc["fraction"] >= 0.6)
     assert tc["is_translation"].any()
+
+
+def test_find_translations_correlation_brute_force_edges_excluded():
+    """On a perfect lattice every atom ``i`` with an atom at ``x_i + v`` is a
+    pair; atoms within half a neighbour distance of the bounding box (columns
+    cut by the image edge) take no part in the correlations."""
+    xy, b1, b2 = _lattice(0.0)
+    d0 = np.hypot(*b1)
+    rng = np.random.default_rng(17)
+    q = rng.normal(size=len(xy))
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    cut = np.any((xy - lo < 0.5 * d0) | (hi - xy < 0.5 * d0), axis=1)
+    # the oblique edge: some edge atoms are 6 px (0.55 d0) from the box
+    assert np.any(np.isclose(xy[:, 0] - lo[0], 6.0))
+    q[cut] += 5.0 * rng.normal(size=cut.sum())  # biased edge intensities
+    t = sublattices.find_translations(xy[:, 0], xy[:, 1], q)
+    key = {tuple(np.round(p, 6)): k for k, p in enumerate(xy)}
+    for v, corr in zip(t["candidates"], t["correlation"]):
+        pairs = [
+            (k, key[tuple(np.round(p + v, 6))])
+            for k, p in enumerate(xy)
+            if tuple(np.round(p + v, 6)) in key
+        ]
+        a, b = np.array(pairs).T
+        use = ~cut[a] & ~cut[b]
+        assert corr == pytest.approx(np.corrcoef(q[a[use]], q[b[use]])[0, 1], abs=1e-9)
