@@ -520,6 +520,11 @@ def run_tests(copy, tests, timeout):
         return "survived", dt, ""
     if r.returncode == 1:
         return "killed", dt, first
+    if r.returncode < 0:
+        # the test process died of a signal (a segmentation fault of a
+        # compiled kernel the mutant made write out of bounds): the suite
+        # fails loudly, so the mutant is noticed
+        return "killed", dt, f"crash (signal {-r.returncode})"
     # not a kill either: pytest could not run the tests (collection or usage
     # error, interrupted)
     tail = (r.stdout + r.stderr).strip().splitlines()[-3:]
