@@ -371,7 +371,8 @@ def label_sublattices(
         structure could not be used.
     info : dict
         ``"a1"``, ``"a2"`` (cell vectors, pixels), ``"site_offsets"``
-        (fractional offset of each site in the cell, site 0 at the origin),
+        (fractional offset of each site in the cell, the most populated site
+        at the origin),
         ``"site_label"``, ``"site_size"``, ``"site_intensity"`` (mean
         normalised intensity), ``"site"`` (per atom), ``"q"`` (per-atom
         normalised intensity), ``"n_sites"``, ``"method"`` (``"structure"``
