@@ -340,19 +340,25 @@ def shell_count(x, y, minimum=3, maximum=12, jump=1.15):
     pts = check_positions(x, y, min_atoms=minimum + 2)
     k = min(maximum + 1, len(pts) - 1)
     d, _ = _query(cKDTree(pts), pts, k, None)
-    # D_j from the atoms whose j nearest neighbours cannot be cut off by the
-    # bounding box (edge distance >= d_j); each count has its own atoms, so
-    # that small crystals (a 6 x 6 square has no atom whose 13 neighbours are
-    # all inside) still give the first shells from their interior
+    # D_j from the atoms whose neighbours cannot be cut off by the bounding
+    # box (edge distance >= d_j): one set of atoms, inner for the largest
+    # count, when there are 10 of them (every D_j then comes from the same
+    # atoms, so that a change of population, e.g. across an interface, does
+    # not make a step); a small crystal (a 6 x 6 square has no atom whose 13
+    # neighbours all lie inside) has each count measured on its own inner
+    # atoms (at least 5), so that its first shells still come from the interior
     extent = (pts[:, 0].min(), pts[:, 0].max(), pts[:, 1].min(), pts[:, 1].max())
     inner = _edge_distance(pts, extent)[:, None] >= d
-    enough = inner.sum(axis=0) >= 5
-    med = np.array(
-        [
-            np.median(d[inner[:, j], j] if enough[j] else d[:, j])
-            for j in range(d.shape[1])
-        ]
-    )
+    if inner[:, -1].sum() >= 10:
+        med = np.median(d[inner[:, -1]], axis=0)
+    else:
+        enough = inner.sum(axis=0) >= 5
+        med = np.array(
+            [
+                np.median(d[inner[:, j], j] if enough[j] else d[:, j])
+                for j in range(d.shape[1])
+            ]
+        )
     # ratio[c] = D_{c+1} / D_c for c = 1 .. k-1 (index c - 1)
     ratio = np.where(med[:-1] > 0, med[1:] / np.where(med[:-1] > 0, med[:-1], 1), 1.0)
     counts = np.arange(minimum, k)
