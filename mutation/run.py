@@ -58,13 +58,17 @@ PACKAGE = "hyperspy_localcryst"
 #: the module's own tests and every truth test that reaches it (directly or
 #: through the signal layer). Missing files are skipped, so a test file may be
 #: listed before it exists. The fast truth-test files come first: pytest runs
-#: the files in this order with ``-x``, so most mutants die within seconds.
+#: the files in this order with ``-x``, so most mutants die within seconds
+#: (``tests/test_truth_sublattices.py``, for one module only, after them).
+_FAST_TRUTH = [
+    "tests/test_mutation_seed4.py",
+    "tests/test_truth_analysis.py",
+    "tests/test_truth_finding.py",
+    "tests/test_truth_fitting.py",
+]
 MODULE_TESTS = {
-    "finding.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "finding.py": _FAST_TRUTH
+    + [
         "tests/test_finding.py",
         "tests/test_direction.py",
         "tests/test_numerics_details.py",
@@ -73,11 +77,8 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
-    "_imaging.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "_imaging.py": _FAST_TRUTH
+    + [
         "tests/test_finding.py",
         "tests/test_kernels.py",
         "tests/test_direction.py",
@@ -87,11 +88,8 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
-    "refinement.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "refinement.py": _FAST_TRUTH
+    + [
         "tests/test_refinement.py",
         "tests/test_kernels.py",
         "tests/test_error_bars.py",
@@ -102,11 +100,8 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
-    "neighbourhoods.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "neighbourhoods.py": _FAST_TRUTH
+    + [
         "tests/test_neighbourhoods.py",
         "tests/test_direction.py",
         "tests/test_numerics_details.py",
@@ -115,11 +110,8 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
-    "statistics.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "statistics.py": _FAST_TRUTH
+    + [
         "tests/test_statistics.py",
         "tests/test_neighbourhoods.py",
         "tests/test_direction.py",
@@ -128,11 +120,8 @@ MODULE_TESTS = {
         "tests/test_numerics_details3.py",
         "tests/test_calibrations.py",
     ],
-    "tracking.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "tracking.py": _FAST_TRUTH
+    + [
         "tests/test_tracking.py",
         "tests/test_direction.py",
         "tests/test_drift_errors.py",
@@ -141,11 +130,8 @@ MODULE_TESTS = {
         "tests/test_numerics_details3.py",
         "tests/test_series.py",
     ],
-    "alignment.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "alignment.py": _FAST_TRUTH
+    + [
         "tests/test_alignment.py",
         "tests/test_direction.py",
         "tests/test_drift_errors.py",
@@ -155,19 +141,13 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_series.py",
     ],
-    "sublattices.py": [
+    "sublattices.py": _FAST_TRUTH
+    + [
         "tests/test_truth_sublattices.py",
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
         "tests/test_sublattices.py",
     ],
-    "spectra.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "spectra.py": _FAST_TRUTH
+    + [
         "tests/test_spectra.py",
         "tests/test_registration.py",
         "tests/test_calibrations.py",
@@ -175,11 +155,8 @@ MODULE_TESTS = {
         "tests/test_numerics_details2.py",
         "tests/test_numerics_details3.py",
     ],
-    "_parallel.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "_parallel.py": _FAST_TRUTH
+    + [
         "tests/test_numerics_details2.py",
         "tests/test_numerics_details3.py",
         "tests/test_kernels.py",
@@ -187,57 +164,36 @@ MODULE_TESTS = {
         "tests/test_refinement.py",
         "tests/test_series.py",
     ],
-    "lattice.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "lattice.py": _FAST_TRUTH
+    + [
         "tests/test_lattice.py",
         "tests/test_cli_options.py",
     ],
-    "detection.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "detection.py": _FAST_TRUTH
+    + [
         "tests/test_detection.py",
         "tests/test_properties.py",
     ],
-    "sparse.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "sparse.py": _FAST_TRUTH
+    + [
         "tests/test_sparse_finding.py",
     ],
-    "modes.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "modes.py": _FAST_TRUTH
+    + [
         "tests/test_modes.py",
     ],
-    "phases.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "phases.py": _FAST_TRUTH
+    + [
         "tests/test_phases.py",
         "tests/test_defects.py",
     ],
-    "symmetry.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "symmetry.py": _FAST_TRUTH
+    + [
         "tests/test_phases.py",
         "tests/test_neighbourhoods.py",
     ],
-    "defects.py": [
-        "tests/test_mutation_seed4.py",
-        "tests/test_truth_analysis.py",
-        "tests/test_truth_finding.py",
-        "tests/test_truth_fitting.py",
+    "defects.py": _FAST_TRUTH
+    + [
         "tests/test_defects.py",
         "tests/test_phases.py",
     ],

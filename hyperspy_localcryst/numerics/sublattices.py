@@ -287,14 +287,14 @@ def find_translations(x, y, intensity, tolerance=0.3, min_fraction=0.6):
     geometric = frac >= min_fraction
     # standard error of a correlation near 0 from `pairs` pairs
     se = 1.0 / np.sqrt(np.maximum(pairs, 1))
-    best = np.argmax(np.where(geometric, corr, -np.inf)) if geometric.any() else 0
-    r_max = corr[best] if geometric.any() else 0.0
-    if geometric.any() and r_max >= max(0.1, 3 * se[best]):
-        # a translation correlates as well as the best one, up to noise; a
-        # vector between sites pairs bright with dim (r near -r_max)
-        is_t = geometric & ((corr >= 0.5 * r_max) | (corr >= r_max - 3 * se))
-    else:  # intensity says nothing about sites: geometry alone
-        is_t = geometric
+    is_t = geometric  # unless intensity says something about sites
+    if geometric.any():
+        best = np.argmax(np.where(geometric, corr, -np.inf))
+        r_max = corr[best]
+        if r_max >= max(0.1, 3 * se[best]):
+            # a translation correlates as well as the best one, up to noise;
+            # a vector between sites pairs bright with dim (r near -r_max)
+            is_t = geometric & ((corr >= 0.5 * r_max) | (corr >= r_max - 3 * se))
     a1 = a2 = np.full(2, np.nan)
     tv = cand[is_t]
     if len(tv):
