@@ -1042,6 +1042,54 @@ def test_decide_contrast_bright_dark_and_too_small():
     assert c == "dark"
 
 
+def _sharpness_by_hand(img, sigma, sep):
+    """The sharpness ratio and band skewness of ``decide_contrast``'s
+    second test, from its documented rule."""
+    from scipy.stats import skew
+
+    smooth = ndi.gaussian_filter(img, sigma / 2)
+    band = smooth - ndi.gaussian_filter(img, sep)
+    lap = ndi.laplace(smooth)
+    m = int(2 * sep)
+    core = band[m:-m, m:-m]
+    n = int(core.size / sep**2)
+    med = []
+    for sign in (1, -1):
+        r, c = im.local_maxima(sign * band, round(sep / 2))
+        keep = (r >= m) & (r < img.shape[0] - m) & (c >= m) & (c < img.shape[1] - m)
+        med.append(np.median(np.abs(lap[r[keep][:n], c[keep][:n]])))
+    return med[0] / med[1], skew(core.ravel())
+
+
+def test_decide_contrast_square_lattice_of_broad_columns():
+    """Dark columns a quarter of the cell wide on a square lattice: the
+    matched-filter map is nearly symmetric, but the dips are the sharp
+    extrema and the gaps the flat ones (test 2; the scene where test 1
+    alone says "bright" is in test_bad_input_matrix)."""
+    shape, a, b = (150, 160), 16.0, 16.0
+    xs, ys = _lattice(shape, a, b, 5.0, 3.0, margin=-10.0)
+    rng = np.random.default_rng(5)
+    clean = gaussians(shape, xs, ys, np.full(len(xs), 100.0), 4.0, background=20.0)
+    bright = clean + rng.normal(0, 0.5, shape)
+    dark = 140.0 - clean + rng.normal(0, 0.5, shape)
+    noise = {"a": 0.25, "b": 0.0, "floor": 0.5}
+    sep, sigma = a, dt.column_sigma(a)
+    c, info = dt.decide_contrast(dark, sigma, noise, sep)
+    assert c == "dark"
+    sharp, band_skew = _sharpness_by_hand(dark, sigma, sep)
+    assert info["sharpness_ratio"] == pytest.approx(sharp, rel=1e-9)
+    assert info["band_skewness"] == pytest.approx(band_skew, rel=1e-9)
+    assert sharp < 0.5 and band_skew < -0.3
+    c, info = dt.decide_contrast(bright, sigma, noise, sep)
+    assert c == "bright" and info["sharpness_ratio"] > 2 and info["band_skewness"] > 0.3
+    # the rule has no preferred axis: the transposed scene is decided alike
+    assert dt.decide_contrast(dark.T, sigma, noise, sep)[0] == "dark"
+    assert dt.decide_contrast(bright.T, sigma, noise, sep)[0] == "bright"
+    # pure noise: neither test fires
+    flat = 50.0 + rng.normal(0, 0.5, shape)
+    assert dt.decide_contrast(flat, sigma, noise, sep)[0] == "bright"
+
+
 def test_centred_outside_edges_on_every_side():
     yy, xx = np.mgrid[:40, :50]
     cols = [

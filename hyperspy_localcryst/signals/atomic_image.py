@@ -430,7 +430,11 @@ class AtomicImage(Signal2D):
             Columns are bright peaks (HAADF) or dark dips (ABF, many STM and
             iDPC images; found as the peaks of the reversed image).
             ``"auto"`` decides from the image (the skewness and the extrema
-            of its matched-filter significance map; in a stack on each
+            of its matched-filter significance map, or, where that map is
+            nearly symmetric as on square lattices of broad columns, which
+            extrema are sharp; see
+            :func:`~hyperspy_localcryst.numerics.detection.decide_contrast`;
+            in a stack on each
             frame as it is found, ``"mixed"`` when frames differ), records
             the decision in the settings metadata (``contrast``) and, when
             it decides ``"dark"``, says so with a ``UserWarning``.
@@ -837,15 +841,26 @@ class AtomicImage(Signal2D):
             if _frame_problem(img):
                 errors.append(k)
                 continue
-            contrast, skew = _auto_contrast(img, sep_px, replace_outliers)
+            contrast, info = _auto_contrast(img, sep_px, replace_outliers)
             break
         else:
             return "bright", np.nan
+        skew = info["skewness"]
         if contrast == "dark":
+            if skew < -0.25 and info["extrema_ratio"] < 1:
+                why = (
+                    f"skewness of the matched-filter map {skew:.2f}, minima "
+                    "stronger than maxima"
+                )
+            else:
+                why = (
+                    "the minima are the sharp extrema: sharpness ratio "
+                    f"{info['sharpness_ratio']:.2f}, band-passed skewness "
+                    f"{info['band_skewness']:.2f}"
+                )
             warnings.warn(
                 "contrast='auto' decided that the columns are dark (dips, as in "
-                f"ABF; skewness of the matched-filter map {skew:.2f}, minima "
-                "stronger than maxima): they are found as minima and fitted as "
+                f"ABF; {why}): they are found as minima and fitted as "
                 "dips. Pass contrast='bright' if the columns are the bright peaks.",
                 UserWarning,
                 stacklevel=3,
@@ -2125,13 +2140,13 @@ def _cleaned(img, replace_outliers):
 
 
 def _auto_contrast(img, sep_px, replace_outliers=True):
-    """``(contrast, skewness)`` of one frame."""
+    """``(contrast, info)`` of one frame (see ``detection.decide_contrast``)."""
     img = finding.check_image(img)
     img, noise, _ = _cleaned(img, replace_outliers)
     contrast, info = detection.decide_contrast(
         _unit(img), detection.column_sigma(sep_px), noise, sep_px
     )
-    return contrast, info["skewness"]
+    return contrast, info
 
 
 def _find_frame(
