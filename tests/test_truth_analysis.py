@@ -13,6 +13,7 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from hyperspy_localcryst.numerics import defects, modes, phases, sublattices, symmetry
 
@@ -1896,9 +1897,63 @@ def test_find_phases_wall_needs_interior_and_absent_class():
     # class 1 has no atom: no phase
     assert res.class_phase[1] == -1 and res.class_phase[3] == -1
     assert sorted(res.classes) == [[0], [2]]
-    # with min_interior 0 the wall is a phase
+    # with min_interior 0 the wall is still no region: none of its atoms has
+    # four of its six nearest atoms on the wall (min_coherence)
     res = phases.find_phases(x, y, sc, radius=5.5, min_fraction=0.01, min_interior=0)
+    assert res.n_phases == 2 and res.boundary_classes == [3]
+    # with both tests off the wall is a phase
+    res = phases.find_phases(
+        x, y, sc, radius=5.5, min_fraction=0.01, min_interior=0, min_coherence=0
+    )
     assert res.n_phases == 3 and res.class_phase[1] == -1
+
+
+def test_find_phases_scattered_class_is_not_a_phase():
+    """A doped crystal: a quarter of the sites of one class are substituted
+    (class 2) in small clusters of a cell or two (where a random field
+    correlated over one cell is highest), scattered over the whole crystal:
+    they form no region, so one phase, class 2 local. The same number of
+    class-2 atoms in one compact block is a phase. The coherence is
+    checked against a loop over the atoms."""
+    j, i = np.mgrid[0:28, 0:36]
+    field = ndi.gaussian_filter(
+        np.random.default_rng(0).normal(size=(28, 36)), 1.0
+    ).ravel()
+    # an oblique cell, jittered so that no two distances tie
+    jitter = np.random.default_rng(1).uniform(-0.2, 0.2, (2, i.size))
+    x = 5.0 * i.ravel() + 0.3 * j.ravel() + jitter[0]
+    y = 4.0 * j.ravel() + jitter[1]
+    sc = (i.ravel() + j.ravel()) % 2
+    hot = (sc == 1) & (field > np.quantile(field, 0.75))
+    doped = np.where(hot, 2, sc)
+    res = phases.find_phases(x, y, doped)
+    assert res.n_phases == 1 and res.classes == [[0, 1]]
+    assert res.boundary_classes == [2] and "scattered" in res.reason
+    # without the test the substitutions win windows of their own
+    loose = phases.find_phases(x, y, doped, min_coherence=0)
+    assert loose.n_phases == 2
+    near = phases._nearest_six(x, y)
+    for g in range(loose.n_phases):
+        m = np.flatnonzero(loose.labels == g)
+        brute = np.mean(
+            [
+                sum(
+                    loose.labels[k] == g
+                    for k in np.argsort(np.hypot(x - x[a], y - y[a]))[1:7]
+                )
+                >= 4
+                for a in m
+            ]
+        )
+        got = phases._coherence(loose.labels, near, loose.n_phases)[g]
+        assert got == pytest.approx(brute, abs=1e-12)
+    assert phases._coherence(loose.labels, near, 2)[1] < 0.6
+    # the same number of substitutions as one block on the right: a phase
+    block = sc.copy()
+    right = np.flatnonzero((sc == 1) & (i.ravel() >= 18))
+    block[right[: hot.sum()]] = 2
+    res = phases.find_phases(x, y, block)
+    assert res.n_phases == 2 and [2] in res.classes
 
 
 def test_find_phases_default_min_affinity_half():
