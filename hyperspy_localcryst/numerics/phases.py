@@ -346,10 +346,14 @@ def find_phases(
     windows, or whose atoms (those it is nearest to) do not form regions
     (fewer than ``min_coherence`` of them have at least four of their six
     nearest atoms in the same phase: a class scattered among another
-    phase's atoms, such as the substituted sites of a doped crystal, gives
-    0.4; a compact patch of 4 x 5 atoms 0.7, the phases of real interfaces
-    0.84-0.96), holds *local* classes (found only at defects, scattered,
-    or where phases or domains meet), not a phase. Every atom then takes the
+    phase's atoms in clusters of about one cell, such as the substituted
+    sites of a doped crystal, gives 0.4-0.6; clusters two cells across
+    0.7-0.8, a compact patch of 4 x 5 atoms 0.7-0.8, the phases of real
+    interfaces 0.84-0.96), holds *local* classes (found only at defects,
+    scattered, or where phases or domains meet), not a phase. Groups are
+    dropped one at a time (the one nearest to the fewest windows first)
+    and the tests repeated, since every atom of a dropped group takes
+    another phase; the reason says which test each group failed. Every atom then takes the
     phase whose mean window composition (over the atoms of its classes) is
     nearest to its own window's (total
     variation), so a class two phases share (the B site of two perovskites
@@ -454,6 +458,7 @@ def find_phases(
         ]
     )
     near = _nearest_six(x, y)
+    why = {}  # group -> why it is not a phase
     # mean window composition of each group (over its classes' atoms)
     alive = np.ones(n_groups, dtype=bool)
     while True:
@@ -475,7 +480,23 @@ def find_phases(
         )
         if not weak.any() or alive.sum() == 1:
             break
-        alive[np.flatnonzero(weak)[np.argmin(size[weak])]] = False
+        g = int(np.flatnonzero(weak)[np.argmin(size[weak])])
+        alive[g] = False
+        tests = [
+            (own_atoms[g] < least, f"{own_atoms[g]} atoms < {least:.0f}"),
+            (
+                interior[g] < min_interior,
+                f"{interior[g]} with neighbours of the group in two "
+                f"directions < {min_interior}",
+            ),
+            (size[g] < min_atoms, f"nearest to {size[g]} windows < {min_atoms}"),
+            (
+                coherence[g] < min_coherence,
+                f"scattered: {coherence[g]:.2f} of its atoms with 4 of their "
+                f"6 nearest in its phase < {min_coherence:g}",
+            ),
+        ]
+        why[g] = "; ".join(text for failed, text in tests if failed)
     order = np.argsort(np.where(alive, -size, 1), kind="stable")
     n_phases = int(alive.sum())
     rank = np.full(n_groups, -1, dtype=np.int64)
@@ -521,14 +542,13 @@ def find_phases(
             f"{np.nanmin(A[within]) if within.any() else 1.0:.2f})"
         )
         if local_classes:
+            parts = [
+                f"{', '.join(map(str, np.flatnonzero(groups == g)))} ({text})"
+                for g, text in sorted(why.items())
+            ]
             reason += (
-                f"; site class(es) {', '.join(map(str, local_classes))} hold "
-                f"fewer than {least:.0f} atoms, or fewer than {min_interior} "
-                "with neighbours of their group in two directions, or fill "
-                f"fewer than {min_atoms} windows, or are scattered (fewer "
-                f"than {min_coherence:g} of their atoms with four of their six "
-                "nearest in the same phase): local classes (defects, "
-                "substitutions, walls or boundaries), not a phase"
+                "; local classes (defects, substitutions, walls or boundaries), "
+                f"not a phase: {'; '.join(parts)}"
             )
         reason += f": {n_phases} phase(s)"
     return PhaseResult(
