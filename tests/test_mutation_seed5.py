@@ -114,9 +114,9 @@ def test_lattice_candidates_need_pairs_from_three_tenths_of_the_sources():
     # translation when at least 0.3 of the sources have a partner near it.
     # An oblique lattice of 40 x 40 sites with random vacancies: a lattice
     # vector's support is the share of atoms whose site + v is occupied
-    # (brute force on the integer sites). At 36 % occupancy the shortest
-    # vectors have 33-37 % support and the lattice is found; at 22 % every
-    # vector has less than 0.3 and no lattice is
+    # (brute force on the integer sites). At 36 % occupancy the four shortest
+    # vectors have 0.33-0.37 support and the lattice is found; at 22 % about
+    # 0.2, under 0.3, and no lattice is
     v = np.array([[9.0, 1.5], [-2.0, 11.0]])
     i, j = np.mgrid[0:40, 0:40]
     grid = np.column_stack([i.ravel(), j.ravel()])
