@@ -760,7 +760,9 @@ def centred_outside(image, x, y, separation):
     outermost pixel centres (half-columns centred in the outer half pixel
     are not told from those just outside), lands outside the frame, or runs
     off by more than its window. Such a column is not in the image: its
-    refinement could only place it outside.
+    refinement could only place it outside. An image less than 5 pixels on
+    a side is too small to fit a column in: nothing is reported there,
+    whatever the separation.
 
     Parameters
     ----------

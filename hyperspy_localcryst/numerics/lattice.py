@@ -10,16 +10,17 @@ Method
 
 1. **Candidates.** Vectors from (up to ``max_sources``) atoms to every atom
    within a radius ``R`` are binned in a 2D histogram (bins of a quarter of
-   ``tolerance``, at most 600 per side); its maxima, refined as the mean of
-   the vectors within ``tolerance``, are candidate translations. A candidate's
-   *match fraction* is the share of the sources whose ``r + v`` lies among
-   atoms (inside the atoms' bounding box, with an atom within the median
-   distance to the 6th nearest atom: not in vacuum, not off the image) that
-   do have an atom at ``r + v``. A
-   translation of the structure maps every atom onto an atom (fraction ~ 1);
-   a vector between two sites of the basis maps only the atoms of one site
-   (~ 1/2 or less). Candidates with at least 0.85 times the best fraction are
-   kept.
+   ``tolerance``, at most 600 per side); its maxima with vectors from at
+   least 0.3 of the sources near them (within about a tolerance), refined
+   as the mean of the vectors within ``tolerance``, are candidate
+   translations (a lattice with more than about 70 % vacancies has none).
+   A candidate's *match fraction* is the share of the sources whose
+   ``r + v`` lies among atoms (inside the atoms' bounding box, with an atom
+   within the median distance to the 6th nearest atom: not in vacuum, not
+   off the image) that do have an atom at ``r + v``. A translation of the
+   structure maps every atom onto an atom (fraction ~ 1); a vector between
+   two sites of the basis maps only the atoms of one site (~ 1/2 or less).
+   Candidates with at least 0.85 times the best fraction are kept.
 2. **Same type.** A geometric translation may still swap atom types (in
    SrTiO3 [001] the half-diagonal maps Sr columns onto Ti columns). With
    ``types`` (sublattice labels) a candidate's score is its share of
