@@ -1871,25 +1871,3 @@ def test_joint_position_errors_with_a_held_width():
     errs = _joint_position_errors(img, fit, 3, True)
     np.testing.assert_allclose(fit["x_err"], errs[:, 0], rtol=1e-3)
     np.testing.assert_allclose(fit["y_err"], errs[:, 1], rtol=1e-3)
-
-
-def test_window_radius_rule():
-    """The default window widened to 1.5 fitted widths: the median over the
-    converged columns only, ``sigma_major`` before ``sigma_x``, at most twice
-    the default, unchanged when the columns are narrow or none converged."""
-    from hyperspy_localcryst.numerics.refinement import WINDOW_SIGMAS, window_radius
-
-    assert WINDOW_SIGMAS == 1.5
-    cols = {
-        "sigma_x": np.array([5.0, 6.0, 40.0, 5.5]),
-        "converged": np.array([1.0, 1.0, 0.0, 1.0]),
-    }
-    # converged widths 5.0, 5.5, 6.0: median 5.5 (the diverged 40 px left out)
-    assert window_radius(6.0, cols) == pytest.approx(8.25, abs=1e-12)
-    assert window_radius(9.0, cols) == 9.0  # narrow enough: unchanged
-    assert window_radius(3.0, cols) == 6.0  # at most twice the default
-    cols["sigma_major"] = np.array([7.0, 7.0, 7.0, 8.0])
-    assert window_radius(6.0, cols) == pytest.approx(10.5, abs=1e-12)
-    none = {"sigma_x": np.array([5.0]), "converged": np.array([0.0])}
-    assert window_radius(6.0, none) == 6.0
-    assert window_radius(6.0, {"x": np.array([1.0])}) == 6.0  # centre of mass

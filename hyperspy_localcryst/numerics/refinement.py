@@ -48,7 +48,6 @@ __all__ = [
     "refine_gaussians",
     "centre_of_mass",
     "estimate_sigma",
-    "window_radius",
 ]
 
 #: Columns returned by :func:`refine_gaussians`, in pixel units.
@@ -1281,55 +1280,6 @@ def centre_of_mass(image, x, y, radius, n_iter=3):
     if len(x) == 0:
         return x.copy(), y.copy()
     return _centre_of_mass(image, x, y, radius, n_iter)
-
-
-#: Least radius of the default fitting window, in fitted column widths.
-WINDOW_SIGMAS = 1.5
-
-
-def window_radius(radius, columns):
-    """The default fitting window widened to the columns' fitted width.
-
-    Half the nearest-neighbour distance (the default window) holds too
-    little of a column that is broad for its spacing (ABF columns with the
-    oxygen columns found: 1.2 sigma), and the fit of a column profile that
-    is not quite Gaussian is then pulled by what the window cuts off (on
-    Atomap's perovskite ABF image 19 % of the cation columns were more than
-    0.5 px from the simultaneous ADF's; 2.5 % with a window of 1.5 sigma).
-    The neighbours are subtracted in the joint fit, so a wider window is
-    safe; it is at most twice the default.
-
-    Parameters
-    ----------
-    radius : float
-        The default window radius, pixels.
-    columns : dict
-        Result of :func:`refine_gaussians` with that radius.
-
-    Returns
-    -------
-    float
-        ``max(radius, WINDOW_SIGMAS * sigma)`` with ``sigma`` the median
-        fitted width (``sigma_major`` where the model has one) of the
-        converged columns, at most ``2 * radius``; ``radius`` when no
-        column converged.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> cols = {"sigma_x": np.array([5.0, 5.4, 5.2]), "converged": np.ones(3)}
-    >>> round(window_radius(6.5, cols), 6), window_radius(10.0, cols)
-    (7.8, 10.0)
-    """
-    r = check_number(radius, "radius", "a number of pixels")
-    width = columns.get("sigma_major", columns.get("sigma_x"))
-    if width is None:
-        return r
-    width = np.asarray(width, dtype=np.float64)
-    ok = np.isfinite(width) & (np.asarray(columns.get("converged", 1.0)) == 1)
-    if not ok.any():
-        return r
-    return float(min(max(r, WINDOW_SIGMAS * np.median(width[ok])), 2.0 * r))
 
 
 def estimate_sigma(image, x, y, radius):

@@ -905,10 +905,7 @@ class AtomicImage(Signal2D):
         radius : float, optional
             Fitting-window radius in calibrated units (at most the image
             size); default half the median nearest-neighbour distance of the
-            atoms (of a single atom: half the separation it was found with),
-            widened to 1.5 times the fitted column width (at most twice) and
-            fitted again where the columns are broad for their spacing (see
-            :func:`~hyperspy_localcryst.numerics.refinement.window_radius`).
+            atoms (of a single atom: half the separation it was found with).
         weights : {"auto", "poisson", "uniform"}
             Poisson maximum likelihood or least squares (``"auto"``: Poisson
             when the image has no negative values).
@@ -2278,9 +2275,6 @@ def _refine_frame(
         out = {"x": fx, "y": fy}
     else:
         out = refinement.refine_gaussians(img, xp, yp, r_px, **fit_kwargs)
-        wide = refinement.window_radius(r_px, out) if radius_px is None else r_px
-        if wide > r_px:  # columns broad for their spacing: fit again, wider
-            out = refinement.refine_gaussians(img, xp, yp, wide, **fit_kwargs)
         if contrast == "dark":
             out["background"] = -out["background"]
     out["n_outliers"] = n_outliers
