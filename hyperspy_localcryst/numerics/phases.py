@@ -353,9 +353,9 @@ def find_phases(
     scattered, or where phases or domains meet), not a phase. Groups are
     dropped one at a time (the one nearest to the fewest windows first)
     and the tests repeated, since every atom of a dropped group takes
-    another phase; the reason says which test each group failed. Every atom then takes the
-    phase whose mean window composition (over the atoms of its classes) is
-    nearest to its own window's (total
+    another phase; the reason says which test each group failed. Every atom
+    then takes the phase whose mean window composition (over the atoms of
+    its classes) is nearest to its own window's (total
     variation), so a class two phases share (the B site of two perovskites
     that differ in A) is placed by its surroundings; atoms whose window is
     a mix with at least ``boundary_share`` of another phase are boundary
