@@ -304,6 +304,14 @@ def test_count_classes_noise_along_the_split_direction():
     ratio = f"{s['separation'] / s['noise']:.0f} x the measurement noise)"
     assert s["reason"].endswith(ratio)
     np.testing.assert_array_equal(r.labels, np.repeat([0, 1], [120, 90]))
+    # 0.8 apart along the diagonal: the noise along u = (1, 1) / sqrt(2) is
+    # sqrt((0.4² + 0.05²) / 2) = 0.285 and 3 x 0.285 > 0.8: refused
+    Xd = np.concatenate([a, b + [0.8 / 2**0.5, 0.8 / 2**0.5]])
+    r = st.count_classes(Xd, noise=noise)
+    assert r.n_classes == 1
+    # (the split direction is within a degree of the diagonal)
+    want = ((0.16 + 0.0025) / 2) ** 0.5
+    assert r.splits[0]["noise"] == pytest.approx(want, abs=0.015)
 
 
 def test_count_classes_outliers_are_far_from_their_fifth_neighbour():
