@@ -111,7 +111,8 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
-    "statistics.py": _FAST_TRUTH
+    "statistics.py": ["tests/test_truth_statistics_rules.py"]
+    + _FAST_TRUTH
     + [
         "tests/test_statistics.py",
         "tests/test_neighbourhoods.py",
