@@ -412,3 +412,70 @@ def test_joint_errors_only_where_a_neighbour_reaches_five_percent(d, joint):
         else:
             assert fit[c][0] == pytest.approx(np.sqrt(var_own[a]), rel=1e-3)
             assert abs(fit[c][0] / np.sqrt(var_joint[a]) - 1) > 0.01
+
+
+# ------------------------------------------------ invariances of the whole fit
+_SWAP = {"x": "y", "y": "x", "sigma_x": "sigma_y", "sigma_y": "sigma_x"}
+_SWAP.update({"x_err": "y_err", "y_err": "x_err"})
+
+
+def _asym_scene():
+    """An overlapping pair, a lone column cut by the left edge and one near
+    the bottom-right corner, none on a diagonal: Poisson counts."""
+    atoms = [
+        (9.3, 12.6, 150.0, 1.6),
+        (14.2, 15.1, 110.0, 1.5),
+        (1.4, 24.3, 130.0, 1.7),
+        (27.6, 29.2, 90.0, 1.4),
+    ]
+    img = _scene((32, 30), atoms, seed=17, bg=14.0)
+    seeds = np.array([[9.0, 13.0], [14.0, 15.0], [1.0, 24.0], [28.0, 29.0]])
+    return img, seeds
+
+
+@pytest.mark.parametrize("model", ["round", "elliptical"])
+@pytest.mark.parametrize("weights", ["poisson", "uniform"])
+def test_transposed_image_gives_the_transposed_fit(model, weights):
+    # x = column, y = row: fitting the transpose swaps x and y (and their
+    # widths and errors) and mirrors the orientation about 45 degrees; every
+    # other column is the same (a round column's orientation is 0). The
+    # window (a disc), the rendering and the joint covariance have no
+    # preferred axis, so only the order of the floating-point sums differs
+    img, seeds = _asym_scene()
+    kw = dict(radius=4, model=model, weights=weights, max_passes=6, warn=False)
+    a = refine_gaussians(img, seeds[:, 0], seeds[:, 1], **kw)
+    b = refine_gaussians(img.T.copy(), seeds[:, 1], seeds[:, 0], **kw)
+    assert np.all(a["converged"] == 1)
+    for c in a:
+        want = a[_SWAP.get(c, c)]
+        if c == "orientation" and model == "elliptical":
+            want = (90.0 - want + 90.0) % 180.0 - 90.0
+            got = (b[c] + 90.0) % 180.0 - 90.0
+        else:
+            got = b[c]
+        np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9, err_msg=c)
+
+
+def test_fit_is_equivariant_under_gain_and_shift():
+    # documented: the estimate does not depend on the detector gain (scaled
+    # counts: the amplitude, background, intensity and residual scale, the
+    # rest stays), and positions are pixel indices (an image padded by 5
+    # columns on the left and 3 rows on the top moves every column by
+    # exactly (5, 3))
+    img, seeds = _asym_scene()
+    kw = dict(radius=4, max_passes=6, warn=False)
+    a = refine_gaussians(img, seeds[:, 0], seeds[:, 1], **kw)
+    g = refine_gaussians(3.7 * img, seeds[:, 0], seeds[:, 1], **kw)
+    scaled = ("amplitude", "background", "intensity", "residual")
+    for c in a:
+        f = 3.7 if c in scaled else 1.0
+        np.testing.assert_allclose(g[c], f * a[c], rtol=1e-8, err_msg=c)
+    assert np.all(a["converged"] == 1)
+    # the shift: the pair alone (windows and rendered peaks inside the image)
+    pair = seeds[:2]
+    a = refine_gaussians(img, pair[:, 0], pair[:, 1], **kw)
+    pad = np.pad(img, ((3, 0), (5, 0)), mode="edge")
+    s = refine_gaussians(pad, pair[:, 0] + 5, pair[:, 1] + 3, **kw)
+    for c in a:
+        f = {"x": 5.0, "y": 3.0}.get(c, 0.0)
+        np.testing.assert_allclose(s[c], a[c] + f, rtol=1e-8, err_msg=c)
