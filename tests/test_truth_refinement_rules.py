@@ -322,15 +322,15 @@ def test_centre_of_mass_iterates_the_brute_force_disc_centroid():
 def test_estimate_sigma_ignores_a_seed_on_a_featureless_patch():
     # the width of the columns: a seed on a flat patch has no peak (nothing
     # at half its zero amplitude above the background) and no width, so the
-    # median is over the real columns. Three columns of sigma 2.5 (half-
+    # median is over the real columns only. Two columns of sigma 2.5 (half-
     # maximum area 2 pi ln2 sigma^2 ~ 27 px, counted by brute force here)
-    # and two seeds on the flat patch: a zero width from each would pull the
-    # median of five to below half
+    # and three seeds on the flat patch: a zero width from each would make
+    # the median of five zero (then 0.5, the floor)
     yy, xx = np.mgrid[:40, :60].astype(float)
     img = np.full((40, 60), 10.0)
-    cols = [(8.0, 8.0), (20.0, 9.0), (8.0, 21.0)]
+    cols = [(8.0, 8.0), (20.0, 9.0)]
     for x0, y0 in cols:
-        img += 100.0 * np.exp(-((xx - x0) ** 2 + (yy - y0) ** 2) / (2 * 2.5**2))
+        img += 100.0 * np.exp(-((xx - x0 - 0.3) ** 2 + (yy - y0) ** 2) / 12.5)
     img[:, 40:] = 10.0  # featureless right part
     areas = []
     for x0, y0 in cols:
@@ -340,8 +340,9 @@ def test_estimate_sigma_ignores_a_seed_on_a_featureless_patch():
         half = bg + 0.5 * (img[int(y0), int(x0)] - bg)
         areas.append(np.sum(disc & (img >= half)))
     want = np.median(np.sqrt(np.array(areas) / (2 * np.pi * np.log(2))))
+    flat = [(50.0, 10.0), (52.0, 25.0), (47.0, 33.0)]
     got = refinement.estimate_sigma(
-        img, [x for x, _ in cols] + [50.0, 52.0], [y for _, y in cols] + [10.0, 25.0], 6
+        img, [x for x, _ in cols + flat], [y for _, y in cols + flat], 6
     )
     assert got == pytest.approx(want, rel=1e-12)
     assert 2.0 < got < 3.0
