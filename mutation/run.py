@@ -89,7 +89,8 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
-    "refinement.py": _FAST_TRUTH
+    "refinement.py": ["tests/test_truth_refinement_rules.py"]
+    + _FAST_TRUTH
     + [
         "tests/test_refinement.py",
         "tests/test_kernels.py",
