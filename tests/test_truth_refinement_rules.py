@@ -20,8 +20,7 @@ With ``tol=0`` a fit runs all ``max_iter`` Fisher-scoring steps and its
 last Fisher matrix is that at the returned parameters, so the errors are
 exactly those of the returned fit.
 
-Also: ``centre_of_mass`` and ``estimate_sigma`` against brute force, and
-``window_radius`` against its documented closed form.
+Also: ``centre_of_mass`` and ``estimate_sigma`` against brute force.
 """
 
 import warnings
@@ -346,28 +345,6 @@ def test_estimate_sigma_ignores_a_seed_on_a_featureless_patch():
     )
     assert got == pytest.approx(want, rel=1e-12)
     assert 2.0 < got < 3.0
-
-
-# ------------------------------------------------------------ window_radius
-@pytest.mark.parametrize(
-    "radius, widths, converged, want, want_major",
-    [
-        # max(r, 1.5 * median of the converged finite widths), at most 2 r;
-        # want_major: the same with sigma_major (twice the widths) given,
-        # which takes precedence over sigma_x
-        (4.0, [3.0, 3.4, 9.0, 3.2], [1, 1, 0, 1], 4.8, 8.0),
-        (4.0, [1.0, 2.0, 2.2], [1, 1, 1], 4.0, 6.0),
-        (4.0, [7.0, 6.0, 8.0], [1, 1, 1], 8.0, 8.0),
-        (5.0, [np.nan, 4.0, 4.4], [1, 1, 1], 6.3, 10.0),
-        (5.0, [4.0, 4.4], [0, 0], 5.0, 5.0),
-    ],
-)
-def test_window_radius_closed_form(radius, widths, converged, want, want_major):
-    cols = {"sigma_x": np.array(widths), "converged": np.array(converged, float)}
-    assert refinement.window_radius(radius, cols) == pytest.approx(want, rel=1e-12)
-    cols["sigma_major"] = 2 * np.array(widths)
-    got = refinement.window_radius(radius, cols)
-    assert got == pytest.approx(want_major, rel=1e-12)
 
 
 @pytest.mark.parametrize("d, joint", [(7.3, True), (8.1, False)])
