@@ -1761,9 +1761,14 @@ def refine_gaussians(
         # modelled as context columns on the sites that continue the
         # lattice beyond the edges: round, the median width of the atoms,
         # fitted in every pass like the atoms, never reported.
+        # Seeds whose first fit landed outside the image (status 9) are such
+        # columns too: they stay failed, but are modelled.
         ctx_x, ctx_y = _context_sites(
             params[ok, 0], params[ok, 1], x, y, image.shape, radius
         )
+        outside = status == _S_OUTSIDE
+        ctx_x = np.concatenate([x[outside], ctx_x])
+        ctx_y = np.concatenate([y[outside], ctx_y])
         if len(ctx_x):
             w_ctx = _mean_width(params, _ROUND, ok)
             c_bg, c_amp = _seed_params(image, ctx_x, ctx_y, radius)
