@@ -7,7 +7,13 @@ are removed from each window before the fit: after a first pass the model of
 every atom is rendered once, and in the next passes each atom is fitted to the
 data minus the model of all the *other* atoms (block-coordinate descent on the
 joint model of the image). Passes repeat until no position moves by more than
-``tol``.
+``tol``. A crystal continues beyond the image: the columns centred just
+outside it (up to the window radius beyond the outermost pixel centres) reach
+into the edge atoms' windows, so the joint model holds them too, as context
+columns on the sites that continue the lattice of the fitted atoms (and at
+seeds whose fits land outside): round, of the atoms' median width, fitted in
+every pass, never returned; one that its data do not support (amplitude below
+twice its error, or centred inside) is dropped.
 
 The fit maximises the Poisson likelihood (Fisher scoring, i.e. iteratively
 reweighted least squares with weights ``1/model``, the model of the whole
@@ -1574,7 +1580,10 @@ def refine_gaussians(
     tol : float
         Convergence tolerance on the position, in pixels.
     subtract_neighbours : bool
-        Subtract the model of the neighbours from each window (joint fit).
+        Subtract the model of the neighbours from each window (joint fit),
+        including the columns centred just beyond the image edges (context
+        columns on the sites continuing the lattice, fitted but not
+        returned; left out, they pulled the edge atoms outward).
     warn : bool
         Emit the RuntimeWarning of a joint fit that has not settled. False
         for internal checks, which may run in worker threads, where
@@ -1761,12 +1770,15 @@ def refine_gaussians(
         # modelled as context columns on the sites that continue the
         # lattice beyond the edges: round, the median width of the atoms,
         # fitted in every pass like the atoms, never reported.
-        # Seeds whose first fit landed outside the image (status 9) are such
-        # columns too: they stay failed, but are modelled.
+        # Seeds whose first fit landed outside the image (status 9), or that
+        # lie beyond the outermost pixel centres and failed, are such columns
+        # too: they stay failed, but are modelled.
         ctx_x, ctx_y = _context_sites(
             params[ok, 0], params[ok, 1], x, y, image.shape, radius
         )
-        outside = status == _S_OUTSIDE
+        ny, nx = image.shape
+        beyond = (x < 0) | (y < 0) | (x > nx - 1) | (y > ny - 1)
+        outside = (status == _S_OUTSIDE) | (beyond & ~ok)
         ctx_x = np.concatenate([x[outside], ctx_x])
         ctx_y = np.concatenate([y[outside], ctx_y])
         if len(ctx_x):
