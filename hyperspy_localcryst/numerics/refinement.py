@@ -1157,15 +1157,14 @@ def _context_sites(px, py, sx, sy, shape, radius):
         return empty
     seeds = cKDTree(np.column_stack([sx, sy]))
     g = g[seeds.query(g)[0] > 0.5 * d_nn]
-    g = g[np.lexsort((g[:, 0], g[:, 1]))]  # order-independent choice
-    kept = []
-    for q in g:
-        if all(np.hypot(*(q - k)) > 0.5 * d_nn for k in kept):
-            kept.append(q)
-    if not kept:
+    if len(g) == 0:
         return empty
-    kept = np.array(kept)
-    return kept[:, 0].copy(), kept[:, 1].copy()
+    g = g[np.lexsort((g[:, 0], g[:, 1]))]  # order-independent choice
+    keep = np.ones(len(g), dtype=bool)
+    for i, near in enumerate(cKDTree(g).query_ball_point(g, 0.5 * d_nn)):
+        if keep[i]:
+            keep[[j for j in near if j > i]] = False
+    return g[keep, 0].copy(), g[keep, 1].copy()
 
 
 def _mean_width(params, mdl, ok):
