@@ -1098,8 +1098,9 @@ def _add_peaks(out, params, model, radii, ok):
     the few context columns along the edges)."""
     ny, nx = out.shape
     rmax = radii.max() if radii.shape[0] > 0 else 0
-    ex = np.empty(2 * rmax + 1)
-    ey = np.empty(2 * rmax + 1)
+    m = 2 * rmax + 1  # the longest row or column of a peak
+    ex = np.empty(m)
+    ey = np.empty(m)
     for k in range(params.shape[0]):
         if not ok[k]:
             continue
