@@ -270,6 +270,57 @@ def test_settled_lattice_does_not_warn():
     assert np.all(moved < 0.33 * np.hypot(fit["x_err"], fit["y_err"]))
 
 
+# ------------------------------------------- columns beyond the image edge
+def _cut_lattice(outside=True):
+    """A 5 x 5 square lattice 11 px apart, widths 2.75 px (4 widths apart),
+    peak 142 over 20, noise-free, on 64 x 65 px: the lattice continues
+    beyond the edges with its next columns centred 1-1.5 px outside (the
+    scene of test_properties.py::test_overlap_bias_case); ``outside=False``:
+    the crystal ends with the 25 columns (vacuum beyond)."""
+    img, truth = make_lattice_image(
+        (64, 65), spacing=11.0, sigma=2.75, peak=142.0, background=20.0, noise=None
+    )
+    if not outside:
+        img = render_gaussians(img.shape, truth["x"], truth["y"], 142.0, 2.75, 20.0)
+    return img, truth["x"], truth["y"]
+
+
+@pytest.mark.parametrize("outside", [True, False])
+def test_columns_beyond_the_edge_do_not_bias_the_fit(outside):
+    """Left out of the model, the columns just outside the image pulled the
+    edge atoms outward by 0.11 px (twice the Cramér-Rao bound of 0.052 px)
+    and the next row by 0.05 px, at any number of passes; modelled (context
+    columns on the sites continuing the lattice), the converged joint fit
+    is exact, and where the crystal ends at the edge nothing is invented."""
+    img, x, y = _cut_lattice(outside)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the default passes: not settled
+        fit = refinement.refine_gaussians(img, x, y, 5.5)
+    long = refinement.refine_gaussians(img, x, y, 5.5, max_passes=30)
+    assert np.all(long["converged"] == 1)
+    assert np.max(np.abs(np.r_[long["x"] - x, long["y"] - y])) < 2e-3
+    np.testing.assert_allclose(long["sigma_x"], 2.75, atol=5e-3)  # was 2.46
+    np.testing.assert_allclose(long["background"], 20.0, atol=0.5)  # was 37.6
+    assert np.max(np.abs(np.r_[fit["x"] - x, fit["y"] - y])) < 0.03
+
+
+def test_seeds_outside_the_image_are_modelled_but_not_reported():
+    """The columns centred outside given as seeds fail, as before (outside
+    the image, or run off from a corner: status 9 or 6, seed kept), but
+    their flanks are modelled: the 25 columns inside are fitted exactly."""
+    img, x, y = _cut_lattice()
+    gx, gy = np.meshgrid(np.arange(-1.0, 70.0, 11.0), np.arange(-1.5, 70.0, 11.0))
+    sx, sy = gx.ravel(), gy.ravel()
+    inside = (sx >= 0) & (sx <= 64) & (sy >= 0) & (sy <= 63)
+    assert inside.sum() == 25 and (~inside).sum() == 24
+    fit = refinement.refine_gaussians(img, sx, sy, 5.5, max_passes=30)
+    assert np.all(np.isin(fit["fit_status"][~inside], [6, 9]))
+    np.testing.assert_array_equal(fit["x"][~inside], sx[~inside])
+    assert np.all(fit["converged"][inside] == 1)
+    err = np.r_[fit["x"][inside] - sx[inside], fit["y"][inside] - sy[inside]]
+    assert np.max(np.abs(err)) < 2e-3
+
+
 def test_joint_fit_at_four_sigma():
     img, x, y, radius = _pair(separation_sigmas=4.0)
     joint = refinement.refine_gaussians(img, np.round(x), np.round(y), radius)

@@ -7,7 +7,13 @@ are removed from each window before the fit: after a first pass the model of
 every atom is rendered once, and in the next passes each atom is fitted to the
 data minus the model of all the *other* atoms (block-coordinate descent on the
 joint model of the image). Passes repeat until no position moves by more than
-``tol``.
+``tol``. A crystal continues beyond the image: the columns centred just
+outside it (up to the window radius beyond the outermost pixel centres) reach
+into the edge atoms' windows, so the joint model holds them too, as context
+columns on the sites that continue the lattice of the fitted atoms (and at
+seeds whose fits land outside): round, of the atoms' median width, fitted in
+every pass, never returned; one that its data do not support (amplitude below
+twice its error, or centred inside) is dropped.
 
 The fit maximises the Poisson likelihood (Fisher scoring, i.e. iteratively
 reweighted least squares with weights ``1/model``, the model of the whole
@@ -535,14 +541,28 @@ def _hold_width(F, M, npar):
 
 @njit(cache=True, nogil=True, fastmath=True, error_model="numpy")
 def _fit_one(
-    image, others, p0, own0, model, weighting, radius, wmax, max_iter, tol, scratch
+    image,
+    others,
+    p0,
+    own0,
+    model,
+    weighting,
+    radius,
+    wmax,
+    max_iter,
+    tol,
+    scratch,
+    context=False,
 ):
     """Fit one atom by Fisher scoring.
 
     ``scratch`` is the calling thread's work space (see :func:`_scratch`),
     reused from atom to atom. ``wmax`` is the largest width (pixels) the
-    column may take. Returns (params, variances, n_pixels, status,
-    rms_residual), ``status`` one of the codes of :data:`FIT_STATUS`.
+    column may take. A ``context`` column (round model, a column centred
+    beyond the edge whose flank reaches into the image) keeps its width
+    ``p0[3]`` and may lie outside the image. Returns (params, variances,
+    n_pixels, status, rms_residual), ``status`` one of the codes of
+    :data:`FIT_STATUS`.
     """
     ny, nx = image.shape
     npar = p0.shape[0]
@@ -585,7 +605,7 @@ def _fit_one(
             status = _S_SINGULAR
             break
         _cholesky_solve(L, g, npar, step)
-        held = model == _ROUND and p[3] + step[3] > wmax
+        held = model == _ROUND and (context or p[3] + step[3] > wmax)
         if held:
             # The width would leave its bound: hold it (approaching the bound
             # half way) and solve for the other parameters, so that a width
@@ -598,7 +618,7 @@ def _fit_one(
                 status = _S_SINGULAR
                 break
             _cholesky_solve(L, J, npar, step)
-            step[3] = 0.5 * (wmax - p[3])
+            step[3] = 0.0 if context else 0.5 * (wmax - p[3])
         # Safeguards: bounded position step, positive width and amplitude.
         width = p[3] if model == _ROUND else 1.0 / math.sqrt(max(p[3], p[5]))
         lim = 0.5 * width
@@ -612,7 +632,9 @@ def _fit_one(
                 trial[a] = p[a] + scale * step[a]
             valid = trial[2] > 0.0
             # a column wider than its window is unconstrained by the data
-            if model == _ROUND:
+            if context:
+                pass  # the width is held
+            elif model == _ROUND:
                 valid = valid and 0.5 * p[3] < trial[3] <= min(2.0 * p[3], wmax)
             else:
                 valid = (
@@ -675,6 +697,8 @@ def _fit_one(
             status = _S_FAINT
         elif not (var[0] < r2) or not (var[1] < r2):
             status = _S_UNDETERMINED
+        elif context:
+            pass  # centred outside by definition
         elif p[0] < -0.5 or p[1] < -0.5 or p[0] > nx - 0.5 or p[1] > ny - 0.5:
             status = _S_OUTSIDE
     return p, var, n_pix, status, resid
@@ -703,7 +727,18 @@ def _scratch(radius, npar):
 
 @njit(cache=True, nogil=True, parallel=True)
 def _fit_pass(
-    image, others, params, own, model, weighting, radius, wmax, max_iter, tol, ok_in
+    image,
+    others,
+    params,
+    own,
+    model,
+    weighting,
+    radius,
+    wmax,
+    max_iter,
+    tol,
+    ok_in,
+    context=False,
 ):
     n, npar = params.shape
     out = params.copy()
@@ -730,6 +765,7 @@ def _fit_pass(
                 max_iter,
                 tol,
                 scratch,
+                context,
             )
             status[k] = st
             if st <= _S_HELD:
@@ -1054,6 +1090,137 @@ def _joint_position_variance(
             var[k, 0] = sx
             var[k, 1] = sy
     return var
+
+
+@njit(cache=True, nogil=True)
+def _add_peaks(out, params, model, radii, ok):
+    """Add the peaks of the atoms ``ok`` to ``out`` (one after another: for
+    the few context columns along the edges)."""
+    ny, nx = out.shape
+    rmax = radii.max() if radii.shape[0] > 0 else 0
+    m = 2 * rmax + 1  # the longest row or column of a peak
+    ex = np.empty(m)
+    ey = np.empty(m)
+    for k in range(params.shape[0]):
+        if not ok[k]:
+            continue
+        p = params[k]
+        r = radii[k]
+        cx = int(np.floor(p[0] + 0.5))
+        cy = int(np.floor(p[1] + 0.5))
+        j0, j1 = max(cy - r, 0), min(cy + r + 1, ny)
+        i0, i1 = max(cx - r, 0), min(cx + r + 1, nx)
+        _add_peak(p, model, j0, j1, i0, i1, out, 0, 0, ex, ey)
+    return out
+
+
+def _context_sites(px, py, sx, sy, shape, radius):
+    """Lattice sites just beyond the edges, where columns outside the image
+    may reach into it.
+
+    The fitted atoms ``(px, py)`` continue their own lattice: for an atom
+    within 1.5 nearest-neighbour distances of the edge and each neighbour
+    within that distance, the site on the far side of the atom (its mirror
+    image ``2 a - b``). Sites kept: centred beyond the outermost pixel
+    centres, at most ``radius`` beyond them (the flank of a column farther
+    out hardly enters an atom's window, and its own window holds no
+    pixels), and farther than half a neighbour distance from every seed
+    ``(sx, sy)`` and every site kept before. Returns (x, y).
+    """
+    ny, nx = shape
+    empty = (np.empty(0), np.empty(0))
+    if len(px) < 2:
+        return empty
+    pts = np.column_stack([px, py])
+    tree = cKDTree(pts)
+    d_nn = float(np.median(tree.query(pts, k=2)[0][:, 1]))
+    if not np.isfinite(d_nn) or d_nn <= 0:
+        return empty
+    reach = 1.5 * d_nn
+    margin = np.minimum.reduce([px, py, nx - 1 - px, ny - 1 - py])
+    parents = np.flatnonzero(margin < reach)
+    if len(parents) == 0:
+        return empty
+    cand = []
+    for a, nbrs in zip(parents, tree.query_ball_point(pts[parents], reach)):
+        nbrs = [b for b in nbrs if b != a]
+        if nbrs:
+            cand.append(2.0 * pts[a] - pts[nbrs])
+    if not cand:
+        return empty
+    g = np.concatenate(cand)
+    beyond = np.hypot(
+        np.maximum(np.maximum(-g[:, 0], g[:, 0] - (nx - 1)), 0.0),
+        np.maximum(np.maximum(-g[:, 1], g[:, 1] - (ny - 1)), 0.0),
+    )
+    g = g[(beyond > 0) & (beyond <= radius)]
+    if len(g) == 0:
+        return empty
+    seeds = cKDTree(np.column_stack([sx, sy]))
+    g = g[seeds.query(g)[0] > 0.5 * d_nn]
+    if len(g) == 0:
+        return empty
+    g = g[np.lexsort((g[:, 0], g[:, 1]))]  # order-independent choice
+    keep = np.ones(len(g), dtype=bool)
+    for i, near in enumerate(cKDTree(g).query_ball_point(g, 0.5 * d_nn)):
+        if keep[i]:
+            keep[[j for j in near if j > i]] = False
+    return g[keep, 0].copy(), g[keep, 1].copy()
+
+
+def _mean_width(params, mdl, ok):
+    """Median width of the atoms ``ok`` (elliptical: the geometric mean of
+    the two axes), the width of the context columns."""
+    if mdl == _ROUND:
+        w = params[ok, 3]
+    else:
+        a, b, c = params[ok, 3], params[ok, 4], params[ok, 5]
+        w = (a * c - b * b) ** -0.25
+    w = w[np.isfinite(w)]
+    return float(np.median(w)) if len(w) else np.nan
+
+
+def _render_model(others, params, mdl, radius, ok, ctx, ctx_ok):
+    """The peaks of all atoms ``ok`` and context columns ``ctx_ok`` (round)."""
+    _render_peaks(others, params, mdl, _render_radii(params, mdl, radius), ok)
+    if ctx is not None and ctx_ok.any():
+        _add_peaks(others, ctx, _ROUND, _render_radii(ctx, _ROUND, radius), ctx_ok)
+    return others
+
+
+def _fit_context(
+    image, others, ctx, own, ctx_ok, width, weighting, radius, max_iter, tol
+):
+    """Refit the context columns ``ctx_ok`` from ``ctx`` among the rendered
+    model ``others``, which holds them as ``own``; their width set to
+    ``width``. A column stays when its fit converges, centred beyond the
+    outermost pixel centres, with an amplitude of at least twice its error.
+    Returns the new parameters (the old ones where a column goes), which
+    columns stay and their position errors."""
+    ny, nx = image.shape
+    start = ctx.copy()
+    start[:, 3] = width
+    new, cov, _, st = _fit_pass(
+        image,
+        others,
+        start,
+        own,
+        _ROUND,
+        weighting,
+        radius,
+        np.full(len(ctx), width),
+        max_iter,
+        tol,
+        ctx_ok,
+        True,
+    )
+    x, y = new[:, 0], new[:, 1]
+    beyond = (x < 0) | (y < 0) | (x > nx - 1) | (y > ny - 1)
+    with np.errstate(invalid="ignore"):
+        strong = new[:, 2] > 2.0 * np.sqrt(cov[:, 2])
+    keep = ctx_ok & (st <= _S_HELD) & beyond & strong
+    err = np.sqrt(np.nan_to_num(cov[:, :2], nan=0.0))
+    return np.where(keep[:, None], new, ctx), keep, err
 
 
 def _overlap_groups(params, mdl, radius, ok):
@@ -1413,7 +1580,10 @@ def refine_gaussians(
     tol : float
         Convergence tolerance on the position, in pixels.
     subtract_neighbours : bool
-        Subtract the model of the neighbours from each window (joint fit).
+        Subtract the model of the neighbours from each window (joint fit),
+        including the columns centred just beyond the image edges (context
+        columns on the sites continuing the lattice, fitted but not
+        returned; left out, they pulled the edge atoms outward).
     warn : bool
         Emit the RuntimeWarning of a joint fit that has not settled. False
         for internal checks, which may run in worker threads, where
@@ -1583,6 +1753,7 @@ def refine_gaussians(
             status = np.where(ok, st, status)
             ok = status <= _S_HELD
     last_move = None  # each atom's move in the last pass, if passes ran out
+    ctx = ctx_ok = None  # context columns centred beyond the edges
     if subtract_neighbours and max_passes > 1:
         others = np.empty_like(image)
         last = np.zeros_like(params)  # each atom's change in the last pass
@@ -1590,9 +1761,51 @@ def refine_gaussians(
         pairs = None
         if cov.shape != params.shape:  # round first pass, elliptical from here
             cov = np.full_like(params, np.nan)
+        # A crystal continues beyond the image: the columns centred just
+        # outside it show their flanks along the edges. Left out of the
+        # model, they entered the edge atoms' windows as a raised background
+        # on one side, pulled those atoms outward and narrower (0.1 px,
+        # twice the Cramér-Rao bound, at 4 widths' spacing) and, through
+        # the subtracted models, the next rows too (0.05 px). They are
+        # modelled as context columns on the sites that continue the
+        # lattice beyond the edges: round, the median width of the atoms,
+        # fitted in every pass like the atoms, never reported.
+        # Seeds whose first fit landed outside the image (status 9), or that
+        # lie beyond the outermost pixel centres and failed, are such columns
+        # too: they stay failed, but are modelled.
+        ctx_x, ctx_y = _context_sites(
+            params[ok, 0], params[ok, 1], x, y, image.shape, radius
+        )
+        ny, nx = image.shape
+        beyond = (x < 0) | (y < 0) | (x > nx - 1) | (y > ny - 1)
+        outside = (status == _S_OUTSIDE) | (beyond & ~ok)
+        ctx_x = np.concatenate([x[outside], ctx_x])
+        ctx_y = np.concatenate([y[outside], ctx_y])
+        if len(ctx_x):
+            w_ctx = _mean_width(params, _ROUND, ok)
+            c_bg, c_amp = _seed_params(image, ctx_x, ctx_y, radius)
+            ctx = np.column_stack(
+                [ctx_x, ctx_y, c_amp, np.full(len(ctx_x), w_ctx), c_bg]
+            )
+            ctx_ok = np.ones(len(ctx), dtype=np.bool_)
+            _render_model(others, params, _ROUND, radius, ok, None, None)
+            absent = ctx.copy()
+            absent[:, 2] = 0.0  # not in the rendered model yet
+            ctx, ctx_ok, _ = _fit_context(
+                image,
+                others,
+                ctx,
+                absent,
+                ctx_ok,
+                w_ctx,
+                weighting,
+                radius,
+                max_iter,
+                tol,
+            )
         for k in range(max_passes - 1):
             rr = _render_radii(params, mdl, radius)
-            _render_peaks(others, params, mdl, rr, ok)
+            _render_model(others, params, mdl, radius, ok, ctx, ctx_ok)
             new, cov_new, resid_new, st_new = _fit_pass(
                 image,
                 others,
@@ -1606,6 +1819,25 @@ def refine_gaussians(
                 tol,
                 ok & active,
             )
+            ctx_moved = None
+            if ctx is not None and ctx_ok.any():
+                ctx_new, ctx_keep, ctx_err = _fit_context(
+                    image,
+                    others,
+                    ctx,
+                    ctx,
+                    ctx_ok,
+                    _mean_width(params, mdl, ok),
+                    weighting,
+                    radius,
+                    max_iter,
+                    tol,
+                )
+                step = np.abs(ctx_new[:, :2] - ctx[:, :2])
+                ctx_moved = ctx_ok & (
+                    ~ctx_keep | np.any(step >= np.maximum(tol, 0.1 * ctx_err), 1)
+                )
+                ctx, ctx_ok = ctx_new, ctx_keep
             # atoms not refitted keep their parameters, errors and residuals
             ok_new = st_new <= _S_HELD
             keep = ok & (ok_new | ~active)
@@ -1627,7 +1859,7 @@ def refine_gaussians(
             # neighbours moved, are refitted in the next pass.
             err = np.sqrt(np.nan_to_num(cov[:, :2], nan=0.0))
             moved = ok & np.any(np.abs(change[:, :2]) >= np.maximum(tol, 0.1 * err), 1)
-            if not np.any(moved):
+            if not np.any(moved) and (ctx_moved is None or not ctx_moved.any()):
                 break
             if k == max_passes - 2:
                 # The passes converge about geometrically, each move at most
@@ -1642,10 +1874,16 @@ def refine_gaussians(
                 continue
             if pairs is None:
                 reach = float(radius + rr.max())
-                pairs = cKDTree(params[:, :2]).query_pairs(reach, output_type="ndarray")
+                tree = cKDTree(params[:, :2])
+                pairs = tree.query_pairs(reach, output_type="ndarray")
             active = moved.copy()
             active[pairs[moved[pairs[:, 0]], 1]] = True
             active[pairs[moved[pairs[:, 1]], 0]] = True
+            if ctx_moved is not None and ctx_moved.any():
+                # the atoms whose windows a moved (or dropped) context column
+                # reaches
+                for near in tree.query_ball_point(ctx[ctx_moved, :2], reach):
+                    active[near] = True
             active &= ok
     joint = subtract_neighbours and max_passes > 1
     faint = status == _S_FAINT
@@ -1655,7 +1893,7 @@ def refine_gaussians(
         # width trades with its amplitude and background. Such columns are
         # fitted once more among the fitted others with the width at most the
         # median fitted width (held there if it would grow: status 1).
-        _render_peaks(others, params, mdl, _render_radii(params, mdl, radius), ok)
+        _render_model(others, params, mdl, radius, ok, ctx, ctx_ok)
         w_med = float(np.median(params[ok, 3]))
         retry = params.copy()
         retry[faint, 3] = np.minimum(retry[faint, 3], w_med)
@@ -1681,7 +1919,7 @@ def refine_gaussians(
         status = np.where(good, st_new, status)
         ok = ok | good
     if joint:
-        _render_peaks(others, params, mdl, _render_radii(params, mdl, radius), ok)
+        _render_model(others, params, mdl, radius, ok, ctx, ctx_ok)
     if weighting == _UNIFORM:
         # Least squares: the errors are the sandwich at the final parameters
         # (the passes' chi-square-scaled ones assume the same noise on every
