@@ -181,13 +181,14 @@ def _add_peak(p, model, j0, j1, i0, i1, dst, dj, di, ex, ey):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _render_peaks(out, params, model, radii, ok):
+def _render_peaks(out, params, model, radii, ok, clear=True):
     """Sum of the Gaussian peaks (no background) of all atoms, into ``out``.
 
-    Parallel over horizontal bands of the image: each band zeroes and adds
-    only its own rows of the atoms that overlap it, so no two threads write
-    the same pixel. ``out`` is reused from pass to pass (allocating a fresh
-    image each time costs more than the rendering: page faults).
+    Parallel over horizontal bands of the image: each band zeroes (unless
+    ``clear`` is False: the peaks are then added to what ``out`` holds) and
+    adds only its own rows of the atoms that overlap it, so no two threads
+    write the same pixel. ``out`` is reused from pass to pass (allocating a
+    fresh image each time costs more than the rendering: page faults).
     """
     ny, nx = out.shape
     cy_all = np.floor(params[:, 1] + 0.5)
@@ -200,7 +201,8 @@ def _render_peaks(out, params, model, radii, ok):
         ex = np.empty(2 * rmax + 1)
         ey = np.empty(2 * rmax + 1)
         b0, b1 = edges[band], edges[band + 1]
-        out[b0:b1] = 0.0
+        if clear:
+            out[b0:b1] = 0.0
         first = np.searchsorted(cys, b0 - rmax)
         last = np.searchsorted(cys, b1 + rmax, side="right")
         for q in range(first, last):
@@ -1092,28 +1094,6 @@ def _joint_position_variance(
     return var
 
 
-@njit(cache=True, nogil=True)
-def _add_peaks(out, params, model, radii, ok):
-    """Add the peaks of the atoms ``ok`` to ``out`` (one after another: for
-    the few context columns along the edges)."""
-    ny, nx = out.shape
-    rmax = radii.max() if radii.shape[0] > 0 else 0
-    m = 2 * rmax + 1  # the longest row or column of a peak
-    ex = np.empty(m)
-    ey = np.empty(m)
-    for k in range(params.shape[0]):
-        if not ok[k]:
-            continue
-        p = params[k]
-        r = radii[k]
-        cx = int(np.floor(p[0] + 0.5))
-        cy = int(np.floor(p[1] + 0.5))
-        j0, j1 = max(cy - r, 0), min(cy + r + 1, ny)
-        i0, i1 = max(cx - r, 0), min(cx + r + 1, nx)
-        _add_peak(p, model, j0, j1, i0, i1, out, 0, 0, ex, ey)
-    return out
-
-
 def _context_sites(px, py, sx, sy, shape, radius):
     """Lattice sites just beyond the edges, where columns outside the image
     may reach into it.
@@ -1168,7 +1148,7 @@ def _context_sites(px, py, sx, sy, shape, radius):
     return g[keep, 0].copy(), g[keep, 1].copy()
 
 
-def _mean_width(params, mdl, ok):
+def _median_width(params, mdl, ok):
     """Median width of the atoms ``ok`` (elliptical: the geometric mean of
     the two axes), the width of the context columns."""
     if mdl == _ROUND:
@@ -1184,7 +1164,8 @@ def _render_model(others, params, mdl, radius, ok, ctx, ctx_ok):
     """The peaks of all atoms ``ok`` and context columns ``ctx_ok`` (round)."""
     _render_peaks(others, params, mdl, _render_radii(params, mdl, radius), ok)
     if ctx is not None and ctx_ok.any():
-        _add_peaks(others, ctx, _ROUND, _render_radii(ctx, _ROUND, radius), ctx_ok)
+        radii = _render_radii(ctx, _ROUND, radius)
+        _render_peaks(others, ctx, _ROUND, radii, ctx_ok, clear=False)
     return others
 
 
@@ -1782,7 +1763,7 @@ def refine_gaussians(
         ctx_x = np.concatenate([x[outside], ctx_x])
         ctx_y = np.concatenate([y[outside], ctx_y])
         if len(ctx_x):
-            w_ctx = _mean_width(params, _ROUND, ok)
+            w_ctx = _median_width(params, _ROUND, ok)
             c_bg, c_amp = _seed_params(image, ctx_x, ctx_y, radius)
             ctx = np.column_stack(
                 [ctx_x, ctx_y, c_amp, np.full(len(ctx_x), w_ctx), c_bg]
@@ -1827,7 +1808,7 @@ def refine_gaussians(
                     ctx,
                     ctx,
                     ctx_ok,
-                    _mean_width(params, mdl, ok),
+                    _median_width(params, mdl, ok),
                     weighting,
                     radius,
                     max_iter,
