@@ -640,7 +640,8 @@ def decide_contrast(image, sigma, noise=None, separation=None):
         ``"bright"`` or ``"dark"``.
     info : dict
         ``skewness`` and ``extrema_ratio`` (test 1), ``sharpness_ratio`` and
-        ``band_skewness`` (test 2).
+        ``band_skewness`` (test 2), and ``test``: the test that decided
+        ``"dark"`` (1, or 2 where test 1 did not), 0 for ``"bright"``.
 
     Examples
     --------
@@ -663,23 +664,43 @@ def decide_contrast(image, sigma, noise=None, separation=None):
     skew = _skewness(z)
     n = max(1, int(z.size / sep**2))
     md = max(1, int(round(sep / 2)))
-    med = []
-    for sign in (1, -1):
-        rows, cols = local_maxima(sign * z, md)
-        med.append(float(np.median(sign * z[rows[:n], cols[:n]])) if len(rows) else 0)
-    ratio = med[0] / med[1] if med[1] > 0 else np.inf
+    (r1, c1), (r2, c2) = _strongest_extrema(z, md, n)
+    ratio = _median_ratio(z[r1, c1], -z[r2, c2])
     sharp, band_skew = _sharpness(img, sig, sep, md)
+    test1 = skew < -0.25 and ratio < 1.0
+    test2 = sharp < 0.5 and band_skew < -0.3
     # fewer than ~9 columns' worth of image: too little to tell, stay bright
-    dark = ((skew < -0.25 and ratio < 1.0) or (sharp < 0.5 and band_skew < -0.3)) and (
-        z.size >= 9 * sep**2
-    )
+    enough = z.size >= 9 * sep**2
     info = {
         "skewness": skew,
         "extrema_ratio": ratio,
         "sharpness_ratio": sharp,
         "band_skewness": band_skew,
+        "test": (1 if test1 else 2 if test2 else 0) if enough else 0,
     }
-    return ("dark" if dark else "bright"), info
+    return ("dark" if info["test"] else "bright"), info
+
+
+def _strongest_extrema(field, min_distance, n, border=0):
+    """``[(rows, cols) of maxima, (rows, cols) of minima]``: the ``n``
+    strongest local maxima and minima of ``field``, ``min_distance`` apart,
+    those within ``border`` pixels of the edge left out."""
+    out = []
+    for sign in (1, -1):
+        rows, cols = local_maxima(sign * field, min_distance)
+        if border:
+            keep = (rows >= border) & (rows < field.shape[0] - border)
+            keep &= (cols >= border) & (cols < field.shape[1] - border)
+            rows, cols = rows[keep], cols[keep]
+        out.append((rows[:n], cols[:n]))
+    return out
+
+
+def _median_ratio(top, bottom):
+    """Median of ``top`` over median of ``bottom`` (an empty set counts 0;
+    infinite when the bottom median is not positive)."""
+    med = [float(np.median(v)) if len(v) else 0.0 for v in (top, bottom)]
+    return med[0] / med[1] if med[1] > 0 else np.inf
 
 
 def _skewness(values):
@@ -706,17 +727,8 @@ def _sharpness(img, sigma, separation, min_distance):
     inner = min(band.shape) > 4 * m
     core = band[m:-m, m:-m] if inner else band
     n = max(1, int(core.size / separation**2))
-    med = []
-    for sign in (1, -1):
-        rows, cols = local_maxima(sign * band, min_distance)
-        if inner:
-            keep = (rows >= m) & (rows < band.shape[0] - m)
-            keep &= (cols >= m) & (cols < band.shape[1] - m)
-            rows, cols = rows[keep], cols[keep]
-        med.append(
-            float(np.median(np.abs(lap[rows[:n], cols[:n]]))) if len(rows) else 0
-        )
-    sharp = med[0] / med[1] if med[1] > 0 else np.inf
+    (r1, c1), (r2, c2) = _strongest_extrema(band, min_distance, n, m if inner else 0)
+    sharp = _median_ratio(np.abs(lap[r1, c1]), np.abs(lap[r2, c2]))
     return sharp, _skewness(core)
 
 

@@ -847,7 +847,7 @@ class AtomicImage(Signal2D):
             return "bright", np.nan
         skew = info["skewness"]
         if contrast == "dark":
-            if skew < -0.25 and info["extrema_ratio"] < 1:
+            if info["test"] == 1:
                 why = (
                     f"skewness of the matched-filter map {skew:.2f}, minima "
                     "stronger than maxima"
