@@ -472,31 +472,31 @@ def find_phases(
         best = dist.argmin(axis=1)
         size = np.bincount(best[ok], minlength=n_groups)
         coherence = _coherence(np.where(ok, best, -1), near, n_groups)
-        weak = alive & (
-            (size < min_atoms)
-            | (own_atoms < least)
-            | (interior < min_interior)
-            | (coherence < min_coherence)
-        )
+        # each test of a region, per group: failed, and why in words
+        tests = [
+            (own_atoms < least, lambda g: f"{own_atoms[g]} atoms < {least:.0f}"),
+            (
+                interior < min_interior,
+                lambda g: (
+                    f"{interior[g]} with neighbours of the group in two "
+                    f"directions < {min_interior}"
+                ),
+            ),
+            (size < min_atoms, lambda g: f"nearest to {size[g]} windows < {min_atoms}"),
+            (
+                coherence < min_coherence,
+                lambda g: (
+                    f"scattered: {coherence[g]:.2f} of its atoms with 4 of "
+                    f"their 6 nearest in its phase < {min_coherence:g}"
+                ),
+            ),
+        ]
+        weak = alive & np.logical_or.reduce([failed for failed, _ in tests])
         if not weak.any() or alive.sum() == 1:
             break
         g = int(np.flatnonzero(weak)[np.argmin(size[weak])])
         alive[g] = False
-        tests = [
-            (own_atoms[g] < least, f"{own_atoms[g]} atoms < {least:.0f}"),
-            (
-                interior[g] < min_interior,
-                f"{interior[g]} with neighbours of the group in two "
-                f"directions < {min_interior}",
-            ),
-            (size[g] < min_atoms, f"nearest to {size[g]} windows < {min_atoms}"),
-            (
-                coherence[g] < min_coherence,
-                f"scattered: {coherence[g]:.2f} of its atoms with 4 of their "
-                f"6 nearest in its phase < {min_coherence:g}",
-            ),
-        ]
-        why[g] = "; ".join(text for failed, text in tests if failed)
+        why[g] = "; ".join(text(g) for failed, text in tests if failed[g])
     order = np.argsort(np.where(alive, -size, 1), kind="stable")
     n_phases = int(alive.sum())
     rank = np.full(n_groups, -1, dtype=np.int64)
