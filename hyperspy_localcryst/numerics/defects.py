@@ -37,7 +37,14 @@ vacuum).
 Bravais sublattice (the atoms of the most frequent label, or else the
 largest set of atoms joined by mutual matches within half the tolerance of
 the local translation: an atom of another site next to an empty site is
-matched, but far from the local translation, and joins nothing). The
+matched, but far from the local translation, and joins nothing). For the
+circuits the matching tolerance is at most half the median nearest-neighbour
+distance, and a link counts only where it closes a cell (the parallelogram
+of the two translations from its ends): in a cell with several sites
+closer than the tolerance (the 12 adatoms of Si(111)-7x7), a looser match,
+or one near a core, where a site can sit one translation away from the
+site half a Burgers vector along the cell, would join two sites into one
+set. The
 sublattice is triangulated (Delaunay; triangles with an edge longer than 2.5
 times the longer translation are left out: the hull and holes); each edge
 ``d`` is given the integer lattice vector ``n = round(L^-1 d)`` with ``L``
@@ -357,10 +364,26 @@ def _bravais(p, local, match, labels, tol):
     # the tolerance of both) joins neither
     ok = (j >= 0) & cand[i] & cand[np.maximum(j, 0)]
     ok &= match[np.maximum(j, 0), back] == i
+    mutual = np.where(ok.reshape(n, 4), match, -1)
     # and close to the local translation: an atom of another site that sits
     # next to an empty site of this one is matched, but far from it
     dev = p[np.maximum(j, 0)] - p[i] - local.reshape(-1, 2)
     ok &= np.hypot(dev[:, 0], dev[:, 1]) < 0.5 * tol
+    # and on a closed cell: the link, the two links of the other translation
+    # from its ends and the link between their far ends make a
+    # parallelogram. Near a core, a cell with several close sites can put
+    # another site one translation away (the 7 x 7 adatoms, a site half a
+    # Burgers vector along the cell); such a link closes no cell, and one
+    # would join two sites into one 'sublattice'
+    closed = np.zeros((n, 4), dtype=bool)
+    for k, others in ((0, (2, 3)), (1, (2, 3)), (2, (0, 1)), (3, (0, 1))):
+        a = mutual[:, k]
+        for o in others:
+            b = mutual[:, o]
+            far = np.where(a >= 0, mutual[np.maximum(a, 0), o], -1)
+            back_far = np.where(b >= 0, mutual[np.maximum(b, 0), k], -1)
+            closed[:, k] |= (a >= 0) & (b >= 0) & (far >= 0) & (far == back_far)
+    ok &= closed.ravel()
     graph = coo_matrix((np.ones(ok.sum()), (i[ok], j[ok])), (n, n))
     _, comp = connected_components(graph, directed=False)
     sizes = np.bincount(comp[cand], minlength=comp.max() + 1)
@@ -419,6 +442,18 @@ def _dislocations(p, v, local, idx, merge):
     if not keep.any():
         return empty
     return pos[keep], burgers[keep]
+
+
+def _circuits(p, v, labels, tol, merge):
+    """Cores and Burgers indices: circuits on one Bravais sublattice, matched
+    within half the nearest-neighbour distance at most (where the cell holds
+    several sites closer than the tolerance, a wider match could land on the
+    neighbouring site and join two sites into one 'sublattice')."""
+    if p.shape[0] > 1:
+        nn = float(np.median(cKDTree(p).query(p, k=2)[0][:, 1]))
+        tol = min(tol, 0.5 * nn)
+    local, match = _local_translations(p, v, tol)
+    return _dislocations(p, v, local, _bravais(p, local, match, labels, tol), merge)
 
 
 def _surrounded(q, pos, reach, sectors=6):
@@ -497,9 +532,7 @@ def find_dislocations(
     extent = _check_extent(extent)
     if p.shape[0] == 0:
         return np.empty((0, 2)), np.empty((0, 2)), np.empty((0, 2), dtype=np.int64)
-    local, match = _local_translations(p, v, tol)
-    idx = _bravais(p, local, match, labels, tol)
-    pos, n = _dislocations(p, v, local, idx, merge)
+    pos, n = _circuits(p, v, labels, tol, merge)
     if extent is not None and pos.shape[0]:
         ny, nx = extent
         ok = (pos[:, 0] >= -0.5) & (pos[:, 0] <= nx - 0.5)
@@ -636,7 +669,7 @@ def find_defects(
         add("vacancy", vx, vy, None, None, None, key, votes)
         inter = np.nonzero(_interstitials(p, v, tol, local, match))[0]
         add("interstitial", p[inter, 0], p[inter, 1], None, None, sel[inter], key, None)
-        pos, nb = _dislocations(p, v, local, _bravais(p, local, match, lab, tol), merge)
+        pos, nb = _circuits(p, v, lab, tol, merge)
         if extent is not None and pos.shape[0]:
             ny, nx = extent
             ok = (pos[:, 0] >= -0.5) & (pos[:, 0] <= nx - 0.5)
