@@ -190,6 +190,32 @@ def test_assignment_links_as_many_as_possible():
     assert np.array_equal(link_frames(x, y, frame, 2.2), [0, 1, 0, 1])
 
 
+def test_assignment_minimises_the_sum_of_squares_not_of_another_power():
+    """Two ends A, B and two atoms a, b, every pair a candidate: direct links
+    A-a (1 px) and B-b (3 px), or crossed links A-b and B-a (d px each).
+    With d = 2.3 the direct links cost less in squares (10 against 10.58
+    px^2) but more in cubes (28 against 24.3); with d = 2.05 the crossed
+    links cost less in squares (8.41) but more in plain distances (4.1
+    against 4). The documented least squares pick the direct links in the
+    first scene and the crossed ones in the second. Not symmetric: an x/y
+    swap of the scene keeps the answer."""
+    A, a = np.array([10.0, 10.0]), np.array([11.0, 10.0])
+    up = np.array([np.cos(np.deg2rad(100)), np.sin(np.deg2rad(100))])
+    # B: d px from a and 3 px from b (solved for each d)
+    for d, B, expected in (
+        (2.3, [12.54725196, 11.70176713], [0, 1, 0, 1]),
+        (2.05, [12.56302264, 11.32644647], [0, 1, 1, 0]),
+    ):
+        b, B = A + d * up, np.array(B)
+        assert np.hypot(*(B - a)) == pytest.approx(d, abs=1e-6)
+        assert np.hypot(*(B - b)) == pytest.approx(3.0, abs=1e-6)
+        pos = np.array([A, B, a, b])
+        frame = np.array([0, 0, 1, 1])
+        for xy in (pos, pos[:, ::-1]):
+            track = link_frames(xy[:, 0], xy[:, 1], frame, 3.5)
+            assert track.tolist() == expected, d
+
+
 def brute_force(ends, atoms, max_d):
     """Best (most links, then least squared distance) matching by enumeration."""
     d2 = ((ends[:, None] - atoms[None]) ** 2).sum(-1)

@@ -607,6 +607,11 @@ def test_loading_pattern_frames_do_not_pair_across():
     assert modes.loading_pattern(z, xy)["pattern"] == "noise"
     d1 = modes.loading_pattern(dom, xy1)
     assert d["scale"] == pytest.approx(d1["scale"], rel=1e-9)
+    # the fewest shells allowed (2): the frames are still set apart
+    d = modes.loading_pattern(z, xy, frames=fr, max_shells=2)
+    d1 = modes.loading_pattern(dom, xy1, max_shells=2)
+    assert d["pattern"] == d1["pattern"] == "domains"
+    assert d["scale"] == pytest.approx(d1["scale"], rel=1e-9)
 
 
 # ---------------------------------------------------------------------------

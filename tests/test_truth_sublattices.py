@@ -474,6 +474,9 @@ def test_one_label_never_warns():
         )
     np.testing.assert_array_equal(one, 0)
     assert info["method"] == "local intensity" and info["n_sites"] == 0
+    # no cell measured: the documented cell vectors are two NaN components
+    for key in ("a1", "a2"):
+        assert info[key].shape == (2,) and np.isnan(info[key]).all(), key
     with pytest.warns(UserWarning, match="fewer than 8 atoms"):
         two, _ = sublattices.label_sublattices(
             x, y, [5.0, 1, 5.2, 0.9, 5.1, 1.1, 4.9], 2

@@ -370,7 +370,8 @@ def label_sublattices(
         0 = brightest sublattice; -1 for an atom without intensity when the
         structure could not be used.
     info : dict
-        ``"a1"``, ``"a2"`` (cell vectors, pixels), ``"site_offsets"``
+        ``"a1"``, ``"a2"`` (cell vectors, pixels, each of shape (2,); NaN
+        when the structure could not be used), ``"site_offsets"``
         (fractional offset of each site in the cell, the most populated site
         at the origin),
         ``"site_label"``, ``"site_size"``, ``"site_intensity"`` (mean
