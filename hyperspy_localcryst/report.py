@@ -63,9 +63,11 @@ FIGURES = {
     "defects.png": "Defects: vacancies (red circles), interstitials (cyan "
     "squares), dislocations (yellow: core and Burgers vector x 3), phase "
     "boundaries (magenta dots) and variant boundaries (white dots)",
-    "dendrogram.png": "Ward dendrogram of the neighbourhoods, branches coloured "
-    "by site class (dark grey: centres of several classes); leaves: (number of "
-    "centres)",
+    "dendrogram.png": "Ward dendrogram of the neighbour vectors, branches "
+    "coloured by site class (dark grey: centres of several classes); leaves: "
+    "(number of centres); isolated neighbourhoods (defects, edges) left out, as "
+    "in the class count. Where the classes also use atom type or brightness, "
+    "the geometry alone need not separate them",
     "scree.png": "Scree plot: explained variance of the centred PCA components",
     "pca_modes.png": "PCA modes (centred) drawn as arrows on the mean "
     "neighbourhood: share of the variance, RMS amplitude, polar against the "
@@ -1218,6 +1220,20 @@ def _legend(ax, handles, title=None):
     )
 
 
+def _class_features_beyond_geometry(nb):
+    """What the site classes used besides the neighbour vectors ("atom
+    type and brightness"), or "" (the dendrogram clusters the vectors)."""
+    key = "AtomNeighbourhoods.site_classes"
+    if not nb.metadata.has_item(key):
+        return ""
+    used = []
+    if str(nb.metadata.get_item(f"{key}.types", "none")) != "none":
+        used.append("atom type")
+    if bool(nb.metadata.get_item(f"{key}.contrast", False)):
+        used.append("brightness")
+    return " and ".join(used)
+
+
 def _categorical_map(
     ax, image_signal, x, y, labels, names=None, title="", others=None, frame=None
 ):
@@ -1451,8 +1467,10 @@ def _figures(
     fig, ax = plt.subplots(figsize=(8, 3.8))
     nb.plot_dendrogram(n_clusters=k, ax=ax, seed=seed)
     cut = f" (dashed: the Ward cut at K = {k})" if k > 1 else ""
+    also = _class_features_beyond_geometry(nb)
+    also = f"\ngeometry only: the site classes also use {also}" if also else ""
     ax.set_title(
-        f"Ward dendrogram of the neighbourhoods{cut}, coloured by site class",
+        f"Ward dendrogram of the neighbourhoods{cut}, coloured by site class{also}",
         fontsize=9,
     )
     _save(fig, out, "dendrogram.png", plt)

@@ -654,3 +654,41 @@ def test_find_site_classes_polar_perovskite():
     sub = np.asarray(truth["sublattice"])[d.argmin(axis=1)]
     assert adjusted_rand_score(sub, result.labels) == 1.0
     assert "brightness" in result.reason
+
+
+def test_linkage_leaves_out_isolated_neighbourhoods():
+    """Rows shifted alternately by +-0.6 px (two classes of neighbourhood)
+    and 6 atoms moved 5 px off their sites (defects: their neighbourhoods,
+    and their neighbours', lie far from every other). Ward's top merge then
+    splits off the defects; with the isolated rows left out (the default,
+    as the class count does) the cut into 2 gives the two row classes."""
+    from scipy.cluster.hierarchy import fcluster
+
+    from hyperspy_localcryst.numerics.statistics import isolated_rows
+
+    x, y, _ = _lattice("square")
+    row = np.rint((y - y.min()) / 16).astype(int)
+    rng = np.random.default_rng(4)
+    x = x + np.where(row % 2 == 0, 0.6, -0.6) + rng.normal(0, 0.1, x.size)
+    y = y + rng.normal(0, 0.1, y.size)
+    inner = np.flatnonzero((x > 100) & (x < 400) & (y > 100) & (y < 400))
+    moved = rng.choice(inner, 6, replace=False)
+    x[moved] += 5.0 * np.cos(np.arange(6))
+    y[moved] += 5.0 * np.sin(np.arange(6))
+    nb = _table(x, y).get_neighbourhoods(n_neighbours=4)
+    X = nb.data.reshape(nb.data.shape[0], -1)
+    iso = isolated_rows(X)
+    centre = nb.centre_indices
+    assert np.isin(moved, centre[iso]).all()  # every moved centre is isolated
+    assert 6 <= iso.sum() <= 6 * 5  # ... and at most its 4 neighbours too
+    truth = row[centre] % 2
+    Z, rows = nb.get_linkage(leave_out_isolated=False)
+    assert len(rows) == len(centre)
+    all_rows = fcluster(Z, 2, "maxclust")
+    assert min(np.bincount(all_rows)[1:]) <= iso.sum()  # the defects split off
+    Z, rows = nb.get_linkage()
+    np.testing.assert_array_equal(rows, np.flatnonzero(~iso))
+    cut = fcluster(Z, 2, "maxclust")
+    assert adjusted_rand_score(truth[rows], cut) == 1.0
+    ax = nb.plot_dendrogram(2)
+    assert ax.get_xlabel() == f"{len(rows)} centre atoms; {iso.sum()} isolated left out"

@@ -57,6 +57,7 @@ __all__ = [
     "per_frame",
     "label_fractions",
     "count_classes",
+    "isolated_rows",
     "ClassCount",
 ]
 
@@ -1724,6 +1725,47 @@ def _try_split(X, noise, rows, min_size, max_dip, n_sigma, rng):
     return best
 
 
+def isolated_rows(X, factor=5.0):
+    """Rows isolated in feature space: neighbourhoods at defects and edges.
+
+    A row is isolated when the distance to its 5th nearest other row is more
+    than ``factor`` times the median of that distance over all rows (with 6
+    rows or fewer, or a zero median, none is). :func:`count_classes` leaves
+    such rows out of its splits; a dendrogram leaves them out for the same
+    reason: a handful of them, far from everything, would otherwise make the
+    top merges of a Ward tree.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Finite feature vectors.
+    factor : float
+        Isolation threshold, in units of the median 5th-neighbour distance
+        (> 0).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n,)
+
+    Examples
+    --------
+    >>> X = np.r_[np.random.default_rng(0).uniform(0, 1, (300, 2)), [[3.0, 0.5]]]
+    >>> np.flatnonzero(isolated_rows(X)).tolist()
+    [300]
+    """
+    X = check_array(X, "X", ndim=2, finite=True)
+    factor = check_number(factor, "factor", "a number")
+    if not factor > 0:
+        raise ValueError(f"`factor` must be > 0, got {factor!r}.")
+    out = np.zeros(len(X), dtype=bool)
+    if len(X) > 6:
+        dk = cKDTree(X).query(X, 6)[0][:, -1]
+        scale = np.median(dk)
+        if scale > 0:
+            out = dk > factor * scale
+    return out
+
+
 def count_classes(
     X,
     noise=None,
@@ -1830,11 +1872,7 @@ def count_classes(
     outliers = np.zeros(n, dtype=bool)
     if len(finite) == 0:
         raise ValueError("`X` has no row of finite values.")
-    if len(finite) > 6:
-        dk = cKDTree(X[finite]).query(X[finite], 6)[0][:, -1]
-        scale = np.median(dk)
-        if scale > 0:
-            outliers[finite[dk > outlier_factor * scale]] = True
+    outliers[finite] = isolated_rows(X[finite], outlier_factor)
     inliers = finite[~outliers[finite]]
     splits = []
     final, queue = [], [inliers]
