@@ -538,3 +538,40 @@ def test_find_translations_correlation_brute_force_edges_excluded():
         a, b = np.array(pairs).T
         use = ~cut[a] & ~cut[b]
         assert corr == pytest.approx(np.corrcoef(q[a[use]], q[b[use]])[0, 1], abs=1e-9)
+
+
+def _checkerboard_translations(contrast, seed=0):
+    """find_translations on a 24 x 20 square grid (10 px) whose A and B
+    sites (a checkerboard) differ by ``2 * contrast`` in units of the
+    intensity noise; with the standard error ``1 / sqrt(pairs)`` of the best
+    candidate's correlation, counted here from the grid."""
+    yy, xx = np.mgrid[0:20, 0:24].reshape(2, -1) * 10.0
+    bright = ((xx + yy) / 10) % 2 == 0
+    q = np.where(bright, contrast, -contrast)
+    q = q + np.random.default_rng(seed).normal(0, 1, xx.size)
+    t = sublattices.find_translations(xx, yy, q)
+    geometric = t["fraction"] >= 0.6
+    best = np.argmax(np.where(geometric, t["correlation"], -np.inf))
+    v = t["candidates"][best]
+    # pairs: atoms off the outer rows (whose intensities are left out, cut
+    # by the edge) whose target, also off them, is a site of the grid
+    inner = (xx > 0) & (xx < 230) & (yy > 0) & (yy < 190)
+    tx, ty = xx + v[0], yy + v[1]
+    pairs = np.sum(inner & (tx > 0) & (tx < 230) & (ty > 0) & (ty < 190))
+    return t, t["correlation"][best], 1.0 / np.sqrt(pairs)
+
+
+def test_find_translations_trusts_intensity_beyond_three_standard_errors():
+    """The intensity decides which candidates are translations only when the
+    best correlation is significant: at least 3 standard errors (and 0.1).
+    At 3.5 standard errors the checkerboard's cell (10, 10), (10, -10) is
+    found; at 2.5 (above the 0.1 floor) the intensity is noise and the grid's
+    square cell of 10 px is the answer."""
+    t, r, se = _checkerboard_translations(0.3)
+    assert 3 * se < r < 4 * se, (r, se)  # the scene is where it should be
+    cell = np.abs(np.r_[t["a1"], t["a2"]])
+    np.testing.assert_allclose(cell, 10.0, atol=0.5)
+    t, r, se = _checkerboard_translations(0.2, seed=1)
+    assert 0.1 < r < 3 * se, (r, se)
+    cell = sorted(np.round(np.abs(np.r_[t["a1"], t["a2"]])).tolist())
+    assert cell == [0.0, 0.0, 10.0, 10.0]

@@ -219,9 +219,12 @@ def find_translations(x, y, intensity, tolerance=0.3, min_fraction=0.6):
     A candidate vector (a peak of the neighbour displacement histogram) is a
     translation when it takes at least ``min_fraction`` of the atoms onto an
     atom and the locally normalised intensities at both ends are positively
-    correlated (at least half the largest correlation of all candidates):
-    a vector from an A to a B site matches geometrically but pairs a bright
-    with a dim column.
+    correlated (at least half the largest correlation of all candidates, or
+    within 3 standard errors of it): a vector from an A to a B site matches
+    geometrically but pairs a bright with a dim column. The intensity is
+    used only when the largest correlation is significant: at least 3
+    standard errors (``1 / sqrt(pairs)``) and 0.1; otherwise every
+    candidate that matches geometrically is a translation.
 
     Parameters
     ----------
