@@ -461,3 +461,42 @@ _STACK = np.random.default_rng(4).normal(size=(3, 16, 16))
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_coarse_search_is_the_overlap_normalised_correlation_by_brute_force():
+    """The coarse search of non-periodic frames (Padfield's masked
+    correlation) against a direct computation: for every integer shift whose
+    overlap holds at least a quarter of the frame, the Pearson correlation of
+    the two overlapping crops (of the frames smoothed at 1 px) times the
+    square root of the overlap; the best shift must be the same. Pairs of
+    independent noise frames (16 x 18, not square) put the best shift
+    anywhere, small overlaps included."""
+    from scipy import ndimage
+
+    from hyperspy_localcryst.numerics import alignment as al
+
+    def crops(a, b, cx, cy):  # b is a moved by (cx, cy): b[y, x] = a[y - cy, x - cx]
+        ny, nx = a.shape
+        ya = slice(max(0, -cy), ny - max(0, cy))
+        xa = slice(max(0, -cx), nx - max(0, cx))
+        yb = slice(max(0, cy), ny + min(0, cy))
+        xb = slice(max(0, cx), nx + min(0, cx))
+        return a[ya, xa], b[yb, xb]
+
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        fa, fb = rng.normal(size=(16, 18)), rng.normal(size=(16, 18))
+        a, b = al._Prepared(fa), al._Prepared(fb)
+        assert a.vectors is None and b.vectors is None  # no lattice: coarse search
+        la = ndimage.gaussian_filter(a.frame, 1.0)
+        lb = ndimage.gaussian_filter(b.frame, 1.0)
+        best, expected = -np.inf, None
+        for cy in range(-15, 16):
+            for cx in range(-17, 18):
+                ca, cb = crops(la, lb, cx, cy)
+                if ca.size < 0.25 * 16 * 18:
+                    continue
+                r = np.corrcoef(ca.ravel(), cb.ravel())[0, 1] * np.sqrt(ca.size)
+                if r > best:
+                    best, expected = r, (cx, cy)
+        assert tuple(al._masked_ncc(a, b).astype(int)) == expected, seed

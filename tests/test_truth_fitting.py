@@ -1633,6 +1633,13 @@ def test_estimate_si_shift_and_rotation_known_offsets():
     got, score = spx.estimate_si_shift(survey, haadf, A, sh, search=4.0)
     np.testing.assert_allclose(got, shift, atol=0.07)
     assert score > 0.98
+    # far up (2.7 SI pixels): the search margin before the region's first
+    # row is sampled at one survey pixel per step, like the region
+    shift = np.array([0.3, -5.4])
+    haadf = _field(sx + shift[0], sy + shift[1])
+    got, score = spx.estimate_si_shift(survey, haadf, A, sh, search=6.0)
+    np.testing.assert_allclose(got, shift, atol=0.07)
+    assert score > 0.98
     got0, score0 = spx.estimate_si_shift(survey, _field(sx, sy), A, sh, search=4.0)
     np.testing.assert_allclose(got0, 0.0, atol=0.01)
     assert score0 > 0.99
