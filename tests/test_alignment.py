@@ -500,3 +500,35 @@ def test_coarse_search_is_the_overlap_normalised_correlation_by_brute_force():
                 if r > best:
                     best, expected = r, (cx, cy)
         assert tuple(al._masked_ncc(a, b).astype(int)) == expected, seed
+
+
+@pytest.mark.parametrize("reference", ["auto", "first", "previous", "mean"])
+def test_drift_with_one_good_frame(reference):
+    """Every frame but frame 2 fails (constant): frame 2 is the reference,
+    its drift (0, 0), the others NaN, for every reference (``"auto"`` too,
+    the default, which measures the good frames as they come)."""
+    import warnings
+
+    from hyperspy_localcryst.data import synthetic_series
+
+    s = synthetic_series(n_frames=4, shape=(96, 96), seed=3)
+    s.data[[0, 1, 3]] = 7.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drift = s.estimate_drift(reference=reference)
+    assert any("failed" in str(w.message) for w in caught)
+    np.testing.assert_array_equal(drift.data[2, :2], [0.0, 0.0])
+    assert np.isnan(drift.data[[0, 1, 3], :2]).all()
+    assert drift.metadata.Drift.reference_frame == 2
+
+
+@pytest.mark.parametrize("reference", ["auto", "first", "previous", "mean"])
+def test_two_frames_are_measured(reference):
+    """Two frames (the fewest with a drift): the second frame's shift is
+    measured against the first, (0.37, -0.23) px, whatever the reference;
+    one frame gives (0, 0)."""
+    stack, truth = make_drift_stack(2, (96, 128), spacing=16.0, seed=1)
+    got = frame_shifts(stack, reference=reference)
+    np.testing.assert_array_equal(got[0], [0.0, 0.0])
+    np.testing.assert_allclose(got[1], truth["shifts"][1], atol=0.05)
+    np.testing.assert_array_equal(frame_shifts(stack[:1], reference=reference), 0.0)
