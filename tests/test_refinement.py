@@ -493,3 +493,22 @@ def test_faint_columns_beside_bright_ones_converge_with_honest_errors():
         d, e = np.concatenate(d), np.concatenate(e)
         assert abs(np.mean(d)) < 0.1
         assert 0.8 < np.std(d) / np.median(e) < 1.4
+
+
+def test_fit_status_codes_are_distinct_and_complete():
+    """Every status code the fit can report has its own meaning: the codes
+    0 to 10 of ``FIT_STATUS``, each with a different sentence (a code
+    constant set to another's value would merge two reasons, and a failure
+    would be reported with the wrong one)."""
+    from hyperspy_localcryst.numerics import refinement as rf
+
+    assert sorted(rf.FIT_STATUS) == list(range(11))
+    assert len(set(rf.FIT_STATUS.values())) == 11
+    codes = [
+        rf._S_OK, rf._S_HELD, rf._S_WINDOW, rf._S_NONPOSITIVE, rf._S_SINGULAR,
+        rf._S_BOUNDS, rf._S_MOVED, rf._S_FAINT, rf._S_UNDETERMINED,
+        rf._S_OUTSIDE, rf._S_NOT_FITTED,
+    ]  # fmt: skip
+    assert codes == list(range(11))
+    assert "not positive" in rf.FIT_STATUS[rf._S_NONPOSITIVE]
+    assert "singular" in rf.FIT_STATUS[rf._S_SINGULAR]
