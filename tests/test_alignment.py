@@ -532,3 +532,25 @@ def test_two_frames_are_measured(reference):
     np.testing.assert_array_equal(got[0], [0.0, 0.0])
     np.testing.assert_allclose(got[1], truth["shifts"][1], atol=0.05)
     np.testing.assert_array_equal(frame_shifts(stack[:1], reference=reference), 0.0)
+
+
+@pytest.mark.parametrize(
+    "a, b, deg", [(9.0, 23.0, 17.0), (10.0, 25.0, 31.0), (8.0, 27.0, -12.0)]
+)
+def test_lattice_vectors_skip_the_collinear_peaks(a, b, deg):
+    """A rotated rectangular lattice whose long side is more than twice the
+    short one: the autocorrelation peaks at 2a (and 3a) come before b, on
+    the line of a. The two shortest non-collinear translations are a and b,
+    at right angles, not a and 2a."""
+    from hyperspy_localcryst.numerics import alignment as al
+
+    t = np.deg2rad(deg)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    j, i = np.mgrid[-20:30, -40:40]
+    p = np.column_stack([a * i.ravel(), b * j.ravel()]) @ rot.T + [128.3, 120.1]
+    keep = (p[:, 0] > -10) & (p[:, 0] < 266) & (p[:, 1] > -10) & (p[:, 1] < 250)
+    img = render_gaussians((240, 256), p[keep, 0], p[keep, 1], np.ones(keep.sum()), 2.0)
+    v = al._lattice_vectors((img - img.mean()) / img.std())
+    np.testing.assert_allclose(np.hypot(*v.T), [a, b], atol=0.1)
+    cos = abs(v[0] @ v[1]) / (np.hypot(*v[0]) * np.hypot(*v[1]))
+    assert cos < 0.02
