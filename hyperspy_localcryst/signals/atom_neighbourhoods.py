@@ -2172,6 +2172,11 @@ class AtomNeighbourhoods(Signal1D):
         >>> Z.shape[0] == len(rows) - 1
         True
         """
+        Z, rows, _ = self._linkage(source, n_samples, method, seed, leave_out_isolated)
+        return Z, rows
+
+    def _linkage(self, source, n_samples, method, seed, leave_out_isolated):
+        """:meth:`get_linkage`, and how many isolated rows it left out."""
         n_samples = self._check_linkage_arguments(source, n_samples, method, seed)
         X = self._source_matrix(source)
         if len(X) < 2:
@@ -2194,7 +2199,7 @@ class AtomNeighbourhoods(Signal1D):
         Z, idx = st.linkage_sample(
             X[keep], n_samples=n_samples, method=method, seed=seed
         )
-        return Z, keep[idx]
+        return Z, keep[idx], len(X) - len(keep)
 
     def plot_dendrogram(
         self,
@@ -2270,7 +2275,9 @@ class AtomNeighbourhoods(Signal1D):
         if n_clusters is not None:
             m = min(n_samples, self._n_rows())  # the rows the linkage clusters
             check_at_most(n_clusters, "n_clusters", m, "centre atoms clustered")
-        Z, rows = self.get_linkage(source, n_samples, method, seed, leave_out_isolated)
+        Z, rows, n_iso = self._linkage(
+            source, n_samples, method, seed, leave_out_isolated
+        )
         thr = None
         if n_clusters is not None:
             thr = st.linkage_threshold(Z, n_clusters)
@@ -2321,10 +2328,6 @@ class AtomNeighbourhoods(Signal1D):
         if thr is not None:
             ax.axhline(thr, color="k", ls="--", lw=1)
         ax.set_ylabel("cluster separation (linkage distance)")
-        n_iso = 0
-        if leave_out_isolated:  # as get_linkage counts them
-            iso = st.isolated_rows(self._source_matrix(source))
-            n_iso = int(iso.sum()) if (~iso).sum() >= 2 else 0
         sub = "" if len(rows) + n_iso == self._n_rows() else " (subsample)"
         iso = f"; {n_iso} isolated left out" if n_iso else ""
         ax.set_xlabel(f"{len(rows)} centre atoms{sub}{iso}")
