@@ -444,16 +444,21 @@ def _dislocations(p, v, local, idx, merge):
     return pos[keep], burgers[keep]
 
 
-def _circuits(p, v, labels, tol, merge):
+def _circuits(p, v, labels, tol, merge, matched=None):
     """Cores and Burgers indices: circuits on one Bravais sublattice, matched
     within half the nearest-neighbour distance at most (where the cell holds
     several sites closer than the tolerance, a wider match could land on the
-    neighbouring site and join two sites into one 'sublattice')."""
+    neighbouring site and join two sites into one 'sublattice').
+    ``matched``: the ``(local, match)`` of :func:`_local_translations` at
+    ``tol``, reused where that cap leaves ``tol`` as it is."""
+    cap = tol
     if p.shape[0] > 1:
         nn = float(np.median(cKDTree(p).query(p, k=2)[0][:, 1]))
-        tol = min(tol, 0.5 * nn)
-    local, match = _local_translations(p, v, tol)
-    return _dislocations(p, v, local, _bravais(p, local, match, labels, tol), merge)
+        cap = min(tol, 0.5 * nn)
+    if matched is None or cap < tol:
+        matched = _local_translations(p, v, cap)
+    local, match = matched
+    return _dislocations(p, v, local, _bravais(p, local, match, labels, cap), merge)
 
 
 def _surrounded(q, pos, reach, sectors=6):
@@ -669,7 +674,7 @@ def find_defects(
         add("vacancy", vx, vy, None, None, None, key, votes)
         inter = np.nonzero(_interstitials(p, v, tol, local, match))[0]
         add("interstitial", p[inter, 0], p[inter, 1], None, None, sel[inter], key, None)
-        pos, nb = _circuits(p, v, lab, tol, merge)
+        pos, nb = _circuits(p, v, lab, tol, merge, (local, match))
         if extent is not None and pos.shape[0]:
             ny, nx = extent
             ok = (pos[:, 0] >= -0.5) & (pos[:, 0] <= nx - 0.5)
