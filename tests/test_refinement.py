@@ -376,6 +376,138 @@ def test_uniform_weights_negative_noisy_lattice():
     assert np.sqrt(np.mean(err**2)) < 0.15
 
 
+def _tilted_topograph(seed=3):
+    """A lattice of unit bumps (sigma 3 px, 16 px apart, sub-pixel jitter) on
+    the plane -5 + 0.03 x - 0.02 y (a topograph tilted by 6 times its
+    corrugation across the frame, in x and y differently), Gaussian noise
+    0.05; not square (200 x 180), so an x/y swap of the plane shows."""
+    rng = np.random.default_rng(seed)
+    ny, nx = 180, 200
+    xs, ys = np.meshgrid(np.arange(10, nx - 8, 16.0), np.arange(9, ny - 8, 16.0))
+    x = xs.ravel() + rng.uniform(-0.4, 0.4, xs.size)
+    y = ys.ravel() + rng.uniform(-0.4, 0.4, xs.size)
+    jj, ii = np.mgrid[:ny, :nx]
+    img = render_gaussians((ny, nx), x, y, 1.0, 3.0, background=0.0)
+    img = img - 5 + 0.03 * ii - 0.02 * jj + rng.normal(0, 0.05, img.shape)
+    return img, x, y
+
+
+def test_tilted_topograph_is_levelled_by_default():
+    """Least squares (an image with negative values) fits on the image minus
+    its least-squares plane: no uphill pull (without it 0.85 px in x and
+    -0.57 px in y, measured), errors that match the scatter, and the
+    background reported with the plane added back at each column."""
+    img, x, y = _tilted_topograph()
+    fits = {}
+    for level in ("auto", "none"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fits[level] = refinement.refine_gaussians(
+                img, np.round(x), np.round(y), 7, level=level
+            )
+    f = fits["auto"]
+    assert np.all(f["converged"] == 1)
+    dx, dy = f["x"] - x, f["y"] - y
+    se = 3 * np.std(dx) / np.sqrt(len(x))
+    assert abs(dx.mean()) < se and abs(dy.mean()) < se
+    for d, err in ((dx, f["x_err"]), (dy, f["y_err"])):
+        assert 0.85 < np.median(err) / np.std(d) < 1.2
+    np.testing.assert_allclose(
+        f["background"], -5 + 0.03 * f["x"] - 0.02 * f["y"], atol=0.1
+    )
+    # not levelled: pulled uphill, +x and -y
+    g = fits["none"]
+    assert np.mean(g["x"] - x) > 0.5 and np.mean(g["y"] - y) < -0.3
+
+
+def test_level_plane_is_the_least_squares_plane():
+    """Against numpy's least squares on a non-square image of random
+    pixels, and the plane evaluated where x is the column, y the row."""
+    rng = np.random.default_rng(0)
+    img = rng.normal(size=(7, 11)) + 0.3 * np.arange(11) - 0.7 * np.arange(7)[:, None]
+    jj, ii = np.mgrid[:7, :11]
+    a = np.column_stack([np.ones(img.size), ii.ravel(), jj.ravel()])
+    want = np.linalg.lstsq(a, img.ravel(), rcond=None)[0]
+    got = refinement._lsq_plane(img)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        refinement._plane_at(got, ii, jj), (a @ want).reshape(img.shape), atol=1e-12
+    )
+
+
+def test_level_auto_leaves_poisson_fits_alone_and_plane_needs_least_squares():
+    """Counts (no negative pixel) keep Poisson weights and no plane:
+    ``"auto"`` is bit-identical to ``"none"``; a plane under Poisson weights
+    is refused, and ``"plane"`` turns ``weights="auto"`` into least squares."""
+    img, truth = make_lattice_image((96, 110), spacing=20, seed=2)
+    x0, y0 = np.round(truth["x"]), np.round(truth["y"])
+    auto = refinement.refine_gaussians(img, x0, y0, 8)
+    none = refinement.refine_gaussians(img, x0, y0, 8, level="none")
+    for c in ("x", "y", "x_err", "background"):
+        np.testing.assert_array_equal(auto[c], none[c])
+    with pytest.raises(ValueError, match="level='plane'"):
+        refinement.refine_gaussians(img, x0, y0, 8, weights="poisson", level="plane")
+    with pytest.raises(ValueError, match="`level`"):
+        refinement.refine_gaussians(img, x0, y0, 8, level="tilt")
+    plane = refinement.refine_gaussians(img, x0, y0, 8, level="plane")
+    ls = refinement.refine_gaussians(img, x0, y0, 8, weights="uniform", level="plane")
+    np.testing.assert_array_equal(plane["x"], ls["x"])
+    assert not np.array_equal(plane["x"], auto["x"])
+
+
+def test_auto_weights_poisson_for_counts_least_squares_for_heights():
+    """Counts (whole numbers, or scaled: their noise still grows with the
+    level) keep Poisson weights; a topograph stored as positive heights in
+    metres (noise independent of the height, levels from 0.1 to 6 times the
+    noise-free corrugation) gets least squares; negative pixels always do."""
+    img, _ = make_lattice_image((150, 170), spacing=16, seed=1)  # Poisson
+    assert refinement.auto_weights(img) == "poisson"
+    assert refinement.auto_weights(1e-10 * img + 1e-12) == "poisson"
+    assert refinement.auto_weights(3.7e200 * img) == "poisson"
+    topo, x, y = _tilted_topograph()
+    heights = 1e-10 * (topo - topo.min() + 0.1)
+    assert heights.min() > 0
+    assert refinement.auto_weights(heights) == "uniform"
+    assert refinement.auto_weights(topo) == "uniform"  # negative pixels
+    binary = (img > img.mean()).astype(float)  # whole numbers
+    assert refinement.auto_weights(binary) == "poisson"
+
+
+def test_positive_heights_are_levelled_through_the_signal():
+    """The signal path: a tilted topograph stored as positive heights in
+    metres is fitted by least squares on the levelled image by default
+    (settings record ``level="auto"``, ``weights="auto"``), without the
+    uphill pull that ``level="none"`` shows."""
+    from hyperspy_localcryst.signals._grid import grid_from_axes
+    from hyperspy_localcryst.signals.atom_positions import make_atom_positions
+    from hyperspy_localcryst.signals.atomic_image import AtomicImage
+
+    topo, x, y = _tilted_topograph(seed=5)
+    heights = 1e-10 * (topo - topo.min() + 0.1)
+    s = AtomicImage(heights)
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.units = 0.05, "nm"
+    seeds = make_atom_positions(
+        {"x": 0.05 * np.round(x), "y": 0.05 * np.round(y)},
+        {"x": "nm", "y": "nm"},
+        grid_from_axes(s.axes_manager.signal_axes),
+    )
+    shift = {}
+    for level in ("auto", "none"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fit = s.refine_atoms(seeds, level=level, radius=0.35)
+        assert fit.metadata.AtomPositions.settings.level == level
+        fx, fy = fit.get_pixel_positions()
+        shift[level] = (np.mean(fx - x), np.mean(fy - y))
+    assert max(map(abs, shift["auto"])) < 0.02
+    assert shift["none"][0] > 0.5 and shift["none"][1] < -0.3
+    with pytest.raises(ValueError, match="level"):
+        s.refine_atoms(seeds, level="tilt")
+    with pytest.raises(ValueError, match="least squares"):
+        s.refine_atoms(seeds, level="plane", weights="poisson")
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.uint16])
 def test_input_image_not_modified(dtype):
     img, truth = make_lattice_image((128, 128), spacing=20, seed=0)

@@ -46,6 +46,7 @@ __all__ = [
     "CONTRASTS",
     "estimate_noise",
     "noise_variance",
+    "noise_follows_counts",
     "significance_map",
     "significance",
     "find_outliers",
@@ -145,23 +146,7 @@ def estimate_noise(image):
     50.0
     """
     img = _as_image(image)
-    d = (
-        img[:-2, :-2]
-        - 2 * img[:-2, 1:-1]
-        + img[:-2, 2:]
-        - 2 * (img[1:-1, :-2] - 2 * img[1:-1, 1:-1] + img[1:-1, 2:])
-        + img[2:, :-2]
-        - 2 * img[2:, 1:-1]
-        + img[2:, 2:]
-    ) / 6.0
-    m = ndi.uniform_filter(img, 3, mode="nearest")[1:-1, 1:-1]
-    step = int(np.ceil(np.sqrt(d.size / _MAX_SAMPLES)))
-    d = d[::step, ::step].ravel()
-    m = m[::step, ::step].ravel()
-    order = np.argsort(m, kind="stable")
-    groups = np.array_split(order, _N_BINS)
-    levels = np.array([np.mean(m[g]) for g in groups])
-    var = np.array([(_MAD * np.median(np.abs(d[g]))) ** 2 for g in groups])
+    levels, var, d = _binned_variances(img)
     good = var > 0
     if not np.any(good):
         # quantised image without noise (e.g. flat areas): the smallest
@@ -180,6 +165,78 @@ def estimate_noise(image):
         a, b = float(a_), float(b_)
     floor = 0.25 * float(np.min(vv))
     return _model(a, b, floor, levels, var, img)
+
+
+def _binned_variances(img):
+    """Local means and robust noise variances of an image in quantile bins.
+
+    Each pixel's 3 x 3 fourth-order difference ``d = (D2x D2y I) / 6``
+    (variance of white noise unchanged), binned by the local 3 x 3 mean into
+    ``_N_BINS`` quantile bins: each bin's mean level and variance
+    ``(1.4826 median |d|)^2``. Returns ``levels``, ``variances`` and the
+    (sampled) differences."""
+    d = (
+        img[:-2, :-2]
+        - 2 * img[:-2, 1:-1]
+        + img[:-2, 2:]
+        - 2 * (img[1:-1, :-2] - 2 * img[1:-1, 1:-1] + img[1:-1, 2:])
+        + img[2:, :-2]
+        - 2 * img[2:, 1:-1]
+        + img[2:, 2:]
+    ) / 6.0
+    m = ndi.uniform_filter(img, 3, mode="nearest")[1:-1, 1:-1]
+    step = int(np.ceil(np.sqrt(d.size / _MAX_SAMPLES)))
+    d = d[::step, ::step].ravel()
+    m = m[::step, ::step].ravel()
+    order = np.argsort(m, kind="stable")
+    groups = np.array_split(order, _N_BINS)
+    levels = np.array([np.mean(m[g]) for g in groups])
+    var = np.array([(_MAD * np.median(np.abs(d[g]))) ** 2 for g in groups])
+    return levels, var, d
+
+
+def noise_follows_counts(image):
+    """Whether an image's noise grows with its level as counts' noise does.
+
+    Counts' variance is their level: from the darkest third of the local
+    levels to the brightest third (:func:`estimate_noise`'s bins, medians of
+    each third) it grows by the ratio of the levels, ``r``. The image is
+    taken for counts when its measured variance grows by at least
+    ``sqrt(r)`` (half of that, on a log scale), or when ``r < 2`` (a level
+    range so small next to its offset that Poisson weights are nearly
+    uniform, and the noise cannot tell), or when the dark third has no noise
+    at all and the bright third has. Not counts: a topograph stored as
+    positive heights (its noise does not follow the height), a processed
+    image whose noise falls with the level.
+
+    Parameters
+    ----------
+    image : array_like
+        2D image with no negative pixel, at least 3 x 3 pixels.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> lam = np.linspace(5.0, 500.0, 64)[None, :] * np.ones((64, 1))
+    >>> noise_follows_counts(rng.poisson(lam).astype(float))
+    True
+    >>> noise_follows_counts(lam + rng.normal(0.0, 3.0, lam.shape))
+    False
+    """
+    img = _as_image(image)
+    levels, var, _ = _binned_variances(img)
+    third = max(1, _N_BINS // 3)
+    lo, hi = np.median(levels[:third]), np.median(levels[-third:])
+    v_lo, v_hi = np.median(var[:third]), np.median(var[-third:])
+    if v_lo <= 0:
+        return bool(v_hi > 0)
+    if lo > 0 and hi < 2 * lo:
+        return True
+    return bool(lo > 0 and v_hi * v_hi >= v_lo * v_lo * hi / lo)
 
 
 def _model(a, b, floor, levels, var, img=None):
@@ -799,7 +856,7 @@ def centred_outside(image, x, y, separation):
     >>> centred_outside(img, [49, 49], [30, 8], 12.0).tolist()
     [True, False]
     """
-    from .refinement import _S_MOVED, _S_OUTSIDE, refine_gaussians
+    from .refinement import _S_MOVED, _S_OUTSIDE, auto_weights, refine_gaussians
 
     img = _as_image(image)
     x = check_array(x, "x", ndim=1, finite=True)
@@ -821,9 +878,18 @@ def centred_outside(image, x, y, separation):
         near[nb] = True
     radius = max(1.5, 0.5 * sep)
     # least squares: blind to an offset and a gain, as the finder is (no
-    # warnings.catch_warnings here: this runs in the frames' worker threads)
+    # warnings.catch_warnings here: this runs in the frames' worker threads);
+    # levelled by a plane where the refinement's defaults level (where they
+    # fit by least squares: a topograph, or dark columns turned into peaks)
     fit = refine_gaussians(
-        img, x[near], y[near], radius, weights="uniform", max_passes=5, warn=False
+        img,
+        x[near],
+        y[near],
+        radius,
+        weights="uniform",
+        max_passes=5,
+        warn=False,
+        level="plane" if auto_weights(img) == "uniform" else "none",
     )
     # outside, or within the outer half pixel (centres there are not told
     # from those just outside: two fits of one such column, e.g. of the

@@ -51,6 +51,7 @@ from ._imaging import gain_exponent
 __all__ = [
     "REFINED_COLUMNS",
     "FIT_STATUS",
+    "auto_weights",
     "refine_gaussians",
     "centre_of_mass",
     "estimate_sigma",
@@ -1505,6 +1506,60 @@ def _half_max_sigma(image, x, y, bg, amp, radius):
     return out
 
 
+#: Largest centre crop (pixels a side) whose noise decides ``weights="auto"``.
+_NOISE_CROP = 256
+
+
+def auto_weights(image):
+    """The weights ``"auto"`` picks for an image: ``"poisson"`` or ``"uniform"``.
+
+    Poisson weights (each pixel's variance its expected value) are right for
+    counts; least squares for anything else. Counts are never negative, and
+    they are whole numbers or their noise grows with the level:
+    ``"poisson"`` when the image has no negative pixel and its centre (at
+    most 256 x 256 pixels) holds only whole numbers or has noise that grows
+    with the level as counts' does
+    (:func:`hyperspy_localcryst.numerics.detection.noise_follows_counts`),
+    else ``"uniform"``. A topograph
+    stored as positive heights (an STM image in metres) has noise that does
+    not follow its height: least squares.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2D image.
+
+    Returns
+    -------
+    str
+        ``"poisson"`` or ``"uniform"``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> auto_weights(rng.poisson(40.0, (64, 64)).astype(float))
+    'poisson'
+    >>> auto_weights(rng.normal(0.0, 1.0, (64, 64)))
+    'uniform'
+    >>> heights = np.linspace(0.5, 5.0, 64) + rng.normal(0.0, 0.1, (64, 64))
+    >>> auto_weights(1e-9 * heights)  # positive, noise independent of height
+    'uniform'
+    """
+    from .detection import noise_follows_counts
+
+    image = np.asarray(image, dtype=float)
+    if image.min() < 0:
+        return "uniform"
+    ny, nx = image.shape
+    j0, i0 = max(0, (ny - _NOISE_CROP) // 2), max(0, (nx - _NOISE_CROP) // 2)
+    crop = image[j0 : j0 + _NOISE_CROP, i0 : i0 + _NOISE_CROP]
+    if min(crop.shape) < 3 or np.all(crop == np.round(crop)):
+        return "poisson"  # too small to tell, or whole numbers: counts
+    # brought to order 1 first (no overflow at 1e200, no underflow at 1e-200)
+    crop = np.ldexp(crop, -gain_exponent(crop))
+    return "poisson" if noise_follows_counts(crop) else "uniform"
+
+
 def refine_gaussians(
     image,
     x,
@@ -1518,6 +1573,7 @@ def refine_gaussians(
     tol=1e-3,
     subtract_neighbours=True,
     warn=True,
+    level="auto",
 ):
     """Fit a 2D Gaussian on a constant background to every atom at once.
 
@@ -1540,7 +1596,8 @@ def refine_gaussians(
         ``"poisson"`` maximises the Poisson likelihood (reaches the
         Cramér–Rao bound for shot noise; independent of the detector gain);
         ``"uniform"`` is ordinary least squares; ``"auto"`` takes
-        ``"poisson"`` when the image has no negative pixels.
+        ``"poisson"`` when the image has no negative pixels and its noise
+        grows with its level (:func:`auto_weights`).
     max_passes : int
         Maximum number of passes in which the other atoms' models are
         subtracted (1 = every atom fitted alone). After each pass only the
@@ -1565,6 +1622,20 @@ def refine_gaussians(
         including the columns centred just beyond the image edges (context
         columns on the sites continuing the lattice, fitted but not
         returned; left out, they pulled the edge atoms outward).
+    level : {"auto", "plane", "none"}
+        ``"plane"`` fits the columns on the image minus its least-squares
+        plane, so that each window's background is that plane plus a
+        constant instead of a constant: an STM topograph tilted by many
+        times its atomic corrugation (20 Å across the Si(111)-7x7 step
+        image against 1 Å) otherwise pulls the fits uphill, most at the
+        edges, where the window is cut. ``background`` is reported with the
+        plane added back (the level under the column). Least squares only:
+        under Poisson weights the pixels' variances are the counts, which a
+        subtracted plane would change. ``"auto"``: ``"plane"`` with least
+        squares (``weights`` ``"uniform"``, or ``"auto"`` on an image with
+        negative values: topographs, dark columns fitted as dips),
+        ``"none"`` with Poisson weights. ``"plane"`` turns ``weights``
+        ``"auto"`` into ``"uniform"``.
     warn : bool
         Emit the RuntimeWarning of a joint fit that has not settled. False
         for internal checks, which may run in worker threads, where
@@ -1632,14 +1703,32 @@ def refine_gaussians(
             "`weights='poisson'` needs an image without negative values (minimum "
             f"{image.min():.4g}); use weights='uniform' (least squares) or 'auto'."
         )
+    if not isinstance(level, str) or level not in ("auto", "plane", "none"):
+        raise ValueError(f"`level` must be 'auto', 'plane' or 'none', got {level!r}.")
     if weights == "auto":
-        weights = "poisson" if image.min() >= 0 else "uniform"
+        weights = "uniform" if level == "plane" else auto_weights(image)
+    if level == "auto":
+        level = "plane" if weights == "uniform" else "none"
+    if level == "plane" and weights == "poisson":
+        raise ValueError(
+            "`level='plane'` needs least squares (weights='uniform'): under Poisson "
+            "weights the subtracted plane would change the pixels' variances."
+        )
     # A power of two brings the image to order 1, exactly: the squared model
     # values of the Fisher information neither overflow (raw counts near
     # 2**32) nor underflow (tiny units), and the fit does not depend on the
     # detector gain; the intensity columns are scaled back at the end.
     gain = gain_exponent(image)
     image = np.ldexp(image, -gain)
+    plane = np.zeros(3)
+    if level == "plane":
+        plane = _lsq_plane(image)
+        ny, nx = image.shape
+        image = image - (
+            plane[0]
+            + plane[1] * np.arange(nx)[None, :]
+            + plane[2] * np.arange(ny)[:, None]
+        )
     weighting = _POISSON if weights == "poisson" else _UNIFORM
     if weighting == _POISSON and image.min() <= 0:
         # A zero-count background would make the Poisson weights diverge.
@@ -1944,9 +2033,30 @@ def refine_gaussians(
             )
     out = _to_columns(params, cov, resid, ok, mdl, x, y)
     out["fit_status"] = status.astype(np.float64)
+    out["background"] = out["background"] + _plane_at(plane, out["x"], out["y"])
     for c in ("amplitude", "background", "intensity", "residual"):
         out[c] = np.ldexp(out[c], gain)
     return out
+
+
+def _lsq_plane(image):
+    """Least-squares plane ``(c, gx, gy)`` of an image: ``c + gx x + gy y``.
+
+    On a full grid the centred coordinates are orthogonal to the constant
+    and to each other, so each coefficient is one projection.
+    """
+    ny, nx = image.shape
+    xc = np.arange(nx) - 0.5 * (nx - 1)
+    yc = np.arange(ny) - 0.5 * (ny - 1)
+    gx = float(image.mean(axis=0) @ xc / (xc @ xc)) if nx > 1 else 0.0
+    gy = float(image.mean(axis=1) @ yc / (yc @ yc)) if ny > 1 else 0.0
+    c = float(image.mean()) - gx * 0.5 * (nx - 1) - gy * 0.5 * (ny - 1)
+    return np.array([c, gx, gy])
+
+
+def _plane_at(plane, x, y):
+    """The plane ``(c, gx, gy)`` at pixel positions ``x``, ``y``."""
+    return plane[0] + plane[1] * np.asarray(x, float) + plane[2] * np.asarray(y, float)
 
 
 def _render_radii(params, mdl, radius):

@@ -883,6 +883,7 @@ class AtomicImage(Signal2D):
         max_passes=5,
         contrast="auto",
         replace_outliers=True,
+        level="auto",
         show_progressbar=None,
         num_workers=None,
     ):
@@ -974,6 +975,15 @@ class AtomicImage(Signal2D):
             raise ValueError(
                 f"Unknown `weights` {weights!r}; choose 'auto', 'poisson' or 'uniform'."
             )
+        if level not in ("auto", "plane", "none"):
+            raise ValueError(
+                f"Unknown `level` {level!r}; choose 'auto', 'plane' or 'none'."
+            )
+        if level == "plane" and weights == "poisson":
+            raise ValueError(
+                "`level='plane'` needs least squares: use weights='auto' or "
+                "'uniform' (Poisson weights are the counts a plane would change)."
+            )
         grid = self._grid()
         scale = pixel_scale(grid)
         if atoms is None:
@@ -1031,6 +1041,7 @@ class AtomicImage(Signal2D):
             "weights": weights,
             "max_passes": max_passes,
             "subtract_neighbours": subtract_neighbours,
+            "level": level,
         }
         sep_found = atoms.metadata.get_item("AtomPositions.settings.separation", None)
         if radius is None and len(xp) < 2 and sep_found:
@@ -1098,6 +1109,7 @@ class AtomicImage(Signal2D):
                 "weights": weights,
                 "subtract_neighbours": bool(subtract_neighbours),
                 "refine_contrast": contrast,
+                "level": level,
                 "n_outliers_refine": n_outliers,
             }
         )
