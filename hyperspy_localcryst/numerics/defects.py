@@ -18,8 +18,11 @@ rotation and the field of a dislocation move the predictions with the
 lattice, so they do not read as missing atoms.
 
 **Vacancies** (:func:`find_vacancies`): a prediction ``r + t_local`` with no
-atom within the tolerance is an empty site; the empty predictions within the
-tolerance of each other are one site, at their mean, and it is a vacancy
+atom within the tolerance (at most half the median nearest-neighbour
+distance: in a cell of sites closer than the tolerance, the 12 adatoms of
+Si(111)-7x7, the next site's atom would fill every empty one) is an empty
+site; the empty predictions within that distance of each other are one
+site, at their mean, and it is a vacancy
 when at least ``min_votes`` atoms predict it and two of them face each
 other (``+v1`` and ``-v1``, or ``+v2`` and ``-v2``). An atom at a straight
 edge of the crystal predicts the site beyond it alone (one vote), a notch
@@ -203,6 +206,16 @@ def _inside(q, extent, p, spacing, tol):
     return np.all((q >= lo) & (q <= hi), axis=1)
 
 
+def _nn_cap(p, tol):
+    """``tol``, at most half the median nearest-neighbour distance of ``p``:
+    where a cell holds sites closer than the tolerance, an atom within it
+    can be the neighbouring site's."""
+    if p.shape[0] < 2:
+        return tol
+    nn = float(np.median(cKDTree(p).query(p, k=2)[0][:, 1]))
+    return min(tol, 0.5 * nn)
+
+
 def _vacancies(p, occupied, v, tol, spacing, min_votes, extent, local=None):
     if p.shape[0] == 0:
         return np.empty(0), np.empty(0), np.empty(0, dtype=np.int64)
@@ -211,12 +224,17 @@ def _vacancies(p, occupied, v, tol, spacing, min_votes, extent, local=None):
     pred = (p[:, None, :] + local).reshape(-1, 2)
     voter = np.repeat(np.arange(p.shape[0]), 4)
     direction = np.tile(np.arange(4), p.shape[0])
-    dist, _ = cKDTree(occupied).query(pred, distance_upper_bound=tol)
+    # a site is filled by an atom within the tolerance, but no farther than
+    # half the nearest-neighbour distance: in a cell of close sites (the 12
+    # adatoms of Si(111)-7x7, 11 px apart in a 44 px cell, tolerance 13 px)
+    # the next site's atom would fill every empty one
+    near = _nn_cap(p, tol)
+    dist, _ = cKDTree(occupied).query(pred, distance_upper_bound=near)
     empty = ~np.isfinite(dist)
     pred, voter, direction = pred[empty], voter[empty], direction[empty]
     if pred.shape[0] == 0:
         return np.empty(0), np.empty(0), np.empty(0, dtype=np.int64)
-    pairs = cKDTree(pred).query_pairs(tol, output_type="ndarray")
+    pairs = cKDTree(pred).query_pairs(near, output_type="ndarray")
     m = pred.shape[0]
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), (m, m))
     nc, lab = connected_components(graph, directed=False)
@@ -451,10 +469,7 @@ def _circuits(p, v, labels, tol, merge, matched=None):
     neighbouring site and join two sites into one 'sublattice').
     ``matched``: the ``(local, match)`` of :func:`_local_translations` at
     ``tol``, reused where that cap leaves ``tol`` as it is."""
-    cap = tol
-    if p.shape[0] > 1:
-        nn = float(np.median(cKDTree(p).query(p, k=2)[0][:, 1]))
-        cap = min(tol, 0.5 * nn)
+    cap = _nn_cap(p, tol)
     if matched is None or cap < tol:
         matched = _local_translations(p, v, cap)
     local, match = matched
