@@ -7,6 +7,7 @@ displacement per atom), and one end-to-end synthetic image.
 import hyperspy.api as hs
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 from sklearn.metrics import adjusted_rand_score
 
 from hyperspy_localcryst.numerics.neighbourhoods import (
@@ -636,10 +637,17 @@ def test_find_site_classes_polar_perovskite():
     assert adjusted_rand_score(sub, result.labels) == 1.0
     md = nb.metadata.AtomNeighbourhoods.site_classes
     assert md.n_classes == 2 and md.reason == result.reason
-    # the noise used is the propagated position error: sqrt(2) x the atoms'
+    # the noise used is the propagated position error: each vector's
+    # sqrt(e_centre**2 + e_neighbour**2), the neighbours found here apart
     noise = nb._feature_noise()
     e = np.sqrt((atoms.get_column("x_err") ** 2 + atoms.get_column("y_err") ** 2) / 2)
-    assert np.nanmedian(noise) == pytest.approx(np.sqrt(2) * np.nanmedian(e), rel=0.2)
+    xy_all = np.c_[atoms.get_column("x"), atoms.get_column("y")]
+    c = nb.centre_indices
+    _, near = cKDTree(xy_all).query(xy_all[c], k=5)
+    want = np.sort(np.sqrt(e[c, None] ** 2 + e[near[:, 1:]] ** 2), axis=1)
+    got = np.sort(noise, axis=1)
+    np.testing.assert_allclose(got[:, ::2], want, rtol=1e-12)
+    np.testing.assert_allclose(got[:, 1::2], want, rtol=1e-12)
     flat, truth = _polar_perovskite((0.0, 0.0))
     nb = flat.get_neighbourhoods(n_neighbours=4)
     assert nb.find_site_classes(contrast=False).n_classes == 1

@@ -657,7 +657,8 @@ def test_concatenate_refuses_missing_and_extra_columns(scene):
     _, a, b = _halves(scene)
     with pytest.raises(
         ValueError,
-        match=r"`others\[0\]` lacks the column\(s\) \['score', .*'fit_status'\] "
+        match=r"`others\[0\]` lacks the column\(s\) \['score', "
+        r".*'fit_status', 'fit_radius'\] "
         r"\(\['score', .*\] left out by an `isig` slice\)",
     ):
         a.concatenate(b.isig[0:2])

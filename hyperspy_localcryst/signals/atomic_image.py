@@ -71,8 +71,17 @@ _REFINED_UNITS = {
     "y_err": "length",
     "converged": "",
     "fit_status": "",
+    "fit_radius": "length",
 }
-_LENGTH_COLUMNS = ("sigma_x", "sigma_y", "sigma_major", "sigma_minor", "x_err", "y_err")
+_LENGTH_COLUMNS = (
+    "sigma_x",
+    "sigma_y",
+    "sigma_major",
+    "sigma_minor",
+    "x_err",
+    "y_err",
+    "fit_radius",
+)
 
 
 #: the aliases of ``atomic_image`` in hyperspy_extension.yaml
@@ -906,7 +915,12 @@ class AtomicImage(Signal2D):
         radius : float, optional
             Fitting-window radius in calibrated units (at most the image
             size); default half the median nearest-neighbour distance of the
-            atoms (of a single atom: half the separation it was found with).
+            atoms (of a single atom: half the separation it was found with),
+            grown to 2.5 fitted column widths (at most 1.5 times) where the
+            columns are wider than that window holds, each atom keeping the
+            wider fit where it converges (column ``fit_radius``; see
+            ``widen`` in
+            :func:`~hyperspy_localcryst.numerics.refinement.refine_gaussians`).
         weights : {"auto", "poisson", "uniform"}
             Poisson maximum likelihood or least squares (``"auto"``: Poisson
             when the image has no negative values).
@@ -946,7 +960,8 @@ class AtomicImage(Signal2D):
             ``ellipticity``, ``orientation`` (degrees of the major axis from
             +x towards +y), ``background``, ``intensity`` (integrated peak),
             ``residual`` (RMS of the fit), ``snr`` (amplitude / residual),
-            ``x_err``, ``y_err`` (standard errors), ``converged`` and
+            ``x_err``, ``y_err`` (standard errors), ``fit_radius`` (the
+            window of the fit kept), ``converged`` and
             ``fit_status`` (why a fit failed: 0 converged, 1 converged with
             the width held at its bound, 2-10 failures, named in
             :data:`hyperspy_localcryst.numerics.refinement.FIT_STATUS`; NaN
@@ -2286,7 +2301,9 @@ def _refine_frame(
         fx, fy = refinement.centre_of_mass(img, xp, yp, r_px)
         out = {"x": fx, "y": fy}
     else:
-        out = refinement.refine_gaussians(img, xp, yp, r_px, **fit_kwargs)
+        # the default window (half the column distance) grows for wide columns
+        widen = radius_px is None
+        out = refinement.refine_gaussians(img, xp, yp, r_px, widen=widen, **fit_kwargs)
         if contrast == "dark":
             out["background"] = -out["background"]
     out["n_outliers"] = n_outliers
@@ -2459,10 +2476,14 @@ def _subtract_background(img, sigma):
 
 #: Median fitted width (sigma) over median nearest-neighbour distance above
 #: which the reported position errors fall short of the scatter. Measured on
-#: Poisson lattices (spacing 12 px, 250 columns each): scatter / median error
-#: 1.04, 1.19, 1.33 and 2.1 for true widths 0.25, 0.30, 0.36 and 0.42 of the
-#: spacing, which the joint fit (widths capped) reports as 0.24, 0.28,
-#: 0.32-0.33 and 0.30-0.34.
+#: Poisson lattices (spacing 12 px, 8 images of 96 x 96 px each, x and y):
+#: scatter / median error in a window of half the spacing 1.0, 1.0-1.2,
+#: 1.4-1.5 and 2.0-2.1 for true widths 0.25, 0.30, 0.36 and 0.42 of the
+#: spacing; in the default window, grown to 2.5 fitted widths, 0.93-0.96,
+#: 1.2-1.25, 1.13-1.18 and 0.89-0.98 (RMS error 0.055, 0.11, 0.20 and
+#: 0.38 px, against 0.063, 0.16, 0.49 and 0.79 px;
+#: ``python benchmarks/check_overlap_errors.py``, 2026-12-07). The joint fit
+#: (widths capped) reports those widths as 0.24, 0.28, 0.32-0.33 and 0.30-0.34.
 OVERLAP_WARNING = 0.27
 
 
@@ -2483,10 +2504,11 @@ def _warn_overlap(cols):
             f"The columns are {ratio:.2f} of their nearest-neighbour distance wide "
             f"(median fitted sigma; above {OVERLAP_WARNING}): the Gaussian-per-column "
             "model trades positions between overlapping neighbours, and the "
-            "reported errors fall short of the true scatter (measured on simulated "
-            "lattices: 1.2 times for columns 0.30 of the spacing wide, 1.3 at 0.36, "
-            "2.1 at 0.42; fitted widths understate such overlaps). Treat "
-            "x_err/y_err as lower bounds.",
+            "reported errors can fall short of the true scatter (measured on "
+            "simulated lattices, default window: 1.2 times for columns 0.30 of the "
+            "spacing wide, 1.15 at 0.36; in a window of half the spacing 1.2, 1.45 "
+            "and 2.1 at 0.30, 0.36 and 0.42; fitted widths understate such "
+            "overlaps). Treat x_err/y_err as lower bounds.",
             RuntimeWarning,
             stacklevel=3,
         )
