@@ -63,6 +63,39 @@ def test_square_and_hexagonal_halves_are_two_phases():
     assert near[res.boundary].mean() > 0.3
 
 
+@pytest.mark.parametrize("frac", [0.3, 0.5])
+def test_a_patch_rich_in_local_classes_is_not_a_phase(frac):
+    """One crystal (classes 0 and 1 alternating) with a 26 x 26 patch where a
+    share ``frac`` of the atoms, at random, are of classes 2 and 3 (as the
+    Se-implanted MoS2 monolayer's defect-dense patches). At 0.3 the patch is
+    still the crystal: the group {2, 3} forms a region and passes every
+    other test, but its region holds 0.30 of its own classes' atoms against
+    0.70 of {0, 1}'s (less than 2/3), so one phase, and that is the only
+    test it fails (two phases before the test). At 0.5 the substituted
+    classes are as many as the host's there: a second phase, in the patch."""
+    rng = np.random.default_rng(0)
+    j, i = np.mgrid[0:44, 0:50]
+    x, y = 10.0 * i.ravel() + 2.0 * j.ravel(), 9.0 * j.ravel()
+    sc = ((i + j) % 2).ravel()
+    ii, jj = i.ravel(), j.ravel()
+    patch = (ii >= 8) & (ii < 34) & (jj >= 8) & (jj < 34)
+    if frac == 0.5:
+        rng.random(sc.size)  # the draws of the 0.3 case, then fresh ones
+    pick = patch & (rng.random(sc.size) < frac)
+    sc[pick] += 2
+    res = ph.find_phases(x, y, sc)
+    if frac == 0.3:
+        assert res.n_phases == 1 and res.classes == [[0, 1]], res.reason
+        tail = res.reason.split("not a phase: ")[1]
+        assert tail.startswith("2, 3 (its region holds 0.30 of its own classes")
+        assert "less than 2/3 of the 0.70 of classes 0, 1)" in tail
+        assert ";" not in tail  # no other test failed
+    else:
+        assert res.n_phases == 2 and sorted(res.classes) == [[0, 1], [2, 3]]
+        second = res.labels == res.classes.index([2, 3])
+        assert patch[second].mean() > 0.9 and second[patch].mean() > 0.7
+
+
 def test_one_crystal_is_one_phase_whatever_its_site_classes():
     j, i = np.mgrid[0:30, 0:34]
     x = 11.0 * i.ravel() + 3.1 * j.ravel()
