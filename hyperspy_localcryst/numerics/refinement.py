@@ -1524,9 +1524,8 @@ def auto_weights(image):
     most 256 x 256 pixels) holds only whole numbers or has noise that grows
     with the level as counts' does
     (:func:`hyperspy_localcryst.numerics.detection.noise_follows_counts`),
-    else ``"uniform"``. A topograph
-    stored as positive heights (an STM image in metres) has noise that does
-    not follow its height: least squares.
+    else ``"uniform"``. A topograph stored as positive heights (an STM image
+    in metres) has noise that does not follow its height: least squares.
 
     Parameters
     ----------
