@@ -438,7 +438,8 @@ def test_level_plane_is_the_least_squares_plane():
 def test_level_auto_leaves_poisson_fits_alone_and_plane_needs_least_squares():
     """Counts (no negative pixel) keep Poisson weights and no plane:
     ``"auto"`` is bit-identical to ``"none"``; a plane under Poisson weights
-    is refused, and ``"plane"`` turns ``weights="auto"`` into least squares."""
+    is refused, and ``"plane"`` turns ``weights="auto"`` into least squares.
+    Least squares level only a plane that would pull the columns."""
     img, truth = make_lattice_image((96, 110), spacing=20, seed=2)
     x0, y0 = np.round(truth["x"]), np.round(truth["y"])
     auto = refinement.refine_gaussians(img, x0, y0, 8)
@@ -452,6 +453,16 @@ def test_level_auto_leaves_poisson_fits_alone_and_plane_needs_least_squares():
     plane = refinement.refine_gaussians(img, x0, y0, 8, level="plane")
     ls = refinement.refine_gaussians(img, x0, y0, 8, weights="uniform", level="plane")
     np.testing.assert_array_equal(plane["x"], ls["x"])
+    assert not np.array_equal(plane["x"], auto["x"])
+    # least squares on an untilted lattice (negative pixels): the plane of
+    # the crop would pull the columns by far less than 0.05 px, and "auto"
+    # leaves the image as it is; a plane given is subtracted
+    neg = img - 100.0
+    auto = refinement.refine_gaussians(neg, x0, y0, 8)
+    none = refinement.refine_gaussians(neg, x0, y0, 8, level="none")
+    for c in ("x", "y", "x_err", "background"):
+        np.testing.assert_array_equal(auto[c], none[c])
+    plane = refinement.refine_gaussians(neg, x0, y0, 8, level="plane")
     assert not np.array_equal(plane["x"], auto["x"])
 
 
@@ -542,6 +553,33 @@ def test_window_grows_for_wide_columns(seed):
     b = refinement.refine_gaussians(img, x0, y0, 8, widen=True)
     for c in refinement.REFINED_COLUMNS:
         np.testing.assert_array_equal(a[c], b[c])
+
+
+def test_widen_says_once_whether_the_fits_kept_had_settled():
+    """Columns 0.35 of their spacing wide, two passes: the first window's
+    fit had not settled for 19 atoms, the grown window's (9 px, every fit
+    kept) for 9. One warning, that of the fits kept, as a fit in the grown
+    window alone gives it (before, both were said)."""
+    img, t = make_lattice_image(
+        (150, 170), spacing=12, sigma=4.2, peak=150, background=20,
+        lattice="square", rotation=13, seed=0,
+    )  # fmt: skip
+    x, y = np.round(t["x"]), np.round(t["y"])
+
+    def said(radius, widen):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            f = refinement.refine_gaussians(
+                img, x, y, radius, max_passes=2, widen=widen
+            )
+        return f, [str(c.message) for c in caught if "settled" in str(c.message)]
+
+    _, first = said(6, False)
+    assert len(first) == 1 and "for 19 of 173 atoms" in first[0]
+    f, both = said(6, True)
+    assert np.all(f["fit_radius"] == 9) and np.all(f["converged"] == 1)
+    _, wide = said(9, False)
+    assert both == wide and "for 9 of 173 atoms" in wide[0]
 
 
 def test_widen_keeps_the_first_fit_where_the_wider_one_fails():

@@ -191,9 +191,9 @@ def test_least_squares_errors_are_the_hc2_sandwich():
     x0, y0 = 9.4, 1.7
     img = _scene(shape, [(x0, y0, 220.0, 1.9)], seed=5, bg=30.0) - 30.0
     assert img.min() < 0
-    fit = refine_gaussians(img, [9.0], [2.0], 6, max_passes=1, tol=0.0)
+    fit = refine_gaussians(img, [9.0], [2.0], 6, max_passes=1, tol=0.0, level="plane")
     assert fit["fit_status"][0] == 0
-    # least squares fit the image minus its least-squares plane (numpy's
+    # least squares on the image minus its least-squares plane (numpy's
     # lstsq here), the plane added back to the background
     jj, ii = np.mgrid[: shape[0], : shape[1]]
     a = np.column_stack([np.ones(img.size), ii.ravel(), jj.ravel()])
