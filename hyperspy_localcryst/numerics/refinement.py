@@ -1813,6 +1813,7 @@ def _refine_window(
         # A zero-count background would make the Poisson weights diverge.
         image = image + max(1e-9 * image.max(), 1e-12)
 
+    given_sigma = sigma is not None
     bg, amp = _initial_params(image, x, y, radius)
     if sigma is None:
         sigma = _median_sigma(image, x, y, bg, amp, radius)
@@ -1833,6 +1834,8 @@ def _refine_window(
             + plane[2] * np.arange(ny)[:, None]
         )
         bg, amp = _initial_params(image, x, y, radius)
+        if not given_sigma:  # measured again on the levelled image
+            sigma = _median_sigma(image, x, y, bg, amp, radius)
     if not np.isfinite(sigma) or sigma <= 0:
         raise ValueError(f"`sigma` must be positive, got {sigma}.")
     sigma = min(float(sigma), 0.8 * radius)  # widths stay below the window radius
