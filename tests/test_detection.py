@@ -296,9 +296,9 @@ def test_raw_abf_gives_the_columns_of_the_simultaneous_adf():
     ADF's are, up to one shift of the whole image (the two detectors' images
     are offset by about a pixel), within 0.5 px. The ABF's separation is
     15.1 px (O columns visible) against 21.3 px on the ADF, so the first
-    window (half the nearest-neighbour distance, 6.5 px) holds 1.2 column
+    window (half the nearest-neighbour distance, 6.5 px, 7 whole px) holds 1.2 column
     widths: 0.808 matched within 0.5 px (a strict xfail until 2026-12-07);
-    the window grown to 2.5 fitted widths (9.8 px) gives 0.975, and the
+    the window grown to 2.5 fitted widths (10 px) gives 0.975, and the 22 of 362
     columns whose wider fit fails keep the first (convergence 0.992 either
     way)."""
     adf, abf = _load("test_ADF_cropped.hdf5"), _load("test_ABF_cropped.hdf5")

@@ -1658,7 +1658,7 @@ def refine_gaussians(
         else the first. A window of half the column distance holds only
         1.2 widths of an ABF or STM column: on Atomap's raw ABF image 0.80 of
         the cation columns lay within 0.5 px of the simultaneous ADF's, 0.975
-        with the wider window; the atoms whose wider fit fails (0.8 % there)
+        with the wider window; the atoms whose wider fit fails (22 of 362 there)
         keep the first.
     warn : bool
         Emit the RuntimeWarning of a joint fit that has not settled. False
