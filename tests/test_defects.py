@@ -161,6 +161,37 @@ def test_smooth_strain_makes_no_defects(seed):
     assert rec >= 0.9 and prec >= 0.85
 
 
+@pytest.mark.parametrize("side", ["low", "high"])
+@pytest.mark.parametrize("axis", ["x", "y"])
+def test_vacancies_within_half_a_spacing_of_the_border_are_dropped(axis, side):
+    """The documented border: sites within half the shortest translation
+    (5 px of a 10 x 13 px cell) of the image edge (the outer pixel edges at
+    -0.5 and n - 0.5; image 95 rows x 120 columns) are dropped. An emptied
+    site of the first (last) column or row 0.1 px inside that band is
+    dropped, 0.1 px outside it kept (3 atoms predict it either way)."""
+    j, i = np.mgrid[0:7, 0:9]
+    i, j = i.ravel(), j.ravel()
+    n = 120 if axis == "x" else 95
+    limit = 4.5 if side == "low" else n - 0.5 - 5.0  # the band's inner edge
+    for step, kept in ((-0.1, side == "high"), (0.1, side == "low")):
+        pos = limit + step  # the emptied site's coordinate along `axis`
+        along = pos + 10.0 * (i if side == "low" else i - 8)
+        across = 6.0 + 13.0 * j
+        gone = (i == (0 if side == "low" else 8)) & (j == 3)
+        if axis == "x":
+            x, y, v = along, across, [[10, 0], [0, 13]]
+        else:
+            x, y, v = across, along, [[0, 10], [13, 0]]
+        vx, vy, votes = find_vacancies(x[~gone], y[~gone], v, extent=(95, 120))
+        if kept:
+            np.testing.assert_allclose(
+                np.c_[vx, vy], np.c_[x[gone], y[gone]], atol=1e-9
+            )
+            assert votes.tolist() == [3]
+        else:
+            assert vx.size == 0, (vx, vy)
+
+
 def test_interstitial_found_where_inserted():
     t = _scene(4)
     # off the lattice: in the middle of a cell, far from the core
@@ -481,6 +512,32 @@ def test_no_dislocation_at_the_si111_7x7_step_and_none_from_rounding():
         d2 = find_defects(x + e[0], y + e[1], labels=lab, extent=(512, 512))
         assert d2["type"].tolist() == d["type"].tolist()
         assert np.allclose(d2["x"], d["x"], atol=1e-4)
+
+
+def test_a_dislocation_dipole_two_cells_apart_is_two_dislocations():
+    """Two edge dislocations of opposite b = +-v1, their cores 2 cells apart
+    along v2 (an oblique 14 x 13 px cell): with the default merge distance
+    (1.5 cells) both are found, each within 1.5 cells of its core; merged
+    (2.25 cells, measured) they would cancel and nothing be reported."""
+    from hyperspy_localcryst.numerics.synthetic import edge_dislocation_displacement
+
+    v = np.array([[14.0, 0.0], [3.0, 13.0]])
+    shape = (300, 340)
+    j, i = np.mgrid[-20:21, -20:21]
+    p = np.c_[i.ravel(), j.ravel()] @ v + [170.0, 150.0]
+    c1 = np.array([170.0, 150.0]) + 0.37 * v[0] + 0.29 * v[1]
+    c2 = c1 + 2.0 * v[1]
+    u1 = edge_dislocation_displacement(p[:, 0] - c1[0], p[:, 1] - c1[1], v[0])
+    u2 = edge_dislocation_displacement(p[:, 0] - c2[0], p[:, 1] - c2[1], -v[0])
+    q = p + np.c_[u1[0] + u2[0], u1[1] + u2[1]]
+    inside = (q > 5).all(axis=1) & (q[:, 0] < shape[1] - 5) & (q[:, 1] < shape[0] - 5)
+    d = find_defects(q[inside, 0], q[inside, 1], vectors=v, extent=shape)
+    assert d["type"].tolist() == ["dislocation", "dislocation"]
+    pos, _, n = find_dislocations(q[inside, 0], q[inside, 1], v, extent=shape)
+    for core, b in ((c1, [1, 0]), (c2, [-1, 0])):
+        k = int(np.argmin(np.hypot(*(pos - core).T)))
+        assert np.hypot(*(pos[k] - core)) < 1.5 * 13.0 and n[k].tolist() == b
+    np.testing.assert_allclose(np.sort(d["burgers_x"]), [-14.0, 14.0], atol=1e-9)
 
 
 # seven sites per cell, the closest 11 px apart (a quarter of the 40 px cell,

@@ -284,6 +284,23 @@ def test_bad_detection_arguments_are_refused(kw, err):
             s.refine_atoms(s.find_atoms(), **kw)
 
 
+@pytest.mark.parametrize("offset", [-0.8, -1.2, -1.6])
+def test_columns_centred_outside_are_told_with_their_neighbours_fitted(offset):
+    """Noise-free columns 0.35 of their 10 px spacing wide, the first column
+    centred just beyond the left edge (x = ``offset``), seen by a finder at
+    x = 0. Fitted with their neighbours within 3 separations, all 7 are
+    centred outside and no other candidate is; fitted alone, the
+    neighbours' tails pull them inside and none is (measured)."""
+    from hyperspy_localcryst.numerics.synthetic import render_gaussians
+
+    gx, gy = np.meshgrid(offset + 10.0 * np.arange(9), 5.0 + 11.0 * np.arange(7))
+    tx, ty = gx.ravel(), gy.ravel()
+    img = render_gaussians((77, 86), tx, ty, 200.0, 3.5, background=20.0)
+    cx = np.where(tx < 0, 0.0, tx)
+    out = detection.centred_outside(img, cx, ty, 10.0)
+    np.testing.assert_array_equal(out, tx < 0)
+
+
 # ------------------------------------------------- real ADF/ABF of one area
 def _load(name):
     s = hs.load(real_data_path(name), file_format="HSPY")

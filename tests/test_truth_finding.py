@@ -71,6 +71,25 @@ def test_in_strips_equals_the_whole_image_filter():
     np.testing.assert_array_equal(out, shift(img))
 
 
+def test_log_finder_in_strips_equals_one_pass():
+    """An image tall enough to be filtered in strips (600 rows: two strips of
+    at least 256): the LoG finder's response, and so its atoms, are those of
+    one pass over the whole image, bit for bit. Separation 15 px gives a
+    LoG width of 3 px, whose kernel reaches 12 rows: a halo of 4 sigma + 1
+    covers it, 4 sigma - 1 (11 rows) would not."""
+    from hyperspy_localcryst.numerics.finding import find_atoms_log
+    from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+
+    img, _ = make_lattice_image((600, 250), spacing=15, sigma=2.5, seed=3)
+    with limit_threads(1):
+        one = find_atoms_log(img, 15)
+    with limit_threads(4):
+        strips = find_atoms_log(img, 15)
+    assert len(one["x"]) > 500
+    for c in ("x", "y"):
+        np.testing.assert_array_equal(strips[c], one[c])
+
+
 def _brute_window_variance(a, th, tw):
     oy, ox = a.shape[0] - th + 1, a.shape[1] - tw + 1
     out = np.empty((oy, ox))
