@@ -942,6 +942,15 @@ class AtomicImage(Signal2D):
             median before fitting, so that a spike next to a column does not
             pull its fit; their number is stored as ``n_outliers`` in the
             settings metadata.
+        level : {"auto", "plane", "none"}
+            ``"plane"``: fit on the image minus its least-squares plane, so
+            that a tilted topograph does not pull the fits uphill
+            (``background`` keeps the plane); least squares only, and it
+            makes ``weights="auto"`` least squares. ``"auto"``: a
+            least-squares fit (an image that is not counts, dark columns) is
+            levelled where the plane would pull the columns by more than
+            0.05 px (slope x width**2 / amplitude); see
+            :func:`~hyperspy_localcryst.numerics.refinement.refine_gaussians`.
         show_progressbar : bool, optional
             HyperSpy's progress bar over the frames of a stack (default: the
             HyperSpy preference).
