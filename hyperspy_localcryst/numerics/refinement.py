@@ -1709,6 +1709,9 @@ def refine_gaussians(
     image, x, y, radius = _check_inputs(image, x, y, radius)
     widen = check_bool(widen, "widen")
     warn = check_bool(warn, "warn")
+    if isinstance(weights, str) and weights == "auto":
+        # decided once for the image, not again for a grown window
+        weights = "uniform" if level == "plane" else auto_weights(image)
     kw = dict(
         model=model,
         sigma=sigma,
@@ -1789,8 +1792,6 @@ def _refine_window(
         )
     if not isinstance(level, str) or level not in ("auto", "plane", "none"):
         raise ValueError(f"`level` must be 'auto', 'plane' or 'none', got {level!r}.")
-    if weights == "auto":
-        weights = "uniform" if level == "plane" else auto_weights(image)
     auto_level = level == "auto" and weights == "uniform"
     if level == "auto":
         level = "none"  # least squares: decided below, from the plane's pull
