@@ -879,8 +879,9 @@ def centred_outside(image, x, y, separation):
     radius = max(1.5, 0.5 * sep)
     # least squares: blind to an offset and a gain, as the finder is (no
     # warnings.catch_warnings here: this runs in the frames' worker threads);
-    # levelled by a plane where the refinement's defaults level (where they
-    # fit by least squares: a topograph, or dark columns turned into peaks)
+    # levelled as the refinement's defaults level: where they fit by least
+    # squares (a topograph, or dark columns turned into peaks), by the rule of
+    # level="auto" (a plane that would pull the columns), never for counts
     fit = refine_gaussians(
         img,
         x[near],
@@ -889,7 +890,7 @@ def centred_outside(image, x, y, separation):
         weights="uniform",
         max_passes=5,
         warn=False,
-        level="plane" if auto_weights(img) == "uniform" else "none",
+        level="auto" if auto_weights(img) == "uniform" else "none",
     )
     # outside, or within the outer half pixel (centres there are not told
     # from those just outside: two fits of one such column, e.g. of the
