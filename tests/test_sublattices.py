@@ -196,3 +196,99 @@ def test_atoms_without_intensity_get_their_site():
     assert info["method"] == "structure"
     assert np.mean(labels[lost] == site[lost]) >= 0.98
     assert np.mean(labels[~lost] == site[~lost]) >= 0.98
+
+
+def _abf001(seed, cation_step=0.03, noise=0.01, cells=(4, 5), b=20.0):
+    """ABF-like [001] perovskite: Sr, Ti-O (a little fainter) and two O per cell.
+
+    Cell a = 20 px by ``b`` (square by default, as SrTiO3), rotated by ROT,
+    with a 2x gain gradient across the image; the cations outshine O by far,
+    so the cation / O checkerboard explains almost all of the contrast and
+    the weaker Sr / Ti-O order (``cation_step``, 3 noise widths per atom)
+    lives inside one of its sites, as on the ABF corpus scene.
+    """
+    rng = np.random.default_rng(seed)
+    j, i = np.mgrid[0 : cells[0], 0 : cells[1]].reshape(2, -1)
+    motif = {"Sr": (0.0, 0.0), "TiO": (0.5, 0.5), "O1": (0.5, 0.0), "O2": (0.0, 0.5)}
+    amp = {"Sr": 1.0, "TiO": 1.0 - cation_step, "O1": 0.25, "O2": 0.25}
+    c, s = np.cos(np.radians(ROT)), np.sin(np.radians(ROT))
+    xs, ys, inten, kind = [], [], [], []
+    for name, (fu, fv) in motif.items():
+        u, v = (i + fu) * 20.0, (j + fv) * b
+        xs.append(30 + c * u - s * v)
+        ys.append(30 + s * u + c * v)
+        inten.append(np.full(u.size, amp[name]))
+        kind += ["O" if name.startswith("O") else name] * u.size
+    x, y, inten = np.concatenate(xs), np.concatenate(ys), np.concatenate(inten)
+    x = x + rng.normal(0, 0.3, x.size)
+    y = y + rng.normal(0, 0.3, y.size)
+    gain = 1.0 + (x - x.min()) / np.ptp(x)
+    return x, y, gain * (inten + rng.normal(0, noise, x.size)), np.array(kind)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 4])  # seed 3: the best cell has 4 sites
+def test_a_weaker_order_inside_one_site_splits_it_when_more_labels_are_asked(seed):
+    # ABF [001]: the best cell is cation / O (2 sites); 3 labels need Sr and
+    # Ti-O apart, an order found inside the cation site
+    x, y, inten, kind = _abf001(seed)
+    labels, info = sl.label_sublattices(x, y, inten, 2)
+    assert info["n_sites"] == 2  # two labels: the checkerboard is enough
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning
+        labels, info = sl.label_sublattices(x, y, inten, 3)
+    assert info["method"] == "structure" and "split" in info
+    assert info["n_sites"] == 4
+    # the cell is the true one (20 x 20 px), not the checkerboard's
+    cell = np.column_stack([info["a1"], info["a2"]])
+    assert abs(np.linalg.det(cell)) == pytest.approx(400, rel=0.03)
+    truth = {"Sr": 0, "TiO": 1, "O": 2}  # label 0 = brightest
+    assert np.mean(labels == np.array([truth[k] for k in kind])) >= 0.98
+    # the two O sites of the cell, (1/2, 0) and (0, 1/2), share a label
+    o = kind == "O"
+    assert len(np.unique(info["site"][o])) == 2 and len(np.unique(labels[o])) == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_noise_inside_a_site_is_not_split_into_sublattices(seed):
+    # the same lattice with Sr = Ti-O: no order inside the cation site, and
+    # the O site is noise too; asking for 3 labels must not invent a
+    # superlattice from the noise: it falls back, and says so
+    x, y, inten, kind = _abf001(seed, cation_step=0.0)
+    with pytest.warns(UserWarning, match="fewer than `n_sublattices`"):
+        labels, info = sl.label_sublattices(x, y, inten, 3)
+    assert info["method"] == "local intensity" and "split" not in info
+
+
+def test_a_twelve_site_cell_four_neighbour_distances_wide_is_found():
+    # as the 12 adatoms of Si(111)-7x7 (cell 4.0 nearest-neighbour distances):
+    # an oblique cell 4.4-4.5 d0 wide with 12 sites at random offsets, one
+    # intensity level per site, a 2x gradient; the cell and all 12 sites
+    # must be found (the translations were sought only up to 3.6 d0 before)
+    a1, a2 = np.array([41.0, 3.0]), np.array([17.0, 38.0])
+    rng = np.random.default_rng(5)
+    motif = []
+    while len(motif) < 12:  # no two sites closer than 9 px, periodically
+        f = rng.uniform(0, 1, 2)
+        p = f[0] * a1 + f[1] * a2
+        images = [
+            p - s - i * a1 - j * a2
+            for s in motif
+            for i in (-1, 0, 1)
+            for j in (-1, 0, 1)
+        ]
+        if not images or np.min(np.hypot(*np.array(images).T)) >= 9.0:
+            motif.append(p)
+    j, i = np.mgrid[0:9, 0:10].reshape(2, -1)
+    base = i[:, None] * a1 + j[:, None] * a2
+    xy = np.concatenate([base + s for s in motif]) + rng.normal(0, 0.2, (12 * 90, 2))
+    site = np.repeat(np.arange(12), 90)
+    d0 = np.median(cKDTree(xy).query(xy, 2)[0][:, 1])
+    assert np.hypot(*a1) / d0 > 4.0 and np.hypot(*a2) / d0 > 4.0
+    level = np.linspace(1.0, 0.45, 12)[site]
+    inten = level * (1 + xy[:, 0] / xy[:, 0].max()) + rng.normal(0, 0.02, len(xy))
+    labels, info = sl.label_sublattices(xy[:, 0], xy[:, 1], inten, "auto")
+    assert info["method"] == "structure" and info["n_sites"] == 12
+    cell = np.column_stack([info["a1"], info["a2"]])
+    assert sl._same_lattice(cell, np.column_stack([a1, a2]))
+    # one label per site, brightest first
+    np.testing.assert_array_equal(labels, site)

@@ -135,7 +135,7 @@ def test_find_translations_perfect_lattice_every_field(deg, scale):
     q = np.random.default_rng(int(deg)).normal(size=len(xy))  # no site contrast
     t = sublattices.find_translations(xy[:, 0], xy[:, 1], q)
     assert t["nn_distance"] == pytest.approx(d0, rel=1e-9)
-    want = _expected_vectors(b1, b2, d0, 3.6 * d0)
+    want = _expected_vectors(b1, b2, d0, 4.6 * d0)
     c = t["candidates"]
     assert c.shape == want.shape
     np.testing.assert_allclose(c, want, atol=1e-6 * scale)

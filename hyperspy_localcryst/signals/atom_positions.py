@@ -862,8 +862,11 @@ class AtomPositions(Signal1D):
             locally normalised intensity), merged by mean intensity
             (:func:`hyperspy_localcryst.numerics.sublattices.label_sublattices`);
             slow gradients of thickness or height do not change the labels.
-            When the cell has fewer sites than ``n_sublattices``, the atoms
-            are split by locally normalised intensity, with a warning.
+            When the cell has fewer sites than ``n_sublattices``, a site is
+            split by a significant order within it (ABF of SrTiO3 [001]:
+            Sr and Ti-O apart, on the true cell; the sentence is recorded
+            as ``split``); failing that, the atoms are split by locally
+            normalised intensity, with a warning.
             ``"intensity"``: a 1D Gaussian mixture of the column's values
             over the whole image (the former behaviour).
 
@@ -974,6 +977,7 @@ class AtomPositions(Signal1D):
                         "site_label": np.asarray(
                             info.get("site_label", []), int
                         ).tolist(),
+                        "split": info.get("split", ""),
                     }
                 )
             if per_frame:
@@ -999,6 +1003,8 @@ class AtomPositions(Signal1D):
                         per_frame[0]["site_offsets"], float
                     ).reshape(-1, 2)
                     record["site_label"] = np.asarray(per_frame[0]["site_label"], int)
+                    if per_frame[0]["split"]:
+                        record["split"] = per_frame[0]["split"]
                 else:
                     record["frames"] = np.array([p["frame"] for p in per_frame])
         out = self.add_columns({"sublattice": lab}, {"sublattice": ""})
