@@ -664,10 +664,10 @@ def _split_sites(xy, v, site, a1, a2, d0, tolerance, n_lab, n_neighbours):
     A split is made only when its gain stands out from the gains of the
     same search on the site's intensities shuffled among its atoms
     (:func:`_significant`; a search over cells finds some order in pure
-    noise: about one noise pattern in six gains on 50 atoms). Sites are tried in order of
-    gain, until ``n_lab`` groups exist. The whole crystal then takes the
-    superlattice cell; its sites keep the label of the group most of their
-    atoms are in.
+    noise: about one noise pattern in six gains on 50 atoms). Sites are
+    tried in order of gain, until ``n_lab`` groups exist. The whole crystal
+    then takes the superlattice cell; its sites keep the label of the group
+    most of their atoms are in.
 
     Returns ``(a1, a2, site, site_offsets, site_label, why)`` or None.
     """
