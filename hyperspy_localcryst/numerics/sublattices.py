@@ -598,7 +598,8 @@ def _best_cell(xy, q, tolerance, n_neighbours, parent=None):
     ``bic_gain`` is the BIC of one site minus that of the best cell with more
     than one site (positive: the sites explain the intensities). With
     ``parent`` (a 2x2 matrix of cell vectors as columns) only cells whose
-    vectors are translations of the parent lattice count.
+    vectors are translations of the parent lattice count, at most 4 times
+    its area, with at least 8 atoms on each site.
     """
     t = find_translations(xy[:, 0], xy[:, 1], q)
     tree = cKDTree(xy)
@@ -612,12 +613,13 @@ def _best_cell(xy, q, tolerance, n_neighbours, parent=None):
     for a1, a2 in _candidate_cells(t):
         if parent is not None:
             f = np.linalg.solve(parent, np.column_stack([a1, a2]))
-            if np.any(np.abs(f - np.round(f)) > 0.15):
+            # a superlattice of the parent, at most 4 times its cell
+            if np.any(np.abs(f - np.round(f)) > 0.15) or abs(np.linalg.det(f)) > 4.5:
                 continue
         site, off = _assign_sites(xy, tree, a1, a2, t["nn_distance"], tolerance)
         ns = len(off)
-        if ns < 2:
-            continue
+        if ns < 2 or (parent is not None and np.bincount(site).min() < 8):
+            continue  # a sub-site of a few atoms fits the noise
         cnt = np.maximum(np.bincount(site[known], minlength=ns), 1)
         mq = np.bincount(site[known], q[known], minlength=ns) / cnt
         rss = float(np.sum((q[known] - mq[site[known]]) ** 2))
@@ -693,12 +695,13 @@ def _split_sites(xy, v, site, a1, a2, d0, tolerance, n_lab, n_neighbours):
                 best = (g, m, r)
                 break
         if best is None:
-            return None
+            break
         g, m, (gain, b1, b2, sub_site, _) = best
         new = n_groups + sub_site - 1  # sub-site 0 keeps the group's index
         group[m] = np.where(sub_site == 0, g, new)
         n_groups = int(group.max()) + 1
         cell = (b1, b2)
+        parent = np.column_stack(cell)  # a further split refines this cell
     if cell is None:
         return None
     b1, b2 = cell
@@ -715,6 +718,8 @@ def _split_sites(xy, v, site, a1, a2, d0, tolerance, n_lab, n_neighbours):
         np.bincount(group[known], minlength=n_groups), 1
     )
     gs = np.bincount(group, minlength=n_groups)
+    if n_groups < n_lab:
+        return None
     g_label = _partition(gm, gs, n_lab)
     why = (
         f"the best cell has {int(site.max()) + 1} site(s); sites split by the "
