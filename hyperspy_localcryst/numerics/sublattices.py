@@ -654,6 +654,32 @@ def _significant(gain, xy, v, tolerance, n_neighbours, parent, rng, n=39):
     return bool(gain > np.mean(null) + 3 * np.std(null))
 
 
+def _replicates(xy, q, sub_site, t_min=1.0, least=4):
+    """Whether an order of sub-sites holds in each half of the region.
+
+    A periodic order shows in the top, bottom, left and right halves alike:
+    the brightest and the faintest sub-sites of the whole stay in that
+    order, ``t_min`` standard errors apart, in every half. Bands, steps and
+    slow variations that a superlattice cell happens to alias (a phase band
+    every few rows) do not.
+    """
+    known = np.isfinite(q)
+    n_sub = int(sub_site.max()) + 1
+    whole = np.array([q[known & (sub_site == k)].mean() for k in range(n_sub)])
+    hi, lo = int(np.argmax(whole)), int(np.argmin(whole))
+    for axis in (0, 1):
+        mid = np.median(xy[:, axis])
+        for half in (xy[:, axis] < mid, xy[:, axis] >= mid):
+            a = q[known & half & (sub_site == hi)]
+            b = q[known & half & (sub_site == lo)]
+            if min(len(a), len(b)) < least:
+                return False
+            se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+            if a.mean() - b.mean() < t_min * max(se, 1e-300):
+                return False
+    return True
+
+
 def _split_sites(xy, v, site, a1, a2, d0, tolerance, n_lab, n_neighbours):
     """Split sites of the cell (a1, a2) by the structure within each site.
 
@@ -663,10 +689,12 @@ def _split_sites(xy, v, site, a1, a2, d0, tolerance, n_lab, n_neighbours):
     the checkerboard of cations and O wins). Within the atoms of one site,
     normalised among themselves, the weaker order shows: the site is split
     by the best cell of its own pattern (a superlattice of the parent cell).
-    A split is made only when its gain stands out from the gains of the
-    same search on the site's intensities shuffled among its atoms
-    (:func:`_significant`; a search over cells finds some order in pure
-    noise: about one noise pattern in six gains on 50 atoms). Sites are
+    A split is made only when its order holds in each half of the region
+    (:func:`_replicates`: not bands or steps that a larger cell aliases) and
+    its gain stands out from the gains of the same search on the site's
+    intensities shuffled among its atoms (:func:`_significant`; a search
+    over cells finds some order in pure noise: about one noise pattern in
+    six gains on 50 atoms). Sites are
     tried in order of gain, until ``n_lab`` groups exist. The whole crystal
     then takes the superlattice cell; its sites keep the label of the group
     most of their atoms are in.
@@ -691,7 +719,9 @@ def _split_sites(xy, v, site, a1, a2, d0, tolerance, n_lab, n_neighbours):
                 found.append((r[0], g, m, sub, qs, r))
         best = None
         for gain, g, m, sub, qs, r in sorted(found, key=lambda f: -f[0]):
-            if _significant(gain, sub, v[m], tolerance, n_neighbours, parent, rng):
+            if _replicates(sub, qs, r[3]) and _significant(
+                gain, sub, v[m], tolerance, n_neighbours, parent, rng
+            ):
                 best = (g, m, r)
                 break
         if best is None:
