@@ -292,3 +292,45 @@ def test_a_twelve_site_cell_four_neighbour_distances_wide_is_found():
     assert sl._same_lattice(cell, np.column_stack([a1, a2]))
     # one label per site, brightest first
     np.testing.assert_array_equal(labels, site)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 4])  # seed 3: the cell has 4 sites
+def test_split_types_finds_the_order_two_labels_merge(seed):
+    # two labels of the ABF-like [001] scene: cations and O; the cation
+    # label holds Sr and Ti-O as a checkerboard: split_types parts them
+    x, y, inten, kind = _abf001(seed)
+    two, info = sl.label_sublattices(x, y, inten, 2)
+    assert info["n_sites"] == 2
+    new, splits = sl.split_types(x, y, inten, two, info["a1"], info["a2"])
+    assert len(splits) == 1 and splits[0]["type"] == 0
+    assert splits[0]["new_type"] == 2
+    # brighter kind keeps the type: Sr stays 0, Ti-O becomes 2, O stays 1
+    truth = np.select([kind == "Sr", kind == "TiO"], [0, 2], 1)
+    assert np.mean(new == truth) >= 0.98
+    cell = np.column_stack([splits[0]["a1"], splits[0]["a2"]])
+    assert abs(np.linalg.det(cell)) == pytest.approx(400, rel=0.03)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_split_types_leaves_noise_and_bands_alone(seed):
+    x, y, inten, kind = _abf001(seed, cation_step=0.0)
+    two, info = sl.label_sublattices(x, y, inten, 2)
+    new, splits = sl.split_types(x, y, inten, two, info["a1"], info["a2"])
+    assert splits == [] and np.array_equal(new, two)
+    # bands: the cations 5 % brighter on three lattice rows of ten (0, 3, 4:
+    # irregular, as the PbTiO3 / SrRuO3 layers), which a cell of a few rows
+    # aliases well enough to beat the shuffles; the order does not hold in
+    # each half of the image, so the type is not split
+    c, s = np.cos(np.radians(ROT)), np.sin(np.radians(ROT))
+    row = np.floor((-s * (x - 30) + c * (y - 30)) / 10 + 0.25)  # half rows
+    banded = inten * np.where(np.isin(row, [0, 3, 4]) & (kind != "O"), 1.05, 1.0)
+    two, info = sl.label_sublattices(x, y, banded, 2)
+    assert info["n_sites"] == 2
+    new, splits = sl.split_types(x, y, banded, two, info["a1"], info["a2"])
+    assert splits == []
+
+
+def test_split_types_refuses_types_of_the_wrong_length():
+    x, y, inten, kind = _abf001(0)
+    with pytest.raises(ValueError, match="one value per atom"):
+        sl.split_types(x, y, inten, np.zeros(3, int), [20.0, 0.0], [0.0, 20.0])

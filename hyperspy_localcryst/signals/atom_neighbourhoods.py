@@ -1386,7 +1386,11 @@ class AtomNeighbourhoods(Signal1D):
             local-intensity split made when the cell has fewer sites than
             asked) that differ in brightness (median amplitudes at least
             one pooled robust spread apart: not two rows of one kind of
-            atom); ``None``: geometry alone.
+            atom), a label split in two where a periodic order lives inside
+            it (:func:`~hyperspy_localcryst.numerics.sublattices.split_types`:
+            two labels of an ABF [001] perovskite are cations and O, and Sr
+            and Ti-O are a checkerboard inside the cations); ``None``:
+            geometry alone.
         contrast : bool
             Add each centre's brightness, when the atoms were refined: the
             log of its fitted ``amplitude``, and its contrast to its
@@ -1459,6 +1463,12 @@ class AtomNeighbourhoods(Signal1D):
                 "n_sigma": float(n_sigma),
                 "max_classes": int(max_classes),
                 "types": "none" if kinds is None else self._types_name(types),
+                "type_splits": [
+                    {"type": sp["type"], "new_type": sp["new_type"]}
+                    for sp in (getattr(self, "_type_splits", None) or [])
+                ]
+                if kinds is not None
+                else [],
                 "contrast": bool(used_contrast),
                 "class_types": [
                     -1
@@ -1544,6 +1554,7 @@ class AtomNeighbourhoods(Signal1D):
     def _centre_types(self, types):
         """Atom type of each centre (None: geometry alone)."""
         atoms = self.atoms
+        self._type_splits = []  # what _split_types split, for the metadata
         if types is None:
             return None
         if isinstance(types, str):
@@ -1569,6 +1580,8 @@ class AtomNeighbourhoods(Signal1D):
         t = t.astype(np.int64)[self.centre_indices]
         if len(np.unique(t[t >= 0])) < 2:
             return None
+        if types == "auto":
+            t = self._split_types(t)
         if types == "auto" and not _types_differ(
             t,
             atoms.get_column("amplitude")[self.centre_indices]
@@ -1577,6 +1590,35 @@ class AtomNeighbourhoods(Signal1D):
         ):
             return None
         return t
+
+    def _split_types(self, t):
+        """Centre types with a periodic order inside a type split off
+        (:func:`~hyperspy_localcryst.numerics.sublattices.split_types`: Sr
+        and Ti-O share the cation label of a two-label ABF [001] image);
+        one frame only, with the cell of the structure labels."""
+        from ..numerics.sublattices import split_types
+
+        atoms = self.atoms
+        rec = atoms.metadata.get_item("AtomPositions.settings.sublattices", None)
+        if rec is None or atoms.n_frames > 1:
+            return t
+        rec = rec.as_dictionary() if hasattr(rec, "as_dictionary") else dict(rec)
+        column = rec.get("column", "amplitude")
+        a1 = np.asarray(rec.get("a1", [np.nan] * 2), float).ravel()
+        a2 = np.asarray(rec.get("a2", [np.nan] * 2), float).ravel()
+        if column not in atoms.columns or a1.size != 2 or a2.size != 2:
+            return t
+        g = atoms.grid
+        scale = np.array([g["x"]["scale"], g["y"]["scale"]], float)
+        x, y = atoms.get_pixel_positions()
+        every = np.full(atoms.n_atoms, -1, dtype=np.int64)
+        lab = atoms.get_column("sublattice")
+        every[np.isfinite(lab)] = lab[np.isfinite(lab)].astype(np.int64)
+        new, splits = split_types(
+            x, y, atoms.get_column(column), every, a1 / scale, a2 / scale
+        )
+        self._type_splits = splits
+        return new[self.centre_indices] if splits else t
 
     # ------------------------------------------------ phases, symmetry, variants
     def _class_inputs(self):
