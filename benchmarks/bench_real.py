@@ -305,7 +305,34 @@ def run_scene(name, directory=CORPUS):
     res = evaluate(meta, xy, conv, sub, image.shape)
     res.update(info)
     res["nn_nm"] = _nn(xy, meta["pixel_size_x_A"] / 10)
+    res.update(class_agreement(atoms, xy, meta))
     return res
+
+
+def class_agreement(atoms, xy, meta):
+    """The report's default site classes (2 sublattice labels, k closing the
+    first shell) against the true site types: their number and the adjusted
+    Rand index on the centres matched to an expected column."""
+    from sklearn.metrics import adjusted_rand_score
+
+    if atoms.n_atoms < 20:
+        return {"n_classes": None, "class_ari": float("nan")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        two = atoms.label_sublattices(2)
+        try:
+            _, _, nb, found = default_classes(two)
+        except ValueError:
+            return {"n_classes": None, "class_ari": float("nan")}
+    txy, site, expected = truth_arrays(meta)
+    centres = xy[nb.centre_indices]
+    radius = 0.3 * cKDTree(txy).query(txy, 2)[0][:, 1].min()
+    it, jc = match(txy, centres, radius)
+    keep = expected[it]
+    ari = float("nan")
+    if keep.sum() > 1 and len(set(site[it[keep]])) > 1:
+        ari = adjusted_rand_score(site[it[keep]], found.labels[jc[keep]])
+    return {"n_classes": found.n_classes, "class_ari": ari}
 
 
 def _nn(xy, scale):
@@ -407,14 +434,14 @@ def corpus_table(rows):
     head = (
         "| scene | true | found | matched | missed | invented | recall | precision "
         "| in vacuum | sublattice acc. | converged | median err (pm) | warnings "
-        "| time (s) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| time (s) | site classes (ARI) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     out = []
     for name, r in rows:
         if r.get("error"):
             out.append(f"| {name} | – | – | – | – | – | – | – | – | – | – | – | "
-                       f"error: {r['error']} | {r['time']:.1f} |")  # fmt: skip
+                       f"error: {r['error']} | {r['time']:.1f} | – |")  # fmt: skip
             continue
         out.append(
             f"| {name} | {r['n_true']} | {r['n_found']} | {r['matched']} | "
@@ -422,7 +449,8 @@ def corpus_table(rows):
             f"{_f(r['precision'], '{:.3f}')} | {_f(r['vacuum'], '{}')} | "
             f"{_f(r['sublattice_accuracy'], '{:.3f}')} | "
             f"{_f(r['converged'], '{:.3f}')} | {_f(r['median_error_pm'], '{:.1f}')} | "
-            f"{len(r['warnings'])} | {r['time']:.1f} |"
+            f"{len(r['warnings'])} | {r['time']:.1f} | "
+            f"{_f(r.get('n_classes'), '{}')} ({_f(r.get('class_ari'), '{:.2f}')}) |"
         )
     return head + "\n".join(out) + "\n"
 
