@@ -395,3 +395,21 @@ def test_cluster_markers_use_the_palette_beyond_seven_classes_and_grey(run):
     nb.learning_results.cluster_labels = onehot
     drawn = [_hex(c) for c in np.asarray(nb.get_cluster_markers().kwargs["color"])]
     assert drawn == [_hex(NONE_COLOUR) if c < 0 else TAB10[c] for c in labels]
+
+
+def test_map_dots_are_sized_by_the_nearest_neighbour_distance():
+    # a dot a third of the nearest-neighbour distance d across, or up to half
+    # of it where a third is under 6 points (dense images: 4,000 columns).
+    # Axes of 4 in (288 pt) for 10 units: d in points is 28.8 d.
+    from hyperspy_localcryst.report import _marker_size
+
+    # d -> dot diameter (pt): 28.8/3; half of 2.88; half of 7.2; capped at 6
+    for d, diameter in ((1.0, 9.6), (0.1, 1.44), (0.25, 3.6), (0.5, 6.0)):
+        fig, ax = plt.subplots(figsize=(4, 4))
+        ax.set_position([0, 0, 1, 1])
+        ax.set_xlim(0, 10)
+        ax.set_ylim(0, 10)
+        x, y = np.meshgrid(np.arange(0, 10, d), np.arange(0, 10, d))
+        area = _marker_size(ax, x.ravel(), y.ravel())
+        assert np.sqrt(area) == pytest.approx(diameter, rel=1e-6), d
+        plt.close(fig)
