@@ -189,3 +189,27 @@ def test_sparse_bad_arguments(kw, match):
     img, _ = make_lattice_image((64, 80), spacing=16.0, seed=0)
     with pytest.raises(ValueError, match=match):
         find_atoms_sparse(img, 16.0, **kw)
+
+
+def test_sparse_finder_ignores_a_large_detector_offset():
+    # 30 columns (amplitude 100, sigma 2.5 px, oblique cell) with the same
+    # noise on a background of 20 and on one of 20,000 (a detector offset
+    # 200 times the columns): the finder works on the image scaled by a
+    # power of two of its maximum, so on the offset image every column's
+    # summed coefficients are about 0.09; they are atoms all the same, at
+    # the same places
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(1)
+    j, i = np.mgrid[0:5, 0:6].reshape(2, -1)
+    x, y = 10 + 12.0 * i + 3.0 * j, 9 + 11.0 * j
+    noise = rng.normal(0, 2.0, (64, 80))
+    found = []
+    for offset in (20.0, 20000.0):
+        img = render_gaussians((64, 80), x, y, 100.0, 2.5, background=offset)
+        f = find_atoms_sparse(img + noise, separation=11, sigma=2.5)
+        d, k = cKDTree(np.c_[f["x"], f["y"]]).query(np.c_[x, y])
+        inner = (x > 4) & (x < 75) & (y > 4) & (y < 59)
+        assert np.all(d[inner] < 0.3), (offset, d[inner].max())
+        found.append(np.c_[f["x"], f["y"]][k[inner]])
+    np.testing.assert_allclose(found[0], found[1], atol=0.05)
