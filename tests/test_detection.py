@@ -427,3 +427,32 @@ def test_columns_centred_outside_the_frame_are_not_found():
         warnings.simplefilter("ignore")
         refined = s.refine_atoms(atoms)
     assert np.all(refined.get_column("converged") == 1)
+
+
+@pytest.mark.parametrize("depth", [1.0, 2.0, 3.0])
+def test_bright_adatoms_with_deep_corner_holes_stay_bright(depth):
+    # as Si(111)-7x7: bright columns (hexagonal, 11 px, sigma 2.2) with a
+    # superlattice of holes (44 px) 1-3 times as deep as the columns are
+    # high. The holes skew the band of the image negative (band skewness
+    # -0.5 to -2.9, the second test's first half), but the columns stay the
+    # sharp features (sharpness ratio ~3.4 >> 0.5): test 2 needs both, so
+    # the image is bright; the strongest holes also skew the significance
+    # map negative, and test 1 still says bright by its extrema ratio (~2)
+    from hyperspy_localcryst.numerics.synthetic import (
+        lattice_positions,
+        render_gaussians,
+    )
+
+    rng = np.random.default_rng(0)
+    shape = (200, 220)
+    x, y, _ = lattice_positions(shape, 11.0, "hexagonal", rotation=8.0, margin=-10)
+    hx, hy, _ = lattice_positions(
+        shape, 44.0, "hexagonal", rotation=8.0, margin=-30, origin=(5.5, 0.0)
+    )
+    keep = cKDTree(np.c_[hx, hy]).query(np.c_[x, y])[0] > 8
+    img = render_gaussians(shape, x[keep], y[keep], 1.0, 2.2, background=0.0)
+    img -= render_gaussians(shape, hx, hy, depth, 4.5, background=0.0)
+    img += rng.normal(0, 0.03, shape)
+    contrast, info = detection.decide_contrast(img, 2.2, separation=11.0)
+    assert info["band_skewness"] < -0.3 and info["sharpness_ratio"] > 2.0
+    assert contrast == "bright" and info["test"] == 0

@@ -21,6 +21,7 @@ commit: ABF off by up to 45 px, the real-image crops by 80 px, the scan
 series by lattice vectors, StatSTEM by 0.6 px, no ambiguity warning).
 """
 
+import re
 import warnings
 from pathlib import Path
 
@@ -161,6 +162,13 @@ def test_ambiguous_steps_warn_instead_of_guessing_silently():
     )
     with pytest.warns(RuntimeWarning, match="known only up to a lattice vector"):
         alignment.frame_shifts(stack)
+    # frame by frame, the warning names the frames whose step is ambiguous:
+    # both steps are 0.49 of the spacing, frames 1 and 2 (the later frame of
+    # each pair, in the stack's numbering)
+    with pytest.warns(RuntimeWarning, match="known only up to a lattice vector") as w:
+        alignment.frame_shifts(stack, reference="previous")
+    named = [re.search(r"\(frames (\[[^]]*\])", str(m.message)) for m in w]
+    assert [m.group(1) for m in named if m] == ["[1, 2]"]
     s = AtomicImage(stack)
     with pytest.warns(RuntimeWarning, match="known only up to a lattice vector"):
         s.estimate_drift()

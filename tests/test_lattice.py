@@ -377,3 +377,30 @@ def test_displaced_atoms_are_left_out():
     a, b, g = _independent(cell)
     for key, want in (("a", a), ("b", b), ("gamma", g)):
         assert abs(r[key] - want) < 4 * r[f"{key}_err"], key
+
+
+def test_atoms_far_off_their_site_are_left_out_of_the_fit_and_counted():
+    # rectangular cell 9.5 x 14 px turned by 17 deg, jitter 0.05 px per axis;
+    # the rule: an atom whose residual exceeds 5 robust standard deviations
+    # (1.4826 x median residual / sqrt(ln 4): 1.48 x 0.05 px here, so 0.37
+    # px) is left out. Four atoms moved by 0.55 px (7.4 robust SD) are left
+    # out and counted; four moved by 0.2 px (2.7) stay; the vectors are the
+    # true ones within their error
+    rng = np.random.default_rng(4)
+    t = np.deg2rad(17.0)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    i, j = np.mgrid[-8:9, -6:7]
+    p = np.column_stack([9.5 * i.ravel(), 14.0 * j.ravel()]) @ rot.T + 100
+    p = p + rng.normal(0, 0.05, p.shape)
+    far, near = [20, 60, 100, 150], [30, 70, 110, 160]
+    ang = rng.uniform(0, 2 * np.pi, 8)
+    step = np.column_stack([np.cos(ang), np.sin(ang)])
+    p[far] += 0.55 * step[:4]
+    p[near] += 0.2 * step[4:]
+    fit = find_lattice_vectors(p[:, 0], p[:, 1])
+    assert fit["n_outliers"] == 4
+    assert fit["n_atoms"] == len(p) - 4
+    true = np.array([[9.5, 0.0], [0.0, 14.0]]) @ rot.T
+    err = np.sqrt(np.diag(fit["covariance"])).reshape(2, 2)
+    v = fit["vectors"] * np.sign(np.sum(fit["vectors"] * true, axis=1))[:, None]
+    assert np.all(np.abs(v - true) < 4 * err)
