@@ -547,3 +547,44 @@ def test_count_classes_bad_arguments(kw, message):
     X = np.random.default_rng(0).normal(size=(50, 3))
     with pytest.raises(ValueError, match=message):
         st.count_classes(X, **kw)
+
+
+def test_two_modes_dip_is_read_from_the_data_between_the_means():
+    # the dip: the kernel density's lowest value between the two fitted
+    # means over the lower of its highest values on either side. Two clouds
+    # 6 sd apart have an empty valley (dip near 0); one Gaussian cloud has
+    # none (dip 1, whatever two Gaussians EM fits to it). Independent check:
+    # the same dip from a brute-force density of the data, on a grid from
+    # half the means' gap below the lower to half above the higher
+    from hyperspy_localcryst.numerics.statistics import _two_modes
+
+    rng = np.random.default_rng(3)
+    two = np.r_[rng.normal(0.0, 1.0, 300), rng.normal(6.0, 1.0, 300)]
+    one = rng.normal(2.0, 1.5, 600)
+    mu, sd, w, dip, labels = _two_modes(np.column_stack([two, one]))
+    assert dip[0] < 0.05 and dip[1] > 0.9, dip
+    for j, z in enumerate((two, one)):
+        h = 1.06 * (w[j, 0] * sd[j, 0] + w[j, 1] * sd[j, 1]) * len(z) ** -0.2
+        a, b = mu[j].min() + z.mean(), mu[j].max() + z.mean()  # means: centred
+        grid = np.linspace(a - 0.5 * (b - a), b + 0.5 * (b - a), 401)
+        dens = np.exp(-0.5 * ((grid[:, None] - z[None]) / h) ** 2).sum(axis=1)
+        mid = (grid >= a) & (grid <= b)
+        v = np.argmin(np.where(mid, dens, np.inf))
+        want = dens[v] / min(dens[: v + 1].max(), dens[v:].max())
+        assert dip[j] == pytest.approx(min(want, 1.0), abs=0.02)
+
+
+def test_vector_histogram_takes_one_bin_along_an_axis():
+    # bins (nx, 1): a histogram of dx alone (every dy in one bin), equal to
+    # numpy's 1D histogram of dx over the same edges
+    rng = np.random.default_rng(2)
+    v = rng.normal(0.0, 1.0, (500, 2))
+    counts, extent = st.vector_histogram(v, bins=(7, 1), extent=(-2, 2, -3, 3))
+    assert counts.shape == (1, 7)
+    inside = (np.abs(v[:, 1]) <= 3) & (np.abs(v[:, 0]) <= 2)
+    want, _ = np.histogram(v[inside, 0], bins=7, range=(-2, 2))
+    np.testing.assert_array_equal(counts[0], want)
+    counts, _ = st.vector_histogram(v, bins=(1, 5), extent=(-2, 2, -3, 3))
+    assert counts.shape == (5, 1)
+    want, _ = np.histogram(v[inside, 1], bins=5, range=(-3, 3))
+    np.testing.assert_array_equal(counts[:, 0], want)
