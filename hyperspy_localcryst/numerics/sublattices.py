@@ -682,6 +682,27 @@ def _replicates(xy, q, sub_site, t_min=1.0, least=4):
     return True
 
 
+def _candidate_split(xy, v, m, tolerance, n_neighbours, parent):
+    """``(positions, normalised intensities, best cell)`` of the atoms ``m``
+    (:func:`_best_cell` on them alone), or None when there are fewer than 16
+    or their best cell gains nothing."""
+    if len(m) < 16:
+        return None
+    sub = xy[m]
+    qs = local_normalise(sub[:, 0], sub[:, 1], v[m], n_neighbours)
+    r = _best_cell(sub, qs, tolerance, n_neighbours, parent)
+    if r is None or r[0] <= 0:
+        return None
+    return sub, qs, r
+
+
+def _split_holds(sub, qs, r, v_sub, tolerance, n_neighbours, parent, rng):
+    """Whether a candidate split holds in every half and beats the shuffles."""
+    return _replicates(sub, qs, r[3]) and _significant(
+        r[0], sub, v_sub, tolerance, n_neighbours, parent, rng
+    )
+
+
 def split_types(x, y, intensity, types, a1, a2, tolerance=0.25, n_neighbours=24):
     """Atom types split where a periodic order lives inside one of them.
 
@@ -748,16 +769,12 @@ def split_types(x, y, intensity, types, a1, a2, tolerance=0.25, n_neighbours=24)
     rng = np.random.default_rng(0)
     for t in np.unique(types[types >= 0]):
         m = np.flatnonzero(types == t)
-        if len(m) < 16:
+        found = _candidate_split(xy, v, m, tolerance, n_neighbours, parent)
+        if found is None or not _split_holds(
+            *found, v[m], tolerance, n_neighbours, parent, rng
+        ):
             continue
-        sub = xy[m]
-        qs = local_normalise(sub[:, 0], sub[:, 1], v[m], n_neighbours)
-        r = _best_cell(sub, qs, tolerance, n_neighbours, parent)
-        if r is None or r[0] <= 0 or not _replicates(sub, qs, r[3]):
-            continue
-        if not _significant(r[0], sub, v[m], tolerance, n_neighbours, parent, rng):
-            continue
-        gain, b1, b2, sub_site, _ = r
+        sub, qs, (gain, b1, b2, sub_site, _) = found
         # two kinds: the sub-sites merged by brightness (the Ti and the O
         # sites of a [110] cell are two of each)
         ns = int(sub_site.max()) + 1
@@ -810,19 +827,13 @@ def _split_sites(xy, v, site, a1, a2, d0, tolerance, n_lab, n_neighbours):
         found = []
         for g in range(n_groups):
             m = np.flatnonzero(group == g)
-            if len(m) < 16:
-                continue
-            sub = xy[m]
-            qs = local_normalise(sub[:, 0], sub[:, 1], v[m], n_neighbours)
-            r = _best_cell(sub, qs, tolerance, n_neighbours, parent)
-            if r is not None and r[0] > 0:
-                found.append((r[0], g, m, sub, qs, r))
+            c = _candidate_split(xy, v, m, tolerance, n_neighbours, parent)
+            if c is not None:
+                found.append((c[2][0], g, m, c))
         best = None
-        for gain, g, m, sub, qs, r in sorted(found, key=lambda f: -f[0]):
-            if _replicates(sub, qs, r[3]) and _significant(
-                gain, sub, v[m], tolerance, n_neighbours, parent, rng
-            ):
-                best = (g, m, r)
+        for _, g, m, c in sorted(found, key=lambda f: -f[0]):
+            if _split_holds(*c, v[m], tolerance, n_neighbours, parent, rng):
+                best = (g, m, c[2])
                 break
         if best is None:
             break
