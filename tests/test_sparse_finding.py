@@ -213,3 +213,14 @@ def test_sparse_finder_ignores_a_large_detector_offset():
         assert np.all(d[inner] < 0.3), (offset, d[inner].max())
         found.append(np.c_[f["x"], f["y"]][k[inner]])
     np.testing.assert_allclose(found[0], found[1], atol=0.05)
+
+
+def test_sparse_finder_finds_a_single_column():
+    # one column (off-centre, sub-pixel) in an otherwise flat noisy frame:
+    # one atom, where it is
+    rng = np.random.default_rng(6)
+    img = render_gaussians((48, 56), [30.3], [18.6], 150.0, 2.5, background=20.0)
+    for frame in (img, rng.poisson(img).astype(float)):  # noise-free, Poisson
+        found = find_atoms_sparse(frame, separation=12)
+        assert len(found["x"]) == 1
+        assert abs(found["x"][0] - 30.3) < 0.3 and abs(found["y"][0] - 18.6) < 0.3

@@ -499,3 +499,23 @@ def test_displacements_bad_input():
         displacements(**TINY, frame_a=0, frame_b=1.5)
     with pytest.raises(ValueError, match="`track`"):
         displacements([0.0, 1.0], [0.0, 0.0], [0, 0], [1, 1], 0, 0)
+
+
+def test_sparse_solver_agrees_with_dense_when_atoms_are_left_over(monkeypatch):
+    # more atoms than ends in one big component: some atoms (the first of
+    # the component among them: index 0, far from every end but within
+    # reach of several) stay unlinked; the sparse problem's dummies must not
+    # turn into links
+    rng = np.random.default_rng(8)
+    ends = rng.uniform(0, 30, (140, 2))
+    extra = np.array([[15.0, 15.0]]) + rng.uniform(-12, 12, (12, 2))
+    atoms = np.concatenate([extra[:1], ends + rng.normal(0, 0.5, (140, 2)), extra[1:]])
+    pos = np.concatenate([ends, atoms])
+    frame = np.repeat([0, 1], [len(ends), len(atoms)])
+    dense = link_frames(pos[:, 0], pos[:, 1], frame, 4.0)
+    monkeypatch.setattr(tracking, "_DENSE_LIMIT", 0)
+    sparse = link_frames(pos[:, 0], pos[:, 1], frame, 4.0)
+    assert np.array_equal(dense, sparse)
+    n_d, cost_d = achieved(ends, atoms, dense)
+    assert n_d == len(ends)  # every end linked, 12 atoms left over
+    assert len(np.unique(dense)) == len(ends) + 12  # 12 new tracks
