@@ -560,6 +560,7 @@ def _phases(atoms, nb, stack):
                 "site_class": site,
                 "phase": minus,
                 "variant": minus,
+                "variant_wall": np.zeros(n),
                 "phase_boundary": np.zeros(n),
             }
         )
@@ -581,7 +582,12 @@ def _phases(atoms, nb, stack):
     rows = []
     for name, column in (("phase_boundary", "phase"), ("variant_boundary", "variant")):
         b = ph.boundary_points(xp, yp, table.get_column(column).astype(int))
-        bx, by = to_calibrated(table.grid, b["x"], b["y"])
+        bx, by = b["x"], b["y"]
+        if column == "variant" and "variant_wall" in table.columns:
+            # the centres on a wall between variants are the wall
+            on = table.get_column("variant_wall") == 1
+            bx, by = np.r_[bx, xp[on]], np.r_[by, yp[on]]
+        bx, by = to_calibrated(table.grid, bx, by)
         rows.append(
             pd.DataFrame(
                 {
@@ -1726,7 +1732,8 @@ figcaption {{ color: #444; font-size: 0.9em; }}
 <p>find &rarr; refine &rarr; neighbourhoods &rarr; PCA, site classes &rarr;
 phases, symmetry, variants, defects, by hyperspy_localcryst. Files in this
 folder: <code>atoms.csv</code> (with <code>site_class</code>,
-<code>phase</code>, <code>variant</code>, <code>phase_boundary</code>),
+<code>phase</code>, <code>variant</code>, <code>variant_wall</code>,
+<code>phase_boundary</code>),
 <code>defects.csv</code>, the per-atom table and the neighbourhood signal
 (HyperSpy files), the PNG figures below, <code>summary.json</code>.</p>
 <h2>Key numbers</h2><table>{key_rows}</table>

@@ -551,3 +551,33 @@ def test_boundary_atoms_follow_the_documented_default_share():
     np.testing.assert_array_equal(res.boundary, alpha >= 0.25)
     explicit = ph.find_phases(x, y, sc, boundary_share=0.25)
     np.testing.assert_array_equal(explicit.boundary, res.boundary)
+
+
+@pytest.mark.parametrize("shift, seed", [(1.6, 5), (1.2, 4)])
+def test_centres_on_a_wall_between_variants_have_no_variant(shift, seed):
+    """Four 90-degree polar domains: the A columns on a wall have B
+    neighbours from two domains, so their neighbourhoods lie between two
+    variants; they are ``variant_wall`` atoms without a variant, and the
+    variants of the others follow the domains (at 1.6 px, 17 wall columns
+    took the next domain's variant before: ARI 0.897 through the report)."""
+    H, W = 384, 416
+    shifts = np.array([(1.0, 0.0), (0.0, -1.0), (-1.0, 0.0), (0.0, 1.0)]) * shift
+
+    def domain(x, y):
+        return (x > 0.45 * W).astype(int) + 2 * (y > 0.55 * H).astype(int)
+
+    atoms, (xp, yp) = _perovskite(lambda x, y: shifts[domain(x, y)], (H, W), seed)
+    nb = atoms.get_neighbourhoods(n_neighbours=4)
+    nb.find_site_classes()
+    table = nb.find_phases()
+    v = table.get_column("variant")
+    w = table.get_column("variant_wall") == 1
+    assert np.all(v[w] == -1)
+    # walls only where the domains meet: within 1.5 cells of a wall line
+    to_wall = np.minimum(np.abs(xp - 0.45 * W), np.abs(yp - 0.55 * H))
+    assert w.sum() > 0 and np.all(to_wall[w] < 1.5 * 16)
+    m = v >= 0
+    assert adjusted_rand_score(domain(xp, yp)[m], v[m]) >= 0.98
+    # the domains' insides keep their variants
+    inside = (to_wall > 2 * 16) & (table.get_column("site_class") >= 0)
+    assert np.mean(v[inside] >= 0) > 0.98

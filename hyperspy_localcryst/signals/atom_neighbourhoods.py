@@ -1836,7 +1836,11 @@ class AtomNeighbourhoods(Signal1D):
         AtomPositions
             All atoms, with the columns ``site_class`` (-1 where the atom is
             not a centre), ``phase`` (-1 unassigned), ``variant`` (-1 where
-            its class has no variants, else the index of its variant) and
+            its class has no variants or the centre lies on a wall between
+            variants, else the index of its variant), ``variant_wall`` (1 for
+            a centre on a wall: its neighbours come from two domains, so its
+            neighbourhood lies at least 35 % of the way from its own class
+            to the same type's class of another variant) and
             ``phase_boundary`` (1 for boundary atoms, else 0).
 
         Examples
@@ -1915,14 +1919,26 @@ class AtomNeighbourhoods(Signal1D):
         for g in variant_groups:
             for i, members in enumerate(g["site_classes"]):
                 variant[np.isin(site, members)] = i
+        wall = np.zeros(n, dtype=bool)
+        wall[self.centre_indices] = self._variant_walls(
+            lab, v, e, C, ct, variant_groups
+        )
+        variant[wall] = -1
         table = atoms.add_columns(
             {
                 "site_class": site.astype(float),
                 "phase": result.labels.astype(float),
                 "variant": variant.astype(float),
+                "variant_wall": wall.astype(float),
                 "phase_boundary": result.boundary.astype(float),
             },
-            {"site_class": "", "phase": "", "variant": "", "phase_boundary": ""},
+            {
+                "site_class": "",
+                "phase": "",
+                "variant": "",
+                "variant_wall": "",
+                "phase_boundary": "",
+            },
         )
         units = self.metadata.get_item(f"{_KEY}.units", "") or "px"
         phases = []
@@ -2002,6 +2018,54 @@ class AtomNeighbourhoods(Signal1D):
                     t = np.bincount(np.maximum(kinds[m], 0)).argmax()
                     out[k] = np.nanmedian(amp[m]) / np.nanmedian(amp[kinds == t])
         return out
+
+    @staticmethod
+    def _variant_walls(lab, v, e, C, ct, variant_groups, share=0.35, n_sigma=6.0):
+        """Centres on a wall between variants: nearer, by a share of at least
+        ``share`` of the way, to the same type's class of another variant
+        than to their own (their neighbours come from two domains).
+
+        A centre's distance to a class is the root-mean-square distance
+        between its neighbours and the class's mean neighbourhood, matched
+        one to one; the centre is on a wall when ``d_own / (d_own +
+        d_other) > share`` for the nearest other variant. Only variants
+        whose mean neighbourhoods lie ``n_sigma`` times the centres' vector
+        noise apart are tested (closer ones cannot be told apart per
+        centre), and only with the classes' atom types known."""
+        from scipy.optimize import linear_sum_assignment
+
+        wall = np.zeros(len(lab), dtype=bool)
+        if ct is None or not variant_groups:
+            return wall
+        ct = np.asarray(ct)
+        if len(ct) != len(C) or np.all(ct < 0):  # types unknown
+            return wall
+
+        def dist(a, b):
+            cost = ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2)
+            r, c = linear_sum_assignment(np.nan_to_num(cost, nan=1e300))
+            return float(np.sqrt(cost[r, c].mean()))
+
+        noise = float(np.nanmedian(e)) if np.isfinite(e).any() else 0.0
+        for g in variant_groups:
+            variants = g["site_classes"]
+            for i, members in enumerate(variants):
+                for c in members:
+                    others = [
+                        o
+                        for j, vj in enumerate(variants)
+                        if j != i
+                        for o in vj
+                        if ct[o] == ct[c]
+                    ]
+                    others = [o for o in others if dist(C[c], C[o]) > n_sigma * noise]
+                    if not others:
+                        continue
+                    for r in np.flatnonzero(lab == c):
+                        own = dist(v[r], C[c])
+                        other = min(dist(v[r], C[o]) for o in others)
+                        wall[r] = own > share * (own + other)
+        return wall
 
     @staticmethod
     def _merge_variant_groups(groups, class_phase, M):
