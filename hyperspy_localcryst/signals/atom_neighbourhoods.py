@@ -1614,9 +1614,17 @@ class AtomNeighbourhoods(Signal1D):
         every = np.full(atoms.n_atoms, -1, dtype=np.int64)
         lab = atoms.get_column("sublattice")
         every[np.isfinite(lab)] = lab[np.isfinite(lab)].astype(np.int64)
-        new, splits = split_types(
-            x, y, atoms.get_column(column), every, a1 / scale, a2 / scale
-        )
+        # find_site_classes and find_phases (class brightness) both ask; the
+        # search and its shuffles run once for the same labels and cell
+        key = (column, tuple(a1), tuple(a2), every.tobytes())
+        cached = getattr(self, "_split_cache", None)
+        if cached is not None and cached[0] == key:
+            new, splits = cached[1]
+        else:
+            new, splits = split_types(
+                x, y, atoms.get_column(column), every, a1 / scale, a2 / scale
+            )
+            self._split_cache = (key, (new, splits))
         self._type_splits = splits
         return new[self.centre_indices] if splits else t
 
