@@ -16,31 +16,12 @@ Usage::
     python benchmarks/check_two_phases.py
 """
 
-import tempfile
-import time
-import warnings
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
+from check_variants import analyse, perovskite  # the same scenes and runs
 from scipy.spatial import cKDTree
 from sklearn.metrics import adjusted_rand_score
 
-from hyperspy_localcryst import report
-from hyperspy_localcryst.data import synthetic_lattice, synthetic_two_phase
-
-
-def analyse(s):
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t = time.perf_counter()
-        summary = report.analyse(s, Path(tmp) / "out")
-        dt = time.perf_counter() - t
-        atoms = pd.read_csv(Path(tmp) / "out" / "atoms.csv")
-    scale = s.axes_manager[0].scale
-    x = atoms[[c for c in atoms.columns if c.startswith("x")][0]].to_numpy() / scale
-    y = atoms[[c for c in atoms.columns if c.startswith("y")][0]].to_numpy() / scale
-    return summary, atoms, x, y, dt
+from hyperspy_localcryst.data import synthetic_two_phase
 
 
 def square_hexagonal(rotation, seed):
@@ -73,16 +54,7 @@ def perovskite_interface(rotation, shift, seed):
         on = polar(x, y) & (sub == 1)
         return np.where(on, shift * c, 0.0), np.where(on, -shift * s_, 0.0)
 
-    s = synthetic_lattice(
-        shape=(H, W),
-        spacing=16.0,
-        lattice="perovskite",
-        sublattice_peaks=(300.0, 150.0),
-        rotation=rotation,
-        displacement=disp,
-        seed=seed,
-    )
-    summary, atoms, x, y, dt = analyse(s)
+    summary, atoms, x, y, dt = analyse(perovskite((H, W), disp, rotation, seed))
     phase = atoms["phase"].to_numpy()
     keep = (np.abs(x - 0.58 * W) > 3 * 16) & (phase >= 0)
     ari = adjusted_rand_score(polar(x, y)[keep].astype(int), phase[keep])

@@ -33,6 +33,35 @@ def domain(x, y):
     return (x > 0.45 * W).astype(int) + 2 * (y > 0.55 * H).astype(int)
 
 
+def perovskite(shape, displacement, rotation, seed):
+    """A perovskite image (A 300, B 150 counts over 20, spacing 16 px,
+    Poisson) with ``displacement(x, y, sub)`` applied."""
+    return synthetic_lattice(
+        shape=shape,
+        spacing=16.0,
+        lattice="perovskite",
+        sublattice_peaks=(300.0, 150.0),
+        rotation=rotation,
+        displacement=displacement,
+        seed=seed,
+    )
+
+
+def analyse(s):
+    """``report.analyse`` with every default into a temporary folder:
+    ``(summary, atoms.csv table, x px, y px, seconds)``."""
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.perf_counter()
+        summary = report.analyse(s, Path(tmp) / "out")
+        dt = time.perf_counter() - t
+        atoms = pd.read_csv(Path(tmp) / "out" / "atoms.csv")
+    scale = s.axes_manager[0].scale
+    x = atoms[[c for c in atoms.columns if c.startswith("x")][0]].to_numpy() / scale
+    y = atoms[[c for c in atoms.columns if c.startswith("y")][0]].to_numpy() / scale
+    return summary, atoms, x, y, dt
+
+
 def scene(shift, rotation, seed):
     dirs = np.array([(1.0, 0.0), (0.0, -1.0), (-1.0, 0.0), (0.0, 1.0)]) * shift
 
@@ -40,28 +69,11 @@ def scene(shift, rotation, seed):
         d = dirs[domain(x, y)]
         return np.where(sub == 1, d[:, 0], 0.0), np.where(sub == 1, d[:, 1], 0.0)
 
-    return synthetic_lattice(
-        shape=(H, W),
-        spacing=16.0,
-        lattice="perovskite",
-        sublattice_peaks=(300.0, 150.0),
-        rotation=rotation,
-        displacement=disp,
-        seed=seed,
-    )
+    return perovskite((H, W), disp, rotation, seed)
 
 
 def run(shift, rotation, seed):
-    s = scene(shift, rotation, seed)
-    scale = s.axes_manager[0].scale
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        t = time.perf_counter()
-        summary = report.analyse(s, Path(tmp) / "out")
-        dt = time.perf_counter() - t
-        atoms = pd.read_csv(Path(tmp) / "out" / "atoms.csv")
-    x = atoms[[c for c in atoms.columns if c.startswith("x")][0]].to_numpy() / scale
-    y = atoms[[c for c in atoms.columns if c.startswith("y")][0]].to_numpy() / scale
+    summary, atoms, x, y, dt = analyse(scene(shift, rotation, seed))
     v = atoms["variant"].to_numpy()
     m = v >= 0
     groups = summary["variant_groups"]
