@@ -456,7 +456,9 @@ def label_sublattices(
     info["site_offsets"] = _wrap(site_off - site_off[np.argmax(size)])
     n_lab = n_sites if auto else n_sublattices
     if n_sites < n_lab:
-        split = _split_sites(xy, v, site, a1, a2, d0, tolerance, n_lab, n_neighbours)
+        split = _split_sites(
+            xy, tree, v, q, site, a1, a2, d0, tolerance, n_lab, n_neighbours
+        )
         if split is not None:
             a1, a2, site, site_off, site_label, why = split
             n_sites = len(site_off)
@@ -797,7 +799,7 @@ def split_types(x, y, intensity, types, a1, a2, tolerance=0.25, n_neighbours=24)
     return new, splits
 
 
-def _split_sites(xy, v, site, a1, a2, d0, tolerance, n_lab, n_neighbours):
+def _split_sites(xy, tree, v, q, site, a1, a2, d0, tolerance, n_lab, n_neighbours):
     """Split sites of the cell (a1, a2) by the structure within each site.
 
     When the best cell has fewer sites than the labels asked for, two kinds
@@ -843,24 +845,20 @@ def _split_sites(xy, v, site, a1, a2, d0, tolerance, n_lab, n_neighbours):
         n_groups = int(group.max()) + 1
         cell = (b1, b2)
         parent = np.column_stack(cell)  # a further split refines this cell
-    if cell is None:
+    if cell is None or n_groups < n_lab:
         return None
     b1, b2 = cell
-    tree = cKDTree(xy)
     s_site, s_off = _assign_sites(xy, tree, b1, b2, d0, tolerance)
     ns = len(s_off)
     # label of each site of the superlattice: its atoms' majority group
     counts = np.zeros((ns, n_groups), int)
     np.add.at(counts, (s_site, group), 1)
     site_group = counts.argmax(axis=1)
-    q = local_normalise(xy[:, 0], xy[:, 1], v, n_neighbours)
     known = np.isfinite(q)
     gm = np.bincount(group[known], q[known], minlength=n_groups) / np.maximum(
         np.bincount(group[known], minlength=n_groups), 1
     )
     gs = np.bincount(group, minlength=n_groups)
-    if n_groups < n_lab:
-        return None
     g_label = _partition(gm, gs, n_lab)
     why = (
         f"the best cell has {int(site.max()) + 1} site(s); sites split by the "
