@@ -431,19 +431,10 @@ def label_sublattices(
     info.update(nn_distance=d0)
     tree = cKDTree(xy)
     known = np.isfinite(q)
-    n_known = int(known.sum())
     best = None
     for a1, a2 in _candidate_cells(t):
         site, site_off = _assign_sites(xy, tree, a1, a2, d0, tolerance)
-        n_sites = len(site_off)
-        mean_q = np.bincount(site[known], q[known], minlength=n_sites) / np.maximum(
-            np.bincount(site[known], minlength=n_sites), 1
-        )
-        rss = float(np.sum((q[known] - mean_q[site[known]]) ** 2))
-        # Bayesian information criterion: a site must explain its variance
-        bic = n_known * np.log(max(rss, 1e-300) / max(n_known, 1)) + n_sites * np.log(
-            max(n_known, 2)
-        )
+        bic, mean_q = _site_bic(q, known, site, len(site_off))
         if best is None or bic < best[0] - 1e-9:
             best = (bic, a1, a2, site, site_off, mean_q)
     if best is None:
@@ -594,6 +585,21 @@ def _assign_sites(xy, tree, a1, a2, d0, tolerance):
     return site, site_off
 
 
+def _site_bic(q, known, site, n_sites):
+    """Bayesian information criterion of the normalised intensities ``q``
+    explained by one mean per site (a site must explain its variance), and
+    the site means."""
+    n_known = int(known.sum())
+    mean_q = np.bincount(site[known], q[known], minlength=n_sites) / np.maximum(
+        np.bincount(site[known], minlength=n_sites), 1
+    )
+    rss = float(np.sum((q[known] - mean_q[site[known]]) ** 2))
+    bic = n_known * np.log(max(rss, 1e-300) / max(n_known, 1)) + n_sites * np.log(
+        max(n_known, 2)
+    )
+    return bic, mean_q
+
+
 def _best_cell(xy, q, tolerance, n_neighbours, parent=None):
     """Lowest-BIC cell of one point pattern: ``(bic_gain, a1, a2, site, off)``.
 
@@ -609,8 +615,7 @@ def _best_cell(xy, q, tolerance, n_neighbours, parent=None):
     nk = int(known.sum())
     if nk < 8:
         return None
-    rss0 = float(np.sum((q[known] - q[known].mean()) ** 2))
-    bic0 = nk * np.log(max(rss0, 1e-300) / nk) + np.log(nk)
+    bic0 = _site_bic(q, known, np.zeros(len(q), dtype=np.int64), 1)[0]
     best = None
     for a1, a2 in _candidate_cells(t):
         if parent is not None:
@@ -622,10 +627,7 @@ def _best_cell(xy, q, tolerance, n_neighbours, parent=None):
         ns = len(off)
         if ns < 2 or (parent is not None and np.bincount(site).min() < 8):
             continue  # a sub-site of a few atoms fits the noise
-        cnt = np.maximum(np.bincount(site[known], minlength=ns), 1)
-        mq = np.bincount(site[known], q[known], minlength=ns) / cnt
-        rss = float(np.sum((q[known] - mq[site[known]]) ** 2))
-        bic = nk * np.log(max(rss, 1e-300) / nk) + ns * np.log(nk)
+        bic = _site_bic(q, known, site, ns)[0]
         if best is None or bic < best[0]:
             best = (bic, a1, a2, site, off)
     if best is None:
