@@ -454,9 +454,7 @@ def label_sublattices(
             a1, a2, site, site_off, site_label, why = split
             n_sites = len(site_off)
             size = np.bincount(site, minlength=n_sites)
-            mean_q = np.bincount(site[known], q[known], minlength=n_sites) / np.maximum(
-                np.bincount(site[known], minlength=n_sites), 1
-            )
+            mean_q = _site_means(q, known, site, n_sites)
             info.update(
                 a1=a1,
                 a2=a2,
@@ -585,14 +583,19 @@ def _assign_sites(xy, tree, a1, a2, d0, tolerance):
     return site, site_off
 
 
+def _site_means(q, known, site, n_sites):
+    """Mean of the known ``q`` on each site (0 on a site without any)."""
+    return np.bincount(site[known], q[known], minlength=n_sites) / np.maximum(
+        np.bincount(site[known], minlength=n_sites), 1
+    )
+
+
 def _site_bic(q, known, site, n_sites):
     """Bayesian information criterion of the normalised intensities ``q``
     explained by one mean per site (a site must explain its variance), and
     the site means."""
     n_known = int(known.sum())
-    mean_q = np.bincount(site[known], q[known], minlength=n_sites) / np.maximum(
-        np.bincount(site[known], minlength=n_sites), 1
-    )
+    mean_q = _site_means(q, known, site, n_sites)
     rss = float(np.sum((q[known] - mean_q[site[known]]) ** 2))
     bic = n_known * np.log(max(rss, 1e-300) / max(n_known, 1)) + n_sites * np.log(
         max(n_known, 2)
@@ -782,10 +785,7 @@ def split_types(x, y, intensity, types, a1, a2, tolerance=0.25, n_neighbours=24)
         # two kinds: the sub-sites merged by brightness (the Ti and the O
         # sites of a [110] cell are two of each)
         ns = int(sub_site.max()) + 1
-        known = np.isfinite(qs)
-        means = np.bincount(sub_site[known], qs[known], minlength=ns) / np.maximum(
-            np.bincount(sub_site[known], minlength=ns), 1
-        )
+        means = _site_means(qs, np.isfinite(qs), sub_site, ns)
         half = _partition(means, np.bincount(sub_site, minlength=ns), 2)[sub_site]
         first = int(new.max()) + 1
         new[m] = np.where(half == 0, t, first)
@@ -856,10 +856,7 @@ def _split_sites(xy, tree, v, q, site, a1, a2, d0, tolerance, n_lab, n_neighbour
     counts = np.zeros((ns, n_groups), int)
     np.add.at(counts, (s_site, group), 1)
     site_group = counts.argmax(axis=1)
-    known = np.isfinite(q)
-    gm = np.bincount(group[known], q[known], minlength=n_groups) / np.maximum(
-        np.bincount(group[known], minlength=n_groups), 1
-    )
+    gm = _site_means(q, np.isfinite(q), group, n_groups)
     gs = np.bincount(group, minlength=n_groups)
     g_label = _partition(gm, gs, n_lab)
     why = (
