@@ -987,6 +987,7 @@ def _phase_figures(signal, atoms, part, defects, out, plt):
     styles = {
         "phase_boundary": dict(s=size * 1.2, color="magenta", marker="."),
         "variant_boundary": dict(s=size * 1.2, color="white", marker="."),
+        "antiphase_boundary": dict(s=size * 1.2, color="orange", marker="."),
         "vacancy": dict(
             s=size * 4, facecolors="none", edgecolors="red", linewidths=1.2
         ),

@@ -30,6 +30,29 @@ of a ragged edge is seen from two sides at an angle; an empty site inside
 the lattice is predicted by up to 4 atoms, from opposite sides. Sites outside the image
 (``extent``) or within half a spacing of its border are dropped.
 
+**Translation domains and antiphase boundaries** (in :func:`find_defects`):
+regions of one lattice whose sites are shifted against each other by a
+vector that is not one of its translations (an antiphase boundary; on a
+surface, a step between terraces in different registry, as on the Si(111)-7x7
+step image). *Core* atoms are those whose four local translations all land
+on atoms (within half the nearest-neighbour distance, or beyond the image);
+core atoms within 1.5 nearest-neighbour distances of each other are joined,
+and the joined sets of at least 10 core atoms and 4 cells' worth are the
+candidate domains. Two candidates are in one registry unless evidence
+says otherwise: the translations of the core atoms of one, taken once to
+three times, are aimed at the other; when most of at least 10 such targets
+land on no atom (within a quarter of the nearest-neighbour distance: in a
+cell of close sites a shifted target often lies within the full match
+distance of some atom), the two are shifted. Candidates join in order of
+support, never joining two that evidence keeps apart. Every atom then takes
+the domain of its nearest core atom within two (longer) translations, else
+none (-1). The boundary points are the midpoints of mutually nearest atoms
+of two domains (each the other's nearest atom of that domain), within two
+translations: pairs across the boundary's gap, however wide. Across such a
+boundary each side predicts the other's gap, which is no empty site: a
+vacancy must be seen from two opposite sides by atoms of one domain (an
+atom of no domain may face any).
+
 **Interstitials** (:func:`find_interstitials`): atoms that no atom's local
 translation predicts and that are not related by a lattice translation
 (within the tolerance) to any of their 8 nearest atoms, with at least 3
@@ -103,6 +126,16 @@ _ROUNDS = 2
 _MAX_EDGE = 2.5
 #: An interstitial has at least this many atoms within 1.5 longer translations.
 _MIN_SURROUNDING = 3
+#: Core atoms closer than this many nearest-neighbour distances are in one
+#: translation domain.
+_LINK = 1.5
+#: A translation domain holds at least this many core atoms, and this many
+#: cells' worth.
+_MIN_DOMAIN = 10
+_DOMAIN_CELLS = 4
+#: Targets of one domain that must miss the atoms of another (most of them)
+#: for the two to be in different registries.
+_MIN_EVIDENCE = 10
 
 
 # ---------------------------------------------------------------------------
@@ -216,7 +249,9 @@ def _nn_cap(p, tol):
     return min(tol, 0.5 * nn)
 
 
-def _vacancies(p, occupied, v, tol, spacing, min_votes, extent, local=None):
+def _vacancies(
+    p, occupied, v, tol, spacing, min_votes, extent, local=None, domain=None
+):
     if p.shape[0] == 0:
         return np.empty(0), np.empty(0), np.empty(0, dtype=np.int64)
     if local is None:
@@ -243,10 +278,18 @@ def _vacancies(p, occupied, v, tol, spacing, min_votes, extent, local=None):
     cy = np.bincount(lab, pred[:, 1], nc) / counts
     pairs = np.unique(np.column_stack([lab, voter]), axis=0)
     votes = np.bincount(pairs[:, 0], minlength=nc)
-    # seen from both sides along +-v1 or +-v2: not a notch of a ragged edge
-    seen = np.zeros((nc, 4), dtype=bool)
-    seen[lab, direction] = True
-    enclosed = (seen[:, 0] & seen[:, 1]) | (seen[:, 2] & seen[:, 3])
+    # seen from both sides along +-v1 or +-v2: not a notch of a ragged edge;
+    # and, with translation domains, by two atoms of one domain: across a
+    # translation boundary each side predicts the other's gap (its sites are
+    # shifted), which is no empty site of either
+    # (an atom of no domain, -1, may face any)
+    dom = np.zeros(p.shape[0], np.int64) if domain is None else domain + 1
+    nd = int(dom.max()) + 1
+    seen = np.zeros((nc, nd, 4), dtype=bool)
+    seen[lab, dom[voter], direction] = True
+    seen |= seen[:, :1]
+    enclosed = (seen[..., 0] & seen[..., 1]) | (seen[..., 2] & seen[..., 3])
+    enclosed = enclosed.any(axis=1)
     keep = (
         (votes >= min_votes)
         & enclosed
@@ -254,6 +297,130 @@ def _vacancies(p, occupied, v, tol, spacing, min_votes, extent, local=None):
     )
     order = np.lexsort((cx[keep], cy[keep]))
     return cx[keep][order], cy[keep][order], votes[keep][order]
+
+
+def _translation_domains(p, occupied, local, v, tol, spacing, extent):
+    """Translation domain of each atom (-1: none), see the module notes."""
+    n = p.shape[0]
+    dom = np.full(n, -1, dtype=np.int64)
+    if n < 3:
+        return dom
+    near = _nn_cap(p, tol)
+    tree = cKDTree(p)
+    nn = float(np.median(tree.query(p, k=2)[0][:, 1]))
+    occ = cKDTree(occupied)
+
+    def filled(q, reach=near):  # each target has an atom, or lies beyond the image
+        d, _ = occ.query(q, distance_upper_bound=reach)
+        return np.isfinite(d) | ~_inside(q, extent, p, spacing, tol)
+
+    # core atoms: all four translations land on atoms
+    core = filled((p[:, None, :] + local).reshape(-1, 2)).reshape(n, 4).all(axis=1)
+    ci = np.flatnonzero(core)
+    if ci.size < 2:
+        return dom
+    pairs = cKDTree(p[ci]).query_pairs(_LINK * nn, output_type="ndarray")
+    m = ci.size
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), (m, m))
+    nc, comp = connected_components(graph, directed=False)
+    # a domain holds a few cells' worth of core atoms
+    if extent is None:
+        area = float(np.prod(np.ptp(p, axis=0)))
+    else:
+        area = float(extent[0] * extent[1])
+    per_cell = abs(float(np.linalg.det(v))) * n / max(area, 1.0)
+    sizes = np.bincount(comp, minlength=nc)
+    big = sizes >= max(_MIN_DOMAIN, _DOMAIN_CELLS * per_cell)
+    if big.sum() < 2:
+        dom[ci[big[comp]]] = 0
+    else:
+        # domains in one registry (parted by a band of unmatched atoms: scan
+        # jitter, a row of vacancies) are one: the translations of one,
+        # taken once to three times, land on atoms of the other
+        label = np.where(big[comp], comp, -1)
+        own = np.full(n, -1, dtype=np.int64)
+        own[ci] = label
+        src = ci[label >= 0]
+        hits, misses = np.zeros((nc, nc)), np.zeros((nc, nc))
+        ctree = cKDTree(p[ci])
+        for k in range(1, 4):
+            q = (p[src][:, None, :] + k * local[src]).reshape(-1, 2)
+            d, j = ctree.query(q, distance_upper_bound=_LINK * nn)
+            ok = np.isfinite(d)
+            a = np.repeat(own[src], 4)[ok]
+            b = own[ci[j[ok]]]
+            # half the match distance: in a cell of close sites (the 12
+            # adatoms of Si(111)-7x7) a shifted target often lies within
+            # the full one of some atom
+            hit = filled(q[ok], 0.5 * near)
+            other = (b >= 0) & (b != a)
+            np.add.at(hits, (a[other], b[other]), hit[other])
+            np.add.at(misses, (a[other], b[other]), ~hit[other])
+        root = _merge_domains(np.flatnonzero(big), hits + hits.T, misses + misses.T)
+        dom[ci[label >= 0]] = root[label[label >= 0]]
+    # every atom joins the domain of its nearest core atom within two cells
+    keep = dom >= 0
+    if not keep.any():
+        return dom
+    longer = float(np.hypot(v[:, 0], v[:, 1]).max())
+    d, j = cKDTree(p[keep]).query(p, distance_upper_bound=2 * longer)
+    ok = np.isfinite(d)
+    out = np.full(n, -1, dtype=np.int64)
+    out[ok] = dom[keep][j[ok]]
+    _, out[ok] = np.unique(out[ok], return_inverse=True)
+    # largest first
+    counts = np.bincount(out[ok])
+    rank = np.empty_like(counts)
+    rank[np.argsort(-counts, kind="stable")] = np.arange(counts.size)
+    out[ok] = rank[out[ok]]
+    return out
+
+
+def _merge_domains(ids, hits, misses):
+    """Join the components ``ids`` into domains: two are in different
+    registries only on evidence (most of at least ``_MIN_EVIDENCE`` targets
+    of one miss the atoms of the other); the others join, the best-supported
+    pairs first, never joining two that evidence keeps apart (a fragment
+    touching both sides of a boundary would otherwise bridge them).
+    Returns the domain root of every component index."""
+    root = np.arange(hits.shape[0])
+    apart = (misses > hits) & (misses >= _MIN_EVIDENCE)
+    members = {int(i): {int(i)} for i in ids}
+    score = hits - misses
+    order = sorted(
+        ((score[a, b], a, b) for a in ids for b in ids if a < b), reverse=True
+    )
+    for _, a, b in order:
+        ra, rb = root[a], root[b]
+        if ra == rb or apart[np.ix_(list(members[ra]), list(members[rb]))].any():
+            continue
+        members[ra] |= members.pop(rb)
+        root[list(members[ra])] = ra
+    return root
+
+
+def _domain_boundary(p, dom, longer):
+    """Points of the boundaries between translation domains: the midpoints
+    of mutually nearest atoms of two domains (each the other's nearest atom
+    of that domain) within two longer translations: pairs across the
+    boundary's gap, however wide (a step between terraces is wider than a
+    neighbour distance), and none from deep inside a domain."""
+    ok = np.flatnonzero(dom >= 0)
+    labels = np.unique(dom[ok])
+    out = []
+    for a in labels:
+        for b in labels[labels > a]:
+            ia, ib = ok[dom[ok] == a], ok[dom[ok] == b]
+            da, ja = cKDTree(p[ib]).query(p[ia], distance_upper_bound=2 * longer)
+            _, jb = cKDTree(p[ia]).query(p[ib])
+            hit = np.isfinite(da)
+            hit[hit] &= jb[ja[hit]] == np.flatnonzero(hit)
+            out.append(0.5 * (p[ia[hit]] + p[ib[ja[hit]]]))
+    if not out:
+        return np.empty(0), np.empty(0)
+    pts = np.concatenate(out)
+    order = np.lexsort((pts[:, 0], pts[:, 1]))
+    return pts[order, 0], pts[order, 1]
 
 
 # ---------------------------------------------------------------------------
@@ -604,11 +771,14 @@ def find_defects(
     -------
     dict of numpy.ndarray
         One entry per defect: ``type`` (``"vacancy"``, ``"interstitial"``,
-        ``"dislocation"``), ``x``, ``y`` (pixels), ``burgers_x``,
+        ``"dislocation"``, ``"antiphase_boundary"``: one point of a boundary
+        between translation domains), ``x``, ``y`` (pixels), ``burgers_x``,
         ``burgers_y`` (pixels; NaN but for dislocations), ``atom`` (index of
         the interstitial atom in the input, else -1), ``group``, ``votes``
-        (atoms predicting a vacancy, else 0); and ``vectors``: a dict of the
-        translations used per group.
+        (atoms predicting a vacancy, else 0); ``vectors``: a dict of the
+        translations used per group; and ``domain``: the translation domain
+        of each input atom (numbered over all groups, largest first within
+        a group; -1 for none).
 
     Examples
     --------
@@ -647,6 +817,8 @@ def find_defects(
     occupied = p_all[finite]
     rows = {k: [] for k in ("type", "x", "y", "bx", "by", "atom", "group", "votes")}
     used = {}
+    domain = np.full(n, -1, dtype=np.int64)
+    n_domains = 0
 
     def add(kind, px, py, bx, by, atom, group, votes):
         m = len(px)
@@ -683,10 +855,15 @@ def find_defects(
         spacing = float(np.hypot(v[:, 0], v[:, 1]).min())
         tol = frac * spacing
         local, match = _local_translations(p, v, tol)
+        dom = _translation_domains(p, occupied, local, v, tol, spacing, extent)
         vx, vy, votes = _vacancies(
-            p, occupied, v, tol, spacing, min_votes, extent, local=local
+            p, occupied, v, tol, spacing, min_votes, extent, local=local, domain=dom
         )
         add("vacancy", vx, vy, None, None, None, key, votes)
+        bx, by = _domain_boundary(p, dom, float(np.hypot(v[:, 0], v[:, 1]).max()))
+        add("antiphase_boundary", bx, by, None, None, None, key, None)
+        domain[sel] = np.where(dom >= 0, dom + n_domains, -1)
+        n_domains += int(dom.max()) + 1
         inter = np.nonzero(_interstitials(p, v, tol, local, match))[0]
         add("interstitial", p[inter, 0], p[inter, 1], None, None, sel[inter], key, None)
         pos, nb = _circuits(p, v, lab, tol, merge, (local, match))
@@ -707,4 +884,5 @@ def find_defects(
         "group": np.array(rows["group"], dtype=float),
         "votes": np.array(rows["votes"], dtype=np.int64),
         "vectors": used,
+        "domain": domain,
     }

@@ -2213,12 +2213,17 @@ class AtomPositions(Signal1D):
         min_votes=2,
         merge_distance=1.5,
     ):
-        """Vacancies, interstitials and dislocations of the lattice the atoms form.
+        """Vacancies, interstitials, dislocations and antiphase boundaries of
+        the lattice the atoms form.
 
         Local translations predict each atom's neighbours: empty predicted
         sites are vacancies, atoms no translation predicts and off the
-        lattice are interstitials, and Burgers circuits on one Bravais
-        sublattice find dislocation cores and their Burgers vectors
+        lattice are interstitials, regions whose sites are shifted against
+        each other by a vector that is not a translation are translation
+        domains, with antiphase boundaries between them (on a surface, a
+        step between terraces in different registry), and Burgers circuits
+        on one Bravais sublattice find dislocation cores and their Burgers
+        vectors
         (:func:`hyperspy_localcryst.numerics.defects.find_defects`; method,
         limits and the sign convention in its module notes: circuits
         counter-clockwise as seen on the displayed image, FS/RH with the line
@@ -2250,12 +2255,14 @@ class AtomPositions(Signal1D):
         -------
         pandas.DataFrame
             One row per defect: ``type`` (``vacancy``, ``interstitial``,
-            ``dislocation``), ``x``, ``y``, ``burgers_x``, ``burgers_y``
-            (calibrated; NaN but for dislocations), ``atom`` (row of the
-            interstitial atom in this table, else -1), ``group`` and
-            ``votes`` (atoms predicting a vacancy). ``attrs["units"]`` holds
-            the length unit, ``attrs["vectors"]`` the translations used per
-            group (calibrated).
+            ``dislocation``, ``antiphase_boundary``: one point of a boundary
+            between translation domains), ``x``, ``y``, ``burgers_x``,
+            ``burgers_y`` (calibrated; NaN but for dislocations), ``atom``
+            (row of the interstitial atom in this table, else -1), ``group``
+            and ``votes`` (atoms predicting a vacancy). ``attrs["units"]``
+            holds the length unit, ``attrs["vectors"]`` the translations used
+            per group (calibrated) and ``attrs["domain"]`` the translation
+            domain of each atom of this table (-1 for none).
 
         Raises
         ------
@@ -2332,6 +2339,7 @@ class AtomPositions(Signal1D):
             }
         )
         df.attrs["units"] = str(grid["x"]["units"] or "")
+        df.attrs["domain"] = d["domain"].tolist()
         df.attrs["vectors"] = {
             k: (np.asarray(v) * [sx, sy]).tolist() for k, v in d["vectors"].items()
         }

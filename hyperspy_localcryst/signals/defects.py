@@ -10,12 +10,14 @@ _COLUMNS = ("type", "x", "y", "burgers_x", "burgers_y")
 
 
 def defect_markers(defects, size=None, burgers_scale=3.0):
-    """HyperSpy markers for defects: vacancies, interstitials, dislocations.
+    """HyperSpy markers for defects: vacancies, interstitials, dislocations,
+    antiphase boundaries.
 
     Vacancies are open red circles (diameter ``size``), interstitials open
-    cyan squares and dislocations a yellow dot at the core and a yellow line from it
-    along the Burgers vector (``burgers_scale`` times its length, so it
-    shows).
+    cyan squares, the points of antiphase (translation) boundaries small
+    orange dots, and dislocations a yellow dot at the core and a yellow line
+    from it along the Burgers vector (``burgers_scale`` times its length, so
+    it shows).
 
     Parameters
     ----------
@@ -82,6 +84,13 @@ def defect_markers(defects, size=None, burgers_scale=3.0):
         out.append(
             hs.plot.markers.Squares(
                 offsets=xy[on], widths=size, edgecolors="cyan", **style
+            )
+        )
+    on = kind == "antiphase_boundary"
+    if on.any():
+        out.append(
+            hs.plot.markers.Points(
+                offsets=xy[on], sizes=0.15 * size, color="orange", units="x"
             )
         )
     on = kind == "dislocation"
