@@ -61,8 +61,9 @@ FIGURES = {
     "the centroid of its neighbours (a closed shell only), averaged over the "
     "phase window; arrows coloured by direction (domains show as colours)",
     "defects.png": "Defects: vacancies (red circles), interstitials (cyan "
-    "squares), dislocations (yellow: core and Burgers vector x 3), phase "
-    "boundaries (magenta dots) and variant boundaries (white dots)",
+    "squares), dislocations (yellow: core and Burgers vector x 3), antiphase "
+    "boundaries between translation domains (orange dots), phase boundaries "
+    "(magenta dots) and variant boundaries (white dots)",
     "dendrogram.png": "Ward dendrogram of the neighbour vectors, branches "
     "coloured by site class (dark grey: centres of several classes); leaves: "
     "(number of centres); isolated neighbourhoods (defects, edges) left out, as "
