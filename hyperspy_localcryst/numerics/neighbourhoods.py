@@ -57,6 +57,7 @@ __all__ = [
     "check_positions",
     "locate_centres",
     "shell_count",
+    "open_shell",
 ]
 
 METRICS = ("distance", "angle")
@@ -286,6 +287,49 @@ def _shells(d, distance_tolerance):
     edges = (starts[inner] + stops[inner]) / 2 * w
     shell = np.searchsorted(edges, rho)
     return np.where(fin, shell, len(edges) + 1)
+
+
+def open_shell(x, y, k, centres=None, tolerance=1.05):
+    """Whether the first ``k`` neighbours of each atom cut a shell.
+
+    A neighbourhood of ``k`` neighbours cuts a shell when its ``(k+1)``-th
+    nearest neighbour is nearly as close as its ``k``-th (within
+    ``tolerance``): which members of that shell it keeps is then decided by
+    noise (a square lattice with k = 6 keeps 2 of its 4 second neighbours;
+    a hexagonal one with k = 4, 4 of its 6 first).
+
+    Parameters
+    ----------
+    x, y : array_like
+        Atom positions in one unit.
+    k : int
+        Neighbours per neighbourhood.
+    centres : array_like of int, optional
+        Atoms to test (default all).
+    tolerance : float
+        Largest ratio of the ``(k+1)``-th to the ``k``-th neighbour distance
+        of an open shell (> 1).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One per centre.
+
+    Examples
+    --------
+    >>> yy, xx = np.mgrid[0:9, 0:9]
+    >>> x, y = xx.ravel().astype(float), yy.ravel().astype(float)
+    >>> bool(open_shell(x, y, 4, [40])[0]), bool(open_shell(x, y, 6, [40])[0])
+    (False, True)
+    """
+    k = check_integer(k, "k", minimum=1)
+    tol = check_number(tolerance, "tolerance", "a ratio")
+    if not (np.isfinite(tol) and tol > 1):
+        raise ValueError(f"`tolerance` must be a ratio above 1, got {tolerance!r}.")
+    pts = check_positions(x, y, min_atoms=k + 2)
+    c = np.arange(len(pts)) if centres is None else np.asarray(centres, dtype=int)
+    d, _ = cKDTree(pts).query(pts[c], k=k + 2)
+    return d[:, k + 1] < tol * d[:, k]
 
 
 def shell_count(x, y, minimum=3, maximum=12, jump=1.15):

@@ -1650,7 +1650,7 @@ def _unimodal_dip(p, n_draws, min_size, rng, stop=0.0):
     return lowest
 
 
-def _try_split(X, noise, rows, min_size, max_dip, n_sigma, rng):
+def _try_split(X, noise, rows, min_size, max_dip, n_sigma, rng, open_shell=None):
     """Best split of ``X[rows]`` (deepest dip) and whether it is accepted."""
     Xg = X[rows]
     b = _best_split(Xg, min_size)
@@ -1675,8 +1675,20 @@ def _try_split(X, noise, rows, min_size, max_dip, n_sigma, rng):
         "_labels": lab,
     }
     reason = ""
+    cut = (
+        [float(open_shell[rows][lab == g].mean()) for g in (0, 1)]
+        if open_shell is not None and min(best["sizes"]) > 0
+        else [0.0, 0.0]
+    )
     if min(best["sizes"]) < min_size:
         reason = f"a side would hold {min(best['sizes'])} rows (< {min_size})"
+    elif min(cut) > 0.5:
+        reason = (
+            f"both sides cut a shell of neighbours ({cut[0]:.0%} and "
+            f"{cut[1]:.0%} of their neighbourhoods end within 5 % of the next "
+            "neighbour): they differ in which members of the shell they keep, "
+            "not in their site"
+        )
     elif best["dip"] > max_dip:
         reason = (
             f"one mode: the density between the two candidate classes only "
@@ -1775,6 +1787,7 @@ def count_classes(
     n_sigma=3.0,
     outlier_factor=5.0,
     seed=0,
+    open_shell=None,
 ):
     """Split rows into classes only where the data are bimodal beyond noise.
 
@@ -1793,7 +1806,11 @@ def count_classes(
       that a flat-topped cloud, e.g. a slow gradient across the image, is
       not taken for two classes;
     * the two modes lie farther apart than ``n_sigma`` times the
-      measurement noise along that direction (when ``noise`` is given).
+      measurement noise along that direction (when ``noise`` is given);
+    * with ``open_shell``, not most rows of both sides are open: two groups
+      of neighbourhoods that each cut a shell (a square lattice's 4 second
+      neighbours, of which k = 6 keeps 2) differ in which members of the
+      shell noise made them keep, not in their site.
 
     A class that fails is final; the search stops at ``max_classes``. One
     class is a possible answer: a unimodal cloud (one crystal site, whatever
@@ -1825,6 +1842,9 @@ def count_classes(
         Isolation threshold, in units of the median 5th-neighbour distance.
     seed : int
         Seed of k-means and the Gaussian fits.
+    open_shell : array_like of bool, shape (n,), optional
+        Rows whose neighbourhood cuts a shell (see
+        :func:`~hyperspy_localcryst.numerics.neighbourhoods.open_shell`).
 
     Returns
     -------
@@ -1856,6 +1876,13 @@ def count_classes(
             f"{n_sigma!r} and {outlier_factor!r}."
         )
     rng = np.random.default_rng(_seed(seed))
+    if open_shell is not None:
+        open_shell = np.asarray(open_shell)
+        if open_shell.shape != (n,) or open_shell.dtype != bool:
+            raise ValueError(
+                f"`open_shell` must be {n} booleans (one per row), got "
+                f"{open_shell.dtype} of shape {open_shell.shape}."
+            )
     if noise is not None:
         noise = check_array(noise, "noise", ndim=2)
         if noise.shape != X.shape:
@@ -1882,7 +1909,7 @@ def count_classes(
         if len(rows) < 2 * min_size:
             final.append(rows)
             continue
-        s = _try_split(X, noise, rows, min_size, max_dip, n_sigma, rng)
+        s = _try_split(X, noise, rows, min_size, max_dip, n_sigma, rng, open_shell)
         lab = s.pop("_labels", None)
         splits.append(s)
         if s["accepted"]:

@@ -418,11 +418,13 @@ def _typed_by_structure(atoms):
     return bool(by) and all(b == "structure" for b in by)
 
 
-def _count_by_type(X, noise, kinds, extra=None, **kw):
+def _count_by_type(X, noise, kinds, extra=None, open_shell=None, **kw):
     """Classes counted within each atom type (``kinds``; None: one type),
     then, with ``extra`` (brightness columns and their noise), within each
     geometric class by brightness; classes numbered by size over all;
-    rows without a type join the nearest class centroid."""
+    rows without a type join the nearest class centroid. ``open_shell``
+    (per row) refuses geometric splits between neighbourhoods that cut a
+    shell."""
     n = len(X)
     if kinds is None:
         kinds = np.zeros(n, dtype=np.int64)
@@ -430,10 +432,15 @@ def _count_by_type(X, noise, kinds, extra=None, **kw):
     cents, reasons, splits, outliers = [], [], [], np.zeros(n, bool)
     few = 2 * kw["min_size"]
 
-    def count(rows, F, E, what):
+    def count(rows, F, E, what, cut=None):
         if rows.size < few:
             return np.zeros(rows.size, dtype=np.int64), f"{what}: too few to split"
-        res = st.count_classes(F[rows], None if E is None else E[rows], **kw)
+        res = st.count_classes(
+            F[rows],
+            None if E is None else E[rows],
+            open_shell=None if cut is None else cut[rows],
+            **kw,
+        )
         splits.extend(dict(sp, what=what) for sp in res.splits)
         outliers[rows] |= res.outliers
         return res.labels, f"{what}: {res.reason}"
@@ -442,7 +449,7 @@ def _count_by_type(X, noise, kinds, extra=None, **kw):
     for t in np.unique(kinds[kinds >= 0]):
         rows = np.flatnonzero(kinds == t)
         name = f"type {t}" if n_types > 1 else "geometry"
-        lab, why = count(rows, X, noise, name)
+        lab, why = count(rows, X, noise, name, open_shell)
         reasons.append(why)
         for g in np.unique(lab[lab >= 0]):
             sub = rows[lab == g]
@@ -1440,10 +1447,11 @@ class AtomNeighbourhoods(Signal1D):
         noise = self._feature_noise()
         extra = self._contrast_feature(kinds, noise) if contrast else None
         used_contrast = extra is not None
+        cut = self._open_shell()
         if kinds is None and extra is None:
-            result = st.count_classes(X, noise, **kw)
+            result = st.count_classes(X, noise, open_shell=cut, **kw)
         else:
-            result = _count_by_type(X, noise, kinds, extra, **kw)
+            result = _count_by_type(X, noise, kinds, extra, open_shell=cut, **kw)
         self.cluster_analysis(
             n_clusters=result.n_classes,
             algorithm=_FixedLabels(result.labels),
@@ -1483,6 +1491,28 @@ class AtomNeighbourhoods(Signal1D):
             },
         )
         return result
+
+    def _open_shell(self):
+        """Whether each centre's neighbourhood cuts a shell (its next
+        neighbour within 5 % of its last,
+        :func:`~hyperspy_localcryst.numerics.neighbourhoods.open_shell`),
+        per frame; None where the frame has too few atoms."""
+        from ..numerics.neighbourhoods import open_shell
+
+        atoms = self.atoms
+        k = self.get_vectors("image").shape[1]
+        xy = np.column_stack([atoms.get_column("x"), atoms.get_column("y")])
+        frames = atoms.get_frames()
+        centres = self.centre_indices
+        out = np.zeros(len(centres), dtype=bool)
+        for f in np.unique(frames[centres]):
+            members = np.flatnonzero(frames == f)
+            if members.size < k + 2:
+                return None
+            rows = np.flatnonzero(frames[centres] == f)
+            local = np.searchsorted(members, centres[rows])
+            out[rows] = open_shell(xy[members, 0], xy[members, 1], k, local)
+        return out
 
     def _neighbour_indices(self):
         """Atom index of every neighbour of every centre (n_centres, k): the
@@ -1911,6 +1941,12 @@ class AtomNeighbourhoods(Signal1D):
         sizes = np.bincount(lab[lab >= 0], minlength=K)
         big = sizes >= max(20, 0.05 * len(lab))
         apart &= big[:, None] & big[None, :]
+        # nor are classes of unlike brightness (other columns, another
+        # chemistry: the bright and faint columns of one geometry), their
+        # medians farther apart than their spreads combined
+        b, b_sd = self._class_brightness(lab, K, spread=True)
+        unlike = np.abs(b[:, None] - b[None, :]) > np.hypot(b_sd[:, None], b_sd)
+        apart &= ~unlike
         groups = sy.find_variants(
             C, np.nan_to_num(se), apart, n_sigma=ns, relative=relative
         )
@@ -2008,24 +2044,27 @@ class AtomNeighbourhoods(Signal1D):
         )
         return table
 
-    def _class_brightness(self, lab, K):
+    def _class_brightness(self, lab, K, spread=False):
         """Median fitted amplitude of each class over the median of its atom
-        type's centres (NaN without amplitudes)."""
+        type's centres (NaN without amplitudes); with ``spread``, also the
+        robust spread (1.4826 MAD) of that ratio over the class's centres."""
         atoms = self.atoms
+        out, sd = np.full(K, np.nan), np.full(K, np.nan)
         if "amplitude" not in atoms.columns:
-            return np.full(K, np.nan)
+            return (out, sd) if spread else out
         amp = atoms.get_column("amplitude")[self.centre_indices]
         kinds = self._centre_types("auto")
         kinds = np.zeros(len(lab), dtype=np.int64) if kinds is None else kinds
-        out = np.full(K, np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             for k in range(K):
                 m = lab == k
                 if m.any():
                     t = np.bincount(np.maximum(kinds[m], 0)).argmax()
-                    out[k] = np.nanmedian(amp[m]) / np.nanmedian(amp[kinds == t])
-        return out
+                    r = amp[m] / np.nanmedian(amp[kinds == t])
+                    out[k] = np.nanmedian(r)
+                    sd[k] = 1.4826 * np.nanmedian(np.abs(r - out[k]))
+        return (out, sd) if spread else out
 
     @staticmethod
     def _variant_walls(lab, v, e, C, ct, variant_groups, share=0.35, n_sigma=6.0):
