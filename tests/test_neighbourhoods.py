@@ -700,3 +700,24 @@ def test_linkage_leaves_out_isolated_neighbourhoods():
     assert adjusted_rand_score(truth[rows], cut) == 1.0
     ax = nb.plot_dendrogram(2)
     assert ax.get_xlabel() == f"{len(rows)} centre atoms; {iso.sum()} isolated left out"
+
+
+def test_open_shell_marks_the_counts_that_cut_a_shell():
+    """Square lattice: k = 4 and 8 close a shell, 5, 6 and 7 cut one (the
+    second shell of 4 at sqrt 2); hexagonal: 6 closes, 4 cuts. Interior atoms
+    only (an edge atom's shells are cut by the edge)."""
+    from hyperspy_localcryst.numerics.neighbourhoods import open_shell
+
+    yy, xx = np.mgrid[0:11, 0:11]
+    x, y = 1.3 * xx.ravel(), 1.3 * yy.ravel()
+    inner = np.flatnonzero((xx.ravel() % 10 > 2) & (yy.ravel() % 10 > 2))
+    for k, cut in ((4, False), (5, True), (6, True), (7, True), (8, False)):
+        assert (open_shell(x, y, k, inner) == cut).all(), k
+    hx = np.array(
+        [(i + 0.5 * (j % 2), j * 3**0.5 / 2) for i in range(11) for j in range(11)]
+    )
+    mid = np.flatnonzero(np.hypot(hx[:, 0] - 5, hx[:, 1] - 4.3) < 2.5)
+    assert open_shell(hx[:, 0], hx[:, 1], 4, mid).all()
+    assert not open_shell(hx[:, 0], hx[:, 1], 6, mid).any()
+    with pytest.raises(ValueError, match="tolerance"):
+        open_shell(x, y, 4, tolerance=1.0)

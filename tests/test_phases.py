@@ -249,6 +249,40 @@ def test_polar_domains_are_one_phase_in_four_variants():
     assert adjusted_rand_score(domain(xp, yp)[m], v[m]) >= 0.9
 
 
+def test_polar_domains_of_unlike_brightness_are_not_variants():
+    """Two polar domains (B shifted +1.2 and -1.2 px along x): one group of
+    two variants related by R180; with the right half twice as bright (other
+    columns, another chemistry: the same geometry turned is no variant of
+    it) none."""
+    from hyperspy_localcryst.data import synthetic_lattice
+
+    H, W = 352, 416
+
+    def disp(x, y, sub):
+        sx = np.where(x > W / 2, -1.2, 1.2)
+        return np.where(sub == 1, sx, 0.0), np.zeros_like(sx)
+
+    for scale in (1.0, 2.0):
+        s = synthetic_lattice(
+            shape=(H, W),
+            spacing=16.0,
+            lattice="perovskite",
+            sublattice_peaks=(300.0, 150.0),
+            displacement=disp,
+            seed=4,
+        )
+        s.data[:, W // 2 :] *= scale
+        atoms = s.refine_atoms(s.find_atoms()).label_sublattices()
+        nb = atoms.get_neighbourhoods(n_neighbours=4)
+        nb.find_site_classes()
+        nb.find_phases()
+        groups = nb.metadata.AtomNeighbourhoods.phases.as_dictionary()["variant_groups"]
+        if scale == 1.0:
+            assert len(groups) == 1 and groups[0]["operations"] == ["1", "R180"]
+        else:
+            assert groups == [], groups
+
+
 def test_non_polar_and_polar_perovskite_are_two_phases():
     """Non-polar left of x = 0.58 W, polar (B shifted (1.2, -0.5) px) right of
     it: two phases away from the boundary, and at least 3 site classes."""
@@ -472,6 +506,14 @@ def test_report_separates_square_and_hexagonal_phases_of_an_image(tmp_path):
     share = np.bincount(lab[has], minlength=2) / np.bincount(lab[lab < 2], minlength=2)
     assert share.max() > 0.6 and share.min() < 0.05, share
     assert summary["polar"]["open_shell_centres"] > 0.2 * len(a)
+    # one site per phase, so one site class per phase: k = 6 (the hexagonal
+    # shell) keeps 2 of the square's 4 second neighbours, and which 2 made 5
+    # square classes before the count refused splits between neighbourhoods
+    # that both cut a shell
+    sc = a["site_class"].to_numpy().astype(int)
+    for k in (0, 1):
+        c = sc[keep & (lab == k) & (sc >= 0)]
+        assert np.bincount(c).max() >= 0.95 * c.size, (k, np.bincount(c))
     nn = cKDTree(np.c_[truth["x"], truth["y"]]).query(np.c_[truth["x"], truth["y"]], 2)
     assert np.nanmedian(shift) < 0.02 * np.median(nn[0][:, 1])
 

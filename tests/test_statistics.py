@@ -588,3 +588,19 @@ def test_vector_histogram_takes_one_bin_along_an_axis():
     assert counts.shape == (5, 1)
     want, _ = np.histogram(v[inside, 1], bins=5, range=(-3, 3))
     np.testing.assert_array_equal(counts[:, 0], want)
+
+
+def test_count_classes_refuses_a_split_between_two_groups_that_cut_a_shell():
+    """Two clouds 12 sigma apart are two classes, unless the rows of both
+    are neighbourhoods that cut a shell (then which members of the shell
+    they keep tells them apart, not their site): one class, and the reason
+    says so. One open side is no reason to refuse."""
+    rng = np.random.default_rng(3)
+    X = np.r_[rng.normal(0, 1, (200, 4)), rng.normal(0, 1, (150, 4)) + [12, 0, 0, 0]]
+    assert st.count_classes(X).n_classes == 2
+    r = st.count_classes(X, open_shell=np.ones(len(X), bool))
+    assert r.n_classes == 1 and "cut a shell" in r.reason
+    half = np.r_[np.ones(200, bool), np.zeros(150, bool)]
+    assert st.count_classes(X, open_shell=half).n_classes == 2
+    with pytest.raises(ValueError, match="open_shell"):
+        st.count_classes(X, open_shell=np.ones(3, bool))
