@@ -1352,7 +1352,13 @@ class AtomNeighbourhoods(Signal1D):
         single crystal gives one class per distinct site (e.g. 2 on SrTiO3
         [001]: the A and B sites), a unimodal cloud gives 1, and noise never
         makes a class. Neighbourhoods isolated in feature space (defects,
-        edges) join the nearest class and are counted in the reason.
+        edges) join the nearest class and are counted in the reason. A split
+        between two groups of neighbourhoods that both, for most of their
+        centres, cut a shell (the next neighbour within 5 % of the last,
+        :func:`~hyperspy_localcryst.numerics.neighbourhoods.open_shell`) is
+        not made: which members of the shell they keep is then decided by
+        noise (a square phase beside a hexagonal one, with the hexagonal
+        ``k`` = 6, keeps 2 of its 4 second neighbours).
 
         With ``contrast`` (default), the contrast of each column to its
         neighbours joins the vectors, so that chemically different columns in
@@ -1826,8 +1832,10 @@ class AtomNeighbourhoods(Signal1D):
 
         1. **Variants.** Site classes of one atom type, each holding at
            least 5 % of the centres (domains, not the scattered
-           surroundings of defects), that live apart (their affinity, see
-           below, is under ``min_affinity``) and whose
+           surroundings of defects), alike in brightness (median
+           amplitudes within their robust spreads combined: other columns
+           in a turned geometry are no variant), that live apart (their
+           affinity, see below, is under ``min_affinity``) and whose
            mean neighbourhoods one point operation maps onto each other
            (within ``relative`` times their difference or ``n_sigma`` times
            the noise) are variants of one
