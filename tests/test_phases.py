@@ -203,9 +203,10 @@ def test_bad_arguments_are_refused():
 
 
 # ------------------------------------------------------------ signal layer
-def _perovskite(shift_of, shape=(384, 416), seed=4):
+def _perovskite(shift_of, shape=(384, 416), seed=4, right_gain=1.0):
     """Refined, typed atoms of a perovskite whose B columns are displaced by
-    ``shift_of(x, y)`` (px); returns atoms and the pixel positions."""
+    ``shift_of(x, y)`` (px), the right half of the image multiplied by
+    ``right_gain``; returns atoms and the pixel positions."""
     from hyperspy_localcryst.data import synthetic_lattice
 
     def disp(x, y, sub):
@@ -220,6 +221,7 @@ def _perovskite(shift_of, shape=(384, 416), seed=4):
         displacement=disp,
         seed=seed,
     )
+    s.data[:, shape[1] // 2 :] *= right_gain
     atoms = s.refine_atoms(s.find_atoms()).label_sublattices()
     return atoms, atoms.get_pixel_positions()
 
@@ -254,25 +256,13 @@ def test_polar_domains_of_unlike_brightness_are_not_variants():
     two variants related by R180; with the right half twice as bright (other
     columns, another chemistry: the same geometry turned is no variant of
     it) none."""
-    from hyperspy_localcryst.data import synthetic_lattice
-
     H, W = 352, 416
 
-    def disp(x, y, sub):
-        sx = np.where(x > W / 2, -1.2, 1.2)
-        return np.where(sub == 1, sx, 0.0), np.zeros_like(sx)
+    def shift(x, y):
+        return np.where((x > W / 2)[:, None], [-1.2, 0.0], [1.2, 0.0])
 
     for scale in (1.0, 2.0):
-        s = synthetic_lattice(
-            shape=(H, W),
-            spacing=16.0,
-            lattice="perovskite",
-            sublattice_peaks=(300.0, 150.0),
-            displacement=disp,
-            seed=4,
-        )
-        s.data[:, W // 2 :] *= scale
-        atoms = s.refine_atoms(s.find_atoms()).label_sublattices()
+        atoms, _ = _perovskite(shift, (H, W), right_gain=scale)
         nb = atoms.get_neighbourhoods(n_neighbours=4)
         nb.find_site_classes()
         nb.find_phases()
