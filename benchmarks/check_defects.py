@@ -12,7 +12,8 @@ and the defects from ``AtomPositions.get_defects()`` (defaults). Reported per
 noise seed: vacancy recall and precision (matched within 0.3 of the shortest
 translation), the number of dislocations, the core error in cells (of the
 mean cell length), ``|b_found| / |b_true|``, whether ``b`` has the true sign
-(``b_found . b_true > 0``), and the false interstitials; then a perfect
+(``b_found . b_true > 0``), the false interstitials and antiphase-boundary
+points (one crystal: none); then a perfect
 lattice and a lattice with a smooth 3 % strain gradient (no defect expected);
 and a two-site cell (A + B at the centre, B at 0.4 of A's peak) with
 vacancies on both sites and b = v1, labelled by ``label_sublattices(2)``.
@@ -76,7 +77,7 @@ def main(n_seeds=6, peak=200.0):
     print(f"peak {peak:g} counts over a background of 20 (Poisson)")
     print(
         "seed  burgers  atoms  vac_true  vac_found  recall  precision  "
-        "n_disl  core_err_cells  |b|/|b_true|  sign_ok  interstitials  seconds"
+        "n_disl  core_err_cells  |b|/|b_true|  sign_ok  interstitials  apb  seconds"
     )
     rows = []
     for seed in range(n_seeds):
@@ -106,11 +107,13 @@ def main(n_seeds=6, peak=200.0):
             ratio = float(np.hypot(*b) / np.hypot(*t["burgers"]))
             sign = bool(b @ t["burgers"] > 0)
         n_int = int((df["type"] == "interstitial").sum())
+        n_apb = int((df["type"] == "antiphase_boundary").sum())  # none: one domain
         rows.append((rec, prec, len(dis), err, ratio, sign, n_int))
         print(
             f"{seed:4d}  {str(burgers):8s} {atoms.n_atoms:6d}  {truth.shape[0]:8d}  "
             f"{len(found):9d}  {rec:6.3f}  {prec:9.3f}  {len(dis):6d}  "
-            f"{err:14.2f}  {ratio:12.3f}  {str(sign):7s}  {n_int:13d}  {dt:7.1f}"
+            f"{err:14.2f}  {ratio:12.3f}  {str(sign):7s}  {n_int:13d}  {n_apb:3d}  "
+            f"{dt:7.1f}"
         )
     r = np.array(rows, dtype=float)
     print(
