@@ -34,6 +34,7 @@ Positions are in pixels, x = column, y = row, pixel centres at integers.
 """
 
 import numpy as np
+from numba import njit, prange
 from scipy import ndimage as ndi
 
 from ._checks import check_array, check_number
@@ -433,24 +434,22 @@ def significance(image, x, y, sigma, noise=None, contrast="bright", neighbours=T
     if not (np.isfinite(sig) and sig > 0):
         raise ValueError(f"`sigma` must be a positive number of pixels, got {sig}.")
     noise = _check_noise(noise, img)
-    v = noise_variance(noise, ndi.uniform_filter(img, 3, mode="reflect"))
-    v = v * noise.get("excess", 1.0)
-    return sign * _fitted_significance(img, v, x, y, sig)
+    return sign * _fitted_significance(img, noise, x, y, sig)
 
 
 #: Most neighbouring columns modelled in a significance window.
 _MAX_NEIGHBOURS = 8
 
 
-def _fitted_significance(img, v, x, y, sigma):
+def _fitted_significance(img, noise, x, y, sigma):
     """Amplitude over standard error of a Gaussian at each (x, y), fitted
     with a constant and the Gaussians of the nearest other positions in a
-    window of half-width ceil(2.5 sigma), weights 1 / v (pixel variance)."""
+    window of half-width ceil(2.5 sigma), weights 1 / v: the noise model's
+    variance at each pixel's 3 x 3 mean (reflected at the edges), times the
+    model's excess. One compiled pass over the atoms (:func:`_significance_fits`)."""
     from scipy.spatial import cKDTree
 
     half = max(2, int(np.ceil(2.5 * sigma)))
-    off = np.arange(-half, half + 1)
-    oy, ox = (a.ravel() for a in np.meshgrid(off, off, indexing="ij"))
     n = len(x)
     pts = np.column_stack([x, y])
     reach = half * np.sqrt(2) + 3 * sigma  # a Gaussian whose tail reaches in
@@ -460,53 +459,97 @@ def _fitted_significance(img, v, x, y, sigma):
     # the nearest _MAX_NEIGHBOURS of those (query sorts by distance)
     ok &= np.cumsum(ok, axis=1) <= _MAX_NEIGHBOURS
     rank = np.cumsum(ok, axis=1) - 1
-    nb = np.full((n, _MAX_NEIGHBOURS), -1)
+    nb = np.full((n, _MAX_NEIGHBOURS), -1, dtype=np.int64)
     rows, cols = np.nonzero(ok)
     nb[rows, rank[rows, cols]] = j[rows, cols]
-    p = 2 + _MAX_NEIGHBOURS
+    return _significance_fits(
+        np.ascontiguousarray(img, dtype=np.float64),
+        float(noise["a"]),
+        float(noise["b"]),
+        float(noise["floor"]),
+        float(noise.get("excess", 1.0)),
+        np.ascontiguousarray(x, dtype=np.float64),
+        np.ascontiguousarray(y, dtype=np.float64),
+        nb,
+        float(sigma),
+        half,
+    )
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _significance_fits(img, a, b, floor, excess, x, y, nb, sigma, half):
     h, w = img.shape
-    out = np.empty(n)
-    chunk = max(1, 200_000 // (p * len(ox)))
+    n = x.shape[0]
+    m_nb = nb.shape[1]
+    p = 2 + m_nb
     inv2s2 = 0.5 / sigma**2
-    for a in range(0, n, chunk):
-        s = slice(a, min(a + chunk, n))
-        cx = np.rint(x[s]).astype(int)[:, None] + ox
-        cy = np.rint(y[s]).astype(int)[:, None] + oy
-        inside = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
-        cxc, cyc = np.clip(cx, 0, w - 1), np.clip(cy, 0, h - 1)
-        wt = np.where(inside, 1.0 / v[cyc, cxc], 0.0)
-        val = img[cyc, cxc]
-        design = np.zeros((len(cx), p, len(ox)))
-        design[:, 0] = np.exp(
-            -((cx - x[s, None]) ** 2 + (cy - y[s, None]) ** 2) * inv2s2
-        )
-        design[:, 1] = 1.0
-        jj = nb[s]
-        has = jj >= 0
-        xn = np.where(has, x[np.maximum(jj, 0)], np.inf)
-        yn = np.where(has, y[np.maximum(jj, 0)], np.inf)
-        design[:, 2:] = np.exp(
-            -((cx[:, None] - xn[..., None]) ** 2 + (cy[:, None] - yn[..., None]) ** 2)
-            * inv2s2
-        )
-        dw = design * wt[:, None]
-        m = np.einsum("mpi,mqi->mpq", dw, design)
-        b = np.einsum("mpi,mi->mp", dw, val)
-        diag = np.einsum("mpp->mp", m)
+    out = np.empty(n)
+    for i in prange(n):
+        M = np.zeros((p, p))
+        rhs = np.zeros((p, 2))
+        d = np.zeros(p)
+        xn = np.empty(m_nb)
+        yn = np.empty(m_nb)
+        for q in range(m_nb):
+            jq = nb[i, q]
+            xn[q] = x[jq] if jq >= 0 else np.inf
+            yn[q] = y[jq] if jq >= 0 else np.inf
+        c0 = int(np.rint(x[i]))
+        r0 = int(np.rint(y[i]))
+        # separable Gaussians: exp(-(dx² + dy²) k) = ex[dx] ey[dy], per column
+        nw = 2 * half + 1
+        ex = np.zeros((p, nw))
+        ey = np.zeros((p, nw))
+        for t in range(nw):
+            ex[0, t] = np.exp(-((c0 - half + t - x[i]) ** 2) * inv2s2)
+            ey[0, t] = np.exp(-((r0 - half + t - y[i]) ** 2) * inv2s2)
+            ex[1, t] = 1.0
+            ey[1, t] = 1.0
+            for q in range(m_nb):
+                if np.isfinite(xn[q]):
+                    ex[2 + q, t] = np.exp(-((c0 - half + t - xn[q]) ** 2) * inv2s2)
+                    ey[2 + q, t] = np.exp(-((r0 - half + t - yn[q]) ** 2) * inv2s2)
+        for dy in range(-half, half + 1):
+            r = r0 + dy
+            if r < 0 or r >= h:
+                continue
+            for dx in range(-half, half + 1):
+                c = c0 + dx
+                if c < 0 or c >= w:
+                    continue
+                # the 3 x 3 mean, reflected at the edges (scipy's "reflect")
+                s3 = 0.0
+                for u in range(-1, 2):
+                    rr = r + u
+                    rr = -rr - 1 if rr < 0 else (2 * h - rr - 1 if rr >= h else rr)
+                    for t in range(-1, 2):
+                        cc = c + t
+                        cc = -cc - 1 if cc < 0 else (2 * w - cc - 1 if cc >= w else cc)
+                        s3 += img[rr, cc]
+                v = max(a + b * (s3 / 9.0), floor) * excess
+                wt = 1.0 / v
+                val = img[r, c]
+                for u in range(p):
+                    d[u] = ex[u, dx + half] * ey[u, dy + half]
+                for u in range(p):
+                    wd = wt * d[u]
+                    rhs[u, 0] += wd * val
+                    for t in range(u, p):
+                        M[u, t] += wd * d[t]
+        for u in range(p):
+            for t in range(u):
+                M[u, t] = M[t, u]
         # a neighbour absent or whose tail misses the image: its own unknown
-        dead = diag <= 1e-9 * diag[:, :1]
-        dead[:, :2] = False
-        m[dead] = 0.0
-        m.transpose(0, 2, 1)[dead] = 0.0
-        idx = np.nonzero(dead)
-        m[idx[0], idx[1], idx[1]] = 1.0
-        b[dead] = 0.0
-        rhs = np.zeros((len(cx), p, 2))
-        rhs[:, :, 0] = b
-        rhs[:, 0, 1] = 1.0
-        sol = np.linalg.solve(m, rhs)
-        var0 = sol[:, 0, 1]
-        out[s] = sol[:, 0, 0] / np.sqrt(np.maximum(var0, 1e-300))
+        for u in range(2, p):
+            if M[u, u] <= 1e-9 * M[0, 0]:
+                for t in range(p):
+                    M[u, t] = 0.0
+                    M[t, u] = 0.0
+                M[u, u] = 1.0
+                rhs[u, 0] = 0.0
+        rhs[0, 1] = 1.0
+        sol = np.linalg.solve(M, rhs)
+        out[i] = sol[0, 0] / np.sqrt(max(sol[0, 1], 1e-300))
     return out
 
 
@@ -590,17 +633,68 @@ def find_outliers(image, noise=None, threshold=8.0, isolation=4.0):
     noise = _check_noise(noise, img)
     thr = check_number(threshold, "threshold")
     iso = check_number(isolation, "isolation")
-    lap = 9.0 * img - 9.0 * ndi.uniform_filter(img, 3, mode="reflect")
-    level = ndi.uniform_filter(img, 3, mode="reflect")
-    sd = np.sqrt(72.0 * noise_variance(noise, level) * noise.get("excess", 1.0))
-    al = np.abs(lap)
-    cand = al > thr * sd
-    if not cand.any():
-        return cand
-    fp = np.ones((3, 3), bool)
-    fp[1, 1] = False
-    nb = ndi.maximum_filter(al, footprint=fp, mode="reflect")
-    return cand & (al > iso * nb)
+    return _outlier_mask(
+        np.ascontiguousarray(img, dtype=np.float64),
+        float(noise["a"]),
+        float(noise["b"]),
+        float(noise["floor"]),
+        float(noise.get("excess", 1.0)),
+        float(thr),
+        float(iso),
+    )
+
+
+@njit(cache=True, nogil=True)
+def _reflect(i, n):
+    """scipy.ndimage's "reflect" index (d c b a | a b c d | d c b a)."""
+    if i < 0:
+        return -i - 1
+    if i >= n:
+        return 2 * n - i - 1
+    return i
+
+
+@njit(cache=True, nogil=True)
+def _abs_laplacian(img, r, c):
+    """``|9 I - 9 (3 x 3 mean)|`` at (r, c), reflected at the edges, and the
+    3 x 3 mean."""
+    h, w = img.shape
+    s3 = 0.0
+    for u in range(-1, 2):
+        rr = _reflect(r + u, h)
+        for t in range(-1, 2):
+            s3 += img[rr, _reflect(c + t, w)]
+    mean = s3 / 9.0
+    return abs(9.0 * img[r, c] - 9.0 * mean), mean
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _outlier_mask(img, a, b, floor, excess, thr, iso):
+    """The test of :func:`find_outliers` in one compiled pass: a pixel whose
+    ``|L|`` exceeds ``thr`` standard deviations, then ``iso`` times the
+    ``|L|`` of each of its 8 neighbours."""
+    h, w = img.shape
+    out = np.zeros((h, w), dtype=np.bool_)
+    for r in prange(h):
+        for c in range(w):
+            al, mean = _abs_laplacian(img, r, c)
+            sd = np.sqrt(72.0 * max(a + b * mean, floor) * excess)
+            if not al > thr * sd:
+                continue
+            ok = True
+            for u in range(-1, 2):
+                rr = _reflect(r + u, h)
+                for t in range(-1, 2):
+                    if u == 0 and t == 0:
+                        continue
+                    an, _ = _abs_laplacian(img, rr, _reflect(c + t, w))
+                    if not al > iso * an:
+                        ok = False
+                        break
+                if not ok:
+                    break
+            out[r, c] = ok
+    return out
 
 
 def replace_outliers(image, mask):
