@@ -519,6 +519,12 @@ def test_compiled_outlier_test_equals_the_whole_image_filters(seed):
     img.flat[idx] = rng.choice([0.0, 80.0, 200.0, 500.0], 40)
     img[0, 0], img[-1, 7], img[4, -1], img[-1, -1] = 900.0, 700.0, 0.0, 650.0
     img[20, 30] = img[20, 31] = 600.0
+    # a ladder of spikes 6 to 10 pixel standard deviations high, around the
+    # threshold (8): a threshold or noise scale off by a few per cent moves
+    # the step
+    for k, h in enumerate(np.linspace(6.0, 10.0, 41)):
+        r, c = 40 + 2 * (k // 10) * 5, 20 + (k % 10) * 12
+        img[r, c] = 20.0 + h * np.sqrt(20.0) * 9.0 / np.sqrt(72.0)
     noise = detection.estimate_noise(img)
     mask = detection.find_outliers(img, noise)
     np.testing.assert_array_equal(mask, _outliers_by_arrays(img, noise))
