@@ -356,7 +356,8 @@ def shell_count(x, y, minimum=3, maximum=12, jump=1.15):
         Most neighbours; when no shell closes between ``minimum`` and
         ``maximum`` (a complex, disordered or strongly distorted
         structure), the result is the count with the largest relative jump
-        and ``closed`` is False.
+        (of jumps within 3 % of the largest, the last: a near tie would
+        otherwise be decided by a few atoms) and ``closed`` is False.
     jump : float
         Least ratio of the next distance to the last one (> 1).
 
@@ -415,7 +416,14 @@ def shell_count(x, y, minimum=3, maximum=12, jump=1.15):
     closes = np.flatnonzero((r >= jump) & (r >= 1.1 * before))
     if closes.size:
         return int(counts[closes[0]]), True
-    return int(counts[np.argmax(r)]), False
+    # no shell closes: the largest jump, and of jumps within 3 % of it the
+    # last (two near-equal jumps, as 1.131 and 1.135 on the tungsten bronze,
+    # would otherwise swap with a few atoms more or less, and k with them)
+    return int(counts[np.flatnonzero(r >= r.max() / _NEAR_TIE)[-1]]), False
+
+
+#: Jumps within this ratio of the largest are a tie (the last one is taken).
+_NEAR_TIE = 1.03
 
 
 def _shell_rotation(theta, d, distance_tolerance):
