@@ -286,6 +286,17 @@ def noise_variance(noise, level):
     return np.maximum(noise["a"] + noise["b"] * np.asarray(level), noise["floor"])
 
 
+def _noise_terms(noise):
+    """``(a, b, floor, excess)`` of a noise model, as floats for the compiled
+    kernels: a pixel's variance is ``max(a + b * level, floor) * excess``."""
+    return (
+        float(noise["a"]),
+        float(noise["b"]),
+        float(noise["floor"]),
+        float(noise.get("excess", 1.0)),
+    )
+
+
 def _check_noise(noise, img):
     if noise is None:
         return estimate_noise(img)
@@ -464,10 +475,7 @@ def _fitted_significance(img, noise, x, y, sigma):
     nb[rows, rank[rows, cols]] = j[rows, cols]
     return _significance_fits(
         np.ascontiguousarray(img, dtype=np.float64),
-        float(noise["a"]),
-        float(noise["b"]),
-        float(noise["floor"]),
-        float(noise.get("excess", 1.0)),
+        *_noise_terms(noise),
         np.ascontiguousarray(x, dtype=np.float64),
         np.ascontiguousarray(y, dtype=np.float64),
         nb,
@@ -635,10 +643,7 @@ def find_outliers(image, noise=None, threshold=8.0, isolation=4.0):
     iso = check_number(isolation, "isolation")
     return _outlier_mask(
         np.ascontiguousarray(img, dtype=np.float64),
-        float(noise["a"]),
-        float(noise["b"]),
-        float(noise["floor"]),
-        float(noise.get("excess", 1.0)),
+        *_noise_terms(noise),
         float(thr),
         float(iso),
     )
