@@ -1133,9 +1133,10 @@ def _neighbourhoods(atoms, k, metric):
 
 
 #: Longest side, in pixels, of the images drawn in figures: larger images are
-#: shown with a stride (a figure is ~1,000 px wide; drawing a 4096² map at full
-#: resolution costs gigabytes of RGBA buffers for nothing).
-DISPLAY_PX = 1600
+#: shown with a stride (a figure is 9 inches at 110 dpi, ~1,000 px wide;
+#: drawing a 4096² map at full resolution costs gigabytes of RGBA buffers and
+#: seconds of resampling for nothing).
+DISPLAY_PX = 1100
 
 
 def _display(data):

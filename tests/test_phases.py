@@ -613,3 +613,29 @@ def test_centres_on_a_wall_between_variants_have_no_variant(shift, seed):
     # the domains' insides keep their variants
     inside = (to_wall > 2 * 16) & (table.get_column("site_class") >= 0)
     assert np.mean(v[inside] >= 0) > 0.98
+
+
+def test_mean_neighbourhood_matches_each_member_one_to_one():
+    """Members of one neighbourhood in shuffled orders, with noise up to
+    half the shortest vector: the mean equals the one-to-one matching solved
+    member by member (scipy's linear_sum_assignment), whichever members the
+    nearest-point shortcut takes."""
+    from scipy.optimize import linear_sum_assignment
+
+    from hyperspy_localcryst.signals.atom_neighbourhoods import _mean_neighbourhood
+
+    rng = np.random.default_rng(0)
+    base = np.array([[1.0, 0.1], [0.0, 1.2], [-1.1, 0.0], [0.1, -0.9], [1.3, 1.2]])
+    for noise in (0.05, 0.3, 0.5):
+        v = base[None] + rng.normal(0, noise, (300, 5, 2))
+        v = np.stack([m[rng.permutation(5)] for m in v])
+        ref = np.nanmean(v, axis=0)
+        ref = v[np.argmin(((v - ref) ** 2).sum(axis=(1, 2)))]
+        for _ in range(2):
+            matched = np.empty_like(v)
+            for i, row in enumerate(v):
+                cost = ((row[:, None, :] - ref[None]) ** 2).sum(axis=2)
+                r, c = linear_sum_assignment(cost)
+                matched[i, c] = row[r]
+            ref = matched.mean(axis=0)
+        np.testing.assert_allclose(_mean_neighbourhood(v), ref, atol=1e-12)

@@ -1771,7 +1771,7 @@ def isolated_rows(X, factor=5.0):
         raise ValueError(f"`factor` must be > 0, got {factor!r}.")
     out = np.zeros(len(X), dtype=bool)
     if len(X) > 6:
-        dk = cKDTree(X).query(X, 6)[0][:, -1]
+        dk = cKDTree(X).query(X, 6, workers=-1)[0][:, -1]
         scale = np.median(dk)
         if scale > 0:
             out = dk > factor * scale

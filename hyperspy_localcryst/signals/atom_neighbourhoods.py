@@ -375,12 +375,22 @@ def _mean_neighbourhood(v, passes=2):
         return np.full(v.shape[1:], np.nan)
     ref = np.nanmean(v, axis=0)
     ref = v[np.argmin(((v - ref) ** 2).sum(axis=(1, 2)))]  # a member
+    n, k = v.shape[:2]
     for _ in range(passes):
+        cost = np.nan_to_num(
+            ((v[:, :, None, :] - ref[None, None, :, :]) ** 2).sum(axis=3), nan=1e300
+        )
+        # where every neighbour's nearest mean point is its own (a
+        # permutation), that matching is the optimal one (each term is at
+        # its minimum); the others are solved one by one
+        near = cost.argmin(axis=2)
+        perm = (np.sort(near, axis=1) == np.arange(k)).all(axis=1)
         matched = np.empty_like(v)
-        for i, row in enumerate(v):
-            cost = ((row[:, None, :] - ref[None, :, :]) ** 2).sum(axis=2)
-            r, c = linear_sum_assignment(np.nan_to_num(cost, nan=1e300))
-            matched[i, c] = row[r]
+        rows = np.flatnonzero(perm)
+        matched[rows[:, None], near[rows]] = v[rows]
+        for i in np.flatnonzero(~perm):
+            r, c = linear_sum_assignment(cost[i])
+            matched[i, c] = v[i, r]
         ref = np.nanmean(matched, axis=0)
     return ref
 
