@@ -1139,12 +1139,18 @@ def _neighbourhoods(atoms, k, metric):
 DISPLAY_PX = 1100
 
 
+def _display_step(shape):
+    """The stride that brings an image of ``shape`` (..., ny, nx) to at most
+    :data:`DISPLAY_PX` pixels per side."""
+    return max(1, int(np.ceil(max(shape[-2:]) / DISPLAY_PX)))
+
+
 def _display(data):
     """First frame of an image-shaped array (stack maps are per frame), strided
     down to at most :data:`DISPLAY_PX` per side for drawing."""
     data = np.asarray(data)
     data = data.reshape((-1,) + data.shape[-2:])[0]
-    step = max(1, int(np.ceil(max(data.shape) / DISPLAY_PX)))
+    step = _display_step(data.shape)
     return data[::step, ::step]
 
 
@@ -1497,7 +1503,7 @@ def _figures(
     comps = tuple(range(n_comp))
     if modes is None:
         modes = nb.get_mode_properties(n_comp)
-    _save(nb.plot_modes(comps), out, "pca_modes.png", plt)
+    _save(nb.plot_modes(comps, properties=modes), out, "pca_modes.png", plt)
 
     fig, axes = plt.subplots(
         len(comps),
@@ -1511,7 +1517,9 @@ def _figures(
         title = nb._mode_title(c, r).replace("\n", "; ")
         _image(ax, signal, f"Amplitude of {title}{frame_note}", frame)
         amplitude = nb.get_mode_amplitudes(c).get_column("amplitude")
-        vals = _map_data(nb.get_map(amplitude, frame=frame))
+        # rasterised at display resolution only (the pixels of the full map)
+        step = _display_step(signal.axes_manager.signal_shape[::-1])
+        vals = _map_data(nb.get_map(amplitude, frame=frame, step=step))
         lim = np.nanpercentile(np.abs(vals), 98) or 1.0
         im = ax.imshow(
             vals, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=0.6, extent=_extent(signal)
@@ -1522,20 +1530,27 @@ def _figures(
 
     _save(fig, out, "loading_maps.png", plt)
 
-    fft = nb.get_cluster_fft()
+    k1 = _first_order_frequency(lattice, separation)
+    # only the frequencies drawn (1.5 x the first-order spots) are kept
+    fft = nb.get_cluster_fft(max_frequency=None if k1 is None else 1.5 * k1)
     a0, a1 = fft.axes_manager.signal_axes
     ex = (a0.low_value, a0.high_value, a1.high_value, a1.low_value)
     k_units = axis_units(a0.units) or "1/px"
-    k1 = _first_order_frequency(lattice, separation)
+    # the view: 1.5 k1, within the whole spectrum's range (n samples of
+    # 1 / (n pixel size), zero at n // 2) along each axis
+    lims = [
+        min(1.5 * k1, a.scale * (n - 1 - n // 2), a.scale * (n // 2))
+        if k1 is not None
+        else None
+        for a, n in zip((a0, a1), signal.axes_manager.signal_shape)
+    ]
     fig, axes = _panels(plt, k)
     for i, ax in enumerate(axes):
         p = np.log10(fft.data[i] + 1e-12 * max(fft.data[i].max(), 1e-300))
         im = ax.imshow(p, extent=ex, cmap="inferno", vmin=np.percentile(p, 50))
         if k1 is not None:  # zoom to the lattice spots, within the Nyquist range
-            lim = min(1.5 * k1, a0.high_value, -a0.low_value)
-            ax.set_xlim(-lim, lim)
-            lim = min(1.5 * k1, a1.high_value, -a1.low_value)
-            ax.set_ylim(lim, -lim)
+            ax.set_xlim(-lims[0], lims[0])
+            ax.set_ylim(lims[1], -lims[1])
         ax.set_title(f"class {i} ({sizes[i]} centres)", fontsize=8, color=colours[i])
         ax.set_xlabel(f"kx ({k_units})", fontsize=7)
         ax.set_ylabel(f"ky ({k_units})", fontsize=7)

@@ -439,6 +439,24 @@ def test_map_axes_values_and_max_distance(rect_nb):
     )
 
 
+@pytest.mark.parametrize("step", [2, 3, 5])
+def test_map_step_samples_the_full_map(rect_nb, step):
+    """``step`` gives the full map's pixels [::step, ::step] (128 x 96 is not
+    a multiple of 3 or 5: the last, partial step is kept), on axes whose
+    values are those pixels' calibrated positions, with the same cut."""
+    nb, atoms, px, py, sx, sy = rect_nb
+    values = 2.0 + 1.5 * np.arange(len(nb.centre_indices))
+    for kw in ({}, {"max_distance": 0.2}):
+        full = nb.get_map(values, **kw)
+        m = nb.get_map(values, step=step, **kw)
+        np.testing.assert_array_equal(m.data, full.data[::step, ::step])
+        for a, f in zip(m.axes_manager.signal_axes, full.axes_manager.signal_axes):
+            np.testing.assert_allclose(a.axis, f.axis[::step], rtol=0, atol=1e-12)
+            assert a.units == f.units
+    with pytest.raises(ValueError, match="step"):
+        nb.get_map(values, step=0)
+
+
 # ----------------------------------------------------------------------- drift
 @pytest.fixture(scope="module")
 def drift_stack():
@@ -801,3 +819,29 @@ def test_si_shift_is_calibrated(sy):
     xp, yp = atoms.get_pixel_positions()
     np.testing.assert_allclose(r.get_column("si_x"), (xp - 31.5) / 5 - 0.5, atol=0.02)
     np.testing.assert_allclose(r.get_column("si_y"), (yp - 22.5) / 5 - 0.5, atol=0.02)
+
+
+def test_cluster_fft_max_frequency_keeps_the_window_of_the_whole_spectrum(rect_nb):
+    """A cropped spectrum is the whole one's window |k| <= max_frequency, on
+    the same frequencies (odd and even sizes), with the whole spectrum's
+    periodicity scores."""
+    nb, atoms, px, py, sx, sy = rect_nb
+    nb.cluster_analysis(n_clusters=2, random_state=0)
+    for shape in (None, (119, 161)):
+        whole = nb.get_cluster_fft(shape=shape)
+        kmax = 1.5 / (8 * S)  # past the first spots along x (k = 1 / 8 px)
+        cut = nb.get_cluster_fft(shape=shape, max_frequency=kmax)
+        wx, wy = whole.axes_manager.signal_axes
+        cx, cy = cut.axes_manager.signal_axes
+        ix = np.flatnonzero(np.abs(wx.axis) <= kmax + 1e-12)
+        iy = np.flatnonzero(np.abs(wy.axis) <= kmax + 1e-12)
+        assert 0 < len(ix) < wx.size and 0 < len(iy) < wy.size
+        np.testing.assert_allclose(cx.axis, wx.axis[ix], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(cy.axis, wy.axis[iy], rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(cut.data, whole.data[:, iy][:, :, ix])
+        assert cut.metadata.Signal.periodicity == whole.metadata.Signal.periodicity
+    # a window wider than the spectrum keeps all of it
+    wide = nb.get_cluster_fft(max_frequency=10 / S)
+    np.testing.assert_array_equal(wide.data, nb.get_cluster_fft().data)
+    with pytest.raises(ValueError, match="max_frequency"):
+        nb.get_cluster_fft(max_frequency=0)

@@ -139,6 +139,31 @@ def test_filters_in_strips_equal_whole_image(rows):
         )
 
 
+def test_filters_in_many_strips_equal_whole_image_with_bounded_strips(monkeypatch):
+    """A large image is cut into more strips than cores (at most STRIP_ROWS
+    rows each, here 70 of 1000 rows: 15 strips), each filtered with its halo
+    and written into the result: still exactly the whole-image filter, and
+    no call of the filter sees more than a strip and its halos."""
+    monkeypatch.setattr(_imaging, "STRIP_ROWS", 70)
+    img = np.random.default_rng(10).random((1000, 90)).astype(np.float32)
+    seen = []
+
+    def gauss(a):
+        seen.append(a.shape[0])
+        return ndi.gaussian_filter(a, 2.5)
+
+    out = _imaging.in_strips(gauss, img, 11, min_rows=64)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, ndi.gaussian_filter(img, 2.5))
+    assert len(seen) == 15 and max(seen) <= 67 + 2 * 11
+    maxf = _imaging.in_strips(
+        lambda a: ndi.maximum_filter(a, size=17, mode="nearest"), img, 8, min_rows=64
+    )
+    np.testing.assert_array_equal(
+        maxf, ndi.maximum_filter(img, size=17, mode="nearest")
+    )
+
+
 def test_wide_smooth_is_close_to_gaussian():
     yy, xx = np.mgrid[:512, :512]
     img = 0.01 * (xx - 200.0) ** 2 / 50 + 3 * np.sin(yy / 90)
@@ -177,3 +202,74 @@ def test_refinement_independent_of_atom_order():
     fit_p = refinement.refine_gaussians(img, x[perm], y[perm], 10)
     for col in ("x", "y", "amplitude", "sigma_x", "x_err"):
         np.testing.assert_allclose(fit_p[col], fit[col][perm], rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "shape, sigma",
+    [((600, 500), 40), ((300, 701), 17), ((100, 100), 5), ((130, 90), 90)],
+)
+def test_smooth_at_points_equals_the_smoothed_image_there(shape, sigma):
+    """The LoG finder's background level at its maxima only: the wide
+    (binned) blur interpolated at the points equals the whole smoothed image
+    at them, edges included, and the narrow one is the same array."""
+    rng = np.random.default_rng(11)
+    img = rng.normal(size=shape).cumsum(axis=0) + 5 * np.arange(shape[1])
+    rows = np.r_[0, shape[0] - 1, rng.integers(0, shape[0], 300)]
+    cols = np.r_[shape[1] - 1, 0, rng.integers(0, shape[1], 300)]
+    whole = finding._smooth(img, sigma)
+    np.testing.assert_allclose(
+        finding._smooth_at(img, sigma, rows, cols),
+        whole[rows, cols],
+        rtol=1e-12,
+        atol=1e-12 * np.abs(whole).max(),
+    )
+
+
+@pytest.mark.parametrize(
+    "shape, sigma",
+    [((50, 70), 2.0), ((5, 6), 3.0), ((3, 3), 5.0), ((200, 90), 0.5), ((60, 41), 2.4)],
+)
+def test_gaussian_at_equals_the_whole_image_filter_there(shape, sigma):
+    """The smoothed ``peak`` of each atom without the whole-image filter:
+    scipy's Gaussian (reflect at the edges, folded more than once when the
+    kernel is wider than the image) at every corner and random pixels."""
+    rng = np.random.default_rng(12)
+    img = 1000 + 100 * rng.normal(size=shape) + np.arange(shape[1]) ** 2
+    rows = np.r_[0, 0, shape[0] - 1, shape[0] - 1, rng.integers(0, shape[0], 200)]
+    cols = np.r_[0, shape[1] - 1, 0, shape[1] - 1, rng.integers(0, shape[1], 200)]
+    want = ndi.gaussian_filter(img, sigma)[rows, cols]
+    got = _imaging.gaussian_at(img.astype(np.float32), rows, cols, sigma)
+    np.testing.assert_allclose(
+        got,
+        ndi.gaussian_filter(img.astype(np.float32).astype(float), sigma)[rows, cols],
+        rtol=1e-13,
+    )
+    np.testing.assert_allclose(
+        _imaging.gaussian_at(img, rows, cols, sigma), want, rtol=1e-13
+    )
+
+
+@pytest.mark.parametrize("size", [3, 7, 21])
+def test_window_min_at_equals_the_minimum_filter_there(size):
+    """The prominence of a maximum without the whole minimum-filtered image:
+    scipy's minimum filter (reflect and nearest edges) at corners, edges and
+    random pixels of an image smaller than the window in one direction."""
+    rng = np.random.default_rng(13)
+    img = rng.normal(size=(15, 60)) + np.linspace(0, 3, 60)
+    rows = np.r_[0, 0, 14, 14, 7, rng.integers(0, 15, 200)]
+    cols = np.r_[0, 59, 0, 59, 0, rng.integers(0, 60, 200)]
+    got = _imaging.window_min_at(img, rows, cols, size)
+    for mode in ("reflect", "nearest"):
+        want = ndi.minimum_filter(img, size=size, mode=mode)[rows, cols]
+        np.testing.assert_array_equal(got, want)
+
+
+def test_local_maxima_mask_per_strip_equals_one_pass(monkeypatch):
+    """local_maxima's test for a maximum, made per strip as a mask, finds the
+    maxima of the whole-image maximum filter (many strips, plateaus)."""
+    monkeypatch.setattr(_imaging, "STRIP_ROWS", 64)
+    rng = np.random.default_rng(14)
+    img = np.round(ndi.gaussian_filter(rng.random((700, 80)), 2) * 40)  # plateaus
+    got = _imaging.local_maxima(img, 3)
+    pk = peak_local_max(img, min_distance=3, exclude_border=False)
+    assert sorted(zip(*got)) == sorted(map(tuple, pk))

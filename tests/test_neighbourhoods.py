@@ -441,6 +441,15 @@ def test_invariants_signal_and_modes_figure():
     nb.decomposition(print_info=False)
     fig = nb.plot_modes((0, 1))
     assert len(fig.axes) == 2
+    # the titles come from get_mode_properties, computed or given (the rows
+    # of a longer table are those of a shorter one)
+    props = nb.get_mode_properties(4)
+    given = nb.plot_modes((0, 1), properties=props)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == [ax.get_title() for ax in given.axes]
+    assert titles == [nb._mode_title(c, props.iloc[c]) for c in (0, 1)]
+    with pytest.raises(ValueError, match="properties"):
+        nb.plot_modes((0, 3), properties=props.iloc[:2])
 
 
 def test_radius_mode_needs_complete_rows_for_learning():

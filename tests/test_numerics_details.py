@@ -93,6 +93,27 @@ def test_local_max_prominence_is_mirror_symmetric():
     np.testing.assert_allclose(table(img[::-1], flip_y=True), ref, atol=1e-12)
 
 
+@pytest.mark.parametrize("sep, size", [(3.0, 3), (3.4, 3), (6.0, 7), (9.6, 11)])
+def test_prominence_is_the_height_above_the_lowest_pixel_of_its_square(sep, size):
+    """The documented window: the prominence of a maximum is its height above
+    the lowest pixel of the ``max(3, round(sep) | 1)`` square around it
+    (clipped at the edges), on the image smoothed at ``max(sep / 8, 0.5)``;
+    by hand at every maximum."""
+    from hyperspy_localcryst.numerics import finding
+
+    rng = np.random.default_rng(15)
+    img = ndi.gaussian_filter(rng.normal(size=(41, 53)), 0.8)
+    rows, cols, prom = finding._maxima(img, sep)
+    s = ndi.gaussian_filter(img, max(sep / 8, 0.5))
+    h = size // 2
+    want = [
+        s[r, c] - s[max(r - h, 0) : r + h + 1, max(c - h, 0) : c + h + 1].min()
+        for r, c in zip(rows, cols)
+    ]
+    assert len(rows) > 10
+    np.testing.assert_array_equal(prom, want)
+
+
 # -------------------------------------------------------------- neighbourhoods
 def test_dimer_shells_are_ordered_by_distance():
     # dimers 1 px long on a 4 x 3.12 cell: every atom has its partner at 1,

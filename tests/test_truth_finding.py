@@ -1496,6 +1496,18 @@ def test_noise_std_of_white_noise_over_smooth_structure():
         assert fd._noise_std(img) == pytest.approx(sd, rel=0.05)
 
 
+@pytest.mark.parametrize("shape", [(3, 3), (4, 9), (57, 100), (600, 37)])
+def test_noise_std_is_the_median_of_the_inside_pixels_response(shape):
+    """Immerkaer's estimate exactly: 1.4826 / 6 times the median absolute
+    response of the 3 x 3 kernel over the pixels off the border (the border's
+    reflected responses left out), strips or not."""
+    rng = np.random.default_rng(26)
+    img = rng.gamma(2.0, 3.0, size=shape) + np.arange(shape[1])
+    k = np.array([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
+    inside = np.abs(ndi.convolve(img, k, mode="reflect"))[1:-1, 1:-1]
+    assert fd._noise_std(img) == 1.4826 * np.median(inside) / 6.0
+
+
 def test_radius_includes_neighbours_exactly_at_the_radius():
     jj, ii = np.mgrid[0:7, 0:6]
     x, y = 10.0 * ii.ravel(), 10.0 * jj.ravel()

@@ -11,6 +11,7 @@ Arrays are indexed (row, column); positions are pixel indices.
 """
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -41,6 +42,12 @@ def gain_exponent(a):
     return int(np.frexp(m)[1]) if m > 0 and np.isfinite(m) else 0
 
 
+#: Most rows of one strip of :func:`in_strips` beyond the one-per-core split:
+#: a large image is cut into more strips than cores, so the filters'
+#: temporaries never hold more than a few strips at once.
+STRIP_ROWS = 1024
+
+
 def in_strips(filt, image, halo, min_rows=256):
     """Apply a local filter to horizontal strips of ``image`` in threads.
 
@@ -49,25 +56,40 @@ def in_strips(filt, image, halo, min_rows=256):
     at 4 sigma: ``halo = 4 sigma + 1``). Each strip is filtered with
     ``halo`` extra rows on each side that are then dropped, so the result
     equals ``filt(image)`` exactly; scipy.ndimage releases the GIL, so the
-    strips run in parallel on all cores.
+    strips run in parallel on all cores. Strips are at least ``min_rows``
+    and, on a large image, at most about :data:`STRIP_ROWS` rows; each is
+    written straight into the result, so the memory beyond the result is a
+    few strips, not a second image.
     """
-    n = max_threads()
+    n_threads = max_threads()
     ny = image.shape[0]
-    n = min(n, ny // max(min_rows, 1))
+    n = min(n_threads, ny // max(min_rows, 1))
     if n < 2:
         return filt(image)
+    n = max(n, -(-ny // STRIP_ROWS))
     global _POOL
     if _POOL is None:
         _POOL = ThreadPoolExecutor(os.cpu_count())
     halo = int(np.ceil(halo))
     edges = np.linspace(0, ny, n + 1).astype(int)
+    out = []  # the result, made by the first strip done (its dtype)
+    lock = threading.Lock()
 
     def run(k):
         a, b = edges[k], edges[k + 1]
         lo, hi = max(a - halo, 0), min(b + halo, ny)
-        return filt(image[lo:hi])[a - lo : b - lo]
+        part = filt(image[lo:hi])[a - lo : b - lo]
+        with lock:
+            if not out:
+                out.append(np.empty((ny,) + part.shape[1:], dtype=part.dtype))
+        out[0][a:b] = part
 
-    return np.concatenate(list(_POOL.map(run, range(n))), axis=0)
+    def worker(t):  # max_threads() strips at a time
+        for k in range(t, n, n_threads):
+            run(k)
+
+    list(_POOL.map(worker, range(n_threads)))
+    return out[0]
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -248,10 +270,11 @@ def local_maxima(image, min_distance, threshold=None):
     md = max(1, int(min_distance))
     thr = image.min() if threshold is None else threshold
     size = 2 * md + 1
-    peak_value = in_strips(
-        lambda a: ndi.maximum_filter(a, size=size, mode="nearest"), image, md
+    # the test per strip: a boolean mask, not a second image of maxima
+    peak = in_strips(
+        lambda a: a == ndi.maximum_filter(a, size=size, mode="nearest"), image, md
     )
-    peak = (image == peak_value) & (image > thr)
+    peak &= image > thr
     rows, cols = np.nonzero(peak)
     order = np.argsort(-image[rows, cols], kind="stable")
     rows, cols = rows[order], cols[order]
@@ -261,3 +284,91 @@ def local_maxima(image, min_distance, threshold=None):
     keep = _suppress_greedy(rows, cols, md, image.shape[0], image.shape[1])
     rows, cols = rows[keep], cols[keep]
     return rows, cols
+
+
+def window_min_at(image, rows, cols, size):
+    """``scipy.ndimage.minimum_filter(image, size=size)`` at the pixels
+    ``(rows, cols)`` only: the minimum of the ``size`` x ``size`` square
+    (``size`` odd) around each, clipped to the image — which is what the
+    filter's default ``"reflect"`` (and ``"nearest"``) edges give, since
+    the mirrored pixels lie in the clipped square.
+
+    Examples
+    --------
+    >>> img = np.arange(20.0).reshape(4, 5)
+    >>> window_min_at(img, np.array([0, 3]), np.array([0, 4]), 3).tolist()
+    [0.0, 13.0]
+    """
+    return _window_min_at(
+        np.ascontiguousarray(image, dtype=np.float64),
+        np.ascontiguousarray(rows, dtype=np.int64),
+        np.ascontiguousarray(cols, dtype=np.int64),
+        int(size) // 2,
+    )
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _window_min_at(img, rows, cols, half):
+    ny, nx = img.shape
+    out = np.empty(rows.shape[0])
+    for i in prange(rows.shape[0]):
+        m = np.inf
+        for r in range(max(rows[i] - half, 0), min(rows[i] + half + 1, ny)):
+            for c in range(max(cols[i] - half, 0), min(cols[i] + half + 1, nx)):
+                if img[r, c] < m:
+                    m = img[r, c]
+        out[i] = m
+    return out
+
+
+def gaussian_at(image, rows, cols, sigma, truncate=4.0):
+    """``scipy.ndimage.gaussian_filter(image, sigma, truncate=truncate)`` at
+    the pixels ``(rows, cols)`` only (``mode="reflect"``, the same kernel):
+    the smoothed value at a few thousand atoms without smoothing the whole
+    image. Equal to the whole-image filter there to rounding (1e-15).
+
+    Examples
+    --------
+    >>> from scipy import ndimage as ndi
+    >>> img = np.arange(30.0).reshape(5, 6) ** 2
+    >>> r, c = np.array([0, 4]), np.array([5, 2])
+    >>> bool(np.allclose(gaussian_at(img, r, c, 1.5),
+    ...                  ndi.gaussian_filter(img, 1.5)[r, c], rtol=1e-14))
+    True
+    """
+    img = np.ascontiguousarray(image, dtype=np.float64)
+    radius = int(truncate * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1)
+    w = np.exp(-0.5 / float(sigma) ** 2 * x**2)
+    w /= w.sum()
+    return _gaussian_at(
+        img,
+        np.ascontiguousarray(rows, dtype=np.int64),
+        np.ascontiguousarray(cols, dtype=np.int64),
+        w,
+    )
+
+
+@njit(cache=True, nogil=True)
+def _reflect(i, n):
+    """Index ``i`` folded into ``[0, n)`` as scipy.ndimage's ``"reflect"``
+    (d c b a | a b c d | d c b a)."""
+    i = i % (2 * n)
+    return 2 * n - 1 - i if i >= n else i
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _gaussian_at(img, rows, cols, w):
+    ny, nx = img.shape
+    r = (w.shape[0] - 1) // 2
+    out = np.empty(rows.shape[0])
+    for i in prange(rows.shape[0]):
+        acc = 0.0
+        for dx in range(-r, r + 1):  # scipy's order: along y, then along x
+            x = _reflect(cols[i] + dx, nx)
+            col = 0.0
+            for dy in range(-r, r + 1):
+                col += w[dy + r] * img[_reflect(rows[i] + dy, ny), x]
+            acc += w[dx + r] * col
+        out[i] = acc
+    return out

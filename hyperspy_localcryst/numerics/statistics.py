@@ -840,13 +840,15 @@ def _splat(x, y, shape):
     fy = y - y0
     x0 = x0.astype(np.intp)
     y0 = y0.astype(np.intp)
-    # one spare row and column take the zero weights of points on the far edge
+    # one spare row and column take the zero weights of points on the far
+    # edge; the four corners' weights in one pass (one image-sized array)
     w = nx + 1
     idx = y0 * w + x0
-    acc = np.bincount(idx, (1 - fx) * (1 - fy), minlength=(ny + 1) * w)
-    acc += np.bincount(idx + 1, fx * (1 - fy), minlength=(ny + 1) * w)
-    acc += np.bincount(idx + w, (1 - fx) * fy, minlength=(ny + 1) * w)
-    acc += np.bincount(idx + w + 1, fx * fy, minlength=(ny + 1) * w)
+    acc = np.bincount(
+        np.concatenate([idx, idx + 1, idx + w, idx + w + 1]),
+        np.concatenate([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy]),
+        minlength=(ny + 1) * w,
+    ).astype(np.float64, copy=False)  # (integer when there are no points)
     return acc.reshape(ny + 1, w)[:ny, :nx]
 
 
@@ -886,12 +888,26 @@ def point_pattern_fft(x, y, shape, window=True):
     x, y = _coordinates(x, y)
     shape = _shape_arg(shape)
     window = check_bool(window, "window")
+    ny, nx = shape
     img = _splat(x, y, shape)
-    if window:
-        img = img * np.outer(np.hanning(shape[0]), np.hanning(shape[1]))
-    f = sp_fft.fft2(img, workers=-1)
-    power = f.real**2 + f.imag**2
-    return np.fft.fftshift(power)
+    if window:  # the separable Hann window, in place
+        img *= np.hanning(ny)[:, None]
+        img *= np.hanning(nx)
+    # the input is real: half the spectrum (rfft2), the other half by
+    # Hermitian symmetry, P(-k) = P(k); assembled straight into the centred
+    # (fftshift) order, so no more than ~2 image-sized arrays live at once
+    f = sp_fft.rfft2(img, workers=-1)
+    del img
+    half = np.square(f.real)
+    half += np.square(f.imag)
+    del f
+    ky = (np.arange(ny) - ny // 2) % ny  # frequency index of each output row
+    kx = (np.arange(nx) - nx // 2) % nx  # ... and column
+    stored = kx <= nx // 2
+    power = np.empty((ny, nx))
+    power[:, stored] = half[np.ix_(ky, kx[stored])]
+    power[:, ~stored] = half[np.ix_(-ky % ny, nx - kx[~stored])]
+    return power
 
 
 def fft_periodicity(power, exclude_radius=3):
@@ -948,9 +964,9 @@ def fft_periodicity(power, exclude_radius=3):
             f"exclude_radius={exclude_radius} excludes every pixel of power "
             f"(shape {p.shape})"
         )
-    vals = p[outside]
+    vals = p[outside]  # a copy: its median may reorder it
     peak = float(vals.max())
-    med = float(np.median(vals))
+    med = float(np.median(vals, overwrite_input=True))
     if med > 0:
         return peak / med
     return float("inf") if peak > 0 else 0.0

@@ -2692,6 +2692,7 @@ class AtomNeighbourhoods(Signal1D):
         quantity="Value",
         categorical=False,
         names=None,
+        step=1,
     ):
         """Rasterise per-centre values on the image's calibrated grid.
 
@@ -2721,12 +2722,17 @@ class AtomNeighbourhoods(Signal1D):
             legend of the atom counts.
         names : sequence of str, optional
             With ``categorical``: the name of each label 0, 1, ...
+        step : int
+            Every ``step``-th pixel along both axes (a positive integer): the
+            map of the whole image is ``step``² times smaller and its pixels
+            are those of the full map, ``full.data[..., ::step, ::step]`` —
+            a quick map to draw a large image at screen resolution.
 
         Returns
         -------
         hyperspy.api.signals.Signal2D
-            On the grid of the source image (same axes and units), with
-            ``metadata.Signal.quantity``.
+            On the grid of the source image (same axes and units; the scale
+            ``step`` times the image's), with ``metadata.Signal.quantity``.
 
         Examples
         --------
@@ -2735,7 +2741,10 @@ class AtomNeighbourhoods(Signal1D):
         >>> nb = atoms.get_neighbourhoods(n_neighbours=4)
         >>> nb.get_map(np.arange(len(nb.data))).data.shape
         (128, 128)
+        >>> nb.get_map(np.arange(len(nb.data)), step=4).data.shape
+        (32, 32)
         """
+        step = check_integer(step, "step", minimum=1)
         v = self._per_centre(values, "values")
         if not isinstance(quantity, str):
             raise TypeError(f"`quantity` must be a string, got {quantity!r:.60}.")
@@ -2754,12 +2763,15 @@ class AtomNeighbourhoods(Signal1D):
         n = atoms.n_frames
         wanted = range(n) if frame is None else [atoms._flat_frame(frame, "frame")]
         shape = (grid["y"]["size"], grid["x"]["size"])
-        if len(wanted) > 1 and shape[0] * shape[1] <= st.MAX_GRID_CELLS:
+        out_shape = tuple(-(-n_px // step) for n_px in shape)
+        if len(wanted) > 1 and out_shape[0] * out_shape[1] <= st.MAX_GRID_CELLS:
             name, value, advice = "frame", frame, "map one frame with `frame`=k"
         else:
             name, value = f"metadata.{_KEY}.atoms.metadata.AtomPositions.grid", shape
-            advice = "the image is too large to rasterise; bin it first"
-        _check_grid(*shape, len(wanted), name, value, "the image gives maps", advice)
+            advice = "the image is too large to rasterise; bin it first or use `step`"
+        _check_grid(
+            *out_shape, len(wanted), name, value, "the image gives maps", advice
+        )
         xp, yp = self.get_centres().get_pixel_positions()
         if max_distance is None:
             try:
@@ -2768,24 +2780,26 @@ class AtomNeighbourhoods(Signal1D):
                 r = np.array([atoms._nn_distance() or np.nan])
             r = r[np.isfinite(r)]
             max_distance = float(np.median(r)) if r.size else np.inf
-        md_px = max_distance / pixel_scale(grid)
+        # pixel (r, c) of the map is pixel (r * step, c * step) of the image
+        md_px = max_distance / pixel_scale(grid) / step
+        xp, yp = xp / step, yp / step
         groups = st.frame_groups(self._centre_frames(), n)
-        maps = np.full((len(wanted),) + shape, np.nan)
+        maps = np.full((len(wanted),) + out_shape, np.nan)
         for i, k in enumerate(wanted):
             sel = groups[k]
             if len(sel):
                 maps[i] = st.rasterise_nearest(
-                    xp[sel], yp[sel], v[sel], shape, max_distance=md_px
+                    xp[sel], yp[sel], v[sel], out_shape, max_distance=md_px
                 )
         nav = atoms.navigation if frame is None and n > 1 else []
-        data = maps.reshape(_stack.navigation_shape(nav) + shape)
+        data = maps.reshape(_stack.navigation_shape(nav) + out_shape)
         axes = _stack.navigation_axes(nav)
-        for key in ("y", "x"):
+        for key, size in zip(("y", "x"), out_shape):
             g = grid[key]
             axes.append(
                 {
-                    "size": g["size"],
-                    "scale": g["scale"],
+                    "size": size,
+                    "scale": g["scale"] * step,
                     "offset": g["offset"],
                     "units": g["units"],
                     "name": g["name"],
@@ -2971,7 +2985,7 @@ class AtomNeighbourhoods(Signal1D):
             colours = cm(np.mod(labels, cm.N))
         return self.get_centres().to_markers(size=size, color=colours, **kwargs)
 
-    def get_cluster_fft(self, shape=None, window=True):
+    def get_cluster_fft(self, shape=None, window=True, max_frequency=None):
         """Per cluster, the power spectrum of its centre atoms' point pattern.
 
         Sharp spots mean a periodic site class; a diffuse ring means
@@ -2985,12 +2999,18 @@ class AtomNeighbourhoods(Signal1D):
             memory it would take) beyond 2**27 cells or the memory available.
         window : bool
             Apply a Hann window.
+        max_frequency : float, optional
+            Keep only the frequencies with ``|kx|`` and ``|ky|`` up to this
+            (inverse calibrated units, positive), e.g. 1.5 × the first-order
+            spots: a small signal for a large image (the periodicity scores
+            are still those of the whole spectrum). Default: every frequency.
 
         Returns
         -------
         hyperspy.api.signals.Signal2D
             Navigation axis ``cluster``; signal axes in inverse image units,
-            zero frequency at the centre.
+            zero frequency at the centre (axis value 0 at index ``n // 2`` of
+            the whole spectrum's ``n``).
 
         Examples
         --------
@@ -3000,8 +3020,13 @@ class AtomNeighbourhoods(Signal1D):
         >>> nb.cluster_analysis(n_clusters=2)
         >>> nb.get_cluster_fft().axes_manager.navigation_shape
         (2,)
+        >>> step = nb.get_cluster_fft().axes_manager.signal_axes[0].scale  # 1/nm
+        >>> nb.get_cluster_fft(max_frequency=12 * step).data.shape  # 12 steps
+        (2, 25, 25)
         """
         window = check_bool(window, "window")
+        if max_frequency is not None:
+            max_frequency = _check_length(max_frequency, "max_frequency")
         lab = self._labels()
         grid = self.atoms.grid
         if shape is None:
@@ -3012,19 +3037,30 @@ class AtomNeighbourhoods(Signal1D):
         # one power spectrum per cluster, plus the complex FFT of one (2 arrays)
         _check_grid(*shape, n_clusters + 2, "shape", shape, "shape gives a grid")
         xp, yp = self.get_centres().get_pixel_positions()
+        ps = pixel_scale(grid)
+        # the kept window: whole-spectrum index n // 2 is zero frequency
+        keep = []
+        for n in shape:
+            half = n // 2
+            if max_frequency is not None:
+                half = min(half, int(np.floor(max_frequency * n * ps + 1e-9)))
+            keep.append(slice(n // 2 - half, min(n, n // 2 + half + 1)))
         spectra, score = [], []
-        for i in range(int(lab.max()) + 1):
+        for i in range(n_clusters):
             m = lab == i
             p = st.point_pattern_fft(xp[m], yp[m], shape, window=window)
-            spectra.append(p)
             score.append(float(st.fft_periodicity(p)))
+            # (a copy of the kept window, so the whole spectrum is freed)
+            spectra.append(p if max_frequency is None else p[tuple(keep)].copy())
+            del p
         s = Signal2D(np.stack(spectra))
         s.axes_manager.navigation_axes[0].name = "cluster"
-        ps = pixel_scale(grid)
         units = grid["x"]["units"]
-        for ax, n in zip(s.axes_manager.signal_axes, (shape[1], shape[0])):
+        for ax, n, cut in zip(
+            s.axes_manager.signal_axes, (shape[1], shape[0]), (keep[1], keep[0])
+        ):
             ax.scale = 1.0 / (n * ps)
-            ax.offset = -(n // 2) / (n * ps)
+            ax.offset = (cut.start - n // 2) / (n * ps)
             ax.units = f"1/{units}" if units else ""
         s.axes_manager.signal_axes[0].name = "kx"
         s.axes_manager.signal_axes[1].name = "ky"
@@ -3384,7 +3420,12 @@ class AtomNeighbourhoods(Signal1D):
         )
 
     def plot_modes(
-        self, components=None, scale=None, frame="local", results="decomposition"
+        self,
+        components=None,
+        scale=None,
+        frame="local",
+        results="decomposition",
+        properties=None,
     ):
         """Draw decomposition modes as arrows on the mean neighbourhood.
 
@@ -3407,6 +3448,11 @@ class AtomNeighbourhoods(Signal1D):
         results : {"decomposition", "bss"}
             Draw the decomposition's modes, or the components of the blind
             source separation (``blind_source_separation``, e.g. ICA).
+        properties : pandas.DataFrame, optional
+            The table :meth:`get_mode_properties` returned for these
+            ``results`` (with a row for each drawn component), when it was
+            already computed: the titles are taken from it instead of
+            computing it again.
 
         Returns
         -------
@@ -3455,7 +3501,15 @@ class AtomNeighbourhoods(Signal1D):
             raise ValueError(
                 f"`components` must be one or more of 0..{n_max - 1}, got {components}."
             )
-        props = self.get_mode_properties(max(components) + 1, results=results)
+        if properties is None:
+            props = self.get_mode_properties(max(components) + 1, results=results)
+        elif len(properties) > max(components) and "amplitude" in properties:
+            props = properties
+        else:
+            raise ValueError(
+                "`properties` must be the table of `get_mode_properties` with a "
+                f"row for each component drawn (up to {max(components)})."
+            )
         mean = self.get_mean_neighbourhood()
         nn = float(np.nanmin(np.linalg.norm(mean, axis=1)))
         units = self.metadata.get_item(f"{_KEY}.units", "") or "px"

@@ -27,8 +27,9 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 from ..numerics import detection, finding, refinement
-from ..numerics._imaging import gain_exponent
+from ..numerics._imaging import gain_exponent, gaussian_at
 from ..numerics._parallel import limit_threads
+from ..numerics.finding import ESTIMATE_PX, central_crop
 from ..numerics.statistics import frame_groups
 from . import _stack
 from ._grid import (
@@ -379,7 +380,7 @@ class AtomicImage(Signal2D):
         scale = pixel_scale(self._grid())
         if self.axes_manager.navigation_dimension == 0:
             _, img = next(self._frames())
-            return finding.estimate_separation(_estimate_crop(img)) * scale
+            return finding.estimate_separation(central_crop(img)) * scale
         return self._stack_separation(warn=True) * scale
 
     def find_atoms(
@@ -540,9 +541,16 @@ class AtomicImage(Signal2D):
             finding._check_separation(sep_px, (grid["y"]["size"], grid["x"]["size"]))
         if contrast == "auto" and self.axes_manager.navigation_dimension == 0:
             if sep_px is None:
-                _, img0 = next(self._frames())
-                img0 = _cleaned(finding.check_image(img0), replace_outliers)[0]
-                sep_px = finding.estimate_separation(_estimate_crop(img0))
+                # (no name kept for the cleaned copy: it would live on, a
+                # second image in memory, through the whole find)
+                sep_px = finding.estimate_separation(
+                    central_crop(
+                        _cleaned(
+                            finding.check_image(next(self._frames())[1]),
+                            replace_outliers,
+                        )[0]
+                    )
+                )
             contrast, skewness = self._decide_contrast(sep_px, replace_outliers)
         results = self._run_frames(
             _find_frame,
@@ -826,7 +834,7 @@ class AtomicImage(Signal2D):
             try:
                 if clean:
                     img = _cleaned(finding.check_image(img), True)[0]
-                sep = finding.estimate_separation(_estimate_crop(img))
+                sep = finding.estimate_separation(central_crop(img))
             except (ValueError, TypeError, ArithmeticError) as e:
                 errors.append((k, f"{type(e).__name__}: {e}"))
                 continue
@@ -2161,11 +2169,6 @@ def _unit(img):
     return np.ldexp(img, -gain_exponent(img))
 
 
-#: Longest side, in pixels, of the central crop on which the separation is
-#: estimated: a global statistic, and a 1024 x 1024 crop holds hundreds of
-#: columns at any separation the finders accept there. On a 2048² frame the
-#: crop saves 3/4 of the cost, on a 4096² one 15/16.
-ESTIMATE_PX = 1024
 #: The contrast is decided on a central crop of this many separations on a
 #: side (at least 512 px, at most ``ESTIMATE_PX``): some 500 columns.
 CONTRAST_SEPARATIONS = 24
@@ -2177,17 +2180,9 @@ NOISE_TILES = 4
 NOISE_TILE_PX = 128
 
 
-def _estimate_crop(img, side=ESTIMATE_PX):
-    """The central crop of ``img`` at most ``side`` pixels on a side."""
-    ny, nx = img.shape
-    h, w = min(ny, int(side)), min(nx, int(side))
-    y0, x0 = (ny - h) // 2, (nx - w) // 2
-    return img[y0 : y0 + h, x0 : x0 + w]
-
-
 def _contrast_crop(img, sep_px):
     side = min(ESTIMATE_PX, max(512, CONTRAST_SEPARATIONS * sep_px))
-    return _estimate_crop(img, side)
+    return central_crop(img, side)
 
 
 def _noise_sample(img):
@@ -2286,13 +2281,13 @@ def _find_frame(
     raw, noise, n_outliers = _cleaned(raw, replace_outliers)
     estimated = sep_px is None
     if estimated:
-        sep_px = finding.estimate_separation(_estimate_crop(raw))
+        sep_px = finding.estimate_separation(central_crop(raw))
     if contrast == "auto":
         contrast = _auto_contrast(raw, sep_px, False)[0]
     img = detection.oriented(raw, contrast)
     if estimated and contrast == "dark":
         # the raw image's maxima were the gaps between the dark columns
-        sep_px = finding.estimate_separation(_estimate_crop(img))
+        sep_px = finding.estimate_separation(central_crop(img))
     if targets is not None:
         half = _target_half_width(sep_px)
         for t in targets:
@@ -2334,10 +2329,10 @@ def _find_frame(
     found = {k: np.asarray(v)[keep] for k, v in found.items()}
     sig = sig[keep]
     x, y = found["x"], found["y"]
-    smooth = ndi.gaussian_filter(raw, max(sep_px / 10, 0.5))
     ix = np.clip(np.round(x).astype(int), 0, raw.shape[1] - 1)
     iy = np.clip(np.round(y).astype(int), 0, raw.shape[0] - 1)
-    peak = smooth[iy, ix]
+    # the smoothed image at the atoms only (not a second whole-image filter)
+    peak = gaussian_at(raw, iy, ix, max(sep_px / 10, 0.5))
     if targets is not None and len(targets) > 1:
         label = found["label"].astype(float)
     elif n_sublattices > 1 and len(x):  # none left: "No atoms found" instead
