@@ -223,7 +223,12 @@ def test_small_site_is_merged_into_the_nearest_real_site():
     extra = a[j.ravel() == 6] + [0.0, 3.0]
     xy = np.vstack([a, b, extra])
     site, off = sublattices._assign_sites(
-        xy, cKDTree(xy), np.array([10.0, 0.0]), np.array([0.0, 10.0]), 50**0.5, 0.25
+        xy,
+        sublattices._Tree(xy),
+        np.array([10.0, 0.0]),
+        np.array([0.0, 10.0]),
+        50**0.5,
+        0.25,
     )
     na = len(a)
     assert len(off) == 2

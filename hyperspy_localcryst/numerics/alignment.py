@@ -44,6 +44,7 @@ import scipy.fft
 from scipy import ndimage
 
 from ._checks import check_integer, check_memory, check_number, check_numbers
+from ._parallel import max_threads
 
 __all__ = [
     "phase_correlation_shift",
@@ -189,7 +190,7 @@ def _spectra(frames: np.ndarray, window: np.ndarray | None) -> np.ndarray:
     else:
         wmean = (frames * window).sum(axis=(-2, -1), keepdims=True) / window.sum()
         centred = (frames - wmean) * window
-    return scipy.fft.fft2(centred, axes=(-2, -1), workers=-1)
+    return scipy.fft.fft2(centred, axes=(-2, -1), workers=max_threads())
 
 
 def _parabolic(minus: np.ndarray, centre: np.ndarray, plus: np.ndarray):
@@ -219,7 +220,7 @@ def _correlation_peaks(
     """
     n, ny, nx = spectra.shape
     cross = spectra * np.conj(ref_spectra)
-    corr = scipy.fft.ifft2(cross, axes=(-2, -1), workers=-1).real
+    corr = scipy.fft.ifft2(cross, axes=(-2, -1), workers=max_threads()).real
     # the lattice peak nearest zero
     r = int(min(np.ceil(_BLOCK * radius), (min(ny, nx) - 1) // 2))
     offsets = np.arange(-r, r + 1)
@@ -397,7 +398,7 @@ def _masked_ncc(a: _Prepared, b: _Prepared):
     ones = scipy.fft.rfft2(np.ones((ny, nx)), pad)
 
     def inv(x):
-        return scipy.fft.irfft2(x, pad, workers=-1)
+        return scipy.fft.irfft2(x, pad, workers=max_threads())
 
     sy = np.rint(scipy.fft.fftfreq(pad[0], 1.0 / pad[0])).astype(int)
     sx = np.rint(scipy.fft.fftfreq(pad[1], 1.0 / pad[1])).astype(int)

@@ -109,6 +109,7 @@ from ._checks import (
     check_numbers,
     check_per_atom,
 )
+from ._parallel import max_threads
 
 __all__ = [
     "find_vacancies",
@@ -202,12 +203,14 @@ def _local_translations(p, vectors, tol):
     glob = _translations(vectors)
     local = np.broadcast_to(glob, (n, 4, 2)).copy()
     k = min(_LOCAL_K, n)
-    _, near = tree.query(p, k=k)
+    _, near = tree.query(p, k=k, workers=max_threads())
     near = near.reshape(n, k)
     match = np.full((n, 4), -1, dtype=np.int64)
     for _ in range(_ROUNDS + 1):
         target = p[:, None, :] + local
-        dist, j = tree.query(target.reshape(-1, 2), distance_upper_bound=tol)
+        dist, j = tree.query(
+            target.reshape(-1, 2), distance_upper_bound=tol, workers=max_threads()
+        )
         ok = np.isfinite(dist).reshape(n, 4)
         j = np.where(ok, j.reshape(n, 4), -1)
         match = j
@@ -245,7 +248,7 @@ def _nn_cap(p, tol):
     can be the neighbouring site's."""
     if p.shape[0] < 2:
         return tol
-    nn = float(np.median(cKDTree(p).query(p, k=2)[0][:, 1]))
+    nn = float(np.median(cKDTree(p).query(p, k=2, workers=max_threads())[0][:, 1]))
     return min(tol, 0.5 * nn)
 
 
@@ -264,7 +267,9 @@ def _vacancies(
     # adatoms of Si(111)-7x7, 11 px apart in a 44 px cell, tolerance 13 px)
     # the next site's atom would fill every empty one
     near = _nn_cap(p, tol)
-    dist, _ = cKDTree(occupied).query(pred, distance_upper_bound=near)
+    dist, _ = cKDTree(occupied).query(
+        pred, distance_upper_bound=near, workers=max_threads()
+    )
     empty = ~np.isfinite(dist)
     pred, voter, direction = pred[empty], voter[empty], direction[empty]
     if pred.shape[0] == 0:
@@ -307,11 +312,11 @@ def _translation_domains(p, occupied, local, v, tol, spacing, extent):
         return dom
     near = _nn_cap(p, tol)
     tree = cKDTree(p)
-    nn = float(np.median(tree.query(p, k=2)[0][:, 1]))
+    nn = float(np.median(tree.query(p, k=2, workers=max_threads())[0][:, 1]))
     occ = cKDTree(occupied)
 
     def filled(q, reach=near):  # each target has an atom, or lies beyond the image
-        d, _ = occ.query(q, distance_upper_bound=reach)
+        d, _ = occ.query(q, distance_upper_bound=reach, workers=max_threads())
         return np.isfinite(d) | ~_inside(q, extent, p, spacing, tol)
 
     # core atoms: all four translations land on atoms
@@ -345,7 +350,9 @@ def _translation_domains(p, occupied, local, v, tol, spacing, extent):
         ctree = cKDTree(p[ci])
         for k in range(1, 4):
             q = (p[src][:, None, :] + k * local[src]).reshape(-1, 2)
-            d, j = ctree.query(q, distance_upper_bound=_LINK * nn)
+            d, j = ctree.query(
+                q, distance_upper_bound=_LINK * nn, workers=max_threads()
+            )
             ok = np.isfinite(d)
             a = np.repeat(own[src], 4)[ok]
             b = own[ci[j[ok]]]
@@ -363,7 +370,9 @@ def _translation_domains(p, occupied, local, v, tol, spacing, extent):
     if not keep.any():
         return dom
     longer = float(np.hypot(v[:, 0], v[:, 1]).max())
-    d, j = cKDTree(p[keep]).query(p, distance_upper_bound=2 * longer)
+    d, j = cKDTree(p[keep]).query(
+        p, distance_upper_bound=2 * longer, workers=max_threads()
+    )
     ok = np.isfinite(d)
     out = np.full(n, -1, dtype=np.int64)
     out[ok] = dom[keep][j[ok]]
@@ -411,8 +420,10 @@ def _domain_boundary(p, dom, longer):
     for a in labels:
         for b in labels[labels > a]:
             ia, ib = ok[dom[ok] == a], ok[dom[ok] == b]
-            da, ja = cKDTree(p[ib]).query(p[ia], distance_upper_bound=2 * longer)
-            _, jb = cKDTree(p[ia]).query(p[ib])
+            da, ja = cKDTree(p[ib]).query(
+                p[ia], distance_upper_bound=2 * longer, workers=max_threads()
+            )
+            _, jb = cKDTree(p[ia]).query(p[ib], workers=max_threads())
             hit = np.isfinite(da)
             hit[hit] &= jb[ja[hit]] == np.flatnonzero(hit)
             out.append(0.5 * (p[ia[hit]] + p[ib[ja[hit]]]))
@@ -483,7 +494,7 @@ def _interstitials(p, v, tol, local, match):
     out = ~predicted & (counts >= _MIN_SURROUNDING)
     k = min(_LOCAL_K, n)
     for i in np.nonzero(out)[0]:
-        _, near = tree.query(p[i], k=k)
+        _, near = tree.query(p[i], k=k, workers=max_threads())
         for j in np.atleast_1d(near)[1:]:
             basis = np.array([local[j, 0], local[j, 2]])  # rows: +v1, +v2
             d = p[i] - p[j]

@@ -250,7 +250,7 @@ def _estimate_separation(img, min_separation):
     x, y = x[inside], y[inside]
     xy = np.column_stack([x, y])
     tree = cKDTree(xy)
-    dist, _ = tree.query(xy, k=2)
+    dist, _ = tree.query(xy, k=2, workers=max_threads())
     nn = dist[:, 1]
     nn = nn[nn >= min_separation]
     d = float(np.median(nn)) if len(nn) else 0.0
@@ -977,6 +977,9 @@ def find_atoms_log(image, separation, threshold="auto"):
     sep = _check_separation(separation, img.shape)
     thr = _threshold(threshold)
     sig = max(sep / 5.0, 0.7)
+    # the image's noise before the response exists (their work arrays, each
+    # the size of the image, then never live at once)
+    noise = _noise_std(img) if thr is None else None
     resp = in_strips(
         lambda a: ndi.gaussian_laplace(a, sig, mode="reflect"), img, 4 * sig + 1
     )
@@ -989,7 +992,7 @@ def find_atoms_log(image, separation, threshold="auto"):
         delta = np.zeros((2 * h + 1, 2 * h + 1))
         delta[h, h] = 1.0
         norm = np.sqrt(np.sum((sig**2 * ndi.gaussian_laplace(delta, sig)) ** 2))
-        thr = max(_prominence_threshold(prom), _LOG_NOISE_K * _noise_std(img) * norm)
+        thr = max(_prominence_threshold(prom), _LOG_NOISE_K * noise * norm)
     # a column is a peak of the response above its local level: a curved
     # background (an STM piezo bow) shifts the whole response by a constant,
     # so "above zero" would keep only the tallest peaks of a bowl

@@ -256,7 +256,7 @@ def _clusters(coef, sigma, sep):
     pr, pc = np.nonzero(coef > 0)
     w = coef[pr, pc].astype(np.float64)
     _, owner = cKDTree(np.column_stack([cols, rows])).query(
-        np.column_stack([pc, pr]), distance_upper_bound=0.5 * sep
+        np.column_stack([pc, pr]), distance_upper_bound=0.5 * sep, workers=max_threads()
     )
     ok = owner < len(rows)
     n = len(rows)

@@ -48,6 +48,7 @@ from scipy.sparse.csgraph import (
 from scipy.spatial import cKDTree
 
 from ._checks import check_array, check_integer, check_number
+from ._parallel import max_threads
 
 __all__ = ["local_normalise", "find_translations", "label_sublattices", "split_types"]
 
@@ -74,8 +75,23 @@ def _positions(x, y, intensity=None):
     return xy, v
 
 
+class _Tree(cKDTree):
+    """The atoms' k-d tree, remembering its k-nearest-neighbour tables: the
+    candidate cells ask for the same ones many times (on all cores)."""
+
+    def __init__(self, xy):
+        super().__init__(xy)
+        self._knn = {}
+
+    def neighbours(self, k):
+        """Indices of each atom's ``k`` nearest atoms (itself first)."""
+        if k not in self._knn:
+            self._knn[k] = self.query(self.data, k=k, workers=max_threads())[1]
+        return self._knn[k]
+
+
 def _nn_distance(tree, xy):
-    d, _ = tree.query(xy, k=2)
+    d, _ = tree.query(xy, k=2, workers=max_threads())
     d = d[:, 1]
     d0 = float(np.median(d[d > 0])) if np.any(d > 0) else 0.0
     if not d0 > 0:
@@ -124,7 +140,7 @@ def local_normalise(x, y, intensity, n_neighbours=24):
     if n < 3:
         return np.zeros(n)
     k = min(k + 1, n)
-    _, idx = cKDTree(xy).query(xy, k=k)
+    _, idx = cKDTree(xy).query(xy, k=k, workers=max_threads())
     vals = v[idx]
     known = np.isfinite(vals)
     w = known.astype(float)
@@ -144,6 +160,18 @@ def local_normalise(x, y, intensity, n_neighbours=24):
     floor = max(1e-3 * (g_hi - g_lo), 1e-12 * max(np.nanmax(np.abs(v)), 1e-300))
     scale = np.maximum(np.nan_to_num(scale), floor if floor > 0 else 1.0)
     return (res[:, 0] - med) / scale
+
+
+def _row_nanmedian(a):
+    """``np.nanmedian(a, axis=1)`` of an (n, k, ...) array, vectorised
+    (numpy's takes a slow path for a short axis with NaN): the same values,
+    NaN where a row has none."""
+    a = np.sort(a, axis=1)  # NaN last
+    count = np.isfinite(a).sum(axis=1, keepdims=True)
+    lo = np.maximum((count - 1) // 2, 0)
+    vlo = np.take_along_axis(a, lo, axis=1)[:, 0]
+    vhi = np.take_along_axis(a, np.maximum(count // 2, lo), axis=1)[:, 0]
+    return np.where(count[:, 0] > 0, (vlo + vhi) / 2, np.nan)
 
 
 def _row_quantiles(a, qs):
@@ -168,7 +196,7 @@ def _candidate_vectors(xy, tree, d0, r_max):
     n = len(xy)
     sample = np.linspace(0, n - 1, min(n, 4000)).astype(np.int64)
     k = min(n, 96)  # every neighbour within 4.6 d0 of a hexagonal packing
-    dist, idx = tree.query(xy[sample], k=k)
+    dist, idx = tree.query(xy[sample], k=k, workers=max_threads())
     disp = (xy[idx[:, 1:]] - xy[sample][:, None, :]).reshape(-1, 2)
     r = np.hypot(disp[:, 0], disp[:, 1])
     disp = disp[(r > 0.5 * d0) & (r <= r_max)]
@@ -206,7 +234,7 @@ def _candidate_vectors(xy, tree, d0, r_max):
 
 def _match(xy, tree, targets, tol):
     """Nearest atom to each target within ``tol`` (index, -1 if none)."""
-    dist, j = tree.query(targets, distance_upper_bound=tol)
+    dist, j = tree.query(targets, distance_upper_bound=tol, workers=max_threads())
     j = np.where(np.isfinite(dist), j, -1)
     return j
 
@@ -214,7 +242,7 @@ def _match(xy, tree, targets, tol):
 def _inside(tree, points, d0):
     """Points with atoms around them (inside the crystal, not beyond an edge)."""
     k = min(3, tree.n)
-    d, _ = tree.query(points, k=k)
+    d, _ = tree.query(points, k=k, workers=max_threads())
     d = d.reshape(len(points), -1)
     return d[:, -1] < 1.6 * d0
 
@@ -267,7 +295,7 @@ def find_translations(x, y, intensity, tolerance=0.3, min_fraction=0.6):
     xy, q = _positions(x, y, intensity)
     tolerance = check_number(tolerance, "tolerance")
     min_fraction = check_number(min_fraction, "min_fraction")
-    tree = cKDTree(xy)
+    tree = _Tree(xy)
     d0 = _nn_distance(tree, xy)
     # cells up to 4.6 nearest-neighbour distances: the 12 adatoms of
     # Si(111)-7x7 repeat at 4.0
@@ -332,11 +360,7 @@ def _local_vectors(xy, tree, vec, d0, tol):
     j = _match(xy, tree, xy + vec, tol * d0)
     ok = j >= 0
     disp = np.where(ok[:, None], xy[np.maximum(j, 0)] - xy, np.nan)
-    k = min(len(xy), 13)
-    _, idx = tree.query(xy, k=k)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        loc = np.nanmedian(disp[idx], axis=1)
+    loc = _row_nanmedian(disp[tree.neighbours(min(len(xy), 13))])
     bad = ~np.all(np.isfinite(loc), axis=1)
     loc[bad] = vec
     return loc
@@ -429,7 +453,7 @@ def label_sublattices(
     t = find_translations(xy[:, 0], xy[:, 1], q)
     d0 = t["nn_distance"]
     info.update(nn_distance=d0)
-    tree = cKDTree(xy)
+    tree = _Tree(xy)
     known = np.isfinite(q)
     best = None
     for a1, a2 in _candidate_cells(t):
@@ -504,7 +528,7 @@ def _assign_sites(xy, tree, a1, a2, d0, tolerance):
     basis[~good] = np.column_stack([a1, a2])
     inv = np.linalg.inv(basis)
     k = min(n, 9)
-    _, idx = tree.query(xy, k=k)
+    idx = tree.neighbours(k)
     i_all = np.repeat(np.arange(n), k - 1)
     j_all = idx[:, 1:].ravel()
     frac = np.einsum("nij,nj->ni", inv[i_all], xy[j_all] - xy[i_all])
@@ -613,7 +637,7 @@ def _best_cell(xy, q, tolerance, n_neighbours, parent=None):
     its area, with at least 8 atoms on each site.
     """
     t = find_translations(xy[:, 0], xy[:, 1], q)
-    tree = cKDTree(xy)
+    tree = _Tree(xy)
     known = np.isfinite(q)
     nk = int(known.sum())
     if nk < 8:
