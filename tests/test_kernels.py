@@ -273,3 +273,39 @@ def test_local_maxima_mask_per_strip_equals_one_pass(monkeypatch):
     got = _imaging.local_maxima(img, 3)
     pk = peak_local_max(img, min_distance=3, exclude_border=False)
     assert sorted(zip(*got)) == sorted(map(tuple, pk))
+
+
+def test_the_reports_warm_up_compiles_every_kernel_find_and_refine_use():
+    """The report's compile time is reported apart (``compile_s``): its
+    warm-up on a tiny image must compile each kernel with the signature the
+    real steps call it with (a default argument omitted in one call and
+    given in another compiled ``_fit_pass`` twice, 13 s of the first run
+    counted as finding time)."""
+    import importlib
+    import pkgutil
+    import warnings
+
+    from numba.core.registry import CPUDispatcher
+
+    import hyperspy_localcryst.numerics as numerics
+    from hyperspy_localcryst import report
+    from hyperspy_localcryst.data import synthetic_lattice
+
+    s = synthetic_lattice(shape=(300, 260), spacing=14.0, sigma=2.8, seed=3)
+    s.data = s.data.astype(np.float32)
+    report._COMPILED.discard((np.dtype(np.float32).str, None))
+    report._compile_time(s, None)
+    kernels = [
+        obj
+        for m in pkgutil.iter_modules(numerics.__path__)
+        for obj in vars(
+            importlib.import_module(f"{numerics.__name__}.{m.name}")
+        ).values()
+        if isinstance(obj, CPUDispatcher)
+    ]
+    before = {id(k): len(k.signatures) for k in kernels}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s.refine_atoms(s.find_atoms())
+    new = [k.__name__ for k in kernels if len(k.signatures) != before[id(k)]]
+    assert new == []

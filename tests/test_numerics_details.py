@@ -241,13 +241,13 @@ def test_render_peaks_matches_numpy_and_stays_in_its_buffers(monkeypatch):
     ok = np.ones(len(params), dtype=bool)
     ref = _render_brute_force(shape, params, radii)
     out = refinement._render_peaks(
-        np.full(shape, np.nan), params, refinement._ROUND, radii, ok
+        np.full(shape, np.nan), params, refinement._ROUND, radii, ok, True
     )
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
     monkeypatch.setattr(refinement, "_add_peak", refinement._add_peak.py_func)
     monkeypatch.setattr(refinement, "_gauss_factors", refinement._gauss_factors.py_func)
     out = refinement._render_peaks.py_func(
-        np.full(shape, np.nan), params, refinement._ROUND, radii, ok
+        np.full(shape, np.nan), params, refinement._ROUND, radii, ok, True
     )
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
 

@@ -184,7 +184,7 @@ def _add_peak(p, model, j0, j1, i0, i1, dst, dj, di, ex, ey):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _render_peaks(out, params, model, radii, ok, clear=True):
+def _render_peaks(out, params, model, radii, ok, clear):
     """Sum of the Gaussian peaks (no background) of all atoms, into ``out``.
 
     Parallel over horizontal bands of the image: each band zeroes (unless
@@ -743,7 +743,7 @@ def _fit_pass(
     max_iter,
     tol,
     ok_in,
-    context=False,
+    context,
 ):
     n, npar = params.shape
     out = params.copy()
@@ -1165,10 +1165,10 @@ def _median_width(params, mdl, ok):
 
 def _render_model(others, params, mdl, radius, ok, ctx, ctx_ok):
     """The peaks of all atoms ``ok`` and context columns ``ctx_ok`` (round)."""
-    _render_peaks(others, params, mdl, _render_radii(params, mdl, radius), ok)
+    _render_peaks(others, params, mdl, _render_radii(params, mdl, radius), ok, True)
     if ctx is not None and ctx_ok.any():
         radii = _render_radii(ctx, _ROUND, radius)
-        _render_peaks(others, ctx, _ROUND, radii, ctx_ok, clear=False)
+        _render_peaks(others, ctx, _ROUND, radii, ctx_ok, False)
     return others
 
 
@@ -1865,6 +1865,7 @@ def _refine_window(
         first_iter,
         tol,
         ok,
+        False,  # (context: one compiled signature, not two)
     )
     ok = status <= _S_HELD
     if first_iter < max_iter and not ok.all():
@@ -1881,6 +1882,7 @@ def _refine_window(
             max_iter,
             tol,
             ~ok,
+            False,  # (context: one compiled signature, not two)
         )
         again = ~ok
         params = np.where(again[:, None], retry, params)
@@ -1920,6 +1922,7 @@ def _refine_window(
                 max_iter,
                 tol,
                 ok,
+                False,  # (context: one compiled signature, not two)
             )
             status = np.where(ok, st, status)
             ok = status <= _S_HELD
@@ -1989,6 +1992,7 @@ def _refine_window(
                 max_iter,
                 tol,
                 ok & active,
+                False,  # (context: one compiled signature, not two)
             )
             ctx_moved = None
             if ctx is not None and ctx_ok.any():
@@ -2082,6 +2086,7 @@ def _refine_window(
             max_iter,
             tol,
             faint,
+            False,  # (context: one compiled signature, not two)
         )
         good = faint & (st_new <= _S_HELD)
         params = np.where(good[:, None], new, params)
