@@ -112,6 +112,26 @@ def test_refine_stack_matches_frame_by_frame(series):
     assert "time" in refined.columns and "x_err" in refined.columns
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_one_frame_stack_is_found_and_refined_as_its_frame(series, lazy):
+    """A stack with one frame (a file with a navigation axis of length 1):
+    HyperSpy's map hands its per-frame seeds over wrapped in a 0-d array,
+    which refine_atoms refused ("Every frame failed"); now its table is the
+    frame's own, with the frame column."""
+    one = series.inav[2:3]
+    assert one.axes_manager.navigation_shape == (1,)
+    if lazy:
+        one = one.as_lazy()
+    atoms = one.find_atoms(separation=SEP, show_progressbar=False)
+    refined = _quiet(one.refine_atoms, atoms, show_progressbar=False)
+    frame = series.inav[2]
+    want = _quiet(frame.refine_atoms, frame.find_atoms(separation=SEP))
+    assert refined.n_atoms == want.n_atoms
+    np.testing.assert_allclose(refined.get_column("x"), want.get_column("x"), atol=1e-9)
+    np.testing.assert_allclose(refined.get_column("y"), want.get_column("y"), atol=1e-9)
+    assert set(refined.get_column("frame").tolist()) == {0}
+
+
 def test_lazy_equals_non_lazy_and_workers_do_not_matter(series):
     eager = series.find_atoms(separation=SEP, show_progressbar=False)
     eager = _quiet(series.refine_atoms, eager, show_progressbar=False)

@@ -2049,6 +2049,14 @@ for _name, _member in list(vars(AtomicImage).items()):  # every public method
 # Module-level functions, so that dask can send them to other processes.
 def _guarded(frame, frame_function, threads=None, **kwargs):
     """Run one frame's numerics; an exception becomes ``{"error": message}``."""
+    # HyperSpy's map hands a ragged argument of a one-frame stack over
+    # wrapped in a 0-d object array: unwrap it
+    kwargs = {
+        k: v[()]
+        if isinstance(v, np.ndarray) and v.dtype == object and v.ndim == 0
+        else v
+        for k, v in kwargs.items()
+    }
     try:
         with limit_threads(threads):
             return frame_function(frame, **kwargs)
