@@ -730,6 +730,12 @@ def test_open_shell_marks_the_counts_that_cut_a_shell():
     assert not open_shell(hx[:, 0], hx[:, 1], 6, mid).any()
     with pytest.raises(ValueError, match="tolerance"):
         open_shell(x, y, 4, tolerance=1.0)
+    # the (k + 1)-th neighbour must exist: k + 2 atoms at least, else a
+    # clear error (not a shell judged against missing, infinite distances)
+    line = np.arange(6.0)
+    assert not open_shell(line, 0 * line, 4).any()  # 6 atoms: each has 5
+    with pytest.raises(ValueError, match="at least 6"):
+        open_shell(line[:5], 0 * line[:5], 4)
 
 
 def test_shell_count_of_a_near_tie_does_not_swap_with_a_few_atoms():
