@@ -32,7 +32,7 @@ import numpy as np
 
 from ._output import check_destination, result_folder
 from .numerics import neighbourhoods as nbn
-from .numerics._parallel import max_threads
+from .numerics._parallel import kd_query
 from .signals._grid import (
     axis_units,
     check_at_most,
@@ -727,9 +727,7 @@ def _closed_shell(table, centres, k, jump=1.1):
             continue
         mine = frames[centres] == f
         tree = cKDTree(np.c_[xp[here], yp[here]])
-        d, _ = tree.query(
-            np.c_[xp[centres[mine]], yp[centres[mine]]], k + 2, workers=max_threads()
-        )
+        d, _ = kd_query(tree, np.c_[xp[centres[mine]], yp[centres[mine]]], k + 2)
         closed[mine] = d[:, k + 1] >= jump * d[:, k]
     return closed
 
@@ -1205,9 +1203,7 @@ def _nearest_distance(x, y):
     pts = pts[np.isfinite(pts).all(axis=1)]
     if len(pts) < 2:
         return None
-    return float(
-        np.median(cKDTree(pts).query(pts, k=2, workers=max_threads())[0][:, 1])
-    )
+    return float(np.median(kd_query(cKDTree(pts), pts, k=2)[0][:, 1]))
 
 
 def _marker_size(ax, x, y):

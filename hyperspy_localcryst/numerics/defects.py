@@ -109,7 +109,7 @@ from ._checks import (
     check_numbers,
     check_per_atom,
 )
-from ._parallel import max_threads
+from ._parallel import kd_query
 
 __all__ = [
     "find_vacancies",
@@ -203,14 +203,12 @@ def _local_translations(p, vectors, tol):
     glob = _translations(vectors)
     local = np.broadcast_to(glob, (n, 4, 2)).copy()
     k = min(_LOCAL_K, n)
-    _, near = tree.query(p, k=k, workers=max_threads())
+    _, near = kd_query(tree, p, k=k)
     near = near.reshape(n, k)
     match = np.full((n, 4), -1, dtype=np.int64)
     for _ in range(_ROUNDS + 1):
         target = p[:, None, :] + local
-        dist, j = tree.query(
-            target.reshape(-1, 2), distance_upper_bound=tol, workers=max_threads()
-        )
+        dist, j = kd_query(tree, target.reshape(-1, 2), distance_upper_bound=tol)
         ok = np.isfinite(dist).reshape(n, 4)
         j = np.where(ok, j.reshape(n, 4), -1)
         match = j
@@ -248,7 +246,7 @@ def _nn_cap(p, tol):
     can be the neighbouring site's."""
     if p.shape[0] < 2:
         return tol
-    nn = float(np.median(cKDTree(p).query(p, k=2, workers=max_threads())[0][:, 1]))
+    nn = float(np.median(kd_query(cKDTree(p), p, k=2)[0][:, 1]))
     return min(tol, 0.5 * nn)
 
 
@@ -267,9 +265,7 @@ def _vacancies(
     # adatoms of Si(111)-7x7, 11 px apart in a 44 px cell, tolerance 13 px)
     # the next site's atom would fill every empty one
     near = _nn_cap(p, tol)
-    dist, _ = cKDTree(occupied).query(
-        pred, distance_upper_bound=near, workers=max_threads()
-    )
+    dist, _ = kd_query(cKDTree(occupied), pred, distance_upper_bound=near)
     empty = ~np.isfinite(dist)
     pred, voter, direction = pred[empty], voter[empty], direction[empty]
     if pred.shape[0] == 0:
@@ -312,11 +308,11 @@ def _translation_domains(p, occupied, local, v, tol, spacing, extent):
         return dom
     near = _nn_cap(p, tol)
     tree = cKDTree(p)
-    nn = float(np.median(tree.query(p, k=2, workers=max_threads())[0][:, 1]))
+    nn = float(np.median(kd_query(tree, p, k=2)[0][:, 1]))
     occ = cKDTree(occupied)
 
     def filled(q, reach=near):  # each target has an atom, or lies beyond the image
-        d, _ = occ.query(q, distance_upper_bound=reach, workers=max_threads())
+        d, _ = kd_query(occ, q, distance_upper_bound=reach)
         return np.isfinite(d) | ~_inside(q, extent, p, spacing, tol)
 
     # core atoms: all four translations land on atoms
@@ -350,9 +346,7 @@ def _translation_domains(p, occupied, local, v, tol, spacing, extent):
         ctree = cKDTree(p[ci])
         for k in range(1, 4):
             q = (p[src][:, None, :] + k * local[src]).reshape(-1, 2)
-            d, j = ctree.query(
-                q, distance_upper_bound=_LINK * nn, workers=max_threads()
-            )
+            d, j = kd_query(ctree, q, distance_upper_bound=_LINK * nn)
             ok = np.isfinite(d)
             a = np.repeat(own[src], 4)[ok]
             b = own[ci[j[ok]]]
@@ -370,9 +364,7 @@ def _translation_domains(p, occupied, local, v, tol, spacing, extent):
     if not keep.any():
         return dom
     longer = float(np.hypot(v[:, 0], v[:, 1]).max())
-    d, j = cKDTree(p[keep]).query(
-        p, distance_upper_bound=2 * longer, workers=max_threads()
-    )
+    d, j = kd_query(cKDTree(p[keep]), p, distance_upper_bound=2 * longer)
     ok = np.isfinite(d)
     out = np.full(n, -1, dtype=np.int64)
     out[ok] = dom[keep][j[ok]]
@@ -420,10 +412,8 @@ def _domain_boundary(p, dom, longer):
     for a in labels:
         for b in labels[labels > a]:
             ia, ib = ok[dom[ok] == a], ok[dom[ok] == b]
-            da, ja = cKDTree(p[ib]).query(
-                p[ia], distance_upper_bound=2 * longer, workers=max_threads()
-            )
-            _, jb = cKDTree(p[ia]).query(p[ib], workers=max_threads())
+            da, ja = kd_query(cKDTree(p[ib]), p[ia], distance_upper_bound=2 * longer)
+            _, jb = kd_query(cKDTree(p[ia]), p[ib])
             hit = np.isfinite(da)
             hit[hit] &= jb[ja[hit]] == np.flatnonzero(hit)
             out.append(0.5 * (p[ia[hit]] + p[ib[ja[hit]]]))
@@ -494,7 +484,7 @@ def _interstitials(p, v, tol, local, match):
     out = ~predicted & (counts >= _MIN_SURROUNDING)
     k = min(_LOCAL_K, n)
     for i in np.nonzero(out)[0]:
-        _, near = tree.query(p[i], k=k, workers=max_threads())
+        _, near = kd_query(tree, p[i], k=k)
         for j in np.atleast_1d(near)[1:]:
             basis = np.array([local[j, 0], local[j, 2]])  # rows: +v1, +v2
             d = p[i] - p[j]

@@ -39,7 +39,7 @@ from scipy import ndimage as ndi
 
 from ._checks import check_array, check_number
 from ._imaging import in_strips, local_maxima
-from ._parallel import max_threads
+from ._parallel import kd_query
 
 __all__ = [
     "MIN_SIGNIFICANCE",
@@ -466,8 +466,8 @@ def _fitted_significance(img, noise, x, y, sigma):
     pts = np.column_stack([x, y])
     reach = half * np.sqrt(2) + 3 * sigma  # a Gaussian whose tail reaches in
     k = min(n, _MAX_NEIGHBOURS + 4)
-    d, j = cKDTree(pts).query(
-        pts, k=list(range(1, k + 1)), distance_upper_bound=reach, workers=max_threads()
+    d, j = kd_query(
+        cKDTree(pts), pts, k=list(range(1, k + 1)), distance_upper_bound=reach
     )
     ok = (d >= 1.5 * sigma) & np.isfinite(d)
     # the nearest _MAX_NEIGHBOURS of those (query sorts by distance)

@@ -29,7 +29,7 @@ from ._imaging import (
     window_min_at,
     window_variance,
 )
-from ._parallel import max_threads
+from ._parallel import kd_query, max_threads
 from .detection import estimate_noise, noise_variance
 
 __all__ = [
@@ -250,7 +250,7 @@ def _estimate_separation(img, min_separation):
     x, y = x[inside], y[inside]
     xy = np.column_stack([x, y])
     tree = cKDTree(xy)
-    dist, _ = tree.query(xy, k=2, workers=max_threads())
+    dist, _ = kd_query(tree, xy, k=2)
     nn = dist[:, 1]
     nn = nn[nn >= min_separation]
     d = float(np.median(nn)) if len(nn) else 0.0

@@ -64,7 +64,7 @@ from ._checks import (
     check_numbers,
     check_per_atom,
 )
-from ._parallel import max_threads
+from ._parallel import kd_query
 
 __all__ = ["find_lattice_vectors", "lattice_parameters", "calibration_factors"]
 
@@ -132,7 +132,7 @@ def _local_normalise(q, values, k=13):
         return out
     tree = cKDTree(q[good])
     k = int(min(k, good.sum()))
-    _, idx = tree.query(q[good], k=k, workers=max_threads())
+    _, idx = kd_query(tree, q[good], k=k)
     nb = values[good][idx]
     sd = nb.std(axis=1)
     sd[sd == 0] = np.inf
@@ -222,7 +222,7 @@ def _candidates(q, g, lo, hi, reach, d_nn, radius, tol, sources):
         # sources whose r + v lies among atoms (not in vacuum, not off the
         # image): an atom within reach of r + v
         target = q[sources] + c
-        near, _ = tree.query(target, distance_upper_bound=reach, workers=max_threads())
+        near, _ = kd_query(tree, target, distance_upper_bound=reach)
         inside = np.all((target >= lo[g[sources]]) & (target <= hi[g[sources]]), axis=1)
         eligible = int((np.isfinite(near) & inside).sum())
         if eligible < 3:
@@ -454,7 +454,7 @@ def find_lattice_vectors(
         )
     p = np.column_stack([x, y])
     q0 = _separate_groups(p, g, 0.0)
-    dist, _ = cKDTree(q0).query(q0, k=min(7, x.size), workers=max_threads())
+    dist, _ = kd_query(cKDTree(q0), q0, k=min(7, x.size))
     d_nn = float(np.median(dist[:, 1][dist[:, 1] > 0])) if np.any(dist[:, 1] > 0) else 0
     if not d_nn > 0:
         raise ValueError("All atoms share one position: no lattice to measure.")

@@ -48,7 +48,7 @@ from ._checks import (
     check_number,
     check_numbers,
 )
-from ._parallel import max_threads
+from ._parallel import kd_query, query_workers
 
 __all__ = [
     "Neighbourhoods",
@@ -175,7 +175,7 @@ def _query(tree, pts, k, radius):
     n = len(pts)
     if radius is not None:
         within = tree.query_ball_point(
-            pts, radius, return_length=True, workers=max_threads()
+            pts, radius, return_length=True, workers=query_workers(pts)
         )
         kmax = int(within.max()) - 1
         k = kmax if k is None else min(k, kmax)
@@ -190,7 +190,7 @@ def _query(tree, pts, k, radius):
             "are needed."
         )
     ub = np.inf if radius is None else radius * (1 + 1e-12)
-    d, idx = tree.query(pts, k=k + 1, distance_upper_bound=ub, workers=max_threads())
+    d, idx = kd_query(tree, pts, k=k + 1, distance_upper_bound=ub)
     d, idx = d[:, 1:], idx[:, 1:]
     idx = np.where(np.isfinite(d), idx, -1)
     return d, idx
@@ -331,7 +331,7 @@ def open_shell(x, y, k, centres=None, tolerance=1.05):
         raise ValueError(f"`tolerance` must be a ratio above 1, got {tolerance!r}.")
     pts = check_positions(x, y, min_atoms=k + 2)
     c = np.arange(len(pts)) if centres is None else np.asarray(centres, dtype=int)
-    d, _ = cKDTree(pts).query(pts[c], k=k + 2, workers=max_threads())
+    d, _ = kd_query(cKDTree(pts), pts[c], k=k + 2)
     return d[:, k + 1] < tol * d[:, k]
 
 
@@ -758,7 +758,7 @@ def locate_centres(positions, vectors, rotation=None, tol=1e-6):
         step = np.broadcast_to(vj, (len(candidates), 1, 2))
         if rot is not None:
             step = rotate_vectors(step, rot[candidates])
-        d, _ = tree.query(p[candidates] + step[:, 0], workers=max_threads())
+        d, _ = kd_query(tree, p[candidates] + step[:, 0])
         candidates = candidates[d <= tol]
         if candidates.size == 0:
             break

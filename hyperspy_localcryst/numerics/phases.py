@@ -24,7 +24,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ._checks import check_array, check_integer, check_number
-from ._parallel import max_threads
+from ._parallel import kd_query
 
 __all__ = [
     "PhaseResult",
@@ -100,7 +100,7 @@ def default_radius(x, y, site_classes=None):
     if ok.sum() < 2:
         raise ValueError("At least 2 atoms with finite positions are needed.")
     q = p[ok]
-    d = cKDTree(q).query(q, k=2, workers=max_threads())[0][:, 1]
+    d = kd_query(cKDTree(q), q, k=2)[0][:, 1]
     r = 3.0 * float(np.median(d))
     if site_classes is not None:
         from .lattice import find_lattice_vectors
@@ -603,8 +603,10 @@ def _nearest_six(x, y):
     if idx.size < 2:
         return near
     k = min(7, idx.size)
-    _, j = cKDTree(np.column_stack([x[idx], y[idx]])).query(
-        np.column_stack([x[idx], y[idx]]), k=k, workers=max_threads()
+    _, j = kd_query(
+        cKDTree(np.column_stack([x[idx], y[idx]])),
+        np.column_stack([x[idx], y[idx]]),
+        k=k,
     )
     near[idx, : k - 1] = idx[j[:, 1:]]
     return near
@@ -634,7 +636,7 @@ def _interior_count(x, y, members):
         return 0
     p = np.column_stack([x[idx], y[idx]])
     tree = cKDTree(p)
-    d, j = tree.query(p, k=min(7, idx.size), workers=max_threads())
+    d, j = kd_query(tree, p, k=min(7, idx.size))
     r = 1.5 * float(np.median(d[:, 1]))
     v = p[j[:, 1:]] - p[:, None, :]  # (m, 6, 2)
     ok = d[:, 1:] <= r
@@ -751,7 +753,7 @@ def boundary_points(x, y, labels, max_distance=None):
     p = np.column_stack([x[ok], y[ok]])
     tree = cKDTree(p)
     if max_distance is None:
-        d = tree.query(p, k=2, workers=max_threads())[0][:, 1]
+        d = kd_query(tree, p, k=2)[0][:, 1]
         r = 1.25 * float(np.median(d))
     else:
         r = _distance(max_distance, "max_distance")

@@ -47,7 +47,7 @@ from scipy.spatial import cKDTree
 
 from ._checks import check_array, check_bool, check_integer, check_number
 from ._imaging import gain_exponent
-from ._parallel import max_threads
+from ._parallel import kd_query
 
 __all__ = [
     "REFINED_COLUMNS",
@@ -1116,7 +1116,7 @@ def _context_sites(px, py, sx, sy, shape, radius):
         return empty
     pts = np.column_stack([px, py])
     tree = cKDTree(pts)
-    d_nn = float(np.median(tree.query(pts, k=2, workers=max_threads())[0][:, 1]))
+    d_nn = float(np.median(kd_query(tree, pts, k=2)[0][:, 1]))
     if not np.isfinite(d_nn) or d_nn <= 0:
         return empty
     reach = 1.5 * d_nn
@@ -1140,7 +1140,7 @@ def _context_sites(px, py, sx, sy, shape, radius):
     if len(g) == 0:
         return empty
     seeds = cKDTree(np.column_stack([sx, sy]))
-    g = g[seeds.query(g, workers=max_threads())[0] > 0.5 * d_nn]
+    g = g[kd_query(seeds, g)[0] > 0.5 * d_nn]
     if len(g) == 0:
         return empty
     g = g[np.lexsort((g[:, 0], g[:, 1]))]  # order-independent choice

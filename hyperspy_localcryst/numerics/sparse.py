@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from ._checks import check_integer, check_number
 from ._imaging import in_strips, local_maxima
-from ._parallel import max_threads
+from ._parallel import kd_query, max_threads
 from .finding import (
     _check_separation,
     _noise_std,
@@ -255,8 +255,10 @@ def _clusters(coef, sigma, sep):
         return np.empty(0), np.empty(0), np.empty(0)
     pr, pc = np.nonzero(coef > 0)
     w = coef[pr, pc].astype(np.float64)
-    _, owner = cKDTree(np.column_stack([cols, rows])).query(
-        np.column_stack([pc, pr]), distance_upper_bound=0.5 * sep, workers=max_threads()
+    _, owner = kd_query(
+        cKDTree(np.column_stack([cols, rows])),
+        np.column_stack([pc, pr]),
+        distance_upper_bound=0.5 * sep,
     )
     ok = owner < len(rows)
     n = len(rows)

@@ -43,7 +43,7 @@ from ._checks import (
     check_number,
     check_numbers,
 )
-from ._parallel import max_threads
+from ._parallel import kd_query
 
 __all__ = [
     "region_transform",
@@ -269,7 +269,7 @@ def _nn_distance(x, y):
     if len(x) < 2:
         return np.inf
     p = np.column_stack([x, y])
-    d = cKDTree(p).query(p, k=2, workers=max_threads())[0][:, 1]
+    d = kd_query(cKDTree(p), p, k=2)[0][:, 1]
     return float(np.median(d))
 
 
@@ -356,9 +356,7 @@ def cell_weights(
         md = _finite(max_distance, "max_distance")
         if md <= 0:
             raise ValueError(f"`max_distance` must be positive, got {max_distance!r}")
-        d, k = atoms.query(
-            np.column_stack([px, py]), distance_upper_bound=md, workers=max_threads()
-        )
+        d, k = kd_query(atoms, np.column_stack([px, py]), distance_upper_bound=md)
         ok = np.isfinite(d)
         rows, cols = k[ok], pixel[ok]
     elif cell == "radius":

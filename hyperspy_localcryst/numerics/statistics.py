@@ -42,7 +42,7 @@ from ._checks import (
     check_memory,
     check_number,
 )
-from ._parallel import max_threads
+from ._parallel import kd_query, max_threads
 
 __all__ = [
     "KMedians",
@@ -1066,7 +1066,7 @@ def _nearest_tree(x, y, values, rows, cols, max_d):
     tree = cKDTree(pts)
     k = min(8, len(pts))
     q = np.column_stack([cols, rows]).astype(np.float64)
-    _, j = tree.query(q, k=k, workers=max_threads())
+    _, j = kd_query(tree, q, k=k)
     j = j.reshape(len(q), k)
     d2 = (pts[j, 0] - q[:, :1]) ** 2 + (pts[j, 1] - q[:, 1:]) ** 2
     d2min = d2.min(axis=1)
@@ -1165,7 +1165,7 @@ def rasterise_nearest(x, y, values, shape, max_distance=None):
     cy = 0.5 * (r0 + np.minimum(r0 + tile, ny) - 1)
     cx = 0.5 * (c0 + np.minimum(c0 + tile, nx) - 1)
     qy, qx = np.meshgrid(cy, cx, indexing="ij")
-    rc = tree.query(np.column_stack([qx.ravel(), qy.ravel()]), workers=max_threads())[0]
+    rc = kd_query(tree, np.column_stack([qx.ravel(), qy.ravel()]))[0]
     rc = rc.reshape(qy.shape)
     out = np.empty((ny, nx))
     hard = np.zeros(rc.shape, dtype=np.bool_)
@@ -1788,7 +1788,7 @@ def isolated_rows(X, factor=5.0):
         raise ValueError(f"`factor` must be > 0, got {factor!r}.")
     out = np.zeros(len(X), dtype=bool)
     if len(X) > 6:
-        dk = cKDTree(X).query(X, 6, workers=max_threads())[0][:, -1]
+        dk = kd_query(cKDTree(X), X, 6)[0][:, -1]
         scale = np.median(dk)
         if scale > 0:
             out = dk > factor * scale
@@ -1941,7 +1941,7 @@ def count_classes(
         km = KMeans(len(groups), init=centroids, n_init=1, random_state=0)
         km = km.fit(X[inliers])
         centroids = km.cluster_centers_
-    near = cKDTree(centroids).query(X[finite], workers=max_threads())[1]
+    near = kd_query(cKDTree(centroids), X[finite])[1]
     sizes = np.bincount(near, minlength=len(groups))
     order = np.argsort(-sizes, kind="stable")
     rank = np.empty_like(order)

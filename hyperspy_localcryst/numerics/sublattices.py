@@ -48,7 +48,7 @@ from scipy.sparse.csgraph import (
 from scipy.spatial import cKDTree
 
 from ._checks import check_array, check_integer, check_number
-from ._parallel import max_threads
+from ._parallel import kd_query
 
 __all__ = ["local_normalise", "find_translations", "label_sublattices", "split_types"]
 
@@ -86,12 +86,12 @@ class _Tree(cKDTree):
     def neighbours(self, k):
         """Indices of each atom's ``k`` nearest atoms (itself first)."""
         if k not in self._knn:
-            self._knn[k] = self.query(self.data, k=k, workers=max_threads())[1]
+            self._knn[k] = kd_query(self, self.data, k=k)[1]
         return self._knn[k]
 
 
 def _nn_distance(tree, xy):
-    d, _ = tree.query(xy, k=2, workers=max_threads())
+    d, _ = kd_query(tree, xy, k=2)
     d = d[:, 1]
     d0 = float(np.median(d[d > 0])) if np.any(d > 0) else 0.0
     if not d0 > 0:
@@ -140,7 +140,7 @@ def local_normalise(x, y, intensity, n_neighbours=24):
     if n < 3:
         return np.zeros(n)
     k = min(k + 1, n)
-    _, idx = cKDTree(xy).query(xy, k=k, workers=max_threads())
+    _, idx = kd_query(cKDTree(xy), xy, k=k)
     vals = v[idx]
     known = np.isfinite(vals)
     w = known.astype(float)
@@ -196,7 +196,7 @@ def _candidate_vectors(xy, tree, d0, r_max):
     n = len(xy)
     sample = np.linspace(0, n - 1, min(n, 4000)).astype(np.int64)
     k = min(n, 96)  # every neighbour within 4.6 d0 of a hexagonal packing
-    dist, idx = tree.query(xy[sample], k=k, workers=max_threads())
+    dist, idx = kd_query(tree, xy[sample], k=k)
     disp = (xy[idx[:, 1:]] - xy[sample][:, None, :]).reshape(-1, 2)
     r = np.hypot(disp[:, 0], disp[:, 1])
     disp = disp[(r > 0.5 * d0) & (r <= r_max)]
@@ -234,7 +234,7 @@ def _candidate_vectors(xy, tree, d0, r_max):
 
 def _match(xy, tree, targets, tol):
     """Nearest atom to each target within ``tol`` (index, -1 if none)."""
-    dist, j = tree.query(targets, distance_upper_bound=tol, workers=max_threads())
+    dist, j = kd_query(tree, targets, distance_upper_bound=tol)
     j = np.where(np.isfinite(dist), j, -1)
     return j
 
@@ -242,7 +242,7 @@ def _match(xy, tree, targets, tol):
 def _inside(tree, points, d0):
     """Points with atoms around them (inside the crystal, not beyond an edge)."""
     k = min(3, tree.n)
-    d, _ = tree.query(points, k=k, workers=max_threads())
+    d, _ = kd_query(tree, points, k=k)
     d = d.reshape(len(points), -1)
     return d[:, -1] < 1.6 * d0
 

@@ -51,7 +51,7 @@ from scipy.spatial import cKDTree
 from ..numerics import neighbourhoods as nbn
 from ..numerics import statistics as st
 from ..numerics._checks import check_array, format_bytes
-from ..numerics._parallel import max_threads
+from ..numerics._parallel import kd_query
 from . import _stack
 from ._grid import (
     check_at_most,
@@ -1546,7 +1546,7 @@ class AtomNeighbourhoods(Signal1D):
             rows = np.flatnonzero(frames[centres] == f)
             tree = cKDTree(xy[members])
             target = xy[centres[rows]][:, None, :] + np.nan_to_num(v[rows])
-            neighbour[rows] = members[tree.query(target, workers=max_threads())[1]]
+            neighbour[rows] = members[kd_query(tree, target)[1]]
         return neighbour, v
 
     def _contrast_feature(self, kinds, noise):
@@ -1582,9 +1582,7 @@ class AtomNeighbourhoods(Signal1D):
                     rows = np.flatnonzero((kind == t) & (frames == f) & good)
                     if rows.size < 3:
                         continue
-                    j = cKDTree(xy[rows]).query(xy[rows], k=2, workers=max_threads())[
-                        1
-                    ][:, 1]
+                    j = kd_query(cKDTree(xy[rows]), xy[rows], k=2)[1][:, 1]
                     diffs.append(c[rows] - c[rows[j]])
             if not diffs:
                 return None

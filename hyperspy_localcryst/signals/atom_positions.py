@@ -43,7 +43,7 @@ from hyperspy.signals import LazySignal1D, Signal1D
 
 from ..numerics import statistics as st
 from ..numerics._checks import check_array
-from ..numerics._parallel import max_threads
+from ..numerics._parallel import kd_query
 from . import _stack
 from ._grid import (
     check_bool,
@@ -1176,7 +1176,7 @@ class AtomPositions(Signal1D):
         for rows in st.frame_groups(self.get_frames(), self.n_frames):
             p = xy[rows]
             if len(p) > 1:
-                d.append(cKDTree(p).query(p, k=2, workers=max_threads())[0][:, 1])
+                d.append(kd_query(cKDTree(p), p, k=2)[0][:, 1])
         return float(np.median(np.concatenate(d))) if d else 0.0
 
     def link_frames(self, max_displacement=None, memory=0, shifts="auto"):

@@ -28,7 +28,7 @@ from scipy.spatial import cKDTree
 
 from ..numerics import detection, finding, refinement
 from ..numerics._imaging import gain_exponent, gaussian_at
-from ..numerics._parallel import limit_threads, max_threads
+from ..numerics._parallel import kd_query, limit_threads
 from ..numerics.finding import ESTIMATE_PX, central_crop
 from ..numerics.statistics import frame_groups
 from . import _stack
@@ -2589,7 +2589,7 @@ def _warn_overlap(cols):
     x, y = cols["x"][ok], cols["y"][ok]
     frames = cols.get("frame")
     pts = np.column_stack([x, y] + ([] if frames is None else [frames[ok] * 1e12]))
-    d, _ = cKDTree(pts).query(pts, k=2, workers=max_threads())
+    d, _ = kd_query(cKDTree(pts), pts, k=2)
     nn = np.median(d[:, 1])
     ratio = float(np.nanmedian(cols["sigma_major"][ok]) / nn) if nn > 0 else 0.0
     if ratio > OVERLAP_WARNING:
@@ -2612,9 +2612,7 @@ def _default_radius(x, y):
         raise ValueError(
             "Cannot choose a fitting radius from a single atom; give `radius`."
         )
-    d, _ = cKDTree(np.column_stack([x, y])).query(
-        np.column_stack([x, y]), k=2, workers=max_threads()
-    )
+    d, _ = kd_query(cKDTree(np.column_stack([x, y])), np.column_stack([x, y]), k=2)
     nn = np.median(d[:, 1])
     if nn < 2:
         raise ValueError(
