@@ -1532,8 +1532,10 @@ def _figures(
     _save(fig, out, "loading_maps.png", plt)
 
     k1 = _first_order_frequency(lattice, separation)
-    # only the frequencies drawn (1.5 x the first-order spots) are kept
-    fft = nb.get_cluster_fft(max_frequency=None if k1 is None else 1.5 * k1)
+    # only the frequencies drawn (1.5 x the first-order spots, and one more
+    # sample so that the image fills the view) are kept
+    dk = max(1.0 / (a.size * a.scale) for a in signal.axes_manager.signal_axes)
+    fft = nb.get_cluster_fft(max_frequency=None if k1 is None else 1.5 * k1 + dk)
     a0, a1 = fft.axes_manager.signal_axes
     ex = (a0.low_value, a0.high_value, a1.high_value, a1.low_value)
     k_units = axis_units(a0.units) or "1/px"
