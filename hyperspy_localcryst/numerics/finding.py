@@ -36,6 +36,7 @@ __all__ = [
     "METHODS",
     "estimate_separation",
     "central_crop",
+    "central_separation",
     "estimate_column_width",
     "extract_target",
     "auto_target",
@@ -137,6 +138,21 @@ def central_crop(image, side=ESTIMATE_PX):
     h, w = min(ny, int(side)), min(nx, int(side))
     y0, x0 = (ny - h) // 2, (nx - w) // 2
     return image[y0 : y0 + h, x0 : x0 + w]
+
+
+def central_separation(image):
+    """The separation the finders use when none is given:
+    :func:`estimate_separation` of :func:`central_crop` of the image (a
+    global statistic; the crop bounds its cost and memory on large images).
+
+    Examples
+    --------
+    >>> from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    >>> img, _ = make_lattice_image((256, 256), spacing=16, sigma=3, noise=None)
+    >>> round(central_separation(img), 0)
+    16.0
+    """
+    return estimate_separation(central_crop(image))
 
 
 def estimate_separation(image, min_separation=3.0):
@@ -1132,7 +1148,7 @@ def find_atoms(image, separation=None, method=None, threshold="auto", **kwargs):
     (121, 3)
     """
     img = check_image(image)
-    sep = estimate_separation(central_crop(img)) if separation is None else separation
+    sep = central_separation(img) if separation is None else separation
     sep = _check_separation(sep, img.shape)
     if method is None:
         method = "template" if kwargs.get("target") is not None else "log"

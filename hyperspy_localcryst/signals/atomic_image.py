@@ -380,7 +380,7 @@ class AtomicImage(Signal2D):
         scale = pixel_scale(self._grid())
         if self.axes_manager.navigation_dimension == 0:
             _, img = next(self._frames())
-            return finding.estimate_separation(central_crop(img)) * scale
+            return finding.central_separation(img) * scale
         return self._stack_separation(warn=True) * scale
 
     def find_atoms(
@@ -543,13 +543,11 @@ class AtomicImage(Signal2D):
             if sep_px is None:
                 # (no name kept for the cleaned copy: it would live on, a
                 # second image in memory, through the whole find)
-                sep_px = finding.estimate_separation(
-                    central_crop(
-                        _cleaned(
-                            finding.check_image(next(self._frames())[1]),
-                            replace_outliers,
-                        )[0]
-                    )
+                sep_px = finding.central_separation(
+                    _cleaned(
+                        finding.check_image(next(self._frames())[1]),
+                        replace_outliers,
+                    )[0]
                 )
             contrast, skewness = self._decide_contrast(sep_px, replace_outliers)
         results = self._run_frames(
@@ -834,7 +832,7 @@ class AtomicImage(Signal2D):
             try:
                 if clean:
                     img = _cleaned(finding.check_image(img), True)[0]
-                sep = finding.estimate_separation(central_crop(img))
+                sep = finding.central_separation(img)
             except (ValueError, TypeError, ArithmeticError) as e:
                 errors.append((k, f"{type(e).__name__}: {e}"))
                 continue
@@ -2289,13 +2287,13 @@ def _find_frame(
     raw, noise, n_outliers = _cleaned(raw, replace_outliers)
     estimated = sep_px is None
     if estimated:
-        sep_px = finding.estimate_separation(central_crop(raw))
+        sep_px = finding.central_separation(raw)
     if contrast == "auto":
         contrast = _auto_contrast(raw, sep_px, False)[0]
     img = detection.oriented(raw, contrast)
     if estimated and contrast == "dark":
         # the raw image's maxima were the gaps between the dark columns
-        sep_px = finding.estimate_separation(central_crop(img))
+        sep_px = finding.central_separation(img)
     if targets is not None:
         half = _target_half_width(sep_px)
         for t in targets:
