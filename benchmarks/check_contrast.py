@@ -27,7 +27,8 @@ from pathlib import Path
 import hyperspy.api as hs
 import numpy as np
 
-from hyperspy_localcryst.numerics import detection, finding
+from hyperspy_localcryst.numerics import detection
+from hyperspy_localcryst.numerics.separation import estimate_separation
 from hyperspy_localcryst.numerics.synthetic import make_lattice_image
 from hyperspy_localcryst.signals.atomic_image import _cleaned, _unit
 
@@ -119,9 +120,7 @@ def main(real=REAL):
     print(f"{'image':40s} {'known':6s} {'sep':>6s} decided  skew  ratio  sharp  band")
     for name, known, img in itertools.chain(synthetic(), measured(Path(real)), noise()):
         try:
-            sep = (
-                12.0 if name.startswith("Poisson") else finding.estimate_separation(img)
-            )
+            sep = 12.0 if name.startswith("Poisson") else estimate_separation(img)
         except ValueError:
             print(f"{name:40s} {known:6s} separation not found")
             continue

@@ -816,7 +816,7 @@ def console_main():
     Examples
     --------
     >>> import subprocess, sys
-    >>> subprocess.run([sys.executable, "-m", "hyperspy_localcryst.cli", "find",
+    >>> subprocess.run([sys.executable, "-m", "hyperspy_localcryst", "find",
     ...                 "no_such_file.dm4"], capture_output=True).returncode
     1
     """
@@ -970,9 +970,3 @@ def _main_analyse(args):
             file=sys.stderr,
         )
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    from .__main__ import main as _console_script
-
-    sys.exit(_console_script())

@@ -78,6 +78,16 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
+    "separation.py": _FAST_TRUTH
+    + [
+        "tests/test_finding.py",
+        "tests/test_direction.py",
+        "tests/test_numerics_details.py",
+        "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
+        "tests/test_calibrations.py",
+        "tests/test_properties.py",
+    ],
     "_imaging.py": _FAST_TRUTH
     + [
         "tests/test_finding.py",
@@ -175,6 +185,12 @@ MODULE_TESTS = {
     "detection.py": _FAST_TRUTH
     + [
         "tests/test_detection.py",
+        "tests/test_properties.py",
+    ],
+    "noise.py": _FAST_TRUTH
+    + [
+        "tests/test_detection.py",
+        "tests/test_refinement.py",
         "tests/test_properties.py",
     ],
     "sparse.py": _FAST_TRUTH

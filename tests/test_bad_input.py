@@ -6,6 +6,7 @@ import pytest
 
 from hyperspy_localcryst.data import synthetic_lattice
 from hyperspy_localcryst.numerics import finding, refinement
+from hyperspy_localcryst.numerics.separation import estimate_separation
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
 from ._helpers import assert_unchanged, snapshot
@@ -131,7 +132,7 @@ def test_numerics_reject_1d_arrays():
     with pytest.raises(ValueError, match="2D image"):
         finding.find_atoms(line, separation=5)
     with pytest.raises(ValueError, match="2D image"):
-        finding.estimate_separation(line)
+        estimate_separation(line)
     with pytest.raises(ValueError, match="2D"):
         refinement.refine_gaussians(line, [5.0], [0.0], 3)
     with pytest.raises(ValueError, match="2D"):

@@ -38,6 +38,7 @@ from hyperspy_localcryst.numerics import (
 )
 from hyperspy_localcryst.numerics import spectra as nsp
 from hyperspy_localcryst.numerics._checks import check_memory, format_bytes
+from hyperspy_localcryst.numerics.separation import estimate_separation
 from hyperspy_localcryst.signals import spectra as ssp
 from hyperspy_localcryst.signals._grid import (
     check_at_most,
@@ -957,12 +958,12 @@ def test_shared_helpers():
             "`seed`",
         ),
         (
-            lambda: finding.estimate_separation(np.eye(32), min_separation=np.nan),
+            lambda: estimate_separation(np.eye(32), min_separation=np.nan),
             ValueError,
             "`min_separation`",
         ),
         (
-            lambda: finding.estimate_separation(np.eye(32), min_separation="3"),
+            lambda: estimate_separation(np.eye(32), min_separation="3"),
             TypeError,
             "`min_separation`",
         ),

@@ -18,6 +18,7 @@ import pytest
 from scipy.spatial import cKDTree
 
 from hyperspy_localcryst.numerics import detection
+from hyperspy_localcryst.numerics.noise import estimate_noise, noise_variance
 from hyperspy_localcryst.numerics.synthetic import make_lattice_image
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
@@ -54,10 +55,10 @@ def test_noise_model_of_shot_noise_is_the_poisson_variance(with_atoms):
     else:
         lam = np.full((130, 170), 60.0)
     img = rng.poisson(lam).astype(float)
-    noise = detection.estimate_noise(img)
+    noise = estimate_noise(img)
     # variance = mean for Poisson counts, at the background and at the peaks
     for level in (20.0, 60.0, 400.0) if with_atoms else (60.0,):
-        assert np.isclose(detection.noise_variance(noise, level), level, rtol=0.1)
+        assert np.isclose(noise_variance(noise, level), level, rtol=0.1)
     assert noise["excess"] < 1.1
 
 
@@ -66,11 +67,11 @@ def test_noise_model_of_gaussian_noise_ignores_atoms_and_scan_rows():
     clean, _ = _scene(peak=500.0)
     rows = rng.normal(0.0, 40.0, (clean.shape[0], 1))  # a jump per scan line
     img = clean + rng.normal(0.0, 4.0, clean.shape) + rows
-    noise = detection.estimate_noise(img)
+    noise = estimate_noise(img)
     assert np.isclose(noise["sd"], 4.0, rtol=0.06)
     assert abs(noise["b"]) < 0.05  # no shot-noise term invented by the atoms
     # a gain changes the noise by the same factor
-    scaled = detection.estimate_noise(img * 1000.0)
+    scaled = estimate_noise(img * 1000.0)
     assert np.isclose(scaled["sd"], 1000.0 * noise["sd"], rtol=1e-6)
 
 
@@ -525,7 +526,7 @@ def test_compiled_outlier_test_equals_the_whole_image_filters(seed):
     for k, h in enumerate(np.linspace(6.0, 10.0, 41)):
         r, c = 40 + 2 * (k // 10) * 5, 20 + (k % 10) * 12
         img[r, c] = 20.0 + h * np.sqrt(20.0) * 9.0 / np.sqrt(72.0)
-    noise = detection.estimate_noise(img)
+    noise = estimate_noise(img)
     mask = detection.find_outliers(img, noise)
     np.testing.assert_array_equal(mask, _outliers_by_arrays(img, noise))
     # most single spikes are found (one in a corner sees itself reflected),
@@ -548,7 +549,7 @@ def test_compiled_significance_equals_per_atom_least_squares():
     rng = np.random.default_rng(4)
     x = np.r_[t["x"], rng.uniform(-3, 112, 15)]
     y = np.r_[t["y"], rng.uniform(-3, 92, 15)]
-    noise = detection.estimate_noise(img)
+    noise = estimate_noise(img)
     z = detection.significance(img, x, y, 2.5, noise)
     # the same neighbour lists as the compiled path
     from scipy.spatial import cKDTree as Tree
@@ -604,8 +605,6 @@ def test_noise_model_from_tiles_of_a_large_frame_is_the_poisson_variance():
     assert sample.shape == (512, 512)
     assert np.array_equal(sample[:128, :128], img[:128, :128])
     assert np.array_equal(sample[-128:, -128:], img[-128:, -128:])
-    tiles = detection.estimate_noise(sample)
+    tiles = estimate_noise(sample)
     levels = np.linspace(10.0, 120.0, 12)
-    np.testing.assert_allclose(
-        detection.noise_variance(tiles, levels), levels, rtol=0.08
-    )
+    np.testing.assert_allclose(noise_variance(tiles, levels), levels, rtol=0.08)

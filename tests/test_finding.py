@@ -10,6 +10,7 @@ import pytest
 
 from hyperspy_localcryst.data import synthetic_lattice
 from hyperspy_localcryst.numerics import finding
+from hyperspy_localcryst.numerics.separation import estimate_separation
 from hyperspy_localcryst.numerics.synthetic import (
     lattice_positions,
     make_lattice_image,
@@ -96,13 +97,13 @@ def test_estimate_separation(lattice, rotation):
     s, _ = _lattice(lattice, seed=2, rotation=rotation)
     sep = s.estimate_separation()  # calibrated: 20 px * 0.01 nm/px
     assert sep == pytest.approx(0.20, rel=0.02)
-    sep_px = finding.estimate_separation(s.data)
+    sep_px = estimate_separation(s.data)
     assert sep_px == pytest.approx(20.0, rel=0.02)
 
 
 def test_estimate_separation_other_spacing():
     img, _ = make_lattice_image((256, 256), spacing=13.0, sigma=2.5, seed=3)
-    assert finding.estimate_separation(img) == pytest.approx(13.0, rel=0.02)
+    assert estimate_separation(img) == pytest.approx(13.0, rel=0.02)
 
 
 def test_rotated_lattice_found():

@@ -168,7 +168,7 @@ def test_wide_smooth_is_close_to_gaussian():
     yy, xx = np.mgrid[:512, :512]
     img = 0.01 * (xx - 200.0) ** 2 / 50 + 3 * np.sin(yy / 90)
     img = img + np.random.default_rng(9).normal(0, 5, img.shape)
-    smooth = finding._smooth(img, 32)  # binned by 4 and interpolated back
+    smooth = _imaging._smooth(img, 32)  # binned by 4 and interpolated back
     ref = ndi.gaussian_filter(img, 32)
     inner = (slice(96, -96), slice(96, -96))
     assert np.abs(smooth - ref)[inner].max() < 0.05 * np.ptp(ref[inner])
@@ -216,9 +216,9 @@ def test_smooth_at_points_equals_the_smoothed_image_there(shape, sigma):
     img = rng.normal(size=shape).cumsum(axis=0) + 5 * np.arange(shape[1])
     rows = np.r_[0, shape[0] - 1, rng.integers(0, shape[0], 300)]
     cols = np.r_[shape[1] - 1, 0, rng.integers(0, shape[1], 300)]
-    whole = finding._smooth(img, sigma)
+    whole = _imaging._smooth(img, sigma)
     np.testing.assert_allclose(
-        finding._smooth_at(img, sigma, rows, cols),
+        _imaging._smooth_at(img, sigma, rows, cols),
         whole[rows, cols],
         rtol=1e-12,
         atol=1e-12 * np.abs(whole).max(),

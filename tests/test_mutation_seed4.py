@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from hyperspy_localcryst.numerics import (
+    _imaging,
     alignment,
     defects,
     detection,
@@ -106,11 +107,11 @@ def test_linear_weights_are_a_partition_of_unity_for_any_bin_count():
     # interpolation weights of every pixel sum to 1 (a constant stays
     # constant), also with a single bin, where every pixel takes it alone
     for n, f, m in [(37, 4, 9), (16, 8, 2), (11, 3, 1), (5, 2, 1)]:
-        w = finding._linear_weights(n, f, m)
+        w = _imaging._linear_weights(n, f, m)
         assert w.shape == (n, m)
         np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-12)
         assert w.min() >= 0.0
-    np.testing.assert_array_equal(finding._linear_weights(6, 3, 1), np.ones((6, 1)))
+    np.testing.assert_array_equal(_imaging._linear_weights(6, 3, 1), np.ones((6, 1)))
 
 
 def test_blobs_keep_a_blob_of_exactly_min_area_times_the_median():

@@ -25,6 +25,7 @@ from hyperspy_localcryst.numerics import (
     sublattices,
     tracking,
 )
+from hyperspy_localcryst.numerics.separation import _significant_maxima
 
 
 # ------------------------------------------------------------------ detection
@@ -95,7 +96,7 @@ def test_significant_maxima_smooth_at_half_the_column_width():
         img = 100.0 + np.random.default_rng(seed).normal(0.0, 1.0, yy.shape)
         for cx, cy in cols:
             img += 3.5 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * w**2))
-        x, y = finding._significant_maxima(img, w)
+        x, y = _significant_maxima(img, w)
         assert len(x) == len(cols)
         d, k = cKDTree(np.column_stack([x, y])).query(cols)
         assert d.max() < 1.5

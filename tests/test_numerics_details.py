@@ -15,7 +15,6 @@ from scipy import ndimage as ndi
 
 from hyperspy_localcryst.numerics import refinement
 from hyperspy_localcryst.numerics.finding import (
-    estimate_separation,
     find_atoms_local_max,
     normalised_cross_correlation,
 )
@@ -24,6 +23,7 @@ from hyperspy_localcryst.numerics.neighbourhoods import (
     neighbour_vectors,
 )
 from hyperspy_localcryst.numerics.refinement import refine_gaussians
+from hyperspy_localcryst.numerics.separation import estimate_separation
 from hyperspy_localcryst.numerics.spectra import estimate_si_shift, region_transform
 from hyperspy_localcryst.numerics.statistics import KMedians, vector_histogram
 from hyperspy_localcryst.numerics.synthetic import make_lattice_image

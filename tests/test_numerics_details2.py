@@ -26,6 +26,7 @@ from hyperspy_localcryst.numerics import (
 from hyperspy_localcryst.numerics._parallel import limit_threads, max_threads
 from hyperspy_localcryst.numerics.alignment import frame_shifts
 from hyperspy_localcryst.numerics.refinement import estimate_sigma
+from hyperspy_localcryst.numerics.separation import estimate_separation
 from hyperspy_localcryst.numerics.synthetic import (
     make_lattice_image,
     render_gaussians,
@@ -96,7 +97,7 @@ def test_wide_smooth_of_a_non_square_image():
     yy, xx = np.mgrid[:384, :512]
     img = 0.01 * (xx - 200.0) ** 2 / 50 + 3 * np.sin(yy / 90)
     img = img + np.random.default_rng(13).normal(0, 5, img.shape)
-    smooth = finding._smooth(img, 32)
+    smooth = _imaging._smooth(img, 32)
     ref = ndi.gaussian_filter(img, 32)
     assert smooth.shape == img.shape
     inner = (slice(96, -96), slice(96, -96))
@@ -108,7 +109,7 @@ def test_estimate_separation_of_a_non_square_image():
     img, _ = make_lattice_image(
         (300, 420), spacing=13.7, sigma=13.7 / 6, noise=None, rotation=11.0
     )
-    assert finding.estimate_separation(img) == pytest.approx(13.7, abs=0.05)
+    assert estimate_separation(img) == pytest.approx(13.7, abs=0.05)
 
 
 def test_consensus_of_finders_that_found_nothing():

@@ -11,7 +11,13 @@ equivalent ones with the reason and the experiment.
 import numpy as np
 import pytest
 
-from hyperspy_localcryst.numerics import alignment, finding, spectra, statistics
+from hyperspy_localcryst.numerics import (
+    _imaging,
+    alignment,
+    finding,
+    spectra,
+    statistics,
+)
 from hyperspy_localcryst.numerics.neighbourhoods import neighbour_vectors
 from hyperspy_localcryst.numerics.refinement import estimate_sigma, refine_gaussians
 from hyperspy_localcryst.numerics.synthetic import make_lattice_image, render_gaussians
@@ -144,7 +150,7 @@ def test_linear_weights_interpolate_from_the_bin_centres(n, f):
     # is held constant beyond
     m = n // f
     centres = (f - 1) / 2 + f * np.arange(m)
-    got = finding._linear_weights(n, f, m) @ (3.0 + 0.25 * centres)
+    got = _imaging._linear_weights(n, f, m) @ (3.0 + 0.25 * centres)
     want = 3.0 + 0.25 * np.clip(np.arange(n), centres[0], centres[-1])
     np.testing.assert_allclose(got, want, atol=1e-12)
 

@@ -622,7 +622,7 @@ def test_mean_neighbourhood_matches_each_member_one_to_one():
     nearest-point shortcut takes."""
     from scipy.optimize import linear_sum_assignment
 
-    from hyperspy_localcryst.signals.atom_neighbourhoods import _mean_neighbourhood
+    from hyperspy_localcryst.signals.neighbourhoods.phases import _mean_neighbourhood
 
     rng = np.random.default_rng(0)
     base = np.array([[1.0, 0.1], [0.0, 1.2], [-1.1, 0.0], [0.1, -0.9], [1.3, 1.2]])

@@ -12,6 +12,10 @@ import pytest
 
 from hyperspy_localcryst.data import synthetic_lattice
 from hyperspy_localcryst.numerics import finding
+from hyperspy_localcryst.numerics.separation import (
+    estimate_column_width,
+    estimate_separation,
+)
 from hyperspy_localcryst.numerics.sparse import find_atoms_sparse, sparse_deconvolution
 from hyperspy_localcryst.numerics.synthetic import (
     lattice_positions,
@@ -72,7 +76,7 @@ def test_separation_is_the_dim_sublattice_distance_honeycomb(ratio):
         np.hypot(*(xy[:, None] - xy[None]).T)[~np.eye(len(xs), dtype=bool)]
     )
     assert nearest == pytest.approx(d, rel=1e-6)  # the scene is what it says
-    assert finding.estimate_separation(img) == pytest.approx(d, rel=0.03)
+    assert estimate_separation(img) == pytest.approx(d, rel=0.03)
 
 
 @pytest.mark.parametrize("peaks", [(400, 100), (800, 160)])
@@ -82,7 +86,7 @@ def test_separation_is_a_b_for_a_dim_perovskite_b(peaks):
         SHAPE, spacing=18.0, lattice="perovskite", rotation=7.0, seed=4,
         sublattice_peaks=peaks,
     )  # fmt: skip
-    assert finding.estimate_separation(img) == pytest.approx(18.0, rel=0.02)
+    assert estimate_separation(img) == pytest.approx(18.0, rel=0.02)
 
 
 @pytest.mark.parametrize("lattice", ["square", "hexagonal", "perovskite"])
@@ -94,7 +98,7 @@ def test_separation_of_a_noisy_lattice_is_not_a_noise_distance(lattice):
             SHAPE, spacing=16.0, sigma=3.0, peak=18.0, lattice=lattice,
             rotation=21.0, seed=seed,
         )  # fmt: skip
-        assert finding.estimate_separation(img) == pytest.approx(16.0, rel=0.03)
+        assert estimate_separation(img) == pytest.approx(16.0, rel=0.03)
 
 
 def test_separation_of_noise_alone_is_refused():
@@ -102,14 +106,14 @@ def test_separation_of_noise_alone_is_refused():
     for _ in range(3):
         img = rng.poisson(20.0, SHAPE).astype(float)
         with pytest.raises(ValueError, match="periodic separation"):
-            finding.estimate_separation(img)
+            estimate_separation(img)
 
 
 def test_column_width():
     """Isolated columns: within 10 % of the true sigma."""
     for sigma in (2.0, 3.5):
         img, _ = make_lattice_image(SHAPE, spacing=24.0, sigma=sigma, seed=2)
-        assert finding.estimate_column_width(img) == pytest.approx(sigma, rel=0.1)
+        assert estimate_column_width(img) == pytest.approx(sigma, rel=0.1)
 
 
 # ---------------------------------------------------------------- sparse

@@ -16,6 +16,8 @@ from hyperspy_localcryst.numerics import _imaging as im
 from hyperspy_localcryst.numerics import detection as dt
 from hyperspy_localcryst.numerics import finding as fd
 from hyperspy_localcryst.numerics import neighbourhoods as nbh
+from hyperspy_localcryst.numerics import noise as nz
+from hyperspy_localcryst.numerics import separation as se
 from hyperspy_localcryst.numerics import sparse as sp
 from hyperspy_localcryst.numerics._parallel import limit_threads
 
@@ -341,21 +343,21 @@ def test_subpixel_parabola_recovers_a_quadratic_peak():
     assert fy[1] == 0.0 and fx[1] == pytest.approx(6.3)
     assert fx[2] == 10.0 and fy[2] == 8.0
     # offsets are clipped to +-0.49 px
-    off = fd._parabolas(
+    off = se._parabolas(
         np.array([0.0, 1.0, 1.0]), np.array([1.0, 1.0, 1.0]), np.array([1.0, 0.0, 1.0])
     )
     np.testing.assert_allclose(off, [0.49, -0.49, 0.0])
-    off = fd._parabolas(np.array([1.0]), np.array([3.0]), np.array([2.0]))
+    off = se._parabolas(np.array([1.0]), np.array([3.0]), np.array([2.0]))
     # vertex of the parabola through (-1, 1), (0, 3), (1, 2): 0.5 (1 - 2) / (1 - 6 + 2)
     assert off[0] == pytest.approx(1 / 6)
-    assert fd._parabola(1.0, 3.0, 2.0) == pytest.approx(1 / 6)
-    assert fd._parabola(0.0, 1.0, 5.0) == -0.5 and fd._parabola(1.0, 1.0, 1.0) == 0.0
+    assert se._parabola(1.0, 3.0, 2.0) == pytest.approx(1 / 6)
+    assert se._parabola(0.0, 1.0, 5.0) == -0.5 and se._parabola(1.0, 1.0, 1.0) == 0.0
 
 
 def test_linear_weights_interpolate_linear_functions_exactly():
     for n, f in [(37, 4), (40, 5), (16, 8)]:
         m = n // f
-        w = fd._linear_weights(n, f, m)
+        w = im._linear_weights(n, f, m)
         np.testing.assert_allclose(w.sum(axis=1), 1.0)
         centres = (f - 1) / 2 + f * np.arange(m)
         vals = 2.0 - 0.7 * centres
@@ -365,7 +367,7 @@ def test_linear_weights_interpolate_linear_functions_exactly():
         np.testing.assert_allclose(out[inside], 2.0 - 0.7 * px[inside])
         np.testing.assert_allclose(out[px < centres[0]], vals[0])
         np.testing.assert_allclose(out[px > centres[-1]], vals[-1])
-    np.testing.assert_array_equal(fd._linear_weights(5, 3, 1), np.ones((5, 1)))
+    np.testing.assert_array_equal(im._linear_weights(5, 3, 1), np.ones((5, 1)))
 
 
 def test_smooth_of_a_plane_is_the_plane_and_of_a_constant_the_constant():
@@ -373,15 +375,15 @@ def test_smooth_of_a_plane_is_the_plane_and_of_a_constant_the_constant():
     plane = 3.0 + 0.02 * xx - 0.05 * yy
     # direct (3 boxes of 5 px), and binned by 2 then interpolated (reach 48 px)
     for sigma, lo in ((2.0, 7), (16.0, 50)):
-        out = fd._smooth(plane, sigma)
+        out = im._smooth(plane, sigma)
         np.testing.assert_allclose(
             out[lo:-lo, lo:-lo], plane[lo:-lo, lo:-lo], atol=1e-9
         )
-    np.testing.assert_allclose(fd._smooth(np.full((64, 80), 4.5), 17.0), 4.5)
+    np.testing.assert_allclose(im._smooth(np.full((64, 80), 4.5), 17.0), 4.5)
     # the three boxes: variance 3 (w**2 - 1) / 12 of a delta's blur
     delta = np.zeros((41, 41))
     delta[20, 20] = 1.0
-    out = fd._smooth(delta, 3.0)
+    out = im._smooth(delta, 3.0)
     w = 7
     prof = out.sum(axis=0)
     var = np.sum(prof * (np.arange(41) - 20.0) ** 2)
@@ -564,21 +566,21 @@ def test_estimate_separation_is_the_true_nearest_distance():
     shape = (150, 166)
     xs, ys = _lattice(shape, 13, 17, 4.3, 6.1)
     img = gaussians(shape, xs, ys, np.ones(len(xs)), 2.2, background=0.5)
-    assert fd.estimate_separation(img) == pytest.approx(13.0, rel=0.02)
+    assert se.estimate_separation(img) == pytest.approx(13.0, rel=0.02)
     # a dim sublattice at the cell centres sets the nearest distance
     # (hypot(10, 12.5) = 16.0 < 20 = a)
     xs, ys = _lattice(shape, 20, 25, 5.0, 6.0)
     img = gaussians(shape, xs, ys, np.ones(len(xs)), 2.5)
     img += gaussians(shape, xs + 10, ys + 12.5, np.full(len(xs), 0.3), 2.5)
     true = np.hypot(10, 12.5)
-    assert fd.estimate_separation(img) == pytest.approx(true, rel=0.03)
+    assert se.estimate_separation(img) == pytest.approx(true, rel=0.03)
     # without it, the period along x
     img = gaussians(shape, xs, ys, np.ones(len(xs)), 2.5)
-    assert fd.estimate_separation(img) == pytest.approx(20.0, rel=0.02)
+    assert se.estimate_separation(img) == pytest.approx(20.0, rel=0.02)
     # dark columns (dips in a bright background): the same distance
     xs, ys = _lattice(shape, 13, 17, 4.3, 6.1)
     img = 5.0 - gaussians(shape, xs, ys, np.ones(len(xs)), 3.0)
-    assert fd.estimate_separation(img) == pytest.approx(13.0, rel=0.03)
+    assert se.estimate_separation(img) == pytest.approx(13.0, rel=0.03)
 
 
 def test_estimate_separation_of_a_few_columns_and_of_noise():
@@ -586,10 +588,10 @@ def test_estimate_separation_of_a_few_columns_and_of_noise():
     # small image: the first ring of the autocorrelation
     xs, ys = np.meshgrid([16.0, 31.0, 46.0], [18.0, 37.0])
     img = gaussians((56, 62), xs.ravel(), ys.ravel(), np.ones(6), 2.0)
-    assert fd.estimate_separation(img) == pytest.approx(15.0, rel=0.05)
+    assert se.estimate_separation(img) == pytest.approx(15.0, rel=0.05)
     rng = np.random.default_rng(10)
     with pytest.raises(ValueError, match="separation"):
-        fd.estimate_separation(rng.normal(size=(80, 90)))
+        se.estimate_separation(rng.normal(size=(80, 90)))
 
 
 def test_estimate_column_width_of_isolated_columns():
@@ -597,16 +599,16 @@ def test_estimate_column_width_of_isolated_columns():
     xs, ys = _lattice(shape, 25, 27, 7.0, 9.0)
     for s, rel in ((1.5, 0.03), (1.8, 0.03), (3.0, 0.06)):
         img = gaussians(shape, xs, ys, np.ones(len(xs)), s, background=1.0)
-        assert fd.estimate_column_width(img) == pytest.approx(s, rel=rel)
+        assert se.estimate_column_width(img) == pytest.approx(s, rel=rel)
     # white noise adds to the zero lag only
     rng = np.random.default_rng(11)
     img = gaussians(shape, xs, ys, np.ones(len(xs)), 3.0) + 0.05 * rng.normal(
         size=shape
     )
-    assert fd.estimate_column_width(img) == pytest.approx(3.0, rel=0.08)
+    assert se.estimate_column_width(img) == pytest.approx(3.0, rel=0.08)
     # a width below one pixel is reported as 1
     img = gaussians(shape, xs, ys, np.ones(len(xs)), 0.4)
-    assert fd.estimate_column_width(img) == 1.0
+    assert se.estimate_column_width(img) == 1.0
 
 
 # --------------------------------------------------------------------------
@@ -840,7 +842,7 @@ def test_estimate_noise_variance_model_and_binned_variances():
     yy, xx = np.mgrid[0:120, 0:130].astype(float)
     mean = 20.0 + 1.4 * xx + 0.3 * yy  # a ramp from 20 to 237
     img = mean + rng.normal(size=mean.shape) * np.sqrt(4.0 + 0.5 * mean)
-    noise = dt.estimate_noise(img)
+    noise = nz.estimate_noise(img)
     assert noise["a"] == pytest.approx(4.0, abs=3.0)
     assert noise["b"] == pytest.approx(0.5, rel=0.12)
     assert noise["sd"] == pytest.approx(np.sqrt(4 + 0.5 * np.median(mean)), rel=0.05)
@@ -861,7 +863,7 @@ def test_estimate_noise_variance_model_and_binned_variances():
     img = 3.0 * rng.normal(size=(128, 128)) + gaussians(
         (128, 128), [30, 90], [40, 70], [50.0, 80.0], 4.0, background=100.0
     )
-    noise = dt.estimate_noise(img)
+    noise = nz.estimate_noise(img)
     assert noise["sd"] == pytest.approx(3.0, rel=0.06)
     assert dt.noise_variance(noise, 150.0) == pytest.approx(9.0, rel=0.15)
 
@@ -869,7 +871,7 @@ def test_estimate_noise_variance_model_and_binned_variances():
 def test_estimate_noise_of_a_noise_free_quantised_image():
     img = np.full((40, 50), 7.0)
     img[20, 30] += 12.0  # differences 2, 4, 8 around it, 0 elsewhere
-    noise = dt.estimate_noise(img)
+    noise = nz.estimate_noise(img)
     assert noise["a"] == 4.0 and noise["b"] == 0.0 and noise["floor"] == 4.0
     assert noise["sd"] == 2.0
 
@@ -1295,10 +1297,10 @@ def _strips_vs_whole(fn):
 def test_filters_in_strips_equal_the_whole_image(tall, name):
     img = tall
     fns = {
-        "smooth": lambda: fd._smooth(img, 3.0),
+        "smooth": lambda: im._smooth(img, 3.0),
         "noise_std": lambda: fd._noise_std(img),
         "maxima": lambda: fd._maxima(img, 9.0),
-        "significant_maxima": lambda: fd._significant_maxima(img, 1.6),
+        "significant_maxima": lambda: se._significant_maxima(img, 1.6),
         "log": lambda: fd.find_atoms_log(img, 9.0, threshold=1.0),
         "local_max": lambda: im.local_maxima(img, 3),
         "significance_map": lambda: dt.significance_map(
@@ -1362,7 +1364,7 @@ def test_estimate_noise_pure_shot_noise_goes_through_the_origin():
     # variance growing faster than linearly: a straight line through the
     # binned variances crosses zero at a positive level
     img = mean + rng.normal(size=mean.shape) * 0.1 * mean
-    noise = dt.estimate_noise(img)
+    noise = nz.estimate_noise(img)
     lv, vv = noise["levels"], noise["variances"]
     assert np.polyfit(lv, vv, 1, w=1 / vv)[1] < 0
     w = 1 / vv
@@ -1372,7 +1374,7 @@ def test_estimate_noise_pure_shot_noise_goes_through_the_origin():
     sd = np.sqrt(np.median(np.maximum(noise["b"] * lv, noise["floor"])))
     assert noise["sd"] == pytest.approx(sd)
     # offset to negative levels: the fitted line is kept as it is
-    noise = dt.estimate_noise(img - 400.0)
+    noise = nz.estimate_noise(img - 400.0)
     b_, a_ = np.polyfit(
         noise["levels"], noise["variances"], 1, w=1 / noise["variances"]
     )
@@ -1386,12 +1388,12 @@ def test_estimate_separation_sub_pixel_distances():
     for a, b in [(13.4, 17.7), (12.6, 16.2), (14.3, 19.1)]:
         xs, ys = _lattice(shape, a, b, 4.3, 6.1)
         img = gaussians(shape, xs, ys, np.ones(len(xs)), 2.2, background=0.5)
-        assert fd.estimate_separation(img) == pytest.approx(a, rel=0.01)
+        assert se.estimate_separation(img) == pytest.approx(a, rel=0.01)
     # a few columns only (the first ring maximum)
     for a in (15.4, 14.6):
         xs, ys = np.meshgrid([16.0, 16 + a, 16 + 2 * a], [18.0, 37.0])
         img = gaussians((56, 62), xs.ravel(), ys.ravel(), np.ones(6), 2.0)
-        assert fd.estimate_separation(img) == pytest.approx(a, rel=0.025)
+        assert se.estimate_separation(img) == pytest.approx(a, rel=0.025)
 
 
 def test_distance_tolerance_separates_or_merges_shells(rect):
@@ -1589,5 +1591,5 @@ def test_shell_gap_of_exactly_the_required_width_and_streak_excess():
     rng = np.random.default_rng(28)
     e = rng.normal(size=(100, 124))
     streaks = 50 + 2 * sum(e[:, k : 120 + k] for k in range(5)) / np.sqrt(5)
-    assert dt.estimate_noise(streaks)["excess"] > 2.0
-    assert dt.estimate_noise(50 + 2 * e)["excess"] == pytest.approx(1.0, abs=0.1)
+    assert nz.estimate_noise(streaks)["excess"] > 2.0
+    assert nz.estimate_noise(50 + 2 * e)["excess"] == pytest.approx(1.0, abs=0.1)

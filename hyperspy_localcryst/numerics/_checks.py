@@ -339,3 +339,75 @@ def check_memory(n_bytes, name, value, detail="", advice=None, total=None):
         f"{name}={value!r} needs {size}{detail} but {format_bytes(free)} is "
         f"available: {advice or f'give a smaller `{name}`'}."
     )
+
+
+def check_image(image, name="image"):
+    """Return ``image`` as a finite float64 2D array or raise a clear error.
+
+    Parameters
+    ----------
+    image : array_like
+        Candidate image.
+    name : str
+        Name used in the error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        A float64 copy-free view where possible.
+
+    Examples
+    --------
+    >>> check_image(np.ones((4, 5)) * np.arange(5)).shape
+    (4, 5)
+    """
+    arr = np.asarray(image)
+    if np.iscomplexobj(arr):
+        raise TypeError(f"`{name}` must be real-valued, got complex dtype {arr.dtype}.")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must be numeric, got dtype {arr.dtype}.")
+    if arr.ndim != 2:
+        raise ValueError(f"`{name}` must be a 2D image, got {arr.ndim} dimension(s).")
+    if min(arr.shape) < 3:
+        raise ValueError(f"`{name}` is too small ({arr.shape}); atoms need >= 3 px.")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(arr)):
+        n_bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(
+            f"`{name}` contains {n_bad} NaN or infinite pixel(s); replace them "
+            "first (e.g. with the median) or crop them away."
+        )
+    if np.ptp(arr) == 0:
+        raise ValueError(f"`{name}` is constant: there is no contrast to find atoms.")
+    return arr
+
+
+def _check_separation(separation, shape):
+    sep = check_number(separation, "separation", "a number of pixels")
+    if not np.isfinite(sep) or sep <= 0:
+        raise ValueError(
+            f"`separation` must be a positive number of pixels, got {sep}."
+        )
+    if sep >= max(shape):
+        raise ValueError(
+            f"`separation` ({sep:g} px) is larger than the image ({shape[1]} x "
+            f"{shape[0]} px)."
+        )
+    if sep < 2:
+        raise ValueError(
+            f"`separation` ({sep:g} px) is below 2 px: the image does not resolve "
+            "the atoms."
+        )
+    return sep
+
+
+def _threshold(threshold, lo=-np.inf, hi=np.inf):
+    """``"auto"`` as None, else the threshold as a float in ``[lo, hi)``."""
+    if isinstance(threshold, str) and threshold == "auto":
+        return None
+    if isinstance(threshold, str):
+        raise ValueError(f"`threshold` must be a number or 'auto', got {threshold!r}.")
+    thr = check_number(threshold, "threshold", "a number or 'auto'")
+    if not lo <= thr < hi:
+        raise ValueError(f"`threshold` must lie in [{lo:g}, {hi:g}), got {thr}.")
+    return thr

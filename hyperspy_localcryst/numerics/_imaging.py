@@ -372,3 +372,85 @@ def _gaussian_at(img, rows, cols, w):
             acc += w[dx + r] * col
         out[i] = acc
     return out
+
+
+def _unit_scale(a):
+    """``a`` divided by the power of two nearest above its largest magnitude
+    (:func:`._imaging.gain_exponent`): the FFTs here run in single precision."""
+    return np.ldexp(a, -gain_exponent(a))
+
+
+def _smooth(img, sigma):
+    """Gaussian-like blur of any width in linear time: three box filters of
+    width ``2 sigma + 1`` (variance ``3 (w**2 - 1) / 12 ~ sigma**2``). Wide
+    blurs are computed on an image binned by up to ``sigma / 8`` and
+    interpolated back: the result is smooth on that scale anyway."""
+    binned = _binned_smooth(img, sigma)
+    if binned is not None:
+        f, small = binned
+        # separable linear interpolation back to full resolution
+        return _linear_weights(img.shape[0], f, small.shape[0]) @ (
+            small @ _linear_weights(img.shape[1], f, small.shape[1]).T
+        )
+    w = max(3, int(round(2 * sigma)) | 1)
+
+    def blur(a):
+        for _ in range(3):
+            a = ndi.uniform_filter(a, w, mode="reflect")
+        return a
+
+    return in_strips(blur, img, 3 * (w // 2))
+
+
+def _binned_smooth(img, sigma):
+    """For a wide blur (``sigma`` >= 16 px, the image at least 8 bins wide):
+    the bin size ``f`` and :func:`_smooth` of the image binned by ``f``
+    (whole bins only); else None."""
+    f = max(1, int(sigma // 8))
+    if not (f > 1 and min(img.shape) >= 8 * f):
+        return None
+    ny, nx = (img.shape[0] // f) * f, (img.shape[1] // f) * f
+    # bins of whole rows first (a view of the contiguous rows, no copy of the
+    # image), then of columns
+    rows = np.ascontiguousarray(img[:ny]).reshape(ny // f, f, -1).sum(axis=1)
+    small = rows[:, :nx].reshape(ny // f, nx // f, f).sum(axis=2) / (f * f)
+    return f, _smooth(small, sigma / f)
+
+
+def _smooth_at(img, sigma, rows, cols):
+    """``_smooth(img, sigma)[rows, cols]``, without the whole smoothed image
+    when the blur is wide (binned): the binned blur is interpolated at the
+    points only, with the weights of :func:`_linear_weights`."""
+    binned = _binned_smooth(img, sigma)
+    if binned is None:
+        return _smooth(img, sigma)[rows, cols]
+    f, small = binned
+    (k0, w0), (k1, w1) = (
+        _linear_pair(np.asarray(i), f, m) for i, m in zip((rows, cols), small.shape)
+    )
+    return (1 - w0) * ((1 - w1) * small[k0, k1] + w1 * small[k0, k1 + 1]) + w0 * (
+        (1 - w1) * small[k0 + 1, k1] + w1 * small[k0 + 1, k1 + 1]
+    )
+
+
+def _linear_pair(i, f, m):
+    """For pixels ``i``: the first of the two of ``m`` (> 1) bins of ``f``
+    pixels that :func:`_linear_weights` interpolates from, and the weight
+    of the second."""
+    t = np.clip((i - (f - 1) / 2) / f, 0, m - 1)
+    k = np.minimum(np.floor(t).astype(int), m - 2)
+    return k, t - k
+
+
+def _linear_weights(n, f, m):
+    """(n, m) matrix interpolating linearly from ``m`` bins of ``f`` pixels
+    (centres at ``(f - 1) / 2 + f k``) to ``n`` pixels, constant beyond the
+    first and last centre."""
+    w = np.zeros((n, m))
+    if m == 1:
+        w[:, 0] = 1.0
+        return w
+    k, frac = _linear_pair(np.arange(n), f, m)
+    w[np.arange(n), k] = 1 - frac
+    w[np.arange(n), k + 1] = frac
+    return w

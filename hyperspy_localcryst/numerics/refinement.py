@@ -48,6 +48,7 @@ from scipy.spatial import cKDTree
 from ._checks import check_array, check_bool, check_integer, check_number
 from ._imaging import gain_exponent
 from ._parallel import kd_query
+from .noise import noise_follows_counts
 
 __all__ = [
     "REFINED_COLUMNS",
@@ -1528,7 +1529,7 @@ def auto_weights(image):
     ``"poisson"`` when the image has no negative pixel and its centre (at
     most 256 x 256 pixels) holds only whole numbers or has noise that grows
     with the level as counts' does
-    (:func:`hyperspy_localcryst.numerics.detection.noise_follows_counts`),
+    (:func:`hyperspy_localcryst.numerics.noise.noise_follows_counts`),
     else ``"uniform"``. A topograph stored as positive heights (an STM image
     in metres) has noise that does not follow its height: least squares.
 
@@ -1553,8 +1554,6 @@ def auto_weights(image):
     >>> auto_weights(1e-9 * heights)  # positive, noise independent of height
     'uniform'
     """
-    from .detection import noise_follows_counts
-
     image = np.asarray(image, dtype=float)
     if image.min() < 0:
         return "uniform"

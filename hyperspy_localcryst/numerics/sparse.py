@@ -21,17 +21,16 @@ import scipy.fft
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from ._checks import check_integer, check_number
-from ._imaging import in_strips, local_maxima
-from ._parallel import kd_query, max_threads
-from .finding import (
+from ._checks import (
     _check_separation,
-    _noise_std,
-    _smooth,
     _threshold,
     check_image,
-    estimate_column_width,
+    check_integer,
+    check_number,
 )
+from ._imaging import _smooth, in_strips, local_maxima
+from ._parallel import kd_query, max_threads
+from .separation import _noise_std, estimate_column_width
 
 __all__ = ["find_atoms_sparse", "sparse_deconvolution"]
 
@@ -74,7 +73,7 @@ def find_atoms_sparse(
         of the 90th percentile of the atoms' intensities.
     sigma : float, optional
         Gaussian width of the column profile in pixels; default
-        :func:`~hyperspy_localcryst.numerics.finding.estimate_column_width`,
+        :func:`~hyperspy_localcryst.numerics.separation.estimate_column_width`,
         at most ``separation / 2``.
     max_iter : int
         FISTA iterations (each two FFTs of the padded image).

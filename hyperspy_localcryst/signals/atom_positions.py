@@ -55,6 +55,7 @@ from ._grid import (
     to_calibrated,
     to_pixels,
 )
+from .neighbourhoods.make import make_neighbourhoods
 
 __all__ = ["AtomPositions", "LazyAtomPositions", "make_atom_positions"]
 
@@ -1548,8 +1549,6 @@ class AtomPositions(Signal1D):
         >>> (np.round(np.median(nb.data, axis=0)[:2], 2) + 0.0).tolist()  # first: +x
         [0.2, 0.0]
         """
-        from .atom_neighbourhoods import make_neighbourhoods
-
         return make_neighbourhoods(
             self,
             n_neighbours=n_neighbours,

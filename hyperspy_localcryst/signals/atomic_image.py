@@ -26,10 +26,11 @@ from hyperspy.signals import (
 from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
-from ..numerics import detection, finding, refinement
+from ..numerics import _checks, detection, finding, refinement
 from ..numerics._imaging import gain_exponent, gaussian_at
 from ..numerics._parallel import kd_query, limit_threads
-from ..numerics.finding import ESTIMATE_PX, central_crop
+from ..numerics.noise import estimate_noise
+from ..numerics.separation import ESTIMATE_PX, central_crop, central_separation
 from ..numerics.statistics import frame_groups
 from . import _stack
 from ._grid import (
@@ -360,7 +361,7 @@ class AtomicImage(Signal2D):
         maxima, cross-checked with its autocorrelation, so that a dim
         sublattice visible above the noise (MoS2's S2 sites, a perovskite's B
         sites) sets it; see
-        :func:`hyperspy_localcryst.numerics.finding.estimate_separation`.
+        :func:`hyperspy_localcryst.numerics.separation.estimate_separation`.
         For a stack, of the first usable frame: frames where it fails (NaN
         pixels, constant) are skipped with a ``RuntimeWarning`` naming them;
         only when every frame fails is it an error (naming the reasons).
@@ -380,7 +381,7 @@ class AtomicImage(Signal2D):
         scale = pixel_scale(self._grid())
         if self.axes_manager.navigation_dimension == 0:
             _, img = next(self._frames())
-            return finding.central_separation(img) * scale
+            return central_separation(img) * scale
         return self._stack_separation(warn=True) * scale
 
     def find_atoms(
@@ -538,14 +539,14 @@ class AtomicImage(Signal2D):
         )
         skewness = None
         if sep_px is not None:  # refused before any work (as the finders do)
-            finding._check_separation(sep_px, (grid["y"]["size"], grid["x"]["size"]))
+            _checks._check_separation(sep_px, (grid["y"]["size"], grid["x"]["size"]))
         if contrast == "auto" and self.axes_manager.navigation_dimension == 0:
             if sep_px is None:
                 # (no name kept for the cleaned copy: it would live on, a
                 # second image in memory, through the whole find)
-                sep_px = finding.central_separation(
+                sep_px = central_separation(
                     _cleaned(
-                        finding.check_image(next(self._frames())[1]),
+                        _checks.check_image(next(self._frames())[1]),
                         replace_outliers,
                     )[0]
                 )
@@ -831,8 +832,8 @@ class AtomicImage(Signal2D):
         for k, img in self._frames():  # one frame in memory at a time
             try:
                 if clean:
-                    img = _cleaned(finding.check_image(img), True)[0]
-                sep = finding.central_separation(img)
+                    img = _cleaned(_checks.check_image(img), True)[0]
+                sep = central_separation(img)
             except (ValueError, TypeError, ArithmeticError) as e:
                 errors.append((k, f"{type(e).__name__}: {e}"))
                 continue
@@ -2241,7 +2242,7 @@ def _cleaned(img, replace_outliers):
 
 def _clean(img, replace_outliers):
     unit = _unit(img)
-    noise = detection.estimate_noise(_noise_sample(unit))
+    noise = estimate_noise(_noise_sample(unit))
     none = np.zeros(0, np.int64)
     if not replace_outliers:
         return noise, none, none, img[none, none]
@@ -2251,12 +2252,12 @@ def _clean(img, replace_outliers):
     iy, ix = np.nonzero(mask)
     clean = detection.replace_outliers(img, mask)
     # the spikes may have set the scale of _unit: the model of the clean frame
-    return detection.estimate_noise(_noise_sample(_unit(clean))), iy, ix, clean[iy, ix]
+    return estimate_noise(_noise_sample(_unit(clean))), iy, ix, clean[iy, ix]
 
 
 def _auto_contrast(img, sep_px, replace_outliers=True):
     """``(contrast, info)`` of one frame (see ``detection.decide_contrast``)."""
-    img = finding.check_image(img)
+    img = _checks.check_image(img)
     img, noise, _ = _cleaned(img, replace_outliers)
     contrast, info = detection.decide_contrast(
         _contrast_crop(_unit(img), sep_px),
@@ -2283,17 +2284,17 @@ def _find_frame(
 ):
     """Find the atoms of one frame: columns in pixels (plus ``separation``)
     and a ``detection`` summary (outliers, candidates below significance)."""
-    raw = finding.check_image(_frame_array(frame))
+    raw = _checks.check_image(_frame_array(frame))
     raw, noise, n_outliers = _cleaned(raw, replace_outliers)
     estimated = sep_px is None
     if estimated:
-        sep_px = finding.central_separation(raw)
+        sep_px = central_separation(raw)
     if contrast == "auto":
         contrast = _auto_contrast(raw, sep_px, False)[0]
     img = detection.oriented(raw, contrast)
     if estimated and contrast == "dark":
         # the raw image's maxima were the gaps between the dark columns
-        sep_px = finding.central_separation(img)
+        sep_px = central_separation(img)
     if targets is not None:
         half = _target_half_width(sep_px)
         for t in targets:

@@ -316,9 +316,8 @@ def _length(value, name, scale, zero=False):
 
 
 def _check_atoms(atoms):
-    from .atom_positions import AtomPositions
-
-    if not isinstance(atoms, AtomPositions):
+    # by the class's signal type: atom_positions imports this module
+    if getattr(type(atoms), "_signal_type", None) != "atom_positions":
         raise TypeError(
             f"`atoms` must be an AtomPositions table, got {type(atoms).__name__}."
         )
