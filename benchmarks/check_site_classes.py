@@ -1,7 +1,7 @@
 """How often does ``count_classes`` split noise, and what does it find?
 
 Three checks of the default class count (``find_site_classes`` /
-``numerics.statistics.count_classes``):
+``numerics.class_count.count_classes``):
 
 1. false splits: single clouds (Gaussian 250 x 6 and 60 x 8, uniform, one
    uniform axis of +-4 sigma, a linear gradient of +-5 sigma; 20 draws each):
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from hyperspy_localcryst.numerics.statistics import count_classes
+from hyperspy_localcryst.numerics.class_count import count_classes
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_real as br  # noqa: E402

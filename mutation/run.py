@@ -122,7 +122,7 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
-    "statistics.py": ["tests/test_truth_statistics_rules.py"]
+    "clustering.py": ["tests/test_truth_statistics_rules.py"]
     + _FAST_TRUTH
     + [
         "tests/test_statistics.py",
@@ -132,6 +132,40 @@ MODULE_TESTS = {
         "tests/test_numerics_details2.py",
         "tests/test_numerics_details3.py",
         "tests/test_calibrations.py",
+    ],
+    "class_count.py": ["tests/test_truth_statistics_rules.py"]
+    + _FAST_TRUTH
+    + [
+        "tests/test_statistics.py",
+        "tests/test_neighbourhoods.py",
+        "tests/test_direction.py",
+        "tests/test_numerics_details.py",
+        "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
+        "tests/test_calibrations.py",
+    ],
+    "point_patterns.py": ["tests/test_truth_statistics_rules.py"]
+    + _FAST_TRUTH
+    + [
+        "tests/test_statistics.py",
+        "tests/test_neighbourhoods.py",
+        "tests/test_direction.py",
+        "tests/test_numerics_details.py",
+        "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
+        "tests/test_calibrations.py",
+    ],
+    "frames.py": ["tests/test_truth_statistics_rules.py"]
+    + _FAST_TRUTH
+    + [
+        "tests/test_statistics.py",
+        "tests/test_neighbourhoods.py",
+        "tests/test_direction.py",
+        "tests/test_numerics_details.py",
+        "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
+        "tests/test_calibrations.py",
+        "tests/test_series.py",
     ],
     "tracking.py": _FAST_TRUTH
     + [
@@ -200,6 +234,7 @@ MODULE_TESTS = {
     "modes.py": _FAST_TRUTH
     + [
         "tests/test_modes.py",
+        "tests/test_statistics.py",
     ],
     "phases.py": _FAST_TRUTH
     + [

@@ -29,10 +29,13 @@ from hyperspy_localcryst.data import (
 from hyperspy_localcryst.library import NeighbourhoodLibrary
 from hyperspy_localcryst.numerics import (
     alignment,
+    clustering,
     finding,
+    frames,
+    modes,
     neighbourhoods,
+    point_patterns,
     refinement,
-    statistics,
     synthetic,
     tracking,
 )
@@ -374,7 +377,7 @@ def test_bool_parameters_elsewhere(atoms, tmp_path):
             "subtract_neighbours",
         ),
         (
-            lambda: statistics.point_pattern_fft([1.0], [1.0], (8, 8), window="no"),
+            lambda: point_patterns.point_pattern_fft([1.0], [1.0], (8, 8), window="no"),
             "window",
         ),
         (
@@ -429,12 +432,12 @@ def test_memory_heavy_subsample_is_refused_up_front(atoms):
             "upsample",
         ),
         (
-            lambda: statistics.linkage_sample(
+            lambda: clustering.linkage_sample(
                 np.ones((10**6, 2)) * np.arange(10**6)[:, None], 10**6
             ),
             "n_samples",
         ),
-        (lambda: statistics.label_fractions([0], [0], 10**15), "n_frames"),
+        (lambda: frames.label_fractions([0], [0], 10**15), "n_frames"),
         (
             lambda: nsp.cluster_mean_spectra(
                 np.ones((2, 10**3)), np.ones(2), [0, 1], n_clusters=10**14
@@ -810,28 +813,28 @@ def test_argument_classes_of_the_data_generators(call, exc, name):
             "n_neighbours",
         ),
         (
-            lambda img: statistics.linkage_sample(
+            lambda img: clustering.linkage_sample(
                 np.random.default_rng(0).random((5, 2)), seed="a"
             ),
             TypeError,
             "seed",
         ),
         (
-            lambda img: statistics.rasterise_nearest([1.0], [1.0], [1.0], {8, 9}),
+            lambda img: point_patterns.rasterise_nearest([1.0], [1.0], [1.0], {8, 9}),
             ValueError,
             "shape",
         ),
         (
-            lambda img: statistics.fft_periodicity(np.ones((8, 8)), "3"),
+            lambda img: point_patterns.fft_periodicity(np.ones((8, 8)), "3"),
             TypeError,
             "exclude_radius",
         ),
         (
-            lambda img: statistics.per_frame([0, NAN], [1.0, 2.0], 2),
+            lambda img: frames.per_frame([0, NAN], [1.0, 2.0], 2),
             ValueError,
             "frame",
         ),
-        (lambda img: statistics.label_fractions([0], [0], 2.5), TypeError, "n_frames"),
+        (lambda img: frames.label_fractions([0], [0], 2.5), TypeError, "n_frames"),
         (
             lambda img: tracking.link_frames(
                 [0.0], [0.0], [0], 1.0, shifts=[[NAN, NAN]]
@@ -967,8 +970,8 @@ def test_shared_helpers():
             TypeError,
             "`min_separation`",
         ),
-        (lambda: statistics.cut_linkage("Z", 2), TypeError, "`Z`"),
-        (lambda: statistics.mode_polarity({"a": 1}), TypeError, "`factor`"),
+        (lambda: clustering.cut_linkage("Z", 2), TypeError, "`Z`"),
+        (lambda: modes.mode_polarity({"a": 1}), TypeError, "`factor`"),
         (
             lambda: neighbourhoods.neighbour_vectors("abc", [0, 1, 2], 1),
             TypeError,

@@ -25,7 +25,7 @@ import pytest
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from hyperspy_localcryst.numerics import statistics as st
+from hyperspy_localcryst.numerics import point_patterns
 from hyperspy_localcryst.numerics.synthetic import (
     cramer_rao_bound,
     make_drift_stack,
@@ -366,7 +366,7 @@ def test_point_pattern_fft_convention():
     ny, nx = 27, 40
     yy, xx = np.mgrid[1:ny:3, 2:nx:4].astype(float)
     n = xx.size
-    p = st.point_pattern_fft(xx.ravel(), yy.ravel(), (ny, nx), window=False)
+    p = point_patterns.point_pattern_fft(xx.ravel(), yy.ravel(), (ny, nx), window=False)
     # zero frequency at (ny // 2, nx // 2): the squared number of points
     assert p[ny // 2, nx // 2] == pytest.approx(n**2)
     fx = np.fft.fftshift(np.fft.fftfreq(nx))  # cycles per pixel
@@ -404,7 +404,7 @@ def test_point_pattern_fft_convention():
         img[b0 + 1, a0 + 1] += fa * fb
     img *= np.outer(np.hanning(10), np.hanning(13))
     want = np.fft.fftshift(np.abs(np.fft.fft2(img)) ** 2)
-    got = st.point_pattern_fft(x, y, (10, 13))
+    got = point_patterns.point_pattern_fft(x, y, (10, 13))
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 
 

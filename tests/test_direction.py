@@ -37,7 +37,7 @@ from hyperspy_localcryst.numerics.neighbourhoods import (
     neighbour_invariants,
     neighbour_vectors,
 )
-from hyperspy_localcryst.numerics.statistics import (
+from hyperspy_localcryst.numerics.point_patterns import (
     point_pattern_fft,
     rasterise_nearest,
 )

@@ -16,12 +16,13 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 from hyperspy_localcryst.numerics import (
+    class_count,
+    clustering,
     detection,
     finding,
     lattice,
     refinement,
     sparse,
-    statistics,
     sublattices,
     tracking,
 )
@@ -190,7 +191,7 @@ def test_median_walk_is_the_numpy_median_from_any_previous_centre():
                 continue
             for centre in np.r_[members, 0.5, 9.5, members + 0.05]:
                 below = int((members < centre).sum())
-                got = statistics._median_walk(
+                got = clustering._median_walk(
                     s, order, labels, 0, k, members.size, centre, below
                 )
                 assert got == np.median(members)
@@ -203,7 +204,7 @@ def test_two_modes_of_one_value_and_a_repeated_one_are_the_two_values(n):
     # third start) splits the two values. The two fitted means are the two
     # values (about the column mean), with a deep dip between them
     p = np.r_[-2.0, np.full(n - 1, 3.0)]
-    mu, _, w, dip, labels = statistics._two_modes(p[:, None])
+    mu, _, w, dip, labels = class_count._two_modes(p[:, None])
     lo, hi = np.sort(mu[0])
     assert lo == pytest.approx(-2.0 - p.mean(), abs=1e-6)
     assert hi == pytest.approx(3.0 - p.mean(), abs=1e-6)

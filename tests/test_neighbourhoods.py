@@ -423,7 +423,7 @@ def test_dendrogram_and_linkage():
     ax = nb.plot_dendrogram(n_clusters=2, n_samples=300)
     assert "separation" in ax.get_ylabel()
     # cutting the tree in two gives the two phases
-    from hyperspy_localcryst.numerics.statistics import cut_linkage
+    from hyperspy_localcryst.numerics.clustering import cut_linkage
 
     t = truth[nb.centre_indices[rows]]
     lab = cut_linkage(Z, 2)
@@ -681,7 +681,7 @@ def test_linkage_leaves_out_isolated_neighbourhoods():
     as the class count does) the cut into 2 gives the two row classes."""
     from scipy.cluster.hierarchy import fcluster
 
-    from hyperspy_localcryst.numerics.statistics import isolated_rows
+    from hyperspy_localcryst.numerics.class_count import isolated_rows
 
     x, y, _ = _lattice("square")
     row = np.rint((y - y.min()) / 16).astype(int)

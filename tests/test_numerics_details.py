@@ -14,6 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage as ndi
 
 from hyperspy_localcryst.numerics import refinement
+from hyperspy_localcryst.numerics.clustering import KMedians
 from hyperspy_localcryst.numerics.finding import (
     find_atoms_local_max,
     normalised_cross_correlation,
@@ -22,10 +23,10 @@ from hyperspy_localcryst.numerics.neighbourhoods import (
     locate_centres,
     neighbour_vectors,
 )
+from hyperspy_localcryst.numerics.point_patterns import vector_histogram
 from hyperspy_localcryst.numerics.refinement import refine_gaussians
 from hyperspy_localcryst.numerics.separation import estimate_separation
 from hyperspy_localcryst.numerics.spectra import estimate_si_shift, region_transform
-from hyperspy_localcryst.numerics.statistics import KMedians, vector_histogram
 from hyperspy_localcryst.numerics.synthetic import make_lattice_image
 
 

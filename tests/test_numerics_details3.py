@@ -15,8 +15,8 @@ from hyperspy_localcryst.numerics import (
     _imaging,
     alignment,
     finding,
+    point_patterns,
     spectra,
-    statistics,
 )
 from hyperspy_localcryst.numerics.neighbourhoods import neighbour_vectors
 from hyperspy_localcryst.numerics.refinement import estimate_sigma, refine_gaussians
@@ -199,6 +199,6 @@ def test_nearest_point_ties_all_round_a_pixel():
     values = rng.normal(size=len(pts))
     rows, cols = np.mgrid[10:30, 12:50]
     rows, cols = rows.ravel(), cols.ravel()
-    got = statistics._nearest_tree(pts[:, 0], pts[:, 1], values, rows, cols, np.inf)
+    got = point_patterns._nearest_tree(pts[:, 0], pts[:, 1], values, rows, cols, np.inf)
     d2 = (pts[:, 0, None] - cols) ** 2 + (pts[:, 1, None] - rows) ** 2
     np.testing.assert_array_equal(got, values[np.argmin(d2, axis=0)])

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from hyperspy_localcryst.numerics import class_count
 from hyperspy_localcryst.numerics import neighbourhoods as nbn
 from hyperspy_localcryst.numerics import phases as ph
-from hyperspy_localcryst.numerics import statistics as st
 from hyperspy_localcryst.numerics import symmetry as sy
 from hyperspy_localcryst.numerics.synthetic import two_phase_positions
 
@@ -37,7 +37,7 @@ def _classes_from_geometry(x, y, k):
     """Site classes of a point set from its neighbour vectors (count_classes)."""
     v = nbn.neighbour_vectors(x, y, n_neighbours=k)
     X = v.vectors.reshape(len(v.centres), -1)
-    res = st.count_classes(X, np.full(X.shape, 0.05))
+    res = class_count.count_classes(X, np.full(X.shape, 0.05))
     lab = np.full(x.size, -1)
     lab[v.centres] = res.labels
     return lab

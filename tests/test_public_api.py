@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, clone
 
 import hyperspy_localcryst
 from hyperspy_localcryst.data import synthetic_lattice
-from hyperspy_localcryst.numerics.statistics import KMedians
+from hyperspy_localcryst.numerics.clustering import KMedians
 from hyperspy_localcryst.signals.atom_neighbourhoods import (
     AtomNeighbourhoods,
     LazyAtomNeighbourhoods,

@@ -11,14 +11,16 @@ from scipy.cluster import hierarchy
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 
-from hyperspy_localcryst.numerics import statistics as st
-from hyperspy_localcryst.numerics.statistics import (
+from hyperspy_localcryst.numerics import class_count, clustering, frames, point_patterns
+from hyperspy_localcryst.numerics.clustering import (
     KMedians,
     cut_linkage,
-    fft_periodicity,
     linkage_sample,
     linkage_threshold,
-    mode_polarity,
+)
+from hyperspy_localcryst.numerics.modes import mode_polarity
+from hyperspy_localcryst.numerics.point_patterns import (
+    fft_periodicity,
     point_pattern_fft,
     rasterise_nearest,
     vector_histogram,
@@ -37,8 +39,13 @@ def blobs(sizes=(60, 40, 20), n_features=4, sd=0.5, seed=0):
     return X[perm], truth[perm], centres
 
 
-def test_module_does_not_import_hyperspy():
-    tree = ast.parse(inspect.getsource(st))
+@pytest.mark.parametrize(
+    "module",
+    [class_count, clustering, point_patterns, frames],
+    ids=lambda m: m.__name__,
+)
+def test_module_does_not_import_hyperspy(module):
+    tree = ast.parse(inspect.getsource(module))
     names = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -108,10 +115,10 @@ def test_kmedians_median_centres_are_robust_to_outliers():
 
 def test_kmedians_reseeds_empty_clusters():
     X, _, _ = blobs(sizes=(30, 30), n_features=2)
-    vals, order = st._sorted_columns(X)
+    vals, order = clustering._sorted_columns(X)
     # the third centre is far from every point: its cluster starts empty
     C0 = np.array([[10.0, 0.0], [0.0, 20.0], [1e3, 1e3]])
-    C, inertia, _ = st._kmedians_run(X, vals, order, C0, 100, 0.0)
+    C, inertia, _ = clustering._kmedians_run(X, vals, order, C0, 100, 0.0)
     assert np.abs(C).max() < 100  # re-seeded onto the data
     km = KMedians(n_clusters=3)
     km.cluster_centers_ = C
@@ -477,7 +484,7 @@ def test_count_classes_one_cloud_is_one_class(n, d, kind):
             X = rng.normal(size=(n, d))
         if kind == "aniso":
             X *= np.linspace(3.0, 0.3, d)
-        r = st.count_classes(X, seed=seed)
+        r = class_count.count_classes(X, seed=seed)
         assert r.n_classes == 1, (seed, r.reason)
         assert r.reason.startswith("1 class:")
         assert (r.labels == 0).all()
@@ -494,7 +501,7 @@ def test_count_classes_finds_unequal_classes_exactly():
     X = means[truth] + rng.normal(size=(len(truth), 6))
     order = rng.permutation(len(truth))
     X, truth = X[order], truth[order]
-    r = st.count_classes(X)
+    r = class_count.count_classes(X)
     assert r.n_classes == 3, r.reason
     assert np.array_equal(r.labels, truth)
     assert np.allclose(r.centroids, means, atol=0.25)
@@ -509,10 +516,10 @@ def test_count_classes_noise_decides():
     X = np.r_[
         rng.normal(0, 0.1, (300, 4)), rng.normal(0, 0.1, (300, 4)) + [0.8, 0, 0, 0]
     ]
-    small = st.count_classes(X, noise=np.full(X.shape, 0.1))
+    small = class_count.count_classes(X, noise=np.full(X.shape, 0.1))
     assert small.n_classes == 2
     assert small.splits[0]["noise"] == pytest.approx(0.1)
-    big = st.count_classes(X, noise=np.full(X.shape, 0.5))
+    big = class_count.count_classes(X, noise=np.full(X.shape, 0.5))
     assert big.n_classes == 1
     assert "measurement noise" in big.reason
 
@@ -524,14 +531,14 @@ def test_count_classes_outliers_and_missing_rows():
     X = rng.normal(size=(400, 4))
     X[:5] += 40 * rng.normal(size=(5, 4))  # five wild neighbourhoods
     X[10, 2] = np.nan
-    r = st.count_classes(X)
+    r = class_count.count_classes(X)
     assert r.n_classes == 1
     assert r.outliers[:5].all() and r.outliers.sum() == 5
     assert "5 isolated" in r.reason
     assert r.labels[10] == -1 and (np.delete(r.labels, 10) == 0).all()
     four = np.r_[X[11:], X[11:] + [30, 0, 0, 0], X[11:] + [0, 30, 0, 0]]
-    assert st.count_classes(four).n_classes == 3
-    assert st.count_classes(four, max_classes=2).n_classes == 2
+    assert class_count.count_classes(four).n_classes == 3
+    assert class_count.count_classes(four, max_classes=2).n_classes == 2
 
 
 @pytest.mark.parametrize(
@@ -546,7 +553,7 @@ def test_count_classes_outliers_and_missing_rows():
 def test_count_classes_bad_arguments(kw, message):
     X = np.random.default_rng(0).normal(size=(50, 3))
     with pytest.raises(ValueError, match=message):
-        st.count_classes(X, **kw)
+        class_count.count_classes(X, **kw)
 
 
 def test_two_modes_dip_is_read_from_the_data_between_the_means():
@@ -554,9 +561,8 @@ def test_two_modes_dip_is_read_from_the_data_between_the_means():
     # means over the lower of its highest values on either side. Two clouds
     # 6 sd apart have an empty valley (dip near 0); one Gaussian cloud has
     # none (dip 1, whatever two Gaussians EM fits to it). Independent check:
-    # the same dip from a brute-force density of the data, on a grid from
     # half the means' gap below the lower to half above the higher
-    from hyperspy_localcryst.numerics.statistics import _two_modes
+    from hyperspy_localcryst.numerics.class_count import _two_modes
 
     rng = np.random.default_rng(3)
     two = np.r_[rng.normal(0.0, 1.0, 300), rng.normal(6.0, 1.0, 300)]
@@ -579,12 +585,14 @@ def test_vector_histogram_takes_one_bin_along_an_axis():
     # numpy's 1D histogram of dx over the same edges
     rng = np.random.default_rng(2)
     v = rng.normal(0.0, 1.0, (500, 2))
-    counts, extent = st.vector_histogram(v, bins=(7, 1), extent=(-2, 2, -3, 3))
+    counts, extent = point_patterns.vector_histogram(
+        v, bins=(7, 1), extent=(-2, 2, -3, 3)
+    )
     assert counts.shape == (1, 7)
     inside = (np.abs(v[:, 1]) <= 3) & (np.abs(v[:, 0]) <= 2)
     want, _ = np.histogram(v[inside, 0], bins=7, range=(-2, 2))
     np.testing.assert_array_equal(counts[0], want)
-    counts, _ = st.vector_histogram(v, bins=(1, 5), extent=(-2, 2, -3, 3))
+    counts, _ = point_patterns.vector_histogram(v, bins=(1, 5), extent=(-2, 2, -3, 3))
     assert counts.shape == (5, 1)
     want, _ = np.histogram(v[inside, 1], bins=5, range=(-3, 3))
     np.testing.assert_array_equal(counts[:, 0], want)
@@ -597,10 +605,10 @@ def test_count_classes_refuses_a_split_between_two_groups_that_cut_a_shell():
     says so. One open side is no reason to refuse."""
     rng = np.random.default_rng(3)
     X = np.r_[rng.normal(0, 1, (200, 4)), rng.normal(0, 1, (150, 4)) + [12, 0, 0, 0]]
-    assert st.count_classes(X).n_classes == 2
-    r = st.count_classes(X, open_shell=np.ones(len(X), bool))
+    assert class_count.count_classes(X).n_classes == 2
+    r = class_count.count_classes(X, open_shell=np.ones(len(X), bool))
     assert r.n_classes == 1 and "cut a shell" in r.reason
     half = np.r_[np.ones(200, bool), np.zeros(150, bool)]
-    assert st.count_classes(X, open_shell=half).n_classes == 2
+    assert class_count.count_classes(X, open_shell=half).n_classes == 2
     with pytest.raises(ValueError, match="open_shell"):
-        st.count_classes(X, open_shell=np.ones(3, bool))
+        class_count.count_classes(X, open_shell=np.ones(3, bool))

@@ -617,7 +617,13 @@ def test_joint_position_errors_elliptical_columns():
 # ---------------------------------------------------------------------------
 from scipy.cluster import hierarchy  # noqa: E402
 
-from hyperspy_localcryst.numerics import statistics as st  # noqa: E402
+from hyperspy_localcryst.numerics import (  # noqa: E402
+    class_count,
+    clustering,
+    frames,
+    modes,
+    point_patterns,
+)
 
 
 def _nearest_map_brute(x, y, values, shape, max_d=np.inf):
@@ -663,7 +669,7 @@ def test_rasterise_nearest_matches_brute_force(case):
         y = np.array([6.0, 6.0, 6.0, 6.0, 12.0, 9.0, 9.0, 18.5])
     values = rng.normal(size=len(x))
     for max_d in (None, 3.0, 2.5, 0.0):
-        got = st.rasterise_nearest(x, y, values, shape, max_distance=max_d)
+        got = point_patterns.rasterise_nearest(x, y, values, shape, max_distance=max_d)
         want = _nearest_map_brute(
             x, y, values, shape, np.inf if max_d is None else max_d
         )
@@ -677,7 +683,7 @@ def test_rasterise_nearest_large_sparse_map_with_distance_cut():
     values = np.array([1.5, -2.0, 7.0])
     shape = (48, 70)
     for max_d in (4.0, 5.0, 12.0):
-        got = st.rasterise_nearest(x, y, values, shape, max_distance=max_d)
+        got = point_patterns.rasterise_nearest(x, y, values, shape, max_distance=max_d)
         np.testing.assert_array_equal(
             got, _nearest_map_brute(x, y, values, shape, max_d)
         )
@@ -690,7 +696,7 @@ def test_vector_histogram_matches_numpy(n):
     # vectors on bin edges, on the outer edges, outside, NaN and inf
     v[:6] = [[0.0, 0.0], [3.0, -1.2], [-3.0, 1.8], [4.5, 0.3], [np.nan, 1], [1, np.inf]]
     for bins, extent in ((7, None), ((5, 9), (-3.0, 3.0, -1.2, 1.8))):
-        counts, ext = st.vector_histogram(v, bins=bins, extent=extent)
+        counts, ext = point_patterns.vector_histogram(v, bins=bins, extent=extent)
         finite = np.isfinite(v).all(1)
         if extent is None:
             m = 1.05 * np.abs(v[finite]).max()
@@ -703,7 +709,7 @@ def test_vector_histogram_matches_numpy(n):
         want, _, _ = np.histogram2d(v[finite, 0], v[finite, 1], bins=[xe, ye])
         assert counts.shape == (nb[1], nb[0])
         np.testing.assert_array_equal(counts, want.T)
-    counts, ext = st.vector_histogram(np.zeros((3, 2)), bins=2)
+    counts, ext = point_patterns.vector_histogram(np.zeros((3, 2)), bins=2)
     assert ext == (-1.0, 1.0, -1.0, 1.0)
     np.testing.assert_array_equal(counts, [[0, 0], [0, 3]])
 
@@ -726,13 +732,13 @@ def test_point_pattern_fft_matches_brute_force():
     for window in (False, True):
         im = img * np.outer(np.hanning(12), np.hanning(17)) if window else img
         want = np.fft.fftshift(np.abs(np.fft.fft2(im)) ** 2)
-        got = st.point_pattern_fft(x, y, shape, window=window)
+        got = point_patterns.point_pattern_fft(x, y, shape, window=window)
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
     # a comb of period 4 along x (64 px) and 6 along y (30 px): power only
     # at multiples of 64 / 4 = 16 columns and 30 / 6 = 5 rows from the
     # centre (32, 15), all equal
     xx, yy = np.meshgrid(np.arange(0, 64, 4.0), np.arange(0, 30, 6.0))
-    p = st.point_pattern_fft(xx.ravel(), yy.ravel(), (30, 64), window=False)
+    p = point_patterns.point_pattern_fft(xx.ravel(), yy.ravel(), (30, 64), window=False)
     ky, kx = np.mgrid[:30, :64]
     spots = ((ky - 15) % 5 == 0) & ((kx - 32) % 16 == 0)
     np.testing.assert_allclose(p[spots], 80.0**2, rtol=1e-12)
@@ -748,15 +754,19 @@ def test_fft_periodicity_matches_definition():
         yy, xx = np.mgrid[:11, :14]
         out = (yy - 5) ** 2 + (xx - 7) ** 2 > r * r
         want = p[out].max() / np.median(p[out])
-        assert st.fft_periodicity(p, exclude_radius=r) == pytest.approx(want)
+        assert point_patterns.fft_periodicity(p, exclude_radius=r) == pytest.approx(
+            want
+        )
     # at r = 3 the 50 at exactly 3 px is excluded, the 30 at 4 px is the peak
     yy, xx = np.mgrid[:11, :14]
     out = (yy - 5) ** 2 + (xx - 7) ** 2 > 9
-    assert st.fft_periodicity(p, 3) == pytest.approx(30.0 / np.median(p[out]))
+    assert point_patterns.fft_periodicity(p, 3) == pytest.approx(
+        30.0 / np.median(p[out])
+    )
     z = np.zeros((6, 6))
-    assert st.fft_periodicity(z) == 0.0
+    assert point_patterns.fft_periodicity(z) == 0.0
     z[0, 0] = 1.0
-    assert st.fft_periodicity(z) == np.inf
+    assert point_patterns.fft_periodicity(z) == np.inf
 
 
 def test_linkage_cut_and_threshold_truth():
@@ -770,17 +780,17 @@ def test_linkage_cut_and_threshold_truth():
         ]
     )
     truth = np.repeat([1, 2, 0], [7, 3, 12])  # label 0 = largest group
-    Z, index = st.linkage_sample(X, n_samples=100, method="average")
+    Z, index = clustering.linkage_sample(X, n_samples=100, method="average")
     np.testing.assert_array_equal(index, np.arange(22))
     np.testing.assert_allclose(Z, hierarchy.linkage(X, method="average"))
-    np.testing.assert_array_equal(st.cut_linkage(Z, 3), truth)
+    np.testing.assert_array_equal(clustering.cut_linkage(Z, 3), truth)
     # two clusters: the first two groups (closest) merge, the big one is 0
-    np.testing.assert_array_equal(st.cut_linkage(Z, 2), (truth > 0).astype(int))
-    assert np.all(np.diff(np.bincount(st.cut_linkage(Z, 8))) <= 0)
+    np.testing.assert_array_equal(clustering.cut_linkage(Z, 2), (truth > 0).astype(int))
+    assert np.all(np.diff(np.bincount(clustering.cut_linkage(Z, 8))) <= 0)
     h = np.sort(Z[:, 2])
     n = 22
     for K in range(1, n + 1):
-        t = st.linkage_threshold(Z, K)
+        t = clustering.linkage_threshold(Z, K)
         if K == 1:
             assert t == pytest.approx(1.05 * h[-1])
         elif K == n:
@@ -789,7 +799,7 @@ def test_linkage_cut_and_threshold_truth():
             assert t == pytest.approx(0.5 * (h[n - K - 1] + h[n - K]))
         assert hierarchy.fcluster(Z, t, criterion="distance").max() == K
     # subsample: as documented, sorted rows drawn by default_rng(seed)
-    Z2, idx2 = st.linkage_sample(X, n_samples=9, seed=5)
+    Z2, idx2 = clustering.linkage_sample(X, n_samples=9, seed=5)
     want = np.sort(np.random.default_rng(5).choice(22, size=9, replace=False))
     np.testing.assert_array_equal(idx2, want)
     np.testing.assert_allclose(Z2, hierarchy.linkage(X[want], method="ward"))
@@ -809,7 +819,9 @@ def test_kmedians_fixed_point_is_exact(n_clusters):
             rng.laplace([5, 5, -3], 1.5, (33, 3)),
         ]
     )
-    km = st.KMedians(n_clusters=n_clusters, n_init=2, max_iter=500, tol=0.0).fit(X)
+    km = clustering.KMedians(
+        n_clusters=n_clusters, n_init=2, max_iter=500, tol=0.0
+    ).fit(X)
     C = km.cluster_centers_
     d2 = ((X[:, None, :] - C[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(km.labels_, np.argmin(d2, axis=1))
@@ -828,7 +840,7 @@ def test_kmedians_separated_clusters_and_ties():
         [[0.0, 1.0], [0.2, 0.1], [0.4, 0.7], [0.1, 0.3], [0.9, 0.2]]
         + [[10.0, 5.0], [10.6, 5.2], [11.0, 5.9], [10.2, 4.0]]
     )
-    km = st.KMedians(n_clusters=2, n_init=1).fit(X)
+    km = clustering.KMedians(n_clusters=2, n_init=1).fit(X)
     a = km.labels_[0]
     assert np.all(km.labels_[:5] == a) and np.all(km.labels_[5:] == 1 - a)
     np.testing.assert_array_equal(km.cluster_centers_[a], [0.2, 0.3])
@@ -842,25 +854,25 @@ def test_kmedians_separated_clusters_and_ties():
 
 def test_mode_polarity_and_frame_statistics_truth():
     f = np.array([1.0, 2.0, -3.0, 0.5, 0.0, 0.0, 2.0, -4.0])
-    out = st.mode_polarity(f)
+    out = modes.mode_polarity(f)
     assert out["vector_sum"] == (0.0, -1.5)
     tot = np.hypot(1, 2) + np.hypot(3, 0.5) + np.hypot(2, 4)
     assert out["polarity"] == pytest.approx(1.5 / tot)
     assert out["polar"] is False
     # polarity just above / below the documented 0.25
-    up = st.mode_polarity([1.0, 0.0, -0.6, 0.0])  # 0.4 / 1.6 = 0.25
+    up = modes.mode_polarity([1.0, 0.0, -0.6, 0.0])  # 0.4 / 1.6 = 0.25
     assert up["polarity"] == pytest.approx(0.25) and up["polar"] is False
-    up = st.mode_polarity([1.0, 0.0, -0.59, 0.0])
+    up = modes.mode_polarity([1.0, 0.0, -0.59, 0.0])
     assert up["polar"] is True
-    assert st.mode_polarity([0.0, 0.0])["polarity"] == 0.0
-    assert st.mode_polarity([1.0, -2.0, 1.0, -2.0])["polarity"] == 1.0
+    assert modes.mode_polarity([0.0, 0.0])["polarity"] == 0.0
+    assert modes.mode_polarity([1.0, -2.0, 1.0, -2.0])["polarity"] == 1.0
 
     rng = np.random.default_rng(1)
     frame = np.array([2, 0, 2, 3, 0, 2, 0, 3, 2])
     vals = rng.normal(size=(9, 2))
     vals[5, 1] = np.nan
     vals[3, :] = np.nan
-    groups = st.frame_groups(frame, 5)
+    groups = frames.frame_groups(frame, 5)
     assert [g.tolist() for g in groups] == [[1, 4, 6], [], [0, 2, 5, 8], [3, 7], []]
     refs = {
         "mean": np.nanmean,
@@ -870,7 +882,7 @@ def test_mode_polarity_and_frame_statistics_truth():
         "max": np.nanmax,
     }
     for stat in ("mean", "median", "std", "min", "max", "count"):
-        got = st.per_frame(frame, vals, 5, statistic=stat)
+        got = frames.per_frame(frame, vals, 5, statistic=stat)
         assert got.shape == (5, 2)
         for k in range(5):
             rows = vals[frame == k]
@@ -888,7 +900,7 @@ def test_mode_polarity_and_frame_statistics_truth():
                 ]
                 np.testing.assert_allclose(got[k], want, rtol=1e-14)
     labels = np.array([1, 0, -1, 2, 1, 1, 0, 2, 5])
-    fr = st.label_fractions(frame, labels, 5, n_labels=3)
+    fr = frames.label_fractions(frame, labels, 5, n_labels=3)
     want = np.full((5, 3), np.nan)
     for k in range(5):
         lab = labels[(frame == k) & (labels >= 0) & (labels < 3)]
@@ -896,9 +908,9 @@ def test_mode_polarity_and_frame_statistics_truth():
             want[k] = np.bincount(lab, minlength=3) / len(lab)
     np.testing.assert_array_equal(fr, want)
     # no label at all (every atom unlabelled): no columns
-    assert st.label_fractions(frame, np.full(9, -1), 5).shape == (5, 0)
-    assert st.label_fractions(frame, labels, 5, n_labels=0).shape == (5, 0)
-    fr6 = st.label_fractions(frame, labels, 5)
+    assert frames.label_fractions(frame, np.full(9, -1), 5).shape == (5, 0)
+    assert frames.label_fractions(frame, labels, 5, n_labels=0).shape == (5, 0)
+    fr6 = frames.label_fractions(frame, labels, 5)
     assert fr6.shape == (5, 6)
     assert fr6[2, 5] == pytest.approx(1 / 3) and fr6[2, 1] == pytest.approx(2 / 3)
 
@@ -1555,7 +1567,7 @@ def _classes(sizes, centres, spread, seed):
 def test_count_classes_known_classes_sizes_centroids_outliers():
     X, truth = _classes([40, 160, 90], [[0, 0, 0], [3, 0.5, 0], [0.5, 3.5, 1]], 0.25, 1)
     X = np.vstack([X, [[30.0, -5.0, 2.0], [1.0, 40.0, 0.0], [np.nan, 0, 0]]])
-    r = st.count_classes(X)
+    r = class_count.count_classes(X)
     assert r.n_classes == 3
     # labels by decreasing size: truth classes 1 (160), 2 (90), 0 (40)
     want = np.concatenate([np.choose(truth, [2, 0, 1]), [-1, -1, -1]])
@@ -1574,9 +1586,9 @@ def test_count_classes_known_classes_sizes_centroids_outliers():
     assert r.reason.startswith("3 classes: 2 split(s)")
     assert "2 isolated row(s) joined the nearest class" in r.reason
     # at most max_classes; a class below min_size is not split off
-    r1 = st.count_classes(X, max_classes=1)
+    r1 = class_count.count_classes(X, max_classes=1)
     assert r1.n_classes == 1 and np.all(r1.labels[:-1] == 0)
-    assert st.count_classes(X, min_size=50).n_classes == 2
+    assert class_count.count_classes(X, min_size=50).n_classes == 2
 
 
 def test_count_classes_noise_threshold_both_sides():
@@ -1585,7 +1597,7 @@ def test_count_classes_noise_threshold_both_sides():
     X, truth = _classes([150, 110], [[0.0, 0.0], [0.8, 0.6]], 0.08, 2)
     for sd, split in ((0.3, True), (0.36, False), (None, True)):
         noise = None if sd is None else np.full(X.shape, sd)
-        r = st.count_classes(X, noise=noise)
+        r = class_count.count_classes(X, noise=noise)
         assert r.n_classes == (2 if split else 1)
         s = r.splits[0]
         assert s["separation"] == pytest.approx(1.0, abs=0.03)
@@ -1604,14 +1616,14 @@ def test_count_classes_noise_threshold_both_sides():
 def test_count_classes_single_cloud_and_flat_top():
     rng = np.random.default_rng(3)
     one = rng.normal(0, 1, (300, 3)) * [2.0, 1.0, 0.5]
-    r = st.count_classes(one)
+    r = class_count.count_classes(one)
     assert r.n_classes == 1 and np.all(r.labels == 0)
     np.testing.assert_allclose(r.centroids[0], one.mean(0))
     # a flat-topped (uniform) cloud is not two classes either
     flat = rng.uniform(0, 6, (400, 1))
-    assert st.count_classes(flat).n_classes == 1
+    assert class_count.count_classes(flat).n_classes == 1
     # too few rows to split
-    few = st.count_classes(one[:15])
+    few = class_count.count_classes(one[:15])
     assert few.n_classes == 1 and few.reason == "1 class: too few rows to split."
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.cluster import hierarchy
 
-from hyperspy_localcryst.numerics import statistics as st
+from hyperspy_localcryst.numerics import class_count, clustering, point_patterns
 
 
 # ---------------------------------------------------------------------------
@@ -18,7 +18,7 @@ from hyperspy_localcryst.numerics import statistics as st
 # ---------------------------------------------------------------------------
 def test_kmedians_documented_defaults_and_eight_clusters():
     # documented: n_clusters 8, n_init 4, max_iter 100, tol 1e-6, seed 0
-    assert st.KMedians().get_params() == {
+    assert clustering.KMedians().get_params() == {
         "n_clusters": 8,
         "n_init": 4,
         "max_iter": 100,
@@ -33,7 +33,7 @@ def test_kmedians_documented_defaults_and_eight_clusters():
     ]
     truth = np.repeat(np.arange(8), 5)
     X = centres[truth] + rng.uniform(-0.4, 0.4, (40, 2))
-    labels = st.KMedians().fit_predict(X)
+    labels = clustering.KMedians().fit_predict(X)
     assert len(np.unique(labels)) == 8
     for k in range(8):
         assert len(np.unique(labels[truth == k])) == 1
@@ -51,23 +51,23 @@ def test_kmedians_keeps_the_best_of_n_init_and_tol_is_relative():
     # the first of the n_init runs uses the same k-means++ draw as a single
     # run: keeping the smallest inertia can only improve on it
     for seed in range(4):
-        one = st.KMedians(n_clusters=5, n_init=1, random_state=seed).fit(X)
-        best = st.KMedians(n_clusters=5, n_init=4, random_state=seed).fit(X)
+        one = clustering.KMedians(n_clusters=5, n_init=1, random_state=seed).fit(X)
+        best = clustering.KMedians(n_clusters=5, n_init=4, random_state=seed).fit(X)
         assert best.inertia_ <= one.inertia_
         d2 = ((X[:, None] - best.cluster_centers_[None]) ** 2).sum(-1)
         assert best.inertia_ == pytest.approx(d2.min(1).sum(), rel=1e-12)
     # tol is relative to the data's variance: data scaled by 1024 (exact in
     # floating point) and shifted give the same run, centres scaled
     for tol in (1e-3, 1e-2, 0.1):
-        a = st.KMedians(n_clusters=4, n_init=2, tol=tol).fit(X)
-        b = st.KMedians(n_clusters=4, n_init=2, tol=tol).fit(1024.0 * X + 64.0)
+        a = clustering.KMedians(n_clusters=4, n_init=2, tol=tol).fit(X)
+        b = clustering.KMedians(n_clusters=4, n_init=2, tol=tol).fit(1024.0 * X + 64.0)
         np.testing.assert_array_equal(a.labels_, b.labels_)
         assert a.n_iter_ == b.n_iter_
         np.testing.assert_allclose(
             1024.0 * a.cluster_centers_ + 64.0, b.cluster_centers_, rtol=1e-12
         )
     # a tolerance far above any shift stops every run after one update
-    assert st.KMedians(n_clusters=3, tol=1e9).fit(X).n_iter_ == 1
+    assert clustering.KMedians(n_clusters=3, tol=1e9).fit(X).n_iter_ == 1
 
 
 # ---------------------------------------------------------------------------
@@ -77,18 +77,18 @@ def test_linkage_sample_bounds_of_n_samples():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(6, 3))
     # documented: n_samples >= 2; two rows drawn by default_rng(seed)
-    Z, index = st.linkage_sample(X, n_samples=2, seed=3)
+    Z, index = clustering.linkage_sample(X, n_samples=2, seed=3)
     want = np.sort(np.random.default_rng(3).choice(6, size=2, replace=False))
     np.testing.assert_array_equal(index, want)
     assert Z.shape == (1, 4)
     assert Z[0, 2] == pytest.approx(np.linalg.norm(X[want[0]] - X[want[1]]))
     with pytest.raises(ValueError, match="n_samples"):
-        st.linkage_sample(X, n_samples=1)
+        clustering.linkage_sample(X, n_samples=1)
     # all rows when X has no more than n_samples rows, a subsample otherwise
-    Z6, index6 = st.linkage_sample(X, n_samples=6, method="single")
+    Z6, index6 = clustering.linkage_sample(X, n_samples=6, method="single")
     np.testing.assert_array_equal(index6, np.arange(6))
     np.testing.assert_allclose(Z6, hierarchy.linkage(X, method="single"))
-    _, index5 = st.linkage_sample(X, n_samples=5, seed=0)
+    _, index5 = clustering.linkage_sample(X, n_samples=5, seed=0)
     want = np.sort(np.random.default_rng(0).choice(6, size=5, replace=False))
     np.testing.assert_array_equal(index5, want)
 
@@ -112,7 +112,7 @@ def test_cut_linkage_ranks_by_size_ties_in_fcluster_order():
         # rank: decreasing size, ties by fcluster's label
         ranked = ids[np.lexsort((ids, -sizes))]
         want = np.array([np.flatnonzero(ranked == r)[0] for r in raw])
-        np.testing.assert_array_equal(st.cut_linkage(Z, K), want)
+        np.testing.assert_array_equal(clustering.cut_linkage(Z, K), want)
 
 
 # ---------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def test_vector_histogram_default_bins_extent_and_nd_input():
     v = rng.normal([0.3, -0.2], [1.5, 0.7], (3, 7, 2))
     v[1, 2] = [50.0, np.inf]  # a row with an infinite component: ignored
     v[2, 5] = [np.nan, -40.0]
-    counts, ext = st.vector_histogram(v)
+    counts, ext = point_patterns.vector_histogram(v)
     flat = v.reshape(-1, 2)
     ok = np.isfinite(flat).all(1)
     m = 1.05 * np.abs(flat[ok]).max()
@@ -133,7 +133,9 @@ def test_vector_histogram_default_bins_extent_and_nd_input():
     want, _, _ = np.histogram2d(flat[ok, 0], flat[ok, 1], bins=[e, e])
     np.testing.assert_array_equal(counts, want.T)
     # no finite vector: +-1
-    counts, ext = st.vector_histogram([[np.nan, 3.0], [np.inf, 0.0]], bins=4)
+    counts, ext = point_patterns.vector_histogram(
+        [[np.nan, 3.0], [np.inf, 0.0]], bins=4
+    )
     assert ext == (-1.0, 1.0, -1.0, 1.0) and counts.sum() == 0
 
 
@@ -147,7 +149,7 @@ def test_fft_periodicity_default_radius_is_three():
     p[9, 7] = 40.0  # sqrt(13) = 3.6 px away: the peak by default
     yy, xx = np.mgrid[:13, :10]
     out = (yy - 6) ** 2 + (xx - 5) ** 2 > 9
-    assert st.fft_periodicity(p) == pytest.approx(40.0 / np.median(p[out]))
+    assert point_patterns.fft_periodicity(p) == pytest.approx(40.0 / np.median(p[out]))
 
 
 def test_point_pattern_fft_ignores_nan_and_outside_points():
@@ -167,7 +169,7 @@ def test_point_pattern_fft_ignores_nan_and_outside_points():
             if w:
                 img[j + dj, i + di] += w
     want = np.fft.fftshift(np.abs(np.fft.fft2(img)) ** 2)
-    got = st.point_pattern_fft(x, y, shape, window=False)
+    got = point_patterns.point_pattern_fft(x, y, shape, window=False)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
@@ -200,7 +202,7 @@ def test_rasterise_nearest_many_exact_ties_off_the_axes():
     x, y = pts[:, 0], pts[:, 1]
     values = np.arange(len(x), dtype=float)
     shape = (23, 21)
-    got = st.rasterise_nearest(x, y, values, shape)
+    got = point_patterns.rasterise_nearest(x, y, values, shape)
     np.testing.assert_array_equal(got, _brute_nearest(x, y, values, shape))
     assert got[11, 9] == 0.0
 
@@ -215,7 +217,9 @@ def test_rasterise_nearest_random_scenes_brute_force(seed):
     y = np.round(rng.uniform(-6, ny + 6, n) * 4) / 4
     values = rng.normal(size=n)
     for max_d in (None, 2.0, 4.5):
-        got = st.rasterise_nearest(x, y, values, (ny, nx), max_distance=max_d)
+        got = point_patterns.rasterise_nearest(
+            x, y, values, (ny, nx), max_distance=max_d
+        )
         want = _brute_nearest(
             x, y, values, (ny, nx), np.inf if max_d is None else max_d
         )
@@ -236,12 +240,12 @@ def _two(n0, n1, offset, sd, seed, d=2):
 def test_count_classes_min_size_per_side():
     # 150 and 25 rows, 10 sd apart: split with min_size 25, not with 26
     X, truth = _two(150, 25, [2.0, -3.0], 0.35, 1)
-    r = st.count_classes(X, min_size=25)
+    r = class_count.count_classes(X, min_size=25)
     assert r.n_classes == 2
     np.testing.assert_array_equal(r.labels, truth)
     n_in = 175 - int(r.outliers.sum())  # isolated rows take no part
     assert min(r.splits[0]["sizes"]) == 25 and sum(r.splits[0]["sizes"]) == n_in
-    r = st.count_classes(X, min_size=26)
+    r = class_count.count_classes(X, min_size=26)
     assert r.n_classes == 1 and np.all(r.labels == 0)
     assert "a side would hold 25 rows (< 26)" in r.splits[0]["reason"]
 
@@ -249,11 +253,11 @@ def test_count_classes_min_size_per_side():
 def test_count_classes_needs_two_min_sizes_of_rows():
     # 12 + 12 rows far apart: a split needs 2 * min_size rows
     X, truth = _two(12, 12, [4.0, 3.0], 0.2, 2)
-    r = st.count_classes(X, min_size=12)
+    r = class_count.count_classes(X, min_size=12)
     assert r.n_classes == 2
     assert sorted(np.bincount(r.labels).tolist()) == [12, 12]
     assert len(np.unique(r.labels[truth == 0])) == 1
-    r = st.count_classes(X, min_size=13)
+    r = class_count.count_classes(X, min_size=13)
     assert r.n_classes == 1 and r.splits == []
     assert r.reason == "1 class: too few rows to split."
 
@@ -264,17 +268,17 @@ def test_count_classes_max_dip_threshold_both_sides():
     # the kernel), above the default max_dip of 0.7
     rng = np.random.default_rng(5)
     X = np.concatenate([rng.normal(0, 0.3, (300, 1)), rng.normal(0.85, 0.3, (300, 1))])
-    r = st.count_classes(X)
+    r = class_count.count_classes(X)
     dip = r.splits[0]["dip"]
     assert 0.7 < dip < 0.8
     assert r.n_classes == 1
     assert "one mode" in r.splits[0]["reason"]
     assert "(needs <= 0.7)" in r.splits[0]["reason"]
     # the rule is dip <= max_dip, on either side of the observed dip
-    r = st.count_classes(X, max_dip=dip * 0.99)
+    r = class_count.count_classes(X, max_dip=dip * 0.99)
     assert r.n_classes == 1 and r.splits[0]["dip"] == dip
     assert "one mode" in r.splits[0]["reason"]
-    r = st.count_classes(X, max_dip=dip * 1.01)
+    r = class_count.count_classes(X, max_dip=dip * 1.01)
     assert r.n_classes == 2 and r.splits[0]["accepted"]
     assert np.mean(r.labels == np.repeat([0, 1], 300)) in (
         pytest.approx(0.92, abs=0.05),
@@ -290,13 +294,13 @@ def test_count_classes_noise_along_the_split_direction():
     b = rng.normal(0, 0.08, (90, 2))
     noise = np.column_stack([np.full(210, 0.4), np.full(210, 0.05)])
     Xx = np.concatenate([a, b + [1.0, 0.0]])
-    r = st.count_classes(Xx, noise=noise)
+    r = class_count.count_classes(Xx, noise=noise)
     assert r.n_classes == 1
     # along u (nearly x): sqrt(0.4² u_x² + 0.05² u_y²), about 0.4
     assert r.splits[0]["noise"] == pytest.approx(0.4, rel=1e-3)
     assert "within 3 x the measurement noise" in r.splits[0]["reason"]
     Xy = np.concatenate([a, b + [0.0, 1.0]])
-    r = st.count_classes(Xy, noise=noise)
+    r = class_count.count_classes(Xy, noise=noise)
     assert r.n_classes == 2
     s = r.splits[0]
     assert s["noise"] == pytest.approx(0.05, abs=0.02)
@@ -307,7 +311,7 @@ def test_count_classes_noise_along_the_split_direction():
     # 0.8 apart along the diagonal: the noise along u = (1, 1) / sqrt(2) is
     # sqrt((0.4² + 0.05²) / 2) = 0.285 and 3 x 0.285 > 0.8: refused
     Xd = np.concatenate([a, b + [0.8 / 2**0.5, 0.8 / 2**0.5]])
-    r = st.count_classes(Xd, noise=noise)
+    r = class_count.count_classes(Xd, noise=noise)
     assert r.n_classes == 1
     # (the split direction is within a degree of the diagonal)
     want = ((0.16 + 0.0025) / 2) ** 0.5
@@ -322,10 +326,10 @@ def test_count_classes_outliers_are_far_from_their_fifth_neighbour():
     D = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
     d5 = np.sort(D, axis=1)[:, 5]  # the 5th nearest other row
     for factor in (1.5, 2.5, 5.0):
-        r = st.count_classes(X, outlier_factor=factor, max_classes=1)
+        r = class_count.count_classes(X, outlier_factor=factor, max_classes=1)
         np.testing.assert_array_equal(r.outliers, d5 > factor * np.median(d5))
     # at most 6 finite rows: no outlier
-    r = st.count_classes(X[[0, 1, 2, 3, 4, 123]], max_classes=1)
+    r = class_count.count_classes(X[[0, 1, 2, 3, 4, 123]], max_classes=1)
     assert not r.outliers.any()
 
 
@@ -336,13 +340,13 @@ def test_count_classes_stops_at_max_classes():
     sizes = [40, 32, 24, 16]
     X = np.concatenate([rng.normal(c, 0.3, (s, 2)) for c, s in zip(centres, sizes)])
     truth = np.repeat(np.arange(4), sizes)
-    r = st.count_classes(X, max_classes=2)
+    r = class_count.count_classes(X, max_classes=2)
     assert r.n_classes == 2
     assert r.reason.endswith("stopped at `max_classes`.")
     # each of the two classes is a union of true classes
     for c in range(2):
         assert len(np.unique(r.labels[np.isin(truth, truth[r.labels == c])])) == 1
-    r = st.count_classes(X, max_classes=4)
+    r = class_count.count_classes(X, max_classes=4)
     np.testing.assert_array_equal(r.labels, truth)
 
 
@@ -358,7 +362,7 @@ def test_count_classes_labels_are_the_nearest_centroid():
             [[9.0, -6.0, 4.0], [np.nan, 0.0, 0.0]],
         ]
     )
-    r = st.count_classes(X)
+    r = class_count.count_classes(X)
     assert r.n_classes == 2
     ok = np.isfinite(X).all(1)
     d2 = ((X[ok][:, None] - r.centroids[None]) ** 2).sum(-1)
@@ -380,10 +384,10 @@ def test_kde_and_number_of_modes_closed_form():
     grid = np.linspace(-6, 9, 301)
     for h in (0.1, 0.7, 3.0):
         want = np.exp(-0.5 * ((grid[:, None] - z[None]) / h) ** 2).sum(1)
-        np.testing.assert_allclose(st._kde(grid, z, h), want, rtol=1e-12)
+        np.testing.assert_allclose(class_count._kde(grid, z, h), want, rtol=1e-12)
     # three separated clumps: three modes with a narrow kernel, one when wide
-    assert st._n_modes(z, 0.2, grid) == 3
-    assert st._n_modes(z, 6.0, grid) == 1
+    assert class_count._n_modes(z, 0.2, grid) == 3
+    assert class_count._n_modes(z, 6.0, grid) == 1
 
 
 def test_two_modes_of_separated_classes_are_their_ml_estimates():
@@ -393,7 +397,7 @@ def test_two_modes_of_separated_classes_are_their_ml_estimates():
     rng = np.random.default_rng(14)
     a, b = rng.normal(2.0, 0.5, 70), rng.normal(12.0, 0.8, 30)
     p = np.concatenate([a, b])
-    mu, sd, w, dip, labels = st._two_modes(p[:, None])
+    mu, sd, w, dip, labels = class_count._two_modes(p[:, None])
     i = int(np.argmin(mu[0]))  # the component of class a
     floor = 0.3 * p.std()
     np.testing.assert_allclose(mu[0, [i, 1 - i]], [a.mean(), b.mean()] - p.mean())
@@ -404,7 +408,7 @@ def test_two_modes_of_separated_classes_are_their_ml_estimates():
     np.testing.assert_array_equal(labels[:, 0], np.repeat([i, 1 - i], [70, 30]))
     assert dip[0] < 0.01
     # a constant column: no dip (1), the defaults
-    mu, sd, w, dip, _ = st._two_modes(np.full((9, 1), 4.0))
+    mu, sd, w, dip, _ = class_count._two_modes(np.full((9, 1), 4.0))
     assert dip[0] == 1.0 and w[0].tolist() == [0.5, 0.5]
 
 
@@ -432,7 +436,7 @@ def test_split_directions_principal_axes_and_two_means(sx):
     a = rng.normal([0.0, 0.0, 0.0], [sx, 0.2, 0.5], (80, 3))
     b = rng.normal([0.0, 2.5, 0.0], [sx, 0.2, 0.5], (60, 3))
     X = np.concatenate([a, b])
-    dirs = st._split_directions(X)
+    dirs = class_count._split_directions(X)
     assert len(dirs) == 4
     Xc = X - X.mean(0)
     _, vec = np.linalg.eigh(Xc.T @ Xc)

@@ -35,6 +35,7 @@ __all__ = [
     "noise_excess",
     "loading_pattern",
     "PATTERNS",
+    "mode_polarity",
 ]
 
 #: Names :func:`loading_pattern` gives.
@@ -587,3 +588,49 @@ def _spatial_pattern(z, xy, n_sigma, max_shells):
         out["pattern"] = "domains"
         out["scale"] = _domain_size(z, pairs, d, spacing, max_shells)
     return out
+
+
+def mode_polarity(factor):
+    """Net displacement of a PCA mode of neighbourhood vectors.
+
+    Parameters
+    ----------
+    factor : array_like, shape (2 m,)
+        A mode (PCA factor) of the stacked neighbour vectors, laid out as
+        ``(dx1, dy1, dx2, dy2, ...)``.
+
+    Returns
+    -------
+    dict
+        ``vector_sum``: ``(sum dx_j, sum dy_j)``; ``polarity``:
+        ``|sum v_j| / sum |v_j|`` in [0, 1] (1 for a uniform shift of all
+        neighbours, 0 for a breathing or other centro-symmetric mode, 0 for
+        an all-zero mode); ``polar``: ``polarity > 0.25`` (geometry only:
+        whether a mode of the data is polar is decided against the noise by
+        :func:`~hyperspy_localcryst.numerics.modes.polar_modes`).
+
+    Examples
+    --------
+    >>> mode_polarity([1.0, 0.0, 1.0, 0.0])["polarity"]
+    1.0
+    >>> mode_polarity([1.0, 0.0, -1.0, 0.0])["polar"]
+    False
+    """
+    f = check_array(factor, "factor")
+    if f.ndim != 1 or f.size == 0 or f.size % 2:
+        raise ValueError(
+            "factor must be 1D with an even, non-zero length "
+            f"(dx1, dy1, dx2, dy2, ...), got shape {f.shape}"
+        )
+    if not np.isfinite(f).all():
+        raise ValueError("factor contains NaN or infinite values")
+    v = f.reshape(-1, 2)
+    s = v.sum(axis=0)
+    total = float(np.hypot(v[:, 0], v[:, 1]).sum())
+    polarity = float(np.hypot(s[0], s[1]) / total) if total > 0 else 0.0
+    polarity = min(polarity, 1.0)
+    return {
+        "vector_sum": (float(s[0]), float(s[1])),
+        "polarity": polarity,
+        "polar": bool(polarity > 0.25),
+    }

@@ -1,7 +1,7 @@
 """Phases from site classes: which classes live together, and where.
 
 A *site class* is a class of neighbourhoods ("the Ti site of the polar
-phase", :func:`~hyperspy_localcryst.numerics.statistics.count_classes`). A
+phase", :func:`~hyperspy_localcryst.numerics.class_count.count_classes`). A
 *phase* is a set of site classes that occur together in space. Each atom's
 **composition** is the share of every site class among the labelled atoms
 within ``radius`` (a few cells) of it (:func:`site_composition`); averaged

@@ -41,7 +41,7 @@ import warnings
 import numpy as np
 from hyperspy.signals import LazySignal1D, Signal1D
 
-from ..numerics import statistics as st
+from ..numerics import frames
 from ..numerics._checks import check_array
 from ..numerics._parallel import kd_query
 from . import _stack
@@ -443,10 +443,10 @@ def _check_marker_size(size, units, grid):
 
 def _check_statistic(statistic):
     """Refuse an unknown ``statistic`` of the per-frame statistics up front."""
-    if not isinstance(statistic, str) or statistic not in st._FRAME_STATISTICS:
+    if not isinstance(statistic, str) or statistic not in frames._FRAME_STATISTICS:
         raise ValueError(
             f"Unknown `statistic` {statistic!r:.60}; choose from "
-            f"{st._FRAME_STATISTICS}."
+            f"{frames._FRAME_STATISTICS}."
         )
     return statistic
 
@@ -1158,7 +1158,7 @@ class AtomPositions(Signal1D):
         positions = [self._column_position(c, argument) for c in columns]
         columns = list(columns)
         values = self._table(positions)
-        out = st.per_frame(self.get_frames(), values, self.n_frames, statistic)
+        out = frames.per_frame(self.get_frames(), values, self.n_frames, statistic)
         return _stack.stack_signal(
             out,
             self.navigation,
@@ -1174,7 +1174,7 @@ class AtomPositions(Signal1D):
 
         xy = np.column_stack([self.get_column("x"), self.get_column("y")])
         d = []
-        for rows in st.frame_groups(self.get_frames(), self.n_frames):
+        for rows in frames.frame_groups(self.get_frames(), self.n_frames):
             p = xy[rows]
             if len(p) > 1:
                 d.append(kd_query(cKDTree(p), p, k=2)[0][:, 1])
@@ -1707,7 +1707,7 @@ class AtomPositions(Signal1D):
         """Object array of the stack's navigation shape with each frame's rows."""
         shape = _stack.navigation_shape(self.navigation)
         out = np.empty(shape, dtype=object)
-        groups = st.frame_groups(self.get_frames(), self.n_frames)
+        groups = frames.frame_groups(self.get_frames(), self.n_frames)
         for idx, sel in zip(np.ndindex(*shape), groups):
             out[idx] = rows[sel]
         return out

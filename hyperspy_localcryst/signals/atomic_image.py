@@ -29,9 +29,9 @@ from scipy.spatial import cKDTree
 from ..numerics import _checks, detection, finding, refinement
 from ..numerics._imaging import gain_exponent, gaussian_at
 from ..numerics._parallel import kd_query, limit_threads
+from ..numerics.frames import frame_groups
 from ..numerics.noise import estimate_noise
 from ..numerics.separation import ESTIMATE_PX, central_crop, central_separation
-from ..numerics.statistics import frame_groups
 from . import _stack
 from ._grid import (
     axis_units,

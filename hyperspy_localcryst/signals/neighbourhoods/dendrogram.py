@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...numerics import statistics as st
+from ...numerics import class_count, clustering
 from .._grid import (
     check_at_most,
     check_bool,
@@ -74,10 +74,10 @@ class DendrogramMixin:
                 f"`n_samples` = {n_samples}: the subsample size n_samples must be "
                 ">= 2 (a linkage joins at least two rows)."
             )
-        if not isinstance(method, str) or method not in st._LINKAGE_METHODS:
+        if not isinstance(method, str) or method not in clustering._LINKAGE_METHODS:
             raise ValueError(
                 f"Unknown `method` {method!r:.60}: the linkage method must be one of "
-                f"{', '.join(st._LINKAGE_METHODS)}."
+                f"{', '.join(clustering._LINKAGE_METHODS)}."
             )
         if seed is not None:
             check_integer(seed, "seed", minimum=0)
@@ -104,7 +104,7 @@ class DendrogramMixin:
         represented by a random subsample of that many centres (seeded), so
         this stays quick on 100,000 atoms. Rows isolated in feature space
         (neighbourhoods at defects and edges, see
-        :func:`~hyperspy_localcryst.numerics.statistics.isolated_rows`) are
+        :func:`~hyperspy_localcryst.numerics.class_count.isolated_rows`) are
         left out by default, as :meth:`find_site_classes` leaves them out of
         its splits: a few of them, far from every other row, would otherwise
         make the top merges of the tree (on the bundled PbTiO3/SrRuO3 image,
@@ -161,10 +161,10 @@ class DendrogramMixin:
         leave_out_isolated = check_bool(leave_out_isolated, "leave_out_isolated")
         keep = np.arange(len(X))
         if leave_out_isolated:
-            inliers = np.flatnonzero(~st.isolated_rows(X))
+            inliers = np.flatnonzero(~class_count.isolated_rows(X))
             if inliers.size >= 2:
                 keep = inliers
-        Z, idx = st.linkage_sample(
+        Z, idx = clustering.linkage_sample(
             X[keep], n_samples=n_samples, method=method, seed=seed
         )
         return Z, keep[idx], len(X) - len(keep)
@@ -248,7 +248,7 @@ class DendrogramMixin:
         )
         thr = None
         if n_clusters is not None:
-            thr = st.linkage_threshold(Z, n_clusters)
+            thr = clustering.linkage_threshold(Z, n_clusters)
         labels = self._dendrogram_labels(rows, Z, n_clusters)
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4))
@@ -313,5 +313,5 @@ class DendrogramMixin:
             except ValueError:
                 pass
         if n_clusters is not None:
-            return st.cut_linkage(Z, n_clusters)
+            return clustering.cut_linkage(Z, n_clusters)
         return np.full(len(rows), -1)

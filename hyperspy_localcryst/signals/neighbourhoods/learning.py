@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...numerics import statistics as st
+from ...numerics import clustering
 from .._grid import (
     check_at_most,
     check_bool,
@@ -375,7 +375,7 @@ class LearningMixin:
         except: ``cluster_source`` defaults to ``"signal"``, ``preprocessing``
         to None (raw squared Euclidean distances between neighbourhoods, as
         in the paper), and ``algorithm="kmedians"`` runs
-        :class:`~hyperspy_localcryst.numerics.statistics.KMedians` (k-means
+        :class:`~hyperspy_localcryst.numerics.clustering.KMedians` (k-means
         with component-wise median centroids). Get the labels with
         ``get_cluster_labels(merged=True)`` (HyperSpy's numbering, not
         sorted by size). Every argument is checked before HyperSpy runs.
@@ -415,7 +415,7 @@ class LearningMixin:
         if algorithm == "kmedians":
             # the paper's k-medians, handed to HyperSpy as the scikit-learn
             # estimator object its `algorithm` documents
-            algorithm = st.KMedians(**kwargs)
+            algorithm = clustering.KMedians(**kwargs)
             kwargs = {}
         out = super().cluster_analysis(
             cluster_source,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from hyperspy.signals import Signal2D
 
-from ...numerics import statistics as st
+from ...numerics import frames, point_patterns
 from ...numerics._checks import check_array, format_bytes
 from .. import _stack
 from .._grid import (
@@ -37,11 +37,11 @@ def _check_grid(ny, nx, n_arrays, name, value, grid, advice=None):
     if n_arrays > 1:
         detail += f", {n_arrays} of them"
     advice = advice or f"give a smaller `{name}`"
-    if cells > st.MAX_GRID_CELLS:
+    if cells > point_patterns.MAX_GRID_CELLS:
         raise ValueError(
             f"{name}={value!r:.60} needs {format_bytes(8.0 * cells)} of memory per "
-            f"array ({detail}; at most {st.MAX_GRID_CELLS:,} cells, 1 GiB, are "
-            f"allowed): {advice}."
+            f"array ({detail}; at most {point_patterns.MAX_GRID_CELLS:,} cells, "
+            f"1 GiB, are allowed): {advice}."
         )
     check_memory(
         8.0 * cells, name, value, detail, advice=advice, total=8.0 * cells * n_arrays
@@ -140,7 +140,7 @@ class MapsMixin:
         labels = self._labels()
         k = int(np.asarray(self.learning_results.cluster_labels).shape[0])
         atoms = self.atoms
-        out = st.label_fractions(self._centre_frames(), labels, atoms.n_frames, k)
+        out = frames.label_fractions(self._centre_frames(), labels, atoms.n_frames, k)
         return _stack.stack_signal(
             out,
             atoms.navigation,
@@ -237,7 +237,7 @@ class MapsMixin:
                 f"`names` has {len(names)} names for {v.shape[1]} values per centre."
             )
         atoms = self.atoms
-        out = st.per_frame(self._centre_frames(), v, atoms.n_frames, statistic)
+        out = frames.per_frame(self._centre_frames(), v, atoms.n_frames, statistic)
         return _stack.stack_signal(
             out,
             atoms.navigation,
@@ -354,7 +354,10 @@ class MapsMixin:
         wanted = range(n) if frame is None else [atoms._flat_frame(frame, "frame")]
         shape = (grid["y"]["size"], grid["x"]["size"])
         out_shape = tuple(-(-n_px // step) for n_px in shape)
-        if len(wanted) > 1 and out_shape[0] * out_shape[1] <= st.MAX_GRID_CELLS:
+        if (
+            len(wanted) > 1
+            and out_shape[0] * out_shape[1] <= point_patterns.MAX_GRID_CELLS
+        ):
             name, value, advice = "frame", frame, "map one frame with `frame`=k"
         else:
             name, value = f"metadata.{_KEY}.atoms.metadata.AtomPositions.grid", shape
@@ -373,12 +376,12 @@ class MapsMixin:
         # pixel (r, c) of the map is pixel (r * step, c * step) of the image
         md_px = max_distance / pixel_scale(grid) / step
         xp, yp = xp / step, yp / step
-        groups = st.frame_groups(self._centre_frames(), n)
+        groups = frames.frame_groups(self._centre_frames(), n)
         maps = np.full((len(wanted),) + out_shape, np.nan)
         for i, k in enumerate(wanted):
             sel = groups[k]
             if len(sel):
-                maps[i] = st.rasterise_nearest(
+                maps[i] = point_patterns.rasterise_nearest(
                     xp[sel], yp[sel], v[sel], out_shape, max_distance=md_px
                 )
         nav = atoms.navigation if frame is None and n > 1 else []
@@ -638,8 +641,8 @@ class MapsMixin:
         spectra, score = [], []
         for i in range(n_clusters):
             m = lab == i
-            p = st.point_pattern_fft(xp[m], yp[m], shape, window=window)
-            score.append(float(st.fft_periodicity(p)))
+            p = point_patterns.point_pattern_fft(xp[m], yp[m], shape, window=window)
+            score.append(float(point_patterns.fft_periodicity(p)))
             # (a copy of the kept window, so the whole spectrum is freed)
             spectra.append(p if max_frequency is None else p[tuple(keep)].copy())
             del p
@@ -699,11 +702,15 @@ class MapsMixin:
         n_hist = int(lab.max()) + 2 if by_cluster else 1
         _check_grid(ny, nx, n_hist, "bins", bins, "bins gives a grid")
         v = self.get_vectors("image")
-        counts, extent = st.vector_histogram(v, bins=(nx, ny), extent=extent)
+        counts, extent = point_patterns.vector_histogram(
+            v, bins=(nx, ny), extent=extent
+        )
         if by_cluster:
             counts = np.stack(
                 [
-                    st.vector_histogram(v[lab == i], bins=bins, extent=extent)[0]
+                    point_patterns.vector_histogram(
+                        v[lab == i], bins=bins, extent=extent
+                    )[0]
                     for i in range(int(lab.max()) + 1)
                 ]
             )

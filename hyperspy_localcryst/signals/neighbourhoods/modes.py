@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...numerics import modes
 from ...numerics import neighbourhoods as nbn
-from ...numerics import statistics as st
 from .._grid import (
     check_integer,
     check_number,
@@ -84,7 +84,7 @@ class ModesMixin:
           False without errors);
         - ``vector_sum_x``, ``vector_sum_y``, ``polarity``: geometry of the
           unit factor
-          (:func:`~hyperspy_localcryst.numerics.statistics.mode_polarity`);
+          (:func:`~hyperspy_localcryst.numerics.modes.mode_polarity`);
         - ``pattern``: how the loadings are arranged over the image:
           ``"uniform"``, ``"sublattice"`` (the sign follows the ``sublattice``
           column: a shift of one sublattice against the other),
@@ -189,7 +189,7 @@ class ModesMixin:
         out = []
         for i in range(n):
             norm = max(np.linalg.norm(factors[:, i]), 1e-300)
-            p = st.mode_polarity(factors[:, i] / norm)
+            p = modes.mode_polarity(factors[:, i] / norm)
             # the net shift of a centre whose loading is +RMS
             rms = np.sqrt(np.mean(loadings[used, i] ** 2))
             shift = md.net_shifts([[rms]], factors[:, i : i + 1])[0, 0]

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ...numerics import statistics as st
+from ...numerics import class_count
 from ...numerics._checks import check_array
 from ...numerics._parallel import kd_query
 from .._grid import (
@@ -83,7 +83,7 @@ def _count_by_type(X, noise, kinds, extra=None, open_shell=None, **kw):
     def count(rows, F, E, what, cut=None):
         if rows.size < few:
             return np.zeros(rows.size, dtype=np.int64), f"{what}: too few to split"
-        res = st.count_classes(
+        res = class_count.count_classes(
             F[rows],
             None if E is None else E[rows],
             open_shell=None if cut is None else cut[rows],
@@ -128,7 +128,7 @@ def _count_by_type(X, noise, kinds, extra=None, open_shell=None, **kw):
     if extra is not None:
         how += ", then by brightness within each"
     reason = f"{len(C)} classes, counted {how}: " + "; ".join(reasons)
-    return st.ClassCount(
+    return class_count.ClassCount(
         n_classes=len(C),
         labels=labels,
         centroids=C[order],
@@ -199,7 +199,7 @@ class SiteClassesMixin:
         the same size and shape shows by chance) that lie farther apart than
         ``n_sigma`` times the measurement noise, propagated from the atoms'
         position errors ``x_err``, ``y_err``
-        (:func:`~hyperspy_localcryst.numerics.statistics.count_classes`). A
+        (:func:`~hyperspy_localcryst.numerics.class_count.count_classes`). A
         single crystal gives one class per distinct site (e.g. 2 on SrTiO3
         [001]: the A and B sites), a unimodal cloud gives 1, and noise never
         makes a class. Neighbourhoods isolated in feature space (defects,
@@ -270,7 +270,7 @@ class SiteClassesMixin:
         -------
         ClassCount
             ``n_classes``, ``labels``, ``reason`` and the splits tried (see
-            :class:`~hyperspy_localcryst.numerics.statistics.ClassCount`).
+            :class:`~hyperspy_localcryst.numerics.class_count.ClassCount`).
 
         Examples
         --------
@@ -306,7 +306,7 @@ class SiteClassesMixin:
         used_contrast = extra is not None
         cut = self._open_shell()
         if kinds is None and extra is None:
-            result = st.count_classes(X, noise, open_shell=cut, **kw)
+            result = class_count.count_classes(X, noise, open_shell=cut, **kw)
         else:
             result = _count_by_type(X, noise, kinds, extra, open_shell=cut, **kw)
         self.cluster_analysis(
