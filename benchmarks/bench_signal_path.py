@@ -50,13 +50,13 @@ def median_time(fn, repeat):
     The frames cleaned before are forgotten before each call (as for a new
     image: ``find_atoms`` then ``refine_atoms`` clean it once, not once per
     repeat)."""
-    from hyperspy_localcryst.signals import atomic_image
+    from hyperspy_localcryst.signals.image import finding as image_finding
 
-    atomic_image._CLEAN_MEMO.clear()
+    image_finding._CLEAN_MEMO.clear()
     out = fn()
     times = []
     for _ in range(repeat):
-        atomic_image._CLEAN_MEMO.clear()
+        image_finding._CLEAN_MEMO.clear()
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)

@@ -570,15 +570,15 @@ def test_a_frame_is_cleaned_once_and_a_changed_frame_again(monkeypatch):
     """find_atoms then refine_atoms on one image model its noise and find its
     outliers once; a hot pixel written into the data afterwards is seen (the
     memory is by content, not by object)."""
-    from hyperspy_localcryst.signals import atomic_image
+    from hyperspy_localcryst.signals.image import finding as image_finding
 
     img, _ = make_lattice_image((160, 180), spacing=20, sigma=3, seed=5)
     s = hs.signals.Signal2D(img.copy())
     s.set_signal_type("atomic_image")
-    atomic_image._CLEAN_MEMO.clear()
+    image_finding._CLEAN_MEMO.clear()
     calls = []
-    real = atomic_image._clean
-    monkeypatch.setattr(atomic_image, "_clean", lambda *a: calls.append(1) or real(*a))
+    real = image_finding._clean
+    monkeypatch.setattr(image_finding, "_clean", lambda *a: calls.append(1) or real(*a))
     atoms = s.refine_atoms(s.find_atoms())
     assert len(calls) == 1
     assert atoms.metadata.AtomPositions.settings.get_item("n_outliers", 0) == 0
@@ -596,7 +596,7 @@ def test_noise_model_from_tiles_of_a_large_frame_is_the_poisson_variance():
     level of the frame (measured over 7 seeds: 0.98-1.07 of it, the worst at
     the lowest level; the whole frame 0.988-1.033; a central crop of as many
     pixels, which misses the extreme levels, 0.961-1.394)."""
-    from hyperspy_localcryst.signals.atomic_image import _noise_sample
+    from hyperspy_localcryst.signals.image.finding import _noise_sample
 
     rng = np.random.default_rng(6)
     yy, xx = np.mgrid[0:1100, 0:1300]

@@ -51,13 +51,7 @@ from ._grid import (
     check_number,
     pixel_scale,
 )
-from .atom_positions import (
-    AtomPositions,
-    _check_not_stacked,
-    _check_rows,
-    _name_positions,
-    _rows,
-)
+from .atom_positions import AtomPositions
 from .neighbourhoods import _KEY
 from .neighbourhoods.cluster_plots import ClusterPlotsMixin
 from .neighbourhoods.dendrogram import DendrogramMixin
@@ -69,6 +63,7 @@ from .neighbourhoods.modes import ModesMixin
 from .neighbourhoods.phases import PhasesMixin
 from .neighbourhoods.site_classes import SiteClassesMixin
 from .neighbourhoods.spectra import SpectraMixin
+from .positions._table import _check_not_stacked, _check_rows, _name_positions, _rows
 
 __all__ = [
     "AtomNeighbourhoods",

@@ -12,9 +12,7 @@ from .._grid import (
     check_integer,
     check_memory,
 )
-from ..atom_positions import (
-    _is_signal,
-)
+from ..positions._table import _is_signal
 
 #: Clustering algorithms and preprocessing HyperSpy's ``cluster_analysis``
 #: and ``estimate_number_of_clusters`` take by name (its documented lists),

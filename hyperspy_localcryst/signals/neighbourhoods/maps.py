@@ -18,10 +18,8 @@ from .._grid import (
     pixel_scale,
 )
 from .._plotting import set_categorical
-from ..atom_positions import (
-    _check_statistic,
-    _is_signal,
-)
+from ..positions._table import _is_signal
+from ..positions.frames import _check_statistic
 from . import _KEY
 
 
@@ -568,7 +566,7 @@ class MapsMixin:
         'Points'
         """
         from .._plotting import label_colours
-        from ..atom_positions import _colormap
+        from ..positions.markers import _colormap
 
         labels = self._labels()
         if cmap is None:
