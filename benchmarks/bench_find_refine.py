@@ -3,7 +3,7 @@
 
 For every image size and two dose levels a synthetic square lattice (spacing
 20 px, round Gaussian atoms of sigma 3.5 px, Poisson noise) is built with
-:func:`hyperspy_localcryst.numerics.synthetic.make_lattice_image` and the
+:func:`hyperspy_localcryst.data.synthetic.make_lattice_image` and the
 script measures, on that same image:
 
 1. detection recall / precision of ``find_atoms`` (template method, with the
@@ -61,9 +61,9 @@ import numpy as np
 from scipy.optimize import curve_fit
 from scipy.spatial import cKDTree
 
+from hyperspy_localcryst.data.synthetic import cramer_rao_bound, make_lattice_image
 from hyperspy_localcryst.numerics.finding import find_atoms
 from hyperspy_localcryst.numerics.refinement import centre_of_mass, refine_gaussians
-from hyperspy_localcryst.numerics.synthetic import cramer_rao_bound, make_lattice_image
 
 SPACING = 20.0
 SIGMA = 3.5

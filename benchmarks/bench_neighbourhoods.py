@@ -18,8 +18,8 @@ import warnings
 
 import numpy as np
 
+from hyperspy_localcryst.data.synthetic import two_phase_positions
 from hyperspy_localcryst.numerics.neighbourhoods import neighbour_vectors
-from hyperspy_localcryst.numerics.synthetic import two_phase_positions
 from hyperspy_localcryst.signals.atom_positions import make_atom_positions
 
 

@@ -42,7 +42,7 @@ import numpy as np
 
 
 def _frames(n, size, seed=0):
-    from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    from hyperspy_localcryst.data.synthetic import make_lattice_image
 
     return np.stack(
         [
@@ -59,7 +59,7 @@ def _generated(n, size):
     read from storage by whichever worker processes them)."""
     import dask.array as da
 
-    from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    from hyperspy_localcryst.data.synthetic import make_lattice_image
     from hyperspy_localcryst.signals.atomic_image import LazyAtomicImage
 
     def frame(block_info=None):
@@ -128,7 +128,7 @@ def big_stack(gib, size, spacing=20):
     """
     import dask.array as da
 
-    from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    from hyperspy_localcryst.data.synthetic import make_lattice_image
     from hyperspy_localcryst.signals.atomic_image import LazyAtomicImage
 
     n = int(np.ceil(gib * 2**30 / (size * size * 4)))

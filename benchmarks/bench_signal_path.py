@@ -40,7 +40,7 @@ from bench_find_refine import (  # noqa: E402  (the same scene and matching)
     run_trackpy,
 )
 
-from hyperspy_localcryst.numerics.synthetic import cramer_rao_bound  # noqa: E402
+from hyperspy_localcryst.data.synthetic import cramer_rao_bound  # noqa: E402
 
 PEAK, BACKGROUND = 200.0, 20.0
 

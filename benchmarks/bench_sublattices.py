@@ -25,9 +25,9 @@ import warnings
 import numpy as np
 from scipy.spatial import cKDTree
 
+from hyperspy_localcryst.data.synthetic import render_gaussians
 from hyperspy_localcryst.numerics import sublattices as sl
 from hyperspy_localcryst.numerics.finding import label_by_intensity
-from hyperspy_localcryst.numerics.synthetic import render_gaussians
 
 
 def scene(kind, ratio=0.6, counts=10, gradient=2.0, bend=0.0, seed=0):

@@ -18,7 +18,7 @@ import hyperspy.api as hs
 import numpy as np
 from scipy.spatial import cKDTree
 
-from hyperspy_localcryst.numerics.synthetic import cramer_rao_bound, make_lattice_image
+from hyperspy_localcryst.data.synthetic import cramer_rao_bound, make_lattice_image
 
 
 def measure(peak, background, seeds=(0, 1, 2), shape=(512, 512)):

@@ -31,7 +31,7 @@ import hyperspy.api as hs
 import numpy as np
 from scipy.spatial import cKDTree
 
-from hyperspy_localcryst.numerics.synthetic import (
+from hyperspy_localcryst.data.synthetic import (
     dislocation_positions,
     render_gaussians,
 )

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperspy_localcryst.data.synthetic import cramer_rao_bound, render_gaussians
 from hyperspy_localcryst.numerics.refinement import refine_gaussians
-from hyperspy_localcryst.numerics.synthetic import cramer_rao_bound, render_gaussians
 
 CASE = Path(__file__).parents[1] / "tests" / "data" / "refine_overlap_bias_case.npz"
 

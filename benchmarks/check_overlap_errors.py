@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+from hyperspy_localcryst.data.synthetic import make_lattice_image
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
 

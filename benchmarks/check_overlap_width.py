@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1]))
 
 import tests.test_properties as tp  # noqa: E402
-from hyperspy_localcryst.numerics.synthetic import cramer_rao_bound  # noqa: E402
+from hyperspy_localcryst.data.synthetic import cramer_rao_bound  # noqa: E402
 
 
 def main(n_seeds=8):

@@ -29,7 +29,7 @@ warnings.simplefilter("ignore")
 
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
-from hyperspy_localcryst.numerics.synthetic import (  # noqa: E402
+from hyperspy_localcryst.data.synthetic import (  # noqa: E402
     make_spectrum_image_pair,
     two_phase_positions,
 )

@@ -32,7 +32,6 @@ from ._output import (
     abandon_all,
     check_destination,
     clean_stale,
-    result_folder,
 )
 
 __all__ = ["main", "console_main", "run_pipeline"]
@@ -47,82 +46,28 @@ def run_pipeline(
     overwrite=False,
     inputs=(),
 ):
-    """Find and refine the atoms of ``signal`` and write the results.
-
-    The folder is written aside and moved into place when complete; nothing
-    localcryst did not write is ever replaced (see
-    :func:`hyperspy_localcryst._output.result_folder`).
-
-    Parameters
-    ----------
-    signal : AtomicImage
-        A single image (no navigation axes).
-    out_dir : str or pathlib.Path
-        The result folder: new, empty, or an earlier localcryst result
-        (replaced only with ``overwrite=True``).
-    separation : float, optional
-        Smallest column separation in calibrated units (estimated if None).
-    n_sublattices : int
-        Atom types to label by fitted amplitude.
-    model : {"round", "elliptical"}
-        Gaussian model of the refinement.
-    overwrite : bool
-        Replace an earlier localcryst result in ``out_dir``.
-    inputs : sequence of str or pathlib.Path
-        Files the image was read from (never inside a replaced folder).
-
-    Returns
-    -------
-    dict
-        Key numbers: atoms found, median position error, timings.
+    """``localcryst find``: :func:`hyperspy_localcryst.report.find` (the one
+    pipeline lives in :mod:`hyperspy_localcryst.report`; see there).
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> from hyperspy_localcryst.data import synthetic_lattice
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "atoms"
-    >>> summary = run_pipeline(synthetic_lattice(shape=(128, 128), seed=0), out)
-    >>> summary["n_atoms"], (out / "atoms.csv").exists()
-    (49, True)
+    >>> run_pipeline(synthetic_lattice(shape=(128, 128), seed=0), out)["n_atoms"]
+    49
     """
-    check_destination(out_dir, inputs, overwrite)  # refuse before any work
-    with result_folder(out_dir, inputs, overwrite, command="find") as tmp:
-        return _find_into(Path(tmp), signal, separation, n_sublattices, model)
+    from . import report
 
-
-def _find_into(out_dir, signal, separation, n_sublattices, model):
-    import matplotlib
-    import numpy as np
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t0 = time.perf_counter()
-    atoms = signal.find_atoms(separation=separation)
-    t1 = time.perf_counter()
-    refined = signal.refine_atoms(atoms, model=model)
-    from .report import _check_fitted
-    from .signals._grid import check_n_sublattices
-
-    _check_fitted(refined)
-    if n_sublattices > 1:  # more types than atoms: an error, never all type 0
-        check_n_sublattices(n_sublattices, refined.n_atoms, "atoms found")
-        refined = refined.label_sublattices(n_sublattices, column="amplitude")
-    t2 = time.perf_counter()
-    refined.to_csv(out_dir / "atoms.csv")
-    refined.save(out_dir / "atoms.hspy", overwrite=True)
-    signal.plot_atoms(refined, colour_by="sublattice", cmap="coolwarm")
-    plt.gcf().savefig(out_dir / "atoms.png", dpi=150)  # a single image: one figure
-    plt.close("all")
-    err = np.hypot(refined.get_column("x_err"), refined.get_column("y_err"))
-    return {
-        "n_atoms": refined.n_atoms,
-        "separation": float(atoms.metadata.AtomPositions.settings.separation),
-        "units": refined.units["x"],
-        "median_position_error": float(np.nanmedian(err)),
-        "find_s": t1 - t0,
-        "refine_s": t2 - t1,
-    }
+    return report.find(
+        signal,
+        out_dir,
+        separation=separation,
+        n_sublattices=n_sublattices,
+        model=model,
+        overwrite=overwrite,
+        inputs=inputs,
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -621,7 +566,7 @@ def _say_summary(summary, out):
         f" {summary['n_clusters']} clusters "
         f"({', '.join(f'{f:.0%}' for f in summary['cluster_fractions'])})"
     )
-    from .report import _pm
+    from .report.page import _pm
 
     for row in summary.get("lattice", [])[:1]:  # all atoms
         if "error" not in row:

@@ -107,7 +107,7 @@ def figures_not_rendered(monkeypatch):
     tests of the rendered images never use it."""
     from hyperspy_localcryst import report
 
-    monkeypatch.setattr(report, "_save", _save_unrendered)
+    monkeypatch.setattr(report.figures, "_save", _save_unrendered)
 
 
 #: The ``localcryst`` console script as ``python -c CONSOLE_NOT_RENDERING
@@ -121,7 +121,7 @@ from hyperspy_localcryst import report
 def _save(fig, out, name, plt):
     (out / name).write_bytes(b"")
     plt.close(fig)
-report._save = _save
+report.figures._save = _save
 from hyperspy_localcryst.__main__ import main
 sys.exit(main())
 """

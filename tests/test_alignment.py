@@ -8,6 +8,7 @@ checked against the truth it should recover.
 import numpy as np
 import pytest
 
+from hyperspy_localcryst.data.synthetic import make_drift_stack, render_gaussians
 from hyperspy_localcryst.numerics.alignment import (
     correct_scan_drift,
     estimate_velocity,
@@ -17,7 +18,6 @@ from hyperspy_localcryst.numerics.alignment import (
     sum_frames,
     warp_frame,
 )
-from hyperspy_localcryst.numerics.synthetic import make_drift_stack, render_gaussians
 
 # scan timing of a 128-row frame taking 90 % of the frame time
 LINE_TIME = 0.9 / 128

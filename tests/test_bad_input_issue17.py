@@ -22,6 +22,7 @@ import pytest
 
 from hyperspy_localcryst import report
 from hyperspy_localcryst.data import (
+    synthetic,
     synthetic_lattice,
     synthetic_series,
     synthetic_two_phase,
@@ -36,7 +37,6 @@ from hyperspy_localcryst.numerics import (
     neighbourhoods,
     point_patterns,
     refinement,
-    synthetic,
     tracking,
 )
 from hyperspy_localcryst.numerics import spectra as nsp

@@ -37,8 +37,8 @@ import pytest
 
 from hyperspy_localcryst import report
 from hyperspy_localcryst.cli import main
+from hyperspy_localcryst.data.synthetic import make_drift_stack, make_lattice_image
 from hyperspy_localcryst.numerics import finding
-from hyperspy_localcryst.numerics.synthetic import make_drift_stack, make_lattice_image
 from hyperspy_localcryst.signals.atom_positions import make_atom_positions
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 

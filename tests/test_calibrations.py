@@ -25,12 +25,12 @@ import pytest
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from hyperspy_localcryst.numerics import point_patterns
-from hyperspy_localcryst.numerics.synthetic import (
+from hyperspy_localcryst.data.synthetic import (
     cramer_rao_bound,
     make_drift_stack,
     make_lattice_image,
 )
+from hyperspy_localcryst.numerics import point_patterns
 from hyperspy_localcryst.signals.atom_positions import make_atom_positions
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 from hyperspy_localcryst.signals.spectra import (

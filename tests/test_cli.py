@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 from hyperspy_localcryst import report
 from hyperspy_localcryst.cli import main
 from hyperspy_localcryst.data import pto_sro_interface
-from hyperspy_localcryst.numerics.synthetic import lattice_positions, make_lattice_image
+from hyperspy_localcryst.data.synthetic import lattice_positions, make_lattice_image
 
 from ._helpers import figures_not_rendered, match_one_to_one, near_edge
 from .test_real_data import column_density
@@ -355,9 +355,9 @@ def test_analyse_lazy_stack_and_large_image_figures(tmp_path, monkeypatch):
 
     lazy = synthetic_series(n_frames=3, shape=(128, 128), spacing=14, seed=0).as_lazy()
     # figures draw the first frame only, strided to DISPLAY_PX per side
-    monkeypatch.setattr(report, "DISPLAY_PX", 64)
+    monkeypatch.setattr(report.figures, "DISPLAY_PX", 64)
     summary = report.analyse(lazy, tmp_path, clusters=2, neighbours=4)
     assert summary["n_frames"] == 3
     assert lazy._lazy  # nothing was loaded into the input
-    assert report._display(np.zeros((2, 128, 100))).shape == (64, 50)
+    assert report.figures._display(np.zeros((2, 128, 100))).shape == (64, 50)
     assert (tmp_path / "cluster_fractions.png").exists()

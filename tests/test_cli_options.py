@@ -17,7 +17,7 @@ import pytest
 
 from hyperspy_localcryst import report
 from hyperspy_localcryst.cli import main
-from hyperspy_localcryst.numerics.synthetic import render_gaussians
+from hyperspy_localcryst.data.synthetic import render_gaussians
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
 # a rectangular cell of 15 x 19 px turned by 9 deg (y down), one bright and

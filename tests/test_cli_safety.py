@@ -31,7 +31,7 @@ import pytest
 from hyperspy_localcryst import _output, report
 from hyperspy_localcryst._output import MARKER, OutputError, result_folder
 from hyperspy_localcryst.cli import main
-from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+from hyperspy_localcryst.data.synthetic import make_lattice_image
 
 from ._helpers import CONSOLE_NOT_RENDERING, figures_not_rendered
 

@@ -10,7 +10,7 @@ import hyperspy.api as hs
 import numpy as np
 import pytest
 
-from hyperspy_localcryst.numerics.synthetic import make_drift_stack
+from hyperspy_localcryst.data.synthetic import make_drift_stack
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
 

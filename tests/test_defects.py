@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
+from hyperspy_localcryst.data.synthetic import (
+    dislocation_positions,
+    edge_dislocation_displacement,
+    render_gaussians,
+)
 from hyperspy_localcryst.numerics.defects import (
     find_defects,
     find_dislocations,
     find_interstitials,
     find_vacancies,
-)
-from hyperspy_localcryst.numerics.synthetic import (
-    dislocation_positions,
-    edge_dislocation_displacement,
-    render_gaussians,
 )
 
 from ._helpers import assert_unchanged, snapshot
@@ -560,7 +560,7 @@ def test_a_dislocation_dipole_two_cells_apart_is_two_dislocations():
     along v2 (an oblique 14 x 13 px cell): with the default merge distance
     (1.5 cells) both are found, each within 1.5 cells of its core; merged
     (2.25 cells, measured) they would cancel and nothing be reported."""
-    from hyperspy_localcryst.numerics.synthetic import edge_dislocation_displacement
+    from hyperspy_localcryst.data.synthetic import edge_dislocation_displacement
 
     v = np.array([[14.0, 0.0], [3.0, 13.0]])
     shape = (300, 340)

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
+from hyperspy_localcryst.data.synthetic import make_lattice_image
 from hyperspy_localcryst.numerics import detection
 from hyperspy_localcryst.numerics.noise import estimate_noise, noise_variance
-from hyperspy_localcryst.numerics.synthetic import make_lattice_image
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
 from ._helpers import match_one_to_one, near_edge
@@ -292,7 +292,7 @@ def test_columns_centred_outside_are_told_with_their_neighbours_fitted(offset):
     x = 0. Fitted with their neighbours within 3 separations, all 7 are
     centred outside and no other candidate is; fitted alone, the
     neighbours' tails pull them inside and none is (measured)."""
-    from hyperspy_localcryst.numerics.synthetic import render_gaussians
+    from hyperspy_localcryst.data.synthetic import render_gaussians
 
     gx, gy = np.meshgrid(offset + 10.0 * np.arange(9), 5.0 + 11.0 * np.arange(7))
     tx, ty = gx.ravel(), gy.ravel()
@@ -389,7 +389,7 @@ def test_columns_centred_outside_the_frame_are_not_found():
     centred beyond the outermost pixel centre (their flank rises to the edge)
     are not atoms of the image; those centred inside are found, and every
     found column's fit converges inside the frame."""
-    from hyperspy_localcryst.numerics.synthetic import render_gaussians
+    from hyperspy_localcryst.data.synthetic import render_gaussians
 
     ny, nx = 120, 150
     # inside, a lattice well away from the edges (no symmetry: spacing
@@ -439,7 +439,7 @@ def test_bright_adatoms_with_deep_corner_holes_stay_bright(depth):
     # sharp features (sharpness ratio ~3.4 >> 0.5): test 2 needs both, so
     # the image is bright; the strongest holes also skew the significance
     # map negative, and test 1 still says bright by its extrema ratio (~2)
-    from hyperspy_localcryst.numerics.synthetic import (
+    from hyperspy_localcryst.data.synthetic import (
         lattice_positions,
         render_gaussians,
     )

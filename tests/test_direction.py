@@ -32,6 +32,7 @@ reproduces exactly.
 import numpy as np
 import pytest
 
+from hyperspy_localcryst.data.synthetic import render_gaussians
 from hyperspy_localcryst.numerics import alignment, finding, refinement, tracking
 from hyperspy_localcryst.numerics.neighbourhoods import (
     neighbour_invariants,
@@ -41,7 +42,6 @@ from hyperspy_localcryst.numerics.point_patterns import (
     point_pattern_fft,
     rasterise_nearest,
 )
-from hyperspy_localcryst.numerics.synthetic import render_gaussians
 from hyperspy_localcryst.signals.atom_positions import make_atom_positions
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 

@@ -234,7 +234,7 @@ def test_image_drift_errors():
     """``AtomicImage.estimate_drift``: the ``"atoms"`` method reports the
     atoms' errors (calibrated, non-negative on a flipped axis); ``"xcorr"``
     reports none (NaN), as documented."""
-    from hyperspy_localcryst.numerics.synthetic import make_drift_stack
+    from hyperspy_localcryst.data.synthetic import make_drift_stack
     from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
     grid = _grid(-0.2, 0.2)

@@ -30,12 +30,12 @@ import pytest
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from hyperspy_localcryst.numerics import alignment
-from hyperspy_localcryst.numerics.synthetic import (
+from hyperspy_localcryst.data.synthetic import (
     lattice_positions,
     make_drift_stack,
     render_gaussians,
 )
+from hyperspy_localcryst.numerics import alignment
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
 DATA = Path(__file__).parent / "data"  # copies of the shared files (README)

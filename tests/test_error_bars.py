@@ -41,8 +41,8 @@ import functools
 import numpy as np
 import pytest
 
+from hyperspy_localcryst.data.synthetic import cramer_rao_bound
 from hyperspy_localcryst.numerics.refinement import refine_gaussians
-from hyperspy_localcryst.numerics.synthetic import cramer_rao_bound
 
 TOL = 0.05  # relative tolerance on standard deviations (>= 3 standard errors)
 N_MIN = 3000  # columns per case and axis
@@ -531,7 +531,7 @@ def test_overlapping_columns_warn_that_errors_are_lower_bounds():
     match the scatter and nothing is said."""
     import warnings as _w
 
-    from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    from hyperspy_localcryst.data.synthetic import make_lattice_image
     from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
     rms = {}

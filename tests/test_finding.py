@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from hyperspy_localcryst.data import synthetic_lattice
-from hyperspy_localcryst.numerics import finding
-from hyperspy_localcryst.numerics.separation import estimate_separation
-from hyperspy_localcryst.numerics.synthetic import (
+from hyperspy_localcryst.data.synthetic import (
     lattice_positions,
     make_lattice_image,
     render_gaussians,
 )
+from hyperspy_localcryst.numerics import finding
+from hyperspy_localcryst.numerics.separation import estimate_separation
 
 from ._helpers import label_agreement, match_one_to_one, near_edge
 

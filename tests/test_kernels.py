@@ -12,8 +12,8 @@ from scipy import ndimage as ndi
 from skimage.feature import match_template, peak_local_max
 from skimage.filters import threshold_otsu
 
+from hyperspy_localcryst.data.synthetic import make_lattice_image
 from hyperspy_localcryst.numerics import _imaging, finding, refinement
-from hyperspy_localcryst.numerics.synthetic import make_lattice_image
 
 
 @pytest.mark.parametrize("tshape", [(7, 7), (8, 5), (6, 10), (21, 13)])

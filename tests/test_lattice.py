@@ -14,12 +14,12 @@ import hyperspy.api as hs
 import numpy as np
 import pytest
 
+from hyperspy_localcryst.data.synthetic import render_gaussians
 from hyperspy_localcryst.numerics.lattice import (
     calibration_factors,
     find_lattice_vectors,
     lattice_parameters,
 )
-from hyperspy_localcryst.numerics.synthetic import render_gaussians
 from hyperspy_localcryst.signals.atom_positions import make_atom_positions
 
 DATA = Path(__file__).parent / "data"

@@ -16,12 +16,12 @@ import pytest
 from scipy.spatial import cKDTree
 from sklearn.metrics import adjusted_rand_score
 
-from hyperspy_localcryst.library import NeighbourhoodLibrary
-from hyperspy_localcryst.numerics.synthetic import (
+from hyperspy_localcryst.data.synthetic import (
     make_lattice_image,
     render_gaussians,
     two_phase_positions,
 )
+from hyperspy_localcryst.library import NeighbourhoodLibrary
 
 SCALE = 0.01
 SETTINGS = {"n_neighbours": 12, "metric": "angle"}  # closed shells of both phases

@@ -10,8 +10,8 @@ matrix.
 import numpy as np
 import pytest
 
+from hyperspy_localcryst.data.synthetic import lattice_positions
 from hyperspy_localcryst.numerics import modes as md
-from hyperspy_localcryst.numerics.synthetic import lattice_positions
 from hyperspy_localcryst.signals.atom_positions import make_atom_positions
 
 SCALE = 0.02  # nm per pixel: 1 px = 20 pm

@@ -10,14 +10,14 @@ import pytest
 from scipy.spatial import cKDTree
 from sklearn.metrics import adjusted_rand_score
 
-from hyperspy_localcryst.numerics.neighbourhoods import (
-    neighbour_invariants,
-    neighbour_vectors,
-)
-from hyperspy_localcryst.numerics.synthetic import (
+from hyperspy_localcryst.data.synthetic import (
     lattice_positions,
     render_gaussians,
     two_phase_positions,
+)
+from hyperspy_localcryst.numerics.neighbourhoods import (
+    neighbour_invariants,
+    neighbour_vectors,
 )
 from hyperspy_localcryst.signals.atom_neighbourhoods import AtomNeighbourhoods
 from hyperspy_localcryst.signals.atom_positions import make_atom_positions

@@ -26,8 +26,8 @@ import pytest
 
 from hyperspy_localcryst import report
 from hyperspy_localcryst.cli import main
+from hyperspy_localcryst.data.synthetic import make_drift_stack, make_lattice_image
 from hyperspy_localcryst.library import NeighbourhoodLibrary
-from hyperspy_localcryst.numerics.synthetic import make_drift_stack, make_lattice_image
 from hyperspy_localcryst.signals.atom_neighbourhoods import AtomNeighbourhoods
 from hyperspy_localcryst.signals.atom_positions import AtomPositions
 from hyperspy_localcryst.signals.atomic_image import AtomicImage, LazyAtomicImage

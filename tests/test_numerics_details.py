@@ -13,6 +13,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage as ndi
 
+from hyperspy_localcryst.data.synthetic import make_lattice_image
 from hyperspy_localcryst.numerics import refinement
 from hyperspy_localcryst.numerics.clustering import KMedians
 from hyperspy_localcryst.numerics.finding import (
@@ -27,7 +28,6 @@ from hyperspy_localcryst.numerics.point_patterns import vector_histogram
 from hyperspy_localcryst.numerics.refinement import refine_gaussians
 from hyperspy_localcryst.numerics.separation import estimate_separation
 from hyperspy_localcryst.numerics.spectra import estimate_si_shift, region_transform
-from hyperspy_localcryst.numerics.synthetic import make_lattice_image
 
 
 # --------------------------------------------------------------------- finding

@@ -16,6 +16,11 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage as ndi
 
+from hyperspy_localcryst.data.synthetic import (
+    make_lattice_image,
+    render_gaussians,
+    two_phase_positions,
+)
 from hyperspy_localcryst.numerics import (
     _imaging,
     finding,
@@ -27,11 +32,6 @@ from hyperspy_localcryst.numerics._parallel import limit_threads, max_threads
 from hyperspy_localcryst.numerics.alignment import frame_shifts
 from hyperspy_localcryst.numerics.refinement import estimate_sigma
 from hyperspy_localcryst.numerics.separation import estimate_separation
-from hyperspy_localcryst.numerics.synthetic import (
-    make_lattice_image,
-    render_gaussians,
-    two_phase_positions,
-)
 
 
 # -------------------------------------------------------------------- _imaging

@@ -11,6 +11,7 @@ equivalent ones with the reason and the experiment.
 import numpy as np
 import pytest
 
+from hyperspy_localcryst.data.synthetic import make_lattice_image, render_gaussians
 from hyperspy_localcryst.numerics import (
     _imaging,
     alignment,
@@ -20,7 +21,6 @@ from hyperspy_localcryst.numerics import (
 )
 from hyperspy_localcryst.numerics.neighbourhoods import neighbour_vectors
 from hyperspy_localcryst.numerics.refinement import estimate_sigma, refine_gaussians
-from hyperspy_localcryst.numerics.synthetic import make_lattice_image, render_gaussians
 
 
 # -------------------------------------------------------------------- finding

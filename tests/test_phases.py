@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from hyperspy_localcryst.data.synthetic import two_phase_positions
 from hyperspy_localcryst.numerics import class_count
 from hyperspy_localcryst.numerics import neighbourhoods as nbn
 from hyperspy_localcryst.numerics import phases as ph
 from hyperspy_localcryst.numerics import symmetry as sy
-from hyperspy_localcryst.numerics.synthetic import two_phase_positions
 
 
 # ----------------------------------------------------------------- numerics
@@ -351,7 +351,7 @@ def test_report_writes_phases_variants_and_defects(tmp_path):
     for cx, cy in ((0.25 * W, 0.4 * H), (0.8 * W, 0.6 * H)):
         d = np.hypot(px - cx, py - cy) + 1e6 * (np.asarray(truth["sublattice"]) != 0)
         gone.append(int(np.argmin(d)))
-    from hyperspy_localcryst.numerics.synthetic import render_gaussians
+    from hyperspy_localcryst.data.synthetic import render_gaussians
 
     keep = np.ones(px.size, bool)
     keep[gone] = False
@@ -536,7 +536,7 @@ def test_report_polar_map_leaves_out_sites_of_a_complex_cell(tmp_path):
     import pandas as pd
 
     from hyperspy_localcryst import report
-    from hyperspy_localcryst.numerics.synthetic import render_gaussians
+    from hyperspy_localcryst.data.synthetic import render_gaussians
     from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
     H, W = 176, 192

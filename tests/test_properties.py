@@ -58,7 +58,7 @@ from hypothesis import assume, event, example, given
 from hypothesis import strategies as st
 from scipy.spatial import cKDTree
 
-from hyperspy_localcryst.numerics.synthetic import (
+from hyperspy_localcryst.data.synthetic import (
     cramer_rao_bound,
     lattice_positions,
     make_lattice_image,

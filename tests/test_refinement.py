@@ -5,13 +5,13 @@ import warnings
 import numpy as np
 import pytest
 
-from hyperspy_localcryst.numerics import refinement
-from hyperspy_localcryst.numerics.synthetic import (
+from hyperspy_localcryst.data.synthetic import (
     cramer_rao_bound,
     lattice_positions,
     make_lattice_image,
     render_gaussians,
 )
+from hyperspy_localcryst.numerics import refinement
 
 
 def _isolated(n_side=5, pitch=40, jitter=0.5, seed=0):
@@ -700,7 +700,7 @@ def test_faint_columns_beside_bright_ones_converge_with_honest_errors():
     (measured ratio 1.14; the seeds are 0.5 px off)."""
     import warnings
 
-    from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    from hyperspy_localcryst.data.synthetic import make_lattice_image
 
     dx, dy, ex, ey, failed = [], [], [], [], 0
     for seed in range(10):

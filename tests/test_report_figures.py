@@ -24,7 +24,7 @@ from scipy.cluster import hierarchy
 from scipy.spatial import cKDTree
 
 from hyperspy_localcryst import report
-from hyperspy_localcryst.numerics.synthetic import render_gaussians
+from hyperspy_localcryst.data.synthetic import render_gaussians
 from hyperspy_localcryst.signals._plotting import (
     NONE_COLOUR,
     add_scale_bar,
@@ -71,7 +71,7 @@ def _scene(seed=0):
 def run(tmp_path_factory):
     """The report of the scene, with the figures kept open for inspection."""
     figures = {}
-    save = report._save
+    save = report.figures._save
 
     def keep(fig, out, name, plt_):
         figures[name] = fig
@@ -80,9 +80,9 @@ def run(tmp_path_factory):
     s, x, y, kind = _scene()
     out = tmp_path_factory.mktemp("figs") / "report"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(report, "_save", keep)
+        mp.setattr(report.figures, "_save", keep)
         summary = report.analyse(s, out, clusters=2)
-    assert report._save is save
+    assert report.figures._save is save
     with open(out / "atoms.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     table = {
@@ -221,7 +221,7 @@ def test_categorical_legends_count_each_class(run):
 def test_categorical_map_names_counts_and_none(tmp_path):
     s, *_ = _scene()
     fig, ax = plt.subplots()
-    handles = report._categorical_map(
+    handles = report.figures._categorical_map(
         ax,
         s,
         [0.3, 0.5, 0.9, 1.1, 2.0],
@@ -244,7 +244,7 @@ def test_categorical_map_names_counts_and_none(tmp_path):
     ]
     assert handles[2].get_offsets()[:, 0].tolist() == [0.3, 0.9, 2.0]
     with pytest.raises(ValueError, match="one value per atom"):
-        report._categorical_map(ax, s, [0.1], [0.1, 0.2], [0])
+        report.figures._categorical_map(ax, s, [0.1], [0.1, 0.2], [0])
     plt.close(fig)
 
 
@@ -401,7 +401,7 @@ def test_map_dots_are_sized_by_the_nearest_neighbour_distance():
     # a dot a third of the nearest-neighbour distance d across, or up to half
     # of it where a third is under 6 points (dense images: 4,000 columns).
     # Axes of 4 in (288 pt) for 10 units: d in points is 28.8 d.
-    from hyperspy_localcryst.report import _marker_size
+    from hyperspy_localcryst.report.figures import _marker_size
 
     # d -> dot diameter (pt): 28.8/3; half of 2.88; half of 7.2; capped at 6
     for d, diameter in ((1.0, 9.6), (0.1, 1.44), (0.25, 3.6), (0.5, 6.0)):

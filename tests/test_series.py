@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from hyperspy_localcryst.numerics.synthetic import lattice_positions, make_lattice_image
+from hyperspy_localcryst.data.synthetic import lattice_positions, make_lattice_image
 from hyperspy_localcryst.signals.atomic_image import AtomicImage, LazyAtomicImage
 
 from ._helpers import match_one_to_one, near_edge
@@ -340,7 +340,7 @@ def drifting():
     """20 frames of 384² px, a square lattice (20 px) drifting by a known
     (0.37, -0.23) px per frame plus a random walk, Poisson noise; found,
     refined and linked once for the tests below."""
-    from hyperspy_localcryst.numerics.synthetic import make_drift_stack
+    from hyperspy_localcryst.data.synthetic import make_drift_stack
 
     stack, truth = make_drift_stack(
         n_frames=20,
@@ -411,7 +411,7 @@ def test_tracking_links_99_percent_correctly(drifting):
 
 
 def test_per_frame_precision_near_cramer_rao(drifting):
-    from hyperspy_localcryst.numerics.synthetic import cramer_rao_bound
+    from hyperspy_localcryst.data.synthetic import cramer_rao_bound
 
     s, truth, atoms = drifting
     ids, dist = _truth_id(atoms, truth)
@@ -441,7 +441,7 @@ def test_per_frame_precision_near_cramer_rao(drifting):
 def scanned():
     """10 frames of 256², drift (0.8, -0.5) px per frame, also during the
     scan (dwell 1 ms, line 0.256 s, frame 65.5 s)."""
-    from hyperspy_localcryst.numerics.synthetic import make_drift_stack
+    from hyperspy_localcryst.data.synthetic import make_drift_stack
 
     frames, truth = make_drift_stack(
         n_frames=10,

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 
 from hyperspy_localcryst.data import synthetic_lattice
+from hyperspy_localcryst.data.synthetic import (
+    lattice_positions,
+    make_lattice_image,
+    render_gaussians,
+)
 from hyperspy_localcryst.numerics import finding
 from hyperspy_localcryst.numerics.separation import (
     estimate_column_width,
     estimate_separation,
 )
 from hyperspy_localcryst.numerics.sparse import find_atoms_sparse, sparse_deconvolution
-from hyperspy_localcryst.numerics.synthetic import (
-    lattice_positions,
-    make_lattice_image,
-    render_gaussians,
-)
 
 from ._helpers import match_one_to_one, near_edge
 

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from hyperspy_localcryst.numerics import spectra as nsp
-from hyperspy_localcryst.numerics.synthetic import (
+from hyperspy_localcryst.data.synthetic import (
     edge_spectrum,
     make_spectrum_image_pair,
     two_phase_positions,
 )
+from hyperspy_localcryst.numerics import spectra as nsp
 from hyperspy_localcryst.signals.spectra import (
     estimate_si_registration,
     region_from_metadata,

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
+from hyperspy_localcryst.data.synthetic import render_gaussians
 from hyperspy_localcryst.numerics import sublattices as sl
 from hyperspy_localcryst.numerics.finding import label_by_intensity
-from hyperspy_localcryst.numerics.synthetic import render_gaussians
 
 ROT = 17.3  # degrees, counter-clockwise on screen
 

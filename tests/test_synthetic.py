@@ -1,4 +1,4 @@
-"""Tests for :mod:`hyperspy_localcryst.numerics.synthetic` against known truth."""
+"""Tests for :mod:`hyperspy_localcryst.data.synthetic` against known truth."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from hyperspy_localcryst.numerics.synthetic import (
+from hyperspy_localcryst.data.synthetic import (
     cramer_rao_bound,
     lattice_positions,
     make_lattice_image,

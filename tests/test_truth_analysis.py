@@ -1331,7 +1331,7 @@ def test_surrounded_sectors():
 
 @pytest.fixture(scope="module")
 def dislocation_scene():
-    from hyperspy_localcryst.numerics.synthetic import dislocation_positions
+    from hyperspy_localcryst.data.synthetic import dislocation_positions
 
     v = np.array([[11.0, 0.0], [2.5, 14.0]])
     return {
@@ -1371,7 +1371,7 @@ def test_find_dislocations_none_in_a_strained_lattice():
 
 
 def test_find_dislocations_labels_choose_the_sublattice(dislocation_scene):
-    from hyperspy_localcryst.numerics.synthetic import dislocation_positions
+    from hyperspy_localcryst.data.synthetic import dislocation_positions
 
     v = np.array([[11.0, 0.0], [2.5, 14.0]])
     t = dislocation_positions(

@@ -79,8 +79,8 @@ def test_log_finder_in_strips_equals_one_pass():
     one pass over the whole image, bit for bit. Separation 15 px gives a
     LoG width of 3 px, whose kernel reaches 12 rows: a halo of 4 sigma + 1
     covers it, 4 sigma - 1 (11 rows) would not."""
+    from hyperspy_localcryst.data.synthetic import make_lattice_image
     from hyperspy_localcryst.numerics.finding import find_atoms_log
-    from hyperspy_localcryst.numerics.synthetic import make_lattice_image
 
     img, _ = make_lattice_image((600, 250), spacing=15, sigma=2.5, seed=3)
     with limit_threads(1):

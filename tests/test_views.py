@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from hyperspy_localcryst.data import synthetic_lattice  # noqa: E402
-from hyperspy_localcryst.numerics.synthetic import make_lattice_image  # noqa: E402
+from hyperspy_localcryst.data.synthetic import make_lattice_image  # noqa: E402
 from hyperspy_localcryst.signals._plotting import (  # noqa: E402
     NONE_COLOUR,
     class_colours,

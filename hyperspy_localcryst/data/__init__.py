@@ -73,7 +73,7 @@ def synthetic_lattice(
 
     Point-sampled Gaussian columns on a constant background with Poisson
     noise; see
-    :func:`hyperspy_localcryst.numerics.synthetic.make_lattice_image`. The
+    :func:`hyperspy_localcryst.data.synthetic.make_lattice_image`. The
     pixel grid has ``scale`` per pixel (square pixels) and offset 0.
 
     Parameters
@@ -116,7 +116,7 @@ def synthetic_lattice(
     >>> len(truth["x"])
     49
     """
-    from ..numerics.synthetic import make_lattice_image
+    from .synthetic import make_lattice_image
 
     _check_options(scale, units, return_truth)
     img, t = make_lattice_image(
@@ -191,7 +191,7 @@ def synthetic_two_phase(
     The left half holds ``phases[0]``, the right half ``phases[1]``, both
     with nearest-neighbour distance ``spacing``, separated by a gap of one
     spacing, the whole rotated by ``rotation`` (see
-    :func:`hyperspy_localcryst.numerics.synthetic.two_phase_positions`).
+    :func:`hyperspy_localcryst.data.synthetic.two_phase_positions`).
     Columns are point-sampled round Gaussians on a constant background.
 
     Parameters
@@ -234,13 +234,12 @@ def synthetic_two_phase(
     >>> sorted(set(truth["phase"].tolist()))
     [0, 1, 2]
     """
-    from ..numerics.synthetic import (
-        _check_seed,
-        _number,
+    from ..signals._grid import check_number
+    from .synthetic import (
         render_gaussians,
         two_phase_positions,
     )
-    from ..signals._grid import check_number
+    from .synthetic.lattices import _check_seed, _number
 
     _check_options(scale, units, return_truth)
     if noise is not None and not (
@@ -291,7 +290,7 @@ def synthetic_series(
 ):
     """A drifting image series (time stack) with the true positions per frame.
 
-    See :func:`hyperspy_localcryst.numerics.synthetic.make_drift_stack` for
+    See :func:`hyperspy_localcryst.data.synthetic.make_drift_stack` for
     the model (drift per frame, random walk, scan distortion, noise) and the
     other keyword arguments (``drift_jitter``, ``line_time``, ``pixel_time``,
     ``sigma``, ``peak``, ``background``, ``lattice``, ``noise``).
@@ -333,7 +332,7 @@ def synthetic_series(
     """
     import inspect
 
-    from ..numerics.synthetic import make_drift_stack
+    from .synthetic import make_drift_stack
 
     _check_options(scale, units, return_truth)
     allowed = set(inspect.signature(make_drift_stack).parameters) - {

@@ -644,7 +644,7 @@ def phase_correlation_shift(reference, image, upsample: int = 20):
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_drift_stack
+    >>> from hyperspy_localcryst.data.synthetic import make_drift_stack
     >>> stack, truth = make_drift_stack(3, (128, 128), noise=None, seed=0)
     >>> dx, dy = phase_correlation_shift(stack[0], stack[2])
     >>> truth["shifts"][2]
@@ -706,7 +706,7 @@ def frame_shifts(stack, reference: str = "auto", upsample: int = 20) -> np.ndarr
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_drift_stack
+    >>> from hyperspy_localcryst.data.synthetic import make_drift_stack
     >>> stack, truth = make_drift_stack(6, (128, 128), seed=1)
     >>> shifts = frame_shifts(stack, reference="previous")
     >>> shifts.shape
@@ -1090,7 +1090,7 @@ def sum_frames(stack, shifts=None, matrices=None, translations=None, order: int 
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_drift_stack
+    >>> from hyperspy_localcryst.data.synthetic import make_drift_stack
     >>> stack, truth = make_drift_stack(4, (64, 64), drift=(1.0, 0.0), seed=0)
     >>> mean, count = sum_frames(stack, shifts=truth["shifts"])
     >>> count[0, [0, 60, 61, 62, 63]]  # frame k lacks the last k columns

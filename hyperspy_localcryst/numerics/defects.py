@@ -92,7 +92,7 @@ screen (``+z = x cross y`` in pixel coordinates), so that the textbook field
 of an edge dislocation along ``+z`` (Hirth & Lothe: ``u_x = b/2pi [theta +
 sin(2 theta) / (4 (1 - nu))]``, ``theta = atan2(y, x)`` in pixel
 coordinates) has Burgers vector ``+b``
-(see :func:`hyperspy_localcryst.numerics.synthetic.dislocation_positions`).
+(see :func:`hyperspy_localcryst.data.synthetic.dislocation_positions`).
 """
 
 import warnings
@@ -703,7 +703,7 @@ def find_dislocations(
     Burgers vector ``-v1`` at (134.3, 113.6):
 
     >>> import numpy as np
-    >>> from hyperspy_localcryst.numerics.synthetic import dislocation_positions
+    >>> from hyperspy_localcryst.data.synthetic import dislocation_positions
     >>> v = np.array([[11.0, 0.0], [2.5, 14.0]])
     >>> t = dislocation_positions((220, 260), v, burgers=(-1, 0), margin=5)
     >>> pos, b, n = find_dislocations(t["x"], t["y"], v)

@@ -127,7 +127,7 @@ def significance_map(image, sigma, noise=None, sign=1):
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    >>> from hyperspy_localcryst.data.synthetic import make_lattice_image
     >>> img, truth = make_lattice_image((120, 100), spacing=20, sigma=3, seed=0)
     >>> z = significance_map(img, 3.0)
     >>> bool(z[int(truth["y"][0]), int(truth["x"][0])] > 5)
@@ -198,7 +198,7 @@ def significance(image, x, y, sigma, noise=None, contrast="bright", neighbours=T
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    >>> from hyperspy_localcryst.data.synthetic import make_lattice_image
     >>> img, truth = make_lattice_image((120, 100), spacing=20, sigma=3, seed=0)
     >>> z = significance(img, truth["x"], truth["y"], 3.0)
     >>> bool(z.min() > 5)
@@ -579,7 +579,7 @@ def decide_contrast(image, sigma, noise=None, separation=None):
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    >>> from hyperspy_localcryst.data.synthetic import make_lattice_image
     >>> img, _ = make_lattice_image(
     ...     (120, 100), spacing=15, sigma=2, lattice="hexagonal", seed=0
     ... )

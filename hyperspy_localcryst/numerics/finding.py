@@ -136,7 +136,7 @@ def auto_target(image, separation, n_max=400):
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    >>> from hyperspy_localcryst.data.synthetic import make_lattice_image
     >>> img, _ = make_lattice_image((128, 128), spacing=16, sigma=3, noise=None)
     >>> auto_target(img, 16).shape
     (13, 13)
@@ -338,7 +338,7 @@ def find_atoms_template(
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    >>> from hyperspy_localcryst.data.synthetic import make_lattice_image
     >>> img, truth = make_lattice_image((200, 200), spacing=20, sigma=3, seed=0)
     >>> found = find_atoms_template(img, 20)
     >>> len(truth["x"]), len(found["x"])  # also finds the cut atoms at the edges
@@ -431,7 +431,7 @@ def find_atoms_local_max(image, separation, threshold="auto"):
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    >>> from hyperspy_localcryst.data.synthetic import make_lattice_image
     >>> img, truth = make_lattice_image((200, 200), spacing=20, sigma=3, seed=0)
     >>> len(find_atoms_local_max(img, 20)["x"])
     121
@@ -471,7 +471,7 @@ def find_atoms_log(image, separation, threshold="auto"):
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    >>> from hyperspy_localcryst.data.synthetic import make_lattice_image
     >>> img, truth = make_lattice_image((200, 200), spacing=20, sigma=3, seed=0)
     >>> len(find_atoms_log(img, 20)["x"])
     121
@@ -617,7 +617,7 @@ def find_atoms(image, separation=None, method=None, threshold="auto", **kwargs):
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    >>> from hyperspy_localcryst.data.synthetic import make_lattice_image
     >>> img, truth = make_lattice_image((200, 200), spacing=20, sigma=3, seed=0)
     >>> found = find_atoms(img, method=["template", "log", "local_max"])
     >>> len(found["x"]), int(found["votes"].min())

@@ -72,7 +72,7 @@ def central_separation(image):
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    >>> from hyperspy_localcryst.data.synthetic import make_lattice_image
     >>> img, _ = make_lattice_image((256, 256), spacing=16, sigma=3, noise=None)
     >>> round(central_separation(img), 0)
     16.0
@@ -135,7 +135,7 @@ def estimate_separation(image, min_separation=3.0):
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    >>> from hyperspy_localcryst.data.synthetic import make_lattice_image
     >>> img, _ = make_lattice_image((256, 256), spacing=16, sigma=3, noise=None)
     >>> round(estimate_separation(img), 0)
     16.0
@@ -267,7 +267,7 @@ def estimate_column_width(image):
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    >>> from hyperspy_localcryst.data.synthetic import make_lattice_image
     >>> img, _ = make_lattice_image((256, 192), spacing=24, sigma=3, noise=None)
     >>> bool(2.5 < estimate_column_width(img) < 3.5)
     True

@@ -90,7 +90,7 @@ def find_atoms_sparse(
     Two columns of width 3 px only 7 px apart (2.3 widths: one blob after
     any smoothing) next to a single one:
 
-    >>> from hyperspy_localcryst.numerics.synthetic import render_gaussians
+    >>> from hyperspy_localcryst.data.synthetic import render_gaussians
     >>> x, y = np.array([20.0, 27.0, 45.0]), np.array([30.0, 31.0, 20.0])
     >>> img = render_gaussians((50, 64), x, y, 100.0, 3.0, background=10.0)
     >>> found = find_atoms_sparse(img, separation=7, sigma=3.0)
@@ -171,7 +171,7 @@ def sparse_deconvolution(image, sigma, penalty, max_iter=300, tol=1e-4):
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import render_gaussians
+    >>> from hyperspy_localcryst.data.synthetic import render_gaussians
     >>> img = render_gaussians((32, 40), [12.0], [20.0], 50.0, 2.0)
     >>> c = sparse_deconvolution(img, 2.0, 0.01)
     >>> np.unravel_index(np.argmax(c), c.shape)

@@ -23,7 +23,7 @@ Conventions
 * An affine map is a ``(2, 3)`` array ``A``: ``survey = A[:, :2] @ (i, j) +
   A[:, 2]``.
 * Angles are in degrees, counter-clockwise as seen on the displayed image
-  (y down), as in :mod:`hyperspy_localcryst.numerics.synthetic`.
+  (y down), as in :mod:`hyperspy_localcryst.data.synthetic`.
 """
 
 from __future__ import annotations
@@ -624,7 +624,7 @@ def estimate_si_shift(survey, haadf, affine, si_shape, search=None):
 
     Examples
     --------
-    >>> from hyperspy_localcryst.numerics.synthetic import make_lattice_image
+    >>> from hyperspy_localcryst.data.synthetic import make_lattice_image
     >>> img, _ = make_lattice_image((96, 96), spacing=12.0, noise=None)
     >>> A = region_transform((30.5, 20.5, 60.5, 70.5), (10, 6))
     >>> haadf = img[23:73, 32:62]  # the SI really was 1 px right, 2 px down
@@ -803,8 +803,8 @@ def estimate_si_rotation(
     Examples
     --------
     >>> from scipy import ndimage
-    >>> from hyperspy_localcryst.numerics.synthetic import two_phase_positions
-    >>> from hyperspy_localcryst.numerics.synthetic import render_gaussians
+    >>> from hyperspy_localcryst.data.synthetic import two_phase_positions
+    >>> from hyperspy_localcryst.data.synthetic import render_gaussians
     >>> x, y, _ = two_phase_positions((128, 128), spacing=10.0, seed=0)
     >>> img = render_gaussians((128, 128), x, y, 100.0, 2.0, background=10.0)
     >>> A0 = region_transform((34.5, 34.5, 94.5, 94.5), (30, 30))

@@ -178,7 +178,7 @@ class SeriesMixin:
         Examples
         --------
         >>> from hyperspy_localcryst.signals.atomic_image import AtomicImage
-        >>> from hyperspy_localcryst.numerics.synthetic import make_drift_stack
+        >>> from hyperspy_localcryst.data.synthetic import make_drift_stack
         >>> frames, truth = make_drift_stack(n_frames=3, shape=(128, 128), seed=0)
         >>> s = AtomicImage(frames)
         >>> drift = s.estimate_drift()
@@ -561,7 +561,7 @@ class SeriesMixin:
         Examples
         --------
         >>> from hyperspy_localcryst.signals.atomic_image import AtomicImage
-        >>> from hyperspy_localcryst.numerics.synthetic import make_drift_stack
+        >>> from hyperspy_localcryst.data.synthetic import make_drift_stack
         >>> frames, _ = make_drift_stack(n_frames=3, shape=(128, 128), seed=0)
         >>> aligned = AtomicImage(frames).align_frames()
         >>> aligned.data.shape
@@ -634,7 +634,7 @@ class SeriesMixin:
         Examples
         --------
         >>> from hyperspy_localcryst.signals.atomic_image import AtomicImage
-        >>> from hyperspy_localcryst.numerics.synthetic import make_drift_stack
+        >>> from hyperspy_localcryst.data.synthetic import make_drift_stack
         >>> frames, _ = make_drift_stack(n_frames=4, shape=(128, 128), seed=0)
         >>> mean = AtomicImage(frames).sum_frames()
         >>> mean.axes_manager.navigation_dimension, bool(np.isfinite(mean.data).all())
