@@ -62,8 +62,9 @@ from scipy.optimize import curve_fit
 from scipy.spatial import cKDTree
 
 from hyperspy_localcryst.data.synthetic import cramer_rao_bound, make_lattice_image
+from hyperspy_localcryst.numerics.centroids import centre_of_mass
 from hyperspy_localcryst.numerics.finding import find_atoms
-from hyperspy_localcryst.numerics.refinement import centre_of_mass, refine_gaussians
+from hyperspy_localcryst.numerics.refinement import refine_gaussians
 
 SPACING = 20.0
 SIGMA = 3.5

@@ -112,6 +112,45 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
+    "_fit_kernels.py": ["tests/test_truth_refinement_rules.py"]
+    + _FAST_TRUTH
+    + [
+        "tests/test_refinement.py",
+        "tests/test_kernels.py",
+        "tests/test_error_bars.py",
+        "tests/test_direction.py",
+        "tests/test_numerics_details.py",
+        "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
+        "tests/test_calibrations.py",
+        "tests/test_properties.py",
+    ],
+    "_joint_errors.py": ["tests/test_truth_refinement_rules.py"]
+    + _FAST_TRUTH
+    + [
+        "tests/test_refinement.py",
+        "tests/test_kernels.py",
+        "tests/test_error_bars.py",
+        "tests/test_direction.py",
+        "tests/test_numerics_details.py",
+        "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
+        "tests/test_calibrations.py",
+        "tests/test_properties.py",
+    ],
+    "centroids.py": ["tests/test_truth_refinement_rules.py"]
+    + _FAST_TRUTH
+    + [
+        "tests/test_refinement.py",
+        "tests/test_kernels.py",
+        "tests/test_error_bars.py",
+        "tests/test_direction.py",
+        "tests/test_numerics_details.py",
+        "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
+        "tests/test_calibrations.py",
+        "tests/test_properties.py",
+    ],
     "neighbourhoods.py": _FAST_TRUTH
     + [
         "tests/test_neighbourhoods.py",

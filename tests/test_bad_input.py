@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hyperspy_localcryst.data import synthetic_lattice
-from hyperspy_localcryst.numerics import finding, refinement
+from hyperspy_localcryst.numerics import centroids, finding, refinement
 from hyperspy_localcryst.numerics.separation import estimate_separation
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
@@ -136,7 +136,7 @@ def test_numerics_reject_1d_arrays():
     with pytest.raises(ValueError, match="2D"):
         refinement.refine_gaussians(line, [5.0], [0.0], 3)
     with pytest.raises(ValueError, match="2D"):
-        refinement.centre_of_mass(line, [5.0], [0.0], 3)
+        centroids.centre_of_mass(line, [5.0], [0.0], 3)
 
 
 # ------------------------------------------------------------------ dtypes

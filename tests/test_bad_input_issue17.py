@@ -30,6 +30,7 @@ from hyperspy_localcryst.data import (
 from hyperspy_localcryst.library import NeighbourhoodLibrary
 from hyperspy_localcryst.numerics import (
     alignment,
+    centroids,
     clustering,
     finding,
     frames,
@@ -796,7 +797,7 @@ def test_argument_classes_of_the_data_generators(call, exc, name):
             "`x`",
         ),
         (
-            lambda img: refinement.centre_of_mass(img, [20.0], [20.0], 5, n_iter=2.5),
+            lambda img: centroids.centre_of_mass(img, [20.0], [20.0], 5, n_iter=2.5),
             TypeError,
             "n_iter",
         ),

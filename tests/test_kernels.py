@@ -13,7 +13,7 @@ from skimage.feature import match_template, peak_local_max
 from skimage.filters import threshold_otsu
 
 from hyperspy_localcryst.data.synthetic import make_lattice_image
-from hyperspy_localcryst.numerics import _imaging, finding, refinement
+from hyperspy_localcryst.numerics import _fit_kernels, _imaging, finding, refinement
 
 
 @pytest.mark.parametrize("tshape", [(7, 7), (8, 5), (6, 10), (21, 13)])
@@ -180,7 +180,7 @@ def test_wide_smooth_is_close_to_gaussian():
 )
 def test_gauss_factor_recurrence(start, count, t0, k):
     out = np.empty(count)
-    refinement._gauss_factors(start, count, t0, k, out)
+    _fit_kernels._gauss_factors(start, count, t0, k, out)
     t = start + np.arange(count) - t0
     np.testing.assert_allclose(out, np.exp(-k * t * t), rtol=1e-12, atol=1e-300)
 
@@ -188,7 +188,7 @@ def test_gauss_factor_recurrence(start, count, t0, k):
 def test_gauss_factor_overflow_falls_back_to_direct():
     out = np.empty(41)
     # a narrow peak far from the window: the recurrence factors would overflow
-    refinement._gauss_factors(0, 41, -30.0, 20.0, out)
+    _fit_kernels._gauss_factors(0, 41, -30.0, 20.0, out)
     assert np.all(np.isfinite(out))
     np.testing.assert_array_equal(out, np.exp(-20.0 * (np.arange(41) + 30.0) ** 2))
 

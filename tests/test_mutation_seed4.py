@@ -14,11 +14,11 @@ import pytest
 from hyperspy_localcryst.numerics import (
     _imaging,
     alignment,
+    centroids,
     defects,
     detection,
     finding,
     phases,
-    refinement,
     sublattices,
 )
 
@@ -193,7 +193,7 @@ def test_seed_params_start_from_the_nearest_pixel_above_the_ring_quantile():
     img += 80.0 * np.exp(-((xx - 17) ** 2 + (yy - 12) ** 2) / (2 * 1.2**2))
     radius = 5
     for sx, sy in [(17.0, 12.0), (17.4, 11.7), (16.5, 12.49), (16.6, 11.5)]:
-        bg, amp = refinement._seed_params(img, np.array([sx]), np.array([sy]), radius)
+        bg, amp = centroids._seed_params(img, np.array([sx]), np.array([sy]), radius)
         r2 = (xx - 17) ** 2 + (yy - 12) ** 2
         ring = np.sort(img[(r2 <= radius**2) & (r2 >= (radius - 1) ** 2)])
         b = ring[int(0.2 * (len(ring) - 1))]
@@ -208,11 +208,11 @@ def test_estimate_sigma_of_a_cut_column_is_mirror_symmetric():
     yy, xx = np.mgrid[:31, :41].astype(float)
     img = 3.0 + 50.0 * np.exp(-((xx - 2) ** 2 + (yy - 13) ** 2) / (2 * 2.5**2))
     img += 30.0 * np.exp(-((xx - 25) ** 2 + (yy - 20) ** 2) / (2 * 2.0**2))
-    s = refinement.estimate_sigma(img, [2.0], [13.0], 6)
+    s = centroids.estimate_sigma(img, [2.0], [13.0], 6)
     assert 1.5 < s < 2.7
-    assert refinement.estimate_sigma(img[:, ::-1], [38.0], [13.0], 6) == s
-    assert refinement.estimate_sigma(img.T, [13.0], [2.0], 6) == s
-    assert refinement.estimate_sigma(img.T[::-1], [13.0], [38.0], 6) == s
+    assert centroids.estimate_sigma(img[:, ::-1], [38.0], [13.0], 6) == s
+    assert centroids.estimate_sigma(img.T, [13.0], [2.0], 6) == s
+    assert centroids.estimate_sigma(img.T[::-1], [13.0], [38.0], 6) == s
 
 
 # ---------------------------------------------------------------- sublattices

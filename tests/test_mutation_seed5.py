@@ -16,12 +16,12 @@ from scipy import ndimage as ndi
 from scipy.spatial import cKDTree
 
 from hyperspy_localcryst.numerics import (
+    centroids,
     class_count,
     clustering,
     detection,
     finding,
     lattice,
-    refinement,
     sparse,
     sublattices,
     tracking,
@@ -156,7 +156,7 @@ def test_centre_of_mass_at_the_top_edge_is_the_brute_force_disc_centroid():
         disc = (xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2
         wgt = np.where(disc, img - img[disc].min(), 0.0)
         want = ((wgt * xx).sum() / wgt.sum(), (wgt * yy).sum() / wgt.sum())
-        gx, gy = refinement.centre_of_mass(img, [x0], [y0], radius, n_iter=1)
+        gx, gy = centroids.centre_of_mass(img, [x0], [y0], radius, n_iter=1)
         assert gx[0] == pytest.approx(want[0], abs=1e-12)
         assert gy[0] == pytest.approx(want[1], abs=1e-12)
 

@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage as ndi
 
 from hyperspy_localcryst.data.synthetic import make_lattice_image
-from hyperspy_localcryst.numerics import refinement
+from hyperspy_localcryst.numerics import _fit_kernels, refinement
 from hyperspy_localcryst.numerics.clustering import KMedians
 from hyperspy_localcryst.numerics.finding import (
     find_atoms_local_max,
@@ -236,19 +236,21 @@ def test_render_peaks_matches_numpy_and_stays_in_its_buffers(monkeypatch):
             [2.2, 3.9, 4.0, 1.5, 1.0],
         ]
     )
-    radii = refinement._render_radii(params, refinement._ROUND, 4)
+    radii = refinement._render_radii(params, _fit_kernels._ROUND, 4)
     assert radii.tolist() == [8, 11, 6]
     shape = (60, 45)
     ok = np.ones(len(params), dtype=bool)
     ref = _render_brute_force(shape, params, radii)
-    out = refinement._render_peaks(
-        np.full(shape, np.nan), params, refinement._ROUND, radii, ok, True
+    out = _fit_kernels._render_peaks(
+        np.full(shape, np.nan), params, _fit_kernels._ROUND, radii, ok, True
     )
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
-    monkeypatch.setattr(refinement, "_add_peak", refinement._add_peak.py_func)
-    monkeypatch.setattr(refinement, "_gauss_factors", refinement._gauss_factors.py_func)
-    out = refinement._render_peaks.py_func(
-        np.full(shape, np.nan), params, refinement._ROUND, radii, ok, True
+    monkeypatch.setattr(_fit_kernels, "_add_peak", _fit_kernels._add_peak.py_func)
+    monkeypatch.setattr(
+        _fit_kernels, "_gauss_factors", _fit_kernels._gauss_factors.py_func
+    )
+    out = _fit_kernels._render_peaks.py_func(
+        np.full(shape, np.nan), params, _fit_kernels._ROUND, radii, ok, True
     )
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
 

@@ -22,15 +22,15 @@ from hyperspy_localcryst.data.synthetic import (
     two_phase_positions,
 )
 from hyperspy_localcryst.numerics import (
+    _fit_kernels,
     _imaging,
     finding,
     neighbourhoods,
-    refinement,
     spectra,
 )
 from hyperspy_localcryst.numerics._parallel import limit_threads, max_threads
 from hyperspy_localcryst.numerics.alignment import frame_shifts
-from hyperspy_localcryst.numerics.refinement import estimate_sigma
+from hyperspy_localcryst.numerics.centroids import estimate_sigma
 from hyperspy_localcryst.numerics.separation import estimate_separation
 
 
@@ -269,8 +269,8 @@ def test_elliptical_fisher_sums_match_numpy(poisson):
     F_ref = Jn.T @ (w[:, None] * Jn)
     g_ref = Jn.T @ (w * res)
     for fn in (
-        refinement._accumulate_elliptical,
-        refinement._accumulate_elliptical.py_func,
+        _fit_kernels._accumulate_elliptical,
+        _fit_kernels._accumulate_elliptical.py_func,
     ):
         J, F, g = np.zeros(7), np.zeros((7, 7)), np.zeros(7)
         rss, wrss, mu_min = fn(D, X, Y, N, X.size, p, poisson, J, F, g)

@@ -19,8 +19,9 @@ from hyperspy_localcryst.numerics import (
     point_patterns,
     spectra,
 )
+from hyperspy_localcryst.numerics.centroids import estimate_sigma
 from hyperspy_localcryst.numerics.neighbourhoods import neighbour_vectors
-from hyperspy_localcryst.numerics.refinement import estimate_sigma, refine_gaussians
+from hyperspy_localcryst.numerics.refinement import refine_gaussians
 
 
 # -------------------------------------------------------------------- finding

@@ -11,7 +11,7 @@ from hyperspy_localcryst.data.synthetic import (
     make_lattice_image,
     render_gaussians,
 )
-from hyperspy_localcryst.numerics import refinement
+from hyperspy_localcryst.numerics import centroids, refinement
 
 
 def _isolated(n_side=5, pitch=40, jitter=0.5, seed=0):
@@ -335,18 +335,18 @@ def test_joint_fit_at_four_sigma():
 def test_centre_of_mass():
     x, y, shape = _isolated()
     img = render_gaussians(shape, x, y, 200.0, 3.0, background=20.0)
-    cx, cy = refinement.centre_of_mass(img, np.round(x), np.round(y), 12)
+    cx, cy = centroids.centre_of_mass(img, np.round(x), np.round(y), 12)
     assert np.max(np.abs(cx - x)) < 0.005
     assert np.max(np.abs(cy - y)) < 0.005
     # with shot noise it is unbiased and within a few tenths of a pixel
     noisy = np.random.default_rng(0).poisson(img).astype(float)
-    cx, cy = refinement.centre_of_mass(noisy, np.round(x), np.round(y), 9)
+    cx, cy = centroids.centre_of_mass(noisy, np.round(x), np.round(y), 9)
     assert np.sqrt(np.mean((cx - x) ** 2)) < 0.15
     assert np.sqrt(np.mean((cy - y) ** 2)) < 0.15
 
 
 def test_centre_of_mass_empty():
-    cx, cy = refinement.centre_of_mass(np.ones((10, 10)), [], [], 3)
+    cx, cy = centroids.centre_of_mass(np.ones((10, 10)), [], [], 3)
     assert cx.shape == (0,) and cy.shape == (0,)
 
 
@@ -472,16 +472,16 @@ def test_auto_weights_poisson_for_counts_least_squares_for_heights():
     metres (noise independent of the height, levels from 0.1 to 6 times the
     noise-free corrugation) gets least squares; negative pixels always do."""
     img, _ = make_lattice_image((150, 170), spacing=16, seed=1)  # Poisson
-    assert refinement.auto_weights(img) == "poisson"
-    assert refinement.auto_weights(1e-10 * img + 1e-12) == "poisson"
-    assert refinement.auto_weights(3.7e200 * img) == "poisson"
+    assert centroids.auto_weights(img) == "poisson"
+    assert centroids.auto_weights(1e-10 * img + 1e-12) == "poisson"
+    assert centroids.auto_weights(3.7e200 * img) == "poisson"
     topo, x, y = _tilted_topograph()
     heights = 1e-10 * (topo - topo.min() + 0.1)
     assert heights.min() > 0
-    assert refinement.auto_weights(heights) == "uniform"
-    assert refinement.auto_weights(topo) == "uniform"  # negative pixels
+    assert centroids.auto_weights(heights) == "uniform"
+    assert centroids.auto_weights(topo) == "uniform"  # negative pixels
     binary = (img > img.mean()).astype(float)  # whole numbers
-    assert refinement.auto_weights(binary) == "poisson"
+    assert centroids.auto_weights(binary) == "poisson"
 
 
 def test_positive_heights_are_levelled_through_the_signal():
@@ -623,8 +623,8 @@ def test_input_image_not_modified(dtype):
     refinement.refine_gaussians(img, x, y, 10)
     refinement.refine_gaussians(img, x, y, 10, model="elliptical")
     refinement.refine_gaussians(img, x, y, 10, weights="uniform")
-    refinement.centre_of_mass(img, x, y, 8)
-    refinement.estimate_sigma(img, x, y, 10)
+    centroids.centre_of_mass(img, x, y, 8)
+    centroids.estimate_sigma(img, x, y, 10)
     np.testing.assert_array_equal(img, copy)
     assert img.dtype == copy.dtype
     np.testing.assert_array_equal(x, xc)
@@ -689,7 +689,7 @@ def test_fit_status_names_the_failure():
 def test_estimate_sigma():
     x, y, shape = _isolated()
     img = render_gaussians(shape, x, y, 200.0, 3.0, background=20.0)
-    assert refinement.estimate_sigma(img, x, y, 12) == pytest.approx(3.0, rel=0.1)
+    assert centroids.estimate_sigma(img, x, y, 12) == pytest.approx(3.0, rel=0.1)
 
 
 def test_faint_columns_beside_bright_ones_converge_with_honest_errors():

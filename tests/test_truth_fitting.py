@@ -19,11 +19,8 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from hyperspy_localcryst.numerics.refinement import (
-    centre_of_mass,
-    estimate_sigma,
-    refine_gaussians,
-)
+from hyperspy_localcryst.numerics.centroids import centre_of_mass, estimate_sigma
+from hyperspy_localcryst.numerics.refinement import refine_gaussians
 
 
 # ---------------------------------------------------------------------------

@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 import pytest
 
-from hyperspy_localcryst.numerics import refinement
+from hyperspy_localcryst.numerics import centroids
 from hyperspy_localcryst.numerics.refinement import refine_gaussians
 
 RTOL = 1e-6
@@ -319,7 +319,7 @@ def test_centre_of_mass_iterates_the_brute_force_disc_centroid():
             disc = (xx - cx) ** 2 + (yy - cy) ** 2 <= 25
             wgt = np.where(disc, img - img[disc].min(), 0.0)
             px, py = (wgt * xx).sum() / wgt.sum(), (wgt * yy).sum() / wgt.sum()
-        gx, gy = refinement.centre_of_mass(img, [x0], [y0], 5, n_iter=3)
+        gx, gy = centroids.centre_of_mass(img, [x0], [y0], 5, n_iter=3)
         assert gx[0] == pytest.approx(px, abs=1e-10)
         assert gy[0] == pytest.approx(py, abs=1e-10)
 
@@ -347,7 +347,7 @@ def test_estimate_sigma_ignores_a_seed_on_a_featureless_patch():
         areas.append(np.sum(disc & (img >= half)))
     want = np.median(np.sqrt(np.array(areas) / (2 * np.pi * np.log(2))))
     flat = [(50.0, 10.0), (52.0, 25.0), (47.0, 33.0)]
-    got = refinement.estimate_sigma(
+    got = centroids.estimate_sigma(
         img, [x for x, _ in cols + flat], [y for _, y in cols + flat], 6
     )
     assert got == pytest.approx(want, rel=1e-12)

@@ -733,7 +733,9 @@ def centred_outside(image, x, y, separation):
     >>> centred_outside(img, [49, 49], [30, 8], 12.0).tolist()
     [True, False]
     """
-    from .refinement import _S_MOVED, _S_OUTSIDE, auto_weights, refine_gaussians
+    from ._fit_kernels import _S_MOVED, _S_OUTSIDE
+    from .centroids import auto_weights
+    from .refinement import refine_gaussians
 
     img = _as_image(image)
     x = check_array(x, "x", ndim=1, finite=True)

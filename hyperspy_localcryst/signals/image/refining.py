@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ...numerics import refinement
+from ...numerics import centroids, refinement
 from ...numerics._parallel import kd_query
 from ...numerics.frames import frame_groups
 from .._grid import (
@@ -82,7 +82,7 @@ def _refine_frame(
     xp, yp = seeds[:, 0], seeds[:, 1]
     r_px = radius_px if radius_px is not None else _default_radius(xp, yp)
     if method == "com":
-        fx, fy = refinement.centre_of_mass(img, xp, yp, r_px)
+        fx, fy = centroids.centre_of_mass(img, xp, yp, r_px)
         out = {"x": fx, "y": fy}
     else:
         # the default window (half the column distance) grows for wide columns
