@@ -33,7 +33,9 @@ from hyperspy_localcryst.data.synthetic import (  # noqa: E402
     make_spectrum_image_pair,
     two_phase_positions,
 )
-from hyperspy_localcryst.signals.spectra import estimate_si_registration  # noqa: E402
+from hyperspy_localcryst.signals.si_registration import (  # noqa: E402
+    estimate_si_registration,
+)
 from tests import test_library as tl  # noqa: E402
 from tests import test_spectra as ts  # noqa: E402
 

@@ -227,7 +227,23 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_series.py",
     ],
+    "warping.py": _FAST_TRUTH
+    + [
+        "tests/test_alignment.py",
+        "tests/test_direction.py",
+        "tests/test_drift_errors.py",
+        "tests/test_numerics_details.py",
+        "tests/test_numerics_details2.py",
+        "tests/test_numerics_details3.py",
+        "tests/test_calibrations.py",
+        "tests/test_series.py",
+    ],
     "sublattices.py": _FAST_TRUTH
+    + [
+        "tests/test_truth_sublattices.py",
+        "tests/test_sublattices.py",
+    ],
+    "translations.py": _FAST_TRUTH
     + [
         "tests/test_truth_sublattices.py",
         "tests/test_sublattices.py",

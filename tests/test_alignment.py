@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 from hyperspy_localcryst.data.synthetic import make_drift_stack, render_gaussians
-from hyperspy_localcryst.numerics.alignment import (
+from hyperspy_localcryst.numerics.alignment import frame_shifts, phase_correlation_shift
+from hyperspy_localcryst.numerics.warping import (
     correct_scan_drift,
     estimate_velocity,
-    frame_shifts,
-    phase_correlation_shift,
     scan_drift_matrix,
     sum_frames,
     warp_frame,

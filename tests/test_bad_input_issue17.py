@@ -39,10 +39,12 @@ from hyperspy_localcryst.numerics import (
     point_patterns,
     refinement,
     tracking,
+    warping,
 )
 from hyperspy_localcryst.numerics import spectra as nsp
 from hyperspy_localcryst.numerics._checks import check_memory, format_bytes
 from hyperspy_localcryst.numerics.separation import estimate_separation
+from hyperspy_localcryst.signals import si_registration as sir
 from hyperspy_localcryst.signals import spectra as ssp
 from hyperspy_localcryst.signals._grid import (
     check_at_most,
@@ -629,7 +631,7 @@ NAN = float("nan")
             "window",
         ),
         (
-            lambda s, a: ssp.estimate_si_registration(
+            lambda s, a: sir.estimate_si_registration(
                 a,
                 s,
                 s.data[:40, :40],
@@ -844,13 +846,13 @@ def test_argument_classes_of_the_data_generators(call, exc, name):
             "shifts",
         ),
         (
-            lambda img: alignment.scan_drift_matrix((True, False), 1.0),
+            lambda img: warping.scan_drift_matrix((True, False), 1.0),
             ValueError,
             "velocity",
         ),
-        (lambda img: alignment.warp_frame(img, cval="a"), ValueError, "cval"),
+        (lambda img: warping.warp_frame(img, cval="a"), ValueError, "cval"),
         (
-            lambda img: alignment.warped_mean(3, np.eye(2)[None], [(0, 0)]),
+            lambda img: warping.warped_mean(3, np.eye(2)[None], [(0, 0)]),
             ValueError,
             "frames",
         ),
@@ -1109,7 +1111,7 @@ def test_infinite_drift_is_refused_not_skipped(clean_series):
     inf_drift = [[0.0, 0.0], [np.inf, 0.0], [0.0, 0.0], [0.0, 0.0]]
     # numerics: sum_frames refuses inf (and NaN) shifts, naming them
     with pytest.raises(ValueError, match="`shifts`"):
-        alignment.sum_frames(stack[:3], shifts=inf_drift[:3])
+        warping.sum_frames(stack[:3], shifts=inf_drift[:3])
     # the signal methods: NaN means "no drift, skipped"; inf is refused
     for method in ("align_frames", "sum_frames"):
         for drift in (inf_drift, [[0.0, 0.0], [0.0, 0.0], [0.0, -np.inf], [0, 0]]):
@@ -1129,11 +1131,11 @@ def test_infinite_drift_is_refused_not_skipped(clean_series):
 @pytest.mark.parametrize("bad", ["x", None, 3, np.zeros((4, 4, 8))])
 def test_spectrum_functions_refuse_a_non_signal(atoms, bad):
     with pytest.raises(TypeError, match="`si`"):
-        ssp.region_from_metadata(bad)
+        sir.region_from_metadata(bad)
     region = (0.2, 0.2, 1.4, 1.4)
     for call in (
-        lambda: ssp.si_affine(atoms.grid, bad, region),
-        lambda: ssp.register_atoms(atoms, bad, region),
+        lambda: sir.si_affine(atoms.grid, bad, region),
+        lambda: sir.register_atoms(atoms, bad, region),
         lambda: ssp.atom_spectra(atoms, bad, region),
         lambda: ssp.class_spectra(atoms, bad, np.zeros(atoms.n_atoms), region=region),
         lambda: ssp.spectral_quantity(atoms, bad, window=(2, 5), region=region),
@@ -1141,7 +1143,7 @@ def test_spectrum_functions_refuse_a_non_signal(atoms, bad):
         with pytest.raises(TypeError, match="`si`"):
             call()
     for call in (
-        lambda: ssp.register_atoms(bad, _si((8, 8)), region),
+        lambda: sir.register_atoms(bad, _si((8, 8)), region),
         lambda: ssp.atom_spectra(bad, _si((8, 8)), region),
     ):
         with pytest.raises(TypeError, match="`atoms`"):
@@ -1168,7 +1170,7 @@ def test_si_affine_checks_the_grid(atoms, grid, exc, name):
     elif grid == "size":
         grid = {"x": dict(good["x"], size=np.inf), "y": good["y"]}
     with pytest.raises(exc) as info:
-        ssp.si_affine(grid, _si((8, 8)), (0.2, 0.2, 1.4, 1.4))
+        sir.si_affine(grid, _si((8, 8)), (0.2, 0.2, 1.4, 1.4))
     assert name in str(info.value), str(info.value)
 
 

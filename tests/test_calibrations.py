@@ -33,7 +33,7 @@ from hyperspy_localcryst.data.synthetic import (
 from hyperspy_localcryst.numerics import point_patterns
 from hyperspy_localcryst.signals.atom_positions import make_atom_positions
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
-from hyperspy_localcryst.signals.spectra import (
+from hyperspy_localcryst.signals.si_registration import (
     estimate_si_registration,
     estimate_si_shift,
 )

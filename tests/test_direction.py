@@ -39,6 +39,7 @@ from hyperspy_localcryst.numerics import (
     finding,
     refinement,
     tracking,
+    warping,
 )
 from hyperspy_localcryst.numerics.neighbourhoods import (
     neighbour_invariants,
@@ -640,7 +641,7 @@ def bilinear_frame(matrix=np.eye(2), translation=(0.0, 0.0), shape=SHAPE):
 )
 def test_warp_frame_maps_reference_to_frame(matrix, translation):
     frame = bilinear_frame(matrix, translation)
-    out = alignment.warp_frame(frame, matrix, translation)
+    out = warping.warp_frame(frame, matrix, translation)
     ny, nx = SHAPE
     r, c = np.mgrid[:ny, :nx].astype(float)
     ax = matrix[0, 0] * c + matrix[0, 1] * r + translation[0]
@@ -657,7 +658,7 @@ def test_warp_frame_maps_reference_to_frame(matrix, translation):
 def test_sum_frames_bilinear_exact_and_coverage():
     shifts = np.array([[0.0, 0.0], [2.5, -1.25], [-1.75, 2.75]])
     stack = np.stack([bilinear_frame(translation=t) for t in shifts])
-    mean, count = alignment.sum_frames(stack, shifts=shifts)
+    mean, count = warping.sum_frames(stack, shifts=shifts)
     ny, nx = SHAPE
     r, c = np.mgrid[:ny, :nx].astype(float)
     want_count = np.zeros(SHAPE, int)
@@ -671,7 +672,7 @@ def test_sum_frames_bilinear_exact_and_coverage():
     # an affine map per frame: the same with matrices and translations
     m = np.array([[1.0, 0.05], [-0.02, 1.0]])
     stack = np.stack([bilinear_frame(m, t) for t in shifts])
-    mean, count = alignment.sum_frames(stack, matrices=m, translations=shifts)
+    mean, count = warping.sum_frames(stack, matrices=m, translations=shifts)
     full = count == 3
     assert full.sum() > 0.8 * ny * nx
     np.testing.assert_allclose(mean[full], bilinear(c, r)[full], atol=1e-3)
@@ -722,19 +723,19 @@ def test_scan_drift_matrix_and_correction_follow_the_scan():
     lt, pt = 0.004, 0.00007
     q = np.column_stack([[10.0, 200.0, 35.0, 150.0], [5.0, 20.0, 140.0, 90.0]])
     a = _apparent(q, v, lt, pt)
-    m = alignment.scan_drift_matrix(v, lt, pt)
+    m = warping.scan_drift_matrix(v, lt, pt)
     np.testing.assert_allclose(q @ m.T, a, atol=1e-9)
     # only the rows' timing: x is sheared by the rows, not y by the columns
-    m_rows = alignment.scan_drift_matrix(v, line_time=lt)
+    m_rows = warping.scan_drift_matrix(v, line_time=lt)
     g = 1.0 / (1.0 - v[1] * lt)
     np.testing.assert_allclose(m_rows, [[1.0, v[0] * lt * g], [0.0, g]], atol=1e-12)
     # the correction takes recorded positions back to the frame start...
-    qx, qy = alignment.correct_scan_drift(a[:, 0], a[:, 1], v, 0.0, lt, pt)
+    qx, qy = warping.correct_scan_drift(a[:, 0], a[:, 1], v, 0.0, lt, pt)
     np.testing.assert_allclose(np.column_stack([qx, qy]), q, atol=1e-9)
     # ... and with the frame's start time t0, to time 0
     t0 = 3.0
     a = _apparent(q + t0 * v, v, lt, pt)
-    qx, qy = alignment.correct_scan_drift(a[:, 0], a[:, 1], v, t0, lt, pt)
+    qx, qy = warping.correct_scan_drift(a[:, 0], a[:, 1], v, t0, lt, pt)
     np.testing.assert_allclose(np.column_stack([qx, qy]), q, atol=1e-9)
 
 
@@ -745,9 +746,9 @@ def test_estimate_velocity_recovers_the_true_velocity():
     # frame k is frame 0 translated by the apparent motion of a point:
     # where the origin's trajectory is recorded at t_k
     shifts = np.array([_apparent([t * v], v, lt, pt)[0] for t in times])
-    vel, err = alignment.estimate_velocity(shifts, times, lt, pt)
+    vel, err = warping.estimate_velocity(shifts, times, lt, pt)
     np.testing.assert_allclose(vel, v, atol=1e-9)
-    vel, _ = alignment.estimate_velocity(shifts, times)  # apparent slope
+    vel, _ = warping.estimate_velocity(shifts, times)  # apparent slope
     np.testing.assert_allclose(vel, shifts[1] / times[1], atol=1e-9)
 
 

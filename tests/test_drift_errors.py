@@ -4,7 +4,7 @@ Issue 24, point 2, for every uncertainty other than the per-atom ``x_err`` /
 ``y_err`` of the refinement: the frame-shift errors of
 :func:`~hyperspy_localcryst.numerics.tracking.estimate_shifts` (direct and
 chained through an intermediate frame, with and without wrong links), the
-velocity errors of :func:`~hyperspy_localcryst.numerics.alignment.estimate_velocity`
+velocity errors of :func:`~hyperspy_localcryst.numerics.warping.estimate_velocity`
 (with and without the scan-timing conversion), and the calibrated ``dx_err`` /
 ``dy_err`` columns of the drift signals.
 
@@ -20,8 +20,8 @@ the empirical standard deviation has a relative standard error of about
 import numpy as np
 import pytest
 
-from hyperspy_localcryst.numerics.alignment import estimate_velocity
 from hyperspy_localcryst.numerics.tracking import estimate_shifts
+from hyperspy_localcryst.numerics.warping import estimate_velocity
 
 TOL = 0.05  # issue 24: within 5 % per axis
 N_REAL = 4000  # realisations: relative SE of an empirical std ~ 1.1 %

@@ -25,6 +25,7 @@ from hyperspy_localcryst.numerics import (
     sparse,
     sublattices,
     tracking,
+    translations,
 )
 from hyperspy_localcryst.numerics.separation import _significant_maxima
 
@@ -226,7 +227,7 @@ def test_small_site_is_merged_into_the_nearest_real_site():
     xy = np.vstack([a, b, extra])
     site, off = sublattices._assign_sites(
         xy,
-        sublattices._Tree(xy),
+        translations._Tree(xy),
         np.array([10.0, 0.0]),
         np.array([0.0, 10.0]),
         50**0.5,

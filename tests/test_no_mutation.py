@@ -31,7 +31,7 @@ from hyperspy_localcryst.library import NeighbourhoodLibrary
 from hyperspy_localcryst.signals.atom_neighbourhoods import AtomNeighbourhoods
 from hyperspy_localcryst.signals.atom_positions import AtomPositions
 from hyperspy_localcryst.signals.atomic_image import AtomicImage, LazyAtomicImage
-from hyperspy_localcryst.signals.spectra import (
+from hyperspy_localcryst.signals.si_registration import (
     estimate_si_registration,
     estimate_si_shift,
 )

@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage as ndi
 
 from hyperspy_localcryst.data.synthetic import make_lattice_image
-from hyperspy_localcryst.numerics import _fit_kernels, refinement
+from hyperspy_localcryst.numerics import _fit_kernels
 from hyperspy_localcryst.numerics.clustering import KMedians
 from hyperspy_localcryst.numerics.finding import (
     find_atoms_local_max,
@@ -236,7 +236,7 @@ def test_render_peaks_matches_numpy_and_stays_in_its_buffers(monkeypatch):
             [2.2, 3.9, 4.0, 1.5, 1.0],
         ]
     )
-    radii = refinement._render_radii(params, _fit_kernels._ROUND, 4)
+    radii = _fit_kernels._render_radii(params, _fit_kernels._ROUND, 4)
     assert radii.tolist() == [8, 11, 6]
     shape = (60, 45)
     ok = np.ones(len(params), dtype=bool)

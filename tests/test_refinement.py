@@ -428,10 +428,10 @@ def test_level_plane_is_the_least_squares_plane():
     jj, ii = np.mgrid[:7, :11]
     a = np.column_stack([np.ones(img.size), ii.ravel(), jj.ravel()])
     want = np.linalg.lstsq(a, img.ravel(), rcond=None)[0]
-    got = refinement._lsq_plane(img)
+    got = centroids._lsq_plane(img)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(
-        refinement._plane_at(got, ii, jj), (a @ want).reshape(img.shape), atol=1e-12
+        centroids._plane_at(got, ii, jj), (a @ want).reshape(img.shape), atol=1e-12
     )
 
 

@@ -20,7 +20,7 @@ from hyperspy_localcryst.data.synthetic import (
     two_phase_positions,
 )
 from hyperspy_localcryst.numerics import spectra as nsp
-from hyperspy_localcryst.signals.spectra import (
+from hyperspy_localcryst.signals.si_registration import (
     estimate_si_registration,
     region_from_metadata,
 )

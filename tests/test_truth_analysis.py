@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from hyperspy_localcryst.numerics import defects, modes, phases, sublattices, symmetry
+from hyperspy_localcryst.numerics import (
+    defects,
+    modes,
+    phases,
+    sublattices,
+    symmetry,
+    translations,
+)
 
 # ---------------------------------------------------------------------------
 # independent helpers
@@ -989,19 +996,21 @@ def test_local_normalise_brute_force():
     v = 3.0 + 0.05 * x - 0.02 * y + rng.normal(0, 1.0, xx.size)
     v[[5, 30]] = np.nan
     for nn in (24, 9):
-        got = sublattices.local_normalise(x, y, v, n_neighbours=nn)
+        got = translations.local_normalise(x, y, v, n_neighbours=nn)
         want = _local_normalise_brute(x, y, v, nn)
         assert np.isnan(got[[5, 30]]).all()
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     # an additive ramp and a positive scale do not change it
-    base = sublattices.local_normalise(x, y, v, 9)
+    base = translations.local_normalise(x, y, v, 9)
     np.testing.assert_allclose(
-        sublattices.local_normalise(x, y, 2.5 * v + 7 * x - 3 * y + 4, 9),
+        translations.local_normalise(x, y, 2.5 * v + 7 * x - 3 * y + 4, 9),
         base,
         rtol=1e-5,
         atol=1e-6,
     )
-    assert sublattices.local_normalise([0.0, 1.0], [0.0, 0.0], [1.0, 2.0]).tolist() == [
+    assert translations.local_normalise(
+        [0.0, 1.0], [0.0, 0.0], [1.0, 2.0]
+    ).tolist() == [
         0.0,
         0.0,
     ]
@@ -1013,7 +1022,7 @@ def test_row_quantiles_against_numpy():
     a[1, [2, 5]] = np.nan
     a[3, :8] = np.nan
     a[4, :] = np.nan
-    lo, hi = sublattices._row_quantiles(a, (0.25, 0.75))
+    lo, hi = translations._row_quantiles(a, (0.25, 0.75))
     with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
         want = np.nanquantile(a, [0.25, 0.75], axis=1)
     np.testing.assert_allclose(lo, want[0], rtol=1e-12)
@@ -1105,8 +1114,8 @@ def _lattice_equal(b_true, b):
 
 def test_find_translations_three_site_cell():
     x, y, inten, site = _three_site()
-    q = sublattices.local_normalise(x, y, inten)
-    t = sublattices.find_translations(x, y, q)
+    q = translations.local_normalise(x, y, inten)
+    t = translations.find_translations(x, y, q)
     b = np.column_stack([t["a1"], t["a2"]])
     assert _lattice_equal(np.column_stack([_A1, _A2]), b)
     # a1 is the shortest translation, a2 reduced against it
@@ -1131,7 +1140,7 @@ def test_find_translations_three_site_cell():
         f = inv @ v
         np.testing.assert_allclose(f, np.round(f), atol=0.08)
     # geometry alone (min_fraction above any): nothing is a translation
-    t2 = sublattices.find_translations(x, y, q, min_fraction=1.01)
+    t2 = translations.find_translations(x, y, q, min_fraction=1.01)
     assert not t2["is_translation"].any() and np.isnan(t2["a1"]).all()
 
 
@@ -2102,7 +2111,7 @@ def test_row_quantiles_short_rows():
     a = rng.normal(size=(5, 6))
     for r, n_finite in enumerate((2, 3, 4, 5, 6)):
         a[r, n_finite:] = np.nan
-    lo, hi = sublattices._row_quantiles(a, (0.25, 0.75))
+    lo, hi = translations._row_quantiles(a, (0.25, 0.75))
     want = np.nanquantile(a, [0.25, 0.75], axis=1)
     np.testing.assert_allclose(lo, want[0], rtol=1e-12)
     np.testing.assert_allclose(hi, want[1], rtol=1e-12)
@@ -2114,7 +2123,7 @@ def test_local_normalise_smallest_window():
     rng = np.random.default_rng(8)
     x, y = rng.uniform(0, 20, 15), rng.uniform(0, 20, 15)
     v = rng.normal(size=15)
-    got = sublattices.local_normalise(x, y, v, n_neighbours=2)
+    got = translations.local_normalise(x, y, v, n_neighbours=2)
     np.testing.assert_allclose(got, 0.0, atol=1e-3)
 
 
@@ -2122,7 +2131,7 @@ def test_find_translations_nn_distance_brute_force():
     rng = np.random.default_rng(10)
     for scale in (0.3, 7.0):
         x, y = rng.uniform(0, 10, 50) * scale, rng.uniform(0, 8, 50) * scale
-        t = sublattices.find_translations(x, y, rng.normal(size=50))
+        t = translations.find_translations(x, y, rng.normal(size=50))
         d = np.hypot(x[:, None] - x[None], y[:, None] - y[None])
         np.fill_diagonal(d, np.inf)
         assert t["nn_distance"] == pytest.approx(np.median(d.min(axis=1)), rel=1e-12)
@@ -2191,7 +2200,7 @@ def test_find_translations_shortest_first():
     j, i = np.mgrid[0:12, 0:10]
     p = i.ravel()[:, None] * b2 + j.ravel()[:, None] * b1
     q = np.random.default_rng(0).normal(size=len(p))
-    t = sublattices.find_translations(p[:, 0], p[:, 1], q)
+    t = translations.find_translations(p[:, 0], p[:, 1], q)
     assert np.allclose(t["a1"], b1, atol=0.05) or np.allclose(t["a1"], -b1, atol=0.05)
     assert _lattice_equal(
         np.column_stack([b1, b2]), np.column_stack([t["a1"], t["a2"]])
@@ -2231,8 +2240,8 @@ def test_find_translations_scores_brute_force():
     rng = np.random.default_rng(4)
     x = x + rng.normal(0, 0.5, x.size)
     y = y + rng.normal(0, 0.5, y.size)
-    q = sublattices.local_normalise(x, y, inten)
-    t = sublattices.find_translations(x, y, q)
+    q = translations.local_normalise(x, y, inten)
+    t = translations.find_translations(x, y, q)
     d0, frac, corr = _translation_scores_brute(x, y, q, t["candidates"])
     assert t["nn_distance"] == pytest.approx(d0, rel=1e-12)
     np.testing.assert_allclose(t["fraction"], frac, rtol=1e-12)
@@ -2259,7 +2268,7 @@ def test_find_translations_skips_collinear_candidates():
     j, i = np.mgrid[0:8, 0:16]
     p = i.ravel()[:, None] * b1 + j.ravel()[:, None] * b2
     q = np.random.default_rng(1).normal(size=len(p))
-    t = sublattices.find_translations(p[:, 0], p[:, 1], q)
+    t = translations.find_translations(p[:, 0], p[:, 1], q)
     assert np.hypot(*t["a1"]) == pytest.approx(5.0, abs=0.05)
     assert _lattice_equal(
         np.column_stack([b1, b2]), np.column_stack([t["a1"], t["a2"]])

@@ -916,6 +916,7 @@ def test_mode_polarity_and_frame_statistics_truth():
 # alignment: known shifts, closed forms, our own bilinear resampling
 # ---------------------------------------------------------------------------
 from hyperspy_localcryst.numerics import alignment as al  # noqa: E402
+from hyperspy_localcryst.numerics import warping as wp  # noqa: E402
 
 
 def _blobs(shape, shift=(0.0, 0.0), seed=0, n=300, sigma=1.2):
@@ -1009,7 +1010,7 @@ def test_frame_shifts_every_reference():
 def test_scan_drift_closed_forms():
     v = np.array([0.7, -0.3])
     lt, pt = 0.02, 0.0015
-    M = al.scan_drift_matrix(v, line_time=lt, pixel_time=pt)
+    M = wp.scan_drift_matrix(v, line_time=lt, pixel_time=pt)
     want = np.linalg.inv(np.eye(2) - np.outer(v, (pt, lt)))
     np.testing.assert_allclose(M, want, rtol=1e-14)
     # the model: a = q + v (a_y lt + a_x pt); a = M q, and the correction
@@ -1017,15 +1018,15 @@ def test_scan_drift_closed_forms():
     q = np.array([13.2, 40.7])
     a = M @ q
     np.testing.assert_allclose(a, q + v * (a[1] * lt + a[0] * pt), rtol=1e-13)
-    qx, qy = al.correct_scan_drift([a[0]], [a[1]], v, 0.0, lt, pt)
+    qx, qy = wp.correct_scan_drift([a[0]], [a[1]], v, 0.0, lt, pt)
     np.testing.assert_allclose([qx[0], qy[0]], q, rtol=1e-13)
     t0 = np.array([[0.0], [2.5]])
-    qx, qy = al.correct_scan_drift([[a[0], 3.0]] * 2, [[a[1], 7.0]] * 2, v, t0, lt, pt)
+    qx, qy = wp.correct_scan_drift([[a[0], 3.0]] * 2, [[a[1], 7.0]] * 2, v, t0, lt, pt)
     t = t0 + np.array([[a[1], 7.0]]) * lt + np.array([[a[0], 3.0]]) * pt
     np.testing.assert_allclose(qx, np.array([[a[0], 3.0]]) - v[0] * t)
     np.testing.assert_allclose(qy, np.array([[a[1], 7.0]]) - v[1] * t)
     with pytest.raises(ValueError):
-        al.scan_drift_matrix((50.0, 0.0), pixel_time=0.03)
+        wp.scan_drift_matrix((50.0, 0.0), pixel_time=0.03)
 
 
 def test_estimate_velocity_matches_least_squares_and_delta_method():
@@ -1033,7 +1034,7 @@ def test_estimate_velocity_matches_least_squares_and_delta_method():
     wob = np.array([0.03, -0.05, 0.02, 0.04, -0.01, -0.03])
     shifts = np.column_stack([0.41 * t + 1.0 + wob, -0.23 * t - wob[::-1] * 2])
     lt, pt = 0.05, 0.004
-    v, err = al.estimate_velocity(shifts, t, line_time=lt, pixel_time=pt)
+    v, err = wp.estimate_velocity(shifts, t, line_time=lt, pixel_time=pt)
     # least squares slopes and their covariance
     A = np.column_stack([np.ones_like(t), t])
     coef, *_ = np.linalg.lstsq(A, shifts, rcond=None)
@@ -1053,7 +1054,7 @@ def test_estimate_velocity_matches_least_squares_and_delta_method():
         J[:, i] = (vel(w + e) - vel(w - e)) / 2e-6
     np.testing.assert_allclose(err, np.sqrt(np.diag(J @ cov @ J.T)), rtol=1e-6)
     # default times: frame index; two frames: NaN errors
-    v2, e2 = al.estimate_velocity(shifts[:2])
+    v2, e2 = wp.estimate_velocity(shifts[:2])
     np.testing.assert_allclose(v2, shifts[1] - shifts[0], rtol=1e-12)
     assert np.isnan(e2).all()
 
@@ -1082,16 +1083,16 @@ def test_warp_frame_and_sum_frames_match_bilinear_resampling():
     frames = rng.normal(size=(3, 9, 11))
     M = np.array([[1.02, 0.07], [-0.03, 0.97]])
     t = np.array([0.6, -0.35])
-    got = al.warp_frame(frames[0], M, t)
+    got = wp.warp_frame(frames[0], M, t)
     want = _bilinear_warp(frames[0], M, t)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)], atol=1e-12)
-    got0 = al.warp_frame(frames[0], translation=(1.0, -2.0), order=0, cval=-7.0)
+    got0 = wp.warp_frame(frames[0], translation=(1.0, -2.0), order=0, cval=-7.0)
     want0 = np.full((9, 11), -7.0)
     want0[2:, :-1] = frames[0][:-2, 1:]
     np.testing.assert_array_equal(got0, want0)
     shifts = np.array([[0.0, 0.0], [0.4, -1.3], [-2.2, 0.7]])
-    mean, count = al.sum_frames(frames, shifts=shifts)
+    mean, count = wp.sum_frames(frames, shifts=shifts)
     warped = np.array([_bilinear_warp(f, np.eye(2), s) for f, s in zip(frames, shifts)])
     want_count = np.isfinite(warped).sum(0)
     np.testing.assert_array_equal(count, want_count)
@@ -1099,7 +1100,7 @@ def test_warp_frame_and_sum_frames_match_bilinear_resampling():
         want_mean = np.nansum(warped, 0) / want_count
     np.testing.assert_allclose(mean, np.where(want_count > 0, want_mean, np.nan))
     mats = np.array([M, np.eye(2), M.T])
-    mean2, count2 = al.sum_frames(frames, matrices=mats, translations=shifts)
+    mean2, count2 = wp.sum_frames(frames, matrices=mats, translations=shifts)
     warped = np.array(
         [_bilinear_warp(f, m, s) for f, m, s in zip(frames, mats, shifts)]
     )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from hyperspy_localcryst.numerics import sublattices
+from hyperspy_localcryst.numerics import sublattices, translations
 
 # ---------------------------------------------------------------------------
 # neighbour distance, quantiles, local normalisation
@@ -29,14 +29,14 @@ def test_nn_distance_median_of_nonzero_and_coincident():
     np.fill_diagonal(d, np.inf)
     nn = d.min(axis=1)
     want = np.median(nn[nn > 0])
-    got = sublattices._nn_distance(cKDTree(xy), xy)
+    got = translations._nn_distance(cKDTree(xy), xy)
     assert got == pytest.approx(want, rel=1e-12)
     assert want < 0.5  # the scene really is sub-pixel
     same = np.zeros((4, 2)) + [3.0, 5.0]
     with pytest.raises(ValueError, match="coincide"):
-        sublattices._nn_distance(cKDTree(same), same)
+        translations._nn_distance(cKDTree(same), same)
     with pytest.raises(ValueError, match="coincide"):
-        sublattices.find_translations(same[:, 0], same[:, 1], [1.0, 2.0, 3.0, 4.0])
+        translations.find_translations(same[:, 0], same[:, 1], [1.0, 2.0, 3.0, 4.0])
 
 
 def test_row_quantiles_every_count_and_level():
@@ -45,7 +45,7 @@ def test_row_quantiles_every_count_and_level():
     for r in range(11):
         a[r, rng.permutation(10)[: 10 - r]] = np.nan  # r finite values in row r
     qs = (0.1, 0.25, 0.5, 0.75, 0.9)
-    got = sublattices._row_quantiles(a, qs)
+    got = translations._row_quantiles(a, qs)
     for r in range(11):
         row = a[r][np.isfinite(a[r])]
         for g, q in zip(got, qs):
@@ -81,14 +81,14 @@ def test_local_normalise_smallest_window():
     xy = xy + rng.uniform(-2.0, 2.0, xy.shape)
     v = 2.0 + 0.1 * xy[:, 0] + rng.normal(0, 1.0, len(xy))
     for nn in (2, 3, 5):
-        got = sublattices.local_normalise(xy[:, 0], xy[:, 1], v, n_neighbours=nn)
+        got = translations.local_normalise(xy[:, 0], xy[:, 1], v, n_neighbours=nn)
         want = _local_normalise_brute(xy, v, nn)
         # three atoms: the plane passes through all of them (q = 0 up to the
         # 1e-9 regularisation of the fit, divided by the 1e-3 IQR floor)
         tol = 5e-3 if nn == 2 else 1e-5
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=tol)
     with pytest.raises(ValueError):
-        sublattices.local_normalise(xy[:, 0], xy[:, 1], v, n_neighbours=1)
+        translations.local_normalise(xy[:, 0], xy[:, 1], v, n_neighbours=1)
 
 
 # ---------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def test_find_translations_perfect_lattice_every_field(deg, scale):
     xy, b1, b2 = xy * scale, b1 * scale, b2 * scale  # 1/16: sub-pixel cell
     d0 = min(np.hypot(*b1), np.hypot(*b2), np.hypot(*(b1 + b2)), np.hypot(*(b1 - b2)))
     q = np.random.default_rng(int(deg)).normal(size=len(xy))  # no site contrast
-    t = sublattices.find_translations(xy[:, 0], xy[:, 1], q)
+    t = translations.find_translations(xy[:, 0], xy[:, 1], q)
     assert t["nn_distance"] == pytest.approx(d0, rel=1e-9)
     want = _expected_vectors(b1, b2, d0, 4.6 * d0)
     c = t["candidates"]
@@ -234,7 +234,7 @@ def test_label_sublattices_three_sites_every_field(three_site):
         assert np.hypot(*(cell @ d)) < 0.3
     # mean normalised intensity per site (atoms with a finite q)
     q = info["q"]
-    np.testing.assert_allclose(q, sublattices.local_normalise(p[:, 0], p[:, 1], inten))
+    np.testing.assert_allclose(q, translations.local_normalise(p[:, 0], p[:, 1], inten))
     for s in range(3):
         assert info["site_intensity"][s] == pytest.approx(q[s_of == s].mean(), rel=1e-9)
     assert info["nn_distance"] == pytest.approx(
@@ -266,11 +266,11 @@ def test_scale_and_shift_do_not_change_results():
     p, inten, site, ideal = _scene(seed=4, interstitials=False)
     s, shift = 1.0 / 16.0, np.array([-7.3, 2.9])
     p2 = p * s + shift
-    q1 = sublattices.local_normalise(p[:, 0], p[:, 1], inten)
-    q2 = sublattices.local_normalise(p2[:, 0], p2[:, 1], inten)
+    q1 = translations.local_normalise(p[:, 0], p[:, 1], inten)
+    q2 = translations.local_normalise(p2[:, 0], p2[:, 1], inten)
     np.testing.assert_allclose(q2, q1, rtol=1e-6, atol=1e-7)
-    t1 = sublattices.find_translations(p[:, 0], p[:, 1], q1)
-    t2 = sublattices.find_translations(p2[:, 0], p2[:, 1], q2)
+    t1 = translations.find_translations(p[:, 0], p[:, 1], q1)
+    t2 = translations.find_translations(p2[:, 0], p2[:, 1], q2)
     assert t2["nn_distance"] == pytest.approx(s * t1["nn_distance"], rel=1e-9)
     np.testing.assert_allclose(
         t2["candidates"], s * t1["candidates"], rtol=1e-6, atol=1e-9
@@ -317,7 +317,7 @@ def test_site_zero_at_origin_and_one_known_intensity():
 
 def test_wrap_and_basis_of_cross_product():
     np.testing.assert_allclose(
-        sublattices._wrap(np.array([1.3, -0.7, 0.2, -2.45, 0.6])),
+        translations._wrap(np.array([1.3, -0.7, 0.2, -2.45, 0.6])),
         [0.3, 0.3, 0.2, -0.45, -0.4],
         atol=1e-12,
     )
@@ -339,12 +339,12 @@ def test_find_translations_elongated_jittered_lattice(scale):
     xy = i.ravel()[:, None] * b1 + j.ravel()[:, None] * b2 + [80.0, 5.0]
     xy = (xy + rng.normal(0, 0.2, xy.shape)) * scale
     q = rng.normal(size=len(xy))
-    t = sublattices.find_translations(xy[:, 0], xy[:, 1], q)
+    t = translations.find_translations(xy[:, 0], xy[:, 1], q)
     np.testing.assert_allclose(t["a1"], scale * b1, atol=0.1 * scale)
     np.testing.assert_allclose(t["a2"], scale * b2, atol=0.1 * scale)
     # the geometric rule at exactly min_fraction (">="): 1.0 keeps the
     # vectors that take every inside atom onto an atom
-    t1 = sublattices.find_translations(xy[:, 0], xy[:, 1], q, min_fraction=1.0)
+    t1 = translations.find_translations(xy[:, 0], xy[:, 1], q, min_fraction=1.0)
     np.testing.assert_array_equal(t1["is_translation"], t1["fraction"] >= 1.0)
     assert t1["is_translation"].any()
 
@@ -362,7 +362,7 @@ def test_find_translations_half_the_largest_correlation():
     B = rng.normal(0, 1, 28)
     B = (B - B.mean()) / B.std() * np.sqrt(0.38)
     q = A[i.ravel()] + B[j.ravel()]
-    t = sublattices.find_translations(xy[:, 0], xy[:, 1], q)
+    t = translations.find_translations(xy[:, 0], xy[:, 1], q)
     f = np.linalg.solve(np.column_stack([b1, b2]), t["candidates"].T).T
     np.testing.assert_allclose(f, np.round(f), atol=1e-6)
     f = np.round(f).astype(int)
@@ -393,7 +393,7 @@ def test_no_shared_displacement_falls_back():
             np.column_stack([200 + np.arange(5) * 50.0, np.full(5, 150.0)]),
         ]
     )
-    t = sublattices.find_translations(p[:, 0], p[:, 1], np.sin(np.arange(17.0)))
+    t = translations.find_translations(p[:, 0], p[:, 1], np.sin(np.arange(17.0)))
     assert t["candidates"].shape == (0, 2)
     assert t["fraction"].shape == t["correlation"].shape == (0,)
     assert t["is_translation"].shape == (0,)
@@ -494,21 +494,21 @@ def test_documented_defaults_and_constant_intensity():
     xy = i.ravel()[:, None] * _B1 + j.ravel()[:, None] * _B2 + [40.0, 5.0]
     xy = xy + rng.normal(0, 1.8, xy.shape)  # heavy jitter: many links near 0.3 d0
     q = rng.normal(size=len(xy))
-    t = sublattices.find_translations(xy[:, 0], xy[:, 1], q)
-    t3 = sublattices.find_translations(xy[:, 0], xy[:, 1], q, tolerance=0.3)
-    t45 = sublattices.find_translations(xy[:, 0], xy[:, 1], q, tolerance=0.45)
+    t = translations.find_translations(xy[:, 0], xy[:, 1], q)
+    t3 = translations.find_translations(xy[:, 0], xy[:, 1], q, tolerance=0.3)
+    t45 = translations.find_translations(xy[:, 0], xy[:, 1], q, tolerance=0.45)
     np.testing.assert_array_equal(t["fraction"], t3["fraction"])
     assert len(t45["fraction"]) != len(t["fraction"]) or np.any(
         t45["fraction"] != t["fraction"]
     )
     v = 1.0 + 0.02 * xy[:, 0] + rng.normal(0, 0.5, len(xy))
-    q24 = sublattices.local_normalise(xy[:, 0], xy[:, 1], v)
+    q24 = translations.local_normalise(xy[:, 0], xy[:, 1], v)
     np.testing.assert_array_equal(
-        q24, sublattices.local_normalise(xy[:, 0], xy[:, 1], v, 24)
+        q24, translations.local_normalise(xy[:, 0], xy[:, 1], v, 24)
     )
-    assert np.any(q24 != sublattices.local_normalise(xy[:, 0], xy[:, 1], v, 25))
+    assert np.any(q24 != translations.local_normalise(xy[:, 0], xy[:, 1], v, 25))
     xy, _, _ = _lattice(0.0)
-    tc = sublattices.find_translations(xy[:, 0], xy[:, 1], np.full(len(xy), 1.0))
+    tc = translations.find_translations(xy[:, 0], xy[:, 1], np.full(len(xy), 1.0))
     np.testing.assert_array_equal(tc["correlation"], 0.0)
     np.testing.assert_array_equal(tc["is_translation"], tc["fraction"] >= 0.6)
     assert tc["is_translation"].any()
@@ -527,7 +527,7 @@ def test_find_translations_correlation_brute_force_edges_excluded():
     # the oblique edge: some edge atoms are 6 px (0.55 d0) from the box
     assert np.any(np.isclose(xy[:, 0] - lo[0], 6.0))
     q[cut] += 5.0 * rng.normal(size=cut.sum())  # biased edge intensities
-    t = sublattices.find_translations(xy[:, 0], xy[:, 1], q)
+    t = translations.find_translations(xy[:, 0], xy[:, 1], q)
     key = {tuple(np.round(p, 6)): k for k, p in enumerate(xy)}
     for v, corr in zip(t["candidates"], t["correlation"]):
         pairs = [
@@ -549,7 +549,7 @@ def _checkerboard_translations(contrast, seed=0):
     bright = ((xx + yy) / 10) % 2 == 0
     q = np.where(bright, contrast, -contrast)
     q = q + np.random.default_rng(seed).normal(0, 1, xx.size)
-    t = sublattices.find_translations(xx, yy, q)
+    t = translations.find_translations(xx, yy, q)
     geometric = t["fraction"] >= 0.6
     best = np.argmax(np.where(geometric, t["correlation"], -np.inf))
     v = t["candidates"][best]

@@ -763,3 +763,12 @@ def _sandwich_pass(image, others, params, model, radius, ok, held):
                 if held[k]:
                     var[k, 3] = np.nan
     return var
+
+
+def _render_radii(params, mdl, radius):
+    if mdl == _ROUND:
+        s = params[:, 3]
+    else:
+        s = 1.0 / np.sqrt(np.minimum(params[:, 3], params[:, 5]))
+    s = np.nan_to_num(s, nan=radius)
+    return np.maximum(np.ceil(4.0 * s), radius + 1).astype(np.int64)

@@ -327,3 +327,23 @@ def auto_weights(image):
     # brought to order 1 first (no overflow at 1e200, no underflow at 1e-200)
     crop = np.ldexp(crop, -gain_exponent(crop))
     return "poisson" if noise_follows_counts(crop) else "uniform"
+
+
+def _lsq_plane(image):
+    """Least-squares plane ``(c, gx, gy)`` of an image: ``c + gx x + gy y``.
+
+    On a full grid the centred coordinates are orthogonal to the constant
+    and to each other, so each coefficient is one projection.
+    """
+    ny, nx = image.shape
+    xc = np.arange(nx) - 0.5 * (nx - 1)
+    yc = np.arange(ny) - 0.5 * (ny - 1)
+    gx = float(image.mean(axis=0) @ xc / (xc @ xc)) if nx > 1 else 0.0
+    gy = float(image.mean(axis=1) @ yc / (yc @ yc)) if ny > 1 else 0.0
+    c = float(image.mean()) - gx * 0.5 * (nx - 1) - gy * 0.5 * (ny - 1)
+    return np.array([c, gx, gy])
+
+
+def _plane_at(plane, x, y):
+    """The plane ``(c, gx, gy)`` at pixel positions ``x``, ``y``."""
+    return plane[0] + plane[1] * np.asarray(x, float) + plane[2] * np.asarray(y, float)

@@ -62,6 +62,7 @@ from ._fit_kernels import (
     _UNIFORM,
     _fit_pass,
     _render_peaks,
+    _render_radii,
     _sandwich_pass,
 )
 from ._imaging import gain_exponent
@@ -75,7 +76,9 @@ from .centroids import (
     _LEVEL_PULL,
     _check_inputs,
     _initial_params,
+    _lsq_plane,
     _median_sigma,
+    _plane_at,
     _seed_params,
     auto_weights,
 )
@@ -849,35 +852,6 @@ def _refine_window(
     for c in ("amplitude", "background", "intensity", "residual"):
         out[c] = np.ldexp(out[c], gain)
     return out, unsettled
-
-
-def _lsq_plane(image):
-    """Least-squares plane ``(c, gx, gy)`` of an image: ``c + gx x + gy y``.
-
-    On a full grid the centred coordinates are orthogonal to the constant
-    and to each other, so each coefficient is one projection.
-    """
-    ny, nx = image.shape
-    xc = np.arange(nx) - 0.5 * (nx - 1)
-    yc = np.arange(ny) - 0.5 * (ny - 1)
-    gx = float(image.mean(axis=0) @ xc / (xc @ xc)) if nx > 1 else 0.0
-    gy = float(image.mean(axis=1) @ yc / (yc @ yc)) if ny > 1 else 0.0
-    c = float(image.mean()) - gx * 0.5 * (nx - 1) - gy * 0.5 * (ny - 1)
-    return np.array([c, gx, gy])
-
-
-def _plane_at(plane, x, y):
-    """The plane ``(c, gx, gy)`` at pixel positions ``x``, ``y``."""
-    return plane[0] + plane[1] * np.asarray(x, float) + plane[2] * np.asarray(y, float)
-
-
-def _render_radii(params, mdl, radius):
-    if mdl == _ROUND:
-        s = params[:, 3]
-    else:
-        s = 1.0 / np.sqrt(np.minimum(params[:, 3], params[:, 5]))
-    s = np.nan_to_num(s, nan=radius)
-    return np.maximum(np.ceil(4.0 * s), radius + 1).astype(np.int64)
 
 
 def _to_columns(params, cov, resid, ok, mdl, x0, y0):

@@ -10,6 +10,7 @@ from hyperspy.signals import (
     BaseSignal,
 )
 
+from ...numerics import warping
 from .. import _stack
 from .._grid import (
     check_bool,
@@ -34,11 +35,9 @@ def _check_order(order):
 
 
 def _warp(frame, matrix, translation, order):
-    from ...numerics import alignment
-
     if not np.all(np.isfinite(translation)):  # a frame without drift
         return np.full(np.shape(frame), np.nan)
-    return alignment.warp_frame(
+    return warping.warp_frame(
         np.asarray(frame, float), np.reshape(matrix, (2, 2)), translation, order
     )
 
@@ -365,7 +364,7 @@ class SeriesMixin:
         show_progressbar=None,
     ):
         """Per-frame affine maps (matrices, translations) in pixels: a = M p + t."""
-        from ...numerics import alignment, tracking
+        from ...numerics import tracking
 
         self._stack_only("Frame alignment")
         if atoms is not None and not isinstance(atoms, AtomPositions):
@@ -463,10 +462,10 @@ class SeriesMixin:
         mats = np.tile(np.eye(2), (n, 1, 1))
         if model == "scan":  # the velocity from the frames with a drift
             lt, pt, ft = self._scan_times(line_time, pixel_time, frame_time)
-            v, _ = alignment.estimate_velocity(
+            v, _ = warping.estimate_velocity(
                 shifts[good], np.flatnonzero(good) * ft, lt, pt
             )
-            mats[:] = alignment.scan_drift_matrix(v, lt, pt)
+            mats[:] = warping.scan_drift_matrix(v, lt, pt)
         return mats, shifts
 
     def _scan_times(self, line_time, pixel_time, frame_time):
@@ -532,7 +531,7 @@ class SeriesMixin:
             causes; lattice-based). ``"scan"``: the linear-drift scan model:
             the drift velocity (from the shifts and ``frame_time``) and the
             scan timing give the distortion of every frame
-            (:func:`~hyperspy_localcryst.numerics.alignment.scan_drift_matrix`).
+            (:func:`~hyperspy_localcryst.numerics.warping.scan_drift_matrix`).
         atoms : AtomPositions, optional
             Atoms of this stack (``"affine"``, or to measure the drift).
         line_time, pixel_time, frame_time : float, optional
@@ -640,7 +639,6 @@ class SeriesMixin:
         >>> mean.axes_manager.navigation_dimension, bool(np.isfinite(mean.data).all())
         (0, True)
         """
-        from ...numerics import alignment
 
         order = _check_order(order)
         crop = check_bool(crop, "crop")
@@ -652,9 +650,7 @@ class SeriesMixin:
         n = self.axes_manager.navigation_size
         bar = _stack.progress(self._frames(), n, show_progressbar, "Sum")
         frames = (img for k, img in bar if good[k])  # one in memory
-        mean, count = alignment.warped_mean(
-            frames, mats[good], trans[good], order=order
-        )
+        mean, count = warping.warped_mean(frames, mats[good], trans[good], order=order)
         rows, cols = slice(None), slice(None)
         if crop:
             box = _covered_box(count == good.sum())

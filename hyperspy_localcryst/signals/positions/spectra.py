@@ -53,7 +53,7 @@ class SpectraMixin:
         >>> int(r.get_column("in_si").sum())
         16
         """
-        from ..spectra import register_atoms
+        from ..si_registration import register_atoms
 
         return register_atoms(self, si, region, rotation, shift)
 
@@ -280,7 +280,7 @@ class SpectraMixin:
         over shifts of up to ``search`` gives the shift, refined by a
         parabola (:func:`hyperspy_localcryst.numerics.spectra.estimate_si_shift`).
         The same as the function
-        :func:`hyperspy_localcryst.signals.spectra.estimate_si_shift` with
+        :func:`hyperspy_localcryst.signals.si_registration.estimate_si_shift` with
         ``atoms=self``.
 
         Parameters
@@ -320,7 +320,7 @@ class SpectraMixin:
         >>> round(dx, 3), round(dy, 3)
         (0.02, 0.0)
         """
-        from ..spectra import estimate_si_shift
+        from ..si_registration import estimate_si_shift
 
         return estimate_si_shift(
             self, survey, haadf, si, region=region, rotation=rotation, search=search
@@ -345,7 +345,7 @@ class SpectraMixin:
         that repeats under a rotation (a perfect lattice) matches equally at
         its point-group rotations: narrow ``rotation_range`` there. The same
         as the function
-        :func:`hyperspy_localcryst.signals.spectra.estimate_si_registration`
+        :func:`hyperspy_localcryst.signals.si_registration.estimate_si_registration`
         with ``atoms=self``.
 
         Parameters
@@ -396,7 +396,7 @@ class SpectraMixin:
         >>> round(reg["rotation"])
         20
         """
-        from ..spectra import estimate_si_registration
+        from ..si_registration import estimate_si_registration
 
         return estimate_si_registration(
             self,
