@@ -50,7 +50,7 @@ def median_time(fn, repeat):
     The frames cleaned before are forgotten before each call (as for a new
     image: ``find_atoms`` then ``refine_atoms`` clean it once, not once per
     repeat)."""
-    from hyperspy_localcryst.signals.image import finding as image_finding
+    from hyperspy_localcryst.numerics import one_frame as image_finding
 
     image_finding._CLEAN_MEMO.clear()
     out = fn()

@@ -29,8 +29,8 @@ import numpy as np
 
 from hyperspy_localcryst.data.synthetic import make_lattice_image
 from hyperspy_localcryst.numerics import detection
+from hyperspy_localcryst.numerics.one_frame import _cleaned, _unit
 from hyperspy_localcryst.numerics.separation import estimate_separation
-from hyperspy_localcryst.signals.image.finding import _cleaned, _unit
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"

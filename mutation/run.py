@@ -276,6 +276,14 @@ MODULE_TESTS = {
         "tests/test_detection.py",
         "tests/test_properties.py",
     ],
+    "one_frame.py": _FAST_TRUTH
+    + [
+        "tests/test_detection.py",
+        "tests/test_finding.py",
+        "tests/test_signals.py",
+        "tests/test_refinement.py",
+        "tests/test_series.py",
+    ],
     "noise.py": _FAST_TRUTH
     + [
         "tests/test_detection.py",

@@ -570,7 +570,7 @@ def test_a_frame_is_cleaned_once_and_a_changed_frame_again(monkeypatch):
     """find_atoms then refine_atoms on one image model its noise and find its
     outliers once; a hot pixel written into the data afterwards is seen (the
     memory is by content, not by object)."""
-    from hyperspy_localcryst.signals.image import finding as image_finding
+    from hyperspy_localcryst.numerics import one_frame as image_finding
 
     img, _ = make_lattice_image((160, 180), spacing=20, sigma=3, seed=5)
     s = hs.signals.Signal2D(img.copy())
@@ -596,7 +596,7 @@ def test_noise_model_from_tiles_of_a_large_frame_is_the_poisson_variance():
     level of the frame (measured over 7 seeds: 0.98-1.07 of it, the worst at
     the lowest level; the whole frame 0.988-1.033; a central crop of as many
     pixels, which misses the extreme levels, 0.961-1.394)."""
-    from hyperspy_localcryst.signals.image.finding import _noise_sample
+    from hyperspy_localcryst.numerics.one_frame import _noise_sample
 
     rng = np.random.default_rng(6)
     yy, xx = np.mgrid[0:1100, 0:1300]

@@ -411,3 +411,36 @@ def _threshold(threshold, lo=-np.inf, hi=np.inf):
     if not lo <= thr < hi:
         raise ValueError(f"`threshold` must lie in [{lo:g}, {hi:g}), got {thr}.")
     return thr
+
+
+def check_n_sublattices(n_sublattices, n_atoms, what="atoms to label"):
+    """``n_sublattices`` as an int from 1 to the number of atoms to split.
+
+    Shared by ``AtomicImage.find_atoms`` and
+    ``AtomPositions.label_sublattices``: more types than atoms cannot be
+    labelled (it used to give every atom type 0 without a word).
+
+    Parameters
+    ----------
+    n_sublattices : int
+        The argument.
+    n_atoms : int
+        Atoms there are to split.
+    what : str
+        How the atoms are called in the message.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> check_n_sublattices(2, 64)
+    2
+    >>> check_n_sublattices(100, 64)
+    Traceback (most recent call last):
+    ...
+    ValueError: `n_sublattices` = 100 is more than the 64 atoms to label; ...
+    """
+    n = check_integer(n_sublattices, "n_sublattices", minimum=1)
+    return check_at_most(n, "n_sublattices", int(n_atoms), what)

@@ -87,6 +87,7 @@ __all__ = [
     "REFINED_COLUMNS",
     "FIT_STATUS",
     "refine_gaussians",
+    "default_radius",
 ]
 
 #: Columns returned by :func:`refine_gaussians`, in pixel units.
@@ -894,3 +895,41 @@ def _to_columns(params, cov, resid, ok, mdl, x0, y0):
         if k not in ("x", "y", "converged"):
             out[k] = np.where(ok, out[k], np.nan)
     return out
+
+
+def default_radius(x, y):
+    """The default fitting radius: half the median nearest-neighbour distance
+    of the atoms (at least 1.5 px).
+
+    Parameters
+    ----------
+    x, y : array_like
+        Positions in pixels (at least two atoms).
+
+    Returns
+    -------
+    float
+        Radius in pixels.
+
+    Raises
+    ------
+    ValueError
+        For a single atom, or atoms less than 2 px apart (median).
+
+    Examples
+    --------
+    >>> float(default_radius([0.0, 10.0, 20.0], [5.0, 5.0, 5.0]))
+    5.0
+    """
+    if len(x) < 2:
+        raise ValueError(
+            "Cannot choose a fitting radius from a single atom; give `radius`."
+        )
+    d, _ = kd_query(cKDTree(np.column_stack([x, y])), np.column_stack([x, y]), k=2)
+    nn = np.median(d[:, 1])
+    if nn < 2:
+        raise ValueError(
+            f"The atoms are {nn:.2g} px apart (median): duplicates or an image that "
+            "does not resolve them. Give `radius` or remove the duplicates."
+        )
+    return max(nn / 2.0, 1.5)

@@ -4,9 +4,7 @@ test (``estimate_separation``, ``find_atoms``)."""
 
 from __future__ import annotations
 
-import threading
 import warnings
-import zlib
 
 import numpy as np
 from hyperspy.signals import (
@@ -14,43 +12,26 @@ from hyperspy.signals import (
 )
 
 from ...numerics import _checks, detection, finding
-from ...numerics._imaging import gain_exponent, gaussian_at
-from ...numerics.noise import estimate_noise
-from ...numerics.separation import ESTIMATE_PX, central_crop, central_separation
+from ...numerics.one_frame import (
+    _auto_contrast,
+    _check_target_position,
+    _cleaned,
+    _frame_problem,
+    _target_half_width,
+    find_frame,
+)
+from ...numerics.separation import central_separation
 from .._grid import (
     axis_units,
     check_bool,
     check_integer,
-    check_n_sublattices,
     check_number,
     check_numbers,
     pixel_scale,
     to_calibrated,
     to_pixels,
 )
-from .frames import _failure_summary, _frame_array, _frame_problem, _pool_frames
-
-
-def _target_half_width(sep_px):
-    """Half the side of a target cut at a position (as ``auto_target``)."""
-    return max(2, int(round(0.4 * sep_px)))
-
-
-def _check_target_position(spec, half, nx, ny):
-    """A ``target`` position must leave a whole target inside the image."""
-    _, xp, yp, label = spec
-    cx, cy = int(round(xp)), int(round(yp))
-    if half <= cx < nx - half and half <= cy < ny - half:
-        return
-    outside = not (0 <= cx < nx and 0 <= cy < ny)
-    where = "outside the image" if outside else f"within {half} px of the image's edges"
-    size = f"a target of {2 * half + 1} x {2 * half + 1} px" if half else "a target"
-    margin = f", at least {half} px from its edges" if half else ""
-    raise ValueError(
-        f"`target` {label} lies {where} (pixel x={xp:.4g}, y={yp:.4g}): {size} "
-        f"around it does not fit inside the image ({nx} x {ny} px); give the "
-        f"calibrated position of an atom of this image{margin}."
-    )
+from .frames import _failure_summary, _pool_frames
 
 
 def _check_contrast(contrast):
@@ -70,209 +51,6 @@ def _check_min_significance(value):
             f"`min_significance` must be a finite number >= 0 (sigma) or None, got {v}."
         )
     return v if v > 0 else None
-
-
-def _unit(img):
-    """The frame divided by a power of two (exact) to order 1, so that the
-    noise variances of images in any units neither overflow nor underflow."""
-    return np.ldexp(img, -gain_exponent(img))
-
-
-#: The contrast is decided on a central crop of this many separations on a
-#: side (at least 512 px, at most ``ESTIMATE_PX``): some 500 columns.
-CONTRAST_SEPARATIONS = 24
-
-
-#: The noise model is fitted to a mosaic of ``NOISE_TILES`` x ``NOISE_TILES``
-#: tiles of ``NOISE_TILE_PX`` pixels spread over the frame (every intensity
-#: level the frame has, 262,144 pixels; the tiles' seams are 1 % of them and
-#: the model's binned medians ignore them).
-NOISE_TILES = 4
-
-
-NOISE_TILE_PX = 128
-
-
-def _contrast_crop(img, sep_px):
-    side = min(ESTIMATE_PX, max(512, CONTRAST_SEPARATIONS * sep_px))
-    return central_crop(img, side)
-
-
-def _noise_sample(img):
-    """``img`` when it has at most ``(NOISE_TILES * NOISE_TILE_PX)²`` pixels,
-    else the mosaic of tiles spread evenly over it."""
-    ny, nx = img.shape
-    t, n = NOISE_TILE_PX, NOISE_TILES
-    if ny * nx <= (n * t) ** 2 or ny < n * t or nx < n * t:
-        return img
-    ys = np.linspace(0, ny - t, n).astype(int)
-    xs = np.linspace(0, nx - t, n).astype(int)
-    return np.block([[img[a : a + t, b : b + t] for b in xs] for a in ys])
-
-
-#: The last few frames cleaned (key: content digest and options), so that
-#: find_atoms (separation, contrast, finding) and refine_atoms on the same
-#: image clean it and model its noise once: (noise model, outlier rows,
-#: columns, replacement values).
-_CLEAN_MEMO = {}
-
-
-_CLEAN_MEMO_SIZE = 4
-
-
-_CLEAN_LOCK = threading.Lock()
-
-
-def _digest(img):
-    """Shape, type and two checksums of the pixels (20 ms for 4096² float32;
-    a cryptographic hash takes 3 times as long)."""
-    a = memoryview(np.ascontiguousarray(img)).cast("B")
-    return (img.shape, img.dtype.str, zlib.crc32(a), zlib.adler32(a))
-
-
-def _cleaned(img, replace_outliers):
-    """The frame with single-pixel outliers replaced, the noise model of
-    ``_unit`` of it (from tiles spread over it, ``_noise_sample``) and the number
-    of outliers. Remembered for the last few frames (by content)."""
-    key = (_digest(img), bool(replace_outliers))
-    with _CLEAN_LOCK:
-        hit = _CLEAN_MEMO.get(key)
-    if hit is None:
-        hit = _clean(img, replace_outliers)
-        with _CLEAN_LOCK:
-            _CLEAN_MEMO[key] = hit
-            while len(_CLEAN_MEMO) > _CLEAN_MEMO_SIZE:
-                _CLEAN_MEMO.pop(next(iter(_CLEAN_MEMO)))
-    noise, iy, ix, values = hit
-    if len(iy):
-        img = img.astype(values.dtype, copy=True)
-        img[iy, ix] = values
-    return img, noise, len(iy)
-
-
-def _clean(img, replace_outliers):
-    unit = _unit(img)
-    noise = estimate_noise(_noise_sample(unit))
-    none = np.zeros(0, np.int64)
-    if not replace_outliers:
-        return noise, none, none, img[none, none]
-    mask = detection.find_outliers(unit, noise)
-    if not mask.any():
-        return noise, none, none, img[none, none]
-    iy, ix = np.nonzero(mask)
-    clean = detection.replace_outliers(img, mask)
-    # the spikes may have set the scale of _unit: the model of the clean frame
-    return estimate_noise(_noise_sample(_unit(clean))), iy, ix, clean[iy, ix]
-
-
-def _auto_contrast(img, sep_px, replace_outliers=True):
-    """``(contrast, info)`` of one frame (see ``detection.decide_contrast``)."""
-    img = _checks.check_image(img)
-    img, noise, _ = _cleaned(img, replace_outliers)
-    contrast, info = detection.decide_contrast(
-        _contrast_crop(_unit(img), sep_px),
-        detection.column_sigma(sep_px),
-        noise,
-        sep_px,
-    )
-    return contrast, info
-
-
-def _find_frame(
-    frame,
-    sep_px,
-    method,
-    targets,
-    threshold,
-    n_sublattices,
-    min_area,
-    max_area,
-    min_votes,
-    contrast="bright",
-    min_significance=None,
-    replace_outliers=False,
-):
-    """Find the atoms of one frame: columns in pixels (plus ``separation``)
-    and a ``detection`` summary (outliers, candidates below significance)."""
-    raw = _checks.check_image(_frame_array(frame))
-    raw, noise, n_outliers = _cleaned(raw, replace_outliers)
-    estimated = sep_px is None
-    if estimated:
-        sep_px = central_separation(raw)
-    if contrast == "auto":
-        contrast = _auto_contrast(raw, sep_px, False)[0]
-    img = detection.oriented(raw, contrast)
-    if estimated and contrast == "dark":
-        # the raw image's maxima were the gaps between the dark columns
-        sep_px = central_separation(img)
-    if targets is not None:
-        half = _target_half_width(sep_px)
-        for t in targets:
-            if isinstance(t, tuple):
-                _check_target_position(t, half, img.shape[1], img.shape[0])
-        flip = raw.min() + raw.max()
-        targets = [
-            finding.extract_target(img, t[1], t[2], half)
-            if isinstance(t, tuple)
-            else (t if contrast == "bright" else flip - np.asarray(t, float))
-            for t in targets
-        ]
-    kwargs = {}
-    if "template" in ([method] if isinstance(method, str) else method):
-        kwargs = {"target": targets, "min_area": min_area, "max_area": max_area}
-    found = finding.find_atoms(
-        img, sep_px, method=method, threshold=threshold, min_votes=min_votes, **kwargs
-    )
-    sig = detection.significance(
-        _unit(raw),
-        found["x"],
-        found["y"],
-        detection.column_sigma(sep_px),
-        noise,
-        contrast,
-    )
-    if isinstance(min_significance, str):
-        thr = detection.significance_threshold(raw.size)
-    else:
-        thr = 0.0 if min_significance is None else min_significance
-    keep = sig >= thr if min_significance is not None else np.ones(len(sig), bool)
-    weak = sig[~keep]
-    # a maximum on the outermost pixels of a column centred beyond the edge
-    # is not a column of the image: a Gaussian fit of each candidate within
-    # half a separation of the edge says where its centre lies
-    outside = detection.centred_outside(img, found["x"], found["y"], sep_px)
-    n_outside = int(np.sum(outside & keep))
-    keep &= ~outside
-    found = {k: np.asarray(v)[keep] for k, v in found.items()}
-    sig = sig[keep]
-    x, y = found["x"], found["y"]
-    ix = np.clip(np.round(x).astype(int), 0, raw.shape[1] - 1)
-    iy = np.clip(np.round(y).astype(int), 0, raw.shape[0] - 1)
-    # the smoothed image at the atoms only (not a second whole-image filter)
-    peak = gaussian_at(raw, iy, ix, max(sep_px / 10, 0.5))
-    if targets is not None and len(targets) > 1:
-        label = found["label"].astype(float)
-    elif n_sublattices > 1 and len(x):  # none left: "No atoms found" instead
-        check_n_sublattices(n_sublattices, len(x), "atoms found")
-        depth = peak if contrast == "bright" else -peak
-        label = finding.label_by_intensity(depth, n_sublattices).astype(float)
-    else:
-        label = np.zeros(len(x))
-    score = found.get("score", found.get("votes", np.ones(len(x))))
-    cols = {"x": x, "y": y, "score": score, "peak": peak, "sublattice": label}
-    if "votes" in found:
-        cols["votes"] = found["votes"]
-    cols["significance"] = sig
-    cols["separation"] = np.full(len(x), sep_px)
-    cols["detection"] = {
-        "n_outliers": n_outliers,
-        "n_below": int(len(weak)),
-        "n_outside": n_outside,
-        "best_below": float(weak.max()) if len(weak) else np.nan,
-        "threshold": float(thr),
-        "contrast": contrast,
-    }
-    return cols
 
 
 def _check_target_grid(target, grid):
@@ -499,7 +277,7 @@ class FindingMixin:
                 )
             contrast, skewness = self._decide_contrast(sep_px, replace_outliers)
         results = self._run_frames(
-            _find_frame,
+            find_frame,
             show_progressbar=show_progressbar,
             num_workers=num_workers,
             sep_px=sep_px,
@@ -515,6 +293,11 @@ class FindingMixin:
             replace_outliers=replace_outliers,
         )
         info = [r.pop("detection") for r in results if "detection" in r]
+        # the separation each frame used, one number per frame (weighted by its
+        # atoms in the median recorded below)
+        seps = [
+            (r.pop("separation"), len(r["x"])) for r in results if "separation" in r
+        ]
         if contrast == "auto":  # a stack: decided on each frame as it is found
             decided = sorted({d["contrast"] for d in info})
             n_dark = sum(d["contrast"] == "dark" for d in info)
@@ -560,7 +343,7 @@ class FindingMixin:
                 "`threshold`, or try another `method`."
             )
         table["x"], table["y"] = to_calibrated(grid, table["x"], table["y"])
-        sep_used = table.pop("separation")
+        sep_used = np.repeat([s for s, _ in seps], [k for _, k in seps])
         units = {
             "x": grid["x"]["units"],
             "y": grid["y"]["units"],

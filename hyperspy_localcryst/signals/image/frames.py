@@ -63,22 +63,6 @@ def _failure_summary(errors, limit=8):
     return "; ".join(parts)
 
 
-def _frame_problem(img):
-    """Why a frame cannot be correlated or averaged (None if it can)."""
-    if not np.all(np.isfinite(img)):
-        return "it has NaN or infinite pixels"
-    if np.ptp(img) == 0:
-        return "it is constant"
-    return None
-
-
-def _frame_array(frame):
-    img = np.asarray(frame, dtype=np.float64)
-    if img.ndim != 2:
-        raise ValueError(f"A frame must be 2D, got shape {img.shape}.")
-    return img
-
-
 def _check_frame_shapes(data):
     """Refuse, clearly, a list (or object array) of frames of different sizes.
 

@@ -8,9 +8,10 @@ import warnings
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ...numerics import centroids, refinement
 from ...numerics._parallel import kd_query
 from ...numerics.frames import frame_groups
+from ...numerics.one_frame import refine_frame
+from ...numerics.refinement import default_radius
 from .._grid import (
     check_bool,
     check_integer,
@@ -19,8 +20,8 @@ from .._grid import (
 )
 from ..atom_positions import AtomPositions
 from .calibration import _check_same_grid
-from .finding import _check_contrast, _cleaned
-from .frames import _frame_array, _frame_problem, _record_failed, _status_counts
+from .finding import _check_contrast
+from .frames import _record_failed, _status_counts
 
 # Units of the refined columns: "length" = the image's axis units,
 # "intensity" = the image's intensity units.
@@ -55,43 +56,6 @@ _LENGTH_COLUMNS = (
     "y_err",
     "fit_radius",
 )
-
-
-def _refine_frame(
-    frame,
-    seeds,
-    radius_px,
-    method,
-    fit_kwargs,
-    contrast="bright",
-    replace_outliers=False,
-):
-    """Refine the seeds (n, 2 pixel array) of one frame: columns in pixels
-    (plus ``n_outliers``, the single-pixel outliers replaced)."""
-    img = _frame_array(frame)
-    seeds = np.asarray(seeds, dtype=float).reshape(-1, 2)
-    if len(seeds) == 0:
-        return {}
-    n_outliers = 0
-    if replace_outliers and _frame_problem(img) is None:
-        img, _, n_outliers = _cleaned(img, True)
-    if contrast == "dark":
-        # dips b - A g: least squares on the negated image
-        img = -img
-        fit_kwargs = dict(fit_kwargs, weights="uniform")
-    xp, yp = seeds[:, 0], seeds[:, 1]
-    r_px = radius_px if radius_px is not None else _default_radius(xp, yp)
-    if method == "com":
-        fx, fy = centroids.centre_of_mass(img, xp, yp, r_px)
-        out = {"x": fx, "y": fy}
-    else:
-        # the default window (half the column distance) grows for wide columns
-        widen = radius_px is None
-        out = refinement.refine_gaussians(img, xp, yp, r_px, widen=widen, **fit_kwargs)
-        if contrast == "dark":
-            out["background"] = -out["background"]
-    out["n_outliers"] = n_outliers
-    return out
 
 
 #: Median fitted width (sigma) over median nearest-neighbour distance above
@@ -132,21 +96,6 @@ def _warn_overlap(cols):
             RuntimeWarning,
             stacklevel=3,
         )
-
-
-def _default_radius(x, y):
-    if len(x) < 2:
-        raise ValueError(
-            "Cannot choose a fitting radius from a single atom; give `radius`."
-        )
-    d, _ = kd_query(cKDTree(np.column_stack([x, y])), np.column_stack([x, y]), k=2)
-    nn = np.median(d[:, 1])
-    if nn < 2:
-        raise ValueError(
-            f"The atoms are {nn:.2g} px apart (median): duplicates or an image that "
-            "does not resolve them. Give `radius` or remove the duplicates."
-        )
-    return max(nn / 2.0, 1.5)
 
 
 class RefiningMixin:
@@ -324,7 +273,7 @@ class RefiningMixin:
             contrast = str(prior)
         elif contrast == "auto":
             try:
-                sep_px = 2.0 * _default_radius(xp, yp)
+                sep_px = 2.0 * default_radius(xp, yp)
                 contrast, _ = self._decide_contrast(sep_px, replace_outliers)
             except (ValueError, ArithmeticError):
                 contrast = "bright"  # too few atoms, or a frame too small to tell
@@ -346,7 +295,7 @@ class RefiningMixin:
             # separation it was found with
             radius = 0.5 * float(sep_found)
         results = self._run_frames(
-            _refine_frame,
+            refine_frame,
             show_progressbar=show_progressbar,
             num_workers=num_workers,
             iterating={"seeds": seeds},

@@ -11,6 +11,7 @@ from hyperspy.signals import (
 )
 
 from ...numerics import warping
+from ...numerics.one_frame import _frame_problem
 from .. import _stack
 from .._grid import (
     check_bool,
@@ -20,7 +21,7 @@ from .._grid import (
 )
 from ..atom_positions import AtomPositions
 from .calibration import _check_same_grid
-from .frames import _failure_summary, _frame_problem
+from .frames import _failure_summary
 
 
 def _check_order(order):
