@@ -343,15 +343,23 @@ def test_subpixel_parabola_recovers_a_quadratic_peak():
     assert fy[1] == 0.0 and fx[1] == pytest.approx(6.3)
     assert fx[2] == 10.0 and fy[2] == 8.0
     # offsets are clipped to +-0.49 px
-    off = se._parabolas(
-        np.array([0.0, 1.0, 1.0]), np.array([1.0, 1.0, 1.0]), np.array([1.0, 0.0, 1.0])
+    off = im.parabolic_vertex(
+        np.array([0.0, 1.0, 1.0]),
+        np.array([1.0, 1.0, 1.0]),
+        np.array([1.0, 0.0, 1.0]),
+        0.49,
     )
     np.testing.assert_allclose(off, [0.49, -0.49, 0.0])
-    off = se._parabolas(np.array([1.0]), np.array([3.0]), np.array([2.0]))
+    off = im.parabolic_vertex(np.array([1.0]), np.array([3.0]), np.array([2.0]), 0.49)
     # vertex of the parabola through (-1, 1), (0, 3), (1, 2): 0.5 (1 - 2) / (1 - 6 + 2)
     assert off[0] == pytest.approx(1 / 6)
-    assert se._parabola(1.0, 3.0, 2.0) == pytest.approx(1 / 6)
-    assert se._parabola(0.0, 1.0, 5.0) == -0.5 and se._parabola(1.0, 1.0, 1.0) == 0.0
+    assert float(im.parabolic_vertex(1.0, 3.0, 2.0)) == pytest.approx(1 / 6)
+    assert float(im.parabolic_vertex(0.0, 1.0, 5.0)) == -0.5
+    assert float(im.parabolic_vertex(1.0, 1.0, 1.0)) == 0.0
+    # a minimum (the curvature positive) gives 0 with maximum_only, as the
+    # shift searches need
+    assert float(im.parabolic_vertex(1.0, 0.0, 3.0, maximum_only=True)) == 0.0
+    assert float(im.parabolic_vertex(1.0, 0.0, 3.0)) == -0.25
 
 
 def test_linear_weights_interpolate_linear_functions_exactly():

@@ -50,6 +50,31 @@ def kd_query(tree, points, *args, **kwargs):
     return tree.query(points, *args, workers=query_workers(points), **kwargs)
 
 
+def nearest_distances(points, tree=None):
+    """Distance of each point to its nearest other point (a k-d tree query,
+    :func:`kd_query`): the one implementation behind every median
+    nearest-neighbour distance of the package (default fit radius, marker
+    sizes, tracking, cell weights, loading patterns, translations).
+
+    Parameters
+    ----------
+    points : array_like, shape (n, d)
+        At least two points.
+    tree : scipy.spatial.cKDTree, optional
+        A tree of ``points`` already built.
+
+    Examples
+    --------
+    >>> nearest_distances(np.array([[0.0, 0.0], [3.0, 4.0], [3.0, 5.0]])).tolist()
+    [5.0, 1.0, 1.0]
+    """
+    from scipy.spatial import cKDTree
+
+    if tree is None:
+        tree = cKDTree(points)
+    return kd_query(tree, points, k=2)[0][:, 1]
+
+
 def max_threads():
     """Threads available to a numerics call in the current thread.
 

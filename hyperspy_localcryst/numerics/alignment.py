@@ -44,6 +44,7 @@ import scipy.fft
 from scipy import ndimage
 
 from ._checks import check_integer, check_memory
+from ._imaging import parabolic_vertex
 from ._parallel import max_threads
 from .warping import (
     _image,
@@ -108,14 +109,6 @@ def _spectra(frames: np.ndarray, window: np.ndarray | None) -> np.ndarray:
     return scipy.fft.fft2(centred, axes=(-2, -1), workers=max_threads())
 
 
-def _parabolic(minus: np.ndarray, centre: np.ndarray, plus: np.ndarray):
-    """Vertex offset (in samples, within +-0.5) of a parabola through 3 points."""
-    curvature = minus - 2.0 * centre + plus
-    with np.errstate(divide="ignore", invalid="ignore"):
-        offset = 0.5 * (minus - plus) / curvature
-    return np.where(curvature < 0, np.clip(offset, -0.5, 0.5), 0.0)
-
-
 def _correlation_peaks(
     ref_spectra: np.ndarray,
     spectra: np.ndarray,
@@ -172,8 +165,12 @@ def _correlation_peaks(
     iy, ix = iy + 1, ix + 1
     rows = np.arange(n)
     centre = fine[rows, iy, ix]
-    dy = _parabolic(fine[rows, iy - 1, ix], centre, fine[rows, iy + 1, ix])
-    dx = _parabolic(fine[rows, iy, ix - 1], centre, fine[rows, iy, ix + 1])
+    dy = parabolic_vertex(
+        fine[rows, iy - 1, ix], centre, fine[rows, iy + 1, ix], maximum_only=True
+    )
+    dx = parabolic_vertex(
+        fine[rows, iy, ix - 1], centre, fine[rows, iy, ix + 1], maximum_only=True
+    )
     shift_x = sx[rows, ix] + dx / upsample
     shift_y = sy[rows, iy] + dy / upsample
     return np.column_stack([shift_x, shift_y])
@@ -263,8 +260,20 @@ def _lattice_vectors(f: np.ndarray):
     iy, ix = iy[keep], ix[keep]
     order = np.argsort(np.hypot(iy - ny, ix - nx))
     iy, ix = iy[order], ix[order]
-    vy = iy - ny + _parabolic(ac[iy - 1, ix], ac[iy, ix], ac[iy + 1, ix])
-    vx = ix - nx + _parabolic(ac[iy, ix - 1], ac[iy, ix], ac[iy, ix + 1])
+    vy = (
+        iy
+        - ny
+        + parabolic_vertex(
+            ac[iy - 1, ix], ac[iy, ix], ac[iy + 1, ix], maximum_only=True
+        )
+    )
+    vx = (
+        ix
+        - nx
+        + parabolic_vertex(
+            ac[iy, ix - 1], ac[iy, ix], ac[iy, ix + 1], maximum_only=True
+        )
+    )
     vec = np.column_stack([vx, vy])
     first = vec[0]
     cross = np.abs(first[0] * vec[:, 1] - first[1] * vec[:, 0])

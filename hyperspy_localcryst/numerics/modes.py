@@ -24,7 +24,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ._checks import check_array, check_integer, check_number
-from ._parallel import kd_query
+from ._parallel import nearest_distances
 
 __all__ = [
     "mode_amplitudes",
@@ -565,7 +565,7 @@ def _spatial_pattern(z, xy, n_sigma, max_shells):
     centred loadings ``z`` at ``xy`` (see :func:`loading_pattern`)."""
     out = {"pattern": "noise", "morans_i": np.nan, "morans_z": np.nan}
     out["scale"] = np.nan
-    nn = kd_query(cKDTree(xy), xy, k=2)[0][:, 1]
+    nn = nearest_distances(xy)
     spacing = float(np.median(nn))
     out["spacing"] = spacing
     pairs, d = _pairs_within(xy, (max_shells + 0.5) * spacing)

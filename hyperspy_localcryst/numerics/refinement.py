@@ -71,7 +71,7 @@ from ._joint_errors import (
     _JOINT_OVERLAP,
     _joint_position_variance,
 )
-from ._parallel import kd_query
+from ._parallel import kd_query, nearest_distances
 from .centroids import (
     _LEVEL_PULL,
     _check_inputs,
@@ -925,8 +925,7 @@ def default_radius(x, y):
         raise ValueError(
             "Cannot choose a fitting radius from a single atom; give `radius`."
         )
-    d, _ = kd_query(cKDTree(np.column_stack([x, y])), np.column_stack([x, y]), k=2)
-    nn = np.median(d[:, 1])
+    nn = np.median(nearest_distances(np.column_stack([x, y])))
     if nn < 2:
         raise ValueError(
             f"The atoms are {nn:.2g} px apart (median): duplicates or an image that "

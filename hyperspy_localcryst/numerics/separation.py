@@ -29,6 +29,7 @@ from ._imaging import (
     _unit_scale,
     in_strips,
     local_maxima,
+    parabolic_vertex,
     ring_max,
     window_min_at,
 )
@@ -237,7 +238,9 @@ def _first_ring_peak(sub, rmax, min_separation):
     for k in range(max(int(np.ceil(min_separation)), 1), rmax - 1):
         if prof[k] > prof[k - 1] and prof[k] >= prof[k + 1] and prof[k] > 0.05:
             a, b, c = prof[k - 1], prof[k], prof[k + 1]
-            return _refine_peak_distance(sub, k + _parabola(a, b, c), rmax)
+            return _refine_peak_distance(
+                sub, k + float(parabolic_vertex(a, b, c)), rmax
+            )
     raise ValueError(
         "Could not find a periodic separation in the image (no autocorrelation "
         "maximum); give `separation` explicitly."
@@ -373,18 +376,6 @@ def _significant_maxima(img, width):
     return _subpixel(hp, rows[keep], cols[keep])
 
 
-def _parabolas(a, b, c):
-    """Vectorised :func:`_parabola`, clipped to +-0.49 px: a position is
-    never exactly on a pixel boundary, where the pixel nearest to it (the
-    refinement's window centre) would depend on rounding (a peak centred
-    between two pixels of a noise-free image, after a calibration round
-    trip)."""
-    den = a - 2 * b + c
-    with np.errstate(divide="ignore", invalid="ignore"):
-        off = np.where(den != 0, 0.5 * (a - c) / den, 0.0)
-    return np.clip(off, -0.49, 0.49)
-
-
 def _refine_peak_distance(ac, r0, rmax):
     # only the square that holds the ring around r0 is needed
     h = min(rmax, int(np.ceil(r0)) + 3)
@@ -397,16 +388,18 @@ def _refine_peak_distance(ac, r0, rmax):
     iy, ix = np.unravel_index(np.argmax(vals), ac.shape)
     if 1 <= iy < ac.shape[0] - 1 and 1 <= ix < ac.shape[1] - 1:
         w = ac[iy - 1 : iy + 2, ix - 1 : ix + 2]
-        dx = _parabola(w[1, 0], w[1, 1], w[1, 2])
-        dy = _parabola(w[0, 1], w[1, 1], w[2, 1])
+        dx = float(parabolic_vertex(w[1, 0], w[1, 1], w[1, 2]))
+        dy = float(parabolic_vertex(w[0, 1], w[1, 1], w[2, 1]))
     else:
         dx = dy = 0.0
     return float(np.hypot(ix + dx - rmax, iy + dy - rmax))
 
 
-def _parabola(a, b, c):
-    den = a - 2 * b + c
-    return 0.0 if den == 0 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+#: Sub-pixel offsets of maxima are clipped to +-0.49 px: a position is never
+#: exactly on a pixel boundary, where the pixel nearest to it (the
+#: refinement's window centre) would depend on rounding (a peak centred
+#: between two pixels of a noise-free image, after a calibration round trip).
+_SUBPIXEL_LIMIT = 0.49
 
 
 def _subpixel(resp, rows, cols):
@@ -415,6 +408,14 @@ def _subpixel(resp, rows, cols):
     ny, nx = resp.shape
     r = np.clip(rows, 1, ny - 2)
     c = np.clip(cols, 1, nx - 2)
-    dx = np.where(c == cols, _parabolas(resp[r, c - 1], resp[r, c], resp[r, c + 1]), 0)
-    dy = np.where(r == rows, _parabolas(resp[r - 1, c], resp[r, c], resp[r + 1, c]), 0)
+    dx = np.where(
+        c == cols,
+        parabolic_vertex(resp[r, c - 1], resp[r, c], resp[r, c + 1], _SUBPIXEL_LIMIT),
+        0,
+    )
+    dy = np.where(
+        r == rows,
+        parabolic_vertex(resp[r - 1, c], resp[r, c], resp[r + 1, c], _SUBPIXEL_LIMIT),
+        0,
+    )
     return cols + dx, rows + dy

@@ -43,7 +43,8 @@ from ._checks import (
     check_number,
     check_numbers,
 )
-from ._parallel import kd_query
+from ._imaging import parabolic_vertex
+from ._parallel import kd_query, nearest_distances
 
 __all__ = [
     "region_transform",
@@ -269,7 +270,7 @@ def _nn_distance(x, y):
     if len(x) < 2:
         return np.inf
     p = np.column_stack([x, y])
-    d = kd_query(cKDTree(p), p, k=2)[0][:, 1]
+    d = nearest_distances(p)
     return float(np.median(d))
 
 
@@ -692,9 +693,9 @@ def estimate_si_shift(survey, haadf, affine, si_shape, search=None):
         if 0 < k < ncc.shape[axis] - 1:
             line = ncc[a, :] if axis == 1 else ncc[:, b]
             cm, c0, cp = line[k - 1], line[k], line[k + 1]
-            den = cm - 2 * c0 + cp
-            if den < 0:
-                off[0 if axis == 1 else 1] += 0.5 * (cm - cp) / den
+            off[0 if axis == 1 else 1] += float(
+                parabolic_vertex(cm, c0, cp, np.inf, maximum_only=True)
+            )
     shift_si = np.array([(off[0] - mu) * du, (off[1] - mv) * dv])
     return A[:, :2] @ shift_si, float(ncc[a, b])
 
@@ -849,9 +850,8 @@ def estimate_si_rotation(
         best = float(fine[k])
         if 0 < k < len(fine) - 1:
             cm, c0, cp = fscores[k - 1], fscores[k], fscores[k + 1]
-            den = cm - 2 * c0 + cp
-            if den < 0:
-                best += 0.5 * (cm - cp) / den * (step / 8.0)
+            vertex = parabolic_vertex(cm, c0, cp, np.inf, maximum_only=True)
+            best += float(vertex) * (step / 8.0)
     best = float(best)
     shift, score = trial(best)
     return best, shift, score

@@ -13,7 +13,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from ._checks import check_array, check_integer, check_number
-from ._parallel import kd_query
+from ._parallel import kd_query, nearest_distances
 
 __all__ = ["local_normalise", "find_translations"]
 
@@ -56,8 +56,7 @@ class _Tree(cKDTree):
 
 
 def _nn_distance(tree, xy):
-    d, _ = kd_query(tree, xy, k=2)
-    d = d[:, 1]
+    d = nearest_distances(xy, tree)
     d0 = float(np.median(d[d > 0])) if np.any(d > 0) else 0.0
     if not d0 > 0:
         raise ValueError("The atoms coincide: no neighbour distance to work with.")

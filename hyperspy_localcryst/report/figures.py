@@ -4,7 +4,7 @@ at display resolution (:data:`DISPLAY_PX`) and saved once each.
 
 import numpy as np
 
-from ..numerics._parallel import kd_query
+from ..numerics._parallel import nearest_distances
 from ..signals._grid import (
     axis_units,
 )
@@ -110,13 +110,12 @@ def _image(ax, signal, title, frame=None):
 def _nearest_distance(x, y):
     """Median nearest-neighbour distance of the finite points (None for
     fewer than 2)."""
-    from scipy.spatial import cKDTree
 
     pts = np.column_stack([x, y])
     pts = pts[np.isfinite(pts).all(axis=1)]
     if len(pts) < 2:
         return None
-    return float(np.median(kd_query(cKDTree(pts), pts, k=2)[0][:, 1]))
+    return float(np.median(nearest_distances(pts)))
 
 
 def _marker_size(ax, x, y):

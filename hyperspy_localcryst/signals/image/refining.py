@@ -6,9 +6,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.spatial import cKDTree
 
-from ...numerics._parallel import kd_query
+from ...numerics._parallel import nearest_distances
 from ...numerics.frames import frame_groups
 from ...numerics.one_frame import refine_frame
 from ...numerics.refinement import default_radius
@@ -80,8 +79,7 @@ def _warn_overlap(cols):
     x, y = cols["x"][ok], cols["y"][ok]
     frames = cols.get("frame")
     pts = np.column_stack([x, y] + ([] if frames is None else [frames[ok] * 1e12]))
-    d, _ = kd_query(cKDTree(pts), pts, k=2)
-    nn = np.median(d[:, 1])
+    nn = np.median(nearest_distances(pts))
     ratio = float(np.nanmedian(cols["sigma_major"][ok]) / nn) if nn > 0 else 0.0
     if ratio > OVERLAP_WARNING:
         warnings.warn(

@@ -8,7 +8,7 @@ import numpy as np
 
 from ...numerics import frames
 from ...numerics._checks import check_array
-from ...numerics._parallel import kd_query
+from ...numerics._parallel import nearest_distances
 from .. import _stack
 from .._grid import (
     check_memory,
@@ -26,14 +26,13 @@ class TrackingMixin:
     # -------------------------------------------------------------- tracking
     def _nn_distance(self):
         """Median nearest-neighbour distance within frames (0 if no pair)."""
-        from scipy.spatial import cKDTree
 
         xy = np.column_stack([self.get_column("x"), self.get_column("y")])
         d = []
         for rows in frames.frame_groups(self.get_frames(), self.n_frames):
             p = xy[rows]
             if len(p) > 1:
-                d.append(kd_query(cKDTree(p), p, k=2)[0][:, 1])
+                d.append(nearest_distances(p))
         return float(np.median(np.concatenate(d))) if d else 0.0
 
     def link_frames(self, max_displacement=None, memory=0, shifts="auto"):
