@@ -10,6 +10,9 @@ import math
 
 import numpy as np
 from numba import njit, prange
+from scipy.spatial import cKDTree
+
+from ._parallel import kd_query, nearest_distances
 
 # Fit status codes (column ``fit_status``; see FIT_STATUS).
 # the peak models and weightings, as the kernels take them
@@ -772,3 +775,57 @@ def _render_radii(params, mdl, radius):
         s = 1.0 / np.sqrt(np.minimum(params[:, 3], params[:, 5]))
     s = np.nan_to_num(s, nan=radius)
     return np.maximum(np.ceil(4.0 * s), radius + 1).astype(np.int64)
+
+
+def _context_sites(px, py, sx, sy, shape, radius):
+    """Lattice sites just beyond the edges, where columns outside the image
+    may reach into it.
+
+    The fitted atoms ``(px, py)`` continue their own lattice: for an atom
+    within 1.5 nearest-neighbour distances of the edge and each neighbour
+    within that distance, the site on the far side of the atom (its mirror
+    image ``2 a - b``). Sites kept: centred beyond the outermost pixel
+    centres, at most ``radius`` beyond them (the flank of a column farther
+    out hardly enters an atom's window, and its own window holds no
+    pixels), and farther than half a neighbour distance from every seed
+    ``(sx, sy)`` and every site kept before. Returns (x, y).
+    """
+    ny, nx = shape
+    empty = (np.empty(0), np.empty(0))
+    if len(px) < 2:
+        return empty
+    pts = np.column_stack([px, py])
+    tree = cKDTree(pts)
+    d_nn = float(np.median(nearest_distances(pts, tree)))
+    if not np.isfinite(d_nn) or d_nn <= 0:
+        return empty
+    reach = 1.5 * d_nn
+    margin = np.minimum.reduce([px, py, nx - 1 - px, ny - 1 - py])
+    parents = np.flatnonzero(margin < reach)
+    if len(parents) == 0:
+        return empty
+    cand = []
+    for a, nbrs in zip(parents, tree.query_ball_point(pts[parents], reach)):
+        nbrs = [b for b in nbrs if b != a]
+        if nbrs:
+            cand.append(2.0 * pts[a] - pts[nbrs])
+    if not cand:
+        return empty
+    g = np.concatenate(cand)
+    beyond = np.hypot(
+        np.maximum(np.maximum(-g[:, 0], g[:, 0] - (nx - 1)), 0.0),
+        np.maximum(np.maximum(-g[:, 1], g[:, 1] - (ny - 1)), 0.0),
+    )
+    g = g[(beyond > 0) & (beyond <= radius)]
+    if len(g) == 0:
+        return empty
+    seeds = cKDTree(np.column_stack([sx, sy]))
+    g = g[kd_query(seeds, g)[0] > 0.5 * d_nn]
+    if len(g) == 0:
+        return empty
+    g = g[np.lexsort((g[:, 0], g[:, 1]))]  # order-independent choice
+    keep = np.ones(len(g), dtype=bool)
+    for i, near in enumerate(cKDTree(g).query_ball_point(g, 0.5 * d_nn)):
+        if keep[i]:
+            keep[[j for j in near if j > i]] = False
+    return g[keep, 0].copy(), g[keep, 1].copy()

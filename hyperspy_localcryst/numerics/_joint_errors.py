@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 from numba import njit, prange
+from scipy.spatial import cKDTree
 
 from ._fit_kernels import (
     _POISSON,
@@ -283,3 +284,49 @@ def _joint_position_variance(
             var[k, 0] = sx
             var[k, 1] = sy
     return var
+
+
+def _overlap_groups(params, mdl, radius, ok):
+    """Each atom's overlapping neighbours, for :func:`_joint_position_variance`.
+
+    A neighbour overlaps when its peak reaches ``_JOINT_OVERLAP`` times the
+    atom's amplitude somewhere in the atom's window (at most
+    ``_JOINT_MAX_NEIGHBOURS``, the strongest). Returns CSR arrays: atom
+    ``k``'s group is ``idx[ptr[k]:ptr[k + 1]]``, ``k`` first; an atom without
+    overlapping neighbours has only itself.
+    """
+    n = params.shape[0]
+    if mdl == _ROUND:
+        s = params[:, 3]
+    else:
+        s = np.minimum(params[:, 3], params[:, 5]) ** -0.5
+    s = np.where(ok, np.nan_to_num(s, nan=0.0), 0.0)
+    amp = np.where(ok, params[:, 2], 0.0)
+    reach = radius + np.sqrt(2.0 * np.log(1.0 / _JOINT_OVERLAP)) * s.max()
+    pos = np.nan_to_num(params[:, :2])
+    pairs = cKDTree(pos).query_pairs(float(reach), output_type="ndarray")
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    if len(pairs) == 0:
+        ptr[1:] = np.cumsum(np.ones(n, dtype=np.int64))
+        return ptr, np.arange(n, dtype=np.int64)
+    k = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    j = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    d = np.hypot(*(pos[k] - pos[j]).T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.maximum(d - radius, 0.0) / s[j]
+        level = amp[j] * np.exp(-0.5 * gap**2) / amp[k]
+    keep = ok[k] & ok[j] & (level > _JOINT_OVERLAP)
+    k, j, level = k[keep], j[keep], level[keep]
+    order = np.lexsort((-level, k))
+    k, j = k[order], j[order]
+    start = np.searchsorted(k, np.arange(n))
+    rank = np.arange(len(k)) - start[k]
+    sel = rank < _JOINT_MAX_NEIGHBOURS
+    k, j = k[sel], j[sel]
+    counts = np.bincount(k, minlength=n) + 1
+    ptr[1:] = np.cumsum(counts)
+    idx = np.empty(ptr[-1], dtype=np.int64)
+    idx[ptr[:-1]] = np.arange(n)
+    slot = ptr[k] + 1 + (np.arange(len(k)) - np.searchsorted(k, k))
+    idx[slot] = j
+    return ptr, idx

@@ -60,6 +60,7 @@ from ._fit_kernels import (
     _S_UNDETERMINED,
     _S_WINDOW,
     _UNIFORM,
+    _context_sites,
     _fit_pass,
     _render_peaks,
     _render_radii,
@@ -67,11 +68,10 @@ from ._fit_kernels import (
 )
 from ._imaging import gain_exponent
 from ._joint_errors import (
-    _JOINT_MAX_NEIGHBOURS,
-    _JOINT_OVERLAP,
     _joint_position_variance,
+    _overlap_groups,
 )
-from ._parallel import kd_query, nearest_distances
+from ._parallel import nearest_distances
 from .centroids import (
     _LEVEL_PULL,
     _check_inputs,
@@ -129,60 +129,6 @@ FIT_STATUS = {
 }
 
 
-def _context_sites(px, py, sx, sy, shape, radius):
-    """Lattice sites just beyond the edges, where columns outside the image
-    may reach into it.
-
-    The fitted atoms ``(px, py)`` continue their own lattice: for an atom
-    within 1.5 nearest-neighbour distances of the edge and each neighbour
-    within that distance, the site on the far side of the atom (its mirror
-    image ``2 a - b``). Sites kept: centred beyond the outermost pixel
-    centres, at most ``radius`` beyond them (the flank of a column farther
-    out hardly enters an atom's window, and its own window holds no
-    pixels), and farther than half a neighbour distance from every seed
-    ``(sx, sy)`` and every site kept before. Returns (x, y).
-    """
-    ny, nx = shape
-    empty = (np.empty(0), np.empty(0))
-    if len(px) < 2:
-        return empty
-    pts = np.column_stack([px, py])
-    tree = cKDTree(pts)
-    d_nn = float(np.median(kd_query(tree, pts, k=2)[0][:, 1]))
-    if not np.isfinite(d_nn) or d_nn <= 0:
-        return empty
-    reach = 1.5 * d_nn
-    margin = np.minimum.reduce([px, py, nx - 1 - px, ny - 1 - py])
-    parents = np.flatnonzero(margin < reach)
-    if len(parents) == 0:
-        return empty
-    cand = []
-    for a, nbrs in zip(parents, tree.query_ball_point(pts[parents], reach)):
-        nbrs = [b for b in nbrs if b != a]
-        if nbrs:
-            cand.append(2.0 * pts[a] - pts[nbrs])
-    if not cand:
-        return empty
-    g = np.concatenate(cand)
-    beyond = np.hypot(
-        np.maximum(np.maximum(-g[:, 0], g[:, 0] - (nx - 1)), 0.0),
-        np.maximum(np.maximum(-g[:, 1], g[:, 1] - (ny - 1)), 0.0),
-    )
-    g = g[(beyond > 0) & (beyond <= radius)]
-    if len(g) == 0:
-        return empty
-    seeds = cKDTree(np.column_stack([sx, sy]))
-    g = g[kd_query(seeds, g)[0] > 0.5 * d_nn]
-    if len(g) == 0:
-        return empty
-    g = g[np.lexsort((g[:, 0], g[:, 1]))]  # order-independent choice
-    keep = np.ones(len(g), dtype=bool)
-    for i, near in enumerate(cKDTree(g).query_ball_point(g, 0.5 * d_nn)):
-        if keep[i]:
-            keep[[j for j in near if j > i]] = False
-    return g[keep, 0].copy(), g[keep, 1].copy()
-
-
 def _median_width(params, mdl, ok):
     """Median width of the atoms ``ok`` (elliptical: the geometric mean of
     the two axes), the width of the context columns."""
@@ -237,52 +183,6 @@ def _fit_context(
     keep = ctx_ok & (st <= _S_HELD) & beyond & strong
     err = np.sqrt(np.nan_to_num(cov[:, :2], nan=0.0))
     return np.where(keep[:, None], new, ctx), keep, err
-
-
-def _overlap_groups(params, mdl, radius, ok):
-    """Each atom's overlapping neighbours, for :func:`_joint_position_variance`.
-
-    A neighbour overlaps when its peak reaches ``_JOINT_OVERLAP`` times the
-    atom's amplitude somewhere in the atom's window (at most
-    ``_JOINT_MAX_NEIGHBOURS``, the strongest). Returns CSR arrays: atom
-    ``k``'s group is ``idx[ptr[k]:ptr[k + 1]]``, ``k`` first; an atom without
-    overlapping neighbours has only itself.
-    """
-    n = params.shape[0]
-    if mdl == _ROUND:
-        s = params[:, 3]
-    else:
-        s = np.minimum(params[:, 3], params[:, 5]) ** -0.5
-    s = np.where(ok, np.nan_to_num(s, nan=0.0), 0.0)
-    amp = np.where(ok, params[:, 2], 0.0)
-    reach = radius + np.sqrt(2.0 * np.log(1.0 / _JOINT_OVERLAP)) * s.max()
-    pos = np.nan_to_num(params[:, :2])
-    pairs = cKDTree(pos).query_pairs(float(reach), output_type="ndarray")
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    if len(pairs) == 0:
-        ptr[1:] = np.cumsum(np.ones(n, dtype=np.int64))
-        return ptr, np.arange(n, dtype=np.int64)
-    k = np.concatenate([pairs[:, 0], pairs[:, 1]])
-    j = np.concatenate([pairs[:, 1], pairs[:, 0]])
-    d = np.hypot(*(pos[k] - pos[j]).T)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gap = np.maximum(d - radius, 0.0) / s[j]
-        level = amp[j] * np.exp(-0.5 * gap**2) / amp[k]
-    keep = ok[k] & ok[j] & (level > _JOINT_OVERLAP)
-    k, j, level = k[keep], j[keep], level[keep]
-    order = np.lexsort((-level, k))
-    k, j = k[order], j[order]
-    start = np.searchsorted(k, np.arange(n))
-    rank = np.arange(len(k)) - start[k]
-    sel = rank < _JOINT_MAX_NEIGHBOURS
-    k, j = k[sel], j[sel]
-    counts = np.bincount(k, minlength=n) + 1
-    ptr[1:] = np.cumsum(counts)
-    idx = np.empty(ptr[-1], dtype=np.int64)
-    idx[ptr[:-1]] = np.arange(n)
-    slot = ptr[k] + 1 + (np.arange(len(k)) - np.searchsorted(k, k))
-    idx[slot] = j
-    return ptr, idx
 
 
 #: ``widen``: the window wanted, in fitted widths, and its largest growth.
