@@ -78,16 +78,6 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
-    "separation.py": _FAST_TRUTH
-    + [
-        "tests/test_finding.py",
-        "tests/test_direction.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_calibrations.py",
-        "tests/test_properties.py",
-    ],
     "_imaging.py": _FAST_TRUTH
     + [
         "tests/test_finding.py",
@@ -112,45 +102,6 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_properties.py",
     ],
-    "_fit_kernels.py": ["tests/test_truth_refinement_rules.py"]
-    + _FAST_TRUTH
-    + [
-        "tests/test_refinement.py",
-        "tests/test_kernels.py",
-        "tests/test_error_bars.py",
-        "tests/test_direction.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_calibrations.py",
-        "tests/test_properties.py",
-    ],
-    "_joint_errors.py": ["tests/test_truth_refinement_rules.py"]
-    + _FAST_TRUTH
-    + [
-        "tests/test_refinement.py",
-        "tests/test_kernels.py",
-        "tests/test_error_bars.py",
-        "tests/test_direction.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_calibrations.py",
-        "tests/test_properties.py",
-    ],
-    "centroids.py": ["tests/test_truth_refinement_rules.py"]
-    + _FAST_TRUTH
-    + [
-        "tests/test_refinement.py",
-        "tests/test_kernels.py",
-        "tests/test_error_bars.py",
-        "tests/test_direction.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_calibrations.py",
-        "tests/test_properties.py",
-    ],
     "neighbourhoods.py": _FAST_TRUTH
     + [
         "tests/test_neighbourhoods.py",
@@ -162,28 +113,6 @@ MODULE_TESTS = {
         "tests/test_properties.py",
     ],
     "clustering.py": ["tests/test_truth_statistics_rules.py"]
-    + _FAST_TRUTH
-    + [
-        "tests/test_statistics.py",
-        "tests/test_neighbourhoods.py",
-        "tests/test_direction.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_calibrations.py",
-    ],
-    "class_count.py": ["tests/test_truth_statistics_rules.py"]
-    + _FAST_TRUTH
-    + [
-        "tests/test_statistics.py",
-        "tests/test_neighbourhoods.py",
-        "tests/test_direction.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_calibrations.py",
-    ],
-    "point_patterns.py": ["tests/test_truth_statistics_rules.py"]
     + _FAST_TRUTH
     + [
         "tests/test_statistics.py",
@@ -227,23 +156,7 @@ MODULE_TESTS = {
         "tests/test_calibrations.py",
         "tests/test_series.py",
     ],
-    "warping.py": _FAST_TRUTH
-    + [
-        "tests/test_alignment.py",
-        "tests/test_direction.py",
-        "tests/test_drift_errors.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_calibrations.py",
-        "tests/test_series.py",
-    ],
     "sublattices.py": _FAST_TRUTH
-    + [
-        "tests/test_truth_sublattices.py",
-        "tests/test_sublattices.py",
-    ],
-    "translations.py": _FAST_TRUTH
     + [
         "tests/test_truth_sublattices.py",
         "tests/test_sublattices.py",
@@ -315,6 +228,19 @@ MODULE_TESTS = {
         "tests/test_phases.py",
     ],
 }
+
+#: Modules split out of another test the same way as it (issue 23).
+_SAME_TESTS = {
+    "separation.py": "finding.py",
+    "_fit_kernels.py": "refinement.py",
+    "_joint_errors.py": "refinement.py",
+    "centroids.py": "refinement.py",
+    "class_count.py": "clustering.py",
+    "point_patterns.py": "clustering.py",
+    "warping.py": "alignment.py",
+    "translations.py": "sublattices.py",
+}
+MODULE_TESTS.update({new: MODULE_TESTS[old] for new, old in _SAME_TESTS.items()})
 
 #: Modules left out of the sample: argument checks (covered by the bad-input
 #: tests) and the test-data generator (not part of an analysis).
