@@ -1,4 +1,5 @@
-"""Documented rules of ``numerics.statistics`` against independent truth.
+"""Documented rules of the clustering, class-count and point-pattern numerics
+against independent truth.
 
 Each test pins one rule of a docstring that the older tests left open (a
 default, a minimum, a threshold on either side, a tie rule off the axes),
