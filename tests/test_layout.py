@@ -1,0 +1,150 @@
+"""The package's layout stays one a newcomer can live in (issue 23).
+
+- no import cycle between the package's modules, counting imports inside
+  functions too (a lazy import hides a cycle; it does not remove it);
+- no module over 900 lines;
+- the method modules of a signal class (``signals/image/``,
+  ``signals/positions/``, ``signals/neighbourhoods/``) never import the class's
+  own module, which imports them;
+- ``numerics`` never imports HyperSpy or the signal layer.
+"""
+
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "hyperspy_localcryst"
+MAX_LINES = 900
+
+
+def _modules():
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _imports(name, path):
+    """Every module of the package ``name`` imports, at any depth."""
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            candidates = [target] + [f"{target}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            candidates = [a.name for a in node.names]
+        else:
+            continue
+        found.update(c for c in candidates if c in MODULES and c != name)
+    return found
+
+
+GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+def _cycles(graph):
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on_stack, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    # the check below can fail: a graph with a cycle through a function-level
+    # import is reported
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(graph) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle():
+    assert len(MODULES) > 50  # the whole package was read
+    assert _cycles(GRAPH) == []
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_module_over_900_lines(name):
+    n = len(MODULES[name].read_text().splitlines())
+    assert n <= MAX_LINES, f"{name}: {n} lines"
+
+
+@pytest.mark.parametrize(
+    "methods, owner",
+    [
+        (
+            "hyperspy_localcryst.signals.image",
+            "hyperspy_localcryst.signals.atomic_image",
+        ),
+        (
+            "hyperspy_localcryst.signals.positions",
+            "hyperspy_localcryst.signals.atom_positions",
+        ),
+        (
+            "hyperspy_localcryst.signals.neighbourhoods",
+            "hyperspy_localcryst.signals.atom_neighbourhoods",
+        ),
+    ],
+)
+def test_method_modules_never_import_their_class(methods, owner):
+    mine = [m for m in MODULES if m == methods or m.startswith(methods + ".")]
+    assert len(mine) > 3
+    assert not [m for m in mine if owner in GRAPH[m]]
+    # and the class does inherit from them
+    assert any(m in GRAPH[owner] for m in mine)
+
+
+def test_numerics_never_import_hyperspy_or_the_signal_layer():
+    bad = []
+    for name, path in MODULES.items():
+        if not name.startswith("hyperspy_localcryst.numerics"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            bad += [f"{name}: {n}" for n in names if n.split(".")[0] == "hyperspy"]
+        bad += [
+            f"{name}: {m}"
+            for m in GRAPH[name]
+            if not m.startswith("hyperspy_localcryst.numerics")
+        ]
+    assert not bad, bad
