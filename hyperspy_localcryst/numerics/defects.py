@@ -109,7 +109,7 @@ from ._checks import (
     check_numbers,
     check_per_atom,
 )
-from ._parallel import kd_query
+from ._parallel import kd_query, nearest_distances
 
 __all__ = [
     "find_vacancies",
@@ -246,7 +246,7 @@ def _nn_cap(p, tol):
     can be the neighbouring site's."""
     if p.shape[0] < 2:
         return tol
-    nn = float(np.median(kd_query(cKDTree(p), p, k=2)[0][:, 1]))
+    nn = float(np.median(nearest_distances(p)))
     return min(tol, 0.5 * nn)
 
 
@@ -308,7 +308,7 @@ def _translation_domains(p, occupied, local, v, tol, spacing, extent):
         return dom
     near = _nn_cap(p, tol)
     tree = cKDTree(p)
-    nn = float(np.median(kd_query(tree, p, k=2)[0][:, 1]))
+    nn = float(np.median(nearest_distances(p, tree)))
     occ = cKDTree(occupied)
 
     def filled(q, reach=near):  # each target has an atom, or lies beyond the image

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ._checks import check_array, check_integer, check_number
-from ._parallel import kd_query
+from ._parallel import kd_query, nearest_distances
 
 __all__ = [
     "PhaseResult",
@@ -100,7 +100,7 @@ def default_radius(x, y, site_classes=None):
     if ok.sum() < 2:
         raise ValueError("At least 2 atoms with finite positions are needed.")
     q = p[ok]
-    d = kd_query(cKDTree(q), q, k=2)[0][:, 1]
+    d = nearest_distances(q)
     r = 3.0 * float(np.median(d))
     if site_classes is not None:
         from .lattice import find_lattice_vectors
@@ -753,7 +753,7 @@ def boundary_points(x, y, labels, max_distance=None):
     p = np.column_stack([x[ok], y[ok]])
     tree = cKDTree(p)
     if max_distance is None:
-        d = kd_query(tree, p, k=2)[0][:, 1]
+        d = nearest_distances(p, tree)
         r = 1.25 * float(np.median(d))
     else:
         r = _distance(max_distance, "max_distance")

@@ -33,7 +33,7 @@ from ._imaging import (
     ring_max,
     window_min_at,
 )
-from ._parallel import kd_query, max_threads
+from ._parallel import max_threads, nearest_distances
 from .noise import estimate_noise, noise_variance
 
 #: Longest side, in pixels, of the central crop on which :func:`find_atoms`
@@ -192,8 +192,7 @@ def _estimate_separation(img, min_separation):
     x, y = x[inside], y[inside]
     xy = np.column_stack([x, y])
     tree = cKDTree(xy)
-    dist, _ = kd_query(tree, xy, k=2)
-    nn = dist[:, 1]
+    nn = nearest_distances(xy, tree)
     nn = nn[nn >= min_separation]
     d = float(np.median(nn)) if len(nn) else 0.0
     # columns have a typical distance; maxima of noise that passed the test
