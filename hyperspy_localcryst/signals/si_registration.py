@@ -32,6 +32,7 @@ from ._grid import (
     pixel_scale,
     to_pixels,
 )
+from .positions._table import _is_table
 
 __all__ = [
     "si_affine",
@@ -308,7 +309,7 @@ def _length(value, name, scale, zero=False):
 
 def _check_atoms(atoms):
     # by the class's signal type: atom_positions imports this module
-    if getattr(type(atoms), "_signal_type", None) != "atom_positions":
+    if not _is_table(atoms):
         raise TypeError(
             f"`atoms` must be an AtomPositions table, got {type(atoms).__name__}."
         )
