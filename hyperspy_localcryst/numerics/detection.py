@@ -30,7 +30,7 @@ from numba import njit, prange
 from scipy import ndimage as ndi
 
 from ._checks import check_array, check_number
-from ._imaging import in_strips, local_maxima
+from ._imaging import _reflect, in_strips, local_maxima
 from ._parallel import kd_query
 from .noise import (
     _as_image,
@@ -425,16 +425,6 @@ def find_outliers(image, noise=None, threshold=8.0, isolation=4.0):
         float(thr),
         float(iso),
     )
-
-
-@njit(cache=True, nogil=True)
-def _reflect(i, n):
-    """scipy.ndimage's "reflect" index (d c b a | a b c d | d c b a)."""
-    if i < 0:
-        return -i - 1
-    if i >= n:
-        return 2 * n - i - 1
-    return i
 
 
 @njit(cache=True, nogil=True)
