@@ -8,7 +8,7 @@ widths where that holds fewer) and with a fixed window of half the spacing.
 Prints, per width and window: the windows used, the scatter of the inner
 atoms over their median reported error in x and y, and the RMS error. The
 numbers recorded at ``OVERLAP_WARNING`` (``signals/atomic_image.py``) and in
-``tests/test_error_bars.py`` come from this script.
+``tests/numerics/test_error_bars.py`` come from this script.
 
 Usage::
 

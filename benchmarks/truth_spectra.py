@@ -2,7 +2,7 @@
 
 Run from the repository root: ``python benchmarks/truth_spectra.py``
 
-Uses the synthetic cases of ``tests/test_spectra.py`` and ``tests/test_library.py``
+Uses the synthetic cases of ``tests/signals/test_spectra.py`` and ``tests/test_library.py``
 (the tests assert thresholds; this prints the measured values):
 
 1. atom -> SI pixel mapping error (max over matched atoms, SI pixels) for an
@@ -37,7 +37,7 @@ from hyperspy_localcryst.signals.si_registration import (  # noqa: E402
     estimate_si_registration,
 )
 from tests import test_library as tl  # noqa: E402
-from tests import test_spectra as ts  # noqa: E402
+from tests.signals import test_spectra as ts  # noqa: E402
 
 
 def _mapping_error(atoms, r, t):

@@ -59,173 +59,173 @@ PACKAGE = "hyperspy_localcryst"
 #: through the signal layer). Missing files are skipped, so a test file may be
 #: listed before it exists. The fast truth-test files come first: pytest runs
 #: the files in this order with ``-x``, so most mutants die within seconds
-#: (``tests/test_truth_sublattices.py``, for one module only, after them).
+#: (``tests/numerics/test_truth_sublattices.py``, for one module only, after them).
 _FAST_TRUTH = [
-    "tests/test_mutation_seed5.py",
-    "tests/test_mutation_seed4.py",
-    "tests/test_truth_analysis.py",
-    "tests/test_truth_finding.py",
-    "tests/test_truth_fitting.py",
+    "tests/numerics/test_mutation_seed5.py",
+    "tests/numerics/test_mutation_seed4.py",
+    "tests/numerics/test_truth_analysis.py",
+    "tests/numerics/test_truth_finding.py",
+    "tests/numerics/test_truth_fitting.py",
 ]
 MODULE_TESTS = {
     "finding.py": _FAST_TRUTH
     + [
-        "tests/test_finding.py",
+        "tests/numerics/test_finding.py",
         "tests/test_direction.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_calibrations.py",
+        "tests/numerics/test_numerics_details.py",
+        "tests/numerics/test_numerics_details2.py",
+        "tests/numerics/test_numerics_details3.py",
+        "tests/signals/test_calibrations.py",
         "tests/test_properties.py",
     ],
     "_imaging.py": _FAST_TRUTH
     + [
-        "tests/test_finding.py",
-        "tests/test_kernels.py",
+        "tests/numerics/test_finding.py",
+        "tests/numerics/test_kernels.py",
         "tests/test_direction.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_calibrations.py",
+        "tests/numerics/test_numerics_details.py",
+        "tests/numerics/test_numerics_details2.py",
+        "tests/numerics/test_numerics_details3.py",
+        "tests/signals/test_calibrations.py",
         "tests/test_properties.py",
     ],
-    "refinement.py": ["tests/test_truth_refinement_rules.py"]
+    "refinement.py": ["tests/numerics/test_truth_refinement_rules.py"]
     + _FAST_TRUTH
     + [
-        "tests/test_refinement.py",
-        "tests/test_kernels.py",
-        "tests/test_error_bars.py",
+        "tests/numerics/test_refinement.py",
+        "tests/numerics/test_kernels.py",
+        "tests/numerics/test_error_bars.py",
         "tests/test_direction.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_calibrations.py",
+        "tests/numerics/test_numerics_details.py",
+        "tests/numerics/test_numerics_details2.py",
+        "tests/numerics/test_numerics_details3.py",
+        "tests/signals/test_calibrations.py",
         "tests/test_properties.py",
     ],
     "neighbourhoods.py": _FAST_TRUTH
     + [
-        "tests/test_neighbourhoods.py",
+        "tests/numerics/test_neighbourhoods.py",
         "tests/test_direction.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_calibrations.py",
+        "tests/numerics/test_numerics_details.py",
+        "tests/numerics/test_numerics_details2.py",
+        "tests/numerics/test_numerics_details3.py",
+        "tests/signals/test_calibrations.py",
         "tests/test_properties.py",
     ],
-    "clustering.py": ["tests/test_truth_statistics_rules.py"]
+    "clustering.py": ["tests/numerics/test_truth_statistics_rules.py"]
     + _FAST_TRUTH
     + [
-        "tests/test_statistics.py",
-        "tests/test_neighbourhoods.py",
+        "tests/numerics/test_statistics.py",
+        "tests/numerics/test_neighbourhoods.py",
         "tests/test_direction.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_calibrations.py",
+        "tests/numerics/test_numerics_details.py",
+        "tests/numerics/test_numerics_details2.py",
+        "tests/numerics/test_numerics_details3.py",
+        "tests/signals/test_calibrations.py",
     ],
-    "frames.py": ["tests/test_truth_statistics_rules.py"]
+    "frames.py": ["tests/numerics/test_truth_statistics_rules.py"]
     + _FAST_TRUTH
     + [
-        "tests/test_statistics.py",
-        "tests/test_neighbourhoods.py",
+        "tests/numerics/test_statistics.py",
+        "tests/numerics/test_neighbourhoods.py",
         "tests/test_direction.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_calibrations.py",
-        "tests/test_series.py",
+        "tests/numerics/test_numerics_details.py",
+        "tests/numerics/test_numerics_details2.py",
+        "tests/numerics/test_numerics_details3.py",
+        "tests/signals/test_calibrations.py",
+        "tests/signals/test_series.py",
     ],
     "tracking.py": _FAST_TRUTH
     + [
-        "tests/test_tracking.py",
+        "tests/numerics/test_tracking.py",
         "tests/test_direction.py",
-        "tests/test_drift_errors.py",
-        "tests/test_calibrations.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_series.py",
+        "tests/numerics/test_drift_errors.py",
+        "tests/signals/test_calibrations.py",
+        "tests/numerics/test_numerics_details2.py",
+        "tests/numerics/test_numerics_details3.py",
+        "tests/signals/test_series.py",
     ],
     "alignment.py": _FAST_TRUTH
     + [
-        "tests/test_alignment.py",
+        "tests/numerics/test_alignment.py",
         "tests/test_direction.py",
-        "tests/test_drift_errors.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_calibrations.py",
-        "tests/test_series.py",
+        "tests/numerics/test_drift_errors.py",
+        "tests/numerics/test_numerics_details.py",
+        "tests/numerics/test_numerics_details2.py",
+        "tests/numerics/test_numerics_details3.py",
+        "tests/signals/test_calibrations.py",
+        "tests/signals/test_series.py",
     ],
     "sublattices.py": _FAST_TRUTH
     + [
-        "tests/test_truth_sublattices.py",
-        "tests/test_sublattices.py",
+        "tests/numerics/test_truth_sublattices.py",
+        "tests/numerics/test_sublattices.py",
     ],
     "spectra.py": _FAST_TRUTH
     + [
-        "tests/test_spectra.py",
-        "tests/test_registration.py",
-        "tests/test_calibrations.py",
-        "tests/test_numerics_details.py",
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
+        "tests/signals/test_spectra.py",
+        "tests/signals/test_registration.py",
+        "tests/signals/test_calibrations.py",
+        "tests/numerics/test_numerics_details.py",
+        "tests/numerics/test_numerics_details2.py",
+        "tests/numerics/test_numerics_details3.py",
     ],
     "_parallel.py": _FAST_TRUTH
     + [
-        "tests/test_numerics_details2.py",
-        "tests/test_numerics_details3.py",
-        "tests/test_kernels.py",
-        "tests/test_finding.py",
-        "tests/test_refinement.py",
-        "tests/test_series.py",
+        "tests/numerics/test_numerics_details2.py",
+        "tests/numerics/test_numerics_details3.py",
+        "tests/numerics/test_kernels.py",
+        "tests/numerics/test_finding.py",
+        "tests/numerics/test_refinement.py",
+        "tests/signals/test_series.py",
     ],
     "lattice.py": _FAST_TRUTH
     + [
-        "tests/test_lattice.py",
-        "tests/test_cli_options.py",
+        "tests/numerics/test_lattice.py",
+        "tests/report/test_cli_options.py",
     ],
     "detection.py": _FAST_TRUTH
     + [
-        "tests/test_detection.py",
+        "tests/numerics/test_detection.py",
         "tests/test_properties.py",
     ],
     "one_frame.py": _FAST_TRUTH
     + [
-        "tests/test_detection.py",
-        "tests/test_finding.py",
-        "tests/test_signals.py",
-        "tests/test_refinement.py",
-        "tests/test_series.py",
+        "tests/numerics/test_detection.py",
+        "tests/numerics/test_finding.py",
+        "tests/signals/test_signals.py",
+        "tests/numerics/test_refinement.py",
+        "tests/signals/test_series.py",
     ],
     "noise.py": _FAST_TRUTH
     + [
-        "tests/test_detection.py",
-        "tests/test_refinement.py",
+        "tests/numerics/test_detection.py",
+        "tests/numerics/test_refinement.py",
         "tests/test_properties.py",
     ],
     "sparse.py": _FAST_TRUTH
     + [
-        "tests/test_sparse_finding.py",
+        "tests/numerics/test_sparse_finding.py",
     ],
     "modes.py": _FAST_TRUTH
     + [
-        "tests/test_modes.py",
-        "tests/test_statistics.py",
+        "tests/numerics/test_modes.py",
+        "tests/numerics/test_statistics.py",
     ],
     "phases.py": _FAST_TRUTH
     + [
-        "tests/test_phases.py",
-        "tests/test_defects.py",
+        "tests/numerics/test_phases.py",
+        "tests/numerics/test_defects.py",
     ],
     "symmetry.py": _FAST_TRUTH
     + [
-        "tests/test_phases.py",
-        "tests/test_neighbourhoods.py",
+        "tests/numerics/test_phases.py",
+        "tests/numerics/test_neighbourhoods.py",
     ],
     "defects.py": _FAST_TRUTH
     + [
-        "tests/test_defects.py",
-        "tests/test_phases.py",
+        "tests/numerics/test_defects.py",
+        "tests/numerics/test_phases.py",
     ],
 }
 
@@ -431,7 +431,7 @@ def sample_mutants(n, seed, modules=None):
                 "id": f"sample-{path.stem}-L{line_no}-c{a}",
                 "file": rel,
                 "mutated": "".join(mutated),
-                "tests": MODULE_TESTS.get(path.name, ["tests/test_finding.py"]),
+                "tests": MODULE_TESTS.get(path.name, ["tests/numerics/test_finding.py"]),
                 "why": f"line {line_no}: {label}: {old_line.strip()}",
                 "equivalent": None,
                 "source": f"sample(seed={seed})",

@@ -6,7 +6,11 @@
 - the method modules of a signal class (``signals/image/``,
   ``signals/positions/``, ``signals/neighbourhoods/``) never import the class's
   own module, which imports them;
-- ``numerics`` never imports HyperSpy or the signal layer.
+- ``numerics`` never imports HyperSpy or the signal layer;
+- the tests live in folders named after the package's parts
+  (``tests/numerics``, ``tests/signals``, ``tests/report``, ``tests/data``);
+  at the top of ``tests/`` only the tests of the package as a whole
+  (packaging, style, layout, bad input everywhere, properties across steps).
 """
 
 import ast
@@ -148,3 +152,45 @@ def test_numerics_never_import_hyperspy_or_the_signal_layer():
             if not m.startswith("hyperspy_localcryst.numerics")
         ]
     assert not bad, bad
+
+
+TESTS = pathlib.Path(__file__).resolve().parent
+#: the tests of the package as a whole: they belong to no one part
+WHOLE_PACKAGE_TESTS = {
+    "test_bad_input.py",
+    "test_bad_input_issue17.py",
+    "test_bad_input_matrix.py",
+    "test_bad_input_tables.py",
+    "test_conventions.py",
+    "test_direction.py",
+    "test_docs.py",
+    "test_layout.py",
+    "test_library.py",
+    "test_mutation_lists.py",
+    "test_no_mutation.py",
+    "test_packaging.py",
+    "test_properties.py",
+    "test_public_api.py",
+    "test_readme.py",
+    "test_real_data.py",
+    "test_style.py",
+    "test_wheel.py",
+}
+
+
+def test_tests_live_in_folders_named_after_the_package():
+    """Each folder of tests names a part of the package (``report`` counts the
+    command line, which is a thin layer over it); the top of ``tests/`` holds
+    only the tests of the package as a whole, so a new test of one part goes
+    into that part's folder."""
+    folders = {
+        p.parent.relative_to(TESTS).as_posix()
+        for p in TESTS.rglob("test_*.py")
+        if p.parent != TESTS
+    }
+    assert folders == {"numerics", "signals", "report", "data"}
+    for folder in folders:
+        assert (PACKAGE / folder).is_dir(), folder
+        assert (TESTS / folder / "__init__.py").is_file(), folder
+    top = {p.name for p in TESTS.glob("test_*.py")}
+    assert top == WHOLE_PACKAGE_TESTS, sorted(top ^ WHOLE_PACKAGE_TESTS)

@@ -13,7 +13,7 @@ from scipy.spatial import cKDTree
 from hyperspy_localcryst.data.synthetic import lattice_positions, make_lattice_image
 from hyperspy_localcryst.signals.atomic_image import AtomicImage, LazyAtomicImage
 
-from ._helpers import match_one_to_one, near_edge
+from .._helpers import match_one_to_one, near_edge
 
 SEP = 0.22  # nm: 11 px, below both lattice spacings
 # the drifting stacks' atoms (make_drift_stack): width, peak and background
@@ -590,7 +590,7 @@ def test_statstem_series_example_runs_end_to_end(tmp_path, real_data):
     import subprocess
     import sys
 
-    script = pathlib.Path(__file__).parents[1] / "examples" / "statstem_timeseries.py"
+    script = pathlib.Path(__file__).parents[2] / "examples" / "statstem_timeseries.py"
     out = subprocess.run(
         [sys.executable, str(script), "--out", str(tmp_path)],
         capture_output=True,

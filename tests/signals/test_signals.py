@@ -9,7 +9,7 @@ from hyperspy_localcryst.data import synthetic_lattice
 from hyperspy_localcryst.signals.atom_positions import AtomPositions
 from hyperspy_localcryst.signals.atomic_image import AtomicImage, LazyAtomicImage
 
-from ._helpers import (
+from .._helpers import (
     assert_unchanged,
     label_agreement,
     match_one_to_one,

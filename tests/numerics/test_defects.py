@@ -26,7 +26,7 @@ from hyperspy_localcryst.numerics.defects import (
     find_vacancies,
 )
 
-from ._helpers import assert_unchanged, snapshot
+from .._helpers import assert_unchanged, snapshot
 
 V = np.array([[11.0, 0.0], [2.5, 14.0]])
 SHAPE = (580, 470)  # (ny, nx): ~40 x 40 cells
@@ -496,7 +496,7 @@ def test_real_mos2_crop_vacancies_on_chalcogen_sites_and_no_dislocation():
     from pathlib import Path
 
     s = hs.load(
-        Path(__file__).parent / "data" / "MoS2_Se-implanted_monolayer_crop384.hspy",
+        Path(__file__).parents[1] / "data" / "MoS2_Se-implanted_monolayer_crop384.hspy",
         signal_type="atomic_image",
     )
     atoms = s.refine_atoms(s.find_atoms())
@@ -518,7 +518,7 @@ def test_no_dislocation_on_the_si111_7x7_adatoms():
     not closed (one was reported there before it had to be surrounded)."""
     from pathlib import Path
 
-    z = np.load(Path(__file__).parent / "data" / "si111_7x7_defects_atoms.npz")
+    z = np.load(Path(__file__).parents[1] / "data" / "si111_7x7_defects_atoms.npz")
     x, y = z["x"].astype(float), z["y"].astype(float)
     d = find_defects(x, y, labels=z["sublattice"].astype(float), extent=(256, 256))
     assert (d["type"] == "dislocation").sum() == 0
@@ -543,7 +543,7 @@ def test_no_dislocation_at_the_si111_7x7_step_and_none_from_rounding():
     perturbing the positions by a millionth of a pixel changes nothing."""
     from pathlib import Path
 
-    z = np.load(Path(__file__).parent / "data" / "si111_7x7_step_atoms.npz")
+    z = np.load(Path(__file__).parents[1] / "data" / "si111_7x7_step_atoms.npz")
     x, y, lab = z["x"], z["y"], z["sublattice"].astype(float)
     d = find_defects(x, y, labels=lab, extent=(512, 512))
     assert (d["type"] == "dislocation").sum() == 0

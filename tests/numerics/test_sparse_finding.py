@@ -23,7 +23,7 @@ from hyperspy_localcryst.numerics.separation import (
 )
 from hyperspy_localcryst.numerics.sparse import find_atoms_sparse, sparse_deconvolution
 
-from ._helpers import match_one_to_one, near_edge
+from .._helpers import match_one_to_one, near_edge
 
 SHAPE = (176, 208)  # rows, cols: not square
 

@@ -749,7 +749,7 @@ def test_shell_count_of_a_near_tie_does_not_swap_with_a_few_atoms():
 
     from hyperspy_localcryst.numerics.neighbourhoods import shell_count
 
-    d = np.load(Path(__file__).parent / "data" / "ttb_110_atoms.npz")
+    d = np.load(Path(__file__).parents[1] / "data" / "ttb_110_atoms.npz")
     x, y = d["x"].astype(float), d["y"].astype(float)
     assert shell_count(x, y) == (7, False)
     rng = np.random.default_rng(0)

@@ -29,7 +29,7 @@ import pytest
 
 from hyperspy_localcryst.signals.atom_positions import AtomPositions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "corpus"
 
 _spec = importlib.util.spec_from_file_location(

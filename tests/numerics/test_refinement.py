@@ -588,7 +588,7 @@ def test_widen_keeps_the_first_fit_where_the_wider_one_fails():
     column (some atoms of each: the wider fit fails on a few)."""
     import hyperspy.api as hs
 
-    from .conftest import real_data_path
+    from ..conftest import real_data_path
 
     img = -np.asarray(
         hs.load(real_data_path("test_ABF_cropped.hdf5"), file_format="HSPY").data,

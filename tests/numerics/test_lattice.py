@@ -22,7 +22,7 @@ from hyperspy_localcryst.numerics.lattice import (
 )
 from hyperspy_localcryst.signals.atom_positions import make_atom_positions
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def _rot(deg):

@@ -22,8 +22,8 @@ from hyperspy_localcryst.numerics import detection
 from hyperspy_localcryst.numerics.noise import estimate_noise, noise_variance
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
-from ._helpers import match_one_to_one, near_edge
-from .conftest import real_data_path
+from .._helpers import match_one_to_one, near_edge
+from ..conftest import real_data_path
 
 
 def _atomic(data):

@@ -17,7 +17,7 @@ from hyperspy_localcryst.data.synthetic import (
 from hyperspy_localcryst.numerics import finding
 from hyperspy_localcryst.numerics.separation import estimate_separation
 
-from ._helpers import label_agreement, match_one_to_one, near_edge
+from .._helpers import label_agreement, match_one_to_one, near_edge
 
 TOL = 3.0  # px
 SHAPE = (192, 192)

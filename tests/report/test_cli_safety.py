@@ -33,7 +33,7 @@ from hyperspy_localcryst._output import MARKER, OutputError, result_folder
 from hyperspy_localcryst.cli import main
 from hyperspy_localcryst.data.synthetic import make_lattice_image
 
-from ._helpers import CONSOLE_NOT_RENDERING, figures_not_rendered
+from .._helpers import CONSOLE_NOT_RENDERING, figures_not_rendered
 
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32", reason="POSIX signals, umask and file modes"

@@ -38,7 +38,7 @@ from hyperspy_localcryst.data.synthetic import (
 from hyperspy_localcryst.numerics import alignment
 from hyperspy_localcryst.signals.atomic_image import AtomicImage
 
-DATA = Path(__file__).parent / "data"  # copies of the shared files (README)
+DATA = Path(__file__).parents[1] / "data"  # copies of the shared files (README)
 REAL = DATA / "SrTiO3_HAADF_TitanCubed80kV.emi"
 STATSTEM = DATA / "statstem_HMM_example_timeseries.npz"
 

@@ -17,8 +17,8 @@ from hyperspy_localcryst.cli import main
 from hyperspy_localcryst.data import pto_sro_interface
 from hyperspy_localcryst.data.synthetic import lattice_positions, make_lattice_image
 
-from ._helpers import figures_not_rendered, match_one_to_one, near_edge
-from .test_real_data import column_density
+from .._helpers import figures_not_rendered, match_one_to_one, near_edge
+from ..test_real_data import column_density
 
 EXPECTED_FIGURES = [
     "atoms.png",

@@ -30,7 +30,7 @@ from hyperspy_localcryst.signals.atom_positions import (
     make_atom_positions,
 )
 
-from ._helpers import match_one_to_one
+from .._helpers import match_one_to_one
 
 #: The one error for any signal made by ``hs.stack`` (tables and neighbourhoods)
 STACKED = (
