@@ -2,7 +2,8 @@
 
 Run from the repository root: ``python benchmarks/truth_spectra.py``
 
-Uses the synthetic cases of ``tests/signals/test_spectra.py`` and ``tests/test_library.py``
+Uses the synthetic cases of ``tests/signals/test_spectra.py`` and
+``tests/test_library.py``
 (the tests assert thresholds; this prints the measured values):
 
 1. atom -> SI pixel mapping error (max over matched atoms, SI pixels) for an

@@ -431,7 +431,9 @@ def sample_mutants(n, seed, modules=None):
                 "id": f"sample-{path.stem}-L{line_no}-c{a}",
                 "file": rel,
                 "mutated": "".join(mutated),
-                "tests": MODULE_TESTS.get(path.name, ["tests/numerics/test_finding.py"]),
+                "tests": MODULE_TESTS.get(
+                    path.name, ["tests/numerics/test_finding.py"]
+                ),
                 "why": f"line {line_no}: {label}: {old_line.strip()}",
                 "equivalent": None,
                 "source": f"sample(seed={seed})",

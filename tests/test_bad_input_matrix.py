@@ -603,7 +603,7 @@ def test_stack_parameters_zero_negative_nan(stack, call, match):
         ({"max_displacement": 0}, "`max_displacement` must be a positive length"),
         ({"max_displacement": -1.0}, "`max_displacement` must be a positive length"),
         ({"max_displacement": np.nan}, "`max_displacement` must be a positive length"),
-        ({"memory": -1}, "`memory` must be >= 0"),
+        ({"memory": -1}, "`memory` must be at least 0"),
         ({"shifts": np.full((4, 2), np.nan)}, "`shifts` contains NaN"),
     ],
 )

@@ -30,6 +30,7 @@ __all__ = [
     "check_array",
     "check_at_most",
     "check_per_atom",
+    "check_xy",
     "check_memory",
     "format_bytes",
     "available_memory",
@@ -219,6 +220,45 @@ def check_array(value, name, ndim=None, finite=False):
     return arr
 
 
+def check_xy(x, y, allow_nan=False, flatten=False):
+    """Positions ``x``, ``y`` (one per atom) as an ``(n, 2)`` float64 array.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Positions in pixels, one per atom, same length.
+    allow_nan : bool
+        Accept NaN (a missing position: the caller leaves it out); infinite
+        positions are refused always.
+    flatten : bool
+        Accept arrays of any shape and flatten them (else 1D only).
+
+    Examples
+    --------
+    >>> check_xy([0, 1.5], [2, 3]).tolist()
+    [[0.0, 2.0], [1.5, 3.0]]
+    >>> check_xy([0, 1], [0])
+    Traceback (most recent call last):
+    ...
+    ValueError: `x` and `y` differ in length (2 and 1).
+    """
+    ndim = None if flatten else 1
+    x = check_array(x, "x", ndim=ndim).ravel()
+    y = check_array(y, "y", ndim=ndim).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"`x` and `y` differ in length ({x.size} and {y.size}).")
+    pts = np.column_stack([x, y])
+    bad = np.isinf(pts).any(axis=1) if allow_nan else ~np.isfinite(pts).all(axis=1)
+    if bad.any():
+        what = "infinite" if allow_nan else "NaN or infinite"
+        raise ValueError(
+            f"{int(bad.sum())} atom position(s) are {what} (first at index "
+            f"{int(np.flatnonzero(bad)[0])}); leave those atoms out, e.g. with "
+            "`atoms.select(np.isfinite(atoms.get_column('x')))`."
+        )
+    return pts
+
+
 def check_per_atom(values, name, n):
     """An optional 1D array of one value per atom (None passes through).
 
@@ -341,7 +381,7 @@ def check_memory(n_bytes, name, value, detail="", advice=None, total=None):
     )
 
 
-def check_image(image, name="image"):
+def check_image(image, name="image", allow_constant=False):
     """Return ``image`` as a finite float64 2D array or raise a clear error.
 
     Parameters
@@ -350,6 +390,9 @@ def check_image(image, name="image"):
         Candidate image.
     name : str
         Name used in the error messages.
+    allow_constant : bool
+        Accept an image without contrast (the noise estimate can measure
+        one; finding atoms cannot).
 
     Returns
     -------
@@ -377,7 +420,7 @@ def check_image(image, name="image"):
             f"`{name}` contains {n_bad} NaN or infinite pixel(s); replace them "
             "first (e.g. with the median) or crop them away."
         )
-    if np.ptp(arr) == 0:
+    if not allow_constant and np.ptp(arr) == 0:
         raise ValueError(f"`{name}` is constant: there is no contrast to find atoms.")
     return arr
 

@@ -108,6 +108,7 @@ from ._checks import (
     check_number,
     check_numbers,
     check_per_atom,
+    check_xy,
 )
 from ._parallel import kd_query, nearest_distances
 
@@ -142,20 +143,6 @@ _MIN_EVIDENCE = 10
 # ---------------------------------------------------------------------------
 # checks
 # ---------------------------------------------------------------------------
-def _check_positions(x, y, allow_nan=False):
-    x = check_array(x, "x", ndim=1)
-    y = check_array(y, "y", ndim=1)
-    if x.shape != y.shape:
-        raise ValueError(f"`x` and `y` differ in length ({x.size} and {y.size}).")
-    if np.any(np.isinf(x)) or np.any(np.isinf(y)):
-        raise ValueError("`x` and `y` contain infinite positions.")
-    if not allow_nan and not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        raise ValueError(
-            "`x` and `y` contain NaN or infinite positions; leave those atoms out."
-        )
-    return np.column_stack([x, y])
-
-
 def _check_vectors(vectors):
     v = check_array(vectors, "vectors", ndim=2, finite=True)
     if v.shape != (2, 2):
@@ -221,7 +208,7 @@ def _local_translations(p, vectors, tol):
 
 
 def _prepare(x, y, vectors, tolerance):
-    p = _check_positions(x, y)
+    p = check_xy(x, y)
     v = _check_vectors(vectors)
     frac = _check_fraction(tolerance, "tolerance")
     spacing = float(np.hypot(v[:, 0], v[:, 1]).min())
@@ -794,7 +781,7 @@ def find_defects(
     >>> d["type"].tolist(), d["x"].tolist(), d["atom"].tolist()
     (['vacancy', 'interstitial'], [40.0, 73.5], [-1, 98])
     """
-    p_all = _check_positions(x, y, allow_nan=True)
+    p_all = check_xy(x, y, allow_nan=True)
     n = p_all.shape[0]
     labels = check_per_atom(labels, "labels", n)
     g = check_per_atom(groups, "groups", n)

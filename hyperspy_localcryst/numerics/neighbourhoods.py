@@ -47,6 +47,7 @@ from ._checks import (
     check_memory,
     check_number,
     check_numbers,
+    check_xy,
 )
 from ._parallel import kd_query, query_workers
 
@@ -112,19 +113,8 @@ def check_positions(x, y, min_atoms=1):
     >>> check_positions([0, 1], [0, 0]).shape
     (2, 2)
     """
-    x = check_array(x, "x").ravel()
-    y = check_array(y, "y").ravel()
+    pts = check_xy(x, y, flatten=True)
     min_atoms = check_integer(min_atoms, "min_atoms", minimum=1)
-    if x.shape != y.shape:
-        raise ValueError(f"x and y have different lengths ({x.size} and {y.size}).")
-    pts = np.column_stack([x, y])
-    bad = ~np.isfinite(pts).all(axis=1)
-    if bad.any():
-        raise ValueError(
-            f"{int(bad.sum())} atom position(s) are NaN or infinite (first at index "
-            f"{int(np.flatnonzero(bad)[0])}); drop them first, e.g. with "
-            "`atoms.select(np.isfinite(atoms.get_column('x')))`."
-        )
     if len(pts) < min_atoms:
         raise ValueError(f"{len(pts)} atom(s) given; at least {min_atoms} are needed.")
     if len(pts) > 1:
@@ -139,21 +129,15 @@ def check_positions(x, y, min_atoms=1):
     return pts
 
 
-def _check_real(value, name, allow_none=False):
-    """A TypeError naming the argument for anything but a real number."""
-    if value is None and allow_none:
-        return
-    check_number(value, name)
-
-
 def _check_parameters(
     n_neighbours, metric, radius, angle_tolerance, distance_tolerance
 ):
     if metric not in METRICS:
         raise ValueError(f"Unknown metric {metric!r}; use one of {METRICS}.")
-    _check_real(radius, "radius", allow_none=True)
-    _check_real(angle_tolerance, "angle_tolerance")
-    _check_real(distance_tolerance, "distance_tolerance")
+    if radius is not None:
+        check_number(radius, "radius")
+    check_number(angle_tolerance, "angle_tolerance")
+    check_number(distance_tolerance, "distance_tolerance")
     if radius is None and n_neighbours is None:
         raise ValueError("Give `n_neighbours`, `radius` or both.")
     if n_neighbours is not None:
@@ -560,7 +544,7 @@ def neighbour_vectors(
     _check_parameters(n_neighbours, metric, radius, angle_tolerance, distance_tolerance)
     exclude_border = check_bool(exclude_border, "exclude_border")
     if border is not None:
-        _check_real(border, "border")
+        check_number(border, "border")
     k_req = None if n_neighbours is None else int(n_neighbours)
     pts = check_positions(x, y, min_atoms=1)
     need = 2 if k_req is None else k_req + 1
@@ -604,7 +588,7 @@ def neighbour_vectors(
             )
             need = reach + 0.5 * nn
         else:
-            _check_real(border, "border")
+            check_number(border, "border")
             if not (np.isfinite(border) and border >= 0):
                 raise ValueError(
                     f"`border` must be a non-negative distance, got {border!r}."

@@ -19,7 +19,7 @@ the refinement's weights.
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._checks import check_array
+from ._checks import check_image
 
 __all__ = ["estimate_noise", "noise_variance", "noise_follows_counts"]
 
@@ -33,10 +33,8 @@ _MEDIAN_WHITE = 0.86
 
 
 def _as_image(image, name="image"):
-    arr = check_array(image, name, ndim=2, finite=True).astype(np.float64, copy=False)
-    if min(arr.shape) < 3:
-        raise ValueError(f"`{name}` is too small ({arr.shape}); need >= 3 x 3 px.")
-    return arr
+    """The image checks of :func:`check_image`, a constant image allowed."""
+    return check_image(image, name, allow_constant=True)
 
 
 def estimate_noise(image):

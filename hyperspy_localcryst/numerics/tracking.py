@@ -28,7 +28,6 @@ affine map (drift plus scan distortion) to matched positions, and
 :func:`trajectories` / :func:`displacements` turn tracks into arrays.
 """
 
-import operator
 import warnings
 
 import numpy as np
@@ -40,7 +39,7 @@ from scipy.sparse.csgraph import (
 )
 from scipy.spatial import cKDTree
 
-from ._checks import check_array, check_memory, check_number
+from ._checks import check_array, check_integer, check_memory, check_number
 
 __all__ = [
     "link_frames",
@@ -62,20 +61,6 @@ _MAD_SIGMA = 1.4826
 
 
 # ----------------------------------------------------------------- validation
-def _as_float(values, name):
-    arr = np.asarray(values)
-    if arr.dtype.kind not in "iuf":
-        raise ValueError(
-            f"`{name}` must be a real numeric array, got dtype {arr.dtype}."
-        )
-    arr = np.asarray(arr, dtype=np.float64)
-    if arr.ndim != 1:
-        raise ValueError(f"`{name}` must be one-dimensional, got shape {arr.shape}.")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` contains NaN or infinite values.")
-    return arr
-
-
 def _as_index(values, name):
     """Non-negative integer labels (integral floats, as in a table, accepted)."""
     arr = np.asarray(values)
@@ -94,22 +79,10 @@ def _as_index(values, name):
     return arr
 
 
-def _as_count(value, name, minimum=0):
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"`{name}` must be an integer, got {value!r}.")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"`{name}` must be an integer, got {value!r}.") from None
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
-    return value
-
-
 def _check_points(x, y, frame, track=None):
     """Validate the pooled per-atom arrays; return them as numpy arrays."""
-    x = _as_float(x, "x")
-    y = _as_float(y, "y")
+    x = check_array(x, "x", ndim=1, finite=True)
+    y = check_array(y, "y", ndim=1, finite=True)
     frame = _as_index(frame, "frame")
     arrays = [("x", x), ("y", y), ("frame", frame)]
     if track is not None:
@@ -127,7 +100,7 @@ def _check_n_frames(n_frames, frame):
     needed = int(frame.max()) + 1 if frame.size else 0
     if n_frames is None:
         return needed
-    n_frames = _as_count(n_frames, "n_frames")
+    n_frames = check_integer(n_frames, "n_frames", minimum=0, type_error=ValueError)
     check_memory(8.0 * n_frames, "n_frames", n_frames, "per track and array")
     if n_frames < needed:
         raise ValueError(
@@ -214,7 +187,7 @@ def link_frames(x, y, frame, max_displacement, memory=0, shifts=None):
         raise ValueError(
             f"`max_displacement` must be positive and finite, got {max_displacement}."
         )
-    memory = _as_count(memory, "memory")
+    memory = check_integer(memory, "memory", minimum=0, type_error=ValueError)
     n = x.size
     n_frames = int(frame.max()) + 1 if n else 0
     if shifts is None:
@@ -481,10 +454,10 @@ def estimate_affine(x_ref, y_ref, x, y):
            [0. , 1. ]]), array([ 2., -3.]), 0.0)
     """
     arrays = {
-        "x_ref": _as_float(x_ref, "x_ref"),
-        "y_ref": _as_float(y_ref, "y_ref"),
-        "x": _as_float(x, "x"),
-        "y": _as_float(y, "y"),
+        "x_ref": check_array(x_ref, "x_ref", ndim=1, finite=True),
+        "y_ref": check_array(y_ref, "y_ref", ndim=1, finite=True),
+        "x": check_array(x, "x", ndim=1, finite=True),
+        "y": check_array(y, "y", ndim=1, finite=True),
     }
     n = arrays["x_ref"].size
     for name, arr in arrays.items():
@@ -593,8 +566,8 @@ def displacements(x, y, frame, track, frame_a, frame_b):
     (array([0]), array([0.5]), array([0.5]), array([2]))
     """
     x, y, frame, track = _check_points(x, y, frame, track)
-    frame_a = _as_count(frame_a, "frame_a")
-    frame_b = _as_count(frame_b, "frame_b")
+    frame_a = check_integer(frame_a, "frame_a", minimum=0, type_error=ValueError)
+    frame_b = check_integer(frame_b, "frame_b", minimum=0, type_error=ValueError)
     in_a = np.flatnonzero(frame == frame_a)
     in_b = np.flatnonzero(frame == frame_b)
     for name, idx in (("frame_a", in_a), ("frame_b", in_b)):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...numerics import frames
-from ...numerics._checks import check_array
+from ...numerics._checks import check_array, check_integer
 from ...numerics._parallel import nearest_distances
 from .. import _stack
 from .._grid import (
@@ -80,12 +80,7 @@ class TrackingMixin:
                     "`max_displacement` must be a positive length, got "
                     f"{max_displacement}."
                 )
-        if isinstance(memory, (bool, np.bool_)) or not isinstance(
-            memory, (int, np.integer)
-        ):
-            raise ValueError(f"`memory` must be an integer, got {memory!r:.60}.")
-        if memory < 0:
-            raise ValueError(f"`memory` must be >= 0, got {memory}.")
+        memory = check_integer(memory, "memory", minimum=0, type_error=ValueError)
         sh_px = None
         if isinstance(shifts, str):
             if shifts != "auto":
