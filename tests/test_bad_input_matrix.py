@@ -583,8 +583,8 @@ def test_more_clusters_than_centres(nb, algorithm):
     "call,match",
     [
         (lambda s: s.estimate_drift(upsample=0), "`upsample` must be at least 1"),
-        (lambda s: s.align_frames(order=-1), "order must be an integer from 0 to 5"),
-        (lambda s: s.align_frames(order=9), "order must be an integer from 0 to 5"),
+        (lambda s: s.align_frames(order=-1), "`order` must be an integer from 0 to 5"),
+        (lambda s: s.align_frames(order=9), "`order` must be an integer from 0 to 5"),
         (
             lambda s: s.sum_frames(model="scan", pixel_time=-1),
             "`pixel_time` must be a non",

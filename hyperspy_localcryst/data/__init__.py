@@ -148,11 +148,9 @@ def synthetic_lattice(
 
 def _check_options(scale, units, return_truth):
     """The calibration and switches shared by the generators, checked first."""
-    from ..signals._grid import check_bool, check_number
+    from ..signals._grid import check_bool, check_positive
 
-    v = check_number(scale, "scale", "a pixel size")
-    if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"`scale` must be a positive, finite pixel size, got {scale}.")
+    check_positive(scale, "scale", "a pixel size", noun="pixel size")
     if not isinstance(units, str):
         raise TypeError(f"`units` must be a string (e.g. 'nm'), got {units!r}.")
     check_bool(return_truth, "return_truth")

@@ -25,6 +25,7 @@ import numpy as np
 __all__ = [
     "check_number",
     "check_integer",
+    "check_positive",
     "check_bool",
     "check_numbers",
     "check_array",
@@ -58,6 +59,37 @@ def check_number(value, name, what="a number"):
     if not ok or isinstance(value, (bool, np.bool_)):
         raise TypeError(f"`{name}` must be {what}, got {value!r}.")
     return float(value)
+
+
+def check_positive(value, name, what="a number", noun="number"):
+    """``value`` as a positive, finite float, or an error naming ``name``.
+
+    Parameters
+    ----------
+    value : object
+        The argument.
+    name : str
+        Its name, quoted in the messages.
+    what : str
+        What a valid value is, for the TypeError of a non-number (e.g.
+        ``"a length in calibrated units"``).
+    noun : str
+        The quantity, for the ValueError of zero, a negative, NaN or an
+        infinity ("must be a positive {noun}").
+
+    Examples
+    --------
+    >>> check_positive(np.float32(2.5), "sigma")
+    2.5
+    >>> check_positive(-1, "radius", noun="distance")
+    Traceback (most recent call last):
+    ...
+    ValueError: `radius` must be a positive distance, got -1.
+    """
+    v = check_number(value, name, what)
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"`{name}` must be a positive {noun}, got {value!r:.60}.")
+    return v
 
 
 def check_integer(value, name, minimum=None, maximum=None, type_error=TypeError):

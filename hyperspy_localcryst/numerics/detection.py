@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 from scipy import ndimage as ndi
 
-from ._checks import check_array, check_number
+from ._checks import check_array, check_number, check_positive
 from ._imaging import _reflect, in_strips, local_maxima
 from ._parallel import kd_query
 from .noise import (
@@ -78,9 +78,7 @@ def column_sigma(separation):
     >>> column_sigma(12.0)
     2.4
     """
-    sep = check_number(separation, "separation", "a number of pixels")
-    if not (np.isfinite(sep) and sep > 0):
-        raise ValueError(f"`separation` must be a positive number, got {sep}.")
+    sep = check_positive(separation, "separation", "a number of pixels")
     return max(sep / 5.0, 0.7)
 
 
@@ -134,9 +132,7 @@ def significance_map(image, sigma, noise=None, sign=1):
     True
     """
     img = _as_image(image)
-    sig = check_number(sigma, "sigma", "a width in pixels")
-    if not (np.isfinite(sig) and sig > 0):
-        raise ValueError(f"`sigma` must be a positive number of pixels, got {sig}.")
+    sig = check_positive(sigma, "sigma", "a width in pixels", noun="number of pixels")
     if sign not in (1, -1):
         raise ValueError(f"`sign` must be 1 (bright) or -1 (dark), got {sign!r}.")
     noise = _check_noise(noise, img)
@@ -217,9 +213,7 @@ def significance(image, x, y, sigma, noise=None, contrast="bright", neighbours=T
     if not neighbours:
         z = significance_map(img, sigma, noise, sign)
         return ndi.map_coordinates(z, [y, x], order=1, mode="nearest")
-    sig = check_number(sigma, "sigma", "a width in pixels")
-    if not (np.isfinite(sig) and sig > 0):
-        raise ValueError(f"`sigma` must be a positive number of pixels, got {sig}.")
+    sig = check_positive(sigma, "sigma", "a width in pixels", noun="number of pixels")
     noise = _check_noise(noise, img)
     return sign * _fitted_significance(img, noise, x, y, sig)
 

@@ -24,6 +24,7 @@ from ._checks import (
     check_image,
     check_integer,
     check_number,
+    check_positive,
 )
 from ._imaging import (
     _smooth_at,
@@ -542,9 +543,7 @@ def consensus(results, separation, min_votes=None):
     n_f = len(results)
     if n_f == 0:
         raise ValueError("`results` is empty: give at least one finder's output.")
-    separation = check_number(separation, "separation", "a number of pixels")
-    if not (np.isfinite(separation) and separation > 0):
-        raise ValueError(f"`separation` must be a positive number, got {separation}.")
+    separation = check_positive(separation, "separation", "a number of pixels")
     if min_votes is None:
         min_votes = n_f // 2 + 1
     min_votes = check_integer(min_votes, "min_votes")

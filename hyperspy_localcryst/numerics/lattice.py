@@ -63,6 +63,7 @@ from ._checks import (
     check_number,
     check_numbers,
     check_per_atom,
+    check_positive,
 )
 from ._parallel import kd_query
 
@@ -462,11 +463,9 @@ def find_lattice_vectors(
     if tolerance is None:
         tol = 0.25 * d_nn
     else:
-        tol = check_number(tolerance, "tolerance", "a distance in pixels")
-        if not (np.isfinite(tol) and tol > 0):
-            raise ValueError(
-                f"`tolerance` must be a positive distance, got {tolerance}."
-            )
+        tol = check_positive(
+            tolerance, "tolerance", "a distance in pixels", noun="distance"
+        )
     q = _separate_groups(p, g, _RADII[-1] * d_6)
     if values is not None:
         values = _local_normalise(q, values)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ._checks import check_array, check_integer, check_number
+from ._checks import check_array, check_integer, check_number, check_positive
 from ._parallel import kd_query, nearest_distances
 
 __all__ = [
@@ -60,10 +60,7 @@ def _xy_labels(x, y, labels):
 
 def _distance(value, name):
     """A positive, finite distance in pixels."""
-    r = check_number(value, name, "a distance in pixels")
-    if not (np.isfinite(r) and r > 0):
-        raise ValueError(f"{name} must be a positive distance, got {value}")
-    return r
+    return check_positive(value, name, "a distance in pixels", noun="distance")
 
 
 def default_radius(x, y, site_classes=None):

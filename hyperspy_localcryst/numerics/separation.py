@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 
 from ._checks import (
     check_image,
-    check_number,
+    check_positive,
 )
 from ._imaging import (
     _smooth,
@@ -151,12 +151,9 @@ def estimate_separation(image, min_separation=3.0):
     20.0
     """
     img = check_image(image)
-    min_separation = check_number(min_separation, "min_separation", "pixels")
-    if not (np.isfinite(min_separation) and min_separation > 0):
-        raise ValueError(
-            f"`min_separation` must be a positive number of pixels, got "
-            f"{min_separation}."
-        )
+    min_separation = check_positive(
+        min_separation, "min_separation", "pixels", noun="number of pixels"
+    )
     try:
         return _estimate_separation(img, min_separation)
     except ValueError as bright:

@@ -9,6 +9,8 @@ Positions are in pixels, x = column, y = row, pixel centres at integers.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from scipy import ndimage
 
@@ -21,12 +23,44 @@ __all__ = [
     "warp_frame",
     "warped_mean",
     "sum_frames",
+    "check_order",
 ]
 
 
 # ---------------------------------------------------------------------------
 # validation helpers
 # ---------------------------------------------------------------------------
+def check_order(order):
+    """The spline order of a resampling: an integer from 0 to 5.
+
+    Parameters
+    ----------
+    order : int
+        Spline order of :func:`scipy.ndimage.map_coordinates` (0 nearest,
+        1 linear, 3 cubic).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> check_order(np.int64(3))
+    3
+    >>> check_order(1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: `order` must be an integer from 0 to 5, got 1.5.
+    """
+    if (
+        isinstance(order, (bool, np.bool_))
+        or not isinstance(order, numbers.Integral)
+        or not 0 <= order <= 5
+    ):
+        raise ValueError(f"`order` must be an integer from 0 to 5, got {order!r}.")
+    return int(order)
+
+
 def _real(value, name: str) -> np.ndarray:
     """``value`` as a float64 array; ValueError for complex or non-numeric."""
     if value is None or isinstance(value, (str, bytes, dict, set)):
@@ -384,8 +418,7 @@ def warp_frame(
                 f"`matrix` must be a finite 2 x 2 array, got {matrix!r:.80}."
             )
     t = _vector(translation, "translation")
-    if isinstance(order, bool) or order not in range(6):
-        raise ValueError(f"`order` must be an integer from 0 to 5, got {order!r}.")
+    order = check_order(order)
     try:
         cval = check_number(cval, "cval")  # NaN (the default) and inf allowed
     except TypeError as e:
@@ -470,8 +503,7 @@ def sum_frames(stack, shifts=None, matrices=None, translations=None, order: int 
         mats = np.broadcast_to(np.eye(2), (n, 2, 2))
     else:
         mats = _per_frame(matrices, n, (2, 2), "matrices")
-    if isinstance(order, bool) or order not in range(6):
-        raise ValueError(f"`order` must be an integer from 0 to 5, got {order!r}.")
+    order = check_order(order)
 
     return warped_mean(stack, mats, trans, order=order)
 
@@ -516,8 +548,7 @@ def warped_mean(frames, matrices, translations, order: int = 1):
             raise ValueError(
                 f"`{name}` must be one entry per frame, got {value!r:.60}."
             )
-    if isinstance(order, bool) or order not in range(6):
-        raise ValueError(f"`order` must be an integer from 0 to 5, got {order!r}.")
+    order = check_order(order)
     total = count = None
     for frame, m, t in zip(frames, matrices, translations):
         warped = warp_frame(frame, m, t, order=order, cval=np.nan)

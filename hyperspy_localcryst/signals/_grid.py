@@ -18,6 +18,7 @@ from ..numerics._checks import (
     check_n_sublattices,
     check_number,
     check_numbers,
+    check_positive,
 )
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "check_integer",
     "check_bool",
     "check_numbers",
+    "check_positive",
     "check_at_most",
     "check_memory",
     "check_units",

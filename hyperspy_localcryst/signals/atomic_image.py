@@ -17,7 +17,7 @@ from hyperspy.signals import (
 )
 
 from ._grid import (
-    check_number,
+    check_positive,
     grid_from_axes,
     pixel_scale,
 )
@@ -93,9 +93,9 @@ class AtomicImage(
     def _length_to_px(self, value, name):
         if value is None:
             return None
-        v = check_number(value, name, "a length in the calibrated units of the axes")
-        if not np.isfinite(v) or v <= 0:
-            raise ValueError(f"`{name}` must be a positive length, got {value}.")
+        v = check_positive(
+            value, name, "a length in the calibrated units of the axes", noun="length"
+        )
         return v / pixel_scale(self._grid())
 
     def _source(self):

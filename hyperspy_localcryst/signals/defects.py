@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._grid import check_number
+from ._grid import check_number, check_positive
 
 __all__ = ["defect_markers"]
 
@@ -65,9 +65,9 @@ def defect_markers(defects, size=None, burgers_scale=3.0):
         lengths = [np.hypot(*np.asarray(v, float).T).min() for v in vectors.values()]
         size = 0.8 * min(lengths) if lengths else 1.0
     else:
-        size = check_number(size, "size", "a length in calibrated units")
-        if not (np.isfinite(size) and size > 0):
-            raise ValueError(f"`size` must be a positive length, got {size!r}.")
+        size = check_positive(
+            size, "size", "a length in calibrated units", noun="length"
+        )
     kind = defects["type"].astype(str).to_numpy()
     xy = defects[["x", "y"]].to_numpy(dtype=float)
     out = []

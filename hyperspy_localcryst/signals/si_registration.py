@@ -29,6 +29,7 @@ from ._grid import (
     axis_units,
     check_number,
     check_numbers,
+    check_positive,
     pixel_scale,
     to_pixels,
 )
@@ -517,9 +518,9 @@ def estimate_si_registration(
     si_shape = info["si_shape"]
     if rotation_step is None:
         rotation_step = nsp.default_rotation_step(A0, si_shape)
-    step = check_number(rotation_step, "rotation_step", "an angle in degrees")
-    if not (np.isfinite(step) and step > 0):
-        raise ValueError(f"`rotation_step` must be a positive angle, got {step}.")
+    step = check_positive(
+        rotation_step, "rotation_step", "an angle in degrees", noun="angle"
+    )
     rotations = nsp.rotation_trials(lo, hi, step)
     scale = pixel_scale(atoms.grid)
     s = _length(search, "search", scale, zero=True)

@@ -15,8 +15,8 @@ from ._grid import (
     axis_units,
     check_bool,
     check_integer,
-    check_number,
     check_numbers,
+    check_positive,
     pixel_scale,
 )
 from .si_registration import (
@@ -289,9 +289,7 @@ def spectral_quantity(
     _check_si(si)
     _check_atoms(atoms)
     energy = si.axes_manager.signal_axes[0].axis
-    width = check_number(width, "width", "an energy width")
-    if not (np.isfinite(width) and width > 0):
-        raise ValueError(f"`width` must be a positive energy width, got {width}.")
+    width = check_positive(width, "width", "an energy width", noun="energy width")
     if window is not None:
         window = check_numbers(window, "window", 2, "(start, end)")
     if background is not None:

@@ -24,17 +24,6 @@ from .calibration import _check_same_grid
 from .frames import _failure_summary
 
 
-def _check_order(order):
-    """The spline order of the resampling, checked before any work."""
-    if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
-        raise TypeError(
-            f"`order`: order must be an integer from 0 to 5, got {order!r}."
-        )
-    if not 0 <= order <= 5:
-        raise ValueError(f"`order`: order must be an integer from 0 to 5, got {order}.")
-    return int(order)
-
-
 def _warp(frame, matrix, translation, order):
     if not np.all(np.isfinite(translation)):  # a frame without drift
         return np.full(np.shape(frame), np.nan)
@@ -567,7 +556,7 @@ class SeriesMixin:
         >>> aligned.data.shape
         (3, 128, 128)
         """
-        order = _check_order(order)
+        order = warping.check_order(order)
         check_bool(show_progressbar, "show_progressbar", allow_none=True)
         check_bool(lazy_output, "lazy_output", allow_none=True)
         if num_workers is not None:
@@ -641,7 +630,7 @@ class SeriesMixin:
         (0, True)
         """
 
-        order = _check_order(order)
+        order = warping.check_order(order)
         crop = check_bool(crop, "crop")
         check_bool(show_progressbar, "show_progressbar", allow_none=True)
         mats, trans = self._frame_maps(

@@ -13,8 +13,8 @@ from .._grid import (
     check_bool,
     check_integer,
     check_memory,
-    check_number,
     check_numbers,
+    check_positive,
     pixel_scale,
 )
 from .._plotting import set_categorical
@@ -48,10 +48,7 @@ def _check_grid(ny, nx, n_arrays, name, value, grid, advice=None):
 
 def _check_length(value, name):
     """A positive, finite length (calibrated units), or an error naming ``name``."""
-    v = check_number(value, name, "a length")
-    if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"`{name}` must be a positive, finite length, got {v}.")
-    return v
+    return check_positive(value, name, "a length", noun="length")
 
 
 def _check_shape(shape):

@@ -10,6 +10,7 @@ from ...numerics import neighbourhoods as nbn
 from .._grid import (
     check_integer,
     check_number,
+    check_positive,
     pixel_scale,
 )
 from . import _KEY
@@ -372,11 +373,7 @@ class ModesMixin:
                 f"Unknown `frame` {frame!r:.60}; modes are drawn in 'local'."
             )
         if scale is not None:
-            scale = check_number(scale, "scale", "a positive number")
-            if not (np.isfinite(scale) and scale > 0):
-                raise ValueError(
-                    f"`scale` must be a positive, finite number or None, got {scale}."
-                )
+            scale = check_positive(scale, "scale", "a positive number or None")
         if components is not None and not isinstance(components, (int, np.integer)):
             if not isinstance(components, (list, tuple, np.ndarray)) or (
                 np.ndim(components) != 1

@@ -9,15 +9,14 @@ import numpy as np
 
 from .._grid import (
     check_number,
+    check_positive,
 )
 from . import _KEY
 
 
 def _positive_sigma(n_sigma):
     """``n_sigma`` checked: a positive, finite number."""
-    ns = check_number(n_sigma, "n_sigma", "a number of standard deviations")
-    if not (np.isfinite(ns) and ns > 0):
-        raise ValueError(f"n_sigma must be a positive number, got {n_sigma}")
+    ns = check_positive(n_sigma, "n_sigma", "a number of standard deviations")
     return ns
 
 
@@ -344,9 +343,9 @@ class PhasesMixin:
         if radius is None:
             r_px = ph.default_radius(xp, yp, site)
         else:
-            r = check_number(radius, "radius", "a distance in calibrated units")
-            if not (np.isfinite(r) and r > 0):
-                raise ValueError(f"`radius` must be a positive distance, got {radius}.")
+            r = check_positive(
+                radius, "radius", "a distance in calibrated units", noun="distance"
+            )
             r_px = r / scale
         K = int(lab.max()) + 1 if lab.size else 0
         comp, _ = ph.site_composition(xp, yp, site, r_px, K)

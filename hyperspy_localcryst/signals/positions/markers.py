@@ -8,7 +8,7 @@ import numpy as np
 from ...numerics import frames
 from .. import _stack
 from .._grid import (
-    check_number,
+    check_positive,
 )
 from ._table import _finite_positions
 
@@ -44,9 +44,7 @@ _MAX_MARKER_SIZE = {
 
 def _check_marker_size(size, units, grid):
     """``size`` as a positive marker size no larger than 10 times the image."""
-    size = check_number(size, "size", "a positive marker size")
-    if not np.isfinite(size) or size <= 0:
-        raise ValueError(f"`size` must be a positive marker size, got {size}.")
+    size = check_positive(size, "size", "a positive marker size", noun="marker size")
     if units in ("x", "y", "xy"):
         extent = max(abs(g["scale"]) * g["size"] for g in (grid["x"], grid["y"]))
         limit, what = 10 * extent, f"10 times the image ({extent:.4g} wide)"
@@ -101,9 +99,7 @@ class MarkersMixin:
 
         u = self._values(dx, "dx")
         v = self._values(dy, "dy")
-        scale = check_number(scale, "scale", "a positive number")
-        if not (np.isfinite(scale) and scale > 0):
-            raise ValueError(f"`scale` must be a positive, finite number, got {scale}.")
+        scale = check_positive(scale, "scale", "a positive number")
         _finite_positions(self, "to_arrows")
         offsets = np.column_stack([self.get_column("x"), self.get_column("y")])
         kwargs.setdefault("color", "yellow")

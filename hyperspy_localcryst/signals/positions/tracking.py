@@ -12,7 +12,7 @@ from ...numerics._parallel import nearest_distances
 from .. import _stack
 from .._grid import (
     check_memory,
-    check_number,
+    check_positive,
     check_units,
 )
 from . import _KEY
@@ -74,12 +74,9 @@ class TrackingMixin:
 
         scale = abs(float(self.grid["x"]["scale"]))
         if max_displacement is not None:
-            md = check_number(max_displacement, "max_displacement", "a length")
-            if not np.isfinite(md) or md <= 0:
-                raise ValueError(
-                    "`max_displacement` must be a positive length, got "
-                    f"{max_displacement}."
-                )
+            md = check_positive(
+                max_displacement, "max_displacement", "a length", noun="length"
+            )
         memory = check_integer(memory, "memory", minimum=0, type_error=ValueError)
         sh_px = None
         if isinstance(shifts, str):
