@@ -29,6 +29,7 @@ import pathlib
 
 import numpy as np
 
+from ._docstrings import fill_doc
 from ._library import (
     _SETTINGS,
     _check_model,
@@ -192,6 +193,7 @@ class NeighbourhoodLibrary:
 
     # ------------------------------------------------------------ building
     @classmethod
+    @fill_doc
     def from_neighbourhoods(
         cls,
         nb,
@@ -233,8 +235,8 @@ class NeighbourhoodLibrary:
             stored as class name, parameters and training samples.
         max_training : int
             Largest number of training samples stored with ``model``.
-        seed : int
-            Random state of that sample.
+        %(SEED_ARG)s
+            Here: the sample of atoms.
 
         Returns
         -------

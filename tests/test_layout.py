@@ -15,6 +15,7 @@
 
 import ast
 import pathlib
+import re
 
 import pytest
 
@@ -194,3 +195,58 @@ def test_tests_live_in_folders_named_after_the_package():
         assert (TESTS / folder / "__init__.py").is_file(), folder
     top = {p.name for p in TESTS.glob("test_*.py")}
     assert top == WHOLE_PACKAGE_TESTS, sorted(top ^ WHOLE_PACKAGE_TESTS)
+
+
+def _public_docs():
+    """(qualified name, docstring) of every public function, class and method."""
+    import importlib
+    import inspect
+
+    out = []
+    for name in MODULES:
+        if any(part.startswith("_") for part in name.split(".")[1:]):
+            continue
+        module = importlib.import_module(name)
+        for attr, obj in vars(module).items():
+            if attr.startswith("_") or getattr(obj, "__module__", None) != name:
+                continue
+            out.append((f"{name}.{attr}", obj.__doc__ or ""))
+            if inspect.isclass(obj):
+                out += [
+                    (f"{name}.{attr}.{m}", f.__doc__ or "")
+                    for m, f in vars(obj).items()
+                    if not m.startswith("_") and callable(f)
+                ]
+    return out
+
+
+def test_shared_docstring_text_is_filled_and_not_written_again():
+    """Every ``%(NAME)s`` snippet line is filled in (a placeholder left in a
+    docstring would show in the help), and the progress-bar, worker and lazy
+    arguments are described by the shared snippets, not written out again."""
+    docs = _public_docs()
+    assert len(docs) > 200
+    left = [n for n, d in docs if re.search(r"^\s*%\([A-Z_]+\)s\s*$", d, re.M)]
+    assert not left, left
+    by_hand = [
+        n
+        for n, d in docs
+        if re.search(r"^\s*(show_progressbar|lazy_output) : bool", d, re.M)
+    ]
+    assert not by_hand, by_hand
+    # the snippets are in the filled text
+    from hyperspy_localcryst.signals.atomic_image import AtomicImage
+
+    doc = AtomicImage.find_atoms.__doc__
+    assert "show_progressbar : None or bool" in doc
+    assert "Frames processed in parallel (dask threads)" in doc
+    with pytest.raises(KeyError, match="No docstring snippet"):
+        from hyperspy_localcryst._docstrings import fill_doc
+
+        def f():
+            """Doc.
+
+            %(NO_SUCH_ARG)s
+            """
+
+        fill_doc(f)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._docstrings import fill_doc
 from .._output import check_destination, result_folder
 from ..signals._grid import (
     axis_units,
@@ -67,6 +68,7 @@ def _check_fitted(atoms):
         )
 
 
+@fill_doc
 def analyse(
     signal,
     out_dir,
@@ -138,15 +140,15 @@ def analyse(
         atoms per type the labelling is skipped with a warning.
     file_format : {"hspy", "zspy"}
         Format of the saved signals.
-    seed : int
-        Seed of every random step (dendrogram subsample, k-means).
+    %(SEED_ARG)s
+        Here: every random step of the report (dendrogram subsample, k-means).
     preprocess : sequence of {"background", "denoise"}
         Applied in order before finding: ``"background"`` subtracts a wide
         Gaussian blur (:meth:`AtomicImage.remove_background`, e.g. for STM
         height gradients and step edges), ``"denoise"`` a Gaussian denoise
         (:meth:`AtomicImage.denoise`). Figures show the preprocessed image.
-    show_progressbar : bool, optional
-        HyperSpy's progress bars for stacks.
+    %(SHOW_PROGRESSBAR_ARG)s
+        The bars run over the frames of a stack.
     log : callable, optional
         Called with one line of text per step (e.g. ``print``).
     overwrite : bool

@@ -11,6 +11,7 @@ from hyperspy.signals import (
     BaseSignal,
 )
 
+from ..._docstrings import fill_doc
 from ...numerics import _checks, detection, finding
 from ...numerics.one_frame import (
     _auto_contrast,
@@ -109,6 +110,7 @@ class FindingMixin:
             return central_separation(img) * scale
         return self._stack_separation(warn=True) * scale
 
+    @fill_doc
     def find_atoms(
         self,
         separation=None,
@@ -190,15 +192,9 @@ class FindingMixin:
             their 3 x 3 median before finding; their number is stored as
             ``n_outliers`` in the settings metadata and reported with a
             ``UserWarning``.
-        show_progressbar : bool, optional
-            HyperSpy's progress bar over the frames of a stack (default: the
-            HyperSpy preference).
-        num_workers : int, optional
-            Frames processed in parallel (dask threads). Default: one per
-            core, each frame then single-threaded; ``1`` processes the frames
-            one after another, each on all cores. With a
-            ``dask.distributed`` client active, the frames run on its
-            workers instead (see ``docs/series.md``).
+        %(SHOW_PROGRESSBAR_ARG)s
+            The bar runs over the frames of a stack.
+        %(FRAME_WORKERS_ARG)s
 
         Returns
         -------

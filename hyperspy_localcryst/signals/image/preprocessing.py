@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 from scipy import ndimage as ndi
 
+from ..._docstrings import fill_doc
 from .._grid import (
     check_bool,
     check_integer,
@@ -60,6 +61,7 @@ class PreprocessingMixin:
         return px
 
     # -------------------------------------------------------- preprocessing
+    @fill_doc
     def normalise_contrast(
         self,
         percentiles=(0.1, 99.9),
@@ -78,14 +80,9 @@ class PreprocessingMixin:
         ----------
         percentiles : tuple of float
             Lower and upper percentile.
-        show_progressbar : bool, optional
-            For a stack; default HyperSpy's preference.
-        num_workers : int, optional
-            Frames processed in parallel (HyperSpy's ``map``); default
-            HyperSpy's (dask's) choice.
-        lazy_output : bool, optional
-            Return a lazy signal (HyperSpy's ``map``); default lazy only for
-            a lazy stack.
+        %(SHOW_PROGRESSBAR_ARG)s
+        %(NUM_WORKERS_ARG)s
+        %(LAZY_OUTPUT_ARG)s
 
         Returns
         -------
@@ -115,6 +112,7 @@ class PreprocessingMixin:
             stack=stack,
         )
 
+    @fill_doc
     def denoise(
         self,
         method="gaussian",
@@ -136,14 +134,9 @@ class PreprocessingMixin:
         size : float, optional
             Median window in calibrated units (at most the image size);
             default three pixels.
-        show_progressbar : bool, optional
-            For a stack; default HyperSpy's preference.
-        num_workers : int, optional
-            Frames processed in parallel (HyperSpy's ``map``); default
-            HyperSpy's (dask's) choice.
-        lazy_output : bool, optional
-            Return a lazy signal (HyperSpy's ``map``); default lazy only for
-            a lazy stack.
+        %(SHOW_PROGRESSBAR_ARG)s
+        %(NUM_WORKERS_ARG)s
+        %(LAZY_OUTPUT_ARG)s
 
         Returns
         -------
@@ -174,6 +167,7 @@ class PreprocessingMixin:
             _median, show_progressbar, num_workers, lazy_output, size=n
         )
 
+    @fill_doc
     def remove_background(
         self, sigma=None, show_progressbar=None, num_workers=None, lazy_output=None
     ):
@@ -185,14 +179,9 @@ class PreprocessingMixin:
             Width of the background in calibrated units, at most ten times
             the image size; default three times the atom separation
             (estimated if needed), limited to the image size.
-        show_progressbar : bool, optional
-            For a stack; default HyperSpy's preference.
-        num_workers : int, optional
-            Frames processed in parallel (HyperSpy's ``map``); default
-            HyperSpy's (dask's) choice.
-        lazy_output : bool, optional
-            Return a lazy signal (HyperSpy's ``map``); default lazy only for
-            a lazy stack.
+        %(SHOW_PROGRESSBAR_ARG)s
+        %(NUM_WORKERS_ARG)s
+        %(LAZY_OUTPUT_ARG)s
 
         Returns
         -------

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from ..._docstrings import fill_doc
 from ...numerics._parallel import nearest_distances
 from ...numerics.frames import frame_groups
 from ...numerics.one_frame import refine_frame
@@ -101,6 +102,7 @@ class RefiningMixin:
     AtomicImage` (the class inherits them; see the module docstring)."""
 
     # ------------------------------------------------------------ refinement
+    @fill_doc
     def refine_atoms(
         self,
         atoms=None,
@@ -171,15 +173,9 @@ class RefiningMixin:
             levelled where the plane would pull the columns by more than
             0.05 px (slope x width**2 / amplitude); see
             :func:`~hyperspy_localcryst.numerics.refinement.refine_gaussians`.
-        show_progressbar : bool, optional
-            HyperSpy's progress bar over the frames of a stack (default: the
-            HyperSpy preference).
-        num_workers : int, optional
-            Frames processed in parallel (dask threads). Default: one per
-            core, each frame then single-threaded; ``1`` processes the frames
-            one after another, each on all cores. With a
-            ``dask.distributed`` client active, the frames run on its
-            workers instead (see ``docs/series.md``).
+        %(SHOW_PROGRESSBAR_ARG)s
+            The bar runs over the frames of a stack.
+        %(FRAME_WORKERS_ARG)s
 
         Returns
         -------

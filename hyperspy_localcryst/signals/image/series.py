@@ -10,6 +10,7 @@ from hyperspy.signals import (
     BaseSignal,
 )
 
+from ..._docstrings import fill_doc
 from ...numerics import warping
 from ...numerics.one_frame import _frame_problem
 from .. import _stack
@@ -101,6 +102,7 @@ class SeriesMixin:
         if self.axes_manager.navigation_dimension == 0:
             raise ValueError(f"{what} needs an image stack (navigation axes).")
 
+    @fill_doc
     def estimate_drift(
         self,
         method="xcorr",
@@ -147,9 +149,8 @@ class SeriesMixin:
             cross-correlation drift is compared with the atoms' drift
             (linked if not yet) and a ``RuntimeWarning`` names the frames
             where they differ by more than 1 px (or 5 standard errors).
-        show_progressbar : bool, optional
-            A progress bar over the frames (``"xcorr"``); default HyperSpy's
-            preference (``hs.preferences.General.show_progressbar``).
+        %(SHOW_PROGRESSBAR_ARG)s
+            The bar runs over the frames (``"xcorr"``).
 
         Returns
         -------
@@ -485,6 +486,7 @@ class SeriesMixin:
             raise ValueError("`frame_time` must be positive.")
         return lt, pt, ft
 
+    @fill_doc
     def align_frames(
         self,
         drift=None,
@@ -531,14 +533,11 @@ class SeriesMixin:
             ``ny × line_time``.
         order : int
             Spline order of the resampling.
-        show_progressbar : bool, optional
-            Progress bars of the drift estimate and the resampling; default
-            HyperSpy's preference (``hs.preferences.General.show_progressbar``).
-        num_workers : int, optional
-            Frames resampled in parallel (HyperSpy's ``map``).
-        lazy_output : bool, optional
-            Return a lazy stack (HyperSpy's ``map``); default lazy only for a
-            lazy stack.
+        %(SHOW_PROGRESSBAR_ARG)s
+            Bars of the drift estimate and of the resampling.
+        %(NUM_WORKERS_ARG)s
+            Here: the frames resampled in parallel (HyperSpy's ``map``).
+        %(LAZY_OUTPUT_ARG)s
 
         Returns
         -------
@@ -583,6 +582,7 @@ class SeriesMixin:
             )
         return out
 
+    @fill_doc
     def sum_frames(
         self,
         drift=None,
@@ -610,9 +610,8 @@ class SeriesMixin:
             offsets adjusted); otherwise the full grid of the reference
             frame, each pixel the mean of the frames covering it (NaN where
             none).
-        show_progressbar : bool, optional
-            Progress bars of the drift estimate and the summation; default
-            HyperSpy's preference (``hs.preferences.General.show_progressbar``).
+        %(SHOW_PROGRESSBAR_ARG)s
+            Bars of the drift estimate and of the summation.
 
         Returns
         -------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._docstrings import fill_doc
 from ...numerics import class_count, clustering
 from .._grid import (
     check_at_most,
@@ -90,6 +91,7 @@ class DendrogramMixin:
         n = lr.number_significant_components or lr.loadings.shape[1]
         return np.asarray(lr.loadings[:, :n])
 
+    @fill_doc
     def get_linkage(
         self,
         source="signal",
@@ -120,8 +122,8 @@ class DendrogramMixin:
             Largest number of rows clustered.
         method : str
             scipy linkage method (``"ward"``, ``"average"``, ...).
-        seed : int
-            Random state of the subsample.
+        %(SEED_ARG)s
+            Here: the subsample.
         leave_out_isolated : bool
             Leave out the isolated rows (when at least two rows remain).
 

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ..._docstrings import fill_doc
 from ...numerics import class_count
 from ...numerics._checks import check_array
 from ...numerics._parallel import kd_query
@@ -181,6 +182,7 @@ class SiteClassesMixin:
         out[:, order] = np.repeat(sd, 2, axis=1)
         return out
 
+    @fill_doc
     def find_site_classes(
         self,
         max_classes=8,
@@ -241,8 +243,7 @@ class SiteClassesMixin:
             Fewest centres in a class.
         max_dip : float
             Largest density between two modes relative to the lower peak.
-        seed : int
-            Seed of the random steps.
+        %(SEED_ARG)s
         types : "auto", str, array_like or None
             Atom type of every atom of the table (``-1`` for none), or the
             name of a column holding it; ``"auto"``: the ``sublattice``

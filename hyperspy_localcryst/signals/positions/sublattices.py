@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from ..._docstrings import fill_doc
 from .._grid import (
     check_integer,
     check_n_sublattices,
@@ -19,6 +20,7 @@ class SublatticesMixin:
     """Methods of :class:`~hyperspy_localcryst.signals.atom_positions.
     AtomPositions` (the class inherits them; see the module docstring)."""
 
+    @fill_doc
     def label_sublattices(
         self, n_sublattices=2, column=None, seed=0, method="structure"
     ):
@@ -33,9 +35,9 @@ class SublatticesMixin:
             Intensity column, e.g. ``"amplitude"`` or ``"intensity"`` after
             refinement, ``"peak"`` after finding. Default: the first of
             ``"amplitude"``, ``"intensity"``, ``"peak"`` in the table.
-        seed : int
-            Random state of the mixture fit (``method="intensity"``, and the
-            structure method's fallback), for reproducible labels.
+        %(SEED_ARG)s
+            Here: the mixture fit (``method="intensity"``, and the structure
+            method's fallback).
         method : {"structure", "intensity"}, default "structure"
             ``"structure"``: the sites of the local cell (atoms linked by
             the lattice translations, found from the positions and the
