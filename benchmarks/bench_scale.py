@@ -74,7 +74,7 @@ def _run_image(size):
     nb.get_cluster_map()
     steps("get_cluster_map")
     with tempfile.TemporaryDirectory() as out:
-        summary = analyse(s, out, neighbours=6, clusters=3)
+        summary = analyse(s, out, n_neighbours=6, n_clusters=3)
     steps("report.analyse (whole, with figures)", atoms=summary["n_atoms"])
     print(
         json.dumps(

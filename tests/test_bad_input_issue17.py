@@ -210,13 +210,13 @@ def test_report_uses_a_good_frame(clean_series, bad, lazy, tmp_path, monkeypatch
     s = _spoil(clean_series, bad, "nan", lazy)
     ref, keep = _without(clean_series, bad)
     out = tmp_path / "stack"
-    summary = report.analyse(s, out, clusters=2, neighbours=4)
+    summary = report.analyse(s, out, n_clusters=2, n_neighbours=4)
     key = tuple(bad)  # the good frames analysed alone: once per set of bad frames
     if key not in _ALONE:  # only its atom count is used: figures not rendered
         with pytest.MonkeyPatch.context() as mp:
             figures_not_rendered(mp)
             _ALONE[key] = report.analyse(
-                ref, tmp_path / "alone", clusters=2, neighbours=4
+                ref, tmp_path / "alone", n_clusters=2, n_neighbours=4
             )
     assert summary["n_atoms"] == _ALONE[key]["n_atoms"]
     assert summary["failed_frames"] == bad
@@ -310,10 +310,10 @@ def test_report_refuses_more_clusters_than_centres(tmp_path):
     with pytest.raises(
         ValueError, match=r"`clusters` = 1000 is more than the \d+ centre"
     ):
-        report.analyse(s, tmp_path, clusters=1000)
+        report.analyse(s, tmp_path, n_clusters=1000)
     for bad in (2.5, "many", True, 0):
         with pytest.raises((TypeError, ValueError), match="`clusters`"):
-            report.analyse(s, tmp_path, clusters=bad)
+            report.analyse(s, tmp_path, n_clusters=bad)
 
 
 @pytest.mark.parametrize("value", ["no", "yes", 1, 0, 0.0, None, [True]])
@@ -764,14 +764,14 @@ def test_argument_classes_of_the_data_generators(call, exc, name):
         ),
         (lambda img: finding.consensus({"x": 1}, 9.0), TypeError, "results"),
         (
-            lambda img: finding.label_by_intensity([1.0, 2.0, 3.0], n_types=2.5),
+            lambda img: finding.label_by_intensity([1.0, 2.0, 3.0], n_sublattices=2.5),
             TypeError,
-            "n_types",
+            "n_sublattices",
         ),
         (
-            lambda img: finding.label_by_intensity([1.0, 2.0, 3.0], n_types=5),
+            lambda img: finding.label_by_intensity([1.0, 2.0, 3.0], n_sublattices=5),
             ValueError,
-            "n_types",
+            "n_sublattices",
         ),
         (
             lambda img: finding.label_by_intensity([1.0, 2.0, 3.0], seed=-1),
@@ -902,7 +902,7 @@ def test_argument_classes_of_the_numerics(call, exc, name):
 @pytest.mark.parametrize(
     "kw, exc, name",
     [
-        ({"neighbours": 10**6}, ValueError, "neighbours"),
+        ({"n_neighbours": 10**6}, ValueError, "n_neighbours"),
         ({"preprocess": {"denoise": 1}}, TypeError, "preprocess"),
         ({"log": "print"}, TypeError, "log"),
         ({"out_dir": 3}, TypeError, "out_dir"),

@@ -849,7 +849,7 @@ def test_uncalibrated_report_says_px(lattice, tmp_path, monkeypatch):
     monkeypatch.setattr(Axes, "set_xlabel", record)
     figures_not_rendered(monkeypatch)  # the labels are set before rendering
     s = AtomicImage(lattice[0].data.copy())
-    summary = report.analyse(s, tmp_path, clusters=2, neighbours=4)
+    summary = report.analyse(s, tmp_path, n_clusters=2, n_neighbours=4)
     assert summary["units"] == "px"
     assert labels and not any("undefined" in lab for lab in labels), labels
     assert "x (px)" in labels and "kx (1/px)" in labels and "dx (px)" in labels
@@ -1222,10 +1222,10 @@ def test_unknown_names_tables(atoms, call, match):
         (lambda n: n.cluster_analysis(n_clusters=2, algorithm="foo"), "Unknown `algor"),
         (lambda n: n.cluster_analysis("foo", n_clusters=2), "cluster source"),
         (lambda n: n.decomposition(algorithm="foo", print_info=False), "foo' not rec"),
-        (lambda n: n.get_vectors("foo"), "Unknown frame 'foo'"),
+        (lambda n: n.get_vectors("foo"), "Unknown basis 'foo'"),
         (lambda n: n.get_linkage(method="foo"), "method must be one of"),
         (lambda n: n.get_linkage(source="foo"), "Unknown source 'foo'"),
-        (lambda n: n.plot_modes(frame="foo"), "Unknown `frame` 'foo'"),
+        (lambda n: n.plot_modes(basis="foo"), "Unknown `basis` 'foo'"),
         (lambda n: n.get_frame_statistics("signal", "foo"), "Unknown `statistic`"),
         (lambda n: n.get_frame_statistics("nope"), "Unknown column 'nope'"),
         (lambda n: n.get_cluster_markers(cmap="nope"), "Unknown `cmap` 'nope'"),
@@ -1342,14 +1342,18 @@ def test_report_refuses_what_is_not_an_atomic_image(
 @pytest.mark.parametrize(
     "kw,exc,match",
     [
-        ({"neighbours": 0}, ValueError, "`neighbours` must be at least 1"),
-        ({"neighbours": "4"}, ValueError, "`neighbours` must be 'auto' or a positive"),
+        ({"n_neighbours": 0}, ValueError, "`n_neighbours` must be at least 1"),
+        (
+            {"n_neighbours": "4"},
+            ValueError,
+            "`n_neighbours` must be 'auto' or a positive",
+        ),
         ({"n_sublattices": 0}, ValueError, "`n_sublattices` must be at least 1"),
         ({"seed": -1}, ValueError, "`seed` must be at least 0"),
         ({"seed": "a"}, TypeError, "`seed` must be an integer"),
         ({"metric": "foo"}, ValueError, "`metric` must be 'angle' or 'distance'"),
-        ({"clusters": True}, ValueError, "`clusters` must be 'auto' or a positive"),
-        ({"clusters": 2.5}, ValueError, "`clusters` must be 'auto' or a positive"),
+        ({"n_clusters": True}, ValueError, "`n_clusters` must be 'auto' or a positive"),
+        ({"n_clusters": 2.5}, ValueError, "`n_clusters` must be 'auto' or a positive"),
         ({"file_format": "tiff"}, ValueError, "`file_format` must be 'hspy' or 'zspy'"),
         ({"preprocess": "sharpen"}, ValueError, "`preprocess` steps must be"),
         ({"method": "foo"}, ValueError, r"Unknown `method` 'foo'"),

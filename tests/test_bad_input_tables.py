@@ -1287,18 +1287,18 @@ UNKNOWN_OPTIONS = [
         "cmap",
     ),
     (
-        "get_vectors-frame",
+        "get_vectors-basis",
         "learned",
         lambda s, o: s.get_vectors("foo"),
         ValueError,
-        "frame",
+        "basis",
     ),
     (
-        "plot_modes-frame",
+        "plot_modes-basis",
         "learned",
-        lambda s, o: s.plot_modes(frame="image"),
+        lambda s, o: s.plot_modes(basis="image"),
         ValueError,
-        "frame",
+        "basis",
     ),
     (
         "get_linkage-source",

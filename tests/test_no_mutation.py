@@ -599,7 +599,7 @@ def test_one_bad_frame_in_the_report_keeps_the_others(world, tmp_path, monkeypat
     figures_not_rendered(monkeypatch)  # no figure is checked here
     stack = world["stack"].deepcopy()
     stack.data[1] = np.nan
-    summary = report.analyse(stack, tmp_path, clusters=2, neighbours=4)
+    summary = report.analyse(stack, tmp_path, n_clusters=2, n_neighbours=4)
     assert summary["n_frames"] == 4
     assert summary["n_atoms"] == sum(
         world["stack_atoms"].get_frame(k).n_atoms for k in (0, 2, 3)

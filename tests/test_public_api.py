@@ -150,3 +150,46 @@ def test_examples_use_only_public_names(path):
             if node.attr.startswith("_") and not node.attr.startswith("__"):
                 bad.append(f"line {node.lineno}: .{node.attr}")
     assert not bad, bad
+
+
+def test_renamed_keywords_still_work_with_a_future_warning(tmp_path):
+    """One name per concept (issue 23): ``n_sublattices`` (was ``n_types``),
+    ``n_neighbours`` / ``n_clusters`` (were ``neighbours`` / ``clusters`` in
+    ``report.analyse``), ``fit_neighbours`` (was ``neighbours``), ``basis``
+    (was ``frame``, which means an image of a stack everywhere else). The old
+    names give the same answer, with a FutureWarning; both names at once is a
+    TypeError."""
+    from hyperspy_localcryst import report
+    from hyperspy_localcryst.numerics import detection, finding
+
+    values = [10.0, 11.0, 1.0, 2.0, 10.5, 1.5, 5.0]
+    new = finding.label_by_intensity(values, n_sublattices=3)
+    with pytest.warns(FutureWarning, match="`n_types` of label_by_intensity"):
+        old = finding.label_by_intensity(values, n_types=3)
+    np.testing.assert_array_equal(old, new)
+    assert sorted(set(new.tolist())) == [0, 1, 2]
+    with pytest.raises(TypeError, match="give only `n_sublattices`"):
+        finding.label_by_intensity(values, n_types=3, n_sublattices=3)
+
+    s, truth = synthetic_lattice(shape=(96, 80), spacing=16, seed=1, return_truth=True)
+    x, y = truth["x_px"], truth["y_px"]
+    new = detection.significance(s.data, x, y, 3.0, fit_neighbours=False)
+    with pytest.warns(FutureWarning, match="now called `fit_neighbours`"):
+        old = detection.significance(s.data, x, y, 3.0, neighbours=False)
+    np.testing.assert_array_equal(old, new)
+    assert not np.array_equal(new, detection.significance(s.data, x, y, 3.0))
+
+    nb = s.find_atoms().get_neighbourhoods(n_neighbours=4, metric="angle")
+    with pytest.warns(FutureWarning, match="`frame` of get_vectors"):
+        old = nb.get_vectors(frame="local")
+    np.testing.assert_array_equal(old, nb.get_vectors(basis="local"))
+    assert not np.allclose(old, nb.get_vectors(basis="image"))
+
+    # report.analyse: the old names reach the new ones (their checks name
+    # the new argument) before any work or any folder is made
+    with pytest.warns(FutureWarning, match="`clusters` of analyse"):
+        with pytest.raises(ValueError, match="`n_clusters` must be 'auto'"):
+            report.analyse(s, tmp_path / "out", clusters=2.5)
+    with pytest.raises(TypeError, match="give only `n_neighbours`"):
+        report.analyse(s, tmp_path / "out", neighbours=4, n_neighbours=4)
+    assert not (tmp_path / "out").exists()

@@ -15,14 +15,19 @@ The signal layer re-exports them from :mod:`hyperspy_localcryst.signals._grid`
 - :func:`check_at_most`: a count that the data cannot satisfy (more
   sublattices, clusters or neighbours than atoms);
 - :func:`check_memory`: a request whose arrays would not fit in the memory
-  available, refused before anything is allocated, with the estimate.
+  available, refused before anything is allocated, with the estimate;
+- :func:`renamed`: a keyword renamed for one name per concept, its old name
+  still accepted for a while with a ``FutureWarning``.
 """
 
+import functools
 import numbers
+import warnings
 
 import numpy as np
 
 __all__ = [
+    "renamed",
     "check_number",
     "check_integer",
     "check_positive",
@@ -519,3 +524,57 @@ def check_n_sublattices(n_sublattices, n_atoms, what="atoms to label"):
     """
     n = check_integer(n_sublattices, "n_sublattices", minimum=1)
     return check_at_most(n, "n_sublattices", int(n_atoms), what)
+
+
+def renamed(**old_to_new):
+    """Accept a keyword's old name, with a ``FutureWarning``, after a rename.
+
+    One name per concept across the package (``n_sublattices``,
+    ``n_neighbours``, ``basis``): a call that still uses the old name works,
+    warns once per call site, and gives the value to the new name; both
+    names at once is a ``TypeError``.
+
+    Parameters
+    ----------
+    **old_to_new : str
+        ``old="new"`` for each renamed keyword.
+
+    Returns
+    -------
+    callable
+        A decorator.
+
+    Examples
+    --------
+    >>> @renamed(n_types="n_sublattices")
+    ... def split(values, n_sublattices=2):
+    ...     return n_sublattices
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     split([1, 2], n_types=3), w[0].category.__name__
+    (3, 'FutureWarning')
+    """
+
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(
+                            f"{func.__name__}() got `{old}` and `{new}`; `{old}` "
+                            f"is the old name of `{new}`: give only `{new}`."
+                        )
+                    warnings.warn(
+                        f"`{old}` of {func.__name__}() is now called `{new}`; the "
+                        f"old name will be removed in a future version.",
+                        FutureWarning,
+                        stacklevel=2,
+                    )
+                    kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 from scipy import ndimage as ndi
 
-from ._checks import check_array, check_number, check_positive
+from ._checks import check_array, check_number, check_positive, check_xy, renamed
 from ._imaging import _reflect, in_strips, local_maxima
 from ._parallel import kd_query
 from .noise import (
@@ -155,7 +155,10 @@ def significance_map(image, sigma, noise=None, sign=1):
     return sign * resp / np.sqrt(np.maximum(var, 1e-300))
 
 
-def significance(image, x, y, sigma, noise=None, contrast="bright", neighbours=True):
+@renamed(neighbours="fit_neighbours")
+def significance(
+    image, x, y, sigma, noise=None, contrast="bright", fit_neighbours=True
+):
     """Significance of each atom: its fitted amplitude over its noise.
 
     Parameters
@@ -172,7 +175,7 @@ def significance(image, x, y, sigma, noise=None, contrast="bright", neighbours=T
         Noise model; :func:`estimate_noise` of ``image`` when not given.
     contrast : {"bright", "dark"}
         Columns are peaks or dips.
-    neighbours : bool
+    fit_neighbours : bool
         True (default): in the window of half-width ``ceil(2.5 sigma)``
         around each atom, a weighted least-squares fit of a Gaussian of width
         ``sigma`` at the atom, a constant background and a Gaussian at each
@@ -183,7 +186,8 @@ def significance(image, x, y, sigma, noise=None, contrast="bright", neighbours=T
         Mo, O beside Ru) is measured above its own background, not above the
         mean of a window that holds its neighbours' tails. False: the
         matched filter of :func:`significance_map` (a Gaussian minus its
-        mean over the window), interpolated at each atom.
+        mean over the window), interpolated at each atom. (Its old name
+        ``neighbours`` still works, with a ``FutureWarning``.)
 
     Returns
     -------
@@ -201,16 +205,13 @@ def significance(image, x, y, sigma, noise=None, contrast="bright", neighbours=T
     True
     """
     img = _as_image(image)
-    x = check_array(x, "x", ndim=1, finite=True)
-    y = check_array(y, "y", ndim=1, finite=True)
-    if len(x) != len(y):
-        raise ValueError(f"`x` and `y` differ in length ({len(x)} and {len(y)}).")
+    x, y = np.ascontiguousarray(check_xy(x, y).T)
     if contrast not in ("bright", "dark"):
         raise ValueError(f"`contrast` must be 'bright' or 'dark', got {contrast!r}.")
     if len(x) == 0:
         return np.empty(0)
     sign = 1 if contrast == "bright" else -1
-    if not neighbours:
+    if not fit_neighbours:
         z = significance_map(img, sigma, noise, sign)
         return ndi.map_coordinates(z, [y, x], order=1, mode="nearest")
     sig = check_positive(sigma, "sigma", "a width in pixels", noun="number of pixels")

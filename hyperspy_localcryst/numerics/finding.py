@@ -25,6 +25,7 @@ from ._checks import (
     check_integer,
     check_number,
     check_positive,
+    renamed,
 )
 from ._imaging import (
     _smooth_at,
@@ -655,22 +656,24 @@ def find_atoms(image, separation=None, method=None, threshold="auto", **kwargs):
     return consensus(results, sep, min_votes=min_votes)
 
 
-def label_by_intensity(values, n_types=2, seed=0):
-    """Split atoms into ``n_types`` classes by a 1D Gaussian mixture.
+@renamed(n_types="n_sublattices")
+def label_by_intensity(values, n_sublattices=2, seed=0):
+    """Split atoms into ``n_sublattices`` sublattices by a 1D Gaussian mixture.
 
     Parameters
     ----------
     values : array_like
         One intensity per atom (e.g. the fitted amplitude or the peak value).
-    n_types : int
-        Number of atom types.
+    n_sublattices : int
+        Number of sublattices (atom types). Its old name ``n_types`` still
+        works, with a ``FutureWarning``.
     seed : int
         Random state of the mixture fit, for reproducible labels.
 
     Returns
     -------
     numpy.ndarray
-        Integer labels, 0 for the brightest class, ``n_types - 1`` for the
+        Integer labels, 0 for the brightest class, ``n_sublattices - 1`` for the
         dimmest.
 
     Examples
@@ -681,19 +684,20 @@ def label_by_intensity(values, n_types=2, seed=0):
     from sklearn.mixture import GaussianMixture
 
     v = check_array(values, "values").reshape(-1, 1)
-    n_types = check_integer(n_types, "n_types", minimum=1)
+    n_sublattices = check_integer(n_sublattices, "n_sublattices", minimum=1)
     seed = check_integer(seed, "seed", minimum=0, maximum=2**32 - 1)
-    if len(v) < n_types:
+    if len(v) < n_sublattices:
         raise ValueError(
-            f"Cannot split {len(v)} atom(s) into {n_types} types (`n_types`)."
+            f"Cannot split {len(v)} atom(s) into {n_sublattices} sublattices "
+            "(`n_sublattices`)."
         )
     if not np.all(np.isfinite(v)):
         raise ValueError("`values` contains NaN or infinite intensities.")
-    if n_types == 1:
+    if n_sublattices == 1:
         return np.zeros(len(v), dtype=int)
-    gm = GaussianMixture(n_types, random_state=seed, n_init=3).fit(v)
+    gm = GaussianMixture(n_sublattices, random_state=seed, n_init=3).fit(v)
     raw = gm.predict(v)
     order = np.argsort(gm.means_.ravel())[::-1]
-    rank = np.empty(n_types, int)
-    rank[order] = np.arange(n_types)
+    rank = np.empty(n_sublattices, int)
+    rank[order] = np.arange(n_sublattices)
     return rank[raw]

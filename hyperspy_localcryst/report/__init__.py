@@ -30,6 +30,7 @@ import numpy as np
 
 from .._docstrings import fill_doc
 from .._output import check_destination, result_folder
+from ..numerics._checks import renamed
 from ..signals._grid import (
     axis_units,
     check_at_most,
@@ -69,14 +70,15 @@ def _check_fitted(atoms):
 
 
 @fill_doc
+@renamed(neighbours="n_neighbours", clusters="n_clusters")
 def analyse(
     signal,
     out_dir,
     separation=None,
     method="log",
-    neighbours="auto",
+    n_neighbours="auto",
     metric="distance",
-    clusters="auto",
+    n_clusters="auto",
     n_sublattices=2,
     file_format="hspy",
     seed=0,
@@ -115,7 +117,7 @@ def analyse(
         Smallest column distance in calibrated units (estimated if None).
     method : str or list of str
         Finder (see :meth:`AtomicImage.find_atoms`).
-    neighbours : "auto" or int
+    n_neighbours : "auto" or int
         Neighbours per neighbourhood; "auto" takes the first count (3 or
         more) that closes a shell of neighbours
         (:func:`~hyperspy_localcryst.numerics.neighbourhoods.shell_count`:
@@ -126,7 +128,7 @@ def analyse(
         "distance" (default) keeps the image frame, so neighbourhoods that
         differ by a rotation (the two sites of a honeycomb, rotated domains)
         are different classes; "angle" removes each neighbourhood's rotation.
-    clusters : "auto" or int
+    n_clusters : "auto" or int
         Number of neighbourhood classes; "auto" (default) lets the data
         decide (:meth:`AtomNeighbourhoods.find_site_classes`): a class is
         split only where its neighbourhoods are bimodal beyond chance and
@@ -217,11 +219,11 @@ def analyse(
         )
     if not isinstance(metric, str) or metric not in ("angle", "distance"):
         raise ValueError(f"`metric` must be 'angle' or 'distance', got {metric!r}.")
-    neighbours = _auto_or_count(neighbours, "neighbours")
+    n_neighbours = _auto_or_count(n_neighbours, "n_neighbours")
     check_integer(n_sublattices, "n_sublattices", minimum=1)
     check_integer(seed, "seed", minimum=0, maximum=2**32 - 1)
     check_bool(show_progressbar, "show_progressbar", allow_none=True)
-    clusters = _auto_or_count(clusters, "clusters")
+    n_clusters = _auto_or_count(n_clusters, "n_clusters")
     if isinstance(preprocess, str):
         preprocess = [preprocess]
     elif isinstance(preprocess, (list, tuple)):
@@ -256,9 +258,9 @@ def analyse(
             log,
             separation=separation,
             method=method,
-            neighbours=neighbours,
+            n_neighbours=n_neighbours,
             metric=metric,
-            clusters=clusters,
+            n_clusters=n_clusters,
             n_sublattices=n_sublattices,
             file_format=file_format,
             seed=seed,
@@ -491,7 +493,7 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     times["lattice_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    n_neighbours, shell_closed = p["neighbours"], True
+    n_neighbours, shell_closed = p["n_neighbours"], True
     if n_neighbours == "auto":
         n_neighbours, shell_closed = _shell_count(atoms)
     log(f"neighbourhoods (k = {n_neighbours}, {p['metric']} metric), PCA, site classes")
@@ -499,12 +501,12 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     nb.decomposition(print_info=False)  # centred: modes deform the mean
     modes = nb.get_mode_properties(min(6, nb.learning_results.factors.shape[1]))
     n_centres = nb.axes_manager.navigation_size
-    if p["clusters"] == "auto":
+    if p["n_clusters"] == "auto":
         found = nb.find_site_classes(max_classes=min(8, n_centres), seed=p["seed"])
         k, clusters_reason = found.n_classes, found.reason
     else:  # the user's number is used as given, or refused
         k = check_at_most(
-            p["clusters"], "clusters", n_centres, "centre atoms (neighbourhoods)"
+            p["n_clusters"], "n_clusters", n_centres, "centre atoms (neighbourhoods)"
         )
         nb.cluster_analysis(n_clusters=k, random_state=p["seed"], n_init=10)
         clusters_reason = f"{k} given by the user (k-means)."
@@ -514,7 +516,7 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
             f"or strongly distorted structure): k = {n_neighbours} (largest jump "
             "in neighbour distance) may split a shell, and which of its members "
             "a neighbourhood keeps can then make classes of its own; compare "
-            "with other `neighbours`.",
+            "with other `n_neighbours`.",
             UserWarning,
             stacklevel=2,
         )

@@ -328,7 +328,7 @@ def _neighbourhoods(atoms, k, metric):
     for two such centres, of every atom (with a warning), rather than none."""
     if k > atoms.n_atoms - 1:
         raise ValueError(
-            f"`neighbours` = {k} is more than the {atoms.n_atoms - 1} other atoms: "
+            f"`n_neighbours` = {k} is more than the {atoms.n_atoms - 1} other atoms: "
             f"{atoms.n_atoms} atom(s) found; at least {k + 1} are needed."
         )
     try:

@@ -47,6 +47,7 @@ import numpy as np
 from hyperspy.signals import LazySignal1D, Signal1D
 
 from ..numerics import neighbourhoods as nbn
+from ..numerics._checks import renamed
 from ._grid import (
     check_number,
     pixel_scale,
@@ -309,14 +310,18 @@ class AtomNeighbourhoods(
         t = self.atoms.select(idx)
         return t.add_columns({"atom": idx.astype(float)}, {"atom": ""})
 
-    def get_vectors(self, frame="image"):
+    @renamed(frame="basis")
+    def get_vectors(self, basis="image"):
         """Neighbour vectors as an array of shape ``(n_centres, k, 2)``.
 
         Parameters
         ----------
-        frame : {"image", "local"}
-            ``"local"``: as stored (rotated for the angle metric);
-            ``"image"``: in the image's axes (rotation put back).
+        basis : {"image", "local"}
+            The axes the vectors are given in. ``"local"``: as stored
+            (rotated into each neighbourhood's own axes for the angle
+            metric); ``"image"``: in the image's axes (rotation put back).
+            (Its old name ``frame`` still works, with a ``FutureWarning``:
+            a frame is an image of a stack everywhere else.)
 
         Returns
         -------
@@ -338,13 +343,13 @@ class AtomNeighbourhoods(
         >>> atoms.get_neighbourhoods(n_neighbours=4).get_vectors().shape[1:]
         (4, 2)
         """
-        if not isinstance(frame, str) or frame not in ("image", "local"):
+        if not isinstance(basis, str) or basis not in ("image", "local"):
             raise ValueError(
-                f"Unknown frame {frame!r:.60}: `frame` must be 'image' or 'local'."
+                f"Unknown basis {basis!r:.60}: `basis` must be 'image' or 'local'."
             )
         order, k = self._pairs("get_vectors")
         v = self._table(order).reshape(-1, k, 2)
-        if frame == "image" and self.metric == "angle":
+        if basis == "image" and self.metric == "angle":
             rot = self.atoms.get_column("rotation")[self.centre_indices]
             v = nbn.rotate_vectors(v, np.deg2rad(rot))
         return v

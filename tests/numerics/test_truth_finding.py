@@ -915,7 +915,7 @@ def test_significance_map_equals_the_brute_force_matched_filter():
     # significance without neighbours: the map, bilinear at the positions
     z = _brute_significance_map(img, 1.4, noise, 1)
     x, y = np.array([6.0, 17.3, 0.0, 25.0]), np.array([5.0, 12.6, 18.0, 0.4])
-    got = dt.significance(img, x, y, 1.4, noise, neighbours=False)
+    got = dt.significance(img, x, y, 1.4, noise, fit_neighbours=False)
     x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
     x1, y1 = np.minimum(x0 + 1, 25), np.minimum(y0 + 1, 18)
     fx, fy = x - x0, y - y0

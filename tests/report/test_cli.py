@@ -194,7 +194,7 @@ def test_analyse_batch_keeps_good_files_and_reports_bad_ones(
     summary = json.loads((out / "lattice" / "summary.json").read_text())
     assert summary["n_atoms"] == _assert_csv_is_the_truth(out / "lattice" / "atoms.csv")
     assert summary["n_clusters"] == 2
-    assert summary["parameters"]["neighbours"] == 4
+    assert summary["parameters"]["n_neighbours"] == 4
 
 
 def test_analyse_stack_pools_frames(tmp_path, monkeypatch):
@@ -338,7 +338,7 @@ def test_small_image_and_preprocessing_give_a_documented_result(tmp_path, monkey
 
     small = synthetic_lattice(shape=(30, 30), spacing=12, seed=0)
     summary = report.analyse(
-        small, tmp_path, clusters=1, neighbours=4, preprocess=["background"]
+        small, tmp_path, n_clusters=1, n_neighbours=4, preprocess=["background"]
     )
     assert summary["parameters"]["preprocess"] == "background"
     assert summary["n_centres"] == summary["n_atoms"]  # every atom kept as centre
@@ -347,7 +347,7 @@ def test_small_image_and_preprocessing_give_a_documented_result(tmp_path, monkey
     with pytest.raises(ValueError, match="`preprocess` steps"):
         report.analyse(small, tmp_path, preprocess=["sharpen"])
     with pytest.raises(ValueError, match="`clusters`"):
-        report.analyse(small, tmp_path, clusters=0)
+        report.analyse(small, tmp_path, n_clusters=0)
 
 
 def test_analyse_lazy_stack_and_large_image_figures(tmp_path, monkeypatch):
@@ -356,7 +356,7 @@ def test_analyse_lazy_stack_and_large_image_figures(tmp_path, monkeypatch):
     lazy = synthetic_series(n_frames=3, shape=(128, 128), spacing=14, seed=0).as_lazy()
     # figures draw the first frame only, strided to DISPLAY_PX per side
     monkeypatch.setattr(report.figures, "DISPLAY_PX", 64)
-    summary = report.analyse(lazy, tmp_path, clusters=2, neighbours=4)
+    summary = report.analyse(lazy, tmp_path, n_clusters=2, n_neighbours=4)
     assert summary["n_frames"] == 3
     assert lazy._lazy  # nothing was loaded into the input
     assert report.figures._display(np.zeros((2, 128, 100))).shape == (64, 50)

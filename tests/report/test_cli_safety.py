@@ -594,7 +594,7 @@ def test_python_api_follows_the_same_rules(user):
     image = synthetic_lattice(shape=(96, 96), spacing=16, seed=1)
     before = snapshot(user)
     for call in (
-        lambda: report.analyse(image, user / "mydata", clusters=2, neighbours=4),
+        lambda: report.analyse(image, user / "mydata", n_clusters=2, n_neighbours=4),
         lambda: run_pipeline(image, user / "data", overwrite=True),
     ):
         with pytest.raises(OutputError, match="not written by localcryst"):

@@ -81,7 +81,7 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("figs") / "report"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(report.figures, "_save", keep)
-        summary = report.analyse(s, out, clusters=2)
+        summary = report.analyse(s, out, n_clusters=2)
     assert report.figures._save is save
     with open(out / "atoms.csv", newline="") as f:
         rows = list(csv.DictReader(f))

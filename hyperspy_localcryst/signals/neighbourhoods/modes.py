@@ -7,6 +7,7 @@ import numpy as np
 
 from ...numerics import modes
 from ...numerics import neighbourhoods as nbn
+from ...numerics._checks import renamed
 from .._grid import (
     check_integer,
     check_number,
@@ -316,11 +317,12 @@ class ModesMixin:
             f"{' (trivial)' if r.trivial else ''}"
         )
 
+    @renamed(frame="basis")
     def plot_modes(
         self,
         components=None,
         scale=None,
-        frame="local",
+        basis="local",
         results="decomposition",
         properties=None,
     ):
@@ -340,8 +342,9 @@ class ModesMixin:
         scale : float, optional
             Arrow length multiplier (positive); default makes the longest
             arrow a third of the nearest-neighbour distance.
-        frame : {"local"}
-            Modes live in the stored frame (rotated for the angle metric).
+        basis : {"local"}
+            Modes live in the stored axes (rotated for the angle metric).
+            (Its old name ``frame`` still works, with a ``FutureWarning``.)
         results : {"decomposition", "bss"}
             Draw the decomposition's modes, or the components of the blind
             source separation (``blind_source_separation``, e.g. ICA).
@@ -368,9 +371,9 @@ class ModesMixin:
         """
         import matplotlib.pyplot as plt
 
-        if not isinstance(frame, str) or frame != "local":
+        if not isinstance(basis, str) or basis != "local":
             raise ValueError(
-                f"Unknown `frame` {frame!r:.60}; modes are drawn in 'local'."
+                f"Unknown `basis` {basis!r:.60}; modes are drawn in 'local'."
             )
         if scale is not None:
             scale = check_positive(scale, "scale", "a positive number or None")
