@@ -308,11 +308,11 @@ def test_report_refuses_more_sublattices_than_atoms(tmp_path):
 def test_report_refuses_more_clusters_than_centres(tmp_path):
     s = synthetic_lattice(shape=(128, 128), spacing=20, seed=0)
     with pytest.raises(
-        ValueError, match=r"`clusters` = 1000 is more than the \d+ centre"
+        ValueError, match=r"`n_clusters` = 1000 is more than the \d+ centre"
     ):
         report.analyse(s, tmp_path, n_clusters=1000)
     for bad in (2.5, "many", True, 0):
-        with pytest.raises((TypeError, ValueError), match="`clusters`"):
+        with pytest.raises((TypeError, ValueError), match="`n_clusters`"):
             report.analyse(s, tmp_path, n_clusters=bad)
 
 

@@ -17,6 +17,7 @@ from ._checks import (
 
 __all__ = [
     "frame_groups",
+    "frame_members",
     "per_frame",
     "label_fractions",
 ]
@@ -70,6 +71,55 @@ def frame_groups(frame, n_frames):
     order = np.argsort(frame, kind="stable")
     bounds = np.searchsorted(frame[order], np.arange(1, n_frames))
     return np.split(order, bounds)
+
+
+def frame_members(frame, subset=None):
+    """The atoms of each frame, and which of ``subset`` they hold.
+
+    Per-frame work on a pooled table (neighbour searches, sublattices) must
+    never mix atoms of two frames; this is the one loop that splits them.
+
+    Parameters
+    ----------
+    frame : array_like of int
+        Flat frame index of each atom of the table.
+    subset : array_like of int, optional
+        Indices of some atoms (e.g. the centres of neighbourhoods); default
+        every atom.
+
+    Yields
+    ------
+    f : int
+        A frame that holds at least one atom of ``subset``, in increasing
+        order.
+    members : numpy.ndarray
+        Indices of every atom of frame ``f`` (the table's order).
+    rows : numpy.ndarray
+        Positions in ``subset`` of its atoms of frame ``f``.
+
+    Examples
+    --------
+    >>> [(f, m.tolist(), r.tolist()) for f, m, r in frame_members([1, 0, 1, 1], [3, 1])]
+    [(0, [1], [1]), (1, [0, 2, 3], [0])]
+    """
+    frame = _frame_index(frame)
+    subset = np.arange(len(frame)) if subset is None else _frame_index(subset, "subset")
+    if len(subset) and subset.max() >= len(frame):
+        raise ValueError("`subset` indices must be atoms of the table.")
+    groups = (
+        np.split(
+            np.argsort(frame, kind="stable"),
+            np.flatnonzero(np.diff(np.sort(frame, kind="stable"))) + 1,
+        )
+        if len(frame)
+        else []
+    )
+    of_subset = frame[subset]
+    for members in groups:
+        f = int(frame[members[0]])
+        rows = np.flatnonzero(of_subset == f)
+        if rows.size:
+            yield f, members, rows
 
 
 def per_frame(frame, values, n_frames, statistic="mean"):

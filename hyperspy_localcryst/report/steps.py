@@ -9,6 +9,7 @@ import numpy as np
 
 from ..numerics import neighbourhoods as nbn
 from ..numerics._parallel import kd_query
+from ..numerics.frames import frame_members
 from ..signals._grid import (
     to_calibrated,
 )
@@ -195,13 +196,10 @@ def _closed_shell(table, centres, k, jump=1.1):
     from scipy.spatial import cKDTree
 
     xp, yp = table.get_pixel_positions()
-    frames = table.get_frames()
     closed = np.zeros(len(centres), bool)
-    for f in np.unique(frames[centres]):
-        here = np.flatnonzero(frames == f)
+    for _, here, mine in frame_members(table.get_frames(), centres):
         if len(here) < k + 2:
             continue
-        mine = frames[centres] == f
         tree = cKDTree(np.c_[xp[here], yp[here]])
         d, _ = kd_query(tree, np.c_[xp[centres[mine]], yp[centres[mine]]], k + 2)
         closed[mine] = d[:, k + 1] >= jump * d[:, k]

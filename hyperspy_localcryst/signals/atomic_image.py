@@ -21,9 +21,9 @@ from ._grid import (
     grid_from_axes,
     pixel_scale,
 )
+from .frames import FramesMixin, _check_frame_shapes
 from .image.calibration import CalibrationMixin
 from .image.finding import FindingMixin
-from .image.frames import FramesMixin, _check_frame_shapes
 from .image.preprocessing import PreprocessingMixin
 from .image.refining import RefiningMixin
 from .image.series import SeriesMixin

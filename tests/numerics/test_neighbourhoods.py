@@ -529,7 +529,7 @@ def test_signal_bad_input():
         nb.get_mode_properties()
     with pytest.raises(ValueError, match="values for"):
         nb.get_map(np.zeros(3))
-    with pytest.raises(ValueError, match="frame"):
+    with pytest.raises(ValueError, match="basis"):
         nb.get_vectors("world")
 
 

@@ -346,7 +346,7 @@ def test_small_image_and_preprocessing_give_a_documented_result(tmp_path, monkey
     assert "Warnings" in (tmp_path / "report.html").read_text()
     with pytest.raises(ValueError, match="`preprocess` steps"):
         report.analyse(small, tmp_path, preprocess=["sharpen"])
-    with pytest.raises(ValueError, match="`clusters`"):
+    with pytest.raises(ValueError, match="`n_clusters`"):
         report.analyse(small, tmp_path, n_clusters=0)
 
 

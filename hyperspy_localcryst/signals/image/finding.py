@@ -32,7 +32,7 @@ from .._grid import (
     to_calibrated,
     to_pixels,
 )
-from .frames import _failure_summary, _pool_frames
+from ..frames import _failure_summary, _pool_frames
 
 
 def _check_contrast(contrast):

@@ -19,9 +19,9 @@ from .._grid import (
     to_calibrated,
 )
 from ..atom_positions import AtomPositions
+from ..frames import _record_failed, _status_counts
 from .calibration import _check_same_grid
 from .finding import _check_contrast
-from .frames import _record_failed, _status_counts
 
 # Units of the refined columns: "length" = the image's axis units,
 # "intensity" = the image's intensity units.

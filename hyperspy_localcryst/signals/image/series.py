@@ -21,8 +21,8 @@ from .._grid import (
     check_units,
 )
 from ..atom_positions import AtomPositions
+from ..frames import _failure_summary
 from .calibration import _check_same_grid
-from .frames import _failure_summary
 
 
 def _warp(frame, matrix, translation, order):

@@ -3,13 +3,12 @@ centre atom, frame by frame (:func:`make_neighbourhoods`, behind
 :meth:`~hyperspy_localcryst.signals.atom_positions.AtomPositions.get_neighbourhoods`).
 """
 
-import warnings
-
 import numpy as np
 from hyperspy.signals import Signal1D
 
 from ...numerics import neighbourhoods as nbn
 from .._grid import check_bool, check_number
+from ..frames import map_table_frames
 from . import _KEY
 
 
@@ -59,39 +58,26 @@ def make_neighbourhoods(
             raise ValueError(f"`border` must be a non-negative distance, got {b!r}.")
     grid = atoms.grid
     x, y = atoms.get_column("x"), atoms.get_column("y")
-    frames = atoms.get_frames()
-    parts, failed = [], []
-    for f in np.unique(frames):
-        sel = np.flatnonzero(frames == f)
-        try:
-            r = nbn.neighbour_vectors(
-                x[sel],
-                y[sel],
-                n_neighbours=n_neighbours,
-                metric=metric,
-                radius=radius,
-                exclude_border=exclude_border,
-                extent=_extent(grid),
-                border=border,
-                angle_tolerance=angle_tolerance,
-                distance_tolerance=distance_tolerance,
-            )
-        except ValueError as e:
-            if len(np.unique(frames)) == 1:
-                raise
-            failed.append((int(f), str(e)))
-            continue
+
+    def one_frame(sel):
+        return nbn.neighbour_vectors(
+            x[sel],
+            y[sel],
+            n_neighbours=n_neighbours,
+            metric=metric,
+            radius=radius,
+            exclude_border=exclude_border,
+            extent=_extent(grid),
+            border=border,
+            angle_tolerance=angle_tolerance,
+            distance_tolerance=distance_tolerance,
+        )
+
+    parts = []
+    for _, sel, r in map_table_frames(atoms.get_frames(), one_frame, "neighbourhoods"):
         r.centres = sel[r.centres]
         r.indices = np.where(r.indices >= 0, sel[np.maximum(r.indices, 0)], -1)
         parts.append(r)
-    if not parts:
-        raise ValueError(
-            f"No frame has neighbourhoods; frame {failed[0][0]}: {failed[0][1]}"
-        )
-    for f, e in failed:
-        warnings.warn(
-            f"Frame {f} has no neighbourhoods: {e}", RuntimeWarning, stacklevel=3
-        )
     k = max(p.vectors.shape[1] for p in parts)
 
     def pad(a, fill):

@@ -12,6 +12,7 @@ from ..._docstrings import fill_doc
 from ...numerics import class_count
 from ...numerics._checks import check_array
 from ...numerics._parallel import kd_query
+from ...numerics.frames import frame_members
 from .._grid import (
     check_at_most,
     check_integer,
@@ -360,14 +361,11 @@ class SiteClassesMixin:
         atoms = self.atoms
         k = self.get_vectors("image").shape[1]
         xy = np.column_stack([atoms.get_column("x"), atoms.get_column("y")])
-        frames = atoms.get_frames()
         centres = self.centre_indices
         out = np.zeros(len(centres), dtype=bool)
-        for f in np.unique(frames[centres]):
-            members = np.flatnonzero(frames == f)
+        for _, members, rows in frame_members(atoms.get_frames(), centres):
             if members.size < k + 2:
                 return None
-            rows = np.flatnonzero(frames[centres] == f)
             local = np.searchsorted(members, centres[rows])
             out[rows] = open_shell(xy[members, 0], xy[members, 1], k, local)
         return out
@@ -380,11 +378,8 @@ class SiteClassesMixin:
         centres = self.centre_indices
         v = self.get_vectors("image")  # (n, k, 2) in calibrated units
         xy = np.column_stack([atoms.get_column("x"), atoms.get_column("y")])
-        frames = atoms.get_frames()
         neighbour = np.zeros(v.shape[:2], dtype=np.int64)
-        for f in np.unique(frames[centres]):
-            members = np.flatnonzero(frames == f)
-            rows = np.flatnonzero(frames[centres] == f)
+        for _, members, rows in frame_members(atoms.get_frames(), centres):
             tree = cKDTree(xy[members])
             target = xy[centres[rows]][:, None, :] + np.nan_to_num(v[rows])
             neighbour[rows] = members[kd_query(tree, target)[1]]
@@ -410,7 +405,7 @@ class SiteClassesMixin:
             return None
         xy = np.column_stack([atoms.get_column("x"), atoms.get_column("y")])[centres]
         kind = np.zeros(len(centres), dtype=np.int64) if kinds is None else kinds
-        frames = atoms.get_frames()[centres]
+        by_frame = [rows for _, _, rows in frame_members(atoms.get_frames(), centres)]
         out = []
         for c in cols:
             good = np.isfinite(c)
@@ -419,8 +414,8 @@ class SiteClassesMixin:
             # noise: differences to the nearest centre of the same type
             diffs = []
             for t in np.unique(kind):
-                for f in np.unique(frames):
-                    rows = np.flatnonzero((kind == t) & (frames == f) & good)
+                for in_frame in by_frame:
+                    rows = in_frame[(kind[in_frame] == t) & good[in_frame]]
                     if rows.size < 3:
                         continue
                     j = kd_query(cKDTree(xy[rows]), xy[rows], k=2)[1][:, 1]

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from ..._docstrings import fill_doc
+from ...numerics.frames import frame_members
 from .._grid import (
     check_integer,
     check_n_sublattices,
@@ -129,8 +130,7 @@ class SublatticesMixin:
             g = self.grid
             sx, sy = g["x"]["scale"], g["y"]["scale"]
             per_frame = []
-            for f in np.unique(frames[good]):
-                sel = np.flatnonzero(frames == f)
+            for f, sel, _ in frame_members(frames, np.flatnonzero(good)):
                 if np.isfinite(v[sel]).sum() < (1 if auto else n_sublattices):
                     continue
                 with warnings.catch_warnings(record=True) as caught:

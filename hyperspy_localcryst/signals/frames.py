@@ -1,7 +1,14 @@
-"""The frame machinery of an image or a stack: one function applied to every
-frame (HyperSpy's ``map`` over a stack, lazy chunks, a ``dask.distributed``
-client), failed frames kept apart with their reasons, the frames' tables
-pooled with their navigation coordinates."""
+"""The frame machinery of every signal: one function applied to every frame,
+failed frames kept apart with their reasons, the frames' results pooled.
+
+- an image or a stack (:class:`FramesMixin` of ``AtomicImage``): HyperSpy's
+  ``map`` over the frames, lazy chunks, a ``dask.distributed`` client, the
+  frames' tables pooled with their navigation coordinates;
+- a table pooled from a stack (``AtomPositions``, ``AtomNeighbourhoods``):
+  :func:`map_table_frames` runs a function on the atoms of each frame
+  (:func:`~hyperspy_localcryst.numerics.frames.frame_members` splits them),
+  with the same rule for a frame that fails.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +23,15 @@ from hyperspy.signals import (
     LazySignal2D,
 )
 
-from ...numerics import refinement
-from ...numerics._parallel import limit_threads
-from .._grid import (
+from ..numerics import refinement
+from ..numerics._parallel import limit_threads
+from ..numerics.frames import frame_members
+from ._grid import (
     axis_units,
     check_bool,
     check_integer,
 )
-from ..atom_positions import make_atom_positions
+from .positions._table import make_atom_positions
 
 
 # ----------------------------------------------------------------- per frame
@@ -61,6 +69,64 @@ def _failure_summary(errors, limit=8):
     if len(groups) > limit:
         parts.append(f"and {len(groups) - limit} other reasons")
     return "; ".join(parts)
+
+
+def map_table_frames(frame, function, what):
+    """``function(rows)`` on the atoms of each frame of a pooled table.
+
+    A frame whose numerics refuse it (``ValueError``) is left out, and the
+    others are kept, with one ``RuntimeWarning`` that names each failed
+    frame and why; only when every frame fails is it an error. A table of
+    one frame raises its own error unchanged.
+
+    Parameters
+    ----------
+    frame : numpy.ndarray of int
+        Flat frame index of each atom.
+    function : callable
+        ``function(rows) -> result`` for the indices ``rows`` of one frame's
+        atoms (the table's order).
+    what : str
+        What each frame gives, for the messages ("neighbourhoods").
+
+    Returns
+    -------
+    list of (int, numpy.ndarray, object)
+        ``(frame, rows, result)`` of every frame that worked, in frame order.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> def first(rows):
+    ...     if len(rows) < 2:
+    ...         raise ValueError("too few atoms")
+    ...     return int(rows[0])
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     done = map_table_frames(np.array([0, 0, 1, 2, 2]), first, "values")
+    >>> [(f, r) for f, _, r in done], str(w[0].message)
+    ([(0, 0), (2, 3)], '1 of 3 frames has no values: frame 1: too few atoms')
+    """
+    groups = [(f, rows) for f, rows, _ in frame_members(frame)]
+    done, failed = [], []
+    for f, rows in groups:
+        try:
+            done.append((f, rows, function(rows)))
+        except ValueError as e:
+            if len(groups) == 1:
+                raise
+            failed.append((f, str(e)))
+    if not done:
+        raise ValueError(f"No frame has {what}: {_failure_summary(failed)}")
+    if failed:
+        have = "has" if len(failed) == 1 else "have"
+        warnings.warn(
+            f"{len(failed)} of {len(groups)} frames {have} no {what}: "
+            f"{_failure_summary(failed)}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return done
 
 
 def _check_frame_shapes(data):
