@@ -516,7 +516,7 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
             f"or strongly distorted structure): k = {n_neighbours} (largest jump "
             "in neighbour distance) may split a shell, and which of its members "
             "a neighbourhood keeps can then make classes of its own; compare "
-            "with other `n_neighbours`.",
+            "with other `n_neighbours` (`--neighbours` on the command line).",
             UserWarning,
             stacklevel=2,
         )
