@@ -20,8 +20,10 @@ Figures (``examples/output/pto_sro_interface/`` by default):
 6. the amplitude map (pm) of the mode with the largest net shift (the first
    polar mode when there is one), as computed and with the sign of one
    sublattice flipped (a domain map);
-7. the polar displacement of every Ti-like (dimmer) column from the centroid
-   of its four neighbours, as arrows, and its vertical component as a map.
+7. the polar displacement of every B column (Ti, Ru) from the centroid of
+   its four A neighbours (``AtomPositions.get_polarisation``), as arrows with
+   a key in pm, its vertical component as a map, and its average per
+   cluster with standard errors.
 
 Run: ``python examples/pto_sro_interface.py [--out DIR] [--n-clusters K]``
 """
@@ -336,46 +338,52 @@ def main():
     save(fig, out, "6_polar_mode_loading.png")
 
     # ---------------------------------------------------- polar displacement
-    inv = nb.get_invariants()
-    x, y = inv.get_column("x"), inv.get_column("y")
-    px, py = inv.get_column("polar_x"), inv.get_column("polar_y")
-    dim = inv.get_column("sublattice") == 1
+    # Sublattices by structure (A and B sites continue across the coherent
+    # interface, whatever their brightness): the A site is the brighter on
+    # average (Pb); each B column's displacement from the centroid of its
+    # four A neighbours, with errors from the refinement.
+    typed = atoms.label_sublattices()
+    site = typed.get_column("sublattice")
+    amp = typed.get_column("amplitude")
+    a_site = int(np.nanargmax([np.nanmedian(amp[site == k]) for k in (0, 1)]))
+    pol = typed.get_polarisation(sublattice=1 - a_site, reference=a_site)
+    info = pol.metadata.AtomPositions.polarisation
     units = grid["x"]["units"]
-    med = np.median(inv.get_column("polar")[dim])
-    print(f"  |polar displacement| of dimmer columns: median {med:.4f} {units}")
-    vals = sign * py  # + = dimmer (Ti) column displaced down (+y)
-    lim = np.nanpercentile(np.abs(vals), 98)
+    t(
+        f"polarisation: {info.n_surrounded} B columns with a whole A cell "
+        f"(k = {info.n_neighbours}); median dx_err, dy_err "
+        f"{np.nanmedian(pol.get_column('dx_err')) * 1000:.1f}, "
+        f"{np.nanmedian(pol.get_column('dy_err')) * 1000:.1f} pm"
+    )
+    # averages per cluster (the phases of the cluster map): the cluster of
+    # each B column that is a centre of the neighbourhoods
+    cluster = np.full(typed.n_atoms, np.nan)
+    cluster[nb.centre_indices] = labels
+    pol = pol.add_columns({"cluster": cluster[site == 1 - a_site]})
+    stats = pol.get_statistics(["dx", "dy"], by="cluster")
+    print("  displacement per cluster (pm; count):")
+    for k, r in stats[stats.dx_count > 0].iterrows():
+        print(
+            f"    cluster {k}: dx {1000 * r.dx_mean:+.1f} +/- {1000 * r.dx_sem:.1f}, "
+            f"dy {1000 * r.dy_mean:+.1f} +/- {1000 * r.dy_sem:.1f} "
+            f"({int(r.dx_count)} columns)"
+        )
     fig, axes = plt.subplots(2, 1, figsize=(12, 5.6))
-    show_image(
-        axes[0],
-        img.data,
-        grid,
-        title="Displacement of each dimmer (Ti in PbTiO3) column from the "
-        "centroid of its 4 neighbours, x 15",
+    pol.plot_polarisation(img, ax=axes[0], colour_by="angle")
+    axes[0].set_title(
+        "Displacement of each B column (Ti, Ru) from the centroid of its four A "
+        "(Pb, Sr) neighbours",
+        fontsize=9,
     )
-    q = axes[0].quiver(
-        x[dim],
-        y[dim],
-        px[dim],
-        py[dim],
-        py[dim],
-        cmap="PuOr_r",
-        angles="xy",
-        scale_units="xy",
-        scale=1 / 15,
-        width=0.0022,
-        headwidth=3.5,
-    )
-    q.set_clim(-lim, lim)
-    fig.colorbar(q, ax=axes[0], pad=0.01, fraction=0.03, label=f"dy ({units})")
+    dy_map = pol.get_map("dy")
+    lim = np.nanpercentile(np.abs(dy_map.data), 98)
     show_image(
         axes[1],
         img.data,
         grid,
-        title="Vertical polar displacement of every centre, sign flipped on the "
-        f"brighter sublattice (+ = Ti down), {units}",
+        title=f"dy of each B cell ({units}; + = B displaced down)",
     )
-    im = overlay(axes[1], nb.get_map(vals), cmap="PuOr_r", vmin=-lim, vmax=lim)
+    im = overlay(axes[1], dy_map, cmap="PuOr_r", vmin=-lim, vmax=lim)
     fig.colorbar(im, ax=axes[1], pad=0.01, fraction=0.03)
     fig.tight_layout()
     save(fig, out, "7_polar_displacement.png")

@@ -192,6 +192,13 @@ _TABLE_CALLS = {
     "to_arrows": lambda w: w["linked"].get_displacements().to_arrows(scale=10),
     "stack-to_markers": lambda w: w["linked"].to_markers(colour_by="track"),
     "stack-get_neighbourhoods": lambda w: w["linked"].get_neighbourhoods(4),
+    "get_polarisation": lambda w: w["refined"].get_polarisation(1, 0),
+    "plot_polarisation": lambda w: (
+        w["refined"].get_polarisation(1, 0).plot_polarisation(w["image"])
+    ),
+    "get_map": lambda w: w["refined"].get_map("peak"),
+    "stack-get_map": lambda w: w["stack_atoms"].get_map("peak"),
+    "get_statistics": lambda w: w["refined"].get_statistics("x", by="sublattice"),
 }
 
 _NB_CALLS = {
@@ -357,6 +364,8 @@ def _results(world):
         "get_centres": nb.get_centres(),
         "get_invariants": nb.get_invariants(),
         "get_cluster_map": nb.get_cluster_map(),
+        "get_polarisation": refined.get_polarisation(1, 0),
+        "table-get_map": refined.get_map("peak"),
         "get_loading_map": nb.get_loading_map(1),
         "get_cluster_fft": nb.get_cluster_fft(),
         "get_vector_histogram": nb.get_vector_histogram(by_cluster=True),
@@ -401,6 +410,8 @@ _RESULT_NAMES = [
     "get_centres",
     "get_invariants",
     "get_cluster_map",
+    "get_polarisation",
+    "table-get_map",
     "get_loading_map",
     "get_cluster_fft",
     "get_vector_histogram",

@@ -22,6 +22,7 @@ from ..numerics._checks import (
 )
 
 __all__ = [
+    "small_length_unit",
     "grid_from_axes",
     "to_pixels",
     "to_calibrated",
@@ -127,6 +128,33 @@ def grid_from_axes(signal_axes):
             f"{out['y']['units']!r}); convert them to the same unit first."
         )
     return out
+
+
+#: Units of a length -> (factor, unit) small lengths (displacements, mode
+#: sizes) are shown in: pm for images in nm or Å, nm for µm.
+_SMALL_UNITS = {
+    "nm": (1000.0, "pm"),
+    "Å": (100.0, "pm"),
+    "A": (100.0, "pm"),
+    "angstrom": (100.0, "pm"),
+    "pm": (1.0, "pm"),
+    "µm": (1000.0, "nm"),
+    "um": (1000.0, "nm"),
+}
+
+
+def small_length_unit(units):
+    """``(factor, unit)`` to show small lengths in: pm for nm or Å.
+
+    Examples
+    --------
+    >>> small_length_unit("nm")
+    (1000.0, 'pm')
+    >>> small_length_unit("")
+    (1.0, 'px')
+    """
+    units = str(units or "")
+    return _SMALL_UNITS.get(units, (1.0, units or "px"))
 
 
 def pixel_scale(grid):

@@ -56,7 +56,9 @@ from .positions._table import (
 from .positions.editing import EditingMixin
 from .positions.frames import FramesMixin
 from .positions.lattice import LatticeMixin
+from .positions.maps import MapsMixin
 from .positions.markers import MarkersMixin
+from .positions.polarisation import PolarisationMixin
 from .positions.spectra import SpectraMixin
 from .positions.sublattices import SublatticesMixin
 from .positions.tracking import TrackingMixin
@@ -72,6 +74,8 @@ class AtomPositions(
     MarkersMixin,
     SpectraMixin,
     LatticeMixin,
+    PolarisationMixin,
+    MapsMixin,
     Signal1D,
 ):
     """One row per atom: calibrated positions and descriptors as columns.

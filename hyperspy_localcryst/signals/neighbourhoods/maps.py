@@ -7,48 +7,18 @@ import numpy as np
 from hyperspy.signals import Signal2D
 
 from ...numerics import frames, point_patterns
-from ...numerics._checks import check_array, format_bytes
+from ...numerics._checks import check_array
 from .. import _stack
 from .._grid import (
     check_bool,
     check_integer,
-    check_memory,
     check_numbers,
-    check_positive,
     pixel_scale,
 )
-from .._plotting import set_categorical
 from ..positions._table import _is_signal
 from ..positions.frames import _check_statistic
+from ..positions.maps import _check_grid, _check_length, rasterise
 from . import _KEY
-
-
-def _check_grid(ny, nx, n_arrays, name, value, grid, advice=None):
-    """Refuse, before allocating, ``n_arrays`` float64 grids of ``ny × nx``
-    that exceed the numerics' grid limit or the memory available.
-
-    ``grid`` names the grid in the message, e.g. ``"bins gives a grid"``;
-    ``advice`` (default: a smaller ``name``) ends it.
-    """
-    cells = int(ny) * int(nx)
-    detail = f"{grid} of {ny} x {nx} = {cells:,} cells"
-    if n_arrays > 1:
-        detail += f", {n_arrays} of them"
-    advice = advice or f"give a smaller `{name}`"
-    if cells > point_patterns.MAX_GRID_CELLS:
-        raise ValueError(
-            f"{name}={value!r:.60} needs {format_bytes(8.0 * cells)} of memory per "
-            f"array ({detail}; at most {point_patterns.MAX_GRID_CELLS:,} cells, "
-            f"1 GiB, are allowed): {advice}."
-        )
-    check_memory(
-        8.0 * cells, name, value, detail, advice=advice, total=8.0 * cells * n_arrays
-    )
-
-
-def _check_length(value, name):
-    """A positive, finite length (calibrated units), or an error naming ``name``."""
-    return check_positive(value, name, "a length", noun="length")
 
 
 def _check_shape(shape):
@@ -329,77 +299,27 @@ class MapsMixin:
         >>> nb.get_map(np.arange(len(nb.data)), step=4).data.shape
         (32, 32)
         """
-        step = check_integer(step, "step", minimum=1)
         v = self._per_centre(values, "values")
-        if not isinstance(quantity, str):
-            raise TypeError(f"`quantity` must be a string, got {quantity!r:.60}.")
-        categorical = check_bool(categorical, "categorical")
-        if categorical:
-            finite = v[np.isfinite(v)]
-            if not np.all(finite == np.round(finite)):
-                raise ValueError(
-                    "`values` must be integer labels (-1 for none) for a "
-                    "categorical map."
-                )
         if max_distance is not None:  # 0 would give a map of NaN only
             max_distance = _check_length(max_distance, "max_distance")
-        atoms = self.atoms
-        grid = atoms.grid
-        n = atoms.n_frames
-        wanted = range(n) if frame is None else [atoms._flat_frame(frame, "frame")]
-        shape = (grid["y"]["size"], grid["x"]["size"])
-        out_shape = tuple(-(-n_px // step) for n_px in shape)
-        if (
-            len(wanted) > 1
-            and out_shape[0] * out_shape[1] <= point_patterns.MAX_GRID_CELLS
-        ):
-            name, value, advice = "frame", frame, "map one frame with `frame`=k"
         else:
-            name, value = f"metadata.{_KEY}.atoms.metadata.AtomPositions.grid", shape
-            advice = "the image is too large to rasterise; bin it first or use `step`"
-        _check_grid(
-            *out_shape, len(wanted), name, value, "the image gives maps", advice
-        )
-        xp, yp = self.get_centres().get_pixel_positions()
-        if max_distance is None:
             try:
                 r = np.linalg.norm(self.get_vectors("local"), axis=-1)[:, 0]
             except ValueError:  # components sliced apart: the atoms' own spacing
-                r = np.array([atoms._nn_distance() or np.nan])
+                r = np.array([self.atoms._nn_distance() or np.nan])
             r = r[np.isfinite(r)]
             max_distance = float(np.median(r)) if r.size else np.inf
-        # pixel (r, c) of the map is pixel (r * step, c * step) of the image
-        md_px = max_distance / pixel_scale(grid) / step
-        xp, yp = xp / step, yp / step
-        groups = frames.frame_groups(self._centre_frames(), n)
-        maps = np.full((len(wanted),) + out_shape, np.nan)
-        for i, k in enumerate(wanted):
-            sel = groups[k]
-            if len(sel):
-                maps[i] = point_patterns.rasterise_nearest(
-                    xp[sel], yp[sel], v[sel], out_shape, max_distance=md_px
-                )
-        nav = atoms.navigation if frame is None and n > 1 else []
-        data = maps.reshape(_stack.navigation_shape(nav) + out_shape)
-        axes = _stack.navigation_axes(nav)
-        for key, size in zip(("y", "x"), out_shape):
-            g = grid[key]
-            axes.append(
-                {
-                    "size": size,
-                    "scale": g["scale"] * step,
-                    "offset": g["offset"],
-                    "units": g["units"],
-                    "name": g["name"],
-                    "navigate": False,
-                }
-            )
-        s = Signal2D(data, axes=axes)
-        s.metadata.General.title = f"Map of {quantity}"
-        s.metadata.Signal.quantity = quantity
-        if categorical:
-            set_categorical(s, v, quantity, names)
-        return s
+        return rasterise(
+            self.get_centres(),
+            v,
+            max_distance,
+            frame,
+            quantity,
+            categorical,
+            names,
+            step,
+            grid_name=f"metadata.{_KEY}.atoms.metadata.AtomPositions.grid",
+        )
 
     def get_cluster_map(self, max_distance=None, frame=None):
         """The cluster label of the nearest centre atom at every pixel.

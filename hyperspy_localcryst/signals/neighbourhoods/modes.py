@@ -13,19 +13,9 @@ from .._grid import (
     check_number,
     check_positive,
     pixel_scale,
+    small_length_unit,
 )
 from . import _KEY
-
-#: Units of the neighbour vectors -> (factor, unit) mode sizes are shown in.
-_LENGTH_UNITS = {
-    "nm": (1000.0, "pm"),
-    "Å": (100.0, "pm"),
-    "A": (100.0, "pm"),
-    "angstrom": (100.0, "pm"),
-    "pm": (1.0, "pm"),
-    "µm": (1000.0, "nm"),
-    "um": (1000.0, "nm"),
-}
 
 
 class ModesMixin:
@@ -36,8 +26,7 @@ class ModesMixin:
     def _length_unit(self):
         """Factor and name of the unit mode sizes are shown in: pm for images
         in nm or Å, else the units of the vectors."""
-        units = str(self.metadata.get_item(f"{_KEY}.units", "") or "")
-        return _LENGTH_UNITS.get(units, (1.0, units or "px"))
+        return small_length_unit(self.metadata.get_item(f"{_KEY}.units", ""))
 
     def _mode_arrays(self, results="decomposition"):
         """Loadings (n, m) and factors (2k, m) of the decomposition (or BSS),
