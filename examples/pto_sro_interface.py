@@ -23,7 +23,9 @@ Figures (``examples/output/pto_sro_interface/`` by default):
 7. the polar displacement of every B column (Ti, Ru) from the centroid of
    its four A neighbours (``AtomPositions.get_polarisation``), as arrows with
    a key in pm, its vertical component as a map, and its average per
-   cluster with standard errors.
+   cluster with standard errors;
+8. the local strain (exx, eyy) and lattice rotation of every A column
+   against the median lattice (``AtomPositions.get_strain``).
 
 Run: ``python examples/pto_sro_interface.py [--out DIR] [--n-clusters K]``
 """
@@ -387,6 +389,37 @@ def main():
     fig.colorbar(im, ax=axes[1], pad=0.01, fraction=0.03)
     fig.tight_layout()
     save(fig, out, "7_polar_displacement.png")
+    # --------------------------------------------------------------- strain
+    # Each A column's local lattice against the median lattice of the image
+    # (its 8 nearest A neighbours; the strain_residual column flags the atoms
+    # one deformation does not describe): exx, eyy and the lattice rotation.
+    strain = typed.get_strain(sublattice=a_site)
+    a_cols = strain.select(strain.get_column("sublattice") == a_site)
+    ref = strain.metadata.AtomPositions.strain.vectors[str(a_site)]
+    misfit = np.nanmedian(a_cols.get_column("strain_residual")) * 1000
+    t(
+        "strain: reference cell "
+        + ", ".join(f"{np.hypot(*v):.4f} {units}" for v in ref)
+        + f"; median misfit {misfit:.1f} pm"
+    )
+    fig, axes = plt.subplots(3, 1, figsize=(12, 7.8))
+    for ax, (col, label) in zip(
+        axes,
+        (
+            ("exx", "exx (%)"),
+            ("eyy", "eyy (%)"),
+            ("rotation", "lattice rotation (deg, from +x towards +y)"),
+        ),
+    ):
+        m = a_cols.get_map(col)
+        if col != "rotation":
+            m.data *= 100
+        lim = np.nanpercentile(np.abs(m.data), 98)
+        show_image(ax, img.data, grid, title=f"{label} of each A (Pb, Sr) column")
+        im = overlay(ax, m, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=0.7)
+        fig.colorbar(im, ax=ax, pad=0.01, fraction=0.03)
+    fig.tight_layout()
+    save(fig, out, "8_strain.png")
     print(f"done in {t.total():.1f} s")
 
 

@@ -199,6 +199,8 @@ _TABLE_CALLS = {
     "get_map": lambda w: w["refined"].get_map("peak"),
     "stack-get_map": lambda w: w["stack_atoms"].get_map("peak"),
     "get_statistics": lambda w: w["refined"].get_statistics("x", by="sublattice"),
+    "get_strain": lambda w: w["refined"].get_strain(),
+    "stack-get_strain": lambda w: w["stack_atoms"].get_strain(),
 }
 
 _NB_CALLS = {
@@ -365,6 +367,7 @@ def _results(world):
         "get_invariants": nb.get_invariants(),
         "get_cluster_map": nb.get_cluster_map(),
         "get_polarisation": refined.get_polarisation(1, 0),
+        "get_strain": refined.get_strain(),
         "table-get_map": refined.get_map("peak"),
         "get_loading_map": nb.get_loading_map(1),
         "get_cluster_fft": nb.get_cluster_fft(),
@@ -411,6 +414,7 @@ _RESULT_NAMES = [
     "get_invariants",
     "get_cluster_map",
     "get_polarisation",
+    "get_strain",
     "table-get_map",
     "get_loading_map",
     "get_cluster_fft",

@@ -60,6 +60,7 @@ from .positions.maps import MapsMixin
 from .positions.markers import MarkersMixin
 from .positions.polarisation import PolarisationMixin
 from .positions.spectra import SpectraMixin
+from .positions.strain import StrainMixin
 from .positions.sublattices import SublatticesMixin
 from .positions.tracking import TrackingMixin
 
@@ -75,6 +76,7 @@ class AtomPositions(
     SpectraMixin,
     LatticeMixin,
     PolarisationMixin,
+    StrainMixin,
     MapsMixin,
     Signal1D,
 ):
