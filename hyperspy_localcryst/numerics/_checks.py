@@ -36,6 +36,7 @@ __all__ = [
     "check_array",
     "check_at_most",
     "check_per_atom",
+    "check_indices",
     "check_xy",
     "check_memory",
     "format_bytes",
@@ -294,6 +295,28 @@ def check_xy(x, y, allow_nan=False, flatten=False):
             "`atoms.select(np.isfinite(atoms.get_column('x')))`."
         )
     return pts
+
+
+def check_indices(values, name, negative=False, ndim=None):
+    """Integer indices or labels as int64 (integral floats, as in a table,
+    accepted; NaN, fractions and, unless ``negative``, negatives refused;
+    ``ndim`` as in :func:`check_array`), flattened.
+
+    Examples
+    --------
+    >>> check_indices([0.0, 2.0, 1], "frame").tolist()
+    [0, 2, 1]
+    >>> check_indices([0.5], "frame")
+    Traceback (most recent call last):
+    ...
+    ValueError: `frame` must hold integers, got [0.5].
+    """
+    arr = check_array(values, name, ndim=ndim).ravel()
+    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        raise ValueError(f"`{name}` must hold integers, got {values!r:.60}.")
+    if not negative and arr.size and arr.min() < 0:
+        raise ValueError(f"`{name}` indices must be non-negative.")
+    return arr.astype(np.int64)
 
 
 def check_per_atom(values, name, n):

@@ -11,6 +11,7 @@ import numpy as np
 
 from ._checks import (
     check_array,
+    check_indices,
     check_integer,
     check_memory,
 )
@@ -24,16 +25,6 @@ __all__ = [
 
 
 _FRAME_STATISTICS = ("mean", "median", "std", "min", "max", "count")
-
-
-def _frame_index(values, name="frame", negative=False):
-    """Integer indices (integral floats accepted) as int64, or a named error."""
-    arr = check_array(values, name).ravel()
-    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-        raise ValueError(f"`{name}` must hold integers, got {values!r:.60}.")
-    if not negative and arr.size and arr.min() < 0:
-        raise ValueError(f"`{name}` indices must be non-negative.")
-    return arr.astype(np.int64)
 
 
 def _n_frames(n_frames, per_frame=1):
@@ -64,7 +55,7 @@ def frame_groups(frame, n_frames):
     >>> [g.tolist() for g in frame_groups([1, 0, 1], 3)]
     [[1], [0, 2], []]
     """
-    frame = _frame_index(frame)
+    frame = check_indices(frame, "frame")
     n_frames = _n_frames(n_frames)
     if len(frame) and (frame.min() < 0 or frame.max() >= n_frames):
         raise ValueError(f"`frame` indices must lie in [0, {n_frames}).")
@@ -102,8 +93,10 @@ def frame_members(frame, subset=None):
     >>> [(f, m.tolist(), r.tolist()) for f, m, r in frame_members([1, 0, 1, 1], [3, 1])]
     [(0, [1], [1]), (1, [0, 2, 3], [0])]
     """
-    frame = _frame_index(frame)
-    subset = np.arange(len(frame)) if subset is None else _frame_index(subset, "subset")
+    frame = check_indices(frame, "frame")
+    subset = (
+        np.arange(len(frame)) if subset is None else check_indices(subset, "subset")
+    )
     if len(subset) and subset.max() >= len(frame):
         raise ValueError("`subset` indices must be atoms of the table.")
     groups = (
@@ -152,7 +145,7 @@ def per_frame(frame, values, n_frames, statistic="mean"):
         raise ValueError(
             f"Unknown `statistic` {statistic!r}; choose from {_FRAME_STATISTICS}."
         )
-    frame = _frame_index(frame)
+    frame = check_indices(frame, "frame")
     v = check_array(values, "values")
     v = v.reshape(len(v), -1) if v.ndim else v.reshape(1, 1)
     if v.shape[0] != frame.shape[0]:
@@ -206,8 +199,8 @@ def label_fractions(frame, labels, n_frames, n_labels=None):
     array([[0.33333333, 0.66666667],
            [0.        , 1.        ]])
     """
-    frame = _frame_index(frame)
-    labels = _frame_index(labels, "labels", negative=True)
+    frame = check_indices(frame, "frame")
+    labels = check_indices(labels, "labels", negative=True)
     if labels.shape != frame.shape:
         raise ValueError(f"`labels` has {len(labels)} values for {len(frame)} atoms.")
     if n_labels is None:

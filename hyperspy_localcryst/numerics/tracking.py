@@ -39,7 +39,13 @@ from scipy.sparse.csgraph import (
 )
 from scipy.spatial import cKDTree
 
-from ._checks import check_array, check_integer, check_memory, check_number
+from ._checks import (
+    check_array,
+    check_indices,
+    check_integer,
+    check_memory,
+    check_number,
+)
 
 __all__ = [
     "link_frames",
@@ -61,32 +67,14 @@ _MAD_SIGMA = 1.4826
 
 
 # ----------------------------------------------------------------- validation
-def _as_index(values, name):
-    """Non-negative integer labels (integral floats, as in a table, accepted)."""
-    arr = np.asarray(values)
-    if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
-        raise ValueError(f"`{name}` must hold integers, got dtype {arr.dtype}.")
-    if arr.ndim != 1:
-        raise ValueError(f"`{name}` must be one-dimensional, got shape {arr.shape}.")
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"`{name}` contains NaN or infinite values.")
-        if np.any(arr != np.round(arr)):
-            raise ValueError(f"`{name}` must hold integers, got non-integral values.")
-    arr = arr.astype(np.int64)
-    if arr.size and arr.min() < 0:
-        raise ValueError(f"`{name}` must be non-negative, got {arr.min()}.")
-    return arr
-
-
 def _check_points(x, y, frame, track=None):
     """Validate the pooled per-atom arrays; return them as numpy arrays."""
     x = check_array(x, "x", ndim=1, finite=True)
     y = check_array(y, "y", ndim=1, finite=True)
-    frame = _as_index(frame, "frame")
+    frame = check_indices(frame, "frame", ndim=1)
     arrays = [("x", x), ("y", y), ("frame", frame)]
     if track is not None:
-        track = _as_index(track, "track")
+        track = check_indices(track, "track", ndim=1)
         arrays.append(("track", track))
     sizes = {name: arr.size for name, arr in arrays}
     if len(set(sizes.values())) > 1:
