@@ -54,7 +54,7 @@ from .positions._table import (
     make_atom_positions,
 )
 from .positions.editing import EditingMixin
-from .positions.frames import FramesMixin
+from .positions.frames import TableFramesMixin
 from .positions.lattice import LatticeMixin
 from .positions.maps import MapsMixin
 from .positions.markers import MarkersMixin
@@ -70,7 +70,7 @@ __all__ = ["AtomPositions", "LazyAtomPositions", "make_atom_positions"]
 class AtomPositions(
     EditingMixin,
     SublatticesMixin,
-    FramesMixin,
+    TableFramesMixin,
     TrackingMixin,
     MarkersMixin,
     SpectraMixin,

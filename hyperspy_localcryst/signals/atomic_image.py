@@ -21,7 +21,7 @@ from ._grid import (
     grid_from_axes,
     pixel_scale,
 )
-from .frames import FramesMixin, _check_frame_shapes
+from .frames import ImageFramesMixin, _check_frame_shapes
 from .image.calibration import CalibrationMixin
 from .image.finding import FindingMixin
 from .image.preprocessing import PreprocessingMixin
@@ -41,7 +41,7 @@ _SIGNAL_TYPE_ALIASES = ("atomic_resolution_image",)
 
 
 class AtomicImage(
-    FramesMixin,
+    ImageFramesMixin,
     PreprocessingMixin,
     FindingMixin,
     RefiningMixin,

@@ -1,7 +1,7 @@
 """The frame machinery of every signal: one function applied to every frame,
 failed frames kept apart with their reasons, the frames' results pooled.
 
-- an image or a stack (:class:`FramesMixin` of ``AtomicImage``): HyperSpy's
+- an image or a stack (:class:`ImageFramesMixin` of ``AtomicImage``): HyperSpy's
   ``map`` over the frames, lazy chunks, a ``dask.distributed`` client, the
   frames' tables pooled with their navigation coordinates;
 - a table pooled from a stack (``AtomPositions``, ``AtomNeighbourhoods``):
@@ -216,7 +216,7 @@ def _distributed_client():
         return None
 
 
-class FramesMixin:
+class ImageFramesMixin:
     """Methods of :class:`~hyperspy_localcryst.signals.atomic_image.
     AtomicImage` (the class inherits them; see the module docstring)."""
 

@@ -24,7 +24,7 @@ def _check_statistic(statistic):
     return statistic
 
 
-class FramesMixin:
+class TableFramesMixin:
     """Methods of :class:`~hyperspy_localcryst.signals.atom_positions.
     AtomPositions` (the class inherits them; see the module docstring)."""
 
