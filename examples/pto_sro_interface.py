@@ -408,11 +408,11 @@ def main():
         (
             ("exx", "exx (%)"),
             ("eyy", "eyy (%)"),
-            ("rotation", "lattice rotation (deg, from +x towards +y)"),
+            ("lattice_rotation", "lattice rotation (deg, from +x towards +y)"),
         ),
     ):
         m = a_cols.get_map(col)
-        if col != "rotation":
+        if col != "lattice_rotation":
             m.data *= 100
         lim = np.nanpercentile(np.abs(m.data), 98)
         show_image(ax, img.data, grid, title=f"{label} of each A (Pb, Sr) column")

@@ -43,6 +43,7 @@ from .figures import (
     FIGURES,
     _figures,
     _phase_figures,
+    _polarisation_strain_figures,
 )
 from .page import write_report
 from .steps import (
@@ -52,6 +53,7 @@ from .steps import (
     _mode_summary,
     _neighbourhoods,
     _phases,
+    _polarisation_and_strain,
     _shell_count,
 )
 
@@ -535,6 +537,11 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
     reasons = [str(r) for r in (md.get_item("failed_reasons", []) or [])]
     shown = int(nb.get_centres().get_frames().min()) if stack else None
 
+    t = time.perf_counter()
+    log("polarisation and strain")
+    atoms, pol, strain, measured = _polarisation_and_strain(atoms, shown)
+    times["polarisation_strain_s"] = time.perf_counter() - t
+
     atoms.to_csv(out / "atoms.csv")
     _defects_csv(defects, out / "defects.csv")
     if not stack:
@@ -585,6 +592,7 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
         "cluster_sizes": sizes.tolist(),
         "cluster_fractions": (sizes / max(sizes.sum(), 1)).round(4).tolist(),
         **phase_summary,
+        **measured,
         "calibration": _calibration(signal, units),
         "lattice": lattice,
         "figure_frame": shown,
@@ -610,6 +618,7 @@ def _analyse(signal, out, plt, log, *, show_progressbar, **p):
 
     if not stack:
         _phase_figures(signal, atoms, phase_summary, defects, out, plt)
+    _polarisation_strain_figures(signal, pol, strain, summary, out, plt, shown)
     times["figures_s"] = time.perf_counter() - t
     summary["times_s"] = {key: round(v, 3) for key, v in times.items()}
     return summary

@@ -25,6 +25,13 @@ FIGURES = {
     "site in HAADF; every centre when the atoms have one type) displaced from "
     "the centroid of its neighbours (a closed shell only), averaged over the "
     "phase window; arrows coloured by direction (domains show as colours)",
+    "polarisation.png": "Polarisation: each atom of the dimmer sublattice "
+    "displaced from the centroid of its closed cell of the brighter one (the B "
+    "cation in its A cell), arrows coloured by direction, key in pm "
+    "(AtomPositions.get_polarisation)",
+    "strain.png": "Strain against the median lattice: exx, eyy (%) and the "
+    "lattice rotation (deg) of each atom from its neighbour translations "
+    "(AtomPositions.get_strain); blank: atoms with fewer than 4 neighbours",
     "defects.png": "Defects: vacancies (red circles), interstitials (cyan "
     "squares), dislocations (yellow: core and Burgers vector x 3), antiphase "
     "boundaries between translation domains (orange dots), phase boundaries "
@@ -661,3 +668,52 @@ def _phase_figures(signal, atoms, part, defects, out, plt):
     if handles:
         ax.legend(handles=handles, fontsize=7, loc="upper right")
     _save(fig, out, "defects.png", plt)
+
+
+def _polarisation_strain_figures(signal, pol, strain, summary, out, plt, shown):
+    """polarisation.png (when measured) and strain.png (when measured), each
+    with its colour bar, key and the summary's sentence as caption."""
+    import textwrap
+
+    if pol is not None:
+        fig, ax = plt.subplots(figsize=_figsize(signal), layout="constrained")
+        _image(ax, signal, "", frame=shown)
+        pol.plot_polarisation(ax=ax)
+        sentence = summary["polarisation"]["sentence"]
+        ax.set_title("\n".join(textwrap.wrap(sentence, 110)), fontsize=8)
+        _save(fig, out, "polarisation.png", plt)
+    if strain is None:
+        return
+    sub = strain.get_column("sublattice") if "sublattice" in strain.columns else None
+    # the sublattice with most measured atoms (every atom without labels)
+    ok = np.isfinite(strain.get_column("exx"))
+    if sub is not None and np.isfinite(sub[ok]).any():
+        best = np.bincount(sub[ok & np.isfinite(sub)].astype(int)).argmax()
+        strain = strain.select(sub == best)
+        which = f" (sublattice {best})"
+    else:
+        which = ""
+    step = _display_step(signal.axes_manager.signal_shape[::-1])
+    fig, axes = plt.subplots(
+        3, 1, figsize=_figsize(signal, rows=3), layout="constrained", squeeze=False
+    )
+    for ax, (col, label, unit, factor) in zip(
+        axes[:, 0],
+        (
+            ("exx", "exx", "%", 100.0),
+            ("eyy", "eyy", "%", 100.0),
+            ("lattice_rotation", "lattice rotation, from +x towards +y", "deg", 1.0),
+        ),
+    ):
+        m = strain.get_map(col, frame=shown, step=step)
+        data = _display(m.data) * factor
+        finite = data[np.isfinite(data)]
+        lim = float(np.percentile(np.abs(finite), 98)) if finite.size else 1.0
+        _image(ax, signal, f"{label} ({unit}){which}", frame=shown)
+        im = ax.imshow(
+            data, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=0.75, extent=_extent(signal)
+        )
+        fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01).set_label(unit, fontsize=8)
+    sentence = summary["strain"]["sentence"]
+    fig.suptitle("\n".join(textwrap.wrap(sentence, 120)), fontsize=8)
+    _save(fig, out, "strain.png", plt)

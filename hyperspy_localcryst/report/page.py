@@ -118,7 +118,9 @@ def write_report(out_dir, summary, overwrite=False):
     key_rows = "".join(
         f"<tr><th>{esc(str(a))}</th><td>{esc(str(b))}</td></tr>" for a, b in numbers
     )
-    lattice_html = _lattice_html(summary) + _phases_html(summary)
+    lattice_html = (
+        _lattice_html(summary) + _phases_html(summary) + _measured_html(summary)
+    )
     warn = summary.get("warnings") or []
     warn_html = (
         "<h2>Warnings</h2><ul>" + "".join(f"<li>{esc(w)}</li>" for w in warn) + "</ul>"
@@ -349,3 +351,19 @@ def _finite(value):
     """A float for JSON, None for NaN or infinity."""
     value = float(value)
     return round(value, 4) if np.isfinite(value) else None
+
+
+def _measured_html(summary):
+    """The polarisation and strain sentences of a summary, as HTML ('' for
+    older summaries)."""
+    esc = html.escape
+    items = []
+    for key, title in (("polarisation", "Polarisation"), ("strain", "Strain")):
+        part = summary.get(key)
+        if not part:
+            continue
+        text = part.get("sentence") or part.get("reason", "")
+        items.append(f"<h3>{title}</h3><p>{esc(str(text))}</p>")
+    if not items:
+        return ""
+    return "<h2>Polarisation and strain</h2>" + "".join(items)

@@ -11,6 +11,7 @@ from ..numerics import neighbourhoods as nbn
 from ..numerics._parallel import kd_query
 from ..numerics.frames import frame_members
 from ..signals._grid import (
+    small_length_unit,
     to_calibrated,
 )
 from .page import (
@@ -353,3 +354,179 @@ def _neighbourhoods(atoms, k, metric):
             f"Only {atoms.n_atoms} atom(s) found: too few for neighbourhood statistics."
         )
     return nb
+
+
+def _polarisation_and_strain(atoms, shown):
+    """The report's polarisation (the dimmer of two sublattices in its cell
+    of the brighter, when each is the centre of the other's closed cell) and
+    strain (each sublattice against its median lattice) steps: the table with
+    ``polarisation_dx``/``_dy`` and the strain columns, the two tables for
+    the figures (None when not measured) and their summary entries, each
+    with one sentence of interpretation. Stacks: the figure frame only."""
+    table = atoms.get_frame(shown) if shown is not None else atoms
+    summary = {}
+    pol = None
+    labels = table.get_column("sublattice") if "sublattice" in table.columns else None
+    kinds = [] if labels is None else sorted(set(labels[np.isfinite(labels)]))
+    counts = [int(np.sum(labels == k)) for k in kinds]
+    if len(kinds) == 2 and min(counts) >= 10:
+        amp = np.abs(
+            table.get_column("amplitude" if "amplitude" in table.columns else "peak")
+        )
+        med = [np.nanmedian(amp[labels == k]) for k in kinds]
+        a_site, b_site = (kinds[0], kinds[1]) if med[0] >= med[1] else kinds[::-1]
+        try:
+            trial = table.get_polarisation(int(b_site), int(a_site))
+        except ValueError as err:
+            summary["polarisation"] = {"reason": f"not measured: {err}"}
+        else:
+            info = trial.metadata.AtomPositions.polarisation
+            n_b = int(np.sum(labels == b_site))
+            # a cell relation: most atoms of one sublattice sit inside a
+            # closed cell of the other, near its centre (a displacement of a
+            # quarter of the atom spacing is no polar shift: the labels do
+            # not make cells, e.g. one lattice split in two by brightness)
+            size = np.nanmedian(trial.get_column("magnitude"))
+            spacing = table._nn_distance() or np.inf
+            if (
+                info.shell_closed
+                and info.n_surrounded >= max(10, 0.5 * n_b)
+                and size < 0.25 * spacing
+            ):
+                pol = trial
+                summary["polarisation"] = _polarisation_summary(pol, info)
+            else:
+                summary["polarisation"] = {
+                    "reason": f"not measured: {info.n_surrounded} of {n_b} atoms of "
+                    f"sublattice {int(b_site)} sit inside a closed cell of "
+                    f"sublattice {int(a_site)}, displaced by {size:.3g} "
+                    f"{table.units.get('x', '')} (median) for an atom spacing of "
+                    f"{spacing:.3g}: the two sublattices are not in a cell relation"
+                }
+    else:
+        summary["polarisation"] = {
+            "reason": "not measured: it needs two sublattices of at least 10 atoms "
+            f"(this image has {len(kinds) or 1})"
+        }
+    try:
+        strain = table.get_strain()
+    except ValueError as err:
+        strain = None
+        summary["strain"] = {"reason": f"not measured: {err}"}
+    else:
+        summary["strain"] = _strain_summary(strain)
+        if summary["strain"].get("n_measured", 0) == 0:
+            strain = None
+    # the per-atom columns, for atoms.csv (NaN where not measured)
+    n = atoms.n_atoms
+    rows = (
+        np.arange(n) if shown is None else np.flatnonzero(atoms.get_frames() == shown)
+    )
+    new, units = {}, {}
+    u = atoms.units.get("x", "")
+    if pol is not None:
+        idx = rows[
+            np.flatnonzero(
+                labels == int(pol.metadata.AtomPositions.polarisation.sublattice)
+            )
+        ]
+        for c in ("dx", "dy"):
+            col = np.full(n, np.nan)
+            col[idx] = pol.get_column(c)
+            new[f"polarisation_{c}"], units[f"polarisation_{c}"] = col, u
+    if strain is not None:
+        for c in ("exx", "eyy", "exy", "lattice_rotation", "a", "b", "strain_residual"):
+            col = np.full(n, np.nan)
+            col[rows] = strain.get_column(c)
+            new[c], units[c] = col, strain.units[c]
+    if new:
+        atoms = atoms.add_columns(new, units)
+    return atoms, pol, strain, summary
+
+
+def _polarisation_summary(pol, info):
+    """Median, mean and error of the displacements, and one sentence."""
+    f, unit = small_length_unit(pol.units.get("dx", ""))
+    dx, dy = pol.get_column("dx") * f, pol.get_column("dy") * f
+    ok = np.isfinite(dx) & np.isfinite(dy)
+    n = int(ok.sum())
+    mean = np.array([dx[ok].mean(), dy[ok].mean()])
+    sem = np.array([dx[ok].std(ddof=1), dy[ok].std(ddof=1)]) / np.sqrt(max(n, 1))
+    err = (
+        np.array(
+            [
+                np.nanmedian(pol.get_column("dx_err")),
+                np.nanmedian(pol.get_column("dy_err")),
+            ]
+        )
+        * f
+    )
+    mag = float(np.median(np.hypot(dx[ok], dy[ok])))
+    net = bool(np.hypot(*mean) > 3 * np.hypot(*sem))
+    angle = float(np.degrees(np.arctan2(mean[1], mean[0])))
+    noise = (
+        ""
+        if not np.all(np.isfinite(err))
+        else (f" (position errors give {err[0]:.2g}, {err[1]:.2g} {unit} per axis)")
+    )
+    sentence = (
+        f"{n} atoms of sublattice {info.sublattice} sit in a closed cell of "
+        f"{info.n_neighbours} atoms of sublattice {info.reference}; their "
+        f"displacement from the cell centre has a median size of {mag:.2g} "
+        f"{unit}{noise} and a mean of ({mean[0]:+.2g}, {mean[1]:+.2g}) ± "
+        f"({sem[0]:.1g}, {sem[1]:.1g}) {unit}: "
+        + (
+            f"a net polar displacement towards {angle:.0f}° (from +x towards +y)."
+            if net
+            else "no net displacement beyond its standard error (non-polar, or "
+            "domains that cancel: see the arrows)."
+        )
+    )
+    return {
+        "sublattice": int(info.sublattice),
+        "reference": int(info.reference),
+        "n_neighbours": int(info.n_neighbours),
+        "n_measured": n,
+        "unit": unit,
+        "median_magnitude": mag,
+        "mean": mean.round(4).tolist(),
+        "sem": sem.round(4).tolist(),
+        "median_error": err.round(4).tolist(),
+        "net_polar": net,
+        "sentence": sentence,
+    }
+
+
+def _strain_summary(strain):
+    """Ranges (2nd to 98th percentile) of the strain and rotation, the
+    reference cell and the misfit, and one sentence."""
+    e = {c: strain.get_column(c) for c in ("exx", "eyy", "exy", "lattice_rotation")}
+    ok = np.isfinite(e["exx"])
+    n = int(ok.sum())
+    if n == 0:
+        return {"n_measured": 0, "reason": "not measured: no atom has 4 neighbours"}
+    f, unit = small_length_unit(strain.units.get("a", ""))
+    rng = {c: np.percentile(v[ok], [2, 98]).tolist() for c, v in e.items()}
+    misfit = float(np.nanmedian(strain.get_column("strain_residual"))) * f
+    turn = rng["lattice_rotation"]
+    md = strain.metadata.AtomPositions.strain.as_dictionary()
+    cells = []
+    for k, v in md["vectors"].items():
+        a, b = np.hypot(*np.asarray(v, float).T)
+        cells.append(f"{a:.4g} × {b:.4g} {strain.units.get('a', '')}")
+    sentence = (
+        f"Against the median lattice ({'; '.join(cells)}), {n} atoms: exx spans "
+        f"{100 * rng['exx'][0]:+.2f} to {100 * rng['exx'][1]:+.2f} %, eyy "
+        f"{100 * rng['eyy'][0]:+.2f} to {100 * rng['eyy'][1]:+.2f} % and the "
+        f"lattice turns by {turn[0]:+.2f} to {turn[1]:+.2f}° "
+        f"(2nd to 98th percentile); one deformation per neighbourhood misses the "
+        f"neighbours by {misfit:.2g} {unit} (median), a measure of the noise."
+    )
+    return {
+        "n_measured": n,
+        "ranges": {c: [round(v, 6) for v in r] for c, r in rng.items()},
+        "median_misfit": misfit,
+        "misfit_unit": unit,
+        "reference_cells": md["vectors"],
+        "sentence": sentence,
+    }

@@ -154,12 +154,12 @@ def test_signal_gradient_within_5_percent_and_noise():
         want = (1 + want) / (1 + np.median(want[ok])) - 1
         assert np.sqrt(np.mean((e[ok] - want[ok]) ** 2)) < 2e-3
         exy.append(st.get_column("exy")[ok])
-        rot.append(st.get_column("rotation")[ok])
+        rot.append(st.get_column("lattice_rotation")[ok])
     slope = np.mean(slopes)
     assert slope == pytest.approx(g, rel=0.05)
     assert np.std(np.concatenate(exy)) < 2e-3
     assert np.std(np.concatenate(rot)) < 0.1
-    assert st.units["a"] == "nm" and st.units["rotation"] == "deg"
+    assert st.units["a"] == "nm" and st.units["lattice_rotation"] == "deg"
 
 
 def test_signal_references_and_flipped_axis():
@@ -184,7 +184,7 @@ def test_signal_references_and_flipped_axis():
     # against the undeformed cell the shear is the truth's (+0.003)
     st3 = atoms.get_strain(reference=CELL * SCALE)
     assert np.nanmedian(st3.get_column("exy")) == pytest.approx(0.003, abs=5e-4)
-    rot = np.nanmedian(st3.get_column("rotation"))
+    rot = np.nanmedian(st3.get_column("lattice_rotation"))
     assert rot == pytest.approx(np.degrees(np.arctan2(-0.006, 2)), abs=0.03)
     ay = s.axes_manager.signal_axes[1]
     ay.scale, ay.offset = -SCALE, (s.data.shape[0] - 1) * SCALE
@@ -192,7 +192,9 @@ def test_signal_references_and_flipped_axis():
     cell = CELL * [SCALE, -SCALE]
     st4 = flipped.get_strain(reference=cell)
     assert np.nanmedian(st4.get_column("exy")) == pytest.approx(-0.003, abs=5e-4)
-    assert np.nanmedian(st4.get_column("rotation")) == pytest.approx(-rot, abs=0.03)
+    assert np.nanmedian(st4.get_column("lattice_rotation")) == pytest.approx(
+        -rot, abs=0.03
+    )
     with pytest.raises(ValueError, match="one value per atom"):
         atoms.get_strain(reference=np.ones(3, bool))
     with pytest.raises(ValueError, match="two lattice vectors"):

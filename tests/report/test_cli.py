@@ -25,6 +25,8 @@ EXPECTED_FIGURES = [
     "cluster_map.png",
     "phases.png",
     "polar.png",
+    "polarisation.png",
+    "strain.png",
     "defects.png",
     "dendrogram.png",
     "scree.png",

@@ -353,7 +353,7 @@ class PolarisationMixin:
             ax.plot(x[~ok], y[~ok], "x", color="0.6", ms=4, label="no cell")
         ax.set_xlabel(f"x ({units})")
         ax.set_ylabel(f"y ({units})")
-        if image is None:
+        if image is None and not ax.images:
             ax.set_aspect("equal")
             ax.invert_yaxis()  # image convention: +y down
         ax.set_title(self.metadata.General.title, fontsize=9)

@@ -15,7 +15,7 @@ from ...numerics._checks import check_array, check_integer
 from . import _KEY
 from ._table import _finite_positions
 
-_COLUMNS = ("exx", "eyy", "exy", "rotation", "a", "b", "strain_residual")
+_COLUMNS = ("exx", "eyy", "exy", "lattice_rotation", "a", "b", "strain_residual")
 
 
 class StrainMixin:
@@ -54,8 +54,9 @@ class StrainMixin:
         -------
         AtomPositions
             The table with new columns ``exx``, ``eyy``, ``exy`` (strain
-            along the image's axes; dimensionless), ``rotation`` (deg, from
-            +x towards +y), ``a``, ``b`` (local lengths of the reference
+            along the image's axes; dimensionless), ``lattice_rotation``
+            (deg, from +x towards +y; not ``rotation``, which is each
+            neighbourhood's orientation), ``a``, ``b`` (local lengths of the reference
             vectors, calibrated units), ``strain_residual`` (RMS misfit of
             one deformation to the neighbour vectors, calibrated units: large
             at a dislocation core, a boundary or a wrong atom) and
@@ -156,8 +157,9 @@ class StrainMixin:
                 F = F @ np.linalg.inv(F0)
                 ref = ref @ F0.T
             comp = nstrain.strain_components(F, ref)
-            for c in ("exx", "eyy", "exy", "rotation", "a", "b"):
+            for c in ("exx", "eyy", "exy", "a", "b"):
                 out[c][rows] = comp[c]
+            out["lattice_rotation"][rows] = comp["rotation"]
             out["strain_residual"][rows] = r["residual"]
             out["strain_neighbours"][rows] = np.where(
                 np.isfinite(F[:, 0, 0]), r["n_neighbours"], np.nan
@@ -170,7 +172,7 @@ class StrainMixin:
                 "exx": "",
                 "eyy": "",
                 "exy": "",
-                "rotation": "deg",
+                "lattice_rotation": "deg",
                 "a": units,
                 "b": units,
                 "strain_residual": units,

@@ -1,0 +1,75 @@
+"""The report's polarisation and strain (issue 20, point 8): measured when
+they apply, each with its figure and one sentence that states the truth of
+the scene (direction, sign, size), and written into atoms.csv."""
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hyperspy_localcryst import report
+from hyperspy_localcryst.data import synthetic_lattice
+
+
+def _run(tmp_path, shift, lattice="perovskite", name="out"):
+    s = synthetic_lattice(
+        shape=(200, 240),
+        spacing=14,
+        sigma=2.6,
+        lattice=lattice,
+        sublattice_peaks=(300, 120) if lattice == "perovskite" else None,
+        background=30,
+        displacement=lambda x, y, sub: (shift[0] * (sub == 1), shift[1] * (sub == 1)),
+        scale=0.02,
+        seed=2,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = report.analyse(s, tmp_path / name, n_clusters=2)
+    return s, summary, tmp_path / name
+
+
+def test_polar_perovskite_gives_a_net_displacement_and_its_direction(tmp_path):
+    """B shifted by (-0.25, +0.6) px = (-5, +12) pm: the report finds a net
+    polar displacement pointing down and slightly left (112.6 deg from +x
+    towards +y), within the stated standard error, and the same values in
+    atoms.csv as get_polarisation gives."""
+    s, summary, out = _run(tmp_path, (-0.25, 0.6))
+    p = summary["polarisation"]
+    assert p["net_polar"] and p["unit"] == "pm" and p["n_neighbours"] == 4
+    mean, sem = np.array(p["mean"]), np.array(p["sem"])
+    np.testing.assert_allclose(mean, [-5.0, 12.0], atol=max(1.0, 4 * sem.max()))
+    assert "net polar displacement towards 113°" in p["sentence"] or (
+        "towards 11" in p["sentence"]
+    )
+    assert (out / "polarisation.png").is_file() and (out / "strain.png").is_file()
+    page = (out / "report.html").read_text()
+    assert "Polarisation and strain" in page and "net polar displacement" in page
+    table = pd.read_csv(out / "atoms.csv")
+    b = table["sublattice"] == p["sublattice"]
+    dy = table.loc[b, "polarisation_dy [nm]"].to_numpy()
+    assert np.nanmedian(dy) * 1000 == pytest.approx(12.0, abs=1.5)
+    assert np.all(np.isnan(table.loc[~b, "polarisation_dy [nm]"]))
+    assert "rotation [deg]" in table and "lattice_rotation [deg]" in table
+    # strain: a homogeneous crystal, so every value is noise around zero
+    st = summary["strain"]
+    for c in ("exx", "eyy", "exy"):
+        lo, hi = st["ranges"][c]
+        assert -0.01 < lo < 0 < hi < 0.01
+    assert json.loads((out / "summary.json").read_text())["strain"]["n_measured"] > 100
+
+
+def test_centred_perovskite_and_one_sublattice(tmp_path):
+    """Without a shift the sentence says no net displacement; a square lattice
+    of one type has no polarisation (the reason is given) but a strain map."""
+    _, summary, out = _run(tmp_path, (0.0, 0.0), name="centred")
+    assert not summary["polarisation"]["net_polar"]
+    assert "no net displacement" in summary["polarisation"]["sentence"]
+    _, summary, out = _run(tmp_path, (0.0, 0.0), lattice="square", name="square")
+    assert summary["polarisation"]["reason"].startswith("not measured")
+    assert not (out / "polarisation.png").exists()
+    assert (out / "strain.png").is_file() and "Against the median lattice" in (
+        summary["strain"]["sentence"]
+    )
