@@ -54,6 +54,7 @@ from .positions._table import (
     make_atom_positions,
 )
 from .positions.editing import EditingMixin
+from .positions.export import ExportMixin
 from .positions.frames import TableFramesMixin
 from .positions.lattice import LatticeMixin
 from .positions.maps import MapsMixin
@@ -78,6 +79,7 @@ class AtomPositions(
     PolarisationMixin,
     StrainMixin,
     MapsMixin,
+    ExportMixin,
     Signal1D,
 ):
     """One row per atom: calibrated positions and descriptors as columns.
@@ -318,7 +320,9 @@ class AtomPositions(
     def to_dataframe(self):
         """The table as a :class:`pandas.DataFrame` (one row per atom).
 
-        Units are kept in ``DataFrame.attrs["units"]``.
+        Units, the image grid (and a stack's navigation axes) are kept in
+        ``DataFrame.attrs`` (``units``, ``grid``, ``navigation``, ``title``), so
+        that :meth:`from_dataframe` turns it back into the same table.
 
         Returns
         -------
@@ -336,6 +340,10 @@ class AtomPositions(
         df = pd.DataFrame(self._table(), columns=self.columns)
         df.index.name = "atom"
         df.attrs["units"] = self.units
+        df.attrs["grid"] = self.grid
+        if self.navigation:
+            df.attrs["navigation"] = self.navigation
+        df.attrs["title"] = self.metadata.General.title
         return df
 
     def to_csv(self, path, overwrite=False, **kwargs):
