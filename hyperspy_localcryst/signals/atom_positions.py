@@ -53,6 +53,7 @@ from .positions._table import (
     _rows,
     make_atom_positions,
 )
+from .positions.counting import CountingMixin
 from .positions.editing import EditingMixin
 from .positions.export import ExportMixin
 from .positions.frames import TableFramesMixin
@@ -78,6 +79,7 @@ class AtomPositions(
     LatticeMixin,
     PolarisationMixin,
     StrainMixin,
+    CountingMixin,
     MapsMixin,
     ExportMixin,
     Signal1D,
