@@ -201,11 +201,6 @@ _TABLE_CALLS = {
     "get_statistics": lambda w: w["refined"].get_statistics("x", by="sublattice"),
     "get_strain": lambda w: w["refined"].get_strain(),
     "count_atoms": lambda w: w["refined"].count_atoms(max_components=3),
-    "to_extxyz": lambda w: (
-        w["refined"].to_extxyz(w["tmp"] / "a.xyz", symbols={0: "Sr", 1: "Ti"})
-        if "tmp" in w
-        else None
-    ),
     "stack-get_strain": lambda w: w["stack_atoms"].get_strain(),
 }
 
