@@ -162,6 +162,9 @@ _IMAGE_CALLS = {
     "sum_frames-scan": lambda w: w["stack"].sum_frames(
         model="scan", pixel_time=1e-3, drift=w["stack"].estimate_drift()
     ),
+    "image-correct_scan_distortion": lambda w: w["image"].correct_scan_distortion(
+        w["refined"].estimate_scan_distortion(sublattice=0)
+    ),
 }
 
 _TABLE_CALLS = {
@@ -201,6 +204,12 @@ _TABLE_CALLS = {
     "get_statistics": lambda w: w["refined"].get_statistics("x", by="sublattice"),
     "get_strain": lambda w: w["refined"].get_strain(),
     "count_atoms": lambda w: w["refined"].count_atoms(max_components=3),
+    "estimate_scan_distortion": lambda w: w["refined"].estimate_scan_distortion(
+        sublattice=0
+    ),
+    "correct_scan_distortion": lambda w: w["refined"].correct_scan_distortion(
+        w["refined"].estimate_scan_distortion(sublattice=0)
+    ),
     "stack-get_strain": lambda w: w["stack_atoms"].get_strain(),
 }
 

@@ -61,6 +61,7 @@ from .positions.lattice import LatticeMixin
 from .positions.maps import MapsMixin
 from .positions.markers import MarkersMixin
 from .positions.polarisation import PolarisationMixin
+from .positions.scan import ScanMixin
 from .positions.spectra import SpectraMixin
 from .positions.strain import StrainMixin
 from .positions.sublattices import SublatticesMixin
@@ -80,6 +81,7 @@ class AtomPositions(
     PolarisationMixin,
     StrainMixin,
     CountingMixin,
+    ScanMixin,
     MapsMixin,
     ExportMixin,
     Signal1D,

@@ -1,5 +1,6 @@
 """Calibrating the pixel size against a known lattice parameter
-(``calibrate``) and drawing the atoms on the image (``plot_atoms``)."""
+(``calibrate``), removing a scan distortion (``correct_scan_distortion``)
+and drawing the atoms on the image (``plot_atoms``)."""
 
 from __future__ import annotations
 
@@ -322,6 +323,77 @@ class CalibrationMixin:
                     k: measured[k]
                     for k in ("a", "b", "gamma", "a_err", "b_err", "gamma_err")
                 },
+            },
+        )
+        return out
+
+    def correct_scan_distortion(self, distortion, order=1, fill="median"):
+        """The image resampled without its scan distortion.
+
+        Parameters
+        ----------
+        distortion : dict
+            From :meth:`AtomPositions.estimate_scan_distortion` (``matrix``
+            D in calibrated units: measured = D true, the first scanned pixel
+            fixed).
+        order : int
+            Spline order of the resampling (0-5).
+        fill : "median" or float
+            Value of the pixels whose source lies outside the image: the
+            frame's median (so that atoms can be found on the result: finding
+            refuses NaN), or a number (``numpy.nan`` to mark them).
+
+        Returns
+        -------
+        AtomicImage
+            Same axes.
+            Atoms found on it sit where
+            :meth:`AtomPositions.correct_scan_distortion` puts the atoms of
+            the original. ``metadata.ScanDistortion`` records the correction.
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> image = synthetic_lattice(shape=(160, 160), spacing=16, rotation=12,
+        ...     displacement=lambda x, y, s: (0.02 * y, -0.03 * y), seed=0)
+        >>> d = image.refine_atoms(image.find_atoms()).estimate_scan_distortion()
+        >>> fixed = image.correct_scan_distortion(d)
+        >>> fixed.data.shape
+        (160, 160)
+        """
+        from ...numerics import warping
+
+        if not isinstance(distortion, dict) or "matrix" not in distortion:
+            raise TypeError(
+                "`distortion` must be the dict of `estimate_scan_distortion` "
+                "(with its `matrix`)."
+            )
+        order = warping.check_order(order)
+        D = np.asarray(distortion["matrix"], dtype=float)
+        ax, ay = self.axes_manager.signal_axes
+        S = np.diag([ax.scale, ay.scale])
+        D_px = np.linalg.inv(S) @ D @ S  # pixel (0, 0) is the first scanned
+        if isinstance(fill, str):
+            if fill != "median":
+                raise ValueError(f"`fill` must be 'median' or a number, got {fill!r}.")
+
+            def one(frame):
+                out = warping.warp_frame(frame, matrix=D_px, order=order)
+                return np.where(np.isfinite(out), out, np.nanmedian(frame))
+
+        else:
+            cval = float(check_number(fill, "fill"))
+
+            def one(frame):
+                return warping.warp_frame(frame, matrix=D_px, order=order, cval=cval)
+
+        out = self.map(one, inplace=False, show_progressbar=False)
+        out.metadata.set_item(
+            "ScanDistortion",
+            {
+                "shear": float(distortion.get("shear", np.nan)),
+                "slow_scale": float(distortion.get("slow_scale", np.nan)),
+                "matrix": D.tolist(),
             },
         )
         return out
