@@ -204,6 +204,7 @@ _TABLE_CALLS = {
     "get_statistics": lambda w: w["refined"].get_statistics("x", by="sublattice"),
     "get_strain": lambda w: w["refined"].get_strain(),
     "count_atoms": lambda w: w["refined"].count_atoms(max_components=3),
+    "get_dumbbells": lambda w: w["refined"].get_dumbbells(),
     "estimate_scan_distortion": lambda w: w["refined"].estimate_scan_distortion(
         sublattice=0
     ),

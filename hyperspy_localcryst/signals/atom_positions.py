@@ -54,6 +54,7 @@ from .positions._table import (
     make_atom_positions,
 )
 from .positions.counting import CountingMixin
+from .positions.dumbbells import DumbbellsMixin
 from .positions.editing import EditingMixin
 from .positions.export import ExportMixin
 from .positions.frames import TableFramesMixin
@@ -82,6 +83,7 @@ class AtomPositions(
     StrainMixin,
     CountingMixin,
     ScanMixin,
+    DumbbellsMixin,
     MapsMixin,
     ExportMixin,
     Signal1D,
