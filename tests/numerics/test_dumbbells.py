@@ -104,3 +104,12 @@ def test_signal_pairs_from_an_image_and_their_errors():
     assert seps.std() / np.sqrt(np.mean(serr**2)) == pytest.approx(1.0, abs=0.15)
     assert oris.std() / np.sqrt(np.mean(oerr**2)) == pytest.approx(1.0, abs=0.15)
     assert pairs.units["separation"] == "nm" and pairs.units["orientation"] == "deg"
+    lattice = atoms.select(atoms.get_column("y") > 0)  # a table ...
+    square = lattice.add_columns(  # ... of a plain square lattice: no pair
+        {
+            "x": 0.2 * (np.arange(lattice.n_atoms) % 10),
+            "y": 0.2 * (np.arange(lattice.n_atoms) // 10),
+        }
+    )
+    with pytest.raises(ValueError, match="No dumbbells"):
+        square.get_dumbbells()

@@ -31,6 +31,11 @@ class DumbbellsMixin:
         max_separation : float, optional
             Largest separation, calibrated units.
 
+        Raises
+        ------
+        ValueError
+            When no pair stands out.
+
         Returns
         -------
         AtomPositions
@@ -80,6 +85,13 @@ class DumbbellsMixin:
             values=values,
             **errs,
         )
+        if len(r["first"]) == 0:
+            raise ValueError(
+                "No dumbbells: no two columns are each other's nearest neighbour "
+                f"closer than {ratio:g} times their next neighbours (a plain "
+                "lattice has none; were the close columns found apart? see "
+                "`find_atoms(separation=...)`)."
+            )
         u = self.units.get("x", "")
         columns = {
             "x": r["x"],
