@@ -66,6 +66,7 @@ from .positions.scan import ScanMixin
 from .positions.spectra import SpectraMixin
 from .positions.strain import StrainMixin
 from .positions.sublattices import SublatticesMixin
+from .positions.tilts import TiltsMixin
 from .positions.tracking import TrackingMixin
 
 __all__ = ["AtomPositions", "LazyAtomPositions", "make_atom_positions"]
@@ -84,6 +85,7 @@ class AtomPositions(
     CountingMixin,
     ScanMixin,
     DumbbellsMixin,
+    TiltsMixin,
     MapsMixin,
     ExportMixin,
     Signal1D,
