@@ -37,6 +37,7 @@ __all__ = [
     "check_at_most",
     "check_per_atom",
     "check_indices",
+    "check_frames",
     "check_xy",
     "check_memory",
     "format_bytes",
@@ -317,6 +318,26 @@ def check_indices(values, name, negative=False, ndim=None):
     if not negative and arr.size and arr.min() < 0:
         raise ValueError(f"`{name}` indices must be non-negative.")
     return arr.astype(np.int64)
+
+
+def check_frames(frame, n):
+    """The frame of each of ``n`` atoms as int64 (zeros for None: one image).
+
+    Examples
+    --------
+    >>> check_frames(None, 3).tolist()
+    [0, 0, 0]
+    >>> check_frames([0, 1], 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: `frame` must have one value per atom (3).
+    """
+    if frame is None:
+        return np.zeros(n, dtype=np.int64)
+    out = check_indices(frame, "frame", ndim=1)
+    if len(out) != n:
+        raise ValueError(f"`frame` must have one value per atom ({n}).")
+    return out
 
 
 def check_per_atom(values, name, n):

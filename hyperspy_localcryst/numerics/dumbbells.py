@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ._checks import check_array, check_per_atom, check_positive, check_xy
+from ._checks import check_frames, check_per_atom, check_positive, check_xy
 from ._parallel import kd_query
 from .frames import frame_members
 
@@ -87,13 +87,7 @@ def find_dumbbells(
         if max_separation is None
         else check_positive(max_separation, "max_separation", "a distance in pixels")
     )
-    frame = (
-        np.zeros(n, dtype=np.int64)
-        if frame is None
-        else check_array(frame, "frame", ndim=1).astype(np.int64)
-    )
-    if len(frame) != n:
-        raise ValueError(f"`frame` must have one value per atom ({n}).")
+    frame = check_frames(frame, n)
     errs = None
     if x_err is not None and y_err is not None:
         errs = np.column_stack(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ._checks import check_array, check_integer, check_xy
+from ._checks import check_array, check_frames, check_integer, check_xy
 from ._parallel import kd_query
 from .frames import frame_members
 
@@ -215,12 +215,7 @@ def _inputs(x, y, centres, reference, frame):
         out.append(a.astype(np.int64))
     if len(out[0]) == 0 or len(out[1]) == 0:
         raise ValueError("`centres` and `reference` must each hold at least one atom.")
-    if frame is None:
-        frame = np.zeros(n, dtype=np.int64)
-    else:
-        frame = check_array(frame, "frame", ndim=1).astype(np.int64)
-        if len(frame) != n:
-            raise ValueError(f"`frame` must have one value per atom ({n}).")
+    frame = check_frames(frame, n)
     return pts, out[0], out[1], frame
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ._checks import check_array, check_positive, check_xy
+from ._checks import check_array, check_frames, check_positive, check_xy
 from .frames import frame_members
 
 __all__ = ["local_deformation", "strain_components"]
@@ -115,13 +115,7 @@ def local_deformation(
     reach = check_positive(reach, "reach", "a multiple of the reference vectors")
     tolerance = check_positive(tolerance, "tolerance", "a fraction")
     n = len(pts)
-    frame = (
-        np.zeros(n, dtype=np.int64)
-        if frame is None
-        else check_array(frame, "frame", ndim=1).astype(np.int64)
-    )
-    if len(frame) != n:
-        raise ValueError(f"`frame` must have one value per atom ({n}).")
+    frame = check_frames(frame, n)
     lengths = np.hypot(ref[:, 0], ref[:, 1])
     radius = reach * lengths.max()
     tol = tolerance * lengths.min()
