@@ -694,11 +694,21 @@ def _polarisation_strain_figures(signal, pol, strain, summary, out, plt, shown):
     else:
         which = ""
     step = _display_step(signal.axes_manager.signal_shape[::-1])
-    fig, axes = plt.subplots(
-        3, 1, figsize=_figsize(signal, rows=3), layout="constrained", squeeze=False
-    )
+    nx, ny = signal.axes_manager.signal_shape
+    if ny / nx > 0.5:  # squarish: three panels side by side
+        fig, axes = plt.subplots(
+            1,
+            3,
+            figsize=(15.0, min(15.0 / 3 * ny / nx + 1.4, 9.0)),
+            layout="constrained",
+            squeeze=False,
+        )
+    else:  # wide: stacked
+        fig, axes = plt.subplots(
+            3, 1, figsize=_figsize(signal, rows=3), layout="constrained", squeeze=False
+        )
     for ax, (col, label, unit, factor) in zip(
-        axes[:, 0],
+        axes.ravel(),
         (
             ("exx", "exx", "%", 100.0),
             ("eyy", "eyy", "%", 100.0),

@@ -476,7 +476,10 @@ def _polarisation_summary(pol, info):
         f"{unit}{noise} and a mean of ({mean[0]:+.2g}, {mean[1]:+.2g}) ± "
         f"({sem[0]:.1g}, {sem[1]:.1g}) {unit}: "
         + (
-            f"a net polar displacement towards {angle:.0f}° (from +x towards +y)."
+            f"a net displacement towards {angle:.0f}° (from +x towards +y): a "
+            "polarisation, or a uniform artefact of specimen mistilt or scan "
+            "distortion, which shift light and heavy columns apart too; compare "
+            "with a region known to be non-polar."
             if net
             else "no net displacement beyond its standard error (non-polar, or "
             "domains that cancel: see the arrows)."
@@ -522,6 +525,11 @@ def _strain_summary(strain):
         f"(2nd to 98th percentile); one deformation per neighbourhood misses the "
         f"neighbours by {misfit:.2g} {unit} (median), a measure of the noise."
     )
+    if md.get("skipped"):
+        sentence += (
+            f" Sublattice {', '.join(md['skipped'])} forms no lattice of its own "
+            "and is left out."
+        )
     return {
         "n_measured": n,
         "ranges": {c: [round(v, 6) for v in r] for c, r in rng.items()},

@@ -201,3 +201,16 @@ def test_signal_references_and_flipped_axis():
         atoms.get_strain(reference=np.ones((3, 2)))
     with pytest.raises(ValueError, match="not a label"):
         atoms.get_strain(sublattice=4)
+
+
+def test_a_sublattice_without_a_lattice_is_skipped():
+    """Labels where one sublattice is 3 stray atoms: the others are measured,
+    the stray ones are NaN and named in ``skipped``."""
+    s, p, q = _image()
+    atoms = _atoms(s)
+    lab = np.zeros(atoms.n_atoms)
+    lab[:3] = 1
+    st = atoms.add_columns({"sublattice": lab}).get_strain()
+    e = st.get_column("exx")
+    assert np.isfinite(e[3:]).sum() > 150 and np.all(np.isnan(e[:3]))
+    assert list(st.metadata.AtomPositions.strain.skipped.as_dictionary()) == ["1"]

@@ -340,10 +340,10 @@ class PolarisationMixin:
         )
         q.set_clim(*clim)
         fig.colorbar(q, ax=ax, fraction=0.046, pad=0.02, label=label)
-        ax.quiverkey(
+        ax.quiverkey(  # under the axes, right: clear of the title
             q,
-            0.82,
-            1.03,
+            0.85,
+            -0.09,
             key / factor * scale,
             f"{key:g} {shown}",
             labelpos="E",

@@ -62,7 +62,9 @@ class StrainMixin:
             at a dislocation core, a boundary or a wrong atom) and
             ``strain_neighbours`` (neighbours used; NaN values where fewer
             than 4). ``metadata.AtomPositions.strain`` records the reference
-            vectors of each sublattice.
+            vectors of each sublattice, and in ``skipped`` the sublattices
+            that form no lattice (their atoms get NaN; only when none forms
+            one is it an error).
 
         Examples
         --------
@@ -128,16 +130,20 @@ class StrainMixin:
                     )
         frame = self.get_frames()
         out = {c: np.full(n, np.nan) for c in _COLUMNS + ("strain_neighbours",)}
-        record = {}
+        record, skipped = {}, {}
         for k, rows in groups:
             if given is not None:
                 ref = given
             else:
                 from ...numerics.lattice import find_lattice_vectors
 
-                if len(rows) < 6:
+                try:
+                    fit = find_lattice_vectors(xp[rows], yp[rows], groups=frame[rows])
+                except ValueError as err:  # this sublattice forms no lattice
+                    if len(groups) == 1:
+                        raise
+                    skipped["all" if k is None else str(k)] = str(err)
                     continue
-                fit = find_lattice_vectors(xp[rows], yp[rows], groups=frame[rows])
                 ref = fit["vectors"] * scale  # calibrated, each axis its scale
             r = nstrain.local_deformation(
                 x[rows], y[rows], ref, frame=frame[rows], reach=reach
@@ -165,6 +171,11 @@ class StrainMixin:
                 np.isfinite(F[:, 0, 0]), r["n_neighbours"], np.nan
             )
             record["all" if k is None else str(k)] = np.asarray(ref).tolist()
+        if not record:
+            raise ValueError(
+                "No sublattice forms a lattice: "
+                + "; ".join(f"sublattice {k}: {e}" for k, e in skipped.items())
+            )
         units = self.units.get("x", "")
         new = self.add_columns(
             out,
@@ -186,6 +197,7 @@ class StrainMixin:
                 if reference is None
                 else ("region" if region is not None else "given"),
                 "vectors": record,
+                "skipped": skipped,
                 "reach": float(reach),
             },
         )
