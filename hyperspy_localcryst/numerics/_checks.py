@@ -298,10 +298,11 @@ def check_xy(x, y, allow_nan=False, flatten=False):
     return pts
 
 
-def check_indices(values, name, negative=False, ndim=None):
+def check_indices(values, name, negative=False, ndim=None, n_atoms=None):
     """Integer indices or labels as int64 (integral floats, as in a table,
     accepted; NaN, fractions and, unless ``negative``, negatives refused;
-    ``ndim`` as in :func:`check_array`), flattened.
+    ``ndim`` as in :func:`check_array`), flattened. With ``n_atoms``, they
+    must be rows of a table of that many atoms.
 
     Examples
     --------
@@ -315,6 +316,8 @@ def check_indices(values, name, negative=False, ndim=None):
     arr = check_array(values, name, ndim=ndim).ravel()
     if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
         raise ValueError(f"`{name}` must hold integers, got {values!r:.60}.")
+    if n_atoms is not None and arr.size and (arr.min() < 0 or arr.max() >= n_atoms):
+        raise ValueError(f"`{name}` must be indices of atoms (0 .. {n_atoms - 1}).")
     if not negative and arr.size and arr.min() < 0:
         raise ValueError(f"`{name}` indices must be non-negative.")
     return arr.astype(np.int64)

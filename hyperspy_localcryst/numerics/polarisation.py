@@ -23,7 +23,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ._checks import check_array, check_frames, check_integer, check_xy
+from ._checks import (
+    check_array,
+    check_frames,
+    check_indices,
+    check_integer,
+    check_xy,
+)
 from ._parallel import kd_query
 from .frames import frame_members
 
@@ -207,12 +213,10 @@ def _surrounds(vec, d):
 def _inputs(x, y, centres, reference, frame):
     pts = check_xy(x, y)
     n = len(pts)
-    out = []
-    for name, idx in (("centres", centres), ("reference", reference)):
-        a = check_array(idx, name, ndim=1)
-        if np.any(a != np.round(a)) or (a.size and (a.min() < 0 or a.max() >= n)):
-            raise ValueError(f"`{name}` must be indices of atoms (0 .. {n - 1}).")
-        out.append(a.astype(np.int64))
+    out = [
+        check_indices(idx, name, ndim=1, n_atoms=n)
+        for name, idx in (("centres", centres), ("reference", reference))
+    ]
     if len(out[0]) == 0 or len(out[1]) == 0:
         raise ValueError("`centres` and `reference` must each hold at least one atom.")
     frame = check_frames(frame, n)

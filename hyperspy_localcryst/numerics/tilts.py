@@ -24,24 +24,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ._checks import check_xy
+from ._checks import check_indices, check_xy
 from ._parallel import kd_query
 from .lattice import find_lattice_vectors
 
 __all__ = ["octahedral_tilts"]
-
-
-def _indices(p, n, name):
-    a = np.asarray(p)
-    if (
-        a.ndim != 1
-        or a.size == 0
-        or np.any(a != np.round(a))
-        or a.min() < 0
-        or (a.max() >= n)
-    ):
-        raise ValueError(f"`{name}` must be indices of atoms (0 .. {n - 1}).")
-    return a.astype(np.int64)
 
 
 def octahedral_tilts(x, y, b_sites, o_sites, tolerance=0.25):
@@ -83,8 +70,8 @@ def octahedral_tilts(x, y, b_sites, o_sites, tolerance=0.25):
     """
     pts = check_xy(x, y)
     n = len(pts)
-    b = _indices(b_sites, n, "b_sites")
-    o = _indices(o_sites, n, "o_sites")
+    b = check_indices(b_sites, "b_sites", ndim=1, n_atoms=n)
+    o = check_indices(o_sites, "o_sites", ndim=1, n_atoms=n)
     if len(b) < 6 or len(o) < 4:
         raise ValueError("At least 6 B and 4 O columns are needed.")
     pb, po = pts[b], pts[o]

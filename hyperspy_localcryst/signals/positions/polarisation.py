@@ -38,6 +38,16 @@ def _label_rows(table, column, label, name):
     return rows
 
 
+def _two_label_rows(table, column, labels, names, what):
+    """The rows of two different labels of ``column`` (each named as its
+    argument), for a method ``what`` that needs finite positions."""
+    rows = [_label_rows(table, column, k, name) for k, name in zip(labels, names)]
+    if np.intersect1d(*rows).size:
+        raise ValueError(f"`{names[0]}` and `{names[1]}` must be different labels.")
+    _finite_positions(table, what)
+    return rows
+
+
 class PolarisationMixin:
     """Methods of :class:`~hyperspy_localcryst.signals.atom_positions.
     AtomPositions` (the class inherits them; see the module docstring)."""
@@ -92,11 +102,13 @@ class PolarisationMixin:
         >>> round(float(np.nanmedian(pol.get_column("dx"))) / px, 1)
         0.6
         """
-        rows_b = _label_rows(self, column, sublattice, "sublattice")
-        rows_a = _label_rows(self, column, reference, "reference")
-        if np.intersect1d(rows_b, rows_a).size:
-            raise ValueError("`sublattice` and `reference` must be different labels.")
-        _finite_positions(self, "get_polarisation")
+        rows_b, rows_a = _two_label_rows(
+            self,
+            column,
+            (sublattice, reference),
+            ("sublattice", "reference"),
+            "get_polarisation",
+        )
         grid = self.grid
         sx, sy = float(grid["x"]["scale"]), float(grid["y"]["scale"])
         xp, yp = self.get_pixel_positions()

@@ -8,8 +8,7 @@ import numpy as np
 
 from ...numerics import tilts as ntilts
 from . import _KEY
-from ._table import _finite_positions
-from .polarisation import _label_rows
+from .polarisation import _two_label_rows
 
 
 class TiltsMixin:
@@ -61,11 +60,13 @@ class TiltsMixin:
         >>> round(tilts.metadata.AtomPositions.tilts.staggered, 2)
         3.99
         """
-        rows_b = _label_rows(self, column, b_sublattice, "b_sublattice")
-        rows_o = _label_rows(self, column, o_sublattice, "o_sublattice")
-        if np.intersect1d(rows_b, rows_o).size:
-            raise ValueError("`b_sublattice` and `o_sublattice` must differ.")
-        _finite_positions(self, "get_octahedral_tilts")
+        rows_b, rows_o = _two_label_rows(
+            self,
+            column,
+            (b_sublattice, o_sublattice),
+            ("b_sublattice", "o_sublattice"),
+            "get_octahedral_tilts",
+        )
         g = self.grid
         sx, sy = float(g["x"]["scale"]), float(g["y"]["scale"])
         xp, yp = self.get_pixel_positions()
