@@ -369,7 +369,22 @@ def _polarisation_and_strain(atoms, shown):
     labels = table.get_column("sublattice") if "sublattice" in table.columns else None
     kinds = [] if labels is None else sorted(set(labels[np.isfinite(labels)]))
     counts = [int(np.sum(labels == k)) for k in kinds]
-    if len(kinds) == 2 and min(counts) >= 10:
+    n_sites = _n_sites(atoms, shown)
+    if len(kinds) == 2 and min(counts) >= 10 and n_sites != 2:
+        how = (
+            f"has {n_sites} sites, merged into the two sublattices by brightness "
+            "(a superstructure of one type, e.g. a charge-density wave, or more "
+            "types than sublattices)"
+            if n_sites > 2
+            else "has one site, split into the two sublattices by local brightness"
+        )
+        summary["polarisation"] = {
+            "reason": f"not measured: the local cell {how}, so a sublattice is "
+            "not one atom type on one lattice site and has no cell centre to be "
+            "displaced from; label the types and call "
+            "AtomPositions.get_polarisation if a displacement is meant"
+        }
+    elif len(kinds) == 2 and min(counts) >= 10:
         amp = np.abs(
             table.get_column("amplitude" if "amplitude" in table.columns else "peak")
         )
@@ -442,6 +457,22 @@ def _polarisation_and_strain(atoms, shown):
     if new:
         atoms = atoms.add_columns(new, units)
     return atoms, pol, strain, summary
+
+
+def _n_sites(atoms, shown):
+    """Sites of the local cell that the structure labelling found (of the
+    frame ``shown`` of a stack), 2 when the labels did not come from it."""
+    rec = atoms.metadata.get_item("AtomPositions.settings.sublattices")
+    if rec is None or rec.get_item("n_sites") is None:
+        return 2
+    n_sites = np.atleast_1d(np.asarray(rec.get_item("n_sites")))
+    frames = rec.get_item("frames")
+    if frames is not None and shown is not None:
+        where = np.flatnonzero(np.asarray(frames) == shown)
+        if len(where) == 0:
+            return 2
+        return int(n_sites[where[0]])
+    return int(n_sites[0])
 
 
 def _polarisation_summary(pol, info):

@@ -71,3 +71,31 @@ def test_centred_perovskite_and_one_sublattice(tmp_path):
     assert (out / "strain.png").is_file() and "Against the median lattice" in (
         summary["strain"]["sentence"]
     )
+
+
+def test_a_superstructure_of_one_type_is_not_a_polarisation(tmp_path):
+    """One atom type on a square lattice whose brightness has a 2 x 2 order
+    (four levels, as a charge-density wave in STM): the structure finds the
+    four-site cell, the two sublattices merge two sites each, so no
+    sublattice is one type on one site and the report measures no
+    polarisation; it says why, and strain is still measured."""
+    import hyperspy.api as hs
+
+    from hyperspy_localcryst.data.synthetic.lattices import render_gaussians
+
+    j, i = np.mgrid[0:15, 0:17].reshape(2, -1)
+    amp = np.array([[300.0, 270.0], [240.0, 210.0]])[j % 2, i % 2]
+    img = render_gaussians(
+        (230, 260), 12 + 14.0 * i, 10 + 14.0 * j, amp, 2.6, background=30
+    )
+    s = hs.signals.Signal2D(np.random.default_rng(3).poisson(img).astype(float))
+    s.set_signal_type("atomic_image")
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.units = 0.02, "nm"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = report.analyse(s, tmp_path / "cdw", n_clusters=2)
+    reason = summary["polarisation"]["reason"]
+    assert reason.startswith("not measured: the local cell has 4 sites")
+    assert not (tmp_path / "cdw" / "polarisation.png").exists()
+    assert summary["strain"]["n_measured"] > 100
