@@ -22,7 +22,7 @@ from scipy.optimize import least_squares
 
 from ._checks import check_array, check_number, check_positive
 
-__all__ = ["scan_distortion", "correct_positions"]
+__all__ = ["scan_distortion", "correct_positions", "drift_velocity"]
 
 
 def _cell(v):
@@ -107,6 +107,50 @@ def scan_distortion(vectors, ratio=1.0, angle=90.0):
         "measured": dict(zip(("a", "b", "gamma"), map(float, _cell(v)))),
         "misfit": float(np.sqrt(2 * best.cost)),
     }
+
+
+def drift_velocity(shear, slow_scale, row_step, line_time):
+    """The steady drift that gives a scan distortion, from the line time.
+
+    A row recorded at time ``t = k * line_time`` (``k`` rows after the first)
+    sees the specimen moved by ``v t``, so with ``y_s - y_0 = k * row_step``
+    the scanned position is ``x_s = x + v_x t`` and ``y_s = y + v_y t``;
+    solved for ``D = [[1, s], [0, m]]`` (:func:`scan_distortion`):
+
+    ``v_x = s * row_step / (m * line_time)``,
+    ``v_y = (1 - 1 / m) * row_step / line_time``.
+
+    Parameters
+    ----------
+    shear, slow_scale : float
+        ``s`` and ``m`` of :func:`scan_distortion`.
+    row_step : float
+        Calibrated step from one recorded row to the next: the y pixel size,
+        negative when the rows were recorded from the bottom up.
+    line_time : float
+        Seconds per row (dwell of every pixel plus the flyback).
+
+    Returns
+    -------
+    numpy.ndarray, shape (2,)
+        ``(v_x, v_y)`` in calibrated units per second.
+
+    Examples
+    --------
+    A drift of (+0.02, -0.01) nm/s, 0.01 nm rows of 2.5 ms each:
+
+    >>> m = 1 / (1 - (-0.01) * 0.0025 / 0.01)
+    >>> s = 0.02 * 0.0025 * m / 0.01
+    >>> np.round(drift_velocity(s, m, 0.01, 0.0025), 6).tolist()
+    [0.02, -0.01]
+    """
+    s = check_number(shear, "shear")
+    m = check_positive(slow_scale, "slow_scale")
+    step = check_number(row_step, "row_step")
+    if step == 0:
+        raise ValueError("`row_step` must not be 0.")
+    lt = check_positive(line_time, "line_time")
+    return np.array([s * step / (m * lt), (1.0 - 1.0 / m) * step / lt])
 
 
 def correct_positions(x, y, correction, origin=(0.0, 0.0)):

@@ -99,12 +99,16 @@ class AtomicImage(
         return v / pixel_scale(self._grid())
 
     def _source(self):
-        return {
+        src = {
             "title": str(self.metadata.General.title),
             "original_filename": str(
                 self.metadata.get_item("General.original_filename", "")
             ),
         }
+        timing = self.get_scan_timing()
+        if timing:
+            src["scan"] = timing
+        return src
 
 
 class LazyAtomicImage(LazySignal2D, AtomicImage):

@@ -327,6 +327,45 @@ class CalibrationMixin:
         )
         return out
 
+    def get_scan_timing(self):
+        """The scan's timing as the file recorded it: line time, frame time.
+
+        Read from the vendor's keys in ``original_metadata`` (Velox, Digital
+        Micrograph DigiScan, TIA, Nanonis) or from
+        ``metadata.Acquisition_instrument.TEM.dwell_time`` (see
+        :mod:`hyperspy_localcryst.signals.image.scan_timing`). The atoms
+        found on this image keep it in ``metadata.Source.scan``, and
+        :meth:`AtomPositions.estimate_scan_distortion` turns the distortion
+        into a drift velocity with it.
+
+        Returns
+        -------
+        dict
+            ``line_time`` (s per row), ``frame_time`` (s), ``dwell_time``
+            (s, NaN if unknown), ``slow_direction`` (+1: row 0 recorded
+            first; -1: the last row first) and ``source`` (the keys read);
+            empty when the file records no timing.
+
+        Examples
+        --------
+        >>> from hyperspy_localcryst.data import synthetic_lattice
+        >>> image = synthetic_lattice(shape=(128, 128), seed=0)
+        >>> image.get_scan_timing()
+        {}
+        >>> image.metadata.set_item("Acquisition_instrument.TEM.dwell_time", 2e-6)
+        >>> round(image.get_scan_timing()["line_time"], 6)  # 128 x 2 us
+        0.000256
+        """
+        from .scan_timing import read_scan_timing
+
+        ax, ay = self.axes_manager.signal_axes
+        return read_scan_timing(
+            self.original_metadata.as_dictionary(),
+            self.metadata.as_dictionary(),
+            int(ax.size),
+            int(ay.size),
+        )
+
     def correct_scan_distortion(self, distortion, order=1, fill="median"):
         """The image resampled without its scan distortion.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...numerics import scan as nscan
-from ...numerics._checks import check_number
+from ...numerics._checks import check_number, check_positive
 from . import _KEY
 
 
@@ -21,7 +21,9 @@ class ScanMixin:
     """Methods of :class:`~hyperspy_localcryst.signals.atom_positions.
     AtomPositions` (the class inherits them; see the module docstring)."""
 
-    def estimate_scan_distortion(self, ratio=1.0, angle=90.0, sublattice=None):
+    def estimate_scan_distortion(
+        self, ratio=1.0, angle=90.0, sublattice=None, scan_timing=None
+    ):
         """The shear and slow-scan scale of the image, from its lattice.
 
         Specimen drift during the scan maps a true position ``p`` to
@@ -39,13 +41,22 @@ class ScanMixin:
             rectangular, 120 hexagonal.
         sublattice : int, optional
             Fit the lattice of this ``sublattice`` only.
+        scan_timing : dict or float, optional
+            The scan's timing: the dict of :meth:`AtomicImage.get_scan_timing`
+            or a line time in seconds. Default: the one the image's file
+            recorded, kept by ``find_atoms`` in ``metadata.Source.scan``.
 
         Returns
         -------
         dict
             ``shear`` (x shift per unit of y), ``slow_scale``, ``matrix``
             (D), ``correction`` (D^-1), the corrected ``a``, ``b``, ``gamma``
-            and the ``measured`` ones, ``units``.
+            and the ``measured`` ones, ``units``. With a scan timing also
+            ``line_time`` (s), ``drift`` (the steady drift that gives D,
+            ``(v_x, v_y)`` in ``units`` per second:
+            :func:`hyperspy_localcryst.numerics.scan.drift_velocity`),
+            ``drift_per_frame`` (``drift`` times the frame time) and
+            ``timing_source``.
 
         Examples
         --------
@@ -63,7 +74,48 @@ class ScanMixin:
         v = np.array([p["a_vector"], p["b_vector"]], dtype=float)
         r = nscan.scan_distortion(v, ratio=ratio, angle=angle)
         r["units"] = p["units"]
+        timing = self._scan_timing(scan_timing)
+        if timing:
+            step = self.grid["y"]["scale"] * timing["slow_direction"]
+            drift = nscan.drift_velocity(
+                r["shear"], r["slow_scale"], step, timing["line_time"]
+            )
+            r.update(
+                line_time=timing["line_time"],
+                drift=drift,
+                drift_per_frame=drift * timing["frame_time"],
+                timing_source=timing["source"],
+            )
         return r
+
+    def _scan_timing(self, given):
+        """The scan timing: ``given`` (a dict or a line time in seconds) or
+        the one recorded from the image's file (``metadata.Source.scan``);
+        an empty dict when neither is known."""
+        if given is None:
+            rec = self.metadata.get_item("Source.scan")
+            return rec.as_dictionary() if rec is not None else {}
+        if isinstance(given, dict):
+            if "line_time" not in given:
+                raise ValueError(
+                    "`scan_timing` must hold a `line_time` (the dict of "
+                    "AtomicImage.get_scan_timing), or be a line time in seconds."
+                )
+            lt = check_positive(given["line_time"], "scan_timing['line_time']")
+            rows = self.grid["y"]["size"]
+            return {
+                "line_time": lt,
+                "frame_time": float(given.get("frame_time", lt * rows)),
+                "slow_direction": -1 if given.get("slow_direction", 1) == -1 else 1,
+                "source": str(given.get("source", "given")),
+            }
+        lt = check_positive(given, "scan_timing", "a line time in seconds")
+        return {
+            "line_time": lt,
+            "frame_time": lt * self.grid["y"]["size"],
+            "slow_direction": 1,
+            "source": "given line time",
+        }
 
     def correct_scan_distortion(self, distortion):
         """The table with the scan distortion removed from its positions.
