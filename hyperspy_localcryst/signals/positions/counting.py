@@ -17,12 +17,13 @@ class CountingMixin:
 
     def count_atoms(
         self,
-        column="intensity",
+        column=None,
         max_components=10,
         n_components=None,
         offset="auto",
         sublattice=None,
         seed=0,
+        method="auto",
     ):
         """Number of atoms in each column from its integrated intensity.
 
@@ -31,12 +32,19 @@ class CountingMixin:
         by the Integrated Classification Likelihood (StatSTEM's method; see
         :mod:`hyperspy_localcryst.numerics.counting`), and each column gets
         the count of its most probable component, with that probability.
+        In a series whose columns are linked over the frames
+        (:meth:`link_frames`), each column's counts are the hidden states of
+        a Markov chain (a hidden Markov model: StatSTEM's method for series),
+        so every frame's evidence counts, and a column's count changes only
+        where the intensities say so.
 
         Parameters
         ----------
-        column : str
-            The cross-section: ``intensity`` (the integrated Gaussian of
-            :meth:`AtomicImage.refine_atoms`) by default.
+        column : str, optional
+            The cross-section. Default: ``cross_section`` (the Voronoi sums
+            of :meth:`AtomicImage.integrate_columns`, the better one at low
+            dose) when the table has it, else ``intensity`` (the integrated
+            Gaussian of :meth:`AtomicImage.refine_atoms`).
         max_components : int
             Most counts (components) tried.
         n_components : int, optional
@@ -50,15 +58,23 @@ class CountingMixin:
             elements scatter differently); the others get -1.
         seed : int
             Seed of the mixture fits' starts.
+        method : {"auto", "mixture", "hmm"}
+            ``"mixture"``: every column on its own (all frames' columns in
+            one mixture); ``"hmm"``: the columns followed over the frames by
+            their ``track`` (:func:`hyperspy_localcryst.numerics.counting.
+            count_atoms_series`); ``"auto"`` (default): ``"hmm"`` for a
+            stack with a ``track`` column, else ``"mixture"``.
 
         Returns
         -------
         AtomPositions
             The table with ``atom_count`` (-1: not counted) and
             ``count_probability``; ``metadata.AtomPositions.counting`` holds
-            the criterion curve (``components``, ``icl``, ``bic``), the
-            component ``means``, their common ``sigma``, ``weights`` and the
-            ``offset``.
+            the ``method``, the criterion curve (``components``, ``icl``,
+            ``bic``), the component ``means``, their common ``sigma``,
+            ``weights`` (the share of each count) and the ``offset``; with
+            the HMM also ``transition`` (row: count before, column: count
+            after) and ``initial``.
 
         Examples
         --------
@@ -71,6 +87,8 @@ class CountingMixin:
         >>> counted.metadata.AtomPositions.counting.n_components  # one thickness
         1
         """
+        if column is None:
+            column = "cross_section" if "cross_section" in self.columns else "intensity"
         if not isinstance(column, str) or column not in self.columns:
             raise ValueError(
                 f"`column` must be a column of the table, got {column!r:.60}; "
@@ -86,13 +104,45 @@ class CountingMixin:
                 raise ValueError(f"`sublattice` = {k} is not a label of this table.")
             use = self.get_column("sublattice") == k
         values[~use] = np.nan
-        r = ncount.count_atoms(
-            values,
+        if method not in ("auto", "mixture", "hmm"):
+            raise ValueError(
+                f"`method` must be 'auto', 'mixture' or 'hmm', got {method!r:.60}."
+            )
+        tracked = self.n_frames > 1 and "track" in self.columns
+        if method == "hmm" and not tracked:
+            raise ValueError(
+                "`method` = 'hmm' needs a stack whose columns are linked over "
+                "the frames: run `link_frames` first (a `track` column)."
+            )
+        hmm = method == "hmm" or (method == "auto" and tracked)
+        kw = dict(
             max_components=max_components,
             n_components=n_components,
             offset=offset,
             seed=seed,
         )
+        extra = {}
+        if hmm:
+            frames, tracks = self.get_frames(), self._tracks()
+            ids, col = np.unique(tracks, return_inverse=True)
+            grid = np.full((self.n_frames, len(ids)), np.nan)
+            grid[frames, col] = values
+            r = ncount.count_atoms_series(grid, **kw)
+            r["counts"] = r["counts"][frames, col]
+            r["probability"] = r["probability"][frames, col]
+            r["counts"][~np.isfinite(values)] = -1
+            r["probability"][~np.isfinite(values)] = np.nan
+            done = r["counts"][r["counts"] >= 0] - r["offset"]
+            r["weights"] = np.bincount(done, minlength=r["n_components"]) / max(
+                done.size, 1
+            )
+            extra = {
+                "transition": np.asarray(r["transition"]).tolist(),
+                "initial": np.asarray(r["initial"]).tolist(),
+                "n_tracks": int(np.sum(np.isfinite(grid).any(axis=0))),
+            }
+        else:
+            r = ncount.count_atoms(values, **kw)
         out = self.add_columns(
             {
                 "atom_count": r["counts"].astype(float),
@@ -103,6 +153,7 @@ class CountingMixin:
         out.metadata.set_item(
             f"{_KEY}.counting",
             {
+                "method": "hmm" if hmm else "mixture",
                 "column": column,
                 "sublattice": "all" if sublattice is None else int(sublattice),
                 "n_components": r["n_components"],
@@ -115,6 +166,7 @@ class CountingMixin:
                 "weights": r["weights"].tolist(),
                 "offset": r["offset"],
                 "units": self.units.get(column, ""),
+                **extra,
             },
         )
         return out
