@@ -584,7 +584,9 @@ def test_statstem_series_matches_the_reference(real_data):
 
 def test_statstem_series_example_runs_end_to_end(tmp_path, real_data):
     """The gallery example on StatSTEM's 5-frame series (tests/data copy):
-    what it prints agrees with StatSTEM's reference (see the test above)."""
+    what it prints agrees with StatSTEM's reference (see the test above),
+    and its atom counts (HMM over the frames on our Voronoi cross-sections)
+    with those of the same HMM on StatSTEM's own cross-sections."""
     import pathlib
     import re
     import subprocess
@@ -608,12 +610,29 @@ def test_statstem_series_example_runs_end_to_end(tmp_path, real_data):
     # every found column within 0.5 Å of a reference column
     within = float(re.search(r"([\d.]+)% within 0.5 Å", out.stdout).group(1))
     assert within == 100.0, out.stdout
+    # counting over the series: our Voronoi cross-sections against
+    # StatSTEM's own, each counted by the same HMM
+    r = float(
+        re.search(r"Voronoi cross-section vs StatSTEM[^=]*= ([\d.]+)", out.stdout)[1]
+    )
+    assert r > 0.97, out.stdout
+    m = re.search(
+        r"counts \(hmm\): (\d+) states from (\d+) atoms; on StatSTEM's "
+        r"cross-sections (\d+) states from (\d+); the same count for ([\d.]+)% "
+        r"of the matched columns, within one for ([\d.]+)%",
+        out.stdout,
+    )
+    assert m is not None, out.stdout
+    assert m[1] == m[3] and m[2] == m[4]  # the same states and offset
+    assert float(m[5]) >= 60.0 and float(m[6]) >= 99.0
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pngs == [
         "1_frame0_atoms.png",
         "2_trajectories_drift.png",
         "3_per_frame.png",
         "4_aligned_mean.png",
+        "5_count_criterion.png",
+        "6_counts_frame0.png",
     ]
 
 
