@@ -23,8 +23,11 @@ second. With ``D = F - I``:
   deformation describes the neighbourhood: large at a dislocation core, a
   boundary or a wrong atom), pixels.
 
-An atom needs at least 4 matched neighbours in two directions; elsewhere
-every value is NaN. Neighbours never come from another frame.
+An atom needs at least 4 matched neighbours in two directions, on every side
+of it (the mean of its matched translations at most ``balance``, 0.25, of the
+shorter reference vector: a one-sided neighbourhood measures ``F`` half-way
+to its neighbours); elsewhere every value is NaN. Neighbours never come from
+another frame.
 """
 
 from __future__ import annotations
@@ -50,10 +53,15 @@ def _reference(vectors):
     return v
 
 
-def _fit(i, v, t, m, min_neighbours):
+def _fit(i, v, t, m, min_neighbours, balance=np.inf):
     """Per atom ``F = (sum v t^T)(sum t t^T)^-1`` over its vectors (``i``: the
-    atom of each vector); NaN without enough vectors in two directions."""
+    atom of each vector); NaN without enough vectors in two directions, or
+    when the mean of its translations ``t`` is longer than ``balance``."""
     cnt = np.bincount(i, minlength=m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centroid = np.hypot(
+            np.bincount(i, t[:, 0], minlength=m), np.bincount(i, t[:, 1], minlength=m)
+        ) / np.maximum(cnt, 1)
     vt = np.empty((m, 2, 2))
     tt = np.empty((m, 2, 2))
     for a in range(2):
@@ -65,6 +73,7 @@ def _fit(i, v, t, m, min_neighbours):
     det = tt[:, 0, 0] * tt[:, 1, 1] - tt[:, 0, 1] * tt[:, 1, 0]
     scale2 = (tt[:, 0, 0] + tt[:, 1, 1]) ** 2
     well = has & (det > 1e-3 * scale2)  # two directions, not one row
+    well &= centroid <= balance  # neighbours on every side
     tt[~well] = np.eye(2)
     F = vt @ np.linalg.inv(tt)
     F[~well] = np.nan
@@ -72,7 +81,14 @@ def _fit(i, v, t, m, min_neighbours):
 
 
 def local_deformation(
-    x, y, reference, frame=None, reach=1.5, tolerance=0.25, min_neighbours=4
+    x,
+    y,
+    reference,
+    frame=None,
+    reach=1.5,
+    tolerance=0.25,
+    min_neighbours=4,
+    balance=0.25,
 ):
     """The local deformation gradient of every atom against a reference lattice.
 
@@ -93,6 +109,13 @@ def local_deformation(
     min_neighbours : int
         Fewest matched neighbours for a measurement (at least 2, in two
         directions).
+    balance : float
+        Longest mean of an atom's matched translations, as a fraction of the
+        shorter reference vector: neighbours on every side. A one-sided
+        neighbourhood (the edge of the image or of a crystal) measures ``F``
+        half-way to its neighbours, not at the atom, which biases a strain
+        gradient (by 2 % on a 260 px image); a vacancy among 8 neighbours
+        moves the mean by 0.14 and is kept. ``numpy.inf`` keeps every atom.
 
     Returns
     -------
@@ -119,6 +142,11 @@ def local_deformation(
     lengths = np.hypot(ref[:, 0], ref[:, 1])
     radius = reach * lengths.max()
     tol = tolerance * lengths.min()
+    bal = (
+        np.inf
+        if isinstance(balance, float) and balance == np.inf
+        else check_positive(balance, "balance", "a fraction") * lengths.min()
+    )
     inv = np.linalg.inv(ref.T)  # fractional coordinates: f = inv @ v
     F = np.full((n, 2, 2), np.nan)
     residual = np.full(n, np.nan)
@@ -142,7 +170,7 @@ def local_deformation(
         ok = np.any(nm != 0, axis=1) & (np.hypot(*(v - t).T) <= tol)
         i, v, t = i[ok], v[ok], t[ok]
         m = len(p)
-        Fm, well, cnt = _fit(i, v, t, m, min_neighbours)
+        Fm, well, cnt = _fit(i, v, t, m, min_neighbours, bal)
         # one robust pass: a neighbour whose vector misses the fitted
         # deformation by more than 3.5 robust standard deviations (a
         # misplaced atom at the image edge, a wrong detection) is left out
@@ -150,10 +178,11 @@ def local_deformation(
         good = np.isfinite(miss)
         if good.any():
             sd = float(np.median(miss[good])) / 1.1774  # Rayleigh median
-            keep = ~good | (miss <= 3.5 * sd) if sd > 0 else np.ones(len(i), bool)
+            # (a floor far below any noise: exact positions keep every vector)
+            keep = ~good | (miss <= max(3.5 * sd, 1e-6 * lengths.min()))
             if not keep.all():
                 i, v, t = i[keep], v[keep], t[keep]
-                Fm, well, cnt = _fit(i, v, t, m, min_neighbours)
+                Fm, well, cnt = _fit(i, v, t, m, min_neighbours, bal)
         miss = v - np.einsum("nij,nj->ni", Fm[i], t)
         ss = np.bincount(i, (miss**2).sum(axis=1), minlength=m)
         with np.errstate(invalid="ignore", divide="ignore"):

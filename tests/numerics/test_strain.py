@@ -133,8 +133,9 @@ def _atoms(s):
 
 def test_signal_gradient_within_5_percent_and_noise():
     """exx = g (x - x0) along the image (a 1.3 % change across it): the
-    fitted slope is within 5 % of g; the shear and the rotation, zero in
-    the truth, scatter by less than 0.2 % and 0.1 deg."""
+    fitted slope of each image is within 5 % of g, their mean within 2 %;
+    the shear and the rotation, zero in the truth, scatter by less than
+    0.2 % and 0.1 deg."""
     g = 5e-5  # per px
     x0 = 130.0
     field = lambda p: np.column_stack([p[:, 0] + g * (p[:, 0] - x0) ** 2 / 2, p[:, 1]])  # noqa: E731
@@ -155,8 +156,11 @@ def test_signal_gradient_within_5_percent_and_noise():
         assert np.sqrt(np.mean((e[ok] - want[ok]) ** 2)) < 2e-3
         exy.append(st.get_column("exy")[ok])
         rot.append(st.get_column("lattice_rotation")[ok])
-    slope = np.mean(slopes)
-    assert slope == pytest.approx(g, rel=0.05)
+    # each image within 5 %, their mean within 2 % (measured: 0.975, 0.999,
+    # 0.996 of g; one-sided neighbourhoods at the edges, now left out, had
+    # pulled them to 0.946-0.989)
+    assert np.allclose(slopes, g, rtol=0.05)
+    assert np.mean(slopes) == pytest.approx(g, rel=0.02)
     assert np.std(np.concatenate(exy)) < 2e-3
     assert np.std(np.concatenate(rot)) < 0.1
     assert st.units["a"] == "nm" and st.units["lattice_rotation"] == "deg"
@@ -214,3 +218,36 @@ def test_a_sublattice_without_a_lattice_is_skipped():
     e = st.get_column("exx")
     assert np.isfinite(e[3:]).sum() > 150 and np.all(np.isnan(e[:3]))
     assert list(st.metadata.AtomPositions.strain.skipped.as_dictionary()) == ["1"]
+
+
+def test_one_sided_neighbourhoods_are_left_out():
+    """A strain gradient (exx = g (x - x0)) on exact positions: every atom
+    whose neighbours lie on one side (the edge of the crystal) would measure
+    F half-way to them; with the default `balance` those atoms are NaN and
+    the slope over all measured atoms is g within 0.5 % (with every atom,
+    `balance=inf`, it is 2 % low). An atom beside a vacancy (7 of 8
+    neighbours) is still measured."""
+    g, x0 = 5e-5, 0.0
+    p, _ = _sites(n=7)
+    q = np.column_stack([p[:, 0] + g * (p[:, 0] - x0) ** 2 / 2, p[:, 1]])
+    r = ns.local_deformation(q[:, 0], q[:, 1], CELL)
+    e = r["F"][:, 0, 0] - 1
+    ok = np.isfinite(e)
+    assert np.polyfit(q[ok, 0], e[ok], 1)[0] == pytest.approx(g, rel=0.005)
+    edge = np.abs(np.linalg.solve(CELL.T, p.T).T).max(axis=1) > 6.5  # i or j = 7
+    assert not ok[edge].any() and ok[~edge].mean() > 0.8
+    every = ns.local_deformation(q[:, 0], q[:, 1], CELL, balance=np.inf)
+    e_all = every["F"][:, 0, 0] - 1
+    fine = np.isfinite(e_all)
+    assert fine[edge].mean() > 0.9  # the corners lack neighbours either way
+    assert np.polyfit(q[fine, 0], e_all[fine], 1)[0] < 0.99 * g
+    # a vacancy: the centre atom's neighbour at +a1 removed
+    centre = int(np.argmin(np.hypot(*p.T)))
+    gone = int(np.argmin(np.hypot(*(p - CELL[0]).T)))
+    keep = np.ones(len(q), bool)
+    keep[gone] = False
+    r = ns.local_deformation(q[keep, 0], q[keep, 1], CELL)
+    k = int(np.flatnonzero(keep).tolist().index(centre))
+    assert np.isfinite(r["F"][k]).all()
+    with pytest.raises(ValueError, match="balance"):
+        ns.local_deformation(q[:, 0], q[:, 1], CELL, balance=0)

@@ -61,10 +61,13 @@ class StrainMixin:
             one deformation to the neighbour vectors, calibrated units: large
             at a dislocation core, a boundary or a wrong atom) and
             ``strain_neighbours`` (neighbours used; NaN values where fewer
-            than 4). ``metadata.AtomPositions.strain`` records the reference
-            vectors of each sublattice, and in ``skipped`` the sublattices
-            that form no lattice (their atoms get NaN; only when none forms
-            one is it an error).
+            than 4, or where they lie on one side of the atom, as at the
+            edge of the image or of a crystal: such a neighbourhood measures
+            the deformation half-way to its neighbours).
+            ``metadata.AtomPositions.strain`` records the reference vectors
+            of each sublattice, and in ``skipped`` the sublattices that form
+            no lattice (their atoms get NaN; only when none forms one is it
+            an error).
 
         Examples
         --------
