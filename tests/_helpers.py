@@ -125,3 +125,28 @@ report.figures._save = _save
 from hyperspy_localcryst.__main__ import main
 sys.exit(main())
 """
+
+
+def abtem_tiled(name, tiles=3):
+    """An abTEM simulation of ``tests/data`` (``name``.npy/.json: periodic,
+    one record per projected column) tiled ``tiles`` x ``tiles`` as an
+    ``atomic_image`` in nm, with the true column positions (pixels) of the
+    tiled image, the records repeated in the same order, and the metadata."""
+    import json
+    from pathlib import Path
+
+    import hyperspy.api as hs
+
+    data = Path(__file__).parent / "data"
+    img = np.load(data / f"{name}.npy").astype(float)
+    meta = json.loads((data / f"{name}.json").read_text())
+    ny, nx = img.shape
+    cols = meta["columns"]
+    shifts = [(i * nx, j * ny) for i in range(tiles) for j in range(tiles)]
+    tx = np.concatenate([[c["x_px"] + u for c in cols] for u, _ in shifts])
+    ty = np.concatenate([[c["y_px"] + w for c in cols] for _, w in shifts])
+    s = hs.signals.Signal2D(np.tile(img, (tiles, tiles)))
+    s.set_signal_type("atomic_image")
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.units = meta["pixel_size_A"] / 10, "nm"
+    return s, tx, ty, cols * len(shifts), meta

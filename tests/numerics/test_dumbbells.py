@@ -123,26 +123,11 @@ def test_abtem_haadf_of_silicon_110_with_every_default():
     along [001] (the y axis, orientation 90 deg), and the separation is the
     projected a / 4 = 1.358 A within 1 % (measured 1.352 A, -0.4 %: the
     probe's tails, shared by the two columns, pull them together)."""
-    import json
-    from pathlib import Path
-
     from scipy.spatial import cKDTree
 
-    data = Path(__file__).parents[1] / "data"
-    img = np.load(data / "si110_abtem.npy").astype(float)
-    meta = json.loads((data / "si110_abtem.json").read_text())
-    ny, nx = img.shape
-    cols = meta["columns"]
-    tx = np.concatenate(
-        [[c["x_px"] + i * nx for c in cols] for i in range(3) for _ in range(3)]
-    )
-    ty = np.concatenate(
-        [[c["y_px"] + j * ny for c in cols] for _ in range(3) for j in range(3)]
-    )
-    s = hs.signals.Signal2D(np.tile(img, (3, 3)))
-    s.set_signal_type("atomic_image")
-    for ax in s.axes_manager.signal_axes:
-        ax.scale, ax.units = meta["pixel_size_A"] / 10, "nm"
+    from .._helpers import abtem_tiled
+
+    s, tx, ty, _, meta = abtem_tiled("si110_abtem")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         atoms = s.refine_atoms(s.find_atoms())

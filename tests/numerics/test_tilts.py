@@ -121,23 +121,12 @@ def test_abtem_abf_of_tilted_srtio3_with_every_default():
     and O apart (labels 0, 1, 2 by darkness), and each Ti's rotation comes
     back with the truth's sign within 0.3 deg RMS (measured 0.13 deg; the
     checkerboard amplitude 6.11 deg)."""
-    import json
-    from pathlib import Path
+    from .._helpers import abtem_tiled
 
-    data = Path(__file__).parents[1] / "data"
-    img = np.load(data / "sto_tilted_abf_abtem.npy").astype(float)
-    meta = json.loads((data / "sto_tilted_abf_abtem.json").read_text())
-    n, theta = img.shape[0], meta["theta_deg"]
-    cols = meta["columns"]
-    shifts = [(i * n, j * n) for i in range(3) for j in range(3)]
-    tx = np.concatenate([[c["x_px"] + u for c in cols] for u, _ in shifts])
-    ty = np.concatenate([[c["y_px"] + w for c in cols] for _, w in shifts])
-    kind = np.tile([c["elements"] for c in cols], 9)
-    turn = np.tile([c["turn"] for c in cols], 9)
-    s = hs.signals.Signal2D(np.tile(img, (3, 3)))
-    s.set_signal_type("atomic_image")
-    for ax in s.axes_manager.signal_axes:
-        ax.scale, ax.units = meta["pixel_size_A"] / 10, "nm"
+    s, tx, ty, cols, meta = abtem_tiled("sto_tilted_abf_abtem")
+    theta = meta["theta_deg"]
+    kind = np.array([c["elements"] for c in cols])
+    turn = np.array([c["turn"] for c in cols])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         atoms = s.refine_atoms(s.find_atoms())
