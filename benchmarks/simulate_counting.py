@@ -15,6 +15,34 @@ import time
 import numpy as np
 
 
+def scan_image(s_matrix, potential, detector, sampling, dose, rng):
+    """PRISM scan, Fourier-interpolated to 0.1 Å, Poisson noise at ``dose``
+    e/Å² (0: none), as image[row = y, col = x] (abTEM arrays are (x, y)).
+    Returns the float32 image, its pixel size (Å) and the seconds simulated."""
+    import abtem
+
+    scan = abtem.GridScan(start=(0, 0), end=potential.extent, sampling=sampling)
+    t = time.perf_counter()
+    image = s_matrix.scan(scan=scan, detectors=detector).compute()
+    seconds = time.perf_counter() - t
+    image = image.interpolate(sampling=0.1)
+    data = np.asarray(image.array, dtype=np.float64)
+    px = float(image.sampling[0])
+    if dose > 0:
+        data = rng.poisson(data / data.mean() * dose * px * px).astype(np.float64)
+    return data.T.astype(np.float32), px, seconds
+
+
+def save(out, img, meta):
+    """``out``.npy (the image) and ``out``.json (``meta``), and one line."""
+    np.save(out + ".npy", img)
+    with open(out + ".json", "w") as f:
+        json.dump(meta, f, indent=1)
+    seconds = meta["timings_s"]["simulation"]
+    px = meta["pixel_size_A"]
+    print(f"{img.shape} px of {px:.4f} Å, simulated in {seconds:.0f} s")
+
+
 def main():
     import abtem
     from ase import Atoms
@@ -66,18 +94,9 @@ def main():
         potential=potential, energy=200e3, semiangle_cutoff=21.4, interpolation=1
     )
     detector = abtem.AnnularDetector(inner=70, outer=150)
-    scan = abtem.GridScan(start=(0, 0), end=potential.extent, sampling=0.248)
     t1 = time.perf_counter()
-    image = s_matrix.scan(scan=scan, detectors=detector).compute()
-    t2 = time.perf_counter()
-    image = image.interpolate(sampling=0.1)
-    data = np.asarray(image.array, dtype=np.float64)
-    px = float(image.sampling[0])
-    if args.dose > 0:
-        counts = data / data.mean() * args.dose * px * px
-        data = rng.poisson(counts).astype(np.float64)
-    # abTEM arrays are (x, y): transpose to image[row = y, col = x]
-    img = data.T.astype(np.float32)
+    img, px, seconds = scan_image(s_matrix, potential, detector, 0.248, args.dose, rng)
+    t2 = t1 + seconds
     for r in records:
         r["x_px"] = r["i"] * a / px
         r["y_px"] = r["j"] * a / px
@@ -96,10 +115,7 @@ def main():
         "sr_columns": records,
         "timings_s": {"setup": t1 - t0, "simulation": t2 - t1},
     }
-    np.save(args.out + ".npy", img)
-    with open(args.out + ".json", "w") as f:
-        json.dump(meta, f, indent=1)
-    print(f"{img.shape} px of {px:.4f} Å, simulated in {t2 - t1:.0f} s")
+    save(args.out, img, meta)
 
 
 if __name__ == "__main__":

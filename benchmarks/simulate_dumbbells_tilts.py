@@ -18,10 +18,14 @@ y_px = r.
 """
 
 import argparse
-import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from simulate_counting import save, scan_image  # noqa: E402
 
 
 def silicon_110(cells, thickness):
@@ -127,18 +131,10 @@ def main():
         semiangle_cutoff=semiangle,
         interpolation=1,
     )
-    scan = abtem.GridScan(start=(0, 0), end=potential.extent, sampling=0.2)
     t1 = time.perf_counter()
-    image = s_matrix.scan(scan=scan, detectors=detector).compute()
-    t2 = time.perf_counter()
-    image = image.interpolate(sampling=0.1)
-    data = np.asarray(image.array, dtype=np.float64)
-    px = float(image.sampling[0])
     rng = np.random.default_rng(args.seed)
-    if args.dose > 0:
-        counts = data / data.mean() * args.dose * px * px
-        data = rng.poisson(counts).astype(np.float64)
-    img = data.T.astype(np.float32)  # abTEM arrays are (x, y)
+    img, px, seconds = scan_image(s_matrix, potential, detector, 0.2, args.dose, rng)
+    t2 = t1 + seconds
     # one record per projected column
     xy = np.round(atoms.positions[:, :2], 4)
     records = []
@@ -172,10 +168,7 @@ def main():
         "columns": records,
         "timings_s": {"setup": t1 - t0, "simulation": t2 - t1},
     }
-    np.save(args.out + ".npy", img)
-    with open(args.out + ".json", "w") as f:
-        json.dump(meta, f, indent=1)
-    print(f"{img.shape} px of {px:.4f} Å, simulated in {t2 - t1:.0f} s")
+    save(args.out, img, meta)
 
 
 if __name__ == "__main__":
