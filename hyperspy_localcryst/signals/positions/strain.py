@@ -22,7 +22,7 @@ class StrainMixin:
     """Methods of :class:`~hyperspy_localcryst.signals.atom_positions.
     AtomPositions` (the class inherits them; see the module docstring)."""
 
-    def get_strain(self, reference=None, sublattice=None, reach=1.5):
+    def get_strain(self, reference=None, sublattice=None, reach=1.5, by=None):
         """Strain, rotation and local lattice parameters of every atom.
 
         Each atom's vectors to its neighbours of the same sublattice are
@@ -49,6 +49,15 @@ class StrainMixin:
         reach : float
             Neighbours within ``reach`` times the longer reference vector
             (1.5: 8 neighbours on a square lattice).
+        by : str, optional
+            A column of group labels, e.g. ``"phase"`` (from
+            :meth:`AtomNeighbourhoods.find_phases`): each group of each
+            sublattice is its own lattice, with its own reference (the
+            median lattice of the group, or of the group's part of a
+            ``reference`` region), so two phases or twins are each measured
+            against their own cell, not against a mix of both. Atoms with a
+            negative or NaN label (boundaries, unassigned) get NaN;
+            neighbours never come from another group.
 
         Returns
         -------
@@ -113,6 +122,22 @@ class StrainMixin:
             ]
         else:
             groups = [(None, np.arange(n))]
+        if by is not None:
+            if not isinstance(by, str) or by not in self.columns:
+                raise ValueError(
+                    f"`by` must be a column of the table, got {by!r:.60} "
+                    f"(columns: {self.columns})."
+                )
+            g = self.get_column(by)
+            split = []
+            for k, rows in groups:
+                vals = g[rows]
+                for v in np.unique(vals[np.isfinite(vals) & (vals >= 0)]):
+                    key = f"{by} {v:g}" if k is None else f"{k}, {by} {v:g}"
+                    split.append((key, rows[vals == v]))
+            if not split:
+                raise ValueError(f"No atom has a label of 0 or more in `{by}`.")
+            groups = split
         region = given = None
         if reference is not None:
             arr = np.asarray(reference)
@@ -202,6 +227,7 @@ class StrainMixin:
                 "vectors": record,
                 "skipped": skipped,
                 "reach": float(reach),
+                "by": "" if by is None else by,
             },
         )
         return new
