@@ -61,6 +61,7 @@ PACKAGE = "hyperspy_localcryst"
 #: the files in this order with ``-x``, so most mutants die within seconds
 #: (``tests/numerics/test_truth_sublattices.py``, for one module only, after them).
 _FAST_TRUTH = [
+    "tests/numerics/test_mutation_seed14.py",
     "tests/numerics/test_mutation_seed13.py",
     "tests/numerics/test_mutation_seed5.py",
     "tests/numerics/test_mutation_seed4.py",
