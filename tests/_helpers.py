@@ -135,8 +135,6 @@ def abtem_tiled(name, tiles=3):
     import json
     from pathlib import Path
 
-    import hyperspy.api as hs
-
     data = Path(__file__).parent / "data"
     img = np.load(data / f"{name}.npy").astype(float)
     meta = json.loads((data / f"{name}.json").read_text())
@@ -145,8 +143,14 @@ def abtem_tiled(name, tiles=3):
     shifts = [(i * nx, j * ny) for i in range(tiles) for j in range(tiles)]
     tx = np.concatenate([[c["x_px"] + u for c in cols] for u, _ in shifts])
     ty = np.concatenate([[c["y_px"] + w for c in cols] for _, w in shifts])
-    s = hs.signals.Signal2D(np.tile(img, (tiles, tiles)))
-    s.set_signal_type("atomic_image")
-    for ax in s.axes_manager.signal_axes:
-        ax.scale, ax.units = meta["pixel_size_A"] / 10, "nm"
+    s = calibrated_image(np.tile(img, (tiles, tiles)), meta["pixel_size_A"] / 10)
     return s, tx, ty, cols * len(shifts), meta
+
+
+def calibrated_image(data, scale, units="nm"):
+    """``data`` as an ``atomic_image`` with square pixels of ``scale``
+    ``units`` on its signal axes (the package's own constructor of the
+    synthetic images, :func:`hyperspy_localcryst.data._atomic_image`)."""
+    from hyperspy_localcryst.data import _atomic_image
+
+    return _atomic_image(data, scale, units, "")

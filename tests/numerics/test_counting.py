@@ -16,6 +16,8 @@ import pytest
 from hyperspy_localcryst.data.synthetic import render_gaussians
 from hyperspy_localcryst.numerics import counting
 
+from .._helpers import calibrated_image
+
 
 def _cross_section(n):
     return 100.0 * n**0.92
@@ -68,10 +70,7 @@ def test_signal_counts_columns_of_an_image():
     sigma = 2.8
     amp = _cross_section(n) / (2 * np.pi * sigma**2) * 20  # peak counts
     img = rng.poisson(10.0 + render_gaussians(shape, x, y, amp, sigma)).astype(float)
-    s = hs.signals.Signal2D(img)
-    for ax in s.axes_manager.signal_axes:
-        ax.scale, ax.units = 0.02, "nm"
-    s.set_signal_type("atomic_image")
+    s = calibrated_image(img, 0.02)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         atoms = s.refine_atoms(s.find_atoms())
@@ -119,10 +118,7 @@ def test_abtem_thickness_series_of_sr_columns():
     tx = np.array([r["x_px"] for r in rec]) + shift
     ty = np.array([r["y_px"] for r in rec]) + shift
     n_true = np.array([r["n_atoms"] for r in rec])
-    s = hs.signals.Signal2D(img)
-    for ax in s.axes_manager.signal_axes:
-        ax.scale, ax.units = px / 10, "nm"
-    s.set_signal_type("atomic_image")
+    s = calibrated_image(img, px / 10)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         atoms = s.refine_atoms(s.find_atoms()).label_sublattices()

@@ -7,12 +7,13 @@ written down, errors with their scatter over noise realisations."""
 
 import warnings
 
-import hyperspy.api as hs
 import numpy as np
 import pytest
 
 from hyperspy_localcryst.data.synthetic import render_gaussians
 from hyperspy_localcryst.numerics import dumbbells as ndb
+
+from .._helpers import calibrated_image
 
 SEP, AXIS = 8.0, 63.0  # px, deg (from +x towards +y, first = bright)
 
@@ -63,10 +64,7 @@ def _image(seed):
     img = np.random.default_rng(seed).poisson(
         20.0 + render_gaussians(shape, x, y, amp, 2.0)
     )
-    s = hs.signals.Signal2D(img.astype(float))
-    for ax in s.axes_manager.signal_axes:
-        ax.scale, ax.units = 0.02, "nm"
-    s.set_signal_type("atomic_image")
+    s = calibrated_image(img.astype(float), 0.02)
     return s, b, d
 
 

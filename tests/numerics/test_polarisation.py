@@ -10,13 +10,14 @@ with numpy, not by the package.
 
 import warnings
 
-import hyperspy.api as hs
 import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
 from hyperspy_localcryst.data.synthetic import render_gaussians
 from hyperspy_localcryst.numerics import polarisation as npol
+
+from .._helpers import calibrated_image
 
 SCALE = 0.02  # nm per pixel: 1 px = 20 pm
 TURN = 13.0  # degrees
@@ -60,10 +61,7 @@ def _scene(shape=(210, 250), a=19.0, seed=0, shift=_field, peaks=(400.0, 160.0))
 
 
 def _signal(img):
-    s = hs.signals.Signal2D(img)
-    for ax in s.axes_manager.signal_axes:
-        ax.scale, ax.units = SCALE, "nm"
-    s.set_signal_type("atomic_image")
+    s = calibrated_image(img, SCALE)
     return s
 
 

@@ -14,6 +14,8 @@ from scipy.spatial import cKDTree
 from hyperspy_localcryst.data import synthetic_lattice
 from hyperspy_localcryst.numerics import scan
 
+from .._helpers import calibrated_image
+
 
 def _rot(deg):
     t = np.deg2rad(deg)
@@ -100,7 +102,6 @@ def _scanned(v, line_time, bottom_up=False, shape=(200, 220), scale=0.02):
     the specimen drifts by ``v`` (nm/s): row ``r`` is recorded at
     ``r * line_time`` (``(H - 1 - r) * line_time`` bottom-up) and shows the
     lattice moved by ``v`` times that time; Poisson noise."""
-    import hyperspy.api as hs
 
     from hyperspy_localcryst.data.synthetic.lattices import render_gaussians
 
@@ -116,10 +117,7 @@ def _scanned(v, line_time, bottom_up=False, shape=(200, 220), scale=0.02):
             shape, x0 + v_px[0] * t, y0 + v_px[1] * t, amp, 2.0, background=20
         )
         img[r] = frame[r]
-    s = hs.signals.Signal2D(np.random.default_rng(5).poisson(img).astype(float))
-    s.set_signal_type("atomic_image")
-    for ax in s.axes_manager.signal_axes:
-        ax.scale, ax.units = scale, "nm"
+    s = calibrated_image(np.random.default_rng(5).poisson(img).astype(float), scale)
     return s
 
 

@@ -10,13 +10,14 @@ fails.
 
 import warnings
 
-import hyperspy.api as hs
 import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
 from hyperspy_localcryst.data.synthetic import render_gaussians
 from hyperspy_localcryst.numerics import strain as ns
+
+from .._helpers import calibrated_image
 
 CELL = np.array([[15.0, 2.0], [-4.0, 17.0]])  # rows a1, a2 (px): oblique
 
@@ -118,10 +119,7 @@ def _image(shape=(230, 260), seed=0, field=None):
         shape, q[:, 0], q[:, 1], np.full(len(q), 200.0), 3.0
     )
     img = np.random.default_rng(seed).poisson(clean).astype(float)
-    s = hs.signals.Signal2D(img)
-    for ax in s.axes_manager.signal_axes:
-        ax.scale, ax.units = SCALE, "nm"
-    s.set_signal_type("atomic_image")
+    s = calibrated_image(img, SCALE)
     return s, p, q
 
 
@@ -268,10 +266,7 @@ def test_two_phases_each_against_its_own_lattice():
     img = 20.0 + render_gaussians(
         (240, 270), p[:, 0], p[:, 1], np.full(len(p), 300.0), 2.5
     )
-    s = hs.signals.Signal2D(np.random.default_rng(0).poisson(img).astype(float))
-    for ax in s.axes_manager.signal_axes:
-        ax.scale, ax.units = SCALE, "nm"
-    s.set_signal_type("atomic_image")
+    s = calibrated_image(np.random.default_rng(0).poisson(img).astype(float), SCALE)
     atoms = _atoms(s)
     xp, yp = atoms.get_pixel_positions()
     d, j = cKDTree(p).query(np.c_[xp, yp])

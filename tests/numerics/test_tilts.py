@@ -7,13 +7,14 @@ expected rotation of each B is the written-down +-theta."""
 
 import warnings
 
-import hyperspy.api as hs
 import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
 from hyperspy_localcryst.data.synthetic import render_gaussians
 from hyperspy_localcryst.numerics import tilts
+
+from .._helpers import calibrated_image
 
 A = 15.6  # B-B distance, px
 TURN = 17.0
@@ -81,10 +82,7 @@ def test_signal_tilts_from_an_image():
     img = np.random.default_rng(0).poisson(clean).astype(float)
 
     def measure(image_data, swap=False):
-        s = hs.signals.Signal2D(image_data)
-        for ax in s.axes_manager.signal_axes:
-            ax.scale, ax.units = 0.025, "nm"
-        s.set_signal_type("atomic_image")
+        s = calibrated_image(image_data, 0.025)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             atoms = s.refine_atoms(s.find_atoms(separation=0.15))

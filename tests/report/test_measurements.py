@@ -12,6 +12,8 @@ import pytest
 from hyperspy_localcryst import report
 from hyperspy_localcryst.data import synthetic_lattice
 
+from .._helpers import calibrated_image
+
 
 def _run(tmp_path, shift, lattice="perovskite", name="out"):
     s = synthetic_lattice(
@@ -79,7 +81,6 @@ def test_a_superstructure_of_one_type_is_not_a_polarisation(tmp_path):
     four-site cell, the two sublattices merge two sites each, so no
     sublattice is one type on one site and the report measures no
     polarisation; it says why, and strain is still measured."""
-    import hyperspy.api as hs
 
     from hyperspy_localcryst.data.synthetic.lattices import render_gaussians
 
@@ -88,10 +89,7 @@ def test_a_superstructure_of_one_type_is_not_a_polarisation(tmp_path):
     img = render_gaussians(
         (230, 260), 12 + 14.0 * i, 10 + 14.0 * j, amp, 2.6, background=30
     )
-    s = hs.signals.Signal2D(np.random.default_rng(3).poisson(img).astype(float))
-    s.set_signal_type("atomic_image")
-    for ax in s.axes_manager.signal_axes:
-        ax.scale, ax.units = 0.02, "nm"
+    s = calibrated_image(np.random.default_rng(3).poisson(img).astype(float), 0.02)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         summary = report.analyse(s, tmp_path / "cdw", n_clusters=2)
