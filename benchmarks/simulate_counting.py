@@ -13,6 +13,7 @@ import json
 import time
 
 import numpy as np
+from make_corpus import A_STO, srtio3_cubic  # the corpus's SrTiO3 cell
 
 
 def scan_image(s_matrix, potential, detector, sampling, dose, rng):
@@ -45,7 +46,6 @@ def save(out, img, meta):
 
 def main():
     import abtem
-    from ase import Atoms
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
@@ -56,19 +56,8 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     t0 = time.perf_counter()
-    a = 3.905
-    unit = Atoms(
-        "SrTiO3",
-        scaled_positions=[
-            (0, 0, 0),
-            (0.5, 0.5, 0.5),
-            (0.5, 0.5, 0),
-            (0.5, 0, 0.5),
-            (0, 0.5, 0.5),
-        ],
-        cell=[a, a, a],
-        pbc=True,
-    )
+    a = A_STO
+    unit = srtio3_cubic()
     n, nz = args.cells, args.thickness
     atoms = unit * (n, n, nz)
     rng = np.random.default_rng(args.seed)
