@@ -58,10 +58,9 @@ def _fit(i, v, t, m, min_neighbours, balance=np.inf):
     atom of each vector); NaN without enough vectors in two directions, or
     when the mean of its translations ``t`` is longer than ``balance``."""
     cnt = np.bincount(i, minlength=m)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centroid = np.hypot(
-            np.bincount(i, t[:, 0], minlength=m), np.bincount(i, t[:, 1], minlength=m)
-        ) / np.maximum(cnt, 1)
+    centroid = np.hypot(
+        np.bincount(i, t[:, 0], minlength=m), np.bincount(i, t[:, 1], minlength=m)
+    ) / np.maximum(cnt, 1)
     vt = np.empty((m, 2, 2))
     tt = np.empty((m, 2, 2))
     for a in range(2):
